@@ -1,0 +1,666 @@
+use std::collections::BTreeMap;
+
+use agora_kernel::{CustomerId, Decider, Principal, Sku};
+use serde::{Deserialize, Serialize};
+
+use crate::{CartCommand, CartError, CartEvent};
+
+/// Most units of one SKU in one cart.
+pub const MAX_QUANTITY: i64 = 99;
+/// Most distinct SKUs in one cart.
+pub const MAX_LINES: usize = 100;
+
+/// Who owns a cart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CartOwner {
+    /// A guest, identified by the SHA-256 of the cart's secret token.
+    Guest {
+        token_sha256: String,
+    },
+    Customer {
+        customer_id: CustomerId,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CartStatus {
+    /// No `CartCreated` yet: the stream is empty.
+    #[default]
+    New,
+    Open,
+    Merged,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CartLine {
+    pub sku: Sku,
+    pub quantity: i64,
+}
+
+/// The cart's state, folded from its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cart {
+    pub owner: Option<CartOwner>,
+    pub status: CartStatus,
+    pub lines: BTreeMap<Sku, i64>,
+    pub merged_into: Option<String>,
+}
+
+/// What a shopper sees of a cart: no token hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartView {
+    pub id: String,
+    pub version: u64,
+    pub status: CartStatus,
+    pub customer_id: Option<CustomerId>,
+    pub lines: Vec<CartLine>,
+    pub item_count: i64,
+    pub merged_into: Option<String>,
+}
+
+impl Cart {
+    fn owned_by(&self, by: &Principal) -> bool {
+        match (&self.owner, by) {
+            (_, Principal::Staff { .. } | Principal::System { .. }) => true,
+            (Some(CartOwner::Guest { token_sha256 }), Principal::Guest { token_sha256: t }) => {
+                // Both sides are hex digests of equal length; compare without early exit.
+                token_sha256.len() == t.len()
+                    && token_sha256
+                        .bytes()
+                        .zip(t.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0
+            }
+            (Some(CartOwner::Customer { customer_id }), Principal::Customer { id }) => {
+                customer_id == id
+            }
+            _ => false,
+        }
+    }
+
+    fn open_for(&self, by: &Principal) -> Result<(), CartError> {
+        // A non-owner learns nothing, not even that the cart exists.
+        if self.status == CartStatus::New || !self.owned_by(by) {
+            return Err(CartError::NotFound);
+        }
+        if self.status == CartStatus::Merged {
+            return Err(CartError::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_quantity(quantity: i64) -> Result<(), CartError> {
+        if (1..=MAX_QUANTITY).contains(&quantity) {
+            Ok(())
+        } else {
+            Err(CartError::QuantityOutOfRange)
+        }
+    }
+
+    /// The events that adding `quantity` of `sku` produces, checking every limit.
+    fn add(&self, sku: &Sku, quantity: i64) -> Result<CartEvent, CartError> {
+        Self::check_quantity(quantity)?;
+        match self.lines.get(sku) {
+            Some(existing) => Self::check_quantity(existing + quantity)?,
+            None if self.lines.len() >= MAX_LINES => return Err(CartError::TooManyLines),
+            None => {}
+        }
+        Ok(CartEvent::ItemAdded {
+            sku: sku.clone(),
+            quantity,
+        })
+    }
+}
+
+impl Decider for Cart {
+    const TYPE: &'static str = "cart";
+    type Command = CartCommand;
+    type Event = CartEvent;
+    type Error = CartError;
+    type View = CartView;
+
+    fn decide(
+        &self,
+        id: &str,
+        command: &CartCommand,
+        by: &Principal,
+    ) -> Result<Vec<CartEvent>, CartError> {
+        if let CartCommand::Create {} = command {
+            if self.status != CartStatus::New {
+                return Err(CartError::AlreadyExists);
+            }
+            let owner = match by {
+                Principal::Guest { token_sha256 } => CartOwner::Guest {
+                    token_sha256: token_sha256.clone(),
+                },
+                Principal::Customer { id } => CartOwner::Customer { customer_id: *id },
+                // Back-office and system carts have no shopper to own them.
+                Principal::Staff { .. } | Principal::System { .. } => {
+                    return Err(CartError::NotFound)
+                }
+            };
+            return Ok(vec![CartEvent::CartCreated { owner }]);
+        }
+        self.open_for(by)?;
+        let events = match command {
+            // Handled above; kept total so a new command cannot slip past the owner check.
+            CartCommand::Create {} => return Err(CartError::AlreadyExists),
+            CartCommand::AddItem { sku, quantity } => vec![self.add(sku, *quantity)?],
+            CartCommand::ChangeQuantity { sku, quantity } => {
+                Self::check_quantity(*quantity)?;
+                match self.lines.get(sku) {
+                    None => return Err(CartError::ItemNotInCart),
+                    Some(q) if q == quantity => vec![],
+                    Some(_) => vec![CartEvent::QuantityChanged {
+                        sku: sku.clone(),
+                        quantity: *quantity,
+                    }],
+                }
+            }
+            CartCommand::RemoveItem { sku } => {
+                if !self.lines.contains_key(sku) {
+                    return Err(CartError::ItemNotInCart);
+                }
+                vec![CartEvent::ItemRemoved { sku: sku.clone() }]
+            }
+            CartCommand::Clear {} if self.lines.is_empty() => vec![],
+            CartCommand::Clear {} => vec![CartEvent::CartCleared {}],
+            CartCommand::AbsorbGuestCart {
+                source_cart_id,
+                lines,
+            } => {
+                if !matches!(self.owner, Some(CartOwner::Customer { .. })) {
+                    return Err(CartError::MergeTargetIsGuest);
+                }
+                if source_cart_id == id {
+                    return Err(CartError::MergeIntoSelf);
+                }
+                // Quantities add up, capped at the per-line maximum rather than refusing the
+                // whole merge: a shopper signing in must not lose their cart over a limit.
+                let mut merged = self.lines.clone();
+                let mut absorbed = Vec::new();
+                for line in lines {
+                    Self::check_quantity(line.quantity)?;
+                    let current = merged.get(&line.sku).copied().unwrap_or(0);
+                    if current == 0 && merged.len() >= MAX_LINES {
+                        continue;
+                    }
+                    let added = (MAX_QUANTITY - current).min(line.quantity);
+                    if added > 0 {
+                        merged.insert(line.sku.clone(), current + added);
+                        absorbed.push(CartLine {
+                            sku: line.sku.clone(),
+                            quantity: added,
+                        });
+                    }
+                }
+                vec![CartEvent::GuestCartAbsorbed {
+                    source_cart_id: source_cart_id.clone(),
+                    lines: absorbed,
+                }]
+            }
+            CartCommand::MarkMerged { target_cart_id } => {
+                if target_cart_id == id {
+                    return Err(CartError::MergeIntoSelf);
+                }
+                vec![CartEvent::CartMerged {
+                    target_cart_id: target_cart_id.clone(),
+                }]
+            }
+        };
+        Ok(events)
+    }
+
+    fn evolve(&mut self, event: &CartEvent) {
+        match event {
+            CartEvent::CartCreated { owner } => {
+                self.owner = Some(owner.clone());
+                self.status = CartStatus::Open;
+            }
+            CartEvent::ItemAdded { sku, quantity } => {
+                *self.lines.entry(sku.clone()).or_insert(0) += quantity;
+            }
+            CartEvent::QuantityChanged { sku, quantity } => {
+                self.lines.insert(sku.clone(), *quantity);
+            }
+            CartEvent::ItemRemoved { sku } => {
+                self.lines.remove(sku);
+            }
+            CartEvent::CartCleared {} => self.lines.clear(),
+            CartEvent::GuestCartAbsorbed { lines, .. } => {
+                for line in lines {
+                    *self.lines.entry(line.sku.clone()).or_insert(0) += line.quantity;
+                }
+            }
+            CartEvent::CartMerged { target_cart_id } => {
+                self.status = CartStatus::Merged;
+                self.merged_into = Some(target_cart_id.clone());
+            }
+        }
+    }
+
+    fn authorize_read(&self, by: &Principal) -> Result<(), CartError> {
+        if self.status == CartStatus::New || !self.owned_by(by) {
+            return Err(CartError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn view(&self, id: &str, version: u64) -> CartView {
+        CartView {
+            id: id.to_string(),
+            version,
+            status: self.status,
+            customer_id: match &self.owner {
+                Some(CartOwner::Customer { customer_id }) => Some(*customer_id),
+                _ => None,
+            },
+            lines: self
+                .lines
+                .iter()
+                .map(|(sku, quantity)| CartLine {
+                    sku: sku.clone(),
+                    quantity: *quantity,
+                })
+                .collect(),
+            item_count: self.lines.values().sum(),
+            merged_into: self.merged_into.clone(),
+        }
+    }
+
+    fn event_type(event: &CartEvent) -> &'static str {
+        event.event_type()
+    }
+}
+
+/// cqrs-es compatibility: the aggregate can also run inside `cqrs_es::CqrsFramework` and its
+/// `TestFramework`; both delegate to the pure `decide`/`evolve` above.
+mod cqrs {
+    use super::*;
+    use cqrs_es::event_sink::EventSink;
+    use cqrs_es::{Aggregate, DomainEvent};
+
+    impl DomainEvent for CartEvent {
+        fn event_type(&self) -> String {
+            CartEvent::event_type(self).to_string()
+        }
+        fn event_version(&self) -> String {
+            "1".to_string()
+        }
+    }
+
+    /// A command as cqrs-es sees it: the id and principal travel with it.
+    pub struct Envelope {
+        pub id: String,
+        pub by: Principal,
+        pub command: CartCommand,
+    }
+
+    impl Aggregate for Cart {
+        const TYPE: &'static str = "cart";
+        type Command = Envelope;
+        type Event = CartEvent;
+        type Error = CartError;
+        type Services = ();
+
+        async fn handle(
+            &mut self,
+            envelope: Envelope,
+            _services: &(),
+            sink: &EventSink<Self>,
+        ) -> Result<(), CartError> {
+            for event in Decider::decide(self, &envelope.id, &envelope.command, &envelope.by)? {
+                sink.write(event, self).await;
+            }
+            Ok(())
+        }
+
+        fn apply(&mut self, event: CartEvent) {
+            self.evolve(&event);
+        }
+    }
+}
+
+pub use cqrs::Envelope as CqrsEnvelope;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token_sha256;
+
+    const ID: &str = "0b4f8a3e-3c2f-4a57-9d0c-8c5e4d7e0a11";
+
+    fn guest() -> Principal {
+        Principal::Guest {
+            token_sha256: token_sha256("secret"),
+        }
+    }
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse(s).expect("valid sku")
+    }
+
+    fn created() -> CartEvent {
+        CartEvent::CartCreated {
+            owner: CartOwner::Guest {
+                token_sha256: token_sha256("secret"),
+            },
+        }
+    }
+
+    /// Given events, when a command by a principal, then these events or this error.
+    fn check(
+        given: Vec<CartEvent>,
+        by: Principal,
+        when: CartCommand,
+        then: Result<Vec<CartEvent>, CartError>,
+    ) {
+        let mut cart = Cart::default();
+        for e in &given {
+            cart.evolve(e);
+        }
+        assert_eq!(cart.decide(ID, &when, &by), then);
+    }
+
+    #[test]
+    fn a_guest_creates_a_cart_they_own() {
+        check(vec![], guest(), CartCommand::Create {}, Ok(vec![created()]));
+    }
+
+    #[test]
+    fn a_cart_cannot_be_created_twice() {
+        check(
+            vec![created()],
+            guest(),
+            CartCommand::Create {},
+            Err(CartError::AlreadyExists),
+        );
+    }
+
+    #[test]
+    fn adding_to_a_missing_cart_is_not_found() {
+        check(
+            vec![],
+            guest(),
+            CartCommand::AddItem {
+                sku: sku("A"),
+                quantity: 1,
+            },
+            Err(CartError::NotFound),
+        );
+    }
+
+    #[test]
+    fn adding_an_item_records_it() {
+        check(
+            vec![created()],
+            guest(),
+            CartCommand::AddItem {
+                sku: sku("A"),
+                quantity: 2,
+            },
+            Ok(vec![CartEvent::ItemAdded {
+                sku: sku("A"),
+                quantity: 2,
+            }]),
+        );
+    }
+
+    #[test]
+    fn quantities_outside_the_limits_are_rejected() {
+        for q in [0, -1, MAX_QUANTITY + 1, i64::MAX, i64::MIN] {
+            check(
+                vec![created()],
+                guest(),
+                CartCommand::AddItem {
+                    sku: sku("A"),
+                    quantity: q,
+                },
+                Err(CartError::QuantityOutOfRange),
+            );
+        }
+        check(
+            vec![
+                created(),
+                CartEvent::ItemAdded {
+                    sku: sku("A"),
+                    quantity: 90,
+                },
+            ],
+            guest(),
+            CartCommand::AddItem {
+                sku: sku("A"),
+                quantity: 10,
+            },
+            Err(CartError::QuantityOutOfRange),
+        );
+    }
+
+    #[test]
+    fn a_cart_holds_at_most_max_lines() {
+        let mut given = vec![created()];
+        for i in 0..MAX_LINES {
+            given.push(CartEvent::ItemAdded {
+                sku: sku(&format!("S{i}")),
+                quantity: 1,
+            });
+        }
+        check(
+            given.clone(),
+            guest(),
+            CartCommand::AddItem {
+                sku: sku("NEW"),
+                quantity: 1,
+            },
+            Err(CartError::TooManyLines),
+        );
+        // Adding to an existing line is still fine.
+        check(
+            given,
+            guest(),
+            CartCommand::AddItem {
+                sku: sku("S0"),
+                quantity: 1,
+            },
+            Ok(vec![CartEvent::ItemAdded {
+                sku: sku("S0"),
+                quantity: 1,
+            }]),
+        );
+    }
+
+    #[test]
+    fn someone_elses_cart_looks_missing() {
+        let other = Principal::Guest {
+            token_sha256: token_sha256("other"),
+        };
+        check(
+            vec![created()],
+            other.clone(),
+            CartCommand::AddItem {
+                sku: sku("A"),
+                quantity: 1,
+            },
+            Err(CartError::NotFound),
+        );
+        let mut cart = Cart::default();
+        cart.evolve(&created());
+        assert_eq!(cart.authorize_read(&other), Err(CartError::NotFound));
+        assert_eq!(cart.authorize_read(&guest()), Ok(()));
+        let customer = Principal::Customer {
+            id: CustomerId::new_random(),
+        };
+        assert_eq!(cart.authorize_read(&customer), Err(CartError::NotFound));
+    }
+
+    #[test]
+    fn changing_and_removing_require_the_line() {
+        check(
+            vec![created()],
+            guest(),
+            CartCommand::ChangeQuantity {
+                sku: sku("A"),
+                quantity: 3,
+            },
+            Err(CartError::ItemNotInCart),
+        );
+        check(
+            vec![created()],
+            guest(),
+            CartCommand::RemoveItem { sku: sku("A") },
+            Err(CartError::ItemNotInCart),
+        );
+        let with_a = vec![
+            created(),
+            CartEvent::ItemAdded {
+                sku: sku("A"),
+                quantity: 1,
+            },
+        ];
+        check(
+            with_a.clone(),
+            guest(),
+            CartCommand::ChangeQuantity {
+                sku: sku("A"),
+                quantity: 3,
+            },
+            Ok(vec![CartEvent::QuantityChanged {
+                sku: sku("A"),
+                quantity: 3,
+            }]),
+        );
+        check(
+            with_a.clone(),
+            guest(),
+            CartCommand::ChangeQuantity {
+                sku: sku("A"),
+                quantity: 1,
+            },
+            Ok(vec![]),
+        );
+        check(
+            with_a,
+            guest(),
+            CartCommand::RemoveItem { sku: sku("A") },
+            Ok(vec![CartEvent::ItemRemoved { sku: sku("A") }]),
+        );
+    }
+
+    #[test]
+    fn clearing_an_empty_cart_changes_nothing() {
+        check(vec![created()], guest(), CartCommand::Clear {}, Ok(vec![]));
+    }
+
+    #[test]
+    fn a_customer_cart_absorbs_a_guest_cart_capping_quantities() {
+        let customer_id = CustomerId::new_random();
+        let customer = Principal::Customer { id: customer_id };
+        let given = vec![
+            CartEvent::CartCreated {
+                owner: CartOwner::Customer { customer_id },
+            },
+            CartEvent::ItemAdded {
+                sku: sku("A"),
+                quantity: 95,
+            },
+        ];
+        check(
+            given,
+            customer,
+            CartCommand::AbsorbGuestCart {
+                source_cart_id: "g".into(),
+                lines: vec![
+                    CartLine {
+                        sku: sku("A"),
+                        quantity: 10,
+                    },
+                    CartLine {
+                        sku: sku("B"),
+                        quantity: 2,
+                    },
+                ],
+            },
+            Ok(vec![CartEvent::GuestCartAbsorbed {
+                source_cart_id: "g".into(),
+                lines: vec![
+                    CartLine {
+                        sku: sku("A"),
+                        quantity: 4,
+                    },
+                    CartLine {
+                        sku: sku("B"),
+                        quantity: 2,
+                    },
+                ],
+            }]),
+        );
+    }
+
+    #[test]
+    fn a_guest_cart_cannot_absorb_another() {
+        check(
+            vec![created()],
+            guest(),
+            CartCommand::AbsorbGuestCart {
+                source_cart_id: "g".into(),
+                lines: vec![],
+            },
+            Err(CartError::MergeTargetIsGuest),
+        );
+    }
+
+    #[test]
+    fn a_merged_cart_is_closed() {
+        let given = vec![
+            created(),
+            CartEvent::CartMerged {
+                target_cart_id: "t".into(),
+            },
+        ];
+        check(
+            given,
+            guest(),
+            CartCommand::AddItem {
+                sku: sku("A"),
+                quantity: 1,
+            },
+            Err(CartError::Closed),
+        );
+    }
+
+    #[test]
+    fn the_view_never_shows_the_token_hash() {
+        let mut cart = Cart::default();
+        cart.evolve(&created());
+        cart.evolve(&CartEvent::ItemAdded {
+            sku: sku("A"),
+            quantity: 2,
+        });
+        let json = serde_json::to_string(&cart.view(ID, 2)).expect("serializes");
+        assert!(!json.contains(&token_sha256("secret")));
+        assert!(json.contains("\"item_count\":2"));
+    }
+
+    #[tokio::test]
+    async fn the_cqrs_es_aggregate_delegates_to_decide() {
+        use cqrs_es::test::TestFramework;
+        TestFramework::<Cart>::with(())
+            .given(vec![created()])
+            .when_async(CqrsEnvelope {
+                id: ID.into(),
+                by: guest(),
+                command: CartCommand::AddItem {
+                    sku: sku("A"),
+                    quantity: 1,
+                },
+            })
+            .await
+            .then_expect_events(vec![CartEvent::ItemAdded {
+                sku: sku("A"),
+                quantity: 1,
+            }]);
+    }
+}

@@ -1,0 +1,35 @@
+use agora_kernel::Sku;
+use serde::{Deserialize, Serialize};
+
+use crate::CartLine;
+
+/// Commands on one cart. The owner is never sent by the client: it is the acting principal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CartCommand {
+    /// Opens a cart owned by the acting guest or customer.
+    Create {},
+    /// Adds `quantity` units of `sku`, to an existing line if there is one.
+    AddItem {
+        sku: Sku,
+        quantity: i64,
+    },
+    /// Sets the quantity of an existing line.
+    ChangeQuantity {
+        sku: Sku,
+        quantity: i64,
+    },
+    RemoveItem {
+        sku: Sku,
+    },
+    Clear {},
+    /// Adds the lines of a guest cart (read by the service on the guest's authority).
+    AbsorbGuestCart {
+        source_cart_id: String,
+        lines: Vec<CartLine>,
+    },
+    /// Closes a guest cart whose lines were absorbed by `target_cart_id`.
+    MarkMerged {
+        target_cart_id: String,
+    },
+}

@@ -1,0 +1,26 @@
+//! The shared kernel: the small vocabulary every bounded context speaks.
+//!
+//! - [`Money`]: integer minor units plus an ISO-4217 currency; never floats.
+//! - Typed ids ([`typed_id!`]) so a cart id can never be passed where an order id is expected.
+//! - [`ErrorKind`] and [`ErrorBody`]: every domain error has a stable, documented code and a kind
+//!   that the edge maps to an HTTP status.
+//! - [`Principal`]: who acted, carried by every command and recorded in every event's metadata.
+//! - [`EventMetadata`] and the hash chain ([`chain_hash`]) that makes each stream tamper-evident.
+//!
+//! Invariant: this crate does no IO and reads no clock; time and ids arrive as values.
+
+mod decider;
+mod error;
+mod ids;
+mod metadata;
+mod money;
+mod principal;
+mod sku;
+
+pub use decider::Decider;
+pub use error::{DomainError, ErrorBody, ErrorKind};
+pub use ids::{CommandId, CorrelationId, CustomerId, ParseIdError};
+pub use metadata::{chain_hash, EventMetadata, GENESIS_HASH};
+pub use money::{Currency, Money, MoneyError};
+pub use principal::Principal;
+pub use sku::{InvalidSku, Sku};
