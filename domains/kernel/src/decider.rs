@@ -10,7 +10,7 @@ pub trait Decider: Default + Clone + Send + Sync + 'static {
     /// The stream type, also the event-store `aggregate_type` and the feed subject token.
     /// A published contract: never rename it.
     const TYPE: &'static str;
-    type Command: DeserializeOwned + Send + std::fmt::Debug + 'static;
+    type Command: Clone + Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug + 'static;
     type Event: Clone + Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug + 'static;
     type Error: DomainError + Send + 'static;
     /// What a command or a read replies with: never credentials or internal fields.

@@ -15,6 +15,7 @@ mod ids;
 mod metadata;
 mod money;
 mod principal;
+mod recorded;
 mod sku;
 
 pub use decider::Decider;
@@ -23,4 +24,5 @@ pub use ids::{CommandId, CorrelationId, CustomerId, ParseIdError};
 pub use metadata::{chain_hash, EventMetadata, GENESIS_HASH};
 pub use money::{Currency, Money, MoneyError};
 pub use principal::Principal;
+pub use recorded::{verify_chain, ChainVerdict, RecordedEvent};
 pub use sku::{InvalidSku, Sku};
