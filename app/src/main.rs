@@ -1,1 +1,154 @@
-fn main() {}
+//! `agora`: one binary, one subcommand per role.
+
+use std::time::Duration;
+
+use agora::{Config, Roles};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Agora, an event-sourced commerce platform.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    /// Log format: `pretty` or `json`.
+    #[arg(long, env = "AGORA_LOG_FORMAT", default_value = "pretty", global = true)]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every role in one process (development, tests, small shops).
+    All {
+        /// Seed this many demo carts after start-up.
+        #[arg(long, default_value_t = 0)]
+        seed_carts: usize,
+    },
+    /// The HTTP edge only.
+    Edge,
+    /// Domain services (and a standby feed relay): `agora service cart`.
+    Service {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Projections: `agora project carts`, or `agora project rebuild carts`.
+    Project {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create demo data through a running platform.
+    Seed {
+        #[arg(long, default_value_t = 10)]
+        carts: usize,
+        /// Seed value: the same value gives the same demo data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn init_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Some(handle)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_format);
+    let config = cli.config;
+    match cli.command {
+        Command::Migrate => {
+            let pool = agora::connect_db(&config).await?;
+            agora::migrate(&pool).await?;
+            println!("migrations applied");
+        }
+        Command::All { seed_carts } => {
+            let platform = agora::start(&config, &Roles::all(), init_metrics()).await?;
+            if let Some(addr) = platform.http_addr {
+                println!("Agora is up: http://{addr}  (OpenAPI: http://{addr}/openapi.json)");
+            }
+            if seed_carts > 0 {
+                let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);
+                let carts = agora::seed::seed_carts(&bus, seed_carts, 42).await?;
+                if let (Some(c), Some(addr)) = (carts.first(), platform.http_addr) {
+                    println!(
+                        "Seeded {} demo carts. Try: curl -H 'X-Cart-Token: {}' http://{addr}/store/carts/{}",
+                        carts.len(),
+                        c.token,
+                        c.cart_id
+                    );
+                }
+            }
+            platform.run_until(shutdown_signal()).await?;
+        }
+        Command::Edge => {
+            let roles = Roles { edge: true, ..Roles::default() };
+            let platform = agora::start(&config, &roles, init_metrics()).await?;
+            platform.run_until(shutdown_signal()).await?;
+        }
+        Command::Service { names } => {
+            let roles = Roles { services: names, ..Roles::default() };
+            agora::start(&config, &roles, init_metrics()).await?.run_until(shutdown_signal()).await?;
+        }
+        Command::Project { names } => {
+            if names.first().map(String::as_str) == Some("rebuild") {
+                for name in &names[1..] {
+                    let n = agora::rebuild(&config, name).await.with_context(|| format!("rebuild {name}"))?;
+                    println!("rebuilt {name} from {n} events");
+                }
+                return Ok(());
+            }
+            let roles = Roles { projections: names, ..Roles::default() };
+            agora::start(&config, &roles, init_metrics()).await?.run_until(shutdown_signal()).await?;
+        }
+        Command::Seed { carts, seed } => {
+            let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);
+            let seeded = agora::seed::seed_carts(&bus, carts, seed).await?;
+            for c in seeded {
+                println!("{} {}", c.cart_id, c.token);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! Read models, built from the event feed.
+//!
+//! The projection runtime ([`run`]) reads one durable JetStream consumer per projection and
+//! writes each event in one Postgres transaction together with the projection's checkpoint.
+//!
+//! Invariants:
+//! - writes are guarded by the stream sequence: each read-model row stores the last sequence
+//!   applied, an event at or below it is skipped, so a replay yields the same rows;
+//! - a gap (an event whose predecessor was never seen) is filled from the event store before
+//!   the event is applied, so a lost feed message never loses an update;
+//! - a read model can be rebuilt from the event store into a fresh table and swapped in while
+//!   the live projection keeps running ([`rebuild`]).
+
+pub mod carts;
+mod runtime;
+
+pub use runtime::{rebuild, run, Projection};

@@ -1,0 +1,255 @@
+//! The `agora` binary's library: configuration, role wiring and start-up.
+//!
+//! This is the only crate that reads configuration (see [`Config`]); it hands plain structs to
+//! the libraries. Every role can run in its own process or all together ([`start`] with
+//! [`Roles::all`]); any role can run as several processes at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_cart::Cart;
+use agora_nats::{Bus, ServiceSpec};
+use agora_projections::carts::Carts;
+use agora_runtime::{AggregateHost, AggregateService, EventStore, HostConfig};
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub mod seed;
+
+/// Configuration shared by every role. Each field is also an environment variable.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// Postgres URL: the event store and the read models.
+    #[arg(long, env = "AGORA_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/agora")]
+    pub database_url: String,
+    /// NATS URL (a server ≥ 2.10 with JetStream).
+    #[arg(long, env = "AGORA_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Address the edge listens on.
+    #[arg(long, env = "AGORA_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Bearer token for /admin and /audit (unset: those routes answer 403).
+    #[arg(long, env = "AGORA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Seconds an aggregate actor stays in memory without messages.
+    #[arg(long, env = "AGORA_ACTOR_IDLE_SECS", default_value_t = 60)]
+    pub actor_idle_secs: u64,
+    /// Postgres connections per process.
+    #[arg(long, env = "AGORA_DB_POOL_SIZE", default_value_t = 32)]
+    pub db_pool_size: u32,
+    /// Budget in milliseconds for one HTTP request's calls to services.
+    #[arg(long, env = "AGORA_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
+    pub request_timeout_ms: u64,
+}
+
+/// The services `agora service <name>` can run.
+pub const SERVICES: &[&str] = &["cart"];
+/// The projections `agora project <name>` can run.
+pub const PROJECTIONS: &[&str] = &["carts"];
+
+/// Which roles one process runs.
+#[derive(Clone, Debug, Default)]
+pub struct Roles {
+    pub edge: bool,
+    pub services: Vec<String>,
+    pub projections: Vec<String>,
+}
+
+impl Roles {
+    pub fn all() -> Self {
+        Roles {
+            edge: true,
+            services: SERVICES.iter().map(|s| s.to_string()).collect(),
+            projections: PROJECTIONS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// A running set of roles.
+pub struct Platform {
+    /// Where the edge listens, when it runs.
+    pub http_addr: Option<SocketAddr>,
+    pub pool: PgPool,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Platform {
+    /// Stops every role and waits for them.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        while let Some(r) = self.tasks.join_next().await {
+            r??;
+        }
+        Ok(())
+    }
+
+    /// Waits until a role fails or `signal` resolves, then stops the rest.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = signal => {}
+            Some(r) = self.tasks.join_next() => {
+                self.shutdown.cancel();
+                r??;
+                anyhow::bail!("a role stopped unexpectedly");
+            }
+        }
+        self.stop().await
+    }
+}
+
+/// Connects to Postgres, creating the database if it is missing.
+pub async fn connect_db(config: &Config) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = config.database_url.parse().context("parse database URL")?;
+    let options = options.log_statements(tracing::log::LevelFilter::Trace);
+    ensure_database(&options).await?;
+    PgPoolOptions::new()
+        .max_connections(config.db_pool_size)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .context("connect to Postgres")
+}
+
+async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let Some(name) = options.get_database().map(str::to_string) else { return Ok(()) };
+    let admin = options.clone().database("postgres");
+    let Ok(mut conn) = admin.connect().await else {
+        // No access to the maintenance database: assume the target exists.
+        return Ok(());
+    };
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        // A concurrent creator may win; that is fine.
+        let _ = sqlx::query(&format!("CREATE DATABASE {quoted}")).execute(&mut conn).await;
+    }
+    Ok(())
+}
+
+/// Applies every migration (also done at start-up by every role).
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    agora_runtime::MIGRATOR.run(pool).await.context("apply migrations")
+}
+
+pub async fn connect_nats(config: &Config, name: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connect to NATS at {}", config.nats_url))
+}
+
+/// Starts the given roles in this process.
+pub async fn start(
+    config: &Config,
+    roles: &Roles,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<Platform> {
+    let pool = connect_db(config).await?;
+    migrate(&pool).await?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut http_addr = None;
+
+    for service in &roles.services {
+        let client = connect_nats(config, &format!("agora-service-{service}")).await?;
+        match service.as_str() {
+            "cart" => {
+                let host = AggregateHost::<Cart>::start(
+                    EventStore::new(pool.clone()),
+                    HostConfig {
+                        idle_after: Duration::from_secs(config.actor_idle_secs),
+                        ..HostConfig::default()
+                    },
+                )
+                .await?;
+                let spec = ServiceSpec {
+                    name: "cart",
+                    version: "1.0.0",
+                    description: "Shopping carts: one actor per live cart",
+                    endpoints: &[
+                        "create",
+                        "add_item",
+                        "change_quantity",
+                        "remove_item",
+                        "clear",
+                        "absorb_guest_cart",
+                        "mark_merged",
+                        agora_runtime::GET_ENDPOINT,
+                    ],
+                };
+                let handler = Arc::new(AggregateService { host });
+                let token = shutdown.clone();
+                tasks.spawn(async move {
+                    agora_nats::serve_endpoints(client, spec, handler, async move { token.cancelled().await }).await
+                });
+            }
+            other => anyhow::bail!("unknown service {other:?}; known: {SERVICES:?}"),
+        }
+    }
+    if !roles.services.is_empty() {
+        // Every process that writes events also stands by as the feed relay; one is active.
+        let client = connect_nats(config, "agora-relay").await?;
+        let js = async_nats::jetstream::new(client);
+        let token = shutdown.clone();
+        let pool = pool.clone();
+        tasks.spawn(async move { agora_runtime::feed::run_relay(pool, js, async move { token.cancelled().await }).await });
+    }
+    for projection in &roles.projections {
+        let client = connect_nats(config, &format!("agora-projection-{projection}")).await?;
+        let js = async_nats::jetstream::new(client);
+        let token = shutdown.clone();
+        let pool = pool.clone();
+        match projection.as_str() {
+            "carts" => {
+                tasks.spawn(async move {
+                    agora_projections::run::<Carts>(pool, js, async move { token.cancelled().await }).await
+                });
+            }
+            other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
+        }
+    }
+    if roles.edge {
+        let client = connect_nats(config, "agora-edge").await?;
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("listen on {}", config.http_addr))?;
+        http_addr = Some(listener.local_addr()?);
+        let state = agora_edge::AppState {
+            bus: Bus::new(client),
+            pool: pool.clone(),
+            config: Arc::new(agora_edge::EdgeConfig {
+                admin_token: config.admin_token.clone(),
+                request_timeout: Duration::from_millis(config.request_timeout_ms),
+            }),
+            metrics,
+        };
+        let token = shutdown.clone();
+        tasks.spawn(async move { agora_edge::serve(listener, state, async move { token.cancelled().await }).await });
+    }
+    Ok(Platform {
+        http_addr,
+        pool,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Rebuilds a projection's read model from the event store and swaps it in.
+pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<u64> {
+    let pool = connect_db(config).await?;
+    migrate(&pool).await?;
+    match projection {
+        "carts" => agora_projections::rebuild::<Carts>(&pool).await,
+        other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
+    }
+}

@@ -1,0 +1,201 @@
+use std::future::Future;
+use std::time::Duration;
+
+use agora_kernel::RecordedEvent;
+use agora_nats::{codec, subjects};
+use agora_runtime::{row_to_event, EventStore};
+use async_nats::jetstream::{self, consumer::pull, AckKind};
+use futures::StreamExt;
+use sqlx::{PgConnection, PgPool};
+
+/// A read model fed by the events of one aggregate type.
+pub trait Projection: Send + Sync + 'static {
+    /// The projection's name, also its consumer name and its live table's name.
+    const NAME: &'static str;
+    /// The aggregate type whose events it reads.
+    const AGGREGATE_TYPE: &'static str;
+
+    /// Creates an empty table with the live table's shape under `table`.
+    fn create_table_sql(table: &str) -> String {
+        format!("CREATE TABLE {table} (LIKE {} INCLUDING ALL)", Self::NAME)
+    }
+
+    /// The last sequence applied to `aggregate_id` in `table`, locking its row.
+    fn version(
+        conn: &mut PgConnection,
+        table: &str,
+        aggregate_id: &str,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+
+    /// Applies consecutive events of one stream, the first right after the row's version.
+    fn apply(
+        conn: &mut PgConnection,
+        table: &str,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Runs projection `P` from its durable consumer until `shutdown` resolves. Several instances
+/// may run at once: they share the consumer, and the row lock plus sequence guard keep them
+/// correct.
+pub async fn run<P: Projection>(
+    pool: PgPool,
+    js: jetstream::Context,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let store = EventStore::new(pool.clone());
+    let stream = agora_runtime::feed::ensure_stream(&js).await?;
+    let consumer = stream
+        .get_or_create_consumer(
+            &format!("proj_{}", P::NAME),
+            pull::Config {
+                durable_name: Some(format!("proj_{}", P::NAME)),
+                filter_subject: subjects::events_of(P::AGGREGATE_TYPE),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 10_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("create consumer for {}: {e}", P::NAME))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(256)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("consume {}: {e}", P::NAME))?;
+    tokio::pin!(shutdown);
+    loop {
+        let message = tokio::select! {
+            _ = &mut shutdown => break,
+            m = messages.next() => m,
+        };
+        let Some(message) = message else { break };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(projection = P::NAME, error = %e, "feed error");
+                continue;
+            }
+        };
+        let stream_seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let event: RecordedEvent = match codec::decode(&message.payload) {
+            Ok(e) => e,
+            Err(e) => {
+                // Not ours to fix by retrying: record it and move on.
+                tracing::error!(projection = P::NAME, error = %e, "undecodable feed message");
+                let _ = message.ack_with(AckKind::Term).await;
+                continue;
+            }
+        };
+        match project::<P>(&pool, &store, P::NAME, &event, stream_seq).await {
+            Ok(()) => {
+                if let Some(at) = event.recorded_at() {
+                    let lag = (chrono::Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                    metrics::histogram!("agora_projection_lag_seconds", "projection" => P::NAME).record(lag);
+                }
+                let _ = message.ack().await;
+            }
+            Err(e) => {
+                tracing::warn!(projection = P::NAME, error = %e, "projecting failed; will retry");
+                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies one feed event to `table` in one transaction, filling any gap from the store.
+async fn project<P: Projection>(
+    pool: &PgPool,
+    store: &EventStore,
+    table: &str,
+    event: &RecordedEvent,
+    stream_seq: u64,
+) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    // Read models are rebuildable from the event store: they need not wait for fsync.
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    let version = P::version(&mut tx, table, &event.aggregate_id).await?;
+    if event.sequence > version {
+        let mut batch = Vec::new();
+        if event.sequence > version + 1 {
+            metrics::counter!("agora_projection_gaps_total", "projection" => P::NAME).increment(1);
+            batch = store
+                .range(&event.aggregate_type, &event.aggregate_id, version, event.sequence)
+                .await?;
+        }
+        batch.push(event.clone());
+        P::apply(&mut tx, table, &batch).await?;
+    }
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (projection, stream_seq, updated_at) VALUES ($1, $2, now())
+         ON CONFLICT (projection) DO UPDATE
+         SET stream_seq = GREATEST(projection_checkpoints.stream_seq, EXCLUDED.stream_seq), updated_at = now()",
+    )
+    .bind(P::NAME)
+    .bind(stream_seq as i64)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rebuilds `P`'s read model from the event store into a fresh table and swaps it in, while the
+/// live projection keeps running. Returns the number of events replayed.
+///
+/// The final catch-up and the swap happen under an EXCLUSIVE lock on the live table: live writes
+/// wait (reads go on), every event committed by then is in the new table, and every later one is
+/// applied by the live projection to the new table after the swap.
+pub async fn rebuild<P: Projection>(pool: &PgPool) -> anyhow::Result<u64> {
+    let fresh = format!("{}_rebuild", P::NAME);
+    let mut conn = pool.acquire().await?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}")).execute(&mut *conn).await?;
+    sqlx::query(&P::create_table_sql(&fresh)).execute(&mut *conn).await?;
+    drop(conn);
+    let mut replayed = replay_missing::<P>(pool, &fresh, false).await?;
+
+    let mut tx = pool.begin().await?;
+    sqlx::query(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", P::NAME)).execute(&mut *tx).await?;
+    replayed += replay_into::<P>(&mut tx, &fresh).await?;
+    let old = format!("{}_old", P::NAME);
+    sqlx::query(&format!("ALTER TABLE {} RENAME TO {old}", P::NAME)).execute(&mut *tx).await?;
+    sqlx::query(&format!("ALTER TABLE {fresh} RENAME TO {}", P::NAME)).execute(&mut *tx).await?;
+    sqlx::query(&format!("DROP TABLE {old}")).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(replayed)
+}
+
+/// Replays, outside any lock, every event `table` has not applied yet, one stream at a time.
+async fn replay_missing<P: Projection>(pool: &PgPool, table: &str, _locked: bool) -> anyhow::Result<u64> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    let n = replay_into::<P>(&mut tx, table).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Applies every event of `P::AGGREGATE_TYPE` newer than each row's version in `table`.
+async fn replay_into<P: Projection>(conn: &mut PgConnection, table: &str) -> anyhow::Result<u64> {
+    let id_column = format!("{}_id", P::AGGREGATE_TYPE);
+    let rows = sqlx::query(&format!(
+        "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata
+         FROM events e LEFT JOIN {table} r ON r.{id_column} = e.aggregate_id
+         WHERE e.aggregate_type = $1 AND e.sequence > COALESCE(r.version, 0)
+         ORDER BY e.aggregate_id, e.sequence"
+    ))
+    .bind(P::AGGREGATE_TYPE)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events: Vec<RecordedEvent> = rows.iter().map(row_to_event).collect();
+    let mut start = 0;
+    while start < events.len() {
+        let id = &events[start].aggregate_id;
+        let end = start + events[start..].iter().take_while(|e| &e.aggregate_id == id).count();
+        P::apply(conn, table, &events[start..end]).await?;
+        start = end;
+    }
+    Ok(events.len() as u64)
+}
