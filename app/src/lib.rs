@@ -57,6 +57,8 @@ pub struct Roles {
     pub edge: bool,
     pub services: Vec<String>,
     pub projections: Vec<String>,
+    /// Stand by as the feed relay (one relay is active at a time, elected by Postgres).
+    pub relay: bool,
 }
 
 impl Roles {
@@ -65,6 +67,16 @@ impl Roles {
             edge: true,
             services: SERVICES.iter().map(|s| s.to_string()).collect(),
             projections: PROJECTIONS.iter().map(|s| s.to_string()).collect(),
+            relay: true,
+        }
+    }
+
+    /// Domain services, each process also a standby relay.
+    pub fn services(names: Vec<String>) -> Self {
+        Roles {
+            services: names,
+            relay: true,
+            ..Roles::default()
         }
     }
 }
@@ -196,7 +208,7 @@ pub async fn start(
             other => anyhow::bail!("unknown service {other:?}; known: {SERVICES:?}"),
         }
     }
-    if !roles.services.is_empty() {
+    if roles.relay {
         // Every process that writes events also stands by as the feed relay; one is active.
         let client = connect_nats(config, "agora-relay").await?;
         let js = async_nats::jetstream::new(client);

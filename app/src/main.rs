@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
             platform.run_until(shutdown_signal()).await?;
         }
         Command::Service { names } => {
-            let roles = Roles { services: names, ..Roles::default() };
+            let roles = Roles::services(names);
             agora::start(&config, &roles, init_metrics()).await?.run_until(shutdown_signal()).await?;
         }
         Command::Project { names } => {
