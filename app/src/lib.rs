@@ -24,7 +24,11 @@ pub mod seed;
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
     /// Postgres URL: the event store and the read models.
-    #[arg(long, env = "AGORA_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/agora")]
+    #[arg(
+        long,
+        env = "AGORA_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/agora"
+    )]
     pub database_url: String,
     /// NATS URL (a server ≥ 2.10 with JetStream).
     #[arg(long, env = "AGORA_NATS_URL", default_value = "nats://127.0.0.1:4222")]
@@ -101,7 +105,10 @@ impl Platform {
     }
 
     /// Waits until a role fails or `signal` resolves, then stops the rest.
-    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         tokio::select! {
             _ = signal => {}
             Some(r) = self.tasks.join_next() => {
@@ -128,27 +135,35 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<PgPool> {
 }
 
 async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
-    let Some(name) = options.get_database().map(str::to_string) else { return Ok(()) };
+    let Some(name) = options.get_database().map(str::to_string) else {
+        return Ok(());
+    };
     let admin = options.clone().database("postgres");
     let Ok(mut conn) = admin.connect().await else {
         // No access to the maintenance database: assume the target exists.
         return Ok(());
     };
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
         // A concurrent creator may win; that is fine.
-        let _ = sqlx::query(&format!("CREATE DATABASE {quoted}")).execute(&mut conn).await;
+        let _ = sqlx::query(&format!("CREATE DATABASE {quoted}"))
+            .execute(&mut conn)
+            .await;
     }
     Ok(())
 }
 
 /// Applies every migration (also done at start-up by every role).
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    agora_runtime::MIGRATOR.run(pool).await.context("apply migrations")
+    agora_runtime::MIGRATOR
+        .run(pool)
+        .await
+        .context("apply migrations")
 }
 
 pub async fn connect_nats(config: &Config, name: &str) -> anyhow::Result<async_nats::Client> {
@@ -202,7 +217,10 @@ pub async fn start(
                 let handler = Arc::new(AggregateService { host });
                 let token = shutdown.clone();
                 tasks.spawn(async move {
-                    agora_nats::serve_endpoints(client, spec, handler, async move { token.cancelled().await }).await
+                    agora_nats::serve_endpoints(client, spec, handler, async move {
+                        token.cancelled().await
+                    })
+                    .await
                 });
             }
             other => anyhow::bail!("unknown service {other:?}; known: {SERVICES:?}"),
@@ -214,7 +232,9 @@ pub async fn start(
         let js = async_nats::jetstream::new(client);
         let token = shutdown.clone();
         let pool = pool.clone();
-        tasks.spawn(async move { agora_runtime::feed::run_relay(pool, js, async move { token.cancelled().await }).await });
+        tasks.spawn(async move {
+            agora_runtime::feed::run_relay(pool, js, async move { token.cancelled().await }).await
+        });
     }
     for projection in &roles.projections {
         let client = connect_nats(config, &format!("agora-projection-{projection}")).await?;
@@ -224,7 +244,12 @@ pub async fn start(
         match projection.as_str() {
             "carts" => {
                 tasks.spawn(async move {
-                    agora_projections::run::<Carts>(pool, js, async move { token.cancelled().await }).await
+                    agora_projections::run::<Carts>(
+                        pool,
+                        js,
+                        async move { token.cancelled().await },
+                    )
+                    .await
                 });
             }
             other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
@@ -246,7 +271,9 @@ pub async fn start(
             metrics,
         };
         let token = shutdown.clone();
-        tasks.spawn(async move { agora_edge::serve(listener, state, async move { token.cancelled().await }).await });
+        tasks.spawn(async move {
+            agora_edge::serve(listener, state, async move { token.cancelled().await }).await
+        });
     }
     Ok(Platform {
         http_addr,

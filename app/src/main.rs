@@ -13,7 +13,12 @@ struct Cli {
     #[command(flatten)]
     config: Config,
     /// Log format: `pretty` or `json`.
-    #[arg(long, env = "AGORA_LOG_FORMAT", default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        env = "AGORA_LOG_FORMAT",
+        default_value = "pretty",
+        global = true
+    )]
     log_format: String,
     #[command(subcommand)]
     command: Command,
@@ -53,7 +58,8 @@ enum Command {
 
 fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
         builder.json().init();
@@ -63,7 +69,9 @@ fn init_tracing(format: &str) {
 }
 
 fn init_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()?;
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok()?;
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -79,10 +87,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -123,24 +132,38 @@ async fn main() -> anyhow::Result<()> {
             platform.run_until(shutdown_signal()).await?;
         }
         Command::Edge => {
-            let roles = Roles { edge: true, ..Roles::default() };
+            let roles = Roles {
+                edge: true,
+                ..Roles::default()
+            };
             let platform = agora::start(&config, &roles, init_metrics()).await?;
             platform.run_until(shutdown_signal()).await?;
         }
         Command::Service { names } => {
             let roles = Roles::services(names);
-            agora::start(&config, &roles, init_metrics()).await?.run_until(shutdown_signal()).await?;
+            agora::start(&config, &roles, init_metrics())
+                .await?
+                .run_until(shutdown_signal())
+                .await?;
         }
         Command::Project { names } => {
             if names.first().map(String::as_str) == Some("rebuild") {
                 for name in &names[1..] {
-                    let n = agora::rebuild(&config, name).await.with_context(|| format!("rebuild {name}"))?;
+                    let n = agora::rebuild(&config, name)
+                        .await
+                        .with_context(|| format!("rebuild {name}"))?;
                     println!("rebuilt {name} from {n} events");
                 }
                 return Ok(());
             }
-            let roles = Roles { projections: names, ..Roles::default() };
-            agora::start(&config, &roles, init_metrics()).await?.run_until(shutdown_signal()).await?;
+            let roles = Roles {
+                projections: names,
+                ..Roles::default()
+            };
+            agora::start(&config, &roles, init_metrics())
+                .await?
+                .run_until(shutdown_signal())
+                .await?;
         }
         Command::Seed { carts, seed } => {
             let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);

@@ -12,7 +12,13 @@ pub struct SeededCart {
     pub token: String,
 }
 
-const DEMO_SKUS: &[&str] = &["TEE-BLACK-M", "TEE-WHITE-L", "MUG-CERAMIC", "SOCKS-WOOL-42", "CAP-NAVY"];
+const DEMO_SKUS: &[&str] = &[
+    "TEE-BLACK-M",
+    "TEE-WHITE-L",
+    "MUG-CERAMIC",
+    "SOCKS-WOOL-42",
+    "CAP-NAVY",
+];
 
 /// Creates `carts` demo guest carts with a few items each. Deterministic for a given `seed`:
 /// the same SKUs and quantities (ids and tokens are random, as they must be).
@@ -29,23 +35,40 @@ pub async fn seed_carts(bus: &Bus, carts: usize, seed: u64) -> anyhow::Result<Ve
         for l in 0..lines {
             let sku = DEMO_SKUS[(seed as usize + i * 7 + l * 3) % DEMO_SKUS.len()];
             let quantity = 1 + ((seed as usize + i + l) % 4) as i64;
-            send(bus, "add_item", &cart_id, &principal, json!({"sku": sku, "quantity": quantity})).await?;
+            send(
+                bus,
+                "add_item",
+                &cart_id,
+                &principal,
+                json!({"sku": sku, "quantity": quantity}),
+            )
+            .await?;
         }
         out.push(SeededCart { cart_id, token });
     }
     Ok(out)
 }
 
-async fn send(bus: &Bus, endpoint: &str, id: &str, principal: &Principal, command: serde_json::Value) -> anyhow::Result<()> {
+async fn send(
+    bus: &Bus,
+    endpoint: &str,
+    id: &str,
+    principal: &Principal,
+    command: serde_json::Value,
+) -> anyhow::Result<()> {
     let envelope = CommandEnvelope {
         aggregate_id: id.to_string(),
         command_id: CommandId::new_random(),
         principal: principal.clone(),
         command,
     };
-    bus.request_within::<_, serde_json::Value>(subjects::endpoint("cart", endpoint), &envelope, Duration::from_secs(10))
-        .await
-        .map_err(|e| anyhow::anyhow!("seed {endpoint}: {e}"))?;
+    bus.request_within::<_, serde_json::Value>(
+        subjects::endpoint("cart", endpoint),
+        &envelope,
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("seed {endpoint}: {e}"))?;
     Ok(())
 }
 

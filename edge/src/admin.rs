@@ -56,7 +56,10 @@ pub async fn list_carts(
     auth::staff(&state, &headers)?;
     let limit = filter.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("request.invalid_query", "limit must be 1-100"));
+        return Err(ApiError::bad_request(
+            "request.invalid_query",
+            "limit must be 1-100",
+        ));
     }
     let offset = filter.offset.unwrap_or(0).max(0);
     let rows = sqlx::query(

@@ -13,7 +13,10 @@ use crate::error::{ApiErrorBody, Json, Path};
 use crate::{auth, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/audit/streams/{aggregate_type}/{aggregate_id}", get(stream))
+    Router::new().route(
+        "/audit/streams/{aggregate_type}/{aggregate_id}",
+        get(stream),
+    )
 }
 
 /// A stream's complete history and whether its hash chain is intact.
@@ -37,10 +40,15 @@ pub async fn stream(
 ) -> Result<Json<AuditedStream>, ApiError> {
     auth::staff(&state, &headers)?;
     if !subjects::is_token(&aggregate_type) || !subjects::is_token(&aggregate_id) {
-        return Err(ApiError::bad_request("request.invalid_id", "malformed stream id"));
+        return Err(ApiError::bad_request(
+            "request.invalid_id",
+            "malformed stream id",
+        ));
     }
     let store = agora_runtime::EventStore::new(state.pool.clone());
-    let events = store.range(&aggregate_type, &aggregate_id, 0, u64::MAX).await?;
+    let events = store
+        .range(&aggregate_type, &aggregate_id, 0, u64::MAX)
+        .await?;
     if events.is_empty() {
         return Err(ApiError::not_found("stream.not_found", "no such stream"));
     }

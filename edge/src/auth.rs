@@ -34,10 +34,16 @@ pub fn staff(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiErro
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
     let Some(expected) = state.config.admin_token.as_deref() else {
-        return Err(ApiError::forbidden("the back office is disabled: no admin token is configured"));
+        return Err(ApiError::forbidden(
+            "the back office is disabled: no admin token is configured",
+        ));
     };
     if !ct_eq(presented.as_bytes(), expected.as_bytes()) {
-        return Err(ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "auth.invalid_token", "invalid token"));
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "auth.invalid_token",
+            "invalid token",
+        ));
     }
     Ok(Principal::Staff {
         id: "admin-token".into(),

@@ -17,8 +17,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/store/carts", post(create_cart))
         .route("/store/carts/{cart_id}", get(get_cart))
-        .route("/store/carts/{cart_id}/items", post(add_item).delete(clear_cart))
-        .route("/store/carts/{cart_id}/items/{sku}", patch(change_quantity).delete(remove_item))
+        .route(
+            "/store/carts/{cart_id}/items",
+            post(add_item).delete(clear_cart),
+        )
+        .route(
+            "/store/carts/{cart_id}/items/{sku}",
+            patch(change_quantity).delete(remove_item),
+        )
 }
 
 /// Body of `POST /store/carts`: nothing yet; the owner is whoever presents the credentials.
@@ -84,10 +90,15 @@ fn command_id(headers: &HeaderMap) -> Result<CommandId, ApiError> {
                 .to_str()
                 .ok()
                 .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| ApiError::bad_request("request.invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters"))?;
-            Ok(CommandId::from_uuid(
-                Uuid::parse_str(key).unwrap_or_else(|_| Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes())),
-            ))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "request.invalid_idempotency_key",
+                        "Idempotency-Key must be 1-255 visible ASCII characters",
+                    )
+                })?;
+            Ok(CommandId::from_uuid(Uuid::parse_str(key).unwrap_or_else(
+                |_| Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
+            )))
         }
     }
 }
@@ -113,7 +124,10 @@ async fn command<C: Serialize>(
         command,
     };
     let ctx = auth::context(state, headers);
-    Ok(state.bus.request(subjects::endpoint("cart", endpoint), &envelope, &ctx).await?)
+    Ok(state
+        .bus
+        .request(subjects::endpoint("cart", endpoint), &envelope, &ctx)
+        .await?)
 }
 
 /// Open a guest cart.
@@ -131,7 +145,11 @@ pub async fn create_cart(
             if e.is_syntax() || e.is_eof() {
                 ApiError::bad_request("request.malformed_json", e.to_string())
             } else {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "request.invalid_body", e.to_string())
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "request.invalid_body",
+                    e.to_string(),
+                )
             }
         })?;
     }
@@ -140,7 +158,15 @@ pub async fn create_cart(
         token_sha256: agora_cart::token_sha256(&token),
     };
     let id = Uuid::new_v4().to_string();
-    let reply = command(&state, &headers, "create", id.clone(), principal, serde_json::json!({})).await?;
+    let reply = command(
+        &state,
+        &headers,
+        "create",
+        id.clone(),
+        principal,
+        serde_json::json!({}),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedCart {
@@ -155,12 +181,24 @@ pub async fn create_cart(
 #[utoipa::path(get, path = "/store/carts/{cart_id}", tag = "cart",
     params(("cart_id" = String, Path, description = "cart id (UUID)"), ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
     responses((status = 200, body = Cart), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
-pub async fn get_cart(State(state): State<AppState>, headers: HeaderMap, Path(raw): Path<String>) -> Result<Json<Cart>, ApiError> {
+pub async fn get_cart(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
     let principal = auth::guest(&headers)?;
     let ctx = auth::context(&state, &headers);
-    let query = QueryEnvelope { aggregate_id: id, principal };
-    Ok(Json(state.bus.request(subjects::endpoint("cart", "get"), &query, &ctx).await?))
+    let query = QueryEnvelope {
+        aggregate_id: id,
+        principal,
+    };
+    Ok(Json(
+        state
+            .bus
+            .request(subjects::endpoint("cart", "get"), &query, &ctx)
+            .await?,
+    ))
 }
 
 /// Add units of a SKU. Send an `Idempotency-Key` to make retries safe.
@@ -176,7 +214,11 @@ pub async fn add_item(
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
     let principal = auth::guest(&headers)?;
-    Ok(Json(command(&state, &headers, "add_item", id, principal, body).await?.view))
+    Ok(Json(
+        command(&state, &headers, "add_item", id, principal, body)
+            .await?
+            .view,
+    ))
 }
 
 /// Set the quantity of a line.
@@ -193,7 +235,11 @@ pub async fn change_quantity(
     let id = cart_id(&raw)?;
     let principal = auth::guest(&headers)?;
     let cmd = serde_json::json!({"sku": sku, "quantity": body.quantity});
-    Ok(Json(command(&state, &headers, "change_quantity", id, principal, cmd).await?.view))
+    Ok(Json(
+        command(&state, &headers, "change_quantity", id, principal, cmd)
+            .await?
+            .view,
+    ))
 }
 
 /// Remove a line.
@@ -209,15 +255,34 @@ pub async fn remove_item(
     let id = cart_id(&raw)?;
     let principal = auth::guest(&headers)?;
     let cmd = serde_json::json!({ "sku": sku });
-    Ok(Json(command(&state, &headers, "remove_item", id, principal, cmd).await?.view))
+    Ok(Json(
+        command(&state, &headers, "remove_item", id, principal, cmd)
+            .await?
+            .view,
+    ))
 }
 
 /// Remove every line.
 #[utoipa::path(delete, path = "/store/carts/{cart_id}/items", tag = "cart",
     params(("cart_id" = String, Path, description = "cart id (UUID)"), ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
     responses((status = 200, body = Cart), (status = 404, body = ApiErrorBody)))]
-pub async fn clear_cart(State(state): State<AppState>, headers: HeaderMap, Path(raw): Path<String>) -> Result<Json<Cart>, ApiError> {
+pub async fn clear_cart(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
     let principal = auth::guest(&headers)?;
-    Ok(Json(command(&state, &headers, "clear", id, principal, serde_json::json!({})).await?.view))
+    Ok(Json(
+        command(
+            &state,
+            &headers,
+            "clear",
+            id,
+            principal,
+            serde_json::json!({}),
+        )
+        .await?
+        .view,
+    ))
 }

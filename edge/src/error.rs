@@ -53,7 +53,11 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "auth.missing_credentials", message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "auth.missing_credentials",
+            message,
+        )
     }
 
     pub fn forbidden(message: &str) -> Self {
@@ -63,13 +67,18 @@ impl ApiError {
     pub fn internal(error: impl std::fmt::Display) -> Self {
         // Internals go to the log, never to the client.
         tracing::error!(%error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
     }
 }
 
 impl From<ErrorBody> for ApiError {
     fn from(e: ErrorBody) -> Self {
-        let status = StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             return ApiError::internal(e);
         }
@@ -80,18 +89,24 @@ impl From<ErrorBody> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("request.malformed_json", e.body_text()),
-            JsonRejection::JsonDataError(e) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "request.invalid_body", e.body_text())
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::bad_request("request.malformed_json", e.body_text())
             }
+            JsonRejection::JsonDataError(e) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "request.invalid_body",
+                e.body_text(),
+            ),
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "request.unsupported_media_type",
                 "expected Content-Type: application/json",
             ),
-            JsonRejection::BytesRejection(_) => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "request body too large")
-            }
+            JsonRejection::BytesRejection(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                "request body too large",
+            ),
             other => ApiError::bad_request("request.malformed_json", other.body_text()),
         }
     }

@@ -19,8 +19,15 @@ pub fn router() -> Router<AppState> {
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let nats = state.bus.client().connection_state() == async_nats::connection::State::Connected;
     let pg = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
-    let status = if nats && pg { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(serde_json::json!({"nats": nats, "postgres": pg})))
+    let status = if nats && pg {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({"nats": nats, "postgres": pg})),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -37,5 +37,8 @@ impl Modify for Security {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+    Router::new().route(
+        "/openapi.json",
+        get(|| async { axum::Json(ApiDoc::openapi()) }),
+    )
 }

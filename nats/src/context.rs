@@ -59,7 +59,10 @@ impl RequestContext {
 
     pub fn to_headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(headers::CORRELATION_ID, self.correlation_id.to_string().as_str());
+        h.insert(
+            headers::CORRELATION_ID,
+            self.correlation_id.to_string().as_str(),
+        );
         h.insert(headers::CAUSATION_ID, self.causation_id.as_str());
         h.insert(headers::DEADLINE, self.deadline_ms.to_string().as_str());
         if let Some(tp) = &self.traceparent {
@@ -76,7 +79,8 @@ impl RequestContext {
         if let Some(c) = get(headers::CORRELATION_ID).and_then(|c| c.parse().ok()) {
             ctx.correlation_id = c;
         }
-        ctx.causation_id = get(headers::CAUSATION_ID).unwrap_or_else(|| ctx.correlation_id.to_string());
+        ctx.causation_id =
+            get(headers::CAUSATION_ID).unwrap_or_else(|| ctx.correlation_id.to_string());
         ctx.traceparent = get(headers::TRACEPARENT);
         if let Some(d) = get(headers::DEADLINE).and_then(|d| d.parse().ok()) {
             ctx.deadline_ms = d;

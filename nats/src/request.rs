@@ -68,7 +68,8 @@ impl Bus {
         body: &Req,
         budget: Duration,
     ) -> Result<Resp, ErrorBody> {
-        self.request(subject, body, &RequestContext::new(budget)).await
+        self.request(subject, body, &RequestContext::new(budget))
+            .await
     }
 }
 
@@ -93,8 +94,13 @@ pub fn decode_reply<Resp: DeserializeOwned>(message: &Message) -> Result<Resp, E
                 .get(headers::SERVICE_ERROR)
                 .map(|v| v.as_str().to_string())
                 .unwrap_or_default();
-            return Err(ErrorBody::new(ErrorKind::from_http_status(status), code, message));
+            return Err(ErrorBody::new(
+                ErrorKind::from_http_status(status),
+                code,
+                message,
+            ));
         }
     }
-    codec::decode(&message.payload).map_err(|e| ErrorBody::internal(format!("bad reply: {}", e.message)))
+    codec::decode(&message.payload)
+        .map_err(|e| ErrorBody::internal(format!("bad reply: {}", e.message)))
 }

@@ -85,7 +85,9 @@ async fn respond<H: Handler>(handler: Arc<H>, name: &'static str, request: Reque
         metrics::counter!("agora_requests_expired_total", "endpoint" => name).increment(1);
         return;
     }
-    let result = handler.handle(name, ctx, request.message.payload.clone()).await;
+    let result = handler
+        .handle(name, ctx, request.message.payload.clone())
+        .await;
     let sent = match result {
         Ok(body) => request.respond(Ok(body)).await,
         Err(error) => {

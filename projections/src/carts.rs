@@ -12,20 +12,34 @@ impl Projection for Carts {
     const NAME: &'static str = "carts";
     const AGGREGATE_TYPE: &'static str = "cart";
 
-    async fn version(conn: &mut PgConnection, table: &str, aggregate_id: &str) -> Result<u64, sqlx::Error> {
-        let v: Option<i64> = sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE cart_id = $1 FOR UPDATE"))
-            .bind(aggregate_id)
-            .fetch_optional(conn)
-            .await?;
+    async fn version(
+        conn: &mut PgConnection,
+        table: &str,
+        aggregate_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let v: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT version FROM {table} WHERE cart_id = $1 FOR UPDATE"
+        ))
+        .bind(aggregate_id)
+        .fetch_optional(conn)
+        .await?;
         Ok(v.unwrap_or(0) as u64)
     }
 
-    async fn apply(conn: &mut PgConnection, table: &str, events: &[RecordedEvent]) -> anyhow::Result<()> {
-        let Some(first) = events.first() else { return Ok(()) };
-        let row = sqlx::query(&format!("SELECT state, created_at FROM {table} WHERE cart_id = $1"))
-            .bind(&first.aggregate_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    async fn apply(
+        conn: &mut PgConnection,
+        table: &str,
+        events: &[RecordedEvent],
+    ) -> anyhow::Result<()> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let row = sqlx::query(&format!(
+            "SELECT state, created_at FROM {table} WHERE cart_id = $1"
+        ))
+        .bind(&first.aggregate_id)
+        .fetch_optional(&mut *conn)
+        .await?;
         let (mut cart, mut created_at) = match row {
             Some(row) => (
                 serde_json::from_value::<Cart>(row.get("state"))?,

@@ -52,7 +52,9 @@ pub async fn run<P: Projection>(
                 durable_name: Some(format!("proj_{}", P::NAME)),
                 filter_subject: subjects::events_of(P::AGGREGATE_TYPE),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
+                // Messages delivered to an instance that died are redelivered after this; an
+                // event takes milliseconds to project, so keep the recovery lag short.
+                ack_wait: Duration::from_secs(5),
                 max_ack_pending: 10_000,
                 ..Default::default()
             },
@@ -93,14 +95,18 @@ pub async fn run<P: Projection>(
         match project::<P>(&pool, &store, P::NAME, &event, stream_seq).await {
             Ok(()) => {
                 if let Some(at) = event.recorded_at() {
-                    let lag = (chrono::Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                    metrics::histogram!("agora_projection_lag_seconds", "projection" => P::NAME).record(lag);
+                    let lag =
+                        (chrono::Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                    metrics::histogram!("agora_projection_lag_seconds", "projection" => P::NAME)
+                        .record(lag);
                 }
                 let _ = message.ack().await;
             }
             Err(e) => {
                 tracing::warn!(projection = P::NAME, error = %e, "projecting failed; will retry");
-                let _ = message.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_millis(100))))
+                    .await;
             }
         }
     }
@@ -117,14 +123,21 @@ async fn project<P: Projection>(
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     // Read models are rebuildable from the event store: they need not wait for fsync.
-    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     let version = P::version(&mut tx, table, &event.aggregate_id).await?;
     if event.sequence > version {
         let mut batch = Vec::new();
         if event.sequence > version + 1 {
             metrics::counter!("agora_projection_gaps_total", "projection" => P::NAME).increment(1);
             batch = store
-                .range(&event.aggregate_type, &event.aggregate_id, version, event.sequence)
+                .range(
+                    &event.aggregate_type,
+                    &event.aggregate_id,
+                    version,
+                    event.sequence,
+                )
                 .await?;
         }
         batch.push(event.clone());
@@ -152,26 +165,44 @@ async fn project<P: Projection>(
 pub async fn rebuild<P: Projection>(pool: &PgPool) -> anyhow::Result<u64> {
     let fresh = format!("{}_rebuild", P::NAME);
     let mut conn = pool.acquire().await?;
-    sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}")).execute(&mut *conn).await?;
-    sqlx::query(&P::create_table_sql(&fresh)).execute(&mut *conn).await?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&P::create_table_sql(&fresh))
+        .execute(&mut *conn)
+        .await?;
     drop(conn);
     let mut replayed = replay_missing::<P>(pool, &fresh, false).await?;
 
     let mut tx = pool.begin().await?;
-    sqlx::query(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", P::NAME)).execute(&mut *tx).await?;
+    sqlx::query(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", P::NAME))
+        .execute(&mut *tx)
+        .await?;
     replayed += replay_into::<P>(&mut tx, &fresh).await?;
     let old = format!("{}_old", P::NAME);
-    sqlx::query(&format!("ALTER TABLE {} RENAME TO {old}", P::NAME)).execute(&mut *tx).await?;
-    sqlx::query(&format!("ALTER TABLE {fresh} RENAME TO {}", P::NAME)).execute(&mut *tx).await?;
-    sqlx::query(&format!("DROP TABLE {old}")).execute(&mut *tx).await?;
+    sqlx::query(&format!("ALTER TABLE {} RENAME TO {old}", P::NAME))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("ALTER TABLE {fresh} RENAME TO {}", P::NAME))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("DROP TABLE {old}"))
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(replayed)
 }
 
 /// Replays, outside any lock, every event `table` has not applied yet, one stream at a time.
-async fn replay_missing<P: Projection>(pool: &PgPool, table: &str, _locked: bool) -> anyhow::Result<u64> {
+async fn replay_missing<P: Projection>(
+    pool: &PgPool,
+    table: &str,
+    _locked: bool,
+) -> anyhow::Result<u64> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     let n = replay_into::<P>(&mut tx, table).await?;
     tx.commit().await?;
     Ok(n)
@@ -193,7 +224,11 @@ async fn replay_into<P: Projection>(conn: &mut PgConnection, table: &str) -> any
     let mut start = 0;
     while start < events.len() {
         let id = &events[start].aggregate_id;
-        let end = start + events[start..].iter().take_while(|e| &e.aggregate_id == id).count();
+        let end = start
+            + events[start..]
+                .iter()
+                .take_while(|e| &e.aggregate_id == id)
+                .count();
         P::apply(conn, table, &events[start..end]).await?;
         start = end;
     }

@@ -32,7 +32,11 @@ impl TestNats {
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("start {}", bin.display()))?;
-        let nats = TestNats { child, port, _dir: dir };
+        let nats = TestNats {
+            child,
+            port,
+            _dir: dir,
+        };
         wait_for_port(nats.port, Duration::from_secs(10))?;
         Ok(nats)
     }
@@ -94,12 +98,16 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create() -> anyhow::Result<TestDb> {
-        let base = std::env::var("AGORA_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let base = std::env::var("AGORA_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let name = format!("agora_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
-            .await
-            .context("connect to Postgres (set AGORA_TEST_PG)")?;
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        let mut conn =
+            <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
+                .await
+                .context("connect to Postgres (set AGORA_TEST_PG)")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
         Ok(TestDb { name, base })
     }
 
@@ -114,10 +122,19 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres")).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.ok()
+                let mut conn =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
+                        .await
+                        .ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
             })
         })
         .join();
@@ -136,7 +153,10 @@ where
         if let Some(v) = check().await {
             return Ok(v);
         }
-        anyhow::ensure!(Instant::now() < deadline, "condition not met within {limit:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

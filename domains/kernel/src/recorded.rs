@@ -18,7 +18,10 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// The feed's de-duplication key: `<type>/<id>/<sequence>`.
     pub fn msg_id(&self) -> String {
-        format!("{}/{}/{}", self.aggregate_type, self.aggregate_id, self.sequence)
+        format!(
+            "{}/{}/{}",
+            self.aggregate_type, self.aggregate_id, self.sequence
+        )
     }
 
     /// Recomputes this event's chain hash from `prev_hash`.
@@ -64,8 +67,12 @@ pub fn verify_chain(events: &[RecordedEvent]) -> ChainVerdict {
     for (i, event) in events.iter().enumerate() {
         let expected_seq = i as u64 + 1;
         let hash = event.compute_hash(&prev);
-        let prev_ok = event.metadata.get("prev_hash").and_then(|h| h.as_str()) == Some(prev.as_str());
-        if event.sequence != expected_seq || !prev_ok || event.recorded_hash() != Some(hash.as_str()) {
+        let prev_ok =
+            event.metadata.get("prev_hash").and_then(|h| h.as_str()) == Some(prev.as_str());
+        if event.sequence != expected_seq
+            || !prev_ok
+            || event.recorded_hash() != Some(hash.as_str())
+        {
             return ChainVerdict {
                 events: events.len() as u64,
                 intact: false,

@@ -3,7 +3,9 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agora_kernel::{CommandId, Decider, DomainError, ErrorBody, EventMetadata, Principal, RecordedEvent};
+use agora_kernel::{
+    CommandId, Decider, DomainError, ErrorBody, EventMetadata, Principal, RecordedEvent,
+};
 use agora_nats::{CommandEnvelope, CommandReply, RequestContext};
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorRuntime, RpcReplyPort, SupervisionEvent};
 
@@ -95,7 +97,8 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
         )
         .map_err(|e| ErrorBody::internal(format!("spawn actor: {e}")))?;
         actors.insert(id.to_string(), actor.clone());
-        metrics::gauge!("agora_live_actors", "aggregate" => <A as Decider>::TYPE).set(actors.len() as f64);
+        metrics::gauge!("agora_live_actors", "aggregate" => <A as Decider>::TYPE)
+            .set(actors.len() as f64);
         Ok(actor)
     }
 
@@ -108,7 +111,11 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
     }
 
     /// Runs a command on its aggregate's actor and returns the outcome.
-    pub async fn execute(&self, envelope: CommandEnvelope<<A as Decider>::Command>, ctx: RequestContext) -> Reply<A> {
+    pub async fn execute(
+        &self,
+        envelope: CommandEnvelope<<A as Decider>::Command>,
+        ctx: RequestContext,
+    ) -> Reply<A> {
         let started = Instant::now();
         let id = envelope.aggregate_id.clone();
         let mut result = Err(ErrorBody::internal("command not run"));
@@ -120,7 +127,11 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
             let env = envelope.clone();
             let call = actor
                 .call(
-                    |reply| Msg::Execute { envelope: env, ctx: ctx.clone(), reply },
+                    |reply| Msg::Execute {
+                        envelope: env,
+                        ctx: ctx.clone(),
+                        reply,
+                    },
                     Some(ctx.remaining().max(Duration::from_millis(1))),
                 )
                 .await;
@@ -139,7 +150,9 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
                 }
                 Ok(ractor::rpc::CallResult::SenderError) | Err(_) => {
                     self.forget(&id, &actor);
-                    result = Err(ErrorBody::internal("the aggregate failed while handling the command"));
+                    result = Err(ErrorBody::internal(
+                        "the aggregate failed while handling the command",
+                    ));
                 }
             }
         }
@@ -149,22 +162,38 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
             Err(_) => "rejected",
         };
         metrics::counter!("agora_commands_total", "aggregate" => <A as Decider>::TYPE, "outcome" => outcome).increment(1);
-        metrics::histogram!("agora_command_seconds", "aggregate" => <A as Decider>::TYPE).record(started.elapsed().as_secs_f64());
+        metrics::histogram!("agora_command_seconds", "aggregate" => <A as Decider>::TYPE)
+            .record(started.elapsed().as_secs_f64());
         result
     }
 
     /// Reads the current view of an aggregate on `principal`'s authority.
-    pub async fn read(&self, id: &str, principal: Principal, ctx: &RequestContext) -> Result<A::View, ErrorBody> {
+    pub async fn read(
+        &self,
+        id: &str,
+        principal: Principal,
+        ctx: &RequestContext,
+    ) -> Result<A::View, ErrorBody> {
         for _ in 0..3 {
             let actor = self.actor_for(id)?;
             let p = principal.clone();
             match actor
-                .call(|reply| Msg::Read { principal: p, reply }, Some(ctx.remaining().max(Duration::from_millis(1))))
+                .call(
+                    |reply| Msg::Read {
+                        principal: p,
+                        reply,
+                    },
+                    Some(ctx.remaining().max(Duration::from_millis(1))),
+                )
                 .await
             {
                 Ok(ractor::rpc::CallResult::Success(r)) => return r,
                 Ok(ractor::rpc::CallResult::Timeout) => {
-                    return Err(ErrorBody::new(agora_kernel::ErrorKind::Unavailable, "service.timeout", "read timed out"))
+                    return Err(ErrorBody::new(
+                        agora_kernel::ErrorKind::Unavailable,
+                        "service.timeout",
+                        "read timed out",
+                    ))
                 }
                 Ok(ractor::rpc::CallResult::SenderError) | Err(_) => self.forget(id, &actor),
             }
@@ -189,7 +218,11 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for Supervisor<A> {
     type State = Arc<Inner<A>>;
     type Arguments = Arc<Inner<A>>;
 
-    async fn pre_start(&self, _: ActorRef<()>, inner: Arc<Inner<A>>) -> Result<Arc<Inner<A>>, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        inner: Arc<Inner<A>>,
+    ) -> Result<Arc<Inner<A>>, ActorProcessingErr> {
         Ok(inner)
     }
 
@@ -210,7 +243,8 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for Supervisor<A> {
         };
         if let Ok(mut actors) = inner.actors.lock() {
             actors.retain(|_, a| a.get_id() != cell.get_id());
-            metrics::gauge!("agora_live_actors", "aggregate" => <A as Decider>::TYPE).set(actors.len() as f64);
+            metrics::gauge!("agora_live_actors", "aggregate" => <A as Decider>::TYPE)
+                .set(actors.len() as f64);
         }
         Ok(())
     }
@@ -262,14 +296,21 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                 command_order: VecDeque::new(),
             };
             for e in &events {
-                if let Some(c) = e.metadata.get("command_id").and_then(|c| c.as_str()).and_then(|c| c.parse().ok()) {
+                if let Some(c) = e
+                    .metadata
+                    .get("command_id")
+                    .and_then(|c| c.as_str())
+                    .and_then(|c| c.parse().ok())
+                {
                     loaded.remember(c, e.sequence, self.inner.config.remembered_commands);
                 }
             }
             self.loaded = Some(loaded);
         }
         // Just set above when it was empty.
-        self.loaded.as_mut().ok_or_else(|| ErrorBody::internal("aggregate not loaded"))
+        self.loaded
+            .as_mut()
+            .ok_or_else(|| ErrorBody::internal("aggregate not loaded"))
     }
 
     /// The view as it was right after `version`, for replying to a repeated command.
@@ -280,12 +321,19 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             return Ok(loaded.state.view(&id, version));
         }
         let events = self.inner.store.load::<A>(&self.id).await?;
-        let upto: Vec<RecordedEvent> = events.into_iter().take_while(|e| e.sequence <= version).collect();
+        let upto: Vec<RecordedEvent> = events
+            .into_iter()
+            .take_while(|e| e.sequence <= version)
+            .collect();
         let (state, _, _) = fold::<A>(&upto)?;
         Ok(state.view(&self.id, version))
     }
 
-    async fn execute(&mut self, envelope: &CommandEnvelope<<A as Decider>::Command>, ctx: &RequestContext) -> Reply<A> {
+    async fn execute(
+        &mut self,
+        envelope: &CommandEnvelope<<A as Decider>::Command>,
+        ctx: &RequestContext,
+    ) -> Reply<A> {
         let max_retries = self.inner.config.max_conflict_retries;
         let id = self.id.clone();
         for attempt in 0..=max_retries {
@@ -293,11 +341,19 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             let loaded = self.load().await?;
             if let Some(&version) = loaded.commands.get(&envelope.command_id) {
                 let view = self.view_at(version).await?;
-                return Ok(CommandReply { version, duplicate: true, view });
+                return Ok(CommandReply {
+                    version,
+                    duplicate: true,
+                    view,
+                });
             }
             let events = loaded
                 .state
-                .decide(&envelope.aggregate_id, &envelope.command, &envelope.principal)
+                .decide(
+                    &envelope.aggregate_id,
+                    &envelope.command,
+                    &envelope.principal,
+                )
                 .map_err(|e| e.to_body())?;
             if events.is_empty() {
                 return Ok(CommandReply {
@@ -306,7 +362,14 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                     view: loaded.state.view(&id, loaded.version),
                 });
             }
-            let recorded = record::<A>(&id, loaded.version, &loaded.head_hash, &events, envelope, ctx);
+            let recorded = record::<A>(
+                &id,
+                loaded.version,
+                &loaded.head_hash,
+                &events,
+                envelope,
+                ctx,
+            );
             match self.inner.store.append::<A>(&recorded).await {
                 Ok(()) => {
                     let loaded = self.load().await?;
@@ -331,7 +394,8 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                     self.loaded = None;
                     if attempt > 2 {
                         // Back off a little so contending instances interleave.
-                        tokio::time::sleep(Duration::from_micros(200 * attempt.min(20) as u64)).await;
+                        tokio::time::sleep(Duration::from_micros(200 * attempt.min(20) as u64))
+                            .await;
                     }
                 }
                 Err(AppendError::Unavailable(e)) => {
@@ -410,9 +474,18 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<Msg<A>>, msg: Msg<A>, live: &mut Live<A>) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Msg<A>>,
+        msg: Msg<A>,
+        live: &mut Live<A>,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
-            Msg::Execute { envelope, ctx, reply } => {
+            Msg::Execute {
+                envelope,
+                ctx,
+                reply,
+            } => {
                 live.last_active = Instant::now();
                 if reply.is_closed() || ctx.expired() {
                     // The caller gave up while this waited in the mailbox.

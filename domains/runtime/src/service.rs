@@ -15,11 +15,19 @@ pub struct AggregateService<A: Decider + cqrs_es::Aggregate> {
 }
 
 impl<A: Decider + cqrs_es::Aggregate> Handler for AggregateService<A> {
-    async fn handle(&self, endpoint: &'static str, ctx: RequestContext, payload: Bytes) -> Result<Bytes, ErrorBody> {
+    async fn handle(
+        &self,
+        endpoint: &'static str,
+        ctx: RequestContext,
+        payload: Bytes,
+    ) -> Result<Bytes, ErrorBody> {
         if endpoint == GET_ENDPOINT {
             let query: QueryEnvelope = codec::decode(&payload)?;
             check_id(&query.aggregate_id)?;
-            let view = self.host.read(&query.aggregate_id, query.principal, &ctx).await?;
+            let view = self
+                .host
+                .read(&query.aggregate_id, query.principal, &ctx)
+                .await?;
             return Ok(codec::encode(&view));
         }
         let raw: CommandEnvelope<serde_json::Value> = codec::decode(&payload)?;
@@ -27,7 +35,11 @@ impl<A: Decider + cqrs_es::Aggregate> Handler for AggregateService<A> {
         // The endpoint names the command; its body holds the fields.
         let command: <A as Decider>::Command =
             serde_json::from_value(serde_json::json!({ endpoint: raw.command })).map_err(|e| {
-                ErrorBody::new(ErrorKind::Invalid, "request.invalid_command", format!("invalid {endpoint} command: {e}"))
+                ErrorBody::new(
+                    ErrorKind::Invalid,
+                    "request.invalid_command",
+                    format!("invalid {endpoint} command: {e}"),
+                )
             })?;
         let envelope = CommandEnvelope {
             aggregate_id: raw.aggregate_id,
@@ -44,6 +56,10 @@ fn check_id(id: &str) -> Result<(), ErrorBody> {
     if subjects::is_token(id) {
         Ok(())
     } else {
-        Err(ErrorBody::new(ErrorKind::Invalid, "request.invalid_id", "malformed aggregate id"))
+        Err(ErrorBody::new(
+            ErrorKind::Invalid,
+            "request.invalid_id",
+            "malformed aggregate id",
+        ))
     }
 }

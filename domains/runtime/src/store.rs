@@ -35,7 +35,10 @@ impl EventStore {
     }
 
     /// Every event of one stream, in order.
-    pub async fn load<A: cqrs_es::Aggregate>(&self, id: &str) -> Result<Vec<RecordedEvent>, ErrorBody> {
+    pub async fn load<A: cqrs_es::Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<Vec<RecordedEvent>, ErrorBody> {
         let events = self
             .repo
             .get_events::<A>(id)
@@ -46,7 +49,10 @@ impl EventStore {
 
     /// Appends events to one stream in one transaction; fails with `Conflict` if any of their
     /// sequences is taken.
-    pub async fn append<A: cqrs_es::Aggregate>(&self, events: &[RecordedEvent]) -> Result<(), AppendError> {
+    pub async fn append<A: cqrs_es::Aggregate>(
+        &self,
+        events: &[RecordedEvent],
+    ) -> Result<(), AppendError> {
         let serialized: Vec<SerializedEvent> = events.iter().cloned().map(to_serialized).collect();
         match self.repo.persist::<A>(&serialized, None).await {
             Ok(()) => Ok(()),
