@@ -153,7 +153,16 @@ impl std::fmt::Display for CreateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CreateError::Status(s, body) => write!(f, "HTTP {s}: {body}"),
-            CreateError::Transport(e) => write!(f, "{e}"),
+            CreateError::Transport(e) => {
+                // reqwest's own message hides the cause ("connection refused", ...).
+                write!(f, "{e}")?;
+                let mut source = std::error::Error::source(e);
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
             CreateError::BadReply(why) => write!(f, "unexpected reply: {why}"),
         }
     }
@@ -288,7 +297,17 @@ fn ms(micros: u64) -> f64 {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
