@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS snapshots
 -- the event, so an event is never committed without its feed entry; the relay deletes an
 -- entry only after JetStream acknowledged the publish. A crash anywhere in between means a
 -- re-publish, which JetStream de-duplicates by Nats-Msg-Id and projections by sequence.
+-- No NOTIFY here: NOTIFY takes a database-wide lock through commit, which would serialize every
+-- writer's fsync and defeat group commit. Writers wake the relay over NATS instead.
 CREATE TABLE IF NOT EXISTS event_outbox
 (
     id             bigserial PRIMARY KEY,
@@ -39,7 +41,6 @@ $$
 BEGIN
     INSERT INTO event_outbox (aggregate_type, aggregate_id, sequence)
     VALUES (NEW.aggregate_type, NEW.aggregate_id, NEW.sequence);
-    PERFORM pg_notify('agora_outbox', '');
     RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;

@@ -195,6 +195,7 @@ pub async fn start(
                     EventStore::new(pool.clone()),
                     HostConfig {
                         idle_after: Duration::from_secs(config.actor_idle_secs),
+                        feed_wakeup: Some(client.clone()),
                         ..HostConfig::default()
                     },
                 )
@@ -229,11 +230,10 @@ pub async fn start(
     if roles.relay {
         // Every process that writes events also stands by as the feed relay; one is active.
         let client = connect_nats(config, "agora-relay").await?;
-        let js = async_nats::jetstream::new(client);
         let token = shutdown.clone();
         let pool = pool.clone();
         tasks.spawn(async move {
-            agora_runtime::feed::run_relay(pool, js, async move { token.cancelled().await }).await
+            agora_runtime::feed::run_relay(pool, client, async move { token.cancelled().await }).await
         });
     }
     for projection in &roles.projections {

@@ -1,10 +1,13 @@
-//! The subject grammar. Tokens are lower-case `[a-z0-9_-]` or UUIDs; nothing else.
+//! The subject grammar. Service and endpoint names are lower-case `[a-z0-9_-]`; aggregate ids
+//! are `[A-Za-z0-9_-]` (UUIDs, SKUs, slugs); nothing else, so no id can inject a `.` or wildcard.
 //!
 //! ```text
 //! agora.<service>.<endpoint>            request-reply endpoint of a micro service
 //!                                       (queue group "agora", one group per service)
 //! agora.evt.<aggregate_type>.<id>       the event feed: one subject per stream, in the
 //!                                       JetStream stream AGORA_EVENTS
+//! agora.feed.wake                       "new events committed": wakes the feed relay (core NATS,
+//!                                       best effort; the relay also polls)
 //! $SRV.PING|INFO|STATS[.<service>]      discovery, answered by the NATS micro-services API
 //! ```
 
@@ -12,6 +15,8 @@
 pub const EVENT_STREAM: &str = "AGORA_EVENTS";
 /// Every subject of the event feed.
 pub const ALL_EVENTS: &str = "agora.evt.>";
+/// Published after every commit to wake the feed relay without waiting for its next poll.
+pub const FEED_WAKE: &str = "agora.feed.wake";
 /// The queue group every service instance joins, so requests are shared between instances.
 pub const QUEUE_GROUP: &str = "agora";
 
@@ -44,7 +49,7 @@ pub fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -63,7 +68,7 @@ mod tests {
 
     #[test]
     fn tokens_reject_wildcards_and_separators() {
-        for bad in ["", "a.b", "*", ">", "a b", "A"] {
+        for bad in ["", "a.b", "*", ">", "a b", "é"] {
             assert!(!is_token(bad), "{bad:?}");
         }
         assert!(is_token("0b4f8a3e-3c2f-4a57-9d0c-8c5e4d7e0a11"));

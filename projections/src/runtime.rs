@@ -6,6 +6,7 @@ use agora_nats::{codec, subjects};
 use agora_runtime::{row_to_event, EventStore};
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures::StreamExt;
+use tracing::Instrument;
 use sqlx::{PgConnection, PgPool};
 
 /// A read model fed by the events of one aggregate type.
@@ -70,55 +71,79 @@ pub async fn run<P: Projection>(
         .map_err(|e| anyhow::anyhow!("consume {}: {e}", P::NAME))?;
     tokio::pin!(shutdown);
     loop {
-        let message = tokio::select! {
+        let first = tokio::select! {
             _ = &mut shutdown => break,
             m = messages.next() => m,
         };
-        let Some(message) = message else { break };
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(projection = P::NAME, error = %e, "feed error");
-                continue;
+        let Some(first) = first else { break };
+        // Everything already delivered joins this batch: one transaction for many events.
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match futures::FutureExt::now_or_never(messages.next()) {
+                Some(Some(m)) => batch.push(m),
+                _ => break,
             }
-        };
-        let stream_seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-        let event: RecordedEvent = match codec::decode(&message.payload) {
-            Ok(e) => e,
-            Err(e) => {
-                // Not ours to fix by retrying: record it and move on.
-                tracing::error!(projection = P::NAME, error = %e, "undecodable feed message");
-                let _ = message.ack_with(AckKind::Term).await;
-                continue;
+        }
+        let mut delivered = Vec::with_capacity(batch.len());
+        for message in batch {
+            match message {
+                Ok(m) => delivered.push(m),
+                Err(e) => tracing::warn!(projection = P::NAME, error = %e, "feed error"),
             }
-        };
-        match project::<P>(&pool, &store, P::NAME, &event, stream_seq).await {
-            Ok(()) => {
-                if let Some(at) = event.recorded_at() {
-                    let lag =
-                        (chrono::Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                    metrics::histogram!("agora_projection_lag_seconds", "projection" => P::NAME)
-                        .record(lag);
+        }
+        let mut events = Vec::with_capacity(delivered.len());
+        let mut good = Vec::with_capacity(delivered.len());
+        for message in delivered {
+            match codec::decode::<RecordedEvent>(&message.payload) {
+                Ok(e) => {
+                    events.push(e);
+                    good.push(message);
                 }
-                let _ = message.ack().await;
+                Err(e) => {
+                    // Not ours to fix by retrying: record it and move on.
+                    tracing::error!(projection = P::NAME, error = %e, "undecodable feed message");
+                    let _ = message.ack_with(AckKind::Term).await;
+                }
+            }
+        }
+        if good.is_empty() {
+            continue;
+        }
+        let stream_seq = good.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max().unwrap_or(0);
+        let span = tracing::info_span!("project", projection = P::NAME, events = events.len());
+        match project::<P>(&pool, &store, P::NAME, &events, stream_seq).instrument(span).await {
+            Ok(()) => {
+                let now = chrono::Utc::now();
+                for event in &events {
+                    if let Some(at) = event.recorded_at() {
+                        let lag = (now - at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                        metrics::histogram!("agora_projection_lag_seconds", "projection" => P::NAME).record(lag);
+                    }
+                }
+                for message in good {
+                    let _ = message.ack().await;
+                }
             }
             Err(e) => {
                 tracing::warn!(projection = P::NAME, error = %e, "projecting failed; will retry");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_millis(100))))
-                    .await;
+                for message in good {
+                    let _ = message.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Applies one feed event to `table` in one transaction, filling any gap from the store.
+/// Most events projected in one transaction.
+const BATCH: usize = 256;
+
+/// Applies feed events to `table` in one transaction, filling any gap from the store.
 async fn project<P: Projection>(
     pool: &PgPool,
     store: &EventStore,
     table: &str,
-    event: &RecordedEvent,
+    events: &[RecordedEvent],
     stream_seq: u64,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
@@ -126,22 +151,8 @@ async fn project<P: Projection>(
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
-    let version = P::version(&mut tx, table, &event.aggregate_id).await?;
-    if event.sequence > version {
-        let mut batch = Vec::new();
-        if event.sequence > version + 1 {
-            metrics::counter!("agora_projection_gaps_total", "projection" => P::NAME).increment(1);
-            batch = store
-                .range(
-                    &event.aggregate_type,
-                    &event.aggregate_id,
-                    version,
-                    event.sequence,
-                )
-                .await?;
-        }
-        batch.push(event.clone());
-        P::apply(&mut tx, table, &batch).await?;
+    for event in events {
+        apply_one::<P>(&mut tx, store, table, event).await?;
     }
     sqlx::query(
         "INSERT INTO projection_checkpoints (projection, stream_seq, updated_at) VALUES ($1, $2, now())
@@ -153,6 +164,28 @@ async fn project<P: Projection>(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Applies one event unless it was applied already; first fills a gap before it from the store.
+async fn apply_one<P: Projection>(
+    conn: &mut PgConnection,
+    store: &EventStore,
+    table: &str,
+    event: &RecordedEvent,
+) -> anyhow::Result<()> {
+    let version = P::version(conn, table, &event.aggregate_id).await?;
+    if event.sequence > version {
+        let mut batch = Vec::new();
+        if event.sequence > version + 1 {
+            metrics::counter!("agora_projection_gaps_total", "projection" => P::NAME).increment(1);
+            batch = store
+                .range(&event.aggregate_type, &event.aggregate_id, version, event.sequence)
+                .await?;
+        }
+        batch.push(event.clone());
+        P::apply(conn, table, &batch).await?;
+    }
     Ok(())
 }
 
@@ -172,7 +205,7 @@ pub async fn rebuild<P: Projection>(pool: &PgPool) -> anyhow::Result<u64> {
         .execute(&mut *conn)
         .await?;
     drop(conn);
-    let mut replayed = replay_missing::<P>(pool, &fresh, false).await?;
+    let mut replayed = replay_missing::<P>(pool, &fresh).await?;
 
     let mut tx = pool.begin().await?;
     sqlx::query(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", P::NAME))
@@ -194,11 +227,7 @@ pub async fn rebuild<P: Projection>(pool: &PgPool) -> anyhow::Result<u64> {
 }
 
 /// Replays, outside any lock, every event `table` has not applied yet, one stream at a time.
-async fn replay_missing<P: Projection>(
-    pool: &PgPool,
-    table: &str,
-    _locked: bool,
-) -> anyhow::Result<u64> {
+async fn replay_missing<P: Projection>(pool: &PgPool, table: &str) -> anyhow::Result<u64> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)

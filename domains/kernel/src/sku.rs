@@ -1,12 +1,13 @@
 use serde::{Deserialize, Serialize};
 
-/// A stock-keeping unit code: 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
+/// A stock-keeping unit code: 1 to 64 characters of `A-Z a-z 0-9 _ -`. It names the SKU's
+/// stock stream, so it must be usable as one NATS subject token (no `.`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Sku(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a SKU is 1 to 64 characters of letters, digits, '.', '_' or '-'")]
+#[error("a SKU is 1 to 64 characters of letters, digits, '_' or '-'")]
 pub struct InvalidSku;
 
 impl Sku {
@@ -54,7 +55,8 @@ mod tests {
 
     #[test]
     fn skus_are_validated() {
-        assert!(Sku::parse("TSHIRT-RED_M.1").is_ok());
+        assert!(Sku::parse("TSHIRT-RED_M1").is_ok());
+        assert!(Sku::parse("A.B").is_err());
         assert!(Sku::parse("").is_err());
         assert!(Sku::parse("has space").is_err());
         assert!(Sku::parse(&"x".repeat(65)).is_err());

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use agora_nats::{codec, headers, subjects};
 use async_nats::jetstream::{self, stream};
-use sqlx::postgres::PgListener;
+use futures::StreamExt;
 use sqlx::{PgPool, Row};
 
 use crate::store::row_to_event;
@@ -18,6 +18,17 @@ use crate::store::row_to_event;
 /// The advisory-lock key that elects the single active relay.
 const RELAY_LOCK: i64 = 0x4147_4f52_4101; // "AGORA" + 1
 const BATCH: i64 = 512;
+/// How often the relay looks at the outbox when nobody woke it.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Tells the relay that events were committed (best effort: it also polls).
+pub fn wake(client: &async_nats::Client) {
+    let client = client.clone();
+    // Publishing only queues the message in the client; it does not wait for the server.
+    tokio::spawn(async move {
+        let _ = client.publish(subjects::FEED_WAKE, bytes::Bytes::new()).await;
+    });
+}
 
 /// Creates (or updates) the JetStream stream that carries the feed.
 pub async fn ensure_stream(js: &jetstream::Context) -> anyhow::Result<stream::Stream> {
@@ -42,9 +53,10 @@ pub async fn ensure_stream(js: &jetstream::Context) -> anyhow::Result<stream::St
 /// Runs the relay until `shutdown` resolves.
 pub async fn run_relay(
     pool: PgPool,
-    js: jetstream::Context,
+    client: async_nats::Client,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let js = jetstream::new(client.clone());
     ensure_stream(&js).await?;
     tokio::pin!(shutdown);
     // The lock lives as long as this connection; if the process dies, Postgres releases it
@@ -64,8 +76,10 @@ pub async fn run_relay(
         }
     }
     tracing::info!("feed relay active");
-    let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen("agora_outbox").await?;
+    let mut wake = client
+        .subscribe(subjects::FEED_WAKE)
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribe {}: {e}", subjects::FEED_WAKE))?;
     loop {
         let published = match publish_batch(&pool, &js).await {
             Ok(n) => n,
@@ -80,9 +94,12 @@ pub async fn run_relay(
         }
         tokio::select! {
             _ = &mut shutdown => break,
-            // A notification means new rows; the timeout covers a lost notification.
-            _ = listener.recv() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            // A wake-up means new rows; the poll covers a lost or never-sent wake-up.
+            _ = wake.next() => {
+                // Many commits, one query: swallow the wake-ups that are already here.
+                while futures::FutureExt::now_or_never(wake.next()).flatten().is_some() {}
+            }
+            _ = tokio::time::sleep(POLL) => {}
         }
     }
     drop(lock_conn);

@@ -22,6 +22,8 @@ pub struct HostConfig {
     /// How many command ids per stream are remembered for de-duplication when a stream is long.
     /// Every id in the stream's metadata is read on load; only the newest this many are kept.
     pub remembered_commands: usize,
+    /// When set, every commit wakes the feed relay over NATS.
+    pub feed_wakeup: Option<async_nats::Client>,
 }
 
 impl Default for HostConfig {
@@ -30,6 +32,7 @@ impl Default for HostConfig {
             idle_after: Duration::from_secs(60),
             max_conflict_retries: 50,
             remembered_commands: 10_000,
+            feed_wakeup: None,
         }
     }
 }
@@ -392,6 +395,9 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             if !recorded.is_empty() {
                 match self.inner.store.append::<A>(&recorded).await {
                     Ok(()) => {
+                        if let Some(client) = &self.inner.config.feed_wakeup {
+                            crate::feed::wake(client);
+                        }
                         let loaded = match self.load().await {
                             Ok(l) => l,
                             Err(e) => return reply_all(batch, &e),

@@ -1,0 +1,1540 @@
+use std::collections::{BTreeMap, VecDeque};
+
+use agora_kernel::{Decider, Principal, Sku};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{AdjustReason, InventoryError, StockCommand, StockEvent};
+
+/// Largest quantity in one command (receipt, adjustment, reservation).
+pub const MAX_QUANTITY: i64 = 1_000_000;
+/// Largest low-stock threshold.
+pub const MAX_THRESHOLD: i64 = 1_000_000;
+/// The low-stock threshold of a SKU nobody has set one for.
+pub const DEFAULT_LOW_STOCK_THRESHOLD: i64 = 5;
+/// Most units on hand for one SKU. Far beyond any warehouse, and it keeps every sum in `i64`.
+pub const MAX_ON_HAND: i64 = 1_000_000_000_000;
+/// Longest receipt reason or adjustment note, in characters.
+pub const MAX_NOTE_CHARS: usize = 200;
+/// Longest reservation id, in characters.
+pub const MAX_RESERVATION_ID_CHARS: usize = 64;
+/// Longest order reference, in characters.
+pub const MAX_ORDER_REF_CHARS: usize = 64;
+/// How many committed reservation ids a stock item remembers, so that a retried commit is a
+/// no-op. Retries come within seconds; the bound keeps a best-seller's state small.
+pub const REMEMBERED_COMMITS: usize = 1_000;
+
+/// Units held for an order until it is paid (committed), released or expired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub quantity: i64,
+    pub expires_at: DateTime<Utc>,
+    /// The order (or checkout) the units are held for; for people and logs, not for logic.
+    pub order_ref: String,
+}
+
+/// A reservation that became a sale, remembered so that a repeated `Commit` (or a late
+/// `Reserve` retry of the same id) changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedReservation {
+    pub reservation_id: String,
+    pub quantity: i64,
+}
+
+/// The stock of one SKU, folded from its events. Every SKU implicitly exists with nothing on
+/// hand: the first `Receive` needs no creation step.
+///
+/// Invariants (enforced by [`StockItem::decide`]): `0 <= reserved() <= on_hand <= MAX_ON_HAND`,
+/// so `available() >= 0`; every reservation holds `1..=MAX_QUANTITY` units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StockItem {
+    /// Units physically in the warehouse, reserved or not.
+    pub on_hand: i64,
+    /// Open reservations by reservation id.
+    pub reservations: BTreeMap<String, Reservation>,
+    /// `LowStock` fires when availability falls to this or below.
+    pub low_stock_threshold: i64,
+    /// The most recent commits, oldest first, at most [`REMEMBERED_COMMITS`].
+    pub recent_commits: VecDeque<CommittedReservation>,
+}
+
+impl Default for StockItem {
+    fn default() -> Self {
+        StockItem {
+            on_hand: 0,
+            reservations: BTreeMap::new(),
+            low_stock_threshold: DEFAULT_LOW_STOCK_THRESHOLD,
+            recent_commits: VecDeque::new(),
+        }
+    }
+}
+
+/// One open reservation as the back office sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationView {
+    pub id: String,
+    pub quantity: i64,
+    pub expires_at: DateTime<Utc>,
+    pub order_ref: String,
+}
+
+/// What the back office sees of a SKU's stock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockView {
+    pub sku: String,
+    pub version: u64,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+    pub low_stock_threshold: i64,
+    /// Ordered by reservation id.
+    pub reservations: Vec<ReservationView>,
+}
+
+fn check_quantity(quantity: i64) -> Result<(), InventoryError> {
+    if (1..=MAX_QUANTITY).contains(&quantity) {
+        Ok(())
+    } else {
+        Err(InventoryError::QuantityOutOfRange)
+    }
+}
+
+fn longer_than(text: Option<&str>, max: usize) -> bool {
+    text.is_some_and(|t| t.chars().count() > max)
+}
+
+/// Who may send `command`: moving stock is back-office work; reservations belong to the
+/// checkout saga and the expiry job (the platform), with admins as the manual override.
+fn authorize(command: &StockCommand, by: &Principal) -> Result<(), InventoryError> {
+    let allowed = match command {
+        StockCommand::Receive { .. }
+        | StockCommand::Adjust { .. }
+        | StockCommand::SetThreshold { .. } => by.is_back_office(),
+        StockCommand::Reserve { .. }
+        | StockCommand::Release { .. }
+        | StockCommand::Commit { .. }
+        | StockCommand::ExpireDue { .. } => match by {
+            Principal::System { .. } => true,
+            Principal::Staff { role, .. } => role == "admin",
+            Principal::Guest { .. } | Principal::Customer { .. } => false,
+        },
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(InventoryError::Forbidden)
+    }
+}
+
+/// The signal, if any, for availability moving from `before` to `after` (each with the
+/// threshold in force at that moment). At most one can apply: `OutOfStock` needs `after == 0`,
+/// `BackInStock` needs `before == 0`, and `LowStock` needs both to be positive.
+fn crossing(before: (i64, i64), after: (i64, i64)) -> Option<StockEvent> {
+    let ((available_before, threshold_before), (available, threshold)) = (before, after);
+    if available_before > 0 && available == 0 {
+        Some(StockEvent::OutOfStock {})
+    } else if available_before == 0 && available > 0 {
+        Some(StockEvent::BackInStock { available })
+    } else if available_before > threshold_before && available <= threshold && available > 0 {
+        Some(StockEvent::LowStock {
+            available,
+            threshold,
+        })
+    } else {
+        None
+    }
+}
+
+impl StockItem {
+    /// Units held by open reservations.
+    pub fn reserved(&self) -> i64 {
+        self.reservations
+            .values()
+            .fold(0i64, |sum, r| sum.saturating_add(r.quantity))
+    }
+
+    /// Units that can still be reserved: on hand minus reserved.
+    pub fn available(&self) -> i64 {
+        self.on_hand.saturating_sub(self.reserved())
+    }
+
+    fn committed(&self, reservation_id: &str) -> Option<&CommittedReservation> {
+        self.recent_commits
+            .iter()
+            .find(|c| c.reservation_id == reservation_id)
+    }
+
+    /// One `ReservationExpired` per reservation due at `now` (`expires_at <= now`).
+    fn expiries(&self, now: DateTime<Utc>) -> Vec<StockEvent> {
+        self.reservations
+            .iter()
+            .filter(|(_, r)| r.expires_at <= now)
+            .map(|(id, r)| StockEvent::ReservationExpired {
+                reservation_id: id.clone(),
+                quantity: r.quantity,
+            })
+            .collect()
+    }
+
+    fn after(&self, events: &[StockEvent]) -> StockItem {
+        let mut after = self.clone();
+        for e in events {
+            after.evolve(e);
+        }
+        after
+    }
+
+    /// The movements `command` causes, before any signal.
+    fn movements(&self, command: &StockCommand) -> Result<Vec<StockEvent>, InventoryError> {
+        match command {
+            StockCommand::Receive {
+                quantity,
+                reason,
+                now,
+            } => {
+                check_quantity(*quantity)?;
+                if longer_than(reason.as_deref(), MAX_NOTE_CHARS) {
+                    return Err(InventoryError::ReasonTooLong);
+                }
+                let on_hand_after = self
+                    .on_hand
+                    .checked_add(*quantity)
+                    .filter(|after| *after <= MAX_ON_HAND)
+                    .ok_or(InventoryError::OnHandLimit)?;
+                Ok(vec![StockEvent::StockReceived {
+                    quantity: *quantity,
+                    reason: reason.clone(),
+                    on_hand_after,
+                    received_at: *now,
+                }])
+            }
+            StockCommand::Adjust {
+                delta,
+                reason,
+                note,
+                now,
+            } => {
+                if *delta == 0 || delta.unsigned_abs() > MAX_QUANTITY.unsigned_abs() {
+                    return Err(InventoryError::InvalidDelta);
+                }
+                let contradicts = match reason {
+                    AdjustReason::Damaged | AdjustReason::Lost => *delta > 0,
+                    AdjustReason::Found => *delta < 0,
+                    AdjustReason::Recount | AdjustReason::Correction => false,
+                };
+                if contradicts {
+                    return Err(InventoryError::DeltaContradictsReason);
+                }
+                if longer_than(note.as_deref(), MAX_NOTE_CHARS) {
+                    return Err(InventoryError::NoteTooLong);
+                }
+                let on_hand_after = self
+                    .on_hand
+                    .checked_add(*delta)
+                    .ok_or(InventoryError::OnHandLimit)?;
+                // Reserved units are promised to orders: a correction may not take them away.
+                // Since reserved >= 0, this also keeps on hand from going negative.
+                if on_hand_after < self.reserved() {
+                    return Err(InventoryError::BelowReserved);
+                }
+                if on_hand_after > MAX_ON_HAND {
+                    return Err(InventoryError::OnHandLimit);
+                }
+                Ok(vec![StockEvent::StockAdjusted {
+                    delta: *delta,
+                    reason: *reason,
+                    note: note.clone(),
+                    on_hand_after,
+                    adjusted_at: *now,
+                }])
+            }
+            StockCommand::SetThreshold { threshold } => {
+                if !(0..=MAX_THRESHOLD).contains(threshold) {
+                    return Err(InventoryError::InvalidThreshold);
+                }
+                if *threshold == self.low_stock_threshold {
+                    return Ok(vec![]);
+                }
+                Ok(vec![StockEvent::ThresholdSet {
+                    threshold: *threshold,
+                }])
+            }
+            StockCommand::Reserve {
+                reservation_id,
+                quantity,
+                expires_at,
+                order_ref,
+                now,
+            } => {
+                if reservation_id.trim().is_empty()
+                    || reservation_id.chars().count() > MAX_RESERVATION_ID_CHARS
+                {
+                    return Err(InventoryError::InvalidReservationId);
+                }
+                check_quantity(*quantity)?;
+                if order_ref.chars().count() > MAX_ORDER_REF_CHARS {
+                    return Err(InventoryError::InvalidOrderRef);
+                }
+                if expires_at <= now {
+                    return Err(InventoryError::InvalidExpiry);
+                }
+                let mut events = self.expiries(*now);
+                let after = self.after(&events);
+                // The same reservation again (a retry) changes nothing; the same id for another
+                // quantity is a bug in the caller, and guessing which one it meant would be worse.
+                let held = after
+                    .reservations
+                    .get(reservation_id)
+                    .map(|r| r.quantity)
+                    .or_else(|| after.committed(reservation_id).map(|c| c.quantity));
+                match held {
+                    Some(held) if held == *quantity => return Ok(events),
+                    Some(_) => return Err(InventoryError::ReservationConflict),
+                    None => {}
+                }
+                // Failing here records nothing, expiries included: they are not lost, only left
+                // for the next `ExpireDue` (or the next successful `Reserve`).
+                if after.available() < *quantity {
+                    return Err(InventoryError::InsufficientStock);
+                }
+                events.push(StockEvent::StockReserved {
+                    reservation_id: reservation_id.clone(),
+                    quantity: *quantity,
+                    expires_at: *expires_at,
+                    order_ref: order_ref.clone(),
+                });
+                Ok(events)
+            }
+            StockCommand::Release { reservation_id } => Ok(self
+                .reservations
+                .get(reservation_id)
+                .map(|r| StockEvent::ReservationReleased {
+                    reservation_id: reservation_id.clone(),
+                    quantity: r.quantity,
+                })
+                .into_iter()
+                .collect()),
+            StockCommand::Commit { reservation_id } => {
+                match self.reservations.get(reservation_id) {
+                    Some(r) => Ok(vec![StockEvent::ReservationCommitted {
+                        reservation_id: reservation_id.clone(),
+                        quantity: r.quantity,
+                        // The reservation is part of reserved, so this stays >= reserved - q >= 0.
+                        on_hand_after: self.on_hand.saturating_sub(r.quantity),
+                    }]),
+                    None if self.committed(reservation_id).is_some() => Ok(vec![]),
+                    None => Err(InventoryError::UnknownReservation),
+                }
+            }
+            StockCommand::ExpireDue { now } => Ok(self.expiries(*now)),
+        }
+    }
+}
+
+impl Decider for StockItem {
+    const TYPE: &'static str = "stock";
+    type Command = StockCommand;
+    type Event = StockEvent;
+    type Error = InventoryError;
+    type View = StockView;
+
+    /// The movements of `command`, followed by at most one signal comparing availability (and
+    /// the threshold) before and after all of them.
+    fn decide(
+        &self,
+        id: &str,
+        command: &StockCommand,
+        by: &Principal,
+    ) -> Result<Vec<StockEvent>, InventoryError> {
+        authorize(command, by)?;
+        if Sku::parse(id).is_err() {
+            return Err(InventoryError::InvalidSku);
+        }
+        let mut events = self.movements(command)?;
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let after = self.after(&events);
+        if let Some(signal) = crossing(
+            (self.available(), self.low_stock_threshold),
+            (after.available(), after.low_stock_threshold),
+        ) {
+            events.push(signal);
+        }
+        Ok(events)
+    }
+
+    fn evolve(&mut self, event: &StockEvent) {
+        match event {
+            StockEvent::StockReceived { on_hand_after, .. }
+            | StockEvent::StockAdjusted { on_hand_after, .. } => self.on_hand = *on_hand_after,
+            StockEvent::ThresholdSet { threshold } => self.low_stock_threshold = *threshold,
+            StockEvent::StockReserved {
+                reservation_id,
+                quantity,
+                expires_at,
+                order_ref,
+            } => {
+                self.reservations.insert(
+                    reservation_id.clone(),
+                    Reservation {
+                        quantity: *quantity,
+                        expires_at: *expires_at,
+                        order_ref: order_ref.clone(),
+                    },
+                );
+            }
+            StockEvent::ReservationReleased { reservation_id, .. }
+            | StockEvent::ReservationExpired { reservation_id, .. } => {
+                self.reservations.remove(reservation_id);
+            }
+            StockEvent::ReservationCommitted {
+                reservation_id,
+                quantity,
+                on_hand_after,
+            } => {
+                self.reservations.remove(reservation_id);
+                self.on_hand = *on_hand_after;
+                self.recent_commits.push_back(CommittedReservation {
+                    reservation_id: reservation_id.clone(),
+                    quantity: *quantity,
+                });
+                while self.recent_commits.len() > REMEMBERED_COMMITS {
+                    self.recent_commits.pop_front();
+                }
+            }
+            // Signals describe a change; they are not one.
+            StockEvent::LowStock { .. }
+            | StockEvent::OutOfStock {}
+            | StockEvent::BackInStock { .. } => {}
+        }
+    }
+
+    /// Stock levels are back-office information. A SKU that never received stock reads as zero.
+    fn authorize_read(&self, by: &Principal) -> Result<(), InventoryError> {
+        if by.is_back_office() {
+            Ok(())
+        } else {
+            Err(InventoryError::Forbidden)
+        }
+    }
+
+    fn view(&self, id: &str, version: u64) -> StockView {
+        StockView {
+            sku: id.to_string(),
+            version,
+            on_hand: self.on_hand,
+            reserved: self.reserved(),
+            available: self.available(),
+            low_stock_threshold: self.low_stock_threshold,
+            reservations: self
+                .reservations
+                .iter()
+                .map(|(id, r)| ReservationView {
+                    id: id.clone(),
+                    quantity: r.quantity,
+                    expires_at: r.expires_at,
+                    order_ref: r.order_ref.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn event_type(event: &StockEvent) -> &'static str {
+        event.event_type()
+    }
+}
+
+/// cqrs-es compatibility: the aggregate can also run inside `cqrs_es::CqrsFramework` and its
+/// `TestFramework`; both delegate to the pure `decide`/`evolve` above.
+mod cqrs {
+    use super::*;
+    use cqrs_es::event_sink::EventSink;
+    use cqrs_es::{Aggregate, DomainEvent};
+
+    impl DomainEvent for StockEvent {
+        fn event_type(&self) -> String {
+            StockEvent::event_type(self).to_string()
+        }
+        fn event_version(&self) -> String {
+            "1".to_string()
+        }
+    }
+
+    /// A command as cqrs-es sees it: the id (the SKU) and principal travel with it.
+    pub struct Envelope {
+        pub id: String,
+        pub by: Principal,
+        pub command: StockCommand,
+    }
+
+    impl Aggregate for StockItem {
+        const TYPE: &'static str = "stock";
+        type Command = Envelope;
+        type Event = StockEvent;
+        type Error = InventoryError;
+        type Services = ();
+
+        async fn handle(
+            &mut self,
+            envelope: Envelope,
+            _services: &(),
+            sink: &EventSink<Self>,
+        ) -> Result<(), InventoryError> {
+            for event in Decider::decide(self, &envelope.id, &envelope.command, &envelope.by)? {
+                sink.write(event, self).await;
+            }
+            Ok(())
+        }
+
+        fn apply(&mut self, event: StockEvent) {
+            self.evolve(&event);
+        }
+    }
+}
+
+pub use cqrs::Envelope as CqrsEnvelope;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_kernel::{CustomerId, DomainError};
+    use chrono::TimeDelta;
+
+    const SKU: &str = "TEE-BLACK-M";
+
+    /// A fixed instant plus `seconds`: tests never read the clock either.
+    fn t(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + TimeDelta::seconds(1_750_000_000 + seconds)
+    }
+
+    fn system() -> Principal {
+        Principal::system("checkout")
+    }
+
+    fn staff(role: &str) -> Principal {
+        Principal::Staff {
+            id: "sam".into(),
+            role: role.into(),
+        }
+    }
+
+    fn shoppers() -> [Principal; 2] {
+        [
+            Principal::Guest {
+                token_sha256: "0".repeat(64),
+            },
+            Principal::Customer {
+                id: CustomerId::new_random(),
+            },
+        ]
+    }
+
+    fn received(quantity: i64, on_hand_after: i64) -> StockEvent {
+        StockEvent::StockReceived {
+            quantity,
+            reason: None,
+            on_hand_after,
+            received_at: t(0),
+        }
+    }
+
+    fn reserved(id: &str, quantity: i64, expires_at: DateTime<Utc>) -> StockEvent {
+        StockEvent::StockReserved {
+            reservation_id: id.into(),
+            quantity,
+            expires_at,
+            order_ref: format!("order-{id}"),
+        }
+    }
+
+    fn receive(quantity: i64) -> StockCommand {
+        StockCommand::Receive {
+            quantity,
+            reason: None,
+            now: t(0),
+        }
+    }
+
+    fn adjust(delta: i64, reason: AdjustReason) -> StockCommand {
+        StockCommand::Adjust {
+            delta,
+            reason,
+            note: None,
+            now: t(0),
+        }
+    }
+
+    fn reserve(id: &str, quantity: i64, now: DateTime<Utc>) -> StockCommand {
+        StockCommand::Reserve {
+            reservation_id: id.into(),
+            quantity,
+            expires_at: now + TimeDelta::minutes(15),
+            order_ref: format!("order-{id}"),
+            now,
+        }
+    }
+
+    fn state(given: &[StockEvent]) -> StockItem {
+        let mut stock = StockItem::default();
+        for e in given {
+            stock.evolve(e);
+        }
+        stock
+    }
+
+    /// Given events, when a command by a principal, then these events or this error.
+    fn check(
+        given: Vec<StockEvent>,
+        by: Principal,
+        when: StockCommand,
+        then: Result<Vec<StockEvent>, InventoryError>,
+    ) {
+        assert_eq!(state(&given).decide(SKU, &when, &by), then, "{when:?}");
+    }
+
+    /// Ten on hand, threshold 5: comfortably in stock.
+    fn ten() -> Vec<StockEvent> {
+        vec![received(10, 10)]
+    }
+
+    #[test]
+    fn the_first_receipt_puts_a_sku_in_stock() {
+        check(
+            vec![],
+            staff("staff"),
+            StockCommand::Receive {
+                quantity: 10,
+                reason: Some("PO-17".into()),
+                now: t(0),
+            },
+            Ok(vec![
+                StockEvent::StockReceived {
+                    quantity: 10,
+                    reason: Some("PO-17".into()),
+                    on_hand_after: 10,
+                    received_at: t(0),
+                },
+                StockEvent::BackInStock { available: 10 },
+            ]),
+        );
+    }
+
+    #[test]
+    fn receiving_more_adds_to_on_hand_without_a_signal() {
+        check(ten(), system(), receive(5), Ok(vec![received(5, 15)]));
+    }
+
+    #[test]
+    fn every_quantity_is_between_1_and_a_million() {
+        for quantity in [0, -1, MAX_QUANTITY + 1, i64::MIN, i64::MAX] {
+            check(
+                ten(),
+                system(),
+                receive(quantity),
+                Err(InventoryError::QuantityOutOfRange),
+            );
+            check(
+                ten(),
+                system(),
+                reserve("r1", quantity, t(0)),
+                Err(InventoryError::QuantityOutOfRange),
+            );
+        }
+        check(
+            vec![],
+            system(),
+            receive(MAX_QUANTITY),
+            Ok(vec![
+                received(MAX_QUANTITY, MAX_QUANTITY),
+                StockEvent::BackInStock {
+                    available: MAX_QUANTITY,
+                },
+            ]),
+        );
+    }
+
+    #[test]
+    fn a_receipt_reason_is_at_most_200_characters() {
+        check(
+            ten(),
+            system(),
+            StockCommand::Receive {
+                quantity: 1,
+                reason: Some("r".repeat(201)),
+                now: t(0),
+            },
+            Err(InventoryError::ReasonTooLong),
+        );
+    }
+
+    #[test]
+    fn on_hand_never_exceeds_its_limit() {
+        check(
+            vec![received(1, MAX_ON_HAND)],
+            system(),
+            receive(1),
+            Err(InventoryError::OnHandLimit),
+        );
+        check(
+            vec![received(1, MAX_ON_HAND)],
+            system(),
+            adjust(1, AdjustReason::Found),
+            Err(InventoryError::OnHandLimit),
+        );
+        // Even a state that could not have been recorded does not overflow.
+        let absurd = StockItem {
+            on_hand: i64::MAX,
+            ..StockItem::default()
+        };
+        assert_eq!(
+            absurd.decide(SKU, &receive(1), &system()),
+            Err(InventoryError::OnHandLimit)
+        );
+    }
+
+    #[test]
+    fn an_adjustment_records_the_reason_and_the_new_on_hand() {
+        check(
+            ten(),
+            staff("support"),
+            StockCommand::Adjust {
+                delta: -2,
+                reason: AdjustReason::Damaged,
+                note: Some("crushed box".into()),
+                now: t(60),
+            },
+            Ok(vec![StockEvent::StockAdjusted {
+                delta: -2,
+                reason: AdjustReason::Damaged,
+                note: Some("crushed box".into()),
+                on_hand_after: 8,
+                adjusted_at: t(60),
+            }]),
+        );
+    }
+
+    #[test]
+    fn an_adjustment_is_a_non_zero_change_of_at_most_a_million() {
+        for delta in [0, MAX_QUANTITY + 1, -MAX_QUANTITY - 1, i64::MIN, i64::MAX] {
+            check(
+                ten(),
+                system(),
+                adjust(delta, AdjustReason::Correction),
+                Err(InventoryError::InvalidDelta),
+            );
+        }
+    }
+
+    #[test]
+    fn an_adjustment_goes_the_way_its_reason_says() {
+        for (delta, reason) in [
+            (1, AdjustReason::Damaged),
+            (1, AdjustReason::Lost),
+            (-1, AdjustReason::Found),
+        ] {
+            check(
+                ten(),
+                system(),
+                adjust(delta, reason),
+                Err(InventoryError::DeltaContradictsReason),
+            );
+        }
+        for delta in [-1, 1] {
+            for reason in [AdjustReason::Recount, AdjustReason::Correction] {
+                assert!(state(&ten())
+                    .decide(SKU, &adjust(delta, reason), &system())
+                    .is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn an_adjustment_note_is_at_most_200_characters() {
+        check(
+            ten(),
+            system(),
+            StockCommand::Adjust {
+                delta: 1,
+                reason: AdjustReason::Found,
+                note: Some("n".repeat(201)),
+                now: t(0),
+            },
+            Err(InventoryError::NoteTooLong),
+        );
+    }
+
+    #[test]
+    fn an_adjustment_cannot_take_on_hand_below_what_is_reserved() {
+        let given = vec![received(10, 10), reserved("r1", 7, t(900))];
+        check(
+            given.clone(),
+            system(),
+            adjust(-4, AdjustReason::Lost),
+            Err(InventoryError::BelowReserved),
+        );
+        // Down to exactly the reserved quantity is fine, and empties availability.
+        check(
+            given,
+            system(),
+            adjust(-3, AdjustReason::Lost),
+            Ok(vec![
+                StockEvent::StockAdjusted {
+                    delta: -3,
+                    reason: AdjustReason::Lost,
+                    note: None,
+                    on_hand_after: 7,
+                    adjusted_at: t(0),
+                },
+                StockEvent::OutOfStock {},
+            ]),
+        );
+        // With nothing reserved, the floor is zero.
+        check(
+            vec![received(3, 3)],
+            system(),
+            adjust(-4, AdjustReason::Recount),
+            Err(InventoryError::BelowReserved),
+        );
+    }
+
+    #[test]
+    fn a_threshold_is_between_0_and_a_million() {
+        for threshold in [-1, MAX_THRESHOLD + 1, i64::MIN] {
+            check(
+                ten(),
+                staff("staff"),
+                StockCommand::SetThreshold { threshold },
+                Err(InventoryError::InvalidThreshold),
+            );
+        }
+        check(
+            ten(),
+            staff("staff"),
+            StockCommand::SetThreshold { threshold: 2 },
+            Ok(vec![StockEvent::ThresholdSet { threshold: 2 }]),
+        );
+        check(
+            ten(),
+            staff("staff"),
+            StockCommand::SetThreshold {
+                threshold: DEFAULT_LOW_STOCK_THRESHOLD,
+            },
+            Ok(vec![]),
+        );
+    }
+
+    #[test]
+    fn raising_the_threshold_above_availability_signals_low_stock() {
+        check(
+            ten(),
+            staff("staff"),
+            StockCommand::SetThreshold { threshold: 12 },
+            Ok(vec![
+                StockEvent::ThresholdSet { threshold: 12 },
+                StockEvent::LowStock {
+                    available: 10,
+                    threshold: 12,
+                },
+            ]),
+        );
+    }
+
+    #[test]
+    fn a_reservation_holds_available_units() {
+        check(
+            ten(),
+            system(),
+            reserve("r1", 3, t(0)),
+            Ok(vec![reserved("r1", 3, t(900))]),
+        );
+        let stock = state(&[received(10, 10), reserved("r1", 3, t(900))]);
+        assert_eq!(
+            (stock.on_hand, stock.reserved(), stock.available()),
+            (10, 3, 7)
+        );
+    }
+
+    #[test]
+    fn reserving_more_than_is_available_is_refused() {
+        check(
+            vec![received(10, 10), reserved("r1", 8, t(900))],
+            system(),
+            reserve("r2", 3, t(0)),
+            Err(InventoryError::InsufficientStock),
+        );
+        check(
+            vec![],
+            system(),
+            reserve("r1", 1, t(0)),
+            Err(InventoryError::InsufficientStock),
+        );
+    }
+
+    #[test]
+    fn a_reservation_first_expires_those_that_are_due() {
+        let given = vec![received(10, 10), reserved("old", 4, t(100))];
+        // At t(100) the old reservation is due (expiry is inclusive), freeing its units; the
+        // signal compares availability before the expiry (6) with after the reservation (1).
+        check(
+            given,
+            system(),
+            reserve("new", 9, t(100)),
+            Ok(vec![
+                StockEvent::ReservationExpired {
+                    reservation_id: "old".into(),
+                    quantity: 4,
+                },
+                StockEvent::StockReserved {
+                    reservation_id: "new".into(),
+                    quantity: 9,
+                    expires_at: t(100) + TimeDelta::minutes(15),
+                    order_ref: "order-new".into(),
+                },
+                StockEvent::LowStock {
+                    available: 1,
+                    threshold: 5,
+                },
+            ]),
+        );
+    }
+
+    #[test]
+    fn a_refused_reservation_records_no_expiry_and_expire_due_does() {
+        let given = vec![
+            received(10, 10),
+            reserved("old", 4, t(100)),
+            reserved("live", 4, t(10_000)),
+        ];
+        // Even with the old reservation expired only 6 would be available.
+        check(
+            given.clone(),
+            system(),
+            reserve("big", 7, t(200)),
+            Err(InventoryError::InsufficientStock),
+        );
+        check(
+            given,
+            system(),
+            StockCommand::ExpireDue { now: t(200) },
+            Ok(vec![StockEvent::ReservationExpired {
+                reservation_id: "old".into(),
+                quantity: 4,
+            }]),
+        );
+    }
+
+    #[test]
+    fn expiring_with_nothing_due_records_nothing() {
+        check(
+            vec![received(10, 10), reserved("r1", 4, t(100))],
+            system(),
+            StockCommand::ExpireDue { now: t(99) },
+            Ok(vec![]),
+        );
+    }
+
+    #[test]
+    fn expiring_the_last_hold_puts_a_sku_back_in_stock() {
+        check(
+            vec![
+                received(5, 5),
+                reserved("a", 2, t(50)),
+                reserved("b", 3, t(60)),
+            ],
+            system(),
+            StockCommand::ExpireDue { now: t(60) },
+            Ok(vec![
+                StockEvent::ReservationExpired {
+                    reservation_id: "a".into(),
+                    quantity: 2,
+                },
+                StockEvent::ReservationExpired {
+                    reservation_id: "b".into(),
+                    quantity: 3,
+                },
+                StockEvent::BackInStock { available: 5 },
+            ]),
+        );
+    }
+
+    #[test]
+    fn reserving_the_same_id_and_quantity_again_changes_nothing() {
+        let given = vec![received(10, 10), reserved("r1", 3, t(900))];
+        check(given.clone(), system(), reserve("r1", 3, t(1)), Ok(vec![]));
+        check(
+            given,
+            system(),
+            reserve("r1", 4, t(1)),
+            Err(InventoryError::ReservationConflict),
+        );
+    }
+
+    #[test]
+    fn reserving_a_committed_id_again_changes_nothing() {
+        let given = vec![
+            received(10, 10),
+            reserved("r1", 3, t(900)),
+            StockEvent::ReservationCommitted {
+                reservation_id: "r1".into(),
+                quantity: 3,
+                on_hand_after: 7,
+            },
+        ];
+        check(given.clone(), system(), reserve("r1", 3, t(1)), Ok(vec![]));
+        check(
+            given,
+            system(),
+            reserve("r1", 2, t(1)),
+            Err(InventoryError::ReservationConflict),
+        );
+    }
+
+    #[test]
+    fn a_reservation_needs_a_valid_id_order_ref_and_expiry() {
+        for id in ["", "  ", &"r".repeat(65)] {
+            check(
+                ten(),
+                system(),
+                reserve(id, 1, t(0)),
+                Err(InventoryError::InvalidReservationId),
+            );
+        }
+        check(
+            ten(),
+            system(),
+            StockCommand::Reserve {
+                reservation_id: "r1".into(),
+                quantity: 1,
+                expires_at: t(900),
+                order_ref: "o".repeat(65),
+                now: t(0),
+            },
+            Err(InventoryError::InvalidOrderRef),
+        );
+        for expires_at in [t(0), t(-1)] {
+            check(
+                ten(),
+                system(),
+                StockCommand::Reserve {
+                    reservation_id: "r1".into(),
+                    quantity: 1,
+                    expires_at,
+                    order_ref: "o".into(),
+                    now: t(0),
+                },
+                Err(InventoryError::InvalidExpiry),
+            );
+        }
+    }
+
+    #[test]
+    fn releasing_gives_the_units_back() {
+        check(
+            vec![received(10, 10), reserved("r1", 10, t(900))],
+            system(),
+            StockCommand::Release {
+                reservation_id: "r1".into(),
+            },
+            Ok(vec![
+                StockEvent::ReservationReleased {
+                    reservation_id: "r1".into(),
+                    quantity: 10,
+                },
+                StockEvent::BackInStock { available: 10 },
+            ]),
+        );
+    }
+
+    #[test]
+    fn releasing_an_unknown_reservation_changes_nothing() {
+        check(
+            ten(),
+            system(),
+            StockCommand::Release {
+                reservation_id: "nope".into(),
+            },
+            Ok(vec![]),
+        );
+    }
+
+    #[test]
+    fn committing_sells_the_reserved_units_without_a_signal() {
+        check(
+            vec![received(10, 10), reserved("r1", 7, t(900))],
+            system(),
+            StockCommand::Commit {
+                reservation_id: "r1".into(),
+            },
+            Ok(vec![StockEvent::ReservationCommitted {
+                reservation_id: "r1".into(),
+                quantity: 7,
+                on_hand_after: 3,
+            }]),
+        );
+    }
+
+    #[test]
+    fn committing_twice_changes_nothing_the_second_time() {
+        check(
+            vec![
+                received(10, 10),
+                reserved("r1", 7, t(900)),
+                StockEvent::ReservationCommitted {
+                    reservation_id: "r1".into(),
+                    quantity: 7,
+                    on_hand_after: 3,
+                },
+            ],
+            system(),
+            StockCommand::Commit {
+                reservation_id: "r1".into(),
+            },
+            Ok(vec![]),
+        );
+    }
+
+    #[test]
+    fn committing_an_unknown_reservation_is_not_found() {
+        let error = state(&ten())
+            .decide(
+                SKU,
+                &StockCommand::Commit {
+                    reservation_id: "nope".into(),
+                },
+                &system(),
+            )
+            .expect_err("unknown");
+        assert_eq!(error, InventoryError::UnknownReservation);
+        assert_eq!(error.kind(), agora_kernel::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn only_the_most_recent_commits_are_remembered() {
+        let mut stock = state(&[received(1_000_000, 1_000_000)]);
+        for i in 0..=REMEMBERED_COMMITS {
+            let id = format!("r{i}");
+            stock.evolve(&reserved(&id, 1, t(900)));
+            stock.evolve(&StockEvent::ReservationCommitted {
+                reservation_id: id,
+                quantity: 1,
+                on_hand_after: stock.on_hand - 1,
+            });
+        }
+        assert_eq!(stock.recent_commits.len(), REMEMBERED_COMMITS);
+        let commit = |id: &str| StockCommand::Commit {
+            reservation_id: id.into(),
+        };
+        assert_eq!(
+            stock.decide(SKU, &commit("r0"), &system()),
+            Err(InventoryError::UnknownReservation)
+        );
+        assert_eq!(stock.decide(SKU, &commit("r1"), &system()), Ok(vec![]));
+    }
+
+    #[test]
+    fn low_stock_fires_once_when_availability_falls_to_the_threshold() {
+        check(
+            ten(),
+            system(),
+            reserve("r1", 5, t(0)),
+            Ok(vec![
+                reserved("r1", 5, t(900)),
+                StockEvent::LowStock {
+                    available: 5,
+                    threshold: 5,
+                },
+            ]),
+        );
+        // Falling further while already low is not a new crossing.
+        check(
+            vec![received(10, 10), reserved("r1", 5, t(900))],
+            system(),
+            reserve("r2", 2, t(0)),
+            Ok(vec![reserved("r2", 2, t(900))]),
+        );
+        // Rising back above the threshold and falling again is.
+        check(
+            vec![received(10, 10), reserved("r1", 5, t(900)), received(5, 15)],
+            system(),
+            reserve("r2", 6, t(0)),
+            Ok(vec![
+                reserved("r2", 6, t(900)),
+                StockEvent::LowStock {
+                    available: 4,
+                    threshold: 5,
+                },
+            ]),
+        );
+    }
+
+    #[test]
+    fn out_of_stock_replaces_low_stock_when_availability_falls_to_zero() {
+        check(
+            ten(),
+            system(),
+            reserve("r1", 10, t(0)),
+            Ok(vec![reserved("r1", 10, t(900)), StockEvent::OutOfStock {}]),
+        );
+    }
+
+    #[test]
+    fn back_in_stock_fires_when_availability_leaves_zero() {
+        check(
+            vec![received(10, 10), reserved("r1", 10, t(900))],
+            staff("staff"),
+            receive(2),
+            Ok(vec![
+                received(2, 12),
+                StockEvent::BackInStock { available: 2 },
+            ]),
+        );
+    }
+
+    #[test]
+    fn a_zero_threshold_never_signals_low_stock() {
+        check(
+            vec![received(10, 10), StockEvent::ThresholdSet { threshold: 0 }],
+            system(),
+            reserve("r1", 9, t(0)),
+            Ok(vec![reserved("r1", 9, t(900))]),
+        );
+    }
+
+    #[test]
+    fn signals_change_no_state() {
+        let before = state(&ten());
+        let mut after = before.clone();
+        for signal in [
+            StockEvent::LowStock {
+                available: 1,
+                threshold: 5,
+            },
+            StockEvent::OutOfStock {},
+            StockEvent::BackInStock { available: 1 },
+        ] {
+            assert!(signal.is_signal());
+            after.evolve(&signal);
+        }
+        assert_eq!(after, before);
+    }
+
+    #[test]
+    fn shoppers_may_not_touch_stock() {
+        let commands = [
+            receive(1),
+            adjust(1, AdjustReason::Found),
+            StockCommand::SetThreshold { threshold: 1 },
+            reserve("r1", 1, t(0)),
+            StockCommand::Release {
+                reservation_id: "r1".into(),
+            },
+            StockCommand::Commit {
+                reservation_id: "r1".into(),
+            },
+            StockCommand::ExpireDue { now: t(0) },
+        ];
+        for by in shoppers() {
+            for command in &commands {
+                check(
+                    ten(),
+                    by.clone(),
+                    command.clone(),
+                    Err(InventoryError::Forbidden),
+                );
+            }
+            assert_eq!(
+                state(&ten()).authorize_read(&by),
+                Err(InventoryError::Forbidden)
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_platform_and_admins_handle_reservations() {
+        let reservation_commands = [
+            reserve("r1", 1, t(0)),
+            StockCommand::Release {
+                reservation_id: "r1".into(),
+            },
+            StockCommand::Commit {
+                reservation_id: "r1".into(),
+            },
+            StockCommand::ExpireDue { now: t(0) },
+        ];
+        for by in [staff("staff"), staff("vendor"), staff("support")] {
+            for command in &reservation_commands {
+                check(
+                    ten(),
+                    by.clone(),
+                    command.clone(),
+                    Err(InventoryError::Forbidden),
+                );
+            }
+            // Any staff may still move stock and read it.
+            assert!(state(&ten()).decide(SKU, &receive(1), &by).is_ok());
+            assert_eq!(state(&ten()).authorize_read(&by), Ok(()));
+        }
+        check(
+            ten(),
+            staff("admin"),
+            reserve("r1", 1, t(0)),
+            Ok(vec![reserved("r1", 1, t(900))]),
+        );
+    }
+
+    #[test]
+    fn the_stream_id_must_be_a_sku() {
+        for id in ["", "a b", "a/b", &"x".repeat(65)] {
+            assert_eq!(
+                StockItem::default().decide(id, &receive(1), &system()),
+                Err(InventoryError::InvalidSku),
+                "{id:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_view_shows_levels_and_open_reservations() {
+        let stock = state(&[
+            received(10, 10),
+            reserved("b", 2, t(900)),
+            reserved("a", 3, t(600)),
+            StockEvent::ThresholdSet { threshold: 4 },
+        ]);
+        assert_eq!(
+            stock.view(SKU, 4),
+            StockView {
+                sku: SKU.into(),
+                version: 4,
+                on_hand: 10,
+                reserved: 5,
+                available: 5,
+                low_stock_threshold: 4,
+                reservations: vec![
+                    ReservationView {
+                        id: "a".into(),
+                        quantity: 3,
+                        expires_at: t(600),
+                        order_ref: "order-a".into(),
+                    },
+                    ReservationView {
+                        id: "b".into(),
+                        quantity: 2,
+                        expires_at: t(900),
+                        order_ref: "order-b".into(),
+                    },
+                ],
+            }
+        );
+        // A SKU that never received stock reads as empty, with the default threshold.
+        let empty = StockItem::default().view(SKU, 0);
+        assert_eq!(
+            (empty.on_hand, empty.available, empty.low_stock_threshold),
+            (0, 0, 5)
+        );
+    }
+
+    #[test]
+    fn the_state_round_trips_through_json() {
+        let stock = state(&[received(10, 10), reserved("a", 3, t(600))]);
+        let json = serde_json::to_string(&stock).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<StockItem>(&json).expect("parses"),
+            stock
+        );
+        // An empty object is the default state, threshold included.
+        assert_eq!(
+            serde_json::from_str::<StockItem>("{}").expect("parses"),
+            StockItem::default()
+        );
+    }
+
+    /// A linear congruential generator (Knuth's MMIX constants): deterministic pseudo-random
+    /// numbers without a dependency, so every run explores the same sequences.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+
+        /// A number in `lo..=hi`.
+        fn between(&mut self, lo: i64, hi: i64) -> i64 {
+            let span = (hi - lo + 1) as u64;
+            lo + (self.next() % span) as i64
+        }
+    }
+
+    fn random_command(rng: &mut Lcg, now: DateTime<Utc>) -> StockCommand {
+        let id = format!("r{}", rng.between(0, 7));
+        // Now and then a quantity outside the limits, to exercise refusals too.
+        let quantity = match rng.between(0, 19) {
+            0 => 0,
+            1 => MAX_QUANTITY + 1,
+            _ => rng.between(1, 12),
+        };
+        match rng.between(0, 9) {
+            0 | 1 => StockCommand::Receive {
+                quantity,
+                reason: None,
+                now,
+            },
+            2 => {
+                let delta = rng.between(-12, 12);
+                StockCommand::Adjust {
+                    delta,
+                    reason: if delta < 0 {
+                        AdjustReason::Damaged
+                    } else {
+                        AdjustReason::Recount
+                    },
+                    note: None,
+                    now,
+                }
+            }
+            3 => StockCommand::SetThreshold {
+                threshold: rng.between(-1, 12),
+            },
+            4..=6 => StockCommand::Reserve {
+                reservation_id: id,
+                quantity,
+                expires_at: now + TimeDelta::seconds(rng.between(-30, 600)),
+                order_ref: "order".into(),
+                now,
+            },
+            7 => StockCommand::Release { reservation_id: id },
+            8 => StockCommand::Commit { reservation_id: id },
+            _ => StockCommand::ExpireDue { now },
+        }
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Level {
+        Out,
+        Low,
+        Plenty,
+    }
+
+    fn level(stock: &StockItem) -> Level {
+        let available =
+            stock.on_hand - stock.reservations.values().map(|r| r.quantity).sum::<i64>();
+        if available == 0 {
+            Level::Out
+        } else if available <= stock.low_stock_threshold {
+            Level::Low
+        } else {
+            Level::Plenty
+        }
+    }
+
+    #[test]
+    fn random_command_sequences_keep_stock_non_negative_and_signal_exactly_on_crossings() {
+        let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for seed in 0..400u64 {
+            let mut rng = Lcg(seed);
+            let mut stock = StockItem::default();
+            let mut now = t(0);
+            for _ in 0..150 {
+                now += TimeDelta::seconds(rng.between(0, 120));
+                let command = random_command(&mut rng, now);
+                let before = stock.clone();
+                let events = match stock.decide(SKU, &command, &system()) {
+                    Ok(events) => events,
+                    Err(error) => {
+                        assert!(error.code().starts_with("inventory."));
+                        *outcomes.entry(error.code()).or_default() += 1;
+                        continue;
+                    }
+                };
+                // Signals come last, at most one per command.
+                let movements = events.iter().take_while(|e| !e.is_signal()).count();
+                let signals = &events[movements..];
+                assert!(signals.len() <= 1, "{events:?}");
+                assert!(signals.iter().all(StockEvent::is_signal), "{events:?}");
+                for e in &events {
+                    stock.evolve(e);
+                    *outcomes.entry(e.event_type()).or_default() += 1;
+                }
+                // The invariants, recomputed from scratch rather than through the helpers.
+                let reserved: i64 = stock.reservations.values().map(|r| r.quantity).sum();
+                assert!(stock.on_hand >= 0, "seed {seed}: {stock:?}");
+                assert!(stock.on_hand - reserved >= 0, "seed {seed}: {stock:?}");
+                assert_eq!(stock.reserved(), reserved);
+                assert!(stock
+                    .reservations
+                    .values()
+                    .all(|r| (1..=MAX_QUANTITY).contains(&r.quantity)));
+                // A signal exactly when the level crosses, and the right one.
+                let available = stock.available();
+                let expected = match (level(&before), level(&stock)) {
+                    (Level::Out, Level::Out) => None,
+                    (Level::Out, _) => Some(StockEvent::BackInStock { available }),
+                    (_, Level::Out) => Some(StockEvent::OutOfStock {}),
+                    (Level::Plenty, Level::Low) => Some(StockEvent::LowStock {
+                        available,
+                        threshold: stock.low_stock_threshold,
+                    }),
+                    (Level::Low, _) | (Level::Plenty, Level::Plenty) => None,
+                };
+                assert_eq!(
+                    signals.first(),
+                    expected.as_ref(),
+                    "seed {seed}: {command:?}"
+                );
+            }
+        }
+        // The sequences must actually reach every interesting outcome.
+        for outcome in [
+            "StockReceived",
+            "StockAdjusted",
+            "ThresholdSet",
+            "StockReserved",
+            "ReservationReleased",
+            "ReservationCommitted",
+            "ReservationExpired",
+            "LowStock",
+            "OutOfStock",
+            "BackInStock",
+            "inventory.insufficient_stock",
+            "inventory.below_reserved",
+            "inventory.quantity_out_of_range",
+            "inventory.reservation_conflict",
+            "inventory.unknown_reservation",
+            "inventory.invalid_expiry",
+        ] {
+            assert!(
+                outcomes.get(outcome).copied().unwrap_or(0) > 0,
+                "never saw {outcome}: {outcomes:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cqrs_es_aggregate_delegates_to_decide() {
+        use cqrs_es::test::TestFramework;
+        TestFramework::<StockItem>::with(())
+            .given(ten())
+            .when_async(CqrsEnvelope {
+                id: SKU.into(),
+                by: system(),
+                command: reserve("r1", 10, t(0)),
+            })
+            .await
+            .then_expect_events(vec![reserved("r1", 10, t(900)), StockEvent::OutOfStock {}]);
+        TestFramework::<StockItem>::with(())
+            .given(ten())
+            .when_async(CqrsEnvelope {
+                id: SKU.into(),
+                by: system(),
+                command: reserve("r1", 11, t(0)),
+            })
+            .await
+            .then_expect_error(InventoryError::InsufficientStock);
+    }
+}
