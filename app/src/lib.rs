@@ -9,8 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora_cart::Cart;
+use agora_catalog::{Category, CategoryCommand, Product, ProductCommand};
+use agora_inventory::{StockCommand, StockItem};
+use agora_kernel::Decider;
 use agora_nats::{Bus, ServiceSpec};
 use agora_projections::carts::Carts;
+use agora_projections::categories::Categories;
+use agora_projections::products::Products;
+use agora_projections::stock::Stock;
 use agora_runtime::{AggregateHost, AggregateService, EventStore, HostConfig};
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -51,9 +57,112 @@ pub struct Config {
 }
 
 /// The services `agora service <name>` can run.
-pub const SERVICES: &[&str] = &["cart"];
+pub const SERVICES: &[&str] = &["cart", "catalog", "inventory"];
 /// The projections `agora project <name>` can run.
-pub const PROJECTIONS: &[&str] = &["carts"];
+pub const PROJECTIONS: &[&str] = &["carts", "products", "categories", "stock"];
+
+const CART_COMMANDS: &[&str] = &[
+    "create",
+    "add_item",
+    "change_quantity",
+    "remove_item",
+    "clear",
+    "absorb_guest_cart",
+    "mark_merged",
+];
+
+/// Resolves when `token` is cancelled (an owned future, for spawned roles).
+async fn cancelled(token: CancellationToken) {
+    token.cancelled().await
+}
+
+/// What every service of one process shares.
+struct ServiceCtx {
+    client: async_nats::Client,
+    store: EventStore,
+    host_config: HostConfig,
+    shutdown: CancellationToken,
+}
+
+/// Hosts aggregate `A` and serves its commands (plus `get`) as micro service `name`.
+async fn serve<A: Decider + cqrs_es::Aggregate>(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    ctx: &ServiceCtx,
+    name: &'static str,
+    description: &'static str,
+    commands: &[&'static str],
+) -> anyhow::Result<AggregateHost<A>> {
+    let host = AggregateHost::<A>::start(ctx.store.clone(), ctx.host_config.clone()).await?;
+    let mut endpoints = commands.to_vec();
+    endpoints.push(agora_runtime::GET_ENDPOINT);
+    let spec = ServiceSpec {
+        name,
+        version: "1.0.0",
+        description,
+        endpoints,
+    };
+    let handler = Arc::new(AggregateService { host: host.clone() });
+    let client = ctx.client.clone();
+    let token = ctx.shutdown.clone();
+    tasks.spawn(async move {
+        agora_nats::serve_endpoints(
+            client,
+            spec,
+            handler,
+            async move { token.cancelled().await },
+        )
+        .await
+    });
+    Ok(host)
+}
+
+/// Every few seconds, returns the stock of reservations past their expiry: finds SKUs with
+/// due reservations in the read model and sends each an `expire_due` command. Every inventory
+/// instance runs it; a repeated `expire_due` finds nothing due and writes nothing.
+async fn expire_reservations(
+    pool: PgPool,
+    host: AggregateHost<StockItem>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        let skus: Vec<String> = match sqlx::query_scalar(
+            "SELECT DISTINCT sku FROM stock_reservations WHERE expires_at <= now() LIMIT 1000",
+        )
+        .fetch_all(&pool)
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "expiry scan failed");
+                continue;
+            }
+        };
+        for sku in skus {
+            let envelope = agora_nats::CommandEnvelope {
+                aggregate_id: sku.clone(),
+                command_id: agora_kernel::CommandId::new_random(),
+                principal: agora_kernel::Principal::system("reservation-expiry"),
+                command: StockCommand::ExpireDue {
+                    now: chrono::Utc::now(),
+                },
+            };
+            if let Err(e) = host
+                .execute(
+                    envelope,
+                    agora_nats::RequestContext::new(Duration::from_secs(10)),
+                )
+                .await
+            {
+                tracing::warn!(%sku, error = %e, "expiring reservations failed");
+            }
+        }
+    }
+}
 
 /// Which roles one process runs.
 #[derive(Clone, Debug, Default)]
@@ -189,39 +298,60 @@ pub async fn start(
 
     for service in &roles.services {
         let client = connect_nats(config, &format!("agora-service-{service}")).await?;
+        let store = EventStore::new(pool.clone());
+        let host_config = HostConfig {
+            idle_after: Duration::from_secs(config.actor_idle_secs),
+            feed_wakeup: Some(client.clone()),
+            ..HostConfig::default()
+        };
+        let ctx = ServiceCtx {
+            client,
+            store,
+            host_config,
+            shutdown: shutdown.clone(),
+        };
         match service.as_str() {
             "cart" => {
-                let host = AggregateHost::<Cart>::start(
-                    EventStore::new(pool.clone()),
-                    HostConfig {
-                        idle_after: Duration::from_secs(config.actor_idle_secs),
-                        feed_wakeup: Some(client.clone()),
-                        ..HostConfig::default()
-                    },
+                serve::<Cart>(
+                    &mut tasks,
+                    &ctx,
+                    "cart",
+                    "Shopping carts: one actor per live cart",
+                    CART_COMMANDS,
                 )
                 .await?;
-                let spec = ServiceSpec {
-                    name: "cart",
-                    version: "1.0.0",
-                    description: "Shopping carts: one actor per live cart",
-                    endpoints: &[
-                        "create",
-                        "add_item",
-                        "change_quantity",
-                        "remove_item",
-                        "clear",
-                        "absorb_guest_cart",
-                        "mark_merged",
-                        agora_runtime::GET_ENDPOINT,
-                    ],
-                };
-                let handler = Arc::new(AggregateService { host });
+            }
+            "catalog" => {
+                serve::<Product>(
+                    &mut tasks,
+                    &ctx,
+                    "product",
+                    "Products and their variants",
+                    ProductCommand::NAMES,
+                )
+                .await?;
+                serve::<Category>(
+                    &mut tasks,
+                    &ctx,
+                    "category",
+                    "The category tree",
+                    CategoryCommand::NAMES,
+                )
+                .await?;
+            }
+            "inventory" => {
+                let host = serve::<StockItem>(
+                    &mut tasks,
+                    &ctx,
+                    "stock",
+                    "Stock per SKU; one actor serializes each SKU",
+                    StockCommand::NAMES,
+                )
+                .await?;
+                let pool = pool.clone();
                 let token = shutdown.clone();
                 tasks.spawn(async move {
-                    agora_nats::serve_endpoints(client, spec, handler, async move {
-                        token.cancelled().await
-                    })
-                    .await
+                    expire_reservations(pool, host, async move { token.cancelled().await }).await
                 });
             }
             other => anyhow::bail!("unknown service {other:?}; known: {SERVICES:?}"),
@@ -233,7 +363,8 @@ pub async fn start(
         let token = shutdown.clone();
         let pool = pool.clone();
         tasks.spawn(async move {
-            agora_runtime::feed::run_relay(pool, client, async move { token.cancelled().await }).await
+            agora_runtime::feed::run_relay(pool, client, async move { token.cancelled().await })
+                .await
         });
     }
     for projection in &roles.projections {
@@ -243,14 +374,24 @@ pub async fn start(
         let pool = pool.clone();
         match projection.as_str() {
             "carts" => {
-                tasks.spawn(async move {
-                    agora_projections::run::<Carts>(
-                        pool,
-                        js,
-                        async move { token.cancelled().await },
-                    )
-                    .await
-                });
+                tasks.spawn(agora_projections::run::<Carts>(pool, js, cancelled(token)));
+            }
+            "products" => {
+                tasks.spawn(agora_projections::run::<Products>(
+                    pool,
+                    js,
+                    cancelled(token),
+                ));
+            }
+            "categories" => {
+                tasks.spawn(agora_projections::run::<Categories>(
+                    pool,
+                    js,
+                    cancelled(token),
+                ));
+            }
+            "stock" => {
+                tasks.spawn(agora_projections::run::<Stock>(pool, js, cancelled(token)));
             }
             other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
         }
@@ -289,6 +430,8 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<u64> {
     migrate(&pool).await?;
     match projection {
         "carts" => agora_projections::rebuild::<Carts>(&pool).await,
+        "products" => agora_projections::rebuild::<Products>(&pool).await,
+        "categories" => agora_projections::rebuild::<Categories>(&pool).await,
         other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
     }
 }

@@ -20,7 +20,7 @@ pub struct ServiceSpec {
     pub version: &'static str,
     pub description: &'static str,
     /// Endpoint names; each becomes `agora.<name>.<endpoint>`.
-    pub endpoints: &'static [&'static str],
+    pub endpoints: Vec<&'static str>,
 }
 
 /// Handles one request of one endpoint. Returning `Err` sends an error reply with headers.
@@ -51,7 +51,7 @@ pub async fn serve_endpoints<H: Handler>(
         .map_err(|e| anyhow::anyhow!("start service {}: {e}", spec.name))?;
     let group = service.group(subjects::service_group(spec.name));
     let mut endpoints = futures::stream::SelectAll::new();
-    for &name in spec.endpoints {
+    for &name in &spec.endpoints {
         let endpoint = group
             .endpoint(name)
             .await

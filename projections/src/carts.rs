@@ -1,8 +1,10 @@
 //! The back-office cart read model: one row per cart with its lines, counts and status.
 
-use agora_cart::{Cart, CartEvent, CartOwner};
+use agora_cart::{Cart, CartOwner};
 use agora_kernel::{Decider, RecordedEvent};
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
+
+use crate::state::{fold_row, row_version};
 
 use crate::Projection;
 
@@ -11,19 +13,14 @@ pub struct Carts;
 impl Projection for Carts {
     const NAME: &'static str = "carts";
     const AGGREGATE_TYPE: &'static str = "cart";
+    const ID_COLUMN: &'static str = "cart_id";
 
     async fn version(
         conn: &mut PgConnection,
         table: &str,
         aggregate_id: &str,
     ) -> Result<u64, sqlx::Error> {
-        let v: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT version FROM {table} WHERE cart_id = $1 FOR UPDATE"
-        ))
-        .bind(aggregate_id)
-        .fetch_optional(conn)
-        .await?;
-        Ok(v.unwrap_or(0) as u64)
+        row_version(conn, table, "cart_id", aggregate_id).await
     }
 
     async fn apply(
@@ -31,33 +28,12 @@ impl Projection for Carts {
         table: &str,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let Some(first) = events.first() else {
+        let Some(f) = fold_row::<Cart>(conn, table, "cart_id", events).await? else {
             return Ok(());
         };
-        let row = sqlx::query(&format!(
-            "SELECT state, created_at FROM {table} WHERE cart_id = $1"
-        ))
-        .bind(&first.aggregate_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let (mut cart, mut created_at) = match row {
-            Some(row) => (
-                serde_json::from_value::<Cart>(row.get("state"))?,
-                Some(row.get::<chrono::DateTime<chrono::Utc>, _>("created_at")),
-            ),
-            None => (Cart::default(), None),
-        };
-        let mut version = 0;
-        let mut updated_at = chrono::Utc::now();
-        for e in events {
-            let event: CartEvent = serde_json::from_value(e.payload.clone())?;
-            cart.evolve(&event);
-            version = e.sequence;
-            if let Some(at) = e.recorded_at() {
-                updated_at = at;
-                created_at.get_or_insert(at);
-            }
-        }
+        let (cart, version, created_at, updated_at) =
+            (f.state, f.version, f.created_at, f.updated_at);
+        let first = &events[0];
         let view = cart.view(&first.aggregate_id, version);
         let (owner_kind, customer_id) = match &cart.owner {
             Some(CartOwner::Customer { customer_id }) => ("customer", Some(customer_id.as_uuid())),
@@ -80,7 +56,7 @@ impl Projection for Carts {
         .bind(serde_json::to_value(&view.lines)?)
         .bind(serde_json::to_value(&cart)?)
         .bind(version as i64)
-        .bind(created_at.unwrap_or(updated_at))
+        .bind(created_at)
         .bind(updated_at)
         .execute(conn)
         .await?;

@@ -12,6 +12,10 @@
 //!   the live projection keeps running ([`rebuild`]).
 
 pub mod carts;
+pub mod categories;
+pub mod products;
 mod runtime;
+mod state;
+pub mod stock;
 
 pub use runtime::{rebuild, run, Projection};

@@ -6,8 +6,8 @@ use agora_nats::{codec, subjects};
 use agora_runtime::{row_to_event, EventStore};
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures::StreamExt;
-use tracing::Instrument;
 use sqlx::{PgConnection, PgPool};
+use tracing::Instrument;
 
 /// A read model fed by the events of one aggregate type.
 pub trait Projection: Send + Sync + 'static {
@@ -15,6 +15,8 @@ pub trait Projection: Send + Sync + 'static {
     const NAME: &'static str;
     /// The aggregate type whose events it reads.
     const AGGREGATE_TYPE: &'static str;
+    /// The live table's column holding the aggregate id.
+    const ID_COLUMN: &'static str;
 
     /// Creates an empty table with the live table's shape under `table`.
     fn create_table_sql(table: &str) -> String {
@@ -109,9 +111,16 @@ pub async fn run<P: Projection>(
         if good.is_empty() {
             continue;
         }
-        let stream_seq = good.iter().filter_map(|m| m.info().ok().map(|i| i.stream_sequence)).max().unwrap_or(0);
+        let stream_seq = good
+            .iter()
+            .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
+            .max()
+            .unwrap_or(0);
         let span = tracing::info_span!("project", projection = P::NAME, events = events.len());
-        match project::<P>(&pool, &store, P::NAME, &events, stream_seq).instrument(span).await {
+        match project::<P>(&pool, &store, P::NAME, &events, stream_seq)
+            .instrument(span)
+            .await
+        {
             Ok(()) => {
                 let now = chrono::Utc::now();
                 for event in &events {
@@ -127,7 +136,9 @@ pub async fn run<P: Projection>(
             Err(e) => {
                 tracing::warn!(projection = P::NAME, error = %e, "projecting failed; will retry");
                 for message in good {
-                    let _ = message.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(Duration::from_millis(100))))
+                        .await;
                 }
             }
         }
@@ -180,7 +191,12 @@ async fn apply_one<P: Projection>(
         if event.sequence > version + 1 {
             metrics::counter!("agora_projection_gaps_total", "projection" => P::NAME).increment(1);
             batch = store
-                .range(&event.aggregate_type, &event.aggregate_id, version, event.sequence)
+                .range(
+                    &event.aggregate_type,
+                    &event.aggregate_id,
+                    version,
+                    event.sequence,
+                )
                 .await?;
         }
         batch.push(event.clone());
@@ -239,7 +255,7 @@ async fn replay_missing<P: Projection>(pool: &PgPool, table: &str) -> anyhow::Re
 
 /// Applies every event of `P::AGGREGATE_TYPE` newer than each row's version in `table`.
 async fn replay_into<P: Projection>(conn: &mut PgConnection, table: &str) -> anyhow::Result<u64> {
-    let id_column = format!("{}_id", P::AGGREGATE_TYPE);
+    let id_column = P::ID_COLUMN;
     let rows = sqlx::query(&format!(
         "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata
          FROM events e LEFT JOIN {table} r ON r.{id_column} = e.aggregate_id

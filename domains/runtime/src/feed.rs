@@ -26,7 +26,9 @@ pub fn wake(client: &async_nats::Client) {
     let client = client.clone();
     // Publishing only queues the message in the client; it does not wait for the server.
     tokio::spawn(async move {
-        let _ = client.publish(subjects::FEED_WAKE, bytes::Bytes::new()).await;
+        let _ = client
+            .publish(subjects::FEED_WAKE, bytes::Bytes::new())
+            .await;
     });
 }
 

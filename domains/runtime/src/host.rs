@@ -62,7 +62,26 @@ pub enum Msg<A: Decider> {
 /// Hosts the live aggregates of one type: one actor per aggregate instance.
 pub struct AggregateHost<A: Decider + cqrs_es::Aggregate> {
     inner: Arc<Inner<A>>,
-    supervisor: ActorRef<()>,
+    supervisor: Arc<SupervisorGuard>,
+}
+
+impl<A: Decider + cqrs_es::Aggregate> Clone for AggregateHost<A> {
+    fn clone(&self) -> Self {
+        AggregateHost {
+            inner: self.inner.clone(),
+            supervisor: self.supervisor.clone(),
+        }
+    }
+}
+
+/// Stops the supervisor, and with it every linked aggregate actor, when the last handle to the
+/// host is dropped.
+struct SupervisorGuard(ActorRef<()>);
+
+impl Drop for SupervisorGuard {
+    fn drop(&mut self) {
+        self.0.stop(None);
+    }
 }
 
 struct Inner<A: Decider> {
@@ -81,7 +100,10 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
         let (supervisor, _) = Actor::spawn(None, Supervisor::<A>(PhantomData), inner.clone())
             .await
             .map_err(|e| anyhow::anyhow!("spawn supervisor: {e}"))?;
-        Ok(AggregateHost { inner, supervisor })
+        Ok(AggregateHost {
+            inner,
+            supervisor: Arc::new(SupervisorGuard(supervisor)),
+        })
     }
 
     /// Number of live (not passivated) actors.
@@ -102,7 +124,7 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
             None,
             AggregateActor::<A>(PhantomData),
             (id.to_string(), self.inner.clone()),
-            self.supervisor.get_cell(),
+            self.supervisor.0.get_cell(),
         )
         .map_err(|e| ErrorBody::internal(format!("spawn actor: {e}")))?;
         actors.insert(id.to_string(), actor.clone());
@@ -208,13 +230,6 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
             }
         }
         Err(ErrorBody::internal("the aggregate failed while reading"))
-    }
-}
-
-impl<A: Decider + cqrs_es::Aggregate> Drop for AggregateHost<A> {
-    fn drop(&mut self) {
-        // Stops the supervisor and with it every linked aggregate actor.
-        self.supervisor.stop(None);
     }
 }
 

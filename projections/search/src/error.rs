@@ -212,6 +212,8 @@ mod tests {
     #[test]
     fn a_task_wait_timeout_is_unavailable() {
         assert!(SearchError::from(meilisearch_sdk::errors::Error::Timeout).is_unavailable());
-        assert!(!SearchError::from(meilisearch_sdk::errors::Error::InvalidRequest).is_unavailable());
+        assert!(
+            !SearchError::from(meilisearch_sdk::errors::Error::InvalidRequest).is_unavailable()
+        );
     }
 }

@@ -50,23 +50,16 @@ impl Search {
     pub fn meili(&self) -> Option<&MeiliSearch> {
         self.meili.as_ref()
     }
+}
 
-    /// Runs a Meilisearch write if configured, counting and logging a failure.
-    async fn meili_write<F, Fut>(&self, op: &'static str, write: F) -> Result<(), SearchError>
-    where
-        F: FnOnce(&MeiliSearch) -> Fut,
-        Fut: std::future::Future<Output = Result<(), SearchError>>,
-    {
-        let Some(meili) = &self.meili else {
-            return Ok(());
-        };
-        let result = write(meili).await;
-        if let Err(e) = &result {
-            metrics::counter!("agora_search_meili_write_errors_total", "op" => op).increment(1);
-            tracing::warn!(op, error = %e, source = ?std::error::Error::source(e), "meilisearch write failed");
-        }
-        result
+/// Counts and logs a failed Meilisearch write, then hands the result on.
+fn noted(op: &'static str, result: Result<(), SearchError>) -> Result<(), SearchError> {
+    if let Err(e) = &result {
+        metrics::counter!("agora_search_meili_write_errors_total", "op" => op).increment(1);
+        let source = std::error::Error::source(e).map(ToString::to_string);
+        tracing::warn!(op, error = %e, source, "meilisearch write failed");
     }
+    result
 }
 
 impl SearchIndex for Search {
@@ -74,23 +67,34 @@ impl SearchIndex for Search {
 
     async fn ensure(&self) -> Result<(), SearchError> {
         self.pg.ensure().await?;
-        self.meili_write("ensure", |m| m.ensure()).await
+        match &self.meili {
+            Some(m) => noted("ensure", m.ensure().await),
+            None => Ok(()),
+        }
     }
 
     async fn upsert(&self, docs: &[ProductDoc]) -> Result<(), SearchError> {
         self.pg.upsert(docs).await?;
-        self.meili_write("upsert", |m| m.upsert(docs)).await
+        match &self.meili {
+            Some(m) => noted("upsert", m.upsert(docs).await),
+            None => Ok(()),
+        }
     }
 
     async fn delete(&self, ids: &[String]) -> Result<(), SearchError> {
         self.pg.delete(ids).await?;
-        self.meili_write("delete", |m| m.delete(ids)).await
+        match &self.meili {
+            Some(m) => noted("delete", m.delete(ids).await),
+            None => Ok(()),
+        }
     }
 
     async fn set_in_stock(&self, stock: &[(String, bool)]) -> Result<(), SearchError> {
         self.pg.set_in_stock(stock).await?;
-        self.meili_write("set_in_stock", |m| m.set_in_stock(stock))
-            .await
+        match &self.meili {
+            Some(m) => noted("set_in_stock", m.set_in_stock(stock).await),
+            None => Ok(()),
+        }
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResult, SearchError> {
@@ -102,7 +106,11 @@ impl SearchIndex for Search {
         match meili.search(query).await {
             Ok(result) => Ok(result),
             Err(e) => {
-                let reason = if e.is_unavailable() { "unavailable" } else { "internal" };
+                let reason = if e.is_unavailable() {
+                    "unavailable"
+                } else {
+                    "internal"
+                };
                 metrics::counter!("agora_search_fallback_total", "reason" => reason).increment(1);
                 let source = std::error::Error::source(&e).map(ToString::to_string);
                 if e.is_unavailable() {

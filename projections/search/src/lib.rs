@@ -343,7 +343,10 @@ mod tests {
     #[test]
     fn page_sizes_outside_one_to_a_hundred_are_rejected() {
         for per_page in [0, MAX_PER_PAGE + 1] {
-            let q = SearchQuery { per_page, ..query() };
+            let q = SearchQuery {
+                per_page,
+                ..query()
+            };
             assert_eq!(rejected(q), InvalidQuery::PerPageOutOfRange);
         }
         let q = SearchQuery {
@@ -410,7 +413,10 @@ mod tests {
             q: Some("é".repeat(MAX_QUERY_CHARS)),
             ..query()
         };
-        assert!(q.validate().is_ok(), "the limit counts characters, not bytes");
+        assert!(
+            q.validate().is_ok(),
+            "the limit counts characters, not bytes"
+        );
         let q = SearchQuery {
             q: Some("a".repeat(MAX_QUERY_CHARS + 1)),
             ..query()
@@ -442,7 +448,18 @@ mod tests {
     fn price_buckets_cover_every_non_negative_price_exactly_once() {
         let buckets = PriceBucket::empty_buckets();
         assert_eq!(buckets.len(), 6);
-        for price in [0, 999, 1_000, 2_499, 2_500, 9_999, 10_000, 24_999, 25_000, i64::MAX] {
+        for price in [
+            0,
+            999,
+            1_000,
+            2_499,
+            2_500,
+            9_999,
+            10_000,
+            24_999,
+            25_000,
+            i64::MAX,
+        ] {
             assert_eq!(
                 buckets.iter().filter(|b| b.contains(price)).count(),
                 1,

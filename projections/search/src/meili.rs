@@ -272,8 +272,8 @@ impl MeiliSearch {
         if !ok {
             return Err(InvalidMeiliConfig::IndexUid);
         }
-        let client = Client::new(url.trim_end_matches('/'), api_key)
-            .map_err(InvalidMeiliConfig::Client)?;
+        let client =
+            Client::new(url.trim_end_matches('/'), api_key).map_err(InvalidMeiliConfig::Client)?;
         Ok(MeiliSearch {
             client,
             index_uid: index_uid.to_string(),
@@ -345,9 +345,7 @@ impl MeiliSearch {
 
     /// Creates `uid` with primary key `id` unless it exists, then applies [`settings`].
     async fn create_index(&self, uid: &str) -> Result<(), SearchError> {
-        let task = self
-            .call(self.client.create_index(uid, Some("id")))
-            .await?;
+        let task = self.call(self.client.create_index(uid, Some("id"))).await?;
         let task_uid = task.get_task_uid();
         match self.wait_outcome(&task).await? {
             Ok(()) => {}
@@ -425,7 +423,11 @@ impl SearchIndex for MeiliSearch {
 
     async fn upsert(&self, docs: &[ProductDoc]) -> Result<(), SearchError> {
         self.upsert_uid(&self.index_uid, docs)
-            .instrument(tracing::debug_span!("search.upsert", backend = "meilisearch", docs = docs.len()))
+            .instrument(tracing::debug_span!(
+                "search.upsert",
+                backend = "meilisearch",
+                docs = docs.len()
+            ))
             .await
     }
 
@@ -515,7 +517,10 @@ impl SearchIndex for MeiliSearch {
             for bucket_filter in &bucket_filters {
                 // hitsPerPage 0: no documents, but an exhaustive totalHits.
                 let mut count = index.search();
-                count.with_page(1).with_hits_per_page(0).with_filter(bucket_filter);
+                count
+                    .with_page(1)
+                    .with_hits_per_page(0)
+                    .with_filter(bucket_filter);
                 if let Some(q) = text {
                     count.with_query(q);
                 }
@@ -529,8 +534,9 @@ impl SearchIndex for MeiliSearch {
                 .ok_or(SearchError::Internal(BackendError::MeiliMissing("results")))?;
             let total = main
                 .total_hits
-                .ok_or(SearchError::Internal(BackendError::MeiliMissing("totalHits")))?
-                as u64;
+                .ok_or(SearchError::Internal(BackendError::MeiliMissing(
+                    "totalHits",
+                )))? as u64;
             let categories = main
                 .facet_distribution
                 .as_ref()
@@ -544,9 +550,13 @@ impl SearchIndex for MeiliSearch {
                 .unwrap_or_default();
             let mut price_ranges = buckets;
             for bucket in price_ranges.iter_mut() {
-                let counted = results.next().and_then(|r| r.total_hits).ok_or(
-                    SearchError::Internal(BackendError::MeiliMissing("a price bucket's totalHits")),
-                )?;
+                let counted =
+                    results
+                        .next()
+                        .and_then(|r| r.total_hits)
+                        .ok_or(SearchError::Internal(BackendError::MeiliMissing(
+                            "a price bucket's totalHits",
+                        )))?;
                 bucket.count = counted as u64;
             }
             tracing::Span::current().record("total", total);
@@ -644,7 +654,13 @@ mod tests {
 
     #[test]
     fn every_sort_ends_with_the_postgres_tie_breakers() {
-        for sort in [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::RatingDesc, Sort::Newest] {
+        for sort in [
+            Sort::Relevance,
+            Sort::PriceAsc,
+            Sort::PriceDesc,
+            Sort::RatingDesc,
+            Sort::Newest,
+        ] {
             let s = sort_expr(sort, false);
             assert_eq!(&s[s.len() - 2..], ["created_at_ts:desc", "id:asc"]);
         }
@@ -654,10 +670,19 @@ mod tests {
     #[test]
     fn the_settings_payload_has_what_the_contract_needs() {
         let json = serde_json::to_value(settings()).expect("settings serialize");
-        assert_eq!(json["searchableAttributes"], serde_json::json!(["title", "skus", "description"]));
+        assert_eq!(
+            json["searchableAttributes"],
+            serde_json::json!(["title", "skus", "description"])
+        );
         assert_eq!(
             json["filterableAttributes"],
-            serde_json::json!(["category_path", "price_min", "rating_tenths", "in_stock", "vendor_id"])
+            serde_json::json!([
+                "category_path",
+                "price_min",
+                "rating_tenths",
+                "in_stock",
+                "vendor_id"
+            ])
         );
         assert_eq!(
             json["sortableAttributes"],

@@ -23,7 +23,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Executor, PgPool, Postgres, QueryBuilder};
 use tracing::Instrument;
 
 use crate::text::{all_words_tsquery, plain, words, Word};
@@ -161,7 +161,9 @@ impl PgSearch {
         if with_indexes {
             ddl.push_str(&index_sql(table, table));
         }
-        sqlx::raw_sql(&ddl).execute(&mut *tx).await?;
+        // `Executor::execute` rather than `RawSql::execute`: the latter's future is not `Send`
+        // for every lifetime, which the trait's `Send` bound needs.
+        (&mut *tx).execute(sqlx::raw_sql(&ddl)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -246,7 +248,9 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &SearchQuery, words:
             .push_bind(word.tsquery())
             .push(")");
         if word.fuzzy {
-            qb.push(" OR ").push_bind(word.text.clone()).push(" <% p.title");
+            qb.push(" OR ")
+                .push_bind(word.text.clone())
+                .push(" <% p.title");
         }
         qb.push(")");
     }
@@ -295,7 +299,8 @@ fn push_order(qb: &mut QueryBuilder<'_, Postgres>, sort: Sort, words: &[Word]) {
             qb.push(" ORDER BY p.price_min DESC, ").push(TIE);
         }
         Sort::RatingDesc => {
-            qb.push(" ORDER BY p.rating_tenths DESC NULLS LAST, ").push(TIE);
+            qb.push(" ORDER BY p.rating_tenths DESC NULLS LAST, ")
+                .push(TIE);
         }
     }
 }
@@ -348,7 +353,11 @@ impl SearchIndex for PgSearch {
 
     async fn upsert(&self, docs: &[ProductDoc]) -> Result<(), SearchError> {
         self.upsert_table(&self.table, docs)
-            .instrument(tracing::debug_span!("search.upsert", backend = "postgres", docs = docs.len()))
+            .instrument(tracing::debug_span!(
+                "search.upsert",
+                backend = "postgres",
+                docs = docs.len()
+            ))
             .await
     }
 
@@ -421,15 +430,11 @@ impl SearchIndex for PgSearch {
                 )
                 .push_bind(PRICE_BUCKET_BOUNDS.to_vec())
                 .push("::bigint[]) AS bucket FROM m) AS b GROUP BY b.bucket");
-            let facet_rows: Vec<(String, String, i64)> = facets_sql
-                .build_query_as()
-                .fetch_all(&mut *tx)
-                .await?;
+            let facet_rows: Vec<(String, String, i64)> =
+                facets_sql.build_query_as().fetch_all(&mut *tx).await?;
 
-            let mut hits_sql = QueryBuilder::<Postgres>::new(format!(
-                "SELECT {COLUMNS} FROM {} AS p",
-                self.table
-            ));
+            let mut hits_sql =
+                QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM {} AS p", self.table));
             push_filters(&mut hits_sql, query, &words);
             push_order(&mut hits_sql, query.sort, &words);
             hits_sql
@@ -488,7 +493,11 @@ impl SearchIndex for PgSearch {
         Ok(PgRebuild { table })
     }
 
-    async fn upsert_into(&self, target: &PgRebuild, docs: &[ProductDoc]) -> Result<(), SearchError> {
+    async fn upsert_into(
+        &self,
+        target: &PgRebuild,
+        docs: &[ProductDoc],
+    ) -> Result<(), SearchError> {
         self.upsert_table(&target.table, docs).await
     }
 
@@ -498,8 +507,8 @@ impl SearchIndex for PgSearch {
         let old = format!("{live}_old");
         // Build the indexes before the swap: the swap then only renames, so searches wait
         // for the exclusive lock a moment, not for an index build.
-        sqlx::raw_sql(&index_sql(new, new))
-            .execute(&self.pool)
+        (&self.pool)
+            .execute(sqlx::raw_sql(&index_sql(new, new)))
             .await?;
         let mut swap = format!(
             "DROP TABLE IF EXISTS {old};\n\
@@ -518,7 +527,7 @@ impl SearchIndex for PgSearch {
             .bind(DDL_LOCK)
             .execute(&mut *tx)
             .await?;
-        sqlx::raw_sql(&swap).execute(&mut *tx).await?;
+        (&mut *tx).execute(sqlx::raw_sql(&swap)).await?;
         tx.commit().await?;
         tracing::info!(table = %live, "search rebuild swapped in");
         Ok(())
@@ -536,7 +545,14 @@ mod tests {
                 .connect_lazy("postgres://localhost/x")
                 .expect("lazy pool")
         };
-        for bad in ["", "1abc", "Search", "a;drop table x", "a-b", &"a".repeat(41)] {
+        for bad in [
+            "",
+            "1abc",
+            "Search",
+            "a;drop table x",
+            "a-b",
+            &"a".repeat(41),
+        ] {
             assert!(PgSearch::with_table(pool(), bad).is_err(), "{bad:?}");
         }
         assert!(PgSearch::with_table(pool(), "search_products_t1").is_ok());

@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn words_past_the_tenth_are_ignored() {
-        let q = (0..15).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let q = (0..15)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         assert_eq!(words(&q).len(), MAX_WORDS);
     }
 

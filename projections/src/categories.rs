@@ -1,0 +1,48 @@
+//! The category tree read model.
+
+use agora_catalog::Category;
+use agora_kernel::{Decider, RecordedEvent};
+use sqlx::PgConnection;
+
+use crate::state::{fold_row, row_version};
+use crate::Projection;
+
+pub struct Categories;
+
+impl Projection for Categories {
+    const NAME: &'static str = "categories";
+    const AGGREGATE_TYPE: &'static str = "category";
+    const ID_COLUMN: &'static str = "category_id";
+
+    async fn version(conn: &mut PgConnection, table: &str, id: &str) -> Result<u64, sqlx::Error> {
+        row_version(conn, table, "category_id", id).await
+    }
+
+    async fn apply(
+        conn: &mut PgConnection,
+        table: &str,
+        events: &[RecordedEvent],
+    ) -> anyhow::Result<()> {
+        let Some(f) = fold_row::<Category>(conn, table, "category_id", events).await? else {
+            return Ok(());
+        };
+        let view = f.state.view(&events[0].aggregate_id, f.version);
+        sqlx::query(&format!(
+            "INSERT INTO {table} (category_id, name, parent_id, state, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (category_id) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,
+                state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             WHERE {table}.version < EXCLUDED.version"
+        ))
+        .bind(&view.id)
+        .bind(&view.name)
+        .bind(&view.parent_id)
+        .bind(serde_json::to_value(&f.state)?)
+        .bind(f.version as i64)
+        .bind(f.created_at)
+        .bind(f.updated_at)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! Shared by the read models that keep the folded aggregate beside their columns.
+
+use agora_kernel::{Decider, RecordedEvent};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Row};
+
+/// An aggregate folded up to the newest event of a batch, with the times a row needs.
+pub struct Folded<A> {
+    pub state: A,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Loads the row's state (if any) from `table` and folds `events` (one stream, consecutive)
+/// into it.
+pub async fn fold_row<A: Decider + serde::de::DeserializeOwned>(
+    conn: &mut PgConnection,
+    table: &str,
+    id_column: &str,
+    events: &[RecordedEvent],
+) -> anyhow::Result<Option<Folded<A>>> {
+    let Some(first) = events.first() else {
+        return Ok(None);
+    };
+    let row = sqlx::query(&format!(
+        "SELECT state, created_at FROM {table} WHERE {id_column} = $1"
+    ))
+    .bind(&first.aggregate_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (mut state, mut created_at) = match row {
+        Some(row) => (
+            serde_json::from_value::<A>(row.get("state"))?,
+            Some(row.get::<DateTime<Utc>, _>("created_at")),
+        ),
+        None => (A::default(), None),
+    };
+    let mut version = 0;
+    let mut updated_at = Utc::now();
+    for e in events {
+        let event: A::Event = serde_json::from_value(e.payload.clone())?;
+        state.evolve(&event);
+        version = e.sequence;
+        if let Some(at) = e.recorded_at() {
+            updated_at = at;
+            created_at.get_or_insert(at);
+        }
+    }
+    Ok(Some(Folded {
+        state,
+        version,
+        created_at: created_at.unwrap_or(updated_at),
+        updated_at,
+    }))
+}
+
+/// The last applied sequence of one row, locking it for the rest of the transaction.
+pub async fn row_version(
+    conn: &mut PgConnection,
+    table: &str,
+    id_column: &str,
+    id: &str,
+) -> Result<u64, sqlx::Error> {
+    let v: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT version FROM {table} WHERE {id_column} = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(v.unwrap_or(0) as u64)
+}
