@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS stock_levels
     low_stock_threshold bigint      NOT NULL,
     state               jsonb       NOT NULL,
     version             bigint      NOT NULL,
+    created_at          timestamptz NOT NULL,
     updated_at          timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stock_levels_low ON stock_levels (available) WHERE available <= low_stock_threshold;

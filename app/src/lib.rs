@@ -24,6 +24,7 @@ use sqlx::{ConnectOptions, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub mod catalog_seed;
 pub mod seed;
 
 /// Configuration shared by every role. Each field is also an environment variable.

@@ -31,6 +31,9 @@ enum Command {
         /// Seed this many demo carts after start-up.
         #[arg(long, default_value_t = 0)]
         seed_carts: usize,
+        /// Seed the demo catalog with this many products after start-up.
+        #[arg(long, default_value_t = 0)]
+        seed_products: u64,
     },
     /// The HTTP edge only.
     Edge,
@@ -48,8 +51,12 @@ enum Command {
     Migrate,
     /// Create demo data through a running platform.
     Seed {
-        #[arg(long, default_value_t = 10)]
+        /// Demo guest carts to create (their ids and tokens are printed).
+        #[arg(long, default_value_t = 0)]
         carts: usize,
+        /// Demo products to create (with categories and stock).
+        #[arg(long, default_value_t = 0)]
+        products: u64,
         /// Seed value: the same value gives the same demo data.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -83,6 +90,16 @@ fn init_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     Some(handle)
 }
 
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "seeding products {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -112,8 +129,20 @@ async fn main() -> anyhow::Result<()> {
             agora::migrate(&pool).await?;
             println!("migrations applied");
         }
-        Command::All { seed_carts } => {
+        Command::All {
+            seed_carts,
+            seed_products,
+        } => {
             let platform = agora::start(&config, &Roles::all(), init_metrics()).await?;
+            if seed_products > 0 {
+                let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);
+                let report =
+                    agora::seed::seed_catalog(&bus, seed_products, 42, 32, progress_bar()).await?;
+                println!(
+                    "Seeded {} categories and {} products ({} SKUs).",
+                    report.categories, report.products, report.skus
+                );
+            }
             if let Some(addr) = platform.http_addr {
                 println!("Agora is up: http://{addr}  (OpenAPI: http://{addr}/openapi.json)");
             }
@@ -165,8 +194,20 @@ async fn main() -> anyhow::Result<()> {
                 .run_until(shutdown_signal())
                 .await?;
         }
-        Command::Seed { carts, seed } => {
+        Command::Seed {
+            carts,
+            products,
+            seed,
+        } => {
             let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);
+            if products > 0 {
+                let report =
+                    agora::seed::seed_catalog(&bus, products, seed, 32, progress_bar()).await?;
+                println!(
+                    "seeded {} categories and {} products ({} SKUs)",
+                    report.categories, report.products, report.skus
+                );
+            }
             let seeded = agora::seed::seed_carts(&bus, carts, seed).await?;
             for c in seeded {
                 println!("{} {}", c.cart_id, c.token);

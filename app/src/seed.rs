@@ -75,3 +75,123 @@ async fn send(
 fn hex_token() -> String {
     uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string()
 }
+
+/// What seeding the catalog created.
+#[derive(Debug, Default)]
+pub struct CatalogSeeded {
+    pub categories: usize,
+    pub products: u64,
+    pub published: u64,
+    pub skus: u64,
+}
+
+/// A command id derived from a name, so re-running the seed repeats no effect.
+fn seed_command_id(name: &str) -> CommandId {
+    CommandId::from_uuid(uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        name.as_bytes(),
+    ))
+}
+
+async fn send_as_system<C: serde::Serialize>(
+    bus: &Bus,
+    service: &str,
+    endpoint: &str,
+    id: &str,
+    command_id: CommandId,
+    command: &C,
+) -> anyhow::Result<()> {
+    // The envelope carries the command's fields; the endpoint names the command.
+    let value = serde_json::to_value(command)?;
+    let fields = value
+        .as_object()
+        .and_then(|o| o.values().next().cloned())
+        .unwrap_or(serde_json::Value::Null);
+    let envelope = CommandEnvelope {
+        aggregate_id: id.to_string(),
+        command_id,
+        principal: Principal::system("seed"),
+        command: fields,
+    };
+    bus.request_within::<_, serde_json::Value>(
+        subjects::endpoint(service, endpoint),
+        &envelope,
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("seed {service}.{endpoint} {id}: {e}"))?;
+    Ok(())
+}
+
+/// Creates the demo category tree and `products` products (published, with stock) through the
+/// services, `concurrency` products at a time. Deterministic and idempotent for a given `seed`.
+pub async fn seed_catalog(
+    bus: &Bus,
+    products: u64,
+    seed: u64,
+    concurrency: usize,
+    progress: indicatif::ProgressBar,
+) -> anyhow::Result<CatalogSeeded> {
+    use futures::StreamExt;
+    let mut report = CatalogSeeded::default();
+    for (id, command) in crate::catalog_seed::categories() {
+        let cid = seed_command_id(&format!("seed/category/{id}"));
+        send_as_system(bus, "category", command.name(), &id, cid, &command).await?;
+        report.categories += 1;
+    }
+    progress.set_length(products);
+    let results = futures::stream::iter(0..products)
+        .map(|i| {
+            let progress = progress.clone();
+            async move {
+                let p = crate::catalog_seed::product(seed, i);
+                let key = format!("seed/{seed}/product/{i}");
+                send_as_system(
+                    bus,
+                    "product",
+                    "create",
+                    &p.id,
+                    seed_command_id(&format!("{key}/create")),
+                    &p.create,
+                )
+                .await?;
+                if p.publish {
+                    let publish = agora_catalog::ProductCommand::Publish {};
+                    send_as_system(
+                        bus,
+                        "product",
+                        "publish",
+                        &p.id,
+                        seed_command_id(&format!("{key}/publish")),
+                        &publish,
+                    )
+                    .await?;
+                }
+                for (sku, quantity) in &p.stock {
+                    if *quantity > 0 {
+                        let receive = agora_inventory::StockCommand::Receive {
+                            quantity: *quantity,
+                            reason: Some("initial stock".into()),
+                            now: chrono::Utc::now(),
+                        };
+                        let cid = seed_command_id(&format!("{key}/receive/{sku}"));
+                        send_as_system(bus, "stock", "receive", sku.as_str(), cid, &receive)
+                            .await?;
+                    }
+                }
+                progress.inc(1);
+                anyhow::Ok((p.publish, p.stock.len() as u64))
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for r in results {
+        let (published, skus) = r?;
+        report.products += 1;
+        report.published += u64::from(published);
+        report.skus += skus;
+    }
+    progress.finish_and_clear();
+    Ok(report)
+}

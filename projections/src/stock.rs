@@ -29,8 +29,8 @@ impl Projection for Stock {
         let sku = &events[0].aggregate_id;
         let view = f.state.view(sku, f.version);
         sqlx::query(&format!(
-            "INSERT INTO {table} (sku, on_hand, reserved, available, low_stock_threshold, state, version, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO {table} (sku, on_hand, reserved, available, low_stock_threshold, state, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (sku) DO UPDATE SET on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved,
                 available = EXCLUDED.available, low_stock_threshold = EXCLUDED.low_stock_threshold,
                 state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
@@ -43,6 +43,7 @@ impl Projection for Stock {
         .bind(view.low_stock_threshold)
         .bind(serde_json::to_value(&f.state)?)
         .bind(f.version as i64)
+        .bind(f.created_at)
         .bind(f.updated_at)
         .execute(&mut *conn)
         .await?;

@@ -438,7 +438,9 @@ mod tests {
     #[test]
     fn invalid_queries_carry_the_stable_code() {
         use agora_kernel::{DomainError, ErrorKind};
-        let err = SearchQuery { page: 0, ..query() }.validate().unwrap_err();
+        let err = SearchQuery { page: 0, ..query() }
+            .validate()
+            .expect_err("page 0 is invalid");
         let body = err.to_body();
         assert_eq!(body.code, "search.invalid_query");
         assert_eq!(body.kind, ErrorKind::Invalid);

@@ -14,7 +14,7 @@
 //! - pagination `maxTotalHits` 10 000 and faceting `maxValuesPerFacet` 1 000.
 //!
 //! A search is one multi-search request: the page (page-based pagination, so `totalHits` is
-//! exact) with the `category_path` facet distribution, plus one `hitsPerPage: 0` query per price
+//! exact) with the `category_path` facet distribution, plus one `page: 0` query per price
 //! bucket, filtered to the bucket, whose `totalHits` is the bucket's count. Meilisearch's facet
 //! distribution counts exact values, not ranges, and summing a `price_min` distribution would be
 //! cut at `maxValuesPerFacet`; six extra queries in the same round trip are exact.
@@ -515,11 +515,12 @@ impl SearchIndex for MeiliSearch {
             let mut multi = self.client.multi_search();
             multi.with_search_query(page);
             for bucket_filter in &bucket_filters {
-                // hitsPerPage 0: no documents, but an exhaustive totalHits.
+                // Page 0 returns no documents but the exhaustive totalHits (documented
+                // behaviour of page-based pagination).
                 let mut count = index.search();
                 count
-                    .with_page(1)
-                    .with_hits_per_page(0)
+                    .with_page(0)
+                    .with_hits_per_page(1)
                     .with_filter(bucket_filter);
                 if let Some(q) = text {
                     count.with_query(q);

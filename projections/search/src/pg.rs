@@ -538,8 +538,8 @@ impl SearchIndex for PgSearch {
 mod tests {
     use super::*;
 
-    #[test]
-    fn table_names_that_are_not_plain_identifiers_are_refused() {
+    #[tokio::test]
+    async fn table_names_that_are_not_plain_identifiers_are_refused() {
         let pool = || {
             sqlx::postgres::PgPoolOptions::new()
                 .connect_lazy("postgres://localhost/x")

@@ -1,0 +1,217 @@
+//! The test harness shared by the end-to-end tests: a platform with its own NATS server and
+//! database, an HTTP client, and helpers.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use agora::{Config, Platform, Roles};
+use agora_kernel::{CommandId, ErrorBody, Principal, RecordedEvent};
+use agora_nats::{subjects, Bus, CommandEnvelope, QueryEnvelope};
+use agora_testkit::{eventually, TestDb, TestNats};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub struct TestApp {
+    pub nats: TestNats,
+    pub db: TestDb,
+    pub config: Config,
+    pub platform: Option<Platform>,
+    /// Extra processes' worth of roles (second service instances, late projections...).
+    pub others: Vec<Platform>,
+    pub http: reqwest::Client,
+    pub base: String,
+    pub pool: PgPool,
+}
+
+pub fn config(nats: &TestNats, db: &TestDb) -> Config {
+    Config {
+        database_url: db.url(),
+        nats_url: nats.url(),
+        http_addr: "127.0.0.1:0".parse().expect("addr"),
+        admin_token: Some(ADMIN.into()),
+        actor_idle_secs: 60,
+        db_pool_size: 16,
+        request_timeout_ms: 10_000,
+    }
+}
+
+pub async fn spawn_app(roles: Roles) -> TestApp {
+    // RUST_LOG=warn (for example) shows the platform's logs in test output.
+    if std::env::var("RUST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+    let nats = TestNats::start().expect("nats");
+    let db = TestDb::create().await.expect("db");
+    let config = config(&nats, &db);
+    let platform = agora::start(&config, &roles, None).await.expect("start");
+    let base = platform
+        .http_addr
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_default();
+    let pool = platform.pool.clone();
+    TestApp {
+        nats,
+        db,
+        config,
+        platform: Some(platform),
+        others: vec![],
+        http: reqwest::Client::new(),
+        base,
+        pool,
+    }
+}
+
+impl TestApp {
+    pub async fn also_start(&mut self, roles: Roles) {
+        let p = agora::start(&self.config, &roles, None)
+            .await
+            .expect("start more roles");
+        self.others.push(p);
+    }
+
+    pub async fn create_cart(&self) -> (String, String) {
+        let r = self
+            .http
+            .post(format!("{}/store/carts", self.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await.expect("json");
+        (
+            body["cart_id"].as_str().expect("id").into(),
+            body["cart_token"].as_str().expect("token").into(),
+        )
+    }
+
+    pub async fn add(
+        &self,
+        id: &str,
+        token: &str,
+        sku: &str,
+        quantity: i64,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/store/carts/{id}/items", self.base))
+            .header("X-Cart-Token", token)
+            .json(&json!({"sku": sku, "quantity": quantity}));
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.expect("add")
+    }
+
+    pub async fn events(&self, id: &str) -> Vec<RecordedEvent> {
+        agora_runtime::EventStore::new(self.pool.clone())
+            .range("cart", id, 0, u64::MAX)
+            .await
+            .expect("events")
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
+    /// Waits until the cart read model has applied `version` of cart `id`.
+    pub async fn read_model_at(&self, id: &str, version: i64) -> sqlx::postgres::PgRow {
+        let pool = self.pool.clone();
+        eventually(Duration::from_secs(20), || {
+            let pool = pool.clone();
+            let id = id.to_string();
+            async move {
+                sqlx::query("SELECT * FROM carts WHERE cart_id = $1 AND version >= $2")
+                    .bind(id)
+                    .bind(version)
+                    .fetch_optional(&pool)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        })
+        .await
+        .expect("read model caught up")
+    }
+
+    pub async fn stop(mut self) {
+        for p in self.others.drain(..) {
+            p.stop().await.expect("stop");
+        }
+        if let Some(p) = self.platform.take() {
+            p.stop().await.expect("stop");
+        }
+        drop(self.nats);
+        drop(self.db);
+    }
+}
+
+impl TestApp {
+    /// A NATS client of this app's server, as a bus.
+    pub async fn bus(&self) -> Bus {
+        Bus::new(async_nats::connect(self.nats.url()).await.expect("nats"))
+    }
+}
+
+/// Sends a command as the system principal over NATS and returns the reply or the error.
+pub async fn system_command(
+    bus: &Bus,
+    service: &str,
+    endpoint: &str,
+    id: &str,
+    fields: Value,
+) -> Result<Value, ErrorBody> {
+    let envelope = CommandEnvelope {
+        aggregate_id: id.to_string(),
+        command_id: CommandId::new_random(),
+        principal: Principal::system("test"),
+        command: fields,
+    };
+    bus.request_within(
+        subjects::endpoint(service, endpoint),
+        &envelope,
+        Duration::from_secs(30),
+    )
+    .await
+}
+
+/// Reads an aggregate's view over NATS as the system principal.
+pub async fn system_get(bus: &Bus, service: &str, id: &str) -> Result<Value, ErrorBody> {
+    let query = QueryEnvelope {
+        aggregate_id: id.to_string(),
+        principal: Principal::system("test"),
+    };
+    bus.request_within(
+        subjects::endpoint(service, "get"),
+        &query,
+        Duration::from_secs(30),
+    )
+    .await
+}
+
+/// Waits until `sql` (one row, one bool column) is true.
+pub async fn until_sql(pool: &PgPool, sql: &str, limit: Duration) {
+    eventually(limit, || {
+        let pool = pool.clone();
+        let sql = sql.to_string();
+        async move {
+            sqlx::query_scalar::<_, bool>(&sql)
+                .fetch_one(&pool)
+                .await
+                .ok()
+                .filter(|b| *b)
+                .map(|_| ())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
