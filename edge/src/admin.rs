@@ -9,7 +9,7 @@ use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiErrorBody, Json, Query};
-use crate::{auth, ApiError, AppState};
+use crate::{auth, params, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/admin/carts", get(list_carts))
@@ -54,14 +54,7 @@ pub async fn list_carts(
     Query(filter): Query<CartFilter>,
 ) -> Result<Json<CartPage>, ApiError> {
     auth::staff(&state, &headers)?;
-    let limit = filter.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "request.invalid_query",
-            "limit must be 1-100",
-        ));
-    }
-    let offset = filter.offset.unwrap_or(0).max(0);
+    let (limit, offset) = params::page(filter.limit, filter.offset)?;
     let rows = sqlx::query(
         "SELECT cart_id, owner_kind, status, line_count, item_count, lines, version, updated_at, count(*) OVER () AS total
          FROM carts WHERE ($1::text IS NULL OR status = $1) ORDER BY updated_at DESC, cart_id LIMIT $2 OFFSET $3",

@@ -1,7 +1,6 @@
 //! `/store/carts`: the shopper's cart, served by the cart service over NATS.
 
-use agora_kernel::{CommandId, Principal};
-use agora_nats::{subjects, CommandEnvelope, CommandReply, QueryEnvelope};
+use agora_kernel::Principal;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
@@ -11,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiErrorBody, Json, Path};
-use crate::{auth, ApiError, AppState};
+use crate::{auth, params, service, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -80,54 +79,26 @@ pub struct CreatedCart {
     pub cart: Cart,
 }
 
-/// The command id of a request: the `Idempotency-Key` header when given (a UUID, or any
-/// other string, mapped to a UUID deterministically), otherwise a fresh one.
-fn command_id(headers: &HeaderMap) -> Result<CommandId, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(CommandId::new_random()),
-        Some(v) => {
-            let key = v
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "request.invalid_idempotency_key",
-                        "Idempotency-Key must be 1-255 visible ASCII characters",
-                    )
-                })?;
-            Ok(CommandId::from_uuid(Uuid::parse_str(key).unwrap_or_else(
-                |_| Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
-            )))
-        }
-    }
-}
+/// The NATS service hosting cart aggregates.
+pub const CART_SERVICE: &str = "cart";
 
 fn cart_id(raw: &str) -> Result<String, ApiError> {
-    Uuid::parse_str(raw)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::bad_request("request.invalid_id", "a cart id is a UUID"))
+    params::uuid_id(raw, "cart")
 }
 
+/// Sends cart command `endpoint` and returns the cart after it.
 async fn command<C: Serialize>(
     state: &AppState,
     headers: &HeaderMap,
     endpoint: &str,
     id: String,
     principal: Principal,
-    command: C,
-) -> Result<CommandReply<Cart>, ApiError> {
-    let envelope = CommandEnvelope {
-        aggregate_id: id,
-        command_id: command_id(headers)?,
-        principal,
-        command,
-    };
-    let ctx = auth::context(state, headers);
-    Ok(state
-        .bus
-        .request(subjects::endpoint("cart", endpoint), &envelope, &ctx)
-        .await?)
+    body: C,
+) -> Result<Cart, ApiError> {
+    let reply =
+        service::command::<C, Cart>(state, headers, CART_SERVICE, endpoint, id, principal, body)
+            .await?;
+    Ok(reply.view)
 }
 
 /// Open a guest cart.
@@ -158,7 +129,7 @@ pub async fn create_cart(
         token_sha256: agora_cart::token_sha256(&token),
     };
     let id = Uuid::new_v4().to_string();
-    let reply = command(
+    let cart = command(
         &state,
         &headers,
         "create",
@@ -172,7 +143,7 @@ pub async fn create_cart(
         Json(CreatedCart {
             cart_id: id,
             cart_token: token,
-            cart: reply.view,
+            cart,
         }),
     ))
 }
@@ -188,16 +159,8 @@ pub async fn get_cart(
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
     let principal = auth::guest(&headers)?;
-    let ctx = auth::context(&state, &headers);
-    let query = QueryEnvelope {
-        aggregate_id: id,
-        principal,
-    };
     Ok(Json(
-        state
-            .bus
-            .request(subjects::endpoint("cart", "get"), &query, &ctx)
-            .await?,
+        service::get(&state, &headers, CART_SERVICE, id, principal).await?,
     ))
 }
 
@@ -215,9 +178,7 @@ pub async fn add_item(
     let id = cart_id(&raw)?;
     let principal = auth::guest(&headers)?;
     Ok(Json(
-        command(&state, &headers, "add_item", id, principal, body)
-            .await?
-            .view,
+        command(&state, &headers, "add_item", id, principal, body).await?,
     ))
 }
 
@@ -236,9 +197,7 @@ pub async fn change_quantity(
     let principal = auth::guest(&headers)?;
     let cmd = serde_json::json!({"sku": sku, "quantity": body.quantity});
     Ok(Json(
-        command(&state, &headers, "change_quantity", id, principal, cmd)
-            .await?
-            .view,
+        command(&state, &headers, "change_quantity", id, principal, cmd).await?,
     ))
 }
 
@@ -256,9 +215,7 @@ pub async fn remove_item(
     let principal = auth::guest(&headers)?;
     let cmd = serde_json::json!({ "sku": sku });
     Ok(Json(
-        command(&state, &headers, "remove_item", id, principal, cmd)
-            .await?
-            .view,
+        command(&state, &headers, "remove_item", id, principal, cmd).await?,
     ))
 }
 
@@ -282,7 +239,6 @@ pub async fn clear_cart(
             principal,
             serde_json::json!({}),
         )
-        .await?
-        .view,
+        .await?,
     ))
 }
