@@ -425,7 +425,7 @@ mod tests {
         else {
             panic!("create")
         };
-        assert_eq!(title.split(' ').count() >= 3, true);
+        assert!(title.split(' ').count() >= 3);
         assert!(!variants.is_empty() && variants.iter().all(|v| v.price.amount_minor > 0));
         assert_eq!(p.stock.len(), variants.len());
     }

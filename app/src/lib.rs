@@ -233,7 +233,8 @@ impl Platform {
 
 /// Connects to Postgres, creating the database if it is missing.
 pub async fn connect_db(config: &Config) -> anyhow::Result<PgPool> {
-    let mut options: PgConnectOptions = config.database_url.parse().context("parse database URL")?;
+    let mut options: PgConnectOptions =
+        config.database_url.parse().context("parse database URL")?;
     // TLS to a server on this very machine protects nothing and costs both sides CPU on every
     // round trip; unless the URL asks for an sslmode, loopback connections go without it.
     let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(&options.get_host());

@@ -205,7 +205,7 @@ async fn run() -> anyhow::Result<()> {
         name: SERVICE,
         version: "1.0.0",
         description: "Agora benchmark echo service: replies with the request payload",
-        endpoints: &[ENDPOINT],
+        endpoints: vec![ENDPOINT],
     };
     let server = tokio::spawn(serve_endpoints(
         service_client.clone(),

@@ -17,7 +17,7 @@ impl Sku {
         let ok = !s.is_empty()
             && s.len() <= Self::MAX_LEN
             && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
         if ok {
             Ok(Sku(s.to_string()))
         } else {
