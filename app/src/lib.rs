@@ -52,6 +52,15 @@ pub struct Config {
     /// Postgres connections per process.
     #[arg(long, env = "AGORA_DB_POOL_SIZE", default_value_t = 32)]
     pub db_pool_size: u32,
+    /// Meilisearch URL; unset, search runs on Postgres full text (also the fallback when set).
+    #[arg(long, env = "MEILI_URL")]
+    pub meili_url: Option<String>,
+    /// Meilisearch API key.
+    #[arg(long, env = "MEILI_KEY", hide_env_values = true)]
+    pub meili_key: Option<String>,
+    /// The Meilisearch index holding products.
+    #[arg(long, env = "AGORA_MEILI_INDEX", default_value = "products")]
+    pub meili_index: String,
     /// Budget in milliseconds for one HTTP request's calls to services.
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
     pub request_timeout_ms: u64,
@@ -60,7 +69,7 @@ pub struct Config {
 /// The services `agora service <name>` can run.
 pub const SERVICES: &[&str] = &["cart", "catalog", "inventory"];
 /// The projections `agora project <name>` can run.
-pub const PROJECTIONS: &[&str] = &["carts", "products", "categories", "stock"];
+pub const PROJECTIONS: &[&str] = &["carts", "products", "categories", "stock", "search"];
 
 const CART_COMMANDS: &[&str] = &[
     "create",
@@ -71,6 +80,24 @@ const CART_COMMANDS: &[&str] = &[
     "absorb_guest_cart",
     "mark_merged",
 ];
+
+/// The search index: Postgres always, Meilisearch in front of it when configured.
+pub async fn search(config: &Config, pool: &PgPool) -> anyhow::Result<agora_search::Search> {
+    use agora_search::SearchIndex;
+    let meili = match &config.meili_url {
+        Some(url) => Some(
+            agora_search::MeiliSearch::new(url, config.meili_key.as_deref(), &config.meili_index)
+                .map_err(|e| anyhow::anyhow!("Meilisearch configuration: {e}"))?,
+        ),
+        None => None,
+    };
+    let search = agora_search::Search::new(agora_search::PgSearch::new(pool.clone()), meili);
+    search
+        .ensure()
+        .await
+        .map_err(|e| anyhow::anyhow!("prepare the search index: {e}"))?;
+    Ok(search)
+}
 
 /// Resolves when `token` is cancelled (an owned future, for spawned roles).
 async fn cancelled(token: CancellationToken) {
@@ -382,24 +409,47 @@ pub async fn start(
         let pool = pool.clone();
         match projection.as_str() {
             "carts" => {
-                tasks.spawn(agora_projections::run::<Carts>(pool, js, cancelled(token)));
+                tasks.spawn(agora_projections::run(
+                    Arc::new(Carts),
+                    pool,
+                    js,
+                    cancelled(token),
+                ));
             }
             "products" => {
-                tasks.spawn(agora_projections::run::<Products>(
+                tasks.spawn(agora_projections::run(
+                    Arc::new(Products),
                     pool,
                     js,
                     cancelled(token),
                 ));
             }
             "categories" => {
-                tasks.spawn(agora_projections::run::<Categories>(
+                tasks.spawn(agora_projections::run(
+                    Arc::new(Categories),
+                    pool,
+                    js,
+                    cancelled(token),
+                ));
+            }
+            "search" => {
+                let projection = agora_projections::search::SearchProjection {
+                    search: search(config, &pool).await?,
+                };
+                tasks.spawn(agora_projections::run(
+                    Arc::new(projection),
                     pool,
                     js,
                     cancelled(token),
                 ));
             }
             "stock" => {
-                tasks.spawn(agora_projections::run::<Stock>(pool, js, cancelled(token)));
+                tasks.spawn(agora_projections::run(
+                    Arc::new(Stock),
+                    pool,
+                    js,
+                    cancelled(token),
+                ));
             }
             other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
         }
@@ -418,6 +468,7 @@ pub async fn start(
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
             }),
             metrics,
+            search: Arc::new(search(config, &pool).await?),
         };
         let token = shutdown.clone();
         tasks.spawn(async move {
@@ -437,9 +488,12 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<u64> {
     let pool = connect_db(config).await?;
     migrate(&pool).await?;
     match projection {
-        "carts" => agora_projections::rebuild::<Carts>(&pool).await,
-        "products" => agora_projections::rebuild::<Products>(&pool).await,
-        "categories" => agora_projections::rebuild::<Categories>(&pool).await,
+        "carts" => agora_projections::rebuild(&Carts, &pool).await,
+        "products" => agora_projections::rebuild(&Products, &pool).await,
+        "categories" => agora_projections::rebuild(&Categories, &pool).await,
+        "search" => {
+            agora_projections::search::rebuild_search(&search(config, &pool).await?, &pool).await
+        }
         other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
     }
 }

@@ -20,6 +20,7 @@ mod health;
 mod inventory;
 mod openapi;
 mod params;
+mod search;
 mod service;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<EdgeConfig>,
     pub metrics: Option<PrometheusHandle>,
+    /// The product search index (Meilisearch with Postgres fallback, or Postgres alone).
+    pub search: Arc<agora_search::Search>,
 }
 
 /// The whole HTTP API.
@@ -64,6 +67,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(carts::router())
+        .merge(search::router())
         .merge(catalog::router())
         .merge(inventory::router())
         .merge(admin::router())
@@ -122,8 +126,12 @@ mod tests {
             .acquire_timeout(Duration::from_millis(500))
             .connect_lazy("postgres://agora@127.0.0.1:1/agora")
             .expect("a lazy pool");
+        let search = Arc::new(agora_search::Search::postgres(agora_search::PgSearch::new(
+            pool.clone(),
+        )));
         router(AppState {
             bus: Bus::new(client),
+            search,
             pool,
             config: Arc::new(EdgeConfig {
                 admin_token: Some(TOKEN.into()),

@@ -11,6 +11,7 @@ use crate::AppState;
 #[openapi(
     info(title = "Agora", description = "Storefront, back-office and audit API of the Agora commerce platform."),
     paths(
+        crate::search::search,
         crate::carts::create_cart,
         crate::carts::get_cart,
         crate::carts::add_item,

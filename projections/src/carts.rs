@@ -16,14 +16,16 @@ impl Projection for Carts {
     const ID_COLUMN: &'static str = "cart_id";
 
     async fn version(
+        &self,
         conn: &mut PgConnection,
         table: &str,
-        aggregate_id: &str,
+        event: &RecordedEvent,
     ) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "cart_id", aggregate_id).await
+        row_version(conn, table, "cart_id", &event.aggregate_id).await
     }
 
     async fn apply(
+        &self,
         conn: &mut PgConnection,
         table: &str,
         events: &[RecordedEvent],

@@ -14,11 +14,17 @@ impl Projection for Categories {
     const AGGREGATE_TYPE: &'static str = "category";
     const ID_COLUMN: &'static str = "category_id";
 
-    async fn version(conn: &mut PgConnection, table: &str, id: &str) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "category_id", id).await
+    async fn version(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        event: &RecordedEvent,
+    ) -> Result<u64, sqlx::Error> {
+        row_version(conn, table, "category_id", &event.aggregate_id).await
     }
 
     async fn apply(
+        &self,
         conn: &mut PgConnection,
         table: &str,
         events: &[RecordedEvent],

@@ -15,6 +15,7 @@ pub mod carts;
 pub mod categories;
 pub mod products;
 mod runtime;
+pub mod search;
 mod state;
 pub mod stock;
 

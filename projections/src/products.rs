@@ -21,11 +21,17 @@ impl Projection for Products {
     const AGGREGATE_TYPE: &'static str = "product";
     const ID_COLUMN: &'static str = "product_id";
 
-    async fn version(conn: &mut PgConnection, table: &str, id: &str) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "product_id", id).await
+    async fn version(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        event: &RecordedEvent,
+    ) -> Result<u64, sqlx::Error> {
+        row_version(conn, table, "product_id", &event.aggregate_id).await
     }
 
     async fn apply(
+        &self,
         conn: &mut PgConnection,
         table: &str,
         events: &[RecordedEvent],

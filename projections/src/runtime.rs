@@ -23,15 +23,22 @@ pub trait Projection: Send + Sync + 'static {
         format!("CREATE TABLE {table} (LIKE {} INCLUDING ALL)", Self::NAME)
     }
 
-    /// The last sequence applied to `aggregate_id` in `table`, locking its row.
+    /// The feed subjects it consumes; by default every event of `AGGREGATE_TYPE`.
+    fn subjects(&self) -> Vec<String> {
+        vec![subjects::events_of(Self::AGGREGATE_TYPE)]
+    }
+
+    /// The last sequence applied to `event`'s stream in `table`, locking its row.
     fn version(
+        &self,
         conn: &mut PgConnection,
         table: &str,
-        aggregate_id: &str,
+        event: &RecordedEvent,
     ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
 
     /// Applies consecutive events of one stream, the first right after the row's version.
     fn apply(
+        &self,
         conn: &mut PgConnection,
         table: &str,
         events: &[RecordedEvent],
@@ -42,6 +49,7 @@ pub trait Projection: Send + Sync + 'static {
 /// may run at once: they share the consumer, and the row lock plus sequence guard keep them
 /// correct.
 pub async fn run<P: Projection>(
+    projection: std::sync::Arc<P>,
     pool: PgPool,
     js: jetstream::Context,
     shutdown: impl Future<Output = ()> + Send,
@@ -53,7 +61,7 @@ pub async fn run<P: Projection>(
             &format!("proj_{}", P::NAME),
             pull::Config {
                 durable_name: Some(format!("proj_{}", P::NAME)),
-                filter_subject: subjects::events_of(P::AGGREGATE_TYPE),
+                filter_subjects: projection.subjects(),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 // Messages delivered to an instance that died are redelivered after this; an
                 // event takes milliseconds to project, so keep the recovery lag short.
@@ -117,7 +125,7 @@ pub async fn run<P: Projection>(
             .max()
             .unwrap_or(0);
         let span = tracing::info_span!("project", projection = P::NAME, events = events.len());
-        match project::<P>(&pool, &store, P::NAME, &events, stream_seq)
+        match project(&*projection, &pool, &store, P::NAME, &events, stream_seq)
             .instrument(span)
             .await
         {
@@ -151,6 +159,7 @@ const BATCH: usize = 256;
 
 /// Applies feed events to `table` in one transaction, filling any gap from the store.
 async fn project<P: Projection>(
+    projection: &P,
     pool: &PgPool,
     store: &EventStore,
     table: &str,
@@ -163,7 +172,7 @@ async fn project<P: Projection>(
         .execute(&mut *tx)
         .await?;
     for event in events {
-        apply_one::<P>(&mut tx, store, table, event).await?;
+        apply_one(projection, &mut tx, store, table, event).await?;
     }
     sqlx::query(
         "INSERT INTO projection_checkpoints (projection, stream_seq, updated_at) VALUES ($1, $2, now())
@@ -180,12 +189,13 @@ async fn project<P: Projection>(
 
 /// Applies one event unless it was applied already; first fills a gap before it from the store.
 async fn apply_one<P: Projection>(
+    projection: &P,
     conn: &mut PgConnection,
     store: &EventStore,
     table: &str,
     event: &RecordedEvent,
 ) -> anyhow::Result<()> {
-    let version = P::version(conn, table, &event.aggregate_id).await?;
+    let version = projection.version(conn, table, event).await?;
     if event.sequence > version {
         let mut batch = Vec::new();
         if event.sequence > version + 1 {
@@ -200,7 +210,7 @@ async fn apply_one<P: Projection>(
                 .await?;
         }
         batch.push(event.clone());
-        P::apply(conn, table, &batch).await?;
+        projection.apply(conn, table, &batch).await?;
     }
     Ok(())
 }
@@ -211,7 +221,7 @@ async fn apply_one<P: Projection>(
 /// The final catch-up and the swap happen under an EXCLUSIVE lock on the live table: live writes
 /// wait (reads go on), every event committed by then is in the new table, and every later one is
 /// applied by the live projection to the new table after the swap.
-pub async fn rebuild<P: Projection>(pool: &PgPool) -> anyhow::Result<u64> {
+pub async fn rebuild<P: Projection>(projection: &P, pool: &PgPool) -> anyhow::Result<u64> {
     let fresh = format!("{}_rebuild", P::NAME);
     let mut conn = pool.acquire().await?;
     sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}"))
@@ -221,13 +231,13 @@ pub async fn rebuild<P: Projection>(pool: &PgPool) -> anyhow::Result<u64> {
         .execute(&mut *conn)
         .await?;
     drop(conn);
-    let mut replayed = replay_missing::<P>(pool, &fresh).await?;
+    let mut replayed = replay_missing(projection, pool, &fresh).await?;
 
     let mut tx = pool.begin().await?;
     sqlx::query(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", P::NAME))
         .execute(&mut *tx)
         .await?;
-    replayed += replay_into::<P>(&mut tx, &fresh).await?;
+    replayed += replay_into(projection, &mut tx, &fresh).await?;
     let old = format!("{}_old", P::NAME);
     sqlx::query(&format!("ALTER TABLE {} RENAME TO {old}", P::NAME))
         .execute(&mut *tx)
@@ -243,18 +253,26 @@ pub async fn rebuild<P: Projection>(pool: &PgPool) -> anyhow::Result<u64> {
 }
 
 /// Replays, outside any lock, every event `table` has not applied yet, one stream at a time.
-async fn replay_missing<P: Projection>(pool: &PgPool, table: &str) -> anyhow::Result<u64> {
+async fn replay_missing<P: Projection>(
+    projection: &P,
+    pool: &PgPool,
+    table: &str,
+) -> anyhow::Result<u64> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
-    let n = replay_into::<P>(&mut tx, table).await?;
+    let n = replay_into(projection, &mut tx, table).await?;
     tx.commit().await?;
     Ok(n)
 }
 
 /// Applies every event of `P::AGGREGATE_TYPE` newer than each row's version in `table`.
-async fn replay_into<P: Projection>(conn: &mut PgConnection, table: &str) -> anyhow::Result<u64> {
+async fn replay_into<P: Projection>(
+    projection: &P,
+    conn: &mut PgConnection,
+    table: &str,
+) -> anyhow::Result<u64> {
     let id_column = P::ID_COLUMN;
     let rows = sqlx::query(&format!(
         "SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata
@@ -274,7 +292,7 @@ async fn replay_into<P: Projection>(conn: &mut PgConnection, table: &str) -> any
                 .iter()
                 .take_while(|e| &e.aggregate_id == id)
                 .count();
-        P::apply(conn, table, &events[start..end]).await?;
+        projection.apply(conn, table, &events[start..end]).await?;
         start = end;
     }
     Ok(events.len() as u64)

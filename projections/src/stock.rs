@@ -14,11 +14,17 @@ impl Projection for Stock {
     const AGGREGATE_TYPE: &'static str = "stock";
     const ID_COLUMN: &'static str = "sku";
 
-    async fn version(conn: &mut PgConnection, table: &str, id: &str) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "sku", id).await
+    async fn version(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        event: &RecordedEvent,
+    ) -> Result<u64, sqlx::Error> {
+        row_version(conn, table, "sku", &event.aggregate_id).await
     }
 
     async fn apply(
+        &self,
         conn: &mut PgConnection,
         table: &str,
         events: &[RecordedEvent],

@@ -1,0 +1,19 @@
+-- What the search projection folds from the feed: product and stock streams (for the search
+-- documents and their in-stock flag), and which product owns which SKU. The search index itself
+-- (the Postgres table `search_products`, or a Meilisearch index) is created by the search
+-- backend on start.
+CREATE TABLE IF NOT EXISTS search_sources
+(
+    aggregate_type text        NOT NULL,
+    aggregate_id   text        NOT NULL,
+    state          jsonb       NOT NULL,
+    version        bigint      NOT NULL,
+    created_at     timestamptz NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id)
+);
+
+CREATE TABLE IF NOT EXISTS search_sku_products
+(
+    sku        text PRIMARY KEY,
+    product_id text NOT NULL
+);
