@@ -22,6 +22,9 @@ pub struct HostConfig {
     /// How many command ids per stream are remembered for de-duplication when a stream is long.
     /// Every id in the stream's metadata is read on load; only the newest this many are kept.
     pub remembered_commands: usize,
+    /// Most commands decided and committed in one transaction (group commit); 1 turns group
+    /// commit off.
+    pub max_batch: usize,
     /// When set, every commit wakes the feed relay over NATS.
     pub feed_wakeup: Option<async_nats::Client>,
 }
@@ -32,13 +35,11 @@ impl Default for HostConfig {
             idle_after: Duration::from_secs(60),
             max_conflict_retries: 50,
             remembered_commands: 10_000,
+            max_batch: 256,
             feed_wakeup: None,
         }
     }
 }
-
-/// Most commands decided and committed in one transaction.
-const MAX_BATCH: usize = 256;
 
 type Reply<A> = Result<CommandReply<<A as Decider>::View>, ErrorBody>;
 
@@ -588,7 +589,7 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
             }
             Msg::Flush => {
                 live.flush_queued = false;
-                let take = live.pending.len().min(MAX_BATCH);
+                let take = live.pending.len().min(live.inner.config.max_batch.max(1));
                 let batch: Vec<Pending<A>> = live.pending.drain(..take).collect();
                 if !live.pending.is_empty() {
                     live.flush_queued = true;
