@@ -494,6 +494,8 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<u64> {
         "search" => {
             agora_projections::search::rebuild_search(&search(config, &pool).await?, &pool).await
         }
-        other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
+        other => anyhow::bail!(
+            "cannot rebuild {other:?}; rebuildable: carts, products, categories, search (stock levels are rebuilt by replaying the feed)"
+        ),
     }
 }

@@ -284,11 +284,17 @@ async fn a_search_index_rebuilt_under_traffic_ends_equal_to_the_live_one() {
                             .send()
                             .await
                     }
+                    // Stock moves both ways, so in-stock flags flip during the rebuild.
                     1 => {
+                        let body = if n % 8 == 5 {
+                            json!({"delta": -1, "reason": "lost"})
+                        } else {
+                            json!({"delta": 1, "reason": "found"})
+                        };
                         app.http
                             .post(url)
                             .bearer_auth(ADMIN)
-                            .json(&json!({"delta": 1, "reason": "found"}))
+                            .json(&body)
                             .send()
                             .await
                     }

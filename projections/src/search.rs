@@ -243,6 +243,15 @@ async fn document(
 /// index.
 pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u64> {
     let store = agora_runtime::EventStore::new(pool.clone());
+    // Stock as folded when the rebuild starts: a SKU that changes later marks its product for
+    // the catch-up below, even when the product itself did not change.
+    let stock_before: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT aggregate_id, version FROM search_sources WHERE aggregate_type = 'stock'",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
     let target = search.begin_rebuild().await?;
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = 'product'",
@@ -278,10 +287,28 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     )
     .fetch_all(&mut *tx)
     .await?;
+    let stock_now: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, version FROM search_sources WHERE aggregate_type = 'stock'",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let moved: Vec<String> = stock_now
+        .into_iter()
+        .filter(|(sku, v)| stock_before.get(sku) != Some(v))
+        .map(|(sku, _)| sku)
+        .collect();
+    let restocked: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
+        "SELECT DISTINCT product_id FROM search_sku_products WHERE sku = ANY($1)",
+    )
+    .bind(&moved)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     let mut docs = Vec::new();
     let mut gone = Vec::new();
     for (id, version) in changed {
-        if built.get(&id) == Some(&(version as u64)) {
+        if built.get(&id) == Some(&(version as u64)) && !restocked.contains(&id) {
             continue;
         }
         if let Some(product) = load_source::<Product>(&mut tx, "product", &id).await? {

@@ -12,9 +12,7 @@ pub enum InventoryError {
     /// an admin) reserves it.
     #[error("you may not do this to stock")]
     Forbidden,
-    #[error(
-        "a stock item's id is its SKU: 1 to 64 characters of letters, digits, '.', '_' or '-'"
-    )]
+    #[error("a stock item's id is its SKU: 1 to 64 characters of letters, digits, '_' or '-'")]
     InvalidSku,
     #[error("a quantity must be between 1 and {MAX_QUANTITY}")]
     QuantityOutOfRange,
