@@ -17,3 +17,11 @@ CREATE TABLE IF NOT EXISTS search_sku_products
     sku        text PRIMARY KEY,
     product_id text NOT NULL
 );
+
+-- Products whose Meilisearch document could not be written (Meilisearch down): Postgres search
+-- stays current and answers meanwhile; a background job re-sends these once Meilisearch is back.
+CREATE TABLE IF NOT EXISTS search_meili_backlog
+(
+    product_id text PRIMARY KEY,
+    since      timestamptz NOT NULL DEFAULT now()
+);

@@ -91,12 +91,18 @@ pub async fn search(config: &Config, pool: &PgPool) -> anyhow::Result<agora_sear
         ),
         None => None,
     };
-    let search = agora_search::Search::new(agora_search::PgSearch::new(pool.clone()), meili);
-    search
-        .ensure()
+    let pg = agora_search::PgSearch::new(pool.clone());
+    pg.ensure()
         .await
-        .map_err(|e| anyhow::anyhow!("prepare the search index: {e}"))?;
-    Ok(search)
+        .map_err(|e| anyhow::anyhow!("prepare the search table: {e}"))?;
+    if let Some(m) = &meili {
+        // Meilisearch being down must not stop the platform: reads fall back to Postgres and
+        // the search projection queues what Meilisearch missed.
+        if let Err(e) = m.ensure().await {
+            tracing::warn!(error = %e, "Meilisearch is not reachable; searching with Postgres until it is");
+        }
+    }
+    Ok(agora_search::Search::new(pg, meili))
 }
 
 /// Resolves when `token` is cancelled (an owned future, for spawned roles).
@@ -433,9 +439,14 @@ pub async fn start(
                 ));
             }
             "search" => {
-                let projection = agora_projections::search::SearchProjection {
-                    search: search(config, &pool).await?,
-                };
+                let index = search(config, &pool).await?;
+                let resync_token = shutdown.clone();
+                tasks.spawn(agora_projections::search::resync_meili(
+                    index.clone(),
+                    pool.clone(),
+                    cancelled(resync_token),
+                ));
+                let projection = agora_projections::search::SearchProjection { search: index };
                 tasks.spawn(agora_projections::run(
                     Arc::new(projection),
                     pool,

@@ -349,3 +349,30 @@ async fn a_search_index_rebuilt_under_traffic_ends_equal_to_the_live_one() {
     assert_eq!(live, rebuilt);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_meilisearch_down_search_answers_from_postgres_and_queues_what_it_missed() {
+    // Nothing listens on port 1: Meilisearch is configured but down.
+    let app = common::spawn_app_with(Roles::all(), |c| {
+        c.meili_url = Some("http://127.0.0.1:1".into())
+    })
+    .await;
+    seed(&app, 60).await;
+    let published = sql_count(
+        &app,
+        "SELECT count(*) FROM products WHERE status = 'published'",
+    )
+    .await;
+    let all = search(&app, "per_page=1").await;
+    assert_eq!(
+        all["total"].as_u64(),
+        Some(published),
+        "Postgres answered, and is current"
+    );
+    let queued = sql_count(&app, "SELECT count(*) FROM search_meili_backlog").await;
+    assert!(
+        queued >= published,
+        "every missed Meilisearch write is queued for re-sync ({queued} < {published})"
+    );
+    app.stop().await;
+}

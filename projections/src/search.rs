@@ -70,9 +70,19 @@ impl Projection for SearchProjection {
                     .execute(&mut *conn)
                     .await?;
                 }
-                match document(conn, id, &product).await? {
-                    Some(doc) => self.search.upsert(&[doc]).await?,
-                    None => self.search.delete(std::slice::from_ref(id)).await?,
+                let doc = document(conn, id, &product).await?;
+                match &doc {
+                    Some(doc) => self.search.pg().upsert(std::slice::from_ref(doc)).await?,
+                    None => self.search.pg().delete(std::slice::from_ref(id)).await?,
+                }
+                if let Some(meili) = self.search.meili() {
+                    let written = match &doc {
+                        Some(doc) => meili.upsert(std::slice::from_ref(doc)).await,
+                        None => meili.delete(std::slice::from_ref(id)).await,
+                    };
+                    if let Err(e) = written {
+                        backlog(conn, id, &e).await?;
+                    }
                 }
             }
             "stock" => {
@@ -88,7 +98,13 @@ impl Projection for SearchProjection {
                     {
                         if product.status == ProductStatus::Published {
                             let in_stock = in_stock(conn, &product).await?;
-                            self.search.set_in_stock(&[(product_id, in_stock)]).await?;
+                            let flag = [(product_id.clone(), in_stock)];
+                            self.search.pg().set_in_stock(&flag).await?;
+                            if let Some(meili) = self.search.meili() {
+                                if let Err(e) = meili.set_in_stock(&flag).await {
+                                    backlog(conn, &product_id, &e).await?;
+                                }
+                            }
                         }
                     }
                 }
@@ -97,6 +113,97 @@ impl Projection for SearchProjection {
         }
         Ok(())
     }
+}
+
+/// Records that Meilisearch missed a write for `product_id`. Postgres search is current, so the
+/// projection goes on instead of stalling every later event behind a Meilisearch outage.
+async fn backlog(
+    conn: &mut PgConnection,
+    product_id: &str,
+    error: &agora_search::SearchError,
+) -> anyhow::Result<()> {
+    metrics::counter!("agora_search_meili_backlog_total").increment(1);
+    tracing::warn!(%product_id, %error, "meilisearch write failed; queued for re-sync");
+    sqlx::query("INSERT INTO search_meili_backlog (product_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(product_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Re-sends the products Meilisearch missed, every few seconds, until `shutdown`: each gets its
+/// current document (or a delete). Rows leave the backlog only once Meilisearch took the write.
+pub async fn resync_meili(
+    search: Search,
+    pool: PgPool,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let Some(meili) = search.meili().cloned() else {
+        return Ok(());
+    };
+    tokio::pin!(shutdown);
+    let mut ensured = false;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        let ids: Vec<String> = match sqlx::query_scalar(
+            "SELECT product_id FROM search_meili_backlog ORDER BY since LIMIT 500",
+        )
+        .fetch_all(&pool)
+        .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the meilisearch backlog failed");
+                continue;
+            }
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        if !ensured {
+            // The index may never have been created if Meilisearch was down at start.
+            if meili.ensure().await.is_err() {
+                continue;
+            }
+            ensured = true;
+        }
+        if let Err(e) = resync_batch(&meili, &pool, &ids).await {
+            tracing::info!(error = %e, pending = ids.len(), "meilisearch still unavailable");
+        }
+    }
+}
+
+async fn resync_batch(
+    meili: &agora_search::MeiliSearch,
+    pool: &PgPool,
+    ids: &[String],
+) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    let mut docs = Vec::new();
+    let mut gone = Vec::new();
+    for id in ids {
+        match load_source::<Product>(&mut conn, "product", id).await? {
+            Some(product) => match document(&mut conn, id, &product).await? {
+                Some(doc) => docs.push(doc),
+                None => gone.push(id.clone()),
+            },
+            None => gone.push(id.clone()),
+        }
+    }
+    if !docs.is_empty() {
+        meili.upsert(&docs).await?;
+    }
+    if !gone.is_empty() {
+        meili.delete(&gone).await?;
+    }
+    sqlx::query("DELETE FROM search_meili_backlog WHERE product_id = ANY($1)")
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Folds `events` (one stream, consecutive) into the stored state and saves it.

@@ -42,6 +42,11 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
 }
 
 pub async fn spawn_app(roles: Roles) -> TestApp {
+    spawn_app_with(roles, |_| {}).await
+}
+
+/// Like `spawn_app`, with the configuration adjusted first.
+pub async fn spawn_app_with(roles: Roles, tweak: impl FnOnce(&mut Config)) -> TestApp {
     // RUST_LOG=warn (for example) shows the platform's logs in test output.
     if std::env::var("RUST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
@@ -51,7 +56,8 @@ pub async fn spawn_app(roles: Roles) -> TestApp {
     }
     let nats = TestNats::start().expect("nats");
     let db = TestDb::create().await.expect("db");
-    let config = config(&nats, &db);
+    let mut config = config(&nats, &db);
+    tweak(&mut config);
     let platform = agora::start(&config, &roles, None).await.expect("start");
     let base = platform
         .http_addr
