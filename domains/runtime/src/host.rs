@@ -313,6 +313,40 @@ impl<A: Decider> Loaded<A> {
 }
 
 impl<A: Decider + cqrs_es::Aggregate> Live<A> {
+    /// The loaded aggregate brought up to the newest committed event. Another instance may have
+    /// written this stream since this actor last did; a read must not answer from stale memory.
+    /// Costs one indexed query when nothing changed.
+    async fn catch_up(&mut self) -> Result<&mut Loaded<A>, ErrorBody> {
+        let remembered = self.inner.config.remembered_commands;
+        let store = self.inner.store.clone();
+        let id = self.id.clone();
+        let loaded = self.load().await?;
+        let newer = store
+            .range(<A as Decider>::TYPE, &id, loaded.version, u64::MAX)
+            .await
+            .map_err(|e| ErrorBody::unavailable(format!("event store: {e}")))?;
+        for e in &newer {
+            let event: <A as Decider>::Event =
+                serde_json::from_value(e.payload.clone()).map_err(|err| {
+                    ErrorBody::internal(format!("cannot read {id} #{}: {err}", e.sequence))
+                })?;
+            loaded.state.evolve(&event);
+            loaded.version = e.sequence;
+            if let Some(h) = e.recorded_hash() {
+                loaded.head_hash = h.to_string();
+            }
+            if let Some(c) = e
+                .metadata
+                .get("command_id")
+                .and_then(|c| c.as_str())
+                .and_then(|c| c.parse().ok())
+            {
+                loaded.remember(c, e.sequence, remembered);
+            }
+        }
+        Ok(loaded)
+    }
+
     async fn load(&mut self) -> Result<&mut Loaded<A>, ErrorBody> {
         if self.loaded.is_none() {
             let events = self.inner.store.load::<A>(&self.id).await?;
@@ -601,7 +635,7 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
             Msg::Read { principal, reply } => {
                 live.last_active = Instant::now();
                 let id = live.id.clone();
-                let result = match live.load().await {
+                let result = match live.catch_up().await {
                     Ok(loaded) => loaded
                         .state
                         .authorize_read(&principal)

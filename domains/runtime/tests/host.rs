@@ -287,3 +287,43 @@ async fn commands_queued_behind_a_commit_share_the_next_transaction() {
     assert_eq!(events.len(), 200);
     assert!(agora_kernel::verify_chain(&events).intact);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_sees_what_another_instance_wrote() {
+    let (_db, store) = store().await;
+    let a = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    let b = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    b.execute(
+        envelope("shared", CommandId::new_random(), CounterCommand::Add(1)),
+        ctx(),
+    )
+    .await
+    .expect("add");
+    // `b` holds the aggregate in memory at version 1; `a` now writes twice more.
+    for _ in 0..2 {
+        a.execute(
+            envelope("shared", CommandId::new_random(), CounterCommand::Add(10)),
+            ctx(),
+        )
+        .await
+        .expect("add");
+    }
+    let seen = b
+        .read("shared", Principal::system("test"), &ctx())
+        .await
+        .expect("read");
+    assert_eq!(seen, 21);
+    // And `b`'s next command builds on the fresh state without a conflict round.
+    let next = b
+        .execute(
+            envelope("shared", CommandId::new_random(), CounterCommand::Add(1)),
+            ctx(),
+        )
+        .await
+        .expect("add");
+    assert_eq!((next.view, next.version), (22, 4));
+}
