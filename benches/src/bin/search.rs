@@ -1,0 +1,582 @@
+//! `bench-search`: the Postgres search backend (`agora_search::PgSearch`) on a generated
+//! catalog: how fast it indexes, and how long storefront-like queries take.
+//!
+//! It creates its own database (dropped at the end), fills the search table with products from
+//! `agora::catalog_seed` through `SearchIndex::upsert` in batches of 500, runs `ANALYZE`, then
+//! sends a deterministic mix of queries through `SearchIndex::search` and times each one.
+//! Everything runs over loopback without TLS.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agora::catalog_seed::{self, Rng};
+use agora_catalog::{CategoryCommand, ProductCommand};
+use agora_search::{PgSearch, ProductDoc, SearchIndex, SearchQuery, Sort};
+use agora_testkit::TestDb;
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::{ConnectOptions, PgPool};
+
+/// Documents per `upsert` call.
+const BATCH: usize = 500;
+/// Results per page, as the storefront asks.
+const PER_PAGE: u32 = 20;
+/// Highest latency the histograms track, in microseconds (60 s).
+const MAX_TRACKABLE_US: u64 = 60_000_000;
+/// Generated products are created over the year before this instant (2025-01-01T00:00:00Z).
+const CREATED_BEFORE: i64 = 1_735_689_600;
+const YEAR_SECS: u64 = 365 * 86_400;
+/// Queries with no match shown per kind.
+const EXAMPLES: usize = 5;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bench-search",
+    about = "Indexing rate and query latency of the Postgres search backend on a generated catalog"
+)]
+struct Args {
+    /// Products to generate and index (the catalog generator's first N for --seed).
+    #[arg(long, default_value_t = 10_000)]
+    products: u64,
+    /// Measured queries.
+    #[arg(long, default_value_t = 2_000)]
+    queries: usize,
+    /// Seed of the catalog generator and of the query mix.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Queries in flight at once (each from its own task and connection).
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Queries sent before the measured ones and not measured (another draw of the same mix).
+    #[arg(long, default_value_t = 100)]
+    warmup_queries: usize,
+}
+
+/// The kinds of query in the mix, sent in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// One word of a product title.
+    Word,
+    /// A title word of six letters or more with one letter dropped.
+    Typo,
+    /// Two neighbouring words of a title.
+    TwoWords,
+    /// No words, one category (root or leaf); newest first.
+    Category,
+    /// No words, a price range and in stock only; newest first.
+    PriceInStock,
+    /// One title word, cheapest or dearest first.
+    PriceSort,
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::Word,
+    Kind::Typo,
+    Kind::TwoWords,
+    Kind::Category,
+    Kind::PriceInStock,
+    Kind::PriceSort,
+];
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Word => "word",
+            Kind::Typo => "typo",
+            Kind::TwoWords => "two_words",
+            Kind::Category => "category",
+            Kind::PriceInStock => "price_in_stock",
+            Kind::PriceSort => "price_sort",
+        }
+    }
+}
+
+fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::<u64>::new_with_bounds(1, MAX_TRACKABLE_US, 3).context("create histogram")
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+/// Leaf category id → root category id, from the generator's category tree.
+fn parents() -> HashMap<String, String> {
+    catalog_seed::categories()
+        .into_iter()
+        .filter_map(|(id, command)| match command {
+            CategoryCommand::Create {
+                parent_id: Some(parent),
+                ..
+            } => Some((id, parent)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The search document of the `index`-th generated product.
+fn document(
+    seed: u64,
+    index: u64,
+    parents: &HashMap<String, String>,
+) -> anyhow::Result<ProductDoc> {
+    let product = catalog_seed::product(seed, index);
+    let in_stock = product.stock.iter().any(|(_, quantity)| *quantity > 0);
+    let ProductCommand::Create {
+        title,
+        description,
+        image_urls,
+        category_id,
+        vendor_id,
+        variants,
+        ..
+    } = product.create
+    else {
+        bail!("product {index}: the generator did not produce a create command");
+    };
+    let prices: Vec<i64> = variants.iter().map(|v| v.price.amount_minor).collect();
+    let category_path = match &category_id {
+        Some(leaf) => match parents.get(leaf) {
+            Some(root) => vec![root.clone(), leaf.clone()],
+            None => vec![leaf.clone()],
+        },
+        None => vec![],
+    };
+    // Spread over the year before CREATED_BEFORE, the same for a given seed and index.
+    let age =
+        Rng::new(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xC4EA_7ED0).below(YEAR_SECS);
+    let created_at =
+        DateTime::<Utc>::from_timestamp(CREATED_BEFORE - i64::try_from(age).unwrap_or(0), 0)
+            .context("created_at out of range")?;
+    Ok(ProductDoc {
+        id: product.id,
+        title,
+        description,
+        vendor_id,
+        category_id,
+        category_path,
+        price_min: prices.iter().copied().min().unwrap_or(0),
+        price_max: prices.iter().copied().max().unwrap_or(0),
+        currency: variants
+            .first()
+            .map(|v| v.price.currency.to_string())
+            .unwrap_or_else(|| "EUR".into()),
+        rating_tenths: None,
+        in_stock,
+        skus: variants.iter().map(|v| v.sku.to_string()).collect(),
+        image_url: image_urls.first().cloned(),
+        created_at,
+    })
+}
+
+/// The words of a random indexed product's title (never empty).
+fn title_words(rng: &mut Rng, seed: u64, products: u64) -> Vec<String> {
+    let index = rng.below(products);
+    let words: Vec<String> = match catalog_seed::product(seed, index).create {
+        ProductCommand::Create { title, .. } => {
+            title.split_whitespace().map(str::to_string).collect()
+        }
+        _ => vec![],
+    };
+    if words.is_empty() {
+        vec!["Kettle".to_string()]
+    } else {
+        words
+    }
+}
+
+/// A title word of six letters or more (the noun preferred) with one letter dropped.
+fn typo(rng: &mut Rng, seed: u64, products: u64) -> Option<String> {
+    // Titles are "<adjective> <material> <noun...>"; a few draws always find a long word.
+    for _ in 0..100 {
+        let words = title_words(rng, seed, products);
+        let long = |w: &&String| w.chars().count() >= 6 && w.chars().all(char::is_alphabetic);
+        let nouns: Vec<&String> = words.iter().skip(2).filter(long).collect();
+        let candidates = if nouns.is_empty() {
+            words.iter().filter(long).collect()
+        } else {
+            nouns
+        };
+        if candidates.is_empty() {
+            continue;
+        }
+        let word: Vec<char> = rng.pick(&candidates).chars().collect();
+        let drop = rng.below(word.len() as u64) as usize;
+        return Some(
+            word.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != drop)
+                .map(|(_, c)| c)
+                .collect(),
+        );
+    }
+    None
+}
+
+/// `count` queries of the mix, deterministic for `seed`.
+fn queries(seed: u64, products: u64, count: usize) -> anyhow::Result<Vec<(Kind, SearchQuery)>> {
+    let categories: Vec<String> = catalog_seed::categories()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut rng = Rng::new(seed ^ 0x5EA2_C4B3_4C4E_0001);
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let kind = KINDS[i % KINDS.len()];
+        let mut query = SearchQuery {
+            per_page: PER_PAGE,
+            ..SearchQuery::default()
+        };
+        match kind {
+            Kind::Word | Kind::PriceSort => {
+                let words = title_words(&mut rng, seed, products);
+                query.q = Some(rng.pick(&words).clone());
+                if kind == Kind::PriceSort {
+                    query.sort = if rng.below(2) == 0 {
+                        Sort::PriceAsc
+                    } else {
+                        Sort::PriceDesc
+                    };
+                }
+            }
+            Kind::Typo => {
+                query.q =
+                    Some(typo(&mut rng, seed, products).context("no title word of six letters")?);
+            }
+            Kind::TwoWords => {
+                let words = title_words(&mut rng, seed, products);
+                let start = rng.below(words.len().saturating_sub(1).max(1) as u64) as usize;
+                query.q = Some(words[start..(start + 2).min(words.len())].join(" "));
+            }
+            Kind::Category => {
+                query.category = Some(rng.pick(&categories).clone());
+            }
+            Kind::PriceInStock => {
+                let min = i64::try_from(rng.below(15_000)).unwrap_or(0);
+                let width = 1_000 + i64::try_from(rng.below(9_000)).unwrap_or(0);
+                query.price_min = Some(min);
+                query.price_max = Some(min + width);
+                query.in_stock = Some(true);
+            }
+        }
+        query.page = 1 + rng.below(5) as u32;
+        out.push((kind, query));
+    }
+    Ok(out)
+}
+
+/// A query in a line, for the report.
+fn describe(query: &SearchQuery) -> String {
+    let mut parts = Vec::new();
+    if let Some(q) = &query.q {
+        parts.push(format!("q={q:?}"));
+    }
+    if let Some(c) = &query.category {
+        parts.push(format!("category={c}"));
+    }
+    if let (Some(min), Some(max)) = (query.price_min, query.price_max) {
+        parts.push(format!("price={min}..={max}"));
+    }
+    if query.in_stock == Some(true) {
+        parts.push("in_stock".into());
+    }
+    parts.push(format!("page={}", query.page));
+    parts.join(" ")
+}
+
+/// What one phase of queries produced.
+struct Phase {
+    all: Histogram<u64>,
+    by_kind: BTreeMap<Kind, Histogram<u64>>,
+    /// Queries whose match was empty (`total == 0`), by kind.
+    empty: BTreeMap<Kind, u64>,
+    /// The text of the first few of those, by kind.
+    empty_examples: BTreeMap<Kind, Vec<String>>,
+    errors: BTreeMap<String, u64>,
+    ok: u64,
+    elapsed: Duration,
+}
+
+/// Sends every query once with `concurrency` tasks and times each.
+async fn run_queries(
+    search: &PgSearch,
+    queries: Arc<Vec<(Kind, SearchQuery)>>,
+    concurrency: usize,
+) -> anyhow::Result<Phase> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let search = search.clone();
+        let queries = queries.clone();
+        let next = next.clone();
+        let mut all = new_histogram()?;
+        let mut by_kind = BTreeMap::new();
+        for kind in KINDS {
+            by_kind.insert(kind, new_histogram()?);
+        }
+        tasks.spawn(async move {
+            let mut empty: BTreeMap<Kind, u64> = BTreeMap::new();
+            let mut empty_examples: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
+            let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+            let mut ok = 0u64;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((kind, query)) = queries.get(i) else {
+                    break;
+                };
+                let sent = Instant::now();
+                let result = search.search(query).await;
+                let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                match result {
+                    Ok(result) => {
+                        ok += 1;
+                        all.saturating_record(micros.max(1));
+                        if let Some(h) = by_kind.get_mut(kind) {
+                            h.saturating_record(micros.max(1));
+                        }
+                        if result.total == 0 {
+                            *empty.entry(*kind).or_default() += 1;
+                            let examples = empty_examples.entry(*kind).or_default();
+                            if examples.len() < EXAMPLES {
+                                examples.push(describe(query));
+                            }
+                        }
+                    }
+                    Err(e) => *errors.entry(format!("{}: {e}", kind.name())).or_default() += 1,
+                }
+            }
+            (all, by_kind, empty, empty_examples, errors, ok)
+        });
+    }
+    let mut phase = Phase {
+        all: new_histogram()?,
+        by_kind: BTreeMap::new(),
+        empty: BTreeMap::new(),
+        empty_examples: BTreeMap::new(),
+        errors: BTreeMap::new(),
+        ok: 0,
+        elapsed: Duration::ZERO,
+    };
+    for kind in KINDS {
+        phase.by_kind.insert(kind, new_histogram()?);
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (all, by_kind, empty, empty_examples, errors, ok) =
+            joined.context("query task panicked")?;
+        phase.all.add(&all).context("merge histograms")?;
+        for (kind, h) in by_kind {
+            if let Some(total) = phase.by_kind.get_mut(&kind) {
+                total.add(&h).context("merge histograms")?;
+            }
+        }
+        for (kind, n) in empty {
+            *phase.empty.entry(kind).or_default() += n;
+        }
+        for (kind, examples) in empty_examples {
+            let kept = phase.empty_examples.entry(kind).or_default();
+            kept.extend(examples);
+            kept.truncate(EXAMPLES);
+        }
+        for (e, n) in errors {
+            *phase.errors.entry(e).or_default() += n;
+        }
+        phase.ok += ok;
+    }
+    phase.elapsed = started.elapsed();
+    Ok(phase)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn connect(db: &TestDb, connections: u32) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = db.url().parse().context("parse database URL")?;
+    // TLS on loopback protects nothing and costs both sides CPU on every round trip.
+    let options = options
+        .ssl_mode(PgSslMode::Disable)
+        .disable_statement_logging();
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .min_connections(connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .context("connect to the benchmark database")
+}
+
+async fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.products == 0 || args.queries == 0 || args.concurrency == 0 {
+        bail!("--products, --queries and --concurrency must be at least 1");
+    }
+
+    let generate_started = Instant::now();
+    let parents = parents();
+    let docs: Vec<ProductDoc> = (0..args.products)
+        .map(|i| document(args.seed, i, &parents))
+        .collect::<anyhow::Result<_>>()?;
+    let generate_secs = generate_started.elapsed().as_secs_f64();
+    let measured = Arc::new(queries(args.seed, args.products, args.queries)?);
+    let warmup = Arc::new(queries(
+        args.seed.wrapping_add(1),
+        args.products,
+        args.warmup_queries,
+    )?);
+
+    let db = TestDb::create().await?;
+    let pool = connect(&db, u32::try_from(args.concurrency).unwrap_or(u32::MAX)).await?;
+    let server_version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&pool)
+        .await?;
+    let search = PgSearch::new(pool.clone());
+
+    let ensure_started = Instant::now();
+    search.ensure().await.context("create the search table")?;
+    let ensure_secs = ensure_started.elapsed().as_secs_f64();
+
+    let index_started = Instant::now();
+    for batch in docs.chunks(BATCH) {
+        search.upsert(batch).await.context("upsert")?;
+    }
+    let index_secs = index_started.elapsed().as_secs_f64();
+    let products_per_sec = docs.len() as f64 / index_secs.max(f64::EPSILON);
+
+    let analyze_started = Instant::now();
+    sqlx::query(&format!("ANALYZE {}", search.table()))
+        .execute(&pool)
+        .await?;
+    let analyze_secs = analyze_started.elapsed().as_secs_f64();
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", search.table()))
+        .fetch_one(&pool)
+        .await?;
+    let table_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
+        .bind(search.table())
+        .fetch_one(&pool)
+        .await?;
+    if u64::try_from(rows).ok() != Some(args.products) {
+        bail!(
+            "the search table holds {rows} rows after indexing {} products",
+            args.products
+        );
+    }
+
+    let warm = run_queries(&search, warmup, args.concurrency).await?;
+    let phase = run_queries(&search, measured, args.concurrency).await?;
+
+    pool.close().await;
+    drop(db);
+
+    let h = &phase.all;
+    let secs = phase.elapsed.as_secs_f64();
+    let qps = phase.ok as f64 / secs.max(f64::EPSILON);
+    let error_total: u64 = phase.errors.values().sum();
+
+    println!(
+        "bench-search: PgSearch on PostgreSQL {server_version} (loopback, no TLS), {} products (seed {}), concurrency {}",
+        args.products, args.seed, args.concurrency
+    );
+    println!(
+        "  generate:    {} docs in {generate_secs:.3} s (not measured)",
+        docs.len()
+    );
+    println!("  ensure:      {ensure_secs:.3} s (table, extension, indexes)");
+    println!(
+        "  indexing:    {} products in {index_secs:.3} s = {products_per_sec:.0} products/s (upsert, batches of {BATCH})",
+        docs.len()
+    );
+    println!(
+        "  analyze:     {analyze_secs:.3} s; table + indexes {:.1} MiB",
+        table_bytes as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "  warm-up:     {} queries ({} ok) in {:.3} s, not measured",
+        args.warmup_queries,
+        warm.ok,
+        warm.elapsed.as_secs_f64()
+    );
+    println!("  measured:    {} queries in {secs:.3} s", args.queries);
+    println!("  ok:          {}", phase.ok);
+    println!("  errors:      {error_total} {:?}", phase.errors);
+    println!("  throughput:  {qps:.0} queries/s");
+    println!(
+        "  latency:     p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (mean {:.3} ms)",
+        ms(h.value_at_quantile(0.50)),
+        ms(h.value_at_quantile(0.90)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.max()),
+        h.mean() / 1000.0
+    );
+    let mut by_kind = serde_json::Map::new();
+    for (kind, kh) in &phase.by_kind {
+        let empty = phase.empty.get(kind).copied().unwrap_or(0);
+        let examples = phase.empty_examples.get(kind).cloned().unwrap_or_default();
+        println!(
+            "    {:<15} n {:>5}  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  no match {empty}",
+            kind.name(),
+            kh.len(),
+            ms(kh.value_at_quantile(0.50)),
+            ms(kh.value_at_quantile(0.99)),
+            ms(kh.max()),
+        );
+        by_kind.insert(
+            kind.name().into(),
+            json!({
+                "n": kh.len(),
+                "p50_ms": ms(kh.value_at_quantile(0.50)),
+                "p90_ms": ms(kh.value_at_quantile(0.90)),
+                "p99_ms": ms(kh.value_at_quantile(0.99)),
+                "max_ms": ms(kh.max()),
+                "no_match": empty,
+                "no_match_examples": examples,
+            }),
+        );
+        if !examples.is_empty() {
+            println!("      no match e.g.: {}", examples.join("; "));
+        }
+    }
+    let result = json!({
+        "bench": "search",
+        "backend": "postgres",
+        "server_version": server_version,
+        "products": args.products,
+        "seed": args.seed,
+        "concurrency": args.concurrency,
+        "ensure_secs": ensure_secs,
+        "index_secs": index_secs,
+        "index_products_per_sec": products_per_sec,
+        "analyze_secs": analyze_secs,
+        "table_bytes": table_bytes,
+        "warmup_queries": args.warmup_queries,
+        "queries": args.queries,
+        "ok": phase.ok,
+        "errors": error_total,
+        "elapsed_secs": secs,
+        "queries_per_sec": qps,
+        "p50_ms": ms(h.value_at_quantile(0.50)),
+        "p90_ms": ms(h.value_at_quantile(0.90)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "max_ms": ms(h.max()),
+        "mean_ms": h.mean() / 1000.0,
+        "by_kind": by_kind,
+    });
+    println!("RESULT {result}");
+
+    if phase.ok == 0 {
+        bail!("no query succeeded");
+    }
+    Ok(())
+}
