@@ -36,7 +36,7 @@ impl Drop for Agora {
 }
 
 async fn ready(http: &reqwest::Client, base: &str) {
-    eventually(Duration::from_secs(120), || async {
+    eventually(Duration::from_secs(60), || async {
         let r = http.get(format!("{base}/readyz")).send().await.ok()?;
         r.status().is_success().then_some(())
     })

@@ -138,10 +138,12 @@ pub async fn resync_meili(
     pool: PgPool,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
     let Some(meili) = search.meili().cloned() else {
+        // Nothing to re-sync without Meilisearch; a role only ends at shutdown.
+        shutdown.await;
         return Ok(());
     };
-    tokio::pin!(shutdown);
     let mut ensured = false;
     loop {
         tokio::select! {
