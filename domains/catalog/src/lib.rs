@@ -74,19 +74,6 @@ mod tests {
             "uuid",
             "chrono",
         ];
-        let manifest = include_str!("../Cargo.toml");
-        let dependencies = manifest
-            .split("[dependencies]")
-            .nth(1)
-            .and_then(|rest| rest.split("\n[").next())
-            .unwrap_or_default();
-        for line in dependencies
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-        {
-            let name = line.split(['.', ' ', '=']).next().unwrap_or_default();
-            assert!(allowed.contains(&name), "unexpected dependency {name}");
-        }
+        agora_kernel::assert_only_dependencies(include_str!("../Cargo.toml"), &allowed);
     }
 }

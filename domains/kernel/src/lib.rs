@@ -15,6 +15,7 @@ mod ids;
 mod metadata;
 mod money;
 mod principal;
+mod purity;
 mod recorded;
 mod sku;
 
@@ -24,5 +25,6 @@ pub use ids::{CommandId, CorrelationId, CustomerId, ParseIdError};
 pub use metadata::{chain_hash, EventMetadata, GENESIS_HASH};
 pub use money::{Currency, Money, MoneyError};
 pub use principal::Principal;
+pub use purity::assert_only_dependencies;
 pub use recorded::{verify_chain, ChainVerdict, RecordedEvent};
 pub use sku::{InvalidSku, Sku};
