@@ -1,0 +1,237 @@
+//! The payment's wire contract: commands, events and their value types. Published names:
+//! never rename them.
+//!
+//! IO never happens here. The payment service (agora-workflows) calls the provider through a
+//! `PaymentGateway` with an idempotency key per operation (`<payment id>/authorize`,
+//! `/capture`, `/void`, `/refund/<refund id>`) and records the outcome with these commands.
+
+use agora_kernel::Money;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What the provider answered to an authorization (or to the later confirmation of one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AuthorizationOutcome {
+    /// The amount is held on the card and can be captured.
+    Authorized { provider_ref: String },
+    /// The shopper must still confirm (3-D Secure); the provider or the shopper's client will
+    /// tell us later.
+    RequiresAction {
+        provider_ref: String,
+        #[serde(default)]
+        client_secret: Option<String>,
+    },
+    /// The card was declined; `code` is the provider's decline code (`card_declined`).
+    Declined {
+        #[serde(default)]
+        provider_ref: Option<String>,
+        code: String,
+    },
+}
+
+/// A fact the provider reported by webhook, already verified and parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProviderEventKind {
+    /// The amount is now capturable (after a late confirmation).
+    Authorized,
+    /// The provider captured `amount`.
+    Captured { amount_minor: i64 },
+    /// The authorization failed for good.
+    Failed { code: String },
+    /// The authorization was cancelled (voided).
+    Canceled,
+    /// A refund completed; `refund_id` is ours when the provider echoes it back, else the
+    /// provider's refund id.
+    Refunded { refund_id: String, amount_minor: i64 },
+    /// Any other event type: recorded for the audit trail, no effect.
+    Other { provider_type: String },
+}
+
+impl ProviderEventKind {
+    pub fn label(&self) -> &str {
+        match self {
+            ProviderEventKind::Authorized => "authorized",
+            ProviderEventKind::Captured { .. } => "captured",
+            ProviderEventKind::Failed { .. } => "failed",
+            ProviderEventKind::Canceled => "canceled",
+            ProviderEventKind::Refunded { .. } => "refunded",
+            ProviderEventKind::Other { provider_type } => provider_type,
+        }
+    }
+}
+
+/// Commands on one payment (stream id: the order id; one payment per order). Variant names are
+/// the NATS endpoint names of the aggregate (`agora.payment.<name>` is *not* how shoppers
+/// reach it: the payment service wraps these with provider calls). Only the platform (the
+/// payment service, as `System`) sends them, except `request_refund`, which back-office staff
+/// with role `admin` or `staff` may send too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PaymentCommand {
+    /// Opens the payment for an order before the provider is asked to authorize it.
+    Start {
+        order_id: String,
+        amount: Money,
+        /// The provider's payment-method token (`pm_card_visa`), never a card number.
+        payment_method: String,
+        now: DateTime<Utc>,
+    },
+    RecordAuthorization {
+        outcome: AuthorizationOutcome,
+        now: DateTime<Utc>,
+    },
+    /// The authorization could not be obtained for a reason other than a decline (the provider
+    /// kept timing out, the request was rejected).
+    RecordFailure { code: String, now: DateTime<Utc> },
+    RecordCapture { amount: Money, now: DateTime<Utc> },
+    RecordVoid { now: DateTime<Utc> },
+    /// Reserves `amount` of the captured money for a refund before the provider is called, so
+    /// two concurrent refunds can never together exceed what was captured.
+    RequestRefund {
+        refund_id: String,
+        amount: Money,
+        now: DateTime<Utc>,
+    },
+    RecordRefund { refund_id: String, now: DateTime<Utc> },
+    RecordRefundFailure {
+        refund_id: String,
+        code: String,
+        now: DateTime<Utc>,
+    },
+    /// A verified webhook; `event_id` is the provider's event id, de-duplicated forever.
+    ApplyProviderEvent {
+        event_id: String,
+        #[serde(default)]
+        provider_ref: Option<String>,
+        kind: ProviderEventKind,
+        now: DateTime<Utc>,
+    },
+}
+
+impl PaymentCommand {
+    pub const NAMES: &'static [&'static str] = &[
+        "start",
+        "record_authorization",
+        "record_failure",
+        "record_capture",
+        "record_void",
+        "request_refund",
+        "record_refund",
+        "record_refund_failure",
+        "apply_provider_event",
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            PaymentCommand::Start { .. } => "start",
+            PaymentCommand::RecordAuthorization { .. } => "record_authorization",
+            PaymentCommand::RecordFailure { .. } => "record_failure",
+            PaymentCommand::RecordCapture { .. } => "record_capture",
+            PaymentCommand::RecordVoid { .. } => "record_void",
+            PaymentCommand::RequestRefund { .. } => "request_refund",
+            PaymentCommand::RecordRefund { .. } => "record_refund",
+            PaymentCommand::RecordRefundFailure { .. } => "record_refund_failure",
+            PaymentCommand::ApplyProviderEvent { .. } => "apply_provider_event",
+        }
+    }
+}
+
+/// Facts about a payment. A published contract.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentEvent {
+    PaymentStarted {
+        order_id: String,
+        amount: Money,
+        payment_method: String,
+        at: DateTime<Utc>,
+    },
+    PaymentAuthorized {
+        provider_ref: String,
+        at: DateTime<Utc>,
+    },
+    PaymentActionRequired {
+        provider_ref: String,
+        client_secret: Option<String>,
+        at: DateTime<Utc>,
+    },
+    PaymentDeclined {
+        provider_ref: Option<String>,
+        code: String,
+        at: DateTime<Utc>,
+    },
+    PaymentFailed {
+        code: String,
+        at: DateTime<Utc>,
+    },
+    PaymentCaptured {
+        amount: Money,
+        at: DateTime<Utc>,
+    },
+    PaymentVoided {
+        at: DateTime<Utc>,
+    },
+    RefundRequested {
+        refund_id: String,
+        amount: Money,
+        at: DateTime<Utc>,
+    },
+    PaymentRefunded {
+        refund_id: String,
+        amount: Money,
+        total_refunded: Money,
+        at: DateTime<Utc>,
+    },
+    RefundFailed {
+        refund_id: String,
+        code: String,
+        at: DateTime<Utc>,
+    },
+    ProviderEventReceived {
+        event_id: String,
+        provider_ref: Option<String>,
+        kind: ProviderEventKind,
+        at: DateTime<Utc>,
+    },
+}
+
+impl PaymentEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            PaymentEvent::PaymentStarted { .. } => "PaymentStarted",
+            PaymentEvent::PaymentAuthorized { .. } => "PaymentAuthorized",
+            PaymentEvent::PaymentActionRequired { .. } => "PaymentActionRequired",
+            PaymentEvent::PaymentDeclined { .. } => "PaymentDeclined",
+            PaymentEvent::PaymentFailed { .. } => "PaymentFailed",
+            PaymentEvent::PaymentCaptured { .. } => "PaymentCaptured",
+            PaymentEvent::PaymentVoided { .. } => "PaymentVoided",
+            PaymentEvent::RefundRequested { .. } => "RefundRequested",
+            PaymentEvent::PaymentRefunded { .. } => "PaymentRefunded",
+            PaymentEvent::RefundFailed { .. } => "RefundFailed",
+            PaymentEvent::ProviderEventReceived { .. } => "ProviderEventReceived",
+        }
+    }
+}
+
+/// Where a payment is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// No `PaymentStarted` yet.
+    #[default]
+    New,
+    /// Started; the provider has not answered yet (or its answer was lost: retry with the
+    /// same idempotency key).
+    Authorizing,
+    RequiresAction,
+    Authorized,
+    Captured,
+    /// Captured and refunded in part.
+    PartiallyRefunded,
+    /// Captured and refunded in full.
+    Refunded,
+    Voided,
+    Declined,
+    Failed,
+}
