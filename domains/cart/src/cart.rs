@@ -9,6 +9,8 @@ use crate::{CartCommand, CartError, CartEvent};
 pub const MAX_QUANTITY: i64 = 99;
 /// Most distinct SKUs in one cart.
 pub const MAX_LINES: usize = 100;
+/// How long a checkout holds its lock on a cart before another checkout may take it over.
+pub const CHECKOUT_LOCK_SECS: i64 = 15 * 60;
 
 /// Who owns a cart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +33,10 @@ pub enum CartStatus {
     New,
     Open,
     Merged,
+    /// Locked by a checkout in progress: lines cannot change.
+    CheckingOut,
+    /// Turned into an order: closed for good.
+    CheckedOut,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +53,9 @@ pub struct Cart {
     pub status: CartStatus,
     pub lines: BTreeMap<Sku, i64>,
     pub merged_into: Option<String>,
+    /// The checkout holding (or that last held) the cart, and when it began.
+    #[serde(default)]
+    pub checkout: Option<(String, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// What a shopper sees of a cart: no token hash.
@@ -59,6 +68,9 @@ pub struct CartView {
     pub lines: Vec<CartLine>,
     pub item_count: i64,
     pub merged_into: Option<String>,
+    /// The order of the checkout in progress or completed.
+    #[serde(default)]
+    pub order_id: Option<String>,
 }
 
 impl Cart {
@@ -86,10 +98,75 @@ impl Cart {
         if self.status == CartStatus::New || !self.owned_by(by) {
             return Err(CartError::NotFound);
         }
-        if self.status == CartStatus::Merged {
-            return Err(CartError::Closed);
+        match self.status {
+            CartStatus::Merged | CartStatus::CheckedOut => Err(CartError::Closed),
+            CartStatus::CheckingOut => Err(CartError::CheckoutInProgress),
+            CartStatus::New | CartStatus::Open => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The checkout commands: the lock lives beside the cart's own rules.
+    fn decide_checkout(
+        &self,
+        command: &CartCommand,
+        by: &Principal,
+    ) -> Result<Vec<CartEvent>, CartError> {
+        if self.status == CartStatus::New || !self.owned_by(by) {
+            return Err(CartError::NotFound);
+        }
+        let holder = self.checkout.as_ref().map(|(order, _)| order.as_str());
+        match command {
+            CartCommand::BeginCheckout { order_id, now } => match self.status {
+                CartStatus::CheckedOut if holder == Some(order_id) => Ok(vec![]),
+                CartStatus::Merged | CartStatus::CheckedOut => Err(CartError::Closed),
+                CartStatus::CheckingOut if holder == Some(order_id) => Ok(vec![]),
+                CartStatus::CheckingOut => {
+                    let since = self.checkout.as_ref().map(|(_, at)| *at).unwrap_or(*now);
+                    if (*now - since).num_seconds() < CHECKOUT_LOCK_SECS {
+                        return Err(CartError::CheckoutInProgress);
+                    }
+                    Ok(vec![CartEvent::CheckoutBegun {
+                        order_id: order_id.clone(),
+                        at: *now,
+                    }])
+                }
+                CartStatus::New | CartStatus::Open if self.lines.is_empty() => {
+                    Err(CartError::Empty)
+                }
+                CartStatus::New | CartStatus::Open => Ok(vec![CartEvent::CheckoutBegun {
+                    order_id: order_id.clone(),
+                    at: *now,
+                }]),
+            },
+            CartCommand::CompleteCheckout { order_id } => {
+                if !matches!(by, Principal::System { .. }) {
+                    return Err(CartError::Forbidden);
+                }
+                match self.status {
+                    CartStatus::CheckedOut if holder == Some(order_id) => Ok(vec![]),
+                    CartStatus::CheckingOut if holder == Some(order_id) => {
+                        Ok(vec![CartEvent::CheckedOut {
+                            order_id: order_id.clone(),
+                        }])
+                    }
+                    _ => Err(CartError::CheckoutMismatch),
+                }
+            }
+            CartCommand::AbortCheckout { order_id } => {
+                if !matches!(by, Principal::System { .. }) {
+                    return Err(CartError::Forbidden);
+                }
+                // A late abort of a checkout that no longer holds the cart changes nothing.
+                if self.status == CartStatus::CheckingOut && holder == Some(order_id) {
+                    Ok(vec![CartEvent::CheckoutAborted {
+                        order_id: order_id.clone(),
+                    }])
+                } else {
+                    Ok(vec![])
+                }
+            }
+            _ => Err(CartError::NotFound),
+        }
     }
 
     fn check_quantity(quantity: i64) -> Result<(), CartError> {
@@ -143,6 +220,14 @@ impl Decider for Cart {
                 }
             };
             return Ok(vec![CartEvent::CartCreated { owner }]);
+        }
+        if matches!(
+            command,
+            CartCommand::BeginCheckout { .. }
+                | CartCommand::CompleteCheckout { .. }
+                | CartCommand::AbortCheckout { .. }
+        ) {
+            return self.decide_checkout(command, by);
         }
         self.open_for(by)?;
         let events = match command {
@@ -202,6 +287,9 @@ impl Decider for Cart {
                     lines: absorbed,
                 }]
             }
+            CartCommand::BeginCheckout { .. }
+            | CartCommand::CompleteCheckout { .. }
+            | CartCommand::AbortCheckout { .. } => return self.decide_checkout(command, by),
             CartCommand::MarkMerged { target_cart_id } => {
                 if target_cart_id == id {
                     return Err(CartError::MergeIntoSelf);
@@ -239,6 +327,12 @@ impl Decider for Cart {
                 self.status = CartStatus::Merged;
                 self.merged_into = Some(target_cart_id.clone());
             }
+            CartEvent::CheckoutBegun { order_id, at } => {
+                self.status = CartStatus::CheckingOut;
+                self.checkout = Some((order_id.clone(), *at));
+            }
+            CartEvent::CheckedOut { .. } => self.status = CartStatus::CheckedOut,
+            CartEvent::CheckoutAborted { .. } => self.status = CartStatus::Open,
         }
     }
 
@@ -268,6 +362,12 @@ impl Decider for Cart {
                 .collect(),
             item_count: self.lines.values().sum(),
             merged_into: self.merged_into.clone(),
+            order_id: match self.status {
+                CartStatus::CheckingOut | CartStatus::CheckedOut => {
+                    self.checkout.as_ref().map(|(order, _)| order.clone())
+                }
+                _ => None,
+            },
         }
     }
 
@@ -662,5 +762,151 @@ mod tests {
                 sku: sku("A"),
                 quantity: 1,
             }]);
+    }
+
+    fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("valid time")
+    }
+
+    fn with_line() -> Vec<CartEvent> {
+        vec![
+            created(),
+            CartEvent::ItemAdded {
+                sku: sku("A"),
+                quantity: 1,
+            },
+        ]
+    }
+
+    fn begun(order: &str, secs: i64) -> CartEvent {
+        CartEvent::CheckoutBegun {
+            order_id: order.into(),
+            at: at(secs),
+        }
+    }
+
+    fn begin(order: &str, secs: i64) -> CartCommand {
+        CartCommand::BeginCheckout {
+            order_id: order.into(),
+            now: at(secs),
+        }
+    }
+
+    fn platform() -> Principal {
+        Principal::system("checkout")
+    }
+
+    #[test]
+    fn the_owner_begins_a_checkout_which_freezes_the_lines() {
+        check(
+            with_line(),
+            guest(),
+            begin("o1", 0),
+            Ok(vec![begun("o1", 0)]),
+        );
+        let mut given = with_line();
+        given.push(begun("o1", 0));
+        check(
+            given.clone(),
+            guest(),
+            CartCommand::AddItem {
+                sku: sku("B"),
+                quantity: 1,
+            },
+            Err(CartError::CheckoutInProgress),
+        );
+        // The same checkout again changes nothing; another one waits for the lock.
+        check(given.clone(), guest(), begin("o1", 5), Ok(vec![]));
+        check(
+            given.clone(),
+            guest(),
+            begin("o2", 5),
+            Err(CartError::CheckoutInProgress),
+        );
+        // An abandoned lock can be taken over.
+        check(
+            given,
+            guest(),
+            begin("o2", CHECKOUT_LOCK_SECS),
+            Ok(vec![begun("o2", CHECKOUT_LOCK_SECS)]),
+        );
+    }
+
+    #[test]
+    fn an_empty_cart_cannot_be_checked_out() {
+        check(
+            vec![created()],
+            guest(),
+            begin("o1", 0),
+            Err(CartError::Empty),
+        );
+    }
+
+    #[test]
+    fn another_guest_cannot_check_out_a_cart() {
+        let other = Principal::Guest {
+            token_sha256: token_sha256("other"),
+        };
+        check(with_line(), other, begin("o1", 0), Err(CartError::NotFound));
+    }
+
+    #[test]
+    fn only_the_platform_completes_or_aborts_and_only_for_the_holder() {
+        let mut given = with_line();
+        given.push(begun("o1", 0));
+        let complete = |o: &str| CartCommand::CompleteCheckout { order_id: o.into() };
+        let abort = |o: &str| CartCommand::AbortCheckout { order_id: o.into() };
+        check(
+            given.clone(),
+            guest(),
+            complete("o1"),
+            Err(CartError::Forbidden),
+        );
+        check(
+            given.clone(),
+            platform(),
+            complete("o2"),
+            Err(CartError::CheckoutMismatch),
+        );
+        check(given.clone(), platform(), abort("o2"), Ok(vec![]));
+        check(
+            given.clone(),
+            platform(),
+            complete("o1"),
+            Ok(vec![CartEvent::CheckedOut {
+                order_id: "o1".into(),
+            }]),
+        );
+        check(
+            given.clone(),
+            platform(),
+            abort("o1"),
+            Ok(vec![CartEvent::CheckoutAborted {
+                order_id: "o1".into(),
+            }]),
+        );
+        let mut done = given.clone();
+        done.push(CartEvent::CheckedOut {
+            order_id: "o1".into(),
+        });
+        check(done.clone(), platform(), complete("o1"), Ok(vec![]));
+        check(done.clone(), guest(), begin("o1", 1), Ok(vec![]));
+        check(done, guest(), begin("o3", 1), Err(CartError::Closed));
+        let mut aborted = given;
+        aborted.push(CartEvent::CheckoutAborted {
+            order_id: "o1".into(),
+        });
+        check(
+            aborted,
+            guest(),
+            CartCommand::AddItem {
+                sku: sku("B"),
+                quantity: 1,
+            },
+            Ok(vec![CartEvent::ItemAdded {
+                sku: sku("B"),
+                quantity: 1,
+            }]),
+        );
     }
 }

@@ -32,4 +32,35 @@ pub enum CartCommand {
     MarkMerged {
         target_cart_id: String,
     },
+    /// Locks the cart for checkout `order_id`: its lines are frozen until the checkout
+    /// completes or aborts. A lock older than [`crate::CHECKOUT_LOCK_SECS`] may be taken over by
+    /// another checkout (the first one was abandoned mid-way).
+    BeginCheckout {
+        order_id: String,
+        now: chrono::DateTime<chrono::Utc>,
+    },
+    /// The order was placed and paid: the cart is closed for good (platform only).
+    CompleteCheckout {
+        order_id: String,
+    },
+    /// The checkout failed: the cart opens again, lines intact (platform only).
+    AbortCheckout {
+        order_id: String,
+    },
+}
+
+impl CartCommand {
+    /// Every command name, which is also its endpoint name (`agora.cart.<name>`).
+    pub const NAMES: &'static [&'static str] = &[
+        "create",
+        "add_item",
+        "change_quantity",
+        "remove_item",
+        "clear",
+        "absorb_guest_cart",
+        "mark_merged",
+        "begin_checkout",
+        "complete_checkout",
+        "abort_checkout",
+    ];
 }

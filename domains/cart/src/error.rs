@@ -21,6 +21,14 @@ pub enum CartError {
     MergeTargetIsGuest,
     #[error("a cart cannot be merged into itself")]
     MergeIntoSelf,
+    #[error("the cart is being checked out; its lines cannot change until that ends")]
+    CheckoutInProgress,
+    #[error("an empty cart cannot be checked out")]
+    Empty,
+    #[error("the cart is not being checked out by this order")]
+    CheckoutMismatch,
+    #[error("only the platform may complete or abort a checkout")]
+    Forbidden,
 }
 
 impl DomainError for CartError {
@@ -34,18 +42,27 @@ impl DomainError for CartError {
             CartError::Closed => "cart.closed",
             CartError::MergeTargetIsGuest => "cart.merge_target_is_guest",
             CartError::MergeIntoSelf => "cart.merge_into_self",
+            CartError::CheckoutInProgress => "cart.checkout_in_progress",
+            CartError::Empty => "cart.empty",
+            CartError::CheckoutMismatch => "cart.checkout_mismatch",
+            CartError::Forbidden => "cart.forbidden",
         }
     }
 
     fn kind(&self) -> ErrorKind {
         match self {
             CartError::NotFound => ErrorKind::NotFound,
-            CartError::AlreadyExists | CartError::Closed => ErrorKind::Conflict,
+            CartError::AlreadyExists
+            | CartError::Closed
+            | CartError::CheckoutInProgress
+            | CartError::CheckoutMismatch => ErrorKind::Conflict,
+            CartError::Forbidden => ErrorKind::Forbidden,
             CartError::QuantityOutOfRange
             | CartError::TooManyLines
             | CartError::ItemNotInCart
             | CartError::MergeTargetIsGuest
-            | CartError::MergeIntoSelf => ErrorKind::Invalid,
+            | CartError::MergeIntoSelf
+            | CartError::Empty => ErrorKind::Invalid,
         }
     }
 }

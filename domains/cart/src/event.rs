@@ -29,6 +29,16 @@ pub enum CartEvent {
     CartMerged {
         target_cart_id: String,
     },
+    CheckoutBegun {
+        order_id: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    CheckedOut {
+        order_id: String,
+    },
+    CheckoutAborted {
+        order_id: String,
+    },
 }
 
 impl CartEvent {
@@ -41,6 +51,9 @@ impl CartEvent {
             CartEvent::CartCleared { .. } => "CartCleared",
             CartEvent::GuestCartAbsorbed { .. } => "GuestCartAbsorbed",
             CartEvent::CartMerged { .. } => "CartMerged",
+            CartEvent::CheckoutBegun { .. } => "CheckoutBegun",
+            CartEvent::CheckedOut { .. } => "CheckedOut",
+            CartEvent::CheckoutAborted { .. } => "CheckoutAborted",
         }
     }
 }

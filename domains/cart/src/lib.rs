@@ -16,7 +16,8 @@ mod error;
 mod event;
 
 pub use cart::{
-    Cart, CartLine, CartOwner, CartStatus, CartView, CqrsEnvelope, MAX_LINES, MAX_QUANTITY,
+    Cart, CartLine, CartOwner, CartStatus, CartView, CqrsEnvelope, CHECKOUT_LOCK_SECS, MAX_LINES,
+    MAX_QUANTITY,
 };
 pub use command::CartCommand;
 pub use error::CartError;
