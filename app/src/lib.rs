@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora_cart::Cart;
+use agora_cart::{Cart, CartCommand};
 use agora_catalog::{Category, CategoryCommand, Product, ProductCommand};
 use agora_inventory::{StockCommand, StockItem};
 use agora_kernel::Decider;
@@ -64,21 +64,55 @@ pub struct Config {
     /// Budget in milliseconds for one HTTP request's calls to services.
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
     pub request_timeout_ms: u64,
+    /// Payment provider: `test` (built in, behaves like Stripe's test mode, keeps its state in
+    /// Postgres) or `stripe` (needs AGORA_STRIPE_SECRET_KEY).
+    #[arg(long, env = "AGORA_PAYMENT_GATEWAY", default_value = "test")]
+    pub payment_gateway: String,
+    /// Stripe secret key (`sk_live_...` / `sk_test_...`).
+    #[arg(long, env = "AGORA_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe API base URL.
+    #[arg(
+        long,
+        env = "AGORA_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+    /// Secret that signs Stripe's webhooks (`whsec_...`); unset, /hooks/payments/stripe answers 404.
+    #[arg(long, env = "AGORA_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Shipping charged per order, in minor units.
+    #[arg(long, env = "AGORA_SHIPPING_FLAT_MINOR", default_value_t = 499)]
+    pub shipping_flat_minor: i64,
+    /// Orders whose subtotal reaches this many minor units ship free (0 turns free shipping off).
+    #[arg(long, env = "AGORA_FREE_SHIPPING_FROM_MINOR", default_value_t = 10_000)]
+    pub free_shipping_from_minor: i64,
+    /// Tax in basis points of subtotal plus shipping (1900 = 19 %).
+    #[arg(long, env = "AGORA_TAX_RATE_BP", default_value_t = 1900)]
+    pub tax_rate_bp: u32,
+    /// Fault injection for tests: abort the process right after the checkout saga performed this
+    /// action and before it recorded the outcome (`reserve_stock`, `authorize`, `capture`...).
+    #[arg(long, env = "AGORA_FAULT_CRASH_AFTER", hide = true)]
+    pub fault_crash_after: Option<String>,
 }
 
 /// The services `agora service <name>` can run.
-pub const SERVICES: &[&str] = &["cart", "catalog", "inventory"];
+pub const SERVICES: &[&str] = &[
+    "cart",
+    "catalog",
+    "inventory",
+    "order",
+    "payment",
+    "checkout",
+];
 /// The projections `agora project <name>` can run.
-pub const PROJECTIONS: &[&str] = &["carts", "products", "categories", "stock", "search"];
-
-const CART_COMMANDS: &[&str] = &[
-    "create",
-    "add_item",
-    "change_quantity",
-    "remove_item",
-    "clear",
-    "absorb_guest_cart",
-    "mark_merged",
+pub const PROJECTIONS: &[&str] = &[
+    "carts",
+    "products",
+    "categories",
+    "stock",
+    "search",
+    "orders",
 ];
 
 /// The search index: Postgres always, Meilisearch in front of it when configured.
@@ -148,6 +182,53 @@ async fn serve<A: Decider + cqrs_es::Aggregate>(
         .await
     });
     Ok(host)
+}
+
+/// Serves a hand-written handler (not a plain aggregate) as a micro service.
+fn serve_handler<H: agora_nats::Handler>(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    ctx: &ServiceCtx,
+    spec: ServiceSpec,
+    handler: H,
+) {
+    let client = ctx.client.clone();
+    let token = ctx.shutdown.clone();
+    let handler = Arc::new(handler);
+    tasks.spawn(async move {
+        agora_nats::serve_endpoints(
+            client,
+            spec,
+            handler,
+            async move { token.cancelled().await },
+        )
+        .await
+    });
+}
+
+/// The payment provider the configuration names.
+pub async fn payment_gateway(
+    config: &Config,
+    pool: &PgPool,
+) -> anyhow::Result<Arc<dyn agora_gateway::PaymentGateway>> {
+    match config.payment_gateway.as_str() {
+        "test" => Ok(Arc::new(
+            agora_gateway::TestGateway::new(pool.clone()).await?,
+        )),
+        "stripe" => {
+            let secret_key = config
+                .stripe_secret_key
+                .clone()
+                .context("AGORA_PAYMENT_GATEWAY=stripe needs AGORA_STRIPE_SECRET_KEY")?;
+            Ok(Arc::new(agora_gateway::StripeGateway::new(
+                agora_gateway::StripeConfig {
+                    secret_key,
+                    api_base: config.stripe_api_base.clone(),
+                    timeout: Duration::from_secs(20),
+                },
+            )?))
+        }
+        other => anyhow::bail!("unknown payment gateway {other:?}; known: test, stripe"),
+    }
 }
 
 /// Every few seconds, returns the stock of reservations past their expiry: finds SKUs with
@@ -358,7 +439,7 @@ pub async fn start(
                     &ctx,
                     "cart",
                     "Shopping carts: one actor per live cart",
-                    CART_COMMANDS,
+                    CartCommand::NAMES,
                 )
                 .await?;
             }
@@ -394,6 +475,82 @@ pub async fn start(
                 tasks.spawn(async move {
                     expire_reservations(pool, host, async move { token.cancelled().await }).await
                 });
+            }
+            "order" => {
+                serve::<agora_order::Order>(
+                    &mut tasks,
+                    &ctx,
+                    "order",
+                    "Orders: one actor per live order",
+                    agora_order::OrderCommand::NAMES,
+                )
+                .await?;
+            }
+            "payment" => {
+                let gateway = payment_gateway(config, &pool).await?;
+                let host = AggregateHost::<agora_payment::Payment>::start(
+                    ctx.store.clone(),
+                    ctx.host_config.clone(),
+                )
+                .await?;
+                let mut endpoints = agora_workflows::PAYMENT_ENDPOINTS.to_vec();
+                endpoints.push(agora_runtime::GET_ENDPOINT);
+                serve_handler(
+                    &mut tasks,
+                    &ctx,
+                    ServiceSpec {
+                        name: "payment",
+                        version: "1.0.0",
+                        description: "Payments: the payment aggregate and the provider behind it",
+                        endpoints,
+                    },
+                    agora_workflows::PaymentService { host, gateway },
+                );
+            }
+            "checkout" => {
+                let host = AggregateHost::<agora_checkout::Checkout>::start(
+                    ctx.store.clone(),
+                    ctx.host_config.clone(),
+                )
+                .await?;
+                let bus = Bus::new(ctx.client.clone());
+                serve_handler(
+                    &mut tasks,
+                    &ctx,
+                    ServiceSpec {
+                        name: "checkout",
+                        version: "1.0.0",
+                        description: "Checkout: starts and runs the checkout saga",
+                        endpoints: vec!["start", agora_runtime::GET_ENDPOINT],
+                    },
+                    agora_workflows::CheckoutService {
+                        host: host.clone(),
+                        bus: bus.clone(),
+                        pool: pool.clone(),
+                        pricing: agora_workflows::Pricing {
+                            shipping_flat_minor: config.shipping_flat_minor,
+                            free_shipping_from_minor: (config.free_shipping_from_minor > 0)
+                                .then_some(config.free_shipping_from_minor),
+                            tax_rate_bp: config.tax_rate_bp,
+                        },
+                    },
+                );
+                let runner = Arc::new(agora_workflows::runner::Runner::new(
+                    host,
+                    bus,
+                    pool.clone(),
+                    config.fault_crash_after.clone(),
+                ));
+                let js = async_nats::jetstream::new(ctx.client.clone());
+                tasks.spawn(agora_workflows::runner::run(
+                    runner.clone(),
+                    js,
+                    cancelled(shutdown.clone()),
+                ));
+                tasks.spawn(agora_workflows::runner::sweep(
+                    runner,
+                    cancelled(shutdown.clone()),
+                ));
             }
             other => anyhow::bail!("unknown service {other:?}; known: {SERVICES:?}"),
         }
@@ -454,6 +611,14 @@ pub async fn start(
                     cancelled(token),
                 ));
             }
+            "orders" => {
+                tasks.spawn(agora_projections::run(
+                    Arc::new(agora_projections::orders::Orders),
+                    pool,
+                    js,
+                    cancelled(token),
+                ));
+            }
             "stock" => {
                 tasks.spawn(agora_projections::run(
                     Arc::new(Stock),
@@ -476,6 +641,7 @@ pub async fn start(
             pool: pool.clone(),
             config: Arc::new(agora_edge::EdgeConfig {
                 admin_token: config.admin_token.clone(),
+                stripe_webhook_secret: config.stripe_webhook_secret.clone(),
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
             }),
             metrics,

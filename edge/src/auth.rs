@@ -1,7 +1,7 @@
 //! Credentials at the edge. Until accounts exist (identity issue), shoppers prove possession of
 //! a guest cart with its secret token, and the back office uses one configured bearer token.
 
-use agora_kernel::{CorrelationId, Principal};
+use agora_kernel::{CorrelationId, CustomerId, Principal};
 use agora_nats::RequestContext;
 use axum::http::HeaderMap;
 
@@ -24,6 +24,15 @@ pub fn guest(headers: &HeaderMap) -> Result<Principal, ApiError> {
     Ok(Principal::Guest {
         token_sha256: agora_cart::token_sha256(token),
     })
+}
+
+/// The signed-in customer. Customer sign-in does not exist yet: identity (issue #5) fills this
+/// in from the customer's credentials; until then no request is a customer's, so every route
+/// that needs one answers `401 auth.missing_credentials`.
+pub fn customer(_state: &AppState, _headers: &HeaderMap) -> Result<CustomerId, ApiError> {
+    Err(ApiError::unauthorized(
+        "customer sign-in is not available yet",
+    ))
 }
 
 /// Checks the back-office bearer token (constant-time) and returns the staff principal.

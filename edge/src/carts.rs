@@ -62,12 +62,15 @@ pub struct Cart {
     pub id: String,
     /// Position in the cart's event stream; grows with every change.
     pub version: u64,
-    /// `open` or `merged`.
+    /// `open`, `merged`, `checking_out` (locked by a checkout in progress) or `checked_out`.
     pub status: String,
     pub customer_id: Option<Uuid>,
     pub lines: Vec<CartLine>,
     pub item_count: i64,
     pub merged_into: Option<String>,
+    /// The order of the checkout in progress or completed.
+    #[serde(default)]
+    pub order_id: Option<String>,
 }
 
 /// Reply to `POST /store/carts`. Keep `cart_token`: it is the only proof of ownership of a

@@ -15,10 +15,12 @@ mod audit;
 mod auth;
 mod carts;
 mod catalog;
+mod checkout;
 mod error;
 mod health;
 mod inventory;
 mod openapi;
+mod orders;
 mod params;
 mod search;
 mod service;
@@ -46,6 +48,9 @@ pub struct EdgeConfig {
     /// Bearer token for `/admin` and `/audit` until accounts and roles exist; `None` disables
     /// those routes.
     pub admin_token: Option<String>,
+    /// Secret that signs the payment provider's webhooks (`whsec_...`); `None` disables
+    /// `/hooks/payments/stripe`.
+    pub stripe_webhook_secret: Option<String>,
     /// Budget for one request's NATS round trips.
     pub request_timeout: Duration,
 }
@@ -70,6 +75,8 @@ pub fn router(state: AppState) -> Router {
         .merge(search::router())
         .merge(catalog::router())
         .merge(inventory::router())
+        .merge(orders::router())
+        .merge(checkout::router())
         .merge(admin::router())
         .merge(audit::router())
         .merge(openapi::router())
@@ -115,7 +122,7 @@ mod tests {
 
     const TOKEN: &str = "test-admin-token";
 
-    async fn offline_router() -> Router {
+    pub(crate) async fn offline_router() -> Router {
         // Port 1 refuses connections: nothing listens there.
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
@@ -135,6 +142,7 @@ mod tests {
             pool,
             config: Arc::new(EdgeConfig {
                 admin_token: Some(TOKEN.into()),
+                stripe_webhook_secret: None,
                 request_timeout: Duration::from_millis(200),
             }),
             metrics: None,

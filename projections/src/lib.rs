@@ -9,14 +9,16 @@
 //! - a gap (an event whose predecessor was never seen) is filled from the event store before
 //!   the event is applied, so a lost feed message never loses an update;
 //! - a read model can be rebuilt from the event store into a fresh table and swapped in while
-//!   the live projection keeps running ([`rebuild`]).
+//!   the live projection keeps running ([`rebuild`]); tables derived from the same events in the
+//!   same transactions (`daily_sales` beside `orders`) are rebuilt and swapped with it.
 
 pub mod carts;
 pub mod categories;
+pub mod orders;
 pub mod products;
 mod runtime;
 pub mod search;
 mod state;
 pub mod stock;
 
-pub use runtime::{rebuild, run, Projection};
+pub use runtime::{companion_table, rebuild, run, Projection};

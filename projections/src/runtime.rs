@@ -17,6 +17,12 @@ pub trait Projection: Send + Sync + 'static {
     const AGGREGATE_TYPE: &'static str;
     /// The live table's column holding the aggregate id.
     const ID_COLUMN: &'static str;
+    /// Tables derived from the same events in the same transactions as the live table (totals
+    /// that only an event moving a row forward may change). [`rebuild`] rebuilds them beside the
+    /// live table and swaps them in with it; `apply` must write them under
+    /// [`companion_table`]`(Self::NAME, table, name)`, so a rebuild's replay lands in the
+    /// rebuild's copies and never counts an event twice in the live ones.
+    const COMPANION_TABLES: &'static [&'static str] = &[];
 
     /// Creates an empty table with the live table's shape under `table`.
     fn create_table_sql(table: &str) -> String {
@@ -215,14 +221,30 @@ async fn apply_one<P: Projection>(
     Ok(())
 }
 
-/// Rebuilds `P`'s read model from the event store into a fresh table and swaps it in, while the
-/// live projection keeps running. Returns the number of events replayed.
+/// The suffix of the tables a rebuild fills before they are swapped in.
+const REBUILD_SUFFIX: &str = "_rebuild";
+
+/// The name under which a projection whose live table is `live`, writing to `table` (the live
+/// table or its rebuild), finds its companion table `companion` (see
+/// [`Projection::COMPANION_TABLES`]): `daily_sales` for `orders`, `daily_sales_rebuild` for
+/// `orders_rebuild`.
+pub fn companion_table(live: &str, table: &str, companion: &str) -> String {
+    match table.strip_prefix(live) {
+        Some(suffix) => format!("{companion}{suffix}"),
+        None => format!("{table}_{companion}"),
+    }
+}
+
+/// Rebuilds `P`'s read model (its live table and its [`Projection::COMPANION_TABLES`]) from the
+/// event store into fresh tables and swaps them in, while the live projection keeps running.
+/// Returns the number of events replayed.
 ///
-/// The final catch-up and the swap happen under an EXCLUSIVE lock on the live table: live writes
-/// wait (reads go on), every event committed by then is in the new table, and every later one is
-/// applied by the live projection to the new table after the swap.
+/// The final catch-up and the swap happen under an EXCLUSIVE lock on the live table (then on
+/// the companions, in the order the live projection takes them): live writes wait (reads go
+/// on), every event committed by then is in the new tables, and every later one is applied by
+/// the live projection to the new tables after the swap. All tables swap in one transaction.
 pub async fn rebuild<P: Projection>(projection: &P, pool: &PgPool) -> anyhow::Result<u64> {
-    let fresh = format!("{}_rebuild", P::NAME);
+    let fresh = format!("{}{REBUILD_SUFFIX}", P::NAME);
     let mut conn = pool.acquire().await?;
     sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}"))
         .execute(&mut *conn)
@@ -230,24 +252,41 @@ pub async fn rebuild<P: Projection>(projection: &P, pool: &PgPool) -> anyhow::Re
     sqlx::query(&P::create_table_sql(&fresh))
         .execute(&mut *conn)
         .await?;
+    for companion in P::COMPANION_TABLES {
+        let fresh_companion = companion_table(P::NAME, &fresh, companion);
+        sqlx::query(&format!("DROP TABLE IF EXISTS {fresh_companion}"))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!(
+            "CREATE TABLE {fresh_companion} (LIKE {companion} INCLUDING ALL)"
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
     drop(conn);
     let mut replayed = replay_missing(projection, pool, &fresh).await?;
 
     let mut tx = pool.begin().await?;
-    sqlx::query(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", P::NAME))
+    let live: Vec<&str> = std::iter::once(P::NAME)
+        .chain(P::COMPANION_TABLES.iter().copied())
+        .collect();
+    sqlx::query(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", live.join(", ")))
         .execute(&mut *tx)
         .await?;
     replayed += replay_into(projection, &mut tx, &fresh).await?;
-    let old = format!("{}_old", P::NAME);
-    sqlx::query(&format!("ALTER TABLE {} RENAME TO {old}", P::NAME))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(&format!("ALTER TABLE {fresh} RENAME TO {}", P::NAME))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(&format!("DROP TABLE {old}"))
-        .execute(&mut *tx)
-        .await?;
+    for table in live {
+        let old = format!("{table}_old");
+        let new = companion_table(P::NAME, &fresh, table);
+        sqlx::query(&format!("ALTER TABLE {table} RENAME TO {old}"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE {new} RENAME TO {table}"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("DROP TABLE {old}"))
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(replayed)
 }

@@ -13,6 +13,8 @@ use sqlx::PgPool;
 
 pub const ADMIN: &str = "test-admin-token";
 
+pub mod shop;
+
 pub struct TestApp {
     pub nats: TestNats,
     pub db: TestDb,
@@ -38,6 +40,14 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
         meili_url: std::env::var("MEILI_URL").ok(),
         meili_key: std::env::var("MEILI_KEY").ok(),
         meili_index: format!("products_{}", db.name),
+        payment_gateway: "test".into(),
+        stripe_secret_key: None,
+        stripe_api_base: "https://api.stripe.com".into(),
+        stripe_webhook_secret: Some(shop::WEBHOOK_SECRET.into()),
+        shipping_flat_minor: 499,
+        free_shipping_from_minor: 10_000,
+        tax_rate_bp: 1900,
+        fault_crash_after: None,
     }
 }
 

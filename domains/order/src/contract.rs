@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OrderOwner {
     /// A guest, identified by the SHA-256 of the cart token they checked out with.
-    Guest { token_sha256: String },
-    Customer { customer_id: CustomerId },
+    Guest {
+        token_sha256: String,
+    },
+    Customer {
+        customer_id: CustomerId,
+    },
 }
 
 /// A postal address. `country` is an ISO 3166-1 alpha-2 code (`DE`).
@@ -61,9 +65,26 @@ pub enum CancelReason {
     Abandoned,
 }
 
+impl CancelReason {
+    /// The wire name (`customer_request`), as serde writes it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CancelReason::CustomerRequest => "customer_request",
+            CancelReason::Staff => "staff",
+            CancelReason::OutOfStock => "out_of_stock",
+            CancelReason::PaymentDeclined => "payment_declined",
+            CancelReason::PaymentFailed => "payment_failed",
+            CancelReason::Abandoned => "abandoned",
+        }
+    }
+}
+
 /// Commands on one order (stream id: the order id, a UUID). Every variant name is also the
 /// NATS endpoint name (`agora.order.<name>`); see [`OrderCommand::NAMES`]. Commands that record
 /// a moment carry `now`: `decide` reads no clock.
+// `Place` dwarfs the other variants, but a command is decoded, decided and dropped, never
+// stored in bulk; boxing its address would only make every constructor noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum OrderCommand {
@@ -80,17 +101,28 @@ pub enum OrderCommand {
         tax_rate_bp: u32,
         now: DateTime<Utc>,
     },
-    MarkStockReserved { now: DateTime<Utc> },
-    MarkPaymentAuthorized { now: DateTime<Utc> },
-    Confirm { now: DateTime<Utc> },
+    MarkStockReserved {
+        now: DateTime<Utc>,
+    },
+    MarkPaymentAuthorized {
+        now: DateTime<Utc>,
+    },
+    Confirm {
+        now: DateTime<Utc>,
+    },
     /// The payment was captured (the saga's last step).
-    RecordCapture { amount: Money, now: DateTime<Utc> },
+    RecordCapture {
+        amount: Money,
+        now: DateTime<Utc>,
+    },
     Ship {
         carrier: String,
         tracking_number: String,
         now: DateTime<Utc>,
     },
-    MarkDelivered { now: DateTime<Utc> },
+    MarkDelivered {
+        now: DateTime<Utc>,
+    },
     Cancel {
         reason: CancelReason,
         #[serde(default)]
@@ -135,6 +167,8 @@ impl OrderCommand {
 }
 
 /// Facts about an order. A published contract.
+// As for commands: `OrderPlaced` is large, but events are folded one at a time.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderEvent {
     OrderPlaced {
@@ -207,7 +241,9 @@ impl OrderEvent {
 /// Where an order is in its life. `Placed → StockReserved → PaymentAuthorized → Confirmed →
 /// Shipped → Delivered`; `Cancelled` from any state before `Shipped`; `Refunded` once the whole
 /// captured amount was refunded (a partial refund keeps the status and grows `refunded`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// No `OrderPlaced` yet: the stream is empty.
@@ -235,6 +271,236 @@ impl OrderStatus {
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Refunded => "refunded",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: &str = "2025-06-15T12:00:00Z";
+
+    fn now() -> DateTime<Utc> {
+        NOW.parse().expect("a valid instant")
+    }
+
+    fn eur(amount_minor: i64) -> Money {
+        Money::new(amount_minor, Currency::EUR)
+    }
+
+    /// Every command in its wire form (the NATS payload) and as a value.
+    fn wire_commands() -> Vec<(serde_json::Value, OrderCommand)> {
+        vec![
+            (
+                json!({"place": {
+                    "owner": {"kind": "guest", "token_sha256": "ab"},
+                    "cart_id": "cart-1",
+                    "lines": [{
+                        "sku": "TEE-M",
+                        "product_id": "p1",
+                        "title": "Tee",
+                        "unit_price": {"amount_minor": 1000, "currency": "EUR"},
+                        "quantity": 2
+                    }],
+                    "shipping_address": {
+                        "name": "Ada", "line1": "Main St 1", "line2": null, "city": "Berlin",
+                        "postal_code": "10115", "region": null, "country": "DE", "phone": null
+                    },
+                    "email": "ada@example.com",
+                    "shipping": {"amount_minor": 499, "currency": "EUR"},
+                    "tax_rate_bp": 1900,
+                    "now": NOW
+                }}),
+                OrderCommand::Place {
+                    owner: OrderOwner::Guest {
+                        token_sha256: "ab".into(),
+                    },
+                    cart_id: "cart-1".into(),
+                    lines: vec![OrderLine {
+                        sku: Sku::parse("TEE-M").expect("valid sku"),
+                        product_id: "p1".into(),
+                        title: "Tee".into(),
+                        unit_price: eur(1000),
+                        quantity: 2,
+                    }],
+                    shipping_address: Address {
+                        name: "Ada".into(),
+                        line1: "Main St 1".into(),
+                        line2: None,
+                        city: "Berlin".into(),
+                        postal_code: "10115".into(),
+                        region: None,
+                        country: "DE".into(),
+                        phone: None,
+                    },
+                    email: "ada@example.com".into(),
+                    shipping: eur(499),
+                    tax_rate_bp: 1900,
+                    now: now(),
+                },
+            ),
+            (
+                json!({"mark_stock_reserved": {"now": NOW}}),
+                OrderCommand::MarkStockReserved { now: now() },
+            ),
+            (
+                json!({"mark_payment_authorized": {"now": NOW}}),
+                OrderCommand::MarkPaymentAuthorized { now: now() },
+            ),
+            (
+                json!({"confirm": {"now": NOW}}),
+                OrderCommand::Confirm { now: now() },
+            ),
+            (
+                json!({"record_capture": {
+                    "amount": {"amount_minor": 2499, "currency": "EUR"}, "now": NOW
+                }}),
+                OrderCommand::RecordCapture {
+                    amount: eur(2499),
+                    now: now(),
+                },
+            ),
+            (
+                json!({"ship": {"carrier": "DHL", "tracking_number": "00340434", "now": NOW}}),
+                OrderCommand::Ship {
+                    carrier: "DHL".into(),
+                    tracking_number: "00340434".into(),
+                    now: now(),
+                },
+            ),
+            (
+                json!({"mark_delivered": {"now": NOW}}),
+                OrderCommand::MarkDelivered { now: now() },
+            ),
+            (
+                json!({"cancel": {"reason": "customer_request", "note": "too late", "now": NOW}}),
+                OrderCommand::Cancel {
+                    reason: CancelReason::CustomerRequest,
+                    note: Some("too late".into()),
+                    now: now(),
+                },
+            ),
+            (
+                json!({"record_refund": {
+                    "refund_id": "re_1",
+                    "amount": {"amount_minor": 100, "currency": "EUR"},
+                    "now": NOW
+                }}),
+                OrderCommand::RecordRefund {
+                    refund_id: "re_1".into(),
+                    amount: eur(100),
+                    now: now(),
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_command_round_trips_through_its_wire_form() {
+        for (wire, command) in wire_commands() {
+            let parsed: OrderCommand = serde_json::from_value(wire.clone()).expect("parses");
+            assert_eq!(parsed, command);
+            let mut written = serde_json::to_value(&command).expect("serializes");
+            // `now` is written with sub-second precision; compare it as an instant.
+            let name = command.name();
+            let again: OrderCommand = serde_json::from_value(written.clone()).expect("parses");
+            assert_eq!(again, command);
+            written[name]["now"] = json!(NOW);
+            assert_eq!(written, wire, "{name}");
+        }
+    }
+
+    #[test]
+    fn optional_fields_may_be_left_out() {
+        let cancel: OrderCommand =
+            serde_json::from_value(json!({"cancel": {"reason": "staff", "now": NOW}}))
+                .expect("parses");
+        assert_eq!(
+            cancel,
+            OrderCommand::Cancel {
+                reason: CancelReason::Staff,
+                note: None,
+                now: now(),
+            }
+        );
+        let address: Address = serde_json::from_value(json!({
+            "name": "Ada", "line1": "Main St 1", "city": "Berlin",
+            "postal_code": "10115", "country": "DE"
+        }))
+        .expect("parses");
+        assert_eq!(
+            (address.line2, address.region, address.phone),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        for (mut wire, command) in wire_commands() {
+            let name = command.name();
+            wire[name]["surprise"] = json!(1);
+            assert!(
+                serde_json::from_value::<OrderCommand>(wire).is_err(),
+                "{name} accepted an unknown field"
+            );
+        }
+        let (mut place, _) = wire_commands().remove(0);
+        place["place"]["lines"][0]["discount"] = json!(5);
+        assert!(serde_json::from_value::<OrderCommand>(place).is_err());
+        let (mut place, _) = wire_commands().remove(0);
+        place["place"]["shipping_address"]["floor"] = json!(3);
+        assert!(serde_json::from_value::<OrderCommand>(place).is_err());
+        assert!(serde_json::from_value::<OrderCommand>(json!({"teleport": {}})).is_err());
+    }
+
+    #[test]
+    fn command_names_match_the_serde_tags() {
+        let tags: Vec<String> = wire_commands()
+            .iter()
+            .map(|(_, command)| {
+                let value = serde_json::to_value(command).expect("serializes");
+                let object = value.as_object().expect("an externally tagged object");
+                assert_eq!(object.len(), 1);
+                let tag = object.keys().next().expect("one key").clone();
+                assert_eq!(tag, command.name());
+                tag
+            })
+            .collect();
+        assert_eq!(tags, OrderCommand::NAMES);
+    }
+
+    #[test]
+    fn cancel_reasons_and_statuses_name_themselves_as_serde_does() {
+        for reason in [
+            CancelReason::CustomerRequest,
+            CancelReason::Staff,
+            CancelReason::OutOfStock,
+            CancelReason::PaymentDeclined,
+            CancelReason::PaymentFailed,
+            CancelReason::Abandoned,
+        ] {
+            assert_eq!(
+                serde_json::to_value(reason).expect("serializes"),
+                json!(reason.as_str())
+            );
+        }
+        for status in [
+            OrderStatus::New,
+            OrderStatus::Placed,
+            OrderStatus::StockReserved,
+            OrderStatus::PaymentAuthorized,
+            OrderStatus::Confirmed,
+            OrderStatus::Shipped,
+            OrderStatus::Delivered,
+            OrderStatus::Cancelled,
+            OrderStatus::Refunded,
+        ] {
+            assert_eq!(
+                serde_json::to_value(status).expect("serializes"),
+                json!(status.as_str())
+            );
         }
     }
 }

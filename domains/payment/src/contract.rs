@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the provider answered to an authorization (or to the later confirmation of one).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthorizationOutcome {
     /// The amount is held on the card and can be captured.
     Authorized { provider_ref: String },
@@ -32,7 +32,7 @@ pub enum AuthorizationOutcome {
 
 /// A fact the provider reported by webhook, already verified and parsed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProviderEventKind {
     /// The amount is now capturable (after a late confirmation).
     Authorized,
@@ -44,7 +44,10 @@ pub enum ProviderEventKind {
     Canceled,
     /// A refund completed; `refund_id` is ours when the provider echoes it back, else the
     /// provider's refund id.
-    Refunded { refund_id: String, amount_minor: i64 },
+    Refunded {
+        refund_id: String,
+        amount_minor: i64,
+    },
     /// Any other event type: recorded for the audit trail, no effect.
     Other { provider_type: String },
 }
@@ -84,9 +87,17 @@ pub enum PaymentCommand {
     },
     /// The authorization could not be obtained for a reason other than a decline (the provider
     /// kept timing out, the request was rejected).
-    RecordFailure { code: String, now: DateTime<Utc> },
-    RecordCapture { amount: Money, now: DateTime<Utc> },
-    RecordVoid { now: DateTime<Utc> },
+    RecordFailure {
+        code: String,
+        now: DateTime<Utc>,
+    },
+    RecordCapture {
+        amount: Money,
+        now: DateTime<Utc>,
+    },
+    RecordVoid {
+        now: DateTime<Utc>,
+    },
     /// Reserves `amount` of the captured money for a refund before the provider is called, so
     /// two concurrent refunds can never together exceed what was captured.
     RequestRefund {
@@ -94,7 +105,10 @@ pub enum PaymentCommand {
         amount: Money,
         now: DateTime<Utc>,
     },
-    RecordRefund { refund_id: String, now: DateTime<Utc> },
+    RecordRefund {
+        refund_id: String,
+        now: DateTime<Utc>,
+    },
     RecordRefundFailure {
         refund_id: String,
         code: String,
@@ -234,4 +248,191 @@ pub enum PaymentStatus {
     Voided,
     Declined,
     Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_kernel::Currency;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(1_750_000_000)
+    }
+
+    fn eur(amount_minor: i64) -> Money {
+        Money::new(amount_minor, Currency::EUR)
+    }
+
+    /// One command of every kind, in `NAMES` order, with every optional field set.
+    fn every_command() -> Vec<PaymentCommand> {
+        let now = now();
+        vec![
+            PaymentCommand::Start {
+                order_id: "o-1".into(),
+                amount: eur(1000),
+                payment_method: "pm_card_visa".into(),
+                now,
+            },
+            PaymentCommand::RecordAuthorization {
+                outcome: AuthorizationOutcome::RequiresAction {
+                    provider_ref: "pi_1".into(),
+                    client_secret: Some("pi_1_secret".into()),
+                },
+                now,
+            },
+            PaymentCommand::RecordFailure {
+                code: "timeout".into(),
+                now,
+            },
+            PaymentCommand::RecordCapture {
+                amount: eur(1000),
+                now,
+            },
+            PaymentCommand::RecordVoid { now },
+            PaymentCommand::RequestRefund {
+                refund_id: "r-1".into(),
+                amount: eur(100),
+                now,
+            },
+            PaymentCommand::RecordRefund {
+                refund_id: "r-1".into(),
+                now,
+            },
+            PaymentCommand::RecordRefundFailure {
+                refund_id: "r-1".into(),
+                code: "insufficient_funds".into(),
+                now,
+            },
+            PaymentCommand::ApplyProviderEvent {
+                event_id: "evt_1".into(),
+                provider_ref: Some("pi_1".into()),
+                kind: ProviderEventKind::Refunded {
+                    refund_id: "r-1".into(),
+                    amount_minor: 100,
+                },
+                now,
+            },
+        ]
+    }
+
+    #[test]
+    fn command_names_are_their_serde_tags_and_every_command_round_trips() {
+        let all = every_command();
+        assert_eq!(all.len(), PaymentCommand::NAMES.len());
+        for (command, name) in all.iter().zip(PaymentCommand::NAMES) {
+            let value = serde_json::to_value(command).expect("serializes");
+            let object = value.as_object().expect("externally tagged");
+            assert_eq!(object.keys().collect::<Vec<_>>(), vec![*name], "{value}");
+            assert_eq!(command.name(), *name);
+            let back: PaymentCommand = serde_json::from_value(value).expect("round-trips");
+            assert_eq!(back, *command);
+        }
+    }
+
+    #[test]
+    fn commands_arrive_in_their_wire_form() {
+        let command: PaymentCommand = serde_json::from_value(json!({"record_capture": {
+            "amount": {"amount_minor": 1000, "currency": "EUR"},
+            "now": "2025-06-15T15:06:40Z"
+        }}))
+        .expect("parses");
+        assert_eq!(
+            command,
+            PaymentCommand::RecordCapture {
+                amount: eur(1000),
+                now: now(),
+            }
+        );
+        let command: PaymentCommand = serde_json::from_value(json!({"record_authorization": {
+            "outcome": {"result": "requires_action", "provider_ref": "pi_1"},
+            "now": "2025-06-15T15:06:40Z"
+        }}))
+        .expect("parses");
+        assert_eq!(
+            command,
+            PaymentCommand::RecordAuthorization {
+                outcome: AuthorizationOutcome::RequiresAction {
+                    provider_ref: "pi_1".into(),
+                    client_secret: None,
+                },
+                now: now(),
+            }
+        );
+        let command: PaymentCommand = serde_json::from_value(json!({"apply_provider_event": {
+            "event_id": "evt_1",
+            "kind": {"kind": "captured", "amount_minor": 1000},
+            "now": "2025-06-15T15:06:40Z"
+        }}))
+        .expect("parses");
+        assert_eq!(
+            command,
+            PaymentCommand::ApplyProviderEvent {
+                event_id: "evt_1".into(),
+                provider_ref: None,
+                kind: ProviderEventKind::Captured { amount_minor: 1000 },
+                now: now(),
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_commands_are_rejected() {
+        let rejected = [
+            json!({"record_void": {"now": "2025-06-15T15:06:40Z", "force": true}}),
+            json!({"record_capture": {
+                "amount": {"amount_minor": 1, "currency": "EUR"},
+                "now": "2025-06-15T15:06:40Z",
+                "final": true
+            }}),
+            json!({"record_authorization": {
+                "outcome": {"result": "authorized", "provider_ref": "pi_1", "risk": 3},
+                "now": "2025-06-15T15:06:40Z"
+            }}),
+            json!({"apply_provider_event": {
+                "event_id": "evt_1",
+                // Serde cannot refuse extra fields beside the tag of a unit variant
+                // (`authorized`, `canceled`); variants with fields are strict.
+                "kind": {"kind": "failed", "code": "expired", "reason": "fraud"},
+                "now": "2025-06-15T15:06:40Z"
+            }}),
+            json!({"capture_twice": {"now": "2025-06-15T15:06:40Z"}}),
+            // Time is never optional.
+            json!({"record_void": {}}),
+            json!({"record_capture": {
+                "amount": {"amount_minor": 1, "currency": "eur"},
+                "now": "2025-06-15T15:06:40Z"
+            }}),
+        ];
+        for value in rejected {
+            assert!(
+                serde_json::from_value::<PaymentCommand>(value.clone()).is_err(),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn events_round_trip_under_their_type_names() {
+        let events = [
+            PaymentEvent::PaymentCaptured {
+                amount: eur(1000),
+                at: now(),
+            },
+            PaymentEvent::ProviderEventReceived {
+                event_id: "evt_1".into(),
+                provider_ref: None,
+                kind: ProviderEventKind::Other {
+                    provider_type: "charge.dispute.created".into(),
+                },
+                at: now(),
+            },
+        ];
+        for event in events {
+            let value = serde_json::to_value(&event).expect("serializes");
+            assert!(value.get(event.event_type()).is_some(), "{value}");
+            let back: PaymentEvent = serde_json::from_value(value).expect("round-trips");
+            assert_eq!(back, event);
+        }
+    }
 }

@@ -1,1 +1,51 @@
-//! placeholder
+//! The processes that span aggregates, and the IO around them:
+//!
+//! - [`PaymentService`] (`agora.payment.*`): the payment aggregate plus the provider. Each
+//!   endpoint records what it is about to do, calls the [`agora_gateway::PaymentGateway`] with
+//!   an idempotency key derived from the payment and the operation, and records the answer.
+//! - [`CheckoutService`] (`agora.checkout.start`): turns a shopper's cart into a checkout: reads
+//!   the cart on the shopper's authority, prices it from the catalog (never from the client),
+//!   validates the order it would place, locks the cart, records the saga's start and places the
+//!   order.
+//! - [`runner`]: drives every checkout saga from the event feed (checkout, payment and order
+//!   events), performing [`agora_checkout::Checkout::next_action`] until the saga waits or ends,
+//!   and a sweep that abandons unpaid checkouts and nudges stalled ones.
+//!
+//! Invariants: every effect on another aggregate or on the provider is idempotent: command
+//! ids are derived from the order id and the step ([`step_id`]), reservation ids from the order
+//! and the SKU, provider idempotency keys from the payment and the operation. A step performed
+//! twice (a redelivered message, two instances, a crash between an effect and its record)
+//! therefore has the effect once.
+
+mod checkout_service;
+mod contract;
+mod payment_service;
+pub mod runner;
+
+pub use checkout_service::{CheckoutService, Pricing};
+pub use contract::*;
+pub use payment_service::PaymentService;
+
+use agora_kernel::CommandId;
+
+/// The command id of step `step` of the process for `order_id`: the same on every retry, in
+/// every process.
+pub fn step_id(order_id: &str, step: &str) -> CommandId {
+    CommandId::from_uuid(uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("agora:checkout:{order_id}:{step}").as_bytes(),
+    ))
+}
+
+/// The fields of a domain command, which is what travels in a command envelope: a command enum
+/// serializes as `{"<name>": {fields}}` and the endpoint already names it.
+pub fn fields<C: serde::Serialize>(command: &C) -> serde_json::Value {
+    match serde_json::to_value(command) {
+        Ok(serde_json::Value::Object(map)) if map.len() == 1 => map
+            .into_iter()
+            .next()
+            .map(|(_, fields)| fields)
+            .unwrap_or(serde_json::Value::Null),
+        _ => serde_json::Value::Null,
+    }
+}

@@ -1,0 +1,758 @@
+//! `TestGateway`: a provider that behaves like Stripe's test mode, kept in Postgres.
+//!
+//! It plays an external system, so its state lives in its own tables (created if missing) and
+//! survives our process being killed, like a real provider's would:
+//!
+//! - `test_gateway_intents`: one row per PaymentIntent (`pi_test_<uuid>`), with Stripe's
+//!   statuses (`requires_action`, `requires_capture`, `requires_payment_method`, `succeeded`,
+//!   `canceled`) and the amounts authorized, captured and refunded.
+//! - `test_gateway_requests`: one row per idempotency key, with the operation, a fingerprint of
+//!   its parameters and the stored response. The row is inserted *before* the effect, in the
+//!   same transaction, so a concurrent call with the same key waits on it and then replays the
+//!   stored response instead of performing the effect again.
+//! - `test_gateway_operations`: an append-only log of the effects actually performed
+//!   (`authorize`, `capture`, `void`, `refund`), for tests to count.
+//!
+//! # Payment methods (Stripe's test tokens)
+//! | token | behaviour |
+//! |---|---|
+//! | `pm_card_visa`, `pm_card_visa_debit`, `pm_card_mastercard`, `pm_card_amex` | authorized |
+//! | `pm_card_chargeDeclined` | declined, `card_declined` |
+//! | `pm_card_chargeDeclinedInsufficientFunds` | declined, `insufficient_funds` |
+//! | `pm_card_authenticationRequired` | requires action (3-D Secure); `confirm` authorizes it |
+//! | `pm_card_timeoutAfterCharge` | ours: the first call authorizes, stores the answer, then times out |
+//! | `pm_card_unavailable` | ours: always `Unavailable`, nothing performed |
+//!
+//! Anything else (in particular a card number) is `Rejected { code: "invalid_payment_method" }`
+//! and is neither stored nor logged.
+//!
+//! # Webhooks
+//! The test gateway sends no webhooks. To exercise a webhook endpoint against it, build the
+//! Stripe-shaped event JSON (with `data.object.id` the intent id and
+//! `metadata.agora_order_id`) and sign it with [`crate::sign_stripe_payload`], which produces
+//! the `Stripe-Signature` header value.
+
+use agora_kernel::Money;
+use agora_payment::AuthorizationOutcome;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::{looks_like_card_number, AuthorizeRequest, GatewayError, PaymentGateway};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS test_gateway_intents (
+    id              text PRIMARY KEY,
+    order_id        text NOT NULL,
+    amount_minor    bigint NOT NULL,
+    currency        text NOT NULL,
+    payment_method  text NOT NULL,
+    status          text NOT NULL,
+    client_secret   text,
+    last_error_code text,
+    amount_captured bigint NOT NULL DEFAULT 0,
+    amount_refunded bigint NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS test_gateway_intents_order_id ON test_gateway_intents (order_id);
+
+CREATE TABLE IF NOT EXISTS test_gateway_requests (
+    idempotency_key text PRIMARY KEY,
+    operation       text NOT NULL,
+    fingerprint     text NOT NULL,
+    -- NULL only inside the transaction that performs the operation.
+    response        jsonb,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS test_gateway_operations (
+    seq          bigserial PRIMARY KEY,
+    intent_id    text NOT NULL REFERENCES test_gateway_intents (id),
+    operation    text NOT NULL CHECK (operation IN ('authorize', 'capture', 'void', 'refund')),
+    amount_minor bigint NOT NULL,
+    currency     text NOT NULL,
+    -- The provider's refund id for a refund.
+    reference    text,
+    at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS test_gateway_operations_intent_id ON test_gateway_operations (intent_id, seq);
+"#;
+
+/// Serialises schema creation between processes starting at once (`CREATE TABLE IF NOT
+/// EXISTS` alone races on Postgres' catalog).
+const SCHEMA_LOCK: i64 = 0x7465_7374_6777; // "testgw"
+
+/// Stripe's test mode, played by Postgres. Cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub struct TestGateway {
+    pool: PgPool,
+}
+
+/// What a payment-method token does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Card {
+    Approve,
+    Decline(&'static str),
+    AuthenticationRequired,
+    TimeoutAfterCharge,
+}
+
+impl Card {
+    /// The behaviour of a token, or the answer to give at once without touching the database
+    /// (an invalid token, or the simulated outage).
+    fn parse(payment_method: &str) -> Result<Card, GatewayError> {
+        Ok(match payment_method {
+            "pm_card_visa" | "pm_card_visa_debit" | "pm_card_mastercard" | "pm_card_amex" => {
+                Card::Approve
+            }
+            "pm_card_chargeDeclined" => Card::Decline("card_declined"),
+            "pm_card_chargeDeclinedInsufficientFunds" => Card::Decline("insufficient_funds"),
+            "pm_card_authenticationRequired" => Card::AuthenticationRequired,
+            "pm_card_timeoutAfterCharge" => Card::TimeoutAfterCharge,
+            "pm_card_unavailable" => {
+                return Err(GatewayError::Unavailable(
+                    "simulated outage (pm_card_unavailable)".into(),
+                ))
+            }
+            other if looks_like_card_number(other) => {
+                return Err(GatewayError::rejected(
+                    "invalid_payment_method",
+                    "raw card numbers are not accepted; send a payment-method token",
+                ))
+            }
+            _ => {
+                return Err(GatewayError::rejected(
+                    "invalid_payment_method",
+                    "unknown payment-method token",
+                ))
+            }
+        })
+    }
+}
+
+/// The response stored with an idempotency key, replayed verbatim on a retry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Stored {
+    Authorization { outcome: AuthorizationOutcome },
+    Done,
+    Refund { provider_refund_id: String },
+    Rejected { code: String, message: String },
+}
+
+impl Stored {
+    fn rejected(code: &str, message: impl Into<String>) -> Stored {
+        Stored::Rejected {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn into_authorization(self) -> Result<AuthorizationOutcome, GatewayError> {
+        match self {
+            Stored::Authorization { outcome } => Ok(outcome),
+            other => Err(other.into_error()),
+        }
+    }
+
+    fn into_done(self) -> Result<(), GatewayError> {
+        match self {
+            Stored::Done => Ok(()),
+            other => Err(other.into_error()),
+        }
+    }
+
+    fn into_refund(self) -> Result<String, GatewayError> {
+        match self {
+            Stored::Refund { provider_refund_id } => Ok(provider_refund_id),
+            other => Err(other.into_error()),
+        }
+    }
+
+    fn into_error(self) -> GatewayError {
+        match self {
+            Stored::Rejected { code, message } => GatewayError::Rejected { code, message },
+            // The fingerprint includes the operation, so a stored response of another kind
+            // can only come from a key reused across operations.
+            _ => GatewayError::rejected(
+                "idempotency_key_reused",
+                "the idempotency key was used for another operation",
+            ),
+        }
+    }
+}
+
+/// Either the response of an earlier call with the same key, or an open transaction that holds
+/// the key's row and must perform the operation.
+enum Begun {
+    Replay(Stored),
+    Fresh(Transaction<'static, Postgres>),
+}
+
+/// An intent as an operation needs it, read under a row lock.
+struct Intent {
+    status: String,
+    amount_minor: i64,
+    currency: String,
+    amount_captured: i64,
+    amount_refunded: i64,
+    last_error_code: Option<String>,
+}
+
+fn db(e: sqlx::Error) -> GatewayError {
+    GatewayError::Unavailable(format!("test gateway database: {e}"))
+}
+
+fn unexpected_state(action: &str, status: &str) -> Stored {
+    Stored::rejected(
+        "payment_intent_unexpected_state",
+        format!("This PaymentIntent could not be {action} because it has a status of {status}."),
+    )
+}
+
+fn positive(amount: Money) -> Result<(), GatewayError> {
+    if amount.amount_minor <= 0 {
+        return Err(GatewayError::rejected(
+            "amount_too_small",
+            "the amount must be positive",
+        ));
+    }
+    Ok(())
+}
+
+impl TestGateway {
+    /// Connects the gateway to `pool`, creating its tables if they are missing.
+    pub async fn new(pool: PgPool) -> anyhow::Result<TestGateway> {
+        use anyhow::Context;
+        let mut tx = pool.begin().await.context("begin test gateway schema")?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await
+            .context("lock test gateway schema")?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&mut *tx)
+            .await
+            .context("create test gateway tables")?;
+        tx.commit().await.context("commit test gateway schema")?;
+        Ok(TestGateway { pool })
+    }
+
+    /// The effects performed on one intent, in order: `(operation, amount_minor)`.
+    pub async fn operations(&self, provider_ref: &str) -> anyhow::Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT operation, amount_minor FROM test_gateway_operations \
+             WHERE intent_id = $1 ORDER BY seq",
+        )
+        .bind(provider_ref)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("operation")?, r.try_get("amount_minor")?)))
+            .collect()
+    }
+
+    /// How many times `operation` (`authorize`, `capture`, `void`, `refund`) was performed,
+    /// over all intents.
+    pub async fn count(&self, operation: &str) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM test_gateway_operations WHERE operation = $1")
+                .bind(operation)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// How many captures were performed for an order, over all its intents: more than one
+    /// means the shopper was charged twice.
+    pub async fn captures_for_order(&self, order_id: &str) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM test_gateway_operations o \
+             JOIN test_gateway_intents i ON i.id = o.intent_id \
+             WHERE o.operation = 'capture' AND i.order_id = $1",
+        )
+        .bind(order_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The intent's Stripe status (`requires_capture`, `succeeded`...), if it exists.
+    pub async fn intent_status(&self, provider_ref: &str) -> anyhow::Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT status FROM test_gateway_intents WHERE id = $1")
+                .bind(provider_ref)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Claims `key` for this call, or returns what an earlier call with it answered. A
+    /// concurrent call with the same key blocks on the insert until the first commits.
+    async fn begin(
+        &self,
+        key: &str,
+        operation: &str,
+        fingerprint: &str,
+    ) -> Result<Begun, GatewayError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO test_gateway_requests (idempotency_key, operation, fingerprint) \
+             VALUES ($1, $2, $3) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(operation)
+        .bind(fingerprint)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let row = sqlx::query(
+            "SELECT fingerprint, response FROM test_gateway_requests \
+             WHERE idempotency_key = $1 FOR UPDATE",
+        )
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let stored_fingerprint: String = row.try_get("fingerprint").map_err(db)?;
+        if stored_fingerprint != fingerprint {
+            return Ok(Begun::Replay(Stored::rejected(
+                "idempotency_key_reused",
+                "the idempotency key was already used with other parameters",
+            )));
+        }
+        let response: Option<serde_json::Value> = row.try_get("response").map_err(db)?;
+        match response {
+            None => Ok(Begun::Fresh(tx)),
+            Some(json) => serde_json::from_value(json)
+                .map(Begun::Replay)
+                .map_err(|e| GatewayError::Unavailable(format!("stored response: {e}"))),
+        }
+    }
+
+    /// Stores the response with the key and commits the effect with it.
+    async fn finish(
+        mut tx: Transaction<'static, Postgres>,
+        key: &str,
+        response: &Stored,
+    ) -> Result<(), GatewayError> {
+        let json = serde_json::to_value(response)
+            .map_err(|e| GatewayError::Unavailable(format!("encode response: {e}")))?;
+        sqlx::query("UPDATE test_gateway_requests SET response = $2 WHERE idempotency_key = $1")
+            .bind(key)
+            .bind(json)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // A failed commit may still have committed: that is exactly an unknown outcome.
+        tx.commit().await.map_err(|_| GatewayError::Timeout)
+    }
+
+    async fn lock_intent(
+        conn: &mut PgConnection,
+        provider_ref: &str,
+    ) -> Result<Option<Intent>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT status, amount_minor, currency, amount_captured, amount_refunded, \
+             last_error_code FROM test_gateway_intents WHERE id = $1 FOR UPDATE",
+        )
+        .bind(provider_ref)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|r| {
+            Ok(Intent {
+                status: r.try_get("status")?,
+                amount_minor: r.try_get("amount_minor")?,
+                currency: r.try_get("currency")?,
+                amount_captured: r.try_get("amount_captured")?,
+                amount_refunded: r.try_get("amount_refunded")?,
+                last_error_code: r.try_get("last_error_code")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn log(
+        conn: &mut PgConnection,
+        intent_id: &str,
+        operation: &str,
+        amount_minor: i64,
+        currency: &str,
+        reference: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO test_gateway_operations \
+             (intent_id, operation, amount_minor, currency, reference) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(intent_id)
+        .bind(operation)
+        .bind(amount_minor)
+        .bind(currency)
+        .bind(reference)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_status(
+        conn: &mut PgConnection,
+        provider_ref: &str,
+        status: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE test_gateway_intents SET status = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind(provider_ref)
+        .bind(status)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn perform_authorize(
+        conn: &mut PgConnection,
+        req: &AuthorizeRequest,
+        card: Card,
+    ) -> Result<Stored, sqlx::Error> {
+        let id = format!("pi_test_{}", Uuid::new_v4().simple());
+        let (status, client_secret, error_code, outcome) = match card {
+            Card::Approve | Card::TimeoutAfterCharge => (
+                "requires_capture",
+                None,
+                None,
+                AuthorizationOutcome::Authorized {
+                    provider_ref: id.clone(),
+                },
+            ),
+            Card::Decline(code) => (
+                "requires_payment_method",
+                None,
+                Some(code),
+                AuthorizationOutcome::Declined {
+                    provider_ref: Some(id.clone()),
+                    code: code.to_string(),
+                },
+            ),
+            Card::AuthenticationRequired => {
+                let secret = format!("{id}_secret_{}", Uuid::new_v4().simple());
+                (
+                    "requires_action",
+                    Some(secret.clone()),
+                    None,
+                    AuthorizationOutcome::RequiresAction {
+                        provider_ref: id.clone(),
+                        client_secret: Some(secret),
+                    },
+                )
+            }
+        };
+        let currency = req.amount.currency.as_str();
+        sqlx::query(
+            "INSERT INTO test_gateway_intents \
+             (id, order_id, amount_minor, currency, payment_method, status, client_secret, last_error_code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(&req.order_id)
+        .bind(req.amount.amount_minor)
+        .bind(currency)
+        .bind(&req.payment_method)
+        .bind(status)
+        .bind(client_secret)
+        .bind(error_code)
+        .execute(&mut *conn)
+        .await?;
+        if status == "requires_capture" {
+            Self::log(
+                conn,
+                &id,
+                "authorize",
+                req.amount.amount_minor,
+                currency,
+                None,
+            )
+            .await?;
+        }
+        Ok(Stored::Authorization { outcome })
+    }
+
+    async fn perform_capture(
+        conn: &mut PgConnection,
+        provider_ref: &str,
+        amount: Money,
+    ) -> Result<Stored, sqlx::Error> {
+        let Some(intent) = Self::lock_intent(conn, provider_ref).await? else {
+            return Ok(no_such_intent(provider_ref));
+        };
+        if intent.status != "requires_capture" {
+            return Ok(unexpected_state("captured", &intent.status));
+        }
+        if intent.currency != amount.currency.as_str() {
+            return Ok(currency_mismatch(&intent.currency));
+        }
+        if amount.amount_minor > intent.amount_minor {
+            return Ok(Stored::rejected(
+                "amount_too_large",
+                format!(
+                    "amount_to_capture {} exceeds the authorized amount {}",
+                    amount.amount_minor, intent.amount_minor
+                ),
+            ));
+        }
+        sqlx::query(
+            "UPDATE test_gateway_intents SET status = 'succeeded', amount_captured = $2, \
+             updated_at = now() WHERE id = $1",
+        )
+        .bind(provider_ref)
+        .bind(amount.amount_minor)
+        .execute(&mut *conn)
+        .await?;
+        Self::log(
+            conn,
+            provider_ref,
+            "capture",
+            amount.amount_minor,
+            &intent.currency,
+            None,
+        )
+        .await?;
+        Ok(Stored::Done)
+    }
+
+    async fn perform_void(
+        conn: &mut PgConnection,
+        provider_ref: &str,
+    ) -> Result<Stored, sqlx::Error> {
+        let Some(intent) = Self::lock_intent(conn, provider_ref).await? else {
+            return Ok(no_such_intent(provider_ref));
+        };
+        match intent.status.as_str() {
+            "requires_capture" | "requires_action" | "requires_payment_method" => {
+                Self::set_status(conn, provider_ref, "canceled").await?;
+                Self::log(
+                    conn,
+                    provider_ref,
+                    "void",
+                    intent.amount_minor,
+                    &intent.currency,
+                    None,
+                )
+                .await?;
+                Ok(Stored::Done)
+            }
+            "canceled" => Ok(Stored::Done),
+            status => Ok(unexpected_state("canceled", status)),
+        }
+    }
+
+    async fn perform_refund(
+        conn: &mut PgConnection,
+        provider_ref: &str,
+        amount: Money,
+    ) -> Result<Stored, sqlx::Error> {
+        let Some(intent) = Self::lock_intent(conn, provider_ref).await? else {
+            return Ok(no_such_intent(provider_ref));
+        };
+        if intent.status != "succeeded" {
+            return Ok(unexpected_state("refunded", &intent.status));
+        }
+        if intent.currency != amount.currency.as_str() {
+            return Ok(currency_mismatch(&intent.currency));
+        }
+        let refundable = intent.amount_captured - intent.amount_refunded;
+        if amount.amount_minor > refundable {
+            return Ok(Stored::rejected(
+                "amount_too_large",
+                format!(
+                    "refund amount {} exceeds the {} left to refund",
+                    amount.amount_minor, refundable
+                ),
+            ));
+        }
+        sqlx::query(
+            "UPDATE test_gateway_intents SET amount_refunded = amount_refunded + $2, \
+             updated_at = now() WHERE id = $1",
+        )
+        .bind(provider_ref)
+        .bind(amount.amount_minor)
+        .execute(&mut *conn)
+        .await?;
+        let refund = format!("re_test_{}", Uuid::new_v4().simple());
+        Self::log(
+            conn,
+            provider_ref,
+            "refund",
+            amount.amount_minor,
+            &intent.currency,
+            Some(&refund),
+        )
+        .await?;
+        Ok(Stored::Refund {
+            provider_refund_id: refund,
+        })
+    }
+}
+
+fn no_such_intent(provider_ref: &str) -> Stored {
+    Stored::rejected(
+        "resource_missing",
+        format!("No such payment_intent: '{provider_ref}'"),
+    )
+}
+
+fn currency_mismatch(expected: &str) -> Stored {
+    Stored::rejected(
+        "currency_mismatch",
+        format!("the PaymentIntent is in {expected}"),
+    )
+}
+
+#[async_trait::async_trait]
+impl PaymentGateway for TestGateway {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    #[tracing::instrument(name = "test_gateway.authorize", skip_all,
+        fields(key = %req.idempotency_key, order_id = %req.order_id))]
+    async fn authorize(
+        &self,
+        req: &AuthorizeRequest,
+    ) -> Result<AuthorizationOutcome, GatewayError> {
+        // Validated before anything is stored: a card number must never reach the database.
+        let card = Card::parse(&req.payment_method)?;
+        positive(req.amount)?;
+        let fingerprint = format!(
+            "authorize|{}|{}|{}|{}",
+            req.order_id, req.amount.amount_minor, req.amount.currency, req.payment_method
+        );
+        let mut tx = match self
+            .begin(&req.idempotency_key, "authorize", &fingerprint)
+            .await?
+        {
+            Begun::Replay(stored) => return stored.into_authorization(),
+            Begun::Fresh(tx) => tx,
+        };
+        let stored = Self::perform_authorize(&mut tx, req, card)
+            .await
+            .map_err(db)?;
+        Self::finish(tx, &req.idempotency_key, &stored).await?;
+        if card == Card::TimeoutAfterCharge {
+            // The ambiguous case: the provider authorized, the answer was lost on the way.
+            return Err(GatewayError::Timeout);
+        }
+        stored.into_authorization()
+    }
+
+    /// Plays the shopper's client completing 3-D Secure, then reads the intent. It is
+    /// idempotent by state (an authorized intent stays authorized), like Stripe's GET, so the
+    /// key is not stored.
+    #[tracing::instrument(name = "test_gateway.confirm", skip_all,
+        fields(key = %idempotency_key, provider_ref = %provider_ref))]
+    async fn confirm(
+        &self,
+        idempotency_key: &str,
+        provider_ref: &str,
+    ) -> Result<AuthorizationOutcome, GatewayError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let Some(intent) = Self::lock_intent(&mut tx, provider_ref).await.map_err(db)? else {
+            return no_such_intent(provider_ref).into_authorization();
+        };
+        let authorized = AuthorizationOutcome::Authorized {
+            provider_ref: provider_ref.to_string(),
+        };
+        let outcome = match intent.status.as_str() {
+            "requires_action" => {
+                Self::set_status(&mut tx, provider_ref, "requires_capture")
+                    .await
+                    .map_err(db)?;
+                Self::log(
+                    &mut tx,
+                    provider_ref,
+                    "authorize",
+                    intent.amount_minor,
+                    &intent.currency,
+                    None,
+                )
+                .await
+                .map_err(db)?;
+                authorized
+            }
+            "requires_capture" | "succeeded" => authorized,
+            "requires_payment_method" => AuthorizationOutcome::Declined {
+                provider_ref: Some(provider_ref.to_string()),
+                code: intent
+                    .last_error_code
+                    .unwrap_or_else(|| "payment_failed".into()),
+            },
+            status => return unexpected_state("confirmed", status).into_authorization(),
+        };
+        tx.commit().await.map_err(|_| GatewayError::Timeout)?;
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(name = "test_gateway.capture", skip_all,
+        fields(key = %idempotency_key, provider_ref = %provider_ref, amount = amount.amount_minor))]
+    async fn capture(
+        &self,
+        idempotency_key: &str,
+        provider_ref: &str,
+        amount: Money,
+    ) -> Result<(), GatewayError> {
+        positive(amount)?;
+        let fingerprint = format!(
+            "capture|{provider_ref}|{}|{}",
+            amount.amount_minor, amount.currency
+        );
+        let mut tx = match self.begin(idempotency_key, "capture", &fingerprint).await? {
+            Begun::Replay(stored) => return stored.into_done(),
+            Begun::Fresh(tx) => tx,
+        };
+        let stored = Self::perform_capture(&mut tx, provider_ref, amount)
+            .await
+            .map_err(db)?;
+        Self::finish(tx, idempotency_key, &stored).await?;
+        stored.into_done()
+    }
+
+    #[tracing::instrument(name = "test_gateway.void", skip_all,
+        fields(key = %idempotency_key, provider_ref = %provider_ref))]
+    async fn void(&self, idempotency_key: &str, provider_ref: &str) -> Result<(), GatewayError> {
+        let fingerprint = format!("void|{provider_ref}");
+        let mut tx = match self.begin(idempotency_key, "void", &fingerprint).await? {
+            Begun::Replay(stored) => return stored.into_done(),
+            Begun::Fresh(tx) => tx,
+        };
+        let stored = Self::perform_void(&mut tx, provider_ref)
+            .await
+            .map_err(db)?;
+        Self::finish(tx, idempotency_key, &stored).await?;
+        stored.into_done()
+    }
+
+    #[tracing::instrument(name = "test_gateway.refund", skip_all,
+        fields(key = %idempotency_key, provider_ref = %provider_ref, refund_id = %refund_id))]
+    async fn refund(
+        &self,
+        idempotency_key: &str,
+        provider_ref: &str,
+        amount: Money,
+        refund_id: &str,
+        order_id: &str,
+    ) -> Result<String, GatewayError> {
+        positive(amount)?;
+        let fingerprint = format!(
+            "refund|{provider_ref}|{}|{}|{refund_id}|{order_id}",
+            amount.amount_minor, amount.currency
+        );
+        let mut tx = match self.begin(idempotency_key, "refund", &fingerprint).await? {
+            Begun::Replay(stored) => return stored.into_refund(),
+            Begun::Fresh(tx) => tx,
+        };
+        let stored = Self::perform_refund(&mut tx, provider_ref, amount)
+            .await
+            .map_err(db)?;
+        Self::finish(tx, idempotency_key, &stored).await?;
+        stored.into_refund()
+    }
+}

@@ -1,0 +1,181 @@
+use agora_kernel::{DomainError, ErrorKind};
+
+use crate::order::{
+    MAX_ADDRESS_FIELD_CHARS, MAX_CARRIER_CHARS, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_LINES,
+    MAX_NOTE_CHARS, MAX_QUANTITY, MAX_SHIPPING, MAX_TAX_RATE_BP, MAX_TITLE_CHARS,
+    MAX_TRACKING_CHARS, MAX_UNIT_PRICE,
+};
+
+/// Why an order command (or read) was refused. Codes are stable API: never rename one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    /// Also what a stranger gets for an order that exists: existence is never revealed.
+    #[error("no such order")]
+    NotFound,
+    #[error("you may not do this to the order")]
+    Forbidden,
+    #[error("the order was already placed with different content")]
+    AlreadyExists,
+    #[error("the order's status does not allow this")]
+    InvalidTransition,
+    #[error("the order has not been paid")]
+    NotPaid,
+    #[error("an order has at least one line")]
+    Empty,
+    #[error("an order has at most {MAX_LINES} lines")]
+    TooManyLines,
+    #[error("each SKU appears on one line only")]
+    DuplicateSku,
+    #[error("a quantity must be between 1 and {MAX_QUANTITY}")]
+    QuantityOutOfRange,
+    #[error("a unit price is between 1 and {MAX_UNIT_PRICE} minor units, shipping between 0 and {MAX_SHIPPING}")]
+    InvalidPrice,
+    #[error("every amount of an order is in one currency")]
+    CurrencyMismatch,
+    #[error("an address needs a name, street, city and postal code of at most {MAX_ADDRESS_FIELD_CHARS} characters and a two-letter country code")]
+    InvalidAddress,
+    #[error("the email address is not valid (at most {MAX_EMAIL_CHARS} characters)")]
+    InvalidEmail,
+    #[error("a tax rate is between 0 and {MAX_TAX_RATE_BP} basis points")]
+    InvalidTaxRate,
+    #[error("a shipment needs a carrier (at most {MAX_CARRIER_CHARS} characters) and a tracking number (at most {MAX_TRACKING_CHARS})")]
+    InvalidShipment,
+    #[error("the amount does not match the order")]
+    InvalidAmount,
+    #[error("refunds cannot exceed the amount captured")]
+    RefundExceedsCaptured,
+    #[error("a note is at most {MAX_NOTE_CHARS} characters")]
+    InvalidNote,
+    #[error("the amounts are too large")]
+    Overflow,
+    #[error("a line needs a product id of 1 to {MAX_ID_CHARS} characters and a title of 1 to {MAX_TITLE_CHARS}")]
+    InvalidLine,
+    #[error("a cart id is 1 to {MAX_ID_CHARS} characters")]
+    InvalidCartId,
+    #[error("a refund id is 1 to {MAX_ID_CHARS} characters")]
+    InvalidRefundId,
+}
+
+impl DomainError for OrderError {
+    fn code(&self) -> &'static str {
+        match self {
+            OrderError::NotFound => "order.not_found",
+            OrderError::Forbidden => "order.forbidden",
+            OrderError::AlreadyExists => "order.already_exists",
+            OrderError::InvalidTransition => "order.invalid_transition",
+            OrderError::NotPaid => "order.not_paid",
+            OrderError::Empty => "order.empty",
+            OrderError::TooManyLines => "order.too_many_lines",
+            OrderError::DuplicateSku => "order.duplicate_sku",
+            OrderError::QuantityOutOfRange => "order.quantity_out_of_range",
+            OrderError::InvalidPrice => "order.invalid_price",
+            OrderError::CurrencyMismatch => "order.currency_mismatch",
+            OrderError::InvalidAddress => "order.invalid_address",
+            OrderError::InvalidEmail => "order.invalid_email",
+            OrderError::InvalidTaxRate => "order.invalid_tax_rate",
+            OrderError::InvalidShipment => "order.invalid_shipment",
+            OrderError::InvalidAmount => "order.invalid_amount",
+            OrderError::RefundExceedsCaptured => "order.refund_exceeds_captured",
+            OrderError::InvalidNote => "order.invalid_note",
+            OrderError::Overflow => "order.overflow",
+            OrderError::InvalidLine => "order.invalid_line",
+            OrderError::InvalidCartId => "order.invalid_cart_id",
+            OrderError::InvalidRefundId => "order.invalid_refund_id",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            OrderError::NotFound => ErrorKind::NotFound,
+            OrderError::Forbidden => ErrorKind::Forbidden,
+            OrderError::AlreadyExists
+            | OrderError::InvalidTransition
+            | OrderError::NotPaid
+            | OrderError::RefundExceedsCaptured => ErrorKind::Conflict,
+            OrderError::Empty
+            | OrderError::TooManyLines
+            | OrderError::DuplicateSku
+            | OrderError::QuantityOutOfRange
+            | OrderError::InvalidPrice
+            | OrderError::CurrencyMismatch
+            | OrderError::InvalidAddress
+            | OrderError::InvalidEmail
+            | OrderError::InvalidTaxRate
+            | OrderError::InvalidShipment
+            | OrderError::InvalidAmount
+            | OrderError::InvalidNote
+            | OrderError::Overflow
+            | OrderError::InvalidLine
+            | OrderError::InvalidCartId
+            | OrderError::InvalidRefundId => ErrorKind::Invalid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_namespaced_unique_and_of_the_documented_kind() {
+        use ErrorKind::*;
+        let all = [
+            (OrderError::NotFound, "order.not_found", NotFound),
+            (OrderError::Forbidden, "order.forbidden", Forbidden),
+            (OrderError::AlreadyExists, "order.already_exists", Conflict),
+            (
+                OrderError::InvalidTransition,
+                "order.invalid_transition",
+                Conflict,
+            ),
+            (OrderError::NotPaid, "order.not_paid", Conflict),
+            (OrderError::Empty, "order.empty", Invalid),
+            (OrderError::TooManyLines, "order.too_many_lines", Invalid),
+            (OrderError::DuplicateSku, "order.duplicate_sku", Invalid),
+            (
+                OrderError::QuantityOutOfRange,
+                "order.quantity_out_of_range",
+                Invalid,
+            ),
+            (OrderError::InvalidPrice, "order.invalid_price", Invalid),
+            (
+                OrderError::CurrencyMismatch,
+                "order.currency_mismatch",
+                Invalid,
+            ),
+            (OrderError::InvalidAddress, "order.invalid_address", Invalid),
+            (OrderError::InvalidEmail, "order.invalid_email", Invalid),
+            (
+                OrderError::InvalidTaxRate,
+                "order.invalid_tax_rate",
+                Invalid,
+            ),
+            (
+                OrderError::InvalidShipment,
+                "order.invalid_shipment",
+                Invalid,
+            ),
+            (OrderError::InvalidAmount, "order.invalid_amount", Invalid),
+            (
+                OrderError::RefundExceedsCaptured,
+                "order.refund_exceeds_captured",
+                Conflict,
+            ),
+            (OrderError::InvalidNote, "order.invalid_note", Invalid),
+            (OrderError::Overflow, "order.overflow", Invalid),
+            (OrderError::InvalidLine, "order.invalid_line", Invalid),
+            (OrderError::InvalidCartId, "order.invalid_cart_id", Invalid),
+            (
+                OrderError::InvalidRefundId,
+                "order.invalid_refund_id",
+                Invalid,
+            ),
+        ];
+        for (error, code, kind) in &all {
+            assert_eq!(error.code(), *code);
+            assert_eq!(error.kind(), *kind, "{code}");
+        }
+        let codes: std::collections::BTreeSet<_> = all.iter().map(|(e, ..)| e.code()).collect();
+        assert_eq!(codes.len(), all.len());
+    }
+}

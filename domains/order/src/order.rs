@@ -1,0 +1,966 @@
+use std::collections::{BTreeSet, HashSet};
+
+use agora_kernel::{Currency, CustomerId, Decider, Money, MoneyError, Principal, Sku};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Address, CancelReason, OrderCommand, OrderError, OrderEvent, OrderLine, OrderOwner, OrderStatus,
+};
+
+/// Most lines in one order.
+pub const MAX_LINES: usize = 100;
+/// Most units of one SKU in one order.
+pub const MAX_QUANTITY: i64 = 99;
+/// Largest unit price, in minor units (one million in a two-decimal currency).
+pub const MAX_UNIT_PRICE: i64 = 100_000_000;
+/// Largest shipping charge, in minor units.
+pub const MAX_SHIPPING: i64 = 100_000_000;
+/// Largest tax rate: 100 %.
+pub const MAX_TAX_RATE_BP: u32 = 10_000;
+/// Shortest email address (`a@b`).
+pub const MIN_EMAIL_CHARS: usize = 3;
+/// Longest email address (RFC 5321's path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest address field (name, street lines, city, postal code, region).
+pub const MAX_ADDRESS_FIELD_CHARS: usize = 200;
+/// Longest phone number.
+pub const MAX_PHONE_CHARS: usize = 32;
+/// Longest line title.
+pub const MAX_TITLE_CHARS: usize = 500;
+/// Longest product id, cart id and refund id.
+pub const MAX_ID_CHARS: usize = 64;
+/// Longest carrier name.
+pub const MAX_CARRIER_CHARS: usize = 64;
+/// Longest tracking number.
+pub const MAX_TRACKING_CHARS: usize = 128;
+/// Longest cancellation note.
+pub const MAX_NOTE_CHARS: usize = 500;
+
+/// What an order costs, all in one currency. `tax` is `tax_rate_bp` basis points of
+/// `subtotal + shipping`, rounded half up to the minor unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub currency: Currency,
+    pub subtotal: Money,
+    pub shipping: Money,
+    pub tax: Money,
+    pub total: Money,
+}
+
+fn money_error(error: MoneyError) -> OrderError {
+    match error {
+        MoneyError::Overflow => OrderError::Overflow,
+        MoneyError::CurrencyMismatch | MoneyError::InvalidCurrency => OrderError::CurrencyMismatch,
+    }
+}
+
+/// The totals of `lines` plus `shipping` at `tax_rate_bp`: what `Place` records and what the
+/// checkout charges. Only arithmetic is checked here (one currency, no overflow, a tax rate of
+/// at most 100 %); `Place` validates the lines themselves.
+pub fn totals(
+    lines: &[OrderLine],
+    shipping: Money,
+    tax_rate_bp: u32,
+) -> Result<Totals, OrderError> {
+    if tax_rate_bp > MAX_TAX_RATE_BP {
+        return Err(OrderError::InvalidTaxRate);
+    }
+    let currency = shipping.currency;
+    let mut subtotal = Money::zero(currency);
+    for line in lines {
+        let line_total = line
+            .unit_price
+            .checked_mul(line.quantity)
+            .map_err(money_error)?;
+        subtotal = subtotal.checked_add(line_total).map_err(money_error)?;
+    }
+    let taxable = subtotal.checked_add(shipping).map_err(money_error)?;
+    // In i128 the product cannot overflow; `div_euclid` floors, so adding half a unit first
+    // rounds half up.
+    let scaled = i128::from(taxable.amount_minor) * i128::from(tax_rate_bp);
+    let tax =
+        i64::try_from((scaled + 5_000).div_euclid(10_000)).map_err(|_| OrderError::Overflow)?;
+    let tax = Money::new(tax, currency);
+    let total = taxable.checked_add(tax).map_err(money_error)?;
+    Ok(Totals {
+        currency,
+        subtotal,
+        shipping,
+        tax,
+        total,
+    })
+}
+
+/// One step of an order's history, for people (the back office and the shopper's order page).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    /// What happened, in snake case: `placed`, `stock_reserved`, `payment_authorized`,
+    /// `confirmed`, `payment_captured`, `shipped`, `delivered`, `cancelled`, `refunded`.
+    pub event: String,
+    /// The status right after the event.
+    pub status: OrderStatus,
+    /// A detail: the carrier and tracking number, the cancellation reason, an amount as
+    /// `1250 EUR` (minor units, never a float).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where a shipped order went with whom.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub carrier: String,
+    pub tracking_number: String,
+    pub shipped_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Why and when an order was cancelled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancellation {
+    pub reason: CancelReason,
+    pub note: Option<String>,
+    pub from_status: OrderStatus,
+    pub at: DateTime<Utc>,
+}
+
+/// What `Place` fixed; it never changes afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Placement {
+    owner: OrderOwner,
+    cart_id: String,
+    lines: Vec<OrderLine>,
+    shipping_address: Address,
+    email: String,
+    tax_rate_bp: u32,
+    totals: Totals,
+    placed_at: DateTime<Utc>,
+}
+
+/// The order's state, folded from its events.
+///
+/// Invariants (enforced by [`Order::decide`]): `status == New` exactly when nothing was
+/// placed; `0 <= refunded <= captured`, and `captured` is zero or the order total; every
+/// amount is in the order's currency.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    status: OrderStatus,
+    /// `None` until `OrderPlaced`.
+    placement: Option<Placement>,
+    /// Minor units captured, in the order's currency.
+    captured: i64,
+    /// Minor units refunded so far, in the order's currency.
+    refunded: i64,
+    /// Every refund recorded, so that a retried `RecordRefund` records nothing.
+    refund_ids: BTreeSet<String>,
+    shipment: Option<Shipment>,
+    cancellation: Option<Cancellation>,
+    updated_at: Option<DateTime<Utc>>,
+    timeline: Vec<TimelineEntry>,
+}
+
+/// One line as a shopper or the back office sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLineView {
+    pub sku: Sku,
+    pub product_id: String,
+    pub title: String,
+    pub unit_price: Money,
+    pub quantity: i64,
+    pub line_total: Money,
+}
+
+/// What the owner and the back office see of an order: never the guest token hash, which is
+/// a credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub id: String,
+    pub version: u64,
+    pub status: OrderStatus,
+    /// `guest` or `customer`.
+    pub owner_kind: String,
+    pub customer_id: Option<CustomerId>,
+    pub cart_id: String,
+    pub email: String,
+    pub shipping_address: Address,
+    pub lines: Vec<OrderLineView>,
+    pub currency: Currency,
+    pub subtotal: Money,
+    pub shipping: Money,
+    pub tax_rate_bp: u32,
+    pub tax: Money,
+    pub total: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    pub shipment: Option<Shipment>,
+    pub cancellation: Option<Cancellation>,
+    pub placed_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// How much of an order a principal may see and touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// The platform and admins: everything.
+    Admin,
+    /// Staff: reads, shipping and cancelling; not the payment steps, which belong to the saga.
+    BackOffice,
+    /// Auditors read every order and change none.
+    Auditor,
+    /// The shopper who placed the order: reads, and cancels at their own request.
+    Owner,
+    /// Everyone else: the order does not exist for them.
+    Stranger,
+}
+
+fn is_admin(by: &Principal) -> bool {
+    match by {
+        Principal::System { .. } => true,
+        Principal::Staff { role, .. } => role == "admin",
+        Principal::Guest { .. } | Principal::Customer { .. } => false,
+    }
+}
+
+fn access(owner: &OrderOwner, by: &Principal) -> Access {
+    match (owner, by) {
+        (_, Principal::System { .. }) => Access::Admin,
+        (_, Principal::Staff { role, .. }) => match role.as_str() {
+            "admin" => Access::Admin,
+            "staff" => Access::BackOffice,
+            "auditor" => Access::Auditor,
+            _ => Access::Stranger,
+        },
+        (OrderOwner::Guest { token_sha256 }, Principal::Guest { token_sha256: t }) => {
+            // Both sides are hex digests of equal length; compare without early exit.
+            let same = token_sha256.len() == t.len()
+                && token_sha256
+                    .bytes()
+                    .zip(t.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            if same {
+                Access::Owner
+            } else {
+                Access::Stranger
+            }
+        }
+        (OrderOwner::Customer { customer_id }, Principal::Customer { id }) if customer_id == id => {
+            Access::Owner
+        }
+        (_, Principal::Guest { .. } | Principal::Customer { .. }) => Access::Stranger,
+    }
+}
+
+/// Whether `access` may send `command` to an existing order.
+fn allowed(access: Access, command: &OrderCommand) -> bool {
+    match command {
+        OrderCommand::Place { .. }
+        | OrderCommand::MarkStockReserved { .. }
+        | OrderCommand::MarkPaymentAuthorized { .. }
+        | OrderCommand::Confirm { .. }
+        | OrderCommand::RecordCapture { .. }
+        | OrderCommand::RecordRefund { .. } => access == Access::Admin,
+        OrderCommand::Ship { .. } | OrderCommand::MarkDelivered { .. } => {
+            matches!(access, Access::Admin | Access::BackOffice)
+        }
+        OrderCommand::Cancel { reason, .. } => match access {
+            Access::Admin | Access::BackOffice => true,
+            Access::Owner => *reason == CancelReason::CustomerRequest,
+            Access::Auditor | Access::Stranger => false,
+        },
+    }
+}
+
+fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Non-blank and at most `max` characters.
+fn present(text: &str, max: usize) -> bool {
+    !text.trim().is_empty() && chars(text) <= max
+}
+
+fn check_line(line: &OrderLine, currency: Currency) -> Result<(), OrderError> {
+    if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+        return Err(OrderError::QuantityOutOfRange);
+    }
+    if !(1..=MAX_UNIT_PRICE).contains(&line.unit_price.amount_minor) {
+        return Err(OrderError::InvalidPrice);
+    }
+    if line.unit_price.currency != currency {
+        return Err(OrderError::CurrencyMismatch);
+    }
+    if !present(&line.product_id, MAX_ID_CHARS) || !present(&line.title, MAX_TITLE_CHARS) {
+        return Err(OrderError::InvalidLine);
+    }
+    Ok(())
+}
+
+fn check_lines(lines: &[OrderLine], currency: Currency) -> Result<(), OrderError> {
+    if lines.is_empty() {
+        return Err(OrderError::Empty);
+    }
+    if lines.len() > MAX_LINES {
+        return Err(OrderError::TooManyLines);
+    }
+    let mut skus = HashSet::with_capacity(lines.len());
+    for line in lines {
+        check_line(line, currency)?;
+        if !skus.insert(&line.sku) {
+            return Err(OrderError::DuplicateSku);
+        }
+    }
+    Ok(())
+}
+
+/// A plausible address, not a deliverable one: the mailbox proves itself by receiving mail.
+fn check_email(email: &str) -> Result<(), OrderError> {
+    let ok = (MIN_EMAIL_CHARS..=MAX_EMAIL_CHARS).contains(&chars(email))
+        && !email.chars().any(char::is_whitespace)
+        && matches!(
+            email.split_once('@'),
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        );
+    if ok {
+        Ok(())
+    } else {
+        Err(OrderError::InvalidEmail)
+    }
+}
+
+fn check_address(address: &Address) -> Result<(), OrderError> {
+    let at_most =
+        |text: &Option<String>, max: usize| text.as_deref().is_none_or(|t| chars(t) <= max);
+    let country = address.country.as_bytes();
+    let ok = [
+        &address.name,
+        &address.line1,
+        &address.city,
+        &address.postal_code,
+    ]
+    .iter()
+    .all(|field| present(field, MAX_ADDRESS_FIELD_CHARS))
+        && at_most(&address.line2, MAX_ADDRESS_FIELD_CHARS)
+        && at_most(&address.region, MAX_ADDRESS_FIELD_CHARS)
+        && at_most(&address.phone, MAX_PHONE_CHARS)
+        && country.len() == 2
+        && country.iter().all(u8::is_ascii_uppercase);
+    if ok {
+        Ok(())
+    } else {
+        Err(OrderError::InvalidAddress)
+    }
+}
+
+/// Money as a timeline shows it: minor units and the currency, `1250 EUR`.
+fn amount_note(amount: &Money) -> String {
+    format!("{} {}", amount.amount_minor, amount.currency)
+}
+
+/// How far along the happy path a status is; `None` for `Cancelled`, which is off it. A
+/// full refund needs a capture, which needs a confirmed order, so `Refunded` is at least
+/// `Confirmed`.
+fn progress(status: OrderStatus) -> Option<u8> {
+    match status {
+        OrderStatus::New => Some(0),
+        OrderStatus::Placed => Some(1),
+        OrderStatus::StockReserved => Some(2),
+        OrderStatus::PaymentAuthorized => Some(3),
+        OrderStatus::Confirmed | OrderStatus::Refunded => Some(4),
+        OrderStatus::Shipped => Some(5),
+        OrderStatus::Delivered => Some(6),
+        OrderStatus::Cancelled => None,
+    }
+}
+
+impl Order {
+    pub fn status(&self) -> OrderStatus {
+        self.status
+    }
+
+    /// The shopper who placed the order; `None` before it was placed.
+    pub fn owner(&self) -> Option<&OrderOwner> {
+        self.placement.as_ref().map(|p| &p.owner)
+    }
+
+    /// The lines as frozen at checkout; empty before the order was placed.
+    pub fn lines(&self) -> &[OrderLine] {
+        self.placement.as_ref().map_or(&[], |p| &p.lines)
+    }
+
+    /// What the shopper pays; `None` before the order was placed.
+    pub fn total(&self) -> Option<Money> {
+        self.placement.as_ref().map(|p| p.totals.total)
+    }
+
+    /// What was captured (zero or the total); `None` before the order was placed.
+    pub fn captured(&self) -> Option<Money> {
+        self.in_currency(self.captured)
+    }
+
+    /// What was refunded so far; `None` before the order was placed.
+    pub fn refunded(&self) -> Option<Money> {
+        self.in_currency(self.refunded)
+    }
+
+    fn in_currency(&self, amount_minor: i64) -> Option<Money> {
+        self.placement
+            .as_ref()
+            .map(|p| Money::new(amount_minor, p.totals.currency))
+    }
+
+    /// A payment step that moves the order from `from` to `to`: recorded once, harmless when
+    /// repeated after the order moved on, refused before its time or after a cancellation.
+    fn step(
+        &self,
+        from: OrderStatus,
+        to: OrderStatus,
+        event: OrderEvent,
+    ) -> Result<Vec<OrderEvent>, OrderError> {
+        if self.status == from {
+            return Ok(vec![event]);
+        }
+        match (progress(self.status), progress(to)) {
+            (Some(now), Some(target)) if now >= target => Ok(vec![]),
+            _ => Err(OrderError::InvalidTransition),
+        }
+    }
+
+    fn place(&self, command: &OrderCommand, by: &Principal) -> Result<Vec<OrderEvent>, OrderError> {
+        let OrderCommand::Place {
+            owner,
+            cart_id,
+            lines,
+            shipping_address,
+            email,
+            shipping,
+            tax_rate_bp,
+            now,
+        } = command
+        else {
+            // `decide` calls this for `Place` only.
+            return Err(OrderError::InvalidTransition);
+        };
+        // Only the checkout (or an admin repairing one) places orders; this reveals nothing,
+        // so it comes before the existence check.
+        if !is_admin(by) {
+            return Err(OrderError::Forbidden);
+        }
+        if let Some(placed) = &self.placement {
+            // A retried checkout replays the same command: accept it, record nothing.
+            let same = placed.owner == *owner
+                && placed.cart_id == *cart_id
+                && placed.lines == *lines
+                && placed.shipping_address == *shipping_address
+                && placed.email == *email
+                && placed.totals.shipping == *shipping
+                && placed.tax_rate_bp == *tax_rate_bp;
+            return if same {
+                Ok(vec![])
+            } else {
+                Err(OrderError::AlreadyExists)
+            };
+        }
+        if !present(cart_id, MAX_ID_CHARS) {
+            return Err(OrderError::InvalidCartId);
+        }
+        check_lines(lines, shipping.currency)?;
+        if !(0..=MAX_SHIPPING).contains(&shipping.amount_minor) {
+            return Err(OrderError::InvalidPrice);
+        }
+        if *tax_rate_bp > MAX_TAX_RATE_BP {
+            return Err(OrderError::InvalidTaxRate);
+        }
+        check_email(email)?;
+        check_address(shipping_address)?;
+        let totals = totals(lines, *shipping, *tax_rate_bp)?;
+        Ok(vec![OrderEvent::OrderPlaced {
+            owner: owner.clone(),
+            cart_id: cart_id.clone(),
+            lines: lines.clone(),
+            shipping_address: shipping_address.clone(),
+            email: email.clone(),
+            currency: totals.currency,
+            subtotal: totals.subtotal,
+            shipping: totals.shipping,
+            tax_rate_bp: *tax_rate_bp,
+            tax: totals.tax,
+            total: totals.total,
+            at: *now,
+        }])
+    }
+
+    fn record_capture(
+        &self,
+        total: Money,
+        amount: &Money,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OrderEvent>, OrderError> {
+        if self.captured > 0 {
+            // A retry of the capture that was recorded; any other amount is a mistake.
+            return if *amount == total {
+                Ok(vec![])
+            } else {
+                Err(OrderError::InvalidAmount)
+            };
+        }
+        if !matches!(
+            self.status,
+            OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered
+        ) {
+            return Err(OrderError::InvalidTransition);
+        }
+        if *amount != total {
+            return Err(OrderError::InvalidAmount);
+        }
+        Ok(vec![OrderEvent::OrderPaymentCaptured {
+            amount: *amount,
+            at: now,
+        }])
+    }
+
+    fn ship(
+        &self,
+        total: Money,
+        carrier: &str,
+        tracking_number: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OrderEvent>, OrderError> {
+        if !present(carrier, MAX_CARRIER_CHARS) || !present(tracking_number, MAX_TRACKING_CHARS) {
+            return Err(OrderError::InvalidShipment);
+        }
+        // Stored trimmed, so that a retry differing only in spaces is still the same shipment.
+        let (carrier, tracking_number) = (carrier.trim(), tracking_number.trim());
+        if let Some(shipment) = &self.shipment {
+            return if shipment.carrier == carrier && shipment.tracking_number == tracking_number {
+                Ok(vec![])
+            } else {
+                Err(OrderError::InvalidTransition)
+            };
+        }
+        match self.status {
+            OrderStatus::Confirmed if self.captured == total.amount_minor => {
+                Ok(vec![OrderEvent::OrderShipped {
+                    carrier: carrier.to_string(),
+                    tracking_number: tracking_number.to_string(),
+                    at: now,
+                }])
+            }
+            OrderStatus::Confirmed => Err(OrderError::NotPaid),
+            _ => Err(OrderError::InvalidTransition),
+        }
+    }
+
+    fn mark_delivered(&self, now: DateTime<Utc>) -> Result<Vec<OrderEvent>, OrderError> {
+        if self
+            .shipment
+            .as_ref()
+            .is_some_and(|s| s.delivered_at.is_some())
+        {
+            return Ok(vec![]);
+        }
+        match self.status {
+            OrderStatus::Shipped => Ok(vec![OrderEvent::OrderDelivered { at: now }]),
+            _ => Err(OrderError::InvalidTransition),
+        }
+    }
+
+    fn cancel(
+        &self,
+        reason: CancelReason,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OrderEvent>, OrderError> {
+        if note.is_some_and(|n| chars(n) > MAX_NOTE_CHARS) {
+            return Err(OrderError::InvalidNote);
+        }
+        match self.status {
+            OrderStatus::Placed
+            | OrderStatus::StockReserved
+            | OrderStatus::PaymentAuthorized
+            | OrderStatus::Confirmed => Ok(vec![OrderEvent::OrderCancelled {
+                reason,
+                note: note.map(str::to_string),
+                from_status: self.status,
+                at: now,
+            }]),
+            OrderStatus::Cancelled => Ok(vec![]),
+            OrderStatus::New
+            | OrderStatus::Shipped
+            | OrderStatus::Delivered
+            | OrderStatus::Refunded => Err(OrderError::InvalidTransition),
+        }
+    }
+
+    fn record_refund(
+        &self,
+        currency: Currency,
+        refund_id: &str,
+        amount: &Money,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OrderEvent>, OrderError> {
+        if !present(refund_id, MAX_ID_CHARS) {
+            return Err(OrderError::InvalidRefundId);
+        }
+        if self.captured <= 0 {
+            return Err(OrderError::NotPaid);
+        }
+        if self.refund_ids.contains(refund_id) {
+            return Ok(vec![]);
+        }
+        if amount.currency != currency || amount.amount_minor < 1 {
+            return Err(OrderError::InvalidAmount);
+        }
+        let total_refunded = self
+            .refunded
+            .checked_add(amount.amount_minor)
+            .filter(|t| *t <= self.captured)
+            .ok_or(OrderError::RefundExceedsCaptured)?;
+        Ok(vec![OrderEvent::OrderRefunded {
+            refund_id: refund_id.to_string(),
+            amount: *amount,
+            total_refunded: Money::new(total_refunded, currency),
+            at: now,
+        }])
+    }
+
+    fn record(&mut self, at: DateTime<Utc>, event: &str, note: Option<String>) {
+        self.updated_at = Some(at);
+        self.timeline.push(TimelineEntry {
+            at,
+            event: event.to_string(),
+            status: self.status,
+            note,
+        });
+    }
+}
+
+impl Decider for Order {
+    const TYPE: &'static str = "order";
+    type Command = OrderCommand;
+    type Event = OrderEvent;
+    type Error = OrderError;
+    type View = OrderView;
+
+    fn decide(
+        &self,
+        _id: &str,
+        command: &OrderCommand,
+        by: &Principal,
+    ) -> Result<Vec<OrderEvent>, OrderError> {
+        if let OrderCommand::Place { .. } = command {
+            return self.place(command, by);
+        }
+        let Some(placed) = &self.placement else {
+            return Err(OrderError::NotFound);
+        };
+        let access = access(&placed.owner, by);
+        // A stranger learns nothing, not even that the order exists.
+        if access == Access::Stranger {
+            return Err(OrderError::NotFound);
+        }
+        if !allowed(access, command) {
+            return Err(OrderError::Forbidden);
+        }
+        let total = placed.totals.total;
+        match command {
+            // Handled above; kept total so a new command cannot slip past the checks.
+            OrderCommand::Place { .. } => self.place(command, by),
+            OrderCommand::MarkStockReserved { now } => self.step(
+                OrderStatus::Placed,
+                OrderStatus::StockReserved,
+                OrderEvent::OrderStockReserved { at: *now },
+            ),
+            OrderCommand::MarkPaymentAuthorized { now } => self.step(
+                OrderStatus::StockReserved,
+                OrderStatus::PaymentAuthorized,
+                OrderEvent::OrderPaymentAuthorized { at: *now },
+            ),
+            OrderCommand::Confirm { now } => self.step(
+                OrderStatus::PaymentAuthorized,
+                OrderStatus::Confirmed,
+                OrderEvent::OrderConfirmed { at: *now },
+            ),
+            OrderCommand::RecordCapture { amount, now } => self.record_capture(total, amount, *now),
+            OrderCommand::Ship {
+                carrier,
+                tracking_number,
+                now,
+            } => self.ship(total, carrier, tracking_number, *now),
+            OrderCommand::MarkDelivered { now } => self.mark_delivered(*now),
+            OrderCommand::Cancel { reason, note, now } => {
+                self.cancel(*reason, note.as_deref(), *now)
+            }
+            OrderCommand::RecordRefund {
+                refund_id,
+                amount,
+                now,
+            } => self.record_refund(placed.totals.currency, refund_id, amount, *now),
+        }
+    }
+
+    fn evolve(&mut self, event: &OrderEvent) {
+        match event {
+            OrderEvent::OrderPlaced {
+                owner,
+                cart_id,
+                lines,
+                shipping_address,
+                email,
+                currency,
+                subtotal,
+                shipping,
+                tax_rate_bp,
+                tax,
+                total,
+                at,
+            } => {
+                self.placement = Some(Placement {
+                    owner: owner.clone(),
+                    cart_id: cart_id.clone(),
+                    lines: lines.clone(),
+                    shipping_address: shipping_address.clone(),
+                    email: email.clone(),
+                    tax_rate_bp: *tax_rate_bp,
+                    totals: Totals {
+                        currency: *currency,
+                        subtotal: *subtotal,
+                        shipping: *shipping,
+                        tax: *tax,
+                        total: *total,
+                    },
+                    placed_at: *at,
+                });
+                self.status = OrderStatus::Placed;
+                self.record(*at, "placed", None);
+            }
+            OrderEvent::OrderStockReserved { at } => {
+                self.status = OrderStatus::StockReserved;
+                self.record(*at, "stock_reserved", None);
+            }
+            OrderEvent::OrderPaymentAuthorized { at } => {
+                self.status = OrderStatus::PaymentAuthorized;
+                self.record(*at, "payment_authorized", None);
+            }
+            OrderEvent::OrderConfirmed { at } => {
+                self.status = OrderStatus::Confirmed;
+                self.record(*at, "confirmed", None);
+            }
+            OrderEvent::OrderPaymentCaptured { amount, at } => {
+                self.captured = self.captured.saturating_add(amount.amount_minor);
+                self.record(*at, "payment_captured", Some(amount_note(amount)));
+            }
+            OrderEvent::OrderShipped {
+                carrier,
+                tracking_number,
+                at,
+            } => {
+                self.status = OrderStatus::Shipped;
+                self.shipment = Some(Shipment {
+                    carrier: carrier.clone(),
+                    tracking_number: tracking_number.clone(),
+                    shipped_at: *at,
+                    delivered_at: None,
+                });
+                self.record(*at, "shipped", Some(format!("{carrier} {tracking_number}")));
+            }
+            OrderEvent::OrderDelivered { at } => {
+                self.status = OrderStatus::Delivered;
+                if let Some(shipment) = &mut self.shipment {
+                    shipment.delivered_at = Some(*at);
+                }
+                self.record(*at, "delivered", None);
+            }
+            OrderEvent::OrderCancelled {
+                reason,
+                note,
+                from_status,
+                at,
+            } => {
+                self.status = OrderStatus::Cancelled;
+                self.cancellation = Some(Cancellation {
+                    reason: *reason,
+                    note: note.clone(),
+                    from_status: *from_status,
+                    at: *at,
+                });
+                let detail = match note {
+                    Some(note) => format!("{}: {note}", reason.as_str()),
+                    None => reason.as_str().to_string(),
+                };
+                self.record(*at, "cancelled", Some(detail));
+            }
+            OrderEvent::OrderRefunded {
+                refund_id,
+                amount,
+                total_refunded,
+                at,
+            } => {
+                self.refunded = total_refunded.amount_minor;
+                self.refund_ids.insert(refund_id.clone());
+                // A cancelled order stays cancelled: the refund settles it, it does not
+                // change why it ended.
+                if self.refunded >= self.captured && self.status != OrderStatus::Cancelled {
+                    self.status = OrderStatus::Refunded;
+                }
+                self.record(*at, "refunded", Some(amount_note(amount)));
+            }
+        }
+    }
+
+    fn authorize_read(&self, by: &Principal) -> Result<(), OrderError> {
+        match &self.placement {
+            Some(placed) if access(&placed.owner, by) != Access::Stranger => Ok(()),
+            _ => Err(OrderError::NotFound),
+        }
+    }
+
+    fn view(&self, id: &str, version: u64) -> OrderView {
+        let Some(placed) = &self.placement else {
+            return empty_view(id, version);
+        };
+        let currency = placed.totals.currency;
+        let (owner_kind, customer_id) = match &placed.owner {
+            OrderOwner::Guest { .. } => ("guest", None),
+            OrderOwner::Customer { customer_id } => ("customer", Some(*customer_id)),
+        };
+        OrderView {
+            id: id.to_string(),
+            version,
+            status: self.status,
+            owner_kind: owner_kind.to_string(),
+            customer_id,
+            cart_id: placed.cart_id.clone(),
+            email: placed.email.clone(),
+            shipping_address: placed.shipping_address.clone(),
+            lines: placed
+                .lines
+                .iter()
+                .map(|line| OrderLineView {
+                    sku: line.sku.clone(),
+                    product_id: line.product_id.clone(),
+                    title: line.title.clone(),
+                    unit_price: line.unit_price,
+                    quantity: line.quantity,
+                    // Bounded by validation, so saturation never happens.
+                    line_total: Money::new(
+                        line.unit_price.amount_minor.saturating_mul(line.quantity),
+                        line.unit_price.currency,
+                    ),
+                })
+                .collect(),
+            currency,
+            subtotal: placed.totals.subtotal,
+            shipping: placed.totals.shipping,
+            tax_rate_bp: placed.tax_rate_bp,
+            tax: placed.totals.tax,
+            total: placed.totals.total,
+            captured: Money::new(self.captured, currency),
+            refunded: Money::new(self.refunded, currency),
+            shipment: self.shipment.clone(),
+            cancellation: self.cancellation.clone(),
+            placed_at: placed.placed_at,
+            updated_at: self.updated_at.unwrap_or(placed.placed_at),
+            timeline: self.timeline.clone(),
+        }
+    }
+
+    fn event_type(event: &OrderEvent) -> &'static str {
+        event.event_type()
+    }
+}
+
+/// The view of an order that was never placed. Reads of it are refused, so nobody should see
+/// it; it exists because `view` must answer for every state. ISO 4217's `XXX` means "no
+/// currency".
+fn empty_view(id: &str, version: u64) -> OrderView {
+    let none = Money::zero(Currency::parse("XXX").unwrap_or(Currency::EUR));
+    OrderView {
+        id: id.to_string(),
+        version,
+        status: OrderStatus::New,
+        owner_kind: String::new(),
+        customer_id: None,
+        cart_id: String::new(),
+        email: String::new(),
+        shipping_address: Address {
+            name: String::new(),
+            line1: String::new(),
+            line2: None,
+            city: String::new(),
+            postal_code: String::new(),
+            region: None,
+            country: String::new(),
+            phone: None,
+        },
+        lines: vec![],
+        currency: none.currency,
+        subtotal: none,
+        shipping: none,
+        tax_rate_bp: 0,
+        tax: none,
+        total: none,
+        captured: none,
+        refunded: none,
+        shipment: None,
+        cancellation: None,
+        placed_at: DateTime::<Utc>::UNIX_EPOCH,
+        updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        timeline: vec![],
+    }
+}
+
+/// cqrs-es compatibility: the aggregate can also run inside `cqrs_es::CqrsFramework` and its
+/// `TestFramework`; both delegate to the pure `decide`/`evolve` above.
+mod cqrs {
+    use super::*;
+    use cqrs_es::event_sink::EventSink;
+    use cqrs_es::{Aggregate, DomainEvent};
+
+    impl DomainEvent for OrderEvent {
+        fn event_type(&self) -> String {
+            OrderEvent::event_type(self).to_string()
+        }
+        fn event_version(&self) -> String {
+            "1".to_string()
+        }
+    }
+
+    /// A command as cqrs-es sees it: the id and principal travel with it.
+    pub struct Envelope {
+        pub id: String,
+        pub by: Principal,
+        pub command: OrderCommand,
+    }
+
+    impl Aggregate for Order {
+        const TYPE: &'static str = "order";
+        type Command = Envelope;
+        type Event = OrderEvent;
+        type Error = OrderError;
+        type Services = ();
+
+        async fn handle(
+            &mut self,
+            envelope: Envelope,
+            _services: &(),
+            sink: &EventSink<Self>,
+        ) -> Result<(), OrderError> {
+            for event in Decider::decide(self, &envelope.id, &envelope.command, &envelope.by)? {
+                sink.write(event, self).await;
+            }
+            Ok(())
+        }
+
+        fn apply(&mut self, event: OrderEvent) {
+            self.evolve(&event);
+        }
+    }
+}
+
+pub use cqrs::Envelope as CqrsEnvelope;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,404 @@
+//! `agora.checkout.start`: from a shopper's cart to a placed order and a running saga.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use agora_cart::{CartCommand, CartView};
+use agora_catalog::{ProductStatus, ProductView};
+use agora_checkout::{Checkout, CheckoutCommand, CheckoutPlan, CheckoutView, Outcome};
+use agora_kernel::{Decider, DomainError, ErrorBody, ErrorKind, Money, Principal, Sku};
+use agora_nats::{
+    codec, subjects, Bus, CommandEnvelope, CommandReply, Handler, QueryEnvelope, RequestContext,
+};
+use agora_order::{Order, OrderCommand, OrderLine, OrderOwner, OrderView};
+use agora_runtime::AggregateHost;
+use bytes::Bytes;
+use chrono::Utc;
+use sqlx::PgPool;
+
+use crate::{fields, step_id, StartCheckout};
+
+/// The shop's shipping and tax rules, from configuration.
+#[derive(Clone, Debug)]
+pub struct Pricing {
+    /// Shipping charged per order, in minor units of the order's currency.
+    pub shipping_flat_minor: i64,
+    /// Orders whose subtotal reaches this ship free.
+    pub free_shipping_from_minor: Option<i64>,
+    /// Tax in basis points of subtotal plus shipping (1900 = 19 %).
+    pub tax_rate_bp: u32,
+}
+
+/// Serves `agora.checkout.start` and `agora.checkout.get`.
+pub struct CheckoutService {
+    pub host: AggregateHost<Checkout>,
+    pub bus: Bus,
+    pub pool: PgPool,
+    pub pricing: Pricing,
+}
+
+pub(crate) fn system() -> Principal {
+    Principal::system("checkout")
+}
+
+fn unavailable_item(sku: &Sku) -> ErrorBody {
+    ErrorBody::new(
+        ErrorKind::Conflict,
+        "checkout.item_unavailable",
+        format!("{sku} is not for sale any more; remove it from the cart"),
+    )
+}
+
+impl CheckoutService {
+    /// The catalog's current price and title of every line: the read model maps SKUs to
+    /// products, each product's own service answers with its authoritative state.
+    async fn price(
+        &self,
+        cart: &CartView,
+        ctx: &RequestContext,
+    ) -> Result<Vec<OrderLine>, ErrorBody> {
+        let skus: Vec<String> = cart.lines.iter().map(|l| l.sku.to_string()).collect();
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.sku, p.product_id FROM products p, unnest(p.skus) AS s(sku)
+             WHERE p.skus && $1 AND s.sku = ANY($1)",
+        )
+        .bind(&skus)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| ErrorBody::unavailable(format!("price lookup failed: {e}")))?;
+        let product_ids: BTreeSet<String> = rows.iter().map(|(_, p)| p.clone()).collect();
+        let lookups = product_ids.iter().map(|id| {
+            let query = QueryEnvelope {
+                aggregate_id: id.clone(),
+                principal: system(),
+            };
+            async move {
+                self.bus
+                    .request::<_, ProductView>(subjects::endpoint("product", "get"), &query, ctx)
+                    .await
+            }
+        });
+        let mut by_sku: BTreeMap<String, (ProductView, usize)> = BTreeMap::new();
+        for product in futures::future::join_all(lookups).await {
+            let product = match product {
+                Ok(p) => p,
+                Err(e) if e.kind == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if product.status != ProductStatus::Published {
+                continue;
+            }
+            for (i, variant) in product.variants.iter().enumerate() {
+                by_sku.insert(variant.sku.to_string(), (product.clone(), i));
+            }
+        }
+        cart.lines
+            .iter()
+            .map(|line| {
+                let (product, i) = by_sku
+                    .get(line.sku.as_str())
+                    .ok_or_else(|| unavailable_item(&line.sku))?;
+                let variant = &product.variants[*i];
+                let title = if variant.title.trim().is_empty() {
+                    product.title.clone()
+                } else {
+                    format!("{} — {}", product.title, variant.title)
+                };
+                Ok(OrderLine {
+                    sku: line.sku.clone(),
+                    product_id: product.id.clone(),
+                    title: title.chars().take(500).collect(),
+                    unit_price: variant.price,
+                    quantity: line.quantity,
+                })
+            })
+            .collect()
+    }
+
+    fn shipping(&self, lines: &[OrderLine]) -> Result<Money, ErrorBody> {
+        let currency = lines
+            .first()
+            .map(|l| l.unit_price.currency)
+            .ok_or_else(|| ErrorBody::new(ErrorKind::Invalid, "cart.empty", "the cart is empty"))?;
+        let subtotal: i128 = lines
+            .iter()
+            .map(|l| l.unit_price.amount_minor as i128 * l.quantity as i128)
+            .sum();
+        let free = self
+            .pricing
+            .free_shipping_from_minor
+            .is_some_and(|from| subtotal >= from as i128);
+        Ok(Money::new(
+            if free {
+                0
+            } else {
+                self.pricing.shipping_flat_minor
+            },
+            currency,
+        ))
+    }
+
+    /// Places the order of a started checkout (idempotent) and records it on the saga; the
+    /// reply is the order as the shopper sees it.
+    pub(crate) async fn place_order(
+        host: &AggregateHost<Checkout>,
+        bus: &Bus,
+        order_id: &str,
+        plan: &CheckoutPlan,
+        ctx: &RequestContext,
+    ) -> Result<CommandReply<OrderView>, ErrorBody> {
+        let place = OrderCommand::Place {
+            owner: plan.owner.clone(),
+            cart_id: plan.cart_id.clone(),
+            lines: plan.lines.clone(),
+            shipping_address: plan.shipping_address.clone(),
+            email: plan.email.clone(),
+            shipping: plan.shipping,
+            tax_rate_bp: plan.tax_rate_bp,
+            now: Utc::now(),
+        };
+        let reply: CommandReply<OrderView> = bus
+            .request(
+                subjects::endpoint("order", "place"),
+                &CommandEnvelope {
+                    aggregate_id: order_id.to_string(),
+                    command_id: step_id(order_id, "place-order"),
+                    principal: system(),
+                    command: fields(&place),
+                },
+                ctx,
+            )
+            .await?;
+        host.execute(
+            CommandEnvelope {
+                aggregate_id: order_id.to_string(),
+                command_id: step_id(order_id, "record:order_placed"),
+                principal: system(),
+                command: CheckoutCommand::Record {
+                    outcome: Outcome::OrderPlaced,
+                    now: Utc::now(),
+                },
+            },
+            ctx.clone(),
+        )
+        .await?;
+        Ok(reply)
+    }
+
+    async fn start(
+        &self,
+        envelope: CommandEnvelope<StartCheckout>,
+        ctx: &RequestContext,
+    ) -> Result<CommandReply<OrderView>, ErrorBody> {
+        let order_id = envelope.aggregate_id.clone();
+        let shopper = envelope.principal.clone();
+        let req = envelope.command;
+        let owner = match &shopper {
+            Principal::Guest { token_sha256 } => OrderOwner::Guest {
+                token_sha256: token_sha256.clone(),
+            },
+            Principal::Customer { id } => OrderOwner::Customer { customer_id: *id },
+            Principal::Staff { .. } | Principal::System { .. } => {
+                return Err(ErrorBody::new(
+                    ErrorKind::Forbidden,
+                    "checkout.forbidden",
+                    "only shoppers check out their own carts",
+                ))
+            }
+        };
+        // A retry of a checkout that already started: the same request gets the same order;
+        // the same key with another request is refused.
+        match self.host.read(&order_id, system(), ctx).await {
+            Ok(existing) => return self.replay(&order_id, &shopper, &req, existing, ctx).await,
+            Err(e) if e.code == "checkout.not_found" => {}
+            Err(e) => return Err(e),
+        }
+        let cart: CartView = self
+            .bus
+            .request(
+                subjects::endpoint("cart", "get"),
+                &QueryEnvelope {
+                    aggregate_id: req.cart_id.clone(),
+                    principal: shopper.clone(),
+                },
+                ctx,
+            )
+            .await?;
+        if cart.lines.is_empty() {
+            return Err(agora_cart::CartError::Empty.to_body());
+        }
+        let lines = self.price(&cart, ctx).await?;
+        let shipping = self.shipping(&lines)?;
+        let now = Utc::now();
+        // The order this checkout will place must be valid before anything is written: the
+        // same pure decision the order service makes.
+        let place = OrderCommand::Place {
+            owner: owner.clone(),
+            cart_id: req.cart_id.clone(),
+            lines: lines.clone(),
+            shipping_address: req.shipping_address.clone(),
+            email: req.email.clone(),
+            shipping,
+            tax_rate_bp: self.pricing.tax_rate_bp,
+            now,
+        };
+        Order::default()
+            .decide(&order_id, &place, &system())
+            .map_err(|e| e.to_body())?;
+        let totals = agora_order::totals(&lines, shipping, self.pricing.tax_rate_bp)
+            .map_err(|e| e.to_body())?;
+        let payment_method = req.payment_method.trim().to_string();
+        if payment_method.is_empty()
+            || payment_method.len() > 128
+            || !payment_method.chars().all(|c| c.is_ascii_graphic())
+        {
+            return Err(ErrorBody::new(
+                ErrorKind::Invalid,
+                "checkout.invalid_payment_method",
+                "payment_method must be a provider token such as pm_card_visa",
+            ));
+        }
+        let plan = CheckoutPlan {
+            cart_id: req.cart_id.clone(),
+            owner,
+            lines,
+            shipping_address: req.shipping_address.clone(),
+            email: req.email.clone(),
+            shipping,
+            tax_rate_bp: self.pricing.tax_rate_bp,
+            amount: totals.total,
+            payment_method,
+            request_hash: req.request_hash.clone(),
+        };
+        // Lock the cart on the shopper's authority (the cart service checks ownership), so a
+        // second checkout of the same cart is refused instead of becoming a second order.
+        let _: CommandReply<CartView> = self
+            .bus
+            .request(
+                subjects::endpoint("cart", "begin_checkout"),
+                &CommandEnvelope {
+                    aggregate_id: req.cart_id.clone(),
+                    command_id: step_id(&order_id, "lock-cart"),
+                    principal: shopper.clone(),
+                    command: fields(&CartCommand::BeginCheckout {
+                        order_id: order_id.clone(),
+                        now,
+                    }),
+                },
+                ctx,
+            )
+            .await?;
+        self.host
+            .execute(
+                CommandEnvelope {
+                    aggregate_id: order_id.clone(),
+                    command_id: step_id(&order_id, "start"),
+                    principal: system(),
+                    command: CheckoutCommand::Start {
+                        plan: plan.clone(),
+                        now,
+                    },
+                },
+                ctx.clone(),
+            )
+            .await?;
+        metrics::counter!("agora_checkouts_started_total").increment(1);
+        Self::place_order(&self.host, &self.bus, &order_id, &plan, ctx).await
+    }
+
+    async fn replay(
+        &self,
+        order_id: &str,
+        shopper: &Principal,
+        req: &StartCheckout,
+        existing: CheckoutView,
+        ctx: &RequestContext,
+    ) -> Result<CommandReply<OrderView>, ErrorBody> {
+        if existing.request_hash.as_deref() != Some(req.request_hash.as_str()) {
+            return Err(agora_checkout::CheckoutError::KeyReused.to_body());
+        }
+        // The shopper must own the order they replay (the order service checks).
+        let order = self
+            .bus
+            .request::<_, OrderView>(
+                subjects::endpoint("order", "get"),
+                &QueryEnvelope {
+                    aggregate_id: order_id.to_string(),
+                    principal: shopper.clone(),
+                },
+                ctx,
+            )
+            .await;
+        match order {
+            Ok(view) => Ok(CommandReply {
+                version: view.version,
+                duplicate: true,
+                view,
+            }),
+            // Started but the order was not placed yet (a crash in between): place it now.
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                let state = crate::runner::load(self.host_store(), order_id).await?;
+                match state.0.plan() {
+                    Some(plan) => {
+                        let reply =
+                            Self::place_order(&self.host, &self.bus, order_id, plan, ctx).await?;
+                        Ok(CommandReply {
+                            duplicate: true,
+                            ..reply
+                        })
+                    }
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn host_store(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl Handler for CheckoutService {
+    async fn handle(
+        &self,
+        endpoint: &'static str,
+        ctx: RequestContext,
+        payload: Bytes,
+    ) -> Result<Bytes, ErrorBody> {
+        match endpoint {
+            "get" => {
+                let query: QueryEnvelope = codec::decode(&payload)?;
+                check_id(&query.aggregate_id)?;
+                let view = self
+                    .host
+                    .read(&query.aggregate_id, query.principal, &ctx)
+                    .await?;
+                Ok(codec::encode(&view))
+            }
+            "start" => {
+                let envelope: CommandEnvelope<StartCheckout> = codec::decode(&payload)?;
+                check_id(&envelope.aggregate_id)?;
+                check_id(&envelope.command.cart_id)?;
+                let reply = self.start(envelope, &ctx).await?;
+                Ok(codec::encode(&reply))
+            }
+            other => Err(ErrorBody::new(
+                ErrorKind::NotFound,
+                "request.unknown_endpoint",
+                format!("no endpoint {other}"),
+            )),
+        }
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ErrorBody> {
+    if subjects::is_token(id) && id.len() <= 64 {
+        Ok(())
+    } else {
+        Err(ErrorBody::new(
+            ErrorKind::Invalid,
+            "request.invalid_id",
+            "malformed id",
+        ))
+    }
+}

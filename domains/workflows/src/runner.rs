@@ -1,0 +1,836 @@
+//! The saga runner: performs each checkout's next action until the saga waits or ends.
+//!
+//! It is driven by the event feed (`saga_checkout`, a durable JetStream consumer shared by
+//! every instance): a checkout event advances that checkout; a payment event that settles an
+//! authorization advances its checkout, and a refund is copied onto the order; an order
+//! cancelled by the shopper or by staff is told to its checkout. A sweep abandons checkouts
+//! whose payment window passed and nudges any that stalled (a provider outage, a crash).
+//!
+//! Every action is idempotent (see the crate docs), so a message delivered twice, two
+//! instances advancing the same checkout, or a crash between an effect and its record cost a
+//! repeated request, never a repeated effect.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agora_cart::CartCommand;
+use agora_checkout::{Action, Checkout, CheckoutCommand, Outcome, Phase};
+use agora_inventory::StockCommand;
+use agora_kernel::{CommandId, ErrorBody, ErrorKind, Money, RecordedEvent};
+use agora_nats::{
+    codec, subjects, Bus, CommandEnvelope, CommandReply, QueryEnvelope, RequestContext,
+};
+use agora_order::{CancelReason, OrderCommand, OrderEvent, OrderStatus, OrderView};
+use agora_payment::{PaymentEvent, PaymentStatus, PaymentView};
+use agora_runtime::{AggregateHost, EventStore};
+use async_nats::jetstream::{self, consumer::pull, AckKind};
+use chrono::Utc;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::checkout_service::system;
+use crate::{fields, step_id, AuthorizePayment, NoFields, RefundPayment};
+
+/// The durable consumer every runner instance shares.
+pub const CONSUMER: &str = "saga_checkout";
+/// Deliveries after which a checkout whose provider never answers gives up and compensates.
+const MAX_AUTHORIZE_DELIVERIES: u64 = 8;
+
+/// Loads a checkout's state and version from the event store.
+pub async fn load(pool: &PgPool, order_id: &str) -> Result<(Checkout, u64), ErrorBody> {
+    let events = EventStore::new(pool.clone())
+        .range("checkout", order_id, 0, u64::MAX)
+        .await
+        .map_err(|e| ErrorBody::unavailable(format!("load checkout: {e}")))?;
+    let (state, version, _) = agora_runtime::fold::<Checkout>(&events)?;
+    Ok((state, version))
+}
+
+/// Performs checkout actions.
+pub struct Runner {
+    pub host: AggregateHost<Checkout>,
+    pub bus: Bus,
+    pub pool: PgPool,
+    /// Fault injection for tests: abort the process right after performing this action
+    /// (`reserve_stock`, `authorize`...) and before recording its outcome.
+    pub crash_after: Option<String>,
+    /// One advance per checkout at a time in this process.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::PlaceOrder => "place_order",
+        Action::ReserveStock => "reserve_stock",
+        Action::Authorize => "authorize",
+        Action::CheckPayment => "check_payment",
+        Action::ConfirmOrder => "confirm_order",
+        Action::Capture => "capture",
+        Action::Finish => "finish",
+        Action::Compensate { .. } => "compensate",
+        Action::Revert => "revert",
+        Action::Wait => "wait",
+    }
+}
+
+fn ctx() -> RequestContext {
+    RequestContext::new(Duration::from_secs(15))
+}
+
+impl Runner {
+    pub fn new(
+        host: AggregateHost<Checkout>,
+        bus: Bus,
+        pool: PgPool,
+        crash_after: Option<String>,
+    ) -> Self {
+        Runner {
+            host,
+            bus,
+            pool,
+            crash_after,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_for(&self, order_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(order_id.to_string()).or_default().clone()
+    }
+
+    async fn send<C: Serialize, V: DeserializeOwned>(
+        &self,
+        service: &str,
+        endpoint: &str,
+        id: &str,
+        command_id: CommandId,
+        command: &C,
+    ) -> Result<CommandReply<V>, ErrorBody> {
+        self.bus
+            .request(
+                subjects::endpoint(service, endpoint),
+                &CommandEnvelope {
+                    aggregate_id: id.to_string(),
+                    command_id,
+                    principal: system(),
+                    command,
+                },
+                &ctx(),
+            )
+            .await
+    }
+
+    async fn get<V: DeserializeOwned>(&self, service: &str, id: &str) -> Result<V, ErrorBody> {
+        self.bus
+            .request(
+                subjects::endpoint(service, agora_runtime::GET_ENDPOINT),
+                &QueryEnvelope {
+                    aggregate_id: id.to_string(),
+                    principal: system(),
+                },
+                &ctx(),
+            )
+            .await
+    }
+
+    /// Records an outcome on the checkout; its command id names the phase and the outcome, so
+    /// the same observation recorded twice is one command.
+    pub async fn record(
+        &self,
+        order_id: &str,
+        phase: Phase,
+        outcome: Outcome,
+    ) -> Result<(), ErrorBody> {
+        let command_id = step_id(
+            order_id,
+            &format!("record:{}:{}", phase.as_str(), outcome.label()),
+        );
+        self.host
+            .execute(
+                CommandEnvelope {
+                    aggregate_id: order_id.to_string(),
+                    command_id,
+                    principal: system(),
+                    command: CheckoutCommand::Record {
+                        outcome,
+                        now: Utc::now(),
+                    },
+                },
+                ctx(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Performs next actions until the checkout waits or ends; returns its phase.
+    pub async fn advance(&self, order_id: &str) -> Result<Phase, ErrorBody> {
+        let lock = self.lock_for(order_id);
+        let _guard = lock.lock().await;
+        for _ in 0..16 {
+            let (state, version) = load(&self.pool, order_id).await?;
+            if version == 0 {
+                return Ok(Phase::New);
+            }
+            let action = state.next_action();
+            if action == Action::Wait {
+                return Ok(state.phase);
+            }
+            let name = action_name(&action);
+            let outcome = self
+                .perform(order_id, &state, &action)
+                .await
+                .inspect_err(|e| tracing::warn!(order = order_id, action = name, error = %e, "checkout step failed; will retry"))?;
+            if self.crash_after.as_deref() == Some(name) {
+                tracing::error!(
+                    order = order_id,
+                    action = name,
+                    "fault injection: aborting after the effect, before its record"
+                );
+                std::process::abort();
+            }
+            match outcome {
+                Some(outcome) => self.record(order_id, state.phase, outcome).await?,
+                None => return Ok(state.phase),
+            }
+        }
+        Ok(load(&self.pool, order_id).await?.0.phase)
+    }
+
+    async fn perform(
+        &self,
+        order_id: &str,
+        state: &Checkout,
+        action: &Action,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        let Some(plan) = state.plan() else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        match action {
+            Action::Wait => Ok(None),
+            Action::PlaceOrder => {
+                let place = OrderCommand::Place {
+                    owner: plan.owner.clone(),
+                    cart_id: plan.cart_id.clone(),
+                    lines: plan.lines.clone(),
+                    shipping_address: plan.shipping_address.clone(),
+                    email: plan.email.clone(),
+                    shipping: plan.shipping,
+                    tax_rate_bp: plan.tax_rate_bp,
+                    now,
+                };
+                let _: CommandReply<OrderView> = self
+                    .send(
+                        "order",
+                        "place",
+                        order_id,
+                        step_id(order_id, "place-order"),
+                        &fields(&place),
+                    )
+                    .await?;
+                Ok(Some(Outcome::OrderPlaced))
+            }
+            Action::ReserveStock => {
+                let expires_at = state
+                    .reserve_until
+                    .unwrap_or(now + chrono::Duration::minutes(30));
+                let reservations = plan.lines.iter().map(|line| {
+                    let reserve = StockCommand::Reserve {
+                        reservation_id: order_id.to_string(),
+                        quantity: line.quantity,
+                        expires_at,
+                        order_ref: order_id.to_string(),
+                        now,
+                    };
+                    async move {
+                        let result: Result<CommandReply<serde_json::Value>, ErrorBody> = self
+                            .send(
+                                "stock",
+                                "reserve",
+                                line.sku.as_str(),
+                                step_id(order_id, &format!("stock:reserve:{}", line.sku)),
+                                &fields(&reserve),
+                            )
+                            .await;
+                        (line.sku.clone(), result)
+                    }
+                });
+                let mut short = None;
+                for (sku, result) in futures::future::join_all(reservations).await {
+                    match result {
+                        Ok(_) => {}
+                        Err(e) if e.code == "inventory.insufficient_stock" => short = Some(sku),
+                        Err(e) => return Err(e),
+                    }
+                }
+                if let Some(sku) = short {
+                    return Ok(Some(Outcome::StockUnavailable { sku }));
+                }
+                match self
+                    .send::<_, OrderView>(
+                        "order",
+                        "mark_stock_reserved",
+                        order_id,
+                        step_id(order_id, "order:stock_reserved"),
+                        &fields(&OrderCommand::MarkStockReserved { now }),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(Some(Outcome::StockReserved)),
+                    Err(e) => self.cancelled_or(order_id, e).await,
+                }
+            }
+            Action::Authorize => {
+                let reply: Result<CommandReply<PaymentView>, ErrorBody> = self
+                    .send(
+                        "payment",
+                        "authorize",
+                        order_id,
+                        step_id(order_id, "payment:authorize"),
+                        &AuthorizePayment {
+                            amount: plan.amount,
+                            payment_method: plan.payment_method.clone(),
+                        },
+                    )
+                    .await;
+                match reply {
+                    Ok(reply) => Ok(payment_outcome(&reply.view)),
+                    Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => {
+                        Err(e)
+                    }
+                    Err(e) => Ok(Some(Outcome::PaymentFailed { code: e.code })),
+                }
+            }
+            Action::CheckPayment => {
+                let view: PaymentView = self.get("payment", order_id).await?;
+                Ok(payment_outcome(&view).filter(|o| *o != Outcome::PaymentPending))
+            }
+            Action::ConfirmOrder => {
+                let marked = self
+                    .send::<_, OrderView>(
+                        "order",
+                        "mark_payment_authorized",
+                        order_id,
+                        step_id(order_id, "order:payment_authorized"),
+                        &fields(&OrderCommand::MarkPaymentAuthorized { now }),
+                    )
+                    .await;
+                if let Err(e) = marked {
+                    return self.cancelled_or(order_id, e).await;
+                }
+                match self
+                    .send::<_, OrderView>(
+                        "order",
+                        "confirm",
+                        order_id,
+                        step_id(order_id, "order:confirm"),
+                        &fields(&OrderCommand::Confirm { now }),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(Some(Outcome::OrderConfirmed)),
+                    Err(e) => self.cancelled_or(order_id, e).await,
+                }
+            }
+            Action::Capture => {
+                match self
+                    .send::<_, PaymentView>(
+                        "payment",
+                        "capture",
+                        order_id,
+                        step_id(order_id, "payment:capture"),
+                        &NoFields {},
+                    )
+                    .await
+                {
+                    Ok(reply) if is_captured(reply.view.status) => {
+                        Ok(Some(Outcome::PaymentCaptured))
+                    }
+                    Ok(reply) => Ok(Some(Outcome::CaptureFailed {
+                        code: format!("status_{:?}", reply.view.status).to_lowercase(),
+                    })),
+                    Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => {
+                        Err(e)
+                    }
+                    Err(e) => Ok(Some(Outcome::CaptureFailed { code: e.code })),
+                }
+            }
+            Action::Finish => {
+                for line in &plan.lines {
+                    let commit = StockCommand::Commit {
+                        reservation_id: order_id.to_string(),
+                    };
+                    let result: Result<CommandReply<serde_json::Value>, ErrorBody> = self
+                        .send(
+                            "stock",
+                            "commit",
+                            line.sku.as_str(),
+                            step_id(order_id, &format!("stock:commit:{}", line.sku)),
+                            &fields(&commit),
+                        )
+                        .await;
+                    match result {
+                        Ok(_) => {}
+                        Err(e)
+                            if e.kind == ErrorKind::Unavailable
+                                || e.kind == ErrorKind::Internal =>
+                        {
+                            return Err(e)
+                        }
+                        // The reservation expired before the sale (the platform was down for
+                        // longer than the reservation's life): the order is paid, so it stands;
+                        // the stock ledger shows the gap for staff to resolve.
+                        Err(e) => {
+                            tracing::error!(order = order_id, sku = %line.sku, error = %e, "could not commit a paid order's reservation")
+                        }
+                    }
+                }
+                let _: Option<CommandReply<OrderView>> = self
+                    .send(
+                        "order",
+                        "record_capture",
+                        order_id,
+                        step_id(order_id, "order:record_capture"),
+                        &fields(&OrderCommand::RecordCapture {
+                            amount: plan.amount,
+                            now,
+                        }),
+                    )
+                    .await
+                    .map(Some)
+                    .or_else(|e| tolerate(e, &["order.invalid_transition"]).map(|_: ()| None))?;
+                self.close_cart(order_id, &plan.cart_id, true).await?;
+                metrics::counter!("agora_checkouts_total", "outcome" => "completed").increment(1);
+                Ok(Some(Outcome::Finished))
+            }
+            Action::Compensate {
+                void_payment,
+                cancel_order,
+            } => {
+                for line in &plan.lines {
+                    let release = StockCommand::Release {
+                        reservation_id: order_id.to_string(),
+                    };
+                    let _: CommandReply<serde_json::Value> = self
+                        .send(
+                            "stock",
+                            "release",
+                            line.sku.as_str(),
+                            step_id(order_id, &format!("stock:release:{}", line.sku)),
+                            &fields(&release),
+                        )
+                        .await?;
+                }
+                if *void_payment {
+                    let _: Option<CommandReply<PaymentView>> = self
+                        .send(
+                            "payment",
+                            "void",
+                            order_id,
+                            step_id(order_id, "payment:void"),
+                            &NoFields {},
+                        )
+                        .await
+                        .map(Some)
+                        .or_else(|e| tolerate(e, &["payment.not_found"]).map(|_: ()| None))?;
+                }
+                if let Some(reason) = cancel_order {
+                    let cancel = OrderCommand::Cancel {
+                        reason: *reason,
+                        note: state
+                            .failure
+                            .as_ref()
+                            .map(|f| f.2.chars().take(500).collect()),
+                        now,
+                    };
+                    let _: Option<CommandReply<OrderView>> = self
+                        .send(
+                            "order",
+                            "cancel",
+                            order_id,
+                            step_id(order_id, "order:cancel"),
+                            &fields(&cancel),
+                        )
+                        .await
+                        .map(Some)
+                        .or_else(|e| {
+                            tolerate(e, &["order.not_found", "order.invalid_transition"])
+                                .map(|_: ()| None)
+                        })?;
+                }
+                self.close_cart(order_id, &plan.cart_id, false).await?;
+                metrics::counter!("agora_checkouts_total", "outcome" => "compensated").increment(1);
+                Ok(Some(Outcome::Compensated))
+            }
+            Action::Revert => {
+                let payment: PaymentView = self.get("payment", order_id).await?;
+                let refundable = payment.captured.amount_minor
+                    - payment.refunded.amount_minor
+                    - payment.pending_refunds.amount_minor;
+                if refundable > 0 {
+                    let _: CommandReply<PaymentView> = self
+                        .send(
+                            "payment",
+                            "refund",
+                            order_id,
+                            step_id(order_id, "payment:refund:cancelled"),
+                            &RefundPayment {
+                                refund_id: "order-cancelled".into(),
+                                amount: Money::new(refundable, payment.captured.currency),
+                            },
+                        )
+                        .await?;
+                }
+                for line in &plan.lines {
+                    let receive = StockCommand::Receive {
+                        quantity: line.quantity,
+                        reason: Some(format!("returned: order {order_id} cancelled")),
+                        now,
+                    };
+                    let _: CommandReply<serde_json::Value> = self
+                        .send(
+                            "stock",
+                            "receive",
+                            line.sku.as_str(),
+                            step_id(order_id, &format!("stock:restock:{}", line.sku)),
+                            &fields(&receive),
+                        )
+                        .await?;
+                }
+                Ok(Some(Outcome::Reverted))
+            }
+        }
+    }
+
+    async fn close_cart(
+        &self,
+        order_id: &str,
+        cart_id: &str,
+        completed: bool,
+    ) -> Result<(), ErrorBody> {
+        let (endpoint, command, step) = if completed {
+            (
+                "complete_checkout",
+                CartCommand::CompleteCheckout {
+                    order_id: order_id.to_string(),
+                },
+                "cart:complete",
+            )
+        } else {
+            (
+                "abort_checkout",
+                CartCommand::AbortCheckout {
+                    order_id: order_id.to_string(),
+                },
+                "cart:abort",
+            )
+        };
+        let result: Result<CommandReply<serde_json::Value>, ErrorBody> = self
+            .send(
+                "cart",
+                endpoint,
+                cart_id,
+                step_id(order_id, step),
+                &fields(&command),
+            )
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => Err(e),
+            // Another checkout took the cart over after this one's lock lapsed.
+            Err(e) => {
+                tracing::warn!(order = order_id, cart = cart_id, error = %e, "cart not closed");
+                Ok(())
+            }
+        }
+    }
+
+    /// An order step was refused: if someone cancelled the order, that is the outcome.
+    async fn cancelled_or(
+        &self,
+        order_id: &str,
+        error: ErrorBody,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        if error.kind != ErrorKind::Conflict {
+            return Err(error);
+        }
+        let order: OrderView = self.get("order", order_id).await?;
+        match (order.status, &order.cancellation) {
+            (OrderStatus::Cancelled, Some(c)) => {
+                Ok(Some(Outcome::OrderCancelled { reason: c.reason }))
+            }
+            _ => Err(error),
+        }
+    }
+
+    /// Reacts to one feed event.
+    async fn handle(&self, event: &RecordedEvent, delivered: u64) -> Result<(), ErrorBody> {
+        let id = event.aggregate_id.as_str();
+        match event.aggregate_type.as_str() {
+            "checkout" => {
+                let phase = self.advance(id).await;
+                if let Err(e) = &phase {
+                    if delivered >= MAX_AUTHORIZE_DELIVERIES && e.kind == ErrorKind::Unavailable {
+                        let (state, _) = load(&self.pool, id).await?;
+                        if state.phase == Phase::Authorizing {
+                            tracing::error!(order = id, error = %e, "the payment provider kept failing; giving up on this checkout");
+                            self.record(
+                                id,
+                                Phase::Authorizing,
+                                Outcome::PaymentFailed {
+                                    code: "gateway_unavailable".into(),
+                                },
+                            )
+                            .await?;
+                            self.advance(id).await?;
+                            return Ok(());
+                        }
+                    }
+                }
+                phase.map(|_| ())
+            }
+            "payment" => {
+                let Ok(payment_event) =
+                    serde_json::from_value::<PaymentEvent>(event.payload.clone())
+                else {
+                    return Ok(());
+                };
+                match payment_event {
+                    PaymentEvent::PaymentRefunded {
+                        refund_id, amount, ..
+                    } => {
+                        let _: CommandReply<OrderView> = self
+                            .send(
+                                "order",
+                                "record_refund",
+                                id,
+                                step_id(id, &format!("order:refund:{refund_id}")),
+                                &fields(&OrderCommand::RecordRefund {
+                                    refund_id,
+                                    amount,
+                                    now: Utc::now(),
+                                }),
+                            )
+                            .await?;
+                        Ok(())
+                    }
+                    PaymentEvent::PaymentAuthorized { .. }
+                    | PaymentEvent::PaymentDeclined { .. }
+                    | PaymentEvent::PaymentFailed { .. }
+                    | PaymentEvent::PaymentVoided { .. }
+                    | PaymentEvent::PaymentCaptured { .. } => self.advance(id).await.map(|_| ()),
+                    _ => Ok(()),
+                }
+            }
+            "order" => {
+                let Ok(OrderEvent::OrderCancelled { reason, .. }) =
+                    serde_json::from_value::<OrderEvent>(event.payload.clone())
+                else {
+                    return Ok(());
+                };
+                if !matches!(reason, CancelReason::CustomerRequest | CancelReason::Staff) {
+                    // The saga cancelled it itself.
+                    return Ok(());
+                }
+                let (state, version) = load(&self.pool, id).await?;
+                if version == 0 {
+                    return Ok(());
+                }
+                self.record(id, state.phase, Outcome::OrderCancelled { reason })
+                    .await?;
+                self.advance(id).await.map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn is_captured(status: PaymentStatus) -> bool {
+    matches!(
+        status,
+        PaymentStatus::Captured | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded
+    )
+}
+
+/// What a payment's state says about its authorization.
+fn payment_outcome(view: &PaymentView) -> Option<Outcome> {
+    match view.status {
+        PaymentStatus::Authorized => Some(Outcome::PaymentAuthorized),
+        s if is_captured(s) => Some(Outcome::PaymentAuthorized),
+        PaymentStatus::RequiresAction => Some(Outcome::PaymentPending),
+        PaymentStatus::Declined => Some(Outcome::PaymentDeclined {
+            code: view
+                .decline_code
+                .clone()
+                .unwrap_or_else(|| "card_declined".into()),
+        }),
+        PaymentStatus::Failed => Some(Outcome::PaymentFailed {
+            code: view
+                .failure_code
+                .clone()
+                .unwrap_or_else(|| "payment_failed".into()),
+        }),
+        PaymentStatus::Voided => Some(Outcome::PaymentFailed {
+            code: "voided".into(),
+        }),
+        PaymentStatus::New | PaymentStatus::Authorizing => None,
+        _ => None,
+    }
+}
+
+/// Turns the listed refusals (the effect already happened, or cannot apply) into success.
+fn tolerate<T: Default>(e: ErrorBody, codes: &[&str]) -> Result<T, ErrorBody> {
+    if codes.contains(&e.code.as_str()) {
+        Ok(T::default())
+    } else {
+        Err(e)
+    }
+}
+
+/// Runs the runner from the feed until `shutdown` resolves.
+pub async fn run(
+    runner: Arc<Runner>,
+    js: jetstream::Context,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let stream = agora_runtime::feed::ensure_stream(&js).await?;
+    let consumer = stream
+        .get_or_create_consumer(
+            CONSUMER,
+            pull::Config {
+                durable_name: Some(CONSUMER.to_string()),
+                filter_subjects: vec![
+                    subjects::events_of("checkout"),
+                    subjects::events_of("payment"),
+                    subjects::events_of("order"),
+                ],
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                // A step can wait on a slow provider; redeliver only well after that.
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 20_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("create consumer {CONSUMER}: {e}"))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(256)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("consume {CONSUMER}: {e}"))?;
+    let permits = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let next = tokio::select! {
+            _ = &mut shutdown => break,
+            m = messages.next() => m,
+        };
+        while tasks.try_join_next().is_some() {}
+        let Some(message) = next else { break };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "saga feed error");
+                continue;
+            }
+        };
+        let permit = permits.clone().acquire_owned().await?;
+        let runner = runner.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let event = match codec::decode::<RecordedEvent>(&message.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(error = %e, "undecodable feed message");
+                    let _ = message.ack_with(AckKind::Term).await;
+                    return;
+                }
+            };
+            let delivered = message.info().map(|i| i.delivered as u64).unwrap_or(1);
+            match runner.handle(&event, delivered).await {
+                Ok(()) => {
+                    let _ = message.ack().await;
+                }
+                Err(e) => {
+                    tracing::warn!(aggregate = %event.aggregate_type, id = %event.aggregate_id, error = %e, "saga step failed; redelivering");
+                    let backoff = Duration::from_millis(500 * delivered.min(20));
+                    let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
+                }
+            }
+        });
+    }
+    tasks.shutdown().await;
+    Ok(())
+}
+
+/// Every few seconds: abandons checkouts whose payment window passed and advances checkouts
+/// that have not moved for a while (a provider outage, a lost message).
+pub async fn sweep(
+    runner: Arc<Runner>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let abandoned: Vec<String> = sqlx::query_scalar(
+            "SELECT order_id FROM orders
+             WHERE status IN ('placed', 'stock_reserved')
+               AND placed_at < now() - make_interval(secs => $1) LIMIT 500",
+        )
+        .bind(agora_checkout::PAYMENT_WINDOW_SECS as f64)
+        .fetch_all(&runner.pool)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "abandon scan failed");
+            vec![]
+        });
+        for id in abandoned {
+            let result = runner
+                .host
+                .execute(
+                    CommandEnvelope {
+                        aggregate_id: id.clone(),
+                        command_id: CommandId::new_random(),
+                        principal: system(),
+                        command: CheckoutCommand::Abandon { now: Utc::now() },
+                    },
+                    ctx(),
+                )
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(order = %id, error = %e, "abandoning failed");
+            }
+        }
+        let stalled: Vec<String> = sqlx::query_scalar(
+            "SELECT order_id FROM orders
+             WHERE (status IN ('placed', 'stock_reserved', 'payment_authorized')
+                    OR (status = 'confirmed' AND captured_minor = 0))
+               AND updated_at < now() - interval '20 seconds'
+             ORDER BY updated_at LIMIT 200",
+        )
+        .fetch_all(&runner.pool)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "stall scan failed");
+            vec![]
+        });
+        for id in stalled {
+            if let Err(e) = runner.advance(&id).await {
+                tracing::warn!(order = %id, error = %e, "advancing a stalled checkout failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Checkout and payment routes: `POST /store/carts/{id}/checkout`, the shopper's payment
+//! confirmation, and the payment provider's webhook.
+
+use agora_kernel::{CommandId, Principal};
+use agora_nats::{subjects, CommandEnvelope, CommandReply};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiErrorBody, Json, Path};
+use crate::{auth, params, service, ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/store/carts/{cart_id}/checkout", post(checkout))
+        .route(
+            "/store/orders/{order_id}/payment/confirm",
+            post(confirm_payment),
+        )
+        .route("/hooks/payments/stripe", post(stripe_webhook))
+}
+
+/// A postal address.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    #[schema(example = "12 Analytical Row")]
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[schema(example = "London")]
+    pub city: String,
+    #[schema(example = "N1 9GU")]
+    pub postal_code: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "GB")]
+    pub country: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// Body of `POST /store/carts/{id}/checkout`. Prices, totals, the owner and the status are
+/// never taken from the client: they come from the catalog, the rules and the credentials.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutBody {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    pub shipping_address: AddressBody,
+    /// The payment provider's payment-method token, never a card number. The built-in test
+    /// provider knows `pm_card_visa`, `pm_card_mastercard`, `pm_card_chargeDeclined`,
+    /// `pm_card_chargeDeclinedInsufficientFunds`, `pm_card_authenticationRequired`,
+    /// `pm_card_timeoutAfterCharge` and `pm_card_unavailable`.
+    #[schema(example = "pm_card_visa")]
+    pub payment_method: String,
+}
+
+/// The order created by a checkout (the order view; see `GET /store/orders/{id}`).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct CheckoutReply {
+    pub order_id: String,
+    /// `placed` right after checkout; follow `GET /store/orders/{id}` to `confirmed` or
+    /// `cancelled`.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub order: serde_json::Value,
+}
+
+const MISSING_KEY: &str = "request.missing_idempotency_key";
+
+/// The order id of a checkout: the same cart and key always give the same order.
+fn order_id(cart_id: &str, headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get(service::IDEMPOTENCY_KEY_HEADER)
+        .ok_or_else(|| {
+            ApiError::bad_request(MISSING_KEY, "checkout needs an Idempotency-Key header")
+        })?
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "request.invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
+        })?;
+    Ok(Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("agora:checkout:{cart_id}:{key}").as_bytes(),
+    )
+    .to_string())
+}
+
+/// Turn the cart into an order and start paying for it.
+///
+/// Requires `Idempotency-Key`: every retry with the same key returns the same order; the same
+/// key with a different body is refused (`409 checkout.idempotency_key_reused`). The order is
+/// `placed` when this returns; stock reservation, payment authorization, confirmation and
+/// capture follow within moments (see `GET /store/orders/{id}`). A second checkout of a cart
+/// whose checkout is in progress gets `409 cart.checkout_in_progress`.
+#[utoipa::path(post, path = "/store/carts/{cart_id}/checkout", tag = "checkout",
+    params(("cart_id" = String, Path, description = "cart id"),
+           ("Idempotency-Key" = String, Header, description = "makes retries safe; required"),
+           ("X-Cart-Token" = String, Header, description = "the guest cart's token")),
+    request_body = CheckoutBody,
+    responses((status = 201, body = CheckoutReply), (status = 200, body = CheckoutReply, description = "a retry: the same order"),
+              (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+              (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn checkout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(cart_id): Path<String>,
+    Json(body): Json<CheckoutBody>,
+) -> Result<(StatusCode, Json<CheckoutReply>), ApiError> {
+    let cart_id = params::uuid_id(&cart_id, "cart")?;
+    let principal = auth::guest(&headers)?;
+    let order_id = order_id(&cart_id, &headers)?;
+    let command_id = service::command_id(&headers)?;
+    let canonical = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    let request_hash = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(
+            [cart_id.as_bytes(), b"\n", &canonical].concat(),
+        ))
+    };
+    let a = body.shipping_address;
+    let start = agora_workflows::StartCheckout {
+        cart_id,
+        email: body.email,
+        shipping_address: agora_order::Address {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            region: a.region,
+            country: a.country,
+            phone: a.phone,
+        },
+        payment_method: body.payment_method,
+        request_hash,
+    };
+    let envelope = CommandEnvelope {
+        aggregate_id: order_id.clone(),
+        command_id,
+        principal,
+        command: start,
+    };
+    let ctx = auth::context(&state, &headers);
+    let reply: CommandReply<serde_json::Value> = state
+        .bus
+        .request(subjects::endpoint("checkout", "start"), &envelope, &ctx)
+        .await?;
+    let status = reply.view["status"]
+        .as_str()
+        .unwrap_or("placed")
+        .to_string();
+    let code = if reply.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        code,
+        Json(CheckoutReply {
+            order_id,
+            status,
+            order: reply.view,
+        }),
+    ))
+}
+
+/// The payment's state as the shopper may see it.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct PaymentState {
+    /// `authorizing`, `requires_action`, `authorized`, `captured`, `declined`, `failed`...
+    pub status: String,
+    /// While `requires_action`: the secret the provider's client library needs to confirm.
+    pub client_secret: Option<String>,
+}
+
+/// Confirm a payment that required the shopper's action (3-D Secure), after the provider's
+/// client library completed it. Safe to repeat; a payment confirmed by the provider's webhook
+/// first is simply reported.
+#[utoipa::path(post, path = "/store/orders/{order_id}/payment/confirm", tag = "checkout",
+    params(("order_id" = String, Path, description = "order id"),
+           ("X-Cart-Token" = String, Header, description = "the token of the cart the order came from")),
+    responses((status = 200, body = PaymentState), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn confirm_payment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Result<Json<PaymentState>, ApiError> {
+    let order_id = params::uuid_id(&order_id, "order")?;
+    let principal = auth::guest(&headers)?;
+    // The order service decides whether this shopper owns the order.
+    let _: serde_json::Value =
+        service::get(&state, &headers, "order", order_id.clone(), principal).await?;
+    let reply: CommandReply<serde_json::Value> = service::command(
+        &state,
+        &headers,
+        "payment",
+        "confirm",
+        order_id,
+        Principal::system("edge-payment-confirmation"),
+        agora_workflows::NoFields {},
+    )
+    .await?;
+    Ok(Json(PaymentState {
+        status: reply.view["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        client_secret: reply.view["client_secret"].as_str().map(str::to_string),
+    }))
+}
+
+/// Stripe webhook: verifies `Stripe-Signature` (HMAC-SHA256 over `t.body`, five minutes of
+/// tolerance, constant-time comparison) and hands the event to the payment service, which
+/// de-duplicates it by Stripe's event id. Answers 2xx for events that do not concern a known
+/// payment, so Stripe stops retrying them; 5xx when the platform could not take it, so Stripe
+/// retries.
+#[utoipa::path(post, path = "/hooks/payments/stripe", tag = "webhooks",
+    params(("Stripe-Signature" = String, Header, description = "t=<unix>,v1=<hex hmac>")),
+    request_body(content = Object, description = "a Stripe event"),
+    responses((status = 200, description = "received"), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn stripe_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(secret) = state.config.stripe_webhook_secret.as_deref() else {
+        return Err(ApiError::not_found(
+            "webhook.not_configured",
+            "no Stripe webhook secret is configured",
+        ));
+    };
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    agora_gateway::webhook::verify_stripe_signature(&body, signature, secret, now, 300)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let event = agora_gateway::webhook::parse_stripe_event(&body)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let Some(order_id) = event
+        .order_id
+        .clone()
+        .filter(|id| Uuid::parse_str(id).is_ok())
+    else {
+        return Ok(Json(
+            serde_json::json!({"received": true, "applied": false}),
+        ));
+    };
+    let envelope = CommandEnvelope {
+        aggregate_id: order_id,
+        command_id: CommandId::from_uuid(Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            format!("stripe:event:{}", event.id).as_bytes(),
+        )),
+        principal: Principal::system("stripe-webhook"),
+        command: agora_workflows::ProviderEvent {
+            event_id: event.id,
+            provider_ref: event.provider_ref,
+            kind: event.kind,
+        },
+    };
+    let ctx = auth::context(&state, &headers);
+    let reply: Result<CommandReply<serde_json::Value>, _> = state
+        .bus
+        .request(
+            subjects::endpoint("payment", "provider_event"),
+            &envelope,
+            &ctx,
+        )
+        .await;
+    match reply {
+        Ok(_) => Ok(Json(serde_json::json!({"received": true, "applied": true}))),
+        Err(e) if e.code == "payment.not_found" => Ok(Json(
+            serde_json::json!({"received": true, "applied": false}),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
