@@ -287,7 +287,8 @@ impl CheckoutService {
                 ctx,
             )
             .await?;
-        self.host
+        let started = self
+            .host
             .execute(
                 CommandEnvelope {
                     aggregate_id: order_id.clone(),
@@ -302,7 +303,13 @@ impl CheckoutService {
             )
             .await?;
         metrics::counter!("agora_checkouts_started_total").increment(1);
-        Self::place_order(&self.host, &self.bus, &order_id, &plan, ctx).await
+        let placed = Self::place_order(&self.host, &self.bus, &order_id, &plan, ctx).await?;
+        // The runner may have placed the order first; what makes this reply a replay is
+        // whether this request started the checkout.
+        Ok(CommandReply {
+            duplicate: started.duplicate,
+            ..placed
+        })
     }
 
     async fn replay(
