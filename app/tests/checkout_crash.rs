@@ -1,0 +1,144 @@
+//! The checkout saga survives the process being killed at every step: each checkout ends
+//! confirmed (or, when its payment is declined, cancelled with compensation), with no double
+//! capture and no reservation left behind.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agora_nats::Bus;
+use agora_testkit::{eventually, free_port, TestDb, TestNats};
+use common::shop::{self, cart, checkout, checkout_body, gateway_ops, settled};
+use common::{system_get, ADMIN};
+use serde_json::Value;
+
+struct Agora {
+    child: Child,
+    base: String,
+}
+
+fn spawn_agora(nats: &TestNats, db: &TestDb, port: u16, crash_after: Option<&str>) -> Agora {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command
+        .arg("all")
+        .env("AGORA_DATABASE_URL", db.url())
+        .env("AGORA_NATS_URL", nats.url())
+        .env("AGORA_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("AGORA_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(action) = crash_after {
+        command.env("AGORA_FAULT_CRASH_AFTER", action);
+    }
+    Agora {
+        child: command.spawn().expect("spawn agora"),
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+impl Drop for Agora {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn ready(http: &reqwest::Client, base: &str) {
+    eventually(Duration::from_secs(60), || async {
+        let r = http.get(format!("{base}/readyz")).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await
+    .expect("agora became ready");
+}
+
+/// Waits for the process to die on its own (the injected fault), or fails.
+fn died(agora: &mut Agora, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = agora.child.try_wait() {
+            return !status.success();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
+    let nats = TestNats::start().expect("nats");
+    let db = TestDb::create().await.expect("db");
+    let http = reqwest::Client::new();
+    let port = free_port().expect("port");
+    let pool = sqlx::PgPool::connect(&db.url()).await.expect("pool");
+    let bus = Bus::new(async_nats::connect(nats.url()).await.expect("nats client"));
+
+    let steps = [
+        ("reserve_stock", "pm_card_visa", "confirmed"),
+        ("authorize", "pm_card_visa", "confirmed"),
+        ("authorize", "pm_card_timeoutAfterCharge", "confirmed"),
+        ("confirm_order", "pm_card_visa", "confirmed"),
+        ("capture", "pm_card_visa", "confirmed"),
+        ("finish", "pm_card_visa", "confirmed"),
+        ("compensate", "pm_card_chargeDeclined", "cancelled"),
+    ];
+    let mut orders = Vec::new();
+    let mut last = None;
+    for (round, (step, card, expected)) in steps.iter().enumerate() {
+        drop(last.take());
+        let mut agora = spawn_agora(&nats, &db, port, Some(step));
+        ready(&http, &agora.base).await;
+        if round == 0 {
+            shop::product(&http, &agora.base, &[("CRASH-1", 2000)], 100).await;
+            shop::until_for_sale(&pool, &["CRASH-1"]).await;
+        }
+        let c = cart(&http, &agora.base, &[("CRASH-1", 2)]).await;
+        let key = format!("crash-{round}");
+        // The process may die before or after it answers; either way the shopper retries
+        // with the same key once it is back.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            checkout(&http, &agora.base, &c, &key, &checkout_body(card)),
+        )
+        .await;
+        assert!(
+            died(&mut agora, Duration::from_secs(60)),
+            "the fault after {step} did not fire"
+        );
+        drop(agora);
+
+        let agora = spawn_agora(&nats, &db, port, None);
+        ready(&http, &agora.base).await;
+        let r = checkout(&http, &agora.base, &c, &key, &checkout_body(card)).await;
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        assert!(status == 200 || status == 201, "{status}: {body}");
+        let order_id = body["order_id"].as_str().expect("order id").to_string();
+        let order = settled(&bus, &order_id, Duration::from_secs(90)).await;
+        assert_eq!(
+            order["status"], *expected,
+            "after a crash in {step}: {order}"
+        );
+        let captures = gateway_ops(&pool, &order_id, "capture").await;
+        assert_eq!(captures, i64::from(*expected == "confirmed"), "{step}");
+        assert!(
+            gateway_ops(&pool, &order_id, "authorize").await <= 1,
+            "{step}"
+        );
+        let stock = system_get(&bus, "stock", "CRASH-1").await.expect("stock");
+        assert_eq!(
+            stock["reserved"], 0,
+            "a reservation was stranded after {step}: {stock}"
+        );
+        orders.push((order_id, *expected));
+        last = Some(agora);
+    }
+    // Every confirmed order took its two units, and only those.
+    let sold = 2 * orders.iter().filter(|(_, s)| *s == "confirmed").count() as i64;
+    let stock = system_get(&bus, "stock", "CRASH-1").await.expect("stock");
+    assert_eq!(stock["on_hand"].as_i64(), Some(100 - sold), "{stock}");
+    drop(last);
+    pool.close().await;
+}
