@@ -93,7 +93,7 @@ impl Outcome {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CheckoutCommand {
     Start {
-        plan: CheckoutPlan,
+        plan: Box<CheckoutPlan>,
         now: DateTime<Utc>,
     },
     Record {
@@ -112,7 +112,7 @@ impl CheckoutCommand {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckoutEvent {
     CheckoutStarted {
-        plan: CheckoutPlan,
+        plan: Box<CheckoutPlan>,
         /// When an unpaid checkout is abandoned.
         pay_by: DateTime<Utc>,
         /// When its reservations expire on their own.
@@ -460,7 +460,7 @@ impl Decider for Checkout {
                 reserve_until,
                 at,
             } => {
-                self.plan = Some(plan.clone());
+                self.plan = Some((**plan).clone());
                 self.pay_by = Some(*pay_by);
                 self.reserve_until = Some(*reserve_until);
                 self.phase = Phase::PlacingOrder;

@@ -295,7 +295,7 @@ impl CheckoutService {
                     command_id: step_id(&order_id, "start"),
                     principal: system(),
                     command: CheckoutCommand::Start {
-                        plan: plan.clone(),
+                        plan: Box::new(plan.clone()),
                         now,
                     },
                 },

@@ -413,7 +413,7 @@ impl PaymentService {
 }
 
 fn refund_is_pending(refund: &agora_payment::RefundView) -> bool {
-    serde_json::to_value(&refund.status).ok() == Some(serde_json::json!("pending"))
+    refund.status == agora_payment::RefundStatus::Pending
 }
 
 impl Handler for PaymentService {

@@ -53,7 +53,7 @@ fn platform() -> Principal {
 
 fn started() -> CheckoutEvent {
     CheckoutEvent::CheckoutStarted {
-        plan: plan("h1"),
+        plan: Box::new(plan("h1")),
         pay_by: later(PAYMENT_WINDOW_SECS),
         reserve_until: later(RESERVATION_TTL_SECS),
         at: now(),
@@ -112,7 +112,7 @@ fn a_checkout_starts_with_its_deadlines() {
     check(
         vec![],
         CheckoutCommand::Start {
-            plan: plan("h1"),
+            plan: Box::new(plan("h1")),
             now: now(),
         },
         Ok(vec![started()]),
@@ -122,7 +122,7 @@ fn a_checkout_starts_with_its_deadlines() {
 #[test]
 fn the_same_request_again_is_a_replay_and_a_different_one_is_refused() {
     let start = |hash: &str| CheckoutCommand::Start {
-        plan: plan(hash),
+        plan: Box::new(plan(hash)),
         now: later(5),
     };
     check(vec![started()], start("h1"), Ok(vec![]));
