@@ -218,6 +218,7 @@ pub async fn payment_gateway(
             let secret_key = config
                 .stripe_secret_key
                 .clone()
+                .filter(|s| !s.is_empty())
                 .context("AGORA_PAYMENT_GATEWAY=stripe needs AGORA_STRIPE_SECRET_KEY")?;
             Ok(Arc::new(agora_gateway::StripeGateway::new(
                 agora_gateway::StripeConfig {
@@ -641,7 +642,11 @@ pub async fn start(
             pool: pool.clone(),
             config: Arc::new(agora_edge::EdgeConfig {
                 admin_token: config.admin_token.clone(),
-                stripe_webhook_secret: config.stripe_webhook_secret.clone(),
+                // compose passes unset secrets as empty strings.
+                stripe_webhook_secret: config
+                    .stripe_webhook_secret
+                    .clone()
+                    .filter(|s| !s.is_empty()),
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
             }),
             metrics,
