@@ -6,7 +6,7 @@ use agora_nats::{subjects, CommandEnvelope, CommandReply};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -186,6 +186,41 @@ pub struct PaymentState {
     pub status: String,
     /// While `requires_action`: the secret the provider's client library needs to confirm.
     pub client_secret: Option<String>,
+}
+
+fn payment_state(view: &serde_json::Value) -> PaymentState {
+    PaymentState {
+        status: view["status"].as_str().unwrap_or_default().to_string(),
+        client_secret: view["client_secret"].as_str().map(str::to_string),
+    }
+}
+
+/// The order's payment as the shopper may see it: its status and, while the provider needs the
+/// shopper's action (3-D Secure), the client secret the provider's client library needs.
+#[utoipa::path(get, path = "/store/orders/{order_id}/payment", tag = "checkout",
+    params(("order_id" = String, Path, description = "order id"),
+           ("X-Cart-Token" = String, Header, description = "the token of the cart the order came from")),
+    responses((status = 200, body = PaymentState), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn get_payment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Result<Json<PaymentState>, ApiError> {
+    let order_id = params::uuid_id(&order_id, "order")?;
+    let principal = auth::guest(&headers)?;
+    // The order service decides whether this shopper owns the order; the payment service
+    // serves the platform only.
+    let _: serde_json::Value =
+        service::get(&state, &headers, "order", order_id.clone(), principal).await?;
+    let view: serde_json::Value = service::get(
+        &state,
+        &headers,
+        "payment",
+        order_id,
+        Principal::system("edge-payment-status"),
+    )
+    .await?;
+    Ok(Json(payment_state(&view)))
 }
 
 /// Confirm a payment that required the shopper's action (3-D Secure), after the provider's

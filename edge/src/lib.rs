@@ -419,6 +419,12 @@ mod tests {
             ("/admin/inventory/{sku}/receive", "post"),
             ("/admin/inventory/{sku}/adjust", "post"),
             ("/admin/inventory/{sku}/threshold", "put"),
+            ("/store/carts/{cart_id}/checkout", "post"),
+            ("/store/orders/{order_id}/payment", "get"),
+            ("/store/orders/{order_id}/payment/confirm", "post"),
+            ("/hooks/payments/stripe", "post"),
+            ("/store/orders/{id}", "get"),
+            ("/admin/orders", "get"),
         ] {
             let operation = &doc["paths"][path][method];
             assert!(operation.is_object(), "{method} {path} is not documented");

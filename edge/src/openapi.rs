@@ -51,6 +51,10 @@ use crate::AppState;
         crate::orders::admin_cancel,
         crate::orders::refund,
         crate::orders::daily_sales,
+        crate::checkout::checkout,
+        crate::checkout::get_payment,
+        crate::checkout::confirm_payment,
+        crate::checkout::stripe_webhook,
         crate::audit::stream,
     ),
     modifiers(&Security)

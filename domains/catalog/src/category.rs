@@ -149,46 +149,9 @@ impl Decider for Category {
     }
 }
 
-/// cqrs-es compatibility, as for [`crate::Product`].
-mod cqrs {
-    use super::*;
-    use crate::CqrsEnvelope;
-    use cqrs_es::event_sink::EventSink;
-    use cqrs_es::{Aggregate, DomainEvent};
-
-    impl DomainEvent for CategoryEvent {
-        fn event_type(&self) -> String {
-            CategoryEvent::event_type(self).to_string()
-        }
-        fn event_version(&self) -> String {
-            "1".to_string()
-        }
-    }
-
-    impl Aggregate for Category {
-        const TYPE: &'static str = "category";
-        type Command = CqrsEnvelope<CategoryCommand>;
-        type Event = CategoryEvent;
-        type Error = CatalogError;
-        type Services = ();
-
-        async fn handle(
-            &mut self,
-            envelope: CqrsEnvelope<CategoryCommand>,
-            _services: &(),
-            sink: &EventSink<Self>,
-        ) -> Result<(), CatalogError> {
-            for event in Decider::decide(self, &envelope.id, &envelope.command, &envelope.by)? {
-                sink.write(event, self).await;
-            }
-            Ok(())
-        }
-
-        fn apply(&mut self, event: CategoryEvent) {
-            self.evolve(&event);
-        }
-    }
-}
+// cqrs-es compatibility: the aggregate also runs inside `cqrs_es::CqrsFramework` and its
+// `TestFramework`, delegating to the pure `decide`/`evolve` above.
+agora_kernel::cqrs_aggregate!(Category, CategoryEvent);
 
 #[cfg(test)]
 mod tests {

@@ -37,12 +37,7 @@ pub use product::{
     MAX_IMAGE_URL_CHARS, MAX_PRICE_MINOR, MAX_TITLE_CHARS, MAX_VARIANTS, MAX_VENDOR_ID_CHARS,
 };
 
-/// A command as cqrs-es sees it: the stream id and the principal travel with it.
-pub struct CqrsEnvelope<C> {
-    pub id: String,
-    pub by: agora_kernel::Principal,
-    pub command: C,
-}
+pub use agora_kernel::CqrsEnvelope;
 
 /// Serde support for `Option<Option<T>>` fields: absent means "leave unchanged" (`None`),
 /// `null` means "clear" (`Some(None)`), a value means "set" (`Some(Some(v))`). Pair it with

@@ -573,47 +573,9 @@ impl Decider for Product {
     }
 }
 
-/// cqrs-es compatibility: the aggregate can also run inside `cqrs_es::CqrsFramework` and its
-/// `TestFramework`; both delegate to the pure `decide`/`evolve` above.
-mod cqrs {
-    use super::*;
-    use crate::CqrsEnvelope;
-    use cqrs_es::event_sink::EventSink;
-    use cqrs_es::{Aggregate, DomainEvent};
-
-    impl DomainEvent for ProductEvent {
-        fn event_type(&self) -> String {
-            ProductEvent::event_type(self).to_string()
-        }
-        fn event_version(&self) -> String {
-            "1".to_string()
-        }
-    }
-
-    impl Aggregate for Product {
-        const TYPE: &'static str = "product";
-        type Command = CqrsEnvelope<ProductCommand>;
-        type Event = ProductEvent;
-        type Error = CatalogError;
-        type Services = ();
-
-        async fn handle(
-            &mut self,
-            envelope: CqrsEnvelope<ProductCommand>,
-            _services: &(),
-            sink: &EventSink<Self>,
-        ) -> Result<(), CatalogError> {
-            for event in Decider::decide(self, &envelope.id, &envelope.command, &envelope.by)? {
-                sink.write(event, self).await;
-            }
-            Ok(())
-        }
-
-        fn apply(&mut self, event: ProductEvent) {
-            self.evolve(&event);
-        }
-    }
-}
+// cqrs-es compatibility: the aggregate also runs inside `cqrs_es::CqrsFramework` and its
+// `TestFramework`, delegating to the pure `decide`/`evolve` above.
+agora_kernel::cqrs_aggregate!(Product, ProductEvent);
 
 #[cfg(test)]
 mod tests {

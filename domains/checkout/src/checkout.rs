@@ -542,54 +542,11 @@ impl Decider for Checkout {
     }
 }
 
-/// cqrs-es compatibility: delegates to the pure `decide`/`evolve` above.
-mod cqrs {
-    use super::*;
-    use cqrs_es::event_sink::EventSink;
-    use cqrs_es::{Aggregate, DomainEvent};
+// cqrs-es compatibility: the aggregate also runs inside `cqrs_es::CqrsFramework` and its
+// `TestFramework`, delegating to the pure `decide`/`evolve` above.
+agora_kernel::cqrs_aggregate!(Checkout, CheckoutEvent);
 
-    impl DomainEvent for CheckoutEvent {
-        fn event_type(&self) -> String {
-            CheckoutEvent::event_type(self).to_string()
-        }
-        fn event_version(&self) -> String {
-            "1".to_string()
-        }
-    }
-
-    /// A command as cqrs-es sees it: the id and principal travel with it.
-    pub struct Envelope {
-        pub id: String,
-        pub by: Principal,
-        pub command: CheckoutCommand,
-    }
-
-    impl Aggregate for Checkout {
-        const TYPE: &'static str = "checkout";
-        type Command = Envelope;
-        type Event = CheckoutEvent;
-        type Error = CheckoutError;
-        type Services = ();
-
-        async fn handle(
-            &mut self,
-            envelope: Envelope,
-            _services: &(),
-            sink: &EventSink<Self>,
-        ) -> Result<(), CheckoutError> {
-            for event in Decider::decide(self, &envelope.id, &envelope.command, &envelope.by)? {
-                sink.write(event, self).await;
-            }
-            Ok(())
-        }
-
-        fn apply(&mut self, event: CheckoutEvent) {
-            self.evolve(&event);
-        }
-    }
-}
-
-pub use cqrs::Envelope as CqrsEnvelope;
+pub use agora_kernel::CqrsEnvelope;
 
 #[cfg(test)]
 mod tests;

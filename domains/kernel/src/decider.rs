@@ -38,3 +38,57 @@ pub trait Decider: Default + Clone + Send + Sync + 'static {
         "1"
     }
 }
+
+/// A command as cqrs-es sees it: the stream id and the principal travel with it.
+pub struct CqrsEnvelope<C> {
+    pub id: String,
+    pub by: Principal,
+    pub command: C,
+}
+
+/// Implements cqrs-es's `DomainEvent` for a decider's event and `Aggregate` for the decider,
+/// both delegating to the pure `decide`/`evolve`, so postgres-es and the cqrs-es test framework
+/// can run any aggregate. The calling crate depends on `cqrs-es`; this crate does not.
+///
+/// ```ignore
+/// agora_kernel::cqrs_aggregate!(Cart, CartEvent);
+/// ```
+#[macro_export]
+macro_rules! cqrs_aggregate {
+    ($aggregate:ty, $event:ty) => {
+        impl ::cqrs_es::DomainEvent for $event {
+            fn event_type(&self) -> String {
+                <$aggregate as $crate::Decider>::event_type(self).to_string()
+            }
+            fn event_version(&self) -> String {
+                <$aggregate as $crate::Decider>::event_version(self).to_string()
+            }
+        }
+
+        impl ::cqrs_es::Aggregate for $aggregate {
+            const TYPE: &'static str = <$aggregate as $crate::Decider>::TYPE;
+            type Command = $crate::CqrsEnvelope<<$aggregate as $crate::Decider>::Command>;
+            type Event = $event;
+            type Error = <$aggregate as $crate::Decider>::Error;
+            type Services = ();
+
+            async fn handle(
+                &mut self,
+                envelope: Self::Command,
+                _services: &(),
+                sink: &::cqrs_es::event_sink::EventSink<Self>,
+            ) -> Result<(), Self::Error> {
+                for event in
+                    $crate::Decider::decide(self, &envelope.id, &envelope.command, &envelope.by)?
+                {
+                    sink.write(event, self).await;
+                }
+                Ok(())
+            }
+
+            fn apply(&mut self, event: Self::Event) {
+                $crate::Decider::evolve(self, &event);
+            }
+        }
+    };
+}

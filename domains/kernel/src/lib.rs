@@ -19,7 +19,7 @@ mod purity;
 mod recorded;
 mod sku;
 
-pub use decider::Decider;
+pub use decider::{CqrsEnvelope, Decider};
 pub use error::{DomainError, ErrorBody, ErrorKind};
 pub use ids::{CommandId, CorrelationId, CustomerId, ParseIdError};
 pub use metadata::{chain_hash, EventMetadata, GENESIS_HASH};

@@ -757,55 +757,11 @@ impl Decider for Payment {
     }
 }
 
-/// cqrs-es compatibility: the aggregate can also run inside `cqrs_es::CqrsFramework` and its
-/// `TestFramework`; both delegate to the pure `decide`/`evolve` above.
-mod cqrs {
-    use super::*;
-    use cqrs_es::event_sink::EventSink;
-    use cqrs_es::{Aggregate, DomainEvent};
+// cqrs-es compatibility: the aggregate also runs inside `cqrs_es::CqrsFramework` and its
+// `TestFramework`, delegating to the pure `decide`/`evolve` above.
+agora_kernel::cqrs_aggregate!(Payment, PaymentEvent);
 
-    impl DomainEvent for PaymentEvent {
-        fn event_type(&self) -> String {
-            PaymentEvent::event_type(self).to_string()
-        }
-        fn event_version(&self) -> String {
-            "1".to_string()
-        }
-    }
-
-    /// A command as cqrs-es sees it: the id (the order id) and principal travel with it.
-    pub struct Envelope {
-        pub id: String,
-        pub by: Principal,
-        pub command: PaymentCommand,
-    }
-
-    impl Aggregate for Payment {
-        const TYPE: &'static str = "payment";
-        type Command = Envelope;
-        type Event = PaymentEvent;
-        type Error = PaymentError;
-        type Services = ();
-
-        async fn handle(
-            &mut self,
-            envelope: Envelope,
-            _services: &(),
-            sink: &EventSink<Self>,
-        ) -> Result<(), PaymentError> {
-            for event in Decider::decide(self, &envelope.id, &envelope.command, &envelope.by)? {
-                sink.write(event, self).await;
-            }
-            Ok(())
-        }
-
-        fn apply(&mut self, event: PaymentEvent) {
-            self.evolve(&event);
-        }
-    }
-}
-
-pub use cqrs::Envelope as CqrsEnvelope;
+pub use agora_kernel::CqrsEnvelope;
 
 #[cfg(test)]
 mod tests;
