@@ -18,6 +18,7 @@ use crate::{auth, params, service, ApiError, AppState};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/store/carts/{cart_id}/checkout", post(checkout))
+        .route("/store/orders/{order_id}/payment", get(get_payment))
         .route(
             "/store/orders/{order_id}/payment/confirm",
             post(confirm_payment),
@@ -250,13 +251,7 @@ pub async fn confirm_payment(
         agora_workflows::NoFields {},
     )
     .await?;
-    Ok(Json(PaymentState {
-        status: reply.view["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        client_secret: reply.view["client_secret"].as_str().map(str::to_string),
-    }))
+    Ok(Json(payment_state(&reply.view)))
 }
 
 /// Stripe webhook: verifies `Stripe-Signature` (HMAC-SHA256 over `t.body`, five minutes of

@@ -23,7 +23,10 @@ use tokio::time::Instant;
 const STEPS: [&str; 6] = ["search", "view", "cart", "add_item", "checkout", "pay"];
 
 #[derive(Parser, Debug)]
-#[command(name = "bench-journey", about = "Shopper journeys against a running `agora all`")]
+#[command(
+    name = "bench-journey",
+    about = "Shopper journeys against a running `agora all`"
+)]
 struct Args {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -81,10 +84,9 @@ impl Stats {
     fn record(&mut self, step: &'static str, started: Instant, measured: bool) {
         if measured {
             let us = started.elapsed().as_micros() as u64;
-            let h = self
-                .steps
-                .entry(step)
-                .or_insert_with(|| Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram"));
+            let h = self.steps.entry(step).or_insert_with(|| {
+                Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram")
+            });
             let _ = h.record(us.max(1));
         }
     }
@@ -100,13 +102,23 @@ fn pick(seed: &mut u64, n: usize) -> usize {
 }
 
 async fn send(req: reqwest::RequestBuilder) -> Result<Value, String> {
-    let r = req.send().await.map_err(|e| if e.is_timeout() { "timeout".to_string() } else { "transport".to_string() })?;
+    let r = req.send().await.map_err(|e| {
+        if e.is_timeout() {
+            "timeout".to_string()
+        } else {
+            "transport".to_string()
+        }
+    })?;
     let status = r.status();
     let body: Value = r.json().await.unwrap_or(Value::Null);
     if status.is_success() {
         Ok(body)
     } else {
-        Err(format!("{}:{}", status.as_u16(), body["code"].as_str().unwrap_or("?")))
+        Err(format!(
+            "{}:{}",
+            status.as_u16(),
+            body["code"].as_str().unwrap_or("?")
+        ))
     }
 }
 
@@ -117,22 +129,39 @@ async fn journey(shared: &Shared, stats: &mut Stats, seed: &mut u64, n: u64) -> 
     let product = &shared.products[pick(seed, shared.products.len())];
 
     let t = Instant::now();
-    send(http.get(format!("{base}/store/search")).query(&[("q", product.word.as_str()), ("per_page", "10")]))
-        .await
-        .map_err(|e| format!("search {e}"))?;
+    send(
+        http.get(format!("{base}/store/search"))
+            .query(&[("q", product.word.as_str()), ("per_page", "10")]),
+    )
+    .await
+    .map_err(|e| format!("search {e}"))?;
     stats.record("search", t, measured);
 
     let t = Instant::now();
-    send(http.get(format!("{base}/store/products/{}", product.id))).await.map_err(|e| format!("view {e}"))?;
+    send(http.get(format!("{base}/store/products/{}", product.id)))
+        .await
+        .map_err(|e| format!("view {e}"))?;
     stats.record("view", t, measured);
 
     let t = Instant::now();
-    let cart = send(http.post(format!("{base}/store/carts")).json(&json!({}))).await.map_err(|e| format!("cart {e}"))?;
+    let cart = send(http.post(format!("{base}/store/carts")).json(&json!({})))
+        .await
+        .map_err(|e| format!("cart {e}"))?;
     stats.record("cart", t, measured);
-    let cart_id = cart["cart_id"].as_str().ok_or("cart bad_reply")?.to_string();
-    let token = cart["cart_token"].as_str().ok_or("cart bad_reply")?.to_string();
+    let cart_id = cart["cart_id"]
+        .as_str()
+        .ok_or("cart bad_reply")?
+        .to_string();
+    let token = cart["cart_token"]
+        .as_str()
+        .ok_or("cart bad_reply")?
+        .to_string();
     for i in 0..3 {
-        let p = if i == 0 { product } else { &shared.products[pick(seed, shared.products.len())] };
+        let p = if i == 0 {
+            product
+        } else {
+            &shared.products[pick(seed, shared.products.len())]
+        };
         let sku = &p.skus[pick(seed, p.skus.len())];
         let t = Instant::now();
         send(
@@ -165,22 +194,31 @@ async fn journey(shared: &Shared, stats: &mut Stats, seed: &mut u64, n: u64) -> 
         match r {
             // A timed-out checkout is retried with the same key: the API's contract.
             Err(e) if (e.starts_with("503") || e == "timeout") && attempt < 5 => {
-                *stats.errors.entry(format!("checkout {e} (retried)")).or_default() += 1;
+                *stats
+                    .errors
+                    .entry(format!("checkout {e} (retried)"))
+                    .or_default() += 1;
                 continue;
             }
             other => break other.map_err(|e| format!("checkout {e}"))?,
         }
     };
     stats.record("checkout", t, measured);
-    let order_id = placed["order_id"].as_str().ok_or("checkout bad_reply")?.to_string();
+    let order_id = placed["order_id"]
+        .as_str()
+        .ok_or("checkout bad_reply")?
+        .to_string();
     stats.orders.push((key, order_id.clone()));
 
     let t = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
-        let order = send(http.get(format!("{base}/store/orders/{order_id}")).header("X-Cart-Token", &token))
-            .await
-            .map_err(|e| format!("pay {e}"))?;
+        let order = send(
+            http.get(format!("{base}/store/orders/{order_id}"))
+                .header("X-Cart-Token", &token),
+        )
+        .await
+        .map_err(|e| format!("pay {e}"))?;
         let status = order["status"].as_str().unwrap_or_default().to_string();
         if status == "confirmed" || status == "cancelled" {
             break status;
@@ -231,11 +269,25 @@ async fn setup(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Produc
     for item in page["items"].as_array().context("no products listed")? {
         let skus: Vec<String> = item["variants"]
             .as_array()
-            .map(|v| v.iter().filter_map(|v| v["sku"].as_str().map(str::to_string)).collect())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|v| v["sku"].as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
-        let word = item["title"].as_str().unwrap_or("shirt").split_whitespace().next().unwrap_or("shirt").to_string();
+        let word = item["title"]
+            .as_str()
+            .unwrap_or("shirt")
+            .split_whitespace()
+            .next()
+            .unwrap_or("shirt")
+            .to_string();
         if !skus.is_empty() {
-            products.push(Product { id: item["id"].as_str().context("id")?.to_string(), word, skus });
+            products.push(Product {
+                id: item["id"].as_str().context("id")?.to_string(),
+                word,
+                skus,
+            });
         }
     }
     if products.is_empty() {
@@ -245,7 +297,10 @@ async fn setup(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Produc
         for sku in products.iter().flat_map(|p| &p.skus) {
             http.post(format!("{}/admin/inventory/{sku}/receive", args.url))
                 .bearer_auth(token)
-                .header("Idempotency-Key", format!("bench-restock-{sku}-{}", uuid::Uuid::new_v4()))
+                .header(
+                    "Idempotency-Key",
+                    format!("bench-restock-{sku}-{}", uuid::Uuid::new_v4()),
+                )
                 .json(&json!({"quantity": args.restock, "reason": "benchmark restock"}))
                 .send()
                 .await?
@@ -301,7 +356,10 @@ async fn correctness(database_url: &str, orders: &[(String, String)]) -> anyhow:
     .bind(&ids)
     .fetch_one(&pool)
     .await?;
-    println!("idempotency keys / orders placed: {} / {placed}", keys.len());
+    println!(
+        "idempotency keys / orders placed: {} / {placed}",
+        keys.len()
+    );
     println!("oversold units:                   {oversold}");
     println!("orders captured more than once:   {double_captures}");
     println!("stranded reservations:            {stranded}");
@@ -311,7 +369,10 @@ async fn correctness(database_url: &str, orders: &[(String, String)]) -> anyhow:
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let host = reqwest::Url::parse(&args.url)?.host_str().unwrap_or_default().to_string();
+    let host = reqwest::Url::parse(&args.url)?
+        .host_str()
+        .unwrap_or_default()
+        .to_string();
     if !["127.0.0.1", "localhost", "[::1]", "::1"].contains(&host.as_str()) {
         bail!("bench-journey targets loopback only, not {host}");
     }
@@ -329,7 +390,9 @@ async fn main() -> anyhow::Result<()> {
         measure_from: start + Duration::from_secs(args.warmup_secs),
         deadline: start + Duration::from_secs(args.warmup_secs + args.duration_secs),
     });
-    let tasks: Vec<_> = (0..args.shoppers).map(|i| tokio::spawn(shopper(i, shared.clone()))).collect();
+    let tasks: Vec<_> = (0..args.shoppers)
+        .map(|i| tokio::spawn(shopper(i, shared.clone())))
+        .collect();
     let mut total = Stats::default();
     for t in tasks {
         let s = t.await?;
@@ -337,7 +400,9 @@ async fn main() -> anyhow::Result<()> {
             total
                 .steps
                 .entry(step)
-                .or_insert_with(|| Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram"))
+                .or_insert_with(|| {
+                    Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram")
+                })
                 .add(&h)?;
         }
         total.journeys += s.journeys;
@@ -349,8 +414,16 @@ async fn main() -> anyhow::Result<()> {
         total.orders.extend(s.orders);
     }
     let secs = args.duration_secs as f64;
-    let failed: u64 = total.errors.iter().filter(|(k, _)| !k.ends_with("(retried)")).map(|(_, v)| v).sum();
-    println!("shoppers {}, measured {}s after {}s warm-up", args.shoppers, args.duration_secs, args.warmup_secs);
+    let failed: u64 = total
+        .errors
+        .iter()
+        .filter(|(k, _)| !k.ends_with("(retried)"))
+        .map(|(_, v)| v)
+        .sum();
+    println!(
+        "shoppers {}, measured {}s after {}s warm-up",
+        args.shoppers, args.duration_secs, args.warmup_secs
+    );
     println!(
         "journeys: {} complete ({:.1}/s), {} confirmed, {} cancelled, {} failed ({:.2}% error rate)",
         total.journeys,
@@ -360,11 +433,20 @@ async fn main() -> anyhow::Result<()> {
         failed,
         100.0 * failed as f64 / (total.journeys + failed).max(1) as f64
     );
-    println!("{:<10} {:>8} {:>9} {:>9} {:>9}", "step", "count", "p50 ms", "p95 ms", "p99 ms");
+    println!(
+        "{:<10} {:>8} {:>9} {:>9} {:>9}",
+        "step", "count", "p50 ms", "p95 ms", "p99 ms"
+    );
     for step in STEPS {
         if let Some(h) = total.steps.get(step) {
             let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-            println!("{step:<10} {:>8} {:>9.1} {:>9.1} {:>9.1}", h.len(), ms(0.5), ms(0.95), ms(0.99));
+            println!(
+                "{step:<10} {:>8} {:>9.1} {:>9.1} {:>9.1}",
+                h.len(),
+                ms(0.5),
+                ms(0.95),
+                ms(0.99)
+            );
         }
     }
     for (k, v) in &total.errors {
