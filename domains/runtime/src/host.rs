@@ -173,11 +173,12 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
                     break;
                 }
                 Ok(ractor::rpc::CallResult::Timeout) => {
-                    result = Err(ErrorBody::new(
-                        agora_kernel::ErrorKind::Unavailable,
-                        "service.timeout",
-                        "the command did not finish in time; retry with the same command id",
-                    ));
+                    result = Err(command_timeout());
+                    break;
+                }
+                Ok(ractor::rpc::CallResult::SenderError) | Err(_) if ctx.expired() => {
+                    // Out of time, not a failed actor: keep it.
+                    result = Err(command_timeout());
                     break;
                 }
                 Ok(ractor::rpc::CallResult::SenderError) | Err(_) => {
@@ -227,11 +228,23 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
                         "read timed out",
                     ))
                 }
+                Ok(ractor::rpc::CallResult::SenderError) | Err(_) if ctx.expired() => {
+                    return Err(command_timeout())
+                }
                 Ok(ractor::rpc::CallResult::SenderError) | Err(_) => self.forget(id, &actor),
             }
         }
         Err(ErrorBody::internal("the aggregate failed while reading"))
     }
+}
+
+/// The reply to a command that ran out of its caller's time before it could run or finish.
+fn command_timeout() -> ErrorBody {
+    ErrorBody::new(
+        agora_kernel::ErrorKind::Unavailable,
+        "service.timeout",
+        "the command did not finish in time; retry with the same command id",
+    )
 }
 
 /// Supervises aggregate actors: when one stops (idle) or fails (panic), it is removed from the
@@ -605,8 +618,14 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
                 reply,
             } => {
                 live.last_active = Instant::now();
-                if reply.is_closed() || ctx.expired() {
+                if reply.is_closed() {
                     // The caller gave up while this waited in the mailbox.
+                    return Ok(());
+                }
+                if ctx.expired() {
+                    // Too late to run: say so, rather than dropping the reply port (which the
+                    // caller would take for a failed actor).
+                    let _ = reply.send(Err(command_timeout()));
                     return Ok(());
                 }
                 live.pending.push(Pending {

@@ -327,3 +327,44 @@ async fn a_read_sees_what_another_instance_wrote() {
         .expect("add");
     assert_eq!((next.view, next.version), (22, 4));
 }
+
+/// Found under the 1,000-checkout rush: a command whose caller's deadline passed while it
+/// waited in the mailbox used to be dropped without a reply, which the host took for a failed
+/// actor (500 `internal`, and the healthy actor forgotten while it lived on). It is a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_past_its_deadline_is_a_timeout_not_a_failure() {
+    let (_db, store) = store().await;
+    let host = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    host.execute(
+        envelope("late", CommandId::new_random(), CounterCommand::Add(1)),
+        ctx(),
+    )
+    .await
+    .expect("add");
+    assert_eq!(host.live_actors(), 1);
+    let mut late = ctx();
+    late.deadline_ms = late.deadline_ms.saturating_sub(60_000);
+    let err = host
+        .execute(
+            envelope("late", CommandId::new_random(), CounterCommand::Add(5)),
+            late,
+        )
+        .await
+        .expect_err("too late");
+    assert_eq!(
+        (err.kind, err.code.as_str()),
+        (ErrorKind::Unavailable, "service.timeout")
+    );
+    // Nothing ran, and the actor was kept.
+    assert_eq!(host.live_actors(), 1);
+    let ok = host
+        .execute(
+            envelope("late", CommandId::new_random(), CounterCommand::Add(2)),
+            ctx(),
+        )
+        .await
+        .expect("add");
+    assert_eq!((ok.view, ok.version), (3, 2));
+}
