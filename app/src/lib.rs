@@ -94,6 +94,149 @@ pub struct Config {
     /// action and before it recorded the outcome (`reserve_stock`, `authorize`, `capture`...).
     #[arg(long, env = "AGORA_FAULT_CRASH_AFTER", hide = true)]
     pub fault_crash_after: Option<String>,
+    /// Notifications: SMTP, SMS, the shop's name and links.
+    #[command(flatten)]
+    pub notify: NotifyConfig,
+    /// Keys of access tokens (HS256): comma-separated `kid:secret` pairs, secrets of at least
+    /// 32 bytes; the first signs, all verify (list the old key after the new one to rotate).
+    /// Unset: one random key per process, which only works when every role runs in one process.
+    #[arg(long, env = "AGORA_JWT_KEYS", hide_env_values = true)]
+    pub jwt_keys: Option<String>,
+    /// argon2id memory per password hash in KiB (default 19456, OWASP's minimum; weaker
+    /// settings are refused at start-up).
+    #[arg(long, env = "AGORA_ARGON2_M_KIB")]
+    pub argon2_m_kib: Option<u32>,
+    /// argon2id passes (default 2).
+    #[arg(long, env = "AGORA_ARGON2_T")]
+    pub argon2_t: Option<u32>,
+    /// argon2id lanes (default 1).
+    #[arg(long, env = "AGORA_ARGON2_P")]
+    pub argon2_p: Option<u32>,
+    /// The account registered with this email becomes admin once it verified the email (how a
+    /// fresh shop gets its first admin). Remove it once that admin exists.
+    #[arg(long, env = "AGORA_BOOTSTRAP_ADMIN_EMAIL")]
+    pub bootstrap_admin_email: Option<String>,
+    /// The edge's CORS origins, rate limits and OpenID provider.
+    #[command(flatten)]
+    pub edge_security: EdgeSecurityConfig,
+}
+
+/// The edge's browser-facing security settings.
+#[derive(Clone, Debug, clap::Args)]
+pub struct EdgeSecurityConfig {
+    /// Browser origins allowed to call the API, comma-separated (the storefront's, e.g.
+    /// `https://shop.example.com`); unset: no cross-origin calls.
+    #[arg(long, env = "AGORA_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Sign-in, sign-up and password-reset requests per minute per client address and route.
+    #[arg(long, env = "AGORA_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
+    pub auth_rate_per_minute: u32,
+    /// Such requests a client may send at once before the per-minute rate applies.
+    #[arg(long, env = "AGORA_AUTH_RATE_BURST", default_value_t = 10)]
+    pub auth_rate_burst: u32,
+    /// Take the client address from X-Forwarded-For (only behind one trusted proxy).
+    #[arg(long, env = "AGORA_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+    /// The OpenID provider's name, recorded with linked accounts (`google`, `github`...).
+    #[arg(long, env = "AGORA_OIDC_PROVIDER", default_value = "oidc")]
+    pub oidc_provider: String,
+    /// The provider's issuer URL; unset: "sign in with a provider" is off. Endpoints not set
+    /// below are read from its discovery document at start-up.
+    #[arg(long, env = "AGORA_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    #[arg(long, env = "AGORA_OIDC_AUTHORIZE_URL")]
+    pub oidc_authorize_url: Option<String>,
+    #[arg(long, env = "AGORA_OIDC_TOKEN_URL")]
+    pub oidc_token_url: Option<String>,
+    #[arg(long, env = "AGORA_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
+    #[arg(long, env = "AGORA_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    #[arg(long, env = "AGORA_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// Our callback as registered with the provider: `https://<edge>/store/auth/oidc/callback`.
+    #[arg(long, env = "AGORA_OIDC_REDIRECT_URI")]
+    pub oidc_redirect_uri: Option<String>,
+    /// Signs the short-lived login-attempt cookie (at least 32 bytes; every edge instance needs
+    /// the same). Unset: derived from the client secret, or random per process without one.
+    #[arg(long, env = "AGORA_OIDC_STATE_SECRET", hide_env_values = true)]
+    pub oidc_state_secret: Option<String>,
+}
+
+impl Default for EdgeSecurityConfig {
+    /// The command line's defaults (for tests and embedders).
+    fn default() -> Self {
+        EdgeSecurityConfig {
+            cors_origins: vec![],
+            auth_rate_per_minute: 10,
+            auth_rate_burst: 10,
+            trust_forwarded_for: false,
+            oidc_provider: "oidc".into(),
+            oidc_issuer: None,
+            oidc_authorize_url: None,
+            oidc_token_url: None,
+            oidc_jwks_url: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_redirect_uri: None,
+            oidc_state_secret: None,
+        }
+    }
+}
+
+/// The OpenID provider of the edge, if one is configured (compose passes unset values as empty
+/// strings, which count as unset).
+pub async fn oidc_config(config: &Config) -> anyhow::Result<Option<agora_edge::OidcConfig>> {
+    let c = &config.edge_security;
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let Some(issuer) = set(&c.oidc_issuer) else {
+        return Ok(None);
+    };
+    let client_id =
+        set(&c.oidc_client_id).context("AGORA_OIDC_ISSUER needs AGORA_OIDC_CLIENT_ID")?;
+    let redirect_uri =
+        set(&c.oidc_redirect_uri).context("AGORA_OIDC_ISSUER needs AGORA_OIDC_REDIRECT_URI")?;
+    let (mut authorize_url, mut token_url, mut jwks_url) = (
+        set(&c.oidc_authorize_url),
+        set(&c.oidc_token_url),
+        set(&c.oidc_jwks_url),
+    );
+    if authorize_url.is_none() || token_url.is_none() || jwks_url.is_none() {
+        let found = agora_edge::discover_oidc(&issuer)
+            .await
+            .with_context(|| format!("read the OpenID discovery document of {issuer}"))?;
+        authorize_url.get_or_insert(found.authorization_endpoint);
+        token_url.get_or_insert(found.token_endpoint);
+        jwks_url.get_or_insert(found.jwks_uri);
+    }
+    let client_secret = set(&c.oidc_client_secret);
+    let state_key = match (set(&c.oidc_state_secret), &client_secret) {
+        (Some(secret), _) => {
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "AGORA_OIDC_STATE_SECRET needs at least 32 bytes"
+            );
+            secret.into_bytes()
+        }
+        (None, Some(client_secret)) => {
+            agora_auth::token_sha256(&format!("agora-oidc-state\n{client_secret}")).into_bytes()
+        }
+        (None, None) => {
+            tracing::warn!("AGORA_OIDC_STATE_SECRET is unset and there is no client secret: provider sign-ins only work when one edge process serves both start and callback");
+            agora_auth::new_opaque_token().into_bytes()
+        }
+    };
+    Ok(Some(agora_edge::OidcConfig {
+        provider: c.oidc_provider.clone(),
+        issuer,
+        authorize_url: authorize_url.context("no authorize URL")?,
+        token_url: token_url.context("no token URL")?,
+        jwks_url: jwks_url.context("no JWKS URL")?,
+        client_id,
+        client_secret,
+        redirect_uri,
+        state_key,
+    }))
 }
 
 /// The services `agora service <name>` can run.
@@ -104,6 +247,10 @@ pub const SERVICES: &[&str] = &[
     "order",
     "payment",
     "checkout",
+    "notifier",
+    "account",
+    "session",
+    "identity",
 ];
 /// The projections `agora project <name>` can run.
 pub const PROJECTIONS: &[&str] = &[
@@ -137,6 +284,135 @@ pub async fn search(config: &Config, pool: &PgPool) -> anyhow::Result<agora_sear
         }
     }
     Ok(agora_search::Search::new(pg, meili))
+}
+
+/// Notification settings (`agora service notifier`, and `agora all`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct NotifyConfig {
+    /// SMTP server for email: `smtp://host:port` (plain; `?tls=required` for STARTTLS) or
+    /// `smtps://host:port` (implicit TLS). Unset: email waits, pending, until one is configured.
+    #[arg(long, env = "AGORA_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// SMTP user name (with AGORA_SMTP_PASSWORD).
+    #[arg(long, env = "AGORA_SMTP_USER")]
+    pub smtp_user: Option<String>,
+    /// SMTP password.
+    #[arg(long, env = "AGORA_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// The From: of every email; its domain is also the Message-ID's.
+    #[arg(
+        long,
+        env = "AGORA_MAIL_FROM",
+        default_value = "Agora <shop@agora.localhost>"
+    )]
+    pub mail_from: String,
+    /// The shop's name in messages.
+    #[arg(long, env = "AGORA_SHOP_NAME", default_value = "Agora")]
+    pub shop_name: String,
+    /// The storefront's base URL for links in messages.
+    #[arg(long, env = "AGORA_SHOP_URL", default_value = "http://localhost:8080")]
+    pub shop_url: String,
+    /// Where low-stock alerts go (unset: none are sent).
+    #[arg(long, env = "AGORA_STAFF_EMAIL")]
+    pub staff_email: Option<String>,
+    /// Twilio account SID for SMS (with the token and the sender; unset: no SMS).
+    #[arg(long, env = "AGORA_TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[arg(long, env = "AGORA_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// The SMS sender: a Twilio number in E.164 form.
+    #[arg(long, env = "AGORA_TWILIO_FROM")]
+    pub twilio_from: Option<String>,
+    /// Twilio's API base URL.
+    #[arg(
+        long,
+        env = "AGORA_TWILIO_API_BASE",
+        default_value = "https://api.twilio.com"
+    )]
+    pub twilio_api_base: String,
+    /// Delivery attempts before a notification is marked failed.
+    #[arg(long, env = "AGORA_NOTIFY_MAX_ATTEMPTS", default_value_t = 8)]
+    pub notify_max_attempts: u32,
+    /// The first retry's delay in milliseconds; it doubles per attempt.
+    #[arg(long, env = "AGORA_NOTIFY_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub notify_retry_base_ms: u64,
+    /// The longest delay between attempts, in milliseconds.
+    #[arg(long, env = "AGORA_NOTIFY_RETRY_CAP_MS", default_value_t = 3_600_000)]
+    pub notify_retry_cap_ms: u64,
+    /// Seconds a sender's claim on a notification holds; after a crash mid-send, the message
+    /// is sent again (same Message-ID) once this passed.
+    #[arg(long, env = "AGORA_NOTIFY_LEASE_SECS", default_value_t = 120)]
+    pub notify_lease_secs: u64,
+}
+
+impl Default for NotifyConfig {
+    /// The command line's defaults (for tests and embedders).
+    fn default() -> Self {
+        NotifyConfig {
+            smtp_url: None,
+            smtp_user: None,
+            smtp_password: None,
+            mail_from: "Agora <shop@agora.localhost>".into(),
+            shop_name: "Agora".into(),
+            shop_url: "http://localhost:8080".into(),
+            staff_email: None,
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            twilio_from: None,
+            twilio_api_base: "https://api.twilio.com".into(),
+            notify_max_attempts: 8,
+            notify_retry_base_ms: 30_000,
+            notify_retry_cap_ms: 3_600_000,
+            notify_lease_secs: 120,
+        }
+    }
+}
+
+/// The notifier's configuration from [`NotifyConfig`] (compose passes unset values as empty
+/// strings, which count as unset).
+pub fn notifier_config(config: &Config) -> anyhow::Result<agora_notifier::NotifierConfig> {
+    let n = &config.notify;
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let lease = Duration::from_secs(n.notify_lease_secs.max(1));
+    let smtp = set(&n.smtp_url).map(|url| agora_notifier::SmtpConfig {
+        url,
+        username: set(&n.smtp_user),
+        password: set(&n.smtp_password),
+        from: n.mail_from.clone(),
+        timeout: Duration::from_secs(30),
+    });
+    let sms = match (
+        set(&n.twilio_account_sid),
+        set(&n.twilio_auth_token),
+        set(&n.twilio_from),
+    ) {
+        (Some(account_sid), Some(auth_token), Some(from)) => Some(agora_notifier::SmsConfig {
+            account_sid,
+            auth_token,
+            from,
+            api_base: n.twilio_api_base.clone(),
+            timeout: Duration::from_secs(15),
+        }),
+        (None, None, None) => None,
+        _ => anyhow::bail!(
+            "SMS needs all of AGORA_TWILIO_ACCOUNT_SID, AGORA_TWILIO_AUTH_TOKEN and AGORA_TWILIO_FROM"
+        ),
+    };
+    Ok(agora_notifier::NotifierConfig {
+        shop: agora_notifications::Shop::new(n.shop_name.clone(), n.shop_url.clone()),
+        smtp,
+        sms,
+        staff_email: set(&n.staff_email),
+        retry: agora_notifications::RetryPolicy {
+            base: Duration::from_millis(n.notify_retry_base_ms),
+            cap: Duration::from_millis(n.notify_retry_cap_ms.max(n.notify_retry_base_ms)),
+            max_attempts: n.notify_max_attempts.max(1),
+        },
+        lease,
+        poll: Duration::from_millis(500),
+        crash_after: config.fault_crash_after.clone(),
+    })
 }
 
 /// Resolves when `token` is cancelled (an owned future, for spawned roles).
@@ -203,6 +479,76 @@ fn serve_handler<H: agora_nats::Handler>(
         )
         .await
     });
+}
+
+/// The `iss` of Agora's access tokens.
+pub const JWT_ISSUER: &str = "agora";
+/// The `aud` of Agora's access tokens.
+pub const JWT_AUDIENCE: &str = "agora";
+
+/// The key generated when `AGORA_JWT_KEYS` is unset: one per process, so the identity service
+/// and the edge of one process agree.
+static GENERATED_JWT_KEY: std::sync::OnceLock<agora_auth::HmacKey> = std::sync::OnceLock::new();
+
+/// The access-token keys from `AGORA_JWT_KEYS` (`kid:secret,kid:secret`; the first signs, all
+/// verify), or a random key for this process when it is unset.
+pub fn token_keys(config: &Config) -> anyhow::Result<agora_auth::TokenKeys> {
+    let configured = config.jwt_keys.as_deref().map(str::trim).unwrap_or("");
+    let mut keys = Vec::new();
+    if configured.is_empty() {
+        let key = match GENERATED_JWT_KEY.get() {
+            Some(key) => key.clone(),
+            None => {
+                tracing::warn!("AGORA_JWT_KEYS is unset: signing access tokens with a random key of this process; tokens will not work across processes or restarts");
+                let key = agora_auth::HmacKey::generate("dev")
+                    .map_err(|e| anyhow::anyhow!("generate a JWT key: {e}"))?;
+                GENERATED_JWT_KEY.get_or_init(|| key).clone()
+            }
+        };
+        keys.push(key);
+    } else {
+        for (i, pair) in configured.split(',').map(str::trim).enumerate() {
+            let (kid, secret) = pair
+                .split_once(':')
+                .with_context(|| format!("AGORA_JWT_KEYS entry {} is not kid:secret", i + 1))?;
+            keys.push(
+                agora_auth::HmacKey::new(kid.trim(), secret.trim().as_bytes().to_vec())
+                    .map_err(|e| anyhow::anyhow!("AGORA_JWT_KEYS entry {}: {e}", i + 1))?,
+            );
+        }
+    }
+    let mut keys = keys.into_iter();
+    let current = keys.next().context("AGORA_JWT_KEYS holds no key")?;
+    agora_auth::TokenKeys::new(JWT_ISSUER, JWT_AUDIENCE, current, keys.collect())
+        .map_err(|e| anyhow::anyhow!("AGORA_JWT_KEYS: {e}"))
+}
+
+/// The password hasher at the configured argon2id cost (never below OWASP's minimum).
+pub fn password_hasher(config: &Config) -> anyhow::Result<agora_auth::PasswordHasher> {
+    let defaults = agora_auth::Argon2Params::default();
+    let params = agora_auth::Argon2Params {
+        memory_kib: config.argon2_m_kib.unwrap_or(defaults.memory_kib),
+        iterations: config.argon2_t.unwrap_or(defaults.iterations),
+        parallelism: config.argon2_p.unwrap_or(defaults.parallelism),
+    };
+    agora_auth::PasswordHasher::new(params).map_err(|e| {
+        anyhow::anyhow!("AGORA_ARGON2_M_KIB/T/P: {e} (OWASP's minimum is m=19456 KiB, t=2, p=1, or an equivalent row)")
+    })
+}
+
+/// The identity service's settings.
+pub fn identity_settings(config: &Config) -> anyhow::Result<agora_workflows::IdentitySettings> {
+    let bootstrap_admin_email = match config.bootstrap_admin_email.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(email) => Some(
+            agora_identity::normalize_email(email)
+                .map_err(|e| anyhow::anyhow!("AGORA_BOOTSTRAP_ADMIN_EMAIL: {e}"))?,
+        ),
+    };
+    Ok(agora_workflows::IdentitySettings {
+        bootstrap_admin_email,
+        ..agora_workflows::IdentitySettings::default()
+    })
 }
 
 /// The payment provider the configuration names.
@@ -419,6 +765,10 @@ pub async fn start(
     let mut tasks = JoinSet::new();
     let mut http_addr = None;
 
+    // One host per aggregate type per process: the identity service shares the account and
+    // session services' hosts when they run here too.
+    let mut account_host: Option<AggregateHost<agora_identity::Account>> = None;
+    let mut session_host: Option<AggregateHost<agora_identity::Session>> = None;
     for service in &roles.services {
         let client = connect_nats(config, &format!("agora-service-{service}")).await?;
         let store = EventStore::new(pool.clone());
@@ -553,6 +903,75 @@ pub async fn start(
                     cancelled(shutdown.clone()),
                 ));
             }
+            "account" => {
+                account_host = Some(
+                    serve::<agora_identity::Account>(
+                        &mut tasks,
+                        &ctx,
+                        "account",
+                        "Accounts: profile, addresses, roles, linked identities",
+                        agora_identity::AccountCommand::NAMES,
+                    )
+                    .await?,
+                );
+            }
+            "session" => {
+                session_host = Some(
+                    serve::<agora_identity::Session>(
+                        &mut tasks,
+                        &ctx,
+                        "session",
+                        "Sessions: refresh-token families",
+                        agora_identity::SessionCommand::NAMES,
+                    )
+                    .await?,
+                );
+            }
+            "identity" => {
+                let accounts = match &account_host {
+                    Some(host) => host.clone(),
+                    None => {
+                        AggregateHost::start(ctx.store.clone(), ctx.host_config.clone()).await?
+                    }
+                };
+                let sessions = match &session_host {
+                    Some(host) => host.clone(),
+                    None => {
+                        AggregateHost::start(ctx.store.clone(), ctx.host_config.clone()).await?
+                    }
+                };
+                serve_handler(
+                    &mut tasks,
+                    &ctx,
+                    ServiceSpec {
+                        name: "identity",
+                        version: "1.0.0",
+                        description: "Sign-up, sign-in, sessions, email verification and passwords",
+                        endpoints: agora_workflows::IDENTITY_ENDPOINTS.to_vec(),
+                    },
+                    agora_workflows::IdentityService::new(
+                        accounts,
+                        sessions,
+                        pool.clone(),
+                        Arc::new(token_keys(config)?),
+                        Arc::new(password_hasher(config)?),
+                        identity_settings(config)?,
+                    ),
+                );
+            }
+            "notifier" => {
+                // Not a NATS micro service: a feed consumer, the identity outbox and the
+                // sender loop. Any number of instances share the consumer and the queue.
+                let notifier = Arc::new(agora_notifier::Notifier::new(
+                    pool.clone(),
+                    notifier_config(config)?,
+                )?);
+                tasks.spawn(agora_notifier::run(
+                    notifier,
+                    ctx.client.clone(),
+                    shutdown.child_token(),
+                ));
+            }
             other => anyhow::bail!("unknown service {other:?}; known: {SERVICES:?}"),
         }
     }
@@ -641,7 +1060,21 @@ pub async fn start(
             bus: Bus::new(client),
             pool: pool.clone(),
             config: Arc::new(agora_edge::EdgeConfig {
-                admin_token: config.admin_token.clone(),
+                admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
+                token_keys: Arc::new(token_keys(config)?),
+                cors_origins: config
+                    .edge_security
+                    .cors_origins
+                    .iter()
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+                oidc: oidc_config(config).await?,
+                rate_limit: agora_edge::RateLimitConfig {
+                    per_minute: config.edge_security.auth_rate_per_minute,
+                    burst: config.edge_security.auth_rate_burst,
+                    trust_forwarded_for: config.edge_security.trust_forwarded_for,
+                },
                 // compose passes unset secrets as empty strings.
                 stripe_webhook_secret: config
                     .stripe_webhook_secret

@@ -46,14 +46,14 @@ pub struct CartPage {
 
 /// List carts from the read model, newest first.
 #[utoipa::path(get, path = "/admin/carts", tag = "admin", params(CartFilter),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = CartPage), (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody)))]
 pub async fn list_carts(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(filter): Query<CartFilter>,
 ) -> Result<Json<CartPage>, ApiError> {
-    auth::staff(&state, &headers)?;
+    auth::back_office(&state, &headers, auth::Area::Sales, false)?;
     let (limit, offset) = params::page(filter.limit, filter.offset)?;
     let rows = sqlx::query(
         "SELECT cart_id, owner_kind, status, line_count, item_count, lines, version, updated_at, count(*) OVER () AS total

@@ -31,14 +31,14 @@ pub struct AuditedStream {
 /// Every event of one stream, in order, with metadata and hash-chain verification.
 #[utoipa::path(get, path = "/audit/streams/{aggregate_type}/{aggregate_id}", tag = "audit",
     params(("aggregate_type" = String, Path, description = "e.g. cart"), ("aggregate_id" = String, Path, description = "stream id")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = AuditedStream), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((aggregate_type, aggregate_id)): Path<(String, String)>,
 ) -> Result<Json<AuditedStream>, ApiError> {
-    auth::staff(&state, &headers)?;
+    auth::back_office(&state, &headers, auth::Area::Audit, false)?;
     if !subjects::is_token(&aggregate_type) || !subjects::is_token(&aggregate_id) {
         return Err(ApiError::bad_request(
             "request.invalid_id",

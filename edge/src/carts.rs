@@ -1,6 +1,8 @@
 //! `/store/carts`: the shopper's cart, served by the cart service over NATS.
 
-use agora_kernel::Principal;
+use agora_cart::{CartCommand, CartView};
+use agora_kernel::{CommandId, Principal};
+use agora_nats::CommandReply;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
@@ -24,6 +26,7 @@ pub fn router() -> Router<AppState> {
             "/store/carts/{cart_id}/items/{sku}",
             patch(change_quantity).delete(remove_item),
         )
+        .route("/store/customers/me/cart/merge", post(merge_cart))
 }
 
 /// Body of `POST /store/carts`: nothing yet; the owner is whoever presents the credentials.
@@ -74,12 +77,25 @@ pub struct Cart {
 }
 
 /// Reply to `POST /store/carts`. Keep `cart_token`: it is the only proof of ownership of a
-/// guest cart and is never shown again.
+/// guest cart and is never shown again. A signed-in customer's cart has none: their bearer
+/// token proves ownership.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CreatedCart {
     pub cart_id: String,
-    pub cart_token: String,
+    pub cart_token: Option<String>,
     pub cart: Cart,
+}
+
+/// Body of `POST /store/customers/me/cart/merge`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeCart {
+    /// The guest cart to merge (its `X-Cart-Token` goes in the header).
+    pub cart_id: String,
+    /// The customer's cart to merge it into; absent: the customer's most recently changed
+    /// open cart, or a new one.
+    #[serde(default)]
+    pub into_cart_id: Option<String>,
 }
 
 /// The NATS service hosting cart aggregates.
@@ -104,10 +120,12 @@ async fn command<C: Serialize>(
     Ok(reply.view)
 }
 
-/// Open a guest cart.
+/// Open a cart: a guest cart (answered with its secret token) or, with a customer's bearer
+/// token, a cart owned by the customer.
 #[utoipa::path(post, path = "/store/carts", tag = "cart",
     request_body(content = CreateCart, description = "empty object"),
-    responses((status = 201, body = CreatedCart), (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+    responses((status = 201, body = CreatedCart), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn create_cart(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -127,9 +145,21 @@ pub async fn create_cart(
             }
         })?;
     }
-    let token = auth::new_guest_token();
-    let principal = Principal::Guest {
-        token_sha256: agora_cart::token_sha256(&token),
+    // A signed-in customer's cart is theirs; anyone else gets a guest cart and its token.
+    let (principal, token) = match auth::bearer(&state, &headers)? {
+        Some(customer @ Principal::Customer { .. }) => (customer, None),
+        Some(_) => {
+            return Err(ApiError::forbidden(
+                "back-office credentials cannot own a cart; sign in as a customer",
+            ))
+        }
+        None => {
+            let token = auth::new_guest_token();
+            let principal = Principal::Guest {
+                token_sha256: agora_cart::token_sha256(&token),
+            };
+            (principal, Some(token))
+        }
     };
     let id = Uuid::new_v4().to_string();
     let cart = command(
@@ -161,7 +191,7 @@ pub async fn get_cart(
     Path(raw): Path<String>,
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
-    let principal = auth::guest(&headers)?;
+    let principal = auth::shopper(&state, &headers)?;
     Ok(Json(
         service::get(&state, &headers, CART_SERVICE, id, principal).await?,
     ))
@@ -179,7 +209,7 @@ pub async fn add_item(
     Json(body): Json<AddItem>,
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
-    let principal = auth::guest(&headers)?;
+    let principal = auth::shopper(&state, &headers)?;
     Ok(Json(
         command(&state, &headers, "add_item", id, principal, body).await?,
     ))
@@ -197,7 +227,7 @@ pub async fn change_quantity(
     Json(body): Json<ChangeQuantity>,
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
-    let principal = auth::guest(&headers)?;
+    let principal = auth::shopper(&state, &headers)?;
     let cmd = serde_json::json!({"sku": sku, "quantity": body.quantity});
     Ok(Json(
         command(&state, &headers, "change_quantity", id, principal, cmd).await?,
@@ -215,7 +245,7 @@ pub async fn remove_item(
     Path((raw, sku)): Path<(String, String)>,
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
-    let principal = auth::guest(&headers)?;
+    let principal = auth::shopper(&state, &headers)?;
     let cmd = serde_json::json!({ "sku": sku });
     Ok(Json(
         command(&state, &headers, "remove_item", id, principal, cmd).await?,
@@ -232,7 +262,7 @@ pub async fn clear_cart(
     Path(raw): Path<String>,
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
-    let principal = auth::guest(&headers)?;
+    let principal = auth::shopper(&state, &headers)?;
     Ok(Json(
         command(
             &state,
@@ -244,4 +274,138 @@ pub async fn clear_cart(
         )
         .await?,
     ))
+}
+
+/// A command id for one step of merging `source` into `target`: a retried merge repeats the
+/// same commands, which the carts then apply once.
+fn merge_step(source: &str, target: &str, step: &str) -> CommandId {
+    CommandId::from_uuid(Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("agora:cart-merge:{source}:{target}:{step}").as_bytes(),
+    ))
+}
+
+/// The customer's cart to merge into: the one named, or their most recently changed open cart
+/// (from the read model), or a new cart whose id follows from the guest cart, so a retry finds
+/// the same one.
+async fn merge_target(
+    state: &AppState,
+    headers: &HeaderMap,
+    customer: &Principal,
+    customer_id: Uuid,
+    source: &str,
+    named: Option<&str>,
+) -> Result<String, ApiError> {
+    if let Some(raw) = named {
+        return cart_id(raw);
+    }
+    let newest: Option<String> = sqlx::query_scalar(
+        "SELECT cart_id FROM carts WHERE customer_id = $1 AND status = 'open' AND cart_id <> $2
+         ORDER BY updated_at DESC LIMIT 1",
+    )
+    .bind(customer_id)
+    .bind(source)
+    .fetch_optional(&state.pool)
+    .await?;
+    if let Some(id) = newest {
+        return Ok(id);
+    }
+    let id = Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("agora:cart-merge-target:{customer_id}:{source}").as_bytes(),
+    )
+    .to_string();
+    let _: CommandReply<CartView> = service::command_as(
+        state,
+        headers,
+        CART_SERVICE,
+        "create",
+        id.clone(),
+        merge_step(source, &id, "create"),
+        customer.clone(),
+        service::fields(&CartCommand::Create {})?,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Merge a guest cart into the signed-in customer's cart, after signing in: the guest cart
+/// (proven by its `X-Cart-Token`) closes as `merged`, and its lines are added to the
+/// customer's cart (quantities add up, capped at the per-line maximum). Safe to retry.
+#[utoipa::path(post, path = "/store/customers/me/cart/merge", tag = "cart", request_body = MergeCart,
+    params(("X-Cart-Token" = String, Header, description = "the guest cart's secret token")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Cart, description = "the customer's cart after the merge"), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn merge_cart(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<MergeCart>,
+) -> Result<Json<Cart>, ApiError> {
+    let (customer_id, customer) = auth::me(&state, &headers)?;
+    if !matches!(customer, Principal::Customer { .. }) {
+        return Err(ApiError::forbidden(
+            "only a customer's cart can absorb a guest cart",
+        ));
+    }
+    let guest = auth::guest(&headers)?;
+    let source = cart_id(&body.cart_id)?;
+    let target = merge_target(
+        &state,
+        &headers,
+        &customer,
+        customer_id,
+        &source,
+        body.into_cart_id.as_deref(),
+    )
+    .await?;
+    if target == source {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cart.merge_into_self",
+            "a cart cannot be merged into itself",
+        ));
+    }
+    // The target must be the customer's before the guest cart is closed: the cart service
+    // answers `cart.not_found` for anyone else's.
+    let _: Cart = service::get(
+        &state,
+        &headers,
+        CART_SERVICE,
+        target.clone(),
+        customer.clone(),
+    )
+    .await?;
+    // Closing the guest cart first freezes its lines, so what is absorbed is exactly what it
+    // held; a retry gets the same closed cart back (same command id) and absorbs it once.
+    let closed: CommandReply<CartView> = service::command_as(
+        &state,
+        &headers,
+        CART_SERVICE,
+        "mark_merged",
+        source.clone(),
+        merge_step(&source, &target, "mark_merged"),
+        guest,
+        service::fields(&CartCommand::MarkMerged {
+            target_cart_id: target.clone(),
+        })?,
+    )
+    .await?;
+    let absorb = CartCommand::AbsorbGuestCart {
+        source_cart_id: source.clone(),
+        lines: closed.view.lines,
+    };
+    let merged: CommandReply<Cart> = service::command_as(
+        &state,
+        &headers,
+        CART_SERVICE,
+        "absorb_guest_cart",
+        target.clone(),
+        merge_step(&source, &target, "absorb"),
+        customer,
+        service::fields(&absorb)?,
+    )
+    .await?;
+    Ok(Json(merged.view))
 }

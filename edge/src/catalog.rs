@@ -476,7 +476,7 @@ const STATUSES: &[&str] = &["draft", "published", "archived"];
 /// always names the same product.
 #[utoipa::path(post, path = "/admin/products", tag = "catalog", request_body = CreateProduct,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key create one product")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 201, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
         (status = 503, body = ApiErrorBody)))]
@@ -485,7 +485,7 @@ pub async fn create_product(
     headers: HeaderMap,
     Json(body): Json<CreateProduct>,
 ) -> Result<(StatusCode, Json<Product>), ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, true)?;
     if let Some(category) = &body.category_id {
         ensure_category(&state, category, CatalogError::InvalidCategoryId).await?;
     }
@@ -507,7 +507,7 @@ pub async fn create_product(
 #[utoipa::path(patch, path = "/admin/products/{id}", tag = "catalog", request_body = UpdateProduct,
     params(("id" = String, Path, description = "product id (UUID)"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
         (status = 503, body = ApiErrorBody)))]
@@ -517,7 +517,7 @@ pub async fn update_product(
     Path(raw): Path<String>,
     Json(body): Json<UpdateProduct>,
 ) -> Result<Json<Product>, ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, true)?;
     let id = params::product_id(&raw)?;
     if let Some(Some(category)) = &body.category_id {
         ensure_category(&state, category, CatalogError::InvalidCategoryId).await?;
@@ -537,7 +537,7 @@ pub async fn update_product(
 /// Read one product, whatever its status (strongly consistent: served by its service).
 #[utoipa::path(get, path = "/admin/products/{id}", tag = "catalog",
     params(("id" = String, Path, description = "product id (UUID)")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn get_product(
@@ -545,7 +545,7 @@ pub async fn get_product(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Json<Product>, ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, false)?;
     let id = params::product_id(&raw)?;
     let view: ProductView = service::get(&state, &headers, PRODUCT_SERVICE, id, principal).await?;
     Ok(Json(view.into()))
@@ -555,7 +555,7 @@ pub async fn get_product(
 #[utoipa::path(post, path = "/admin/products/{id}/variants", tag = "catalog", request_body = Variant,
     params(("id" = String, Path, description = "product id (UUID)"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
         (status = 503, body = ApiErrorBody)))]
@@ -565,7 +565,7 @@ pub async fn add_variant(
     Path(raw): Path<String>,
     Json(body): Json<Variant>,
 ) -> Result<Json<Product>, ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, true)?;
     let id = params::product_id(&raw)?;
     let command = ProductCommand::AddVariant {
         variant: body.into(),
@@ -579,7 +579,7 @@ pub async fn add_variant(
 #[utoipa::path(put, path = "/admin/products/{id}/variants/{sku}/price", tag = "catalog", request_body = Price,
     params(("id" = String, Path, description = "product id (UUID)"), ("sku" = String, Path, description = "the variant's SKU"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
         (status = 503, body = ApiErrorBody)))]
@@ -589,7 +589,7 @@ pub async fn change_price(
     Path((raw, raw_sku)): Path<(String, String)>,
     Json(body): Json<Price>,
 ) -> Result<Json<Product>, ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, true)?;
     let id = params::product_id(&raw)?;
     let sku = params::sku(&raw_sku)?;
     let command = ProductCommand::ChangePrice {
@@ -605,7 +605,7 @@ pub async fn change_price(
 #[utoipa::path(delete, path = "/admin/products/{id}/variants/{sku}", tag = "catalog",
     params(("id" = String, Path, description = "product id (UUID)"), ("sku" = String, Path, description = "the variant's SKU"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
         (status = 503, body = ApiErrorBody)))]
@@ -614,7 +614,7 @@ pub async fn remove_variant(
     headers: HeaderMap,
     Path((raw, raw_sku)): Path<(String, String)>,
 ) -> Result<Json<Product>, ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, true)?;
     let id = params::product_id(&raw)?;
     let sku = params::sku(&raw_sku)?;
     let command = ProductCommand::RemoveVariant { sku };
@@ -630,7 +630,7 @@ async fn life_cycle(
     raw: &str,
     command: ProductCommand,
 ) -> Result<Json<Product>, ApiError> {
-    let principal = auth::staff(state, headers)?;
+    let principal = auth::back_office(state, headers, auth::Area::Catalog, true)?;
     let id = params::product_id(raw)?;
     Ok(Json(
         send_product(state, headers, principal, id, command).await?,
@@ -640,7 +640,7 @@ async fn life_cycle(
 /// Make a product visible to shoppers (it needs a variant); a no-op when it already is.
 #[utoipa::path(post, path = "/admin/products/{id}/publish", tag = "catalog",
     params(("id" = String, Path, description = "product id (UUID)")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn publish(
@@ -654,7 +654,7 @@ pub async fn publish(
 /// Take a product back to draft; a no-op on a draft.
 #[utoipa::path(post, path = "/admin/products/{id}/unpublish", tag = "catalog",
     params(("id" = String, Path, description = "product id (UUID)")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn unpublish(
@@ -668,7 +668,7 @@ pub async fn unpublish(
 /// Retire a product for good: an archived product accepts no further change.
 #[utoipa::path(post, path = "/admin/products/{id}/archive", tag = "catalog",
     params(("id" = String, Path, description = "product id (UUID)")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn archive(
@@ -728,7 +728,7 @@ impl From<ProductRecord> for ProductRow {
 
 /// List products of the read model with their stock, most recently changed first.
 #[utoipa::path(get, path = "/admin/products", tag = "catalog", params(ProductFilter),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = ProductPage), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody)))]
 pub async fn list_products(
@@ -736,7 +736,7 @@ pub async fn list_products(
     headers: HeaderMap,
     Query(filter): Query<ProductFilter>,
 ) -> Result<Json<ProductPage>, ApiError> {
-    auth::staff(&state, &headers)?;
+    auth::back_office(&state, &headers, auth::Area::Catalog, false)?;
     let (limit, offset) = params::page(filter.limit, filter.offset)?;
     if let Some(status) = &filter.status {
         if !STATUSES.contains(&status.as_str()) {
@@ -792,7 +792,7 @@ pub async fn list_products(
 /// Create a category, at the top of the tree or under an existing one.
 #[utoipa::path(post, path = "/admin/categories", tag = "catalog", request_body = CreateCategory,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 201, body = Category), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
         (status = 503, body = ApiErrorBody)))]
@@ -801,7 +801,7 @@ pub async fn create_category(
     headers: HeaderMap,
     Json(body): Json<CreateCategory>,
 ) -> Result<(StatusCode, Json<Category>), ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, true)?;
     if !is_category_id(&body.id) {
         return Err(domain_error(CatalogError::InvalidCategoryId));
     }
@@ -823,7 +823,7 @@ pub async fn create_category(
 #[utoipa::path(patch, path = "/admin/categories/{id}", tag = "catalog", request_body = RenameCategory,
     params(("id" = String, Path, description = "category id"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Category), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn rename_category(
@@ -832,7 +832,7 @@ pub async fn rename_category(
     Path(raw): Path<String>,
     Json(body): Json<RenameCategory>,
 ) -> Result<Json<Category>, ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, true)?;
     let id = params::category_id(&raw)?;
     let command = CategoryCommand::Rename { name: body.name };
     Ok(Json(

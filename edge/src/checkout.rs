@@ -123,7 +123,7 @@ pub async fn checkout(
     Json(body): Json<CheckoutBody>,
 ) -> Result<(StatusCode, Json<CheckoutReply>), ApiError> {
     let cart_id = params::uuid_id(&cart_id, "cart")?;
-    let principal = auth::guest(&headers)?;
+    let principal = auth::shopper(&state, &headers)?;
     let order_id = order_id(&cart_id, &headers)?;
     let command_id = service::command_id(&headers)?;
     let canonical = serde_json::to_vec(&body).map_err(ApiError::internal)?;
@@ -208,7 +208,7 @@ pub async fn get_payment(
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentState>, ApiError> {
     let order_id = params::uuid_id(&order_id, "order")?;
-    let principal = auth::guest(&headers)?;
+    let principal = auth::shopper(&state, &headers)?;
     // The order service decides whether this shopper owns the order; the payment service
     // serves the platform only.
     let _: serde_json::Value =
@@ -237,7 +237,7 @@ pub async fn confirm_payment(
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentState>, ApiError> {
     let order_id = params::uuid_id(&order_id, "order")?;
-    let principal = auth::guest(&headers)?;
+    let principal = auth::shopper(&state, &headers)?;
     // The order service decides whether this shopper owns the order.
     let _: serde_json::Value =
         service::get(&state, &headers, "order", order_id.clone(), principal).await?;

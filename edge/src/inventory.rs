@@ -259,7 +259,7 @@ async fn send(
     raw_sku: &str,
     command: StockCommand,
 ) -> Result<Json<Stock>, ApiError> {
-    let principal = auth::staff(state, headers)?;
+    let principal = auth::back_office(state, headers, auth::Area::Inventory, true)?;
     let sku = params::sku(raw_sku)?;
     let fields = service::fields(&command)?;
     let reply = service::command::<_, StockView>(
@@ -279,7 +279,7 @@ async fn send(
 #[utoipa::path(post, path = "/admin/inventory/{sku}/receive", tag = "inventory", request_body = Receive,
     params(("sku" = String, Path, description = "SKU"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Stock), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody), (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn receive(
@@ -300,7 +300,7 @@ pub async fn receive(
 #[utoipa::path(post, path = "/admin/inventory/{sku}/adjust", tag = "inventory", request_body = Adjust,
     params(("sku" = String, Path, description = "SKU"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Stock), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
         (status = 503, body = ApiErrorBody)))]
@@ -323,7 +323,7 @@ pub async fn adjust(
 #[utoipa::path(put, path = "/admin/inventory/{sku}/threshold", tag = "inventory", request_body = SetThreshold,
     params(("sku" = String, Path, description = "SKU"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Stock), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody), (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn set_threshold(
@@ -341,7 +341,7 @@ pub async fn set_threshold(
 /// One SKU's stock with its open reservations (strongly consistent: served by its service).
 #[utoipa::path(get, path = "/admin/inventory/{sku}", tag = "inventory",
     params(("sku" = String, Path, description = "SKU")),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = Stock), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn get_stock(
@@ -349,7 +349,7 @@ pub async fn get_stock(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Json<Stock>, ApiError> {
-    let principal = auth::staff(&state, &headers)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let sku = params::sku(&raw)?;
     let view: StockView =
         service::get(&state, &headers, STOCK_SERVICE, sku.to_string(), principal).await?;
@@ -365,7 +365,7 @@ struct StockLevelRecord {
 
 /// List the stock-levels read model by SKU.
 #[utoipa::path(get, path = "/admin/inventory", tag = "inventory", params(StockFilter),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = StockPage), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody)))]
 pub async fn list_stock(
@@ -373,7 +373,7 @@ pub async fn list_stock(
     headers: HeaderMap,
     Query(filter): Query<StockFilter>,
 ) -> Result<Json<StockPage>, ApiError> {
-    auth::staff(&state, &headers)?;
+    auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let (limit, offset) = params::page(filter.limit, filter.offset)?;
     let records: Vec<StockLevelRecord> = sqlx::query_as(
         "SELECT sku, on_hand, reserved, available, low_stock_threshold, updated_at,
@@ -398,7 +398,7 @@ pub async fn list_stock(
 /// The movements ledger of one SKU, newest first, paged by stream position.
 #[utoipa::path(get, path = "/admin/inventory/{sku}/movements", tag = "inventory",
     params(("sku" = String, Path, description = "SKU"), MovementQuery),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = MovementPage), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody)))]
 pub async fn movements(
@@ -407,7 +407,7 @@ pub async fn movements(
     Path(raw): Path<String>,
     Query(query): Query<MovementQuery>,
 ) -> Result<Json<MovementPage>, ApiError> {
-    auth::staff(&state, &headers)?;
+    auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let sku = params::sku(&raw)?;
     let (limit, _) = params::page(query.limit, None)?;
     if query.before_sequence.is_some_and(|s| s < 1) {
@@ -450,7 +450,7 @@ struct LowStockRecord {
 
 /// SKUs at or below their low-stock threshold, least available first, with their product.
 #[utoipa::path(get, path = "/admin/inventory/low-stock", tag = "inventory", params(LowStockQuery),
-    security(("admin_token" = [])),
+    security(("bearer" = [])),
     responses((status = 200, body = LowStockReport), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody)))]
 pub async fn low_stock(
@@ -458,7 +458,7 @@ pub async fn low_stock(
     headers: HeaderMap,
     Query(query): Query<LowStockQuery>,
 ) -> Result<Json<LowStockReport>, ApiError> {
-    auth::staff(&state, &headers)?;
+    auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let (limit, offset) = params::page(query.limit, query.offset)?;
     // Nothing stops two products from listing one SKU; the report names one, preferring a
     // product still on sale, so each SKU appears once.

@@ -8,8 +8,13 @@
 //! - the edge never writes the event store or a read model; commands go to services;
 //! - the client never supplies an owner, price, status or total: the principal comes from
 //!   credentials, everything else from the services;
-//! - request bodies are limited in size and reject unknown fields.
+//! - request bodies are limited in size and reject unknown fields;
+//! - every route authenticates its caller the same way (`auth`): a bearer access token or the
+//!   bootstrap admin token, or a guest cart token on storefront object routes; route families
+//!   check roles at the edge, and every object request carries the caller's own principal to
+//!   the owning service, which checks ownership.
 
+mod accounts;
 mod admin;
 mod audit;
 mod auth;
@@ -19,25 +24,29 @@ mod checkout;
 mod error;
 mod health;
 mod inventory;
+mod notifications;
+mod oidc;
 mod openapi;
 mod orders;
 mod params;
 mod search;
+mod security;
 mod service;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use agora_nats::Bus;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::HeaderName;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
+pub use oidc::{discover as discover_oidc, Discovery as OidcDiscovery, OidcConfig};
 pub use openapi::ApiDoc;
+pub use security::RateLimitConfig;
 
 /// The largest request body accepted (bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -45,9 +54,17 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Configuration handed in by the binary.
 #[derive(Clone, Debug)]
 pub struct EdgeConfig {
-    /// Bearer token for `/admin` and `/audit` until accounts and roles exist; `None` disables
-    /// those routes.
+    /// A bootstrap bearer token for the back office, standing for an admin (to grant the first
+    /// staff roles); `None` accepts only access tokens.
     pub admin_token: Option<String>,
+    /// Verifies access tokens (the identity service signs them with the same keys).
+    pub token_keys: Arc<agora_auth::TokenKeys>,
+    /// Browser origins allowed to call the API (the storefront's); empty: none.
+    pub cors_origins: Vec<String>,
+    /// The OpenID provider for "sign in with ..."; `None` turns `/store/auth/oidc/*` off.
+    pub oidc: Option<OidcConfig>,
+    /// Limits on sign-in, sign-up and password-reset requests per client.
+    pub rate_limit: RateLimitConfig,
     /// Secret that signs the payment provider's webhooks (`whsec_...`); `None` disables
     /// `/hooks/payments/stripe`.
     pub stripe_webhook_secret: Option<String>,
@@ -69,7 +86,13 @@ pub struct AppState {
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let limiter = Arc::new(security::RateLimiter::new(&state.config.rate_limit));
+    let cors = security::cors(&state.config.cors_origins);
+    let limited = accounts::limited_router().route_layer(axum::middleware::from_fn_with_state(
+        limiter,
+        security::rate_limit,
+    ));
+    let api = Router::new()
         .merge(health::router())
         .merge(carts::router())
         .merge(search::router())
@@ -77,34 +100,42 @@ pub fn router(state: AppState) -> Router {
         .merge(inventory::router())
         .merge(orders::router())
         .merge(checkout::router())
+        .merge(accounts::router())
+        .merge(limited)
+        .merge(oidc::router())
+        .merge(notifications::router())
         .merge(admin::router())
         .merge(audit::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::not_found("route.not_found", "no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::back_office_gate,
+        ))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("x-content-type-options"),
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("cache-control"),
-            HeaderValue::from_static("no-store"),
-        ))
+        .layer(axum::middleware::from_fn(security::reject_nul))
+        .layer(axum::middleware::from_fn(security::stable_too_large))
+        .layer(cors);
+    security::with_security_headers(api)
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves. Handlers see the peer address
+/// (rate limits are per client).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 
@@ -116,11 +147,34 @@ pub async fn serve(
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::http::{Request, StatusCode};
+    use axum::http::{HeaderMap, Request, StatusCode};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
     const TOKEN: &str = "test-admin-token";
+
+    /// The signing key of the offline router's access tokens.
+    pub(crate) fn test_keys() -> agora_auth::TokenKeys {
+        let key = agora_auth::HmacKey::new("k1", b"offline-router-test-key-0123456789".to_vec())
+            .expect("a key");
+        agora_auth::TokenKeys::new("agora", "agora-api", key, vec![]).expect("keys")
+    }
+
+    pub(crate) fn test_config() -> EdgeConfig {
+        EdgeConfig {
+            admin_token: Some(TOKEN.into()),
+            token_keys: Arc::new(test_keys()),
+            cors_origins: vec!["https://shop.example".into()],
+            oidc: None,
+            rate_limit: RateLimitConfig {
+                per_minute: 10,
+                burst: 3,
+                trust_forwarded_for: false,
+            },
+            stripe_webhook_secret: None,
+            request_timeout: Duration::from_millis(200),
+        }
+    }
 
     pub(crate) async fn offline_router() -> Router {
         // Port 1 refuses connections: nothing listens there.
@@ -140,11 +194,7 @@ mod tests {
             bus: Bus::new(client),
             search,
             pool,
-            config: Arc::new(EdgeConfig {
-                admin_token: Some(TOKEN.into()),
-                stripe_webhook_secret: None,
-                request_timeout: Duration::from_millis(200),
-            }),
+            config: Arc::new(test_config()),
             metrics: None,
         })
     }
@@ -392,6 +442,334 @@ mod tests {
         }
     }
 
+    /// An access token signed with the offline router's key for `roles`, issued `age` seconds
+    /// ago.
+    pub(crate) fn token(sub: &str, roles: &[&str], age: i64) -> String {
+        let keys = test_keys();
+        let claims = keys.new_claims(
+            sub,
+            roles.iter().map(|r| r.to_string()).collect(),
+            "session",
+            chrono::Utc::now().timestamp() - age,
+        );
+        keys.issue(&claims)
+    }
+
+    async fn send(app: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let response = app.clone().oneshot(request).await.expect("a response");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        (status, headers, code)
+    }
+
+    fn get_with(uri: &str, authorization: &str) -> Request<Body> {
+        Request::builder()
+            .uri(uri)
+            .header("authorization", authorization)
+            .body(Body::empty())
+            .expect("a request")
+    }
+
+    #[tokio::test]
+    async fn forged_expired_and_unsigned_tokens_are_refused() {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let b64 = |s: &str| engine.encode(s);
+        let app = offline_router().await;
+        let customer = uuid::Uuid::new_v4().to_string();
+        let good = token(&customer, &["customer"], 0);
+        let mut parts = good.split('.');
+        let (header, payload, signature) = (
+            parts.next().expect("a header"),
+            parts.next().expect("claims"),
+            parts.next().expect("a signature"),
+        );
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&engine.decode(payload).expect("base64")).expect("claims");
+        claims["roles"] = serde_json::json!(["admin"]);
+        let escalated = format!("{header}.{}.{signature}", b64(&claims.to_string()));
+        let unsigned = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(&claims.to_string())
+        );
+        let other_key = agora_auth::TokenKeys::new(
+            "agora",
+            "agora-api",
+            agora_auth::HmacKey::new("k2", b"another-key-that-is-long-enough-000".to_vec())
+                .expect("a key"),
+            vec![],
+        )
+        .expect("keys");
+        let unknown_kid = other_key.issue(&other_key.new_claims(
+            customer.clone(),
+            vec!["admin".into()],
+            "s",
+            chrono::Utc::now().timestamp(),
+        ));
+        let expired = token(&customer, &["admin"], 3600);
+        for (what, bearer, code) in [
+            ("escalated roles", escalated.as_str(), "auth.invalid_token"),
+            ("alg none", unsigned.as_str(), "auth.invalid_token"),
+            ("unknown kid", unknown_kid.as_str(), "auth.invalid_token"),
+            ("garbage", "not-a-token", "auth.invalid_token"),
+            ("expired", expired.as_str(), "auth.token_expired"),
+        ] {
+            for uri in ["/admin/orders", "/store/customers/me/orders"] {
+                let (status, _, got) = send(&app, get_with(uri, &format!("Bearer {bearer}"))).await;
+                assert_eq!(
+                    (status.as_u16(), got.as_str()),
+                    (401, code),
+                    "{what} on {uri}"
+                );
+            }
+        }
+        let (status, _, code) = send(&app, get_with("/admin/orders", "Basic YTpi")).await;
+        assert_eq!(
+            (status.as_u16(), code.as_str()),
+            (401, "auth.invalid_token")
+        );
+    }
+
+    #[tokio::test]
+    async fn roles_decide_which_back_office_routes_answer() {
+        let app = offline_router().await;
+        let id = uuid::Uuid::new_v4().to_string();
+        let customer = format!("Bearer {}", token(&id, &["customer"], 0));
+        let auditor = format!("Bearer {}", token(&id, &["auditor"], 0));
+        let vendor = format!("Bearer {}", token(&id, &["vendor"], 0));
+        let staff = format!("Bearer {}", token(&id, &["staff"], 0));
+        let account = "/admin/accounts/5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11/roles/admin";
+        let deliver = "/admin/orders/5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11/deliver";
+        // Allowed routes get past the edge and fail on the unreachable database (500) or NATS
+        // (503); the others are 403.
+        for (who, method, uri, allowed) in [
+            (&customer, "GET", "/admin/orders", false),
+            (&customer, "GET", "/admin/products", false),
+            (&customer, "GET", "/audit/streams/cart/x", false),
+            (&customer, "POST", account, false),
+            (&auditor, "GET", "/admin/orders", true),
+            (&auditor, "GET", "/audit/streams/cart/x", true),
+            (&auditor, "POST", deliver, false),
+            (&vendor, "GET", "/admin/products", true),
+            (&vendor, "GET", "/admin/orders", false),
+            (&staff, "GET", "/admin/orders", true),
+            (&staff, "GET", "/audit/streams/cart/x", false),
+            (&staff, "POST", account, false),
+        ] {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("authorization", who.as_str())
+                .body(Body::empty())
+                .expect("a request");
+            let (status, _, code) = send(&app, request).await;
+            if allowed {
+                assert!(status.is_server_error(), "{method} {uri}: {status} {code}");
+            } else {
+                assert_eq!(
+                    (status.as_u16(), code.as_str()),
+                    (403, "auth.forbidden"),
+                    "{method} {uri}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_reply_carries_the_security_headers() {
+        let app = offline_router().await;
+        for uri in ["/healthz", "/store/products/42", "/no/such/route"] {
+            let request = Request::builder()
+                .uri(uri)
+                .body(Body::empty())
+                .expect("a request");
+            let (_, headers, _) = send(&app, request).await;
+            for (name, value) in [
+                ("x-content-type-options", "nosniff"),
+                ("x-frame-options", "DENY"),
+                ("referrer-policy", "no-referrer"),
+                ("cache-control", "no-store"),
+                ("content-security-policy", security::JSON_CSP),
+            ] {
+                assert_eq!(
+                    headers.get(name).and_then(|v| v.to_str().ok()),
+                    Some(value),
+                    "{name} on {uri}"
+                );
+            }
+            assert!(headers.contains_key("strict-transport-security"), "{uri}");
+        }
+        let docs = Request::builder()
+            .uri("/docs")
+            .body(Body::empty())
+            .expect("a request");
+        let (status, headers, _) = send(&app, docs).await;
+        assert_eq!(status, StatusCode::OK);
+        let csp = headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            csp.contains("frame-ancestors 'none'")
+                && csp.contains("script-src https://cdn.jsdelivr.net"),
+            "{csp}"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_storefront_origin_may_call_from_a_browser() {
+        let app = offline_router().await;
+        let preflight = |origin: &str| {
+            Request::builder()
+                .method("OPTIONS")
+                .uri("/store/carts")
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization,content-type",
+                )
+                .body(Body::empty())
+                .expect("a request")
+        };
+        let (_, allowed, _) = send(&app, preflight("https://shop.example")).await;
+        assert_eq!(
+            allowed
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some("https://shop.example")
+        );
+        let (_, refused, _) = send(&app, preflight("https://evil.example")).await;
+        assert!(!refused.contains_key("access-control-allow-origin"));
+    }
+
+    #[tokio::test]
+    async fn sign_in_attempts_are_rate_limited_per_client_and_route() {
+        let app = offline_router().await;
+        let post = |uri: &str, body: &'static str| {
+            Request::builder()
+                .method("POST")
+                .uri(uri)
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("a request")
+        };
+        let login = r#"{"email":"a@example.com","password":"x"}"#;
+        // The test configuration allows a burst of 3; the identity service is unreachable.
+        for _ in 0..3 {
+            let (status, _, _) = send(&app, post("/store/auth/login", login)).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let (status, headers, code) = send(&app, post("/store/auth/login", login)).await;
+        assert_eq!(
+            (status.as_u16(), code.as_str()),
+            (429, "request.rate_limited")
+        );
+        let retry: u64 = headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("a Retry-After in seconds");
+        assert!((1..=60).contains(&retry), "{retry}");
+        // Another route has its own budget.
+        let reset = post("/store/auth/password-reset", r#"{"email":"a@example.com"}"#);
+        assert_eq!(send(&app, reset).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_get_a_stable_error() {
+        let app = offline_router().await;
+        let big = format!(
+            r#"{{"sku":"A","quantity":1,"pad":"{}"}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        );
+        for uri in [
+            "/store/carts",
+            "/store/carts/5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11/items",
+        ] {
+            let request = Request::builder()
+                .method("POST")
+                .uri(uri)
+                .header("content-type", "application/json")
+                .header("x-cart-token", "t")
+                .body(Body::from(big.clone()))
+                .expect("a request");
+            let (status, _, code) = send(&app, request).await;
+            assert_eq!(
+                (status.as_u16(), code.as_str()),
+                (413, "request.too_large"),
+                "{uri}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn account_bodies_never_take_roles_or_status_from_the_client() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let customer = format!("Bearer {}", token(&id, &["customer"], 0));
+        let app = offline_router().await;
+        let address =
+            r#""address":{"name":"a","line1":"b","city":"c","postal_code":"d","country":"DE"}"#;
+        for (method, uri, body) in [
+            (
+                "POST",
+                "/store/auth/register",
+                r#"{"email":"a@example.com","password":"p","roles":["admin"]}"#.to_string(),
+            ),
+            (
+                "POST",
+                "/store/auth/register",
+                r#"{"email":"a@example.com","password":"p","email_verified":true}"#.into(),
+            ),
+            (
+                "PATCH",
+                "/store/customers/me",
+                r#"{"display_name":"x","roles":["admin"]}"#.into(),
+            ),
+            (
+                "PATCH",
+                "/store/customers/me",
+                r#"{"status":"active"}"#.into(),
+            ),
+            (
+                "POST",
+                "/store/customers/me/addresses",
+                format!(r#"{{{address},"id":"x"}}"#),
+            ),
+            (
+                "POST",
+                "/store/customers/me/cart/merge",
+                r#"{"cart_id":"x","lines":[]}"#.into(),
+            ),
+        ] {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/json")
+                .header("authorization", customer.as_str())
+                .header("x-cart-token", "t")
+                .body(Body::from(body.clone()))
+                .expect("a request");
+            let (status, _, code) = send(&app, request).await;
+            assert_eq!(
+                (status.as_u16(), code.as_str()),
+                (422, "request.invalid_body"),
+                "{method} {uri} {body}"
+            );
+        }
+    }
+
     #[test]
     fn every_route_is_documented() {
         use utoipa::OpenApi;
@@ -425,13 +803,49 @@ mod tests {
             ("/hooks/payments/stripe", "post"),
             ("/store/orders/{id}", "get"),
             ("/admin/orders", "get"),
+            ("/store/products/{id}/notify-me", "post"),
+            ("/store/customers/me/notifications", "get"),
+            ("/store/customers/me/notifications", "put"),
+            ("/admin/notifications", "get"),
+            ("/admin/notifications/{id}/retry", "post"),
+            ("/store/auth/register", "post"),
+            ("/store/auth/login", "post"),
+            ("/store/auth/refresh", "post"),
+            ("/store/auth/logout", "post"),
+            ("/store/auth/verify-email", "post"),
+            ("/store/auth/password-reset", "post"),
+            ("/store/auth/password-reset/confirm", "post"),
+            ("/store/auth/oidc/start", "get"),
+            ("/store/auth/oidc/callback", "get"),
+            ("/store/customers/me", "get"),
+            ("/store/customers/me", "patch"),
+            ("/store/customers/me/password", "post"),
+            ("/store/customers/me/addresses", "get"),
+            ("/store/customers/me/addresses", "post"),
+            ("/store/customers/me/addresses/{id}", "patch"),
+            ("/store/customers/me/addresses/{id}", "delete"),
+            ("/store/customers/me/addresses/{id}/default", "post"),
+            ("/store/customers/me/cart/merge", "post"),
+            ("/admin/accounts/{id}", "get"),
+            ("/admin/accounts/{id}/roles/{role}", "post"),
+            ("/admin/accounts/{id}/roles/{role}", "delete"),
         ] {
             let operation = &doc["paths"][path][method];
             assert!(operation.is_object(), "{method} {path} is not documented");
-            if path.starts_with("/admin") {
+            let security = operation["security"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if path.starts_with("/admin") || path.starts_with("/store/customers/me") {
                 assert!(
-                    operation["security"].is_array(),
-                    "{method} {path} has no security"
+                    !security.is_empty() && security.iter().all(|r| r.get("bearer").is_some()),
+                    "{method} {path} does not require a bearer token: {security:?}"
+                );
+            }
+            if path.starts_with("/store/auth") || path == "/store/products" {
+                assert!(
+                    security.is_empty(),
+                    "{method} {path} is public: {security:?}"
                 );
             }
         }

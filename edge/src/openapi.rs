@@ -1,8 +1,19 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document, generated from the handlers' annotations, at `/openapi.json`, and an
+//! interactive reference of it at `/docs`.
+//!
+//! Each operation's `security` is set here from its path, by the same rules `auth` applies, so
+//! the document cannot forget a route: `bearer` (an access token, or the bootstrap admin
+//! token) for `/admin`, `/audit` and `/store/customers/me`; `cart_token` or `bearer` for the
+//! storefront's carts and orders; nothing for the public catalog, sign-in and health routes.
 
+use axum::http::header::{self, HeaderValue};
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
@@ -56,6 +67,32 @@ use crate::AppState;
         crate::checkout::confirm_payment,
         crate::checkout::stripe_webhook,
         crate::audit::stream,
+        crate::notifications::notify_me,
+        crate::notifications::get_preferences,
+        crate::notifications::put_preferences,
+        crate::notifications::list,
+        crate::notifications::retry,
+        crate::carts::merge_cart,
+        crate::accounts::register,
+        crate::accounts::login,
+        crate::accounts::refresh,
+        crate::accounts::logout,
+        crate::accounts::verify_email,
+        crate::accounts::request_password_reset,
+        crate::accounts::reset_password,
+        crate::accounts::change_password,
+        crate::accounts::me,
+        crate::accounts::update_me,
+        crate::accounts::addresses,
+        crate::accounts::add_address,
+        crate::accounts::update_address,
+        crate::accounts::remove_address,
+        crate::accounts::set_default_address,
+        crate::accounts::admin_account,
+        crate::accounts::grant_role,
+        crate::accounts::revoke_role,
+        crate::oidc::start,
+        crate::oidc::callback,
     ),
     modifiers(&Security)
 )]
@@ -63,19 +100,91 @@ pub struct ApiDoc;
 
 struct Security;
 
+/// The security requirements of the operations under `path`, by the rules of `auth`.
+fn requirements(path: &str, method: &str) -> Vec<SecurityRequirement> {
+    let bearer = || SecurityRequirement::new("bearer", Vec::<String>::new());
+    let cart = || SecurityRequirement::new("cart_token", Vec::<String>::new());
+    if path == "/store/customers/me/cart/merge" {
+        return vec![bearer().add("cart_token", Vec::<String>::new())];
+    }
+    if path.starts_with("/admin")
+        || path.starts_with("/audit")
+        || path.starts_with("/store/customers/me")
+    {
+        return vec![bearer()];
+    }
+    if path == "/store/carts" && method == "post" {
+        // Anonymous (a guest cart) or a customer's.
+        return vec![SecurityRequirement::default(), bearer()];
+    }
+    if path.starts_with("/store/carts/") || path.starts_with("/store/orders/") {
+        return vec![cart(), bearer()];
+    }
+    vec![]
+}
+
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from /store/auth/login (or the configured bootstrap admin token).",
+                    ))
+                    .build(),
+            ),
         );
+        components.add_security_scheme(
+            "cart_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Cart-Token",
+                "A guest cart's secret token, from POST /store/carts.",
+            ))),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations: [(&str, &mut Option<Operation>); 5] = [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                if let Some(operation) = operation {
+                    operation.security = Some(requirements(path, method));
+                }
+            }
+        }
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/openapi.json",
-        get(|| async { axum::Json(ApiDoc::openapi()) }),
+/// The policy of the docs page: the reference's script and styles come from its CDN; it
+/// reads nothing but this API.
+const DOCS_CSP: &str = "default-src 'none'; script-src https://cdn.jsdelivr.net; \
+    style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; \
+    font-src https: data:; img-src https: data:; connect-src 'self'; frame-ancestors 'none'; \
+    base-uri 'none'; form-action 'none'";
+
+async fn docs() -> impl IntoResponse {
+    let html = utoipa_scalar::Scalar::new(ApiDoc::openapi()).to_html();
+    (
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CSP),
+        )],
+        Html(html),
     )
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(ApiDoc::openapi()) }),
+        )
+        .route("/docs", get(docs))
 }

@@ -65,6 +65,32 @@ pub async fn command<C: Serialize, V: DeserializeOwned>(
         .await?)
 }
 
+/// Like [`command`], with a command id chosen by the route (a step of a larger operation that
+/// must apply once however often the request is retried).
+#[allow(clippy::too_many_arguments)]
+pub async fn command_as<C: Serialize, V: DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    service: &str,
+    endpoint: &str,
+    id: String,
+    command_id: CommandId,
+    principal: Principal,
+    body: C,
+) -> Result<CommandReply<V>, ApiError> {
+    let envelope = CommandEnvelope {
+        aggregate_id: id,
+        command_id,
+        principal,
+        command: body,
+    };
+    let ctx = auth::context(state, headers);
+    Ok(state
+        .bus
+        .request(subjects::endpoint(service, endpoint), &envelope, &ctx)
+        .await?)
+}
+
 /// Reads the current view of aggregate `id` of `service`, as `principal` may see it.
 pub async fn get<V: DeserializeOwned>(
     state: &AppState,

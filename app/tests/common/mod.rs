@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 pub const ADMIN: &str = "test-admin-token";
+/// The access-token key of every test app (`kid:secret`, a 32-byte secret).
+pub const TEST_JWT_KEYS: &str = "test:agora-test-jwt-secret-0123456789abcdef";
 
 pub mod shop;
 
@@ -48,6 +50,14 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
         free_shipping_from_minor: 10_000,
         tax_rate_bp: 1900,
         fault_crash_after: None,
+        notify: agora::NotifyConfig::default(),
+        // Every test app signs and verifies access tokens with this one key.
+        jwt_keys: Some(TEST_JWT_KEYS.into()),
+        argon2_m_kib: None,
+        argon2_t: None,
+        argon2_p: None,
+        bootstrap_admin_email: None,
+        edge_security: agora::EdgeSecurityConfig::default(),
     }
 }
 

@@ -349,13 +349,22 @@ async fn correctness(database_url: &str, orders: &[(String, String)]) -> anyhow:
     .fetch_one(&pool)
     .await
     .unwrap_or(-1);
-    let stranded: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM stock_reservations r JOIN orders o ON o.order_id = r.order_ref
-          WHERE o.order_id = ANY($1) AND o.status IN ('confirmed', 'cancelled')",
-    )
-    .bind(&ids)
-    .fetch_one(&pool)
-    .await?;
+    // A confirmed order's saga still captures and then commits its reservations: give the
+    // sagas the same minute to finish before a reservation left behind counts as stranded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stranded: i64 = loop {
+        let stranded: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM stock_reservations r JOIN orders o ON o.order_id = r.order_ref
+              WHERE o.order_id = ANY($1) AND o.status IN ('confirmed', 'cancelled')",
+        )
+        .bind(&ids)
+        .fetch_one(&pool)
+        .await?;
+        if stranded == 0 || Instant::now() > deadline {
+            break stranded;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     println!(
         "idempotency keys / orders placed: {} / {placed}",
         keys.len()

@@ -10,6 +10,9 @@
 //! - [`runner`]: drives every checkout saga from the event feed (checkout, payment and order
 //!   events), performing [`agora_checkout::Checkout::next_action`] until the saga waits or ends,
 //!   and a sweep that abandons unpaid checkouts and nudges stalled ones.
+//! - [`IdentityService`] (`agora.identity.*`): registration, sign-in, refresh-token rotation,
+//!   email verification, password reset and change, and provider sign-in, over the `account`
+//!   and `session` aggregates, with the email, credential, session and mail-outbox tables.
 //!
 //! Invariants: every effect on another aggregate or on the provider is idempotent: command
 //! ids are derived from the order id and the step ([`step_id`]), reservation ids from the order
@@ -19,11 +22,15 @@
 
 mod checkout_service;
 mod contract;
+mod identity_contract;
+mod identity_service;
 mod payment_service;
 pub mod runner;
 
 pub use checkout_service::{CheckoutService, Pricing};
 pub use contract::*;
+pub use identity_contract::*;
+pub use identity_service::{IdentityService, IdentitySettings};
 pub use payment_service::PaymentService;
 
 use agora_kernel::CommandId;
