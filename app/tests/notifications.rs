@@ -747,3 +747,123 @@ async fn a_notifier_killed_mid_send_or_before_its_ack_sends_the_confirmation_onc
     assert_eq!(smtp.messages().len(), 2);
     app.stop().await;
 }
+
+/// The token in a mailed account link (`…?token=<token>`), percent-decoded.
+fn link_token(text: &str, path: &str) -> String {
+    let start = text
+        .find(path)
+        .unwrap_or_else(|| panic!("no {path} link in {text}"));
+    let rest = &text[start..];
+    let rest = &rest[rest.find("token=").expect("token=") + "token=".len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '&')
+        .unwrap_or(rest.len());
+    rest[..end].replace("%2E", ".").replace("%2e", ".")
+}
+
+/// Identity's mail goes through the notifier: registering over HTTP mails a verification link
+/// whose token verifies the email, once; a password reset mails a link whose token sets the new
+/// password. The raw tokens leave the outbox once the mail holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registration_and_password_reset_mail_links_that_work_once() {
+    let mut smtp = SmtpServer::new();
+    smtp.start();
+    let url = smtp.url();
+    let app = spawn_app_with(Roles::all(), |c| {
+        c.notify.smtp_url = Some(url);
+        c.notify.shop_name = "Agora Outfitters".into();
+        c.notify.shop_url = "https://shop.example".into();
+    })
+    .await;
+    let post = |path: &str, body: Value| {
+        app.http
+            .post(format!("{}{path}", app.base))
+            .json(&body)
+            .send()
+    };
+    let email = "grace@example.com";
+    let r = post(
+        "/store/auth/register",
+        json!({"email": email, "password": "correct horse battery staple"}),
+    )
+    .await
+    .expect("register");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+
+    let mails = smtp.until(1).await;
+    assert_eq!(mails[0].rcpt_tos, vec![email.to_string()]);
+    let token = link_token(&mails[0].text, "https://shop.example/account/verify");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM identity_outbox WHERE token IS NOT NULL"
+        )
+        .await,
+        0,
+        "the raw token left the outbox once mailed"
+    );
+    let r = post("/store/auth/verify-email", json!({"token": token}))
+        .await
+        .expect("verify");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = post("/store/auth/verify-email", json!({"token": token}))
+        .await
+        .expect("verify again");
+    // A repeated verification is a retry: the same answer, nothing recorded twice.
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM events WHERE event_type = 'EmailVerified'"
+        )
+        .await,
+        1
+    );
+
+    let r = post("/store/auth/password-reset", json!({"email": email}))
+        .await
+        .expect("reset request");
+    assert!(r.status().is_success(), "{}", r.status());
+    let mails = smtp.until(2).await;
+    let reset = mails
+        .iter()
+        .find(|m| m.text.contains("/account/reset"))
+        .expect("a reset mail");
+    let token = link_token(&reset.text, "https://shop.example/account/reset");
+    let r = post(
+        "/store/auth/password-reset/confirm",
+        json!({"token": token, "new_password": "a brand new passphrase 42"}),
+    )
+    .await
+    .expect("reset");
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let r = post(
+        "/store/auth/password-reset/confirm",
+        json!({"token": token, "new_password": "yet another passphrase 77"}),
+    )
+    .await
+    .expect("reset again");
+    assert!(
+        r.status().is_client_error(),
+        "a reset link works once: {}",
+        r.status()
+    );
+    let r = post(
+        "/store/auth/login",
+        json!({"email": email, "password": "a brand new passphrase 42"}),
+    )
+    .await
+    .expect("login");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = post(
+        "/store/auth/login",
+        json!({"email": email, "password": "correct horse battery staple"}),
+    )
+    .await
+    .expect("old login");
+    assert_eq!(r.status(), 401);
+    // Exactly the two mails: nothing was sent twice.
+    notifier_caught_up(&app).await;
+    assert_eq!(smtp.messages().len(), 2);
+    app.stop().await;
+}
