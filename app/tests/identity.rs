@@ -782,3 +782,73 @@ fn configured_keys_rotate_and_weak_keys_or_hashing_are_refused() {
         Some("boss@shop.test")
     );
 }
+
+/// A lost or expired verification mail can be asked for again: the new link works and the old
+/// one stops working; once verified, or for an unknown email, nothing is mailed and the answer
+/// is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_verification_link_replaces_the_old_one() {
+    let id = identity().await;
+    let account = id.register("resend@example.com").await;
+    let (first_id, _, first) = id.mail(&account, "verify_email").await;
+    let outbox = |id: &Identity| {
+        let pool = id.app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM identity_outbox")
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(outbox(&id).await, 1);
+
+    // Unknown emails get the same answer and no mail.
+    let unknown = id
+        .anon(
+            "resend_verification",
+            json!({"email": "nobody@example.com"}),
+        )
+        .await
+        .expect("same answer");
+    let resent = id
+        .anon(
+            "resend_verification",
+            json!({"email": "Resend@Example.com"}),
+        )
+        .await
+        .expect("resend");
+    assert_eq!(unknown, resent);
+    assert_eq!(outbox(&id).await, 2);
+    let (second_id, email, second) = id.mail(&account, "verify_email").await;
+    assert_ne!(second_id, first_id);
+    assert_eq!(email, "resend@example.com");
+    assert_ne!(second, first);
+
+    // Only the newest link counts.
+    assert_eq!(
+        code(id.anon("verify_email", json!({"token": first})).await),
+        "identity.invalid_token"
+    );
+    let verified = id
+        .anon("verify_email", json!({"token": second}))
+        .await
+        .expect("verify");
+    assert_eq!(verified["view"]["email_verified"], true);
+
+    // Verified: asking again mails nothing.
+    id.anon(
+        "resend_verification",
+        json!({"email": "resend@example.com"}),
+    )
+    .await
+    .expect("same answer");
+    assert_eq!(outbox(&id).await, 2);
+    assert_eq!(
+        code(
+            id.anon("resend_verification", json!({"email": "not an email"}))
+                .await
+        ),
+        "identity.invalid_email"
+    );
+    id.app.stop().await;
+}

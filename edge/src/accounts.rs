@@ -65,6 +65,7 @@ pub fn limited_router() -> Router<AppState> {
         .route("/store/auth/login", post(login))
         .route("/store/auth/password-reset", post(request_password_reset))
         .route("/store/auth/password-reset/confirm", post(reset_password))
+        .route("/store/auth/verify-email/resend", post(resend_verification))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,6 +457,29 @@ pub async fn request_password_reset(
         &state,
         &headers,
         "request_password_reset",
+        Uuid::new_v4().to_string(),
+        anonymous(),
+        request,
+    )
+    .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Ask for a new verification mail (the previous link stops working). The answer is the same
+/// whether or not the email has an unverified account.
+#[utoipa::path(post, path = "/store/auth/verify-email/resend", tag = "auth", request_body = ResetRequestBody,
+    responses((status = 202, description = "a mail is on its way if the email has an unverified account"), (status = 400, body = ApiErrorBody),
+        (status = 422, body = ApiErrorBody), (status = 429, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<ResetRequestBody>,
+) -> Result<StatusCode, ApiError> {
+    let request = agora_workflows::ResendVerification { email: body.email };
+    let _: serde_json::Value = identity(
+        &state,
+        &headers,
+        "resend_verification",
         Uuid::new_v4().to_string(),
         anonymous(),
         request,

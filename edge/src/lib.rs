@@ -815,6 +815,7 @@ mod tests {
             ("/store/auth/verify-email", "post"),
             ("/store/auth/password-reset", "post"),
             ("/store/auth/password-reset/confirm", "post"),
+            ("/store/auth/verify-email/resend", "post"),
             ("/store/auth/oidc/start", "get"),
             ("/store/auth/oidc/callback", "get"),
             ("/store/customers/me", "get"),

@@ -79,6 +79,7 @@ use crate::AppState;
         crate::accounts::logout,
         crate::accounts::verify_email,
         crate::accounts::request_password_reset,
+        crate::accounts::resend_verification,
         crate::accounts::reset_password,
         crate::accounts::change_password,
         crate::accounts::me,

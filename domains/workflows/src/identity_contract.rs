@@ -19,6 +19,7 @@ pub const IDENTITY_ENDPOINTS: &[&str] = &[
     "logout",
     "verify_email",
     "request_password_reset",
+    "resend_verification",
     "reset_password",
     "change_password",
     "oidc_login",
@@ -69,6 +70,15 @@ pub struct VerifyEmail {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestPasswordReset {
+    pub email: String,
+}
+
+/// `agora.identity.resend_verification` → `CommandReply<Ack>`: mails a new verification link
+/// (the previous one stops working) when an active, unverified account has this email. The
+/// answer is the same whether or not one has, so it tells nobody which emails have accounts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResendVerification {
     pub email: String,
 }
 

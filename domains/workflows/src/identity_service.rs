@@ -857,6 +857,59 @@ impl IdentityService {
         Ok(same_answer)
     }
 
+    async fn resend_verification(
+        &self,
+        request: &Request,
+        req: ResendVerification,
+        ctx: &RequestContext,
+    ) -> Result<CommandReply<Ack>, ErrorBody> {
+        let email = normalize_email(&req.email).map_err(|e| e.to_body())?;
+        let same_answer = CommandReply {
+            version: 0,
+            duplicate: false,
+            view: Ack {},
+        };
+        let Some(account_id) = self.account_of_email(&email).await? else {
+            return Ok(same_answer);
+        };
+        let before = match self.read_account(account_id, ctx).await? {
+            Some(view) if view.status == AccountStatus::Active && !view.email_verified => {
+                view.version
+            }
+            _ => return Ok(same_answer),
+        };
+        let (token, hash) = Self::new_token(account_id.as_uuid());
+        let now = Utc::now();
+        let expires_at = now + self.settings.verification_ttl;
+        let issued = self
+            .account(
+                account_id,
+                request.command_id,
+                system(),
+                AccountCommand::IssueVerification {
+                    token_sha256: hash,
+                    expires_at,
+                    now,
+                },
+                ctx,
+            )
+            .await?;
+        // A repeated request, or an email verified in the meantime, recorded nothing new: this
+        // token is not the account's, so it is not mailed.
+        if !issued.duplicate && issued.version > before {
+            self.mail(
+                account_id,
+                issued.version,
+                Mail::VerifyEmail,
+                &email,
+                &token,
+                expires_at,
+            )
+            .await?;
+        }
+        Ok(same_answer)
+    }
+
     async fn reset_password(
         &self,
         request: &Request,
@@ -1149,6 +1202,12 @@ impl Handler for IdentityService {
             "request_password_reset" => {
                 let reply = self
                     .request_password_reset(&request, body(endpoint, fields)?, ctx)
+                    .await?;
+                Ok(codec::encode(&reply))
+            }
+            "resend_verification" => {
+                let reply = self
+                    .resend_verification(&request, body(endpoint, fields)?, ctx)
                     .await?;
                 Ok(codec::encode(&reply))
             }
