@@ -295,23 +295,6 @@ fn address_id(raw: &str) -> Result<AddressId, ApiError> {
     ))
 }
 
-fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request("request.malformed_json", e.to_string())
-        } else {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "request.invalid_body",
-                e.to_string(),
-            )
-        }
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sign-up, sign-in, sessions
 
@@ -453,10 +436,21 @@ pub async fn request_password_reset(
     Json(body): Json<ResetRequestBody>,
 ) -> Result<StatusCode, ApiError> {
     let request = agora_workflows::RequestPasswordReset { email: body.email };
+    mail_request(&state, &headers, "request_password_reset", request).await
+}
+
+/// Asks the identity service to mail a link, as an anonymous visitor; the answer never tells
+/// whether the email has an account.
+async fn mail_request<B: Serialize>(
+    state: &AppState,
+    headers: &HeaderMap,
+    endpoint: &str,
+    request: B,
+) -> Result<StatusCode, ApiError> {
     let _: serde_json::Value = identity(
-        &state,
-        &headers,
-        "request_password_reset",
+        state,
+        headers,
+        endpoint,
         Uuid::new_v4().to_string(),
         anonymous(),
         request,
@@ -476,16 +470,7 @@ pub async fn resend_verification(
     Json(body): Json<ResetRequestBody>,
 ) -> Result<StatusCode, ApiError> {
     let request = agora_workflows::ResendVerification { email: body.email };
-    let _: serde_json::Value = identity(
-        &state,
-        &headers,
-        "resend_verification",
-        Uuid::new_v4().to_string(),
-        anonymous(),
-        request,
-    )
-    .await?;
-    Ok(StatusCode::ACCEPTED)
+    mail_request(&state, &headers, "resend_verification", request).await
 }
 
 /// Choose a new password with the token from the reset mail. Every session of the account
@@ -571,7 +556,7 @@ pub async fn update_me(
     body: Bytes,
 ) -> Result<Json<AccountView>, ApiError> {
     let (id, principal) = auth::me(&state, &headers)?;
-    let patch: ProfilePatch = optional_body(&body)?;
+    let patch: ProfilePatch = params::optional_body(&body)?;
     let command = AccountCommand::UpdateProfile {
         display_name: patch.display_name,
         phone: patch.phone,

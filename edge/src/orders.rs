@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -262,24 +261,6 @@ fn order_id(raw: &str) -> Result<String, ApiError> {
     params::uuid_id(raw, "order")
 }
 
-/// A body that may be absent (or blank); when present it must be `T`'s JSON object.
-fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request("request.malformed_json", e.to_string())
-        } else {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "request.invalid_body",
-                e.to_string(),
-            )
-        }
-    })
-}
-
 /// A status filter: an order status name. `new` names an order that does not exist yet, so no
 /// row ever has it.
 fn status_filter(raw: &str) -> Result<OrderStatus, ApiError> {
@@ -381,7 +362,7 @@ pub async fn store_cancel(
     body: Bytes,
 ) -> Result<Json<OrderView>, ApiError> {
     let id = order_id(&raw)?;
-    let body: CancelOrder = optional_body(&body)?;
+    let body: CancelOrder = params::optional_body(&body)?;
     let principal = auth::shopper(&state, &headers)?;
     let command = OrderCommand::Cancel {
         reason: CancelReason::CustomerRequest,
@@ -450,7 +431,7 @@ pub async fn deliver(
 ) -> Result<Json<OrderView>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
     let id = order_id(&raw)?;
-    let DeliverOrder {} = optional_body(&body)?;
+    let DeliverOrder {} = params::optional_body(&body)?;
     let command = OrderCommand::MarkDelivered { now: Utc::now() };
     send(&state, &headers, id, principal, command).await
 }
@@ -472,7 +453,7 @@ pub async fn admin_cancel(
 ) -> Result<Json<OrderView>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
     let id = order_id(&raw)?;
-    let body: CancelOrder = optional_body(&body)?;
+    let body: CancelOrder = params::optional_body(&body)?;
     let command = OrderCommand::Cancel {
         reason: CancelReason::Staff,
         note: body.note,

@@ -5,6 +5,9 @@
 
 use agora_kernel::Sku;
 use agora_nats::subjects;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::ApiError;
@@ -97,6 +100,24 @@ pub fn search_text(q: Option<&str>) -> Result<Option<String>, ApiError> {
         )));
     }
     Ok(Some(q.to_string()))
+}
+
+/// A body that may be absent (or blank); when present it must be `T`'s JSON object.
+pub fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::bad_request("request.malformed_json", e.to_string())
+        } else {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "request.invalid_body",
+                e.to_string(),
+            )
+        }
+    })
 }
 
 #[cfg(test)]

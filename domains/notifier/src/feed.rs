@@ -8,19 +8,16 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use agora_inventory::StockEvent;
 use agora_kernel::{Decider, RecordedEvent};
-use agora_nats::{codec, subjects};
 use agora_notifications::{
     order_update, plan, stock_signal, Audience, Content, EmailAddress, OrderNotice, Source,
     StockSignal,
 };
 use agora_order::{Order, OrderEvent};
 use agora_runtime::EventStore;
-use async_nats::jetstream::{self, consumer::pull, AckKind};
-use futures::StreamExt;
+use async_nats::jetstream;
 use sqlx::Row;
 
 use crate::{store, Notifier};
@@ -177,75 +174,24 @@ pub async fn run(
     js: jetstream::Context,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let stream = agora_runtime::feed::ensure_stream(&js).await?;
-    let consumer = stream
-        .get_or_create_consumer(
-            CONSUMER,
-            pull::Config {
-                durable_name: Some(CONSUMER.to_string()),
-                filter_subjects: vec![subjects::events_of("order"), subjects::events_of("stock")],
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 10_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("create consumer {CONSUMER}: {e}"))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(256)
-        .heartbeat(Duration::from_secs(5))
-        .messages()
-        .await
-        .map_err(|e| anyhow::anyhow!("consume {CONSUMER}: {e}"))?;
-    // Events of different streams are independent; a few at a time keep up with checkout load.
-    let permits = Arc::new(tokio::sync::Semaphore::new(32));
-    let mut tasks = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let next = tokio::select! {
-            _ = &mut shutdown => break,
-            m = messages.next() => m,
-        };
-        while tasks.try_join_next().is_some() {}
-        let Some(message) = next else { break };
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "notifier feed error");
-                continue;
-            }
-        };
-        let permit = permits.clone().acquire_owned().await?;
+    let subscription = agora_runtime::feed::Subscription {
+        name: CONSUMER,
+        aggregate_types: &["order", "stock"],
+        // Events of different streams are independent; a few at a time keep up with checkout
+        // load.
+        concurrency: 32,
+        max_ack_pending: 10_000,
+    };
+    let handle = move |event: RecordedEvent, _delivered: u64| {
         let notifier = notifier.clone();
-        tasks.spawn(async move {
-            let _permit = permit;
-            let event = match codec::decode::<RecordedEvent>(&message.payload) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::error!(error = %e, "undecodable feed message");
-                    let _ = message.ack_with(AckKind::Term).await;
-                    return;
-                }
-            };
-            match notifier.handle(&event).await {
-                Ok(n) => {
-                    if n > 0 {
-                        notifier.wake.notify_one();
-                    }
-                    notifier.fault("notify_after_record");
-                    let _ = message.ack().await;
-                }
-                Err(e) => {
-                    let delivered = message.info().map(|i| i.delivered as u64).unwrap_or(1);
-                    tracing::warn!(event = %event.msg_id(), error = %e, "notification not recorded; redelivering");
-                    let backoff = Duration::from_millis(500 * delivered.min(20));
-                    let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
-                }
+        async move {
+            let new = notifier.handle(&event).await?;
+            if new > 0 {
+                notifier.wake.notify_one();
             }
-        });
-    }
-    tasks.shutdown().await;
-    Ok(())
+            notifier.fault("notify_after_record");
+            anyhow::Ok(())
+        }
+    };
+    agora_runtime::feed::consume(&js, subscription, handle, shutdown).await
 }

@@ -1,13 +1,15 @@
-//! The feed relay: moves committed events from the Postgres outbox to JetStream.
+//! The feed relay, which moves committed events from the Postgres outbox to JetStream, and
+//! [`consume`], the one way a reactor (the checkout saga, the notifier) reads the feed.
 //!
 //! Exactly one relay publishes at a time (a Postgres advisory lock; other instances wait as
 //! standbys), so each stream's events are published in sequence order. An outbox row is deleted
 //! only after JetStream acknowledged its publish; after a crash, rows still present are
 //! published again, and `Nats-Msg-Id = <type>/<id>/<sequence>` lets JetStream drop the repeat.
 
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
+use agora_kernel::RecordedEvent;
 use agora_nats::{codec, headers, subjects};
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
@@ -155,4 +157,110 @@ async fn publish_batch(pool: &PgPool, js: &jetstream::Context) -> anyhow::Result
         .await?;
     metrics::counter!("agora_feed_published_total").increment(done.len() as u64);
     Ok(done.len())
+}
+
+/// A durable consumer of some event types of the feed (see [`consume`]).
+pub struct Subscription {
+    /// The durable consumer's name; instances sharing it split the work.
+    pub name: &'static str,
+    /// Aggregate types whose events it reads.
+    pub aggregate_types: &'static [&'static str],
+    /// Events handled at once (events of different streams are independent).
+    pub concurrency: usize,
+    /// Unacknowledged events JetStream lets it hold.
+    pub max_ack_pending: i64,
+}
+
+/// Reads `subscription`'s events from the feed until `shutdown` resolves, handing each to
+/// `handle` with how many times it has been delivered. `Ok` acknowledges it; `Err` redelivers
+/// it after a backoff that grows with the deliveries (500 ms each, at most 10 s); an
+/// undecodable message is terminated. Handlers must be idempotent: JetStream delivers at least
+/// once, and redelivers what a crashed instance held after 30 s.
+pub async fn consume<H, Fut, E>(
+    js: &jetstream::Context,
+    subscription: Subscription,
+    handle: H,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()>
+where
+    H: Fn(RecordedEvent, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    use async_nats::jetstream::AckKind;
+
+    let name = subscription.name;
+    let stream = ensure_stream(js).await?;
+    let consumer = stream
+        .get_or_create_consumer(
+            name,
+            pull::Config {
+                durable_name: Some(name.to_string()),
+                filter_subjects: subscription
+                    .aggregate_types
+                    .iter()
+                    .map(|t| subjects::events_of(t))
+                    .collect(),
+                ack_policy: AckPolicy::Explicit,
+                // A handler can wait on a slow provider; redeliver only well after that.
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: subscription.max_ack_pending,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("create consumer {name}: {e}"))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(256)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("consume {name}: {e}"))?;
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(subscription.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let next = tokio::select! {
+            _ = &mut shutdown => break,
+            m = messages.next() => m,
+        };
+        while tasks.try_join_next().is_some() {}
+        let Some(message) = next else { break };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(consumer = name, error = %e, "feed error");
+                continue;
+            }
+        };
+        let permit = permits.clone().acquire_owned().await?;
+        let handle = handle.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let event = match codec::decode::<RecordedEvent>(&message.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(consumer = name, error = %e, "undecodable feed message");
+                    let _ = message.ack_with(AckKind::Term).await;
+                    return;
+                }
+            };
+            let delivered = message.info().map(|i| i.delivered as u64).unwrap_or(1);
+            let label = event.msg_id();
+            match handle(event, delivered).await {
+                Ok(()) => {
+                    let _ = message.ack().await;
+                }
+                Err(e) => {
+                    tracing::warn!(consumer = name, event = %label, error = %e, "event not handled; redelivering");
+                    let backoff = Duration::from_millis(500 * delivered.min(20));
+                    let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
+                }
+            }
+        });
+    }
+    tasks.shutdown().await;
+    Ok(())
 }

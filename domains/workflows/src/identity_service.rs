@@ -1174,66 +1174,32 @@ impl Handler for IdentityService {
         };
         let fields = raw.command;
         let ctx = &ctx;
-        match endpoint {
-            "register" => {
-                let reply = self
-                    .register(&request, body(endpoint, fields)?, ctx)
-                    .await?;
-                Ok(codec::encode(&reply))
-            }
-            "login" => {
-                let reply = self.login(&request, body(endpoint, fields)?, ctx).await?;
-                Ok(codec::encode(&reply))
-            }
-            "refresh" => {
-                let reply = self.refresh(&request, body(endpoint, fields)?, ctx).await?;
-                Ok(codec::encode(&reply))
-            }
-            "logout" => {
-                let reply = self.logout(&request, body(endpoint, fields)?, ctx).await?;
-                Ok(codec::encode(&reply))
-            }
-            "verify_email" => {
-                let reply = self
-                    .verify_email(&request, body(endpoint, fields)?, ctx)
-                    .await?;
-                Ok(codec::encode(&reply))
-            }
-            "request_password_reset" => {
-                let reply = self
-                    .request_password_reset(&request, body(endpoint, fields)?, ctx)
-                    .await?;
-                Ok(codec::encode(&reply))
-            }
-            "resend_verification" => {
-                let reply = self
-                    .resend_verification(&request, body(endpoint, fields)?, ctx)
-                    .await?;
-                Ok(codec::encode(&reply))
-            }
-            "reset_password" => {
-                let reply = self
-                    .reset_password(&request, body(endpoint, fields)?, ctx)
-                    .await?;
-                Ok(codec::encode(&reply))
-            }
-            "change_password" => {
-                let reply = self
-                    .change_password(&request, body(endpoint, fields)?, ctx)
-                    .await?;
-                Ok(codec::encode(&reply))
-            }
-            "oidc_login" => {
-                let reply = self
-                    .oidc_login(&request, body(endpoint, fields)?, ctx)
-                    .await?;
-                Ok(codec::encode(&reply))
-            }
-            other => Err(ErrorBody::new(
-                ErrorKind::NotFound,
-                "request.unknown_endpoint",
-                format!("no endpoint {other}"),
-            )),
+        // Each endpoint is the method of the same name, taking that endpoint's body.
+        macro_rules! route {
+            ($($name:ident),+ $(,)?) => {
+                match endpoint {
+                    $(stringify!($name) => Ok(codec::encode(
+                        &self.$name(&request, body(endpoint, fields)?, ctx).await?,
+                    )),)+
+                    other => Err(ErrorBody::new(
+                        ErrorKind::NotFound,
+                        "request.unknown_endpoint",
+                        format!("no endpoint {other}"),
+                    )),
+                }
+            };
         }
+        route!(
+            register,
+            login,
+            refresh,
+            logout,
+            verify_email,
+            request_password_reset,
+            resend_verification,
+            reset_password,
+            change_password,
+            oidc_login,
+        )
     }
 }

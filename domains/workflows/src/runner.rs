@@ -19,15 +19,12 @@ use agora_cart::CartCommand;
 use agora_checkout::{Action, Checkout, CheckoutCommand, Outcome, Phase};
 use agora_inventory::StockCommand;
 use agora_kernel::{CommandId, ErrorBody, ErrorKind, Money, RecordedEvent};
-use agora_nats::{
-    codec, subjects, Bus, CommandEnvelope, CommandReply, QueryEnvelope, RequestContext,
-};
+use agora_nats::{subjects, Bus, CommandEnvelope, CommandReply, QueryEnvelope, RequestContext};
 use agora_order::{CancelReason, OrderCommand, OrderEvent, OrderStatus, OrderView};
 use agora_payment::{PaymentEvent, PaymentStatus, PaymentView};
 use agora_runtime::{AggregateHost, EventStore};
-use async_nats::jetstream::{self, consumer::pull, AckKind};
+use async_nats::jetstream;
 use chrono::Utc;
-use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -700,77 +697,17 @@ pub async fn run(
     js: jetstream::Context,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let stream = agora_runtime::feed::ensure_stream(&js).await?;
-    let consumer = stream
-        .get_or_create_consumer(
-            CONSUMER,
-            pull::Config {
-                durable_name: Some(CONSUMER.to_string()),
-                filter_subjects: vec![
-                    subjects::events_of("checkout"),
-                    subjects::events_of("payment"),
-                    subjects::events_of("order"),
-                ],
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                // A step can wait on a slow provider; redeliver only well after that.
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 20_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("create consumer {CONSUMER}: {e}"))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(256)
-        .heartbeat(Duration::from_secs(5))
-        .messages()
-        .await
-        .map_err(|e| anyhow::anyhow!("consume {CONSUMER}: {e}"))?;
-    let permits = Arc::new(tokio::sync::Semaphore::new(256));
-    let mut tasks = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let next = tokio::select! {
-            _ = &mut shutdown => break,
-            m = messages.next() => m,
-        };
-        while tasks.try_join_next().is_some() {}
-        let Some(message) = next else { break };
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "saga feed error");
-                continue;
-            }
-        };
-        let permit = permits.clone().acquire_owned().await?;
+    let subscription = agora_runtime::feed::Subscription {
+        name: CONSUMER,
+        aggregate_types: &["checkout", "payment", "order"],
+        concurrency: 256,
+        max_ack_pending: 20_000,
+    };
+    let handle = move |event: RecordedEvent, delivered: u64| {
         let runner = runner.clone();
-        tasks.spawn(async move {
-            let _permit = permit;
-            let event = match codec::decode::<RecordedEvent>(&message.payload) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::error!(error = %e, "undecodable feed message");
-                    let _ = message.ack_with(AckKind::Term).await;
-                    return;
-                }
-            };
-            let delivered = message.info().map(|i| i.delivered as u64).unwrap_or(1);
-            match runner.handle(&event, delivered).await {
-                Ok(()) => {
-                    let _ = message.ack().await;
-                }
-                Err(e) => {
-                    tracing::warn!(aggregate = %event.aggregate_type, id = %event.aggregate_id, error = %e, "saga step failed; redelivering");
-                    let backoff = Duration::from_millis(500 * delivered.min(20));
-                    let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
-                }
-            }
-        });
-    }
-    tasks.shutdown().await;
-    Ok(())
+        async move { runner.handle(&event, delivered).await }
+    };
+    agora_runtime::feed::consume(&js, subscription, handle, shutdown).await
 }
 
 /// Every few seconds: abandons checkouts whose payment window passed and advances checkouts
