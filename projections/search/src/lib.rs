@@ -1,8 +1,9 @@
 //! Product search: the read model the storefront queries for "find me a kettle under 50 EUR".
 //!
 //! One contract ([`SearchIndex`]) with two backends:
-//! - [`PgSearch`] (the default): a table with a generated `tsvector` and trigram indexes, so
-//!   search works with nothing but the Postgres the platform already runs;
+//! - [`PgSearch`] (the default): a table with a generated `tsvector` and a vocabulary of its
+//!   words for typo tolerance, so search works with nothing but the Postgres the platform
+//!   already runs;
 //! - [`MeiliSearch`]: a Meilisearch v1.x index, better relevance at scale.
 //!
 //! [`Search`] holds the Postgres backend and, when configured, the Meilisearch one: writes go to
@@ -14,8 +15,9 @@
 //! - filters are exact; `total` and the facet counts describe the whole filtered set, not the page;
 //! - with no words and [`Sort::Relevance`] the order is newest first, then id, so paging is stable;
 //!   every sort ends with the same tie-breakers (`created_at` descending, then `id`);
-//! - a query word of five letters or more matches a word with one typo; an exact match in the
-//!   title (or a SKU) ranks before a match found only in the description;
+//! - a query word of five letters or more matches a word with one typo (nine or more: two; a
+//!   typo is an inserted, deleted, replaced or swapped letter), as Meilisearch's defaults do;
+//!   an exact match in the title (or a SKU) ranks before a match found only in the description;
 //! - user input never becomes SQL text or Meilisearch filter syntax: Postgres gets bound
 //!   parameters, and the only user string put in a Meilisearch filter (a category id) is
 //!   restricted to `[A-Za-z0-9_.:-]` by validation and quoted anyway;

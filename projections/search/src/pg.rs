@@ -1,24 +1,34 @@
-//! The Postgres backend: one table, full-text search plus trigram typo tolerance.
+//! The Postgres backend: one table, full-text search, typo tolerance from the index's own words.
 //!
 //! Design:
 //! - the table holds the document as columns plus a generated `tsv`: title and SKUs with weight A,
 //!   description with weight B, all with the `simple` configuration (lower-casing, no stemming
 //!   and no stop words), because Meilisearch does not stem either and SKUs must stay intact;
-//! - a query word matches when it is a lexeme of `tsv` (the last word as a prefix while it is
-//!   being typed) or, for words of five letters or more, when its trigram `word_similarity` to
-//!   the title reaches 0.5 (`<%` with `pg_trgm.word_similarity_threshold` set per transaction,
-//!   so the GIN trigram index serves it). All words must match;
+//! - typo tolerance works on words, as Meilisearch's does: `<table>_words` holds every
+//!   alphabetic lexeme (4–64 letters) the index has seen. For each query word of five letters
+//!   or more, the known words starting with the same letter and of a fitting length are read
+//!   and kept when they are within the word's typo budget (one typo from five letters, two
+//!   from nine; insert, delete, replace or swap; see `text::Word::typo_distance`); they join
+//!   the word as alternatives in one `tsquery`. So every query is a single GIN lookup on
+//!   `tsv`, however common its words. All words must match;
 //! - relevance ranks documents whose title or SKUs hold every word exactly first, then those that
-//!   hold every word anywhere, then typo matches; within a tier by `ts_rank`, then trigram
-//!   similarity, then newest, then id;
+//!   hold every word anywhere, then those whose title matches with typos, then the rest; within
+//!   a tier the shorter title first (the words are more of it), then newest, then id. Every
+//!   tier test is a `@@` on a stored `tsvector` (`title_tsv` holds title and SKUs), so ranking
+//!   a large match set costs little;
+//! - with words, one scan of the matches feeds both the facets and the ranking (a materialized
+//!   set of narrow rows), and only the page's documents are then read whole; without words the
+//!   page comes from an index in sort order that stops early;
 //! - hits, total and facets are read in one `REPEATABLE READ` read-only transaction, so they
-//!   describe the same snapshot; facets are SQL over the filtered set (`unnest(category_path)`,
-//!   `width_bucket(price_min, bounds)`);
+//!   describe the same snapshot; total and facets come from one aggregate over the filtered set,
+//!   grouped by `(category_path, width_bucket(price_min, bounds))` (a few dozen groups), which
+//!   Rust sums into the total, the category counts and the price buckets; JIT is off for these
+//!   short queries (compiling costs more than it saves);
 //! - user input only ever travels as bound parameters; the SQL text is built from fixed
 //!   fragments and the table name, which is validated configuration.
 //!
-//! Trigram similarity is a little more generous than Meilisearch's one-typo rule (`shoes` is
-//! 0.5 similar to `shower`); such matches rank last.
+//! Words are never removed from `<table>_words` (a word no product holds any more matches
+//! nothing); a rebuild starts it afresh.
 
 use std::time::Instant;
 
@@ -26,7 +36,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Executor, PgPool, Postgres, QueryBuilder};
 use tracing::Instrument;
 
-use crate::text::{all_words_tsquery, plain, words, Word};
+use crate::text::{all_words_tsquery, corrections, matching_tsquery, words, Word};
 use crate::{
     Facets, PriceBucket, ProductDoc, SearchError, SearchIndex, SearchQuery, SearchResult, Sort,
     PRICE_BUCKET_BOUNDS,
@@ -34,20 +44,26 @@ use crate::{
 
 /// The live table's default name.
 pub const DEFAULT_TABLE: &str = "search_products";
-/// Minimum trigram word similarity for a typo match.
-const TYPO_SIMILARITY: &str = "0.5";
+/// Known words read per mistyped query word, at most (a guard for huge vocabularies).
+const MAX_CANDIDATES: i64 = 5_000;
+/// Opens every search transaction: one snapshot, no writes, no JIT (these queries take
+/// milliseconds; compiling them would take longer), and memory enough to keep a large match
+/// set and its aggregate off disk.
+const BEGIN_SEARCH: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+     SET LOCAL jit = off; SET LOCAL work_mem = '32MB'";
 /// Serialises `ensure` and rebuild DDL of all processes on one database ("agorasrc").
 const DDL_LOCK: i64 = 0x6167_6f72_6173_7263;
 /// Documents per `INSERT` statement; one upsert call is still one transaction.
 const CHUNK: usize = 500;
 /// Suffixes of the secondary indexes; names are `<table>_<suffix>`, renamed with the table.
-const INDEX_SUFFIXES: [&str; 5] = [
+const INDEX_SUFFIXES: [&str; 4] = [
     "tsv_idx",
-    "title_trgm_idx",
     "category_path_idx",
     "price_min_idx",
-    "newest_idx",
+    "newest_c_idx",
 ];
+/// Indexes of earlier versions that `ensure` drops.
+const RETIRED_INDEX_SUFFIXES: [&str; 2] = ["newest_idx", "title_trgm_idx"];
 const COLUMNS: &str = "id, title, description, vendor_id, category_id, category_path, price_min, \
      price_max, currency, rating_tenths, in_stock, skus, image_url, created_at";
 
@@ -81,7 +97,8 @@ impl PgSearch {
     }
 
     /// Search over another table, e.g. one per tenant or per test. At most 40 characters, so
-    /// that `<table>_rebuild_title_trgm_idx` still fits Postgres's 63-byte identifiers.
+    /// that `<table>_rebuild_words_pkey` and `<table>_rebuild_category_path_idx` still fit
+    /// Postgres's 63-byte identifiers.
     pub fn with_table(pool: PgPool, table: &str) -> Result<PgSearch, InvalidTableName> {
         let ok = (1..=40).contains(&table.len())
             && table
@@ -103,6 +120,91 @@ impl PgSearch {
 
     fn rebuild_table(&self) -> String {
         format!("{}_rebuild", self.table)
+    }
+
+    /// Adds the words of the documents `ids` of `table` to its vocabulary. In word order, so
+    /// two writers adding the same new words cannot deadlock.
+    async fn add_words(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        table: &str,
+        ids: &[String],
+    ) -> Result<(), SearchError> {
+        sqlx::query(&format!(
+            "INSERT INTO {table}_words (word) \
+             SELECT DISTINCT w FROM {table} AS p CROSS JOIN LATERAL unnest(tsvector_to_array(p.tsv)) AS w \
+             WHERE p.id = ANY($1) AND w ~ '^[[:alpha:]]{{4,64}}$' \
+               AND NOT EXISTS (SELECT 1 FROM {table}_words AS k WHERE k.word = w) \
+             ORDER BY w \
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(ids)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// For each fuzzy word, the known words it may stand for (empty for the others).
+    async fn corrections(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        words: &[Word],
+    ) -> Result<Vec<Vec<String>>, SearchError> {
+        let fuzzy: Vec<(usize, &Word)> = words
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.typos() > 0)
+            .collect();
+        let mut out = vec![Vec::new(); words.len()];
+        if fuzzy.is_empty() {
+            return Ok(out);
+        }
+        let (mut lo, mut hi, mut shortest, mut longest) = (vec![], vec![], vec![], vec![]);
+        for (_, w) in &fuzzy {
+            // A typo on the first letter counts twice, so candidates share it, except that a
+            // nine-letter word may spend both typos there; those few are not looked up.
+            let first = w.text.chars().next().unwrap_or('a');
+            let next = char::from_u32(u32::from(first) + 1).unwrap_or(char::MAX);
+            let len = w.text.chars().count();
+            lo.push(first.to_string());
+            hi.push(next.to_string());
+            shortest.push(i32::try_from(len.saturating_sub(w.typos()).max(4)).unwrap_or(4));
+            longest.push(if w.prefix {
+                i32::MAX
+            } else {
+                i32::try_from(len + w.typos()).unwrap_or(i32::MAX)
+            });
+        }
+        let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+            "SELECT q.i, v.word FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[]) \
+                 WITH ORDINALITY AS q(lo, hi, shortest, longest, i) \
+             CROSS JOIN LATERAL (\
+                 SELECT k.word FROM {}_words AS k \
+                 WHERE k.word >= q.lo COLLATE \"C\" AND k.word < q.hi COLLATE \"C\" \
+                   AND length(k.word) BETWEEN q.shortest AND q.longest \
+                 LIMIT $5) AS v",
+            self.table
+        ))
+        .bind(lo)
+        .bind(hi)
+        .bind(shortest)
+        .bind(longest)
+        .bind(MAX_CANDIDATES)
+        .fetch_all(conn)
+        .await?;
+        let mut candidates: Vec<Vec<&str>> = vec![Vec::new(); fuzzy.len()];
+        for (i, word) in &rows {
+            if let Some(list) = usize::try_from(*i - 1)
+                .ok()
+                .and_then(|i| candidates.get_mut(i))
+            {
+                list.push(word);
+            }
+        }
+        for ((at, word), known) in fuzzy.iter().zip(candidates) {
+            out[*at] = corrections(word, known);
+        }
+        Ok(out)
     }
 
     async fn upsert_table(&self, table: &str, docs: &[ProductDoc]) -> Result<(), SearchError> {
@@ -136,6 +238,8 @@ impl PgSearch {
                 .execute(&mut *tx)
                 .await?;
         }
+        let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+        self.add_words(&mut tx, table, &ids).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -158,8 +262,28 @@ impl PgSearch {
             ddl.push_str(&format!("DROP TABLE IF EXISTS {table};\n"));
         }
         ddl.push_str(&create_table_sql(table));
+        // Tables made before relevance used it.
+        ddl.push_str(&format!(
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS title_tsv tsvector GENERATED ALWAYS AS (\
+                 to_tsvector('simple'::regconfig, title) \
+                 || to_tsvector('simple'::regconfig, agora_search_join(skus))) STORED;\n"
+        ));
+        if drop_first {
+            ddl.push_str(&format!("DROP TABLE IF EXISTS {table}_words;\n"));
+        }
+        ddl.push_str(&create_words_sql(table));
         if with_indexes {
+            for suffix in RETIRED_INDEX_SUFFIXES {
+                ddl.push_str(&format!("DROP INDEX IF EXISTS {table}_{suffix};\n"));
+            }
             ddl.push_str(&index_sql(table, table));
+            // A table made before the vocabulary existed gets its words once.
+            ddl.push_str(&format!(
+                "INSERT INTO {table}_words (word) \
+                 SELECT DISTINCT w FROM {table} AS p CROSS JOIN LATERAL unnest(tsvector_to_array(p.tsv)) AS w \
+                 WHERE w ~ '^[[:alpha:]]{{4,64}}$' AND NOT EXISTS (SELECT 1 FROM {table}_words) \
+                 ORDER BY w ON CONFLICT DO NOTHING;\n"
+            ));
         }
         // `Executor::execute` rather than `RawSql::execute`: the latter's future is not `Send`
         // for every lifetime, which the trait's `Send` bound needs.
@@ -169,10 +293,9 @@ impl PgSearch {
     }
 }
 
-/// The extension and an immutable `text[] -> text` join: `array_to_string` is only `STABLE`,
-/// which a generated column does not accept.
+/// An immutable `text[] -> text` join: `array_to_string` is only `STABLE`, which a generated
+/// column does not accept.
 const PREAMBLE: &str = "\
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE OR REPLACE FUNCTION agora_search_join(text[]) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT coalesce(array_to_string($1, ' '), '') $$;
@@ -200,7 +323,23 @@ fn create_table_sql(table: &str) -> String {
         || setweight(to_tsvector('simple'::regconfig, agora_search_join(skus)), 'A')
         || setweight(to_tsvector('simple'::regconfig, description), 'B')
     ) STORED,
+    title_tsv tsvector GENERATED ALWAYS AS (
+        to_tsvector('simple'::regconfig, title)
+        || to_tsvector('simple'::regconfig, agora_search_join(skus))
+    ) STORED,
     CONSTRAINT {table}_pkey PRIMARY KEY (id)
+);
+"
+    )
+}
+
+/// The vocabulary of `table`: byte order (`"C"`), so that "words starting with this letter" is
+/// a range of the primary key.
+fn create_words_sql(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table}_words (
+    word text COLLATE \"C\" NOT NULL,
+    CONSTRAINT {table}_words_pkey PRIMARY KEY (word)
 );
 "
     )
@@ -210,10 +349,10 @@ fn create_table_sql(table: &str) -> String {
 fn index_sql(table: &str, prefix: &str) -> String {
     let defs = [
         "USING gin (tsv)",
-        "USING gin (title gin_trgm_ops)",
         "USING gin (category_path)",
         "(price_min)",
-        "(created_at DESC, id)",
+        // The tie-break orders ids bytewise; an index in another collation could not serve it.
+        "(created_at DESC, id COLLATE \"C\")",
     ];
     INDEX_SUFFIXES
         .iter()
@@ -241,18 +380,13 @@ fn last_per_key<'a, T: Clone>(items: &'a [T], key: impl Fn(&'a T) -> &'a str) ->
     out
 }
 
-fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &SearchQuery, words: &[Word]) {
+/// `matching` is the query's `tsquery` (every word or one of its corrections), if it has words.
+fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &SearchQuery, matching: Option<&str>) {
     qb.push(" WHERE TRUE");
-    for word in words {
-        qb.push(" AND (p.tsv @@ to_tsquery('simple', ")
-            .push_bind(word.tsquery())
+    if let Some(matching) = matching {
+        qb.push(" AND p.tsv @@ to_tsquery('simple', ")
+            .push_bind(matching.to_string())
             .push(")");
-        if word.fuzzy {
-            qb.push(" OR ")
-                .push_bind(word.text.clone())
-                .push(" <% p.title");
-        }
-        qb.push(")");
     }
     if let Some(category) = &query.category {
         qb.push(" AND p.category_path @> ARRAY[")
@@ -273,37 +407,24 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &SearchQuery, words:
     }
 }
 
-fn push_order(qb: &mut QueryBuilder<'_, Postgres>, sort: Sort, words: &[Word]) {
-    const TIE: &str = "p.created_at DESC, p.id COLLATE \"C\"";
+/// The `ORDER BY` keys of `sort` over the rows named `r`. With words, relevance needs the
+/// `tier` and `title_len` columns that [`PgSearch::search`] computes: title or SKUs hold every
+/// word (0), the document does (1), the title matches with typos (2), the rest (3); then the
+/// shorter title (the words are more of it), then newest.
+fn order_keys(sort: Sort, words: bool, r: &str) -> String {
+    let tie = format!("{r}.created_at DESC, {r}.id COLLATE \"C\"");
     match sort {
-        Sort::Relevance if !words.is_empty() => {
-            let all = all_words_tsquery(words);
-            qb.push(" ORDER BY CASE WHEN ts_filter(p.tsv, '{a}') @@ to_tsquery('simple', ")
-                .push_bind(all.clone())
-                .push(") THEN 0 WHEN p.tsv @@ to_tsquery('simple', ")
-                .push_bind(all.clone())
-                .push(") THEN 1 ELSE 2 END, ts_rank(p.tsv, to_tsquery('simple', ")
-                .push_bind(all)
-                .push(")) DESC, word_similarity(")
-                .push_bind(plain(words))
-                .push(", p.title) DESC, ")
-                .push(TIE);
-        }
-        Sort::Relevance | Sort::Newest => {
-            qb.push(" ORDER BY ").push(TIE);
-        }
-        Sort::PriceAsc => {
-            qb.push(" ORDER BY p.price_min ASC, ").push(TIE);
-        }
-        Sort::PriceDesc => {
-            qb.push(" ORDER BY p.price_min DESC, ").push(TIE);
-        }
-        Sort::RatingDesc => {
-            qb.push(" ORDER BY p.rating_tenths DESC NULLS LAST, ")
-                .push(TIE);
-        }
+        Sort::Relevance if words => format!("{r}.tier, {r}.title_len, {tie}"),
+        Sort::Relevance | Sort::Newest => tie,
+        Sort::PriceAsc => format!("{r}.price_min ASC, {tie}"),
+        Sort::PriceDesc => format!("{r}.price_min DESC, {tie}"),
+        Sort::RatingDesc => format!("{r}.rating_tenths DESC NULLS LAST, {tie}"),
     }
 }
+
+/// A row of the text search's one statement: a facet group (path, bucket, count) or a page
+/// entry (count = position, id).
+type CombinedRow = (Option<Vec<String>>, Option<i32>, i64, Option<String>);
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -404,45 +525,96 @@ impl SearchIndex for PgSearch {
             let started = Instant::now();
             let words = query.text().map(words).unwrap_or_default();
 
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)")
-                .bind(TYPO_SIMILARITY)
-                .execute(&mut *tx)
-                .await?;
+            let limit = i64::from(query.per_page);
+            let offset = i64::from(query.offset());
+            let mut tx = self.pool.begin_with(BEGIN_SEARCH).await?;
+            let (groups, rows) = if words.is_empty() {
+                // No words: the facets aggregate the filtered set, and the page comes from an
+                // index in sort order that stops after `offset + limit` rows.
+                let mut facets_sql = QueryBuilder::<Postgres>::new(
+                    "SELECT p.category_path, width_bucket(p.price_min, ",
+                );
+                facets_sql
+                    .push_bind(PRICE_BUCKET_BOUNDS.to_vec())
+                    .push(format!(
+                        "::bigint[]) AS bucket, count(*) AS n FROM {} AS p",
+                        self.table
+                    ));
+                push_filters(&mut facets_sql, query, None);
+                facets_sql.push(" GROUP BY 1, 2");
+                let groups: Vec<(Vec<String>, i32, i64)> =
+                    facets_sql.build_query_as().fetch_all(&mut *tx).await?;
 
-            let mut facets_sql = QueryBuilder::<Postgres>::new(format!(
-                "WITH m AS (SELECT p.id, p.category_path, p.price_min FROM {} AS p",
-                self.table
-            ));
-            push_filters(&mut facets_sql, query, &words);
-            facets_sql
-                .push(
-                    ") SELECT 'total' AS kind, '' AS key, count(*) AS n FROM m \
-                     UNION ALL \
-                     SELECT 'category', c.cat, count(DISTINCT m.id) \
-                     FROM m CROSS JOIN LATERAL unnest(m.category_path) AS c(cat) GROUP BY c.cat \
-                     UNION ALL \
-                     SELECT 'price', b.bucket::text, count(*) FROM (\
-                         SELECT width_bucket(m.price_min, ",
-                )
-                .push_bind(PRICE_BUCKET_BOUNDS.to_vec())
-                .push("::bigint[]) AS bucket FROM m) AS b GROUP BY b.bucket");
-            let facet_rows: Vec<(String, String, i64)> =
-                facets_sql.build_query_as().fetch_all(&mut *tx).await?;
-
-            let mut hits_sql =
-                QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM {} AS p", self.table));
-            push_filters(&mut hits_sql, query, &words);
-            push_order(&mut hits_sql, query.sort, &words);
-            hits_sql
-                .push(" LIMIT ")
-                .push_bind(i64::from(query.per_page))
-                .push(" OFFSET ")
-                .push_bind(i64::from(query.offset()));
-            let rows: Vec<Row> = hits_sql.build_query_as().fetch_all(&mut *tx).await?;
+                let mut hits_sql = QueryBuilder::<Postgres>::new(format!(
+                    "SELECT {COLUMNS} FROM {} AS p",
+                    self.table
+                ));
+                push_filters(&mut hits_sql, query, None);
+                hits_sql
+                    .push(format!(" ORDER BY {}", order_keys(query.sort, false, "p")))
+                    .push(" LIMIT ")
+                    .push_bind(limit)
+                    .push(" OFFSET ")
+                    .push_bind(offset);
+                let rows: Vec<Row> = hits_sql.build_query_as().fetch_all(&mut *tx).await?;
+                (groups, rows)
+            } else {
+                // Words: every match must be visited for the facets and ranked for the page,
+                // so one scan feeds both (a materialized set of narrow rows), and only the
+                // page's documents are read whole.
+                let corrections = self.corrections(&mut tx, &words).await?;
+                let matching = matching_tsquery(&words, &corrections);
+                let exact = all_words_tsquery(&words);
+                let mut sql = QueryBuilder::<Postgres>::new(
+                    "WITH m AS MATERIALIZED (SELECT p.id, p.category_path, p.price_min, \
+                     p.created_at, p.rating_tenths, length(p.title) AS title_len, ",
+                );
+                if query.sort == Sort::Relevance {
+                    sql.push("CASE WHEN p.title_tsv @@ to_tsquery('simple', ")
+                        .push_bind(exact.clone())
+                        .push(") THEN 0 WHEN p.tsv @@ to_tsquery('simple', ")
+                        .push_bind(exact)
+                        .push(") THEN 1 WHEN p.title_tsv @@ to_tsquery('simple', ")
+                        .push_bind(matching.clone())
+                        .push(") THEN 2 ELSE 3 END AS tier");
+                } else {
+                    sql.push("0 AS tier");
+                }
+                sql.push(format!(" FROM {} AS p", self.table));
+                push_filters(&mut sql, query, Some(&matching));
+                sql.push("), f AS (SELECT category_path, width_bucket(price_min, ")
+                    .push_bind(PRICE_BUCKET_BOUNDS.to_vec())
+                    .push("::bigint[]) AS bucket, count(*) AS n FROM m GROUP BY 1, 2), ")
+                    .push("h AS (SELECT s.id, row_number() OVER () AS n FROM (SELECT m.id FROM m ORDER BY ")
+                    .push(order_keys(query.sort, true, "m"))
+                    .push(" LIMIT ")
+                    .push_bind(limit)
+                    .push(" OFFSET ")
+                    .push_bind(offset)
+                    .push(") AS s) SELECT category_path, bucket, n, NULL::text AS id FROM f \
+                           UNION ALL SELECT NULL, NULL, n, id FROM h");
+                let out: Vec<CombinedRow> = sql.build_query_as().fetch_all(&mut *tx).await?;
+                let mut groups = Vec::new();
+                let mut page: Vec<(i64, String)> = Vec::new();
+                for (path, bucket, n, id) in out {
+                    match (path, bucket, id) {
+                        (Some(path), Some(bucket), None) => groups.push((path, bucket, n)),
+                        (_, _, Some(id)) => page.push((n, id)),
+                        _ => {}
+                    }
+                }
+                page.sort_unstable();
+                let ids: Vec<String> = page.into_iter().map(|(_, id)| id).collect();
+                let mut rows: Vec<Row> = sqlx::query_as(&format!(
+                    "SELECT {COLUMNS} FROM {} AS p WHERE p.id = ANY($1)",
+                    self.table
+                ))
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
+                rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+                (groups, rows)
+            };
             tx.commit().await?;
 
             let mut total = 0;
@@ -450,24 +622,23 @@ impl SearchIndex for PgSearch {
                 categories: Default::default(),
                 price_ranges: PriceBucket::empty_buckets(),
             };
-            for (kind, key, n) in facet_rows {
+            for (path, bucket, n) in groups {
                 let n = u64::try_from(n).unwrap_or(0);
-                match kind.as_str() {
-                    "total" => total = n,
-                    "category" => {
-                        facets.categories.insert(key, n);
+                total += n;
+                let mut seen: Vec<&String> = Vec::with_capacity(path.len());
+                for category in &path {
+                    if !seen.contains(&category) {
+                        seen.push(category);
+                        *facets.categories.entry(category.clone()).or_insert(0) += n;
                     }
-                    // width_bucket numbers the buckets from 1; 0 is "below the first bound".
-                    _ => {
-                        if let Some(bucket) = key
-                            .parse::<usize>()
-                            .ok()
-                            .and_then(|b| b.checked_sub(1))
-                            .and_then(|b| facets.price_ranges.get_mut(b))
-                        {
-                            bucket.count = n;
-                        }
-                    }
+                }
+                // width_bucket numbers the buckets from 1; 0 is "below the first bound".
+                if let Some(b) = usize::try_from(bucket)
+                    .ok()
+                    .and_then(|b| b.checked_sub(1))
+                    .and_then(|b| facets.price_ranges.get_mut(b))
+                {
+                    b.count += n;
                 }
             }
             tracing::Span::current().record("total", total);
@@ -515,7 +686,12 @@ impl SearchIndex for PgSearch {
              ALTER TABLE IF EXISTS {live} RENAME TO {old};\n\
              ALTER TABLE {new} RENAME TO {live};\n\
              DROP TABLE IF EXISTS {old};\n\
-             ALTER INDEX {new}_pkey RENAME TO {live}_pkey;\n"
+             ALTER INDEX {new}_pkey RENAME TO {live}_pkey;\n\
+             DROP TABLE IF EXISTS {old}_words;\n\
+             ALTER TABLE IF EXISTS {live}_words RENAME TO {old}_words;\n\
+             ALTER TABLE {new}_words RENAME TO {live}_words;\n\
+             DROP TABLE IF EXISTS {old}_words;\n\
+             ALTER INDEX {new}_words_pkey RENAME TO {live}_words_pkey;\n"
         );
         for suffix in INDEX_SUFFIXES {
             swap.push_str(&format!(

@@ -1,14 +1,19 @@
 //! Turning query text into words, the way both backends are meant to see them.
 //!
 //! Meilisearch splits on separators, matches the last word as a prefix (unless the query ends
-//! with a separator), allows one typo in words of five letters or more and considers only the
-//! first ten words. Postgres gets the same words from here: each becomes a `tsquery` lexeme made
+//! with a separator), allows one typo in words of five letters or more and two from nine
+//! letters (a typo being an inserted, deleted, replaced or swapped letter; one on the first
+//! letter counts twice) and considers only the first ten words. Postgres gets the same words from here: each becomes a `tsquery` lexeme made
 //! only of alphanumeric characters, so no query text can be read as `tsquery` syntax.
 
 /// Meilisearch ignores query words past the tenth; so do we.
 pub(crate) const MAX_WORDS: usize = 10;
 /// Words at least this long may match with one typo (Meilisearch's default `oneTypo`).
 pub(crate) const MIN_CHARS_FOR_TYPO: usize = 5;
+/// Words at least this long may match with two typos (Meilisearch's default `twoTypos`).
+pub(crate) const MIN_CHARS_FOR_TWO_TYPOS: usize = 9;
+/// At most this many known words stand in for one mistyped query word, closest first.
+pub(crate) const MAX_CORRECTIONS: usize = 16;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Word {
@@ -16,11 +21,47 @@ pub(crate) struct Word {
     pub text: String,
     /// The last word of a query still being typed matches any word it starts.
     pub prefix: bool,
-    /// Long enough to match with one typo.
-    pub fuzzy: bool,
 }
 
 impl Word {
+    /// How many typos this word may carry: 0, 1 or 2.
+    pub fn typos(&self) -> usize {
+        let chars = self.text.chars().count();
+        if chars >= MIN_CHARS_FOR_TWO_TYPOS {
+            2
+        } else if chars >= MIN_CHARS_FOR_TYPO {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Whether the known word `candidate` matches this word with at most [`Word::typos`]
+    /// typos, and with how many. An exact match (or, for a prefix, a word it starts) is
+    /// `Some(0)`. A typo on the first letter counts twice, as in Meilisearch; for a prefix the
+    /// candidate's best-matching start is compared.
+    pub fn typo_distance(&self, candidate: &str) -> Option<usize> {
+        let allowed = self.typos();
+        let query: Vec<char> = self.text.chars().collect();
+        let word: Vec<char> = candidate.chars().collect();
+        let (Some(q0), Some(w0)) = (query.first(), word.first()) else {
+            return None;
+        };
+        let first = usize::from(q0 != w0);
+        let distance = |w: &[char]| {
+            let w: String = w.iter().collect();
+            strsim::osa_distance(&self.text, &w) + first
+        };
+        let best = if self.prefix {
+            let shortest = query.len().saturating_sub(allowed).max(1);
+            let longest = (query.len() + allowed).min(word.len());
+            (shortest..=longest).map(|n| distance(&word[..n])).min()?
+        } else {
+            distance(&word)
+        };
+        (best <= allowed).then_some(best)
+    }
+
     /// This word as a `tsquery` operand (`coffee` or `coff:*`).
     pub fn tsquery(&self) -> String {
         if self.prefix {
@@ -36,14 +77,9 @@ pub(crate) fn words(q: &str) -> Vec<Word> {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(MAX_WORDS)
-        .map(|w| {
-            let text = w.to_lowercase();
-            let fuzzy = text.chars().count() >= MIN_CHARS_FOR_TYPO;
-            Word {
-                text,
-                prefix: false,
-                fuzzy,
-            }
+        .map(|w| Word {
+            text: w.to_lowercase(),
+            prefix: false,
         })
         .collect();
     let still_typing = q.chars().last().is_some_and(char::is_alphanumeric);
@@ -62,13 +98,48 @@ pub(crate) fn all_words_tsquery(words: &[Word]) -> String {
         .join(" & ")
 }
 
-/// The words joined by single spaces, for trigram similarity against the title.
-pub(crate) fn plain(words: &[Word]) -> String {
+/// Every word must match, each as itself or as one of its `corrections` (known words within
+/// its typo budget, given per word in the same order): `(cofee | coffee) & mug:*`.
+/// Corrections are lexemes of the index, alphabetic only, so they are safe `tsquery` operands.
+pub(crate) fn matching_tsquery(words: &[Word], corrections: &[Vec<String>]) -> String {
     words
         .iter()
-        .map(|w| w.text.as_str())
+        .enumerate()
+        .map(
+            |(i, w)| match corrections.get(i).filter(|c| !c.is_empty()) {
+                None => w.tsquery(),
+                Some(c) => format!("({} | {})", w.tsquery(), c.join(" | ")),
+            },
+        )
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" & ")
+}
+
+/// The known words that `word` may stand for: within its typo budget, not already matched by
+/// the word itself (equal, or started by a prefix), closest first then alphabetical, at most
+/// [`MAX_CORRECTIONS`].
+pub(crate) fn corrections<'a>(
+    word: &Word,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut found: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter(|c| {
+            if word.prefix {
+                !c.starts_with(word.text.as_str())
+            } else {
+                *c != word.text
+            }
+        })
+        .filter_map(|c| word.typo_distance(c).map(|d| (d, c)))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+        .into_iter()
+        .take(MAX_CORRECTIONS)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -92,8 +163,8 @@ mod tests {
     #[test]
     fn only_words_of_five_letters_or_more_allow_a_typo() {
         let w = words("tea cofee");
-        assert!(!w[0].fuzzy);
-        assert!(w[1].fuzzy);
+        assert_eq!(w[0].typos(), 0);
+        assert_eq!(w[1].typos(), 1);
     }
 
     #[test]
@@ -103,6 +174,80 @@ mod tests {
             .collect::<Vec<_>>()
             .join(" ");
         assert_eq!(words(&q).len(), MAX_WORDS);
+    }
+
+    fn word(text: &str, prefix: bool) -> Word {
+        let mut w = words(text).remove(0);
+        w.prefix = prefix;
+        w
+    }
+
+    #[test]
+    fn one_typo_from_five_letters_two_from_nine() {
+        assert_eq!(word("lamp", false).typos(), 0);
+        assert_eq!(word("cofee", false).typos(), 1);
+        assert_eq!(word("espresso", false).typos(), 1);
+        assert_eq!(word("bookshelf", false).typos(), 2);
+    }
+
+    #[test]
+    fn a_typo_is_an_insertion_deletion_replacement_or_swap() {
+        let cases = [
+            ("cofee", "coffee", Some(1)),
+            ("blendr", "blender", Some(1)),
+            ("jaket", "jacket", Some(1)),
+            ("latop", "laptop", Some(1)),
+            ("ketlte", "kettle", Some(1)),
+            ("toastr", "toaster", Some(1)),
+            ("coffee", "coffee", Some(0)),
+            ("cofe", "coffee", None),
+            ("blendrr", "blender", Some(1)),
+            ("bleder", "blunder", None),
+            ("bokshelff", "bookshelf", Some(2)),
+            ("boookshelff", "bookshelf", Some(2)),
+            ("bokshelv", "bookshelf", None),
+            ("bookkshelv", "bookshelf", Some(2)),
+            ("bkkshef", "bookshelf", None),
+        ];
+        for (query, known, expected) in cases {
+            assert_eq!(
+                word(query, false).typo_distance(known),
+                expected,
+                "{query} ~ {known}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_typo_on_the_first_letter_counts_twice() {
+        assert_eq!(word("vlender", false).typo_distance("blender"), None);
+        assert_eq!(word("vookshelf", false).typo_distance("bookshelf"), Some(2));
+    }
+
+    #[test]
+    fn a_prefix_matches_the_start_of_a_known_word_with_typos() {
+        assert_eq!(word("blendr", true).typo_distance("blenders"), Some(1));
+        assert_eq!(word("espres", true).typo_distance("espresso"), Some(0));
+        assert_eq!(word("epsres", true).typo_distance("espresso"), Some(1));
+        assert_eq!(word("blendr", false).typo_distance("blenders"), None);
+    }
+
+    #[test]
+    fn corrections_leave_out_what_the_word_matches_itself_and_come_closest_first() {
+        let known = ["coffee", "cofee", "coffees", "toffee", "cover"];
+        assert_eq!(corrections(&word("cofee", false), known), ["coffee"]);
+        assert_eq!(
+            corrections(&word("cofee", true), known),
+            ["coffee", "coffees"]
+        );
+    }
+
+    #[test]
+    fn the_matching_query_puts_corrections_beside_each_word() {
+        let w = words("cofee mug");
+        let c = vec![vec!["coffee".to_string()], vec![]];
+        assert_eq!(matching_tsquery(&w, &c), "(cofee | coffee) & mug:*");
+        assert_eq!(matching_tsquery(&w, &[]), "cofee & mug:*");
     }
 
     #[test]
