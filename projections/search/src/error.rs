@@ -55,6 +55,8 @@ pub enum InvalidDocument {
     PriceRangeInverted,
     #[error("rating_tenths must be between 0 and 50")]
     RatingOutOfRange,
+    #[error("category_path entries must be 1 to 64 characters without control characters")]
+    BadCategoryPath,
 }
 
 /// What went wrong inside a backend; only ever logged, never shown to a user.

@@ -111,6 +111,13 @@ impl ProductDoc {
         if matches!(self.rating_tenths, Some(r) if !(0..=50).contains(&r)) {
             return invalid(InvalidDocument::RatingOutOfRange);
         }
+        if self
+            .category_path
+            .iter()
+            .any(|c| !(1..=64).contains(&c.chars().count()) || c.chars().any(char::is_control))
+        {
+            return invalid(InvalidDocument::BadCategoryPath);
+        }
         Ok(())
     }
 }

@@ -789,7 +789,7 @@ async fn postgres_search_passes_the_conformance_suite() -> anyhow::Result<()> {
             "search_products_category_path_idx",
             "search_products_newest_c_idx",
             "search_products_pkey",
-            "search_products_price_min_idx",
+            "search_products_price_cov_idx",
             "search_products_tsv_idx",
         ]
     );
@@ -921,6 +921,17 @@ async fn documents_both_backends_would_refuse_are_rejected_before_any_write() ->
         0,
         "nothing of the batch was written"
     );
+    let mut docs = fixture::products();
+    docs[5].category_path = vec!["kitchen".into(), "mugs\u{1f}cups".into()];
+    let err = pg
+        .upsert(&docs)
+        .await
+        .expect_err("a control character in a category id");
+    assert_eq!(err.code(), "search.invalid_document");
+    docs[5].category_path = vec![String::new()];
+    let err = pg.upsert(&docs).await.expect_err("an empty category id");
+    assert_eq!(err.code(), "search.invalid_document");
+    assert_eq!(pg.search(&all()).await?.total, 0);
     Ok(())
 }
 
