@@ -1,9 +1,10 @@
 //! The Postgres backend: one table, full-text search, typo tolerance from the index's own words.
 //!
 //! Design:
-//! - the table holds the document as columns plus a generated `tsv`: title and SKUs with weight A,
-//!   description with weight B, all with the `simple` configuration (lower-casing, no stemming
-//!   and no stop words), because Meilisearch does not stem either and SKUs must stay intact;
+//! - the table holds the document as columns plus generated `tsv` (title, SKUs and description)
+//!   and `title_tsv` (title and SKUs), with the `simple` configuration (lower-casing, no
+//!   stemming and no stop words), because Meilisearch does not stem either and SKUs must stay
+//!   intact; both are stripped of positions (nothing ranks by them), which keeps rows small;
 //! - typo tolerance works on words, as Meilisearch's does: `<table>_words` holds every
 //!   alphabetic lexeme (4–64 letters) the index has seen. For each query word of five letters
 //!   or more, the known words starting with the same letter and of a fitting length are read
@@ -270,8 +271,8 @@ impl PgSearch {
         // Tables made before relevance used it.
         ddl.push_str(&format!(
             "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS title_tsv tsvector GENERATED ALWAYS AS (\
-                 to_tsvector('simple'::regconfig, title) \
-                 || to_tsvector('simple'::regconfig, agora_search_join(skus))) STORED;\n\
+                 strip(to_tsvector('simple'::regconfig, title) \
+                 || to_tsvector('simple'::regconfig, agora_search_join(skus)))) STORED;\n\
              ALTER TABLE {table} ADD COLUMN IF NOT EXISTS category_key text \
                  GENERATED ALWAYS AS (agora_search_path_key(category_path)) STORED;\n"
         ));
@@ -330,15 +331,15 @@ fn create_table_sql(table: &str) -> String {
     skus          text[]      NOT NULL,
     image_url     text,
     created_at    timestamptz NOT NULL,
-    tsv tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('simple'::regconfig, title), 'A')
-        || setweight(to_tsvector('simple'::regconfig, agora_search_join(skus)), 'A')
-        || setweight(to_tsvector('simple'::regconfig, description), 'B')
-    ) STORED,
-    title_tsv tsvector GENERATED ALWAYS AS (
+    tsv tsvector GENERATED ALWAYS AS (strip(
         to_tsvector('simple'::regconfig, title)
         || to_tsvector('simple'::regconfig, agora_search_join(skus))
-    ) STORED,
+        || to_tsvector('simple'::regconfig, description)
+    )) STORED,
+    title_tsv tsvector GENERATED ALWAYS AS (strip(
+        to_tsvector('simple'::regconfig, title)
+        || to_tsvector('simple'::regconfig, agora_search_join(skus))
+    )) STORED,
     category_key text GENERATED ALWAYS AS (agora_search_path_key(category_path)) STORED,
     CONSTRAINT {table}_pkey PRIMARY KEY (id)
 );
