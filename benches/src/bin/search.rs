@@ -504,7 +504,7 @@ async fn run() -> anyhow::Result<()> {
         "  generate:    {} docs in {generate_secs:.3} s (not measured)",
         docs.len()
     );
-    println!("  ensure:      {ensure_secs:.3} s (table, extension, indexes)");
+    println!("  ensure:      {ensure_secs:.3} s (tables, functions, indexes)");
     println!(
         "  indexing:    {} products in {index_secs:.3} s = {products_per_sec:.0} products/s (upsert, batches of {BATCH})",
         docs.len()
