@@ -69,7 +69,11 @@ pub struct Stock {
     pub available: i64,
     /// The SKU counts as low on stock when `available` is at or below this.
     pub low_stock_threshold: i64,
-    /// Ordered by reservation id.
+    /// How many reservations are open (always filled).
+    pub open_reservations: u64,
+    /// The open reservations, ordered by reservation id. `GET /admin/inventory/{sku}` lists
+    /// them all; the replies to commands (receive, adjust, threshold) list none, since a SKU on
+    /// sale can hold thousands: read the SKU for the list.
     pub reservations: Vec<Reservation>,
 }
 
@@ -82,6 +86,7 @@ impl From<StockView> for Stock {
             reserved: v.reserved,
             available: v.available,
             low_stock_threshold: v.low_stock_threshold,
+            open_reservations: v.open_reservations,
             reservations: v.reservations.into_iter().map(Reservation::from).collect(),
         }
     }

@@ -7,6 +7,9 @@
 //!
 //! Invariants (enforced by [`StockItem::decide`]):
 //! - `0 <= reserved <= on_hand <= MAX_ON_HAND`, hence `available = on_hand - reserved >= 0`;
+//! - the state's derived fields (the running sum of reserved units, the index by expiry) always
+//!   describe its open reservations exactly: `evolve` keeps them and deserializing rebuilds them,
+//!   so `decide` never walks every open reservation;
 //! - every quantity in a command is within `1..=MAX_QUANTITY`;
 //! - retries are harmless: re-reserving the same id for the same quantity, releasing an unknown
 //!   id and re-committing a recently committed id record nothing;

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use agora_kernel::{Decider, Principal, Sku};
 use chrono::{DateTime, Utc};
@@ -45,9 +45,11 @@ pub struct CommittedReservation {
 /// hand: the first `Receive` needs no creation step.
 ///
 /// Invariants (enforced by [`StockItem::decide`]): `0 <= reserved() <= on_hand <= MAX_ON_HAND`,
-/// so `available() >= 0`; every reservation holds `1..=MAX_QUANTITY` units.
+/// so `available() >= 0`; every reservation holds `1..=MAX_QUANTITY` units. The running sum of
+/// reserved units and the expiry index always describe `reservations` exactly (kept by
+/// [`StockItem::evolve`], so change the state only through it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(from = "StoredStockItem")]
 pub struct StockItem {
     /// Units physically in the warehouse, reserved or not.
     pub on_hand: i64,
@@ -57,6 +59,17 @@ pub struct StockItem {
     pub low_stock_threshold: i64,
     /// The most recent commits, oldest first, at most [`REMEMBERED_COMMITS`].
     pub recent_commits: VecDeque<CommittedReservation>,
+    /// Units held by `reservations`, kept up to date by `evolve` so that availability costs
+    /// O(1) on a SKU with thousands of open reservations (a flash sale). Not serialized: a
+    /// stored state (read models keep one) is summed again when it is read back, so it can
+    /// never disagree with the map.
+    #[serde(skip)]
+    reserved: i64,
+    /// The open reservations by expiry, then id, so that finding the due ones (on every
+    /// `Reserve`) costs what is due rather than a scan of every open reservation. Derived like
+    /// `reserved`: kept by `evolve`, not serialized, rebuilt when a stored state is read back.
+    #[serde(skip)]
+    expiring: BTreeSet<(DateTime<Utc>, String)>,
 }
 
 impl Default for StockItem {
@@ -66,7 +79,105 @@ impl Default for StockItem {
             reservations: BTreeMap::new(),
             low_stock_threshold: DEFAULT_LOW_STOCK_THRESHOLD,
             recent_commits: VecDeque::new(),
+            reserved: 0,
+            expiring: BTreeSet::new(),
         }
+    }
+}
+
+/// The serialized form of [`StockItem`]: every field but the derived ones (the running
+/// `reserved` sum and the expiry index), which [`From`] rebuilds from the reservations. Missing fields take their defaults, so `{}` is an
+/// empty SKU with the default threshold.
+#[derive(Deserialize)]
+#[serde(default)]
+struct StoredStockItem {
+    on_hand: i64,
+    reservations: BTreeMap<String, Reservation>,
+    low_stock_threshold: i64,
+    recent_commits: VecDeque<CommittedReservation>,
+}
+
+impl Default for StoredStockItem {
+    fn default() -> Self {
+        StoredStockItem {
+            on_hand: 0,
+            reservations: BTreeMap::new(),
+            low_stock_threshold: DEFAULT_LOW_STOCK_THRESHOLD,
+            recent_commits: VecDeque::new(),
+        }
+    }
+}
+
+impl From<StoredStockItem> for StockItem {
+    fn from(stored: StoredStockItem) -> Self {
+        let reserved = stored
+            .reservations
+            .values()
+            .fold(0i64, |sum, r| sum.saturating_add(r.quantity));
+        let expiring = stored
+            .reservations
+            .iter()
+            .map(|(id, r)| (r.expires_at, id.clone()))
+            .collect();
+        StockItem {
+            on_hand: stored.on_hand,
+            reservations: stored.reservations,
+            low_stock_threshold: stored.low_stock_threshold,
+            recent_commits: stored.recent_commits,
+            reserved,
+            expiring,
+        }
+    }
+}
+
+/// The numbers availability depends on, without the reservations themselves: enough to tell
+/// what a command's events do to availability without cloning the state.
+#[derive(Clone, Copy, Debug)]
+struct Levels {
+    on_hand: i64,
+    reserved: i64,
+    threshold: i64,
+}
+
+impl Levels {
+    fn available(self) -> i64 {
+        self.on_hand.saturating_sub(self.reserved)
+    }
+
+    /// `StockItem::evolve` on the numbers alone. Exact for the events `decide` produces: each
+    /// one that opens or closes a reservation carries that reservation's quantity.
+    fn after(mut self, events: &[StockEvent]) -> Levels {
+        for event in events {
+            match event {
+                StockEvent::StockReceived { on_hand_after, .. }
+                | StockEvent::StockAdjusted { on_hand_after, .. } => self.on_hand = *on_hand_after,
+                StockEvent::ThresholdSet { threshold } => self.threshold = *threshold,
+                StockEvent::StockReserved { quantity, .. } => {
+                    self.reserved = self.reserved.saturating_add(*quantity);
+                }
+                StockEvent::ReservationReleased { quantity, .. }
+                | StockEvent::ReservationExpired { quantity, .. } => {
+                    self.reserved = self.reserved.saturating_sub(*quantity);
+                }
+                StockEvent::ReservationCommitted {
+                    quantity,
+                    on_hand_after,
+                    ..
+                } => {
+                    self.reserved = self.reserved.saturating_sub(*quantity);
+                    self.on_hand = *on_hand_after;
+                }
+                StockEvent::LowStock { .. }
+                | StockEvent::OutOfStock {}
+                | StockEvent::BackInStock { .. } => {}
+            }
+        }
+        self
+    }
+
+    /// Availability with the threshold in force, as [`crossing`] compares them.
+    fn signal_input(self) -> (i64, i64) {
+        (self.available(), self.threshold)
     }
 }
 
@@ -88,7 +199,10 @@ pub struct StockView {
     pub reserved: i64,
     pub available: i64,
     pub low_stock_threshold: i64,
-    /// Ordered by reservation id.
+    /// How many reservations are open, in every view.
+    pub open_reservations: u64,
+    /// The open reservations, ordered by reservation id. Only the full view (a read) lists
+    /// them; a command's reply leaves this empty, since a hot SKU can hold thousands.
     pub reservations: Vec<ReservationView>,
 }
 
@@ -147,16 +261,44 @@ fn crossing(before: (i64, i64), after: (i64, i64)) -> Option<StockEvent> {
 }
 
 impl StockItem {
-    /// Units held by open reservations.
+    /// Units held by open reservations (a running sum: O(1)).
     pub fn reserved(&self) -> i64 {
-        self.reservations
-            .values()
-            .fold(0i64, |sum, r| sum.saturating_add(r.quantity))
+        self.reserved
     }
 
     /// Units that can still be reserved: on hand minus reserved.
     pub fn available(&self) -> i64 {
-        self.on_hand.saturating_sub(self.reserved())
+        self.levels().available()
+    }
+
+    fn levels(&self) -> Levels {
+        Levels {
+            on_hand: self.on_hand,
+            reserved: self.reserved,
+            threshold: self.low_stock_threshold,
+        }
+    }
+
+    /// The view without the list of reservations.
+    fn levels_view(&self, id: &str, version: u64) -> StockView {
+        StockView {
+            sku: id.to_string(),
+            version,
+            on_hand: self.on_hand,
+            reserved: self.reserved(),
+            available: self.available(),
+            low_stock_threshold: self.low_stock_threshold,
+            open_reservations: self.reservations.len() as u64,
+            reservations: Vec::new(),
+        }
+    }
+
+    /// Closes a reservation, if open, and takes it out of the running sum and the expiry index.
+    fn unreserve(&mut self, reservation_id: &str) {
+        if let Some((id, closed)) = self.reservations.remove_entry(reservation_id) {
+            self.reserved = self.reserved.saturating_sub(closed.quantity);
+            self.expiring.remove(&(closed.expires_at, id));
+        }
     }
 
     fn committed(&self, reservation_id: &str) -> Option<&CommittedReservation> {
@@ -165,24 +307,26 @@ impl StockItem {
             .find(|c| c.reservation_id == reservation_id)
     }
 
-    /// One `ReservationExpired` per reservation due at `now` (`expires_at <= now`).
+    /// One `ReservationExpired` per reservation due at `now` (`expires_at <= now`), ordered by
+    /// reservation id.
     fn expiries(&self, now: DateTime<Utc>) -> Vec<StockEvent> {
-        self.reservations
+        let mut due: Vec<&String> = self
+            .expiring
             .iter()
-            .filter(|(_, r)| r.expires_at <= now)
-            .map(|(id, r)| StockEvent::ReservationExpired {
-                reservation_id: id.clone(),
-                quantity: r.quantity,
+            .take_while(|(expires_at, _)| *expires_at <= now)
+            .map(|(_, id)| id)
+            .collect();
+        due.sort_unstable();
+        due.into_iter()
+            .filter_map(|id| {
+                self.reservations
+                    .get(id)
+                    .map(|r| StockEvent::ReservationExpired {
+                        reservation_id: id.clone(),
+                        quantity: r.quantity,
+                    })
             })
             .collect()
-    }
-
-    fn after(&self, events: &[StockEvent]) -> StockItem {
-        let mut after = self.clone();
-        for e in events {
-            after.evolve(e);
-        }
-        after
     }
 
     /// The movements `command` causes, before any signal.
@@ -280,14 +424,15 @@ impl StockItem {
                     return Err(InventoryError::InvalidExpiry);
                 }
                 let mut events = self.expiries(*now);
-                let after = self.after(&events);
                 // The same reservation again (a retry) changes nothing; the same id for another
                 // quantity is a bug in the caller, and guessing which one it meant would be worse.
-                let held = after
+                // A reservation expiring now no longer holds its id.
+                let held = self
                     .reservations
                     .get(reservation_id)
+                    .filter(|r| r.expires_at > *now)
                     .map(|r| r.quantity)
-                    .or_else(|| after.committed(reservation_id).map(|c| c.quantity));
+                    .or_else(|| self.committed(reservation_id).map(|c| c.quantity));
                 match held {
                     Some(held) if held == *quantity => return Ok(events),
                     Some(_) => return Err(InventoryError::ReservationConflict),
@@ -295,7 +440,7 @@ impl StockItem {
                 }
                 // Failing here records nothing, expiries included: they are not lost, only left
                 // for the next `ExpireDue` (or the next successful `Reserve`).
-                if after.available() < *quantity {
+                if self.levels().after(&events).available() < *quantity {
                     return Err(InventoryError::InsufficientStock);
                 }
                 events.push(StockEvent::StockReserved {
@@ -355,11 +500,9 @@ impl Decider for StockItem {
         if events.is_empty() {
             return Ok(events);
         }
-        let after = self.after(&events);
-        if let Some(signal) = crossing(
-            (self.available(), self.low_stock_threshold),
-            (after.available(), after.low_stock_threshold),
-        ) {
+        let before = self.levels();
+        let after = before.after(&events);
+        if let Some(signal) = crossing(before.signal_input(), after.signal_input()) {
             events.push(signal);
         }
         Ok(events)
@@ -376,6 +519,11 @@ impl Decider for StockItem {
                 expires_at,
                 order_ref,
             } => {
+                // `decide` never reserves an open id again; replaying such a stream still
+                // keeps the derived fields exact.
+                self.unreserve(reservation_id);
+                self.reserved = self.reserved.saturating_add(*quantity);
+                self.expiring.insert((*expires_at, reservation_id.clone()));
                 self.reservations.insert(
                     reservation_id.clone(),
                     Reservation {
@@ -387,14 +535,14 @@ impl Decider for StockItem {
             }
             StockEvent::ReservationReleased { reservation_id, .. }
             | StockEvent::ReservationExpired { reservation_id, .. } => {
-                self.reservations.remove(reservation_id);
+                self.unreserve(reservation_id);
             }
             StockEvent::ReservationCommitted {
                 reservation_id,
                 quantity,
                 on_hand_after,
             } => {
-                self.reservations.remove(reservation_id);
+                self.unreserve(reservation_id);
                 self.on_hand = *on_hand_after;
                 self.recent_commits.push_back(CommittedReservation {
                     reservation_id: reservation_id.clone(),
@@ -420,14 +568,9 @@ impl Decider for StockItem {
         }
     }
 
+    /// The levels and every open reservation: what a read (`GET`) and the stock projection see.
     fn view(&self, id: &str, version: u64) -> StockView {
         StockView {
-            sku: id.to_string(),
-            version,
-            on_hand: self.on_hand,
-            reserved: self.reserved(),
-            available: self.available(),
-            low_stock_threshold: self.low_stock_threshold,
             reservations: self
                 .reservations
                 .iter()
@@ -438,7 +581,14 @@ impl Decider for StockItem {
                     order_ref: r.order_ref.clone(),
                 })
                 .collect(),
+            ..self.levels_view(id, version)
         }
+    }
+
+    /// The levels and the count of open reservations, without listing them: a command's reply
+    /// costs the same on a SKU with one reservation as on one with ten thousand.
+    fn command_view(&self, id: &str, version: u64) -> StockView {
+        self.levels_view(id, version)
     }
 
     fn event_type(event: &StockEvent) -> &'static str {
@@ -892,6 +1042,35 @@ mod tests {
     }
 
     #[test]
+    fn due_reservations_expire_in_reservation_id_order_whatever_their_expiry() {
+        check(
+            vec![
+                received(10, 10),
+                reserved("c", 1, t(10)),
+                reserved("a", 2, t(50)),
+                reserved("d", 1, t(70)),
+                reserved("b", 3, t(20)),
+            ],
+            system(),
+            StockCommand::ExpireDue { now: t(50) },
+            Ok(vec![
+                StockEvent::ReservationExpired {
+                    reservation_id: "a".into(),
+                    quantity: 2,
+                },
+                StockEvent::ReservationExpired {
+                    reservation_id: "b".into(),
+                    quantity: 3,
+                },
+                StockEvent::ReservationExpired {
+                    reservation_id: "c".into(),
+                    quantity: 1,
+                },
+            ]),
+        );
+    }
+
+    #[test]
     fn expiring_the_last_hold_puts_a_sku_back_in_stock() {
         check(
             vec![
@@ -1268,6 +1447,7 @@ mod tests {
                 reserved: 5,
                 available: 5,
                 low_stock_threshold: 4,
+                open_reservations: 2,
                 reservations: vec![
                     ReservationView {
                         id: "a".into(),
@@ -1293,13 +1473,107 @@ mod tests {
     }
 
     #[test]
+    fn a_command_reply_counts_the_open_reservations_without_listing_them() {
+        let given = vec![
+            received(10, 10),
+            reserved("a", 3, t(600)),
+            reserved("b", 2, t(900)),
+        ];
+        let when = reserve("c", 1, t(0));
+        let mut stock = state(&given);
+        let events = stock.decide(SKU, &when, &system()).expect("reserves");
+        for e in &events {
+            stock.evolve(e);
+        }
+        let reply = stock.command_view(SKU, 4);
+        assert_eq!(
+            reply,
+            StockView {
+                sku: SKU.into(),
+                version: 4,
+                on_hand: 10,
+                reserved: 6,
+                available: 4,
+                low_stock_threshold: 5,
+                open_reservations: 3,
+                reservations: vec![],
+            }
+        );
+        // The full view (a read) has the same numbers and lists all three.
+        let full = stock.view(SKU, 4);
+        assert_eq!(
+            full.reservations
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            StockView {
+                reservations: vec![],
+                ..full
+            },
+            reply
+        );
+    }
+
+    #[test]
+    fn the_running_reserved_sum_follows_every_way_a_reservation_closes() {
+        let mut stock = state(&[
+            received(20, 20),
+            reserved("a", 3, t(600)),
+            reserved("b", 4, t(600)),
+            reserved("c", 5, t(600)),
+            reserved("d", 6, t(600)),
+        ]);
+        assert_eq!(stock.reserved(), 18);
+        for (event, reserved) in [
+            (
+                StockEvent::ReservationReleased {
+                    reservation_id: "a".into(),
+                    quantity: 3,
+                },
+                15,
+            ),
+            (
+                StockEvent::ReservationExpired {
+                    reservation_id: "b".into(),
+                    quantity: 4,
+                },
+                11,
+            ),
+            (
+                StockEvent::ReservationCommitted {
+                    reservation_id: "c".into(),
+                    quantity: 5,
+                    on_hand_after: 15,
+                },
+                6,
+            ),
+            // Closing a reservation that is not open changes nothing.
+            (
+                StockEvent::ReservationReleased {
+                    reservation_id: "a".into(),
+                    quantity: 3,
+                },
+                6,
+            ),
+        ] {
+            stock.evolve(&event);
+            assert_eq!(stock.reserved(), reserved, "{event:?}");
+        }
+        assert_eq!((stock.on_hand, stock.available()), (15, 9));
+    }
+
+    #[test]
     fn the_state_round_trips_through_json() {
         let stock = state(&[received(10, 10), reserved("a", 3, t(600))]);
         let json = serde_json::to_string(&stock).expect("serializes");
-        assert_eq!(
-            serde_json::from_str::<StockItem>(&json).expect("parses"),
-            stock
-        );
+        // The running sum is derived, not stored: the stored shape is unchanged.
+        assert!(!json.contains("\"reserved\""), "{json}");
+        let parsed = serde_json::from_str::<StockItem>(&json).expect("parses");
+        assert_eq!(parsed, stock);
+        assert_eq!((parsed.reserved(), parsed.available()), (3, 7));
         // An empty object is the default state, threshold included.
         assert_eq!(
             serde_json::from_str::<StockItem>("{}").expect("parses"),
@@ -1421,7 +1695,27 @@ mod tests {
                 let reserved: i64 = stock.reservations.values().map(|r| r.quantity).sum();
                 assert!(stock.on_hand >= 0, "seed {seed}: {stock:?}");
                 assert!(stock.on_hand - reserved >= 0, "seed {seed}: {stock:?}");
-                assert_eq!(stock.reserved(), reserved);
+                // The running sum `evolve` keeps equals the map's sum, and folding just the
+                // numbers over the events (what `decide` does) lands on the same levels.
+                assert_eq!(stock.reserved(), reserved, "seed {seed}: {command:?}");
+                let folded = before.levels().after(&events);
+                assert_eq!(
+                    (folded.on_hand, folded.reserved, folded.threshold),
+                    (stock.on_hand, reserved, stock.low_stock_threshold),
+                    "seed {seed}: {command:?}"
+                );
+                // So does the expiry index.
+                let expiring: BTreeSet<(DateTime<Utc>, String)> = stock
+                    .reservations
+                    .iter()
+                    .map(|(id, r)| (r.expires_at, id.clone()))
+                    .collect();
+                assert_eq!(stock.expiring, expiring, "seed {seed}: {command:?}");
+                // A state read back from JSON (read models store it) rebuilds both from its map.
+                let stored = serde_json::to_value(&stock).expect("serializes");
+                let read_back: StockItem = serde_json::from_value(stored).expect("parses");
+                assert_eq!(read_back, stock, "seed {seed}");
+                assert_eq!(read_back.reserved(), reserved, "seed {seed}");
                 assert!(stock
                     .reservations
                     .values()

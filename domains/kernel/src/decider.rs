@@ -28,7 +28,15 @@ pub trait Decider: Default + Clone + Send + Sync + 'static {
     /// Whether a read of this aggregate by `by` is allowed (ownership), and the aggregate exists.
     fn authorize_read(&self, by: &Principal) -> Result<(), Self::Error>;
 
+    /// The full view: what a read of the aggregate replies with.
     fn view(&self, id: &str, version: u64) -> Self::View;
+
+    /// What a command's reply carries; defaults to the full view. An aggregate whose view
+    /// grows with its state (a hot SKU's open reservations) can reply with a summary instead,
+    /// so that a command costs the same however large the aggregate has grown.
+    fn command_view(&self, id: &str, version: u64) -> Self::View {
+        self.view(id, version)
+    }
 
     /// The stable event type name recorded in the store (`ItemAdded`).
     fn event_type(event: &Self::Event) -> &'static str;

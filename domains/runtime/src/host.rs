@@ -389,12 +389,13 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             .ok_or_else(|| ErrorBody::internal("aggregate not loaded"))
     }
 
-    /// The view as it was right after `version`, for replying to a repeated command.
-    async fn view_at(&mut self, version: u64) -> Result<A::View, ErrorBody> {
+    /// The command view as it was right after `version`, for replying to a repeated command
+    /// with what the first run replied.
+    async fn command_view_at(&mut self, version: u64) -> Result<A::View, ErrorBody> {
         let id = self.id.clone();
         let loaded = self.load().await?;
         if loaded.version == version {
-            return Ok(loaded.state.view(&id, version));
+            return Ok(loaded.state.command_view(&id, version));
         }
         let events = self.inner.store.load::<A>(&self.id).await?;
         let upto: Vec<RecordedEvent> = events
@@ -402,7 +403,7 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             .take_while(|e| e.sequence <= version)
             .collect();
         let (state, _, _) = fold::<A>(&upto)?;
-        Ok(state.view(&self.id, version))
+        Ok(state.command_view(&self.id, version))
     }
 
     /// Decides a batch of commands one after the other and commits all their events in one
@@ -415,11 +416,17 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
         metrics::histogram!("agora_command_batch_size", "aggregate" => <A as Decider>::TYPE)
             .record(batch.len() as f64);
         for attempt in 0..=max_retries {
-            let loaded = match self.load().await {
-                Ok(l) => l,
-                Err(e) => return reply_all(batch, &e),
+            if let Err(e) = self.load().await {
+                return reply_all(batch, &e);
+            }
+            // The batch evolves the loaded aggregate itself, taken out of the actor rather than
+            // copied (a copy costs as much as the state is large, on every batch). It goes back
+            // only once the batch is committed or recorded nothing; any other way out of this
+            // attempt (a lost race, an unknown outcome, a panic) leaves nothing loaded, and the
+            // next message reloads from the store.
+            let Some(mut loaded) = self.loaded.take() else {
+                return reply_all(batch, &ErrorBody::internal("aggregate not loaded"));
             };
-            let mut state = loaded.state.clone();
             let mut version = loaded.version;
             let mut head = loaded.head_hash.clone();
             let mut in_batch: HashMap<CommandId, u64> = HashMap::new();
@@ -431,14 +438,17 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                     outcomes.push(Outcome::Duplicate(v));
                     continue;
                 }
-                match state.decide(&id, &p.envelope.command, &p.envelope.principal) {
+                match loaded
+                    .state
+                    .decide(&id, &p.envelope.command, &p.envelope.principal)
+                {
                     Err(e) => outcomes.push(Outcome::Rejected(e.to_body())),
                     Ok(events) => {
                         if !events.is_empty() {
                             let new =
                                 record::<A>(&id, version, &head, &events, &p.envelope, &p.ctx);
                             for e in &events {
-                                state.evolve(e);
+                                loaded.state.evolve(e);
                             }
                             version += new.len() as u64;
                             if let Some(h) = new.last().and_then(|e| e.recorded_hash()) {
@@ -450,7 +460,7 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                         outcomes.push(Outcome::Done(CommandReply {
                             version,
                             duplicate: false,
-                            view: state.view(&id, version),
+                            view: loaded.state.command_view(&id, version),
                         }));
                     }
                 }
@@ -461,23 +471,18 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                         if let Some(client) = &self.inner.config.feed_wakeup {
                             crate::feed::wake(client);
                         }
-                        let loaded = match self.load().await {
-                            Ok(l) => l,
-                            Err(e) => return reply_all(batch, &e),
-                        };
-                        loaded.state = state;
                         loaded.version = version;
                         loaded.head_hash = head;
                         for (cid, v) in in_batch {
                             loaded.remember(cid, v, remembered);
                         }
+                        self.loaded = Some(loaded);
                     }
                     Err(AppendError::Conflict) => {
-                        // Another instance wrote this stream: reload, then re-check the command
-                        // ids (the other writer may have run these very commands) and decide
-                        // the whole batch again.
+                        // Another instance wrote this stream: reload (nothing is loaded now),
+                        // then re-check the command ids (the other writer may have run these
+                        // very commands) and decide the whole batch again.
                         metrics::counter!("agora_append_conflicts_total", "aggregate" => <A as Decider>::TYPE).increment(1);
-                        self.loaded = None;
                         if attempt > 2 {
                             // Back off a little so contending instances interleave.
                             tokio::time::sleep(Duration::from_micros(
@@ -488,24 +493,29 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                         continue;
                     }
                     Err(AppendError::Unavailable(e)) => {
-                        // The commit may have happened: forget the state, reload next time.
-                        self.loaded = None;
+                        // The commit may have happened: the state stays forgotten (nothing is
+                        // loaded now) and the next message reloads it.
                         return reply_all(
                             batch,
                             &ErrorBody::unavailable(format!("event store: {e}")),
                         );
                     }
                 }
+            } else {
+                // Nothing recorded: no event was evolved, the state is as it was loaded.
+                self.loaded = Some(loaded);
             }
             for (p, outcome) in batch.into_iter().zip(outcomes) {
                 let result = match outcome {
                     Outcome::Done(r) => Ok(r),
                     Outcome::Rejected(e) => Err(e),
-                    Outcome::Duplicate(v) => self.view_at(v).await.map(|view| CommandReply {
-                        version: v,
-                        duplicate: true,
-                        view,
-                    }),
+                    Outcome::Duplicate(v) => {
+                        self.command_view_at(v).await.map(|view| CommandReply {
+                            version: v,
+                            duplicate: true,
+                            view,
+                        })
+                    }
                 };
                 let _ = p.reply.send(result);
             }

@@ -165,6 +165,15 @@ async fn a_panicking_actor_is_replaced_and_the_host_lives_on() {
         .await
         .expect_err("rejected");
     assert_eq!(err.code, "counter.negative");
+    // A batch that recorded nothing left the live state as it was.
+    let ok = host
+        .execute(
+            envelope("c1", CommandId::new_random(), CounterCommand::Add(4)),
+            ctx(),
+        )
+        .await
+        .expect("add");
+    assert_eq!((ok.view, ok.version), (9, 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,4 +376,104 @@ async fn a_command_past_its_deadline_is_a_timeout_not_a_failure() {
         .await
         .expect("add");
     assert_eq!((ok.view, ok.version), (3, 2));
+}
+
+/// An aggregate whose full view grows with its history while its command view does not, like
+/// a hot SKU's open reservations: which one each reply carries is the host's choice.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Tally {
+    entries: Vec<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Tallied(i64);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct TallyView {
+    count: usize,
+    /// Listed by reads only.
+    entries: Vec<i64>,
+}
+
+impl Decider for Tally {
+    const TYPE: &'static str = "tally";
+    type Command = i64;
+    type Event = Tallied;
+    type Error = Negative;
+    type View = TallyView;
+
+    fn decide(&self, _: &str, n: &i64, _: &Principal) -> Result<Vec<Tallied>, Negative> {
+        Ok(vec![Tallied(*n)])
+    }
+    fn evolve(&mut self, Tallied(n): &Tallied) {
+        self.entries.push(*n);
+    }
+    fn authorize_read(&self, _: &Principal) -> Result<(), Negative> {
+        Ok(())
+    }
+    fn view(&self, _: &str, _: u64) -> TallyView {
+        TallyView {
+            count: self.entries.len(),
+            entries: self.entries.clone(),
+        }
+    }
+    fn command_view(&self, _: &str, _: u64) -> TallyView {
+        TallyView {
+            count: self.entries.len(),
+            entries: vec![],
+        }
+    }
+    fn event_type(_: &Tallied) -> &'static str {
+        "Tallied"
+    }
+}
+
+agora_kernel::cqrs_aggregate!(Tally, Tallied);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_reply_with_the_command_view_and_reads_with_the_full_view() {
+    let (_db, store) = store().await;
+    let host = AggregateHost::<Tally>::start(store, HostConfig::default())
+        .await
+        .expect("host");
+    let tally = |command_id, n| CommandEnvelope {
+        aggregate_id: "t1".into(),
+        command_id,
+        principal: Principal::system("test"),
+        command: n,
+    };
+    let first = CommandId::new_random();
+    let ok = host.execute(tally(first, 1), ctx()).await.expect("first");
+    let summary = |count| TallyView {
+        count,
+        entries: vec![],
+    };
+    assert_eq!((ok.view, ok.version), (summary(1), 1));
+    let second = CommandId::new_random();
+    let ok = host.execute(tally(second, 2), ctx()).await.expect("second");
+    assert_eq!((ok.view, ok.version), (summary(2), 2));
+    // A repeated command replies as its first run did, whether it was the latest command or
+    // an older one (whose view is folded again from the store).
+    for (command_id, version) in [(second, 2u64), (first, 1)] {
+        let again = host
+            .execute(tally(command_id, 9), ctx())
+            .await
+            .expect("again");
+        assert!(again.duplicate);
+        assert_eq!(
+            (again.view, again.version),
+            (summary(version as usize), version)
+        );
+    }
+    let read = host
+        .read("t1", Principal::system("test"), &ctx())
+        .await
+        .expect("read");
+    assert_eq!(
+        read,
+        TallyView {
+            count: 2,
+            entries: vec![1, 2],
+        }
+    );
 }
