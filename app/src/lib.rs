@@ -445,40 +445,28 @@ async fn serve<A: Decider + cqrs_es::Aggregate>(
         description,
         endpoints,
     };
-    let handler = Arc::new(AggregateService { host: host.clone() });
-    let client = ctx.client.clone();
-    let token = ctx.shutdown.clone();
-    tasks.spawn(async move {
-        agora_nats::serve_endpoints(
-            client,
-            spec,
-            handler,
-            async move { token.cancelled().await },
-        )
-        .await
-    });
+    let handler = AggregateService { host: host.clone() };
+    serve_handler(tasks, ctx, spec, handler).await?;
     Ok(host)
 }
 
 /// Serves a hand-written handler (not a plain aggregate) as a micro service.
-fn serve_handler<H: agora_nats::Handler>(
+/// Subscribes the service's endpoints (so that once `start` returns, requests find them) and
+/// spawns the loop that serves them until shutdown.
+async fn serve_handler<H: agora_nats::Handler>(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     ctx: &ServiceCtx,
     spec: ServiceSpec,
     handler: H,
-) {
-    let client = ctx.client.clone();
+) -> anyhow::Result<()> {
     let token = ctx.shutdown.clone();
-    let handler = Arc::new(handler);
-    tasks.spawn(async move {
-        agora_nats::serve_endpoints(
-            client,
-            spec,
-            handler,
-            async move { token.cancelled().await },
-        )
-        .await
-    });
+    let serving =
+        agora_nats::serve_endpoints(ctx.client.clone(), spec, Arc::new(handler), async move {
+            token.cancelled().await
+        })
+        .await?;
+    tasks.spawn(serving);
+    Ok(())
 }
 
 /// The `iss` of Agora's access tokens.
@@ -856,7 +844,8 @@ pub async fn start(
                         endpoints,
                     },
                     agora_workflows::PaymentService { host, gateway },
-                );
+                )
+                .await?;
             }
             "checkout" => {
                 let host = AggregateHost::<agora_checkout::Checkout>::start(
@@ -885,7 +874,8 @@ pub async fn start(
                             tax_rate_bp: config.tax_rate_bp,
                         },
                     },
-                );
+                )
+                .await?;
                 let runner = Arc::new(agora_workflows::runner::Runner::new(
                     host,
                     bus,
@@ -957,7 +947,8 @@ pub async fn start(
                         Arc::new(password_hasher(config)?),
                         identity_settings(config)?,
                     ),
-                );
+                )
+                .await?;
             }
             "notifier" => {
                 // Not a NATS micro service: a feed consumer, the identity outbox and the

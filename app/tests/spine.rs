@@ -708,3 +708,33 @@ mod tokio_util_like {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_service_endpoint_answers_as_soon_as_start_returns() {
+    // `start` returns only once every endpoint is subscribed on the server and flushed (it once
+    // returned earlier, and CI saw a first request find "no instance serves" identity's
+    // register). This checks every endpoint of every service answers right away; the race
+    // itself was too narrow to reproduce here on demand.
+    let app = spawn_app(Roles::all()).await;
+    let client = async_nats::connect(app.nats.url()).await.expect("nats");
+    let services = [
+        "cart", "product", "category", "stock", "order", "payment", "checkout", "account",
+        "session", "identity",
+    ];
+    for service in services {
+        let info = client
+            .request(format!("$SRV.INFO.{service}"), "".into())
+            .await
+            .unwrap_or_else(|e| panic!("{service}: info: {e}"));
+        let info: Value = serde_json::from_slice(&info.payload).expect("json");
+        let endpoints = info["endpoints"].as_array().expect("endpoints");
+        assert!(!endpoints.is_empty(), "{service}");
+        for endpoint in endpoints {
+            let subject = endpoint["subject"].as_str().expect("subject").to_string();
+            // Not a valid command: any reply (an error) proves an instance serves it.
+            let reply = client.request(subject.clone(), "{}".into()).await;
+            assert!(reply.is_ok(), "{subject}: {reply:?}");
+        }
+    }
+    app.stop().await;
+}

@@ -34,14 +34,17 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Registers `spec` with the NATS micro-services API (so `$SRV.PING/INFO/STATS` find this
-/// instance) and serves every endpoint in the shared queue group until `shutdown` resolves.
+/// instance) and subscribes every endpoint in the shared queue group, then returns the loop that
+/// serves them until `shutdown` resolves (spawn it). When this returns the subscriptions have
+/// reached the server, so a request sent afterwards from any connection finds an instance:
+/// whoever starts a service can wait for it to be ready instead of racing its first request.
 /// Each request runs in its own task so one slow command never holds up others.
 pub async fn serve_endpoints<H: Handler>(
     client: Client,
     spec: ServiceSpec,
     handler: Arc<H>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<impl Future<Output = anyhow::Result<()>> + Send + 'static> {
     let service = client
         .service_builder()
         .description(spec.description)
@@ -58,24 +61,30 @@ pub async fn serve_endpoints<H: Handler>(
             .map_err(|e| anyhow::anyhow!("add endpoint {name}: {e}"))?;
         endpoints.push(endpoint.map(move |request| (name, request)));
     }
-    let mut tasks = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            next = endpoints.next() => {
-                let Some((name, request)) = next else { break };
-                let handler = handler.clone();
-                let span = tracing::info_span!("endpoint", service = spec.name, endpoint = name);
-                tasks.spawn(async move { respond(handler, name, request).await }.instrument(span));
+    client
+        .flush()
+        .await
+        .map_err(|e| anyhow::anyhow!("flush the subscriptions of {}: {e}", spec.name))?;
+    Ok(async move {
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                next = endpoints.next() => {
+                    let Some((name, request)) = next else { break };
+                    let handler = handler.clone();
+                    let span = tracing::info_span!("endpoint", service = spec.name, endpoint = name);
+                    tasks.spawn(async move { respond(handler, name, request).await }.instrument(span));
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
-    }
-    // Finish what was accepted before stopping.
-    while tasks.join_next().await.is_some() {}
-    let _ = service.stop().await;
-    Ok(())
+        // Finish what was accepted before stopping.
+        while tasks.join_next().await.is_some() {}
+        let _ = service.stop().await;
+        Ok(())
+    })
 }
 
 async fn respond<H: Handler>(handler: Arc<H>, name: &'static str, request: Request) {

@@ -207,14 +207,16 @@ async fn run() -> anyhow::Result<()> {
         description: "Agora benchmark echo service: replies with the request payload",
         endpoints: vec![ENDPOINT],
     };
-    let server = tokio::spawn(serve_endpoints(
+    let serving = serve_endpoints(
         service_client.clone(),
         spec,
         Arc::new(EchoHandler),
         async move {
             let _ = stop_rx.await;
         },
-    ));
+    )
+    .await?;
+    let server = tokio::spawn(serving);
 
     let bus = Bus::new(request_client.clone());
     wait_until_ready(&bus, &server).await?;
