@@ -17,6 +17,9 @@
 //!   a tier the shorter title first (the words are more of it), then newest, then id. Every
 //!   tier test is a `@@` on a stored `tsvector` (`title_tsv` holds title and SKUs), so ranking
 //!   a large match set costs little;
+//! - a category filter first reads the known category keys that hold the category from
+//!   `<table>_paths` (a handful of rows), then selects `category_key = ANY(keys)`: each key is a
+//!   range of a covering index, so a category's facets are an index-only scan;
 //! - with words, one scan of the matches feeds both the facets and the ranking (a materialized
 //!   set of narrow rows), and only the page's documents are then read whole; without words the
 //!   page comes from an index in sort order that stops early;
@@ -46,7 +49,7 @@ use crate::{
 
 /// The live table's default name.
 pub const DEFAULT_TABLE: &str = "search_products";
-/// Longest table name: `<table>_rebuild_category_path_idx` must fit in 63 bytes.
+/// Longest table name: `<table>_rebuild_category_cov_idx` must fit in 63 bytes.
 const MAX_TABLE_NAME: usize = 36;
 /// Joins the ids of a category path in `category_key`.
 const PATH_KEY_SEPARATOR: char = '\u{1f}';
@@ -64,12 +67,17 @@ const CHUNK: usize = 500;
 /// Suffixes of the secondary indexes; names are `<table>_<suffix>`, renamed with the table.
 const INDEX_SUFFIXES: [&str; 4] = [
     "tsv_idx",
-    "category_path_idx",
+    "category_cov_idx",
     "price_cov_idx",
     "newest_c_idx",
 ];
 /// Indexes of earlier versions that `ensure` drops.
-const RETIRED_INDEX_SUFFIXES: [&str; 3] = ["newest_idx", "title_trgm_idx", "price_min_idx"];
+const RETIRED_INDEX_SUFFIXES: [&str; 4] = [
+    "newest_idx",
+    "title_trgm_idx",
+    "price_min_idx",
+    "category_path_idx",
+];
 const COLUMNS: &str = "id, title, description, vendor_id, category_id, category_path, price_min, \
      price_max, currency, rating_tenths, in_stock, skus, image_url, created_at";
 
@@ -103,7 +111,7 @@ impl PgSearch {
     }
 
     /// Search over another table, e.g. one per tenant or per test. At most 36 characters, so
-    /// that the longest derived name, `<table>_rebuild_category_path_idx`, still fits
+    /// that the longest derived name, `<table>_rebuild_category_cov_idx`, still fits
     /// Postgres's 63-byte identifiers.
     pub fn with_table(pool: PgPool, table: &str) -> Result<PgSearch, InvalidTableName> {
         let ok = (1..=MAX_TABLE_NAME).contains(&table.len())
@@ -128,8 +136,8 @@ impl PgSearch {
         format!("{}_rebuild", self.table)
     }
 
-    /// Adds the words of the documents `ids` of `table` to its vocabulary. In word order, so
-    /// two writers adding the same new words cannot deadlock.
+    /// Adds the words of the documents `ids` of `table` to its vocabulary, and their category
+    /// keys to its paths. In key order, so two writers adding the same new keys cannot deadlock.
     async fn add_words(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -145,9 +153,36 @@ impl PgSearch {
              ON CONFLICT DO NOTHING"
         ))
         .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table}_paths (category_key) \
+             SELECT DISTINCT p.category_key FROM {table} AS p \
+             WHERE p.id = ANY($1) \
+               AND NOT EXISTS (SELECT 1 FROM {table}_paths AS k WHERE k.category_key = p.category_key) \
+             ORDER BY 1 \
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind(ids)
         .execute(conn)
         .await?;
         Ok(())
+    }
+
+    /// The known category keys (paths) that hold `category`.
+    async fn category_keys(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        category: &str,
+    ) -> Result<Vec<String>, SearchError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT k.category_key FROM {}_paths AS k \
+             WHERE string_to_array(k.category_key, E'\\x1f') @> ARRAY[$1]::text[]",
+            self.table
+        ))
+        .bind(category)
+        .fetch_all(conn)
+        .await?)
     }
 
     /// For each fuzzy word, the known words it may stand for (empty for the others).
@@ -277,7 +312,9 @@ impl PgSearch {
                  GENERATED ALWAYS AS (agora_search_path_key(category_path)) STORED;\n"
         ));
         if drop_first {
-            ddl.push_str(&format!("DROP TABLE IF EXISTS {table}_words;\n"));
+            ddl.push_str(&format!(
+                "DROP TABLE IF EXISTS {table}_words;\nDROP TABLE IF EXISTS {table}_paths;\n"
+            ));
         }
         ddl.push_str(&create_words_sql(table));
         if with_indexes {
@@ -290,7 +327,11 @@ impl PgSearch {
                 "INSERT INTO {table}_words (word) \
                  SELECT DISTINCT w FROM {table} AS p CROSS JOIN LATERAL unnest(tsvector_to_array(p.tsv)) AS w \
                  WHERE w ~ '^[[:alpha:]]{{4,64}}$' AND NOT EXISTS (SELECT 1 FROM {table}_words) \
-                 ORDER BY w ON CONFLICT DO NOTHING;\n"
+                 ORDER BY w ON CONFLICT DO NOTHING;\n\
+                 INSERT INTO {table}_paths (category_key) \
+                 SELECT DISTINCT category_key FROM {table} \
+                 WHERE NOT EXISTS (SELECT 1 FROM {table}_paths) \
+                 ORDER BY 1 ON CONFLICT DO NOTHING;\n"
             ));
         }
         // `Executor::execute` rather than `RawSql::execute`: the latter's future is not `Send`
@@ -348,12 +389,18 @@ fn create_table_sql(table: &str) -> String {
 }
 
 /// The vocabulary of `table`: byte order (`"C"`), so that "words starting with this letter" is
-/// a range of the primary key.
+/// a range of the primary key. And its paths: every `category_key` seen, so that a category
+/// filter becomes "one of these few keys" (exact even for a product whose path was written
+/// while its category was still unknown). Neither forgets: an unused key or word matches nothing.
 fn create_words_sql(table: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {table}_words (
     word text COLLATE \"C\" NOT NULL,
     CONSTRAINT {table}_words_pkey PRIMARY KEY (word)
+);
+CREATE TABLE IF NOT EXISTS {table}_paths (
+    category_key text COLLATE \"C\" NOT NULL,
+    CONSTRAINT {table}_paths_pkey PRIMARY KEY (category_key)
 );
 "
     )
@@ -363,7 +410,9 @@ fn create_words_sql(table: &str) -> String {
 fn index_sql(table: &str, prefix: &str) -> String {
     let defs = [
         "USING gin (tsv)",
-        "USING gin (category_path)",
+        // Category filters: the keys holding the category (from `<table>_paths`), each an
+        // index-only range of this index, which also covers what the facets read.
+        "(category_key) INCLUDE (price_min, in_stock, rating_tenths)",
         // Price filters and sorts; it also covers what the facets read, so a price-filtered
         // aggregate can be an index-only scan.
         "(price_min) INCLUDE (in_stock, rating_tenths, category_key)",
@@ -397,17 +446,25 @@ fn last_per_key<'a, T: Clone>(items: &'a [T], key: impl Fn(&'a T) -> &'a str) ->
 }
 
 /// `matching` is the query's `tsquery` (every word or one of its corrections), if it has words.
-fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, query: &SearchQuery, matching: Option<&str>) {
+/// `category_keys` are the known keys holding the query's category, if it names one: a document
+/// is in the category when its key is one of them (read first, so the planner sees the values
+/// and reads each key's range of the covering index).
+fn push_filters(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    query: &SearchQuery,
+    matching: Option<&str>,
+    category_keys: Option<&[String]>,
+) {
     qb.push(" WHERE TRUE");
     if let Some(matching) = matching {
         qb.push(" AND p.tsv @@ to_tsquery('simple', ")
             .push_bind(matching.to_string())
             .push(")");
     }
-    if let Some(category) = &query.category {
-        qb.push(" AND p.category_path @> ARRAY[")
-            .push_bind(category.clone())
-            .push("]::text[]");
+    if let Some(keys) = category_keys {
+        qb.push(" AND p.category_key = ANY(")
+            .push_bind(keys.to_vec())
+            .push(")");
     }
     if let Some(min) = query.price_min {
         qb.push(" AND p.price_min >= ").push_bind(min);
@@ -544,6 +601,10 @@ impl SearchIndex for PgSearch {
             let limit = i64::from(query.per_page);
             let offset = i64::from(query.offset());
             let mut tx = self.pool.begin_with(BEGIN_SEARCH).await?;
+            let category_keys = match &query.category {
+                None => None,
+                Some(category) => Some(self.category_keys(&mut tx, category).await?),
+            };
             let (groups, rows) = if words.is_empty() {
                 // No words: the facets aggregate the filtered set, and the page comes from an
                 // index in sort order that stops after `offset + limit` rows.
@@ -556,7 +617,7 @@ impl SearchIndex for PgSearch {
                         "::bigint[]) AS bucket, count(*) AS n FROM {} AS p",
                         self.table
                     ));
-                push_filters(&mut facets_sql, query, None);
+                push_filters(&mut facets_sql, query, None, category_keys.as_deref());
                 facets_sql.push(" GROUP BY 1, 2");
                 let groups: Vec<(String, i32, i64)> =
                     facets_sql.build_query_as().fetch_all(&mut *tx).await?;
@@ -565,7 +626,7 @@ impl SearchIndex for PgSearch {
                     "SELECT {COLUMNS} FROM {} AS p",
                     self.table
                 ));
-                push_filters(&mut hits_sql, query, None);
+                push_filters(&mut hits_sql, query, None, category_keys.as_deref());
                 hits_sql
                     .push(format!(" ORDER BY {}", order_keys(query.sort, false, "p")))
                     .push(" LIMIT ")
@@ -597,7 +658,7 @@ impl SearchIndex for PgSearch {
                     sql.push("0 AS tier");
                 }
                 sql.push(format!(" FROM {} AS p", self.table));
-                push_filters(&mut sql, query, Some(&matching));
+                push_filters(&mut sql, query, Some(&matching), category_keys.as_deref());
                 sql.push("), f AS (SELECT category_key, width_bucket(price_min, ")
                     .push_bind(PRICE_BUCKET_BOUNDS.to_vec())
                     .push("::bigint[]) AS bucket, count(*) AS n FROM m GROUP BY 1, 2), ")
@@ -707,7 +768,12 @@ impl SearchIndex for PgSearch {
              ALTER TABLE IF EXISTS {live}_words RENAME TO {old}_words;\n\
              ALTER TABLE {new}_words RENAME TO {live}_words;\n\
              DROP TABLE IF EXISTS {old}_words;\n\
-             ALTER INDEX {new}_words_pkey RENAME TO {live}_words_pkey;\n"
+             ALTER INDEX {new}_words_pkey RENAME TO {live}_words_pkey;\n\
+             DROP TABLE IF EXISTS {old}_paths;\n\
+             ALTER TABLE IF EXISTS {live}_paths RENAME TO {old}_paths;\n\
+             ALTER TABLE {new}_paths RENAME TO {live}_paths;\n\
+             DROP TABLE IF EXISTS {old}_paths;\n\
+             ALTER INDEX {new}_paths_pkey RENAME TO {live}_paths_pkey;\n"
         );
         for suffix in INDEX_SUFFIXES {
             swap.push_str(&format!(
@@ -764,7 +830,7 @@ mod tests {
         let rebuild = format!("{table}_rebuild");
         let longest = INDEX_SUFFIXES
             .iter()
-            .chain(["words_pkey", "pkey"].iter())
+            .chain(["words_pkey", "paths_pkey", "pkey"].iter())
             .map(|suffix| format!("{rebuild}_{suffix}").len())
             .max();
         assert!(longest.is_some_and(|n| n <= 63), "{longest:?}");
