@@ -1247,3 +1247,102 @@ async fn a_meilisearch_rebuild_fills_a_fresh_index_swaps_it_in_and_deletes_the_o
     );
     Ok(())
 }
+
+/// The search table as the release before the vocabulary made it (trigram index aside).
+const PREVIOUS_SCHEMA: &str = "
+CREATE OR REPLACE FUNCTION agora_search_join(text[]) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT coalesce(array_to_string($1, ' '), '') $$;
+CREATE TABLE search_products (
+    id            text        NOT NULL,
+    title         text        NOT NULL,
+    description   text        NOT NULL,
+    vendor_id     text        NOT NULL,
+    category_id   text,
+    category_path text[]      NOT NULL,
+    price_min     bigint      NOT NULL,
+    price_max     bigint      NOT NULL,
+    currency      text        NOT NULL,
+    rating_tenths integer,
+    in_stock      boolean     NOT NULL,
+    skus          text[]      NOT NULL,
+    image_url     text,
+    created_at    timestamptz NOT NULL,
+    tsv tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('simple'::regconfig, title), 'A')
+        || setweight(to_tsvector('simple'::regconfig, agora_search_join(skus)), 'A')
+        || setweight(to_tsvector('simple'::regconfig, description), 'B')
+    ) STORED,
+    CONSTRAINT search_products_pkey PRIMARY KEY (id)
+);
+CREATE INDEX search_products_tsv_idx ON search_products USING gin (tsv);
+CREATE INDEX search_products_category_path_idx ON search_products USING gin (category_path);
+CREATE INDEX search_products_price_min_idx ON search_products (price_min);
+CREATE INDEX search_products_newest_idx ON search_products (created_at DESC, id);
+";
+
+#[tokio::test]
+async fn ensure_upgrades_a_table_made_by_the_previous_version() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let pool = sqlx::PgPool::connect(&db.url()).await?;
+    sqlx::raw_sql(PREVIOUS_SCHEMA).execute(&pool).await?;
+    let docs = fixture::products();
+    sqlx::query(
+        "INSERT INTO search_products (id, title, description, vendor_id, category_id, \
+             category_path, price_min, price_max, currency, rating_tenths, in_stock, skus, \
+             image_url, created_at) \
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS d(id text, title text, \
+             description text, vendor_id text, category_id text, category_path text[], \
+             price_min bigint, price_max bigint, currency text, rating_tenths integer, \
+             in_stock boolean, skus text[], image_url text, created_at timestamptz)",
+    )
+    .bind(sqlx::types::Json(&docs))
+    .execute(&pool)
+    .await?;
+
+    let pg = pg_search(&db).await?;
+    pg.ensure().await?;
+
+    // The vocabulary and the paths were filled from the rows already there.
+    let typo = pg.search(&text("blendr")).await?;
+    ensure!(
+        id_set(ids(&typo)).is_superset(&id_set(["p05", "p06"])),
+        "typo search after the upgrade: {:?}",
+        ids(&typo)
+    );
+    let kitchen = pg
+        .search(&SearchQuery {
+            category: Some("kitchen".into()),
+            ..all()
+        })
+        .await?;
+    let expected = docs
+        .iter()
+        .filter(|d| d.category_path.iter().any(|c| c == "kitchen"))
+        .count() as u64;
+    ensure!(
+        expected > 0 && kitchen.total == expected,
+        "{} != {expected}",
+        kitchen.total
+    );
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'search_products' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await?;
+    ensure!(
+        indexes
+            == [
+                "search_products_category_cov_idx",
+                "search_products_newest_c_idx",
+                "search_products_pkey",
+                "search_products_price_cov_idx",
+                "search_products_tsv_idx",
+            ],
+        "{indexes:?}"
+    );
+    // A second start changes nothing.
+    pg.ensure().await?;
+    ensure!(pg.search(&text("blendr")).await?.total == typo.total);
+    Ok(())
+}
