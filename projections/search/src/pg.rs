@@ -136,36 +136,16 @@ impl PgSearch {
         format!("{}_rebuild", self.table)
     }
 
-    /// Adds the words of the documents `ids` of `table` to its vocabulary, and their category
-    /// keys to its paths. In key order, so two writers adding the same new keys cannot deadlock.
-    async fn add_words(
+    /// Adds the words and category keys of the documents `ids` of `table` to its lookup tables.
+    async fn add_lookups(
         &self,
         conn: &mut sqlx::PgConnection,
         table: &str,
         ids: &[String],
     ) -> Result<(), SearchError> {
-        sqlx::query(&format!(
-            "INSERT INTO {table}_words (word) \
-             SELECT DISTINCT w FROM {table} AS p CROSS JOIN LATERAL unnest(tsvector_to_array(p.tsv)) AS w \
-             WHERE p.id = ANY($1) AND w ~ '^[[:alpha:]]{{4,64}}$' \
-               AND NOT EXISTS (SELECT 1 FROM {table}_words AS k WHERE k.word = w) \
-             ORDER BY w \
-             ON CONFLICT DO NOTHING"
-        ))
-        .bind(ids)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(&format!(
-            "INSERT INTO {table}_paths (category_key) \
-             SELECT DISTINCT p.category_key FROM {table} AS p \
-             WHERE p.id = ANY($1) \
-               AND NOT EXISTS (SELECT 1 FROM {table}_paths AS k WHERE k.category_key = p.category_key) \
-             ORDER BY 1 \
-             ON CONFLICT DO NOTHING"
-        ))
-        .bind(ids)
-        .execute(conn)
-        .await?;
+        for sql in lookup_inserts(table, |_| "p.id = ANY($1)".to_string()) {
+            sqlx::query(&sql).bind(ids).execute(&mut *conn).await?;
+        }
         Ok(())
     }
 
@@ -280,7 +260,7 @@ impl PgSearch {
                 .await?;
         }
         let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
-        self.add_words(&mut tx, table, &ids).await?;
+        self.add_lookups(&mut tx, table, &ids).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -303,36 +283,27 @@ impl PgSearch {
             ddl.push_str(&format!("DROP TABLE IF EXISTS {table};\n"));
         }
         ddl.push_str(&create_table_sql(table));
-        // Tables made before relevance used it.
-        ddl.push_str(&format!(
-            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS title_tsv tsvector GENERATED ALWAYS AS (\
-                 strip(to_tsvector('simple'::regconfig, title) \
-                 || to_tsvector('simple'::regconfig, agora_search_join(skus)))) STORED;\n\
-             ALTER TABLE {table} ADD COLUMN IF NOT EXISTS category_key text \
-                 GENERATED ALWAYS AS (agora_search_path_key(category_path)) STORED;\n"
-        ));
+        // Tables made before relevance and facets used them.
+        ddl.push_str(&add_column_if_missing(table, "title_tsv", TITLE_TSV));
+        ddl.push_str(&add_column_if_missing(table, "category_key", CATEGORY_KEY));
         if drop_first {
             ddl.push_str(&format!(
                 "DROP TABLE IF EXISTS {table}_words;\nDROP TABLE IF EXISTS {table}_paths;\n"
             ));
         }
-        ddl.push_str(&create_words_sql(table));
+        ddl.push_str(&create_lookup_tables_sql(table));
         if with_indexes {
             for suffix in RETIRED_INDEX_SUFFIXES {
                 ddl.push_str(&format!("DROP INDEX IF EXISTS {table}_{suffix};\n"));
             }
             ddl.push_str(&index_sql(table, table));
-            // A table made before the vocabulary existed gets its words once.
-            ddl.push_str(&format!(
-                "INSERT INTO {table}_words (word) \
-                 SELECT DISTINCT w FROM {table} AS p CROSS JOIN LATERAL unnest(tsvector_to_array(p.tsv)) AS w \
-                 WHERE w ~ '^[[:alpha:]]{{4,64}}$' AND NOT EXISTS (SELECT 1 FROM {table}_words) \
-                 ORDER BY w ON CONFLICT DO NOTHING;\n\
-                 INSERT INTO {table}_paths (category_key) \
-                 SELECT DISTINCT category_key FROM {table} \
-                 WHERE NOT EXISTS (SELECT 1 FROM {table}_paths) \
-                 ORDER BY 1 ON CONFLICT DO NOTHING;\n"
-            ));
+            // A table made before the lookup tables existed fills them once.
+            for sql in lookup_inserts(table, |lookup| {
+                format!("NOT EXISTS (SELECT 1 FROM {lookup})")
+            }) {
+                ddl.push_str(&sql);
+                ddl.push_str(";\n");
+            }
         }
         // `Executor::execute` rather than `RawSql::execute`: the latter's future is not `Send`
         // for every lifetime, which the trait's `Send` bound needs.
@@ -377,22 +348,67 @@ fn create_table_sql(table: &str) -> String {
         || to_tsvector('simple'::regconfig, agora_search_join(skus))
         || to_tsvector('simple'::regconfig, description)
     )) STORED,
-    title_tsv tsvector GENERATED ALWAYS AS (strip(
-        to_tsvector('simple'::regconfig, title)
-        || to_tsvector('simple'::regconfig, agora_search_join(skus))
-    )) STORED,
-    category_key text GENERATED ALWAYS AS (agora_search_path_key(category_path)) STORED,
+    title_tsv {TITLE_TSV},
+    category_key {CATEGORY_KEY},
     CONSTRAINT {table}_pkey PRIMARY KEY (id)
 );
 "
     )
 }
 
+/// Title and SKUs, for the relevance tiers.
+const TITLE_TSV: &str = "tsvector GENERATED ALWAYS AS (strip(
+        to_tsvector('simple'::regconfig, title)
+        || to_tsvector('simple'::regconfig, agora_search_join(skus))
+    )) STORED";
+/// The category path as one text, for facets and category filters.
+const CATEGORY_KEY: &str = "text GENERATED ALWAYS AS (agora_search_path_key(category_path)) STORED";
+
+/// Adds `column` to `table` when it lacks it. Checked first because `ADD COLUMN IF NOT EXISTS`
+/// takes the table's exclusive lock even when the column is there, and every start runs this.
+fn add_column_if_missing(table: &str, column: &str, definition: &str) -> String {
+    format!(
+        "DO $do$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{table}'::regclass
+                   AND attname = '{column}' AND NOT attisdropped) THEN
+        ALTER TABLE {table} ADD COLUMN {column} {definition};
+    END IF;
+END $do$;
+"
+    )
+}
+
+/// The statements that add to `<table>_words` and `<table>_paths` what the rows of `table`
+/// chosen by `rows(lookup table)` hold and they lack (`p` names the row). In key order, so two
+/// writers adding the same new keys cannot deadlock.
+fn lookup_inserts(table: &str, rows: impl Fn(&str) -> String) -> [String; 2] {
+    let words = format!("{table}_words");
+    let paths = format!("{table}_paths");
+    [
+        format!(
+            "INSERT INTO {words} (word) \
+             SELECT DISTINCT w FROM {table} AS p CROSS JOIN LATERAL unnest(tsvector_to_array(p.tsv)) AS w \
+             WHERE {} AND w ~ '^[[:alpha:]]{{4,64}}$' \
+               AND NOT EXISTS (SELECT 1 FROM {words} AS k WHERE k.word = w) \
+             ORDER BY w ON CONFLICT DO NOTHING",
+            rows(&words)
+        ),
+        format!(
+            "INSERT INTO {paths} (category_key) \
+             SELECT DISTINCT p.category_key FROM {table} AS p \
+             WHERE {} \
+               AND NOT EXISTS (SELECT 1 FROM {paths} AS k WHERE k.category_key = p.category_key) \
+             ORDER BY 1 ON CONFLICT DO NOTHING",
+            rows(&paths)
+        ),
+    ]
+}
+
 /// The vocabulary of `table`: byte order (`"C"`), so that "words starting with this letter" is
 /// a range of the primary key. And its paths: every `category_key` seen, so that a category
 /// filter becomes "one of these few keys" (exact even for a product whose path was written
 /// while its category was still unknown). Neither forgets: an unused key or word matches nothing.
-fn create_words_sql(table: &str) -> String {
+fn create_lookup_tables_sql(table: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {table}_words (
     word text COLLATE \"C\" NOT NULL,
@@ -758,23 +774,18 @@ impl SearchIndex for PgSearch {
         (&self.pool)
             .execute(sqlx::raw_sql(&index_sql(new, new)))
             .await?;
-        let mut swap = format!(
-            "DROP TABLE IF EXISTS {old};\n\
-             ALTER TABLE IF EXISTS {live} RENAME TO {old};\n\
-             ALTER TABLE {new} RENAME TO {live};\n\
-             DROP TABLE IF EXISTS {old};\n\
-             ALTER INDEX {new}_pkey RENAME TO {live}_pkey;\n\
-             DROP TABLE IF EXISTS {old}_words;\n\
-             ALTER TABLE IF EXISTS {live}_words RENAME TO {old}_words;\n\
-             ALTER TABLE {new}_words RENAME TO {live}_words;\n\
-             DROP TABLE IF EXISTS {old}_words;\n\
-             ALTER INDEX {new}_words_pkey RENAME TO {live}_words_pkey;\n\
-             DROP TABLE IF EXISTS {old}_paths;\n\
-             ALTER TABLE IF EXISTS {live}_paths RENAME TO {old}_paths;\n\
-             ALTER TABLE {new}_paths RENAME TO {live}_paths;\n\
-             DROP TABLE IF EXISTS {old}_paths;\n\
-             ALTER INDEX {new}_paths_pkey RENAME TO {live}_paths_pkey;\n"
-        );
+        // The documents, then their lookup tables: each new one replaces the live one, whose
+        // primary key name it then takes.
+        let mut swap = String::new();
+        for part in ["", "_words", "_paths"] {
+            swap.push_str(&format!(
+                "DROP TABLE IF EXISTS {old}{part};\n\
+                 ALTER TABLE IF EXISTS {live}{part} RENAME TO {old}{part};\n\
+                 ALTER TABLE {new}{part} RENAME TO {live}{part};\n\
+                 DROP TABLE IF EXISTS {old}{part};\n\
+                 ALTER INDEX {new}{part}_pkey RENAME TO {live}{part}_pkey;\n"
+            ));
+        }
         for suffix in INDEX_SUFFIXES {
             swap.push_str(&format!(
                 "ALTER INDEX {new}_{suffix} RENAME TO {live}_{suffix};\n"
