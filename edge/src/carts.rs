@@ -132,19 +132,7 @@ pub async fn create_cart(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CreatedCart>), ApiError> {
     // The body is optional; when present it must be the (empty) object.
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::from_slice::<CreateCart>(&body).map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                ApiError::bad_request("request.malformed_json", e.to_string())
-            } else {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "request.invalid_body",
-                    e.to_string(),
-                )
-            }
-        })?;
-    }
+    let CreateCart {} = params::optional_body(&body)?;
     // A signed-in customer's cart is theirs; anyone else gets a guest cart and its token.
     let (principal, token) = match auth::bearer(&state, &headers)? {
         Some(customer @ Principal::Customer { .. }) => (customer, None),
