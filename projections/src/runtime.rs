@@ -4,7 +4,7 @@ use std::time::Duration;
 use agora_kernel::RecordedEvent;
 use agora_nats::{codec, subjects};
 use agora_runtime::{row_to_event, EventStore};
-use async_nats::jetstream::{self, consumer::pull, AckKind};
+use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use tracing::Instrument;
@@ -61,30 +61,16 @@ pub async fn run<P: Projection>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
-    let stream = agora_runtime::feed::ensure_stream(&js).await?;
-    let consumer = stream
-        .get_or_create_consumer(
-            &format!("proj_{}", P::NAME),
-            pull::Config {
-                durable_name: Some(format!("proj_{}", P::NAME)),
-                filter_subjects: projection.subjects(),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                // Messages delivered to an instance that died are redelivered after this; an
-                // event takes milliseconds to project, so keep the recovery lag short.
-                ack_wait: Duration::from_secs(5),
-                max_ack_pending: 10_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("create consumer for {}: {e}", P::NAME))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(256)
-        .heartbeat(Duration::from_secs(5))
-        .messages()
-        .await
-        .map_err(|e| anyhow::anyhow!("consume {}: {e}", P::NAME))?;
+    let mut messages = agora_runtime::feed::durable_messages(
+        &js,
+        &format!("proj_{}", P::NAME),
+        projection.subjects(),
+        // Messages delivered to an instance that died are redelivered after this; an event
+        // takes milliseconds to project, so keep the recovery lag short.
+        Duration::from_secs(5),
+        10_000,
+    )
+    .await?;
     tokio::pin!(shutdown);
     loop {
         let first = tokio::select! {

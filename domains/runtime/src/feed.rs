@@ -171,6 +171,42 @@ pub struct Subscription {
     pub max_ack_pending: i64,
 }
 
+/// The messages of the durable pull consumer `name` on the feed (created if missing) for
+/// `filter_subjects`, acknowledged explicitly: unacknowledged ones come back after `ack_wait`,
+/// and at most `max_ack_pending` are out at once.
+pub async fn durable_messages(
+    js: &jetstream::Context,
+    name: &str,
+    filter_subjects: Vec<String>,
+    ack_wait: Duration,
+    max_ack_pending: i64,
+) -> anyhow::Result<jetstream::consumer::pull::Stream> {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+
+    let stream = ensure_stream(js).await?;
+    let consumer = stream
+        .get_or_create_consumer(
+            name,
+            pull::Config {
+                durable_name: Some(name.to_string()),
+                filter_subjects,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait,
+                max_ack_pending,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("create consumer {name}: {e}"))?;
+    consumer
+        .stream()
+        .max_messages_per_batch(256)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("consume {name}: {e}"))
+}
+
 /// Reads `subscription`'s events from the feed until `shutdown` resolves, handing each to
 /// `handle` with how many times it has been delivered. `Ok` acknowledges it; `Err` redelivers
 /// it after a backoff that grows with the deliveries (500 ms each, at most 10 s); an
@@ -187,37 +223,22 @@ where
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    use async_nats::jetstream::consumer::{pull, AckPolicy};
     use async_nats::jetstream::AckKind;
 
     let name = subscription.name;
-    let stream = ensure_stream(js).await?;
-    let consumer = stream
-        .get_or_create_consumer(
-            name,
-            pull::Config {
-                durable_name: Some(name.to_string()),
-                filter_subjects: subscription
-                    .aggregate_types
-                    .iter()
-                    .map(|t| subjects::events_of(t))
-                    .collect(),
-                ack_policy: AckPolicy::Explicit,
-                // A handler can wait on a slow provider; redeliver only well after that.
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: subscription.max_ack_pending,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("create consumer {name}: {e}"))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(256)
-        .heartbeat(Duration::from_secs(5))
-        .messages()
-        .await
-        .map_err(|e| anyhow::anyhow!("consume {name}: {e}"))?;
+    let mut messages = durable_messages(
+        js,
+        name,
+        subscription
+            .aggregate_types
+            .iter()
+            .map(|t| subjects::events_of(t))
+            .collect(),
+        // A handler can wait on a slow provider; redeliver only well after that.
+        Duration::from_secs(30),
+        subscription.max_ack_pending,
+    )
+    .await?;
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(subscription.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
