@@ -594,7 +594,7 @@ pub async fn add_address(
 ) -> Result<(StatusCode, Json<SavedAddress>), ApiError> {
     let (id, principal) = auth::me(&state, &headers)?;
     // The address id follows the command id, so a retried request names the same address.
-    let command_id = service::command_id(&headers)?;
+    let command_id = service::command_id(&headers, &principal)?;
     let address_id = AddressId::from_uuid(Uuid::new_v5(
         &Uuid::NAMESPACE_URL,
         format!("agora:address:{id}:{command_id}").as_bytes(),

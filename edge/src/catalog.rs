@@ -421,9 +421,9 @@ async fn send_category(
 /// A new product's id. With an `Idempotency-Key` it is derived from the key, so a retried
 /// create lands on the same stream and is answered as a duplicate instead of making a second
 /// product; without one it is a fresh UUID v4.
-fn new_product_id(headers: &HeaderMap) -> Result<String, ApiError> {
+fn new_product_id(headers: &HeaderMap, principal: &Principal) -> Result<String, ApiError> {
     if headers.contains_key(service::IDEMPOTENCY_KEY_HEADER) {
-        let command_id = service::command_id(headers)?;
+        let command_id = service::command_id(headers, principal)?;
         Ok(
             Uuid::new_v5(&PRODUCT_ID_NAMESPACE, command_id.as_uuid().as_bytes())
                 .hyphenated()
@@ -489,7 +489,7 @@ pub async fn create_product(
     if let Some(category) = &body.category_id {
         ensure_category(&state, category, CatalogError::InvalidCategoryId).await?;
     }
-    let id = new_product_id(&headers)?;
+    let id = new_product_id(&headers, &principal)?;
     let command = ProductCommand::Create {
         title: body.title,
         description: body.description,
@@ -1132,10 +1132,19 @@ mod tests {
             service::IDEMPOTENCY_KEY_HEADER,
             axum::http::HeaderValue::from_static("create-tee-1"),
         );
-        let first = new_product_id(&headers).expect("id");
-        assert_eq!(new_product_id(&headers).expect("id"), first);
+        let sam = Principal::Staff {
+            id: "sam".into(),
+            role: "staff".into(),
+        };
+        let first = new_product_id(&headers, &sam).expect("id");
+        assert_eq!(new_product_id(&headers, &sam).expect("id"), first);
         assert!(params::product_id(&first).is_ok());
-        let fresh = new_product_id(&HeaderMap::new()).expect("id");
+        let acme = Principal::Staff {
+            id: "acme".into(),
+            role: "vendor".into(),
+        };
+        assert_ne!(new_product_id(&headers, &acme).expect("id"), first);
+        let fresh = new_product_id(&HeaderMap::new(), &sam).expect("id");
         assert_ne!(fresh, first);
         assert_eq!(Uuid::parse_str(&fresh).map(|u| u.get_version_num()), Ok(4));
     }

@@ -125,7 +125,7 @@ pub async fn checkout(
     let cart_id = params::uuid_id(&cart_id, "cart")?;
     let principal = auth::shopper(&state, &headers)?;
     let order_id = order_id(&cart_id, &headers)?;
-    let command_id = service::command_id(&headers)?;
+    let command_id = service::command_id(&headers, &principal)?;
     let canonical = serde_json::to_vec(&body).map_err(ApiError::internal)?;
     let request_hash = {
         use sha2::{Digest, Sha256};

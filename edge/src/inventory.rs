@@ -5,6 +5,7 @@
 //! Receipts and adjustments are stamped with the edge's clock (`now`), never the client's.
 
 use agora_inventory::{AdjustReason, ReservationView, StockCommand, StockView};
+use agora_kernel::{Principal, Sku};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
@@ -266,6 +267,7 @@ async fn send(
 ) -> Result<Json<Stock>, ApiError> {
     let principal = auth::back_office(state, headers, auth::Area::Inventory, true)?;
     let sku = params::sku(raw_sku)?;
+    vendor_scope(state, &principal, &sku).await?;
     let fields = service::fields(&command)?;
     let reply = service::command::<_, StockView>(
         state,
@@ -278,6 +280,33 @@ async fn send(
     )
     .await?;
     Ok(Json(reply.view.into()))
+}
+
+/// A vendor reaches only the stock of its own products' SKUs; another vendor's SKU looks
+/// missing. The stock aggregate knows no vendors, so the catalog (the products read model,
+/// where a SKU belongs to one product) answers whose a SKU is.
+async fn vendor_scope(state: &AppState, principal: &Principal, sku: &Sku) -> Result<(), ApiError> {
+    let Principal::Staff { id, role } = principal else {
+        return Ok(());
+    };
+    if role != "vendor" {
+        return Ok(());
+    }
+    let owns: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM products WHERE skus @> ARRAY[$1] AND vendor_id = $2)",
+    )
+    .bind(sku.as_str())
+    .bind(id)
+    .fetch_one(&state.pool)
+    .await?;
+    if owns {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(
+            "inventory.not_found",
+            "no stock of this SKU among your products",
+        ))
+    }
 }
 
 /// Record goods received: on hand grows by `quantity`.
@@ -356,6 +385,7 @@ pub async fn get_stock(
 ) -> Result<Json<Stock>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let sku = params::sku(&raw)?;
+    vendor_scope(&state, &principal, &sku).await?;
     let view: StockView =
         service::get(&state, &headers, STOCK_SERVICE, sku.to_string(), principal).await?;
     Ok(Json(view.into()))

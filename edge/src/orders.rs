@@ -486,7 +486,7 @@ pub async fn refund(
         ));
     }
     // The same id `service::command` sends as the command id.
-    let refund_id = service::command_id(&headers)?.to_string();
+    let refund_id = service::command_id(&headers, &principal)?.to_string();
     // The order, not the client, says which currency was paid.
     let order: serde_json::Value = service::get(
         &state,

@@ -18,27 +18,38 @@ use crate::{auth, ApiError, AppState};
 /// The request header whose value makes a command idempotent across retries.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
-/// The command id of a request: the `Idempotency-Key` header when given (a UUID, or any
-/// other string, mapped to a UUID deterministically), otherwise a fresh one.
-pub fn command_id(headers: &HeaderMap) -> Result<CommandId, ApiError> {
-    match headers.get(IDEMPOTENCY_KEY_HEADER) {
+/// Namespace of command ids derived from an `Idempotency-Key` (a fixed, random UUID).
+const COMMAND_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c2e_8f1a_3d47_4b9e_a1f0_52c9_7e3b_d814);
+
+/// The command id of a request made by `principal`: derived from the `Idempotency-Key` header
+/// when given, otherwise a fresh one. A key is scoped to its caller: the same key from two
+/// principals names two different commands, and no key, not even a UUID, is taken verbatim, so
+/// a client can neither guess the platform's own command ids nor collide with another caller's.
+pub fn command_id(headers: &HeaderMap, principal: &Principal) -> Result<CommandId, ApiError> {
+    match idempotency_key(headers)? {
         None => Ok(CommandId::new_random()),
-        Some(v) => {
-            let key = v
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "request.invalid_idempotency_key",
-                        "Idempotency-Key must be 1-255 visible ASCII characters",
-                    )
-                })?;
-            Ok(CommandId::from_uuid(Uuid::parse_str(key).unwrap_or_else(
-                |_| Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()),
-            )))
-        }
+        Some(key) => Ok(CommandId::from_uuid(Uuid::new_v5(
+            &COMMAND_ID_NAMESPACE,
+            format!("{}\n{key}", principal.idempotency_scope()).as_bytes(),
+        ))),
     }
+}
+
+/// The `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "request.invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
+        })
 }
 
 /// Sends command `endpoint` with fields `body` to aggregate `id` of `service`, on behalf of
@@ -54,7 +65,7 @@ pub async fn command<C: Serialize, V: DeserializeOwned>(
 ) -> Result<CommandReply<V>, ApiError> {
     let envelope = CommandEnvelope {
         aggregate_id: id,
-        command_id: command_id(headers)?,
+        command_id: command_id(headers, &principal)?,
         principal,
         command: body,
     };
@@ -155,13 +166,45 @@ mod tests {
         assert_eq!(update.get("category_id"), Some(&serde_json::Value::Null));
     }
 
+    fn vendor(id: &str) -> Principal {
+        Principal::Staff {
+            id: id.into(),
+            role: "vendor".into(),
+        }
+    }
+
     #[test]
     fn an_idempotency_key_always_gives_the_same_command_id() {
         let mut headers = HeaderMap::new();
         headers.insert(IDEMPOTENCY_KEY_HEADER, HeaderValue::from_static("retry-me"));
-        let first = command_id(&headers).expect("valid key");
-        let second = command_id(&headers).expect("valid key");
+        let first = command_id(&headers, &vendor("a")).expect("valid key");
+        let second = command_id(&headers, &vendor("a")).expect("valid key");
         assert_eq!(first, second);
-        assert_ne!(command_id(&HeaderMap::new()).expect("fresh"), first);
+        assert_ne!(
+            command_id(&HeaderMap::new(), &vendor("a")).expect("fresh"),
+            first
+        );
+    }
+
+    #[test]
+    fn the_same_key_from_two_callers_is_two_commands() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            IDEMPOTENCY_KEY_HEADER,
+            HeaderValue::from_static("readme-key"),
+        );
+        assert_ne!(
+            command_id(&headers, &vendor("a")).expect("valid key"),
+            command_id(&headers, &vendor("b")).expect("valid key")
+        );
+    }
+
+    #[test]
+    fn a_uuid_key_is_not_taken_verbatim() {
+        let key = "6f0c1c9e-5b7a-5d3e-9a51-2b8f0e7c4d21";
+        let mut headers = HeaderMap::new();
+        headers.insert(IDEMPOTENCY_KEY_HEADER, HeaderValue::from_static(key));
+        let id = command_id(&headers, &vendor("a")).expect("valid key");
+        assert_ne!(id.to_string(), key);
     }
 }

@@ -73,10 +73,15 @@ pub struct CartView {
     pub order_id: Option<String>,
 }
 
+/// Back-office roles that may read any cart (the sales area's readers). No staff role may
+/// change a cart: only its owner does, and the platform drives its checkout.
+pub const BACK_OFFICE_READERS: &[&str] = &["admin", "staff", "auditor"];
+
 impl Cart {
+    /// Whether `by` is the shopper who owns the cart: the guest holding its token, or the
+    /// customer it belongs to. Nobody else, staff included.
     fn owned_by(&self, by: &Principal) -> bool {
         match (&self.owner, by) {
-            (_, Principal::Staff { .. } | Principal::System { .. }) => true,
             (Some(CartOwner::Guest { token_sha256 }), Principal::Guest { token_sha256: t }) => {
                 // Both sides are hex digests of equal length; compare without early exit.
                 token_sha256.len() == t.len()
@@ -93,10 +98,22 @@ impl Cart {
         }
     }
 
+    /// Whether `by` may read the cart: its owner, the platform, and back-office readers.
+    fn readable_by(&self, by: &Principal) -> bool {
+        match by {
+            Principal::System { .. } => true,
+            Principal::Staff { role, .. } => BACK_OFFICE_READERS.contains(&role.as_str()),
+            Principal::Guest { .. } | Principal::Customer { .. } => self.owned_by(by),
+        }
+    }
+
     fn open_for(&self, by: &Principal) -> Result<(), CartError> {
-        // A non-owner learns nothing, not even that the cart exists.
-        if self.status == CartStatus::New || !self.owned_by(by) {
+        // Anyone who may not read the cart learns nothing, not even that it exists.
+        if self.status == CartStatus::New || !self.readable_by(by) {
             return Err(CartError::NotFound);
+        }
+        if !self.owned_by(by) {
+            return Err(CartError::Forbidden);
         }
         match self.status {
             CartStatus::Merged | CartStatus::CheckedOut => Err(CartError::Closed),
@@ -111,8 +128,12 @@ impl Cart {
         command: &CartCommand,
         by: &Principal,
     ) -> Result<Vec<CartEvent>, CartError> {
-        if self.status == CartStatus::New || !self.owned_by(by) {
+        if self.status == CartStatus::New || !self.readable_by(by) {
             return Err(CartError::NotFound);
+        }
+        // The owner starts a checkout; the platform (the saga) completes or aborts it.
+        if !self.owned_by(by) && !matches!(by, Principal::System { .. }) {
+            return Err(CartError::Forbidden);
         }
         let holder = self.checkout.as_ref().map(|(order, _)| order.as_str());
         match command {
@@ -337,7 +358,7 @@ impl Decider for Cart {
     }
 
     fn authorize_read(&self, by: &Principal) -> Result<(), CartError> {
-        if self.status == CartStatus::New || !self.owned_by(by) {
+        if self.status == CartStatus::New || !self.readable_by(by) {
             return Err(CartError::NotFound);
         }
         Ok(())
@@ -525,6 +546,73 @@ mod tests {
                 sku: sku("S0"),
                 quantity: 1,
             }]),
+        );
+    }
+
+    fn staff(role: &str) -> Principal {
+        Principal::Staff {
+            id: format!("{role}-1"),
+            role: role.into(),
+        }
+    }
+
+    #[test]
+    fn back_office_readers_see_a_cart_but_no_staff_role_changes_it() {
+        let mut cart = Cart::default();
+        cart.evolve(&created());
+        for role in BACK_OFFICE_READERS {
+            assert_eq!(cart.authorize_read(&staff(role)), Ok(()), "{role} reads");
+            for when in [
+                CartCommand::AddItem {
+                    sku: sku("A"),
+                    quantity: 1,
+                },
+                CartCommand::Clear {},
+                CartCommand::BeginCheckout {
+                    order_id: "o".into(),
+                    now: chrono::DateTime::UNIX_EPOCH,
+                },
+            ] {
+                check(
+                    vec![created()],
+                    staff(role),
+                    when,
+                    Err(CartError::Forbidden),
+                );
+            }
+        }
+        assert_eq!(
+            cart.authorize_read(&Principal::system("saga")),
+            Ok(()),
+            "the platform reads"
+        );
+        check(
+            vec![created()],
+            Principal::system("saga"),
+            CartCommand::AddItem {
+                sku: sku("A"),
+                quantity: 1,
+            },
+            Err(CartError::Forbidden),
+        );
+    }
+
+    #[test]
+    fn a_vendor_cannot_tell_a_cart_exists() {
+        let mut cart = Cart::default();
+        cart.evolve(&created());
+        assert_eq!(
+            cart.authorize_read(&staff("vendor")),
+            Err(CartError::NotFound)
+        );
+        check(
+            vec![created()],
+            staff("vendor"),
+            CartCommand::AddItem {
+                sku: sku("A"),
+                quantity: 1,
+            },
+            Err(CartError::NotFound),
         );
     }
 

@@ -218,13 +218,22 @@ fn longer_than(text: Option<&str>, max: usize) -> bool {
     text.is_some_and(|t| t.chars().count() > max)
 }
 
+/// Back-office roles that may receive and adjust stock and set thresholds (auditors only read).
+pub const STOCK_KEEPERS: &[&str] = &["admin", "staff", "vendor"];
+
 /// Who may send `command`: moving stock is back-office work; reservations belong to the
 /// checkout saga and the expiry job (the platform), with admins as the manual override.
 fn authorize(command: &StockCommand, by: &Principal) -> Result<(), InventoryError> {
     let allowed = match command {
+        // Vendors move only their own products' stock: the edge checks whose a SKU is (the
+        // catalog knows; this stream does not).
         StockCommand::Receive { .. }
         | StockCommand::Adjust { .. }
-        | StockCommand::SetThreshold { .. } => by.is_back_office(),
+        | StockCommand::SetThreshold { .. } => match by {
+            Principal::System { .. } => true,
+            Principal::Staff { role, .. } => STOCK_KEEPERS.contains(&role.as_str()),
+            Principal::Guest { .. } | Principal::Customer { .. } => false,
+        },
         StockCommand::Reserve { .. }
         | StockCommand::Release { .. }
         | StockCommand::Commit { .. }
@@ -804,7 +813,7 @@ mod tests {
     fn an_adjustment_records_the_reason_and_the_new_on_hand() {
         check(
             ten(),
-            staff("support"),
+            staff("staff"),
             StockCommand::Adjust {
                 delta: -2,
                 reason: AdjustReason::Damaged,
@@ -1398,7 +1407,7 @@ mod tests {
             },
             StockCommand::ExpireDue { now: t(0) },
         ];
-        for by in [staff("staff"), staff("vendor"), staff("support")] {
+        for by in [staff("staff"), staff("vendor"), staff("auditor")] {
             for command in &reservation_commands {
                 check(
                     ten(),
@@ -1407,9 +1416,20 @@ mod tests {
                     Err(InventoryError::Forbidden),
                 );
             }
-            // Any staff may still move stock and read it.
-            assert!(state(&ten()).decide(SKU, &receive(1), &by).is_ok());
             assert_eq!(state(&ten()).authorize_read(&by), Ok(()));
+        }
+        // Stock keepers move stock; an auditor (or any other back-office role) only reads it.
+        for by in [staff("staff"), staff("vendor"), staff("admin")] {
+            assert!(state(&ten()).decide(SKU, &receive(1), &by).is_ok());
+        }
+        for by in [staff("auditor"), staff("support")] {
+            for command in [
+                receive(1),
+                adjust(1, AdjustReason::Found),
+                StockCommand::SetThreshold { threshold: 1 },
+            ] {
+                check(ten(), by.clone(), command, Err(InventoryError::Forbidden));
+            }
         }
         check(
             ten(),

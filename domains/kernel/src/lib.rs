@@ -24,7 +24,7 @@ pub use error::{DomainError, ErrorBody, ErrorKind};
 pub use ids::{CommandId, CorrelationId, CustomerId, ParseIdError};
 pub use metadata::{chain_hash, EventMetadata, GENESIS_HASH};
 pub use money::{Currency, Money, MoneyError};
-pub use principal::Principal;
+pub use principal::{Caller, Principal};
 pub use purity::assert_only_dependencies;
 pub use recorded::{verify_chain, ChainVerdict, RecordedEvent};
 pub use sku::{InvalidSku, Sku};

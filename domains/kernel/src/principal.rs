@@ -37,7 +37,113 @@ impl Principal {
         }
     }
 
+    /// Who this caller is, for telling one caller's command ids from another's: the platform is
+    /// one caller whatever part of it acts (a webhook and a saga may send the same command);
+    /// every guest is "guest" here, since a guest's identity (its token) is a credential that
+    /// is never recorded, and what a guest may see is decided by the aggregate it proves
+    /// possession of.
+    pub fn caller(&self) -> Caller {
+        match self {
+            Principal::Guest { .. } => Caller::Guest,
+            Principal::Customer { id } => Caller::Customer(id.to_string()),
+            Principal::Staff { id, .. } => Caller::Staff(id.clone()),
+            Principal::System { .. } => Caller::Platform,
+        }
+    }
+
+    /// A string that identifies this principal for scoping idempotency keys: the same key sent
+    /// by two principals must name two different commands. Unlike [`Principal::caller`] it
+    /// tells guests apart (by their token's hash), so it is never recorded.
+    pub fn idempotency_scope(&self) -> String {
+        match self {
+            Principal::Guest { token_sha256 } => format!("guest:{token_sha256}"),
+            Principal::Customer { id } => format!("customer:{id}"),
+            Principal::Staff { id, .. } => format!("staff:{id}"),
+            Principal::System { name } => format!("system:{name}"),
+        }
+    }
+
     pub fn is_back_office(&self) -> bool {
         matches!(self, Principal::Staff { .. } | Principal::System { .. })
+    }
+}
+
+/// The caller of a recorded command, as far as event metadata tells it (see
+/// [`Principal::caller`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Caller {
+    Guest,
+    Customer(String),
+    Staff(String),
+    Platform,
+    /// Metadata written before callers were recorded, or unreadable: matches no caller.
+    Unknown,
+}
+
+impl Caller {
+    /// The caller recorded in an event's metadata (`actor`, written by
+    /// [`Principal::audit_label`]).
+    pub fn from_label(label: &serde_json::Value) -> Caller {
+        let id = || label.get("id").and_then(|i| i.as_str()).map(str::to_string);
+        match label.get("kind").and_then(|k| k.as_str()) {
+            Some("guest") => Caller::Guest,
+            Some("customer") => id().map_or(Caller::Unknown, Caller::Customer),
+            Some("staff") => id().map_or(Caller::Unknown, Caller::Staff),
+            Some("system") => Caller::Platform,
+            _ => Caller::Unknown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_label_names_the_caller_that_made_it() {
+        let customer = Principal::Customer {
+            id: CustomerId::from_uuid(uuid::Uuid::from_u128(7)),
+        };
+        let staff = Principal::Staff {
+            id: "sam".into(),
+            role: "vendor".into(),
+        };
+        for p in [
+            customer,
+            staff,
+            Principal::system("saga"),
+            Principal::Guest {
+                token_sha256: "ab".into(),
+            },
+        ] {
+            assert_eq!(Caller::from_label(&p.audit_label()), p.caller());
+        }
+        assert_eq!(
+            Principal::system("webhook").caller(),
+            Principal::system("saga").caller()
+        );
+        assert_eq!(
+            Caller::from_label(&serde_json::Value::Null),
+            Caller::Unknown
+        );
+    }
+
+    #[test]
+    fn idempotency_scopes_tell_every_principal_apart() {
+        let a = Principal::Guest {
+            token_sha256: "a".into(),
+        };
+        let b = Principal::Guest {
+            token_sha256: "b".into(),
+        };
+        assert_ne!(a.idempotency_scope(), b.idempotency_scope());
+        assert_ne!(
+            Principal::Staff {
+                id: "x".into(),
+                role: "vendor".into()
+            }
+            .idempotency_scope(),
+            Principal::system("x").idempotency_scope()
+        );
     }
 }

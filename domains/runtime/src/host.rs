@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agora_kernel::{
-    CommandId, Decider, DomainError, ErrorBody, EventMetadata, Principal, RecordedEvent,
+    Caller, CommandId, Decider, DomainError, ErrorBody, EventMetadata, Principal, RecordedEvent,
 };
 use agora_nats::{CommandEnvelope, CommandReply, RequestContext};
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorRuntime, RpcReplyPort, SupervisionEvent};
@@ -238,6 +238,30 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
     }
 }
 
+/// The reply to a command whose id another caller already used: it says nothing of that
+/// caller's command or of the aggregate.
+fn command_id_reused() -> ErrorBody {
+    ErrorBody::new(
+        agora_kernel::ErrorKind::Conflict,
+        "command.id_reused",
+        "this command id was already used by another caller; send a new one",
+    )
+}
+
+/// The command id and the caller recorded in an event's metadata.
+fn recorded_command(e: &RecordedEvent) -> Option<(CommandId, Caller)> {
+    let id = e
+        .metadata
+        .get("command_id")
+        .and_then(|c| c.as_str())
+        .and_then(|c| c.parse().ok())?;
+    let caller = e
+        .metadata
+        .get("actor")
+        .map_or(Caller::Unknown, Caller::from_label);
+    Some((id, caller))
+}
+
 /// The reply to a command that ran out of its caller's time before it could run or finish.
 fn command_timeout() -> ErrorBody {
     ErrorBody::new(
@@ -307,14 +331,14 @@ struct Loaded<A> {
     state: A,
     version: u64,
     head_hash: String,
-    /// Command id → stream version right after that command's events.
-    commands: HashMap<CommandId, u64>,
+    /// Command id → stream version right after that command's events, and who sent it.
+    commands: HashMap<CommandId, (u64, Caller)>,
     command_order: VecDeque<CommandId>,
 }
 
 impl<A: Decider> Loaded<A> {
-    fn remember(&mut self, command: CommandId, version: u64, limit: usize) {
-        if self.commands.insert(command, version).is_none() {
+    fn remember(&mut self, command: CommandId, version: u64, caller: Caller, limit: usize) {
+        if self.commands.insert(command, (version, caller)).is_none() {
             self.command_order.push_back(command);
             while self.command_order.len() > limit {
                 if let Some(old) = self.command_order.pop_front() {
@@ -348,13 +372,8 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             if let Some(h) = e.recorded_hash() {
                 loaded.head_hash = h.to_string();
             }
-            if let Some(c) = e
-                .metadata
-                .get("command_id")
-                .and_then(|c| c.as_str())
-                .and_then(|c| c.parse().ok())
-            {
-                loaded.remember(c, e.sequence, remembered);
+            if let Some((c, caller)) = recorded_command(e) {
+                loaded.remember(c, e.sequence, caller, remembered);
             }
         }
         Ok(loaded)
@@ -372,13 +391,8 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                 command_order: VecDeque::new(),
             };
             for e in &events {
-                if let Some(c) = e
-                    .metadata
-                    .get("command_id")
-                    .and_then(|c| c.as_str())
-                    .and_then(|c| c.parse().ok())
-                {
-                    loaded.remember(c, e.sequence, self.inner.config.remembered_commands);
+                if let Some((c, caller)) = recorded_command(e) {
+                    loaded.remember(c, e.sequence, caller, self.inner.config.remembered_commands);
                 }
             }
             self.loaded = Some(loaded);
@@ -429,13 +443,24 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             };
             let mut version = loaded.version;
             let mut head = loaded.head_hash.clone();
-            let mut in_batch: HashMap<CommandId, u64> = HashMap::new();
+            let mut in_batch: HashMap<CommandId, (u64, Caller)> = HashMap::new();
             let mut outcomes: Vec<Outcome<A>> = Vec::with_capacity(batch.len());
             let mut recorded = Vec::new();
             for p in &batch {
                 let cid = p.envelope.command_id;
-                if let Some(&v) = loaded.commands.get(&cid).or(in_batch.get(&cid)) {
-                    outcomes.push(Outcome::Duplicate(v));
+                if let Some((v, first)) = loaded.commands.get(&cid).or(in_batch.get(&cid)) {
+                    // A duplicate is answered only to the caller that sent the command first,
+                    // and only with what that caller may read now: a command id is no
+                    // credential (the platform's ids are derivable, and clients choose theirs).
+                    let caller = p.envelope.principal.caller();
+                    outcomes.push(if *first != caller {
+                        Outcome::Rejected(command_id_reused())
+                    } else {
+                        match loaded.state.authorize_read(&p.envelope.principal) {
+                            Ok(()) => Outcome::Duplicate(*v),
+                            Err(e) => Outcome::Rejected(e.to_body()),
+                        }
+                    });
                     continue;
                 }
                 match loaded
@@ -454,7 +479,7 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                             if let Some(h) = new.last().and_then(|e| e.recorded_hash()) {
                                 head = h.to_string();
                             }
-                            in_batch.insert(cid, version);
+                            in_batch.insert(cid, (version, p.envelope.principal.caller()));
                             recorded.extend(new);
                         }
                         outcomes.push(Outcome::Done(CommandReply {
@@ -473,8 +498,8 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                         }
                         loaded.version = version;
                         loaded.head_hash = head;
-                        for (cid, v) in in_batch {
-                            loaded.remember(cid, v, remembered);
+                        for (cid, (v, caller)) in in_batch {
+                            loaded.remember(cid, v, caller, remembered);
                         }
                         self.loaded = Some(loaded);
                     }

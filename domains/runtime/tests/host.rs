@@ -62,8 +62,12 @@ impl Decider for Counter {
         let CounterEvent::Added(n) = event;
         self.total += n;
     }
-    fn authorize_read(&self, _: &Principal) -> Result<(), Negative> {
-        Ok(())
+    /// Everyone may read a counter but a guest without the owner's token.
+    fn authorize_read(&self, by: &Principal) -> Result<(), Negative> {
+        match by {
+            Principal::Guest { token_sha256 } if token_sha256 != "owner" => Err(Negative),
+            _ => Ok(()),
+        }
     }
     fn view(&self, _: &str, _: u64) -> i64 {
         self.total
@@ -476,4 +480,132 @@ async fn commands_reply_with_the_command_view_and_reads_with_the_full_view() {
             entries: vec![1, 2],
         }
     );
+}
+
+fn as_principal(
+    principal: Principal,
+    command_id: CommandId,
+    n: i64,
+) -> CommandEnvelope<CounterCommand> {
+    CommandEnvelope {
+        principal,
+        ..envelope("shared", command_id, CounterCommand::Add(n))
+    }
+}
+
+fn customer(n: u128) -> Principal {
+    Principal::Customer {
+        id: agora_kernel::CustomerId::from_uuid(uuid::Uuid::from_u128(n)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_id_replayed_by_another_caller_reveals_nothing() {
+    let (_db, store) = store().await;
+    let host = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    let id = CommandId::new_random();
+    let first = host
+        .execute(as_principal(customer(1), id, 5), ctx())
+        .await
+        .expect("first");
+    assert!(!first.duplicate);
+    let stranger = |host: AggregateHost<Counter>, who: Principal| async move {
+        host.execute(as_principal(who, id, 7), ctx()).await
+    };
+    for who in [
+        customer(2),
+        Principal::Staff {
+            id: "v".into(),
+            role: "vendor".into(),
+        },
+        Principal::system("saga"),
+        Principal::Guest {
+            token_sha256: "owner".into(),
+        },
+    ] {
+        let e = stranger(host.clone(), who.clone())
+            .await
+            .expect_err("another caller's duplicate is refused");
+        assert_eq!(
+            (e.code.as_str(), e.kind),
+            ("command.id_reused", ErrorKind::Conflict),
+            "{who:?}"
+        );
+    }
+    // The first caller still gets its answer, also from a fresh host that reloads the stream
+    // (the caller comes from the events' metadata).
+    let again = host
+        .execute(as_principal(customer(1), id, 7), ctx())
+        .await
+        .expect("same caller");
+    assert!(again.duplicate);
+    assert_eq!(again.view, 5);
+    drop(host);
+    let fresh = AggregateHost::<Counter>::start(store, HostConfig::default())
+        .await
+        .expect("host");
+    let e = stranger(fresh.clone(), customer(2))
+        .await
+        .expect_err("refused after reload");
+    assert_eq!(e.code, "command.id_reused");
+    assert!(
+        fresh
+            .execute(as_principal(customer(1), id, 7), ctx())
+            .await
+            .expect("same caller after reload")
+            .duplicate
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_is_answered_only_with_what_its_caller_may_read() {
+    let (_db, store) = store().await;
+    let host = AggregateHost::<Counter>::start(store, HostConfig::default())
+        .await
+        .expect("host");
+    let owner = Principal::Guest {
+        token_sha256: "owner".into(),
+    };
+    let other_guest = Principal::Guest {
+        token_sha256: "someone-else".into(),
+    };
+    let id = CommandId::new_random();
+    host.execute(as_principal(owner.clone(), id, 3), ctx())
+        .await
+        .expect("first");
+    // Guests all look alike in metadata (their tokens are never recorded): the aggregate's own
+    // read rule decides what a guest's duplicate may see.
+    let e = host
+        .execute(as_principal(other_guest, id, 3), ctx())
+        .await
+        .expect_err("a guest without the token learns nothing");
+    assert_eq!(e.code, "counter.negative");
+    let again = host
+        .execute(as_principal(owner, id, 3), ctx())
+        .await
+        .expect("the owner");
+    assert!(again.duplicate);
+    assert_eq!(again.view, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_is_one_caller_whatever_part_of_it_repeats_a_command() {
+    let (_db, store) = store().await;
+    let host = AggregateHost::<Counter>::start(store, HostConfig::default())
+        .await
+        .expect("host");
+    let id = CommandId::new_random();
+    host.execute(
+        as_principal(Principal::system("stripe-webhook"), id, 4),
+        ctx(),
+    )
+    .await
+    .expect("webhook");
+    let again = host
+        .execute(as_principal(Principal::system("checkout"), id, 4), ctx())
+        .await
+        .expect("the saga's repeat is a duplicate");
+    assert!(again.duplicate);
 }
