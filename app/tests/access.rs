@@ -1,0 +1,547 @@
+//! The access matrix of ARCHITECTURE.md ("Who may do what"), walked over HTTP: every role
+//! against every kind of operation on real objects, and the rule that a command id (an
+//! `Idempotency-Key`) is no credential.
+
+mod common;
+
+use std::time::Duration;
+
+use agora::Roles;
+use common::people::{self, call, call_with_key, As, Person};
+use common::{shop, spawn_app_with, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn app() -> TestApp {
+    spawn_app_with(Roles::all(), |c| {
+        c.edge_security.auth_rate_burst = 1000;
+        c.edge_security.auth_rate_per_minute = 1000;
+    })
+    .await
+}
+
+/// What a role gets from an operation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Gets {
+    /// Let through: the request is judged on its merits (2xx, or a business 409/422).
+    In,
+    /// 403: the caller is known and may not do this.
+    Denied,
+    /// 404: the object does not exist for this caller.
+    Hidden,
+    /// Not checked in this row.
+    Skip,
+}
+
+use Gets::{Denied as D, Hidden as H, In as I, Skip as S};
+
+/// The columns of the matrix.
+const ROLES: [&str; 7] = [
+    "admin", "staff", "auditor", "vendor_a", "vendor_b", "owner", "customer",
+];
+
+struct Cast {
+    admin: String,
+    staff: Person,
+    auditor: Person,
+    vendor_a: Person,
+    vendor_b: Person,
+    ada: Person,
+    eve: Person,
+}
+
+impl Cast {
+    fn token(&self, column: usize) -> &str {
+        match column {
+            0 => &self.admin,
+            1 => &self.staff.access,
+            2 => &self.auditor.access,
+            3 => &self.vendor_a.access,
+            4 => &self.vendor_b.access,
+            5 => &self.ada.access,
+            _ => &self.eve.access,
+        }
+    }
+}
+
+fn outcome(status: reqwest::StatusCode) -> Gets {
+    match status.as_u16() {
+        403 => D,
+        404 => H,
+        s if s < 300 || s == 409 || s == 422 => I,
+        _ => S,
+    }
+}
+
+#[tokio::test]
+async fn every_role_gets_exactly_what_the_access_matrix_says() {
+    let app = app().await;
+    let cast = Cast {
+        admin: common::ADMIN.to_string(),
+        staff: people::with_role(&app, "sam", "staff").await,
+        auditor: people::with_role(&app, "audrey", "auditor").await,
+        vendor_a: people::with_role(&app, "acme", "vendor").await,
+        vendor_b: people::with_role(&app, "bolt", "vendor").await,
+        ada: people::sign_up(&app, "ada").await,
+        eve: people::sign_up(&app, "eve").await,
+    };
+    // Vendor A's product, published and stocked by vendor A.
+    let sku = "ACC-A-1";
+    let (status, body) = call(
+        &app,
+        As::Bearer(&cast.vendor_a.access),
+        Method::POST,
+        "/admin/products",
+        Some(json!({"title": "Acme kettle", "vendor_id": cast.vendor_a.id,
+                    "variants": [{"sku": sku, "title": "Steel", "price": {"amount_minor": 3900, "currency": "EUR"}}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let product: Value = serde_json::from_str(&body).expect("json");
+    let product = product["id"].as_str().expect("id").to_string();
+    // Whose a SKU is comes from the catalog's read model.
+    common::until_sql(
+        &app.pool,
+        &format!("SELECT count(*) = 1 FROM products WHERE product_id = '{product}'"),
+        Duration::from_secs(20),
+    )
+    .await;
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("/admin/products/{product}/publish"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/admin/inventory/{sku}/receive"),
+            Some(json!({"quantity": 20})),
+        ),
+    ] {
+        let (status, reply) =
+            call(&app, As::Bearer(&cast.vendor_a.access), method, &path, body).await;
+        assert_eq!(status, 200, "{path}: {reply}");
+    }
+    shop::until_for_sale(&app.pool, &[sku]).await;
+    let (status, body) = call(
+        &app,
+        As::Bearer(&cast.vendor_a.access),
+        Method::POST,
+        "/admin/products",
+        Some(json!({"title": "Acme prototype", "vendor_id": cast.vendor_a.id, "variants": []})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let draft = serde_json::from_str::<Value>(&body).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // Ada's order, then a second, open cart of hers.
+    let ada = As::Bearer(&cast.ada.access);
+    let cart_of = |body: &str| -> String {
+        serde_json::from_str::<Value>(body).expect("json")["cart_id"]
+            .as_str()
+            .expect("cart id")
+            .to_string()
+    };
+    let (_, body) = call(&app, ada, Method::POST, "/store/carts", None).await;
+    let first_cart = cart_of(&body);
+    let item = json!({"sku": sku, "quantity": 1});
+    let (status, _) = call(
+        &app,
+        ada,
+        Method::POST,
+        &format!("/store/carts/{first_cart}/items"),
+        Some(item.clone()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(
+        &app,
+        ada,
+        Method::POST,
+        &format!("/store/carts/{first_cart}/checkout"),
+        Some(shop::checkout_body("pm_card_visa")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let order = serde_json::from_str::<Value>(&body).expect("json")["order_id"]
+        .as_str()
+        .expect("order id")
+        .to_string();
+    let settled = shop::settled(&app.bus().await, &order, Duration::from_secs(30)).await;
+    assert_eq!(settled["status"], "confirmed", "{settled}");
+    let (status, body) = call(&app, ada, Method::POST, "/store/carts", None).await;
+    assert_eq!(status, 201, "{body}");
+    let cart = cart_of(&body);
+    let (status, _) = call(
+        &app,
+        ada,
+        Method::POST,
+        &format!("/store/carts/{cart}/items"),
+        Some(item.clone()),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Columns: admin, staff, auditor, vendor A (owns the product), vendor B, the owner (Ada),
+    // another customer (Eve). Every row also answers 401 to a caller without credentials.
+    let rows: Vec<(Method, String, Option<Value>, [Gets; 7])> = vec![
+        // Carts: the owner changes them; back-office readers read them; nobody else sees one.
+        (
+            Method::GET,
+            format!("/store/carts/{cart}"),
+            None,
+            [I, I, I, H, H, I, H],
+        ),
+        (
+            Method::POST,
+            format!("/store/carts/{cart}/items"),
+            Some(item.clone()),
+            [D, D, D, H, H, I, H],
+        ),
+        (
+            Method::PATCH,
+            format!("/store/carts/{cart}/items/{sku}"),
+            Some(json!({"quantity": 2})),
+            [D, D, D, H, H, I, H],
+        ),
+        (
+            Method::DELETE,
+            format!("/store/carts/{cart}/items"),
+            None,
+            [D, D, D, H, H, I, H],
+        ),
+        (
+            Method::POST,
+            format!("/store/carts/{cart}/checkout"),
+            Some(shop::checkout_body("pm_card_visa")),
+            [D, D, D, D, D, S, H],
+        ),
+        (
+            Method::GET,
+            "/admin/carts".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        // Orders: the owner reads and cancels; sales staff run them; auditors read.
+        (
+            Method::GET,
+            format!("/store/orders/{order}"),
+            None,
+            [I, I, I, H, H, I, H],
+        ),
+        (
+            Method::GET,
+            format!("/store/orders/{order}/payment"),
+            None,
+            [I, I, I, H, H, I, H],
+        ),
+        (
+            Method::GET,
+            format!("/admin/orders/{order}"),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            "/admin/orders".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            "/admin/reports/daily-sales?from=2026-01-01&to=2026-12-31".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/orders/{order}/ship"),
+            Some(json!({"carrier": "DHL", "tracking_number": "T1"})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/orders/{order}/refund"),
+            Some(json!({"amount_minor": 1})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/store/orders/{order}/cancel"),
+            None,
+            [I, I, D, H, H, I, H],
+        ),
+        // Catalog: staff run it; a vendor runs its own products and cannot tell another's
+        // from a missing one; auditors read.
+        (
+            Method::GET,
+            "/admin/products".into(),
+            None,
+            [I, I, I, I, I, D, D],
+        ),
+        // (A published product is public: any catalog reader sees it, as shoppers do.)
+        (
+            Method::GET,
+            format!("/admin/products/{product}"),
+            None,
+            [I, I, I, I, I, D, D],
+        ),
+        (
+            Method::GET,
+            format!("/admin/products/{draft}"),
+            None,
+            [I, I, H, I, H, D, D],
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/products/{product}"),
+            Some(json!({"title": "Acme kettle 2"})),
+            [I, I, D, I, H, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/products/{product}/publish"),
+            None,
+            [I, I, D, I, H, D, D],
+        ),
+        (
+            Method::POST,
+            "/admin/categories".into(),
+            Some(json!({"id": "acc-kettles", "name": "Kettles"})),
+            [I, I, D, D, D, D, D],
+        ),
+        // Inventory: stock keepers move stock, a vendor only its own SKUs; auditors read.
+        (
+            Method::GET,
+            "/admin/inventory".into(),
+            None,
+            [I, I, I, I, I, D, D],
+        ),
+        (
+            Method::GET,
+            format!("/admin/inventory/{sku}"),
+            None,
+            [I, I, I, I, H, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/inventory/{sku}/receive"),
+            Some(json!({"quantity": 1})),
+            [I, I, D, I, H, D, D],
+        ),
+        (
+            Method::PUT,
+            format!("/admin/inventory/{sku}/threshold"),
+            Some(json!({"threshold": 2})),
+            [I, I, D, I, H, D, D],
+        ),
+        // Accounts: staff and auditors read; only admins grant roles.
+        (
+            Method::GET,
+            format!("/admin/accounts/{}", cast.eve.id),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/accounts/{}/roles/auditor", cast.eve.id),
+            None,
+            [I, D, D, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            "/admin/notifications".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        // The event log: admins and auditors.
+        (
+            Method::GET,
+            format!("/audit/streams/cart/{cart}"),
+            None,
+            [I, D, I, D, D, D, D],
+        ),
+    ];
+    let mut checked = 0;
+    for (method, path, body, expected) in &rows {
+        for (column, want) in expected.iter().enumerate() {
+            if *want == S {
+                continue;
+            }
+            let (status, reply) = call(
+                &app,
+                As::Bearer(cast.token(column)),
+                method.clone(),
+                path,
+                body.clone(),
+            )
+            .await;
+            assert_eq!(
+                outcome(status),
+                *want,
+                "{method} {path} as {}: {status} {reply}",
+                ROLES[column]
+            );
+            if *want != I {
+                // A refusal says nothing about the object.
+                let error: Value = serde_json::from_str(&reply).expect("an error body");
+                assert_eq!(error.as_object().map(|o| o.len()), Some(2), "{reply}");
+            }
+            checked += 1;
+        }
+        let (status, reply) = call(&app, As::Nobody, method.clone(), path, body.clone()).await;
+        assert_eq!(status, 401, "{method} {path} without credentials: {reply}");
+    }
+    assert!(checked > 150, "only {checked} cells");
+
+    // A guest cart: its token is the only key; staff read it and change nothing.
+    let guest = shop::cart(&app.http, &app.base, &[(sku, 1)]).await;
+    let stranger = shop::cart(&app.http, &app.base, &[]).await;
+    let path = format!("/store/carts/{}/items", guest.0);
+    for (who, want) in [
+        (As::Cart(&guest.1), 200),
+        (As::Cart(&stranger.1), 404),
+        (As::Bearer(&cast.staff.access), 403),
+        (As::Bearer(&cast.eve.access), 404),
+    ] {
+        let (status, reply) = call(&app, who, Method::POST, &path, Some(item.clone())).await;
+        assert_eq!(status, want, "{who:?}: {reply}");
+    }
+    let (status, _) = call(
+        &app,
+        As::Bearer(&cast.auditor.access),
+        Method::GET,
+        &format!("/store/carts/{}", guest.0),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_no_credential() {
+    let app = app().await;
+    let ada = people::sign_up(&app, "ada").await;
+    let eve = people::sign_up(&app, "eve").await;
+    shop::product(&app.http, &app.base, &[("KEY-TEE", 2500)], 10).await;
+    shop::until_for_sale(&app.pool, &["KEY-TEE"]).await;
+    let (_, body) = call(
+        &app,
+        As::Bearer(&ada.access),
+        Method::POST,
+        "/store/carts",
+        None,
+    )
+    .await;
+    let cart = serde_json::from_str::<Value>(&body).expect("json")["cart_id"]
+        .as_str()
+        .expect("cart")
+        .to_string();
+    call(
+        &app,
+        As::Bearer(&ada.access),
+        Method::POST,
+        &format!("/store/carts/{cart}/items"),
+        Some(json!({"sku": "KEY-TEE", "quantity": 1})),
+    )
+    .await;
+    let checkout = shop::checkout_body("pm_card_visa");
+    let (status, body) = call(
+        &app,
+        As::Bearer(&ada.access),
+        Method::POST,
+        &format!("/store/carts/{cart}/checkout"),
+        Some(checkout),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let order = serde_json::from_str::<Value>(&body).expect("json")["order_id"]
+        .as_str()
+        .expect("order")
+        .to_string();
+    let settled = shop::settled(&app.bus().await, &order, Duration::from_secs(30)).await;
+    assert_eq!(settled["status"], "confirmed");
+
+    // The saga's command ids are derivable from the order id. Sent as Eve's key, they name
+    // Eve's own command, which finds no order of hers, and reveal nothing of Ada's.
+    for step in ["order:confirm", "order:record_capture", "place-order"] {
+        let key = agora_workflows::step_id(&order, step).to_string();
+        let (status, reply) = call_with_key(
+            &app,
+            As::Bearer(&eve.access),
+            Method::POST,
+            &format!("/store/orders/{order}/cancel"),
+            None,
+            &key,
+        )
+        .await;
+        assert_eq!(status, 404, "{step}: {reply}");
+        assert!(
+            !reply.contains("Lovelace") && !reply.contains("ada@example.com"),
+            "{step} leaks: {reply}"
+        );
+    }
+    // Two vendors who copy the same key from the README make two products, each their own.
+    let acme = people::with_role(&app, "acme", "vendor").await;
+    let bolt = people::with_role(&app, "bolt", "vendor").await;
+    let mut ids = vec![];
+    for (vendor, title) in [(&acme, "Acme secret kettle"), (&bolt, "Bolt toaster")] {
+        let (status, reply) = call_with_key(
+            &app,
+            As::Bearer(&vendor.access),
+            Method::POST,
+            "/admin/products",
+            Some(json!({"title": title, "vendor_id": vendor.id, "variants": []})),
+            "create-tee-1",
+        )
+        .await;
+        assert_eq!(status, 201, "{title}: {reply}");
+        let product: Value = serde_json::from_str(&reply).expect("json");
+        assert_eq!(product["title"], title, "{reply}");
+        ids.push(product["id"].as_str().expect("id").to_string());
+        // The same vendor's retry is the same product.
+        let (status, again) = call_with_key(
+            &app,
+            As::Bearer(&vendor.access),
+            Method::POST,
+            "/admin/products",
+            Some(json!({"title": title, "vendor_id": vendor.id, "variants": []})),
+            "create-tee-1",
+        )
+        .await;
+        assert!(status.is_success(), "{again}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&again).expect("json")["id"],
+            product["id"]
+        );
+    }
+    assert_ne!(ids[0], ids[1]);
+    // Two staff members who send one key receive stock twice: two commands.
+    let sam = people::with_role(&app, "sam", "staff").await;
+    for who in [common::ADMIN, sam.access.as_str()] {
+        let (status, reply) = call_with_key(
+            &app,
+            As::Bearer(who),
+            Method::POST,
+            "/admin/inventory/KEY-TEE/receive",
+            Some(json!({"quantity": 5})),
+            "receive-1",
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let (_, stock) = call(
+        &app,
+        As::Bearer(common::ADMIN),
+        Method::GET,
+        "/admin/inventory/KEY-TEE",
+        None,
+    )
+    .await;
+    let stock: Value = serde_json::from_str(&stock).expect("json");
+    assert_eq!(stock["on_hand"], 10 - 1 + 5 + 5, "{stock}");
+    app.stop().await;
+}
