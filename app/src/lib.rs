@@ -797,10 +797,7 @@ pub async fn start(
                         description: "Products and their variants; each SKU owned by one product",
                         endpoints,
                     },
-                    agora_workflows::ProductService {
-                        inner: AggregateService { host },
-                        pool: pool.clone(),
-                    },
+                    agora_workflows::ProductService::new(AggregateService { host }, &pool),
                 )
                 .await?;
                 serve::<Category>(

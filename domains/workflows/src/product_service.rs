@@ -22,9 +22,26 @@ use sqlx::PgPool;
 /// Serves the product aggregate's endpoints, claiming SKUs first.
 pub struct ProductService {
     /// The plain aggregate service every command ends up in.
-    pub inner: AggregateService<Product>,
-    /// Where `sku_claims` lives (the event store's database).
-    pub pool: PgPool,
+    inner: AggregateService<Product>,
+    /// A few connections of their own, each holding one product's claim lock for as long as
+    /// that product's command runs. Kept apart from the shared pool: the command itself needs
+    /// a connection of the shared pool to commit, so holding shared connections while waiting
+    /// for it would starve it under concurrent creates.
+    sessions: PgPool,
+}
+
+/// Concurrent SKU-bringing commands one instance runs (the rest wait for a session).
+const CLAIM_SESSIONS: u32 = 4;
+
+impl ProductService {
+    /// Serves `inner`, keeping claims in `pool`'s database (the event store's).
+    pub fn new(inner: AggregateService<Product>, pool: &PgPool) -> Self {
+        let options = (*pool.connect_options()).clone();
+        let sessions = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(CLAIM_SESSIONS)
+            .connect_lazy_with(options);
+        ProductService { inner, sessions }
+    }
 }
 
 /// The SKUs a command brings into its product, sorted (claims are taken in one order, so two
@@ -104,7 +121,7 @@ impl ProductService {
         ctx: RequestContext,
         payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        let mut conn = self.sessions.acquire().await.map_err(store_error)?;
         let key = format!("agora:sku-claims:{product_id}");
         sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
             .bind(&key)
