@@ -152,6 +152,28 @@ async fn a_sku_belongs_to_one_product_so_another_vendor_cannot_reprice_it() {
             .expect("claim");
     assert_eq!(owner.as_deref(), Some(acme_id.as_str()));
 
+    // A command the product refuses gives back the SKUs it claimed: they stay free.
+    let bus = app.bus().await;
+    let refused = system_command(
+        &bus,
+        "product",
+        "create",
+        &uuid::Uuid::new_v4().to_string(),
+        json!({"title": "free tee", "vendor_id": "mallory",
+               "variants": [{"sku": "FREE-1", "title": "free", "price": {"amount_minor": 0, "currency": "EUR"}}]}),
+    )
+    .await
+    .expect_err("a zero price is refused");
+    assert_eq!(refused.code, "catalog.invalid_price");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sku_claims WHERE sku = 'FREE-1'")
+        .fetch_one(&app.pool)
+        .await
+        .expect("claims");
+    assert_eq!(left, 0, "a refused create keeps no claim");
+    let (status, _, body) =
+        status_and_code(create_product(&app, "acme", &[("FREE-1", 100)]).await).await;
+    assert_eq!(status, 201, "{body}");
+
     // The owner still adds SKUs of its own.
     let r = app
         .http
@@ -179,6 +201,104 @@ async fn a_sku_belongs_to_one_product_so_another_vendor_cannot_reprice_it() {
     let line = &placed["order"]["lines"][0];
     assert_eq!(line["unit_price"]["amount_minor"], 1500, "{placed}");
     assert_eq!(line["product_id"], acme_id.as_str(), "{placed}");
+    app.stop().await;
+}
+
+async fn publish(app: &TestApp, id: &str) {
+    let r = app
+        .http
+        .post(format!("{}/admin/products/{id}/publish", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("publish");
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sku_two_products_carried_before_claims_existed_belongs_to_the_first_and_is_priced_from_it(
+) {
+    let app = spawn_app(Roles::all()).await;
+    let (status, _, created) =
+        status_and_code(create_product(&app, "acme", &[("LEGACY-1", 1500)]).await).await;
+    assert_eq!(status, 201, "{created}");
+    let owner = product_id(&created);
+    publish(&app, &owner).await;
+    let r = app
+        .http
+        .post(format!("{}/admin/inventory/LEGACY-1/receive", app.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"quantity": 5}))
+        .send()
+        .await
+        .expect("receive");
+    assert!(r.status().is_success());
+    // A later one-cent product that carries the same SKU, as data from before claims could:
+    // written straight into its stream, since the catalog no longer lets it happen. It is one
+    // whose id sorts after the owner's, the product a lookup that keeps the last match takes.
+    let mut cheap = None;
+    for i in 0..64 {
+        let sku = format!("CHEAP-{i}");
+        let (status, _, created) =
+            status_and_code(create_product(&app, "mallory", &[(&sku, 1)]).await).await;
+        assert_eq!(status, 201, "{created}");
+        let id = product_id(&created);
+        if id > owner {
+            cheap = Some(id);
+            break;
+        }
+    }
+    let cheap = cheap.expect("a product id that sorts after the owner's");
+    let variant = json!({"VariantAdded": {"variant": {"sku": "LEGACY-1", "title": "cheap",
+        "price": {"amount_minor": 1, "currency": "EUR"}, "attributes": {}}}});
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT aggregate_type, aggregate_id, sequence + 1, 'VariantAdded', event_version, $2::json, metadata
+         FROM events WHERE aggregate_type = 'product' AND aggregate_id = $1 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(&cheap)
+    .bind(variant.to_string())
+    .execute(&app.pool)
+    .await
+    .expect("legacy variant");
+    publish(&app, &cheap).await;
+    // The migration's backfill gives the SKU to the product created first.
+    sqlx::query("DELETE FROM sku_claims")
+        .execute(&app.pool)
+        .await
+        .expect("forget claims");
+    sqlx::raw_sql(include_str!("../../migrations/0009_sku_claims.sql"))
+        .execute(&app.pool)
+        .await
+        .expect("backfill");
+    let claimed: Option<String> =
+        sqlx::query_scalar("SELECT product_id FROM sku_claims WHERE sku = 'LEGACY-1'")
+            .fetch_optional(&app.pool)
+            .await
+            .expect("claim");
+    assert_eq!(claimed.as_deref(), Some(owner.as_str()));
+    common::until_sql(
+        &app.pool,
+        "SELECT count(*) = 2 FROM products WHERE status = 'published' AND 'LEGACY-1' = ANY(skus)",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // Checkout prices the SKU from its owner, not from the one-cent product.
+    let c = shop::cart(&app.http, &app.base, &[("LEGACY-1", 1)]).await;
+    let r = checkout(
+        &app.http,
+        &app.base,
+        &c,
+        "legacy-1",
+        &checkout_body("pm_card_visa"),
+    )
+    .await;
+    let (status, _, placed) = status_and_code(r).await;
+    assert_eq!(status, 201, "{placed}");
+    let line = &placed["order"]["lines"][0];
+    assert_eq!(line["unit_price"]["amount_minor"], 1500, "{placed}");
+    assert_eq!(line["product_id"], owner.as_str(), "{placed}");
     app.stop().await;
 }
 
