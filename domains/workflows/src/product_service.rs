@@ -23,11 +23,14 @@ use sqlx::PgPool;
 pub struct ProductService {
     /// The plain aggregate service every command ends up in.
     inner: AggregateService<Product>,
-    /// A few connections of their own, each holding one product's claim lock for as long as
-    /// that product's command runs. Kept apart from the shared pool: the command itself needs
-    /// a connection of the shared pool to commit, so holding shared connections while waiting
-    /// for it would starve it under concurrent creates.
-    sessions: PgPool,
+    /// The shared pool, where `sku_claims` lives (the event store's database).
+    pool: PgPool,
+    /// A few connections of their own, each holding one product's claim lock (a transaction
+    /// lock, so a dropped request releases it) for as long as that product's command runs.
+    /// Kept apart from the shared pool: the command itself needs a connection of the shared
+    /// pool to commit, so holding shared connections while waiting for it would starve it
+    /// under concurrent creates.
+    locks: PgPool,
 }
 
 /// Concurrent SKU-bringing commands one instance runs (the rest wait for a session).
@@ -37,10 +40,14 @@ impl ProductService {
     /// Serves `inner`, keeping claims in `pool`'s database (the event store's).
     pub fn new(inner: AggregateService<Product>, pool: &PgPool) -> Self {
         let options = (*pool.connect_options()).clone();
-        let sessions = sqlx::postgres::PgPoolOptions::new()
+        let locks = sqlx::postgres::PgPoolOptions::new()
             .max_connections(CLAIM_SESSIONS)
             .connect_lazy_with(options);
-        ProductService { inner, sessions }
+        ProductService {
+            inner,
+            pool: pool.clone(),
+            locks,
+        }
     }
 }
 
@@ -72,14 +79,8 @@ fn refused(e: &ErrorBody) -> bool {
 
 /// Claims `skus` for `product_id` in one transaction: all or none. Returns the SKUs this call
 /// claimed for the first time (not those the product already held).
-async fn claim(
-    conn: &mut sqlx::PgConnection,
-    product_id: &str,
-    skus: &[String],
-) -> Result<Vec<String>, ErrorBody> {
-    let mut tx = sqlx::Connection::begin(&mut *conn)
-        .await
-        .map_err(store_error)?;
+async fn claim(pool: &PgPool, product_id: &str, skus: &[String]) -> Result<Vec<String>, ErrorBody> {
+    let mut tx = pool.begin().await.map_err(store_error)?;
     // A row another transaction is inserting makes this insert wait for it; once it commits,
     // the next statement sees it as taken.
     let fresh: Vec<String> = sqlx::query_scalar(
@@ -121,38 +122,27 @@ impl ProductService {
         ctx: RequestContext,
         payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
-        let mut conn = self.sessions.acquire().await.map_err(store_error)?;
-        let key = format!("agora:sku-claims:{product_id}");
-        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-            .bind(&key)
-            .execute(&mut *conn)
+        let mut lock = self.locks.begin().await.map_err(store_error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("agora:sku-claims:{product_id}"))
+            .execute(&mut *lock)
             .await
             .map_err(store_error)?;
-        let result = async {
-            let fresh = claim(&mut conn, product_id, skus).await?;
-            let result = self.inner.handle(endpoint, ctx, payload).await;
-            if let Err(e) = &result {
-                if refused(e) && !fresh.is_empty() {
-                    sqlx::query("DELETE FROM sku_claims WHERE product_id = $1 AND sku = ANY($2)")
-                        .bind(product_id)
-                        .bind(&fresh)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(store_error)?;
-                }
+        let fresh = claim(&self.pool, product_id, skus).await?;
+        let result = self.inner.handle(endpoint, ctx, payload).await;
+        if let Err(e) = &result {
+            if refused(e) && !fresh.is_empty() {
+                sqlx::query("DELETE FROM sku_claims WHERE product_id = $1 AND sku = ANY($2)")
+                    .bind(product_id)
+                    .bind(&fresh)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
             }
-            result
         }
-        .await;
-        let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
-            .bind(&key)
-            .execute(&mut *conn)
-            .await;
-        if unlocked.is_err() {
-            // A session lock outlives the statement: a connection whose unlock failed must
-            // not go back to the pool still holding it.
-            conn.detach();
-        }
+        // Ending the transaction releases the lock; if that fails, dropping it rolls back,
+        // which releases the lock as well.
+        let _ = lock.commit().await;
         result
     }
 }
