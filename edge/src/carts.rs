@@ -319,7 +319,9 @@ async fn merge_target(
 
 /// Merge a guest cart into the signed-in customer's cart, after signing in: the guest cart
 /// (proven by its `X-Cart-Token`) closes as `merged`, and its lines are added to the
-/// customer's cart (quantities add up, capped at the per-line maximum). Safe to retry.
+/// customer's cart (quantities add up, capped at the per-line maximum). Safe to retry. A
+/// customer cart that cannot take them (`409 cart.checkout_in_progress` while a checkout holds
+/// it) changes nothing: the guest cart stays open with its lines.
 #[utoipa::path(post, path = "/store/customers/me/cart/merge", tag = "cart", request_body = MergeCart,
     params(("X-Cart-Token" = String, Header, description = "the guest cart's secret token")),
     security(("bearer" = [])),
