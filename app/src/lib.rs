@@ -783,12 +783,21 @@ pub async fn start(
                 .await?;
             }
             "catalog" => {
-                serve::<Product>(
+                let host =
+                    AggregateHost::<Product>::start(ctx.store.clone(), ctx.host_config.clone())
+                        .await?;
+                let mut endpoints = ProductCommand::NAMES.to_vec();
+                endpoints.push(agora_runtime::GET_ENDPOINT);
+                serve_handler(
                     &mut tasks,
                     &ctx,
-                    "product",
-                    "Products and their variants",
-                    ProductCommand::NAMES,
+                    ServiceSpec {
+                        name: "product",
+                        version: "1.0.0",
+                        description: "Products and their variants; each SKU owned by one product",
+                        endpoints,
+                    },
+                    agora_workflows::ProductService::new(AggregateService { host }, &pool),
                 )
                 .await?;
                 serve::<Category>(

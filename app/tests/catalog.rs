@@ -156,7 +156,11 @@ async fn search_over_a_seeded_catalog_agrees_with_sql_and_tolerates_typos() {
         .as_array()
         .expect("buckets")
         .iter()
-        .map(|b| b["count"].as_u64().unwrap_or(0))
+        .map(|b| {
+            b["count"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("bucket count: {b}"))
+        })
         .sum();
     assert_eq!(bucket_sum, published);
 
@@ -168,7 +172,11 @@ async fn search_over_a_seeded_catalog_agrees_with_sql_and_tolerates_typos() {
         .expect("hits")
         .iter()
         .chain(page2["hits"].as_array().expect("hits"))
-        .map(|h| h["price_min"].as_i64().unwrap_or(0))
+        .map(|h| {
+            h["price_min"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("price_min: {h}"))
+        })
         .collect();
     assert!(prices.windows(2).all(|w| w[0] <= w[1]), "{prices:?}");
     let ids: std::collections::HashSet<&str> = page1["hits"]

@@ -302,14 +302,21 @@ async fn a_thousand_concurrent_checkouts_for_a_hundred_units_sell_exactly_the_st
         let done = done.clone();
         let bus = bus.clone();
         tokio::spawn(async move {
+            let mut reads = 0u32;
             while !done.load(Ordering::SeqCst) {
                 for sku in skus {
                     let s = system_get(&bus, "stock", sku).await.expect("stock");
-                    assert!(s["available"].as_i64() >= Some(0), "{s}");
-                    assert!(s["on_hand"].as_i64() >= Some(0), "{s}");
+                    let field =
+                        |name: &str| s[name].as_i64().unwrap_or_else(|| panic!("{name}: {s}"));
+                    let (available, reserved, on_hand) =
+                        (field("available"), field("reserved"), field("on_hand"));
+                    assert!(available >= 0 && on_hand >= 0, "{s}");
+                    assert_eq!(available, on_hand - reserved, "{s}");
                 }
+                reads += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            reads
         })
     };
 
@@ -376,7 +383,8 @@ async fn a_thousand_concurrent_checkouts_for_a_hundred_units_sell_exactly_the_st
     }
     let elapsed = started.elapsed();
     done.store(true, Ordering::SeqCst);
-    reader.await.expect("reader");
+    let reads = reader.await.expect("reader");
+    assert!(reads > 0, "the reader never looked");
     println!("{shoppers} checkouts settled in {elapsed:?}: {confirmed} confirmed");
 
     // Exactly the stock was sold: 100 units, every SKU at zero, nothing left reserved.

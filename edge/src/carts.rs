@@ -1,7 +1,7 @@
 //! `/store/carts`: the shopper's cart, served by the cart service over NATS.
 
-use agora_cart::{CartCommand, CartView};
-use agora_kernel::{CommandId, Principal};
+use agora_cart::{CartCommand, CartError, CartStatus, CartView};
+use agora_kernel::{CommandId, DomainError, Principal};
 use agora_nats::CommandReply;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -319,7 +319,9 @@ async fn merge_target(
 
 /// Merge a guest cart into the signed-in customer's cart, after signing in: the guest cart
 /// (proven by its `X-Cart-Token`) closes as `merged`, and its lines are added to the
-/// customer's cart (quantities add up, capped at the per-line maximum). Safe to retry.
+/// customer's cart (quantities add up, capped at the per-line maximum). Safe to retry. A
+/// customer cart that cannot take them (`409 cart.checkout_in_progress` while a checkout holds
+/// it) changes nothing: the guest cart stays open with its lines.
 #[utoipa::path(post, path = "/store/customers/me/cart/merge", tag = "cart", request_body = MergeCart,
     params(("X-Cart-Token" = String, Header, description = "the guest cart's secret token")),
     security(("bearer" = [])),
@@ -355,8 +357,8 @@ pub async fn merge_cart(
             "a cart cannot be merged into itself",
         ));
     }
-    // The target must be the customer's before the guest cart is closed: the cart service
-    // answers `cart.not_found` for anyone else's.
+    // The target must be the customer's before anything changes: the cart service answers
+    // `cart.not_found` for anyone else's.
     let _: Cart = service::get(
         &state,
         &headers,
@@ -365,24 +367,29 @@ pub async fn merge_cart(
         customer.clone(),
     )
     .await?;
-    // Closing the guest cart first freezes its lines, so what is absorbed is exactly what it
-    // held; a retry gets the same closed cart back (same command id) and absorbs it once.
-    let closed: CommandReply<CartView> = service::command_as(
+    // The guest cart's lines, on the guest's authority. Only an open cart is merged, or one
+    // already merged into this very target (a retry, which repeats the same commands).
+    let source_view: CartView = service::get(
         &state,
         &headers,
         CART_SERVICE,
-        "mark_merged",
         source.clone(),
-        merge_step(&source, &target, "mark_merged"),
-        guest,
-        service::fields(&CartCommand::MarkMerged {
-            target_cart_id: target.clone(),
-        })?,
+        guest.clone(),
     )
     .await?;
+    match source_view.status {
+        CartStatus::Open => {}
+        CartStatus::Merged if source_view.merged_into.as_deref() == Some(target.as_str()) => {}
+        CartStatus::CheckingOut => return Err(CartError::CheckoutInProgress.to_body().into()),
+        _ => return Err(CartError::Closed.to_body().into()),
+    }
+    // The target accepts first: a target that refuses (a checkout in progress, a closed cart)
+    // leaves the guest cart as it was, open with its lines. Only then is the guest cart
+    // closed; each step has a command id of its own, so a retry after a failure in between
+    // applies neither twice.
     let absorb = CartCommand::AbsorbGuestCart {
         source_cart_id: source.clone(),
-        lines: closed.view.lines,
+        lines: source_view.lines,
     };
     let merged: CommandReply<Cart> = service::command_as(
         &state,
@@ -393,6 +400,19 @@ pub async fn merge_cart(
         merge_step(&source, &target, "absorb"),
         customer,
         service::fields(&absorb)?,
+    )
+    .await?;
+    let _: CommandReply<CartView> = service::command_as(
+        &state,
+        &headers,
+        CART_SERVICE,
+        "mark_merged",
+        source.clone(),
+        merge_step(&source, &target, "mark_merged"),
+        guest,
+        service::fields(&CartCommand::MarkMerged {
+            target_cart_id: target.clone(),
+        })?,
     )
     .await?;
     Ok(Json(merged.view))

@@ -473,7 +473,8 @@ const STATUSES: &[&str] = &["draft", "published", "archived"];
 // Back office: products
 
 /// Create a draft product. Send an `Idempotency-Key` to make retries safe: the same key
-/// always names the same product.
+/// always names the same product. A SKU belongs to one product for life: a SKU another product
+/// holds (or ever held) is refused with `409 catalog.sku_taken`.
 #[utoipa::path(post, path = "/admin/products", tag = "catalog", request_body = CreateProduct,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key create one product")),
     security(("bearer" = [])),
@@ -551,7 +552,8 @@ pub async fn get_product(
     Ok(Json(view.into()))
 }
 
-/// Add a variant to a product.
+/// Add a variant to a product. Its SKU must not belong to another product
+/// (`409 catalog.sku_taken`); a SKU this product held before may come back.
 #[utoipa::path(post, path = "/admin/products/{id}/variants", tag = "catalog", request_body = Variant,
     params(("id" = String, Path, description = "product id (UUID)"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),

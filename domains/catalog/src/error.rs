@@ -46,6 +46,10 @@ pub enum CatalogError {
     InvalidVariantTitle,
     #[error("a SKU appears at most once in a product")]
     DuplicateSku,
+    /// Another product owns this SKU: a SKU belongs to one product for life (the catalog
+    /// service's claim, not the product's own state, decides this).
+    #[error("another product owns this SKU")]
+    SkuTaken,
     #[error("the product has no variant with this SKU")]
     UnknownVariant,
     #[error("a price is more than 0 and at most {MAX_PRICE_MINOR} minor units")]
@@ -81,6 +85,7 @@ impl DomainError for CatalogError {
             CatalogError::TooManyVariants => "catalog.too_many_variants",
             CatalogError::InvalidVariantTitle => "catalog.invalid_variant_title",
             CatalogError::DuplicateSku => "catalog.duplicate_sku",
+            CatalogError::SkuTaken => "catalog.sku_taken",
             CatalogError::UnknownVariant => "catalog.unknown_variant",
             CatalogError::InvalidPrice => "catalog.invalid_price",
             CatalogError::CurrencyMismatch => "catalog.currency_mismatch",
@@ -98,7 +103,8 @@ impl DomainError for CatalogError {
             CatalogError::AlreadyExists
             | CatalogError::Archived
             | CatalogError::NoVariants
-            | CatalogError::LastVariant => ErrorKind::Conflict,
+            | CatalogError::LastVariant
+            | CatalogError::SkuTaken => ErrorKind::Conflict,
             CatalogError::InvalidProductId
             | CatalogError::InvalidCategoryId
             | CatalogError::InvalidVendorId
@@ -143,6 +149,7 @@ mod tests {
             CatalogError::TooManyVariants,
             CatalogError::InvalidVariantTitle,
             CatalogError::DuplicateSku,
+            CatalogError::SkuTaken,
             CatalogError::UnknownVariant,
             CatalogError::InvalidPrice,
             CatalogError::CurrencyMismatch,

@@ -49,23 +49,24 @@ fn unavailable_item(sku: &Sku) -> ErrorBody {
 }
 
 impl CheckoutService {
-    /// The catalog's current price and title of every line: the read model maps SKUs to
-    /// products, each product's own service answers with its authoritative state.
+    /// The catalog's current price and title of every line: the SKU claims map SKUs to their
+    /// one owning product, each product's own service answers with its authoritative state.
     async fn price(
         &self,
         cart: &CartView,
         ctx: &RequestContext,
     ) -> Result<Vec<OrderLine>, ErrorBody> {
         let skus: Vec<String> = cart.lines.iter().map(|l| l.sku.to_string()).collect();
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT s.sku, p.product_id FROM products p, unnest(p.skus) AS s(sku)
-             WHERE p.skus && $1 AND s.sku = ANY($1)",
-        )
-        .bind(&skus)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| ErrorBody::unavailable(format!("price lookup failed: {e}")))?;
-        let product_ids: BTreeSet<String> = rows.iter().map(|(_, p)| p.clone()).collect();
+        // The SKU's owner is its claim (one product per SKU for life), not whichever product's
+        // read-model row happens to list the code.
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT sku, product_id FROM sku_claims WHERE sku = ANY($1)")
+                .bind(&skus)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| ErrorBody::unavailable(format!("price lookup failed: {e}")))?;
+        let owners: BTreeMap<String, String> = rows.into_iter().collect();
+        let product_ids: BTreeSet<String> = owners.values().cloned().collect();
         let lookups = product_ids.iter().map(|id| {
             let query = QueryEnvelope {
                 aggregate_id: id.clone(),
@@ -88,7 +89,9 @@ impl CheckoutService {
                 continue;
             }
             for (i, variant) in product.variants.iter().enumerate() {
-                by_sku.insert(variant.sku.to_string(), (product.clone(), i));
+                if owners.get(variant.sku.as_str()) == Some(&product.id) {
+                    by_sku.insert(variant.sku.to_string(), (product.clone(), i));
+                }
             }
         }
         cart.lines
@@ -287,12 +290,16 @@ impl CheckoutService {
                 ctx,
             )
             .await?;
+        // The checkout stream's first event is the commit point, and the request hash is part
+        // of its command id: two requests with one key and different bodies race as two
+        // different commands, so the stream decides both and the loser meets the winner's plan
+        // (`checkout.idempotency_key_reused`) instead of being answered as a retry of it.
         let started = self
             .host
             .execute(
                 CommandEnvelope {
                     aggregate_id: order_id.clone(),
-                    command_id: step_id(&order_id, "start"),
+                    command_id: step_id(&order_id, &format!("start:{}", plan.request_hash)),
                     principal: system(),
                     command: CheckoutCommand::Start {
                         plan: Box::new(plan.clone()),

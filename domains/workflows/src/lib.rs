@@ -7,6 +7,9 @@
 //!   the cart on the shopper's authority, prices it from the catalog (never from the client),
 //!   validates the order it would place, locks the cart, records the saga's start and places the
 //!   order.
+//! - [`ProductService`] (`agora.product.*`): the product aggregate plus SKU ownership: a SKU
+//!   is claimed in `sku_claims` for one product for life before a command brings it in, so two
+//!   products never carry one SKU (`409 catalog.sku_taken`).
 //! - [`runner`]: drives every checkout saga from the event feed (checkout, payment and order
 //!   events), performing [`agora_checkout::Checkout::next_action`] until the saga waits or ends,
 //!   and a sweep that abandons unpaid checkouts and nudges stalled ones.
@@ -25,6 +28,7 @@ mod contract;
 mod identity_contract;
 mod identity_service;
 mod payment_service;
+mod product_service;
 pub mod runner;
 
 pub use checkout_service::{CheckoutService, Pricing};
@@ -32,6 +36,7 @@ pub use contract::*;
 pub use identity_contract::*;
 pub use identity_service::{IdentityService, IdentitySettings};
 pub use payment_service::PaymentService;
+pub use product_service::ProductService;
 
 use agora_kernel::CommandId;
 
