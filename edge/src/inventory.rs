@@ -4,6 +4,7 @@
 //!
 //! Receipts and adjustments are stamped with the edge's clock (`now`), never the client's.
 
+use agora_catalog::ProductView;
 use agora_inventory::{AdjustReason, ReservationView, StockCommand, StockView};
 use agora_kernel::{Principal, Sku};
 use axum::extract::State;
@@ -267,7 +268,7 @@ async fn send(
 ) -> Result<Json<Stock>, ApiError> {
     let principal = auth::back_office(state, headers, auth::Area::Inventory, true)?;
     let sku = params::sku(raw_sku)?;
-    vendor_scope(state, &principal, &sku).await?;
+    vendor_scope(state, headers, &principal, &sku).await?;
     let fields = service::fields(&command)?;
     let reply = service::command::<_, StockView>(
         state,
@@ -283,29 +284,52 @@ async fn send(
 }
 
 /// A vendor reaches only the stock of its own products' SKUs; another vendor's SKU looks
-/// missing. The stock aggregate knows no vendors, so the catalog (the products read model,
-/// where a SKU belongs to one product) answers whose a SKU is.
-async fn vendor_scope(state: &AppState, principal: &Principal, sku: &Sku) -> Result<(), ApiError> {
+/// missing. The stock aggregate knows no vendors: `sku_claims` names the one product a SKU
+/// belongs to (written before the product's command commits), and the product's own service
+/// says whose it is.
+async fn vendor_scope(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: &Principal,
+    sku: &Sku,
+) -> Result<(), ApiError> {
     let Principal::Staff { id, role } = principal else {
         return Ok(());
     };
     if role != "vendor" {
         return Ok(());
     }
-    let owns: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM products WHERE skus @> ARRAY[$1] AND vendor_id = $2)",
-    )
-    .bind(sku.as_str())
-    .bind(id)
-    .fetch_one(&state.pool)
-    .await?;
-    if owns {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(
+    let not_found = || {
+        ApiError::not_found(
             "inventory.not_found",
             "no stock of this SKU among your products",
-        ))
+        )
+    };
+    let product: Option<String> =
+        sqlx::query_scalar("SELECT product_id FROM sku_claims WHERE sku = $1")
+            .bind(sku.as_str())
+            .fetch_optional(&state.pool)
+            .await?;
+    let product = product.ok_or_else(not_found)?;
+    let view: ProductView = service::get(
+        state,
+        headers,
+        crate::catalog::PRODUCT_SERVICE,
+        product,
+        principal.clone(),
+    )
+    .await
+    .map_err(|e| {
+        if e.status == axum::http::StatusCode::NOT_FOUND {
+            not_found()
+        } else {
+            e
+        }
+    })?;
+    if &view.vendor_id == id {
+        Ok(())
+    } else {
+        Err(not_found())
     }
 }
 
@@ -385,7 +409,7 @@ pub async fn get_stock(
 ) -> Result<Json<Stock>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let sku = params::sku(&raw)?;
-    vendor_scope(&state, &principal, &sku).await?;
+    vendor_scope(&state, &headers, &principal, &sku).await?;
     let view: StockView =
         service::get(&state, &headers, STOCK_SERVICE, sku.to_string(), principal).await?;
     Ok(Json(view.into()))
