@@ -240,3 +240,46 @@ async fn an_authorized_checkouts_units_outlive_their_first_expiry_and_a_cancel_r
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_landing_in_the_finishing_step_is_refunded_on_the_order_and_restocked_once() {
+    let app = spawn_app(Roles::all()).await;
+    shop_with(&app, "FIN-1", 2500, 4).await;
+    let c = cart(&app.http, &app.base, &[("FIN-1", 2)]).await;
+    // Lost capture answers keep the saga capturing for a moment, after its stock was held.
+    let order_id = checkout_ok(&app.http, &app.base, &c, "fin", "pm_card_captureAnswerLost").await;
+    until_provider(&app, &order_id, "capture").await;
+    // Stall the finishing step at its stock commit: an uncommitted row at the SKU stream's
+    // next position makes the commit's insert wait on the primary key until it is rolled back.
+    let mut blocker = app.pool.begin().await.expect("begin");
+    let next: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(max(sequence), 0) + 1 FROM events WHERE aggregate_type = 'stock' AND aggregate_id = 'FIN-1'",
+    )
+    .fetch_one(&mut *blocker)
+    .await
+    .expect("next sequence");
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('stock', 'FIN-1', $1, 'TestBlocker', '1', '{}', '{}')",
+    )
+    .bind(next)
+    .execute(&mut *blocker)
+    .await
+    .expect("block the stock stream");
+    phase_in(&app, &order_id, &["finishing"]).await;
+    // The shopper cancels while the saga finishes: the order has no capture recorded yet.
+    cancel(&app, &order_id, &c.1).await;
+    phase_in(&app, &order_id, &["reverting"]).await;
+    blocker.rollback().await.expect("unblock");
+
+    let checkout = phase_in(&app, &order_id, &["reverted", "refund_failed"]).await;
+    assert_eq!(checkout["phase"], "reverted", "{checkout}");
+    assert_refunded_in_full(&app, &order_id).await;
+    let s = stock(&app, "FIN-1").await;
+    assert_eq!(
+        (s["on_hand"].as_i64(), s["reserved"].as_i64()),
+        (Some(4), Some(0)),
+        "{s}"
+    );
+    app.stop().await;
+}
