@@ -12,8 +12,8 @@
 //!   stored response instead of performing the effect again.
 //! - `test_gateway_operations`: an append-only log of the effects actually performed
 //!   (`authorize`, `capture`, `void`, `refund`), for tests to count.
-//! - `test_gateway_lost_answers`: how many answers to a key were lost on purpose (the
-//!   `...AnswerLost` tokens), so the loss stops after a few calls whichever process asks.
+//! - `test_gateway_lost_answers`: how many answers to a key were lost on purpose
+//!   (`pm_card_refundAnswerLost`), so the loss stops after a few calls whichever process asks.
 //!
 //! # Payment methods (Stripe's test tokens)
 //! | token | behaviour |
@@ -24,7 +24,7 @@
 //! | `pm_card_authenticationRequired` | requires action (3-D Secure); `confirm` authorizes it |
 //! | `pm_card_timeoutAfterCharge` | ours: the first call authorizes, stores the answer, then times out |
 //! | `pm_card_unavailable` | ours: always `Unavailable`, nothing performed |
-//! | `pm_card_captureAnswerLost` | ours: authorized; the capture is made, but the first three answers to its key are lost (`Timeout`) |
+//! | `pm_card_captureAnswerLost` | ours: authorized; the capture is made, but every answer to its key in its first two seconds is lost (`Timeout`), like a partition |
 //! | `pm_card_refundAnswerLost` | ours: authorized; each refund is made, but the first two answers to its key are lost (`Timeout`) |
 //! | `pm_card_refundDeclined` | ours: authorized; every refund is refused (`refund_declined`) |
 //! | `pm_card_refundDeclinedOnce` | ours: authorized; the first refund of the intent is refused, later ones succeed |
@@ -152,7 +152,9 @@ impl Card {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Later {
     Normal,
-    /// The capture is made; the first [`LOST_CAPTURE_ANSWERS`] answers to its key are lost.
+    /// The capture is made; every answer to its key within [`CAPTURE_ANSWERS_LOST_FOR`] of
+    /// the capture is lost. A time rather than a count, so a burst of retries cannot use the
+    /// losses up: the caller stays between the capture and its record for that long.
     CaptureAnswerLost,
     /// Each refund is made; the first [`LOST_REFUND_ANSWERS`] answers to its key are lost.
     RefundAnswerLost,
@@ -162,7 +164,7 @@ enum Later {
     RefundDeclinedOnce,
 }
 
-const LOST_CAPTURE_ANSWERS: i32 = 3;
+const CAPTURE_ANSWERS_LOST_FOR: &str = "2 seconds";
 const LOST_REFUND_ANSWERS: i32 = 2;
 
 impl Later {
@@ -349,7 +351,18 @@ impl TestGateway {
                 .await
                 .map_err(db)?;
         let limit = match (method.as_deref().map(Later::of), operation) {
-            (Some(Later::CaptureAnswerLost), "capture") => LOST_CAPTURE_ANSWERS,
+            (Some(Later::CaptureAnswerLost), "capture") => {
+                let recent: Option<bool> = sqlx::query_scalar(
+                    "SELECT created_at > now() - $2::interval FROM test_gateway_requests \
+                     WHERE idempotency_key = $1",
+                )
+                .bind(key)
+                .bind(CAPTURE_ANSWERS_LOST_FOR)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+                return Ok(recent.unwrap_or(false));
+            }
             (Some(Later::RefundAnswerLost), "refund") => LOST_REFUND_ANSWERS,
             _ => return Ok(false),
         };
