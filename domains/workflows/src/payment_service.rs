@@ -324,15 +324,7 @@ impl PaymentService {
                             && code == "payment_intent_unexpected_state" =>
                     {
                         return self
-                            .captured_behind_our_back(
-                                id,
-                                by,
-                                view,
-                                provider_ref,
-                                code,
-                                message,
-                                ctx,
-                            )
+                            .learn_lost_capture(id, by, view, provider_ref, code, message, ctx)
                             .await;
                     }
                     Err(e) => return Err(gateway_error(e)),
@@ -360,7 +352,7 @@ impl PaymentService {
     /// captured, since it could not be voided): it never captures twice. A capture learned this
     /// way is recorded and reported as `payment.already_captured`, so the caller refunds.
     #[allow(clippy::too_many_arguments)]
-    async fn captured_behind_our_back(
+    async fn learn_lost_capture(
         &self,
         id: &str,
         by: &Principal,
