@@ -109,7 +109,18 @@ impl Projection for Stock {
                     None,
                     Some(reservation_id.clone()),
                 ),
-                // Threshold changes and signals are not movements.
+                StockEvent::ReservationReturned {
+                    reservation_id,
+                    quantity,
+                    ..
+                } => (
+                    *quantity,
+                    0,
+                    Some("returned".into()),
+                    None,
+                    Some(reservation_id.clone()),
+                ),
+                // Threshold changes, extensions and signals are not movements.
                 _ => continue,
             };
             sqlx::query(

@@ -9,6 +9,13 @@ pub const PAYMENT_WINDOW_SECS: i64 = 15 * 60;
 /// that is paid in time always finds its reservations; shorter than forever, so a checkout
 /// whose runner died returns its units on its own.
 pub const RESERVATION_TTL_SECS: i64 = 30 * 60;
+/// How long the stock of an authorized checkout stays held: as long as the provider holds the
+/// money (an authorization lapses after about seven days), so the units cannot expire between
+/// the authorization and the capture, however long the capture is delayed.
+pub const AUTHORIZED_HOLD_SECS: i64 = 7 * 24 * 60 * 60;
+/// Refused refunds of a cancelled order after which the saga stops trying and leaves the
+/// refund to staff (`refund_failed`).
+pub const MAX_REFUND_ATTEMPTS: usize = 3;
 
 /// Everything the saga needs, frozen when the checkout starts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +49,12 @@ pub enum Outcome {
     },
     /// The provider holds the amount.
     PaymentAuthorized,
+    /// Holding the reservations after the authorization found one lapsed and its units gone.
+    /// Distinct from `StockUnavailable`, so a stale reservation answer can never fail an
+    /// authorized checkout.
+    StockLapsed {
+        sku: Sku,
+    },
     /// The shopper must still confirm the payment (3-D Secure).
     PaymentPending,
     PaymentDeclined {
@@ -65,6 +78,10 @@ pub enum Outcome {
     Compensated,
     /// The paid order that was cancelled is refunded and its units are back in stock.
     Reverted,
+    /// The provider refused the refund of a cancelled order too many times: staff must act.
+    RefundFailed {
+        code: String,
+    },
 }
 
 impl Outcome {
@@ -74,6 +91,7 @@ impl Outcome {
             Outcome::StockReserved => "stock_reserved",
             Outcome::StockUnavailable { .. } => "stock_unavailable",
             Outcome::PaymentAuthorized => "payment_authorized",
+            Outcome::StockLapsed { .. } => "stock_lapsed",
             Outcome::PaymentPending => "payment_pending",
             Outcome::PaymentDeclined { .. } => "payment_declined",
             Outcome::PaymentFailed { .. } => "payment_failed",
@@ -84,6 +102,7 @@ impl Outcome {
             Outcome::Finished => "finished",
             Outcome::Compensated => "compensated",
             Outcome::Reverted => "reverted",
+            Outcome::RefundFailed { .. } => "refund_failed",
         }
     }
 }
@@ -181,6 +200,8 @@ pub enum Phase {
     Failed,
     Reverting,
     Reverted,
+    /// The money of a cancelled order could not be returned: staff must refund it by hand.
+    RefundFailed,
 }
 
 impl Phase {
@@ -199,12 +220,16 @@ impl Phase {
             Phase::Failed => "failed",
             Phase::Reverting => "reverting",
             Phase::Reverted => "reverted",
+            Phase::RefundFailed => "refund_failed",
         }
     }
 
     /// The saga has nothing left to do (until an order cancellation reverts a completed one).
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Phase::Completed | Phase::Failed | Phase::Reverted)
+        matches!(
+            self,
+            Phase::Completed | Phase::Failed | Phase::Reverted | Phase::RefundFailed
+        )
     }
 }
 
@@ -219,19 +244,28 @@ pub enum Action {
     /// Look whether the pending payment was confirmed (after a webhook or the shopper's
     /// client); nothing to do while it is still pending.
     CheckPayment,
-    /// Mark the order's payment authorized, then confirm the order.
+    /// Hold the reservations until [`AUTHORIZED_HOLD_SECS`] after now (re-reserving any that
+    /// lapsed), mark the order's payment authorized, then confirm the order.
     ConfirmOrder,
     Capture,
     /// Commit the reservations, record the capture on the order, close the cart.
     Finish,
     /// Undo: release every reservation, void the authorization (when one was asked for),
-    /// cancel the order (unless someone already did), reopen the cart.
+    /// cancel the order (unless someone already did), refund the capture (when the provider
+    /// captured before the failure was noticed), reopen the cart. `Compensated` only once the
+    /// money is back.
     Compensate {
         void_payment: bool,
+        refund_payment: bool,
         cancel_order: Option<CancelReason>,
     },
-    /// Refund what was captured and return the units to stock.
-    Revert,
+    /// Refund what was captured (until the provider settles it) and return to stock exactly
+    /// what was taken: a reservation still held is released, a committed one is returned.
+    /// `completed`: every line was committed (the saga finished), so a commit too old for the
+    /// stock to remember is returned by receiving its units.
+    Revert {
+        completed: bool,
+    },
     /// Nothing to do.
     Wait,
 }
@@ -274,6 +308,16 @@ pub struct Checkout {
     /// The phase the saga failed in, and why.
     pub failure: Option<(Phase, CancelReason, String)>,
     pub order_cancelled_externally: bool,
+    /// The provider captured the payment although the saga failed (a cancel raced the
+    /// capture): the compensation refunds instead of voiding.
+    #[serde(default)]
+    pub refund_due: bool,
+    /// The saga recorded `Finished`: every reservation was committed.
+    #[serde(default)]
+    pub completed: bool,
+    /// The provider's last refusal of the refund, once the saga gave up on it.
+    #[serde(default)]
+    pub refund_failure: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -289,6 +333,10 @@ pub struct CheckoutView {
     pub request_hash: Option<String>,
     pub failure_reason: Option<CancelReason>,
     pub failure_detail: Option<String>,
+    /// Why the refund of a cancelled order failed (phase `refund_failed`): staff must refund
+    /// it by hand.
+    #[serde(default)]
+    pub refund_failure: Option<String>,
     pub pay_by: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
@@ -299,7 +347,11 @@ impl Checkout {
     /// every load and every recorded outcome.
     pub fn next_action(&self) -> Action {
         match self.phase {
-            Phase::New | Phase::Completed | Phase::Failed | Phase::Reverted => Action::Wait,
+            Phase::New
+            | Phase::Completed
+            | Phase::Failed
+            | Phase::Reverted
+            | Phase::RefundFailed => Action::Wait,
             Phase::PlacingOrder => Action::PlaceOrder,
             Phase::ReservingStock => Action::ReserveStock,
             Phase::Authorizing => Action::Authorize,
@@ -307,7 +359,9 @@ impl Checkout {
             Phase::ConfirmingOrder => Action::ConfirmOrder,
             Phase::Capturing => Action::Capture,
             Phase::Finishing => Action::Finish,
-            Phase::Reverting => Action::Revert,
+            Phase::Reverting => Action::Revert {
+                completed: self.completed,
+            },
             Phase::Compensating => {
                 let (failed_in, reason) = match &self.failure {
                     Some((phase, reason, _)) => (*phase, *reason),
@@ -315,14 +369,16 @@ impl Checkout {
                 };
                 Action::Compensate {
                     // An authorization may exist from the moment one was asked for, even when
-                    // its answer was lost.
-                    void_payment: matches!(
-                        failed_in,
-                        Phase::Authorizing
-                            | Phase::AwaitingPayment
-                            | Phase::ConfirmingOrder
-                            | Phase::Capturing
-                    ),
+                    // its answer was lost. Money the provider captured is refunded instead.
+                    void_payment: !self.refund_due
+                        && matches!(
+                            failed_in,
+                            Phase::Authorizing
+                                | Phase::AwaitingPayment
+                                | Phase::ConfirmingOrder
+                                | Phase::Capturing
+                        ),
+                    refund_payment: self.refund_due,
                     cancel_order: (!self.order_cancelled_externally).then_some(reason),
                 }
             }
@@ -387,12 +443,20 @@ impl Checkout {
             (P::Authorizing | P::AwaitingPayment, O::PaymentFailed { code }) => {
                 vec![self.failed(CancelReason::PaymentFailed, code.clone(), now)]
             }
+            // Holding the reservations found one lapsed and its units sold to someone else.
+            (P::ConfirmingOrder, O::StockLapsed { sku }) => {
+                vec![self.failed(CancelReason::OutOfStock, format!("out_of_stock:{sku}"), now)]
+            }
             (P::ConfirmingOrder, O::OrderConfirmed) => progressed(),
             (P::Capturing, O::PaymentCaptured) => progressed(),
             (P::Capturing, O::CaptureFailed { code }) => {
                 vec![self.failed(CancelReason::PaymentFailed, code.clone(), now)]
             }
             (P::Finishing, O::Finished) => vec![CheckoutEvent::CheckoutCompleted { at: now }],
+            // The provider captured although the saga failed (a cancel landed after the capture
+            // but before its record): the compensation must refund it.
+            (P::Compensating, O::PaymentCaptured) if !self.refund_due => progressed(),
+            (P::Compensating | P::Reverting, O::RefundFailed { .. }) => progressed(),
             (P::Compensating, O::Compensated) => {
                 vec![CheckoutEvent::CheckoutCompensated { at: now }]
             }
@@ -474,7 +538,15 @@ impl Decider for Checkout {
                     Outcome::PaymentPending => Phase::AwaitingPayment,
                     Outcome::PaymentAuthorized => Phase::ConfirmingOrder,
                     Outcome::OrderConfirmed => Phase::Capturing,
+                    Outcome::PaymentCaptured if self.phase == Phase::Compensating => {
+                        self.refund_due = true;
+                        Phase::Compensating
+                    }
                     Outcome::PaymentCaptured => Phase::Finishing,
+                    Outcome::RefundFailed { code } => {
+                        self.refund_failure = Some(code.clone());
+                        Phase::RefundFailed
+                    }
                     _ => self.phase,
                 };
                 self.updated_at = Some(*at);
@@ -496,6 +568,7 @@ impl Decider for Checkout {
             }
             CheckoutEvent::CheckoutCompleted { at } => {
                 self.phase = Phase::Completed;
+                self.completed = true;
                 self.updated_at = Some(*at);
             }
             CheckoutEvent::CheckoutReverting { at, .. } => {
@@ -531,6 +604,7 @@ impl Decider for Checkout {
             request_hash: self.plan.as_ref().map(|p| p.request_hash.clone()),
             failure_reason: self.failure.as_ref().map(|f| f.1),
             failure_detail: self.failure.as_ref().map(|f| f.2.clone()),
+            refund_failure: self.refund_failure.clone(),
             pay_by: self.pay_by,
             started_at: self.started_at,
             updated_at: self.updated_at,

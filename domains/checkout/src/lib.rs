@@ -10,16 +10,21 @@
 //! because every action is idempotent.
 //!
 //! The happy path: `place_order → reserve_stock → authorize → (await the shopper's
-//! confirmation) → confirm_order → capture → finish` (commit the reservations, record the
-//! capture on the order, close the cart). Any failure before the capture turns into one
-//! `compensate` action: release every reservation, void the authorization, cancel the order
-//! with the reason, reopen the cart. An order cancelled after it was paid is `revert`ed:
-//! refunded and its units returned to stock.
+//! confirmation) → confirm_order` (hold the reservations as long as the authorization lives,
+//! so they cannot expire before the capture) `→ capture → finish` (commit the reservations,
+//! record the capture on the order, close the cart). Any failure before the capture turns into
+//! one `compensate` action: release every reservation, void the authorization, cancel the
+//! order with the reason, reopen the cart; when the provider turns out to have captured
+//! anyway (a cancel that raced the capture), the compensation refunds instead of voiding. An
+//! order cancelled after it was paid is `revert`ed: exactly the units taken go back (a held
+//! reservation is released, a committed one returned) and the capture is refunded.
 //!
 //! Invariants (enforced by `decide`): an outcome is recorded only in the phase that expects
-//! it (a stale or repeated outcome records nothing); once the payment is captured the saga
-//! never compensates (it can only complete, or later revert by refund); compensation happens
-//! at most once and always ends the saga.
+//! it (a stale or repeated outcome records nothing); once the payment capture is recorded the
+//! saga never compensates (it can only complete, or later revert by refund); compensation
+//! happens at most once; `compensated` and `reverted` are recorded only once the money is back
+//! (never captured, voided, or refunded in full), and a refund the provider refused
+//! [`MAX_REFUND_ATTEMPTS`] times ends in `refund_failed`, for staff.
 
 mod checkout;
 

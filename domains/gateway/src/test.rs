@@ -12,6 +12,8 @@
 //!   stored response instead of performing the effect again.
 //! - `test_gateway_operations`: an append-only log of the effects actually performed
 //!   (`authorize`, `capture`, `void`, `refund`), for tests to count.
+//! - `test_gateway_lost_answers`: how many answers to a key were lost on purpose
+//!   (`pm_card_refundAnswerLost`), so the loss stops after a few calls whichever process asks.
 //!
 //! # Payment methods (Stripe's test tokens)
 //! | token | behaviour |
@@ -22,6 +24,10 @@
 //! | `pm_card_authenticationRequired` | requires action (3-D Secure); `confirm` authorizes it |
 //! | `pm_card_timeoutAfterCharge` | ours: the first call authorizes, stores the answer, then times out |
 //! | `pm_card_unavailable` | ours: always `Unavailable`, nothing performed |
+//! | `pm_card_captureAnswerLost` | ours: authorized; the capture is made, but every answer to its key in its first two seconds is lost (`Timeout`), like a partition |
+//! | `pm_card_refundAnswerLost` | ours: authorized; each refund is made, but the first two answers to its key are lost (`Timeout`) |
+//! | `pm_card_refundDeclined` | ours: authorized; every refund is refused (`refund_declined`) |
+//! | `pm_card_refundDeclinedOnce` | ours: authorized; the first refund of the intent is refused, later ones succeed |
 //!
 //! Anything else (in particular a card number) is `Rejected { code: "invalid_payment_method" }`
 //! and is neither stored nor logged.
@@ -77,6 +83,11 @@ CREATE TABLE IF NOT EXISTS test_gateway_operations (
     at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS test_gateway_operations_intent_id ON test_gateway_operations (intent_id, seq);
+
+CREATE TABLE IF NOT EXISTS test_gateway_lost_answers (
+    idempotency_key text PRIMARY KEY,
+    lost            integer NOT NULL
+);
 "#;
 
 /// Serialises schema creation between processes starting at once (`CREATE TABLE IF NOT
@@ -103,9 +114,14 @@ impl Card {
     /// (an invalid token, or the simulated outage).
     fn parse(payment_method: &str) -> Result<Card, GatewayError> {
         Ok(match payment_method {
-            "pm_card_visa" | "pm_card_visa_debit" | "pm_card_mastercard" | "pm_card_amex" => {
-                Card::Approve
-            }
+            "pm_card_visa"
+            | "pm_card_visa_debit"
+            | "pm_card_mastercard"
+            | "pm_card_amex"
+            | "pm_card_captureAnswerLost"
+            | "pm_card_refundAnswerLost"
+            | "pm_card_refundDeclined"
+            | "pm_card_refundDeclinedOnce" => Card::Approve,
             "pm_card_chargeDeclined" => Card::Decline("card_declined"),
             "pm_card_chargeDeclinedInsufficientFunds" => Card::Decline("insufficient_funds"),
             "pm_card_authenticationRequired" => Card::AuthenticationRequired,
@@ -128,6 +144,38 @@ impl Card {
                 ))
             }
         })
+    }
+}
+
+/// What an authorized intent's token does to its capture and refunds (ours, to exercise the
+/// unhappy paths after the authorization).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Later {
+    Normal,
+    /// The capture is made; every answer to its key within [`CAPTURE_ANSWERS_LOST_FOR`] of
+    /// the capture is lost. A time rather than a count, so a burst of retries cannot use the
+    /// losses up: the caller stays between the capture and its record for that long.
+    CaptureAnswerLost,
+    /// Each refund is made; the first [`LOST_REFUND_ANSWERS`] answers to its key are lost.
+    RefundAnswerLost,
+    /// Every refund is refused.
+    RefundDeclined,
+    /// The first refund (key) of the intent is refused; later ones succeed.
+    RefundDeclinedOnce,
+}
+
+const CAPTURE_ANSWERS_LOST_FOR: &str = "2 seconds";
+const LOST_REFUND_ANSWERS: i32 = 2;
+
+impl Later {
+    fn of(payment_method: &str) -> Later {
+        match payment_method {
+            "pm_card_captureAnswerLost" => Later::CaptureAnswerLost,
+            "pm_card_refundAnswerLost" => Later::RefundAnswerLost,
+            "pm_card_refundDeclined" => Later::RefundDeclined,
+            "pm_card_refundDeclinedOnce" => Later::RefundDeclinedOnce,
+            _ => Later::Normal,
+        }
     }
 }
 
@@ -198,6 +246,7 @@ struct Intent {
     amount_captured: i64,
     amount_refunded: i64,
     last_error_code: Option<String>,
+    payment_method: String,
 }
 
 fn db(e: sqlx::Error) -> GatewayError {
@@ -287,6 +336,48 @@ impl TestGateway {
         )
     }
 
+    /// Whether this answer to `key` is to be lost (the `...AnswerLost` tokens): the effect
+    /// stands, the caller sees a timeout, like a connection cut after the provider acted.
+    async fn loses_answer(
+        &self,
+        key: &str,
+        provider_ref: &str,
+        operation: &str,
+    ) -> Result<bool, GatewayError> {
+        let method: Option<String> =
+            sqlx::query_scalar("SELECT payment_method FROM test_gateway_intents WHERE id = $1")
+                .bind(provider_ref)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        let limit = match (method.as_deref().map(Later::of), operation) {
+            (Some(Later::CaptureAnswerLost), "capture") => {
+                let recent: Option<bool> = sqlx::query_scalar(
+                    "SELECT created_at > now() - $2::interval FROM test_gateway_requests \
+                     WHERE idempotency_key = $1",
+                )
+                .bind(key)
+                .bind(CAPTURE_ANSWERS_LOST_FOR)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+                return Ok(recent.unwrap_or(false));
+            }
+            (Some(Later::RefundAnswerLost), "refund") => LOST_REFUND_ANSWERS,
+            _ => return Ok(false),
+        };
+        let lost: i32 = sqlx::query_scalar(
+            "INSERT INTO test_gateway_lost_answers (idempotency_key, lost) VALUES ($1, 1) \
+             ON CONFLICT (idempotency_key) DO UPDATE SET lost = test_gateway_lost_answers.lost + 1 \
+             RETURNING lost",
+        )
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(lost <= limit)
+    }
+
     /// Claims `key` for this call, or returns what an earlier call with it answered. A
     /// concurrent call with the same key blocks on the insert until the first commits.
     async fn begin(
@@ -354,7 +445,7 @@ impl TestGateway {
     ) -> Result<Option<Intent>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT status, amount_minor, currency, amount_captured, amount_refunded, \
-             last_error_code FROM test_gateway_intents WHERE id = $1 FOR UPDATE",
+             last_error_code, payment_method FROM test_gateway_intents WHERE id = $1 FOR UPDATE",
         )
         .bind(provider_ref)
         .fetch_optional(&mut *conn)
@@ -367,6 +458,7 @@ impl TestGateway {
                 amount_captured: r.try_get("amount_captured")?,
                 amount_refunded: r.try_get("amount_refunded")?,
                 last_error_code: r.try_get("last_error_code")?,
+                payment_method: r.try_get("payment_method")?,
             })
         })
         .transpose()
@@ -559,6 +651,28 @@ impl TestGateway {
         if intent.currency != amount.currency.as_str() {
             return Ok(currency_mismatch(&intent.currency));
         }
+        let refused = match Later::of(&intent.payment_method) {
+            Later::RefundDeclined => true,
+            // The key of this call is already stored (by `begin`): it is the first when it is
+            // the only refund key of the intent.
+            Later::RefundDeclinedOnce => {
+                let keys: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM test_gateway_requests \
+                     WHERE operation = 'refund' AND fingerprint LIKE $1",
+                )
+                .bind(format!("refund|{provider_ref}|%"))
+                .fetch_one(&mut *conn)
+                .await?;
+                keys <= 1
+            }
+            _ => false,
+        };
+        if refused {
+            return Ok(Stored::rejected(
+                "refund_declined",
+                "the card issuer declined the refund",
+            ));
+        }
         let refundable = intent.amount_captured - intent.amount_refunded;
         if amount.amount_minor > refundable {
             return Ok(Stored::rejected(
@@ -704,14 +818,23 @@ impl PaymentGateway for TestGateway {
             "capture|{provider_ref}|{}|{}",
             amount.amount_minor, amount.currency
         );
-        let mut tx = match self.begin(idempotency_key, "capture", &fingerprint).await? {
-            Begun::Replay(stored) => return stored.into_done(),
-            Begun::Fresh(tx) => tx,
+        let stored = match self.begin(idempotency_key, "capture", &fingerprint).await? {
+            Begun::Replay(stored) => stored,
+            Begun::Fresh(mut tx) => {
+                let stored = Self::perform_capture(&mut tx, provider_ref, amount)
+                    .await
+                    .map_err(db)?;
+                Self::finish(tx, idempotency_key, &stored).await?;
+                stored
+            }
         };
-        let stored = Self::perform_capture(&mut tx, provider_ref, amount)
-            .await
-            .map_err(db)?;
-        Self::finish(tx, idempotency_key, &stored).await?;
+        if stored == Stored::Done
+            && self
+                .loses_answer(idempotency_key, provider_ref, "capture")
+                .await?
+        {
+            return Err(GatewayError::Timeout);
+        }
         stored.into_done()
     }
 
@@ -745,14 +868,23 @@ impl PaymentGateway for TestGateway {
             "refund|{provider_ref}|{}|{}|{refund_id}|{order_id}",
             amount.amount_minor, amount.currency
         );
-        let mut tx = match self.begin(idempotency_key, "refund", &fingerprint).await? {
-            Begun::Replay(stored) => return stored.into_refund(),
-            Begun::Fresh(tx) => tx,
+        let stored = match self.begin(idempotency_key, "refund", &fingerprint).await? {
+            Begun::Replay(stored) => stored,
+            Begun::Fresh(mut tx) => {
+                let stored = Self::perform_refund(&mut tx, provider_ref, amount)
+                    .await
+                    .map_err(db)?;
+                Self::finish(tx, idempotency_key, &stored).await?;
+                stored
+            }
         };
-        let stored = Self::perform_refund(&mut tx, provider_ref, amount)
-            .await
-            .map_err(db)?;
-        Self::finish(tx, idempotency_key, &stored).await?;
+        if matches!(stored, Stored::Refund { .. })
+            && self
+                .loses_answer(idempotency_key, provider_ref, "refund")
+                .await?
+        {
+            return Err(GatewayError::Timeout);
+        }
         stored.into_refund()
     }
 }

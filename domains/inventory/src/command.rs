@@ -51,6 +51,17 @@ pub enum StockCommand {
         order_ref: String,
         now: DateTime<Utc>,
     },
+    /// `Reserve`, but an open reservation of the same quantity is extended to `expires_at`
+    /// when that is later: the checkout holds its units this way once the payment is
+    /// authorized, so they cannot expire before the capture. A reservation that already lapsed
+    /// is reserved again, if the units are still there (else `InsufficientStock`).
+    Hold {
+        reservation_id: String,
+        quantity: i64,
+        expires_at: DateTime<Utc>,
+        order_ref: String,
+        now: DateTime<Utc>,
+    },
     /// Gives the units of a reservation back; an unknown id is a no-op, so compensations can be
     /// retried freely.
     Release {
@@ -65,6 +76,12 @@ pub enum StockCommand {
     ExpireDue {
         now: DateTime<Utc>,
     },
+    /// Gives back exactly what a reservation took: an open one is released, a committed one
+    /// (a sale cancelled afterwards) goes back on hand, once. Unknown (never taken, expired,
+    /// or committed too long ago to be remembered) is `UnknownReservation`.
+    ReturnReservation {
+        reservation_id: String,
+    },
 }
 
 impl StockCommand {
@@ -77,6 +94,8 @@ impl StockCommand {
         "release",
         "commit",
         "expire_due",
+        "return_reservation",
+        "hold",
     ];
 
     /// The command's name: its serde tag and its endpoint name.
@@ -89,6 +108,8 @@ impl StockCommand {
             StockCommand::Release { .. } => "release",
             StockCommand::Commit { .. } => "commit",
             StockCommand::ExpireDue { .. } => "expire_due",
+            StockCommand::ReturnReservation { .. } => "return_reservation",
+            StockCommand::Hold { .. } => "hold",
         }
     }
 }
@@ -128,6 +149,16 @@ mod tests {
                 reservation_id: "r".into(),
             },
             StockCommand::ExpireDue { now },
+            StockCommand::ReturnReservation {
+                reservation_id: "r".into(),
+            },
+            StockCommand::Hold {
+                reservation_id: "r".into(),
+                quantity: 1,
+                expires_at: now,
+                order_ref: "o".into(),
+                now,
+            },
         ];
         assert_eq!(all.len(), StockCommand::NAMES.len());
         for (command, name) in all.iter().zip(StockCommand::NAMES) {

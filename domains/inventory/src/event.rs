@@ -51,6 +51,17 @@ pub enum StockEvent {
         reservation_id: String,
         quantity: i64,
     },
+    /// An open reservation now lasts until `expires_at` (later than before).
+    ReservationExtended {
+        reservation_id: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// A committed reservation's units came back on hand (its order was cancelled).
+    ReservationReturned {
+        reservation_id: String,
+        quantity: i64,
+        on_hand_after: i64,
+    },
     /// Availability fell from above the threshold to at or below it, and is still above zero.
     LowStock {
         available: i64,
@@ -74,6 +85,8 @@ impl StockEvent {
             StockEvent::ReservationReleased { .. } => "ReservationReleased",
             StockEvent::ReservationCommitted { .. } => "ReservationCommitted",
             StockEvent::ReservationExpired { .. } => "ReservationExpired",
+            StockEvent::ReservationExtended { .. } => "ReservationExtended",
+            StockEvent::ReservationReturned { .. } => "ReservationReturned",
             StockEvent::LowStock { .. } => "LowStock",
             StockEvent::OutOfStock { .. } => "OutOfStock",
             StockEvent::BackInStock { .. } => "BackInStock",

@@ -39,6 +39,9 @@ pub struct Reservation {
 pub struct CommittedReservation {
     pub reservation_id: String,
     pub quantity: i64,
+    /// Its units came back on hand (`ReservationReturned`): returning it again changes nothing.
+    #[serde(default)]
+    pub returned: bool,
 }
 
 /// The stock of one SKU, folded from its events. Every SKU implicitly exists with nothing on
@@ -150,8 +153,12 @@ impl Levels {
         for event in events {
             match event {
                 StockEvent::StockReceived { on_hand_after, .. }
-                | StockEvent::StockAdjusted { on_hand_after, .. } => self.on_hand = *on_hand_after,
+                | StockEvent::StockAdjusted { on_hand_after, .. }
+                | StockEvent::ReservationReturned { on_hand_after, .. } => {
+                    self.on_hand = *on_hand_after
+                }
                 StockEvent::ThresholdSet { threshold } => self.threshold = *threshold,
+                StockEvent::ReservationExtended { .. } => {}
                 StockEvent::StockReserved { quantity, .. } => {
                     self.reserved = self.reserved.saturating_add(*quantity);
                 }
@@ -235,9 +242,11 @@ fn authorize(command: &StockCommand, by: &Principal) -> Result<(), InventoryErro
             Principal::Guest { .. } | Principal::Customer { .. } => false,
         },
         StockCommand::Reserve { .. }
+        | StockCommand::Hold { .. }
         | StockCommand::Release { .. }
         | StockCommand::Commit { .. }
-        | StockCommand::ExpireDue { .. } => match by {
+        | StockCommand::ExpireDue { .. }
+        | StockCommand::ReturnReservation { .. } => match by {
             Principal::System { .. } => true,
             Principal::Staff { role, .. } => role == "admin",
             Principal::Guest { .. } | Principal::Customer { .. } => false,
@@ -419,7 +428,15 @@ impl StockItem {
                 expires_at,
                 order_ref,
                 now,
+            }
+            | StockCommand::Hold {
+                reservation_id,
+                quantity,
+                expires_at,
+                order_ref,
+                now,
             } => {
+                let extend = matches!(command, StockCommand::Hold { .. });
                 if reservation_id.trim().is_empty()
                     || reservation_id.chars().count() > MAX_RESERVATION_ID_CHARS
                 {
@@ -436,10 +453,21 @@ impl StockItem {
                 // The same reservation again (a retry) changes nothing; the same id for another
                 // quantity is a bug in the caller, and guessing which one it meant would be worse.
                 // A reservation expiring now no longer holds its id.
-                let held = self
+                let open = self
                     .reservations
                     .get(reservation_id)
-                    .filter(|r| r.expires_at > *now)
+                    .filter(|r| r.expires_at > *now);
+                if extend
+                    && open.is_some_and(|r| r.quantity == *quantity && r.expires_at < *expires_at)
+                {
+                    // Holding the units longer (an authorized checkout): the same units, later.
+                    events.push(StockEvent::ReservationExtended {
+                        reservation_id: reservation_id.clone(),
+                        expires_at: *expires_at,
+                    });
+                    return Ok(events);
+                }
+                let held = open
                     .map(|r| r.quantity)
                     .or_else(|| self.committed(reservation_id).map(|c| c.quantity));
                 match held {
@@ -482,6 +510,30 @@ impl StockItem {
                 }
             }
             StockCommand::ExpireDue { now } => Ok(self.expiries(*now)),
+            StockCommand::ReturnReservation { reservation_id } => {
+                if let Some(r) = self.reservations.get(reservation_id) {
+                    return Ok(vec![StockEvent::ReservationReleased {
+                        reservation_id: reservation_id.clone(),
+                        quantity: r.quantity,
+                    }]);
+                }
+                match self.committed(reservation_id) {
+                    Some(c) if c.returned => Ok(vec![]),
+                    Some(c) => {
+                        let on_hand_after = self
+                            .on_hand
+                            .checked_add(c.quantity)
+                            .filter(|after| *after <= MAX_ON_HAND)
+                            .ok_or(InventoryError::OnHandLimit)?;
+                        Ok(vec![StockEvent::ReservationReturned {
+                            reservation_id: reservation_id.clone(),
+                            quantity: c.quantity,
+                            on_hand_after,
+                        }])
+                    }
+                    None => Err(InventoryError::UnknownReservation),
+                }
+            }
         }
     }
 }
@@ -546,6 +598,31 @@ impl Decider for StockItem {
             | StockEvent::ReservationExpired { reservation_id, .. } => {
                 self.unreserve(reservation_id);
             }
+            StockEvent::ReservationExtended {
+                reservation_id,
+                expires_at,
+            } => {
+                if let Some(r) = self.reservations.get_mut(reservation_id) {
+                    self.expiring
+                        .remove(&(r.expires_at, reservation_id.clone()));
+                    r.expires_at = *expires_at;
+                    self.expiring.insert((*expires_at, reservation_id.clone()));
+                }
+            }
+            StockEvent::ReservationReturned {
+                reservation_id,
+                on_hand_after,
+                ..
+            } => {
+                self.on_hand = *on_hand_after;
+                if let Some(c) = self
+                    .recent_commits
+                    .iter_mut()
+                    .find(|c| c.reservation_id == *reservation_id)
+                {
+                    c.returned = true;
+                }
+            }
             StockEvent::ReservationCommitted {
                 reservation_id,
                 quantity,
@@ -556,6 +633,7 @@ impl Decider for StockItem {
                 self.recent_commits.push_back(CommittedReservation {
                     reservation_id: reservation_id.clone(),
                     quantity: *quantity,
+                    returned: false,
                 });
                 while self.recent_commits.len() > REMEMBERED_COMMITS {
                     self.recent_commits.pop_front();
@@ -1237,6 +1315,185 @@ mod tests {
             },
             Ok(vec![]),
         );
+    }
+
+    fn hold(id: &str, quantity: i64, until: DateTime<Utc>, now: DateTime<Utc>) -> StockCommand {
+        StockCommand::Hold {
+            reservation_id: id.into(),
+            quantity,
+            expires_at: until,
+            order_ref: format!("order-{id}"),
+            now,
+        }
+    }
+
+    fn committed(id: &str, quantity: i64, on_hand_after: i64) -> StockEvent {
+        StockEvent::ReservationCommitted {
+            reservation_id: id.into(),
+            quantity,
+            on_hand_after,
+        }
+    }
+
+    fn return_reservation(id: &str) -> StockCommand {
+        StockCommand::ReturnReservation {
+            reservation_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn an_authorized_reservation_is_held_longer_and_does_not_expire_at_its_first_expiry() {
+        // Given a reservation with a short life, when the checkout holds it (authorized),
+        // then the expiry job at its first expiry leaves it, another buyer cannot take its
+        // units, and the late commit sells them.
+        let given = vec![received(3, 3), reserved("r1", 2, t(10))];
+        let extended = StockEvent::ReservationExtended {
+            reservation_id: "r1".into(),
+            expires_at: t(100_000),
+        };
+        check(
+            given.clone(),
+            system(),
+            hold("r1", 2, t(100_000), t(5)),
+            Ok(vec![extended.clone()]),
+        );
+        let mut given = given;
+        given.push(extended);
+        check(
+            given.clone(),
+            system(),
+            StockCommand::ExpireDue { now: t(3_600) },
+            Ok(vec![]),
+        );
+        check(
+            given.clone(),
+            system(),
+            reserve("r2", 2, t(3_600)),
+            Err(InventoryError::InsufficientStock),
+        );
+        check(
+            given.clone(),
+            system(),
+            StockCommand::Commit {
+                reservation_id: "r1".into(),
+            },
+            Ok(vec![committed("r1", 2, 1)]),
+        );
+        // Holding again, or the original reservation retried, changes nothing.
+        check(
+            given.clone(),
+            system(),
+            hold("r1", 2, t(100_000), t(6)),
+            Ok(vec![]),
+        );
+        check(
+            given.clone(),
+            system(),
+            hold("r1", 2, t(10), t(6)),
+            Ok(vec![]),
+        );
+        check(given, system(), reserve("r1", 2, t(6)), Ok(vec![]));
+    }
+
+    #[test]
+    fn holding_a_lapsed_reservation_reserves_it_again_when_the_units_are_still_there() {
+        let given = vec![received(3, 3), reserved("r1", 2, t(10))];
+        check(
+            given.clone(),
+            system(),
+            hold("r1", 2, t(100_000), t(20)),
+            Ok(vec![
+                StockEvent::ReservationExpired {
+                    reservation_id: "r1".into(),
+                    quantity: 2,
+                },
+                StockEvent::StockReserved {
+                    reservation_id: "r1".into(),
+                    quantity: 2,
+                    expires_at: t(100_000),
+                    order_ref: "order-r1".into(),
+                },
+            ]),
+        );
+        // Someone else bought them meanwhile: the hold fails.
+        let mut sold = given;
+        sold.push(StockEvent::ReservationExpired {
+            reservation_id: "r1".into(),
+            quantity: 2,
+        });
+        sold.push(reserved("r2", 3, t(900)));
+        check(
+            sold,
+            system(),
+            hold("r1", 2, t(100_000), t(20)),
+            Err(InventoryError::InsufficientStock),
+        );
+    }
+
+    #[test]
+    fn returning_gives_back_exactly_what_was_taken_once() {
+        // Held, not yet sold: released.
+        check(
+            vec![received(10, 10), reserved("r1", 2, t(900))],
+            system(),
+            return_reservation("r1"),
+            Ok(vec![StockEvent::ReservationReleased {
+                reservation_id: "r1".into(),
+                quantity: 2,
+            }]),
+        );
+        // Sold: back on hand, once.
+        let sold = vec![
+            received(10, 10),
+            reserved("r1", 2, t(900)),
+            committed("r1", 2, 8),
+        ];
+        let returned = StockEvent::ReservationReturned {
+            reservation_id: "r1".into(),
+            quantity: 2,
+            on_hand_after: 10,
+        };
+        check(
+            sold.clone(),
+            system(),
+            return_reservation("r1"),
+            Ok(vec![returned.clone()]),
+        );
+        let mut back = sold;
+        back.push(returned);
+        assert_eq!(state(&back).on_hand, 10);
+        check(back.clone(), system(), return_reservation("r1"), Ok(vec![]));
+        // A late commit of a returned sale sells nothing again.
+        check(
+            back,
+            system(),
+            StockCommand::Commit {
+                reservation_id: "r1".into(),
+            },
+            Ok(vec![]),
+        );
+        // Never taken (or expired): nothing to give back.
+        check(
+            vec![
+                received(10, 10),
+                reserved("r1", 2, t(10)),
+                StockEvent::ReservationExpired {
+                    reservation_id: "r1".into(),
+                    quantity: 2,
+                },
+            ],
+            system(),
+            return_reservation("r1"),
+            Err(InventoryError::UnknownReservation),
+        );
+        for shopper in shoppers() {
+            check(
+                vec![received(10, 10), reserved("r1", 2, t(900))],
+                shopper,
+                return_reservation("r1"),
+                Err(InventoryError::Forbidden),
+            );
+        }
     }
 
     #[test]

@@ -506,10 +506,18 @@ impl Order {
                 Err(OrderError::InvalidAmount)
             };
         }
-        if !matches!(
-            self.status,
-            OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered
-        ) {
+        // A confirmed order cancelled while the provider captured (the cancel raced the
+        // capture) still records the money taken, so that the refund the saga owes can be
+        // recorded against it.
+        let capturable = match self.status {
+            OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered => true,
+            OrderStatus::Cancelled => self
+                .cancellation
+                .as_ref()
+                .is_some_and(|c| c.from_status == OrderStatus::Confirmed),
+            _ => false,
+        };
+        if !capturable {
             return Err(OrderError::InvalidTransition);
         }
         if *amount != total {

@@ -313,10 +313,22 @@ impl PaymentService {
         let view = &current.view;
         match (view.status, &view.provider_ref) {
             (PaymentStatus::Authorized | PaymentStatus::RequiresAction, Some(provider_ref)) => {
-                self.gateway
+                match self
+                    .gateway
                     .void(&provider_key(id, "void"), provider_ref)
                     .await
-                    .map_err(gateway_error)?;
+                {
+                    Ok(()) => {}
+                    Err(GatewayError::Rejected { code, message })
+                        if view.status == PaymentStatus::Authorized
+                            && code == "payment_intent_unexpected_state" =>
+                    {
+                        return self
+                            .learn_lost_capture(id, by, view, provider_ref, code, message, ctx)
+                            .await;
+                    }
+                    Err(e) => return Err(gateway_error(e)),
+                }
                 self.record(id, by, PaymentCommand::RecordVoid { now: Utc::now() }, ctx)
                     .await
             }
@@ -331,6 +343,55 @@ impl PaymentService {
                 "a captured payment is refunded, not voided",
             )),
             _ => Ok(current),
+        }
+    }
+
+    /// The provider refused to void an authorization we hold: our capture may have reached it
+    /// with its answer lost (a cancel racing the capture). Asking for the capture again with
+    /// its key replays that answer, or is refused when there was none (the intent cannot be
+    /// captured, since it could not be voided): it never captures twice. A capture learned this
+    /// way is recorded and reported as `payment.already_captured`, so the caller refunds.
+    #[allow(clippy::too_many_arguments)]
+    async fn learn_lost_capture(
+        &self,
+        id: &str,
+        by: &Principal,
+        view: &PaymentView,
+        provider_ref: &str,
+        code: String,
+        message: String,
+        ctx: &RequestContext,
+    ) -> Result<Reply, ErrorBody> {
+        match self
+            .gateway
+            .capture(&provider_key(id, "capture"), provider_ref, view.amount)
+            .await
+        {
+            Ok(()) => {
+                self.record(
+                    id,
+                    by,
+                    PaymentCommand::RecordCapture {
+                        amount: view.amount,
+                        now: Utc::now(),
+                    },
+                    ctx,
+                )
+                .await?;
+                tracing::warn!(
+                    payment = id,
+                    "a void found the payment captured (its capture answer was lost); it must be refunded"
+                );
+                Err(ErrorBody::new(
+                    ErrorKind::Conflict,
+                    "payment.already_captured",
+                    "a captured payment is refunded, not voided",
+                ))
+            }
+            Err(GatewayError::Rejected { .. }) => {
+                Err(gateway_error(GatewayError::Rejected { code, message }))
+            }
+            Err(e) => Err(gateway_error(e)),
         }
     }
 

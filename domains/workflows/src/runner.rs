@@ -16,12 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agora_cart::CartCommand;
-use agora_checkout::{Action, Checkout, CheckoutCommand, Outcome, Phase};
+use agora_checkout::{Action, Checkout, CheckoutCommand, Outcome, Phase, MAX_REFUND_ATTEMPTS};
 use agora_inventory::StockCommand;
 use agora_kernel::{CommandId, ErrorBody, ErrorKind, Money, RecordedEvent};
 use agora_nats::{subjects, Bus, CommandEnvelope, CommandReply, QueryEnvelope, RequestContext};
 use agora_order::{CancelReason, OrderCommand, OrderEvent, OrderStatus, OrderView};
-use agora_payment::{PaymentEvent, PaymentStatus, PaymentView};
+use agora_payment::{PaymentEvent, PaymentStatus, PaymentView, RefundStatus, RefundView};
 use agora_runtime::{AggregateHost, EventStore};
 use async_nats::jetstream;
 use chrono::Utc;
@@ -34,6 +34,8 @@ use crate::{fields, step_id, AuthorizePayment, NoFields, RefundPayment};
 
 /// The durable consumer every runner instance shares.
 pub const CONSUMER: &str = "saga_checkout";
+/// The refund id of a cancelled order's refund (the n-th attempt after refusals adds `-n`).
+const CANCEL_REFUND_ID: &str = "order-cancelled";
 /// Deliveries after which a checkout whose provider never answers gives up and compensates.
 const MAX_AUTHORIZE_DELIVERIES: u64 = 8;
 
@@ -69,7 +71,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::Capture => "capture",
         Action::Finish => "finish",
         Action::Compensate { .. } => "compensate",
-        Action::Revert => "revert",
+        Action::Revert { .. } => "revert",
         Action::Wait => "wait",
     }
 }
@@ -310,6 +312,37 @@ impl Runner {
                 Ok(payment_outcome(&view).filter(|o| *o != Outcome::PaymentPending))
             }
             Action::ConfirmOrder => {
+                // From here the money is held: hold the units as long, so the reservations
+                // cannot expire (and be sold to someone else) before the capture commits them.
+                let until = now + chrono::Duration::seconds(agora_checkout::AUTHORIZED_HOLD_SECS);
+                for line in &plan.lines {
+                    let hold = StockCommand::Hold {
+                        reservation_id: order_id.to_string(),
+                        quantity: line.quantity,
+                        expires_at: until,
+                        order_ref: order_id.to_string(),
+                        now,
+                    };
+                    let held: Result<CommandReply<serde_json::Value>, ErrorBody> = self
+                        .send(
+                            "stock",
+                            "hold",
+                            line.sku.as_str(),
+                            step_id(order_id, &format!("stock:hold:{}", line.sku)),
+                            &fields(&hold),
+                        )
+                        .await;
+                    match held {
+                        Ok(_) => {}
+                        // The reservation lapsed before the hold and its units are gone.
+                        Err(e) if e.code == "inventory.insufficient_stock" => {
+                            return Ok(Some(Outcome::StockLapsed {
+                                sku: line.sku.clone(),
+                            }))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 let marked = self
                     .send::<_, OrderView>(
                         "order",
@@ -381,9 +414,9 @@ impl Runner {
                         {
                             return Err(e)
                         }
-                        // The reservation expired before the sale (the platform was down for
-                        // longer than the reservation's life): the order is paid, so it stands;
-                        // the stock ledger shows the gap for staff to resolve.
+                        // The reservation is held from the authorization for as long as the
+                        // authorization lives, so this means a cancel returned it meanwhile
+                        // (the revert owns the units now) or staff released it by hand.
                         Err(e) => {
                             tracing::error!(order = order_id, sku = %line.sku, error = %e, "could not commit a paid order's reservation")
                         }
@@ -409,6 +442,7 @@ impl Runner {
             }
             Action::Compensate {
                 void_payment,
+                refund_payment,
                 cancel_order,
             } => {
                 for line in &plan.lines {
@@ -426,7 +460,7 @@ impl Runner {
                         .await?;
                 }
                 if *void_payment {
-                    let _: Option<CommandReply<PaymentView>> = self
+                    let voided: Result<CommandReply<PaymentView>, ErrorBody> = self
                         .send(
                             "payment",
                             "void",
@@ -434,9 +468,17 @@ impl Runner {
                             step_id(order_id, "payment:void"),
                             &NoFields {},
                         )
-                        .await
-                        .map(Some)
-                        .or_else(|e| tolerate(e, &["payment.not_found"]).map(|_: ()| None))?;
+                        .await;
+                    match voided {
+                        Ok(_) => {}
+                        Err(e) if e.code == "payment.not_found" => {}
+                        // The capture won the race with the cancel: the money is refunded
+                        // instead (the saga records it and plans a refund).
+                        Err(e) if e.code == "payment.already_captured" => {
+                            return Ok(Some(Outcome::PaymentCaptured))
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 if let Some(reason) = cancel_order {
                     let cancel = OrderCommand::Cancel {
@@ -462,48 +504,165 @@ impl Runner {
                                 .map(|_: ()| None)
                         })?;
                 }
+                if *refund_payment {
+                    if let Some(code) = self.return_money(order_id, plan).await? {
+                        return Ok(Some(Outcome::RefundFailed { code }));
+                    }
+                }
                 self.close_cart(order_id, &plan.cart_id, false).await?;
                 metrics::counter!("agora_checkouts_total", "outcome" => "compensated").increment(1);
                 Ok(Some(Outcome::Compensated))
             }
-            Action::Revert => {
-                let payment: PaymentView = self.get("payment", order_id).await?;
-                let refundable = payment.captured.amount_minor
-                    - payment.refunded.amount_minor
-                    - payment.pending_refunds.amount_minor;
-                if refundable > 0 {
-                    let _: CommandReply<PaymentView> = self
-                        .send(
-                            "payment",
-                            "refund",
-                            order_id,
-                            step_id(order_id, "payment:refund:cancelled"),
-                            &RefundPayment {
-                                refund_id: "order-cancelled".into(),
-                                amount: Money::new(refundable, payment.captured.currency),
-                            },
-                        )
-                        .await?;
-                }
+            Action::Revert { completed } => {
+                // Exactly what was taken goes back, once: a line still reserved (a cancel
+                // landing in the finishing step) is released, a committed one returned.
                 for line in &plan.lines {
-                    let receive = StockCommand::Receive {
-                        quantity: line.quantity,
-                        reason: Some(format!("returned: order {order_id} cancelled")),
-                        now,
-                    };
-                    let _: CommandReply<serde_json::Value> = self
+                    let returned: Result<CommandReply<serde_json::Value>, ErrorBody> = self
                         .send(
                             "stock",
-                            "receive",
+                            "return_reservation",
                             line.sku.as_str(),
-                            step_id(order_id, &format!("stock:restock:{}", line.sku)),
-                            &fields(&receive),
+                            step_id(order_id, &format!("stock:return:{}", line.sku)),
+                            &fields(&StockCommand::ReturnReservation {
+                                reservation_id: order_id.to_string(),
+                            }),
                         )
-                        .await?;
+                        .await;
+                    match returned {
+                        Ok(_) => {}
+                        // Committed so long ago that the stock no longer remembers the sale:
+                        // a finished checkout committed every line, so its units come back.
+                        Err(e) if e.code == "inventory.unknown_reservation" && *completed => {
+                            let receive = StockCommand::Receive {
+                                quantity: line.quantity,
+                                reason: Some(format!("returned: order {order_id} cancelled")),
+                                now,
+                            };
+                            let _: CommandReply<serde_json::Value> = self
+                                .send(
+                                    "stock",
+                                    "receive",
+                                    line.sku.as_str(),
+                                    step_id(order_id, &format!("stock:restock:{}", line.sku)),
+                                    &fields(&receive),
+                                )
+                                .await?;
+                        }
+                        // Never taken: nothing to give back.
+                        Err(e) if e.code == "inventory.unknown_reservation" => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if let Some(code) = self.return_money(order_id, plan).await? {
+                    return Ok(Some(Outcome::RefundFailed { code }));
                 }
                 Ok(Some(Outcome::Reverted))
             }
         }
+    }
+
+    /// Drives the refund of a cancelled order's capture until the provider settles it.
+    /// `Ok(None)`: the money is back (refunded in full). `Ok(Some(code))`: the provider refused
+    /// [`MAX_REFUND_ATTEMPTS`] refunds, so staff must act (alerted here). `Err`: not settled yet
+    /// (a lost answer, a refusal to retry under a new refund id): the caller is retried.
+    ///
+    /// A pending refund is asked again with its own id (and so its provider key), which
+    /// settles it without refunding twice; a refused one frees its amount, so the next
+    /// attempt uses the next id (`order-cancelled`, `order-cancelled-2`...).
+    async fn return_money(
+        &self,
+        order_id: &str,
+        plan: &agora_checkout::CheckoutPlan,
+    ) -> Result<Option<String>, ErrorBody> {
+        // Record the capture on the order first (a cancel that raced the capture, or landed in
+        // the finishing step, left it unrecorded), so the refund's copy onto it is accepted.
+        let _: Option<CommandReply<OrderView>> = self
+            .send(
+                "order",
+                "record_capture",
+                order_id,
+                step_id(order_id, "order:record_capture"),
+                &fields(&OrderCommand::RecordCapture {
+                    amount: plan.amount,
+                    now: Utc::now(),
+                }),
+            )
+            .await
+            .map(Some)
+            .or_else(|e| tolerate(e, &["order.invalid_transition"]).map(|_: ()| None))?;
+        let payment: PaymentView = self.get("payment", order_id).await?;
+        let captured = payment.captured.amount_minor;
+        if captured == 0 || payment.refunded.amount_minor >= captured {
+            return Ok(None);
+        }
+        let ours = |r: &&RefundView| {
+            r.refund_id == CANCEL_REFUND_ID
+                || r.refund_id.starts_with(&format!("{CANCEL_REFUND_ID}-"))
+        };
+        let failed = payment
+            .refunds
+            .iter()
+            .filter(ours)
+            .filter(|r| r.status == RefundStatus::Failed)
+            .count();
+        let (refund_id, amount) = match payment
+            .refunds
+            .iter()
+            .filter(ours)
+            .find(|r| r.status == RefundStatus::Pending)
+        {
+            Some(pending) => (pending.refund_id.clone(), pending.amount),
+            None if failed >= MAX_REFUND_ATTEMPTS => {
+                return Ok(Some(self.refund_failed(order_id, failed)));
+            }
+            None => {
+                let left =
+                    captured - payment.refunded.amount_minor - payment.pending_refunds.amount_minor;
+                if left <= 0 {
+                    return Err(ErrorBody::unavailable(
+                        "other refunds of this payment are still pending",
+                    ));
+                }
+                let id = match failed {
+                    0 => CANCEL_REFUND_ID.to_string(),
+                    n => format!("{CANCEL_REFUND_ID}-{}", n + 1),
+                };
+                (id, Money::new(left, payment.captured.currency))
+            }
+        };
+        let refunded: Result<CommandReply<PaymentView>, ErrorBody> = self
+            .send(
+                "payment",
+                "refund",
+                order_id,
+                step_id(order_id, &format!("payment:refund:{refund_id}")),
+                &RefundPayment {
+                    refund_id: refund_id.clone(),
+                    amount,
+                },
+            )
+            .await;
+        match refunded {
+            Ok(reply) if reply.view.refunded.amount_minor >= captured => Ok(None),
+            Ok(_) => Err(ErrorBody::unavailable(format!(
+                "refund {refund_id} of order {order_id} is not settled yet"
+            ))),
+            Err(e) if e.code == "payment.refund_failed" && failed + 1 >= MAX_REFUND_ATTEMPTS => {
+                Ok(Some(self.refund_failed(order_id, failed + 1)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The alert for a refund the provider keeps refusing: staff must return the money.
+    fn refund_failed(&self, order_id: &str, attempts: usize) -> String {
+        metrics::counter!("agora_refunds_failed_total").increment(1);
+        tracing::error!(
+            order = order_id,
+            attempts,
+            "the provider refused every refund of a cancelled order; staff must refund it by hand"
+        );
+        "refund_refused".to_string()
     }
 
     async fn close_cart(

@@ -234,6 +234,7 @@ fn missing_stock_fails_the_checkout_and_compensation_releases_without_voiding() 
         fold(&failing).next_action(),
         Action::Compensate {
             void_payment: false,
+            refund_payment: false,
             cancel_order: Some(CancelReason::OutOfStock),
         }
     );
@@ -269,6 +270,7 @@ fn a_declined_payment_compensates_with_a_void() {
         fold(&failing).next_action(),
         Action::Compensate {
             void_payment: true,
+            refund_payment: false,
             cancel_order: Some(CancelReason::PaymentDeclined),
         }
     );
@@ -292,6 +294,7 @@ fn a_failed_capture_compensates_a_confirmed_order() {
         fold(&given).next_action(),
         Action::Compensate {
             void_payment: true,
+            refund_payment: false,
             cancel_order: Some(CancelReason::PaymentFailed),
         }
     );
@@ -335,6 +338,7 @@ fn an_order_cancelled_by_the_shopper_mid_checkout_is_not_cancelled_again() {
         fold(&failing).next_action(),
         Action::Compensate {
             void_payment: true,
+            refund_payment: false,
             cancel_order: None,
         }
     );
@@ -356,7 +360,10 @@ fn a_paid_order_cancelled_later_is_reverted_once() {
         Ok(vec![reverting.clone()]),
     );
     given.push(reverting);
-    assert_eq!(fold(&given).next_action(), Action::Revert);
+    assert_eq!(
+        fold(&given).next_action(),
+        Action::Revert { completed: true }
+    );
     check(
         given.clone(),
         record(Outcome::OrderCancelled {
@@ -369,6 +376,155 @@ fn a_paid_order_cancelled_later_is_reverted_once() {
         record(Outcome::Reverted),
         Ok(vec![CheckoutEvent::CheckoutReverted { at: now() }]),
     );
+}
+
+fn cancelled_by(reason: CancelReason) -> CheckoutCommand {
+    record(Outcome::OrderCancelled { reason })
+}
+
+/// Folds `given`, decides `command` and appends what it records.
+fn after(mut given: Vec<CheckoutEvent>, command: CheckoutCommand) -> Vec<CheckoutEvent> {
+    let new = fold(&given)
+        .decide(ID, &command, &platform())
+        .expect("accepted");
+    given.extend(new);
+    given
+}
+
+#[test]
+fn a_cancel_before_the_capture_voids_the_authorization() {
+    // Given a confirmed order whose capture has not happened, when the shopper cancels,
+    // then the saga fails without cancelling the order again and voids the authorization.
+    let failing = after(
+        happy_until("order_confirmed"),
+        cancelled_by(CancelReason::CustomerRequest),
+    );
+    assert_eq!(fold(&failing).phase, Phase::Compensating);
+    assert_eq!(
+        fold(&failing).next_action(),
+        Action::Compensate {
+            void_payment: true,
+            refund_payment: false,
+            cancel_order: None,
+        }
+    );
+    // The capture that raced the void lost it: its failure is stale.
+    check(
+        failing.clone(),
+        record(Outcome::CaptureFailed {
+            code: "payment.capture_failed".into(),
+        }),
+        Ok(vec![]),
+    );
+    let done = after(failing, record(Outcome::Compensated));
+    assert_eq!(fold(&done).phase, Phase::Failed);
+}
+
+#[test]
+fn a_cancel_after_the_provider_captured_but_before_the_record_refunds_instead_of_voiding() {
+    // Given a cancel recorded while capturing, when the capture's outcome arrives late (or
+    // the void finds the payment captured), then the compensation refunds the money.
+    let failing = after(
+        happy_until("order_confirmed"),
+        cancelled_by(CancelReason::CustomerRequest),
+    );
+    check(
+        failing.clone(),
+        record(Outcome::PaymentCaptured),
+        Ok(vec![progressed(Outcome::PaymentCaptured)]),
+    );
+    let refunding = after(failing, record(Outcome::PaymentCaptured));
+    let state = fold(&refunding);
+    assert_eq!(state.phase, Phase::Compensating);
+    assert_eq!(
+        state.next_action(),
+        Action::Compensate {
+            void_payment: false,
+            refund_payment: true,
+            cancel_order: None,
+        }
+    );
+    // Seen twice, it is one observation; compensation still happens once.
+    check(
+        refunding.clone(),
+        record(Outcome::PaymentCaptured),
+        Ok(vec![]),
+    );
+    let done = after(refunding, record(Outcome::Compensated));
+    assert_eq!(fold(&done).phase, Phase::Failed);
+    check(done.clone(), record(Outcome::Compensated), Ok(vec![]));
+    check(done, record(Outcome::Finished), Ok(vec![]));
+}
+
+#[test]
+fn a_cancel_during_the_finishing_step_reverts_what_was_taken() {
+    // Given a captured payment whose finishing step has not completed, when the shopper
+    // cancels, then the saga reverts; the late `Finished` of that step records nothing.
+    let reverting = after(
+        happy_until("payment_captured"),
+        cancelled_by(CancelReason::CustomerRequest),
+    );
+    let state = fold(&reverting);
+    assert_eq!(state.phase, Phase::Reverting);
+    // Not every line may have been committed: the stock tells which ones were.
+    assert_eq!(state.next_action(), Action::Revert { completed: false });
+    check(reverting.clone(), record(Outcome::Finished), Ok(vec![]));
+    check(
+        reverting,
+        record(Outcome::Reverted),
+        Ok(vec![CheckoutEvent::CheckoutReverted { at: now() }]),
+    );
+}
+
+#[test]
+fn a_refund_refused_too_often_is_left_to_staff_and_never_reverted() {
+    let mut given = happy_until("payment_captured");
+    given.push(CheckoutEvent::CheckoutCompleted { at: now() });
+    let reverting = after(given, cancelled_by(CancelReason::Staff));
+    let refused = Outcome::RefundFailed {
+        code: "refund_declined".into(),
+    };
+    let given = after(reverting, record(refused.clone()));
+    let state = fold(&given);
+    assert_eq!(state.phase, Phase::RefundFailed);
+    assert!(state.phase.is_terminal());
+    assert_eq!(state.next_action(), Action::Wait);
+    let view = state.view(ID, 3);
+    assert_eq!(view.refund_failure.as_deref(), Some("refund_declined"));
+    // A late `Reverted` cannot claim the money is back.
+    check(given, record(Outcome::Reverted), Ok(vec![]));
+    // The same from a compensation that had to refund.
+    let failing = after(
+        happy_until("order_confirmed"),
+        cancelled_by(CancelReason::CustomerRequest),
+    );
+    let refunding = after(failing, record(Outcome::PaymentCaptured));
+    let given = after(refunding, record(refused));
+    assert_eq!(fold(&given).phase, Phase::RefundFailed);
+    check(given, record(Outcome::Compensated), Ok(vec![]));
+}
+
+#[test]
+fn a_lapsed_reservation_found_sold_when_holding_it_fails_the_checkout_with_a_void() {
+    let given = after(
+        happy_until("payment_authorized"),
+        record(Outcome::StockLapsed {
+            sku: Sku::parse("TEE-M").expect("sku"),
+        }),
+    );
+    assert_eq!(
+        fold(&given).next_action(),
+        Action::Compensate {
+            void_payment: true,
+            refund_payment: false,
+            cancel_order: Some(CancelReason::OutOfStock),
+        }
+    );
+}
+
+#[test]
+fn authorized_stock_is_held_as_long_as_the_authorization() {
+    const { assert!(AUTHORIZED_HOLD_SECS > RESERVATION_TTL_SECS) };
 }
 
 #[test]

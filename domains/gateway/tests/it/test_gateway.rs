@@ -535,3 +535,117 @@ async fn concurrent_refunds_with_different_keys_stay_within_the_capture() -> any
     assert_eq!(h.gateway.count("refund").await?, 3);
     Ok(())
 }
+
+/// Authorizes `amount_minor` with `payment_method` and returns the intent id.
+async fn authorized_with(
+    h: &Harness,
+    order_id: &str,
+    amount_minor: i64,
+    payment_method: &str,
+) -> anyhow::Result<String> {
+    let key = format!("{order_id}/authorize");
+    match h
+        .gateway
+        .authorize(&request(&key, order_id, amount_minor, payment_method))
+        .await?
+    {
+        AuthorizationOutcome::Authorized { provider_ref } => Ok(provider_ref),
+        other => anyhow::bail!("expected an authorization, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_lost_capture_answer_captured_once_and_a_retry_with_its_key_learns_it(
+) -> anyhow::Result<()> {
+    let h = harness().await?;
+    let pi = authorized_with(&h, "order-lc", 900, "pm_card_captureAnswerLost").await?;
+    // Every answer of the first two seconds is lost, however many calls ask...
+    for _ in 0..5 {
+        assert!(matches!(
+            h.gateway.capture("order-lc/capture", &pi, eur(900)).await,
+            Err(GatewayError::Timeout)
+        ));
+    }
+    // ...then a retry with the key learns the capture.
+    agora_testkit::eventually(std::time::Duration::from_secs(10), || async {
+        h.gateway
+            .capture("order-lc/capture", &pi, eur(900))
+            .await
+            .ok()
+    })
+    .await?;
+    assert_eq!(
+        h.gateway.operations(&pi).await?,
+        ops(&[("authorize", 900), ("capture", 900)])
+    );
+    // Captured: a void is refused.
+    assert_eq!(
+        rejected_code(h.gateway.void("order-lc/void", &pi).await),
+        "payment_intent_unexpected_state"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn refunds_can_lose_their_answers_or_be_refused() -> anyhow::Result<()> {
+    let h = harness().await?;
+    // Lost answers: the refund is made once, the key's third answer tells it.
+    let pi = authorized_with(&h, "order-rl", 700, "pm_card_refundAnswerLost").await?;
+    h.gateway.capture("order-rl/capture", &pi, eur(700)).await?;
+    for _ in 0..2 {
+        assert!(matches!(
+            h.gateway
+                .refund("order-rl/refund/a", &pi, eur(700), "a", "order-rl")
+                .await,
+            Err(GatewayError::Timeout)
+        ));
+    }
+    let refund = h
+        .gateway
+        .refund("order-rl/refund/a", &pi, eur(700), "a", "order-rl")
+        .await?;
+    assert!(refund.starts_with("re_test_"), "{refund}");
+    assert_eq!(
+        h.gateway.operations(&pi).await?,
+        ops(&[("authorize", 700), ("capture", 700), ("refund", 700)])
+    );
+
+    // Always refused.
+    let pi = authorized_with(&h, "order-rd", 700, "pm_card_refundDeclined").await?;
+    h.gateway.capture("order-rd/capture", &pi, eur(700)).await?;
+    for key in ["order-rd/refund/a", "order-rd/refund/b"] {
+        assert_eq!(
+            rejected_code(h.gateway.refund(key, &pi, eur(700), "a", "order-rd").await),
+            "refund_declined"
+        );
+    }
+
+    // Refused once, then a refund under another key succeeds.
+    let pi = authorized_with(&h, "order-r1", 700, "pm_card_refundDeclinedOnce").await?;
+    h.gateway.capture("order-r1/capture", &pi, eur(700)).await?;
+    assert_eq!(
+        rejected_code(
+            h.gateway
+                .refund("order-r1/refund/a", &pi, eur(700), "a", "order-r1")
+                .await
+        ),
+        "refund_declined"
+    );
+    // The same key replays the refusal.
+    assert_eq!(
+        rejected_code(
+            h.gateway
+                .refund("order-r1/refund/a", &pi, eur(700), "a", "order-r1")
+                .await
+        ),
+        "refund_declined"
+    );
+    h.gateway
+        .refund("order-r1/refund/b", &pi, eur(700), "b", "order-r1")
+        .await?;
+    assert_eq!(
+        h.gateway.operations(&pi).await?,
+        ops(&[("authorize", 700), ("capture", 700), ("refund", 700)])
+    );
+    Ok(())
+}

@@ -851,6 +851,36 @@ fn the_capture_must_be_the_order_total_once_confirmed() {
 }
 
 #[test]
+fn a_capture_that_raced_the_cancel_of_a_confirmed_order_is_recorded_so_it_can_be_refunded() {
+    let mut given = at_confirmed();
+    given.push(OrderEvent::OrderCancelled {
+        reason: CancelReason::CustomerRequest,
+        note: None,
+        from_status: OrderStatus::Confirmed,
+        at: t(35),
+    });
+    let captured = OrderEvent::OrderPaymentCaptured {
+        amount: eur(TOTAL),
+        at: t(40),
+    };
+    check(
+        given.clone(),
+        system(),
+        capture(eur(TOTAL)),
+        Ok(vec![captured.clone()]),
+    );
+    given.push(captured);
+    let order = state(&given);
+    assert_eq!(order.status(), OrderStatus::Cancelled);
+    check(
+        given,
+        system(),
+        refund("order-cancelled", eur(TOTAL)),
+        Ok(vec![refunded("order-cancelled", TOTAL, TOTAL)]),
+    );
+}
+
+#[test]
 fn a_repeated_capture_records_nothing_but_a_different_one_is_refused() {
     for given in [
         at_paid(),
