@@ -556,7 +556,7 @@ pub async fn update_me(
     body: Bytes,
 ) -> Result<Json<AccountView>, ApiError> {
     let (id, principal) = auth::me(&state, &headers)?;
-    let patch: ProfilePatch = params::optional_body(&body)?;
+    let patch: ProfilePatch = params::optional_body(&headers, &body)?;
     let command = AccountCommand::UpdateProfile {
         display_name: patch.display_name,
         phone: patch.phone,

@@ -132,7 +132,7 @@ pub async fn create_cart(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CreatedCart>), ApiError> {
     // The body is optional; when present it must be the (empty) object.
-    let CreateCart {} = params::optional_body(&body)?;
+    let CreateCart {} = params::optional_body(&headers, &body)?;
     // A signed-in customer's cart is theirs; anyone else gets a guest cart and its token.
     let (principal, token) = match auth::bearer(&state, &headers)? {
         Some(customer @ Principal::Customer { .. }) => (customer, None),

@@ -362,7 +362,7 @@ pub async fn store_cancel(
     body: Bytes,
 ) -> Result<Json<OrderView>, ApiError> {
     let id = order_id(&raw)?;
-    let body: CancelOrder = params::optional_body(&body)?;
+    let body: CancelOrder = params::optional_body(&headers, &body)?;
     let principal = auth::shopper(&state, &headers)?;
     let command = OrderCommand::Cancel {
         reason: CancelReason::CustomerRequest,
@@ -431,7 +431,7 @@ pub async fn deliver(
 ) -> Result<Json<OrderView>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
     let id = order_id(&raw)?;
-    let DeliverOrder {} = params::optional_body(&body)?;
+    let DeliverOrder {} = params::optional_body(&headers, &body)?;
     let command = OrderCommand::MarkDelivered { now: Utc::now() };
     send(&state, &headers, id, principal, command).await
 }
@@ -453,7 +453,7 @@ pub async fn admin_cancel(
 ) -> Result<Json<OrderView>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
     let id = order_id(&raw)?;
-    let body: CancelOrder = params::optional_body(&body)?;
+    let body: CancelOrder = params::optional_body(&headers, &body)?;
     let command = OrderCommand::Cancel {
         reason: CancelReason::Staff,
         note: body.note,

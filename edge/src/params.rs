@@ -6,7 +6,7 @@
 use agora_kernel::Sku;
 use agora_nats::subjects;
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -102,10 +102,38 @@ pub fn search_text(q: Option<&str>) -> Result<Option<String>, ApiError> {
     Ok(Some(q.to_string()))
 }
 
-/// A body that may be absent (or blank); when present it must be `T`'s JSON object.
-pub fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+/// Whether the request declares a JSON body: `application/json` or `application/<x>+json`,
+/// with any parameters (what axum's `Json` extractor accepts).
+pub fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// A body that may be absent (or blank); when present it must be `T`'s JSON object, sent as
+/// JSON (`415 request.unsupported_media_type` otherwise, as the `Json` extractor answers).
+pub fn optional_body<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
+    }
+    if !is_json_content_type(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request.unsupported_media_type",
+            "expected Content-Type: application/json",
+        ));
     }
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
@@ -126,6 +154,39 @@ mod tests {
 
     fn code(e: ApiError) -> String {
         e.body.code
+    }
+
+    #[test]
+    fn an_optional_body_must_be_sent_as_json() {
+        #[derive(serde::Deserialize, Default)]
+        struct Note {
+            #[allow(dead_code)]
+            note: Option<String>,
+        }
+        let json = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, ct.parse().expect("a header"));
+            h
+        };
+        let body = Bytes::from_static(br#"{"note":"x"}"#);
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(optional_body::<Note>(&json(ok), &body).is_ok(), "{ok}");
+        }
+        for bad in [
+            json("text/plain"),
+            json("application/x-www-form-urlencoded"),
+            HeaderMap::new(),
+        ] {
+            let e = optional_body::<Note>(&bad, &body).err().expect("refused");
+            assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert_eq!(code(e), "request.unsupported_media_type");
+        }
+        // No body at all needs no content type.
+        assert!(optional_body::<Note>(&HeaderMap::new(), &Bytes::new()).is_ok());
     }
 
     #[test]
