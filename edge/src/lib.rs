@@ -92,6 +92,14 @@ pub fn router(state: AppState) -> Router {
         limiter,
         security::rate_limit,
     ));
+    // Anyone may type any address into notify-me: one budget per client for all products.
+    let notify_limiter = Arc::new(security::RateLimiter::scoped(
+        &state.config.rate_limit,
+        "notify-me",
+    ));
+    let notify_limited = notifications::limited_router().route_layer(
+        axum::middleware::from_fn_with_state(notify_limiter, security::rate_limit),
+    );
     let api = Router::new()
         .merge(health::router())
         .merge(carts::router())
@@ -104,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(limited)
         .merge(oidc::router())
         .merge(notifications::router())
+        .merge(notify_limited)
         .merge(admin::router())
         .merge(audit::router())
         .merge(openapi::router())

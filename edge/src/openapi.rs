@@ -68,6 +68,7 @@ use crate::AppState;
         crate::checkout::stripe_webhook,
         crate::audit::stream,
         crate::notifications::notify_me,
+        crate::notifications::confirm,
         crate::notifications::get_preferences,
         crate::notifications::put_preferences,
         crate::notifications::list,

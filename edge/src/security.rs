@@ -18,7 +18,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::{auth, ApiError, AppState};
 
-/// Rate-limit settings of the sign-in, sign-up and password-reset routes.
+/// Rate-limit settings of the sign-in, sign-up, password-reset and notify-me routes.
 #[derive(Clone, Debug)]
 pub struct RateLimitConfig {
     /// Requests per minute one client may make to one limited route, on average.
@@ -43,13 +43,25 @@ impl Default for RateLimitConfig {
 /// Past this many remembered clients, forget the ones whose budget is full again.
 const MAX_TRACKED_CLIENTS: usize = 100_000;
 
-/// One budget per client address and route.
+/// One budget per client address and route (or per client and scope).
 pub struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<(String, IpAddr)>,
     trust_forwarded_for: bool,
+    /// One budget for every path of the limited routes, instead of one per path: a route
+    /// whose path holds an id (`/store/products/{id}/notify-me`) would otherwise give a client
+    /// a fresh budget per id.
+    scope: Option<&'static str>,
 }
 
 impl RateLimiter {
+    /// Limits with one budget per scope and client, whatever the path.
+    pub fn scoped(config: &RateLimitConfig, scope: &'static str) -> RateLimiter {
+        RateLimiter {
+            scope: Some(scope),
+            ..RateLimiter::new(config)
+        }
+    }
+
     pub fn new(config: &RateLimitConfig) -> RateLimiter {
         let per_minute = NonZeroU32::new(config.per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -58,6 +70,7 @@ impl RateLimiter {
                 Quota::per_minute(per_minute).allow_burst(burst),
             ),
             trust_forwarded_for: config.trust_forwarded_for,
+            scope: None,
         }
     }
 
@@ -90,7 +103,11 @@ pub async fn rate_limit(
     request: Request,
     next: Next,
 ) -> Response {
-    let key = (request.uri().path().to_string(), limiter.client(&request));
+    let route = match limiter.scope {
+        Some(scope) => scope.to_string(),
+        None => request.uri().path().to_string(),
+    };
+    let key = (route, limiter.client(&request));
     if limiter.limiter.len() > MAX_TRACKED_CLIENTS {
         limiter.limiter.retain_recent();
     }
