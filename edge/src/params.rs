@@ -19,6 +19,13 @@ pub const DEFAULT_LIMIT: i64 = 50;
 /// Longest search text, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
 
+/// What [`sku`] accepts, as the OpenAPI document states it.
+pub const SKU_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+/// What [`category_id`] accepts.
+pub const CATEGORY_ID_PATTERN: &str = "^[a-z0-9-]{1,64}$";
+/// One NATS subject token (an audited stream's type or id).
+pub const SUBJECT_TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
+
 fn invalid_id(message: &str) -> ApiError {
     ApiError::bad_request("request.invalid_id", message)
 }
@@ -30,9 +37,13 @@ pub fn invalid_query(message: impl Into<String>) -> ApiError {
 /// A UUID path id in its canonical form (lower-case, hyphenated), so one object never has two
 /// spellings; `what` names the id in the error.
 pub fn uuid_id(raw: &str, what: &str) -> Result<String, ApiError> {
-    Uuid::parse_str(raw)
+    // Only the hyphenated form (any case), which is what `format: uuid` means; the braced,
+    // URN and bare-hex spellings `Uuid::parse_str` also reads are not in the contract.
+    Some(raw)
+        .filter(|r| r.len() == 36)
+        .and_then(|r| Uuid::parse_str(r).ok())
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| invalid_id(&format!("a {what} id is a UUID")))
+        .ok_or_else(|| invalid_id(&format!("a {what} id is a UUID")))
 }
 
 /// A product id: a UUID.
@@ -196,7 +207,15 @@ mod tests {
             product_id(id).expect("a UUID"),
             "5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11"
         );
-        for bad in ["", "42", "not-a-uuid", "5f0c6a0e-8b1d-4c52-9e3a"] {
+        for bad in [
+            "",
+            "42",
+            "not-a-uuid",
+            "5f0c6a0e-8b1d-4c52-9e3a",
+            "5f0c6a0e8b1d4c529e3a0b6b8c8f9a11",
+            "{5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11}",
+            "urn:uuid:5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11",
+        ] {
             let e = product_id(bad).expect_err(bad);
             assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
             assert_eq!(code(e), "request.invalid_id");
@@ -219,6 +238,51 @@ mod tests {
         let too_long = "x".repeat(65);
         for bad in ["", "A.B", "a/b", "has space", "a*", "a>", too_long.as_str()] {
             assert_eq!(code(sku(bad).expect_err(bad)), "request.invalid_id");
+        }
+    }
+
+    #[test]
+    fn the_documented_patterns_say_what_the_parsers_accept() {
+        let matches = |pattern: &str, s: &str| {
+            // The patterns are one character class with a length: check them by hand rather
+            // than pull in a regex engine.
+            let class = &pattern[2..pattern.find(']').expect("a class")];
+            let allowed = |c: char| {
+                c.is_ascii_digit()
+                    || (class.contains("a-z") && c.is_ascii_lowercase())
+                    || (class.contains("A-Z") && c.is_ascii_uppercase())
+                    || (class.contains('_') && c == '_')
+                    || c == '-'
+            };
+            let max: usize = pattern
+                [pattern.find(',').expect("a max") + 1..pattern.find('}').expect("}")]
+                .parse()
+                .expect("a number");
+            !s.is_empty() && s.len() <= max && s.chars().all(allowed)
+        };
+        let long = "a".repeat(65);
+        for s in [
+            "TSHIRT-red_M1",
+            "a",
+            "A.B",
+            "",
+            "ä",
+            "has space",
+            long.as_str(),
+            "mens-2",
+            "Mens",
+        ] {
+            assert_eq!(matches(SKU_PATTERN, s), sku(s).is_ok(), "sku {s:?}");
+            assert_eq!(
+                matches(CATEGORY_ID_PATTERN, s),
+                category_id(s).is_ok(),
+                "category {s:?}"
+            );
+            assert_eq!(
+                matches(SUBJECT_TOKEN_PATTERN, s),
+                subjects::is_token(s),
+                "token {s:?}"
+            );
         }
     }
 
