@@ -44,8 +44,10 @@ fn invalid(e: agora_notifications::NotificationError) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct NotifyMe {
     /// A SKU of this product that is out of stock.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64)]
     pub sku: String,
     /// Where to write when it is back.
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
     pub email: String,
 }
 

@@ -137,6 +137,7 @@ fn common_reason(status: &str) -> &'static str {
         "413" => "body over 64 KiB (`request.too_large`)",
         "415" => "a body that is not JSON (`request.unsupported_media_type`)",
         "422" => "JSON of the wrong shape or with invalid values (`request.invalid_body` or the rule's code)",
+        "409" => "the object's state forbids it, or a concurrent change won (`aggregate.contention`: retry)",
         _ => "error",
     }
 }
@@ -146,11 +147,12 @@ fn common_reason(status: &str) -> &'static str {
 /// see a contract the server does not keep):
 /// - every operation: 400 (the NUL check of the path and query, malformed ids and queries);
 /// - with a request body: 413, 415 and 422 (the body limit, the JSON content type, its shape);
-/// - with credentials required: 401; in the back office and a customer's own routes also 403;
-/// - with an id in the path: 404.
+/// - with credentials required: 401 and 403;
+/// - with an id in the path: 404;
+/// - a command to a service (not a read, and it lists 503): 409, since it may lose a race.
 ///
 /// A status the operation documents already keeps its own description.
-fn add_common_responses(path: &str, operation: &mut Operation) {
+fn add_common_responses(path: &str, method: &str, operation: &mut Operation) {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let mut statuses = vec!["400"];
     if operation.request_body.is_some() {
@@ -160,17 +162,18 @@ fn add_common_responses(path: &str, operation: &mut Operation) {
         .security
         .as_ref()
         .is_some_and(|all| !all.is_empty() && !all.contains(&SecurityRequirement::default()));
+    // Credentials of the wrong kind (staff on a shopper's route, a customer in the back office)
+    // are refused as well as missing ones.
     if needs_credentials {
-        statuses.push("401");
-    }
-    if ["/admin", "/audit", "/store/customers/me"]
-        .iter()
-        .any(|p| path.starts_with(p))
-    {
-        statuses.push("403");
+        statuses.extend(["401", "403"]);
     }
     if path.contains('{') {
         statuses.push("404");
+    }
+    // An operation that asks a service (it lists 503) and changes something sends a command,
+    // and any command may lose a race with another change of its object.
+    if method != "get" && operation.responses.responses.contains_key("503") {
+        statuses.push("409");
     }
     for status in statuses {
         operation
@@ -284,7 +287,7 @@ impl Modify for Security {
             for (method, operation) in operations {
                 if let Some(operation) = operation {
                     operation.security = Some(requirements(path, method));
-                    add_common_responses(path, operation);
+                    add_common_responses(path, method, operation);
                     constrain_parameters(path, operation);
                 }
             }
@@ -369,6 +372,13 @@ mod tests {
                     .contains(&path.as_str())
                 {
                     want.push("429");
+                }
+                // A command may find its object closed or lose a race; a service may be down.
+                if path.starts_with("/store/carts/{cart_id}/items") {
+                    want.extend(["409", "503"]);
+                }
+                if method != "get" && has.contains(&"503") {
+                    want.push("409");
                 }
                 for status in want {
                     assert!(

@@ -62,8 +62,9 @@ pub struct OrderView(pub serde_json::Value);
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrder {
-    /// Why, in the caller's words (the order service bounds its length).
+    /// Why, in the caller's words: up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 
@@ -71,9 +72,16 @@ pub struct CancelOrder {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipOrder {
-    #[schema(example = "DHL")]
+    /// Up to 64 characters, not blank.
+    #[schema(example = "DHL", min_length = 1, max_length = 64, pattern = "\\S")]
     pub carrier: String,
-    #[schema(example = "JD014600003828463829")]
+    /// Up to 128 characters, not blank.
+    #[schema(
+        example = "JD014600003828463829",
+        min_length = 1,
+        max_length = 128,
+        pattern = "\\S"
+    )]
     pub tracking_number: String,
 }
 
@@ -88,7 +96,7 @@ pub struct DeliverOrder {}
 pub struct RefundOrder {
     /// Amount to give back, in minor units of the order's currency; at most what was captured
     /// and not yet refunded (the payment service checks).
-    #[schema(example = 1500)]
+    #[schema(example = 1500, minimum = 1)]
     pub amount_minor: i64,
     /// Accepted for the back office's notes; the payment service's `refund` takes no reason
     /// yet, so it is not recorded.
