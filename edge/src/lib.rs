@@ -724,6 +724,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_payment_method_outside_its_documented_pattern_is_refused_at_once() {
+        let body = |method: &str| {
+            serde_json::json!({
+                "email": "ada@example.com",
+                "payment_method": method,
+                "shipping_address": {"name": "Ada", "line1": "1 Row", "city": "London",
+                    "postal_code": "N1", "country": "GB"}
+            })
+            .to_string()
+        };
+        let uri = "/store/carts/5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11/checkout";
+        for method in ["", "pm card", "pm_\u{e9}"] {
+            expect(
+                check("POST", uri, Some(&body(method)), false).await,
+                422,
+                "payment.invalid_method",
+            );
+        }
+        // A well-formed token gets as far as the credentials check.
+        expect(
+            check("POST", uri, Some(&body("pm_card_visa")), false).await,
+            401,
+            "auth.missing_credentials",
+        );
+    }
+
+    #[tokio::test]
     async fn a_route_that_reads_json_refuses_other_content_types() {
         let app = offline_router().await;
         let id = "5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11";

@@ -230,10 +230,13 @@ pub struct OrderPage {
 #[into_params(parameter_in = Query)]
 pub struct DailySalesQuery {
     /// First day (UTC), `YYYY-MM-DD`, inclusive.
+    #[param(format = Date)]
     pub from: String,
-    /// Last day (UTC), `YYYY-MM-DD`, inclusive; at most 366 days from `from`.
+    /// Last day (UTC), `YYYY-MM-DD`, inclusive; not before `from`, at most 366 days in all.
+    #[param(format = Date)]
     pub to: String,
     /// Only this currency (`EUR`); all currencies when absent.
+    #[param(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
 }
 
