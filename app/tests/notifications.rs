@@ -475,6 +475,17 @@ async fn a_back_in_stock_subscription_is_notified_once_then_cleared() {
     assert_eq!(notify_me("not-an-email", "BIS-TEE").await.status(), 422);
     assert_eq!(notify_me("a@example.com", "OTHER-SKU").await.status(), 404);
 
+    // Double opt-in: one confirmation mail, whose link confirms the address.
+    let confirmation = smtp.until(1).await.remove(0);
+    assert_eq!(confirmation.rcpt_tos, vec!["grace@example.com".to_string()]);
+    let token = confirmation_token(&confirmation);
+    let r = confirm(&app, &token).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["email"],
+        "grace@example.com"
+    );
+
     // Stock arrives: one message, and the subscription is gone.
     let receive = |quantity: i64| {
         let http = app.http.clone();
@@ -491,14 +502,14 @@ async fn a_back_in_stock_subscription_is_notified_once_then_cleared() {
         }
     };
     receive(3).await;
-    let mails = smtp.until(1).await;
-    assert_eq!(mails[0].rcpt_tos, vec!["grace@example.com".to_string()]);
+    let mails = smtp.until(2).await;
+    assert_eq!(mails[1].rcpt_tos, vec!["grace@example.com".to_string()]);
     assert!(
-        mails[0].subject.contains("is back in stock"),
+        mails[1].subject.contains("is back in stock"),
         "{}",
-        mails[0].subject
+        mails[1].subject
     );
-    assert!(mails[0]
+    assert!(mails[1]
         .html
         .contains(&format!("https://shop.example/products/{product}")));
     assert_eq!(
@@ -532,7 +543,179 @@ async fn a_back_in_stock_subscription_is_notified_once_then_cleared() {
         .await,
         1
     );
+    assert_eq!(smtp.messages().len(), 2);
+    app.stop().await;
+}
+
+/// The token of a confirmation mail's link.
+fn confirmation_token(mail: &Mail) -> String {
+    assert!(
+        mail.subject.contains("Confirm back-in-stock alerts"),
+        "{}",
+        mail.subject
+    );
+    let marker = "https://shop.example/notify-me/confirm?token=";
+    let start = mail.text.find(marker).expect("a confirmation link") + marker.len();
+    mail.text[start..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect()
+}
+
+async fn confirm(app: &TestApp, token: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/store/notify-me/confirm", app.base))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .expect("confirm")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unconfirmed_address_gets_one_confirmation_and_no_back_in_stock_mail() {
+    let mut smtp = SmtpServer::new();
+    smtp.start();
+    let url = smtp.url();
+    let app = spawn_app_with(Roles::all(), |c| {
+        c.notify.smtp_url = Some(url);
+        c.notify.shop_url = "https://shop.example".into();
+    })
+    .await;
+    let tee = sell(&app, "OPT-TEE", 1_500, 0).await;
+    let cap = sell(&app, "OPT-CAP", 900, 0).await;
+    let notify_me = |product: String, sku: &'static str| {
+        let http = app.http.clone();
+        let url = format!("{}/store/products/{product}/notify-me", app.base);
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({"sku": sku, "email": "victim@example.com"}))
+                .send()
+                .await
+                .expect("notify-me");
+            assert_eq!(r.status(), 202);
+            r.json::<Value>().await.expect("json")
+        }
+    };
+    // Someone subscribes an address that is not theirs, twice, and to two products.
+    let first = notify_me(tee.clone(), "OPT-TEE").await;
+    assert_eq!(
+        (first["created"].clone(), first["confirmed"].clone()),
+        (json!(true), json!(false))
+    );
+    notify_me(tee.clone(), "OPT-TEE").await;
+    notify_me(cap.clone(), "OPT-CAP").await;
+    let mails = smtp.until(1).await;
+    assert_eq!(mails[0].rcpt_tos, vec!["victim@example.com".to_string()]);
+    let token = confirmation_token(&mails[0]);
+
+    // Stock comes back while the address is unconfirmed: no back-in-stock mail.
+    let r = app
+        .http
+        .post(format!("{}/admin/inventory/OPT-TEE/receive", app.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"quantity": 2}))
+        .send()
+        .await
+        .expect("receive");
+    assert!(r.status().is_success());
+    notifier_caught_up(&app).await;
+    // Whatever the notifier stored is sent by now; nothing may be a back-in-stock mail.
+    until_sql(
+        &app.pool,
+        "SELECT count(*) = 0 FROM notifications WHERE status IN ('pending', 'sending')",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM notifications WHERE kind = 'back_in_stock'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM notifications WHERE kind = 'back_in_stock_confirmation'"
+        )
+        .await,
+        1,
+        "one pending confirmation per address, however often it is subscribed"
+    );
     assert_eq!(smtp.messages().len(), 1);
+
+    // A wrong token confirms nothing; the mailed one confirms the address.
+    assert_eq!(confirm(&app, &"0".repeat(64)).await.status(), 404);
+    assert_eq!(confirm(&app, &token).await.status(), 200);
+    assert_eq!(
+        confirm(&app, &token).await.status(),
+        200,
+        "confirming twice is one success"
+    );
+    let again = notify_me(cap.clone(), "OPT-CAP").await;
+    assert_eq!(again["confirmed"], true);
+
+    // The cap comes back: now the confirmed address hears about it.
+    let r = app
+        .http
+        .post(format!("{}/admin/inventory/OPT-CAP/receive", app.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"quantity": 1}))
+        .send()
+        .await
+        .expect("receive");
+    assert!(r.status().is_success());
+    let mails = smtp.until(2).await;
+    assert!(
+        mails[1].subject.contains("is back in stock"),
+        "{}",
+        mails[1].subject
+    );
+    assert_eq!(mails[1].rcpt_tos, vec!["victim@example.com".to_string()]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notify_me_is_rate_limited_per_client_across_products() {
+    let app = spawn_app_with(Roles::all(), |c| {
+        c.edge_security.auth_rate_per_minute = 1;
+        c.edge_security.auth_rate_burst = 3;
+    })
+    .await;
+    let tee = sell(&app, "RL-TEE", 1_500, 0).await;
+    let cap = sell(&app, "RL-CAP", 900, 0).await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for (i, (product, sku)) in [(&tee, "RL-TEE"), (&cap, "RL-CAP")]
+        .into_iter()
+        .cycle()
+        .take(5)
+        .enumerate()
+    {
+        let r = app
+            .http
+            .post(format!("{}/store/products/{product}/notify-me", app.base))
+            .json(&json!({"sku": sku, "email": format!("someone{i}@example.com")}))
+            .send()
+            .await
+            .expect("notify-me");
+        if r.status() == 429 {
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, vec![202, 202, 202, 429, 429]);
+    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM notify_me_addresses").await,
+        3
+    );
     app.stop().await;
 }
 

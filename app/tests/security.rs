@@ -899,3 +899,40 @@ async fn a_shopper_signs_in_through_the_openid_provider_with_pkce() {
     assert_eq!(again["account_id"], pair["account_id"]);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_request_id_never_reaches_the_event_store() {
+    let app = app().await;
+    let huge = "r".repeat(4_096);
+    let r = app
+        .http
+        .post(format!("{}/store/carts", app.base))
+        .header("x-request-id", &huge)
+        .send()
+        .await
+        .expect("create a cart");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let echoed = r
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an echoed id")
+        .to_string();
+    assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "{echoed}");
+    let cart: Value = r.json().await.expect("json");
+    let id = cart["cart_id"].as_str().expect("a cart id").to_string();
+    // The fresh id is the correlation and causation id of what the request caused.
+    let (correlation, causation): (String, String) = sqlx::query_as(
+        "SELECT metadata->>'correlation_id', metadata->>'causation_id' FROM events
+         WHERE aggregate_type = 'cart' AND aggregate_id = $1 ORDER BY sequence LIMIT 1",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("the cart's first event");
+    assert_eq!(
+        (correlation.as_str(), causation.as_str()),
+        (echoed.as_str(), echoed.as_str())
+    );
+    app.stop().await;
+}

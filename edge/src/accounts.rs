@@ -76,10 +76,14 @@ pub fn limited_router() -> Router<AppState> {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
     pub email: String,
-    /// At least 12 characters, not a common password, not the email.
-    #[schema(example = "correct horse battery staple")]
+    /// 12 to 128 characters, not a common password, not the email.
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 12,
+        max_length = 128
+    )]
     pub password: String,
     #[serde(default)]
     pub display_name: Option<String>,
@@ -114,7 +118,7 @@ pub struct TokenBody {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequestBody {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
     pub email: String,
 }
 
@@ -556,7 +560,7 @@ pub async fn update_me(
     body: Bytes,
 ) -> Result<Json<AccountView>, ApiError> {
     let (id, principal) = auth::me(&state, &headers)?;
-    let patch: ProfilePatch = params::optional_body(&body)?;
+    let patch: ProfilePatch = params::optional_body(&headers, &body)?;
     let command = AccountCommand::UpdateProfile {
         display_name: patch.display_name,
         phone: patch.phone,

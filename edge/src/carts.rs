@@ -37,11 +37,16 @@ pub struct CreateCart {}
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItem {
-    /// SKU code: 1–64 of `A-Z a-z 0-9 . _ -`.
-    #[schema(example = "TSHIRT-RED-M")]
+    /// SKU code: 1–64 of `A-Z a-z 0-9 _ -`.
+    #[schema(
+        example = "TSHIRT-RED-M",
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub sku: String,
     /// Units to add, 1–99.
-    #[schema(example = 1)]
+    #[schema(example = 1, minimum = 1, maximum = 99)]
     pub quantity: i64,
 }
 
@@ -49,6 +54,7 @@ pub struct AddItem {
 #[serde(deny_unknown_fields)]
 pub struct ChangeQuantity {
     /// New quantity, 1–99.
+    #[schema(minimum = 1, maximum = 99)]
     pub quantity: i64,
 }
 
@@ -132,7 +138,7 @@ pub async fn create_cart(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CreatedCart>), ApiError> {
     // The body is optional; when present it must be the (empty) object.
-    let CreateCart {} = params::optional_body(&body)?;
+    let CreateCart {} = params::optional_body(&headers, &body)?;
     // A signed-in customer's cart is theirs; anyone else gets a guest cart and its token.
     let (principal, token) = match auth::bearer(&state, &headers)? {
         Some(customer @ Principal::Customer { .. }) => (customer, None),
@@ -172,7 +178,8 @@ pub async fn create_cart(
 /// Read a cart (the owner's view, strongly consistent: served by the cart's actor).
 #[utoipa::path(get, path = "/store/carts/{cart_id}", tag = "cart",
     params(("cart_id" = String, Path, description = "cart id (UUID)"), ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
-    responses((status = 200, body = Cart), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+    responses((status = 200, body = Cart), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
 pub async fn get_cart(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -189,7 +196,9 @@ pub async fn get_cart(
 #[utoipa::path(post, path = "/store/carts/{cart_id}/items", tag = "cart", request_body = AddItem,
     params(("cart_id" = String, Path, description = "cart id (UUID)"), ("X-Cart-Token" = String, Header, description = "the cart's secret token"),
            ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
-    responses((status = 200, body = Cart), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
+    responses((status = 200, body = Cart), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody, description = "the cart is closed (`cart.closed`) or has too many lines"), (status = 422, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
 pub async fn add_item(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -207,7 +216,9 @@ pub async fn add_item(
 #[utoipa::path(patch, path = "/store/carts/{cart_id}/items/{sku}", tag = "cart", request_body = ChangeQuantity,
     params(("cart_id" = String, Path, description = "cart id (UUID)"), ("sku" = String, Path, description = "SKU"),
            ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
-    responses((status = 200, body = Cart), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
+    responses((status = 200, body = Cart), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody, description = "the cart is closed (`cart.closed`)"), (status = 422, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
 pub async fn change_quantity(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -226,7 +237,9 @@ pub async fn change_quantity(
 #[utoipa::path(delete, path = "/store/carts/{cart_id}/items/{sku}", tag = "cart",
     params(("cart_id" = String, Path, description = "cart id (UUID)"), ("sku" = String, Path, description = "SKU"),
            ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
-    responses((status = 200, body = Cart), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
+    responses((status = 200, body = Cart), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody, description = "the cart is closed (`cart.closed`)"), (status = 422, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
 pub async fn remove_item(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -243,7 +256,8 @@ pub async fn remove_item(
 /// Remove every line.
 #[utoipa::path(delete, path = "/store/carts/{cart_id}/items", tag = "cart",
     params(("cart_id" = String, Path, description = "cart id (UUID)"), ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
-    responses((status = 200, body = Cart), (status = 404, body = ApiErrorBody)))]
+    responses((status = 200, body = Cart), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody, description = "the cart is closed (`cart.closed`)"), (status = 503, body = ApiErrorBody)))]
 pub async fn clear_cart(
     State(state): State<AppState>,
     headers: HeaderMap,

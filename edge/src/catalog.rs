@@ -73,10 +73,10 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// Minor units (cents); a price is 1 to 100 000 000.
-    #[schema(example = 1999)]
+    #[schema(example = 1999, minimum = 1, maximum = 100000000)]
     pub amount_minor: i64,
     /// ISO-4217 code: three upper-case letters.
-    #[schema(value_type = String, example = "EUR")]
+    #[schema(value_type = String, example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Currency,
 }
 
@@ -100,7 +100,7 @@ impl From<Money> for Price {
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     /// 1–64 of `A-Z a-z 0-9 _ -`, unique within the product.
-    #[schema(value_type = String, example = "TSHIRT-RED-M")]
+    #[schema(value_type = String, example = "TSHIRT-RED-M", pattern = "^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64)]
     pub sku: Sku,
     #[schema(example = "Red, M")]
     pub title: String,

@@ -30,22 +30,36 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
-    #[schema(example = "Ada Lovelace")]
+    /// Up to 200 characters, not blank (as `line1`, `city` and `postal_code`).
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 200,
+        pattern = "\\S"
+    )]
     pub name: String,
-    #[schema(example = "12 Analytical Row")]
+    #[schema(
+        example = "12 Analytical Row",
+        min_length = 1,
+        max_length = 200,
+        pattern = "\\S"
+    )]
     pub line1: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub line2: Option<String>,
-    #[schema(example = "London")]
+    #[schema(example = "London", min_length = 1, max_length = 200, pattern = "\\S")]
     pub city: String,
-    #[schema(example = "N1 9GU")]
+    #[schema(example = "N1 9GU", min_length = 1, max_length = 200, pattern = "\\S")]
     pub postal_code: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub region: Option<String>,
-    /// ISO 3166-1 alpha-2.
-    #[schema(example = "GB")]
+    /// ISO 3166-1 alpha-2, upper case.
+    #[schema(example = "GB", pattern = "^[A-Z]{2}$")]
     pub country: String,
     #[serde(default)]
+    #[schema(max_length = 32)]
     pub phone: Option<String>,
 }
 
@@ -54,14 +68,19 @@ pub struct AddressBody {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutBody {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
     pub email: String,
     pub shipping_address: AddressBody,
     /// The payment provider's payment-method token, never a card number. The built-in test
     /// provider knows `pm_card_visa`, `pm_card_mastercard`, `pm_card_chargeDeclined`,
     /// `pm_card_chargeDeclinedInsufficientFunds`, `pm_card_authenticationRequired`,
     /// `pm_card_timeoutAfterCharge` and `pm_card_unavailable`.
-    #[schema(example = "pm_card_visa")]
+    #[schema(
+        example = "pm_card_visa",
+        pattern = "^[!-~]{1,128}$",
+        min_length = 1,
+        max_length = 128
+    )]
     pub payment_method: String,
 }
 
@@ -123,6 +142,16 @@ pub async fn checkout(
     Json(body): Json<CheckoutBody>,
 ) -> Result<(StatusCode, Json<CheckoutReply>), ApiError> {
     let cart_id = params::uuid_id(&cart_id, "cart")?;
+    // The payment service refuses such a token too, but only after the order is placed; the
+    // document promises the refusal now.
+    let method = body.payment_method.as_bytes();
+    if !(1..=128).contains(&method.len()) || !method.iter().all(u8::is_ascii_graphic) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payment.invalid_method",
+            "payment_method is 1 to 128 visible ASCII characters",
+        ));
+    }
     let principal = auth::shopper(&state, &headers)?;
     let order_id = order_id(&cart_id, &headers)?;
     let command_id = service::command_id(&headers, &principal)?;

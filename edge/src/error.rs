@@ -9,14 +9,16 @@ use utoipa::ToSchema;
 ///
 /// | status | when | example codes |
 /// |---|---|---|
-/// | 400 | unparsable JSON, malformed id | `request.malformed_json`, `request.invalid_id` |
+/// | 400 | unparsable JSON, malformed id, a NUL character | `request.malformed_json`, `request.invalid_id`, `request.nul_character` |
 /// | 401 | missing or wrong credentials | `auth.missing_credentials` |
 /// | 403 | not allowed | `auth.forbidden` |
 /// | 404 | no such object (or not yours) | `cart.not_found` |
 /// | 409 | state forbids it, or lost a race | `cart.closed`, `aggregate.contention` |
 /// | 413 | body too large | `request.too_large` |
+/// | 415 | a body that is not JSON | `request.unsupported_media_type` |
 /// | 422 | well-formed but invalid | `request.invalid_body`, `cart.quantity_out_of_range` |
-/// | 503 | a service is down or slow | `service.unavailable`, `service.timeout` |
+/// | 429 | a client spent its rate limit | `request.rate_limited` |
+/// | 503 | a service is down or slow; details only in logs | `service.unavailable`, `service.timeout` |
 /// | 500 | a bug; details only in logs | `internal` |
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -64,6 +66,20 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "auth.forbidden", message)
     }
 
+    /// A dependency (a service, the database, NATS, Meilisearch, the payment provider) is down
+    /// or slow. Its code stays (`service.timeout`, `search.unavailable`...), but its message
+    /// is the dependency's own text (`event store: error returned from database: ...`), which
+    /// goes to the log only: the client gets a fixed sentence.
+    pub fn unavailable(error: ErrorBody) -> Self {
+        tracing::warn!(code = %error.code, detail = %error.message, "a dependency is unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &error.code,
+            "a service is unavailable or did not answer in time; retry later (with the same \
+             Idempotency-Key, a retried command applies once)",
+        )
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> Self {
         // Internals go to the log, never to the client.
         tracing::error!(%error, "internal error");
@@ -81,6 +97,9 @@ impl From<ErrorBody> for ApiError {
             StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             return ApiError::internal(e);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            return ApiError::unavailable(e);
         }
         ApiError::new(status, &e.code, e.message)
     }
@@ -156,3 +175,39 @@ pub struct Path<T>(pub T);
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agora_kernel::ErrorKind;
+
+    #[test]
+    fn a_dependency_failure_keeps_its_code_but_not_its_words() {
+        let body = ErrorBody::new(
+            ErrorKind::Unavailable,
+            "unavailable",
+            "event store: error returned from database: unsupported Unicode escape sequence",
+        );
+        let error = ApiError::from(body);
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.body.code, "unavailable");
+        assert!(
+            !error.body.message.contains("database"),
+            "{}",
+            error.body.message
+        );
+        let internal = ApiError::from(ErrorBody::internal("bad reply: expected value at line 1"));
+        assert_eq!(
+            (internal.body.code.as_str(), internal.body.message.as_str()),
+            ("internal", "internal error")
+        );
+    }
+
+    #[test]
+    fn a_domain_refusal_keeps_its_message() {
+        let body = ErrorBody::new(ErrorKind::Conflict, "cart.closed", "the cart is closed");
+        let error = ApiError::from(body);
+        assert_eq!(error.status, StatusCode::CONFLICT);
+        assert_eq!(error.body.message, "the cart is closed");
+    }
+}

@@ -99,10 +99,11 @@ impl From<StockView> for Stock {
 #[serde(deny_unknown_fields)]
 pub struct Receive {
     /// Units that arrived, 1–1 000 000.
-    #[schema(example = 24)]
+    #[schema(example = 24, minimum = 1, maximum = 1000000)]
     pub quantity: i64,
     /// Up to 200 characters (`PO-1234`).
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub reason: Option<String>,
 }
 
@@ -140,11 +141,12 @@ impl From<Reason> for AdjustReason {
 pub struct Adjust {
     /// Change of on hand, non-zero, at most 1 000 000 either way; it may not take on hand below
     /// what is reserved.
-    #[schema(example = -2)]
+    #[schema(example = -2, minimum = -1000000, maximum = 1000000)]
     pub delta: i64,
     pub reason: Reason,
     /// Up to 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub note: Option<String>,
 }
 
@@ -153,7 +155,7 @@ pub struct Adjust {
 #[serde(deny_unknown_fields)]
 pub struct SetThreshold {
     /// 0–1 000 000.
-    #[schema(example = 5)]
+    #[schema(example = 5, minimum = 0, maximum = 1000000)]
     pub threshold: i64,
 }
 

@@ -92,6 +92,14 @@ pub fn router(state: AppState) -> Router {
         limiter,
         security::rate_limit,
     ));
+    // Anyone may type any address into notify-me: one budget per client for all products.
+    let notify_limiter = Arc::new(security::RateLimiter::scoped(
+        &state.config.rate_limit,
+        "notify-me",
+    ));
+    let notify_limited = notifications::limited_router().route_layer(
+        axum::middleware::from_fn_with_state(notify_limiter, security::rate_limit),
+    );
     let api = Router::new()
         .merge(health::router())
         .merge(carts::router())
@@ -104,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(limited)
         .merge(oidc::router())
         .merge(notifications::router())
+        .merge(notify_limited)
         .merge(admin::router())
         .merge(audit::router())
         .merge(openapi::router())
@@ -121,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(security::bounded_request_id))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves. Handlers see the peer address
@@ -685,6 +695,127 @@ mod tests {
         // Another route has its own budget.
         let reset = post("/store/auth/password-reset", r#"{"email":"a@example.com"}"#);
         assert_eq!(send(&app, reset).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_nul_character_is_refused_in_a_body_of_any_content_type() {
+        let app = offline_router().await;
+        let order = "/store/orders/5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11/cancel";
+        for (content_type, body) in [
+            ("text/plain", r#"{"note":"\u0000"}"#.as_bytes()),
+            ("text/plain", b"{\"note\":\"a\0b\"}".as_slice()),
+            ("application/json", r#"{"note":"\u0000"}"#.as_bytes()),
+            ("application/octet-stream", b"\0".as_slice()),
+        ] {
+            let request = Request::builder()
+                .method("POST")
+                .uri(order)
+                .header("content-type", content_type)
+                .header("x-cart-token", "t")
+                .body(Body::from(body.to_vec()))
+                .expect("a request");
+            let (status, _, code) = send(&app, request).await;
+            assert_eq!(
+                (status.as_u16(), code.as_str()),
+                (400, "request.nul_character"),
+                "{content_type} {body:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payment_method_outside_its_documented_pattern_is_refused_at_once() {
+        let body = |method: &str| {
+            serde_json::json!({
+                "email": "ada@example.com",
+                "payment_method": method,
+                "shipping_address": {"name": "Ada", "line1": "1 Row", "city": "London",
+                    "postal_code": "N1", "country": "GB"}
+            })
+            .to_string()
+        };
+        let uri = "/store/carts/5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11/checkout";
+        for method in ["", "pm card", "pm_\u{e9}"] {
+            expect(
+                check("POST", uri, Some(&body(method)), false).await,
+                422,
+                "payment.invalid_method",
+            );
+        }
+        // A well-formed token gets as far as the credentials check.
+        expect(
+            check("POST", uri, Some(&body("pm_card_visa")), false).await,
+            401,
+            "auth.missing_credentials",
+        );
+    }
+
+    #[tokio::test]
+    async fn a_route_that_reads_json_refuses_other_content_types() {
+        let app = offline_router().await;
+        let id = "5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11";
+        for (method, uri, admin) in [
+            ("POST", format!("/store/orders/{id}/cancel"), false),
+            ("POST", format!("/admin/orders/{id}/cancel"), true),
+            ("POST", format!("/admin/orders/{id}/deliver"), true),
+            ("POST", "/store/carts".to_string(), false),
+            ("POST", format!("/store/carts/{id}/items"), false),
+        ] {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(&uri)
+                .header("content-type", "text/plain")
+                .header("x-cart-token", "t");
+            if admin {
+                request = request.header("authorization", format!("Bearer {TOKEN}"));
+            }
+            let request = request
+                .body(Body::from(r#"{"note":"x"}"#))
+                .expect("a request");
+            let (status, _, code) = send(&app, request).await;
+            assert_eq!(
+                (status.as_u16(), code.as_str()),
+                (415, "request.unsupported_media_type"),
+                "{uri}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unbounded_or_unprintable_request_id_is_replaced_by_a_uuid() {
+        let app = offline_router().await;
+        let echoed = |value: &[u8]| {
+            Request::builder()
+                .uri("/healthz")
+                .header(
+                    "x-request-id",
+                    axum::http::HeaderValue::from_bytes(value).expect("a header value"),
+                )
+                .body(Body::empty())
+                .expect("a request")
+        };
+        let long = "a".repeat(129);
+        for bad in [
+            long.as_bytes(),
+            b"has space",
+            b"tab\tid",
+            "caf\u{e9}".as_bytes(),
+        ] {
+            let (_, headers, _) = send(&app, echoed(bad)).await;
+            let id = headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .expect("an echoed id");
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{bad:?} became {id}");
+        }
+        let fine = "a".repeat(128);
+        for good in [fine.as_str(), "req-42/abc"] {
+            let (_, headers, _) = send(&app, echoed(good.as_bytes())).await;
+            assert_eq!(
+                headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+                Some(good)
+            );
+        }
     }
 
     #[tokio::test]

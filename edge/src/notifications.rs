@@ -1,4 +1,5 @@
-//! Notifications at the edge: back-in-stock subscriptions (`/store/products/{id}/notify-me`),
+//! Notifications at the edge: back-in-stock subscriptions (`/store/products/{id}/notify-me`,
+//! rate-limited per client, with double opt-in confirmed at `/store/notify-me/confirm`),
 //! a customer's preferences (`/store/customers/me/notifications`) and the back office's view of
 //! the queue (`/admin/notifications`, with retry of failed ones).
 //!
@@ -20,13 +21,18 @@ use crate::{auth, params, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/store/products/{id}/notify-me", post(notify_me))
+        .route("/store/notify-me/confirm", post(confirm))
         .route(
             "/store/customers/me/notifications",
             get(get_preferences).put(put_preferences),
         )
         .route("/admin/notifications", get(list))
         .route("/admin/notifications/{id}/retry", post(retry))
+}
+
+/// The routes that take a client's word for an address, under a per-client rate limit.
+pub fn limited_router() -> Router<AppState> {
+    Router::new().route("/store/products/{id}/notify-me", post(notify_me))
 }
 
 fn invalid(e: agora_notifications::NotificationError) -> ApiError {
@@ -38,8 +44,10 @@ fn invalid(e: agora_notifications::NotificationError) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct NotifyMe {
     /// A SKU of this product that is out of stock.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$", min_length = 1, max_length = 64)]
     pub sku: String,
     /// Where to write when it is back.
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
     pub email: String,
 }
 
@@ -50,14 +58,20 @@ pub struct Subscription {
     pub email: String,
     /// False when this email was already subscribed to this SKU (nothing changed).
     pub created: bool,
+    /// False until the address's owner followed the link of the confirmation mail (double
+    /// opt-in): no back-in-stock mail goes to an unconfirmed address.
+    pub confirmed: bool,
 }
 
 /// Ask to be told once when an out-of-stock SKU is available again. Idempotent per SKU and
-/// email; the subscription is deleted once the message is queued.
+/// email; the subscription is deleted once the message is queued. An address not yet confirmed
+/// gets one confirmation mail first (double opt-in, also for later subscriptions while it is
+/// pending) and no back-in-stock mail until confirmed. Rate-limited per client (429).
 #[utoipa::path(post, path = "/store/products/{id}/notify-me", tag = "notifications", request_body = NotifyMe,
     params(("id" = String, Path, description = "product id")),
     responses((status = 202, body = Subscription), (status = 400, body = ApiErrorBody),
-        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 413, body = ApiErrorBody),
+        (status = 415, body = ApiErrorBody), (status = 422, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
 pub async fn notify_me(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -98,7 +112,7 @@ pub async fn notify_me(
             "this SKU is in stock: it can be bought now",
         ));
     }
-    let created = store::subscribe(
+    let subscribed = store::subscribe(
         &state.pool,
         sku.as_str(),
         &email,
@@ -112,9 +126,55 @@ pub async fn notify_me(
             product_id,
             sku: sku.to_string(),
             email: email.as_str().to_string(),
-            created,
+            created: subscribed.created,
+            confirmed: subscribed.confirmed,
         }),
     ))
+}
+
+/// Body of `POST /store/notify-me/confirm`: the token from the confirmation mail.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmAddress {
+    /// The token of the link in the confirmation mail (64 hex digits).
+    #[schema(min_length = 1, max_length = 128)]
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfirmedAddress {
+    pub email: String,
+    pub confirmed: bool,
+}
+
+/// Confirm an address for back-in-stock mail with the token of its confirmation mail (the
+/// storefront's `/notify-me/confirm?token=...` page posts it here). Its subscriptions then get
+/// their back-in-stock mail. Confirming again with the same token is the same success.
+#[utoipa::path(post, path = "/store/notify-me/confirm", tag = "notifications", request_body = ConfirmAddress,
+    responses((status = 200, body = ConfirmedAddress), (status = 400, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 413, body = ApiErrorBody),
+        (status = 415, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    Json(body): Json<ConfirmAddress>,
+) -> Result<Json<ConfirmedAddress>, ApiError> {
+    let token = body.token.trim();
+    let not_found = || {
+        ApiError::not_found(
+            "notifications.confirmation_not_found",
+            "no pending confirmation has this token (or its link expired; subscribe again)",
+        )
+    };
+    if token.is_empty() || token.len() > 128 {
+        return Err(not_found());
+    }
+    let email = store::confirm_address(&state.pool, token)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(ConfirmedAddress {
+        email,
+        confirmed: true,
+    }))
 }
 
 /// The signed-in customer's notification preferences (the defaults until changed).

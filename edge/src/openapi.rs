@@ -5,6 +5,8 @@
 //! the document cannot forget a route: `bearer` (an access token, or the bootstrap admin
 //! token) for `/admin`, `/audit` and `/store/customers/me`; `cart_token` or `bearer` for the
 //! storefront's carts and orders; nothing for the public catalog, sign-in and health routes.
+//! The statuses the shared layers answer (400, 401, 403, 404, 413, 415, 422) are added the same
+//! way ([`add_common_responses`]); each handler's annotation lists its own reasons.
 
 use axum::http::header::{self, HeaderValue};
 use axum::response::{Html, IntoResponse};
@@ -68,6 +70,7 @@ use crate::AppState;
         crate::checkout::stripe_webhook,
         crate::audit::stream,
         crate::notifications::notify_me,
+        crate::notifications::confirm,
         crate::notifications::get_preferences,
         crate::notifications::put_preferences,
         crate::notifications::list,
@@ -124,6 +127,133 @@ fn requirements(path: &str, method: &str) -> Vec<SecurityRequirement> {
     vec![]
 }
 
+/// What a status means when the edge itself answers it, before any handler's own reasons.
+fn common_reason(status: &str) -> &'static str {
+    match status {
+        "400" => "malformed request: a path id, query or JSON that does not parse, or a NUL character (`request.*`)",
+        "401" => "missing, malformed or expired credentials (`auth.*`)",
+        "403" => "the credentials do not allow this (`auth.forbidden`)",
+        "404" => "no such object, or not yours",
+        "413" => "body over 64 KiB (`request.too_large`)",
+        "415" => "a body that is not JSON (`request.unsupported_media_type`)",
+        "422" => "JSON of the wrong shape or with invalid values (`request.invalid_body` or the rule's code)",
+        "409" => "the object's state forbids it, or a concurrent change won (`aggregate.contention`: retry)",
+        _ => "error",
+    }
+}
+
+/// Adds the statuses that the edge's shared layers answer for any operation of a kind, so no
+/// operation's annotation can forget them (a missing one makes a generated client or a fuzzer
+/// see a contract the server does not keep):
+/// - every operation: 400 (the NUL check of the path and query, malformed ids and queries);
+/// - with a request body: 413, 415 and 422 (the body limit, the JSON content type, its shape);
+/// - with credentials required: 401 and 403;
+/// - with an id in the path: 404;
+/// - a command to a service (not a read, and it lists 503): 409, since it may lose a race.
+///
+/// A status the operation documents already keeps its own description.
+fn add_common_responses(path: &str, method: &str, operation: &mut Operation) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let mut statuses = vec!["400"];
+    if operation.request_body.is_some() {
+        statuses.extend(["413", "415", "422"]);
+    }
+    let needs_credentials = operation
+        .security
+        .as_ref()
+        .is_some_and(|all| !all.is_empty() && !all.contains(&SecurityRequirement::default()));
+    // Credentials of the wrong kind (staff on a shopper's route, a customer in the back office)
+    // are refused as well as missing ones.
+    if needs_credentials {
+        statuses.extend(["401", "403"]);
+    }
+    if path.contains('{') {
+        statuses.push("404");
+    }
+    // An operation that asks a service (it lists 503) and changes something sends a command,
+    // and any command may lose a race with another change of its object.
+    if method != "get" && operation.responses.responses.contains_key("503") {
+        statuses.push("409");
+    }
+    for status in statuses {
+        operation
+            .responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(common_reason(status))
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ApiErrorBody")))
+                            .build(),
+                    )
+                    .build()
+                    .into()
+            });
+    }
+}
+
+/// The constraint the edge's parser enforces on a parameter, by name (and path, where one
+/// name means different things), from `params`: `uuid_id`, `sku`, `category_id`, `page`.
+fn parameter_schema(path: &str, name: &str) -> Option<utoipa::openapi::Schema> {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let integer = || {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+    };
+    let uuid = || string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+    let schema = match name {
+        "cart_id" | "order_id" => uuid(),
+        "id" if path.starts_with("/admin/categories/") => string()
+            .pattern(Some(crate::params::CATEGORY_ID_PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(64)),
+        "id" => uuid(),
+        "sku" => string()
+            .pattern(Some(crate::params::SKU_PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(64)),
+        "role" => string().enum_values(Some(
+            agora_identity::Role::ALL
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>(),
+        )),
+        "aggregate_type" | "aggregate_id" => string()
+            .pattern(Some(crate::params::SUBJECT_TOKEN_PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(128)),
+        "limit" => integer()
+            .minimum(Some(1))
+            .maximum(Some(crate::params::MAX_LIMIT as f64)),
+        "offset" => integer().minimum(Some(0)),
+        _ => return None,
+    };
+    Some(schema.build().into())
+}
+
+/// Sets the schema of each path and query parameter the edge parses by a shared rule (see
+/// [`parameter_schema`]), so the document states what the parser accepts: a UUID is
+/// `format: uuid`, a SKU has its pattern, a page its bounds.
+fn constrain_parameters(path: &str, operation: &mut Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if !matches!(
+            parameter.parameter_in,
+            ParameterIn::Path | ParameterIn::Query
+        ) {
+            continue;
+        }
+        if let Some(schema) = parameter_schema(path, &parameter.name) {
+            parameter.schema = Some(schema.into());
+        }
+    }
+}
+
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -157,6 +287,8 @@ impl Modify for Security {
             for (method, operation) in operations {
                 if let Some(operation) = operation {
                     operation.security = Some(requirements(path, method));
+                    add_common_responses(path, method, operation);
+                    constrain_parameters(path, operation);
                 }
             }
         }
@@ -188,4 +320,79 @@ pub fn router() -> Router<AppState> {
             get(|| async { axum::Json(ApiDoc::openapi()) }),
         )
         .route("/docs", get(docs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statuses(op: &Operation) -> Vec<&str> {
+        op.responses.responses.keys().map(String::as_str).collect()
+    }
+
+    /// Every operation lists at least the statuses its kind can produce: what the shared
+    /// layers answer, and the errors of its area.
+    #[test]
+    fn every_operation_documents_the_statuses_of_its_kind() {
+        let doc = ApiDoc::openapi();
+        let mut checked = 0;
+        for (path, item) in &doc.paths.paths {
+            for (method, op) in [
+                ("get", &item.get),
+                ("post", &item.post),
+                ("put", &item.put),
+                ("patch", &item.patch),
+                ("delete", &item.delete),
+            ] {
+                let Some(op) = op else { continue };
+                checked += 1;
+                let has = statuses(op);
+                let mut want = vec!["400"];
+                if op.request_body.is_some() {
+                    want.extend(["413", "415", "422"]);
+                }
+                if path.starts_with("/admin") || path.starts_with("/audit") {
+                    want.extend(["401", "403"]);
+                }
+                if path.starts_with("/store/customers/me") {
+                    want.push("401");
+                }
+                if path.starts_with("/store/carts/") || path.starts_with("/store/orders/") {
+                    want.extend(["401", "404"]);
+                }
+                if path.contains('{') {
+                    want.push("404");
+                }
+                if path == "/store/products/{id}/notify-me"
+                    || [
+                        "/store/auth/login",
+                        "/store/auth/register",
+                        "/store/auth/password-reset",
+                    ]
+                    .contains(&path.as_str())
+                {
+                    want.push("429");
+                }
+                // A command may find its object closed or lose a race; a service may be down.
+                if path.starts_with("/store/carts/{cart_id}/items") {
+                    want.extend(["409", "503"]);
+                }
+                if method != "get" && has.contains(&"503") {
+                    want.push("409");
+                }
+                for status in want {
+                    assert!(
+                        has.contains(&status),
+                        "{} {path} does not list {status}: {has:?}",
+                        method.to_uppercase()
+                    );
+                }
+                assert!(
+                    has.iter().any(|s| s.starts_with('2') || s.starts_with('3')),
+                    "{method} {path} lists no success"
+                );
+            }
+        }
+        assert!(checked > 60, "only {checked} operations");
+    }
 }

@@ -62,8 +62,9 @@ pub struct OrderView(pub serde_json::Value);
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrder {
-    /// Why, in the caller's words (the order service bounds its length).
+    /// Why, in the caller's words: up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 
@@ -71,9 +72,16 @@ pub struct CancelOrder {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipOrder {
-    #[schema(example = "DHL")]
+    /// Up to 64 characters, not blank.
+    #[schema(example = "DHL", min_length = 1, max_length = 64, pattern = "\\S")]
     pub carrier: String,
-    #[schema(example = "JD014600003828463829")]
+    /// Up to 128 characters, not blank.
+    #[schema(
+        example = "JD014600003828463829",
+        min_length = 1,
+        max_length = 128,
+        pattern = "\\S"
+    )]
     pub tracking_number: String,
 }
 
@@ -88,7 +96,7 @@ pub struct DeliverOrder {}
 pub struct RefundOrder {
     /// Amount to give back, in minor units of the order's currency; at most what was captured
     /// and not yet refunded (the payment service checks).
-    #[schema(example = 1500)]
+    #[schema(example = 1500, minimum = 1)]
     pub amount_minor: i64,
     /// Accepted for the back office's notes; the payment service's `refund` takes no reason
     /// yet, so it is not recorded.
@@ -222,10 +230,13 @@ pub struct OrderPage {
 #[into_params(parameter_in = Query)]
 pub struct DailySalesQuery {
     /// First day (UTC), `YYYY-MM-DD`, inclusive.
+    #[param(format = Date)]
     pub from: String,
-    /// Last day (UTC), `YYYY-MM-DD`, inclusive; at most 366 days from `from`.
+    /// Last day (UTC), `YYYY-MM-DD`, inclusive; not before `from`, at most 366 days in all.
+    #[param(format = Date)]
     pub to: String,
     /// Only this currency (`EUR`); all currencies when absent.
+    #[param(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
 }
 
@@ -362,7 +373,7 @@ pub async fn store_cancel(
     body: Bytes,
 ) -> Result<Json<OrderView>, ApiError> {
     let id = order_id(&raw)?;
-    let body: CancelOrder = params::optional_body(&body)?;
+    let body: CancelOrder = params::optional_body(&headers, &body)?;
     let principal = auth::shopper(&state, &headers)?;
     let command = OrderCommand::Cancel {
         reason: CancelReason::CustomerRequest,
@@ -431,7 +442,7 @@ pub async fn deliver(
 ) -> Result<Json<OrderView>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
     let id = order_id(&raw)?;
-    let DeliverOrder {} = params::optional_body(&body)?;
+    let DeliverOrder {} = params::optional_body(&headers, &body)?;
     let command = OrderCommand::MarkDelivered { now: Utc::now() };
     send(&state, &headers, id, principal, command).await
 }
@@ -453,7 +464,7 @@ pub async fn admin_cancel(
 ) -> Result<Json<OrderView>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
     let id = order_id(&raw)?;
-    let body: CancelOrder = params::optional_body(&body)?;
+    let body: CancelOrder = params::optional_body(&headers, &body)?;
     let command = OrderCommand::Cancel {
         reason: CancelReason::Staff,
         note: body.note,

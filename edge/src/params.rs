@@ -6,7 +6,7 @@
 use agora_kernel::Sku;
 use agora_nats::subjects;
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -19,6 +19,13 @@ pub const DEFAULT_LIMIT: i64 = 50;
 /// Longest search text, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
 
+/// What [`sku`] accepts, as the OpenAPI document states it.
+pub const SKU_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+/// What [`category_id`] accepts.
+pub const CATEGORY_ID_PATTERN: &str = "^[a-z0-9-]{1,64}$";
+/// One NATS subject token (an audited stream's type or id).
+pub const SUBJECT_TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
+
 fn invalid_id(message: &str) -> ApiError {
     ApiError::bad_request("request.invalid_id", message)
 }
@@ -30,9 +37,13 @@ pub fn invalid_query(message: impl Into<String>) -> ApiError {
 /// A UUID path id in its canonical form (lower-case, hyphenated), so one object never has two
 /// spellings; `what` names the id in the error.
 pub fn uuid_id(raw: &str, what: &str) -> Result<String, ApiError> {
-    Uuid::parse_str(raw)
+    // Only the hyphenated form (any case), which is what `format: uuid` means; the braced,
+    // URN and bare-hex spellings `Uuid::parse_str` also reads are not in the contract.
+    Some(raw)
+        .filter(|r| r.len() == 36)
+        .and_then(|r| Uuid::parse_str(r).ok())
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| invalid_id(&format!("a {what} id is a UUID")))
+        .ok_or_else(|| invalid_id(&format!("a {what} id is a UUID")))
 }
 
 /// A product id: a UUID.
@@ -102,10 +113,38 @@ pub fn search_text(q: Option<&str>) -> Result<Option<String>, ApiError> {
     Ok(Some(q.to_string()))
 }
 
-/// A body that may be absent (or blank); when present it must be `T`'s JSON object.
-pub fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+/// Whether the request declares a JSON body: `application/json` or `application/<x>+json`,
+/// with any parameters (what axum's `Json` extractor accepts).
+pub fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// A body that may be absent (or blank); when present it must be `T`'s JSON object, sent as
+/// JSON (`415 request.unsupported_media_type` otherwise, as the `Json` extractor answers).
+pub fn optional_body<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
+    }
+    if !is_json_content_type(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request.unsupported_media_type",
+            "expected Content-Type: application/json",
+        ));
     }
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
@@ -129,13 +168,54 @@ mod tests {
     }
 
     #[test]
+    fn an_optional_body_must_be_sent_as_json() {
+        #[derive(serde::Deserialize, Default)]
+        struct Note {
+            #[allow(dead_code)]
+            note: Option<String>,
+        }
+        let json = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, ct.parse().expect("a header"));
+            h
+        };
+        let body = Bytes::from_static(br#"{"note":"x"}"#);
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(optional_body::<Note>(&json(ok), &body).is_ok(), "{ok}");
+        }
+        for bad in [
+            json("text/plain"),
+            json("application/x-www-form-urlencoded"),
+            HeaderMap::new(),
+        ] {
+            let e = optional_body::<Note>(&bad, &body).err().expect("refused");
+            assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert_eq!(code(e), "request.unsupported_media_type");
+        }
+        // No body at all needs no content type.
+        assert!(optional_body::<Note>(&HeaderMap::new(), &Bytes::new()).is_ok());
+    }
+
+    #[test]
     fn product_ids_are_uuids_in_canonical_form() {
         let id = "5F0C6A0E-8B1D-4C52-9E3A-0B6B8C8F9A11";
         assert_eq!(
             product_id(id).expect("a UUID"),
             "5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11"
         );
-        for bad in ["", "42", "not-a-uuid", "5f0c6a0e-8b1d-4c52-9e3a"] {
+        for bad in [
+            "",
+            "42",
+            "not-a-uuid",
+            "5f0c6a0e-8b1d-4c52-9e3a",
+            "5f0c6a0e8b1d4c529e3a0b6b8c8f9a11",
+            "{5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11}",
+            "urn:uuid:5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11",
+        ] {
             let e = product_id(bad).expect_err(bad);
             assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
             assert_eq!(code(e), "request.invalid_id");
@@ -158,6 +238,51 @@ mod tests {
         let too_long = "x".repeat(65);
         for bad in ["", "A.B", "a/b", "has space", "a*", "a>", too_long.as_str()] {
             assert_eq!(code(sku(bad).expect_err(bad)), "request.invalid_id");
+        }
+    }
+
+    #[test]
+    fn the_documented_patterns_say_what_the_parsers_accept() {
+        let matches = |pattern: &str, s: &str| {
+            // The patterns are one character class with a length: check them by hand rather
+            // than pull in a regex engine.
+            let class = &pattern[2..pattern.find(']').expect("a class")];
+            let allowed = |c: char| {
+                c.is_ascii_digit()
+                    || (class.contains("a-z") && c.is_ascii_lowercase())
+                    || (class.contains("A-Z") && c.is_ascii_uppercase())
+                    || (class.contains('_') && c == '_')
+                    || c == '-'
+            };
+            let max: usize = pattern
+                [pattern.find(',').expect("a max") + 1..pattern.find('}').expect("}")]
+                .parse()
+                .expect("a number");
+            !s.is_empty() && s.len() <= max && s.chars().all(allowed)
+        };
+        let long = "a".repeat(65);
+        for s in [
+            "TSHIRT-red_M1",
+            "a",
+            "A.B",
+            "",
+            "ä",
+            "has space",
+            long.as_str(),
+            "mens-2",
+            "Mens",
+        ] {
+            assert_eq!(matches(SKU_PATTERN, s), sku(s).is_ok(), "sku {s:?}");
+            assert_eq!(
+                matches(CATEGORY_ID_PATTERN, s),
+                category_id(s).is_ok(),
+                "category {s:?}"
+            );
+            assert_eq!(
+                matches(SUBJECT_TOKEN_PATTERN, s),
+                subjects::is_token(s),
+                "token {s:?}"
+            );
         }
     }
 

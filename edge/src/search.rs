@@ -23,18 +23,24 @@ pub struct SearchParams {
     /// A category id; its subcategories match too.
     pub category: Option<String>,
     /// Lowest price, minor units (cents).
+    #[param(minimum = 0)]
     pub price_min: Option<i64>,
-    /// Highest price, minor units (cents).
+    /// Highest price, minor units (cents); not below `price_min`.
+    #[param(minimum = 0)]
     pub price_max: Option<i64>,
     /// Minimum rating in stars, `0`–`5`, one decimal at most (`4.5`).
+    #[param(pattern = "^([0-4](\\.[0-9])?|5(\\.0)?)$")]
     pub rating_min: Option<String>,
     /// Only products that can be bought now.
     pub in_stock: Option<bool>,
     /// `relevance` (default), `price_asc`, `price_desc`, `rating`, `newest`.
+    #[param(pattern = "^(relevance|price_asc|price_desc|rating|newest)$")]
     pub sort: Option<String>,
-    /// 1-based page (default 1).
+    /// 1-based page (default 1); `page * per_page` is at most 10 000.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Results per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 

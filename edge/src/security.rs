@@ -18,7 +18,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::{auth, ApiError, AppState};
 
-/// Rate-limit settings of the sign-in, sign-up and password-reset routes.
+/// Rate-limit settings of the sign-in, sign-up, password-reset and notify-me routes.
 #[derive(Clone, Debug)]
 pub struct RateLimitConfig {
     /// Requests per minute one client may make to one limited route, on average.
@@ -43,13 +43,25 @@ impl Default for RateLimitConfig {
 /// Past this many remembered clients, forget the ones whose budget is full again.
 const MAX_TRACKED_CLIENTS: usize = 100_000;
 
-/// One budget per client address and route.
+/// One budget per client address and route (or per client and scope).
 pub struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<(String, IpAddr)>,
     trust_forwarded_for: bool,
+    /// One budget for every path of the limited routes, instead of one per path: a route
+    /// whose path holds an id (`/store/products/{id}/notify-me`) would otherwise give a client
+    /// a fresh budget per id.
+    scope: Option<&'static str>,
 }
 
 impl RateLimiter {
+    /// Limits with one budget per scope and client, whatever the path.
+    pub fn scoped(config: &RateLimitConfig, scope: &'static str) -> RateLimiter {
+        RateLimiter {
+            scope: Some(scope),
+            ..RateLimiter::new(config)
+        }
+    }
+
     pub fn new(config: &RateLimitConfig) -> RateLimiter {
         let per_minute = NonZeroU32::new(config.per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -58,6 +70,7 @@ impl RateLimiter {
                 Quota::per_minute(per_minute).allow_burst(burst),
             ),
             trust_forwarded_for: config.trust_forwarded_for,
+            scope: None,
         }
     }
 
@@ -90,7 +103,11 @@ pub async fn rate_limit(
     request: Request,
     next: Next,
 ) -> Response {
-    let key = (request.uri().path().to_string(), limiter.client(&request));
+    let route = match limiter.scope {
+        Some(scope) => scope.to_string(),
+        None => request.uri().path().to_string(),
+    };
+    let key = (route, limiter.client(&request));
     if limiter.limiter.len() > MAX_TRACKED_CLIENTS {
         limiter.limiter.retain_recent();
     }
@@ -224,6 +241,30 @@ pub async fn back_office_gate(
     next.run(request).await
 }
 
+/// The longest `x-request-id` the edge keeps.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Middleware, outside the one that assigns request ids: a client's `x-request-id` of more than
+/// [`MAX_REQUEST_ID_LEN`] characters, or with anything but visible ASCII, is dropped, so the
+/// request gets a fresh UUID instead. The id is echoed back and lands in every event's metadata
+/// (as the causation id), so an unbounded one would bloat the event store and the logs.
+pub async fn bounded_request_id(mut request: Request, next: Next) -> Response {
+    let acceptable = request
+        .headers()
+        .get_all("x-request-id")
+        .iter()
+        .map(|v| {
+            let b = v.as_bytes();
+            !b.is_empty() && b.len() <= MAX_REQUEST_ID_LEN && b.iter().all(u8::is_ascii_graphic)
+        })
+        .collect::<Vec<_>>();
+    // One acceptable value, or none at all; two values are as ambiguous as a bad one.
+    if acceptable.len() > 1 || acceptable.iter().any(|ok| !ok) {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
 /// Whether JSON text holds a `\u0000` escape (an escape when preceded by an odd number of
 /// backslashes). Postgres cannot store NUL in `json` or `text`, so such a value would fail
 /// deep in a service instead of being refused here.
@@ -233,9 +274,16 @@ fn json_has_nul_escape(bytes: &[u8]) -> bool {
     })
 }
 
+/// Whether a body holds a NUL character, raw or as a JSON `\u0000` escape. Every body is
+/// checked whatever its declared content type, because some routes parse a body they read as
+/// bytes (an optional body) and the declared type is the client's to choose.
+fn body_has_nul(bytes: &[u8]) -> bool {
+    bytes.contains(&0) || json_has_nul_escape(bytes)
+}
+
 /// Middleware: NUL characters are refused before any service sees them, in the path
-/// (`400 request.invalid_path`), the query (`400 request.invalid_query`) or a JSON body
-/// (`422 request.invalid_body`). The body is read within the size limit
+/// (`400 request.invalid_path`), the query (`400 request.invalid_query`) or the body, of any
+/// content type (`400 request.nul_character`). The body is read within the size limit
 /// (`413 request.too_large`).
 pub async fn reject_nul(request: Request, next: Next) -> Response {
     let nul = |s: &str| s.to_ascii_lowercase().contains("%00") || s.contains('\0');
@@ -247,13 +295,6 @@ pub async fn reject_nul(request: Request, next: Next) -> Response {
         return ApiError::bad_request("request.invalid_query", "the query holds a NUL character")
             .into_response();
     }
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !is_json {
-        return next.run(request).await;
-    }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await else {
         return ApiError::new(
@@ -263,13 +304,9 @@ pub async fn reject_nul(request: Request, next: Next) -> Response {
         )
         .into_response();
     };
-    if json_has_nul_escape(&bytes) {
-        return ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "request.invalid_body",
-            "a string holds a NUL character",
-        )
-        .into_response();
+    if body_has_nul(&bytes) {
+        return ApiError::bad_request("request.nul_character", "the body holds a NUL character")
+            .into_response();
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
@@ -277,7 +314,7 @@ pub async fn reject_nul(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::json_has_nul_escape;
+    use super::{body_has_nul, json_has_nul_escape};
 
     #[test]
     fn only_a_real_nul_escape_counts() {
@@ -285,5 +322,12 @@ mod tests {
         assert!(json_has_nul_escape(br#"{"name":"a\\\u0000"}"#));
         assert!(!json_has_nul_escape(br#"{"name":"\\u0000"}"#));
         assert!(!json_has_nul_escape(br#"{"name":"u0000"}"#));
+    }
+
+    #[test]
+    fn a_raw_nul_byte_counts_in_any_body() {
+        assert!(body_has_nul(b"note=a\0b"));
+        assert!(body_has_nul(br#"{"note":"\u0000"}"#));
+        assert!(!body_has_nul(b"plain text"));
     }
 }

@@ -169,6 +169,8 @@ pub enum Content {
         product_title: String,
         product_url: String,
     },
+    /// The double opt-in of back-in-stock mail: the link confirms the address.
+    BackInStockConfirmation(AccountLink),
 }
 
 impl Content {
@@ -186,6 +188,7 @@ impl Content {
             Content::PasswordReset(_) => Kind::PasswordReset,
             Content::LowStock { .. } => Kind::LowStock,
             Content::BackInStock { .. } => Kind::BackInStock,
+            Content::BackInStockConfirmation(_) => Kind::BackInStockConfirmation,
         }
     }
 }

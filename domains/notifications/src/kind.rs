@@ -19,10 +19,13 @@ pub enum Kind {
     LowStock,
     /// To a shopper who asked: a SKU is available again.
     BackInStock,
+    /// To an address someone subscribed to back-in-stock mail: confirm it was you (double
+    /// opt-in); no back-in-stock mail goes to the address before.
+    BackInStockConfirmation,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::OrderPlaced,
         Kind::OrderConfirmed,
         Kind::OrderCancelled,
@@ -33,6 +36,7 @@ impl Kind {
         Kind::PasswordReset,
         Kind::LowStock,
         Kind::BackInStock,
+        Kind::BackInStockConfirmation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Kind {
             Kind::PasswordReset => "password_reset",
             Kind::LowStock => "low_stock",
             Kind::BackInStock => "back_in_stock",
+            Kind::BackInStockConfirmation => "back_in_stock_confirmation",
         }
     }
 
@@ -62,7 +67,11 @@ impl Kind {
             | Kind::OrderShipped
             | Kind::OrderDelivered
             | Kind::OrderRefunded => Category::OrderUpdates,
-            Kind::EmailVerification | Kind::PasswordReset => Category::Account,
+            // Asked for by whoever typed the address, before any preference applies: like
+            // account mail, it is one email and cannot be turned off.
+            Kind::EmailVerification | Kind::PasswordReset | Kind::BackInStockConfirmation => {
+                Category::Account
+            }
             Kind::LowStock => Category::StaffAlerts,
             Kind::BackInStock => Category::BackInStock,
         }

@@ -269,6 +269,17 @@ fn doc(shop: &Shop, content: &Content) -> Doc {
             order: None,
             action: Some(("Shop it now".into(), product_url.clone())),
         },
+        Content::BackInStockConfirmation(link) => Doc {
+            subject: format!("Confirm back-in-stock alerts · {}", shop.name),
+            greeting: Some("Hello,".into()),
+            paragraphs: vec![format!(
+                "Someone asked {} to write to this address when a sold-out item is back in stock. If it was you, confirm the address; the link works until {}. If it was not you, ignore this message: we will not write to you again.",
+                shop.name,
+                link.expires_at.format("%Y-%m-%d %H:%M UTC")
+            )],
+            order: None,
+            action: Some(("Confirm my address".into(), link.url.clone())),
+        },
     }
 }
 

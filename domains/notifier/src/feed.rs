@@ -109,8 +109,9 @@ impl Notifier {
         }
     }
 
-    /// Notifies everyone who subscribed to `sku` before the stock came back, and deletes their
-    /// subscriptions in the same transaction.
+    /// Notifies everyone who subscribed to `sku` before the stock came back and confirmed
+    /// their address, and deletes their subscriptions in the same transaction. An unconfirmed
+    /// address gets nothing and keeps its subscription, for the next return after it confirms.
     async fn back_in_stock(
         &self,
         sku: &str,
@@ -123,7 +124,9 @@ impl Notifier {
         // next return; without a commit time (old metadata) every subscription counts.
         let subscribers = sqlx::query(
             "SELECT s.email, s.product_id, s.customer_id, p.title
-             FROM back_in_stock_subscriptions s LEFT JOIN products p USING (product_id)
+             FROM back_in_stock_subscriptions s
+             JOIN notify_me_addresses a ON a.email = s.email AND a.confirmed_at IS NOT NULL
+             LEFT JOIN products p USING (product_id)
              WHERE s.sku = $1 AND ($2::timestamptz IS NULL OR s.created_at <= $2)
              ORDER BY s.email FOR UPDATE OF s",
         )

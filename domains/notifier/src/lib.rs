@@ -16,6 +16,8 @@
 //!   `/admin/notifications`), or waits `pending` for a channel that is not configured;
 //! - an event, a redelivery or a replay yields each notification id once (primary key);
 //! - a back-in-stock subscription is deleted in the transaction that stores its notification;
+//! - no back-in-stock mail goes to an address whose owner has not confirmed it (double opt-in:
+//!   one confirmation mail per address, a new one only after the previous link expired);
 //! - delivery is at-least-once only across the few milliseconds between the server accepting a
 //!   message and the `sent` update (see [`sender`]); a resend carries the same Message-ID.
 //!

@@ -138,15 +138,27 @@ pub async fn retry(pool: &PgPool, id: Uuid) -> sqlx::Result<RetryOutcome> {
     })
 }
 
-/// Subscribes `email` to the next time `sku` is back in stock. Idempotent: subscribing again
-/// changes nothing. Returns whether the subscription is new.
+/// What a back-in-stock subscription request did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subscribed {
+    /// False when this email was already subscribed to this SKU.
+    pub created: bool,
+    /// Whether the address is confirmed (double opt-in); until it is, it gets no back-in-stock
+    /// mail, only the one confirmation mail.
+    pub confirmed: bool,
+}
+
+/// Subscribes `email` to the next time `sku` is back in stock, and asks for a confirmation of
+/// the address unless it is confirmed or one is pending. Idempotent: subscribing again changes
+/// nothing, and sends no second confirmation while the first one is valid.
 pub async fn subscribe(
     pool: &PgPool,
     sku: &str,
     email: &EmailAddress,
     product_id: &str,
     customer_id: Option<&str>,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Subscribed> {
+    let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO back_in_stock_subscriptions (sku, email, product_id, customer_id)
          VALUES ($1, $2, $3, $4) ON CONFLICT (sku, email) DO NOTHING",
@@ -155,10 +167,49 @@ pub async fn subscribe(
     .bind(email.as_str())
     .bind(product_id)
     .bind(customer_id)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
-    Ok(inserted == 1)
+    // A new address waits for the notifier's confirmation mail; an expired confirmation is
+    // cleared so the notifier draws a new one. Anything else (pending, confirmed) stays.
+    let confirmed: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "INSERT INTO notify_me_addresses (email) VALUES ($1)
+         ON CONFLICT (email) DO UPDATE SET
+             mailed_at = CASE WHEN notify_me_addresses.confirmed_at IS NULL
+                               AND notify_me_addresses.expires_at < now()
+                              THEN NULL ELSE notify_me_addresses.mailed_at END,
+             token_sha256 = CASE WHEN notify_me_addresses.confirmed_at IS NULL
+                                  AND notify_me_addresses.expires_at < now()
+                                 THEN NULL ELSE notify_me_addresses.token_sha256 END
+         RETURNING confirmed_at",
+    )
+    .bind(email.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Subscribed {
+        created: inserted == 1,
+        confirmed: confirmed.is_some(),
+    })
+}
+
+/// The SHA-256 of a confirmation token, hex: only this is stored.
+pub fn token_sha256(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Confirms the address whose confirmation mail carried `token`, if the token is valid and
+/// not expired; confirming again with the same token is the same success. Returns the address.
+pub async fn confirm_address(pool: &PgPool, token: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "UPDATE notify_me_addresses SET confirmed_at = coalesce(confirmed_at, now())
+         WHERE token_sha256 = $1 AND (confirmed_at IS NOT NULL OR expires_at > now())
+         RETURNING email",
+    )
+    .bind(token_sha256(token))
+    .fetch_optional(pool)
+    .await
 }
 
 /// A customer's preferences, or the defaults.
