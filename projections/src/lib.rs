@@ -1,7 +1,8 @@
 //! Read models, built from the event feed.
 //!
 //! The projection runtime ([`run`]) reads one durable JetStream consumer per projection and
-//! writes each event in one Postgres transaction together with the projection's checkpoint.
+//! writes the events already delivered in one Postgres transaction. The durable consumer holds
+//! the position in the feed (its pending count is the lag); there is no checkpoint table.
 //!
 //! Invariants:
 //! - writes are guarded by the stream sequence: each read-model row stores the last sequence

@@ -111,13 +111,8 @@ pub async fn run<P: Projection>(
         if good.is_empty() {
             continue;
         }
-        let stream_seq = good
-            .iter()
-            .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
-            .max()
-            .unwrap_or(0);
         let span = tracing::info_span!("project", projection = P::NAME, events = events.len());
-        match project(&*projection, &pool, &store, P::NAME, &events, stream_seq)
+        match project(&*projection, &pool, &store, P::NAME, &events)
             .instrument(span)
             .await
         {
@@ -156,7 +151,6 @@ async fn project<P: Projection>(
     store: &EventStore,
     table: &str,
     events: &[RecordedEvent],
-    stream_seq: u64,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     // Read models are rebuildable from the event store: they need not wait for fsync.
@@ -166,15 +160,6 @@ async fn project<P: Projection>(
     for event in events {
         apply_one(projection, &mut tx, store, table, event).await?;
     }
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (projection, stream_seq, updated_at) VALUES ($1, $2, now())
-         ON CONFLICT (projection) DO UPDATE
-         SET stream_seq = GREATEST(projection_checkpoints.stream_seq, EXCLUDED.stream_seq), updated_at = now()",
-    )
-    .bind(P::NAME)
-    .bind(stream_seq as i64)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok(())
 }
