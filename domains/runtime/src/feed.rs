@@ -318,6 +318,10 @@ pub struct Subscription {
     pub concurrency: usize,
     /// Unacknowledged events JetStream lets it hold.
     pub max_ack_pending: i64,
+    /// How a failed event is retried before it is parked.
+    pub retry: crate::parked::Retry,
+    /// Where parked events go (`feed_parked`).
+    pub pool: PgPool,
 }
 
 /// The messages of the durable pull consumer `name` on the feed (created if missing) for
@@ -358,9 +362,12 @@ pub async fn durable_messages(
 
 /// Reads `subscription`'s events from the feed until `shutdown` resolves, handing each to
 /// `handle` with how many times it has been delivered. `Ok` acknowledges it; `Err` redelivers
-/// it after a backoff that grows with the deliveries (500 ms each, at most 10 s); an
-/// undecodable message is terminated. Handlers must be idempotent: JetStream delivers at least
-/// once, and redelivers what a crashed instance held after 30 s.
+/// it after a backoff that doubles with the deliveries, and parks it in `feed_parked` once
+/// `retry.max_deliver` deliveries failed; an undecodable message is terminated. Each event is
+/// settled on its own: one failing event holds back nothing else. The same instance answers
+/// replay requests for its parked events (see [`crate::parked`]) with the same `handle`.
+/// Handlers must be idempotent: JetStream delivers at least once, and redelivers what a
+/// crashed instance held after 30 s.
 pub async fn consume<H, Fut, E>(
     js: &jetstream::Context,
     subscription: Subscription,
@@ -375,6 +382,8 @@ where
     use async_nats::jetstream::AckKind;
 
     let name = subscription.name;
+    let retry = subscription.retry;
+    let pool = subscription.pool;
     let mut messages = durable_messages(
         js,
         name,
@@ -388,12 +397,24 @@ where
         subscription.max_ack_pending,
     )
     .await?;
+    let client = js.client();
+    let mut replays = crate::parked::replay_requests(&client, name).await?;
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(subscription.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let next = tokio::select! {
             _ = &mut shutdown => break,
+            Some(request) = replays.next() => {
+                let (pool, client, handle) = (pool.clone(), client.clone(), handle.clone());
+                tasks.spawn(async move {
+                    crate::parked::answer_replay(&pool, &client, name, request, |event, delivered| async move {
+                        handle(event, delivered).await.map_err(|e| anyhow::anyhow!("{e}"))
+                    })
+                    .await;
+                });
+                continue;
+            }
             m = messages.next() => m,
         };
         while tasks.try_join_next().is_some() {}
@@ -407,6 +428,7 @@ where
         };
         let permit = permits.clone().acquire_owned().await?;
         let handle = handle.clone();
+        let pool = pool.clone();
         tasks.spawn(async move {
             let _permit = permit;
             let event = match codec::decode::<RecordedEvent>(&message.payload) {
@@ -418,15 +440,20 @@ where
                 }
             };
             let delivered = message.info().map(|i| i.delivered as u64).unwrap_or(1);
-            let label = event.msg_id();
-            match handle(event, delivered).await {
+            match handle(event.clone(), delivered).await {
                 Ok(()) => {
                     let _ = message.ack().await;
                 }
                 Err(e) => {
-                    tracing::warn!(consumer = name, event = %label, error = %e, "event not handled; redelivering");
-                    let backoff = Duration::from_millis(500 * delivered.min(20));
-                    let _ = message.ack_with(AckKind::Nak(Some(backoff))).await;
+                    crate::parked::settle_failure(
+                        &pool,
+                        name,
+                        retry,
+                        &message,
+                        &event,
+                        &e.to_string(),
+                    )
+                    .await;
                 }
             }
         });

@@ -1,7 +1,14 @@
-//! The feed relay against a real Postgres and NATS server: it stops publishing when it loses its
-//! lock, a standby takes over, and a row that cannot be published is set aside.
+//! The feed against a real Postgres and NATS server. The relay stops publishing when it loses
+//! its lock, a standby takes over, and a row that cannot be published is set aside. The
+//! reactors' consumer loop settles each event alone, parks one that keeps failing, and replays
+//! it on request.
 
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use agora_runtime::parked::{self, ReplayError, Retry};
 
 use agora_nats::subjects;
 use agora_testkit::{eventually, TestDb, TestNats};
@@ -204,6 +211,93 @@ async fn a_row_that_cannot_be_published_is_set_aside_and_the_rows_behind_it_are_
     assert!(dead[0].2.contains("max payload"), "{}", dead[0].2);
     assert_eq!((dead[1].0.as_str(), dead[1].1), ("not a token", 1));
     let _ = stop.send(());
+    relay.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reactor_parks_an_event_that_keeps_failing_handles_the_others_and_replays_it_on_request(
+) -> anyhow::Result<()> {
+    let s = setup().await?;
+    let (stop_relay, relay) = start_relay(&s);
+    let cured = Arc::new(AtomicBool::new(false));
+    let handled = Arc::new(Mutex::new(BTreeSet::new()));
+    let handle = {
+        let (cured, handled) = (cured.clone(), handled.clone());
+        move |event: agora_kernel::RecordedEvent, _delivered: u64| {
+            let (cured, handled) = (cured.clone(), handled.clone());
+            async move {
+                if event.aggregate_id == "poison" && !cured.load(Ordering::SeqCst) {
+                    return Err("the handler chokes on this event");
+                }
+                handled.lock().expect("lock").insert(event.msg_id());
+                Ok(())
+            }
+        }
+    };
+    let subscription = agora_runtime::feed::Subscription {
+        name: "test_reactor",
+        aggregate_types: &["counter"],
+        concurrency: 4,
+        max_ack_pending: 100,
+        retry: Retry {
+            max_deliver: 3,
+            step: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+        },
+        pool: s.pool.clone(),
+    };
+    let js = jetstream::new(s.client.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let reactor = tokio::spawn(async move {
+        agora_runtime::feed::consume(&js, subscription, handle, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    commit(&s.pool, "good", 1, serde_json::json!({"Added": 1})).await;
+    commit(&s.pool, "poison", 1, serde_json::json!({"Added": 2})).await;
+    commit(&s.pool, "good", 2, serde_json::json!({"Added": 3})).await;
+
+    let parked = eventually(WAIT, || async {
+        let (_, items) = parked::list_parked(&s.pool, 10, 0).await.ok()?;
+        (items.len() == 1).then(|| items[0].clone())
+    })
+    .await?;
+    assert_eq!(
+        (
+            parked.consumer.as_str(),
+            parked.aggregate_type.as_str(),
+            parked.aggregate_id.as_str(),
+            parked.sequence,
+            parked.event_type.as_str(),
+            parked.deliveries
+        ),
+        ("test_reactor", "counter", "poison", 1, "Added", 3)
+    );
+    assert!(parked.stream_seq > 0);
+    assert_eq!(parked.error, "the handler chokes on this event");
+    let expected: BTreeSet<String> = ["counter/good/1", "counter/good/2"]
+        .map(String::from)
+        .into();
+    assert_eq!(*handled.lock().expect("lock"), expected);
+
+    // A replay runs the same handler: still failing, the event stays parked.
+    let again = parked::replay_parked(&s.pool, &s.client, parked.id).await;
+    assert!(matches!(again, Err(ReplayError::Failed(_))), "{again:?}");
+    assert_eq!(parked::list_parked(&s.pool, 10, 0).await?.0, 1);
+
+    // Fixed: the replay delivers it and the parked row goes.
+    cured.store(true, Ordering::SeqCst);
+    parked::replay_parked(&s.pool, &s.client, parked.id).await?;
+    assert!(handled.lock().expect("lock").contains("counter/poison/1"));
+    assert_eq!(parked::list_parked(&s.pool, 10, 0).await?.0, 0);
+    let gone = parked::replay_parked(&s.pool, &s.client, parked.id).await;
+    assert!(matches!(gone, Err(ReplayError::NotFound(_))), "{gone:?}");
+
+    let _ = stop.send(());
+    reactor.await??;
+    let _ = stop_relay.send(());
     relay.await??;
     Ok(())
 }
