@@ -264,11 +264,7 @@ pub async fn answer_replay<F, Fut>(
     F: FnOnce(RecordedEvent, u64) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let outcome = replay_one(pool, consumer, &request, handle).await;
-    let error = match outcome {
-        Ok(()) => None,
-        Err(e) => Some(e),
-    };
+    let error = replay_one(pool, consumer, &request, handle).await.err();
     if let Some(e) = &error {
         tracing::warn!(consumer, error = %e, "replay of a parked event failed");
     }
