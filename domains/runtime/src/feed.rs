@@ -77,12 +77,20 @@ pub async fn run_relay(
         .await
         .map_err(|e| anyhow::anyhow!("subscribe {}: {e}", subjects::FEED_WAKE))?;
     loop {
-        let Some(mut lock_conn) = stand_by(&pool, &mut shutdown).await else {
+        let Some((mut lock_conn, session)) = stand_by(&pool, &mut shutdown).await else {
             return Ok(());
         };
         tracing::info!("feed relay active");
         metrics::gauge!("agora_feed_relay_active").set(1.0);
-        let stopped = lead(&pool, &js, &mut lock_conn, &mut wake, &mut shutdown).await;
+        let stopped = lead(
+            &pool,
+            &js,
+            &mut lock_conn,
+            session,
+            &mut wake,
+            &mut shutdown,
+        )
+        .await;
         metrics::gauge!("agora_feed_relay_active").set(0.0);
         // Closing the connection releases the lock if it is somehow still held.
         let _ = lock_conn.close().await;
@@ -97,7 +105,7 @@ pub async fn run_relay(
 async fn stand_by(
     pool: &PgPool,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> Option<PgConnection> {
+) -> Option<(PgConnection, i32)> {
     let options = pool
         .connect_options()
         .as_ref()
@@ -106,13 +114,15 @@ async fn stand_by(
     loop {
         match PgConnection::connect_with(&options).await {
             Ok(mut conn) => {
-                match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-                    .bind(RELAY_LOCK)
-                    .fetch_one(&mut conn)
-                    .await
+                match sqlx::query_as::<_, (bool, i32)>(
+                    "SELECT pg_try_advisory_lock($1), pg_backend_pid()",
+                )
+                .bind(RELAY_LOCK)
+                .fetch_one(&mut conn)
+                .await
                 {
-                    Ok(true) => return Some(conn),
-                    Ok(false) => {}
+                    Ok((true, session)) => return Some((conn, session)),
+                    Ok((false, _)) => {}
                     Err(e) => tracing::warn!(error = %e, "feed relay: lock attempt failed"),
                 }
             }
@@ -134,11 +144,12 @@ async fn lead(
     pool: &PgPool,
     js: &jetstream::Context,
     lock_conn: &mut PgConnection,
+    session: i32,
     wake: &mut async_nats::Subscriber,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> bool {
     loop {
-        match still_leader(lock_conn).await {
+        match still_leader(lock_conn, session).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!("feed relay lost its lock; standing by");
@@ -175,19 +186,15 @@ async fn lead(
     }
 }
 
-/// Whether the session of `conn` holds the relay lock. A hung connection counts as lost: a
-/// relay that cannot tell must not publish.
-async fn still_leader(conn: &mut PgConnection) -> anyhow::Result<bool> {
-    // A bigint advisory key shows in pg_locks as classid (high half), objid (low half),
-    // objsubid 1.
-    let check = sqlx::query_scalar::<_, bool>(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks
-                        WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
-                          AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)",
-    )
-    .bind(RELAY_LOCK)
-    .fetch_one(conn);
-    Ok(tokio::time::timeout(LEADER_CHECK_TIMEOUT, check).await??)
+/// Whether the session of `conn` still holds the relay lock. A session-level advisory lock
+/// ends only with its session or an explicit unlock, and nothing unlocks it on this dedicated
+/// connection, so the lock is held exactly while the session that took it is alive: the same
+/// backend must answer. (Reading `pg_locks` instead would copy the server's whole lock table
+/// under all its partition locks on every round.) A hung connection counts as lost: a relay
+/// that cannot tell must not publish.
+async fn still_leader(conn: &mut PgConnection, session: i32) -> anyhow::Result<bool> {
+    let check = sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(conn);
+    Ok(tokio::time::timeout(LEADER_CHECK_TIMEOUT, check).await?? == session)
 }
 
 /// Why a row can never be published, if it cannot: such a row is set aside instead of failing

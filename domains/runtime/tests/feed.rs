@@ -108,11 +108,13 @@ async fn published(client: &async_nats::Client) -> Vec<String> {
     subjects
 }
 
-/// The backend holding the relay lock, if any.
+/// The backend holding the relay lock in this test's database, if any (other databases on the
+/// server have relays of their own).
 async fn lock_holder(pool: &PgPool) -> Option<i32> {
     sqlx::query_scalar(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-           AND ((classid::bigint << 32) | objid::bigint) = $1",
+           AND ((classid::bigint << 32) | objid::bigint) = $1
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .bind(RELAY_LOCK)
     .fetch_optional(pool)
@@ -136,15 +138,34 @@ async fn a_relay_whose_lock_connection_dies_stops_publishing_and_a_standby_takes
     // backend). Another session takes the lock at once, standing for a standby that won the
     // election and now publishes: from here on, A must not publish a single row.
     let mut other = sqlx::PgConnection::connect(&s.db_url).await?;
-    // One statement, so this session queues for the lock while the terminated backend still
-    // holds it: A, reconnecting, cannot jump the queue.
-    let (terminated, _): (bool, ()) =
-        sqlx::query_as("SELECT pg_terminate_backend($1), pg_advisory_lock($2)")
-            .bind(holder)
+    // It queues for the lock first, so the moment A's backend is gone the lock is granted to
+    // it: A, reconnecting, finds it taken.
+    let waiter = tokio::spawn(async move {
+        sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(RELAY_LOCK)
-            .fetch_one(&mut other)
-            .await?;
+            .execute(&mut other)
+            .await
+            .map(|_| other)
+    });
+    eventually(WAIT, || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+               AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .bind(RELAY_LOCK)
+        .fetch_one(&s.pool)
+        .await
+        .ok()?;
+        (waiting == 1).then_some(())
+    })
+    .await?;
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(holder)
+        .fetch_one(&s.pool)
+        .await?;
     assert!(terminated);
+    let mut other = tokio::time::timeout(WAIT, waiter).await???;
     // A second relay stands by meanwhile.
     let (stop_b, relay_b) = start_relay(&s);
 
