@@ -47,6 +47,12 @@ enum Command {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Feed events consumers parked after their last retry: `agora feed parked`,
+    /// `agora feed replay <id>`.
+    Feed {
+        #[command(subcommand)]
+        command: FeedCommand,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Create demo data through a running platform.
@@ -61,6 +67,19 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum FeedCommand {
+    /// List parked events, oldest first (id, consumer, event, deliveries, parked at, error).
+    Parked {
+        /// Most events to list.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Replay a parked event through its consumer's handler (an instance of that consumer
+    /// must be running); on success it is no longer parked.
+    Replay { id: i64 },
 }
 
 fn init_tracing(format: &str) {
@@ -124,6 +143,39 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&cli.log_format);
     let config = cli.config;
     match cli.command {
+        Command::Feed { command } => {
+            let pool = agora::connect_db(&config).await?;
+            agora::migrate(&pool).await?;
+            match command {
+                FeedCommand::Parked { limit } => {
+                    let (total, items) =
+                        agora_runtime::parked::list_parked(&pool, limit.clamp(1, 10_000), 0)
+                            .await?;
+                    for p in &items {
+                        println!(
+                            "{}\t{}\t{}/{}/{} {}\t{} deliveries\t{}\t{}",
+                            p.id,
+                            p.consumer,
+                            p.aggregate_type,
+                            p.aggregate_id,
+                            p.sequence,
+                            p.event_type,
+                            p.deliveries,
+                            p.parked_at.to_rfc3339(),
+                            p.error
+                        );
+                    }
+                    println!("{total} parked");
+                }
+                FeedCommand::Replay { id } => {
+                    let client = agora::connect_nats(&config, "agora-feed-replay").await?;
+                    agora_runtime::parked::replay_parked(&pool, &client, id)
+                        .await
+                        .with_context(|| format!("replay parked event {id}"))?;
+                    println!("replayed {id}");
+                }
+            }
+        }
         Command::Migrate => {
             let pool = agora::connect_db(&config).await?;
             agora::migrate(&pool).await?;

@@ -163,6 +163,8 @@ pub enum Area {
     Accounts,
     /// The event log with hash-chain verification.
     Audit,
+    /// The running platform: parked feed events and their replay.
+    Operations,
 }
 
 impl Area {
@@ -176,6 +178,8 @@ impl Area {
             (Area::Accounts, false) => &["admin", "staff", "auditor"],
             (Area::Accounts, true) => &["admin"],
             (Area::Audit, _) => &["admin", "auditor"],
+            (Area::Operations, false) => &["admin", "staff", "auditor"],
+            (Area::Operations, true) => &["admin", "staff"],
         }
     }
 }

@@ -22,6 +22,7 @@ mod carts;
 mod catalog;
 mod checkout;
 mod error;
+mod feed;
 mod health;
 mod inventory;
 mod notifications;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .merge(notifications::router())
         .merge(notify_limited)
         .merge(admin::router())
+        .merge(feed::router())
         .merge(audit::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::not_found("route.not_found", "no such route") })
@@ -281,6 +283,11 @@ mod tests {
         );
         expect(
             check("GET", "/admin/products/42", None, true).await,
+            400,
+            "request.invalid_id",
+        );
+        expect(
+            check("POST", "/admin/feed/parked/x1/replay", None, true).await,
             400,
             "request.invalid_id",
         );
@@ -576,6 +583,10 @@ mod tests {
             (&staff, "GET", "/admin/orders", true),
             (&staff, "GET", "/audit/streams/cart/x", false),
             (&staff, "POST", account, false),
+            (&auditor, "GET", "/admin/feed/parked", true),
+            (&auditor, "POST", "/admin/feed/parked/1/replay", false),
+            (&vendor, "GET", "/admin/feed/parked", false),
+            (&staff, "POST", "/admin/feed/parked/1/replay", true),
         ] {
             let request = Request::builder()
                 .method(method)
@@ -939,6 +950,8 @@ mod tests {
             ("/store/customers/me/notifications", "put"),
             ("/admin/notifications", "get"),
             ("/admin/notifications/{id}/retry", "post"),
+            ("/admin/feed/parked", "get"),
+            ("/admin/feed/parked/{id}/replay", "post"),
             ("/store/auth/register", "post"),
             ("/store/auth/login", "post"),
             ("/store/auth/refresh", "post"),

@@ -32,6 +32,8 @@ use crate::AppState;
         crate::carts::remove_item,
         crate::carts::clear_cart,
         crate::admin::list_carts,
+        crate::feed::list_parked,
+        crate::feed::replay,
         crate::catalog::create_product,
         crate::catalog::update_product,
         crate::catalog::get_product,

@@ -8,6 +8,8 @@
 //!                                       JetStream stream AGORA_EVENTS
 //! agora.feed.wake                       "new events committed": wakes the feed relay (core NATS,
 //!                                       best effort; the relay also polls)
+//! agora.feed.replay.<consumer>          replay one parked event through a feed consumer's
+//!                                       handler (request-reply, queue group "agora")
 //! $SRV.PING|INFO|STATS[.<service>]      discovery, answered by the NATS micro-services API
 //! ```
 
@@ -17,6 +19,13 @@ pub const EVENT_STREAM: &str = "AGORA_EVENTS";
 pub const ALL_EVENTS: &str = "agora.evt.>";
 /// Published after every commit to wake the feed relay without waiting for its next poll.
 pub const FEED_WAKE: &str = "agora.feed.wake";
+/// Where the instances of feed consumer `consumer` take requests to replay one of its parked
+/// events: `agora.feed.replay.<consumer>`.
+pub fn feed_replay(consumer: &str) -> String {
+    debug_assert!(is_token(consumer));
+    format!("agora.feed.replay.{consumer}")
+}
+
 /// The queue group every service instance joins, so requests are shared between instances.
 pub const QUEUE_GROUP: &str = "agora";
 

@@ -1,7 +1,12 @@
 //! Read models, built from the event feed.
 //!
 //! The projection runtime ([`run`]) reads one durable JetStream consumer per projection and
-//! writes each event in one Postgres transaction together with the projection's checkpoint.
+//! applies the events already delivered in one Postgres transaction. When an event fails, the
+//! batch runs again with each event under its own savepoint: the failing one is rolled back
+//! alone, retried with backoff and, after [`Projection::RETRY`] deliveries, parked in
+//! `feed_parked` (see [`agora_runtime::parked`]), while the other events of the batch are
+//! committed and acknowledged. The durable consumer holds the
+//! position in the feed (its pending count is the lag); there is no checkpoint table.
 //!
 //! Invariants:
 //! - writes are guarded by the stream sequence: each read-model row stores the last sequence
@@ -21,4 +26,4 @@ pub mod search;
 mod state;
 pub mod stock;
 
-pub use runtime::{companion_table, rebuild, run, Projection};
+pub use runtime::{companion_table, consumer_name, rebuild, run, Projection};

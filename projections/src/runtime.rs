@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use agora_kernel::RecordedEvent;
 use agora_nats::{codec, subjects};
+use agora_runtime::parked::{self, Retry};
 use agora_runtime::{row_to_event, EventStore};
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
@@ -23,6 +24,8 @@ pub trait Projection: Send + Sync + 'static {
     /// [`companion_table`]`(Self::NAME, table, name)`, so a rebuild's replay lands in the
     /// rebuild's copies and never counts an event twice in the live ones.
     const COMPANION_TABLES: &'static [&'static str] = &[];
+    /// How an event whose `apply` fails is retried before it is parked.
+    const RETRY: Retry = Retry::DEFAULT;
 
     /// Creates an empty table with the live table's shape under `table`.
     fn create_table_sql(table: &str) -> String {
@@ -53,7 +56,9 @@ pub trait Projection: Send + Sync + 'static {
 
 /// Runs projection `P` from its durable consumer until `shutdown` resolves. Several instances
 /// may run at once: they share the consumer, and the row lock plus sequence guard keep them
-/// correct.
+/// correct. An event whose `apply` fails is settled alone (redelivered with backoff, then
+/// parked); the rest of its batch is committed and acknowledged. The instance also answers
+/// replay requests for the events its consumer parked.
 pub async fn run<P: Projection>(
     projection: std::sync::Arc<P>,
     pool: PgPool,
@@ -61,9 +66,10 @@ pub async fn run<P: Projection>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let store = EventStore::new(pool.clone());
+    let consumer = consumer_name::<P>();
     let mut messages = agora_runtime::feed::durable_messages(
         &js,
-        &format!("proj_{}", P::NAME),
+        &consumer,
         projection.subjects(),
         // Messages delivered to an instance that died are redelivered after this; an event
         // takes milliseconds to project, so keep the recovery lag short.
@@ -71,10 +77,27 @@ pub async fn run<P: Projection>(
         10_000,
     )
     .await?;
+    let client = js.client();
+    let mut replays = parked::replay_requests(&client, &consumer).await?;
     tokio::pin!(shutdown);
     loop {
         let first = tokio::select! {
             _ = &mut shutdown => break,
+            Some(request) = replays.next() => {
+                // The same path as a delivery: one event, its own transaction.
+                parked::answer_replay(&pool, &client, &consumer, request, |event, _| {
+                    let (projection, pool, store) = (&*projection, &pool, &store);
+                    async move {
+                        let mut outcomes = project(projection, pool, store, P::NAME, &[event], true).await?;
+                        match outcomes.pop().flatten() {
+                            None => Ok(()),
+                            Some(e) => Err(e),
+                        }
+                    }
+                })
+                .await;
+                continue;
+            }
             m = messages.next() => m,
         };
         let Some(first) = first else { break };
@@ -111,33 +134,51 @@ pub async fn run<P: Projection>(
         if good.is_empty() {
             continue;
         }
-        let stream_seq = good
-            .iter()
-            .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
-            .max()
-            .unwrap_or(0);
         let span = tracing::info_span!("project", projection = P::NAME, events = events.len());
-        match project(&*projection, &pool, &store, P::NAME, &events, stream_seq)
-            .instrument(span)
-            .await
-        {
-            Ok(()) => {
+        // The whole batch at once first; only when some event fails, again with each event
+        // under its own savepoint, so the others still land.
+        let mut outcome = project(&*projection, &pool, &store, P::NAME, &events, false)
+            .instrument(span.clone())
+            .await;
+        if matches!(&outcome, Ok(o) if o.iter().any(Option::is_some)) {
+            outcome = project(&*projection, &pool, &store, P::NAME, &events, true)
+                .instrument(span)
+                .await;
+        }
+        match outcome {
+            Ok(outcomes) => {
                 let now = chrono::Utc::now();
-                for event in &events {
-                    if let Some(at) = event.recorded_at() {
-                        let lag = (now - at).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                        metrics::histogram!("agora_projection_lag_seconds", "projection" => P::NAME).record(lag);
+                for ((message, event), failure) in good.iter().zip(&events).zip(outcomes) {
+                    match failure {
+                        None => {
+                            if let Some(at) = event.recorded_at() {
+                                let lag = (now - at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                                metrics::histogram!("agora_projection_lag_seconds", "projection" => P::NAME).record(lag);
+                            }
+                            let _ = message.ack().await;
+                        }
+                        Some(e) => {
+                            parked::settle_failure(
+                                &pool,
+                                &consumer,
+                                P::RETRY,
+                                message,
+                                event,
+                                &format!("{e:#}"),
+                            )
+                            .await;
+                        }
                     }
-                }
-                for message in good {
-                    let _ = message.ack().await;
                 }
             }
             Err(e) => {
+                // The transaction itself failed (the database, not an event): retry all of
+                // them, and park none, since no event is to blame.
                 tracing::warn!(projection = P::NAME, error = %e, "projecting failed; will retry");
                 for message in good {
+                    let delivered = message.info().map(|i| i.delivered as u64).unwrap_or(1);
                     let _ = message
-                        .ack_with(AckKind::Nak(Some(Duration::from_millis(100))))
+                        .ack_with(AckKind::Nak(Some(P::RETRY.backoff(delivered))))
                         .await;
                 }
             }
@@ -146,37 +187,59 @@ pub async fn run<P: Projection>(
     Ok(())
 }
 
+/// The durable consumer of projection `P`: `proj_<name>`.
+pub fn consumer_name<P: Projection>() -> String {
+    format!("proj_{}", P::NAME)
+}
+
 /// Most events projected in one transaction.
 const BATCH: usize = 256;
 
-/// Applies feed events to `table` in one transaction, filling any gap from the store.
+/// Applies feed events to `table` in one transaction, filling any gap from the store. Returns,
+/// per event, the error that stopped it. Without `isolate`, the first failure rolls the whole
+/// transaction back and every event is reported failed with it; with `isolate`, each event runs
+/// under its own savepoint and only the failing ones are rolled back. `Err` means the
+/// transaction itself failed.
 async fn project<P: Projection>(
     projection: &P,
     pool: &PgPool,
     store: &EventStore,
     table: &str,
     events: &[RecordedEvent],
-    stream_seq: u64,
-) -> anyhow::Result<()> {
+    isolate: bool,
+) -> anyhow::Result<Vec<Option<anyhow::Error>>> {
     let mut tx = pool.begin().await?;
     // Read models are rebuildable from the event store: they need not wait for fsync.
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
+    let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
-        apply_one(projection, &mut tx, store, table, event).await?;
+        if !isolate {
+            if let Err(e) = apply_one(projection, &mut tx, store, table, event).await {
+                tx.rollback().await?;
+                return Ok(events
+                    .iter()
+                    .map(|_| Some(anyhow::anyhow!("{e:#}")))
+                    .collect());
+            }
+            outcomes.push(None);
+            continue;
+        }
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        match apply_one(projection, &mut savepoint, store, table, event).await {
+            Ok(()) => {
+                savepoint.commit().await?;
+                outcomes.push(None);
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                outcomes.push(Some(e));
+            }
+        }
     }
-    sqlx::query(
-        "INSERT INTO projection_checkpoints (projection, stream_seq, updated_at) VALUES ($1, $2, now())
-         ON CONFLICT (projection) DO UPDATE
-         SET stream_seq = GREATEST(projection_checkpoints.stream_seq, EXCLUDED.stream_seq), updated_at = now()",
-    )
-    .bind(P::NAME)
-    .bind(stream_seq as i64)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(outcomes)
 }
 
 /// Applies one event unless it was applied already; first fills a gap before it from the store.

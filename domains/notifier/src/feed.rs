@@ -184,6 +184,8 @@ pub async fn run(
         // load.
         concurrency: 32,
         max_ack_pending: 10_000,
+        retry: agora_runtime::parked::Retry::DEFAULT,
+        pool: notifier.pool.clone(),
     };
     let handle = move |event: RecordedEvent, _delivered: u64| {
         let notifier = notifier.clone();

@@ -4,7 +4,9 @@
 //!   snapshot and aggregate stores double-apply events) plus Agora's metadata and hash chain.
 //! - [`AggregateHost`]: one ractor actor per live aggregate, spawned on its first message,
 //!   passivated when idle, replaced after a panic. Commands are idempotent by command id.
-//! - [`feed`]: the relay that moves committed events from the outbox to JetStream.
+//! - [`feed`]: the relay that moves committed events from the outbox to JetStream, and the
+//!   reactors' consumer loop.
+//! - [`parked`]: events a consumer gave up on after its retries: parked, listed, replayed.
 //!
 //! Invariants:
 //! - an event is committed together with its outbox row (a trigger) or not at all;
@@ -14,6 +16,7 @@
 
 pub mod feed;
 mod host;
+pub mod parked;
 mod service;
 mod store;
 

@@ -861,6 +861,13 @@ pub async fn run(
         aggregate_types: &["checkout", "payment", "order"],
         concurrency: 256,
         max_ack_pending: 20_000,
+        // Past MAX_AUTHORIZE_DELIVERIES the runner compensates on its own; the sweep advances
+        // stalled checkouts too. Parking is for what neither resolves.
+        retry: agora_runtime::parked::Retry {
+            max_deliver: 20,
+            ..agora_runtime::parked::Retry::DEFAULT
+        },
+        pool: runner.pool.clone(),
     };
     let handle = move |event: RecordedEvent, delivered: u64| {
         let runner = runner.clone();
