@@ -43,6 +43,11 @@ pub struct Config {
     /// Address the edge listens on.
     #[arg(long, env = "AGORA_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// Where this process serves its Prometheus metrics (`GET /metrics`), whatever roles it
+    /// runs; unset: only the edge serves them, on its own address. Every process that runs no
+    /// edge (a service or projection on its own) needs this to be observable.
+    #[arg(long, env = "AGORA_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Bearer token for /admin and /audit (unset: those routes answer 403).
     #[arg(long, env = "AGORA_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -648,6 +653,8 @@ impl Roles {
 pub struct Platform {
     /// Where the edge listens, when it runs.
     pub http_addr: Option<SocketAddr>,
+    /// Where this process serves `/metrics` on its own (`Config::metrics_addr`).
+    pub metrics_addr: Option<SocketAddr>,
     pub pool: PgPool,
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -1082,7 +1089,7 @@ pub async fn start(
                     .filter(|s| !s.is_empty()),
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
             }),
-            metrics,
+            metrics: metrics.clone(),
             search: Arc::new(search(config, &pool).await?),
         };
         let token = shutdown.clone();
@@ -1090,8 +1097,24 @@ pub async fn start(
             agora_edge::serve(listener, state, async move { token.cancelled().await }).await
         });
     }
+    let mut metrics_addr = None;
+    if let Some(addr) = config.metrics_addr {
+        let handle = metrics.ok_or_else(|| {
+            anyhow::anyhow!("AGORA_METRICS_ADDR is set but this process records no metrics")
+        })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen for metrics on {addr}"))?;
+        metrics_addr = Some(listener.local_addr()?);
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            agora_edge::serve_metrics(listener, handle, async move { token.cancelled().await })
+                .await
+        });
+    }
     Ok(Platform {
         http_addr,
+        metrics_addr,
         pool,
         shutdown,
         tasks,

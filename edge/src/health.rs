@@ -15,6 +15,20 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
+/// Serves `GET /metrics` alone, for a process that runs no edge (a service or a projection on
+/// its own), until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = Router::new().route("/metrics", get(move || async move { handle.render() }));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
 /// Ready when NATS is connected and Postgres answers.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let nats = state.bus.client().connection_state() == async_nats::connection::State::Connected;

@@ -45,6 +45,7 @@ use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use error::ApiError;
+pub use health::serve_metrics;
 pub use oidc::{discover as discover_oidc, Discovery as OidcDiscovery, OidcConfig};
 pub use openapi::ApiDoc;
 pub use security::RateLimitConfig;

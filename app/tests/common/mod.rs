@@ -35,6 +35,7 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
         database_url: db.url(),
         nats_url: nats.url(),
         http_addr: "127.0.0.1:0".parse().expect("addr"),
+        metrics_addr: None,
         admin_token: Some(ADMIN.into()),
         actor_idle_secs: 60,
         db_pool_size: 16,
