@@ -288,7 +288,9 @@ pub async fn ship_to_meili(
     Ok(())
 }
 
-async fn try_lock(pool: &PgPool) -> anyhow::Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>> {
+async fn try_lock(
+    pool: &PgPool,
+) -> anyhow::Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>> {
     let mut conn = pool.acquire().await?;
     let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(SENDER_LOCK)
@@ -355,15 +357,27 @@ async fn send_round(
     let mut sent = Vec::new();
     if !upserts.is_empty() {
         let task = meili.enqueue_upsert(&upserts).await?;
-        sent.push(InFlight { task, rows: upsert_rows, kind: "upsert" });
+        sent.push(InFlight {
+            task,
+            rows: upsert_rows,
+            kind: "upsert",
+        });
     }
     if !deletes.is_empty() {
         let task = meili.enqueue_delete(&deletes).await?;
-        sent.push(InFlight { task, rows: delete_rows, kind: "delete" });
+        sent.push(InFlight {
+            task,
+            rows: delete_rows,
+            kind: "delete",
+        });
     }
     if !patches.is_empty() {
         let task = meili.enqueue_in_stock(&patches).await?;
-        sent.push(InFlight { task, rows: patch_rows, kind: "set_in_stock" });
+        sent.push(InFlight {
+            task,
+            rows: patch_rows,
+            kind: "set_in_stock",
+        });
     }
     Ok(sent)
 }
@@ -501,7 +515,13 @@ async fn document(
         Some(c) => category_path(conn, c).await?,
         None => vec![],
     };
-    Ok(Some(doc_of(id, product, in_stock, created_at, category_path)))
+    Ok(Some(doc_of(
+        id,
+        product,
+        in_stock,
+        created_at,
+        category_path,
+    )))
 }
 
 /// The document of a published product, from what it is made of.
@@ -606,13 +626,11 @@ fn fold_into<A: Decider>(
     out: &mut HashMap<String, Folded<A>>,
     e: &RecordedEvent,
 ) -> anyhow::Result<()> {
-    let folded = out
-        .entry(e.aggregate_id.clone())
-        .or_insert_with(|| Folded {
-            state: A::default(),
-            version: 0,
-            created_at: e.recorded_at().unwrap_or_else(Utc::now),
-        });
+    let folded = out.entry(e.aggregate_id.clone()).or_insert_with(|| Folded {
+        state: A::default(),
+        version: 0,
+        created_at: e.recorded_at().unwrap_or_else(Utc::now),
+    });
     if e.sequence > folded.version {
         folded
             .state
@@ -624,12 +642,13 @@ fn fold_into<A: Decider>(
 
 /// Every category's path from the root, from the categories read model, read once.
 async fn category_paths(pool: &PgPool) -> anyhow::Result<HashMap<String, Vec<String>>> {
-    let parents: HashMap<String, Option<String>> =
-        sqlx::query_as::<_, (String, Option<String>)>("SELECT category_id, parent_id FROM categories")
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
+    let parents: HashMap<String, Option<String>> = sqlx::query_as::<_, (String, Option<String>)>(
+        "SELECT category_id, parent_id FROM categories",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
     let mut paths = HashMap::new();
     for id in parents.keys() {
         let mut path = vec![id.clone()];
@@ -745,7 +764,10 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     ids.sort();
     let mut written = 0u64;
     for chunk in ids.chunks(1_000) {
-        let docs: Vec<ProductDoc> = chunk.iter().filter_map(|id| truth.doc(id, &paths)).collect();
+        let docs: Vec<ProductDoc> = chunk
+            .iter()
+            .filter_map(|id| truth.doc(id, &paths))
+            .collect();
         written += docs.len() as u64;
         search.upsert_into(&target, &docs).await?;
     }
@@ -788,7 +810,12 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     let owners: HashMap<String, String> = truth
         .products
         .iter()
-        .flat_map(|(id, f)| f.state.variants.keys().map(move |sku| (sku.to_string(), id.clone())))
+        .flat_map(|(id, f)| {
+            f.state
+                .variants
+                .keys()
+                .map(move |sku| (sku.to_string(), id.clone()))
+        })
         .collect();
     for sku in &moved_skus {
         if let Some(owner) = owners.get(sku) {

@@ -1131,7 +1131,11 @@ async fn a_search_is_one_search_request_with_exact_totals_and_price_bucket_facet
         Some(&30)
     );
     let counts: Vec<u64> = result.facets.price_ranges.iter().map(|b| b.count).collect();
-    assert_eq!(counts, [1, 2, 3, 4, 0, 27], "a bucket nobody is in counts 0");
+    assert_eq!(
+        counts,
+        [1, 2, 3, 4, 0, 27],
+        "a bucket nobody is in counts 0"
+    );
     Ok(())
 }
 
