@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use agora_projections::search::{ship_to_meili, Shipping};
 use agora_search::{MeiliSearch, PgSearch, ProductDoc, Search, SearchIndex};
 use agora_testkit::TestDb;
+
+mod common;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
@@ -373,4 +375,166 @@ async fn failed_tasks_and_an_outage_lose_nothing_and_partial_updates_send_only_t
         m.last_update,
         Some(vec![json!({"id": "p00007", "in_stock": false})])
     );
+}
+
+/// A real Meilisearch server for this test: `$AGORA_TEST_MEILI`, or the shared binary beside
+/// the repository (`../shared/tools/meilisearch/meilisearch`); `None` when neither exists.
+fn meili_binary() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var("AGORA_TEST_MEILI").ok().map(Into::into),
+        Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/tools/meilisearch/meilisearch"),
+        ),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p: &std::path::PathBuf| p.is_file())
+}
+
+const KEY: &str = "a-master-key-of-at-least-16-bytes";
+
+fn start_real_meili(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    port: u16,
+) -> std::process::Child {
+    std::process::Command::new(binary)
+        .arg("--db-path")
+        .arg(dir.join("db"))
+        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .args([
+            "--master-key",
+            KEY,
+            "--no-analytics",
+            "--env",
+            "development",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start meilisearch")
+}
+
+async fn healthy(url: &str) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(r) = client.get(format!("{url}/health")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("meilisearch at {url} did not come up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_a_real_meilisearch_killed_mid_seed_every_product_is_in_it_afterwards() {
+    let Some(binary) = meili_binary() else {
+        eprintln!("skipped: no Meilisearch binary (set AGORA_TEST_MEILI)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = agora_testkit::free_port().expect("port");
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = start_real_meili(&binary, dir.path(), port);
+    healthy(&url).await;
+    let app = common::spawn_app_with(agora::Roles::all(), |c| {
+        c.meili_url = Some(url.clone());
+        c.meili_key = Some(KEY.into());
+    })
+    .await;
+
+    let bus = app.bus().await;
+    let seeding = tokio::spawn(async move {
+        agora::seed::seed_catalog(&bus, 400, 42, 16, indicatif::ProgressBar::hidden()).await
+    });
+    // Kill it once the seed is under way, and bring it back on the same data.
+    common::until_sql(
+        &app.pool,
+        "SELECT count(*) >= 50 FROM search_products",
+        Duration::from_secs(120),
+    )
+    .await;
+    server.kill().expect("kill meilisearch");
+    server.wait().expect("reap meilisearch");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut server = start_real_meili(&binary, dir.path(), port);
+    healthy(&url).await;
+    seeding.await.expect("join").expect("seed");
+
+    common::until_sql(
+        &app.pool,
+        "SELECT NOT EXISTS (
+            SELECT 1 FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS s FROM events
+                           WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2) e
+            LEFT JOIN search_sources s USING (aggregate_type, aggregate_id)
+            WHERE s.version IS DISTINCT FROM e.s)
+         AND NOT EXISTS (SELECT 1 FROM search_meili_backlog)",
+        Duration::from_secs(120),
+    )
+    .await;
+    let count = |sql: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect(sql) as u64
+        }
+    };
+    let published = count("SELECT count(*) FROM products WHERE status = 'published'").await;
+    let in_stock = count(
+        "SELECT count(*) FROM products p WHERE p.status = 'published'
+         AND EXISTS (SELECT 1 FROM stock_levels l WHERE l.sku = ANY(p.skus) AND l.available > 0)",
+    )
+    .await;
+    let meili = MeiliSearch::new(&url, Some(KEY), &app.config.meili_index).expect("client");
+    let all = meili
+        .search(&agora_search::SearchQuery {
+            per_page: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("meilisearch answers");
+    assert_eq!(all.total, published, "every product is in Meilisearch");
+    let stocked = meili
+        .search(&agora_search::SearchQuery {
+            per_page: 1,
+            in_stock: Some(true),
+            ..Default::default()
+        })
+        .await
+        .expect("meilisearch answers");
+    assert_eq!(
+        stocked.total, in_stock,
+        "in_stock agrees with the stock read model"
+    );
+    let bucketed: u64 = all.facets.price_ranges.iter().map(|b| b.count).sum();
+    assert_eq!(
+        bucketed, published,
+        "price buckets count every product once"
+    );
+
+    // Through the edge, which searches Meilisearch.
+    let body: Value = app
+        .http
+        .get(format!(
+            "{}/store/search?per_page=1&in_stock=true",
+            app.base
+        ))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["total"].as_u64(), Some(in_stock));
+    let _ = meili.delete_index().await;
+    app.stop().await;
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -726,6 +726,7 @@ mod tests {
             serde_json::json!([
                 "category_path",
                 "price_min",
+                "price_bucket",
                 "rating_tenths",
                 "in_stock",
                 "vendor_id"
