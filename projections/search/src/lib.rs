@@ -26,6 +26,13 @@
 //!   writes ([`MeiliSearch::enqueue_upsert`]) confirm their tasks with
 //!   [`MeiliSearch::task_state`] before they count as done.
 //!
+//! Relevance, the same rules on both backends (details in `meili.rs` and `pg.rs`): every query
+//! word must match (typos as above); a product whose title (or a SKU) holds every word ranks
+//! before one that needs its description; then fewer typos; Postgres then prefers the shorter
+//! title and Meilisearch closer words and exact matches; ties go to the newest, then the id.
+//! The relevance set in `tests/conformance.rs` (65 queries that name one product) checks that
+//! both backends put that product first.
+//!
 //! Money is integer minor units of the document's currency (see `agora_kernel::Money`); prices
 //! of different currencies are not converted: a catalog is expected to hold one currency.
 

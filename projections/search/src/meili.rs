@@ -7,9 +7,13 @@
 //!   `vendor_id`;
 //! - sortable `price_min`, `rating_tenths`, `created_at_ts` (`created_at` as unix seconds, since
 //!   Meilisearch sorts numbers, not dates) and `id` (the last tie-breaker, as in Postgres);
-//! - ranking rules `sort, words, typo, proximity, attribute, exactness`: the default rules with
-//!   `sort` moved first, so an explicit sort (price, rating, newest) is strict, as a shopper
-//!   expects, while relevance search (which sends no sort) is unaffected;
+//! - ranking rules `sort, words, typo, attribute, proximity, exactness`, i.e. Meilisearch's
+//!   default rules with two changes: `sort` first, so an explicit sort (price, rating, newest) is
+//!   strict, as a shopper expects, while relevance search (which sends no sort) is unaffected;
+//!   and `attribute` before `proximity`, so that every query word in the title beats the same
+//!   words closer together in a description ("gooseneck kettle" finds the Gooseneck Pour-Over
+//!   Kettle before a dripper whose description says "gooseneck kettle"), which is also how the
+//!   Postgres backend ranks (title tier first);
 //! - typo tolerance on, one typo from five letters, two from nine (Meilisearch's defaults,
 //!   written down so that a changed default does not silently change behaviour);
 //! - pagination `maxTotalHits` 10 000 and faceting `maxValuesPerFacet` 1 000.
@@ -210,8 +214,8 @@ pub(crate) fn settings() -> Settings {
             "sort",
             "words",
             "typo",
-            "proximity",
             "attribute",
+            "proximity",
             "exactness",
         ])
         .with_typo_tolerance(TypoToleranceSettings {
