@@ -763,7 +763,8 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     let mut ids: Vec<&String> = truth.products.keys().collect();
     ids.sort();
     let mut written = 0u64;
-    for chunk in ids.chunks(1_000) {
+    // Large calls: Meilisearch gets several 1,000-document tasks enqueued at once to batch.
+    for chunk in ids.chunks(5_000) {
         let docs: Vec<ProductDoc> = chunk
             .iter()
             .filter_map(|id| truth.doc(id, &paths))
