@@ -585,8 +585,12 @@ async fn run() -> anyhow::Result<()> {
     );
     println!("  ensure:      {ensure_secs:.3} s (tables, functions, indexes)");
     println!(
-        "  indexing:    {} products in {index_secs:.3} s = {products_per_sec:.0} products/s (upsert, batches of {BATCH})",
-        docs.len()
+        "  indexing:    {} products in {index_secs:.3} s = {products_per_sec:.0} products/s ({})",
+        docs.len(),
+        match args.backend {
+            Backend::Postgres => format!("upsert, batches of {BATCH}"),
+            Backend::Meilisearch => "one upsert: tasks of 1,000 enqueued at once".to_string(),
+        }
     );
     println!(
         "  vacuum:      {analyze_secs:.3} s (VACUUM ANALYZE); table + indexes {:.1} MiB",
