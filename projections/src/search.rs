@@ -742,9 +742,9 @@ async fn advance_sources(
 ///
 /// Every field, stock included, is folded from the event store (categories come from their read
 /// model), so the result does not depend on how far behind the live projection is: afterwards
-/// `in_stock` is what the stock streams say. The rebuild also moves the live projection's
-/// sources forward to what it folded, so the live projection, catching up, skips those events
-/// instead of writing older documents over the rebuilt ones. The final catch-up (streams that
+/// `in_stock` is what the stock streams say. Under the lock, the rebuild also moves the live
+/// projection's sources forward to what it folded, so the live projection, catching up, skips
+/// those events instead of writing older documents over the rebuilt ones. The final catch-up (streams that
 /// moved since the fold) and the swap run under an EXCLUSIVE lock on `search_sources`: the live
 /// projection waits (it locks its source row first), so no index write is lost to the old index.
 pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u64> {
@@ -754,12 +754,6 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
         stock: Truth::fold_all::<StockItem>(pool, "stock").await?,
     };
     let paths = category_paths(pool).await?;
-    {
-        let mut conn = pool.acquire().await?;
-        let products: Vec<&String> = truth.products.keys().collect();
-        let skus: Vec<&String> = truth.stock.keys().collect();
-        advance_sources(&mut conn, &truth, &products, &skus).await?;
-    }
     let mut ids: Vec<&String> = truth.products.keys().collect();
     ids.sort();
     let mut written = 0u64;
@@ -823,8 +817,9 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
             moved_products.insert(owner.clone());
         }
     }
-    let products: Vec<&String> = moved_products.iter().collect();
-    let skus: Vec<&String> = moved_skus.iter().collect();
+    // Under the lock, so the bulk writes cannot deadlock with the live projection's row locks.
+    let products: Vec<&String> = truth.products.keys().collect();
+    let skus: Vec<&String> = truth.stock.keys().collect();
     advance_sources(&mut tx, &truth, &products, &skus).await?;
     let mut docs = Vec::new();
     let mut gone = Vec::new();
