@@ -1025,9 +1025,10 @@ pub async fn start(
             "search" => {
                 let index = search(config, &pool).await?;
                 let resync_token = shutdown.clone();
-                tasks.spawn(agora_projections::search::resync_meili(
+                tasks.spawn(agora_projections::search::ship_to_meili(
                     index.clone(),
                     pool.clone(),
+                    agora_projections::search::Shipping::default(),
                     cancelled(resync_token),
                 ));
                 let projection = agora_projections::search::SearchProjection { search: index };

@@ -188,11 +188,32 @@ async fn main() -> anyhow::Result<()> {
             let platform = agora::start(&config, &Roles::all(), init_metrics()).await?;
             if seed_products > 0 {
                 let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);
+                let started = std::time::Instant::now();
                 let report =
                     agora::seed::seed_catalog(&bus, seed_products, 42, 32, progress_bar()).await?;
+                let seeded = started.elapsed();
                 println!(
-                    "Seeded {} categories and {} products ({} SKUs).",
-                    report.categories, report.products, report.skus
+                    "Seeded {} categories and {} products ({} SKUs) in {:.1} s.",
+                    report.categories,
+                    report.products,
+                    report.skus,
+                    seeded.as_secs_f64()
+                );
+                let searchable = agora::seed::until_searchable(
+                    &platform.pool,
+                    config.meili_url.is_some(),
+                    std::time::Duration::from_secs(3_600),
+                )
+                .await?;
+                let last = searchable.meilisearch.unwrap_or(searchable.postgres);
+                println!(
+                    "Searchable {:.1} s after the seed in Postgres{}: {:.0} products/s end to end.",
+                    searchable.postgres.as_secs_f64(),
+                    searchable
+                        .meilisearch
+                        .map(|m| format!(", {:.1} s in Meilisearch", m.as_secs_f64()))
+                        .unwrap_or_default(),
+                    report.products as f64 / (seeded + last).as_secs_f64().max(1e-9)
                 );
             }
             if let Some(addr) = platform.http_addr {

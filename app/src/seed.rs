@@ -195,3 +195,60 @@ pub async fn seed_catalog(
     progress.finish_and_clear();
     Ok(report)
 }
+
+/// How long after the seed the catalog became searchable.
+pub struct Searchable {
+    /// Until the Postgres index held every product and stock event.
+    pub postgres: Duration,
+    /// Until, in addition, Meilisearch confirmed every write (the outbox is empty).
+    pub meilisearch: Option<Duration>,
+}
+
+/// Waits (up to `limit`) until every product and stock event is in the Postgres index and,
+/// with `meilisearch`, until Meilisearch confirmed every write; timed from the call.
+pub async fn until_searchable(
+    pool: &sqlx::PgPool,
+    meilisearch: bool,
+    limit: Duration,
+) -> anyhow::Result<Searchable> {
+    let started = std::time::Instant::now();
+    let mut postgres = None;
+    loop {
+        if postgres.is_none() {
+            let current: bool = sqlx::query_scalar(
+                "SELECT NOT EXISTS (
+                    SELECT 1 FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS s FROM events
+                                   WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2) e
+                    LEFT JOIN search_sources s USING (aggregate_type, aggregate_id)
+                    WHERE s.version IS DISTINCT FROM e.s)",
+            )
+            .fetch_one(pool)
+            .await?;
+            if current {
+                postgres = Some(started.elapsed());
+            }
+        }
+        if let Some(postgres) = postgres {
+            if !meilisearch {
+                return Ok(Searchable {
+                    postgres,
+                    meilisearch: None,
+                });
+            }
+            let shipped: bool =
+                sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM search_meili_backlog)")
+                    .fetch_one(pool)
+                    .await?;
+            if shipped {
+                return Ok(Searchable {
+                    postgres,
+                    meilisearch: Some(started.elapsed()),
+                });
+            }
+        }
+        if started.elapsed() > limit {
+            anyhow::bail!("the catalog was not searchable {limit:?} after the seed");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

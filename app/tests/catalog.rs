@@ -384,3 +384,65 @@ async fn with_meilisearch_down_search_answers_from_postgres_and_queues_what_it_m
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_during_heavy_projection_lag_takes_in_stock_from_the_event_store() {
+    // The search projection does not run at all: as far behind as a projection can be.
+    let mut roles = Roles::all();
+    roles.projections.retain(|p| p != "search");
+    let mut app = spawn_app(roles).await;
+    let bus = app.bus().await;
+    agora::seed::seed_catalog(&bus, 120, 42, 16, indicatif::ProgressBar::hidden())
+        .await
+        .expect("seed");
+    common::until_sql(
+        &app.pool,
+        "SELECT NOT EXISTS (
+            SELECT 1 FROM (SELECT aggregate_id, max(sequence) AS s FROM events WHERE aggregate_type = 'stock' GROUP BY 1) e
+            LEFT JOIN stock_levels l ON l.sku = e.aggregate_id WHERE l.version IS DISTINCT FROM e.s)
+         AND NOT EXISTS (
+            SELECT 1 FROM (SELECT aggregate_id, max(sequence) AS s FROM events WHERE aggregate_type = 'product' GROUP BY 1) e
+            LEFT JOIN products p ON p.product_id = e.aggregate_id WHERE p.version IS DISTINCT FROM e.s)",
+        Duration::from_secs(120),
+    )
+    .await;
+    agora::rebuild(&app.config, "search")
+        .await
+        .expect("rebuild");
+    let expected_in_stock =
+        format!("SELECT count(*) FROM products p WHERE p.status = 'published' AND {IN_STOCK}");
+    let want = sql_count(&app, &expected_in_stock).await;
+    assert!(want > 0);
+    let published = sql_count(
+        &app,
+        "SELECT count(*) FROM products WHERE status = 'published'",
+    )
+    .await;
+    let indexed = sql_count(&app, "SELECT count(*) FROM search_products").await;
+    let flagged = sql_count(&app, "SELECT count(*) FROM search_products WHERE in_stock").await;
+    assert_eq!(
+        (indexed, flagged),
+        (published, want),
+        "in_stock equals the stock read model"
+    );
+
+    // The projection, starting late, skips what the rebuild applied and keeps it so.
+    app.also_start(Roles {
+        projections: vec!["search".into()],
+        ..Roles::default()
+    })
+    .await;
+    common::until_sql(
+        &app.pool,
+        "SELECT NOT EXISTS (
+            SELECT 1 FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS s FROM events
+                           WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2) e
+            LEFT JOIN search_sources s USING (aggregate_type, aggregate_id)
+            WHERE s.version IS DISTINCT FROM e.s)",
+        Duration::from_secs(60),
+    )
+    .await;
+    let flagged = sql_count(&app, "SELECT count(*) FROM search_products WHERE in_stock").await;
+    assert_eq!(flagged, sql_count(&app, &expected_in_stock).await);
+    app.stop().await;
+}

@@ -4,6 +4,14 @@
 //! It consumes product *and* stock events through one consumer, so a product's document and its
 //! in-stock flag are computed from one ordered history: no race between two projections. What
 //! it folds lives in `search_sources`; only published products have a document.
+//!
+//! The projection writes only Postgres: the Postgres index (in its own transaction, with its
+//! checkpoint) and, when Meilisearch is configured, one row per changed product in the outbox
+//! `search_meili_backlog`. So the Postgres index, the fallback, never waits for Meilisearch.
+//! [`ship_to_meili`] drains the outbox: a batch of rows becomes one task per kind of write
+//! (whole documents, in-stock patches, deletions), up to [`Shipping::in_flight`] tasks are in
+//! flight, each is confirmed asynchronously, and a row leaves the outbox only after Meilisearch
+//! reported its task succeeded (a failed or lost task leaves it there, to be sent again).
 
 use std::collections::HashMap;
 
@@ -60,29 +68,32 @@ impl Projection for SearchProjection {
                 let product: Product = fold_source(conn, events).await?;
                 let id = &first.aggregate_id;
                 let skus: Vec<String> = product.variants.keys().map(|s| s.to_string()).collect();
-                for sku in &skus {
-                    sqlx::query(
-                        "INSERT INTO search_sku_products (sku, product_id) VALUES ($1, $2)
-                         ON CONFLICT (sku) DO UPDATE SET product_id = EXCLUDED.product_id",
-                    )
-                    .bind(sku)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                let doc = document(conn, id, &product).await?;
+                sqlx::query(
+                    "INSERT INTO search_sku_products (sku, product_id) SELECT sku, $2 FROM unnest($1::text[]) AS sku
+                     ON CONFLICT (sku) DO UPDATE SET product_id = EXCLUDED.product_id",
+                )
+                .bind(&skus)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                let in_stock = in_stock(conn, &product).await?;
+                let doc = document(conn, id, &product, in_stock).await?;
                 match &doc {
-                    Some(doc) => self.search.pg().upsert(std::slice::from_ref(doc)).await?,
-                    None => self.search.pg().delete(std::slice::from_ref(id)).await?,
-                }
-                if let Some(meili) = self.search.meili() {
-                    let written = match &doc {
-                        Some(doc) => meili.upsert(std::slice::from_ref(doc)).await,
-                        None => meili.delete(std::slice::from_ref(id)).await,
-                    };
-                    if let Err(e) = written {
-                        backlog(conn, id, &e).await?;
+                    Some(doc) => {
+                        self.search
+                            .pg()
+                            .upsert_in(conn, std::slice::from_ref(doc))
+                            .await?
                     }
+                    None => {
+                        self.search
+                            .pg()
+                            .delete_in(conn, std::slice::from_ref(id))
+                            .await?
+                    }
+                }
+                if self.search.meili().is_some() {
+                    outbox(conn, id, true).await?;
                 }
             }
             "stock" => {
@@ -99,11 +110,9 @@ impl Projection for SearchProjection {
                         if product.status == ProductStatus::Published {
                             let in_stock = in_stock(conn, &product).await?;
                             let flag = [(product_id.clone(), in_stock)];
-                            self.search.pg().set_in_stock(&flag).await?;
-                            if let Some(meili) = self.search.meili() {
-                                if let Err(e) = meili.set_in_stock(&flag).await {
-                                    backlog(conn, &product_id, &e).await?;
-                                }
+                            self.search.pg().set_in_stock_in(conn, &flag).await?;
+                            if self.search.meili().is_some() {
+                                outbox(conn, &product_id, false).await?;
                             }
                         }
                     }
@@ -115,96 +124,283 @@ impl Projection for SearchProjection {
     }
 }
 
-/// Records that Meilisearch missed a write for `product_id`. Postgres search is current, so the
-/// projection goes on instead of stalling every later event behind a Meilisearch outage.
-async fn backlog(
-    conn: &mut PgConnection,
-    product_id: &str,
-    error: &agora_search::SearchError,
-) -> anyhow::Result<()> {
-    metrics::counter!("agora_search_meili_backlog_total").increment(1);
-    tracing::warn!(%product_id, %error, "meilisearch write failed; queued for re-sync");
-    sqlx::query("INSERT INTO search_meili_backlog (product_id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(product_id)
-        .execute(conn)
-        .await?;
+/// Records in the outbox that Meilisearch must hear about `product_id`: its whole document
+/// (`whole`), or only its in-stock flag. A row already waiting keeps `whole` if it had it, and
+/// gets a new `rev`, so a task confirmed for the older content does not remove it.
+async fn outbox(conn: &mut PgConnection, product_id: &str, whole: bool) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO search_meili_backlog (product_id, whole) VALUES ($1, $2)
+         ON CONFLICT (product_id) DO UPDATE
+         SET whole = search_meili_backlog.whole OR EXCLUDED.whole, rev = nextval('search_meili_backlog_rev')",
+    )
+    .bind(product_id)
+    .bind(whole)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-/// Re-sends the products Meilisearch missed, every few seconds, until `shutdown`: each gets its
-/// current document (or a delete). Rows leave the backlog only once Meilisearch took the write.
-pub async fn resync_meili(
+/// How [`ship_to_meili`] writes to Meilisearch.
+#[derive(Clone, Copy, Debug)]
+pub struct Shipping {
+    /// Outbox rows per round; each round is at most one task per kind of write.
+    pub batch: usize,
+    /// Tasks enqueued and not yet confirmed, at most. Meilisearch batches tasks that wait in
+    /// its queue together, so a few in flight keep it busy without flooding its queue.
+    pub in_flight: usize,
+    /// How often an idle sender looks at the outbox, and a busy one at its tasks.
+    pub poll: std::time::Duration,
+}
+
+impl Default for Shipping {
+    fn default() -> Self {
+        Shipping {
+            batch: 5_000,
+            in_flight: 4,
+            poll: std::time::Duration::from_millis(50),
+        }
+    }
+}
+
+/// Serialises senders of all processes on one database ("agoramei"): two senders could
+/// confirm tasks out of order for the same product.
+const SENDER_LOCK: i64 = 0x6167_6f72_616d_6569;
+
+/// One task in flight and the outbox rows (product id, rev) it carries.
+struct InFlight {
+    task: agora_search::TaskId,
+    rows: Vec<(String, i64)>,
+    kind: &'static str,
+}
+
+/// Ships the outbox to Meilisearch until `shutdown` (see the module doc). Only one sender per
+/// database is active (an advisory lock); the others stand by.
+pub async fn ship_to_meili(
     search: Search,
     pool: PgPool,
+    shipping: Shipping,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
     let Some(meili) = search.meili().cloned() else {
-        // Nothing to re-sync without Meilisearch; a role only ends at shutdown.
+        // Nothing to ship without Meilisearch; a role only ends at shutdown.
         shutdown.await;
         return Ok(());
     };
-    let mut ensured = false;
-    loop {
+    let pause = |d| tokio::time::sleep(d);
+    // The session that holds the sender lock lives as long as the sender.
+    let mut lock = loop {
+        match try_lock(&pool).await {
+            Ok(Some(conn)) => break conn,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "taking the meilisearch sender lock failed"),
+        }
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = pause(std::time::Duration::from_secs(1)) => {}
         }
-        let ids: Vec<String> = match sqlx::query_scalar(
-            "SELECT product_id FROM search_meili_backlog ORDER BY since LIMIT 500",
-        )
-        .fetch_all(&pool)
-        .await
-        {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the meilisearch backlog failed");
-                continue;
-            }
-        };
-        if ids.is_empty() {
-            continue;
-        }
+    };
+    let mut ensured = false;
+    let mut in_flight: std::collections::VecDeque<InFlight> = Default::default();
+    let mut busy: std::collections::HashSet<String> = Default::default();
+    loop {
+        let mut idle = true;
+        let mut trouble = false;
         if !ensured {
             // The index may never have been created if Meilisearch was down at start.
-            if meili.ensure().await.is_err() {
-                continue;
+            match meili.ensure().await {
+                Ok(()) => ensured = true,
+                Err(e) => {
+                    tracing::info!(error = %e, "meilisearch unavailable; the outbox waits");
+                    trouble = true;
+                }
             }
-            ensured = true;
         }
-        if let Err(e) = resync_batch(&meili, &pool, &ids).await {
-            tracing::info!(error = %e, pending = ids.len(), "meilisearch still unavailable");
+        if ensured && in_flight.len() < shipping.in_flight {
+            match send_round(&search, &meili, &pool, &shipping, &busy).await {
+                Ok(sent) => {
+                    idle = sent.is_empty();
+                    for f in sent {
+                        busy.extend(f.rows.iter().map(|(id, _)| id.clone()));
+                        in_flight.push_back(f);
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "shipping to meilisearch failed; will retry");
+                    metrics::counter!("agora_search_meili_write_errors_total", "op" => "enqueue")
+                        .increment(1);
+                    trouble = true;
+                }
+            }
+        }
+        // Confirm in order; tasks behind a pending one are usually pending too.
+        while let Some(f) = in_flight.front() {
+            match meili.task_state(f.task).await {
+                Ok(agora_search::TaskState::Pending) => break,
+                Ok(agora_search::TaskState::Succeeded) => {
+                    let f = in_flight.pop_front().expect("front exists");
+                    if let Err(e) = confirmed(&pool, &f.rows).await {
+                        // The rows stay and are sent again: harmless, writes are idempotent.
+                        tracing::warn!(error = %e, "clearing shipped outbox rows failed");
+                    }
+                    for (id, _) in &f.rows {
+                        busy.remove(id);
+                    }
+                    idle = false;
+                }
+                Ok(agora_search::TaskState::Failed(e)) => {
+                    let f = in_flight.pop_front().expect("front exists");
+                    metrics::counter!("agora_search_meili_write_errors_total", "op" => f.kind)
+                        .increment(1);
+                    tracing::warn!(error = %e, rows = f.rows.len(), op = f.kind, "a meilisearch task failed; its rows stay in the outbox");
+                    for (id, _) in &f.rows {
+                        busy.remove(id);
+                    }
+                    trouble = true;
+                }
+                Err(e) => {
+                    // Meilisearch is unreachable: it may have lost the task (a restart without
+                    // its queue) or not; sending again is safe either way.
+                    tracing::info!(error = %e, "cannot confirm meilisearch tasks; resending");
+                    in_flight.clear();
+                    busy.clear();
+                    trouble = true;
+                    break;
+                }
+            }
+        }
+        let wait = if trouble {
+            std::time::Duration::from_secs(1)
+        } else if idle || in_flight.len() >= shipping.in_flight {
+            shipping.poll
+        } else {
+            std::time::Duration::ZERO
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = pause(wait) => {}
         }
     }
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(SENDER_LOCK)
+        .execute(&mut *lock)
+        .await;
+    Ok(())
 }
 
-async fn resync_batch(
+async fn try_lock(
+    pool: &PgPool,
+) -> anyhow::Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>> {
+    let mut conn = pool.acquire().await?;
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(SENDER_LOCK)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(got.then_some(conn))
+}
+
+/// Reads the next outbox rows that are not in flight and enqueues them: whole documents (read
+/// from the Postgres index, which is at least as new as the row), deletions of products the
+/// index no longer holds, and in-stock patches. Returns the tasks enqueued.
+async fn send_round(
+    search: &Search,
     meili: &agora_search::MeiliSearch,
     pool: &PgPool,
-    ids: &[String],
-) -> anyhow::Result<()> {
-    let mut conn = pool.acquire().await?;
-    let mut docs = Vec::new();
-    let mut gone = Vec::new();
-    for id in ids {
-        match load_source::<Product>(&mut conn, "product", id).await? {
-            Some(product) => match document(&mut conn, id, &product).await? {
-                Some(doc) => docs.push(doc),
-                None => gone.push(id.clone()),
-            },
-            None => gone.push(id.clone()),
+    shipping: &Shipping,
+    busy: &std::collections::HashSet<String>,
+) -> anyhow::Result<Vec<InFlight>> {
+    let rows: Vec<(String, bool, i64)> = sqlx::query_as(
+        "SELECT product_id, whole, rev FROM search_meili_backlog ORDER BY rev LIMIT $1",
+    )
+    .bind((shipping.batch + busy.len()) as i64)
+    .fetch_all(pool)
+    .await?;
+    let rows: Vec<(String, bool, i64)> = rows
+        .into_iter()
+        .filter(|(id, _, _)| !busy.contains(id))
+        .take(shipping.batch)
+        .collect();
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<String> = rows.iter().map(|(id, _, _)| id.clone()).collect();
+    let docs: HashMap<String, ProductDoc> = search
+        .pg()
+        .get(&ids)
+        .await?
+        .into_iter()
+        .map(|d| (d.id.clone(), d))
+        .collect();
+    let (mut upserts, mut upsert_rows) = (Vec::new(), Vec::new());
+    let (mut deletes, mut delete_rows) = (Vec::new(), Vec::new());
+    let (mut patches, mut patch_rows) = (Vec::new(), Vec::new());
+    let mut nothing = Vec::new();
+    for (id, whole, rev) in rows {
+        match (docs.get(&id), whole) {
+            (Some(doc), true) => {
+                upserts.push(doc.clone());
+                upsert_rows.push((id, rev));
+            }
+            (None, true) => {
+                deletes.push(id.clone());
+                delete_rows.push((id, rev));
+            }
+            (Some(doc), false) => {
+                patches.push((id.clone(), doc.in_stock));
+                patch_rows.push((id, rev));
+            }
+            // Only the flag of a product search does not hold: nothing to tell.
+            (None, false) => nothing.push((id, rev)),
         }
     }
-    if !docs.is_empty() {
-        meili.upsert(&docs).await?;
+    confirmed(pool, &nothing).await?;
+    let mut sent = Vec::new();
+    if !upserts.is_empty() {
+        let task = meili.enqueue_upsert(&upserts).await?;
+        sent.push(InFlight {
+            task,
+            rows: upsert_rows,
+            kind: "upsert",
+        });
     }
-    if !gone.is_empty() {
-        meili.delete(&gone).await?;
+    if !deletes.is_empty() {
+        let task = meili.enqueue_delete(&deletes).await?;
+        sent.push(InFlight {
+            task,
+            rows: delete_rows,
+            kind: "delete",
+        });
     }
-    sqlx::query("DELETE FROM search_meili_backlog WHERE product_id = ANY($1)")
-        .bind(ids)
-        .execute(&mut *conn)
-        .await?;
+    if !patches.is_empty() {
+        let task = meili.enqueue_in_stock(&patches).await?;
+        sent.push(InFlight {
+            task,
+            rows: patch_rows,
+            kind: "set_in_stock",
+        });
+    }
+    Ok(sent)
+}
+
+/// Removes outbox rows whose content Meilisearch took: only those not changed since (`rev`).
+async fn confirmed(pool: &PgPool, rows: &[(String, i64)]) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (ids, revs): (Vec<String>, Vec<i64>) = rows.iter().cloned().unzip();
+    let now = Utc::now();
+    let waited: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "DELETE FROM search_meili_backlog b USING unnest($1::text[], $2::bigint[]) AS s(id, rev)
+         WHERE b.product_id = s.id AND b.rev = s.rev RETURNING b.since",
+    )
+    .bind(&ids)
+    .bind(&revs)
+    .fetch_all(pool)
+    .await?;
+    for since in waited {
+        let lag = (now - since).num_microseconds().unwrap_or(0) as f64 / 1e6;
+        metrics::histogram!("agora_search_meili_lag_seconds").record(lag);
+    }
     Ok(())
 }
 
@@ -304,6 +500,7 @@ async fn document(
     conn: &mut PgConnection,
     id: &str,
     product: &Product,
+    in_stock: bool,
 ) -> anyhow::Result<Option<ProductDoc>> {
     if product.status != ProductStatus::Published {
         return Ok(None);
@@ -314,13 +511,30 @@ async fn document(
             .fetch_optional(&mut *conn)
             .await?
             .unwrap_or_else(Utc::now);
-    let view = product.view(id, 0);
-    let prices: Vec<i64> = view.variants.iter().map(|v| v.price.amount_minor).collect();
-    let category_path = match &view.category_id {
+    let category_path = match &product.view(id, 0).category_id {
         Some(c) => category_path(conn, c).await?,
         None => vec![],
     };
-    Ok(Some(ProductDoc {
+    Ok(Some(doc_of(
+        id,
+        product,
+        in_stock,
+        created_at,
+        category_path,
+    )))
+}
+
+/// The document of a published product, from what it is made of.
+fn doc_of(
+    id: &str,
+    product: &Product,
+    in_stock: bool,
+    created_at: DateTime<Utc>,
+    category_path: Vec<String>,
+) -> ProductDoc {
+    let view = product.view(id, 0);
+    let prices: Vec<i64> = view.variants.iter().map(|v| v.price.amount_minor).collect();
+    ProductDoc {
         id: id.to_string(),
         title: view.title.clone(),
         description: view.description.clone(),
@@ -336,95 +550,283 @@ async fn document(
             .unwrap_or_else(|| "EUR".into()),
         // Ratings arrive with reviews; until then no product is rated.
         rating_tenths: None,
-        in_stock: in_stock(conn, product).await?,
+        in_stock,
         skus: view.variants.iter().map(|v| v.sku.to_string()).collect(),
         image_url: view.image_urls.first().cloned(),
         created_at,
-    }))
+    }
+}
+
+/// A stream folded from the event store.
+struct Folded<A> {
+    state: A,
+    version: u64,
+    /// When its first event was recorded (what the live projection stores as `created_at`).
+    created_at: DateTime<Utc>,
+}
+
+/// Product and stock streams as the event store has them: what a rebuild derives every field
+/// from, so its result never depends on how far behind the live projection is.
+#[derive(Default)]
+struct Truth {
+    products: HashMap<String, Folded<Product>>,
+    stock: HashMap<String, Folded<StockItem>>,
+}
+
+impl Truth {
+    /// Folds every stream of `aggregate_type` from the store, streaming the rows.
+    async fn fold_all<A: Decider>(
+        pool: &PgPool,
+        aggregate_type: &str,
+    ) -> anyhow::Result<HashMap<String, Folded<A>>> {
+        use futures::TryStreamExt;
+        let mut out: HashMap<String, Folded<A>> = HashMap::new();
+        let mut rows = sqlx::query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+             FROM events WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+        )
+        .bind(aggregate_type)
+        .fetch(pool);
+        while let Some(row) = rows.try_next().await? {
+            let e = agora_runtime::row_to_event(&row);
+            fold_into(&mut out, &e)?;
+        }
+        Ok(out)
+    }
+
+    /// Whether any SKU of `product` has stock available.
+    fn in_stock(&self, product: &Product) -> bool {
+        product.variants.keys().any(|sku| {
+            self.stock
+                .get(sku.as_str())
+                .is_some_and(|s| s.state.available() > 0)
+        })
+    }
+
+    fn doc(&self, id: &str, paths: &HashMap<String, Vec<String>>) -> Option<ProductDoc> {
+        let p = self.products.get(id)?;
+        if p.state.status != ProductStatus::Published {
+            return None;
+        }
+        let path = match &p.state.view(id, 0).category_id {
+            Some(c) => paths.get(c).cloned().unwrap_or_else(|| vec![c.clone()]),
+            None => vec![],
+        };
+        Some(doc_of(
+            id,
+            &p.state,
+            self.in_stock(&p.state),
+            p.created_at,
+            path,
+        ))
+    }
+}
+
+fn fold_into<A: Decider>(
+    out: &mut HashMap<String, Folded<A>>,
+    e: &RecordedEvent,
+) -> anyhow::Result<()> {
+    let folded = out.entry(e.aggregate_id.clone()).or_insert_with(|| Folded {
+        state: A::default(),
+        version: 0,
+        created_at: e.recorded_at().unwrap_or_else(Utc::now),
+    });
+    if e.sequence > folded.version {
+        folded
+            .state
+            .evolve(&serde_json::from_value::<A::Event>(e.payload.clone())?);
+        folded.version = e.sequence;
+    }
+    Ok(())
+}
+
+/// Every category's path from the root, from the categories read model, read once.
+async fn category_paths(pool: &PgPool) -> anyhow::Result<HashMap<String, Vec<String>>> {
+    let parents: HashMap<String, Option<String>> = sqlx::query_as::<_, (String, Option<String>)>(
+        "SELECT category_id, parent_id FROM categories",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    let mut paths = HashMap::new();
+    for id in parents.keys() {
+        let mut path = vec![id.clone()];
+        let mut at = id;
+        // Bounded like the live projection's recursive query, so a cycle cannot hang us.
+        while let Some(Some(parent)) = parents.get(at) {
+            if path.len() > 32 {
+                break;
+            }
+            path.push(parent.clone());
+            at = parent;
+        }
+        path.reverse();
+        paths.insert(id.clone(), path);
+    }
+    Ok(paths)
+}
+
+/// Moves the live projection's sources (`search_sources`, `search_sku_products`) forward to
+/// `truth` for the `ids` given (products and SKUs), never back: the live projection then skips
+/// the events the rebuild already applied instead of writing older documents over it.
+async fn advance_sources(
+    conn: &mut PgConnection,
+    truth: &Truth,
+    products: &[&String],
+    skus: &[&String],
+) -> anyhow::Result<()> {
+    async fn write<A: serde::Serialize>(
+        conn: &mut PgConnection,
+        aggregate_type: &str,
+        rows: &[(&String, &Folded<A>)],
+    ) -> anyhow::Result<()> {
+        for chunk in rows.chunks(2_000) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let states = chunk
+                .iter()
+                .map(|(_, f)| serde_json::to_value(&f.state))
+                .collect::<Result<Vec<_>, _>>()?;
+            let versions: Vec<i64> = chunk.iter().map(|(_, f)| f.version as i64).collect();
+            let created: Vec<DateTime<Utc>> = chunk.iter().map(|(_, f)| f.created_at).collect();
+            sqlx::query(
+                "INSERT INTO search_sources (aggregate_type, aggregate_id, state, version, created_at)
+                 SELECT $1, id, state, version, created_at
+                 FROM unnest($2::text[], $3::jsonb[], $4::bigint[], $5::timestamptz[]) AS u(id, state, version, created_at)
+                 ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+                 SET state = EXCLUDED.state, version = EXCLUDED.version
+                 WHERE search_sources.version < EXCLUDED.version",
+            )
+            .bind(aggregate_type)
+            .bind(&ids)
+            .bind(&states)
+            .bind(&versions)
+            .bind(&created)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+    let product_rows: Vec<_> = products
+        .iter()
+        .filter_map(|id| truth.products.get(*id).map(|f| (*id, f)))
+        .collect();
+    write(conn, "product", &product_rows).await?;
+    let stock_rows: Vec<_> = skus
+        .iter()
+        .filter_map(|id| truth.stock.get(*id).map(|f| (*id, f)))
+        .collect();
+    write(conn, "stock", &stock_rows).await?;
+    let mut owned: Vec<(String, String)> = Vec::new();
+    for (id, f) in &product_rows {
+        for sku in f.state.variants.keys() {
+            owned.push((sku.to_string(), id.to_string()));
+        }
+    }
+    for chunk in owned.chunks(5_000) {
+        let (skus, ids): (Vec<String>, Vec<String>) = chunk.iter().cloned().unzip();
+        sqlx::query(
+            "INSERT INTO search_sku_products (sku, product_id) SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT (sku) DO UPDATE SET product_id = EXCLUDED.product_id",
+        )
+        .bind(&skus)
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Rebuilds the search index from the event store into a fresh index and swaps it in while the
 /// live projection runs. Returns the number of documents written.
 ///
-/// Products are folded from the store; stock and categories come from what the live projection
-/// folded. The final catch-up and the swap run under an EXCLUSIVE lock on `search_sources`: the
-/// live projection waits (it locks its source row first), so no index write is lost to the old
-/// index.
+/// Every field, stock included, is folded from the event store (categories come from their read
+/// model), so the result does not depend on how far behind the live projection is: afterwards
+/// `in_stock` is what the stock streams say. Under the lock, the rebuild also moves the live
+/// projection's sources forward to what it folded, so the live projection, catching up, skips
+/// those events instead of writing older documents over the rebuilt ones. The final catch-up (streams that
+/// moved since the fold) and the swap run under an EXCLUSIVE lock on `search_sources`: the live
+/// projection waits (it locks its source row first), so no index write is lost to the old index.
 pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u64> {
-    let store = agora_runtime::EventStore::new(pool.clone());
-    // Stock as folded when the rebuild starts: a SKU that changes later marks its product for
-    // the catch-up below, even when the product itself did not change.
-    let stock_before: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT aggregate_id, version FROM search_sources WHERE aggregate_type = 'stock'",
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
     let target = search.begin_rebuild().await?;
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = 'product'",
-    )
-    .fetch_all(pool)
-    .await?;
+    let mut truth = Truth {
+        products: Truth::fold_all::<Product>(pool, "product").await?,
+        stock: Truth::fold_all::<StockItem>(pool, "stock").await?,
+    };
+    let paths = category_paths(pool).await?;
+    let mut ids: Vec<&String> = truth.products.keys().collect();
+    ids.sort();
     let mut written = 0u64;
-    let mut built: HashMap<String, u64> = HashMap::new();
-    let mut conn = pool.acquire().await?;
-    for chunk in ids.chunks(500) {
-        let mut docs = Vec::with_capacity(chunk.len());
-        for id in chunk {
-            let events = store.range("product", id, 0, u64::MAX).await?;
-            let (product, version, _) =
-                agora_runtime::fold::<Product>(&events).map_err(|e| anyhow::anyhow!("{e}"))?;
-            built.insert(id.clone(), version);
-            if let Some(doc) = document(&mut conn, id, &product).await? {
-                docs.push(doc);
-            }
-        }
+    // Large calls: Meilisearch gets several 1,000-document tasks enqueued at once to batch.
+    for chunk in ids.chunks(5_000) {
+        let docs: Vec<ProductDoc> = chunk
+            .iter()
+            .filter_map(|id| truth.doc(id, &paths))
+            .collect();
         written += docs.len() as u64;
         search.upsert_into(&target, &docs).await?;
     }
-    drop(conn);
 
     let mut tx = pool.begin().await?;
     sqlx::query("LOCK TABLE search_sources IN EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    // Products the live projection changed since they were folded above (or new ones).
-    let changed: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT aggregate_id, version FROM search_sources WHERE aggregate_type = 'product'",
+    // Streams that moved since the fold: events committed by now are all visible.
+    let heads: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, max(sequence) FROM events
+         WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2",
     )
     .fetch_all(&mut *tx)
     .await?;
-    let stock_now: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT aggregate_id, version FROM search_sources WHERE aggregate_type = 'stock'",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let moved: Vec<String> = stock_now
-        .into_iter()
-        .filter(|(sku, v)| stock_before.get(sku) != Some(v))
-        .map(|(sku, _)| sku)
-        .collect();
-    let restocked: std::collections::HashSet<String> = sqlx::query_scalar::<_, String>(
-        "SELECT DISTINCT product_id FROM search_sku_products WHERE sku = ANY($1)",
-    )
-    .bind(&moved)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
-    let mut docs = Vec::new();
-    let mut gone = Vec::new();
-    for (id, version) in changed {
-        if built.get(&id) == Some(&(version as u64)) && !restocked.contains(&id) {
+    let store = agora_runtime::EventStore::new(pool.clone());
+    let mut moved_products = std::collections::BTreeSet::new();
+    let mut moved_skus = Vec::new();
+    for (aggregate_type, id, head) in heads {
+        let folded = match aggregate_type.as_str() {
+            "product" => truth.products.get(&id).map(|f| f.version),
+            _ => truth.stock.get(&id).map(|f| f.version),
+        }
+        .unwrap_or(0);
+        if head as u64 <= folded {
             continue;
         }
-        if let Some(product) = load_source::<Product>(&mut tx, "product", &id).await? {
-            match document(&mut tx, &id, &product).await? {
-                Some(doc) => docs.push(doc),
-                None => gone.push(id),
+        for e in store.range(&aggregate_type, &id, folded, u64::MAX).await? {
+            match aggregate_type.as_str() {
+                "product" => fold_into(&mut truth.products, &e)?,
+                _ => fold_into(&mut truth.stock, &e)?,
             }
+        }
+        if aggregate_type == "product" {
+            moved_products.insert(id);
+        } else {
+            moved_skus.push(id);
+        }
+    }
+    let owners: HashMap<String, String> = truth
+        .products
+        .iter()
+        .flat_map(|(id, f)| {
+            f.state
+                .variants
+                .keys()
+                .map(move |sku| (sku.to_string(), id.clone()))
+        })
+        .collect();
+    for sku in &moved_skus {
+        if let Some(owner) = owners.get(sku) {
+            moved_products.insert(owner.clone());
+        }
+    }
+    // Under the lock, so the bulk writes cannot deadlock with the live projection's row locks.
+    let products: Vec<&String> = truth.products.keys().collect();
+    let skus: Vec<&String> = truth.stock.keys().collect();
+    advance_sources(&mut tx, &truth, &products, &skus).await?;
+    let mut docs = Vec::new();
+    let mut gone = Vec::new();
+    for id in &moved_products {
+        match truth.doc(id, &paths) {
+            Some(doc) => docs.push(doc),
+            None => gone.push(id.clone()),
         }
     }
     if !docs.is_empty() {

@@ -1,5 +1,10 @@
-//! `bench-search`: the Postgres search backend (`agora_search::PgSearch`) on a generated
-//! catalog: how fast it indexes, and how long storefront-like queries take.
+//! `bench-search`: a search backend (`agora_search::PgSearch`, or `agora_search::MeiliSearch`
+//! with `--backend meilisearch` and `MEILI_URL`) on a generated catalog: how fast it indexes,
+//! and how long storefront-like queries take.
+//!
+//! On Meilisearch the catalog goes into a fresh index `bench_<database>` (deleted at the end)
+//! through `SearchIndex::upsert` of the whole catalog, which enqueues a task per 1,000 documents
+//! at once and then waits for all of them; the queries go through `SearchIndex::search`.
 //!
 //! It creates its own database (dropped at the end), fills the search table with products from
 //! `agora::catalog_seed` through `SearchIndex::upsert` in batches of 500, runs `ANALYZE`, then
@@ -13,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use agora::catalog_seed::{self, Rng};
 use agora_catalog::{CategoryCommand, ProductCommand};
-use agora_search::{PgSearch, ProductDoc, SearchIndex, SearchQuery, Sort};
+use agora_search::{MeiliSearch, PgSearch, ProductDoc, SearchIndex, SearchQuery, Sort};
 use agora_testkit::TestDb;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
@@ -59,6 +64,21 @@ struct Args {
     /// Keep the database (its URL is printed) instead of dropping it, to look at plans.
     #[arg(long)]
     keep_db: bool,
+    /// Which backend to index and query.
+    #[arg(long, value_enum, default_value_t = Backend::Postgres)]
+    backend: Backend,
+    /// Meilisearch URL, for `--backend meilisearch`.
+    #[arg(long, env = "MEILI_URL")]
+    meili_url: Option<String>,
+    /// Meilisearch API key.
+    #[arg(long, env = "MEILI_KEY", hide_env_values = true)]
+    meili_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    Postgres,
+    Meilisearch,
 }
 
 /// The kinds of query in the mix, sent in turn.
@@ -308,8 +328,8 @@ struct Phase {
 }
 
 /// Sends every query once with `concurrency` tasks and times each.
-async fn run_queries(
-    search: &PgSearch,
+async fn run_queries<S: SearchIndex + Clone + 'static>(
+    search: &S,
     queries: Arc<Vec<(Kind, SearchQuery)>>,
     concurrency: usize,
 ) -> anyhow::Result<Phase> {
@@ -448,40 +468,95 @@ async fn run() -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
     let search = PgSearch::new(pool.clone());
+    let mut meili_index = None;
+    let (ensure_secs, index_secs, analyze_secs, table_bytes, warm, phase) = if args.backend
+        == Backend::Meilisearch
+    {
+        let url = args
+            .meili_url
+            .as_deref()
+            .context("--backend meilisearch needs MEILI_URL (or --meili-url)")?;
+        let meili = MeiliSearch::new(
+            url,
+            args.meili_key.as_deref(),
+            &format!("bench_{}", db.name),
+        )
+        .map_err(|e| anyhow::anyhow!("Meilisearch configuration: {e}"))?
+        .with_timeouts(Duration::from_secs(10), Duration::from_secs(600));
+        meili_index = Some(meili.clone());
+        let ensure_started = Instant::now();
+        meili.ensure().await.context("create the index")?;
+        let ensure_secs = ensure_started.elapsed().as_secs_f64();
+        let index_started = Instant::now();
+        meili.upsert(&docs).await.context("index")?;
+        let index_secs = index_started.elapsed().as_secs_f64();
+        let all = meili
+            .search(&SearchQuery {
+                per_page: 1,
+                ..SearchQuery::default()
+            })
+            .await?;
+        if all.total != args.products {
+            bail!(
+                "the index holds {} documents after indexing {} products",
+                all.total,
+                args.products
+            );
+        }
+        let warm = run_queries(&meili, warmup, args.concurrency).await?;
+        let phase = run_queries(&meili, measured, args.concurrency).await?;
+        (ensure_secs, index_secs, 0.0, 0, warm, phase)
+    } else {
+        let ensure_started = Instant::now();
+        search.ensure().await.context("create the search table")?;
+        let ensure_secs = ensure_started.elapsed().as_secs_f64();
 
-    let ensure_started = Instant::now();
-    search.ensure().await.context("create the search table")?;
-    let ensure_secs = ensure_started.elapsed().as_secs_f64();
+        let index_started = Instant::now();
+        for batch in docs.chunks(BATCH) {
+            search.upsert(batch).await.context("upsert")?;
+        }
+        let index_secs = index_started.elapsed().as_secs_f64();
 
-    let index_started = Instant::now();
-    for batch in docs.chunks(BATCH) {
-        search.upsert(batch).await.context("upsert")?;
-    }
-    let index_secs = index_started.elapsed().as_secs_f64();
+        // What autovacuum does soon after a bulk load: statistics and the visibility map.
+        let analyze_started = Instant::now();
+        sqlx::query(&format!("VACUUM (ANALYZE) {}", search.table()))
+            .execute(&pool)
+            .await?;
+        let analyze_secs = analyze_started.elapsed().as_secs_f64();
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", search.table()))
+            .fetch_one(&pool)
+            .await?;
+        let table_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
+            .bind(search.table())
+            .fetch_one(&pool)
+            .await?;
+        if u64::try_from(rows).ok() != Some(args.products) {
+            bail!(
+                "the search table holds {rows} rows after indexing {} products",
+                args.products
+            );
+        }
+
+        let warm = run_queries(&search, warmup, args.concurrency).await?;
+        let phase = run_queries(&search, measured, args.concurrency).await?;
+        (
+            ensure_secs,
+            index_secs,
+            analyze_secs,
+            table_bytes,
+            warm,
+            phase,
+        )
+    };
     let products_per_sec = docs.len() as f64 / index_secs.max(f64::EPSILON);
-
-    // What autovacuum does soon after a bulk load: statistics and the visibility map.
-    let analyze_started = Instant::now();
-    sqlx::query(&format!("VACUUM (ANALYZE) {}", search.table()))
-        .execute(&pool)
-        .await?;
-    let analyze_secs = analyze_started.elapsed().as_secs_f64();
-    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", search.table()))
-        .fetch_one(&pool)
-        .await?;
-    let table_bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
-        .bind(search.table())
-        .fetch_one(&pool)
-        .await?;
-    if u64::try_from(rows).ok() != Some(args.products) {
-        bail!(
-            "the search table holds {rows} rows after indexing {} products",
-            args.products
-        );
+    if let Some(meili) = &meili_index {
+        if !args.keep_db {
+            meili
+                .delete_index()
+                .await
+                .context("delete the benchmark index")?;
+        }
     }
-
-    let warm = run_queries(&search, warmup, args.concurrency).await?;
-    let phase = run_queries(&search, measured, args.concurrency).await?;
 
     pool.close().await;
     if args.keep_db {
@@ -496,8 +571,12 @@ async fn run() -> anyhow::Result<()> {
     let qps = phase.ok as f64 / secs.max(f64::EPSILON);
     let error_total: u64 = phase.errors.values().sum();
 
+    let backend = match args.backend {
+        Backend::Postgres => format!("PgSearch on PostgreSQL {server_version} (loopback, no TLS)"),
+        Backend::Meilisearch => "MeiliSearch (loopback)".to_string(),
+    };
     println!(
-        "bench-search: PgSearch on PostgreSQL {server_version} (loopback, no TLS), {} products (seed {}), concurrency {}",
+        "bench-search: {backend}, {} products (seed {}), concurrency {}",
         args.products, args.seed, args.concurrency
     );
     println!(
@@ -506,8 +585,12 @@ async fn run() -> anyhow::Result<()> {
     );
     println!("  ensure:      {ensure_secs:.3} s (tables, functions, indexes)");
     println!(
-        "  indexing:    {} products in {index_secs:.3} s = {products_per_sec:.0} products/s (upsert, batches of {BATCH})",
-        docs.len()
+        "  indexing:    {} products in {index_secs:.3} s = {products_per_sec:.0} products/s ({})",
+        docs.len(),
+        match args.backend {
+            Backend::Postgres => format!("upsert, batches of {BATCH}"),
+            Backend::Meilisearch => "one upsert: tasks of 1,000 enqueued at once".to_string(),
+        }
     );
     println!(
         "  vacuum:      {analyze_secs:.3} s (VACUUM ANALYZE); table + indexes {:.1} MiB",
@@ -561,7 +644,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let result = json!({
         "bench": "search",
-        "backend": "postgres",
+        "backend": match args.backend { Backend::Postgres => "postgres", Backend::Meilisearch => "meilisearch" },
         "server_version": server_version,
         "products": args.products,
         "seed": args.seed,

@@ -21,8 +21,17 @@
 //! - user input never becomes SQL text or Meilisearch filter syntax: Postgres gets bound
 //!   parameters, and the only user string put in a Meilisearch filter (a category id) is
 //!   restricted to `[A-Za-z0-9_.:-]` by validation and quoted anyway;
-//! - every write to Meilisearch waits for its task (30 s by default) and a failed task is an error,
-//!   so a write that returned `Ok` is searchable.
+//! - every [`SearchIndex`] write to Meilisearch waits for its task (30 s by default) and a failed
+//!   task is an error, so a write that returned `Ok` is searchable; the projection's pipelined
+//!   writes ([`MeiliSearch::enqueue_upsert`]) confirm their tasks with
+//!   [`MeiliSearch::task_state`] before they count as done.
+//!
+//! Relevance, the same rules on both backends (details in `meili.rs` and `pg.rs`): every query
+//! word must match (typos as above); a product whose title (or a SKU) holds every word ranks
+//! before one that needs its description; then fewer typos; Postgres then prefers the shorter
+//! title and Meilisearch closer words and exact matches; ties go to the newest, then the id.
+//! The relevance set in `tests/conformance.rs` (65 queries that name one product) checks that
+//! both backends put that product first.
 //!
 //! Money is integer minor units of the document's currency (see `agora_kernel::Money`); prices
 //! of different currencies are not converted: a catalog is expected to hold one currency.
@@ -41,7 +50,7 @@ mod text;
 
 pub use error::{BackendError, InvalidDocument, InvalidQuery, SearchError};
 pub use fallback::{Search, SearchRebuild};
-pub use meili::{InvalidMeiliConfig, MeiliRebuild, MeiliSearch};
+pub use meili::{InvalidMeiliConfig, MeiliRebuild, MeiliSearch, TaskId, TaskState};
 pub use pg::{InvalidTableName, PgRebuild, PgSearch, DEFAULT_TABLE};
 
 /// The largest page a caller may ask for.
@@ -231,6 +240,15 @@ impl SearchQuery {
     pub(crate) fn offset(&self) -> u32 {
         (self.page.saturating_sub(1)).saturating_mul(self.per_page)
     }
+}
+
+/// The index in [`PRICE_BUCKET_BOUNDS`] of the bucket holding `price` (a negative price, which
+/// validation refuses, counts as the first).
+pub fn price_bucket(price: i64) -> usize {
+    PRICE_BUCKET_BOUNDS
+        .iter()
+        .rposition(|&min| price >= min)
+        .unwrap_or(0)
 }
 
 /// How many matching products have a `price_min` in `[min, max)` (`max: None` is unbounded).
@@ -478,6 +496,9 @@ mod tests {
             );
         }
         assert!(buckets.iter().all(|b| !b.contains(-1)));
+        for price in [0, 999, 1_000, 2_500, 24_999, 25_000, i64::MAX] {
+            assert!(buckets[price_bucket(price)].contains(price), "{price}");
+        }
     }
 
     #[test]

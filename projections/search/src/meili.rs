@@ -3,25 +3,34 @@
 //! Index settings ([`settings`]):
 //! - primary key `id`; searchable `title`, `skus`, `description` (in that order of importance,
 //!   which the `attribute` ranking rule uses to rank title matches above description matches);
-//! - filterable `category_path`, `price_min`, `rating_tenths`, `in_stock`, `vendor_id`;
+//! - filterable `category_path`, `price_min`, `price_bucket`, `rating_tenths`, `in_stock`,
+//!   `vendor_id`;
 //! - sortable `price_min`, `rating_tenths`, `created_at_ts` (`created_at` as unix seconds, since
 //!   Meilisearch sorts numbers, not dates) and `id` (the last tie-breaker, as in Postgres);
-//! - ranking rules `sort, words, typo, proximity, attribute, exactness`: the default rules with
-//!   `sort` moved first, so an explicit sort (price, rating, newest) is strict, as a shopper
-//!   expects, while relevance search (which sends no sort) is unaffected;
+//! - ranking rules `sort, words, typo, attribute, proximity, exactness`, i.e. Meilisearch's
+//!   default rules with two changes: `sort` first, so an explicit sort (price, rating, newest) is
+//!   strict, as a shopper expects, while relevance search (which sends no sort) is unaffected;
+//!   and `attribute` before `proximity`, so that every query word in the title beats the same
+//!   words closer together in a description ("gooseneck kettle" finds the Gooseneck Pour-Over
+//!   Kettle before a dripper whose description says "gooseneck kettle"), which is also how the
+//!   Postgres backend ranks (title tier first);
 //! - typo tolerance on, one typo from five letters, two from nine (Meilisearch's defaults,
 //!   written down so that a changed default does not silently change behaviour);
 //! - pagination `maxTotalHits` 10 000 and faceting `maxValuesPerFacet` 1 000.
 //!
-//! A search is one multi-search request: the page (page-based pagination, so `totalHits` is
-//! exact) with the `category_path` facet distribution, plus one `page: 0` query per price
-//! bucket, filtered to the bucket, whose `totalHits` is the bucket's count. Meilisearch's facet
-//! distribution counts exact values, not ranges, and summing a `price_min` distribution would be
-//! cut at `maxValuesPerFacet`; six extra queries in the same round trip are exact.
+//! A search is one search request: the page (page-based pagination, so `totalHits` is exact)
+//! with the distributions of two facets, `category_path` and `price_bucket`. Meilisearch counts
+//! facet values, not ranges, so every document carries `price_bucket`, the index of its
+//! `price_min` in [`crate::PRICE_BUCKET_BOUNDS`] (precomputed when the document is written):
+//! six values, far below `maxValuesPerFacet`, so their counts are exact. (Earlier versions sent
+//! a multi-search of seven queries, one per bucket; that cost the edge about 10 ms per search.)
 //!
-//! Every HTTP call is bounded by `request_timeout` (the SDK's client has no timeout of its own);
-//! every write waits for its task for up to `task_timeout` and turns a failed task into an
-//! error, because `wait_for_task` returns a failed task as `Ok`.
+//! Every HTTP call is bounded by `request_timeout` (the SDK's client has no timeout of its own).
+//! The [`SearchIndex`] writes wait for their task for up to `task_timeout` and turn a failed task
+//! into an error, because `wait_for_task` returns a failed task as `Ok`. The projection does not
+//! use them: it enqueues with [`MeiliSearch::enqueue_upsert`] and friends, keeps several tasks in
+//! flight and confirms each with [`MeiliSearch::task_state`], because waiting for each task
+//! before sending the next one gives Meilisearch one document per batch.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -53,6 +62,8 @@ const POLL: Duration = Duration::from_millis(50);
 const CHUNK: usize = 1_000;
 /// The facet whose distribution answers [`Facets::categories`].
 const CATEGORY_FACET: &str = "category_path";
+/// The facet whose distribution answers [`Facets::price_ranges`].
+const PRICE_BUCKET_FACET: &str = "price_bucket";
 
 /// Search over one Meilisearch index.
 #[derive(Clone, Debug)]
@@ -105,6 +116,9 @@ struct MeiliDoc {
     image_url: Option<String>,
     created_at: DateTime<Utc>,
     created_at_ts: i64,
+    /// Index of the price bucket holding `price_min` (see [`crate::price_bucket`]).
+    #[serde(default)]
+    price_bucket: usize,
 }
 
 impl From<&ProductDoc> for MeiliDoc {
@@ -125,6 +139,7 @@ impl From<&ProductDoc> for MeiliDoc {
             image_url: d.image_url.clone(),
             created_at: d.created_at,
             created_at_ts: d.created_at.timestamp(),
+            price_bucket: crate::price_bucket(d.price_min),
         }
     }
 }
@@ -157,6 +172,26 @@ struct StockPatch<'a> {
     in_stock: bool,
 }
 
+/// A write enqueued in Meilisearch, not yet confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskId(pub u32);
+
+impl AsRef<u32> for TaskId {
+    fn as_ref(&self) -> &u32 {
+        &self.0
+    }
+}
+
+/// Where an enqueued write stands.
+#[derive(Debug)]
+pub enum TaskState {
+    /// Enqueued or processing.
+    Pending,
+    Succeeded,
+    /// Meilisearch processed it and refused it; nothing of it was applied.
+    Failed(SearchError),
+}
+
 #[derive(Deserialize)]
 struct IdOnly {
     id: String,
@@ -169,6 +204,7 @@ pub(crate) fn settings() -> Settings {
         .with_filterable_attributes([
             "category_path",
             "price_min",
+            "price_bucket",
             "rating_tenths",
             "in_stock",
             "vendor_id",
@@ -178,8 +214,8 @@ pub(crate) fn settings() -> Settings {
             "sort",
             "words",
             "typo",
-            "proximity",
             "attribute",
+            "proximity",
             "exactness",
         ])
         .with_typo_tolerance(TypoToleranceSettings {
@@ -385,6 +421,49 @@ impl MeiliSearch {
         Ok(())
     }
 
+    /// Enqueues whole documents as one task (they replace what is stored) without waiting.
+    pub async fn enqueue_upsert(&self, docs: &[ProductDoc]) -> Result<TaskId, SearchError> {
+        for doc in docs {
+            doc.validate()?;
+        }
+        let docs: Vec<MeiliDoc> = docs.iter().map(MeiliDoc::from).collect();
+        let index = self.client.index(&self.index_uid);
+        let task = self.call(index.add_or_replace(&docs, Some("id"))).await?;
+        Ok(TaskId(task.get_task_uid()))
+    }
+
+    /// Enqueues a partial update of `in_stock` as one task, sending only `id` and `in_stock`.
+    /// Meilisearch creates a bare document for an unknown id, so callers send this only for
+    /// products whose whole document Meilisearch already took.
+    pub async fn enqueue_in_stock(&self, stock: &[(String, bool)]) -> Result<TaskId, SearchError> {
+        let patches: Vec<StockPatch<'_>> = stock
+            .iter()
+            .map(|(id, in_stock)| StockPatch {
+                id: id.as_str(),
+                in_stock: *in_stock,
+            })
+            .collect();
+        let index = self.client.index(&self.index_uid);
+        let task = self.call(index.add_or_update(&patches, Some("id"))).await?;
+        Ok(TaskId(task.get_task_uid()))
+    }
+
+    /// Enqueues the deletion of documents as one task; unknown ids are ignored.
+    pub async fn enqueue_delete(&self, ids: &[String]) -> Result<TaskId, SearchError> {
+        let index = self.client.index(&self.index_uid);
+        let task = self.call(index.delete_documents(ids)).await?;
+        Ok(TaskId(task.get_task_uid()))
+    }
+
+    /// Asks once where an enqueued task stands.
+    pub async fn task_state(&self, task: TaskId) -> Result<TaskState, SearchError> {
+        Ok(match self.call(self.client.get_task(task)).await? {
+            Task::Succeeded { .. } => TaskState::Succeeded,
+            Task::Failed { content } => TaskState::Failed(task_failed(task.0, &content.error)),
+            Task::Enqueued { .. } | Task::Processing { .. } => TaskState::Pending,
+        })
+    }
+
     /// Deletes indexes left by rebuilds that never finished.
     async fn delete_stale_rebuilds(&self) -> Result<(), SearchError> {
         let prefix = format!("{}_rebuild_", self.index_uid);
@@ -491,13 +570,8 @@ impl SearchIndex for MeiliSearch {
             let index = self.client.index(&self.index_uid);
             let text = query.text();
             let filter = filter_expr(query, None);
-            let buckets = PriceBucket::empty_buckets();
-            let bucket_filters: Vec<String> = buckets
-                .iter()
-                .map(|b| filter_expr(query, Some(b)).unwrap_or_default())
-                .collect();
             let sort = sort_expr(query.sort, text.is_some());
-            let facets = [CATEGORY_FACET];
+            let facets = [CATEGORY_FACET, PRICE_BUCKET_FACET];
 
             let mut page = index.search();
             page.with_page(query.page as usize)
@@ -512,53 +586,29 @@ impl SearchIndex for MeiliSearch {
             if let Some(filter) = &filter {
                 page.with_filter(filter);
             }
-            let mut multi = self.client.multi_search();
-            multi.with_search_query(page);
-            for bucket_filter in &bucket_filters {
-                // Page 0 returns no documents but the exhaustive totalHits (documented
-                // behaviour of page-based pagination).
-                let mut count = index.search();
-                count
-                    .with_page(0)
-                    .with_hits_per_page(1)
-                    .with_filter(bucket_filter);
-                if let Some(q) = text {
-                    count.with_query(q);
-                }
-                multi.with_search_query(count);
-            }
-            let answer = self.call(multi.execute::<MeiliDoc>()).await?;
-
-            let mut results = answer.results.into_iter();
-            let main = results
-                .next()
-                .ok_or(SearchError::Internal(BackendError::MeiliMissing("results")))?;
+            let main = self.call(page.execute::<MeiliDoc>()).await?;
             let total = main
                 .total_hits
                 .ok_or(SearchError::Internal(BackendError::MeiliMissing(
                     "totalHits",
                 )))? as u64;
-            let categories = main
-                .facet_distribution
-                .as_ref()
-                .and_then(|d| d.get(CATEGORY_FACET))
-                .map(|values| {
-                    values
-                        .iter()
-                        .map(|(k, &n)| (k.clone(), n as u64))
-                        .collect::<BTreeMap<_, _>>()
-                })
-                .unwrap_or_default();
-            let mut price_ranges = buckets;
-            for bucket in price_ranges.iter_mut() {
-                let counted =
-                    results
-                        .next()
-                        .and_then(|r| r.total_hits)
-                        .ok_or(SearchError::Internal(BackendError::MeiliMissing(
-                            "a price bucket's totalHits",
-                        )))?;
-                bucket.count = counted as u64;
+            let distribution = |facet: &str| {
+                main.facet_distribution
+                    .as_ref()
+                    .and_then(|d| d.get(facet))
+                    .map(|values| {
+                        values
+                            .iter()
+                            .map(|(k, &n)| (k.clone(), n as u64))
+                            .collect::<BTreeMap<_, _>>()
+                    })
+                    .unwrap_or_default()
+            };
+            let categories = distribution(CATEGORY_FACET);
+            let by_bucket = distribution(PRICE_BUCKET_FACET);
+            let mut price_ranges = PriceBucket::empty_buckets();
+            for (i, bucket) in price_ranges.iter_mut().enumerate() {
+                bucket.count = by_bucket.get(&i.to_string()).copied().unwrap_or(0);
             }
             tracing::Span::current().record("total", total);
             metrics::histogram!("agora_search_query_seconds", "backend" => "meilisearch")
@@ -680,6 +730,7 @@ mod tests {
             serde_json::json!([
                 "category_path",
                 "price_min",
+                "price_bucket",
                 "rating_tenths",
                 "in_stock",
                 "vendor_id"

@@ -229,6 +229,77 @@ impl PgSearch {
     }
 
     async fn upsert_table(&self, table: &str, docs: &[ProductDoc]) -> Result<(), SearchError> {
+        let mut tx = self.pool.begin().await?;
+        self.write_docs(&mut tx, table, docs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts or replaces documents of the live table inside the caller's transaction, so that
+    /// a projection writes its index in the same commit as its own state and checkpoint.
+    pub async fn upsert_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        docs: &[ProductDoc],
+    ) -> Result<(), SearchError> {
+        self.write_docs(conn, &self.table, docs).await
+    }
+
+    /// Removes documents of the live table inside the caller's transaction.
+    pub async fn delete_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        ids: &[String],
+    ) -> Result<(), SearchError> {
+        sqlx::query(&format!("DELETE FROM {} WHERE id = ANY($1)", self.table))
+            .bind(ids)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets `in_stock` of existing documents inside the caller's transaction.
+    pub async fn set_in_stock_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        stock: &[(String, bool)],
+    ) -> Result<(), SearchError> {
+        let stock = last_per_key(stock, |(id, _)| id.as_str());
+        if stock.is_empty() {
+            return Ok(());
+        }
+        let (ids, flags): (Vec<String>, Vec<bool>) = stock.into_iter().unzip();
+        sqlx::query(&format!(
+            "UPDATE {} AS p SET in_stock = u.in_stock \
+             FROM unnest($1::text[], $2::boolean[]) AS u(id, in_stock) \
+             WHERE p.id = u.id AND p.in_stock IS DISTINCT FROM u.in_stock",
+            self.table
+        ))
+        .bind(ids)
+        .bind(flags)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The stored documents among `ids` (missing ids are left out), in no particular order.
+    pub async fn get(&self, ids: &[String]) -> Result<Vec<ProductDoc>, SearchError> {
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM {} WHERE id = ANY($1)",
+            self.table
+        ))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(ProductDoc::from).collect())
+    }
+
+    async fn write_docs(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        table: &str,
+        docs: &[ProductDoc],
+    ) -> Result<(), SearchError> {
         for doc in docs {
             doc.validate()?;
         }
@@ -252,16 +323,14 @@ impl PgSearch {
                  skus = EXCLUDED.skus, image_url = EXCLUDED.image_url, \
                  created_at = EXCLUDED.created_at"
         );
-        let mut tx = self.pool.begin().await?;
         for chunk in docs.chunks(CHUNK) {
             sqlx::query(&sql)
                 .bind(sqlx::types::Json(chunk))
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
         let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
-        self.add_lookups(&mut tx, table, &ids).await?;
-        tx.commit().await?;
+        self.add_lookups(conn, table, &ids).await?;
         Ok(())
     }
 
