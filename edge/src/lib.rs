@@ -139,6 +139,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves `app` (the API from [`router`], perhaps with more routes merged beside it, such as
+/// the web pages) on `listener` until `shutdown` resolves.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}
+
 /// Router-level checks of what the edge decides alone, before any service or database is
 /// asked: routing, credentials, ids, query and body validation. The state points at a NATS
 /// server and a database that do not exist, so anything that gets further fails visibly

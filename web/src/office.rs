@@ -1,0 +1,572 @@
+//! The back office: dashboard, products (list, publish, unpublish), inventory (receive),
+//! orders (list, detail with timeline, ship, deliver, refund).
+//!
+//! Every page calls the API as the signed-in person, so the API's role checks decide: a
+//! customer (or a role the area does not admit) gets the API's 403 as a 403 page.
+
+use agora_order::OrderView;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{enc, ApiFailure};
+use crate::layout::{csrf, error_box, error_page, money, page};
+use crate::session::Ctx;
+use crate::store::timeline;
+use crate::Web;
+
+pub fn router() -> Router<Web> {
+    Router::new()
+        .route("/backoffice", get(dashboard))
+        .route("/backoffice/products", get(products))
+        .route("/backoffice/products/{id}/{action}", post(product_action))
+        .route("/backoffice/inventory", get(inventory))
+        .route("/backoffice/inventory/receive", post(receive))
+        .route("/backoffice/orders", get(orders))
+        .route("/backoffice/orders/{id}", get(order))
+        .route("/backoffice/orders/{id}/ship", post(ship))
+        .route("/backoffice/orders/{id}/deliver", post(deliver))
+        .route("/backoffice/orders/{id}/refund", post(refund))
+}
+
+type Page = Result<Response, Response>;
+
+/// Signed-in people only; who may see what is the API's decision.
+fn gate(ctx: &Ctx) -> Result<(), Response> {
+    if ctx.session.is_none() {
+        return Err(Redirect::to("/account/signin?next=/backoffice").into_response());
+    }
+    Ok(())
+}
+
+fn nav() -> Markup {
+    html! {
+        nav aria-label="Back office" {
+            ul.cats {
+                li { a href="/backoffice" { "Dashboard" } }
+                li { a href="/backoffice/products" { "Products" } }
+                li { a href="/backoffice/inventory" { "Inventory" } }
+                li { a href="/backoffice/orders" { "Orders" } }
+            }
+        }
+    }
+}
+
+fn office_page(ctx: &Ctx, title: &str, content: Markup) -> Response {
+    page(ctx, title, html! { (nav()) (content) }).into_response()
+}
+
+async fn get_json(web: &Web, ctx: &Ctx, uri: &str) -> Result<Value, Response> {
+    web.api
+        .get::<Value>(uri, &ctx.person())
+        .await
+        .map_err(|e| error_page(ctx, &e))
+}
+
+fn back(to: &str, result: Result<Value, ApiFailure>, ctx: &Ctx) -> Response {
+    match result {
+        Ok(_) => Redirect::to(&format!(
+            "{to}{}notice=done",
+            if to.contains('?') { "&" } else { "?" }
+        ))
+        .into_response(),
+        Err(e) if e.status == StatusCode::FORBIDDEN || e.status.is_server_error() => {
+            error_page(ctx, &e)
+        }
+        Err(e) => Redirect::to(&format!(
+            "{to}{}error={}",
+            if to.contains('?') { "&" } else { "?" },
+            enc(&e.message)
+        ))
+        .into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Flash {
+    #[serde(default)]
+    notice: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    offset: Option<i64>,
+}
+
+fn flash(f: &Flash) -> Markup {
+    html! {
+        @if f.notice.is_some() { div.notice role="status" { "Saved." } }
+        (error_box(f.error.as_deref()))
+    }
+}
+
+/// `GET /backoffice`: today's sales, orders by status, low stock.
+pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> Page {
+    gate(&ctx)?;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let orders = get_json(&web, &ctx, "/admin/orders?limit=100").await?;
+    let sales = web
+        .api
+        .get::<Value>(
+            &format!("/admin/reports/daily-sales?from={today}&to={today}"),
+            &ctx.person(),
+        )
+        .await
+        .unwrap_or(Value::Null);
+    let low = web
+        .api
+        .get::<Value>("/admin/inventory/low-stock", &ctx.person())
+        .await
+        .unwrap_or(Value::Null);
+    let rows = orders["items"].as_array().cloned().unwrap_or_default();
+    let mut by_status: std::collections::BTreeMap<String, i64> = Default::default();
+    for o in &rows {
+        *by_status
+            .entry(o["status"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    let low_items = low
+        .as_array()
+        .cloned()
+        .or_else(|| low["items"].as_array().cloned())
+        .unwrap_or_default();
+    let day = sales
+        .as_array()
+        .and_then(|d| d.first().cloned())
+        .or_else(|| sales["days"].as_array().and_then(|d| d.first().cloned()))
+        .unwrap_or(Value::Null);
+    Ok(office_page(
+        &ctx,
+        "Back office",
+        html! {
+            h1 { "Dashboard" }
+            ul.stats {
+                li { "Orders (all)" strong { (orders["total"].as_i64().unwrap_or(0)) } }
+                li { "Orders today" strong { (day["orders"].as_i64().or(day["order_count"].as_i64()).unwrap_or(0)) } }
+                li { "Sales today" strong { (money(day["revenue_minor"].as_i64().or(day["total_minor"].as_i64()).unwrap_or(0), day["currency"].as_str().unwrap_or("EUR"))) } }
+                li { "Low-stock SKUs" strong { (low_items.len()) } }
+            }
+            h2 { "Orders by status (latest 100)" }
+            @if by_status.is_empty() { div.empty { p { "No orders yet." } } }
+            ul.cats { @for (s, n) in &by_status { li { a href=(format!("/backoffice/orders?status={}", enc(s))) { (s) ": " (n) } } } }
+            h2 { "Low stock" }
+            @if low_items.is_empty() { div.empty { p { "Nothing is running low." } } } @else {
+                div.table-wrap { table {
+                    thead { tr { th scope="col" { "SKU" } th.num scope="col" { "Available" } th.num scope="col" { "Threshold" } } }
+                    tbody { @for s in &low_items { tr { td { (s["sku"].as_str().unwrap_or_default()) } td.num { (s["available"].as_i64().unwrap_or(0)) } td.num { (s["low_stock_threshold"].as_i64().unwrap_or(0)) } } } }
+                } }
+            }
+        },
+    ))
+}
+
+/// `GET /backoffice/products`: list with search and status filter, publish/unpublish/archive.
+pub async fn products(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let offset = f.offset.unwrap_or(0).max(0);
+    let mut query: Vec<(&str, String)> =
+        vec![("limit", "25".into()), ("offset", offset.to_string())];
+    if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
+        query.push(("q", q.into()));
+    }
+    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
+        query.push(("status", s.into()));
+    }
+    let list = get_json(
+        &web,
+        &ctx,
+        &format!(
+            "/admin/products?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        ),
+    )
+    .await?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let total = list["total"].as_i64().unwrap_or(0);
+    let here = format!(
+        "/backoffice/products?{}",
+        serde_urlencoded::to_string([
+            ("q", f.q.clone().unwrap_or_default()),
+            ("status", f.status.clone().unwrap_or_default())
+        ])
+        .unwrap_or_default()
+    );
+    Ok(office_page(
+        &ctx,
+        "Products",
+        html! {
+            h1 { "Products" }
+            (flash(&f))
+            form.inline-form method="get" action="/backoffice/products" {
+                label for="pq" { "Search" }
+                input #pq type="search" name="q" value=(f.q.clone().unwrap_or_default());
+                label for="ps" { "Status" }
+                select #ps name="status" {
+                    option value="" { "Any" }
+                    @for s in ["draft", "published", "unpublished", "archived"] { option value=(s) selected[f.status.as_deref() == Some(s)] { (s) } }
+                }
+                button type="submit" { "Filter" }
+            }
+            p { (total) " products" }
+            div.table-wrap { table #products {
+                thead { tr { th scope="col" { "Title" } th scope="col" { "Status" } th scope="col" { "SKUs" } th scope="col" { "Actions" } } }
+                tbody {
+                    @for p in &items {
+                        @let id = p["id"].as_str().unwrap_or_default();
+                        tr data-product=(id) {
+                            td { (p["title"].as_str().unwrap_or_default()) }
+                            td { (p["status"].as_str().unwrap_or_default()) }
+                            td { @for v in p["variants"].as_array().cloned().unwrap_or_default() { (v["sku"].as_str().unwrap_or_default()) " " } }
+                            td {
+                                @for action in ["publish", "unpublish", "archive"] {
+                                    form.inline-form method="post" action=(format!("/backoffice/products/{}/{action}", enc(id))) {
+                                        (csrf(&ctx))
+                                        input type="hidden" name="back" value=(here);
+                                        button.secondary type="submit" aria-label=(format!("{action} {}", p["title"].as_str().unwrap_or_default())) { (action) }
+                                    }
+                                    " "
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+            nav.pager aria-label="Pages" {
+                @if offset > 0 { a href=(format!("{here}&offset={}", (offset - 25).max(0))) { "← Previous" } }
+                @if offset + 25 < total { a href=(format!("{here}&offset={}", offset + 25)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BackForm {
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// `POST /backoffice/products/{id}/{publish|unpublish|archive}`.
+pub async fn product_action(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<BackForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    if !["publish", "unpublish", "archive"].contains(&action.as_str()) {
+        return error_page(
+            &ctx,
+            &ApiFailure {
+                status: StatusCode::NOT_FOUND,
+                code: "route.not_found".into(),
+                message: "no such action".into(),
+            },
+        );
+    }
+    let result = web
+        .api
+        .post(
+            &format!("/admin/products/{}/{action}", enc(&id)),
+            &ctx.person(),
+            None,
+            &json!({}),
+        )
+        .await;
+    let to = form
+        .back
+        .filter(|b| b.starts_with("/backoffice/"))
+        .unwrap_or_else(|| "/backoffice/products".into());
+    back(&to, result, &ctx)
+}
+
+/// `GET /backoffice/inventory`: levels, and a form to receive stock.
+pub async fn inventory(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let offset = f.offset.unwrap_or(0).max(0);
+    let list = get_json(
+        &web,
+        &ctx,
+        &format!("/admin/inventory?limit=50&offset={offset}"),
+    )
+    .await?;
+    let items = list["items"]
+        .as_array()
+        .cloned()
+        .or_else(|| list.as_array().cloned())
+        .unwrap_or_default();
+    Ok(office_page(
+        &ctx,
+        "Inventory",
+        html! {
+            h1 { "Inventory" }
+            (flash(&f))
+            h2 { "Receive stock" }
+            form.inline-form #receive method="post" action="/backoffice/inventory/receive" {
+                (csrf(&ctx))
+                div { label for="rsku" { "SKU" } input #rsku type="text" name="sku" required; }
+                div { label for="rqty" { "Quantity" } input #rqty type="number" name="quantity" min="1" required; }
+                div { label for="rreason" { "Reason" } input #rreason type="text" name="reason"; }
+                button type="submit" { "Receive" }
+            }
+            h2 { "Levels" }
+            div.table-wrap { table {
+                thead { tr { th scope="col" { "SKU" } th.num scope="col" { "On hand" } th.num scope="col" { "Reserved" } th.num scope="col" { "Available" } } }
+                tbody { @for s in &items { tr { td { (s["sku"].as_str().unwrap_or_default()) } td.num { (s["on_hand"].as_i64().unwrap_or(0)) } td.num { (s["reserved"].as_i64().unwrap_or(0)) } td.num { (s["available"].as_i64().unwrap_or(0)) } } } }
+            } }
+            nav.pager aria-label="Pages" {
+                @if offset > 0 { a href=(format!("/backoffice/inventory?offset={}", (offset - 50).max(0))) { "← Previous" } }
+                @if items.len() == 50 { a href=(format!("/backoffice/inventory?offset={}", offset + 50)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReceiveForm {
+    sku: String,
+    quantity: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /backoffice/inventory/receive`.
+pub async fn receive(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<ReceiveForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let quantity: i64 = form.quantity.trim().parse().unwrap_or(0);
+    let reason = (!form.reason.trim().is_empty()).then(|| form.reason.trim().to_string());
+    let result = web
+        .api
+        .post(
+            &format!("/admin/inventory/{}/receive", enc(form.sku.trim())),
+            &ctx.person(),
+            None,
+            &json!({"quantity": quantity, "reason": reason}),
+        )
+        .await;
+    back("/backoffice/inventory", result, &ctx)
+}
+
+/// `GET /backoffice/orders`: filter by status, page through.
+pub async fn orders(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let offset = f.offset.unwrap_or(0).max(0);
+    let mut query: Vec<(&str, String)> =
+        vec![("limit", "25".into()), ("offset", offset.to_string())];
+    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
+        query.push(("status", s.into()));
+    }
+    let list = get_json(
+        &web,
+        &ctx,
+        &format!(
+            "/admin/orders?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        ),
+    )
+    .await?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let total = list["total"].as_i64().unwrap_or(0);
+    let status = f.status.clone().unwrap_or_default();
+    Ok(office_page(
+        &ctx,
+        "Orders",
+        html! {
+            h1 { "Orders" }
+            (flash(&f))
+            form.inline-form method="get" action="/backoffice/orders" {
+                label for="os" { "Status" }
+                select #os name="status" {
+                    option value="" { "Any" }
+                    @for s in ["placed", "confirmed", "shipped", "delivered", "cancelled"] { option value=(s) selected[status == s] { (s) } }
+                }
+                button type="submit" { "Filter" }
+            }
+            p { (total) " orders" }
+            @if items.is_empty() { div.empty { p { "No orders match." } } } @else {
+                div.table-wrap { table #orders {
+                    thead { tr { th scope="col" { "Order" } th scope="col" { "Email" } th scope="col" { "Status" } th.num scope="col" { "Total" } } }
+                    tbody { @for o in &items {
+                        @let id = o["order_id"].as_str().unwrap_or_default();
+                        tr { td { a href=(format!("/backoffice/orders/{}", enc(id))) { (&id[..8.min(id.len())]) } } td { (o["email"].as_str().unwrap_or_default()) } td { (o["status"].as_str().unwrap_or_default()) } td.num { (money(o["total_minor"].as_i64().unwrap_or(0), o["currency"].as_str().unwrap_or("EUR"))) } }
+                    } }
+                } }
+            }
+            nav.pager aria-label="Pages" {
+                @if offset > 0 { a href=(format!("/backoffice/orders?status={}&offset={}", enc(&status), (offset - 25).max(0))) { "← Previous" } }
+                @if offset + 25 < total { a href=(format!("/backoffice/orders?status={}&offset={}", enc(&status), offset + 25)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+/// `GET /backoffice/orders/{id}`: detail with timeline; ship, deliver, refund.
+pub async fn order(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let order: OrderView = web
+        .api
+        .get(&format!("/admin/orders/{}", enc(&id)), &ctx.person())
+        .await
+        .map_err(|e| error_page(&ctx, &e))?;
+    let c = order.currency.to_string();
+    let status = serde_json::to_value(order.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let base = format!("/backoffice/orders/{}", enc(&id));
+    Ok(office_page(
+        &ctx,
+        "Order",
+        html! {
+            h1 { "Order " (&order.id[..8.min(order.id.len())]) }
+            (flash(&f))
+            p { "Status: " strong #order-status { (status) } " · " (order.email) }
+            div.two {
+                section {
+                    h2 { "Lines" }
+                    div.table-wrap { table {
+                        thead { tr { th scope="col" { "SKU" } th scope="col" { "Title" } th scope="col" { "Qty" } th.num scope="col" { "Total" } } }
+                        tbody { @for l in &order.lines { tr { td { (l.sku.as_str()) } td { (l.title) } td { (l.quantity) } td.num { (money(l.line_total.amount_minor, &c)) } } } }
+                    } }
+                    p { "Total " strong { (money(order.total.amount_minor, &c)) } " · captured " (money(order.captured.amount_minor, &c)) " · refunded " span #refunded { (money(order.refunded.amount_minor, &c)) } }
+                    h2 { "Ship" }
+                    form.inline-form #ship method="post" action=(format!("{base}/ship")) {
+                        (csrf(&ctx))
+                        div { label for="carrier" { "Carrier" } input #carrier type="text" name="carrier" required; }
+                        div { label for="tracking" { "Tracking number" } input #tracking type="text" name="tracking_number" required; }
+                        button type="submit" { "Ship" }
+                    }
+                    h2 { "Deliver" }
+                    form method="post" action=(format!("{base}/deliver")) { (csrf(&ctx)) button.secondary type="submit" { "Mark delivered" } }
+                    h2 { "Refund" }
+                    form.inline-form #refund method="post" action=(format!("{base}/refund")) {
+                        (csrf(&ctx))
+                        div { label for="amount" { "Amount (" (c) ")" } input #amount type="text" inputmode="decimal" name="amount" required; }
+                        div { label for="reason" { "Reason" } input #reason type="text" name="reason"; }
+                        button type="submit" { "Refund" }
+                    }
+                }
+                section {
+                    h2 { "Timeline" }
+                    ol.timeline { (timeline(&order)) }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShipForm {
+    carrier: String,
+    tracking_number: String,
+}
+
+pub async fn ship(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<ShipForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let result = web
+        .api
+        .post(
+            &format!("/admin/orders/{}/ship", enc(&id)),
+            &ctx.person(),
+            None,
+            &json!({"carrier": form.carrier, "tracking_number": form.tracking_number}),
+        )
+        .await;
+    back(&format!("/backoffice/orders/{}", enc(&id)), result, &ctx)
+}
+
+pub async fn deliver(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let result = web
+        .api
+        .post(
+            &format!("/admin/orders/{}/deliver", enc(&id)),
+            &ctx.person(),
+            None,
+            &json!({}),
+        )
+        .await;
+    back(&format!("/backoffice/orders/{}", enc(&id)), result, &ctx)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefundForm {
+    amount: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn refund(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<RefundForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let to = format!("/backoffice/orders/{}", enc(&id));
+    let Some(amount_minor) = crate::store::major_to_minor(form.amount.trim()) else {
+        return Redirect::to(&format!(
+            "{to}?error={}",
+            enc("Enter the amount like 12.50")
+        ))
+        .into_response();
+    };
+    let reason = (!form.reason.trim().is_empty()).then(|| form.reason.trim().to_string());
+    let result = web
+        .api
+        .post(
+            &format!("/admin/orders/{}/refund", enc(&id)),
+            &ctx.person(),
+            None,
+            &json!({"amount_minor": amount_minor, "reason": reason}),
+        )
+        .await;
+    back(&to, result, &ctx)
+}
