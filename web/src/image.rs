@@ -5,7 +5,6 @@
 use axum::extract::Query;
 use axum::http::header;
 use axum::response::IntoResponse;
-use maud::html;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -46,28 +45,40 @@ pub fn svg(title: &str, category: &str) -> String {
     let cx = 60 + shape % 280;
     let cy = 40 + (shape >> 8) % 200;
     let r = 50 + (shape >> 16) % 70;
-    let label: String = category.replace('-', " ");
-    html! {
-        svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 300" width="400" height="300" role="img" aria-label=(title) {
-            defs {
-                linearGradient #g x1="0" y1="0" x2="1" y2="1" {
-                    stop offset="0" stop-color=(format!("hsl({hue},55%,88%)"));
-                    stop offset="1" stop-color=(format!("hsl({hue},45%,72%)"));
-                }
-            }
-            rect width="400" height="300" fill="url(#g)";
-            circle cx=(cx) cy=(cy) r=(r) fill=(format!("hsl({accent},50%,60%)")) opacity="0.45";
-            rect x=(40 + shape % 200) y=(150 + (shape >> 24) % 80) width="120" height="60" rx="14"
-                fill=(format!("hsl({hue},40%,40%)")) opacity="0.25";
-            text x="200" y="165" text-anchor="middle" font-family="system-ui, sans-serif" font-size="84"
-                font-weight="700" fill=(format!("hsl({hue},45%,22%)")) { (initials(&title)) }
-            @if !label.is_empty() {
-                text x="200" y="270" text-anchor="middle" font-family="system-ui, sans-serif" font-size="20"
-                    fill=(format!("hsl({hue},35%,25%)")) { (label) }
-            }
+    let label = escape(&category.replace('-', " "));
+    let text = escape(&initials(&title));
+    let name = escape(&title);
+    // Written as XML by hand: an SVG loaded as an image must be well-formed XML, and HTML
+    // templates leave void elements unclosed.
+    let mut out = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 300" width="400" height="300" role="img" aria-label="{name}"><defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="hsl({hue},55%,88%)"/><stop offset="1" stop-color="hsl({hue},45%,72%)"/></linearGradient></defs><rect width="400" height="300" fill="url(#g)"/><circle cx="{cx}" cy="{cy}" r="{r}" fill="hsl({accent},50%,60%)" opacity="0.45"/><rect x="{rx}" y="{ry}" width="120" height="60" rx="14" fill="hsl({hue},40%,40%)" opacity="0.25"/><text x="200" y="165" text-anchor="middle" font-family="system-ui, sans-serif" font-size="84" font-weight="700" fill="hsl({hue},45%,22%)">{text}</text>"#,
+        rx = 40 + shape % 200,
+        ry = 150 + (shape >> 24) % 80,
+    );
+    if !label.is_empty() {
+        out.push_str(&format!(
+            r#"<text x="200" y="270" text-anchor="middle" font-family="system-ui, sans-serif" font-size="20" fill="hsl({hue},35%,25%)">{label}</text>"#
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Escapes text for XML content and attribute values.
+fn escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() => {}
+            c => out.push(c),
         }
     }
-    .into_string()
+    out
 }
 
 /// `GET /img/product.svg?t=<title>&c=<category>`.
@@ -90,6 +101,9 @@ mod tests {
         assert_eq!(svg("Organic tee", "shirts"), svg("Organic tee", "shirts"));
         assert_ne!(svg("Organic tee", "shirts"), svg("Wool socks", "socks"));
         assert!(svg("Organic tee", "shirts").contains(">OT<"));
+        // An image must be XML: every element closed (HTML templates leave `<stop>` open).
+        assert!(!svg("Organic tee", "shirts").contains("\"><rect"));
+        assert!(svg("Organic tee", "shirts").contains("/><stop"));
     }
 
     #[test]

@@ -300,7 +300,7 @@ pub async fn search(
                     }
                     p { button type="submit" { "Apply filters" } }
                 }
-                @if let Some(r) = &result {
+                @if let Some(r) = result.as_ref().filter(|r| r.facets.price_ranges.iter().any(|b| b.count > 0)) {
                     h2 { "Price" }
                     ul {
                         @for b in &r.facets.price_ranges {
@@ -1269,26 +1269,22 @@ fn order_creds(ctx: &Ctx, order_id: &str) -> Creds {
     creds
 }
 
+/// The status for people, and the badge's tone.
 fn status_label(status: OrderStatus) -> (&'static str, &'static str) {
-    match serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .as_deref()
-    {
-        Some("placed") => ("Placed", "warn"),
-        Some("confirmed") => ("Confirmed", "ok"),
-        Some("shipped") => ("Shipped", "ok"),
-        Some("delivered") => ("Delivered", "ok"),
-        Some("cancelled") => ("Cancelled", "bad"),
-        _ => ("In progress", "warn"),
+    match status {
+        OrderStatus::New | OrderStatus::Placed => ("Placed", "warn"),
+        OrderStatus::StockReserved => ("Reserving payment", "warn"),
+        OrderStatus::PaymentAuthorized => ("Payment authorized", "warn"),
+        OrderStatus::Confirmed => ("Confirmed", "ok"),
+        OrderStatus::Shipped => ("Shipped", "ok"),
+        OrderStatus::Delivered => ("Delivered", "ok"),
+        OrderStatus::Cancelled => ("Cancelled", "bad"),
+        OrderStatus::Refunded => ("Refunded", "bad"),
     }
 }
 
-fn status_key(status: OrderStatus) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+fn status_key(status: OrderStatus) -> &'static str {
+    status.as_str()
 }
 
 pub fn timeline(order: &OrderView) -> Markup {
@@ -1302,8 +1298,15 @@ pub fn timeline(order: &OrderView) -> Markup {
     }
 }
 
+/// Whether the order has left checkout (the live timeline stops there).
 fn is_final(order: &OrderView) -> bool {
-    !matches!(status_key(order.status).as_str(), "placed")
+    !matches!(
+        order.status,
+        OrderStatus::New
+            | OrderStatus::Placed
+            | OrderStatus::StockReserved
+            | OrderStatus::PaymentAuthorized
+    )
 }
 
 /// `GET /orders/{id}`: the order, its totals and a timeline that follows it live.
