@@ -248,7 +248,8 @@ async fn add_to_cart(b: &Browser, product_id: &str, skus: &[&str]) {
     for sku in skus {
         b.goto(&format!("/products/{product_id}")).await;
         b.click(&format!("input[name=sku][value='{sku}']")).await;
-        b.click("form[action='/cart/add'] button[type=submit]").await;
+        b.click("form[action='/cart/add'] button[type=submit]")
+            .await;
         b.find("#cart-lines").await;
     }
 }
@@ -298,9 +299,11 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     );
     b.click("input[name=in_stock]").await;
     b.click("aside.filters button[type=submit]").await;
-    b.until("the in-stock filter applies", Duration::from_secs(10), async |b| {
-        b.path().await.contains("in_stock=1")
-    })
+    b.until(
+        "the in-stock filter applies",
+        Duration::from_secs(10),
+        async |b| b.path().await.contains("in_stock=1"),
+    )
     .await;
     assert!(b.count(&format!("a[href='/products/{product}']")).await >= 1);
     b.shot("search").await;
@@ -308,7 +311,11 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     b.find("input[name=sku][value='WEB-TEE-S']").await;
     b.shot("product").await;
     add_to_cart(&b, &product, &["WEB-TEE-S", "WEB-TEE-M"]).await;
-    assert_eq!(b.count("#cart-lines tr[data-sku]").await, 2, "two variants in the cart");
+    assert_eq!(
+        b.count("#cart-lines tr[data-sku]").await,
+        2,
+        "two variants in the cart"
+    );
     assert!(b.text("#cart-total").await.contains('€'));
     b.shot("cart").await;
 
@@ -319,7 +326,8 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     let email = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
     fill_address(&b, &email).await;
     b.fill("#password", people::PASSWORD).await;
-    b.click("input[name=payment_method][value=pm_card_visa]").await;
+    b.click("input[name=payment_method][value=pm_card_visa]")
+        .await;
     b.click("#pay").await;
     b.until("the order page opens", Duration::from_secs(30), async |b| {
         b.path().await.starts_with("/orders/")
@@ -331,15 +339,19 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
         .execute("window.agoraMarker = 42; return null;", vec![])
         .await
         .expect("script");
-    b.until("the order turns confirmed", Duration::from_secs(30), async |b| {
-        b.find("#order-status")
-            .await
-            .attr("data-status")
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|s| s == "confirmed" || s == "shipped")
-    })
+    b.until(
+        "the order turns confirmed",
+        Duration::from_secs(30),
+        async |b| {
+            b.find("#order-status")
+                .await
+                .attr("data-status")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|s| s == "confirmed" || s == "shipped")
+        },
+    )
     .await;
     let marker = b
         .client
@@ -348,7 +360,10 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
         .expect("script");
     assert_eq!(marker, json!(42), "the order page was not reloaded");
     b.shot("order").await;
-    assert!(b.count("a[href='/account']").await == 1, "signed in after registering at checkout");
+    assert!(
+        b.count("a[href='/account']").await == 1,
+        "signed in after registering at checkout"
+    );
 
     // A customer cannot open the back office.
     b.goto("/backoffice").await;
@@ -357,8 +372,13 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
 
     // Signing out revokes the session: the old refresh token no longer renews.
     let session = b.cookie("agora_session").await.expect("a session cookie");
-    let refresh = session.split_once('~').expect("access~refresh").1.to_string();
-    b.click("nav.top form[action='/account/signout'] button").await;
+    let refresh = session
+        .split_once('~')
+        .expect("access~refresh")
+        .1
+        .to_string();
+    b.click("nav.top form[action='/account/signout'] button")
+        .await;
     b.find("a[href='/account/signin']").await;
     let renewed = app
         .http
@@ -367,23 +387,36 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
         .send()
         .await
         .expect("refresh");
-    assert_eq!(renewed.status(), 401, "a signed-out session cannot be renewed");
+    assert_eq!(
+        renewed.status(),
+        401,
+        "a signed-out session cannot be renewed"
+    );
 
     // A declined card shows the error in place and leaves the cart as it was.
     add_to_cart(&b, &product, &["WEB-TEE-S", "WEB-TEE-M"]).await;
     b.click("#to-checkout").await;
     fill_address(&b, "grace@example.com").await;
-    b.click("input[name=payment_method][value=pm_card_chargeDeclined]").await;
+    b.click("input[name=payment_method][value=pm_card_chargeDeclined]")
+        .await;
     b.click("#pay").await;
     b.until("the decline is shown", Duration::from_secs(30), async |b| {
         b.count(".error").await == 1
     })
     .await;
-    assert!(b.text(".error").await.contains("declined"), "{}", b.text(".error").await);
+    assert!(
+        b.text(".error").await.contains("declined"),
+        "{}",
+        b.text(".error").await
+    );
     assert_eq!(b.path().await, "/checkout");
     b.shot("checkout-declined").await;
     b.goto("/cart").await;
-    assert_eq!(b.count("#cart-lines tr[data-sku]").await, 2, "the cart is intact");
+    assert_eq!(
+        b.count("#cart-lines tr[data-sku]").await,
+        2,
+        "the cart is intact"
+    );
 
     // A second shopper pays with the 3-D Secure card and confirms.
     b.click("#to-checkout").await;
@@ -391,22 +424,28 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     b.click("input[name=payment_method][value=pm_card_authenticationRequired]")
         .await;
     b.click("#pay").await;
-    b.until("the 3-D Secure step opens", Duration::from_secs(30), async |b| {
-        b.path().await.ends_with("/authenticate")
-    })
+    b.until(
+        "the 3-D Secure step opens",
+        Duration::from_secs(30),
+        async |b| b.path().await.ends_with("/authenticate"),
+    )
     .await;
     b.shot("three-d-secure").await;
     let second_order = order_id_of(&b.path().await);
     b.click("#confirm-payment").await;
-    b.until("the 3-D Secure order confirms", Duration::from_secs(30), async |b| {
-        b.find("#order-status")
-            .await
-            .attr("data-status")
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|s| s == "confirmed")
-    })
+    b.until(
+        "the 3-D Secure order confirms",
+        Duration::from_secs(30),
+        async |b| {
+            b.find("#order-status")
+                .await
+                .attr("data-status")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|s| s == "confirmed")
+        },
+    )
     .await;
     assert_ne!(first_order, second_order);
 
@@ -441,7 +480,11 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     let wrong = client
         .post(format!("{}/cart/add", app.base))
         .header("cookie", &csrf_cookie)
-        .form(&[("sku", "WEB-TEE-S"), ("quantity", "1"), ("csrf", "0".repeat(64).as_str())])
+        .form(&[
+            ("sku", "WEB-TEE-S"),
+            ("quantity", "1"),
+            ("csrf", "0".repeat(64).as_str()),
+        ])
         .send()
         .await
         .expect("post");
@@ -449,11 +492,19 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     let with = client
         .post(format!("{}/cart/add", app.base))
         .header("cookie", &csrf_cookie)
-        .form(&[("sku", "WEB-TEE-S"), ("quantity", "1"), ("csrf", token.as_str())])
+        .form(&[
+            ("sku", "WEB-TEE-S"),
+            ("quantity", "1"),
+            ("csrf", token.as_str()),
+        ])
         .send()
         .await
         .expect("post");
-    assert_eq!(with.status(), 303, "the same form with its token goes through");
+    assert_eq!(
+        with.status(),
+        303,
+        "the same form with its token goes through"
+    );
 
     // Staff sign in, receive stock, publish a product the storefront then finds, ship an
     // order and refund part of it.
@@ -503,10 +554,14 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     ))
     .await;
     b.find(".notice").await;
-    b.until("the storefront finds the published scarf", Duration::from_secs(30), async |b| {
-        b.goto("/search?q=linen+scarf").await;
-        b.count(&format!("a[href='/products/{scarf}']")).await >= 1
-    })
+    b.until(
+        "the storefront finds the published scarf",
+        Duration::from_secs(30),
+        async |b| {
+            b.goto("/search?q=linen+scarf").await;
+            b.count(&format!("a[href='/products/{scarf}']")).await >= 1
+        },
+    )
     .await;
 
     b.goto(&format!("/backoffice/orders/{first_order}")).await;
@@ -520,10 +575,14 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     b.fill("#reason", "late delivery").await;
     b.click("#refund button[type=submit]").await;
     b.find(".notice").await;
-    b.until("the partial refund shows", Duration::from_secs(30), async |b| {
-        b.goto(&format!("/backoffice/orders/{first_order}")).await;
-        b.text("#refunded").await.contains("5.00")
-    })
+    b.until(
+        "the partial refund shows",
+        Duration::from_secs(30),
+        async |b| {
+            b.goto(&format!("/backoffice/orders/{first_order}")).await;
+            b.text("#refunded").await.contains("5.00")
+        },
+    )
     .await;
 
     let _ = b.client.clone().close().await;

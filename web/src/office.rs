@@ -101,6 +101,12 @@ pub struct Flash {
     offset: Option<i64>,
 }
 
+/// A fresh idempotency key per rendered form: submitting the same form twice (a double click,
+/// a resend after a timeout) applies once.
+fn key_field() -> Markup {
+    html! { input type="hidden" name="key" value=(uuid::Uuid::new_v4().to_string()); }
+}
+
 fn flash(f: &Flash) -> Markup {
     html! {
         @if f.notice.is_some() { div.notice role="status" { "Saved." } }
@@ -321,6 +327,7 @@ pub async fn inventory(
             h2 { "Receive stock" }
             form.inline-form #receive method="post" action="/backoffice/inventory/receive" {
                 (csrf(&ctx))
+                        (key_field())
                 div { label for="rsku" { "SKU" } input #rsku type="text" name="sku" required; }
                 div { label for="rqty" { "Quantity" } input #rqty type="number" name="quantity" min="1" required; }
                 div { label for="rreason" { "Reason" } input #rreason type="text" name="reason"; }
@@ -341,6 +348,8 @@ pub async fn inventory(
 
 #[derive(Debug, Deserialize)]
 pub struct ReceiveForm {
+    #[serde(default)]
+    key: Option<String>,
     sku: String,
     quantity: String,
     #[serde(default)]
@@ -363,7 +372,7 @@ pub async fn receive(
         .post(
             &format!("/admin/inventory/{}/receive", enc(form.sku.trim())),
             &ctx.person(),
-            None,
+            form.key.as_deref(),
             &json!({"quantity": quantity, "reason": reason}),
         )
         .await;
@@ -464,6 +473,7 @@ pub async fn order(
                     h2 { "Ship" }
                     form.inline-form #ship method="post" action=(format!("{base}/ship")) {
                         (csrf(&ctx))
+                        (key_field())
                         div { label for="carrier" { "Carrier" } input #carrier type="text" name="carrier" required; }
                         div { label for="tracking" { "Tracking number" } input #tracking type="text" name="tracking_number" required; }
                         button type="submit" { "Ship" }
@@ -473,6 +483,7 @@ pub async fn order(
                     h2 { "Refund" }
                     form.inline-form #refund method="post" action=(format!("{base}/refund")) {
                         (csrf(&ctx))
+                        (key_field())
                         div { label for="amount" { "Amount (" (c) ")" } input #amount type="text" inputmode="decimal" name="amount" required; }
                         div { label for="reason" { "Reason" } input #reason type="text" name="reason"; }
                         button type="submit" { "Refund" }
@@ -489,6 +500,8 @@ pub async fn order(
 
 #[derive(Debug, Deserialize)]
 pub struct ShipForm {
+    #[serde(default)]
+    key: Option<String>,
     carrier: String,
     tracking_number: String,
 }
@@ -507,7 +520,7 @@ pub async fn ship(
         .post(
             &format!("/admin/orders/{}/ship", enc(&id)),
             &ctx.person(),
-            None,
+            form.key.as_deref(),
             &json!({"carrier": form.carrier, "tracking_number": form.tracking_number}),
         )
         .await;
@@ -536,6 +549,8 @@ pub async fn deliver(
 
 #[derive(Debug, Deserialize)]
 pub struct RefundForm {
+    #[serde(default)]
+    key: Option<String>,
     amount: String,
     #[serde(default)]
     reason: String,
@@ -564,7 +579,7 @@ pub async fn refund(
         .post(
             &format!("/admin/orders/{}/refund", enc(&id)),
             &ctx.person(),
-            None,
+            form.key.as_deref(),
             &json!({"amount_minor": amount_minor, "reason": reason}),
         )
         .await;
