@@ -42,6 +42,8 @@ struct Browser {
     client: Client,
     base: String,
     shots: PathBuf,
+    /// axe-core's script (from npm, see scripts/web-tools.sh), injected to check pages.
+    axe: Option<String>,
     _profile: tempfile::TempDir,
 }
 
@@ -107,11 +109,25 @@ async fn browser(base: &str) -> Option<Browser> {
         .expect("the target directory")
         .join("web-screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let axe = match std::env::var("AGORA_AXE_JS") {
+        Ok(path) => Some(std::fs::read_to_string(&path).expect("read axe-core")),
+        // CI installs axe-core (scripts/test): there a missing script is a failure.
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("AGORA_AXE_JS is not set: run the tests through scripts/test")
+        }
+        Err(_) => {
+            eprintln!(
+                "SKIPPED accessibility checks: AGORA_AXE_JS is not set (scripts/test sets it)"
+            );
+            None
+        }
+    };
     Some(Browser {
         driver,
         client,
         base: base.to_string(),
         shots,
+        axe,
         _profile: profile,
     })
 }
@@ -215,6 +231,38 @@ impl Browser {
             .expect("resize");
     }
 
+    /// Runs axe-core on the current page: no serious or critical violation.
+    async fn accessible(&self, page: &str) {
+        let Some(axe) = &self.axe else {
+            return;
+        };
+        self.client
+            .execute(&format!("{axe}\n;return null;"), vec![])
+            .await
+            .expect("inject axe-core");
+        let found = self
+            .client
+            .execute_async(
+                "var done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+                   done(r.violations.filter(function (v) {
+                     return v.impact === 'serious' || v.impact === 'critical';
+                   }).map(function (v) {
+                     return {id: v.id, impact: v.impact, help: v.help,
+                             targets: v.nodes.slice(0, 3).map(function (n) { return n.target.join(' '); })};
+                   }));
+                 }).catch(function (e) { done([{id: 'axe-error', help: String(e)}]); });",
+                vec![],
+            )
+            .await
+            .expect("run axe-core");
+        assert_eq!(
+            found.as_array().map(Vec::len),
+            Some(0),
+            "serious or critical accessibility violations on {page}: {found:#}"
+        );
+    }
+
     async fn cookie(&self, name: &str) -> Option<String> {
         self.client
             .get_named_cookie(name)
@@ -290,6 +338,7 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     b.goto("/").await;
     b.find("h1").await;
     b.shot("home").await;
+    b.accessible("home").await;
     b.fill("#site-q", "orgnic tee").await;
     b.click("form.search button[type=submit]").await;
     b.find("#result-count").await;
@@ -307,9 +356,11 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     .await;
     assert!(b.count(&format!("a[href='/products/{product}']")).await >= 1);
     b.shot("search").await;
+    b.accessible("search").await;
     b.click(&format!("a[href='/products/{product}']")).await;
     b.find("input[name=sku][value='WEB-TEE-S']").await;
     b.shot("product").await;
+    b.accessible("product").await;
     add_to_cart(&b, &product, &["WEB-TEE-S", "WEB-TEE-M"]).await;
     assert_eq!(
         b.count("#cart-lines tr[data-sku]").await,
@@ -318,11 +369,13 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     );
     assert!(b.text("#cart-total").await.contains('€'));
     b.shot("cart").await;
+    b.accessible("cart").await;
 
     // ... registers during checkout, pays with the test Visa, and watches the order confirm.
     b.click("#to-checkout").await;
     b.find("#checkout").await;
     b.shot("checkout").await;
+    b.accessible("checkout").await;
     let email = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
     fill_address(&b, &email).await;
     b.fill("#password", people::PASSWORD).await;
@@ -360,6 +413,7 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
         .expect("script");
     assert_eq!(marker, json!(42), "the order page was not reloaded");
     b.shot("order").await;
+    b.accessible("order").await;
     assert!(
         b.count("a[href='/account']").await == 1,
         "signed in after registering at checkout"
@@ -533,6 +587,7 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     b.find(".stats").await;
     assert_eq!(b.path().await, "/backoffice");
     b.shot("backoffice-dashboard").await;
+    b.accessible("backoffice-dashboard").await;
 
     b.goto("/backoffice/inventory").await;
     b.fill("#rsku", "WEB-SCARF").await;

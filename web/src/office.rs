@@ -165,7 +165,7 @@ pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -
             ul.cats { @for (s, n) in &by_status { li { a href=(format!("/backoffice/orders?status={}", enc(s))) { (s) ": " (n) } } } }
             h2 { "Low stock" }
             @if low_items.is_empty() { div.empty { p { "Nothing is running low." } } } @else {
-                div.table-wrap { table {
+                div.table-wrap { table.stack {
                     thead { tr { th scope="col" { "SKU" } th.num scope="col" { "Available" } th.num scope="col" { "Threshold" } } }
                     tbody { @for s in &low_items { tr { td { (s["sku"].as_str().unwrap_or_default()) } td.num { (s["available"].as_i64().unwrap_or(0)) } td.num { (s["low_stock_threshold"].as_i64().unwrap_or(0)) } } } }
                 } }
@@ -226,7 +226,7 @@ pub async fn products(
                 button type="submit" { "Filter" }
             }
             p { (total) " products" }
-            div.table-wrap { table #products {
+            div.table-wrap { table.stack #products {
                 thead { tr { th scope="col" { "Title" } th scope="col" { "Status" } th scope="col" { "SKUs" } th scope="col" { "Actions" } } }
                 tbody {
                     @for p in &items {
@@ -334,7 +334,7 @@ pub async fn inventory(
                 button type="submit" { "Receive" }
             }
             h2 { "Levels" }
-            div.table-wrap { table {
+            div.table-wrap { table.stack {
                 thead { tr { th scope="col" { "SKU" } th.num scope="col" { "On hand" } th.num scope="col" { "Reserved" } th.num scope="col" { "Available" } } }
                 tbody { @for s in &items { tr { td { (s["sku"].as_str().unwrap_or_default()) } td.num { (s["on_hand"].as_i64().unwrap_or(0)) } td.num { (s["reserved"].as_i64().unwrap_or(0)) } td.num { (s["available"].as_i64().unwrap_or(0)) } } } }
             } }
@@ -420,7 +420,7 @@ pub async fn orders(
             }
             p { (total) " orders" }
             @if items.is_empty() { div.empty { p { "No orders match." } } } @else {
-                div.table-wrap { table #orders {
+                div.table-wrap { table.stack #orders {
                     thead { tr { th scope="col" { "Order" } th scope="col" { "Email" } th scope="col" { "Status" } th.num scope="col" { "Total" } } }
                     tbody { @for o in &items {
                         @let id = o["order_id"].as_str().unwrap_or_default();
@@ -465,7 +465,7 @@ pub async fn order(
             div.two {
                 section {
                     h2 { "Lines" }
-                    div.table-wrap { table {
+                    div.table-wrap { table.stack {
                         thead { tr { th scope="col" { "SKU" } th scope="col" { "Title" } th scope="col" { "Qty" } th.num scope="col" { "Total" } } }
                         tbody { @for l in &order.lines { tr { td { (l.sku.as_str()) } td { (l.title) } td { (l.quantity) } td.num { (money(l.line_total.amount_minor, &c)) } } } }
                     } }

@@ -814,7 +814,7 @@ pub async fn cart(
             div.empty { p { "Your cart is empty." } p { a.button href="/search" { "Browse products" } } }
         } @else {
             div.table-wrap {
-                table #cart-lines {
+                table.stack #cart-lines {
                     caption.sr-only { "Items in your cart" }
                     thead { tr { th scope="col" { "Item" } th scope="col" { "Price" } th scope="col" { "Quantity" } th.num scope="col" { "Line total" } th scope="col" { span.sr-only { "Remove" } } } }
                     tbody {
@@ -1343,7 +1343,7 @@ pub async fn order(
             section {
                 h2 { "Items" }
                 div.table-wrap {
-                    table {
+                    table.stack {
                         thead { tr { th scope="col" { "Item" } th scope="col" { "Qty" } th.num scope="col" { "Total" } } }
                         tbody {
                             @for l in &order.lines {
@@ -1697,7 +1697,7 @@ pub async fn account(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> 
             div.empty { p { "No orders yet." } }
         } @else {
             div.table-wrap {
-                table {
+                table.stack {
                     thead { tr { th scope="col" { "Order" } th scope="col" { "Status" } th.num scope="col" { "Total" } } }
                     tbody {
                         @for o in &list {
