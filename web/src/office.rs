@@ -37,6 +37,8 @@ pub fn router() -> Router<Web> {
 type Page = Result<Response, Response>;
 
 /// Signed-in people only; who may see what is the API's decision.
+// The refusal is a whole page (a redirect), built once per refused request: no hot path.
+#[allow(clippy::result_large_err)]
 fn gate(ctx: &Ctx) -> Result<(), Response> {
     if ctx.session.is_none() {
         return Err(Redirect::to("/account/signin?next=/backoffice").into_response());

@@ -263,6 +263,8 @@ pub async fn search(
     };
     let sort = non_empty(&form.sort).unwrap_or("relevance");
     let current_page = form.page();
+    let mut sorted_names: Vec<(&String, &String)> = names.iter().collect();
+    sorted_names.sort_by(|a, b| a.1.cmp(b.1));
     let content = html! {
         h1 { (title) }
         (error_box(problem.as_deref()))
@@ -274,9 +276,7 @@ pub async fn search(
                     label for="f-category" { "Category" }
                     select #f-category name="category" {
                         option value="" { "Any category" }
-                        @let mut sorted: Vec<_> = names.iter().collect();
-                        @let _ = sorted.sort_by(|a, b| a.1.cmp(b.1));
-                        @for (id, name) in sorted {
+                        @for (id, name) in &sorted_names {
                             @let count = result.as_ref().and_then(|r| r.facets.categories.get(id.as_str())).copied();
                             option value=(id) selected[non_empty(&form.category) == Some(id.as_str())] {
                                 (name) @if let Some(n) = count { " (" (n) ")" }
