@@ -636,11 +636,48 @@ mod tests {
             .get("content-security-policy")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        // The reference works offline: nothing may come from another host.
         assert!(
             csp.contains("frame-ancestors 'none'")
-                && csp.contains("script-src https://cdn.jsdelivr.net"),
+                && csp.contains("script-src 'self'")
+                && !csp.contains("https:"),
             "{csp}"
         );
+    }
+
+    /// Scalar's script is served by the edge itself (built in from the pinned npm package),
+    /// and the page loads it from there, never from a CDN.
+    #[tokio::test]
+    async fn the_api_reference_loads_nothing_from_other_hosts() {
+        let app = offline_router().await;
+        let page = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/docs")
+                    .body(Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("a response");
+        let html = page.into_body().collect().await.expect("a body").to_bytes();
+        let html = String::from_utf8_lossy(&html);
+        assert!(!html.contains("src=\"http"), "{html}");
+        let script = app
+            .oneshot(
+                Request::builder()
+                    .uri("/docs/scalar.js")
+                    .body(Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("a response");
+        if cfg!(scalar_embedded) {
+            assert!(html.contains("src=\"/docs/scalar.js\""), "{html}");
+            assert_eq!(script.status(), StatusCode::OK);
+        } else {
+            assert_eq!(script.status(), StatusCode::NOT_FOUND);
+        }
     }
 
     #[tokio::test]
