@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agora::Roles;
-use common::{people, shop, spawn_app, TestApp, ADMIN};
+use common::{people, shop, spawn_app, TestApp};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -563,23 +563,6 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     // Staff sign in, receive stock, publish a product the storefront then finds, ship an
     // order and refund part of it.
     let staff = people::with_role(&app, "clerk", "staff").await;
-    let draft: Value = app
-        .http
-        .post(format!("{}/admin/products", app.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({"title": "Linen scarf", "vendor_id": "acme",
-            "variants": [{"sku": "WEB-SCARF", "title": "One size", "price": {"amount_minor": 1900, "currency": "EUR"}}]}))
-        .send()
-        .await
-        .expect("create draft")
-        .json()
-        .await
-        .expect("json");
-    let scarf = draft["id"]
-        .as_str()
-        .or(draft["product"]["id"].as_str())
-        .expect("product id")
-        .to_string();
     b.goto("/account/signin").await;
     b.fill("#email", &staff.email).await;
     b.fill("#password", people::PASSWORD).await;
@@ -588,6 +571,27 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     assert_eq!(b.path().await, "/backoffice");
     b.shot("backoffice-dashboard").await;
     b.accessible("backoffice-dashboard").await;
+
+    // A new product through the product form: a draft with its first variant.
+    b.goto("/backoffice/products/new").await;
+    b.fill("#title", "Linen scarf").await;
+    b.fill("#description", "Light and warm.").await;
+    b.fill("#sku", "WEB-SCARF").await;
+    b.fill("#variant_title", "One size").await;
+    b.fill("#price", "19.00").await;
+    b.click("#product-form button[type=submit]").await;
+    b.find(".notice").await;
+    let scarf = b
+        .path()
+        .await
+        .trim_start_matches("/backoffice/products/")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(b.text("#product-status").await, "draft");
+    b.shot("backoffice-product-form").await;
+    b.accessible("backoffice-product-form").await;
 
     b.goto("/backoffice/inventory").await;
     b.fill("#rsku", "WEB-SCARF").await;

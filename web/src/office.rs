@@ -24,6 +24,15 @@ pub fn router() -> Router<Web> {
     Router::new()
         .route("/backoffice", get(dashboard))
         .route("/backoffice/products", get(products))
+        .route(
+            "/backoffice/products/new",
+            get(new_product_form).post(create_product),
+        )
+        .route(
+            "/backoffice/products/{id}",
+            get(edit_product_form).post(update_product),
+        )
+        .route("/backoffice/products/{id}/variants", post(add_variant))
         .route("/backoffice/products/{id}/{action}", post(product_action))
         .route("/backoffice/inventory", get(inventory))
         .route("/backoffice/inventory/receive", post(receive))
@@ -217,6 +226,7 @@ pub async fn products(
         html! {
             h1 { "Products" }
             (flash(&f))
+            p { a.button #new-product href="/backoffice/products/new" { "New product" } }
             form.inline-form method="get" action="/backoffice/products" {
                 label for="pq" { "Search" }
                 input #pq type="search" name="q" value=(f.q.clone().unwrap_or_default());
@@ -234,7 +244,7 @@ pub async fn products(
                     @for p in &items {
                         @let id = p["id"].as_str().unwrap_or_default();
                         tr data-product=(id) {
-                            td { (p["title"].as_str().unwrap_or_default()) }
+                            td { a href=(format!("/backoffice/products/{}", enc(id))) { (p["title"].as_str().unwrap_or_default()) } }
                             td { (p["status"].as_str().unwrap_or_default()) }
                             td { @for v in p["variants"].as_array().cloned().unwrap_or_default() { (v["sku"].as_str().unwrap_or_default()) " " } }
                             td {
@@ -583,6 +593,297 @@ pub async fn refund(
             &ctx.person(),
             form.key.as_deref(),
             &json!({"amount_minor": amount_minor, "reason": reason}),
+        )
+        .await;
+    back(&to, result, &ctx)
+}
+
+/// Category ids and names, for the product form's select.
+async fn categories(web: &Web, ctx: &Ctx) -> Vec<(String, String)> {
+    let tree: Vec<Value> = web
+        .api
+        .get("/store/categories", &ctx.person())
+        .await
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    fn walk(nodes: &[Value], depth: usize, out: &mut Vec<(String, String)>) {
+        for n in nodes {
+            let name = format!(
+                "{}{}",
+                "— ".repeat(depth),
+                n["name"].as_str().unwrap_or_default()
+            );
+            out.push((n["id"].as_str().unwrap_or_default().to_string(), name));
+            walk(
+                n["children"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+                depth + 1,
+                out,
+            );
+        }
+    }
+    walk(&tree, 0, &mut out);
+    out
+}
+
+/// The fields a product form shows (also shown again after a refusal).
+#[derive(Debug, Default, Deserialize)]
+pub struct ProductForm {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    category_id: String,
+    #[serde(default)]
+    vendor_id: String,
+    #[serde(default)]
+    sku: String,
+    #[serde(default)]
+    variant_title: String,
+    #[serde(default)]
+    price: String,
+    #[serde(default)]
+    currency: String,
+}
+
+fn product_fields(
+    ctx: &Ctx,
+    form: &ProductForm,
+    cats: &[(String, String)],
+    with_variant: bool,
+) -> Markup {
+    html! {
+        (csrf(ctx))
+        (key_field())
+        fieldset {
+            legend { "Product" }
+            label for="title" { "Title" }
+            input #title type="text" name="title" value=(form.title) required maxlength="200";
+            label for="description" { "Description" }
+            textarea #description name="description" rows="4" { (form.description) }
+            label for="category_id" { "Category" }
+            select #category_id name="category_id" {
+                option value="" { "No category" }
+                @for (id, name) in cats { option value=(id) selected[form.category_id == *id] { (name) } }
+            }
+            @if with_variant {
+                label for="vendor_id" { "Vendor" }
+                input #vendor_id type="text" name="vendor_id" value=(if form.vendor_id.is_empty() { "agora" } else { form.vendor_id.as_str() }) required;
+            }
+        }
+        @if with_variant {
+            (variant_fields(form))
+        }
+    }
+}
+
+fn variant_fields(form: &ProductForm) -> Markup {
+    html! {
+        fieldset {
+            legend { "Variant" }
+            label for="sku" { "SKU" }
+            input #sku type="text" name="sku" value=(form.sku) required pattern="[A-Za-z0-9_\\-]{1,64}" aria-describedby="sku-help";
+            p #sku-help .muted { "Letters, digits, - and _ (up to 64)." }
+            label for="variant_title" { "Variant name" }
+            input #variant_title type="text" name="variant_title" value=(form.variant_title) required;
+            label for="price" { "Price" }
+            input #price type="text" inputmode="decimal" name="price" value=(form.price) required aria-describedby="price-help";
+            p #price-help .muted { "For example 19.99" }
+            label for="currency" { "Currency" }
+            select #currency name="currency" {
+                @for c in ["EUR", "USD", "GBP"] { option value=(c) selected[form.currency == c] { (c) } }
+            }
+        }
+    }
+}
+
+fn variant_json(form: &ProductForm) -> Result<Value, String> {
+    let amount = crate::store::major_to_minor(form.price.trim())
+        .ok_or_else(|| "Enter the price like 19.99.".to_string())?;
+    let currency = if form.currency.is_empty() {
+        "EUR"
+    } else {
+        form.currency.as_str()
+    };
+    Ok(
+        json!({"sku": form.sku.trim(), "title": form.variant_title.trim(),
+              "price": {"amount_minor": amount, "currency": currency}}),
+    )
+}
+
+fn new_product_page(
+    ctx: &Ctx,
+    form: &ProductForm,
+    cats: &[(String, String)],
+    error: Option<&str>,
+) -> Response {
+    office_page(
+        ctx,
+        "New product",
+        html! {
+            h1 { "New product" }
+            (error_box(error))
+            form #product-form method="post" action="/backoffice/products/new" style="max-width:40rem" {
+                (product_fields(ctx, form, cats, true))
+                p { button type="submit" { "Create draft" } }
+            }
+        },
+    )
+}
+
+/// `GET /backoffice/products/new`.
+pub async fn new_product_form(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> Page {
+    gate(&ctx)?;
+    let cats = categories(&web, &ctx).await;
+    Ok(new_product_page(&ctx, &ProductForm::default(), &cats, None))
+}
+
+/// `POST /backoffice/products/new`: creates a draft product with its first variant.
+pub async fn create_product(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<ProductForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let cats = categories(&web, &ctx).await;
+    let variant = match variant_json(&form) {
+        Ok(v) => v,
+        Err(message) => return new_product_page(&ctx, &form, &cats, Some(&message)),
+    };
+    let category = (!form.category_id.is_empty()).then(|| form.category_id.clone());
+    let body = json!({"title": form.title.trim(), "description": form.description.trim(),
+        "category_id": category, "vendor_id": form.vendor_id.trim(), "variants": [variant]});
+    match web
+        .api
+        .post("/admin/products", &ctx.person(), form.key.as_deref(), &body)
+        .await
+    {
+        Ok(created) => {
+            let id = created["id"].as_str().unwrap_or_default();
+            Redirect::to(&format!("/backoffice/products/{}?notice=created", enc(id)))
+                .into_response()
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            let mut r = new_product_page(&ctx, &form, &cats, Some(&e.message));
+            *r.status_mut() = e.status;
+            r
+        }
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+/// `GET /backoffice/products/{id}`: edit title, description, category; variants; status.
+pub async fn edit_product_form(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let product = get_json(&web, &ctx, &format!("/admin/products/{}", enc(&id))).await?;
+    let cats = categories(&web, &ctx).await;
+    let form = ProductForm {
+        title: product["title"].as_str().unwrap_or_default().into(),
+        description: product["description"].as_str().unwrap_or_default().into(),
+        category_id: product["category_id"].as_str().unwrap_or_default().into(),
+        ..ProductForm::default()
+    };
+    let here = format!("/backoffice/products/{}", enc(&id));
+    Ok(office_page(
+        &ctx,
+        "Edit product",
+        html! {
+            h1 { "Edit product" }
+            (flash(&f))
+            p { "Status: " strong #product-status { (product["status"].as_str().unwrap_or_default()) } }
+            div.two {
+                form #product-form method="post" action=(here) {
+                    (product_fields(&ctx, &form, &cats, false))
+                    p { button type="submit" { "Save" } }
+                }
+                section {
+                    h2 { "Variants" }
+                    div.table-wrap { table.stack {
+                        thead { tr { th scope="col" { "SKU" } th scope="col" { "Name" } th.num scope="col" { "Price" } } }
+                        tbody { @for v in product["variants"].as_array().cloned().unwrap_or_default() {
+                            tr { td { (v["sku"].as_str().unwrap_or_default()) } td { (v["title"].as_str().unwrap_or_default()) } td.num { (crate::layout::money_json(&v["price"])) } }
+                        } }
+                    } }
+                    h2 { "Add a variant" }
+                    form #variant-form method="post" action=(format!("{here}/variants")) {
+                        (csrf(&ctx))
+                        (key_field())
+                        (variant_fields(&ProductForm::default()))
+                        p { button type="submit" { "Add variant" } }
+                    }
+                    h2 { "Publishing" }
+                    @for action in ["publish", "unpublish", "archive"] {
+                        form.inline-form method="post" action=(format!("{here}/{action}")) {
+                            (csrf(&ctx))
+                            input type="hidden" name="back" value=(here);
+                            button.secondary type="submit" { (action) }
+                        }
+                        " "
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// `POST /backoffice/products/{id}`: saves title, description and category.
+pub async fn update_product(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<ProductForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let category = (!form.category_id.is_empty()).then(|| form.category_id.clone());
+    let body = json!({"title": form.title.trim(), "description": form.description.trim(), "category_id": category});
+    let result = web
+        .api
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/admin/products/{}", enc(&id)),
+            &ctx.person(),
+            form.key.as_deref(),
+            Some(&body),
+        )
+        .await;
+    back(&format!("/backoffice/products/{}", enc(&id)), result, &ctx)
+}
+
+/// `POST /backoffice/products/{id}/variants`.
+pub async fn add_variant(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<ProductForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let to = format!("/backoffice/products/{}", enc(&id));
+    let variant = match variant_json(&form) {
+        Ok(v) => v,
+        Err(message) => {
+            return Redirect::to(&format!("{to}?error={}", enc(&message))).into_response()
+        }
+    };
+    let result = web
+        .api
+        .post(
+            &format!("/admin/products/{}/variants", enc(&id)),
+            &ctx.person(),
+            form.key.as_deref(),
+            &variant,
         )
         .await;
     back(&to, result, &ctx)
