@@ -170,3 +170,17 @@ pub fn error_box(message: Option<&str>) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_formatted_for_their_currency() {
+        assert_eq!(money(1250, "EUR"), "€12.50");
+        assert_eq!(money(5, "USD"), "$0.05");
+        assert_eq!(money(-300, "GBP"), "-£3.00");
+        assert_eq!(money(1200, "JPY"), "1200 JPY");
+        assert_eq!(money(999, "CHF"), "9.99 CHF");
+    }
+}

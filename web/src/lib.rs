@@ -81,6 +81,15 @@ pub fn router(state: AppState, edge_router: Router, config: WebConfig) -> Router
             get(store::register_form).post(store::register),
         )
         .route("/account/signout", post(store::signout))
+        .route(
+            "/account/verify",
+            get(store::verify_form).post(store::verify),
+        )
+        .route(
+            "/account/forgot",
+            get(store::forgot_form).post(store::forgot),
+        )
+        .route("/account/reset", get(store::reset_form).post(store::reset))
         .route("/account", get(store::account))
         .merge(office::router())
         .layer(axum::middleware::from_fn_with_state(

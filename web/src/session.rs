@@ -305,3 +305,43 @@ pub async fn middleware(State(web): State<Web>, request: Request, next: Next) ->
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xagora_cart=1; agora_cart=abc~def; agora_csrf="),
+        );
+        assert_eq!(cookie(&headers, CART_COOKIE), Some("abc~def"));
+        assert_eq!(
+            cookie(&headers, CSRF_COOKIE),
+            None,
+            "an empty cookie is no cookie"
+        );
+    }
+
+    #[test]
+    fn session_cookies_are_http_only_lax_and_secure_over_https() {
+        let plain = set_cookie(SESSION_COOKIE, "a~b", None, false);
+        let plain = plain.to_str().expect("ascii");
+        assert!(
+            plain.contains("HttpOnly")
+                && plain.contains("SameSite=Lax")
+                && !plain.contains("Secure")
+        );
+        let secure = set_cookie(SESSION_COOKIE, "a~b", Some(60), true);
+        assert!(secure.to_str().expect("ascii").ends_with("; Secure"));
+    }
+
+    #[test]
+    fn only_token_characters_go_into_a_session_cookie() {
+        assert!(session_value("eyJ.abc-_", "r3fr3sh").is_some());
+        assert!(session_value("a;b", "r").is_none());
+        assert!(session_value("a", "r~s").is_none());
+    }
+}

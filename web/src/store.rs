@@ -1520,6 +1520,7 @@ fn signin_page(ctx: &Ctx, email: &str, next: &str, error: Option<&str>) -> Respo
                 p { button #signin type="submit" { "Sign in" } }
             }
             p { "New here? " a href="/account/register" { "Create an account" } }
+            p { a href="/account/forgot" { "Forgot your password?" } }
         },
     )
     .into_response()
@@ -1714,4 +1715,270 @@ pub async fn account(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> 
         }
     };
     Ok(page(&ctx, "Account", content).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenParam {
+    #[serde(default)]
+    token: String,
+}
+
+/// A small page with one form (the email links' landing pages).
+fn token_page(
+    ctx: &Ctx,
+    title: &str,
+    intro: &str,
+    action: &str,
+    token: &str,
+    with_password: bool,
+    error: Option<&str>,
+) -> Response {
+    page(
+        ctx,
+        title,
+        html! {
+            h1 { (title) }
+            (error_box(error))
+            p { (intro) }
+            form method="post" action=(action) style="max-width:26rem" {
+                (csrf(ctx))
+                input type="hidden" name="token" value=(token);
+                @if with_password {
+                    label for="new_password" { "New password" }
+                    input #new_password type="password" name="new_password" required minlength="12" autocomplete="new-password";
+                }
+                p { button type="submit" { (title) } }
+            }
+        },
+    )
+    .into_response()
+}
+
+fn done_page(ctx: &Ctx, title: &str, message: &str) -> Response {
+    page(ctx, title, html! { h1 { (title) } div.notice role="status" { (message) } p { a href="/account/signin" { "Sign in" } } })
+        .into_response()
+}
+
+/// `GET /account/verify?token=`: the verification mail's link (a button, so a mail scanner
+/// that follows links does not verify on its own).
+pub async fn verify_form(Extension(ctx): Extension<Ctx>, Query(q): Query<TokenParam>) -> Response {
+    token_page(
+        &ctx,
+        "Confirm your email",
+        "Confirm that this address is yours.",
+        "/account/verify",
+        &q.token,
+        false,
+        None,
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /account/verify`.
+pub async fn verify(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let creds = Creds {
+        peer: ctx.peer,
+        ..Creds::default()
+    };
+    match web
+        .api
+        .post(
+            "/store/auth/verify-email",
+            &creds,
+            None,
+            &json!({"token": form.token}),
+        )
+        .await
+    {
+        Ok(_) => done_page(
+            &ctx,
+            "Email confirmed",
+            "Thank you: your email address is confirmed.",
+        ),
+        Err(e) if e.status.is_client_error() => {
+            let mut r = token_page(
+                &ctx,
+                "Confirm your email",
+                "Confirm that this address is yours.",
+                "/account/verify",
+                &form.token,
+                false,
+                Some(&e.message),
+            );
+            *r.status_mut() = e.status;
+            r
+        }
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+/// `GET /account/forgot`: asks for a password-reset mail.
+pub async fn forgot_form(Extension(ctx): Extension<Ctx>) -> Response {
+    page(
+        &ctx,
+        "Reset your password",
+        html! {
+            h1 { "Reset your password" }
+            form method="post" action="/account/forgot" style="max-width:26rem" {
+                (csrf(&ctx))
+                label for="email" { "Email" }
+                input #email type="email" name="email" required autocomplete="email";
+                p { button type="submit" { "Send me a link" } }
+            }
+        },
+    )
+    .into_response()
+}
+
+/// `POST /account/forgot`: the same answer whether or not the address has an account.
+pub async fn forgot(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let creds = Creds {
+        peer: ctx.peer,
+        ..Creds::default()
+    };
+    match web
+        .api
+        .post(
+            "/store/auth/password-reset",
+            &creds,
+            None,
+            &json!({"email": form.email}),
+        )
+        .await
+    {
+        Ok(_) => done_page(
+            &ctx,
+            "Check your mail",
+            "If this address has an account, a link to reset the password is on its way.",
+        ),
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+/// `GET /account/reset?token=`: the reset mail's link.
+pub async fn reset_form(Extension(ctx): Extension<Ctx>, Query(q): Query<TokenParam>) -> Response {
+    token_page(
+        &ctx,
+        "Choose a new password",
+        "At least 12 characters, not a common password.",
+        "/account/reset",
+        &q.token,
+        true,
+        None,
+    )
+}
+
+/// `POST /account/reset`.
+pub async fn reset(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let creds = Creds {
+        peer: ctx.peer,
+        ..Creds::default()
+    };
+    match web
+        .api
+        .post(
+            "/store/auth/password-reset/confirm",
+            &creds,
+            None,
+            &json!({"token": form.token, "new_password": form.new_password}),
+        )
+        .await
+    {
+        Ok(_) => done_page(
+            &ctx,
+            "Password changed",
+            "Your password is changed; sign in with the new one.",
+        ),
+        Err(e) if e.status.is_client_error() => {
+            let mut r = token_page(
+                &ctx,
+                "Choose a new password",
+                "At least 12 characters, not a common password.",
+                "/account/reset",
+                &form.token,
+                true,
+                Some(&e.message),
+            );
+            *r.status_mut() = e.status;
+            r
+        }
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_typed_by_people_become_minor_units_without_floats() {
+        assert_eq!(major_to_minor("25"), Some(2500));
+        assert_eq!(major_to_minor("25.5"), Some(2550));
+        assert_eq!(major_to_minor("25.05"), Some(2505));
+        for bad in ["", "-1", "1.234", "1,5", "abc", ".5"] {
+            assert_eq!(major_to_minor(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sign_in_only_continues_to_a_page_of_this_site() {
+        assert_eq!(safe_next(Some("/cart"), "/account"), "/cart");
+        for open in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(Some(open), "/account"), "/account", "{open}");
+        }
+    }
+
+    #[test]
+    fn a_search_url_keeps_its_state_and_changes_one_field() {
+        let form = SearchForm {
+            q: Some("tee".into()),
+            in_stock: Some("1".into()),
+            page: Some("3".into()),
+            ..SearchForm::default()
+        };
+        let next = form.url_with(&[("page", Some("4".into()))]);
+        assert!(
+            next.contains("q=tee") && next.contains("in_stock=1") && next.contains("page=4"),
+            "{next}"
+        );
+        assert!(!next.contains("page=3"), "{next}");
+        assert_eq!(
+            form.api_query().map(|q| q.contains("in_stock=true")),
+            Ok(true)
+        );
+        let typo = SearchForm {
+            price_min: Some("ten".into()),
+            ..SearchForm::default()
+        };
+        assert!(
+            typo.api_query().is_err(),
+            "a price that is not a number is said, not sent"
+        );
+    }
 }
