@@ -824,7 +824,7 @@ pub async fn cart(
                                     a href=(format!("/products/{}", enc(&l.product_id))) { (l.title) }
                                     br; span.muted { (l.variant) " · " (l.sku) }
                                 }
-                                td { (money(l.unit.amount_minor, &l.unit.currency.to_string())) }
+                                td data-label="Price" { (money(l.unit.amount_minor, &l.unit.currency.to_string())) }
                                 td {
                                     form.inline-form method="post" action="/cart/update" {
                                         (csrf(&ctx))
@@ -1347,7 +1347,7 @@ pub async fn order(
                         thead { tr { th scope="col" { "Item" } th scope="col" { "Qty" } th.num scope="col" { "Total" } } }
                         tbody {
                             @for l in &order.lines {
-                                tr { td { (l.title) br; span.muted { (l.sku.as_str()) } } td { (l.quantity) } td.num { (money(l.line_total.amount_minor, &c)) } }
+                                tr { td { (l.title) br; span.muted { (l.sku.as_str()) } } td data-label="Quantity" { (l.quantity) } td.num data-label="Total" { (money(l.line_total.amount_minor, &c)) } }
                             }
                         }
                     }
