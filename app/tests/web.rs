@@ -644,5 +644,15 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     )
     .await;
 
+    // Notifications are the sales team's; the audit log is for admins and auditors only,
+    // exactly as the API decides: staff get the 403 page.
+    b.goto("/backoffice/notifications").await;
+    assert_eq!(b.text("h1").await, "Notifications");
+    b.goto(&format!(
+        "/backoffice/audit?aggregate_type=order&aggregate_id={first_order}"
+    ))
+    .await;
+    assert_eq!(b.text("h1").await, "Not allowed");
+
     let _ = b.client.clone().close().await;
 }

@@ -41,6 +41,12 @@ pub fn router() -> Router<Web> {
         .route("/backoffice/orders/{id}/ship", post(ship))
         .route("/backoffice/orders/{id}/deliver", post(deliver))
         .route("/backoffice/orders/{id}/refund", post(refund))
+        .route("/backoffice/notifications", get(notifications))
+        .route(
+            "/backoffice/notifications/{id}/retry",
+            post(retry_notification),
+        )
+        .route("/backoffice/audit", get(audit))
 }
 
 type Page = Result<Response, Response>;
@@ -63,6 +69,8 @@ fn nav() -> Markup {
                 li { a href="/backoffice/products" { "Products" } }
                 li { a href="/backoffice/inventory" { "Inventory" } }
                 li { a href="/backoffice/orders" { "Orders" } }
+                li { a href="/backoffice/notifications" { "Notifications" } }
+                li { a href="/backoffice/audit" { "Audit" } }
             }
         }
     }
@@ -143,6 +151,12 @@ pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -
         .get::<Value>("/admin/inventory/low-stock", &ctx.person())
         .await
         .unwrap_or(Value::Null);
+    let failed = web
+        .api
+        .get::<Value>("/admin/notifications?status=failed&limit=1", &ctx.person())
+        .await
+        .ok()
+        .and_then(|v| v["total"].as_i64());
     let rows = orders["items"].as_array().cloned().unwrap_or_default();
     let mut by_status: std::collections::BTreeMap<String, i64> = Default::default();
     for o in &rows {
@@ -170,6 +184,7 @@ pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -
                 li { "Orders today" strong { (day["orders"].as_i64().or(day["order_count"].as_i64()).unwrap_or(0)) } }
                 li { "Sales today" strong { (money(day["revenue_minor"].as_i64().or(day["total_minor"].as_i64()).unwrap_or(0), day["currency"].as_str().unwrap_or("EUR"))) } }
                 li { "Low-stock SKUs" strong { (low_items.len()) } }
+                li { a href="/backoffice/notifications?status=failed" { "Failed notifications" } strong { (failed.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) } }
             }
             h2 { "Orders by status (latest 100)" }
             @if by_status.is_empty() { div.empty { p { "No orders yet." } } }
@@ -887,4 +902,158 @@ pub async fn add_variant(
         )
         .await;
     back(&to, result, &ctx)
+}
+
+/// `GET /backoffice/notifications`: the outbox, filtered by status, with retry for failures.
+pub async fn notifications(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let status = f.status.clone().unwrap_or_default();
+    let page = f.offset.unwrap_or(1).max(1);
+    let mut query: Vec<(&str, String)> = vec![("limit", "50".into()), ("page", page.to_string())];
+    if !status.is_empty() {
+        query.push(("status", status.clone()));
+    }
+    let list = get_json(
+        &web,
+        &ctx,
+        &format!(
+            "/admin/notifications?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        ),
+    )
+    .await?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let total = list["total"].as_i64().unwrap_or(0);
+    Ok(office_page(
+        &ctx,
+        "Notifications",
+        html! {
+            h1 { "Notifications" }
+            (flash(&f))
+            form.inline-form method="get" action="/backoffice/notifications" {
+                label for="ns" { "Status" }
+                select #ns name="status" {
+                    option value="" { "Any" }
+                    @for s in ["pending", "sending", "sent", "failed"] { option value=(s) selected[status == s] { (s) } }
+                }
+                button type="submit" { "Filter" }
+            }
+            p { (total) " notifications" }
+            @if items.is_empty() { div.empty { p { "No notifications match." } } } @else {
+                div.table-wrap { table.stack #notifications {
+                    thead { tr { th scope="col" { "Kind" } th scope="col" { "To" } th scope="col" { "Status" } th scope="col" { "Attempts" } th scope="col" { "Last error" } th scope="col" { span.sr-only { "Actions" } } } }
+                    tbody { @for n in &items {
+                        @let id = n["id"].as_str().unwrap_or_default();
+                        tr {
+                            td data-label="Kind" { (n["kind"].as_str().unwrap_or_default()) }
+                            td data-label="To" { (n["recipient"].as_str().unwrap_or_default()) }
+                            td data-label="Status" { (n["status"].as_str().unwrap_or_default()) }
+                            td data-label="Attempts" { (n["attempts"].as_i64().unwrap_or(0)) }
+                            td data-label="Last error" { (n["last_error"].as_str().unwrap_or("")) }
+                            td {
+                                @if n["status"] == "failed" {
+                                    form method="post" action=(format!("/backoffice/notifications/{}/retry", enc(id))) {
+                                        (csrf(&ctx))
+                                        button.secondary type="submit" { "Retry" }
+                                    }
+                                }
+                            }
+                        }
+                    } }
+                } }
+            }
+            nav.pager aria-label="Pages" {
+                @if page > 1 { a href=(format!("/backoffice/notifications?status={}&offset={}", enc(&status), page - 1)) { "← Previous" } }
+                @if page * 50 < total { a href=(format!("/backoffice/notifications?status={}&offset={}", enc(&status), page + 1)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+/// `POST /backoffice/notifications/{id}/retry`.
+pub async fn retry_notification(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let result = web
+        .api
+        .post(
+            &format!("/admin/notifications/{}/retry", enc(&id)),
+            &ctx.person(),
+            None,
+            &json!({}),
+        )
+        .await;
+    back("/backoffice/notifications?status=failed", result, &ctx)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    aggregate_type: String,
+    #[serde(default)]
+    aggregate_id: String,
+}
+
+/// `GET /backoffice/audit`: one stream's events and its hash-chain verdict.
+pub async fn audit(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(q): Query<AuditQuery>,
+) -> Page {
+    gate(&ctx)?;
+    let stream = if q.aggregate_type.is_empty() || q.aggregate_id.is_empty() {
+        None
+    } else {
+        Some(
+            get_json(
+                &web,
+                &ctx,
+                &format!(
+                    "/audit/streams/{}/{}",
+                    enc(&q.aggregate_type),
+                    enc(&q.aggregate_id)
+                ),
+            )
+            .await?,
+        )
+    };
+    Ok(office_page(
+        &ctx,
+        "Audit",
+        html! {
+            h1 { "Audit log" }
+            form.inline-form method="get" action="/backoffice/audit" {
+                div { label for="at" { "Stream type" } input #at type="text" name="aggregate_type" value=(q.aggregate_type) placeholder="order" required; }
+                div { label for="ai" { "Stream id" } input #ai type="text" name="aggregate_id" value=(q.aggregate_id) required; }
+                button type="submit" { "Verify" }
+            }
+            @if let Some(s) = &stream {
+                @let intact = s["verdict"]["intact"].as_bool().unwrap_or(false);
+                p #verdict {
+                    @if intact { span.badge.ok { "Hash chain intact" } } @else { span.badge.bad { "Hash chain broken" } }
+                    " · " (s["verdict"]["events"].as_u64().unwrap_or(0)) " events"
+                    @if let Some(at) = s["verdict"]["broken_at"].as_u64() { " · broken at " (at) }
+                }
+                div.table-wrap { table.stack {
+                    thead { tr { th scope="col" { "#" } th scope="col" { "Event" } th scope="col" { "Version" } } }
+                    tbody { @for e in s["events"].as_array().cloned().unwrap_or_default() {
+                        tr {
+                            td data-label="#" { (e["sequence"].as_u64().unwrap_or(0)) }
+                            td data-label="Event" { (e["event_type"].as_str().unwrap_or_default()) }
+                            td data-label="Version" { (e["event_version"].as_str().unwrap_or_default()) }
+                        }
+                    } }
+                } }
+            }
+        },
+    ))
 }
