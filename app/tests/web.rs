@@ -419,6 +419,22 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
         "signed in after registering at checkout"
     );
 
+    // The account page lists the order and keeps an address book.
+    b.goto("/account").await;
+    assert_eq!(b.text("#account-email").await, email);
+    assert!(b.count(&format!("a[href='/orders/{first_order}']")).await == 1);
+    b.click("details summary").await;
+    b.fill("#a-name", "Ada Lovelace").await;
+    b.fill("#a-line1", "12 Analytical Row").await;
+    b.fill("#a-city", "London").await;
+    b.fill("#a-postal", "N1 9GU").await;
+    b.click("#address-form button[type=submit]").await;
+    b.until("the address is saved", Duration::from_secs(10), async |b| {
+        b.count("#addresses li").await == 1
+    })
+    .await;
+    b.shot("account").await;
+
     // A customer cannot open the back office.
     b.goto("/backoffice").await;
     assert_eq!(b.text("h1").await, "Not allowed");

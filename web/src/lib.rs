@@ -91,6 +91,7 @@ pub fn router(state: AppState, edge_router: Router, config: WebConfig) -> Router
         )
         .route("/account/reset", get(store::reset_form).post(store::reset))
         .route("/account", get(store::account))
+        .route("/account/addresses", post(store::add_address))
         .merge(office::router())
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),

@@ -992,6 +992,27 @@ pub async fn checkout_form(State(web): State<Web>, Extension(ctx): Extension<Ctx
             form.email = me["email"].as_str().unwrap_or_default().to_string();
             form.name = me["display_name"].as_str().unwrap_or_default().to_string();
         }
+        // The address book's default address fills the shipping address.
+        let saved: Vec<Value> = web
+            .api
+            .get::<Value>("/store/customers/me/addresses", &ctx.person())
+            .await
+            .ok()
+            .and_then(|v| v["items"].as_array().cloned())
+            .unwrap_or_default();
+        if let Some(a) = saved
+            .iter()
+            .find(|a| a["is_default"].as_bool().unwrap_or(false))
+            .map(|a| &a["address"])
+        {
+            let field = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            form.name = field("name");
+            form.line1 = field("line1");
+            form.line2 = field("line2");
+            form.city = field("city");
+            form.postal_code = field("postal_code");
+            form.country = field("country");
+        }
     }
     Ok(checkout_page(
         &ctx,
@@ -1684,6 +1705,13 @@ pub async fn account(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> 
         .get("/store/customers/me/orders", &ctx.person())
         .await
         .unwrap_or(Value::Null);
+    let addresses: Vec<Value> = web
+        .api
+        .get::<Value>("/store/customers/me/addresses", &ctx.person())
+        .await
+        .ok()
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default();
     let list: Vec<Value> = orders
         .as_array()
         .cloned()
@@ -1693,6 +1721,38 @@ pub async fn account(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> 
         h1 { "Your account" }
         p { "Signed in as " strong #account-email { (me["email"].as_str().unwrap_or_default()) } }
         @if let Some(name) = me["display_name"].as_str() { p { "Name: " (name) } }
+        h2 { "Address book" }
+        @if addresses.is_empty() { p.muted { "No saved addresses yet." } }
+        ul #addresses {
+            @for a in &addresses {
+                li {
+                    (a["address"]["name"].as_str().unwrap_or_default()) ", "
+                    (a["address"]["line1"].as_str().unwrap_or_default()) ", "
+                    (a["address"]["postal_code"].as_str().unwrap_or_default()) " "
+                    (a["address"]["city"].as_str().unwrap_or_default()) ", "
+                    (a["address"]["country"].as_str().unwrap_or_default())
+                    @if a["is_default"].as_bool().unwrap_or(false) { " " span.badge { "default" } }
+                }
+            }
+        }
+        details {
+            summary { "Add an address" }
+            form #address-form method="post" action="/account/addresses" style="max-width:30rem" {
+                (csrf(&ctx))
+                label for="a-name" { "Full name" }
+                input #a-name type="text" name="name" required autocomplete="name";
+                label for="a-line1" { "Address" }
+                input #a-line1 type="text" name="line1" required autocomplete="address-line1";
+                label for="a-city" { "City" }
+                input #a-city type="text" name="city" required autocomplete="address-level2";
+                label for="a-postal" { "Postal code" }
+                input #a-postal type="text" name="postal_code" required autocomplete="postal-code";
+                label for="a-country" { "Country (2 letters)" }
+                input #a-country type="text" name="country" required maxlength="2" value="GB" autocomplete="country";
+                label.inline { input type="checkbox" name="make_default" value="1" checked; "Use as my default address" }
+                p { button type="submit" { "Save address" } }
+            }
+        }
         h2 { "Orders" }
         @if list.is_empty() {
             div.empty { p { "No orders yet." } }
@@ -1980,5 +2040,45 @@ mod tests {
             typo.api_query().is_err(),
             "a price that is not a number is said, not sent"
         );
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AddressForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    line1: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    make_default: Option<String>,
+}
+
+/// `POST /account/addresses`: saves an address in the address book.
+pub async fn add_address(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<AddressForm>,
+) -> Response {
+    if !ctx.signed_in() {
+        return see_other("/account/signin?next=/account");
+    }
+    let body = json!({
+        "address": {"name": form.name.trim(), "line1": form.line1.trim(), "city": form.city.trim(),
+                    "postal_code": form.postal_code.trim(), "country": form.country.trim().to_uppercase()},
+        "make_default": form.make_default.is_some(),
+    });
+    match web
+        .api
+        .post("/store/customers/me/addresses", &ctx.person(), None, &body)
+        .await
+    {
+        Ok(_) => see_other("/account"),
+        Err(e) => error_page(&ctx, &e),
     }
 }
