@@ -502,9 +502,54 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     .await;
     b.shot("three-d-secure").await;
     let second_order = order_id_of(&b.path().await);
-    b.click("#confirm-payment").await;
+    // The order page, opened before the payment is confirmed, must follow it live: it shows
+    // the pending step, and turns confirmed while the shopper confirms in another tab.
+    b.goto(&format!("/orders/{second_order}")).await;
     b.until(
-        "the 3-D Secure order confirms",
+        "the order page asks to confirm the payment",
+        Duration::from_secs(10),
+        async |b| {
+            b.find("#payment-action")
+                .await
+                .attr("hidden")
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+        },
+    )
+    .await;
+    assert_ne!(
+        b.find("#order-status")
+            .await
+            .attr("data-status")
+            .await
+            .ok()
+            .flatten()
+            .as_deref(),
+        Some("confirmed")
+    );
+    b.client
+        .execute("window.agoraMarker = 43; return null;", vec![])
+        .await
+        .expect("script");
+    let order_tab = b.client.window().await.expect("this tab");
+    let confirm_tab = b.client.new_window(true).await.expect("a new tab").handle;
+    b.client
+        .switch_to_window(confirm_tab)
+        .await
+        .expect("switch");
+    b.goto(&format!("/orders/{second_order}/authenticate"))
+        .await;
+    b.click("#confirm-payment").await;
+    b.find("#order-status").await;
+    b.client.close_window().await.expect("close the tab");
+    b.client
+        .switch_to_window(order_tab)
+        .await
+        .expect("switch back");
+    b.until(
+        "the 3-D Secure order confirms live",
         Duration::from_secs(30),
         async |b| {
             b.find("#order-status")
@@ -517,6 +562,12 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
         },
     )
     .await;
+    let marker = b
+        .client
+        .execute("return window.agoraMarker || null;", vec![])
+        .await
+        .expect("script");
+    assert_eq!(marker, json!(43), "the order page updated without a reload");
     assert_ne!(first_order, second_order);
 
     // A form posted without its CSRF token is refused.
