@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,7 +49,12 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Chromium outlives chromedriver when a test panics before the session ends, so the
+    /// whole process group chromedriver leads (it and the browser it started) is killed.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -73,6 +79,8 @@ async fn browser(base: &str) -> Option<Browser> {
     let port = free_port();
     let driver = Command::new(chromedriver)
         .arg(format!("--port={port}"))
+        // Its own process group, so Drop can end the browser with it.
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
