@@ -644,6 +644,16 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     b.click("#signin").await;
     b.find(".stats").await;
     assert_eq!(b.path().await, "/backoffice");
+    // Today's confirmed orders come from the daily sales report (a projection).
+    b.until(
+        "today's orders show on the dashboard",
+        Duration::from_secs(30),
+        async |b| {
+            b.goto("/backoffice").await;
+            b.text("#orders-today").await != "0"
+        },
+    )
+    .await;
     b.shot("backoffice-dashboard").await;
     b.accessible("backoffice-dashboard").await;
 

@@ -169,10 +169,10 @@ pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -
         .cloned()
         .or_else(|| low["items"].as_array().cloned())
         .unwrap_or_default();
-    let day = sales
+    // Today's row of the daily sales report (`items`, one per day and currency).
+    let day = sales["items"]
         .as_array()
         .and_then(|d| d.first().cloned())
-        .or_else(|| sales["days"].as_array().and_then(|d| d.first().cloned()))
         .unwrap_or(Value::Null);
     Ok(office_page(
         &ctx,
@@ -181,8 +181,8 @@ pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -
             h1 { "Dashboard" }
             ul.stats {
                 li { "Orders (all)" strong { (orders["total"].as_i64().unwrap_or(0)) } }
-                li { "Orders today" strong { (day["orders"].as_i64().or(day["order_count"].as_i64()).unwrap_or(0)) } }
-                li { "Sales today" strong { (money(day["revenue_minor"].as_i64().or(day["total_minor"].as_i64()).unwrap_or(0), day["currency"].as_str().unwrap_or("EUR"))) } }
+                li { "Orders today" strong #orders-today { (day["orders_confirmed"].as_i64().unwrap_or(0)) } }
+                li { "Sales today" strong { (money(day["gross_minor"].as_i64().unwrap_or(0), day["currency"].as_str().unwrap_or("EUR"))) } }
                 li { "Low-stock SKUs" strong { (low_items.len()) } }
                 li { a href="/backoffice/notifications?status=failed" { "Failed notifications" } strong { (failed.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) } }
             }
