@@ -166,6 +166,10 @@ pub struct EdgeSecurityConfig {
     /// the same). Unset: derived from the client secret, or random per process without one.
     #[arg(long, env = "AGORA_OIDC_STATE_SECRET", hide_env_values = true)]
     pub oidc_state_secret: Option<String>,
+    /// Mark the web pages' session and cart cookies `Secure` (set when the site is served
+    /// over https, as it should be in production).
+    #[arg(long, env = "AGORA_WEB_SECURE_COOKIES", default_value_t = false)]
+    pub web_secure_cookies: bool,
 }
 
 impl Default for EdgeSecurityConfig {
@@ -185,6 +189,7 @@ impl Default for EdgeSecurityConfig {
             oidc_client_secret: None,
             oidc_redirect_uri: None,
             oidc_state_secret: None,
+            web_secure_cookies: false,
         }
     }
 }
@@ -883,12 +888,7 @@ pub async fn start(
                         host: host.clone(),
                         bus: bus.clone(),
                         pool: pool.clone(),
-                        pricing: agora_workflows::Pricing {
-                            shipping_flat_minor: config.shipping_flat_minor,
-                            free_shipping_from_minor: (config.free_shipping_from_minor > 0)
-                                .then_some(config.free_shipping_from_minor),
-                            tax_rate_bp: config.tax_rate_bp,
-                        },
+                        pricing: pricing(config),
                     },
                 )
                 .await?;
@@ -1093,9 +1093,20 @@ pub async fn start(
             metrics: metrics.clone(),
             search: Arc::new(search(config, &pool).await?),
         };
+        // The web pages call the same API router in process, and are served beside it.
+        let api = agora_edge::router(state.clone());
+        let web = agora_web::router(
+            state,
+            api.clone(),
+            agora_web::WebConfig {
+                secure_cookies: config.edge_security.web_secure_cookies,
+                pricing: pricing(config),
+            },
+        );
+        let app = web.merge(api);
         let token = shutdown.clone();
         tasks.spawn(async move {
-            agora_edge::serve(listener, state, async move { token.cancelled().await }).await
+            agora_edge::serve_router(listener, app, async move { token.cancelled().await }).await
         });
     }
     let mut metrics_addr = None;
@@ -1120,6 +1131,16 @@ pub async fn start(
         shutdown,
         tasks,
     })
+}
+
+/// The shop's shipping and tax rules: what the checkout charges and the cart page estimates.
+fn pricing(config: &Config) -> agora_workflows::Pricing {
+    agora_workflows::Pricing {
+        shipping_flat_minor: config.shipping_flat_minor,
+        free_shipping_from_minor: (config.free_shipping_from_minor > 0)
+            .then_some(config.free_shipping_from_minor),
+        tax_rate_bp: config.tax_rate_bp,
+    }
 }
 
 /// Rebuilds a projection's read model from the event store and swaps it in.

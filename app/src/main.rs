@@ -34,6 +34,9 @@ enum Command {
         /// Seed the demo catalog with this many products after start-up.
         #[arg(long, default_value_t = 0)]
         seed_products: u64,
+        /// Create the demo back-office login (staff@agora.test, an admin) after start-up.
+        #[arg(long, default_value_t = false)]
+        seed_staff: bool,
     },
     /// The HTTP edge only.
     Edge,
@@ -184,8 +187,18 @@ async fn main() -> anyhow::Result<()> {
         Command::All {
             seed_carts,
             seed_products,
+            seed_staff,
         } => {
             let platform = agora::start(&config, &Roles::all(), init_metrics()).await?;
+            if seed_staff {
+                let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);
+                agora::seed::seed_staff(&bus).await?;
+                println!(
+                    "Demo back-office login: {} / {}",
+                    agora::seed::DEMO_STAFF_EMAIL,
+                    agora::seed::DEMO_STAFF_PASSWORD
+                );
+            }
             if seed_products > 0 {
                 let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);
                 let started = std::time::Instant::now();
@@ -218,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(addr) = platform.http_addr {
                 println!("Agora is up: http://{addr}  (OpenAPI: http://{addr}/openapi.json)");
+                println!("Storefront: http://{addr}/   Back office: http://{addr}/backoffice");
             }
             if seed_carts > 0 {
                 let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);

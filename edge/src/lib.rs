@@ -152,6 +152,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves `app` (the API from [`router`], perhaps with more routes merged beside it, such as
+/// the web pages) on `listener` until `shutdown` resolves.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}
+
 /// Router-level checks of what the edge decides alone, before any service or database is
 /// asked: routing, credentials, ids, query and body validation. The state points at a NATS
 /// server and a database that do not exist, so anything that gets further fails visibly
@@ -642,11 +658,48 @@ mod tests {
             .get("content-security-policy")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        // The reference works offline: nothing may come from another host.
         assert!(
             csp.contains("frame-ancestors 'none'")
-                && csp.contains("script-src https://cdn.jsdelivr.net"),
+                && csp.contains("script-src 'self'")
+                && !csp.contains("https:"),
             "{csp}"
         );
+    }
+
+    /// Scalar's script is served by the edge itself (built in from the pinned npm package),
+    /// and the page loads it from there, never from a CDN.
+    #[tokio::test]
+    async fn the_api_reference_loads_nothing_from_other_hosts() {
+        let app = offline_router().await;
+        let page = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/docs")
+                    .body(Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("a response");
+        let html = page.into_body().collect().await.expect("a body").to_bytes();
+        let html = String::from_utf8_lossy(&html);
+        assert!(!html.contains("src=\"http"), "{html}");
+        let script = app
+            .oneshot(
+                Request::builder()
+                    .uri("/docs/scalar.js")
+                    .body(Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("a response");
+        if cfg!(scalar_embedded) {
+            assert!(html.contains("src=\"/docs/scalar.js\""), "{html}");
+            assert_eq!(script.status(), StatusCode::OK);
+        } else {
+            assert_eq!(script.status(), StatusCode::NOT_FOUND);
+        }
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -297,15 +297,50 @@ impl Modify for Security {
     }
 }
 
-/// The policy of the docs page: the reference's script and styles come from its CDN; it
-/// reads nothing but this API.
-const DOCS_CSP: &str = "default-src 'none'; script-src https://cdn.jsdelivr.net; \
-    style-src 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; \
-    font-src https: data:; img-src https: data:; connect-src 'self'; frame-ancestors 'none'; \
+/// Scalar's standalone script, built in from the pinned npm package (see `build.rs`).
+#[cfg(scalar_embedded)]
+const SCALAR_JS: Option<&[u8]> = Some(include_bytes!(env!("AGORA_SCALAR_JS_PATH")));
+#[cfg(not(scalar_embedded))]
+const SCALAR_JS: Option<&[u8]> = None;
+
+/// The policy of the docs page: everything from this server (Scalar's script included; it
+/// sets inline styles), nothing from anywhere else.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    font-src 'self' data:; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
     base-uri 'none'; form-action 'none'";
 
+/// The reference page: the spec inline, Scalar's script from `/docs/scalar.js`.
+const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+    <title>Agora API reference</title>
+    <meta charset="utf-8"/>
+    <meta name="viewport" content="width=device-width, initial-scale=1"/>
+</head>
+<body>
+<script id="api-reference" type="application/json">
+    $spec
+</script>
+<script src="/docs/scalar.js"></script>
+</body>
+</html>"#;
+
+/// Without the built-in script: how to get it, and where the spec is.
+const NO_SCALAR_HTML: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"/><title>Agora API reference</title></head>
+<body><h1>Agora API reference</h1>
+<p>This build does not include the interactive reference. Build with <code>AGORA_SCALAR_JS</code> set
+(<code>. scripts/docs-assets.sh &amp;&amp; fetch_docs_assets</code> fetches the pinned
+<code>@scalar/api-reference</code> from npm), or read the spec at <a href="/openapi.json">/openapi.json</a>.</p>
+</body></html>"#;
+
 async fn docs() -> impl IntoResponse {
-    let html = utoipa_scalar::Scalar::new(ApiDoc::openapi()).to_html();
+    let html = match SCALAR_JS {
+        Some(_) => utoipa_scalar::Scalar::new(ApiDoc::openapi())
+            .custom_html(DOCS_HTML)
+            .to_html(),
+        None => NO_SCALAR_HTML.to_string(),
+    };
     (
         [(
             header::CONTENT_SECURITY_POLICY,
@@ -315,6 +350,24 @@ async fn docs() -> impl IntoResponse {
     )
 }
 
+async fn scalar_js() -> axum::response::Response {
+    match SCALAR_JS {
+        Some(js) => (
+            [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            js,
+        )
+            .into_response(),
+        None => ApiError::not_found(
+            "docs.not_built_in",
+            "this build has no API reference script",
+        )
+        .into_response(),
+    }
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -322,6 +375,7 @@ pub fn router() -> Router<AppState> {
             get(|| async { axum::Json(ApiDoc::openapi()) }),
         )
         .route("/docs", get(docs))
+        .route("/docs/scalar.js", get(scalar_js))
 }
 
 #[cfg(test)]
