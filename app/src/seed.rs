@@ -251,6 +251,7 @@ pub async fn until_searchable(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
 
 /// The demo back-office login that `agora all --seed-staff` creates (and `scripts/demo` prints).
 pub const DEMO_STAFF_EMAIL: &str = "staff@agora.test";
