@@ -1151,11 +1151,13 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<u64> {
         "carts" => agora_projections::rebuild(&Carts, &pool).await,
         "products" => agora_projections::rebuild(&Products, &pool).await,
         "categories" => agora_projections::rebuild(&Categories, &pool).await,
+        // The movements ledger and the open reservations beside the levels are keyed by stream
+        // position and mirror the folded state, so replaying the levels brings them along.
+        "stock" => agora_projections::rebuild(&Stock, &pool).await,
+        "orders" => agora_projections::rebuild(&agora_projections::orders::Orders, &pool).await,
         "search" => {
             agora_projections::search::rebuild_search(&search(config, &pool).await?, &pool).await
         }
-        other => anyhow::bail!(
-            "cannot rebuild {other:?}; rebuildable: carts, products, categories, search (stock levels are rebuilt by replaying the feed)"
-        ),
+        other => anyhow::bail!("cannot rebuild {other:?}; rebuildable: {PROJECTIONS:?}"),
     }
 }

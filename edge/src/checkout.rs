@@ -99,20 +99,9 @@ const MISSING_KEY: &str = "request.missing_idempotency_key";
 
 /// The order id of a checkout: the same cart and key always give the same order.
 fn order_id(cart_id: &str, headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers
-        .get(service::IDEMPOTENCY_KEY_HEADER)
-        .ok_or_else(|| {
-            ApiError::bad_request(MISSING_KEY, "checkout needs an Idempotency-Key header")
-        })?
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "request.invalid_idempotency_key",
-                "Idempotency-Key must be 1-255 visible ASCII characters",
-            )
-        })?;
+    let key = service::idempotency_key(headers)?.ok_or_else(|| {
+        ApiError::bad_request(MISSING_KEY, "checkout needs an Idempotency-Key header")
+    })?;
     Ok(Uuid::new_v5(
         &Uuid::NAMESPACE_URL,
         format!("agora:checkout:{cart_id}:{key}").as_bytes(),

@@ -20,7 +20,7 @@ use agora_inventory::StockItem;
 use agora_kernel::{Decider, RecordedEvent};
 use agora_nats::subjects;
 use agora_search::{ProductDoc, Search, SearchIndex};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::Projection;
@@ -426,7 +426,10 @@ async fn fold_source<A: Decider + serde::Serialize + serde::de::DeserializeOwned
         state.evolve(&serde_json::from_value::<A::Event>(e.payload.clone())?);
         version = e.sequence;
     }
-    let created_at = first.recorded_at().unwrap_or_else(Utc::now);
+    let created_at = first
+        .recorded_at()
+        .unwrap_or_else(Utc::now)
+        .trunc_subsecs(6);
     sqlx::query(
         "INSERT INTO search_sources (aggregate_type, aggregate_id, state, version, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET state = EXCLUDED.state, version = EXCLUDED.version",
@@ -629,7 +632,9 @@ fn fold_into<A: Decider>(
     let folded = out.entry(e.aggregate_id.clone()).or_insert_with(|| Folded {
         state: A::default(),
         version: 0,
-        created_at: e.recorded_at().unwrap_or_else(Utc::now),
+        // Microseconds, as Postgres keeps it: the live projection's value comes back from
+        // `search_sources` truncated, and a rebuild must write the very same instant.
+        created_at: e.recorded_at().unwrap_or_else(Utc::now).trunc_subsecs(6),
     });
     if e.sequence > folded.version {
         folded

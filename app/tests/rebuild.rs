@@ -1,0 +1,86 @@
+//! Every projection the binary runs can be rebuilt from the event store: `agora project rebuild
+//! <name>` for each name of `agora::PROJECTIONS` replays the history into a fresh table, swaps it
+//! in, and ends with the rows the live projection had.
+
+mod common;
+
+use std::time::Duration;
+
+use agora::Roles;
+use common::{shop, spawn_app};
+
+/// The table holding each projection's rows, and the key that orders them.
+fn table(projection: &str) -> (&'static str, &'static str) {
+    match projection {
+        "carts" => ("carts", "cart_id"),
+        "products" => ("products", "product_id"),
+        "categories" => ("categories", "category_id"),
+        "stock" => ("stock_levels", "sku"),
+        "search" => ("search_products", "id"),
+        "orders" => ("orders", "order_id"),
+        other => panic!("a projection this test does not know: {other} (add its table here)"),
+    }
+}
+
+async fn rows(pool: &sqlx::PgPool, projection: &str) -> Vec<String> {
+    let (table, key) = table(projection);
+    sqlx::query_scalar(&format!(
+        "SELECT to_jsonb(t)::text FROM {table} t ORDER BY {key}"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap_or_else(|e| panic!("read {table}: {e}"))
+}
+
+#[tokio::test]
+async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
+    let app = spawn_app(Roles::all()).await;
+    // Something in every read model: categories, a product with stock, a cart, an order.
+    let r = app
+        .http
+        .post(format!("{}/admin/categories", app.base))
+        .bearer_auth(common::ADMIN)
+        .json(&serde_json::json!({"id": "rebuild-kettles", "name": "Kettles"}))
+        .send()
+        .await
+        .expect("category");
+    assert!(r.status().is_success(), "{}", r.status());
+    shop::product(&app.http, &app.base, &[("RB-1", 1200), ("RB-2", 900)], 5).await;
+    shop::until_for_sale(&app.pool, &["RB-1", "RB-2"]).await;
+    let cart = shop::cart(&app.http, &app.base, &[("RB-1", 2)]).await;
+    let order = shop::checkout_ok(&app.http, &app.base, &cart, "rebuild-1", "pm_card_visa").await;
+    let settled = shop::settled(&app.bus().await, &order, Duration::from_secs(30)).await;
+    assert_eq!(settled["status"], "confirmed");
+    // Every read model caught up with the store.
+    common::until_sql(
+        &app.pool,
+        &format!(
+            "SELECT (SELECT count(*) = 1 FROM orders WHERE order_id = '{order}' AND status = 'confirmed')
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'stock' GROUP BY 1) e
+                               LEFT JOIN stock_levels l ON l.sku = e.aggregate_id
+                               WHERE l.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'cart' GROUP BY 1) e
+                               LEFT JOIN carts c ON c.cart_id = e.aggregate_id
+                               WHERE c.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_type, aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2) e
+                               LEFT JOIN search_sources s USING (aggregate_type, aggregate_id)
+                               WHERE s.version IS DISTINCT FROM e.s)"
+        ),
+        Duration::from_secs(60),
+    )
+    .await;
+
+    for projection in agora::PROJECTIONS {
+        let before = rows(&app.pool, projection).await;
+        assert!(!before.is_empty(), "{projection} has rows to rebuild");
+        agora::rebuild(&app.config, projection)
+            .await
+            .unwrap_or_else(|e| panic!("agora project rebuild {projection}: {e:#}"));
+        let after = rows(&app.pool, projection).await;
+        assert_eq!(after, before, "{projection} after its rebuild");
+    }
+    app.stop().await;
+}
