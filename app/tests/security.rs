@@ -11,19 +11,10 @@ mod oidc;
 use std::time::Duration;
 
 use agora::Roles;
+use common::people::{call, code, login, sign_up, As, PASSWORD};
 use common::{shop, spawn_app_with, system_command, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A signed-in customer.
-struct Customer {
-    id: String,
-    email: String,
-    access: String,
-    refresh: String,
-}
 
 async fn app() -> TestApp {
     spawn_app_with(Roles::all(), |c| {
@@ -32,82 +23,6 @@ async fn app() -> TestApp {
         c.edge_security.auth_rate_per_minute = 1000;
     })
     .await
-}
-
-async fn sign_up(app: &TestApp, name: &str) -> Customer {
-    let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
-    let r = app
-        .http
-        .post(format!("{}/store/auth/register", app.base))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-    let pair = login(app, &email, PASSWORD).await;
-    Customer {
-        id: pair["account_id"].as_str().expect("account id").into(),
-        email,
-        access: pair["access_token"].as_str().expect("access").into(),
-        refresh: pair["refresh_token"].as_str().expect("refresh").into(),
-    }
-}
-
-async fn login(app: &TestApp, email: &str, password: &str) -> Value {
-    let r = app
-        .http
-        .post(format!("{}/store/auth/login", app.base))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.headers()
-            .get("cache-control")
-            .and_then(|v| v.to_str().ok()),
-        Some("no-store")
-    );
-    r.json().await.expect("json")
-}
-
-/// Who sends a request.
-#[derive(Clone, Copy)]
-enum As<'a> {
-    Nobody,
-    Bearer(&'a str),
-    Cart(&'a str),
-}
-
-async fn call(
-    app: &TestApp,
-    who: As<'_>,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, String) {
-    let mut request = app
-        .http
-        .request(method, format!("{}{path}", app.base))
-        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
-    request = match who {
-        As::Nobody => request,
-        As::Bearer(token) => request.bearer_auth(token),
-        As::Cart(token) => request.header("X-Cart-Token", token),
-    };
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("a response");
-    let status = response.status();
-    (status, response.text().await.expect("a body"))
-}
-
-fn code(body: &str) -> String {
-    serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v["code"].as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// A path of the OpenAPI document with its parameters filled in.

@@ -47,6 +47,13 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> Value {
         .await
         .expect("login");
     assert_eq!(r.status(), 200);
+    // Tokens are never cached on the way.
+    assert_eq!(
+        r.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
     r.json().await.expect("json")
 }
 
