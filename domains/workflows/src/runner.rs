@@ -18,7 +18,7 @@ use std::time::Duration;
 use agora_cart::CartCommand;
 use agora_checkout::{Action, Checkout, CheckoutCommand, Outcome, Phase, MAX_REFUND_ATTEMPTS};
 use agora_inventory::StockCommand;
-use agora_kernel::{CommandId, ErrorBody, ErrorKind, Money, RecordedEvent};
+use agora_kernel::{CommandId, ErrorBody, ErrorKind, Money, RecordedEvent, Sku};
 use agora_nats::{subjects, Bus, CommandEnvelope, CommandReply, QueryEnvelope, RequestContext};
 use agora_order::{CancelReason, OrderCommand, OrderEvent, OrderStatus, OrderView};
 use agora_payment::{PaymentEvent, PaymentStatus, PaymentView, RefundStatus, RefundView};
@@ -124,6 +124,25 @@ impl Runner {
                 &ctx(),
             )
             .await
+    }
+
+    /// Sends a stock command for one line of the checkout for `order_id`: the endpoint is the
+    /// command's own name, the command id the step `stock:<step>:<sku>` of the order.
+    async fn stock(
+        &self,
+        order_id: &str,
+        sku: &Sku,
+        step: &str,
+        command: &StockCommand,
+    ) -> Result<CommandReply<serde_json::Value>, ErrorBody> {
+        self.send(
+            "stock",
+            command.name(),
+            sku.as_str(),
+            step_id(order_id, &format!("stock:{step}:{sku}")),
+            &fields(command),
+        )
+        .await
     }
 
     async fn get<V: DeserializeOwned>(&self, service: &str, id: &str) -> Result<V, ErrorBody> {
@@ -249,15 +268,7 @@ impl Runner {
                         now,
                     };
                     async move {
-                        let result: Result<CommandReply<serde_json::Value>, ErrorBody> = self
-                            .send(
-                                "stock",
-                                "reserve",
-                                line.sku.as_str(),
-                                step_id(order_id, &format!("stock:reserve:{}", line.sku)),
-                                &fields(&reserve),
-                            )
-                            .await;
+                        let result = self.stock(order_id, &line.sku, "reserve", &reserve).await;
                         (line.sku.clone(), result)
                     }
                 });
@@ -323,15 +334,7 @@ impl Runner {
                         order_ref: order_id.to_string(),
                         now,
                     };
-                    let held: Result<CommandReply<serde_json::Value>, ErrorBody> = self
-                        .send(
-                            "stock",
-                            "hold",
-                            line.sku.as_str(),
-                            step_id(order_id, &format!("stock:hold:{}", line.sku)),
-                            &fields(&hold),
-                        )
-                        .await;
+                    let held = self.stock(order_id, &line.sku, "hold", &hold).await;
                     match held {
                         Ok(_) => {}
                         // The reservation lapsed before the hold and its units are gone.
@@ -397,15 +400,7 @@ impl Runner {
                     let commit = StockCommand::Commit {
                         reservation_id: order_id.to_string(),
                     };
-                    let result: Result<CommandReply<serde_json::Value>, ErrorBody> = self
-                        .send(
-                            "stock",
-                            "commit",
-                            line.sku.as_str(),
-                            step_id(order_id, &format!("stock:commit:{}", line.sku)),
-                            &fields(&commit),
-                        )
-                        .await;
+                    let result = self.stock(order_id, &line.sku, "commit", &commit).await;
                     match result {
                         Ok(_) => {}
                         Err(e)
@@ -449,15 +444,7 @@ impl Runner {
                     let release = StockCommand::Release {
                         reservation_id: order_id.to_string(),
                     };
-                    let _: CommandReply<serde_json::Value> = self
-                        .send(
-                            "stock",
-                            "release",
-                            line.sku.as_str(),
-                            step_id(order_id, &format!("stock:release:{}", line.sku)),
-                            &fields(&release),
-                        )
-                        .await?;
+                    self.stock(order_id, &line.sku, "release", &release).await?;
                 }
                 if *void_payment {
                     let voided: Result<CommandReply<PaymentView>, ErrorBody> = self
@@ -517,15 +504,14 @@ impl Runner {
                 // Exactly what was taken goes back, once: a line still reserved (a cancel
                 // landing in the finishing step) is released, a committed one returned.
                 for line in &plan.lines {
-                    let returned: Result<CommandReply<serde_json::Value>, ErrorBody> = self
-                        .send(
-                            "stock",
-                            "return_reservation",
-                            line.sku.as_str(),
-                            step_id(order_id, &format!("stock:return:{}", line.sku)),
-                            &fields(&StockCommand::ReturnReservation {
+                    let returned = self
+                        .stock(
+                            order_id,
+                            &line.sku,
+                            "return",
+                            &StockCommand::ReturnReservation {
                                 reservation_id: order_id.to_string(),
-                            }),
+                            },
                         )
                         .await;
                     match returned {
@@ -538,15 +524,7 @@ impl Runner {
                                 reason: Some(format!("returned: order {order_id} cancelled")),
                                 now,
                             };
-                            let _: CommandReply<serde_json::Value> = self
-                                .send(
-                                    "stock",
-                                    "receive",
-                                    line.sku.as_str(),
-                                    step_id(order_id, &format!("stock:restock:{}", line.sku)),
-                                    &fields(&receive),
-                                )
-                                .await?;
+                            self.stock(order_id, &line.sku, "restock", &receive).await?;
                         }
                         // Never taken: nothing to give back.
                         Err(e) if e.code == "inventory.unknown_reservation" => {}
