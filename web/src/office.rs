@@ -87,6 +87,16 @@ async fn get_json(web: &Web, ctx: &Ctx, uri: &str) -> Result<Value, Response> {
         .map_err(|e| error_page(ctx, &e))
 }
 
+/// A bodiless back-office action: `POST` to the API route `api` as the signed-in person, then
+/// back to the page `to` with the outcome.
+async fn act(web: &Web, ctx: &Ctx, api: &str, to: &str) -> Response {
+    if let Err(r) = gate(ctx) {
+        return r;
+    }
+    let result = web.api.post(api, &ctx.person(), None, &json!({})).await;
+    back(to, result, ctx)
+}
+
 fn back(to: &str, result: Result<Value, ApiFailure>, ctx: &Ctx) -> Response {
     match result {
         Ok(_) => Redirect::to(&format!(
@@ -310,20 +320,17 @@ pub async fn product_action(
             },
         );
     }
-    let result = web
-        .api
-        .post(
-            &format!("/admin/products/{}/{action}", enc(&id)),
-            &ctx.person(),
-            None,
-            &json!({}),
-        )
-        .await;
     let to = form
         .back
         .filter(|b| b.starts_with("/backoffice/"))
         .unwrap_or_else(|| "/backoffice/products".into());
-    back(&to, result, &ctx)
+    act(
+        &web,
+        &ctx,
+        &format!("/admin/products/{}/{action}", enc(&id)),
+        &to,
+    )
+    .await
 }
 
 /// `GET /backoffice/inventory`: levels, and a form to receive stock.
@@ -559,19 +566,13 @@ pub async fn deliver(
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = gate(&ctx) {
-        return r;
-    }
-    let result = web
-        .api
-        .post(
-            &format!("/admin/orders/{}/deliver", enc(&id)),
-            &ctx.person(),
-            None,
-            &json!({}),
-        )
-        .await;
-    back(&format!("/backoffice/orders/{}", enc(&id)), result, &ctx)
+    act(
+        &web,
+        &ctx,
+        &format!("/admin/orders/{}/deliver", enc(&id)),
+        &format!("/backoffice/orders/{}", enc(&id)),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -980,19 +981,13 @@ pub async fn retry_notification(
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = gate(&ctx) {
-        return r;
-    }
-    let result = web
-        .api
-        .post(
-            &format!("/admin/notifications/{}/retry", enc(&id)),
-            &ctx.person(),
-            None,
-            &json!({}),
-        )
-        .await;
-    back("/backoffice/notifications?status=failed", result, &ctx)
+    act(
+        &web,
+        &ctx,
+        &format!("/admin/notifications/{}/retry", enc(&id)),
+        "/backoffice/notifications?status=failed",
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
