@@ -5,9 +5,9 @@
 //! `scripts/test` install them, so CI runs these. Screenshots of every main page, at desktop
 //! width and at 375 px, go to `<target>/web-screenshots/`.
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 
 use std::time::Duration;
 

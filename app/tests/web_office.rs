@@ -6,9 +6,9 @@
 //! Skipped (with a message) when `chromium` or `chromedriver` is not installed; screenshots at
 //! desktop width and at 375 px go to `<target>/web-screenshots/`.
 
-mod common;
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
 
 use std::time::Duration;
 
@@ -103,12 +103,16 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     b.click("tr[data-category='web-tees'] button[type=submit]")
         .await;
     b.find(".notice").await;
-    b.until("the new name is listed", Duration::from_secs(30), async |b| {
-        b.goto("/backoffice/categories?q=web").await;
-        b.text("tr[data-category='web-tees']")
-            .await
-            .contains("Tees and tops")
-    })
+    b.until(
+        "the new name is listed",
+        Duration::from_secs(30),
+        async |b| {
+            b.goto("/backoffice/categories?q=web").await;
+            b.text("tr[data-category='web-tees']")
+                .await
+                .contains("Tees and tops")
+        },
+    )
     .await;
     b.shot("backoffice-categories").await;
     b.accessible("backoffice-categories").await;
@@ -123,8 +127,7 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     b.click("#product-form button[type=submit]").await;
     b.find(".notice").await;
     b.fill("#price-WOF-TEE-S", "19.50").await;
-    b.click("tr[data-sku='WOF-TEE-S'] .price-form button")
-        .await;
+    b.click("tr[data-sku='WOF-TEE-S'] .price-form button").await;
     b.find(".notice").await;
     assert!(
         b.text("tr[data-sku='WOF-TEE-S']").await.contains("€19.50"),
@@ -163,7 +166,9 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
         async |b| {
             b.goto("/backoffice/inventory/WOF-TEE-M").await;
             b.count("#movements").await == 1
-                && b.text("#movements").await.contains("dropped in the warehouse")
+                && b.text("#movements")
+                    .await
+                    .contains("dropped in the warehouse")
         },
     )
     .await;
@@ -307,7 +312,11 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     sign_out(&b).await;
     sign_in(&b, &dave.email, people::PASSWORD).await;
     b.find(".error").await;
-    assert_eq!(b.path().await, "/account/signin", "the old password is gone");
+    assert_eq!(
+        b.path().await,
+        "/account/signin",
+        "the old password is gone"
+    );
     sign_in(&b, &dave.email, NEW_PASSWORD).await;
     assert_eq!(b.text("#account-email").await, dave.email);
     sign_out(&b).await;

@@ -861,11 +861,7 @@ pub async fn list_categories(
         None | Some("name") => "c.name, c.category_id",
         Some("newest") => "c.created_at DESC, c.category_id",
         Some("products") => "product_count DESC, c.name, c.category_id",
-        Some(_) => {
-            return Err(params::invalid_query(
-                "sort is name, newest or products",
-            ))
-        }
+        Some(_) => return Err(params::invalid_query("sort is name, newest or products")),
     };
     let pattern = params::search_text(filter.q.as_deref())?.map(|q| params::contains_pattern(&q));
     let records: Vec<CategoryRowRecord> = sqlx::query_as(&format!(

@@ -438,8 +438,7 @@ pub async fn list_stock(
 ) -> Result<Json<StockPage>, ApiError> {
     auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let (limit, offset) = params::page(filter.limit, filter.offset)?;
-    let pattern =
-        params::search_text(filter.sku.as_deref())?.map(|q| params::contains_pattern(&q));
+    let pattern = params::search_text(filter.sku.as_deref())?.map(|q| params::contains_pattern(&q));
     let records: Vec<StockLevelRecord> = sqlx::query_as(
         "SELECT sku, on_hand, reserved, available, low_stock_threshold, updated_at,
                 count(*) OVER () AS total

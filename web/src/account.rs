@@ -257,7 +257,8 @@ pub async fn password(
         *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         return r;
     }
-    let body = json!({"current_password": form.current_password, "new_password": form.new_password});
+    let body =
+        json!({"current_password": form.current_password, "new_password": form.new_password});
     match web
         .api
         .post("/store/customers/me/password", &ctx.person(), None, &body)
@@ -275,7 +276,9 @@ pub async fn password(
             } else {
                 e
             };
-            refused(&ctx, &e, |m| password_page(&ctx, &Saved::default(), Some(m)))
+            refused(&ctx, &e, |m| {
+                password_page(&ctx, &Saved::default(), Some(m))
+            })
         }
     }
 }

@@ -1365,7 +1365,11 @@ pub async fn categories_page(
     gate(&ctx)?;
     let offset = f.offset.unwrap_or(0).max(0);
     let q = f.q.clone().unwrap_or_default();
-    let sort = f.sort.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "name".into());
+    let sort = f
+        .sort
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "name".into());
     let mut query: Vec<(&str, String)> = vec![
         ("limit", "25".into()),
         ("offset", offset.to_string()),
@@ -1551,8 +1555,11 @@ pub async fn change_price(
     }
     let to = format!("/backoffice/products/{}", enc(&id));
     let Some(amount) = crate::store::major_to_minor(form.price.trim()) else {
-        return Redirect::to(&format!("{to}?error={}", enc("Enter the price like 19.99.")))
-            .into_response();
+        return Redirect::to(&format!(
+            "{to}?error={}",
+            enc("Enter the price like 19.99.")
+        ))
+        .into_response();
     };
     let result = web
         .api
@@ -1614,7 +1621,11 @@ pub async fn accounts(
     gate(&ctx)?;
     let offset = f.offset.unwrap_or(0).max(0);
     let q = f.q.clone().unwrap_or_default();
-    let sort = f.sort.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "newest".into());
+    let sort = f
+        .sort
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "newest".into());
     let mut query: Vec<(&str, String)> = vec![
         ("limit", "25".into()),
         ("offset", offset.to_string()),

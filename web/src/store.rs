@@ -294,7 +294,10 @@ fn category_trail<'a>(tree: &'a [Value], id: &str) -> Option<(Vec<(String, Strin
         if here.0 == id {
             return Some((vec![here], node));
         }
-        let children = node["children"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let children = node["children"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         if let Some((mut trail, found)) = category_trail(children, id) {
             trail.insert(0, here);
             return Some((trail, found));

@@ -295,4 +295,3 @@ pub async fn until_searchable(app: &TestApp, q: &str) {
     .await
     .unwrap_or_else(|_| panic!("{q} never became searchable"));
 }
-
