@@ -222,7 +222,7 @@ pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -
                 li { "Orders (all)" strong { (orders["total"].as_i64().unwrap_or(0)) } }
                 li { "Orders today" strong #orders-today { (day["orders_confirmed"].as_i64().unwrap_or(0)) } }
                 li { "Sales today" strong { (money(day["gross_minor"].as_i64().unwrap_or(0), day["currency"].as_str().unwrap_or("EUR"))) } }
-                li { "Low-stock SKUs" strong { (low_items.len()) } }
+                li { a href="/backoffice/inventory?low_stock=1" { "Low-stock SKUs" } strong { (low["total"].as_i64().unwrap_or(low_items.len() as i64)) } }
                 li { a href="/backoffice/notifications?status=failed" { "Failed notifications" } strong { (failed.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) } }
             }
             h2 { "Orders by status (latest 100)" }

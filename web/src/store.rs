@@ -2152,6 +2152,43 @@ mod tests {
     }
 
     #[test]
+    fn a_category_page_keeps_its_state_under_its_own_path() {
+        let form = SearchForm {
+            q: Some("tee".into()),
+            // A category field in the query cannot widen or move a category page.
+            category: Some("elsewhere".into()),
+            fixed_category: Some("mens-shirts".into()),
+            ..SearchForm::default()
+        };
+        let next = form.url_with(&[("page", Some("2".into()))]);
+        assert!(next.starts_with("/categories/mens-shirts?"), "{next}");
+        assert!(!next.contains("elsewhere"), "{next}");
+        assert!(next.contains("q=tee") && next.contains("page=2"), "{next}");
+        let api = form.api_query().expect("a valid query");
+        assert!(api.contains("category=mens-shirts"), "{api}");
+        assert!(!api.contains("elsewhere"), "{api}");
+    }
+
+    #[test]
+    fn a_category_trail_runs_from_the_top_of_the_tree() {
+        let tree = vec![
+            json!({"id": "men", "name": "Men", "children": [
+            {"id": "mens-shirts", "name": "Shirts", "children": []}]}),
+            json!({"id": "home", "name": "Home", "children": []}),
+        ];
+        let (trail, node) = category_trail(&tree, "mens-shirts").expect("found");
+        assert_eq!(
+            trail,
+            vec![
+                ("men".to_string(), "Men".to_string()),
+                ("mens-shirts".to_string(), "Shirts".to_string())
+            ]
+        );
+        assert_eq!(node["name"], "Shirts");
+        assert!(category_trail(&tree, "nowhere").is_none());
+    }
+
+    #[test]
     fn a_search_url_keeps_its_state_and_changes_one_field() {
         let form = SearchForm {
             q: Some("tee".into()),
