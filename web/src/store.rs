@@ -334,7 +334,7 @@ async fn listing(web: &Web, ctx: &Ctx, form: SearchForm) -> Page {
             Some((trail, node)) => Some((trail, node.clone())),
             None => {
                 return Err(error_page(
-                    &ctx,
+                    ctx,
                     &ApiFailure {
                         status: StatusCode::NOT_FOUND,
                         code: "catalog.not_found".into(),
@@ -349,7 +349,7 @@ async fn listing(web: &Web, ctx: &Ctx, form: SearchForm) -> Page {
         Ok(uri) => match web.api.get::<SearchResult>(&uri, &creds).await {
             Ok(r) => (Some(r), None),
             Err(e) if e.status.is_client_error() => (None, Some(e.message)),
-            Err(e) => return Err(error_page(&ctx, &e)),
+            Err(e) => return Err(error_page(ctx, &e)),
         },
         Err(message) => (None, Some(message)),
     };
@@ -484,7 +484,7 @@ async fn listing(web: &Web, ctx: &Ctx, form: SearchForm) -> Page {
             }
         }
     };
-    Ok(page(&ctx, &title, content).into_response())
+    Ok(page(ctx, &title, content).into_response())
 }
 
 /// Units available per SKU, from the stock read model (what the API's inventory routes read).
