@@ -910,13 +910,13 @@ pub async fn edit_product_form(
                             tr data-sku=(sku) {
                                 td data-label="SKU" { (sku) }
                                 td data-label="Name" { (v["title"].as_str().unwrap_or_default()) }
-                                td.num data-label="Price" { (crate::layout::money_json(&v["price"])) }
-                                td {
+                                td.num data-label="Price" { span.price { (crate::layout::money_json(&v["price"])) } }
+                                td data-label="New price" {
                                     form.inline-form.price-form method="post" action=(format!("{here}/variants/{}/price", enc(sku))) {
                                         (csrf(&ctx))
                                         (key_field())
                                         input type="hidden" name="currency" value=(currency);
-                                        label for=(format!("price-{sku}")) { "New price of " (sku) " (" (currency) ")" }
+                                        label.sr-only for=(format!("price-{sku}")) { "New price of " (sku) " (" (currency) ")" }
                                         input id=(format!("price-{sku}")) type="text" inputmode="decimal" name="price" required size="8";
                                         button.secondary type="submit" { "Change price" }
                                     }
