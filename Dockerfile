@@ -5,11 +5,20 @@
 FROM rust:1-bookworm AS builder
 WORKDIR /src
 COPY . .
+# /docs runs Scalar's script built into the binary (no CDN): npm fetches the pinned package the
+# way scripts/demo and scripts/test do (scripts/docs-assets.sh), and the build fails without it
+# rather than shipping an image whose /docs only explains how to build the reference in.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends npm \
+    && rm -rf /var/lib/apt/lists/*
 # The cache mounts keep the crate registry and compiled dependencies between builds; the binary is
-# copied out of the cached target directory in the same step.
+# copied out of the cached target directory in the same step. AGORA_SCALAR_JS, exported by
+# fetch_docs_assets, must reach cargo in the same shell.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin agora \
+    . scripts/docs-assets.sh && fetch_docs_assets \
+    && test -n "${AGORA_SCALAR_JS:-}" \
+    && cargo build --release --locked --bin agora \
     && cp target/release/agora /usr/local/bin/agora
 
 FROM debian:bookworm-slim

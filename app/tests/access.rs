@@ -300,6 +300,12 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             [I, I, D, I, H, D, D],
         ),
         (
+            Method::GET,
+            "/admin/categories".into(),
+            None,
+            [I, I, I, I, I, D, D],
+        ),
+        (
             Method::POST,
             "/admin/categories".into(),
             Some(json!({"id": "acc-kettles", "name": "Kettles"})),
@@ -331,6 +337,12 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             [I, I, D, I, H, D, D],
         ),
         // Accounts: staff and auditors read; only admins grant roles.
+        (
+            Method::GET,
+            "/admin/accounts".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
         (
             Method::GET,
             format!("/admin/accounts/{}", cast.eve.id),

@@ -17,13 +17,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Router;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::checkout::AddressBody;
-use crate::error::{ApiErrorBody, Json, Path};
+use crate::error::{ApiErrorBody, Json, Path, Query};
 use crate::{auth, params, service, ApiError, AppState};
 
 /// The NATS service of sign-up, sign-in and sessions.
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
             "/store/customers/me/addresses/{id}/default",
             post(set_default_address),
         )
+        .route("/admin/accounts", get(list_accounts))
         .route("/admin/accounts/{id}", get(admin_account))
         .route(
             "/admin/accounts/{id}/roles/{role}",
@@ -692,6 +694,81 @@ fn role(raw: &str) -> Result<Role, ApiError> {
             "a role is one of admin, auditor, customer, staff, vendor",
         )
     })
+}
+
+/// Query of `GET /admin/accounts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AccountFilter {
+    /// Case-insensitive substring of the email, taken literally (up to 200 characters).
+    pub q: Option<String>,
+    /// `newest` (default) or `email`.
+    pub sort: Option<String>,
+    /// Page size, 1–100 (default 50).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// One account in the back office's list: its sign-in email and when it was registered. The
+/// profile and the roles are the account's own (`GET /admin/accounts/{id}`).
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct AccountRow {
+    pub account_id: Uuid,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountPage {
+    /// Rows matching the filter, over all pages.
+    pub total: i64,
+    pub items: Vec<AccountRow>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRowRecord {
+    #[sqlx(flatten)]
+    row: AccountRow,
+    total: i64,
+}
+
+/// List accounts by email (admins, staff and auditors), from identity's email lookup table.
+#[utoipa::path(get, path = "/admin/accounts", tag = "account", params(AccountFilter),
+    security(("bearer" = [])),
+    responses((status = 200, body = AccountPage), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody)))]
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(filter): Query<AccountFilter>,
+) -> Result<Json<AccountPage>, ApiError> {
+    auth::back_office(&state, &headers, auth::Area::Accounts, false)?;
+    let (limit, offset) = params::page(filter.limit, filter.offset)?;
+    // The order is chosen from a fixed list, never from the client's text.
+    let order = match filter.sort.as_deref() {
+        None | Some("newest") => "created_at DESC, email",
+        Some("email") => "email",
+        Some(_) => return Err(params::invalid_query("sort is newest or email")),
+    };
+    let pattern = params::search_text(filter.q.as_deref())?.map(|q| params::contains_pattern(&q));
+    let records: Vec<AccountRowRecord> = sqlx::query_as(&format!(
+        r"SELECT account_id, email, created_at, count(*) OVER () AS total
+         FROM identity_emails
+         WHERE ($1::text IS NULL OR email ILIKE $1 ESCAPE '\')
+         ORDER BY {order}
+         LIMIT $2 OFFSET $3"
+    ))
+    .bind(&pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total = records.first().map(|r| r.total).unwrap_or(0);
+    Ok(Json(AccountPage {
+        total,
+        items: records.into_iter().map(|r| r.row).collect(),
+    }))
 }
 
 /// Read any account (admins, staff and auditors).

@@ -58,7 +58,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/products/{id}/publish", post(publish))
         .route("/admin/products/{id}/unpublish", post(unpublish))
         .route("/admin/products/{id}/archive", post(archive))
-        .route("/admin/categories", post(create_category))
+        .route(
+            "/admin/categories",
+            get(list_categories).post(create_category),
+        )
         .route("/admin/categories/{id}", patch(rename_category))
         .route("/store/products", get(store_products))
         .route("/store/products/{id}", get(store_product))
@@ -790,6 +793,99 @@ pub async fn list_products(
 
 // ---------------------------------------------------------------------------------------------
 // Back office: categories
+
+/// Query of `GET /admin/categories`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CategoryFilter {
+    /// Case-insensitive substring of the name or the id, taken literally (up to 200
+    /// characters).
+    pub q: Option<String>,
+    /// Only the children of this category.
+    pub parent_id: Option<String>,
+    /// `name` (default), `newest` or `products` (most products first).
+    pub sort: Option<String>,
+    /// Page size, 1–100 (default 50).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// A category of the read model, as the back office lists it.
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct CategoryRow {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    /// Products of any status filed directly under this category.
+    pub product_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CategoryPage {
+    /// Rows matching the filter, over all pages.
+    pub total: i64,
+    pub items: Vec<CategoryRow>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CategoryRowRecord {
+    #[sqlx(flatten)]
+    row: CategoryRow,
+    total: i64,
+}
+
+/// List categories of the read model, filtered by name and parent, paged.
+#[utoipa::path(get, path = "/admin/categories", tag = "catalog", params(CategoryFilter),
+    security(("bearer" = [])),
+    responses((status = 200, body = CategoryPage), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody)))]
+pub async fn list_categories(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(filter): Query<CategoryFilter>,
+) -> Result<Json<CategoryPage>, ApiError> {
+    auth::back_office(&state, &headers, auth::Area::Catalog, false)?;
+    let (limit, offset) = params::page(filter.limit, filter.offset)?;
+    if let Some(parent) = &filter.parent_id {
+        if !is_category_id(parent) {
+            return Err(params::invalid_query(
+                "parent_id is 1 to 64 characters of a-z, 0-9 or '-'",
+            ));
+        }
+    }
+    // The order is chosen from a fixed list, never from the client's text.
+    let order = match filter.sort.as_deref() {
+        None | Some("name") => "c.name, c.category_id",
+        Some("newest") => "c.created_at DESC, c.category_id",
+        Some("products") => "product_count DESC, c.name, c.category_id",
+        Some(_) => return Err(params::invalid_query("sort is name, newest or products")),
+    };
+    let pattern = params::search_text(filter.q.as_deref())?.map(|q| params::contains_pattern(&q));
+    let records: Vec<CategoryRowRecord> = sqlx::query_as(&format!(
+        r"SELECT c.category_id AS id, c.name, c.parent_id, c.created_at, c.updated_at,
+                (SELECT count(*) FROM products p WHERE p.category_id = c.category_id) AS product_count,
+                count(*) OVER () AS total
+         FROM categories c
+         WHERE ($1::text IS NULL OR c.name ILIKE $1 ESCAPE '\' OR c.category_id ILIKE $1 ESCAPE '\')
+           AND ($2::text IS NULL OR c.parent_id = $2)
+         ORDER BY {order}
+         LIMIT $3 OFFSET $4"
+    ))
+    .bind(&pattern)
+    .bind(&filter.parent_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total = records.first().map(|r| r.total).unwrap_or(0);
+    Ok(Json(CategoryPage {
+        total,
+        items: records.into_iter().map(|r| r.row).collect(),
+    }))
+}
 
 /// Create a category, at the top of the tree or under an existing one.
 #[utoipa::path(post, path = "/admin/categories", tag = "catalog", request_body = CreateCategory,

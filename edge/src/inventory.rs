@@ -166,6 +166,8 @@ pub struct SetThreshold {
 pub struct StockFilter {
     /// `true`: only SKUs at or below their threshold; `false`: only SKUs above it.
     pub low_stock: Option<bool>,
+    /// Case-insensitive substring of the SKU, taken literally (up to 200 characters).
+    pub sku: Option<String>,
     /// Page size, 1–100 (default 50).
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -436,17 +438,20 @@ pub async fn list_stock(
 ) -> Result<Json<StockPage>, ApiError> {
     auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let (limit, offset) = params::page(filter.limit, filter.offset)?;
+    let pattern = params::search_text(filter.sku.as_deref())?.map(|q| params::contains_pattern(&q));
     let records: Vec<StockLevelRecord> = sqlx::query_as(
         "SELECT sku, on_hand, reserved, available, low_stock_threshold, updated_at,
                 count(*) OVER () AS total
          FROM stock_levels
          WHERE ($1::boolean IS NULL OR (available <= low_stock_threshold) = $1)
+           AND ($4::text IS NULL OR sku ILIKE $4 ESCAPE '\\')
          ORDER BY sku
          LIMIT $2 OFFSET $3",
     )
     .bind(filter.low_stock)
     .bind(limit)
     .bind(offset)
+    .bind(&pattern)
     .fetch_all(&state.pool)
     .await?;
     let total = records.first().map(|r| r.total).unwrap_or(0);

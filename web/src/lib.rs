@@ -13,6 +13,7 @@
 //! - the back office is gated by the API itself: a page calls the API as the signed-in person,
 //!   so a role the API refuses is a 403 page.
 
+mod account;
 pub mod api;
 mod image;
 mod layout;
@@ -59,6 +60,7 @@ pub fn router(state: AppState, edge_router: Router, config: WebConfig) -> Router
     Router::new()
         .route("/", get(store::home))
         .route("/search", get(store::search))
+        .route("/categories/{id}", get(store::category))
         .route("/products/{id}", get(store::product))
         .route("/products/{id}/notify", post(store::notify_me))
         .route("/cart", get(store::cart))
@@ -92,6 +94,18 @@ pub fn router(state: AppState, edge_router: Router, config: WebConfig) -> Router
         .route("/account/reset", get(store::reset_form).post(store::reset))
         .route("/account", get(store::account))
         .route("/account/addresses", post(store::add_address))
+        .route(
+            "/account/profile",
+            get(account::profile_form).post(account::profile),
+        )
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::password),
+        )
+        .route(
+            "/account/notifications",
+            get(account::preferences_form).post(account::preferences),
+        )
         .merge(office::router())
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),

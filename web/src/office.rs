@@ -36,6 +36,22 @@ pub fn router() -> Router<Web> {
         .route("/backoffice/products/{id}/{action}", post(product_action))
         .route("/backoffice/inventory", get(inventory))
         .route("/backoffice/inventory/receive", post(receive))
+        .route("/backoffice/inventory/{sku}", get(stock_item))
+        .route("/backoffice/inventory/{sku}/adjust", post(adjust))
+        .route("/backoffice/inventory/{sku}/threshold", post(threshold))
+        .route(
+            "/backoffice/categories",
+            get(categories_page).post(create_category),
+        )
+        .route("/backoffice/categories/{id}", post(rename_category))
+        .route("/backoffice/accounts", get(accounts))
+        .route("/backoffice/accounts/{id}", get(account))
+        .route("/backoffice/accounts/{id}/roles", post(change_role))
+        .route(
+            "/backoffice/products/{id}/variants/{sku}/price",
+            post(change_price),
+        )
+        .route("/backoffice/orders/{id}/cancel", post(cancel))
         .route("/backoffice/orders", get(orders))
         .route("/backoffice/orders/{id}", get(order))
         .route("/backoffice/orders/{id}/ship", post(ship))
@@ -67,8 +83,10 @@ fn nav() -> Markup {
             ul.cats {
                 li { a href="/backoffice" { "Dashboard" } }
                 li { a href="/backoffice/products" { "Products" } }
+                li { a href="/backoffice/categories" { "Categories" } }
                 li { a href="/backoffice/inventory" { "Inventory" } }
                 li { a href="/backoffice/orders" { "Orders" } }
+                li { a href="/backoffice/accounts" { "Accounts" } }
                 li { a href="/backoffice/notifications" { "Notifications" } }
                 li { a href="/backoffice/audit" { "Audit" } }
             }
@@ -128,6 +146,17 @@ pub struct Flash {
     status: Option<String>,
     #[serde(default)]
     offset: Option<i64>,
+    #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
+    sku: Option<String>,
+    #[serde(default)]
+    low_stock: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    /// The movements page's cursor: entries older than this stream position.
+    #[serde(default)]
+    before: Option<i64>,
 }
 
 /// A fresh idempotency key per rendered form: submitting the same form twice (a double click,
@@ -193,7 +222,7 @@ pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -
                 li { "Orders (all)" strong { (orders["total"].as_i64().unwrap_or(0)) } }
                 li { "Orders today" strong #orders-today { (day["orders_confirmed"].as_i64().unwrap_or(0)) } }
                 li { "Sales today" strong { (money(day["gross_minor"].as_i64().unwrap_or(0), day["currency"].as_str().unwrap_or("EUR"))) } }
-                li { "Low-stock SKUs" strong { (low_items.len()) } }
+                li { a href="/backoffice/inventory?low_stock=1" { "Low-stock SKUs" } strong { (low["total"].as_i64().unwrap_or(low_items.len() as i64)) } }
                 li { a href="/backoffice/notifications?status=failed" { "Failed notifications" } strong { (failed.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) } }
             }
             h2 { "Orders by status (latest 100)" }
@@ -333,7 +362,8 @@ pub async fn product_action(
     .await
 }
 
-/// `GET /backoffice/inventory`: levels, and a form to receive stock.
+/// `GET /backoffice/inventory`: levels filtered by SKU and low stock, a form to receive
+/// stock, and a link per SKU to its movements, adjustments and threshold.
 pub async fn inventory(
     State(web): State<Web>,
     Extension(ctx): Extension<Ctx>,
@@ -341,17 +371,35 @@ pub async fn inventory(
 ) -> Page {
     gate(&ctx)?;
     let offset = f.offset.unwrap_or(0).max(0);
+    let sku = f.sku.clone().unwrap_or_default();
+    let low = f.low_stock.as_deref().is_some_and(|v| !v.is_empty());
+    let mut query: Vec<(&str, String)> =
+        vec![("limit", "50".into()), ("offset", offset.to_string())];
+    if !sku.trim().is_empty() {
+        query.push(("sku", sku.trim().into()));
+    }
+    if low {
+        query.push(("low_stock", "true".into()));
+    }
     let list = get_json(
         &web,
         &ctx,
-        &format!("/admin/inventory?limit=50&offset={offset}"),
+        &format!(
+            "/admin/inventory?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        ),
     )
     .await?;
-    let items = list["items"]
-        .as_array()
-        .cloned()
-        .or_else(|| list.as_array().cloned())
-        .unwrap_or_default();
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let total = list["total"].as_i64().unwrap_or(0);
+    let here = format!(
+        "/backoffice/inventory?{}",
+        serde_urlencoded::to_string([
+            ("sku", sku.clone()),
+            ("low_stock", if low { "1".into() } else { String::new() })
+        ])
+        .unwrap_or_default()
+    );
     Ok(office_page(
         &ctx,
         "Inventory",
@@ -361,20 +409,38 @@ pub async fn inventory(
             h2 { "Receive stock" }
             form.inline-form #receive method="post" action="/backoffice/inventory/receive" {
                 (csrf(&ctx))
-                        (key_field())
+                (key_field())
                 div { label for="rsku" { "SKU" } input #rsku type="text" name="sku" required; }
                 div { label for="rqty" { "Quantity" } input #rqty type="number" name="quantity" min="1" required; }
                 div { label for="rreason" { "Reason" } input #rreason type="text" name="reason"; }
                 button type="submit" { "Receive" }
             }
             h2 { "Levels" }
-            div.table-wrap { table.stack {
-                thead { tr { th scope="col" { "SKU" } th.num scope="col" { "On hand" } th.num scope="col" { "Reserved" } th.num scope="col" { "Available" } } }
-                tbody { @for s in &items { tr { td { (s["sku"].as_str().unwrap_or_default()) } td.num { (s["on_hand"].as_i64().unwrap_or(0)) } td.num { (s["reserved"].as_i64().unwrap_or(0)) } td.num { (s["available"].as_i64().unwrap_or(0)) } } } }
-            } }
+            form.inline-form #inventory-filter method="get" action="/backoffice/inventory" {
+                div { label for="isku" { "SKU contains" } input #isku type="search" name="sku" value=(sku); }
+                label.inline { input #ilow type="checkbox" name="low_stock" value="1" checked[low]; "Low stock only" }
+                button type="submit" { "Filter" }
+            }
+            p { (total) " SKUs" }
+            @if items.is_empty() { div.empty { p { "No SKUs match." } } } @else {
+                div.table-wrap { table.stack #levels {
+                    thead { tr { th scope="col" { "SKU" } th.num scope="col" { "On hand" } th.num scope="col" { "Reserved" } th.num scope="col" { "Available" } th.num scope="col" { "Low at" } } }
+                    tbody { @for s in &items {
+                        @let item = s["sku"].as_str().unwrap_or_default();
+                        @let is_low = s["available"].as_i64().unwrap_or(0) <= s["low_stock_threshold"].as_i64().unwrap_or(0);
+                        tr data-sku=(item) {
+                            td data-label="SKU" { a href=(format!("/backoffice/inventory/{}", enc(item))) { (item) } @if is_low { " " span.badge.bad { "low" } } }
+                            td.num data-label="On hand" { (s["on_hand"].as_i64().unwrap_or(0)) }
+                            td.num data-label="Reserved" { (s["reserved"].as_i64().unwrap_or(0)) }
+                            td.num data-label="Available" { (s["available"].as_i64().unwrap_or(0)) }
+                            td.num data-label="Low at" { (s["low_stock_threshold"].as_i64().unwrap_or(0)) }
+                        }
+                    } }
+                } }
+            }
             nav.pager aria-label="Pages" {
-                @if offset > 0 { a href=(format!("/backoffice/inventory?offset={}", (offset - 50).max(0))) { "← Previous" } }
-                @if items.len() == 50 { a href=(format!("/backoffice/inventory?offset={}", offset + 50)) { "Next →" } }
+                @if offset > 0 { a href=(format!("{here}&offset={}", (offset - 50).max(0))) { "← Previous" } }
+                @if offset + 50 < total { a href=(format!("{here}&offset={}", offset + 50)) { "Next →" } }
             }
         },
     ))
@@ -426,6 +492,10 @@ pub async fn orders(
     if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
         query.push(("status", s.into()));
     }
+    let email = f.email.clone().unwrap_or_default();
+    if !email.trim().is_empty() {
+        query.push(("email", email.trim().into()));
+    }
     let list = get_json(
         &web,
         &ctx,
@@ -445,6 +515,8 @@ pub async fn orders(
             h1 { "Orders" }
             (flash(&f))
             form.inline-form method="get" action="/backoffice/orders" {
+                label for="oe" { "Email" }
+                input #oe type="search" name="email" value=(email);
                 label for="os" { "Status" }
                 select #os name="status" {
                     option value="" { "Any" }
@@ -463,8 +535,8 @@ pub async fn orders(
                 } }
             }
             nav.pager aria-label="Pages" {
-                @if offset > 0 { a href=(format!("/backoffice/orders?status={}&offset={}", enc(&status), (offset - 25).max(0))) { "← Previous" } }
-                @if offset + 25 < total { a href=(format!("/backoffice/orders?status={}&offset={}", enc(&status), offset + 25)) { "Next →" } }
+                @if offset > 0 { a href=(format!("/backoffice/orders?status={}&email={}&offset={}", enc(&status), enc(&email), (offset - 25).max(0))) { "← Previous" } }
+                @if offset + 25 < total { a href=(format!("/backoffice/orders?status={}&email={}&offset={}", enc(&status), enc(&email), offset + 25)) { "Next →" } }
             }
         },
     ))
@@ -514,6 +586,13 @@ pub async fn order(
                     }
                     h2 { "Deliver" }
                     form method="post" action=(format!("{base}/deliver")) { (csrf(&ctx)) button.secondary type="submit" { "Mark delivered" } }
+                    h2 { "Cancel" }
+                    form.inline-form #cancel method="post" action=(format!("{base}/cancel")) {
+                        (csrf(&ctx))
+                        (key_field())
+                        div { label for="cancel-note" { "Why (optional)" } input #cancel-note type="text" name="note" maxlength="500"; }
+                        button.secondary type="submit" { "Cancel order" }
+                    }
                     h2 { "Refund" }
                     form.inline-form #refund method="post" action=(format!("{base}/refund")) {
                         (csrf(&ctx))
@@ -824,9 +903,25 @@ pub async fn edit_product_form(
                 section {
                     h2 { "Variants" }
                     div.table-wrap { table.stack {
-                        thead { tr { th scope="col" { "SKU" } th scope="col" { "Name" } th.num scope="col" { "Price" } } }
+                        thead { tr { th scope="col" { "SKU" } th scope="col" { "Name" } th.num scope="col" { "Price" } th scope="col" { "New price" } } }
                         tbody { @for v in product["variants"].as_array().cloned().unwrap_or_default() {
-                            tr { td { (v["sku"].as_str().unwrap_or_default()) } td { (v["title"].as_str().unwrap_or_default()) } td.num { (crate::layout::money_json(&v["price"])) } }
+                            @let sku = v["sku"].as_str().unwrap_or_default();
+                            @let currency = v["price"]["currency"].as_str().unwrap_or("EUR");
+                            tr data-sku=(sku) {
+                                td data-label="SKU" { (sku) }
+                                td data-label="Name" { (v["title"].as_str().unwrap_or_default()) }
+                                td.num data-label="Price" { span.price { (crate::layout::money_json(&v["price"])) } }
+                                td data-label="New price" {
+                                    form.inline-form.price-form method="post" action=(format!("{here}/variants/{}/price", enc(sku))) {
+                                        (csrf(&ctx))
+                                        (key_field())
+                                        input type="hidden" name="currency" value=(currency);
+                                        label.sr-only for=(format!("price-{sku}")) { "New price of " (sku) " (" (currency) ")" }
+                                        input id=(format!("price-{sku}")) type="text" inputmode="decimal" name="price" required size="8";
+                                        button.secondary type="submit" { "Change price" }
+                                    }
+                                }
+                            }
                         } }
                     } }
                     h2 { "Add a variant" }
@@ -1051,4 +1146,664 @@ pub async fn audit(
             }
         },
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory: one SKU
+
+/// `GET /backoffice/inventory/{sku}`: the SKU's stock (from its service), its movements
+/// (newest first, paged by stream position), and forms to adjust stock and set the low-stock
+/// threshold.
+pub async fn stock_item(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(sku): Path<String>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let base = format!("/backoffice/inventory/{}", enc(&sku));
+    let stock = get_json(&web, &ctx, &format!("/admin/inventory/{}", enc(&sku))).await?;
+    let mut query = format!("/admin/inventory/{}/movements?limit=25", enc(&sku));
+    if let Some(before) = f.before.filter(|b| *b > 0) {
+        query.push_str(&format!("&before_sequence={before}"));
+    }
+    let movements = get_json(&web, &ctx, &query).await?;
+    let items = movements["items"].as_array().cloned().unwrap_or_default();
+    let available = stock["available"].as_i64().unwrap_or(0);
+    let threshold = stock["low_stock_threshold"].as_i64().unwrap_or(0);
+    Ok(office_page(
+        &ctx,
+        &format!("Stock of {sku}"),
+        html! {
+            p { a href="/backoffice/inventory" { "← Inventory" } }
+            h1 { "Stock of " (sku) }
+            (flash(&f))
+            ul.stats #stock {
+                li { "On hand" strong #on-hand { (stock["on_hand"].as_i64().unwrap_or(0)) } }
+                li { "Reserved" strong { (stock["reserved"].as_i64().unwrap_or(0)) } }
+                li { "Available" strong #available { (available) } }
+                li { "Low-stock threshold" strong #threshold { (threshold) }
+                     @if available <= threshold { span.badge.bad #low-badge { "low stock" } } }
+            }
+            div.forms {
+                section {
+                    h2 { "Adjust stock" }
+                    form #adjust method="post" action=(format!("{base}/adjust")) {
+                        (csrf(&ctx))
+                        (key_field())
+                        label for="delta" { "Change of units on hand" }
+                        input #delta type="number" name="delta" required min="-1000000" max="1000000" aria-describedby="delta-help";
+                        p #delta-help .muted { "Negative to remove units, positive to add them." }
+                        label for="adjust-reason" { "Reason" }
+                        select #adjust-reason name="reason" required {
+                            @for (value, label) in ADJUST_REASONS { option value=(value) { (label) } }
+                        }
+                        label for="adjust-note" { "Note (optional)" }
+                        input #adjust-note type="text" name="note" maxlength="200";
+                        p { button type="submit" { "Adjust" } }
+                    }
+                }
+                section {
+                    h2 { "Low-stock threshold" }
+                    form #threshold-form method="post" action=(format!("{base}/threshold")) {
+                        (csrf(&ctx))
+                        (key_field())
+                        label for="threshold-value" { "Counts as low at or below" }
+                        input #threshold-value type="number" name="threshold" value=(threshold) required min="0" max="1000000";
+                        p { button type="submit" { "Set threshold" } }
+                    }
+                }
+            }
+            h2 { "Movements" }
+            @if items.is_empty() { div.empty { p { "No movements yet." } } } @else {
+                div.table-wrap { table.stack #movements {
+                    thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "What" } th.num scope="col" { "On hand" } th.num scope="col" { "Reserved" } th scope="col" { "Reason" } th scope="col" { "Note" } } }
+                    tbody { @for m in &items {
+                        tr {
+                            td data-label="#" { (m["sequence"].as_i64().unwrap_or(0)) }
+                            td data-label="When" { (m["at"].as_str().and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok()).map(|t| crate::layout::date(&t)).unwrap_or_default()) }
+                            td data-label="What" { (movement_label(m["kind"].as_str().unwrap_or_default())) }
+                            td.num data-label="On hand" { (signed(m["on_hand_delta"].as_i64().unwrap_or(0))) }
+                            td.num data-label="Reserved" { (signed(m["reserved_delta"].as_i64().unwrap_or(0))) }
+                            td data-label="Reason" { (m["reason"].as_str().unwrap_or("")) }
+                            td data-label="Note" { (m["note"].as_str().unwrap_or("")) }
+                        }
+                    } }
+                } }
+            }
+            nav.pager aria-label="Movement pages" {
+                @if f.before.is_some() { a href=(base) { "← Newest" } }
+                @if let Some(next) = movements["next_before_sequence"].as_i64() { a href=(format!("{base}?before={next}")) { "Older →" } }
+            }
+        },
+    ))
+}
+
+/// The API's adjustment reasons and how people read them.
+const ADJUST_REASONS: [(&str, &str); 5] = [
+    ("recount", "Recount"),
+    ("damaged", "Damaged"),
+    ("lost", "Lost"),
+    ("found", "Found"),
+    ("correction", "Correction"),
+];
+
+/// A movement's event type for people.
+fn movement_label(kind: &str) -> &str {
+    match kind {
+        "StockReceived" => "Received",
+        "StockAdjusted" => "Adjusted",
+        "ThresholdSet" => "Threshold set",
+        "StockReserved" => "Reserved",
+        "ReservationReleased" => "Released",
+        "ReservationCommitted" => "Sold",
+        "ReservationExpired" => "Reservation expired",
+        other => other,
+    }
+}
+
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdjustForm {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    delta: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /backoffice/inventory/{sku}/adjust`.
+pub async fn adjust(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(sku): Path<String>,
+    Form(form): Form<AdjustForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let to = format!("/backoffice/inventory/{}", enc(&sku));
+    let Ok(delta) = form.delta.trim().parse::<i64>() else {
+        return Redirect::to(&format!(
+            "{to}?error={}",
+            enc("Enter the change as a whole number, like -2 or 5.")
+        ))
+        .into_response();
+    };
+    let note = (!form.note.trim().is_empty()).then(|| form.note.trim().to_string());
+    let result = web
+        .api
+        .post(
+            &format!("/admin/inventory/{}/adjust", enc(&sku)),
+            &ctx.person(),
+            form.key.as_deref(),
+            &json!({"delta": delta, "reason": form.reason, "note": note}),
+        )
+        .await;
+    back(&to, result, &ctx)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ThresholdForm {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    threshold: String,
+}
+
+/// `POST /backoffice/inventory/{sku}/threshold`.
+pub async fn threshold(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(sku): Path<String>,
+    Form(form): Form<ThresholdForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let to = format!("/backoffice/inventory/{}", enc(&sku));
+    let Ok(threshold) = form.threshold.trim().parse::<i64>() else {
+        return Redirect::to(&format!(
+            "{to}?error={}",
+            enc("Enter the threshold as a whole number, like 5.")
+        ))
+        .into_response();
+    };
+    let result = web
+        .api
+        .call(
+            axum::http::Method::PUT,
+            &format!("/admin/inventory/{}/threshold", enc(&sku)),
+            &ctx.person(),
+            form.key.as_deref(),
+            Some(&json!({"threshold": threshold})),
+        )
+        .await;
+    back(&to, result, &ctx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Categories
+
+/// `GET /backoffice/categories`: the categories, searchable, sortable and paged, each with a
+/// rename form; a form to create one.
+pub async fn categories_page(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let offset = f.offset.unwrap_or(0).max(0);
+    let q = f.q.clone().unwrap_or_default();
+    let sort = f
+        .sort
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "name".into());
+    let mut query: Vec<(&str, String)> = vec![
+        ("limit", "25".into()),
+        ("offset", offset.to_string()),
+        ("sort", sort.clone()),
+    ];
+    if !q.trim().is_empty() {
+        query.push(("q", q.trim().into()));
+    }
+    let list = get_json(
+        &web,
+        &ctx,
+        &format!(
+            "/admin/categories?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        ),
+    )
+    .await?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let total = list["total"].as_i64().unwrap_or(0);
+    let parents = categories(&web, &ctx).await;
+    let here = format!(
+        "/backoffice/categories?{}",
+        serde_urlencoded::to_string([("q", q.clone()), ("sort", sort.clone())]).unwrap_or_default()
+    );
+    Ok(office_page(
+        &ctx,
+        "Categories",
+        html! {
+            h1 { "Categories" }
+            (flash(&f))
+            section.panel {
+                h2 { "New category" }
+                form.inline-form #new-category method="post" action="/backoffice/categories" {
+                    (csrf(&ctx))
+                    (key_field())
+                    div { label for="cat-name" { "Name" } input #cat-name type="text" name="name" required maxlength="100"; }
+                    div {
+                        label for="cat-id" { "Id in addresses" }
+                        input #cat-id type="text" name="id" required maxlength="64" pattern="[a-z0-9\\-]{1,64}" aria-describedby="cat-id-help";
+                    }
+                    div {
+                        label for="cat-parent" { "Parent" }
+                        select #cat-parent name="parent_id" {
+                            option value="" { "None (top level)" }
+                            @for (id, name) in &parents { option value=(id) { (name) } }
+                        }
+                    }
+                    button type="submit" { "Create category" }
+                }
+                p #cat-id-help .muted { "Lower-case letters, digits and -, like mens-shirts. It cannot change later." }
+            }
+            h2 { "All categories" }
+            form.inline-form #category-filter method="get" action="/backoffice/categories" {
+                label for="cq" { "Search" }
+                input #cq type="search" name="q" value=(q);
+                label for="csort" { "Sort by" }
+                select #csort name="sort" {
+                    @for (value, label) in [("name", "Name"), ("newest", "Newest"), ("products", "Most products")] {
+                        option value=(value) selected[sort == value] { (label) }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            p { (total) " categories" }
+            @if items.is_empty() { div.empty { p { "No categories match." } } } @else {
+                div.table-wrap { table.stack #categories {
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Parent" } th.num scope="col" { "Products" } th scope="col" { "Rename" } } }
+                    tbody { @for c in &items {
+                        @let id = c["id"].as_str().unwrap_or_default();
+                        tr data-category=(id) {
+                            td data-label="Name" { a href=(format!("/categories/{}", enc(id))) { (c["name"].as_str().unwrap_or_default()) } }
+                            td data-label="Id" { code { (id) } }
+                            td data-label="Parent" { (c["parent_id"].as_str().unwrap_or("–")) }
+                            td.num data-label="Products" { (c["product_count"].as_i64().unwrap_or(0)) }
+                            td {
+                                form.inline-form method="post" action=(format!("/backoffice/categories/{}", enc(id))) {
+                                    (csrf(&ctx))
+                                    (key_field())
+                                    input type="hidden" name="back" value=(here);
+                                    label.sr-only for=(format!("rename-{id}")) { "New name for " (c["name"].as_str().unwrap_or_default()) }
+                                    input id=(format!("rename-{id}")) type="text" name="name" required maxlength="100" value=(c["name"].as_str().unwrap_or_default());
+                                    button.secondary type="submit" { "Rename" }
+                                }
+                            }
+                        }
+                    } }
+                } }
+            }
+            nav.pager aria-label="Pages" {
+                @if offset > 0 { a href=(format!("{here}&offset={}", (offset - 25).max(0))) { "← Previous" } }
+                @if offset + 25 < total { a href=(format!("{here}&offset={}", offset + 25)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CategoryForm {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    parent_id: String,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// `POST /backoffice/categories`: creates a category.
+pub async fn create_category(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<CategoryForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let parent = (!form.parent_id.is_empty()).then(|| form.parent_id.clone());
+    let result = web
+        .api
+        .post(
+            "/admin/categories",
+            &ctx.person(),
+            form.key.as_deref(),
+            &json!({"id": form.id.trim(), "name": form.name.trim(), "parent_id": parent}),
+        )
+        .await;
+    back("/backoffice/categories", result, &ctx)
+}
+
+/// `POST /backoffice/categories/{id}`: renames a category.
+pub async fn rename_category(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<CategoryForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let to = form
+        .back
+        .clone()
+        .filter(|b| b.starts_with("/backoffice/"))
+        .unwrap_or_else(|| "/backoffice/categories".into());
+    let result = web
+        .api
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/admin/categories/{}", enc(&id)),
+            &ctx.person(),
+            form.key.as_deref(),
+            Some(&json!({"name": form.name.trim()})),
+        )
+        .await;
+    back(&to, result, &ctx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Products: a variant's price
+
+#[derive(Debug, Deserialize)]
+pub struct PriceForm {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    price: String,
+    #[serde(default)]
+    currency: String,
+}
+
+/// `POST /backoffice/products/{id}/variants/{sku}/price`.
+pub async fn change_price(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path((id, sku)): Path<(String, String)>,
+    Form(form): Form<PriceForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let to = format!("/backoffice/products/{}", enc(&id));
+    let Some(amount) = crate::store::major_to_minor(form.price.trim()) else {
+        return Redirect::to(&format!(
+            "{to}?error={}",
+            enc("Enter the price like 19.99.")
+        ))
+        .into_response();
+    };
+    let result = web
+        .api
+        .call(
+            axum::http::Method::PUT,
+            &format!("/admin/products/{}/variants/{}/price", enc(&id), enc(&sku)),
+            &ctx.person(),
+            form.key.as_deref(),
+            Some(&json!({"amount_minor": amount, "currency": form.currency})),
+        )
+        .await;
+    back(&to, result, &ctx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orders: cancel
+
+#[derive(Debug, Deserialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /backoffice/orders/{id}/cancel`: cancels on the back office's authority (the order
+/// service refuses once shipped; a paid order is refunded and restocked by the saga).
+pub async fn cancel(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let note = (!form.note.trim().is_empty()).then(|| form.note.trim().to_string());
+    let result = web
+        .api
+        .post(
+            &format!("/admin/orders/{}/cancel", enc(&id)),
+            &ctx.person(),
+            form.key.as_deref(),
+            &json!({"note": note}),
+        )
+        .await;
+    back(&format!("/backoffice/orders/{}", enc(&id)), result, &ctx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts and roles
+
+/// `GET /backoffice/accounts`: accounts by email, searchable, sortable and paged.
+pub async fn accounts(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let offset = f.offset.unwrap_or(0).max(0);
+    let q = f.q.clone().unwrap_or_default();
+    let sort = f
+        .sort
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "newest".into());
+    let mut query: Vec<(&str, String)> = vec![
+        ("limit", "25".into()),
+        ("offset", offset.to_string()),
+        ("sort", sort.clone()),
+    ];
+    if !q.trim().is_empty() {
+        query.push(("q", q.trim().into()));
+    }
+    let list = get_json(
+        &web,
+        &ctx,
+        &format!(
+            "/admin/accounts?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        ),
+    )
+    .await?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let total = list["total"].as_i64().unwrap_or(0);
+    let here = format!(
+        "/backoffice/accounts?{}",
+        serde_urlencoded::to_string([("q", q.clone()), ("sort", sort.clone())]).unwrap_or_default()
+    );
+    Ok(office_page(
+        &ctx,
+        "Accounts",
+        html! {
+            h1 { "Customers and accounts" }
+            (flash(&f))
+            form.inline-form #account-filter method="get" action="/backoffice/accounts" {
+                label for="aq" { "Email contains" }
+                input #aq type="search" name="q" value=(q);
+                label for="asort" { "Sort by" }
+                select #asort name="sort" {
+                    @for (value, label) in [("newest", "Newest"), ("email", "Email")] {
+                        option value=(value) selected[sort == value] { (label) }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            p { (total) " accounts" }
+            @if items.is_empty() { div.empty { p { "No accounts match." } } } @else {
+                div.table-wrap { table.stack #accounts {
+                    thead { tr { th scope="col" { "Email" } th scope="col" { "Registered" } } }
+                    tbody { @for a in &items {
+                        @let id = a["account_id"].as_str().unwrap_or_default();
+                        tr data-account=(id) {
+                            td data-label="Email" { a href=(format!("/backoffice/accounts/{}", enc(id))) { (a["email"].as_str().unwrap_or_default()) } }
+                            td data-label="Registered" { (a["created_at"].as_str().and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok()).map(|t| crate::layout::date(&t)).unwrap_or_default()) }
+                        }
+                    } }
+                } }
+            }
+            nav.pager aria-label="Pages" {
+                @if offset > 0 { a href=(format!("{here}&offset={}", (offset - 25).max(0))) { "← Previous" } }
+                @if offset + 25 < total { a href=(format!("{here}&offset={}", offset + 25)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+/// `GET /backoffice/accounts/{id}`: one account's profile and roles; admins grant and revoke
+/// roles here (the API refuses anyone else, and the forms are shown to admins only).
+pub async fn account(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let a = get_json(&web, &ctx, &format!("/admin/accounts/{}", enc(&id))).await?;
+    let roles: Vec<String> = a["roles"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    let admin = ctx.session.as_ref().is_some_and(|s| s.role() == "admin");
+    let base = format!("/backoffice/accounts/{}", enc(&id));
+    let grantable: Vec<&str> = agora_identity::Role::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .filter(|r| !roles.iter().any(|held| held == r))
+        .collect();
+    Ok(office_page(
+        &ctx,
+        "Account",
+        html! {
+            p { a href="/backoffice/accounts" { "← Accounts" } }
+            h1 { (a["email"].as_str().unwrap_or_default()) }
+            (flash(&f))
+            dl.facts {
+                dt { "Name" } dd { (a["display_name"].as_str().filter(|n| !n.is_empty()).unwrap_or("–")) }
+                dt { "Email confirmed" } dd { (if a["email_verified"].as_bool().unwrap_or(false) { "yes" } else { "no" }) }
+                dt { "Status" } dd { (a["status"].as_str().unwrap_or_default()) }
+                dt { "Saved addresses" } dd { (a["addresses"].as_array().map(Vec::len).unwrap_or(0)) }
+                dt { "Orders" } dd { a href=(format!("/backoffice/orders?email={}", enc(a["email"].as_str().unwrap_or_default()))) { "Orders placed with this email" } }
+            }
+            h2 { "Roles" }
+            ul #roles {
+                @for r in &roles {
+                    li data-role=(r) {
+                        (r)
+                        @if admin {
+                            " "
+                            form.inline-form method="post" action=(format!("{base}/roles")) {
+                                (csrf(&ctx))
+                                input type="hidden" name="role" value=(r);
+                                input type="hidden" name="action" value="revoke";
+                                button.secondary type="submit" aria-label=(format!("Revoke {r}")) { "Revoke" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if admin {
+                @if !grantable.is_empty() {
+                    form.inline-form #grant method="post" action=(format!("{base}/roles")) {
+                        (csrf(&ctx))
+                        input type="hidden" name="action" value="grant";
+                        label for="grant-role" { "Role to grant" }
+                        select #grant-role name="role" {
+                            @for r in &grantable { option value=(r) { (r) } }
+                        }
+                        button type="submit" { "Grant role" }
+                    }
+                    p.muted { "The person gets the new role the next time they sign in." }
+                }
+            } @else {
+                p.muted #roles-note { "Only admins grant or revoke roles." }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    action: String,
+}
+
+/// `POST /backoffice/accounts/{id}/roles`: grant (`POST`) or revoke (`DELETE`) the API's
+/// `/admin/accounts/{id}/roles/{role}`.
+pub async fn change_role(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let method = match form.action.as_str() {
+        "grant" => axum::http::Method::POST,
+        "revoke" => axum::http::Method::DELETE,
+        _ => {
+            return error_page(
+                &ctx,
+                &ApiFailure {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "web.invalid_action".into(),
+                    message: "the action is grant or revoke".into(),
+                },
+            )
+        }
+    };
+    let result = web
+        .api
+        .call(
+            method,
+            &format!("/admin/accounts/{}/roles/{}", enc(&id), enc(&form.role)),
+            &ctx.person(),
+            None,
+            None,
+        )
+        .await;
+    back(&format!("/backoffice/accounts/{}", enc(&id)), result, &ctx)
 }

@@ -107,7 +107,7 @@ pub async fn home(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> Pag
             @if tree.is_empty() { p.empty { "No categories yet." } }
             ul.cats {
                 @for c in &tree {
-                    li { a href=(format!("/search?category={}", enc(c["id"].as_str().unwrap_or_default()))) { (c["name"].as_str().unwrap_or_default()) } }
+                    li { a href=(format!("/categories/{}", enc(c["id"].as_str().unwrap_or_default()))) { (c["name"].as_str().unwrap_or_default()) } }
                 }
             }
             h2 { "Featured" }
@@ -139,6 +139,10 @@ pub struct SearchForm {
     sort: Option<String>,
     #[serde(default)]
     page: Option<String>,
+    /// The category of a category page (`/categories/{id}`): it comes from the path, so it is
+    /// never a query field and cannot be removed by a filter.
+    #[serde(skip)]
+    fixed_category: Option<String>,
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
@@ -168,6 +172,21 @@ impl SearchForm {
             .unwrap_or(1)
     }
 
+    /// The page's path: the category page's, or the search page's.
+    fn path(&self) -> String {
+        match &self.fixed_category {
+            Some(id) => format!("/categories/{}", enc(id)),
+            None => "/search".to_string(),
+        }
+    }
+
+    /// The category the results are limited to: the page's own, or the filter's.
+    fn category(&self) -> Option<&str> {
+        self.fixed_category
+            .as_deref()
+            .or_else(|| non_empty(&self.category))
+    }
+
     /// This page's own URL with some fields replaced (`None` removes a field).
     fn url_with(&self, changes: &[(&str, Option<String>)]) -> String {
         let mut fields: Vec<(&str, String)> = [
@@ -189,8 +208,12 @@ impl SearchForm {
                 fields.push((k, v.clone()));
             }
         }
+        if self.fixed_category.is_some() {
+            fields.retain(|(f, _)| *f != "category");
+        }
         format!(
-            "/search?{}",
+            "{}?{}",
+            self.path(),
             serde_urlencoded::to_string(&fields).unwrap_or_default()
         )
     }
@@ -201,7 +224,7 @@ impl SearchForm {
         if let Some(v) = non_empty(&self.q) {
             q.push(("q", v.into()));
         }
-        if let Some(v) = non_empty(&self.category) {
+        if let Some(v) = self.category() {
             q.push(("category", v.into()));
         }
         for (field, name) in [
@@ -246,40 +269,146 @@ pub async fn search(
     Extension(ctx): Extension<Ctx>,
     Query(form): Query<SearchForm>,
 ) -> Page {
+    listing(&web, &ctx, form).await
+}
+
+/// `GET /categories/{id}`: the category's products (its subcategories' too) with the search
+/// page's filters, facets, sorting and paging; the state lives in the URL as on `/search`.
+pub async fn category(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Query(mut form): Query<SearchForm>,
+) -> Page {
+    form.fixed_category = Some(id);
+    listing(&web, &ctx, form).await
+}
+
+/// The path from the top of the tree down to category `id` (ids and names), and the node.
+fn category_trail<'a>(tree: &'a [Value], id: &str) -> Option<(Vec<(String, String)>, &'a Value)> {
+    for node in tree {
+        let here = (
+            node["id"].as_str().unwrap_or_default().to_string(),
+            node["name"].as_str().unwrap_or_default().to_string(),
+        );
+        if here.0 == id {
+            return Some((vec![here], node));
+        }
+        let children = node["children"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if let Some((mut trail, found)) = category_trail(children, id) {
+            trail.insert(0, here);
+            return Some((trail, found));
+        }
+    }
+    None
+}
+
+/// "Shop › Clothing › Shirts": links to each category of a trail (the last one too, unless it
+/// is the current page).
+fn breadcrumbs(trail: &[(String, String)], last_is_current: bool) -> Markup {
+    html! {
+        nav.crumbs aria-label="Breadcrumb" {
+            ol {
+                li { a href="/" { "Shop" } }
+                @for (i, (id, name)) in trail.iter().enumerate() {
+                    @if last_is_current && i + 1 == trail.len() {
+                        li { span aria-current="page" { (name) } }
+                    } @else {
+                        li { a href=(format!("/categories/{}", enc(id))) { (name) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn listing(web: &Web, ctx: &Ctx, form: SearchForm) -> Page {
     let creds = ctx.person();
-    let (_, names) = category_names(&web, &creds).await;
+    let (tree, names) = category_names(web, &creds).await;
+    // A category page of a category that does not exist is a 404, not an empty list.
+    let trail = match &form.fixed_category {
+        Some(id) => match category_trail(&tree, id) {
+            Some((trail, node)) => Some((trail, node.clone())),
+            None => {
+                return Err(error_page(
+                    ctx,
+                    &ApiFailure {
+                        status: StatusCode::NOT_FOUND,
+                        code: "catalog.not_found".into(),
+                        message: "no such category".into(),
+                    },
+                ))
+            }
+        },
+        None => None,
+    };
     let (result, problem): (Option<SearchResult>, Option<String>) = match form.api_query() {
         Ok(uri) => match web.api.get::<SearchResult>(&uri, &creds).await {
             Ok(r) => (Some(r), None),
             Err(e) if e.status.is_client_error() => (None, Some(e.message)),
-            Err(e) => return Err(error_page(&ctx, &e)),
+            Err(e) => return Err(error_page(ctx, &e)),
         },
         Err(message) => (None, Some(message)),
     };
-    let title = match (non_empty(&form.q), non_empty(&form.category)) {
+    let title = match (non_empty(&form.q), form.category()) {
+        (Some(q), Some(c)) if form.fixed_category.is_some() => format!(
+            "{} · results for “{q}”",
+            names.get(c).cloned().unwrap_or_else(|| c.to_string())
+        ),
         (Some(q), _) => format!("Results for “{q}”"),
         (None, Some(c)) => names.get(c).cloned().unwrap_or_else(|| c.to_string()),
         _ => "All products".to_string(),
     };
+    let action = form.path();
+    let subcategories: Vec<(String, String)> = trail
+        .as_ref()
+        .and_then(|(_, node)| node["children"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_string(),
+                c["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
     let sort = non_empty(&form.sort).unwrap_or("relevance");
     let current_page = form.page();
     let mut sorted_names: Vec<(&String, &String)> = names.iter().collect();
     sorted_names.sort_by(|a, b| a.1.cmp(b.1));
     let content = html! {
+        @if let Some((trail, _)) = &trail { (breadcrumbs(trail, true)) }
         h1 { (title) }
         (error_box(problem.as_deref()))
         div.layout-search {
             aside.filters aria-label="Filters" {
-                form method="get" action="/search" {
-                    @if let Some(q) = non_empty(&form.q) { input type="hidden" name="q" value=(q); }
-                    @if let Some(s) = non_empty(&form.sort) { input type="hidden" name="sort" value=(s); }
-                    label for="f-category" { "Category" }
-                    select #f-category name="category" {
-                        option value="" { "Any category" }
-                        @for (id, name) in &sorted_names {
+                @if !subcategories.is_empty() {
+                    h2 { "Subcategories" }
+                    ul #subcategories {
+                        @for (id, name) in &subcategories {
                             @let count = result.as_ref().and_then(|r| r.facets.categories.get(id.as_str())).copied();
-                            option value=(id) selected[non_empty(&form.category) == Some(id.as_str())] {
-                                (name) @if let Some(n) = count { " (" (n) ")" }
+                            li { a href=(format!("/categories/{}", enc(id))) { (name) } @if let Some(n) = count { " (" (n) ")" } }
+                        }
+                    }
+                }
+                form #filters method="get" action=(action) {
+                    @if form.fixed_category.is_some() {
+                        label for="f-q" { "Search in this category" }
+                        input #f-q type="search" name="q" value=(non_empty(&form.q).unwrap_or(""));
+                    } @else if let Some(q) = non_empty(&form.q) { input type="hidden" name="q" value=(q); }
+                    @if let Some(s) = non_empty(&form.sort) { input type="hidden" name="sort" value=(s); }
+                    @if form.fixed_category.is_none() {
+                        label for="f-category" { "Category" }
+                        select #f-category name="category" {
+                            option value="" { "Any category" }
+                            @for (id, name) in &sorted_names {
+                                @let count = result.as_ref().and_then(|r| r.facets.categories.get(id.as_str())).copied();
+                                option value=(id) selected[non_empty(&form.category) == Some(id.as_str())] {
+                                    (name) @if let Some(n) = count { " (" (n) ")" }
+                                }
                             }
                         }
                     }
@@ -324,10 +453,10 @@ pub async fn search(
                 @if let Some(r) = &result {
                     div.toolbar {
                         p #result-count { (r.total) " products" }
-                        form method="get" action="/search" class="inline-form" {
+                        form method="get" action=(action) class="inline-form" {
                             @for (k, v) in [("q", &form.q), ("category", &form.category), ("price_min", &form.price_min),
                                             ("price_max", &form.price_max), ("in_stock", &form.in_stock), ("rating_min", &form.rating_min)] {
-                                @if let Some(v) = non_empty(v) { input type="hidden" name=(k) value=(v); }
+                                @if let Some(v) = non_empty(v).filter(|_| k != "category" || form.fixed_category.is_none()) { input type="hidden" name=(k) value=(v); }
                             }
                             label for="f-sort" { "Sort by" }
                             select #f-sort name="sort" {
@@ -355,7 +484,7 @@ pub async fn search(
             }
         }
     };
-    Ok(page(&ctx, &title, content).into_response())
+    Ok(page(ctx, &title, content).into_response())
 }
 
 /// Units available per SKU, from the stock read model (what the API's inventory routes read).
@@ -393,6 +522,12 @@ pub async fn product(
         .await
         .map_err(fail(&ctx))?;
     let title = p["title"].as_str().unwrap_or_default().to_string();
+    let (tree, _) = category_names(&web, &ctx.person()).await;
+    let trail = p["category_id"]
+        .as_str()
+        .and_then(|c| category_trail(&tree, c))
+        .map(|(trail, _)| trail)
+        .unwrap_or_default();
     let variants = p["variants"].as_array().cloned().unwrap_or_default();
     let skus: Vec<String> = variants
         .iter()
@@ -408,6 +543,7 @@ pub async fn product(
         .iter()
         .position(|s| stock.get(s).copied().unwrap_or(0) > 0);
     let content = html! {
+        (breadcrumbs(&trail, false))
         @if let Some(n) = &params.notice { div.notice role="status" { (n) } }
         (error_box(params.error.as_deref()))
         div.product {
@@ -1718,6 +1854,7 @@ pub async fn account(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> 
         .or_else(|| orders["items"].as_array().cloned())
         .unwrap_or_default();
     let content = html! {
+        (crate::account::account_links())
         h1 { "Your account" }
         p { "Signed in as " strong #account-email { (me["email"].as_str().unwrap_or_default()) } }
         @if let Some(name) = me["display_name"].as_str() { p { "Name: " (name) } }
@@ -2012,6 +2149,43 @@ mod tests {
         ] {
             assert_eq!(safe_next(Some(open), "/account"), "/account", "{open}");
         }
+    }
+
+    #[test]
+    fn a_category_page_keeps_its_state_under_its_own_path() {
+        let form = SearchForm {
+            q: Some("tee".into()),
+            // A category field in the query cannot widen or move a category page.
+            category: Some("elsewhere".into()),
+            fixed_category: Some("mens-shirts".into()),
+            ..SearchForm::default()
+        };
+        let next = form.url_with(&[("page", Some("2".into()))]);
+        assert!(next.starts_with("/categories/mens-shirts?"), "{next}");
+        assert!(!next.contains("elsewhere"), "{next}");
+        assert!(next.contains("q=tee") && next.contains("page=2"), "{next}");
+        let api = form.api_query().expect("a valid query");
+        assert!(api.contains("category=mens-shirts"), "{api}");
+        assert!(!api.contains("elsewhere"), "{api}");
+    }
+
+    #[test]
+    fn a_category_trail_runs_from_the_top_of_the_tree() {
+        let tree = vec![
+            json!({"id": "men", "name": "Men", "children": [
+            {"id": "mens-shirts", "name": "Shirts", "children": []}]}),
+            json!({"id": "home", "name": "Home", "children": []}),
+        ];
+        let (trail, node) = category_trail(&tree, "mens-shirts").expect("found");
+        assert_eq!(
+            trail,
+            vec![
+                ("men".to_string(), "Men".to_string()),
+                ("mens-shirts".to_string(), "Shirts".to_string())
+            ]
+        );
+        assert_eq!(node["name"], "Shirts");
+        assert!(category_trail(&tree, "nowhere").is_none());
     }
 
     #[test]
