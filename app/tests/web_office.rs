@@ -326,7 +326,7 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     b.goto("/").await;
     b.click("a[href='/categories/web-tees']").await;
     assert_eq!(b.text("h1").await, "Tees and tops");
-    assert_eq!(b.text("#result-count").await, "1 products");
+    assert_eq!(b.text("#result-count").await, "1 product");
     assert_eq!(b.count(&format!("a[href='/products/{product}']")).await, 1);
     b.shot("category").await;
     b.accessible("category").await;

@@ -71,9 +71,9 @@ fn product_cards(hits: &[agora_search::ProductDoc]) -> Markup {
                     img src=(product_image(&p.title, p.category_id.as_deref())) alt="" width="400" height="300" loading="lazy";
                     div.body {
                         h3 { a href=(format!("/products/{}", enc(&p.id))) { (p.title) } }
-                        div.price {
-                            (money(p.price_min, &p.currency))
-                            @if p.price_max != p.price_min { " – " (money(p.price_max, &p.currency)) }
+                        div.price-range {
+                            span { (money(p.price_min, &p.currency)) }
+                            @if p.price_max != p.price_min { " " span { "– " (money(p.price_max, &p.currency)) } }
                         }
                         @if p.in_stock { span.badge.ok { "In stock" } } @else { span.badge.bad { "Out of stock" } }
                         @if let Some(r) = p.rating_tenths { " " span.muted { (format!("★ {}.{}", r / 10, r % 10)) } }
@@ -452,7 +452,7 @@ async fn listing(web: &Web, ctx: &Ctx, form: SearchForm) -> Page {
             section aria-label="Results" {
                 @if let Some(r) = &result {
                     div.toolbar {
-                        p #result-count { (r.total) " products" }
+                        p #result-count { (r.total) @if r.total == 1 { " product" } @else { " products" } }
                         form method="get" action=(action) class="inline-form" {
                             @for (k, v) in [("q", &form.q), ("category", &form.category), ("price_min", &form.price_min),
                                             ("price_max", &form.price_max), ("in_stock", &form.in_stock), ("rating_min", &form.rating_min)] {
