@@ -105,6 +105,36 @@ async fn get_json(web: &Web, ctx: &Ctx, uri: &str) -> Result<Value, Response> {
         .map_err(|e| error_page(ctx, &e))
 }
 
+/// One page of an admin list route: `path?limit=…&offset=…` plus the filters that are not blank
+/// (trimmed), as its items and total.
+async fn list_page(
+    web: &Web,
+    ctx: &Ctx,
+    path: &str,
+    limit: i64,
+    offset: i64,
+    filters: &[(&str, &str)],
+) -> Result<(Vec<Value>, i64), Response> {
+    let mut query: Vec<(&str, String)> =
+        vec![("limit", limit.to_string()), ("offset", offset.to_string())];
+    for (name, value) in filters {
+        if !value.trim().is_empty() {
+            query.push((name, value.trim().to_string()));
+        }
+    }
+    let list = get_json(
+        web,
+        ctx,
+        &format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        ),
+    )
+    .await?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    Ok((items, list["total"].as_i64().unwrap_or(0)))
+}
+
 /// A bodiless back-office action: `POST` to the API route `api` as the signed-in person, then
 /// back to the page `to` with the outcome.
 async fn act(web: &Web, ctx: &Ctx, api: &str, to: &str) -> Response {
@@ -247,25 +277,18 @@ pub async fn products(
 ) -> Page {
     gate(&ctx)?;
     let offset = f.offset.unwrap_or(0).max(0);
-    let mut query: Vec<(&str, String)> =
-        vec![("limit", "25".into()), ("offset", offset.to_string())];
-    if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
-        query.push(("q", q.into()));
-    }
-    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
-        query.push(("status", s.into()));
-    }
-    let list = get_json(
+    let (items, total) = list_page(
         &web,
         &ctx,
-        &format!(
-            "/admin/products?{}",
-            serde_urlencoded::to_string(&query).unwrap_or_default()
-        ),
+        "/admin/products",
+        25,
+        offset,
+        &[
+            ("q", f.q.as_deref().unwrap_or("")),
+            ("status", f.status.as_deref().unwrap_or("")),
+        ],
     )
     .await?;
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    let total = list["total"].as_i64().unwrap_or(0);
     let here = format!(
         "/backoffice/products?{}",
         serde_urlencoded::to_string([
@@ -373,25 +396,15 @@ pub async fn inventory(
     let offset = f.offset.unwrap_or(0).max(0);
     let sku = f.sku.clone().unwrap_or_default();
     let low = f.low_stock.as_deref().is_some_and(|v| !v.is_empty());
-    let mut query: Vec<(&str, String)> =
-        vec![("limit", "50".into()), ("offset", offset.to_string())];
-    if !sku.trim().is_empty() {
-        query.push(("sku", sku.trim().into()));
-    }
-    if low {
-        query.push(("low_stock", "true".into()));
-    }
-    let list = get_json(
+    let (items, total) = list_page(
         &web,
         &ctx,
-        &format!(
-            "/admin/inventory?{}",
-            serde_urlencoded::to_string(&query).unwrap_or_default()
-        ),
+        "/admin/inventory",
+        50,
+        offset,
+        &[("sku", &sku), ("low_stock", if low { "true" } else { "" })],
     )
     .await?;
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    let total = list["total"].as_i64().unwrap_or(0);
     let here = format!(
         "/backoffice/inventory?{}",
         serde_urlencoded::to_string([
@@ -487,26 +500,19 @@ pub async fn orders(
 ) -> Page {
     gate(&ctx)?;
     let offset = f.offset.unwrap_or(0).max(0);
-    let mut query: Vec<(&str, String)> =
-        vec![("limit", "25".into()), ("offset", offset.to_string())];
-    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
-        query.push(("status", s.into()));
-    }
     let email = f.email.clone().unwrap_or_default();
-    if !email.trim().is_empty() {
-        query.push(("email", email.trim().into()));
-    }
-    let list = get_json(
+    let (items, total) = list_page(
         &web,
         &ctx,
-        &format!(
-            "/admin/orders?{}",
-            serde_urlencoded::to_string(&query).unwrap_or_default()
-        ),
+        "/admin/orders",
+        25,
+        offset,
+        &[
+            ("status", f.status.as_deref().unwrap_or("")),
+            ("email", &email),
+        ],
     )
     .await?;
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    let total = list["total"].as_i64().unwrap_or(0);
     let status = f.status.clone().unwrap_or_default();
     Ok(office_page(
         &ctx,
@@ -1370,25 +1376,15 @@ pub async fn categories_page(
         .clone()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "name".into());
-    let mut query: Vec<(&str, String)> = vec![
-        ("limit", "25".into()),
-        ("offset", offset.to_string()),
-        ("sort", sort.clone()),
-    ];
-    if !q.trim().is_empty() {
-        query.push(("q", q.trim().into()));
-    }
-    let list = get_json(
+    let (items, total) = list_page(
         &web,
         &ctx,
-        &format!(
-            "/admin/categories?{}",
-            serde_urlencoded::to_string(&query).unwrap_or_default()
-        ),
+        "/admin/categories",
+        25,
+        offset,
+        &[("sort", &sort), ("q", &q)],
     )
     .await?;
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    let total = list["total"].as_i64().unwrap_or(0);
     let parents = categories(&web, &ctx).await;
     let here = format!(
         "/backoffice/categories?{}",
@@ -1626,25 +1622,15 @@ pub async fn accounts(
         .clone()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "newest".into());
-    let mut query: Vec<(&str, String)> = vec![
-        ("limit", "25".into()),
-        ("offset", offset.to_string()),
-        ("sort", sort.clone()),
-    ];
-    if !q.trim().is_empty() {
-        query.push(("q", q.trim().into()));
-    }
-    let list = get_json(
+    let (items, total) = list_page(
         &web,
         &ctx,
-        &format!(
-            "/admin/accounts?{}",
-            serde_urlencoded::to_string(&query).unwrap_or_default()
-        ),
+        "/admin/accounts",
+        25,
+        offset,
+        &[("sort", &sort), ("q", &q)],
     )
     .await?;
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    let total = list["total"].as_i64().unwrap_or(0);
     let here = format!(
         "/backoffice/accounts?{}",
         serde_urlencoded::to_string([("q", q.clone()), ("sort", sort.clone())]).unwrap_or_default()
