@@ -44,11 +44,19 @@ impl Feed {
     }
 
     fn product(&mut self, id: &str, event: ProductEvent) {
-        self.push("product", id, serde_json::to_value(event).unwrap());
+        self.push(
+            "product",
+            id,
+            serde_json::to_value(event).expect("events serialize"),
+        );
     }
 
     fn stock(&mut self, sku: &str, event: StockEvent) {
-        self.push("stock", sku, serde_json::to_value(event).unwrap());
+        self.push(
+            "stock",
+            sku,
+            serde_json::to_value(event).expect("events serialize"),
+        );
     }
 }
 
@@ -63,7 +71,7 @@ fn created(title: &str, category: Option<&str>, skus: &[(&str, i64)]) -> Product
         variants: skus
             .iter()
             .map(|(sku, price)| ProductVariant {
-                sku: Sku::parse(sku).unwrap(),
+                sku: Sku::parse(sku).expect("a valid SKU"),
                 title: sku.to_string(),
                 price: Money {
                     amount_minor: *price,
@@ -117,7 +125,7 @@ fn second_batch(feed: &mut Feed) {
     feed.product(
         "p2",
         ProductEvent::PriceChanged {
-            sku: Sku::parse("B1").unwrap(),
+            sku: Sku::parse("B1").expect("a valid SKU"),
             price: Money {
                 amount_minor: 2100,
                 currency: Currency::EUR,
