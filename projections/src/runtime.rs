@@ -52,6 +52,30 @@ pub trait Projection: Send + Sync + 'static {
         table: &str,
         events: &[RecordedEvent],
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Applies a whole batch of feed events (of any streams, in feed order, possibly already
+    /// applied or with gaps before them) inside the runner's transaction. The default takes them
+    /// one at a time: version check, gap fill from `store`, [`Projection::apply`]. A projection
+    /// may override it to work set-based, provided the outcome is the same. When it fails, the
+    /// runner rolls back and applies the batch again event by event under savepoints, parking
+    /// only the event that fails.
+    fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        store: &EventStore,
+        table: &str,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = anyhow::Result<()>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            for event in events {
+                apply_one(self, conn, store, table, event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Runs projection `P` from its durable consumer until `shutdown` resolves. Several instances
@@ -213,19 +237,19 @@ async fn project<P: Projection>(
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
+    if !isolate {
+        if let Err(e) = projection.apply_batch(&mut tx, store, table, events).await {
+            tx.rollback().await?;
+            return Ok(events
+                .iter()
+                .map(|_| Some(anyhow::anyhow!("{e:#}")))
+                .collect());
+        }
+        tx.commit().await?;
+        return Ok(events.iter().map(|_| None).collect());
+    }
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
-        if !isolate {
-            if let Err(e) = apply_one(projection, &mut tx, store, table, event).await {
-                tx.rollback().await?;
-                return Ok(events
-                    .iter()
-                    .map(|_| Some(anyhow::anyhow!("{e:#}")))
-                    .collect());
-            }
-            outcomes.push(None);
-            continue;
-        }
         let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
         match apply_one(projection, &mut savepoint, store, table, event).await {
             Ok(()) => {

@@ -21,7 +21,9 @@ use agora_kernel::{Decider, RecordedEvent};
 use agora_nats::subjects;
 use agora_search::{ProductDoc, Search, SearchIndex};
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
+
+use agora_runtime::EventStore;
 
 use crate::Projection;
 
@@ -54,6 +56,8 @@ impl Projection for SearchProjection {
         Ok(v.unwrap_or(0) as u64)
     }
 
+    /// One stream's new events (the runner checked the version and filled any gap): the same
+    /// set-based path as a batch, with one stream in it.
     async fn apply(
         &self,
         conn: &mut PgConnection,
@@ -63,81 +67,443 @@ impl Projection for SearchProjection {
         let Some(first) = events.first() else {
             return Ok(());
         };
-        match first.aggregate_type.as_str() {
-            "product" => {
-                let product: Product = fold_source(conn, events).await?;
-                let id = &first.aggregate_id;
-                let skus: Vec<String> = product.variants.keys().map(|s| s.to_string()).collect();
-                sqlx::query(
-                    "INSERT INTO search_sku_products (sku, product_id) SELECT sku, $2 FROM unnest($1::text[]) AS sku
-                     ON CONFLICT (sku) DO UPDATE SET product_id = EXCLUDED.product_id",
-                )
-                .bind(&skus)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-                let in_stock = in_stock(conn, &product).await?;
-                let doc = document(conn, id, &product, in_stock).await?;
-                match &doc {
-                    Some(doc) => {
-                        self.search
-                            .pg()
-                            .upsert_in(conn, std::slice::from_ref(doc))
-                            .await?
-                    }
-                    None => {
-                        self.search
-                            .pg()
-                            .delete_in(conn, std::slice::from_ref(id))
-                            .await?
-                    }
+        if !is_source(&first.aggregate_type) {
+            return Ok(());
+        }
+        let key = (first.aggregate_type.clone(), first.aggregate_id.clone());
+        let mut stored = stored_sources(conn, std::slice::from_ref(&key), false).await?;
+        let stream = Stream {
+            stored: stored.remove(&key),
+            key,
+            events: events.to_vec(),
+        };
+        self.project_streams(conn, vec![stream]).await
+    }
+
+    /// The whole batch set-based: a few set queries to read, one multi-row write per table.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        store: &EventStore,
+        _table: &str,
+        events: &[RecordedEvent],
+    ) -> anyhow::Result<()> {
+        // The batch's events per stream, streams in order of first appearance.
+        let mut order: Vec<Key> = Vec::new();
+        let mut by_stream: HashMap<Key, Vec<&RecordedEvent>> = HashMap::new();
+        for e in events.iter().filter(|e| is_source(&e.aggregate_type)) {
+            let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
+            by_stream
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    order.push(key);
+                    Vec::new()
+                })
+                .push(e);
+        }
+        if order.is_empty() {
+            return Ok(());
+        }
+        // Locks every stream's source row (in key order, so two instances cannot deadlock),
+        // as `version` does for one.
+        let mut stored = stored_sources(conn, &order, true).await?;
+        let mut streams = Vec::with_capacity(order.len());
+        for key in order {
+            let stored = stored.remove(&key);
+            let mut at = stored.as_ref().map_or(0, |s| s.version);
+            let mut batch = by_stream.remove(&key).unwrap_or_default();
+            batch.sort_by_key(|e| e.sequence);
+            let mut new = Vec::new();
+            for e in batch {
+                if e.sequence <= at {
+                    continue; // applied already (a redelivery, or a duplicate in the batch)
                 }
-                if self.search.meili().is_some() {
-                    outbox(conn, id, true).await?;
+                if e.sequence > at + 1 {
+                    metrics::counter!("agora_projection_gaps_total", "projection" => Self::NAME)
+                        .increment(1);
+                    new.extend(store.range(&key.0, &key.1, at, e.sequence).await?);
+                }
+                new.push(e.clone());
+                at = e.sequence;
+            }
+            if !new.is_empty() {
+                streams.push(Stream {
+                    key,
+                    stored,
+                    events: new,
+                });
+            }
+        }
+        self.project_streams(conn, streams).await
+    }
+}
+
+/// A product or stock stream: `(aggregate_type, aggregate_id)`.
+type Key = (String, String);
+
+fn is_source(aggregate_type: &str) -> bool {
+    matches!(aggregate_type, "product" | "stock")
+}
+
+/// A stream's row in `search_sources`.
+struct Stored {
+    state: serde_json::Value,
+    version: u64,
+    created_at: DateTime<Utc>,
+}
+
+/// A stream with the events to fold into its stored state: consecutive, the first right after
+/// the stored version.
+struct Stream {
+    key: Key,
+    stored: Option<Stored>,
+    events: Vec<RecordedEvent>,
+}
+
+/// The `search_sources` rows of `keys` (missing ones are left out), locked with `lock`.
+async fn stored_sources(
+    conn: &mut PgConnection,
+    keys: &[Key],
+    lock: bool,
+) -> anyhow::Result<HashMap<Key, Stored>> {
+    let (types, ids): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(t, id)| (t.as_str(), id.as_str())).unzip();
+    let sql = format!(
+        "SELECT s.aggregate_type, s.aggregate_id, s.state, s.version, s.created_at
+         FROM search_sources s JOIN unnest($1::text[], $2::text[]) AS k(t, id)
+           ON s.aggregate_type = k.t AND s.aggregate_id = k.id
+         ORDER BY s.aggregate_type, s.aggregate_id{}",
+        if lock { " FOR UPDATE OF s" } else { "" }
+    );
+    let rows: Vec<(String, String, serde_json::Value, i64, DateTime<Utc>)> = sqlx::query_as(&sql)
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, id, state, version, created_at)| {
+            (
+                (t, id),
+                Stored {
+                    state,
+                    version: version as u64,
+                    created_at,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A stream folded in memory, to be written back to `search_sources`.
+struct Source<A> {
+    state: A,
+    version: u64,
+    created_at: DateTime<Utc>,
+}
+
+fn fold_stream<A: Decider + serde::de::DeserializeOwned>(
+    stream: &Stream,
+) -> anyhow::Result<Source<A>> {
+    let (mut state, created_at) = match &stream.stored {
+        Some(s) => (serde_json::from_value(s.state.clone())?, s.created_at),
+        None => (
+            A::default(),
+            // Microseconds, as Postgres keeps it.
+            stream.events[0]
+                .recorded_at()
+                .unwrap_or_else(Utc::now)
+                .trunc_subsecs(6),
+        ),
+    };
+    let mut version = stream.stored.as_ref().map_or(0, |s| s.version);
+    for e in &stream.events {
+        state.evolve(&serde_json::from_value::<A::Event>(e.payload.clone())?);
+        version = e.sequence;
+    }
+    Ok(Source {
+        state,
+        version,
+        created_at,
+    })
+}
+
+impl SearchProjection {
+    /// Folds `streams` into their sources and brings the index in line, set-based:
+    ///
+    /// - a product with events gets its whole document rewritten (or deleted when it is not
+    ///   published), from its folded state and the stock of its SKUs;
+    /// - a product only some of whose SKUs' stock moved gets its `in_stock` flag set, and only
+    ///   when the flag flips is its row rewritten and Meilisearch told;
+    /// - the sources, SKU owners and outbox rows are each written with one statement.
+    ///
+    /// The documents are those that applying the events one at a time gives: each is computed
+    /// from the folded states after the last event, as the last one-at-a-time step would.
+    async fn project_streams(
+        &self,
+        conn: &mut PgConnection,
+        streams: Vec<Stream>,
+    ) -> anyhow::Result<()> {
+        if streams.is_empty() {
+            return Ok(());
+        }
+        let mut products: Vec<(String, Source<Product>)> = Vec::new();
+        let mut stock: HashMap<String, Source<StockItem>> = HashMap::new();
+        let mut moved_skus: Vec<String> = Vec::new();
+        for stream in &streams {
+            match stream.key.0.as_str() {
+                "product" => products.push((stream.key.1.clone(), fold_stream(stream)?)),
+                _ => {
+                    moved_skus.push(stream.key.1.clone());
+                    stock.insert(stream.key.1.clone(), fold_stream(stream)?);
                 }
             }
-            "stock" => {
-                let _stock: StockItem = fold_source(conn, events).await?;
-                let owner: Option<String> =
-                    sqlx::query_scalar("SELECT product_id FROM search_sku_products WHERE sku = $1")
-                        .bind(&first.aggregate_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                if let Some(product_id) = owner {
-                    if let Some(product) =
-                        load_source::<Product>(conn, "product", &product_id).await?
-                    {
-                        if product.status == ProductStatus::Published {
-                            let in_stock = in_stock(conn, &product).await?;
-                            let flag = [(product_id.clone(), in_stock)];
-                            self.search.pg().set_in_stock_in(conn, &flag).await?;
-                            if self.search.meili().is_some() {
-                                outbox(conn, &product_id, false).await?;
-                            }
-                        }
-                    }
+        }
+        write_sources(conn, &products, &stock).await?;
+
+        // Who owns a SKU: a product of this batch claims its SKUs, as one step at a time would.
+        let mut owners: HashMap<String, String> = HashMap::new();
+        for (id, p) in &products {
+            for sku in p.state.variants.keys() {
+                owners.insert(sku.to_string(), id.clone());
+            }
+        }
+        if !owners.is_empty() {
+            let (skus, ids): (Vec<&str>, Vec<&str>) = owners
+                .iter()
+                .map(|(s, id)| (s.as_str(), id.as_str()))
+                .unzip();
+            sqlx::query(
+                "INSERT INTO search_sku_products (sku, product_id) SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT (sku) DO UPDATE SET product_id = EXCLUDED.product_id",
+            )
+            .bind(&skus)
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let unowned: Vec<&String> = moved_skus
+            .iter()
+            .filter(|s| !owners.contains_key(*s))
+            .collect();
+        if !unowned.is_empty() {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT sku, product_id FROM search_sku_products WHERE sku = ANY($1)",
+            )
+            .bind(&unowned)
+            .fetch_all(&mut *conn)
+            .await?;
+            owners.extend(rows);
+        }
+
+        // Products whose stock moved but that have no event here: their stored state.
+        let direct: std::collections::HashSet<&str> =
+            products.iter().map(|(id, _)| id.as_str()).collect();
+        let mut flagged: Vec<String> = moved_skus
+            .iter()
+            .filter_map(|sku| owners.get(sku))
+            .filter(|id| !direct.contains(id.as_str()))
+            .cloned()
+            .collect();
+        flagged.sort();
+        flagged.dedup();
+        let flagged: Vec<(String, Product)> = if flagged.is_empty() {
+            vec![]
+        } else {
+            let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+                "SELECT aggregate_id, state FROM search_sources WHERE aggregate_type = 'product' AND aggregate_id = ANY($1)",
+            )
+            .bind(&flagged)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, state) in rows {
+                let product: Product = serde_json::from_value(state)?;
+                if product.status == ProductStatus::Published {
+                    out.push((id, product));
                 }
             }
-            _ => {}
+            out
+        };
+
+        // Whether each SKU involved has stock: folded here, else stored.
+        let mut available: HashMap<String, bool> = stock
+            .iter()
+            .map(|(sku, s)| (sku.clone(), s.state.available() > 0))
+            .collect();
+        let wanted: Vec<String> = products
+            .iter()
+            .map(|(_, p)| &p.state)
+            .chain(flagged.iter().map(|(_, p)| p))
+            .flat_map(|p| p.variants.keys().map(|s| s.to_string()))
+            .filter(|sku| !available.contains_key(sku))
+            .collect();
+        if !wanted.is_empty() {
+            let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+                "SELECT aggregate_id, state FROM search_sources WHERE aggregate_type = 'stock' AND aggregate_id = ANY($1)",
+            )
+            .bind(&wanted)
+            .fetch_all(&mut *conn)
+            .await?;
+            for (sku, state) in rows {
+                let item: StockItem = serde_json::from_value(state)?;
+                available.insert(sku, item.available() > 0);
+            }
+        }
+        let in_stock = |p: &Product| {
+            p.variants
+                .keys()
+                .any(|sku| available.get(sku.as_str()).copied().unwrap_or(false))
+        };
+
+        // Whole documents of the products with events.
+        let categories: Vec<String> = products
+            .iter()
+            .filter(|(_, p)| p.state.status == ProductStatus::Published)
+            .filter_map(|(id, p)| p.state.view(id, 0).category_id)
+            .collect();
+        let paths = category_paths_of(conn, &categories).await?;
+        let mut docs = Vec::new();
+        let mut gone = Vec::new();
+        for (id, p) in &products {
+            if p.state.status != ProductStatus::Published {
+                gone.push(id.clone());
+                continue;
+            }
+            let path = match &p.state.view(id, 0).category_id {
+                Some(c) => paths.get(c).cloned().unwrap_or_else(|| vec![c.clone()]),
+                None => vec![],
+            };
+            docs.push(doc_of(id, &p.state, in_stock(&p.state), p.created_at, path));
+        }
+        if !docs.is_empty() {
+            self.search.pg().upsert_in(conn, &docs).await?;
+        }
+        if !gone.is_empty() {
+            self.search.pg().delete_in(conn, &gone).await?;
+        }
+        // Only the flag of the others, and only where it flips.
+        let flags: Vec<(String, bool)> = flagged
+            .iter()
+            .map(|(id, p)| (id.clone(), in_stock(p)))
+            .collect();
+        let flipped = self.search.pg().set_in_stock_in(conn, &flags).await?;
+        if self.search.meili().is_some() {
+            let rows: Vec<(&str, bool)> = products
+                .iter()
+                .map(|(id, _)| (id.as_str(), true))
+                .chain(flipped.iter().map(|id| (id.as_str(), false)))
+                .collect();
+            outbox(conn, &rows).await?;
         }
         Ok(())
     }
 }
 
-/// Records in the outbox that Meilisearch must hear about `product_id`: its whole document
-/// (`whole`), or only its in-stock flag. A row already waiting keeps `whole` if it had it, and
-/// gets a new `rev`, so a task confirmed for the older content does not remove it.
-async fn outbox(conn: &mut PgConnection, product_id: &str, whole: bool) -> anyhow::Result<()> {
+/// Writes folded sources back, one statement for all of them. A stream's `created_at` stays
+/// what its first write recorded.
+async fn write_sources(
+    conn: &mut PgConnection,
+    products: &[(String, Source<Product>)],
+    stock: &HashMap<String, Source<StockItem>>,
+) -> anyhow::Result<()> {
+    let n = products.len() + stock.len();
+    let (mut types, mut ids, mut states, mut versions, mut created) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (id, s) in products {
+        types.push("product");
+        ids.push(id.as_str());
+        states.push(serde_json::to_value(&s.state)?);
+        versions.push(s.version as i64);
+        created.push(s.created_at);
+    }
+    for (id, s) in stock {
+        types.push("stock");
+        ids.push(id.as_str());
+        states.push(serde_json::to_value(&s.state)?);
+        versions.push(s.version as i64);
+        created.push(s.created_at);
+    }
     sqlx::query(
-        "INSERT INTO search_meili_backlog (product_id, whole) VALUES ($1, $2)
-         ON CONFLICT (product_id) DO UPDATE
-         SET whole = search_meili_backlog.whole OR EXCLUDED.whole, rev = nextval('search_meili_backlog_rev')",
+        "INSERT INTO search_sources (aggregate_type, aggregate_id, state, version, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::timestamptz[])
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET state = EXCLUDED.state, version = EXCLUDED.version",
     )
-    .bind(product_id)
-    .bind(whole)
+    .bind(&types)
+    .bind(&ids)
+    .bind(&states)
+    .bind(&versions)
+    .bind(&created)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Records in the outbox that Meilisearch must hear about these products: the whole document
+/// (`true`), or only the in-stock flag. A row already waiting keeps `whole` if it had it, and
+/// gets a new `rev`, so a task confirmed for the older content does not remove it.
+async fn outbox(conn: &mut PgConnection, rows: &[(&str, bool)]) -> anyhow::Result<()> {
+    // One row per product (an upsert may not touch a row twice), whole if any asks for it.
+    let mut merged: Vec<(&str, bool)> = Vec::with_capacity(rows.len());
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for &(id, whole) in rows {
+        match at.get(id) {
+            Some(&i) => merged[i].1 |= whole,
+            None => {
+                at.insert(id, merged.len());
+                merged.push((id, whole));
+            }
+        }
+    }
+    if merged.is_empty() {
+        return Ok(());
+    }
+    let (ids, wholes): (Vec<&str>, Vec<bool>) = merged.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO search_meili_backlog (product_id, whole) SELECT * FROM unnest($1::text[], $2::boolean[])
+         ON CONFLICT (product_id) DO UPDATE
+         SET whole = search_meili_backlog.whole OR EXCLUDED.whole, rev = nextval('search_meili_backlog_rev')",
+    )
+    .bind(&ids)
+    .bind(&wholes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The path from the root of the category tree down to each of `categories` (read model), in
+/// one query; a category the read model does not know yet is its own path.
+async fn category_paths_of(
+    conn: &mut PgConnection,
+    categories: &[String],
+) -> anyhow::Result<HashMap<String, Vec<String>>> {
+    let mut wanted: Vec<&String> = categories.iter().collect();
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "WITH RECURSIVE up AS (
+             SELECT category_id AS start, category_id, parent_id, 0 AS depth FROM categories WHERE category_id = ANY($1)
+             UNION ALL
+             SELECT up.start, c.category_id, c.parent_id, up.depth + 1 FROM categories c JOIN up ON c.category_id = up.parent_id
+             WHERE up.depth < 32)
+         SELECT start, category_id FROM up ORDER BY start, depth DESC",
+    )
+    .bind(&wanted)
+    .fetch_all(conn)
+    .await?;
+    let mut paths: HashMap<String, Vec<String>> = HashMap::new();
+    for (start, id) in rows {
+        paths.entry(start).or_default().push(id);
+    }
+    Ok(paths)
 }
 
 /// How [`ship_to_meili`] writes to Meilisearch.
@@ -402,129 +768,6 @@ async fn confirmed(pool: &PgPool, rows: &[(String, i64)]) -> anyhow::Result<()> 
         metrics::histogram!("agora_search_meili_lag_seconds").record(lag);
     }
     Ok(())
-}
-
-/// Folds `events` (one stream, consecutive) into the stored state and saves it.
-async fn fold_source<A: Decider + serde::Serialize + serde::de::DeserializeOwned>(
-    conn: &mut PgConnection,
-    events: &[RecordedEvent],
-) -> anyhow::Result<A> {
-    let first = &events[0];
-    let row = sqlx::query(
-        "SELECT state FROM search_sources WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(&first.aggregate_type)
-    .bind(&first.aggregate_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let mut state: A = match row {
-        Some(r) => serde_json::from_value(r.get("state"))?,
-        None => A::default(),
-    };
-    let mut version = 0;
-    for e in events {
-        state.evolve(&serde_json::from_value::<A::Event>(e.payload.clone())?);
-        version = e.sequence;
-    }
-    let created_at = first
-        .recorded_at()
-        .unwrap_or_else(Utc::now)
-        .trunc_subsecs(6);
-    sqlx::query(
-        "INSERT INTO search_sources (aggregate_type, aggregate_id, state, version, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET state = EXCLUDED.state, version = EXCLUDED.version",
-    )
-    .bind(&first.aggregate_type)
-    .bind(&first.aggregate_id)
-    .bind(serde_json::to_value(&state)?)
-    .bind(version as i64)
-    .bind(created_at)
-    .execute(conn)
-    .await?;
-    Ok(state)
-}
-
-async fn load_source<A: serde::de::DeserializeOwned>(
-    conn: &mut PgConnection,
-    aggregate_type: &str,
-    id: &str,
-) -> anyhow::Result<Option<A>> {
-    let state: Option<serde_json::Value> = sqlx::query_scalar(
-        "SELECT state FROM search_sources WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(aggregate_type)
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(match state {
-        Some(s) => Some(serde_json::from_value(s)?),
-        None => None,
-    })
-}
-
-/// Whether any of the product's SKUs has stock available.
-async fn in_stock(conn: &mut PgConnection, product: &Product) -> anyhow::Result<bool> {
-    let skus: Vec<String> = product.variants.keys().map(|s| s.to_string()).collect();
-    let rows: Vec<serde_json::Value> =
-        sqlx::query_scalar("SELECT state FROM search_sources WHERE aggregate_type = 'stock' AND aggregate_id = ANY($1)")
-            .bind(&skus)
-            .fetch_all(conn)
-            .await?;
-    for state in rows {
-        if serde_json::from_value::<StockItem>(state)?.available() > 0 {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The ids from the root of the category tree down to `category_id` (read model).
-async fn category_path(conn: &mut PgConnection, category_id: &str) -> anyhow::Result<Vec<String>> {
-    let path: Vec<String> = sqlx::query_scalar(
-        "WITH RECURSIVE up AS (
-             SELECT category_id, parent_id, 0 AS depth FROM categories WHERE category_id = $1
-             UNION ALL
-             SELECT c.category_id, c.parent_id, up.depth + 1 FROM categories c JOIN up ON c.category_id = up.parent_id
-             WHERE up.depth < 32)
-         SELECT category_id FROM up ORDER BY depth DESC",
-    )
-    .bind(category_id)
-    .fetch_all(conn)
-    .await?;
-    Ok(if path.is_empty() {
-        vec![category_id.to_string()]
-    } else {
-        path
-    })
-}
-
-/// The search document of a product, or `None` when it must not be found (not published).
-async fn document(
-    conn: &mut PgConnection,
-    id: &str,
-    product: &Product,
-    in_stock: bool,
-) -> anyhow::Result<Option<ProductDoc>> {
-    if product.status != ProductStatus::Published {
-        return Ok(None);
-    }
-    let created_at: DateTime<Utc> =
-        sqlx::query_scalar("SELECT created_at FROM search_sources WHERE aggregate_type = 'product' AND aggregate_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or_else(Utc::now);
-    let category_path = match &product.view(id, 0).category_id {
-        Some(c) => category_path(conn, c).await?,
-        None => vec![],
-    };
-    Ok(Some(doc_of(
-        id,
-        product,
-        in_stock,
-        created_at,
-        category_path,
-    )))
 }
 
 /// The document of a published product, from what it is made of.

@@ -258,28 +258,31 @@ impl PgSearch {
         Ok(())
     }
 
-    /// Sets `in_stock` of existing documents inside the caller's transaction.
+    /// Sets `in_stock` of existing documents inside the caller's transaction. Returns the ids of
+    /// the documents whose flag changed: a document whose flag already was the given one is
+    /// not rewritten (no new row version, no index maintenance), and nothing downstream needs
+    /// to hear about it.
     pub async fn set_in_stock_in(
         &self,
         conn: &mut sqlx::PgConnection,
         stock: &[(String, bool)],
-    ) -> Result<(), SearchError> {
+    ) -> Result<Vec<String>, SearchError> {
         let stock = last_per_key(stock, |(id, _)| id.as_str());
         if stock.is_empty() {
-            return Ok(());
+            return Ok(vec![]);
         }
         let (ids, flags): (Vec<String>, Vec<bool>) = stock.into_iter().unzip();
-        sqlx::query(&format!(
+        Ok(sqlx::query_scalar(&format!(
             "UPDATE {} AS p SET in_stock = u.in_stock \
              FROM unnest($1::text[], $2::boolean[]) AS u(id, in_stock) \
-             WHERE p.id = u.id AND p.in_stock IS DISTINCT FROM u.in_stock",
+             WHERE p.id = u.id AND p.in_stock IS DISTINCT FROM u.in_stock \
+             RETURNING p.id",
             self.table
         ))
         .bind(ids)
         .bind(flags)
-        .execute(conn)
-        .await?;
-        Ok(())
+        .fetch_all(conn)
+        .await?)
     }
 
     /// The stored documents among `ids` (missing ids are left out), in no particular order.
