@@ -589,3 +589,1114 @@ impl Decider for Promotion {
 // cqrs-es compatibility: the aggregate also runs inside `cqrs_es::CqrsFramework` and its
 // `TestFramework`, delegating to the pure `decide`/`evolve` above.
 agora_kernel::cqrs_aggregate!(Promotion, PromotionEvent);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Action, Limits, Window};
+    use agora_kernel::{Currency, DomainError};
+    use chrono::TimeDelta;
+
+    const ID: &str = "00000000-0000-4000-8000-0000000000a1";
+
+    /// A fixed instant plus `seconds`: tests never read the clock either.
+    fn t(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + TimeDelta::seconds(1_750_000_000 + seconds)
+    }
+
+    fn eur(minor: i64) -> Money {
+        Money::new(minor, Currency::EUR)
+    }
+
+    fn order(n: u128) -> OrderId {
+        OrderId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn customer(n: u128) -> CustomerId {
+        CustomerId::from_uuid(uuid::Uuid::from_u128(1_000 + n))
+    }
+
+    fn code(s: &str) -> PromotionCode {
+        PromotionCode::parse(s).expect("a valid code")
+    }
+
+    fn system() -> Principal {
+        Principal::system("checkout")
+    }
+
+    fn staff(role: &str) -> Principal {
+        Principal::Staff {
+            id: "sam".into(),
+            role: role.into(),
+        }
+    }
+
+    /// 10 % off the order, no limits, no window.
+    fn terms() -> PromotionTerms {
+        PromotionTerms {
+            name: "Summer sale".into(),
+            currency: Currency::EUR,
+            applies_to: Default::default(),
+            eligibility: Default::default(),
+            action: Action::PercentOffOrder { percent_bp: 1_000 },
+            window: Window::default(),
+            limits: Limits::default(),
+            stacking: Default::default(),
+        }
+    }
+
+    fn with_limits(limits: Limits) -> PromotionTerms {
+        PromotionTerms { limits, ..terms() }
+    }
+
+    fn created_with(terms: PromotionTerms, redeemable: Redeemable) -> PromotionEvent {
+        PromotionEvent::PromotionCreated {
+            terms,
+            redeemable,
+            created_at: t(0),
+        }
+    }
+
+    fn created(terms: PromotionTerms) -> PromotionEvent {
+        created_with(terms, Redeemable::Automatic)
+    }
+
+    fn activated() -> PromotionEvent {
+        PromotionEvent::PromotionActivated { activated_at: t(1) }
+    }
+
+    fn paused() -> PromotionEvent {
+        PromotionEvent::PromotionPaused { paused_at: t(2) }
+    }
+
+    fn ended() -> PromotionEvent {
+        PromotionEvent::PromotionEnded { ended_at: t(3) }
+    }
+
+    /// An active automatic promotion with these terms.
+    fn running(terms: PromotionTerms) -> Vec<PromotionEvent> {
+        vec![created(terms), activated()]
+    }
+
+    fn reserve_for(
+        order_id: OrderId,
+        customer: Option<CustomerId>,
+        code: Option<PromotionCode>,
+        amount: i64,
+    ) -> PromotionCommand {
+        PromotionCommand::Reserve {
+            order_id,
+            customer,
+            code,
+            amount: eur(amount),
+            now: t(10),
+        }
+    }
+
+    fn reserve(n: u128, amount: i64) -> PromotionCommand {
+        reserve_for(order(n), Some(customer(n)), None, amount)
+    }
+
+    fn reserved_for(
+        order_id: OrderId,
+        customer: Option<CustomerId>,
+        code: Option<PromotionCode>,
+        amount: i64,
+    ) -> PromotionEvent {
+        PromotionEvent::RedemptionReserved {
+            order_id,
+            customer,
+            code,
+            amount: eur(amount),
+            reserved_at: t(10),
+        }
+    }
+
+    fn reserved(n: u128, amount: i64) -> PromotionEvent {
+        reserved_for(order(n), Some(customer(n)), None, amount)
+    }
+
+    fn state(given: &[PromotionEvent]) -> Promotion {
+        let mut promotion = Promotion::default();
+        for e in given {
+            promotion.evolve(e);
+        }
+        promotion
+    }
+
+    /// Given events, when a command by a principal, then these events or this error.
+    fn check(
+        given: Vec<PromotionEvent>,
+        by: Principal,
+        when: PromotionCommand,
+        then: Result<Vec<PromotionEvent>, PromotionError>,
+    ) {
+        assert_eq!(state(&given).decide(ID, &when, &by), then, "{when:?}");
+    }
+
+    // ---- creation and terms ----
+
+    #[test]
+    fn creating_a_promotion_records_a_draft() {
+        check(
+            vec![],
+            staff("staff"),
+            PromotionCommand::Create {
+                terms: terms(),
+                codes: CodeSpec::Automatic,
+                now: t(0),
+            },
+            Ok(vec![created(terms())]),
+        );
+        assert_eq!(
+            state(&[created(terms())]).status,
+            Some(PromotionStatus::Draft)
+        );
+    }
+
+    #[test]
+    fn a_code_promotion_records_its_code() {
+        check(
+            vec![],
+            staff("admin"),
+            PromotionCommand::Create {
+                terms: terms(),
+                codes: CodeSpec::Code {
+                    code: code("summer10"),
+                },
+                now: t(0),
+            },
+            Ok(vec![created_with(
+                terms(),
+                Redeemable::Code {
+                    code: code("SUMMER10"),
+                },
+            )]),
+        );
+    }
+
+    #[test]
+    fn a_batch_of_unique_codes_is_generated_from_the_seed_and_recorded() {
+        let create = PromotionCommand::Create {
+            terms: terms(),
+            codes: CodeSpec::UniqueCodes {
+                prefix: "VIP".into(),
+                count: 25,
+                seed: 99,
+            },
+            now: t(0),
+        };
+        let first = state(&[]).decide(ID, &create, &staff("staff"));
+        // Pure: the same command decides the same codes.
+        assert_eq!(first, state(&[]).decide(ID, &create, &staff("staff")));
+        let events = first.expect("created");
+        let Some(PromotionEvent::PromotionCreated {
+            redeemable: Redeemable::UniqueCodes { codes },
+            ..
+        }) = events.first()
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!(codes, &generate_codes("VIP", 25, 99).expect("valid"));
+        let promotion = state(&events);
+        assert_eq!(promotion.kind, Some(PromotionKind::UniqueCodes));
+        assert_eq!(promotion.codes.len(), 25);
+    }
+
+    #[test]
+    fn a_batch_must_hold_one_to_ten_thousand_codes_under_a_valid_prefix() {
+        for (prefix, count) in [("VIP", 0), ("VIP", MAX_BATCH_CODES + 1), ("V I P", 5)] {
+            check(
+                vec![],
+                staff("staff"),
+                PromotionCommand::Create {
+                    terms: terms(),
+                    codes: CodeSpec::UniqueCodes {
+                        prefix: prefix.into(),
+                        count,
+                        seed: 1,
+                    },
+                    now: t(0),
+                },
+                Err(PromotionError::InvalidCodeBatch),
+            );
+        }
+    }
+
+    #[test]
+    fn a_promotion_cannot_be_created_twice() {
+        check(
+            vec![created(terms())],
+            staff("staff"),
+            PromotionCommand::Create {
+                terms: terms(),
+                codes: CodeSpec::Automatic,
+                now: t(0),
+            },
+            Err(PromotionError::AlreadyExists),
+        );
+    }
+
+    #[test]
+    fn terms_that_break_a_rule_are_refused() {
+        let usd = Money::new(500, Currency::USD);
+        let cases: Vec<(PromotionTerms, PromotionError)> = vec![
+            (
+                PromotionTerms {
+                    name: "  ".into(),
+                    ..terms()
+                },
+                PromotionError::InvalidName,
+            ),
+            (
+                PromotionTerms {
+                    name: "x".repeat(121),
+                    ..terms()
+                },
+                PromotionError::InvalidName,
+            ),
+            (
+                PromotionTerms {
+                    action: Action::PercentOffItems { percent_bp: 0 },
+                    ..terms()
+                },
+                PromotionError::InvalidPercentage,
+            ),
+            (
+                PromotionTerms {
+                    action: Action::PercentOffOrder { percent_bp: 10_001 },
+                    ..terms()
+                },
+                PromotionError::InvalidPercentage,
+            ),
+            (
+                PromotionTerms {
+                    action: Action::AmountOffOrder { amount: eur(0) },
+                    ..terms()
+                },
+                PromotionError::InvalidAmount,
+            ),
+            (
+                PromotionTerms {
+                    action: Action::AmountOffEachItem { amount: usd },
+                    ..terms()
+                },
+                PromotionError::CurrencyMismatch,
+            ),
+            (
+                PromotionTerms {
+                    action: Action::BuyXGetY {
+                        buy: 2,
+                        get: 0,
+                        percent_bp: 10_000,
+                    },
+                    ..terms()
+                },
+                PromotionError::InvalidBuyXGetY,
+            ),
+            (
+                PromotionTerms {
+                    window: Window {
+                        starts_at: Some(t(10)),
+                        ends_at: Some(t(10)),
+                    },
+                    ..terms()
+                },
+                PromotionError::InvalidWindow,
+            ),
+            (
+                with_limits(Limits {
+                    total_uses: Some(0),
+                    ..Limits::default()
+                }),
+                PromotionError::InvalidLimit,
+            ),
+            (
+                with_limits(Limits {
+                    budget: Some(usd),
+                    ..Limits::default()
+                }),
+                PromotionError::CurrencyMismatch,
+            ),
+            (
+                PromotionTerms {
+                    eligibility: crate::Eligibility {
+                        customer_groups: (0..=crate::MAX_FILTER_ENTRIES)
+                            .map(|i| crate::CustomerGroup::parse(&format!("g{i}")).expect("slug"))
+                            .collect(),
+                        ..Default::default()
+                    },
+                    ..terms()
+                },
+                PromotionError::TooManyFilterEntries,
+            ),
+        ];
+        for (bad, error) in cases {
+            check(
+                vec![],
+                staff("staff"),
+                PromotionCommand::Create {
+                    terms: bad.clone(),
+                    codes: CodeSpec::Automatic,
+                    now: t(0),
+                },
+                Err(error),
+            );
+            check(
+                vec![created(terms())],
+                staff("staff"),
+                PromotionCommand::Revise {
+                    terms: bad,
+                    now: t(1),
+                },
+                Err(error),
+            );
+        }
+    }
+
+    #[test]
+    fn a_draft_can_be_revised_and_a_running_promotion_cannot() {
+        let better = PromotionTerms {
+            action: Action::PercentOffOrder { percent_bp: 1_500 },
+            ..terms()
+        };
+        check(
+            vec![created(terms())],
+            staff("staff"),
+            PromotionCommand::Revise {
+                terms: better.clone(),
+                now: t(5),
+            },
+            Ok(vec![PromotionEvent::TermsRevised {
+                terms: better.clone(),
+                revised_at: t(5),
+            }]),
+        );
+        check(
+            vec![created(terms())],
+            staff("staff"),
+            PromotionCommand::Revise {
+                terms: terms(),
+                now: t(5),
+            },
+            Ok(vec![]),
+        );
+        for given in [
+            running(terms()),
+            vec![created(terms()), activated(), paused()],
+        ] {
+            check(
+                given,
+                staff("staff"),
+                PromotionCommand::Revise {
+                    terms: better.clone(),
+                    now: t(5),
+                },
+                Err(PromotionError::NotEditable),
+            );
+        }
+    }
+
+    #[test]
+    fn commands_on_a_missing_or_malformed_promotion_are_not_found() {
+        check(
+            vec![],
+            staff("staff"),
+            PromotionCommand::Activate { now: t(1) },
+            Err(PromotionError::NotFound),
+        );
+        check(
+            vec![],
+            system(),
+            reserve(1, 100),
+            Err(PromotionError::NotFound),
+        );
+        let create = PromotionCommand::Create {
+            terms: terms(),
+            codes: CodeSpec::Automatic,
+            now: t(0),
+        };
+        for id in ["summer", "00000000-0000-4000-8000-0000000000A1"] {
+            assert_eq!(
+                state(&[]).decide(id, &create, &staff("staff")),
+                Err(PromotionError::NotFound)
+            );
+        }
+    }
+
+    // ---- who may do what ----
+
+    #[test]
+    fn shoppers_and_vendors_cannot_manage_promotions() {
+        let shoppers = [
+            Principal::Guest {
+                token_sha256: "0".repeat(64),
+            },
+            Principal::Customer { id: customer(1) },
+            staff("vendor"),
+            staff("auditor"),
+        ];
+        for by in shoppers {
+            check(
+                vec![created(terms())],
+                by,
+                PromotionCommand::Activate { now: t(1) },
+                Err(PromotionError::Forbidden),
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_platform_or_an_admin_redeems() {
+        for by in [Principal::Customer { id: customer(1) }, staff("staff")] {
+            check(
+                running(terms()),
+                by,
+                reserve(1, 100),
+                Err(PromotionError::Forbidden),
+            );
+        }
+        check(
+            running(terms()),
+            staff("admin"),
+            reserve(1, 100),
+            Ok(vec![reserved(1, 100)]),
+        );
+    }
+
+    #[test]
+    fn only_the_back_office_reads_a_promotion() {
+        let promotion = state(&[created(terms())]);
+        assert_eq!(promotion.authorize_read(&staff("auditor")), Ok(()));
+        assert_eq!(
+            promotion.authorize_read(&Principal::Customer { id: customer(1) }),
+            Err(PromotionError::Forbidden)
+        );
+        assert_eq!(
+            state(&[]).authorize_read(&staff("admin")),
+            Err(PromotionError::NotFound)
+        );
+    }
+
+    // ---- lifecycle ----
+
+    #[test]
+    fn a_draft_or_paused_promotion_is_activated() {
+        for given in [
+            vec![created(terms())],
+            vec![created(terms()), activated(), paused()],
+        ] {
+            check(
+                given,
+                staff("staff"),
+                PromotionCommand::Activate { now: t(1) },
+                Ok(vec![activated()]),
+            );
+        }
+        check(
+            running(terms()),
+            staff("staff"),
+            PromotionCommand::Activate { now: t(1) },
+            Ok(vec![]),
+        );
+    }
+
+    #[test]
+    fn a_promotion_whose_window_is_over_cannot_be_activated() {
+        let over = PromotionTerms {
+            window: Window {
+                starts_at: None,
+                ends_at: Some(t(1)),
+            },
+            ..terms()
+        };
+        check(
+            vec![created(over)],
+            staff("staff"),
+            PromotionCommand::Activate { now: t(1) },
+            Err(PromotionError::Expired),
+        );
+    }
+
+    #[test]
+    fn only_an_active_promotion_is_paused() {
+        check(
+            running(terms()),
+            staff("staff"),
+            PromotionCommand::Pause { now: t(2) },
+            Ok(vec![paused()]),
+        );
+        check(
+            vec![created(terms()), activated(), paused()],
+            staff("staff"),
+            PromotionCommand::Pause { now: t(2) },
+            Ok(vec![]),
+        );
+        check(
+            vec![created(terms())],
+            staff("staff"),
+            PromotionCommand::Pause { now: t(2) },
+            Err(PromotionError::InvalidTransition),
+        );
+    }
+
+    #[test]
+    fn any_promotion_can_be_ended_and_an_ended_one_stays_ended() {
+        for given in [
+            vec![created(terms())],
+            running(terms()),
+            vec![created(terms()), activated(), paused()],
+        ] {
+            check(
+                given,
+                staff("staff"),
+                PromotionCommand::End { now: t(3) },
+                Ok(vec![ended()]),
+            );
+        }
+        let over = vec![created(terms()), activated(), ended()];
+        check(
+            over.clone(),
+            staff("staff"),
+            PromotionCommand::End { now: t(4) },
+            Ok(vec![]),
+        );
+        for when in [
+            PromotionCommand::Activate { now: t(4) },
+            PromotionCommand::Pause { now: t(4) },
+        ] {
+            check(
+                over.clone(),
+                staff("staff"),
+                when,
+                Err(PromotionError::Ended),
+            );
+        }
+    }
+
+    // ---- reserving ----
+
+    #[test]
+    fn an_active_promotion_is_reserved_for_an_order() {
+        check(
+            running(terms()),
+            system(),
+            reserve(1, 250),
+            Ok(vec![reserved(1, 250)]),
+        );
+        let promotion = state(&[created(terms()), activated(), reserved(1, 250)]);
+        assert_eq!(promotion.uses, 1);
+        assert_eq!(promotion.spent(), Some(eur(250)));
+    }
+
+    #[test]
+    fn reserving_twice_for_the_same_order_redeems_once() {
+        let given = vec![created(terms()), activated(), reserved(1, 250)];
+        check(given.clone(), system(), reserve(1, 250), Ok(vec![]));
+        // Even once the promotion stopped: the order already holds its use.
+        let mut later = given.clone();
+        later.push(paused());
+        check(later, system(), reserve(1, 250), Ok(vec![]));
+        check(
+            given,
+            system(),
+            reserve(1, 300),
+            Err(PromotionError::RedemptionConflict),
+        );
+    }
+
+    #[test]
+    fn a_promotion_that_is_not_running_cannot_be_reserved() {
+        check(
+            vec![created(terms())],
+            system(),
+            reserve(1, 100),
+            Err(PromotionError::NotActive),
+        );
+        check(
+            vec![created(terms()), activated(), paused()],
+            system(),
+            reserve(1, 100),
+            Err(PromotionError::NotActive),
+        );
+        check(
+            vec![created(terms()), activated(), ended()],
+            system(),
+            reserve(1, 100),
+            Err(PromotionError::Ended),
+        );
+    }
+
+    #[test]
+    fn a_reservation_outside_the_window_is_refused() {
+        let window = |starts: i64, ends: i64| PromotionTerms {
+            window: Window {
+                starts_at: Some(t(starts)),
+                ends_at: Some(t(ends)),
+            },
+            ..terms()
+        };
+        // Reservations are made at t(10).
+        check(
+            running(window(11, 20)),
+            system(),
+            reserve(1, 100),
+            Err(PromotionError::NotYetValid),
+        );
+        check(
+            running(window(0, 10)),
+            system(),
+            reserve(1, 100),
+            Err(PromotionError::Expired),
+        );
+        // The start is inclusive, the end exclusive.
+        check(
+            running(window(10, 11)),
+            system(),
+            reserve(1, 100),
+            Ok(vec![reserved(1, 100)]),
+        );
+    }
+
+    #[test]
+    fn a_reservation_in_another_currency_or_negative_is_refused() {
+        check(
+            running(terms()),
+            system(),
+            PromotionCommand::Reserve {
+                order_id: order(1),
+                customer: None,
+                code: None,
+                amount: Money::new(100, Currency::USD),
+                now: t(10),
+            },
+            Err(PromotionError::CurrencyMismatch),
+        );
+        check(
+            running(terms()),
+            system(),
+            reserve(1, -1),
+            Err(PromotionError::InvalidAmount),
+        );
+    }
+
+    #[test]
+    fn a_promotion_is_used_up_at_its_total_uses_until_a_use_is_released() {
+        let limited = with_limits(Limits {
+            total_uses: Some(2),
+            ..Limits::default()
+        });
+        let mut given = running(limited);
+        given.extend([reserved(1, 100), reserved(2, 100)]);
+        check(
+            given.clone(),
+            system(),
+            reserve(3, 100),
+            Err(PromotionError::UsedUp),
+        );
+        given.push(PromotionEvent::RedemptionReleased {
+            order_id: order(1),
+            customer: Some(customer(1)),
+            code: None,
+            amount: eur(100),
+            released_at: t(11),
+        });
+        check(given, system(), reserve(3, 100), Ok(vec![reserved(3, 100)]));
+    }
+
+    #[test]
+    fn a_customer_cannot_use_a_promotion_more_than_allowed() {
+        let once = with_limits(Limits {
+            uses_per_customer: Some(1),
+            ..Limits::default()
+        });
+        let mut given = running(once.clone());
+        given.push(reserved(1, 100));
+        // Another order of the same customer.
+        check(
+            given.clone(),
+            system(),
+            reserve_for(order(2), Some(customer(1)), None, 100),
+            Err(PromotionError::AlreadyUsed),
+        );
+        // Another customer is fine.
+        check(
+            given,
+            system(),
+            reserve_for(order(2), Some(customer(2)), None, 100),
+            Ok(vec![reserved_for(order(2), Some(customer(2)), None, 100)]),
+        );
+        // A guest cannot be counted, so must sign in.
+        check(
+            running(once),
+            system(),
+            reserve_for(order(3), None, None, 100),
+            Err(PromotionError::SignInRequired),
+        );
+    }
+
+    #[test]
+    fn a_reservation_that_would_exceed_the_budget_is_refused() {
+        let budget = with_limits(Limits {
+            budget: Some(eur(1_000)),
+            ..Limits::default()
+        });
+        let mut given = running(budget);
+        given.push(reserved(1, 700));
+        check(
+            given.clone(),
+            system(),
+            reserve(2, 301),
+            Err(PromotionError::BudgetExhausted),
+        );
+        // Exactly the budget left is fine.
+        check(given, system(), reserve(2, 300), Ok(vec![reserved(2, 300)]));
+    }
+
+    #[test]
+    fn a_code_promotion_needs_its_code() {
+        let given = vec![
+            created_with(
+                terms(),
+                Redeemable::Code {
+                    code: code("SUMMER10"),
+                },
+            ),
+            activated(),
+        ];
+        for wrong in [None, Some(code("WINTER10"))] {
+            check(
+                given.clone(),
+                system(),
+                reserve_for(order(1), None, wrong, 100),
+                Err(PromotionError::UnknownCode),
+            );
+        }
+        check(
+            given.clone(),
+            system(),
+            reserve_for(order(1), None, Some(code("summer10")), 100),
+            Ok(vec![reserved_for(
+                order(1),
+                None,
+                Some(code("SUMMER10")),
+                100,
+            )]),
+        );
+        // And an automatic promotion takes none.
+        check(
+            running(terms()),
+            system(),
+            reserve_for(order(1), None, Some(code("SUMMER10")), 100),
+            Err(PromotionError::UnknownCode),
+        );
+    }
+
+    #[test]
+    fn a_unique_code_is_redeemed_once_until_released() {
+        let codes = generate_codes("VIP", 3, 5).expect("valid");
+        let first = codes[0].clone();
+        let mut given = vec![
+            created_with(
+                terms(),
+                Redeemable::UniqueCodes {
+                    codes: codes.clone(),
+                },
+            ),
+            activated(),
+            reserved_for(order(1), None, Some(first.clone()), 100),
+        ];
+        check(
+            given.clone(),
+            system(),
+            reserve_for(order(2), None, Some(first.clone()), 100),
+            Err(PromotionError::CodeUsed),
+        );
+        check(
+            given.clone(),
+            system(),
+            reserve_for(order(2), None, Some(codes[1].clone()), 100),
+            Ok(vec![reserved_for(
+                order(2),
+                None,
+                Some(codes[1].clone()),
+                100,
+            )]),
+        );
+        given.push(PromotionEvent::RedemptionReleased {
+            order_id: order(1),
+            customer: None,
+            code: Some(first.clone()),
+            amount: eur(100),
+            released_at: t(11),
+        });
+        check(
+            given,
+            system(),
+            reserve_for(order(2), None, Some(first.clone()), 100),
+            Ok(vec![reserved_for(order(2), None, Some(first), 100)]),
+        );
+    }
+
+    // ---- confirming and releasing ----
+
+    #[test]
+    fn a_reservation_is_confirmed_once() {
+        let mut given = running(terms());
+        given.push(reserved(1, 100));
+        let confirm = PromotionCommand::Confirm {
+            order_id: order(1),
+            now: t(12),
+        };
+        let confirmed = PromotionEvent::RedemptionConfirmed {
+            order_id: order(1),
+            confirmed_at: t(12),
+        };
+        check(
+            given.clone(),
+            system(),
+            confirm.clone(),
+            Ok(vec![confirmed.clone()]),
+        );
+        given.push(confirmed);
+        check(given.clone(), system(), confirm, Ok(vec![]));
+        check(
+            given,
+            system(),
+            PromotionCommand::Confirm {
+                order_id: order(2),
+                now: t(12),
+            },
+            Err(PromotionError::UnknownRedemption),
+        );
+    }
+
+    #[test]
+    fn a_reservation_made_while_running_is_confirmed_after_the_end() {
+        let given = vec![created(terms()), activated(), reserved(1, 100), ended()];
+        check(
+            given,
+            system(),
+            PromotionCommand::Confirm {
+                order_id: order(1),
+                now: t(12),
+            },
+            Ok(vec![PromotionEvent::RedemptionConfirmed {
+                order_id: order(1),
+                confirmed_at: t(12),
+            }]),
+        );
+    }
+
+    #[test]
+    fn releasing_gives_the_use_and_the_budget_back() {
+        let limited = with_limits(Limits {
+            total_uses: Some(5),
+            uses_per_customer: Some(1),
+            budget: Some(eur(1_000)),
+        });
+        let mut given = running(limited);
+        let before = state(&given);
+        given.push(reserved(1, 400));
+        let release = PromotionCommand::Release {
+            order_id: order(1),
+            now: t(11),
+        };
+        let released = PromotionEvent::RedemptionReleased {
+            order_id: order(1),
+            customer: Some(customer(1)),
+            code: None,
+            amount: eur(400),
+            released_at: t(11),
+        };
+        check(
+            given.clone(),
+            system(),
+            release.clone(),
+            Ok(vec![released.clone()]),
+        );
+        given.push(released);
+        let after = state(&given);
+        assert_eq!(after.uses, before.uses);
+        assert_eq!(after.spent_minor, before.spent_minor);
+        assert_eq!(after.uses_by_customer, before.uses_by_customer);
+        assert!(after.redemptions.is_empty());
+        // Releasing again (a retried compensation) records nothing.
+        check(given, system(), release, Ok(vec![]));
+    }
+
+    #[test]
+    fn a_confirmed_redemption_is_released_when_its_order_is_cancelled() {
+        let given = vec![
+            created(terms()),
+            activated(),
+            reserved(1, 100),
+            PromotionEvent::RedemptionConfirmed {
+                order_id: order(1),
+                confirmed_at: t(12),
+            },
+        ];
+        check(
+            given,
+            system(),
+            PromotionCommand::Release {
+                order_id: order(1),
+                now: t(20),
+            },
+            Ok(vec![PromotionEvent::RedemptionReleased {
+                order_id: order(1),
+                customer: Some(customer(1)),
+                code: None,
+                amount: eur(100),
+                released_at: t(20),
+            }]),
+        );
+    }
+
+    // ---- offers and views ----
+
+    #[test]
+    fn an_offer_tells_the_pricing_engine_what_is_left() {
+        let id = PromotionId::from_str(ID).expect("uuid");
+        let codes = generate_codes("VIP", 2, 5).expect("valid");
+        let promotion = state(&[
+            created_with(
+                terms(),
+                Redeemable::UniqueCodes {
+                    codes: codes.clone(),
+                },
+            ),
+            activated(),
+            reserved_for(order(1), Some(customer(1)), Some(codes[0].clone()), 150),
+        ]);
+        let offer = promotion
+            .offer(id, Some(customer(1)), Some(&codes[0]))
+            .expect("offer");
+        assert!(offer.code_redeemed);
+        assert_eq!((offer.uses, offer.customer_uses), (1, 1));
+        assert_eq!(offer.spent, eur(150));
+        let fresh = promotion
+            .offer(id, Some(customer(2)), Some(&codes[1]))
+            .expect("offer");
+        assert!(!fresh.code_redeemed);
+        assert_eq!(fresh.customer_uses, 0);
+        assert_eq!(
+            promotion.offer(id, None, Some(&code("NOPE1"))),
+            Err(PromotionError::UnknownCode)
+        );
+        assert_eq!(
+            promotion.offer(id, None, None),
+            Err(PromotionError::UnknownCode)
+        );
+        assert_eq!(
+            state(&[]).offer(id, None, None),
+            Err(PromotionError::NotFound)
+        );
+    }
+
+    #[test]
+    fn the_view_counts_uses_and_budget_and_only_a_read_lists_the_codes() {
+        let codes = generate_codes("VIP", 3, 5).expect("valid");
+        let promotion = state(&[
+            created_with(
+                with_limits(Limits {
+                    total_uses: Some(10),
+                    uses_per_customer: None,
+                    budget: Some(eur(1_000)),
+                }),
+                Redeemable::UniqueCodes {
+                    codes: codes.clone(),
+                },
+            ),
+            activated(),
+            reserved_for(order(1), None, Some(codes[2].clone()), 150),
+        ]);
+        let view = promotion.view(ID, 3);
+        assert_eq!(view.status, Some(PromotionStatus::Active));
+        assert_eq!((view.uses, view.open_redemptions), (1, 1));
+        assert_eq!(view.uses_left, Some(9));
+        assert_eq!(view.budget_left, Some(eur(850)));
+        assert_eq!((view.codes_total, view.codes_redeemed), (3, 1));
+        assert_eq!(view.unique_codes.len(), 3);
+        assert!(view
+            .unique_codes
+            .iter()
+            .any(|c| c.code == codes[2] && c.redeemed_by == Some(order(1))));
+        assert!(promotion.command_view(ID, 3).unique_codes.is_empty());
+    }
+
+    #[test]
+    fn every_event_type_is_its_serde_tag_and_round_trips() {
+        let events = [
+            created_with(terms(), Redeemable::Code { code: code("ABC") }),
+            activated(),
+            paused(),
+            ended(),
+            reserved(1, 5),
+            PromotionEvent::RedemptionConfirmed {
+                order_id: order(1),
+                confirmed_at: t(1),
+            },
+        ];
+        for event in events {
+            let value = serde_json::to_value(&event).expect("serializes");
+            assert!(value.get(event.event_type()).is_some(), "{value}");
+            let back: PromotionEvent = serde_json::from_value(value).expect("round-trips");
+            assert_eq!(back, event);
+        }
+    }
+
+    #[test]
+    fn command_names_are_their_serde_tags() {
+        let all = [
+            PromotionCommand::Create {
+                terms: terms(),
+                codes: CodeSpec::Automatic,
+                now: t(0),
+            },
+            PromotionCommand::Revise {
+                terms: terms(),
+                now: t(0),
+            },
+            PromotionCommand::Activate { now: t(0) },
+            PromotionCommand::Pause { now: t(0) },
+            PromotionCommand::End { now: t(0) },
+            reserve(1, 1),
+            PromotionCommand::Confirm {
+                order_id: order(1),
+                now: t(0),
+            },
+            PromotionCommand::Release {
+                order_id: order(1),
+                now: t(0),
+            },
+        ];
+        assert_eq!(all.len(), PromotionCommand::NAMES.len());
+        for (command, name) in all.iter().zip(PromotionCommand::NAMES) {
+            let value = serde_json::to_value(command).expect("serializes");
+            assert!(value.get(name).is_some(), "{value}");
+            assert_eq!(command.name(), *name);
+            let back: PromotionCommand = serde_json::from_value(value).expect("round-trips");
+            assert_eq!(back, *command);
+        }
+    }
+
+    #[test]
+    fn terms_arrive_in_their_wire_form_with_defaults() {
+        let terms: PromotionTerms = serde_json::from_value(serde_json::json!({
+            "name": "Ten off",
+            "currency": "EUR",
+            "action": {"amount_off_order": {"amount": {"amount_minor": 1000, "currency": "EUR"}}},
+            "limits": {"uses_per_customer": 1}
+        }))
+        .expect("parses");
+        assert_eq!(terms.stacking, crate::Stacking::default());
+        assert!(!terms.stacking.combinable);
+        assert_eq!(terms.limits.uses_per_customer, Some(1));
+        assert!(serde_json::from_value::<PromotionTerms>(serde_json::json!({
+            "name": "x", "currency": "EUR", "action": "free_shipping", "surprise": 1
+        }))
+        .is_err());
+        assert_eq!(PromotionError::Expired.code(), "promotion.expired");
+    }
+}
