@@ -612,3 +612,706 @@ pub fn price(input: &PricingInput) -> Result<PricedCart, PricingError> {
         skipped,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Eligibility, ItemFilter, Limits, PromotionTerms, Stacking, Window};
+    use chrono::TimeDelta;
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + TimeDelta::seconds(1_750_000_000 + seconds)
+    }
+
+    fn eur(minor: i64) -> Money {
+        Money::new(minor, Currency::EUR)
+    }
+
+    fn product(n: u128) -> ProductId {
+        ProductId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn pid(n: u128) -> PromotionId {
+        PromotionId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse(s).expect("sku")
+    }
+
+    fn category(s: &str) -> CategoryId {
+        CategoryId::parse(s).expect("slug")
+    }
+
+    fn group(s: &str) -> CustomerGroup {
+        CustomerGroup::parse(s).expect("slug")
+    }
+
+    fn code(s: &str) -> PromotionCode {
+        PromotionCode::parse(s).expect("code")
+    }
+
+    fn line(s: &str, p: u128, cat: &str, quantity: i64, unit: i64) -> CartLine {
+        CartLine {
+            sku: sku(s),
+            product_id: product(p),
+            categories: vec![category(cat)],
+            quantity,
+            unit_price: eur(unit),
+        }
+    }
+
+    /// 2 × 20.00 tee (shirts), 1 × 15.00 mug (home), 3 × 5.00 cap (hats): 70.00, and 4.99
+    /// shipping.
+    fn cart() -> Vec<CartLine> {
+        vec![
+            line("TEE", 1, "shirts", 2, 2_000),
+            line("MUG", 2, "home", 1, 1_500),
+            line("CAP", 3, "hats", 3, 500),
+        ]
+    }
+
+    fn terms(action: Action) -> PromotionTerms {
+        PromotionTerms {
+            name: "Promo".into(),
+            currency: Currency::EUR,
+            applies_to: ItemFilter::default(),
+            eligibility: Eligibility::default(),
+            action,
+            window: Window::default(),
+            limits: Limits::default(),
+            stacking: Stacking::default(),
+        }
+    }
+
+    fn combinable(priority: u32, terms: PromotionTerms) -> PromotionTerms {
+        PromotionTerms {
+            stacking: Stacking {
+                combinable: true,
+                priority,
+            },
+            ..terms
+        }
+    }
+
+    fn offer(n: u128, terms: PromotionTerms) -> Offer {
+        Offer {
+            promotion_id: pid(n),
+            status: PromotionStatus::Active,
+            spent: Money::zero(terms.currency),
+            terms,
+            code: None,
+            code_redeemed: false,
+            uses: 0,
+            customer_uses: 0,
+        }
+    }
+
+    fn coded(n: u128, terms: PromotionTerms) -> EnteredCode {
+        EnteredCode {
+            code: code("SAVE"),
+            offer: Ok(Offer {
+                code: Some(code("SAVE")),
+                ..offer(n, terms)
+            }),
+        }
+    }
+
+    fn guest() -> CustomerFacts {
+        CustomerFacts::default()
+    }
+
+    fn signed_in(groups: &[&str], first_order: bool) -> CustomerFacts {
+        CustomerFacts {
+            customer: Some(CustomerId::from_uuid(uuid::Uuid::from_u128(77))),
+            groups: groups.iter().map(|g| group(g)).collect(),
+            first_order,
+        }
+    }
+
+    fn input(automatic: Vec<Offer>, code: Option<EnteredCode>) -> PricingInput {
+        PricingInput {
+            currency: Currency::EUR,
+            lines: cart(),
+            customer: guest(),
+            shipping: eur(499),
+            now: t(100),
+            automatic,
+            code,
+        }
+    }
+
+    fn priced(input: &PricingInput) -> PricedCart {
+        price(input).expect("priced")
+    }
+
+    fn line_discounts(cart: &PricedCart) -> Vec<i64> {
+        cart.lines.iter().map(|l| l.discount.amount_minor).collect()
+    }
+
+    /// Prices with the code and returns why it did not apply (`None`: it applied).
+    fn code_reason(input: &PricingInput) -> Option<PromotionError> {
+        let cart = priced(input);
+        let applied = cart.applied.iter().any(|a| a.code.is_some());
+        assert_eq!(applied, cart.code_rejection.is_none(), "{cart:?}");
+        cart.code_rejection.map(|r| r.reason)
+    }
+
+    fn with_code(terms: PromotionTerms) -> PricingInput {
+        input(vec![], Some(coded(9, terms)))
+    }
+
+    // ---- no promotion ----
+
+    #[test]
+    fn without_promotions_the_total_is_subtotal_plus_shipping() {
+        let cart = priced(&input(vec![], None));
+        assert_eq!(cart.subtotal, eur(7_000));
+        assert_eq!(cart.discount, eur(0));
+        assert_eq!(cart.total, eur(7_499));
+        assert!(cart.applied.is_empty() && cart.code_rejection.is_none());
+    }
+
+    // ---- actions ----
+
+    #[test]
+    fn a_percentage_off_the_order_is_shared_over_the_lines_by_largest_remainder() {
+        // 3.33 % of 70.00 is 2.331, rounded half up to 2.33. Shared 40:15:15: 133.14, 49.93,
+        // 49.93; rounded down 133 + 49 + 49 = 231; the 2 cents left go to the two largest
+        // remainders (.93 and .93, the earlier line first).
+        let cart = priced(&input(
+            vec![offer(1, terms(Action::PercentOffOrder { percent_bp: 333 }))],
+            None,
+        ));
+        assert_eq!(cart.discount, eur(233));
+        assert_eq!(line_discounts(&cart), vec![133, 50, 50]);
+        assert_eq!(cart.total, eur(7_000 - 233 + 499));
+        assert_eq!(cart.applied[0].cost, eur(233));
+    }
+
+    #[test]
+    fn a_percentage_off_matching_items_discounts_only_them() {
+        let shirts = PromotionTerms {
+            applies_to: ItemFilter {
+                categories: [category("shirts")].into(),
+                ..ItemFilter::default()
+            },
+            ..terms(Action::PercentOffItems { percent_bp: 2_500 })
+        };
+        let cart = priced(&input(vec![offer(1, shirts)], None));
+        assert_eq!(line_discounts(&cart), vec![1_000, 0, 0]);
+    }
+
+    #[test]
+    fn a_fixed_amount_off_the_order_is_shared_and_never_exceeds_the_order() {
+        // 10.00 shared 40:15:15 is 571.43, 214.29, 214.29: 571 + 214 + 214 = 999, and the
+        // last cent goes to the largest remainder (.43).
+        let cart = priced(&input(
+            vec![offer(
+                1,
+                terms(Action::AmountOffOrder { amount: eur(1_000) }),
+            )],
+            None,
+        ));
+        assert_eq!(line_discounts(&cart), vec![572, 214, 214]);
+        let huge = priced(&input(
+            vec![offer(
+                1,
+                terms(Action::AmountOffOrder {
+                    amount: eur(99_999),
+                }),
+            )],
+            None,
+        ));
+        assert_eq!(huge.discount, eur(7_000));
+        assert_eq!(line_discounts(&huge), vec![4_000, 1_500, 1_500]);
+        assert_eq!(huge.total, eur(499));
+    }
+
+    #[test]
+    fn a_fixed_amount_off_each_matching_unit_stops_at_the_line() {
+        let caps = PromotionTerms {
+            applies_to: ItemFilter {
+                skus: [sku("CAP")].into(),
+                ..ItemFilter::default()
+            },
+            ..terms(Action::AmountOffEachItem { amount: eur(300) })
+        };
+        assert_eq!(
+            line_discounts(&priced(&input(vec![offer(1, caps)], None))),
+            vec![0, 0, 900]
+        );
+        let mugs = PromotionTerms {
+            applies_to: ItemFilter {
+                products: [product(2)].into(),
+                ..ItemFilter::default()
+            },
+            ..terms(Action::AmountOffEachItem { amount: eur(2_000) })
+        };
+        assert_eq!(
+            line_discounts(&priced(&input(vec![offer(1, mugs)], None))),
+            vec![0, 1_500, 0]
+        );
+    }
+
+    #[test]
+    fn buy_x_get_y_discounts_the_cheapest_matching_units() {
+        let two_for_one = |lines: Vec<CartLine>| {
+            let promo = PromotionTerms {
+                applies_to: ItemFilter {
+                    categories: [category("shirts"), category("hats")].into(),
+                    ..ItemFilter::default()
+                },
+                ..terms(Action::BuyXGetY {
+                    buy: 2,
+                    get: 1,
+                    percent_bp: 10_000,
+                })
+            };
+            PricingInput {
+                lines,
+                ..input(vec![offer(1, promo)], None)
+            }
+        };
+        // 2 tees + 3 caps = 5 matching units: one group of 3, so one cap (the cheapest) free.
+        assert_eq!(
+            line_discounts(&priced(&two_for_one(cart()))),
+            vec![0, 0, 500]
+        );
+        // 2 tees + 4 caps = 6 units: two groups, two caps free.
+        let mut more = cart();
+        more[2].quantity = 4;
+        assert_eq!(
+            line_discounts(&priced(&two_for_one(more))),
+            vec![0, 0, 1_000]
+        );
+        // 2 units only: no group, nothing to discount.
+        let few = vec![line("TEE", 1, "shirts", 2, 2_000)];
+        let cart = priced(&two_for_one(few));
+        assert!(cart.applied.is_empty());
+        assert_eq!(cart.skipped[0].reason, PromotionError::NothingToDiscount);
+    }
+
+    #[test]
+    fn buy_one_get_one_half_price() {
+        let promo = terms(Action::BuyXGetY {
+            buy: 1,
+            get: 1,
+            percent_bp: 5_000,
+        });
+        // 6 units: 3 groups of 2, the 3 cheapest (the caps) half price: 3 × 2.50.
+        let cart = priced(&input(vec![offer(1, promo)], None));
+        assert_eq!(line_discounts(&cart), vec![0, 0, 750]);
+    }
+
+    #[test]
+    fn free_shipping_waives_the_fee() {
+        let cart = priced(&input(vec![offer(1, terms(Action::FreeShipping))], None));
+        assert!(cart.free_shipping);
+        assert_eq!(cart.shipping_discount, eur(499));
+        assert_eq!(cart.shipping_total(), eur(0));
+        assert_eq!(cart.discount, eur(0));
+        assert_eq!(cart.total, eur(7_000));
+        assert_eq!(cart.applied[0].cost, eur(499));
+        // A fee of zero leaves nothing to waive.
+        let no_fee = PricingInput {
+            shipping: eur(0),
+            ..with_code(terms(Action::FreeShipping))
+        };
+        assert_eq!(
+            code_reason(&no_fee),
+            Some(PromotionError::NothingToDiscount)
+        );
+    }
+
+    // ---- rules ----
+
+    #[test]
+    fn the_minimum_is_counted_on_the_matching_items_before_discounts() {
+        let minimum = |minor: i64| PromotionTerms {
+            applies_to: ItemFilter {
+                categories: [category("shirts")].into(),
+                ..ItemFilter::default()
+            },
+            eligibility: Eligibility {
+                minimum_subtotal: Some(eur(minor)),
+                ..Eligibility::default()
+            },
+            ..terms(Action::PercentOffOrder { percent_bp: 1_000 })
+        };
+        // The shirts are 40.00 of the 70.00.
+        assert_eq!(
+            code_reason(&with_code(minimum(4_001))),
+            Some(PromotionError::MinimumNotReached)
+        );
+        let cart = priced(&with_code(minimum(4_000)));
+        assert_eq!(cart.discount, eur(700));
+        assert_eq!(cart.applied[0].code, Some(code("SAVE")));
+    }
+
+    #[test]
+    fn a_promotion_for_items_not_in_the_cart_does_not_apply() {
+        let shoes = PromotionTerms {
+            applies_to: ItemFilter {
+                skus: [sku("SHOE-42")].into(),
+                ..ItemFilter::default()
+            },
+            ..terms(Action::PercentOffItems { percent_bp: 1_000 })
+        };
+        assert_eq!(
+            code_reason(&with_code(shoes)),
+            Some(PromotionError::NoMatchingItems)
+        );
+    }
+
+    #[test]
+    fn a_group_promotion_needs_a_signed_in_member() {
+        let vip = PromotionTerms {
+            eligibility: Eligibility {
+                customer_groups: [group("vip")].into(),
+                ..Eligibility::default()
+            },
+            ..terms(Action::PercentOffOrder { percent_bp: 1_000 })
+        };
+        let as_customer = |customer: CustomerFacts| PricingInput {
+            customer,
+            ..with_code(vip.clone())
+        };
+        assert_eq!(
+            code_reason(&as_customer(guest())),
+            Some(PromotionError::SignInRequired)
+        );
+        assert_eq!(
+            code_reason(&as_customer(signed_in(&["wholesale"], false))),
+            Some(PromotionError::CustomerNotEligible)
+        );
+        assert_eq!(code_reason(&as_customer(signed_in(&["vip"], false))), None);
+    }
+
+    #[test]
+    fn a_first_order_promotion_applies_to_a_first_order_only() {
+        let welcome = PromotionTerms {
+            eligibility: Eligibility {
+                first_order_only: true,
+                ..Eligibility::default()
+            },
+            ..terms(Action::PercentOffOrder { percent_bp: 1_000 })
+        };
+        let as_customer = |customer: CustomerFacts| PricingInput {
+            customer,
+            ..with_code(welcome.clone())
+        };
+        assert_eq!(
+            code_reason(&as_customer(guest())),
+            Some(PromotionError::SignInRequired)
+        );
+        assert_eq!(
+            code_reason(&as_customer(signed_in(&[], false))),
+            Some(PromotionError::FirstOrderOnly)
+        );
+        assert_eq!(code_reason(&as_customer(signed_in(&[], true))), None);
+    }
+
+    #[test]
+    fn a_code_outside_its_window_or_not_running_says_why() {
+        let window = |starts: i64, ends: i64| PromotionTerms {
+            window: Window {
+                starts_at: Some(t(starts)),
+                ends_at: Some(t(ends)),
+            },
+            ..terms(Action::FreeShipping)
+        };
+        // Priced at t(100).
+        assert_eq!(
+            code_reason(&with_code(window(101, 200))),
+            Some(PromotionError::NotYetValid)
+        );
+        assert_eq!(
+            code_reason(&with_code(window(0, 100))),
+            Some(PromotionError::Expired)
+        );
+        for (status, reason) in [
+            (PromotionStatus::Draft, PromotionError::NotActive),
+            (PromotionStatus::Paused, PromotionError::NotActive),
+            (PromotionStatus::Ended, PromotionError::Ended),
+        ] {
+            let mut entered = coded(9, terms(Action::FreeShipping));
+            if let Ok(offer) = &mut entered.offer {
+                offer.status = status;
+            }
+            assert_eq!(code_reason(&input(vec![], Some(entered))), Some(reason));
+        }
+    }
+
+    #[test]
+    fn a_promotion_in_another_currency_does_not_apply() {
+        let dollars = PromotionTerms {
+            currency: Currency::USD,
+            ..terms(Action::FreeShipping)
+        };
+        assert_eq!(
+            code_reason(&with_code(dollars)),
+            Some(PromotionError::CurrencyMismatch)
+        );
+    }
+
+    #[test]
+    fn unknown_and_redeemed_codes_say_so() {
+        let unknown = EnteredCode {
+            code: code("NOPE"),
+            offer: Err(PromotionError::UnknownCode),
+        };
+        let cart = priced(&input(vec![], Some(unknown)));
+        assert_eq!(
+            cart.code_rejection,
+            Some(SkippedPromotion {
+                promotion_id: None,
+                code: Some(code("NOPE")),
+                reason: PromotionError::UnknownCode,
+            })
+        );
+        let mut used = coded(9, terms(Action::FreeShipping));
+        if let Ok(offer) = &mut used.offer {
+            offer.code_redeemed = true;
+        }
+        assert_eq!(
+            code_reason(&input(vec![], Some(used))),
+            Some(PromotionError::CodeUsed)
+        );
+    }
+
+    // ---- limits ----
+
+    #[test]
+    fn limits_reached_say_which() {
+        let limited = |limits: Limits, uses: u64, customer_uses: u32, spent: i64| {
+            let mut entered = coded(
+                9,
+                PromotionTerms {
+                    limits,
+                    ..terms(Action::AmountOffOrder { amount: eur(500) })
+                },
+            );
+            if let Ok(offer) = &mut entered.offer {
+                offer.uses = uses;
+                offer.customer_uses = customer_uses;
+                offer.spent = eur(spent);
+            }
+            PricingInput {
+                customer: signed_in(&[], false),
+                ..input(vec![], Some(entered))
+            }
+        };
+        let uses = Limits {
+            total_uses: Some(3),
+            ..Limits::default()
+        };
+        assert_eq!(
+            code_reason(&limited(uses, 3, 0, 0)),
+            Some(PromotionError::UsedUp)
+        );
+        assert_eq!(code_reason(&limited(uses, 2, 0, 0)), None);
+        let per_customer = Limits {
+            uses_per_customer: Some(1),
+            ..Limits::default()
+        };
+        assert_eq!(
+            code_reason(&limited(per_customer, 1, 1, 0)),
+            Some(PromotionError::AlreadyUsed)
+        );
+        let budget = Limits {
+            budget: Some(eur(1_000)),
+            ..Limits::default()
+        };
+        // Spent entirely, or not enough left for this order's 5.00: a promotion applies
+        // fully or not at all.
+        assert_eq!(
+            code_reason(&limited(budget, 9, 0, 1_000)),
+            Some(PromotionError::BudgetExhausted)
+        );
+        assert_eq!(
+            code_reason(&limited(budget, 9, 0, 501)),
+            Some(PromotionError::BudgetExhausted)
+        );
+        assert_eq!(code_reason(&limited(budget, 9, 0, 500)), None);
+    }
+
+    // ---- stacking ----
+
+    #[test]
+    fn combinable_promotions_apply_in_priority_order_each_on_what_is_left() {
+        let first = offer(
+            1,
+            combinable(10, terms(Action::PercentOffOrder { percent_bp: 1_000 })),
+        );
+        let second = offer(
+            2,
+            combinable(20, terms(Action::AmountOffOrder { amount: eur(500) })),
+        );
+        // Listed in the wrong order: the engine sorts them.
+        let cart = priced(&input(vec![second, first], None));
+        let order: Vec<_> = cart.applied.iter().map(|a| a.promotion_id).collect();
+        assert_eq!(order, vec![pid(1), pid(2)]);
+        // 10 % of 70.00 = 7.00, then 5.00 off the 63.00 left.
+        assert_eq!(cart.applied[0].discount, eur(700));
+        assert_eq!(cart.applied[1].discount, eur(500));
+        assert_eq!(cart.discount, eur(1_200));
+        // Each promotion's own shares add up to its discount, and per line to the line's.
+        for (i, line) in cart.lines.iter().enumerate() {
+            let sum: i64 = cart
+                .applied
+                .iter()
+                .map(|a| a.line_discounts[i].amount_minor)
+                .sum();
+            assert_eq!(sum, line.discount.amount_minor);
+        }
+    }
+
+    #[test]
+    fn equal_priorities_are_ordered_by_promotion_id() {
+        let a = offer(5, combinable(10, terms(Action::FreeShipping)));
+        let b = offer(
+            3,
+            combinable(10, terms(Action::PercentOffOrder { percent_bp: 100 })),
+        );
+        let cart = priced(&input(vec![a, b], None));
+        let order: Vec<_> = cart.applied.iter().map(|a| a.promotion_id).collect();
+        assert_eq!(order, vec![pid(3), pid(5)]);
+    }
+
+    #[test]
+    fn an_exclusive_promotion_first_in_line_blocks_the_code() {
+        let exclusive = offer(
+            1,
+            PromotionTerms {
+                stacking: Stacking {
+                    combinable: false,
+                    priority: 1,
+                },
+                ..terms(Action::PercentOffOrder { percent_bp: 1_000 })
+            },
+        );
+        let code = coded(
+            9,
+            combinable(50, terms(Action::AmountOffOrder { amount: eur(500) })),
+        );
+        let cart = priced(&input(vec![exclusive], Some(code)));
+        assert_eq!(cart.applied.len(), 1);
+        assert_eq!(
+            cart.code_rejection.map(|r| r.reason),
+            Some(PromotionError::NotCombinable)
+        );
+    }
+
+    #[test]
+    fn an_exclusive_code_first_in_line_wins_over_combinable_automatics() {
+        let automatic = offer(
+            1,
+            combinable(50, terms(Action::PercentOffOrder { percent_bp: 1_000 })),
+        );
+        let code = coded(
+            9,
+            PromotionTerms {
+                stacking: Stacking {
+                    combinable: false,
+                    priority: 5,
+                },
+                ..terms(Action::AmountOffOrder { amount: eur(500) })
+            },
+        );
+        let cart = priced(&input(vec![automatic], Some(code)));
+        assert_eq!(cart.applied.len(), 1);
+        assert_eq!(cart.applied[0].code, Some(super::tests::code("SAVE")));
+        assert_eq!(cart.skipped[0].reason, PromotionError::NotCombinable);
+        assert!(cart.code_rejection.is_none());
+    }
+
+    #[test]
+    fn a_promotion_after_everything_was_taken_off_has_nothing_to_discount() {
+        let all = offer(
+            1,
+            combinable(1, terms(Action::PercentOffOrder { percent_bp: 10_000 })),
+        );
+        let more = coded(
+            9,
+            combinable(2, terms(Action::AmountOffOrder { amount: eur(100) })),
+        );
+        let cart = priced(&input(vec![all], Some(more)));
+        assert_eq!(cart.total, eur(499));
+        assert_eq!(
+            cart.code_rejection.map(|r| r.reason),
+            Some(PromotionError::NothingToDiscount)
+        );
+    }
+
+    #[test]
+    fn inactive_automatic_promotions_are_skipped_with_their_reason() {
+        let mut paused = offer(1, terms(Action::FreeShipping));
+        paused.status = PromotionStatus::Paused;
+        let cart = priced(&input(vec![paused], None));
+        assert!(cart.applied.is_empty());
+        assert_eq!(
+            cart.skipped,
+            vec![SkippedPromotion {
+                promotion_id: Some(pid(1)),
+                code: None,
+                reason: PromotionError::NotActive,
+            }]
+        );
+    }
+
+    // ---- input ----
+
+    #[test]
+    fn a_malformed_cart_is_refused() {
+        let mut other_currency = input(vec![], None);
+        other_currency.lines[0].unit_price = Money::new(100, Currency::USD);
+        assert_eq!(price(&other_currency), Err(PricingError::CurrencyMismatch));
+        let mut none = input(vec![], None);
+        none.lines[1].quantity = 0;
+        assert_eq!(price(&none), Err(PricingError::InvalidQuantity));
+        let mut negative = input(vec![], None);
+        negative.lines[2].unit_price = eur(-1);
+        assert_eq!(price(&negative), Err(PricingError::NegativeAmount));
+        let shipping = PricingInput {
+            shipping: Money::new(1, Currency::USD),
+            ..input(vec![], None)
+        };
+        assert_eq!(price(&shipping), Err(PricingError::CurrencyMismatch));
+    }
+
+    // ---- allocation and refunds ----
+
+    #[test]
+    fn allocation_is_exact_and_bounded() {
+        assert_eq!(allocate(10, &[5, 5, 5]), Some(vec![4, 3, 3]));
+        assert_eq!(allocate(2, &[1, 1, 1]), Some(vec![1, 1, 0]));
+        assert_eq!(allocate(4, &[1, 1, 1]), None);
+        assert_eq!(allocate(0, &[5, 0]), Some(vec![0, 0]));
+        assert_eq!(allocate(5, &[5, 0]), Some(vec![5, 0]));
+        assert_eq!(allocate(6, &[5, 0]), None);
+        assert_eq!(allocate(-1, &[5]), None);
+        assert_eq!(allocate(1, &[]), None);
+    }
+
+    #[test]
+    fn a_refund_gives_back_what_was_paid_for_the_units() {
+        // 3 caps for 15.00 with 5.00 off: 10.00 paid, 3.333… a unit.
+        let line = PricedLine {
+            sku: sku("CAP"),
+            product_id: product(3),
+            quantity: 3,
+            unit_price: eur(500),
+            subtotal: eur(1_500),
+            discount: eur(500),
+            total: eur(1_000),
+        };
+        assert_eq!(refundable(&line, 0, 1), Ok(eur(334)));
+        assert_eq!(refundable(&line, 1, 1), Ok(eur(333)));
+        assert_eq!(refundable(&line, 2, 1), Ok(eur(333)));
+        assert_eq!(refundable(&line, 0, 3), Ok(eur(1_000)));
+        assert_eq!(refundable(&line, 1, 2), Ok(eur(666)));
+        assert_eq!(refundable(&line, 2, 2), Err(PricingError::InvalidQuantity));
+        assert_eq!(refundable(&line, 0, 0), Err(PricingError::InvalidQuantity));
+    }
+}
