@@ -399,3 +399,267 @@ pub fn tax_cart(
     let lines: Vec<Money> = cart.lines.iter().map(|l| l.total).collect();
     tax(table, address, &lines, cart.shipping_total())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur(minor: i64) -> Money {
+        Money::new(minor, Currency::EUR)
+    }
+
+    fn country(s: &str) -> CountryCode {
+        CountryCode::parse(s).expect("country")
+    }
+
+    fn address(c: &str, region: Option<&str>) -> TaxAddress {
+        TaxAddress {
+            country: country(c),
+            region: region.map(|r| RegionCode::parse(r).expect("region")),
+        }
+    }
+
+    fn line(net: i64, tax: i64, gross: i64) -> TaxLine {
+        TaxLine {
+            net: eur(net),
+            tax: eur(tax),
+            gross: eur(gross),
+        }
+    }
+
+    /// Germany: 19 %, prices include VAT, shipping taxed like the goods. California: 7.25 %,
+    /// prices without tax, shipping exempt. No other rule, so no fallback.
+    fn table() -> TaxTable {
+        TaxTable::new(vec![
+            TaxRule {
+                country: Some(country("DE")),
+                region: None,
+                rate_bp: 1_900,
+                prices_include_tax: true,
+                shipping: ShippingTax::SameAsGoods,
+            },
+            TaxRule {
+                country: Some(country("US")),
+                region: Some(RegionCode::parse("CA").expect("region")),
+                rate_bp: 725,
+                prices_include_tax: false,
+                shipping: ShippingTax::Exempt,
+            },
+        ])
+        .expect("valid")
+    }
+
+    /// The worked example. One order: 2 tees at 20.00 with 10 % off (36.00 paid), a mug at
+    /// 12.50, shipping 4.99.
+    ///
+    /// Shipped to Germany (19 %, prices include tax): the tax is inside each amount,
+    /// `amount × 1900 / 11900`, rounded half up per line:
+    ///
+    /// | line     | gross | tax = gross × 19/119        | net   |
+    /// |----------|-------|-----------------------------|-------|
+    /// | tees     | 36.00 | 574.79… → 5.75              | 30.25 |
+    /// | mug      | 12.50 | 199.58… → 2.00              | 10.50 |
+    /// | shipping |  4.99 |  79.67… → 0.80              |  4.19 |
+    /// | total    | 53.49 | 8.55                        | 44.94 |
+    ///
+    /// The shopper pays 53.49, the prices as shown.
+    ///
+    /// Shipped to California (7.25 %, prices without tax, shipping exempt): the tax is added,
+    /// `amount × 725 / 10000`, rounded half up per line:
+    ///
+    /// | line     | net   | tax = net × 7.25 %          | gross |
+    /// |----------|-------|-----------------------------|-------|
+    /// | tees     | 36.00 | 261.00 → 2.61               | 38.61 |
+    /// | mug      | 12.50 |  90.625 → 0.91 (half up)    | 13.41 |
+    /// | shipping |  4.99 | exempt → 0.00               |  4.99 |
+    /// | total    | 53.49 | 3.52                        | 57.01 |
+    ///
+    /// The shopper pays 57.01. New York has no rule and the table no fallback: `tax.no_rate`.
+    #[test]
+    fn a_worked_example_in_two_countries_one_with_prices_including_tax() {
+        let lines = [eur(3_600), eur(1_250)];
+        let shipping = eur(499);
+
+        let germany = tax(&table(), &address("de", None), &lines, shipping).expect("taxed");
+        assert_eq!(
+            germany.rate,
+            AppliedRate {
+                country: Some(country("DE")),
+                region: None,
+                rate_bp: 1_900,
+                shipping_rate_bp: 1_900,
+                prices_include_tax: true,
+            }
+        );
+        assert_eq!(
+            germany.lines,
+            vec![line(3_025, 575, 3_600), line(1_050, 200, 1_250)]
+        );
+        assert_eq!(germany.shipping, line(419, 80, 499));
+        assert_eq!(
+            (germany.net, germany.tax, germany.gross),
+            (eur(4_494), eur(855), eur(5_349))
+        );
+
+        // A German region without a rule of its own takes the country's.
+        let bavaria = tax(&table(), &address("DE", Some("BY")), &lines, shipping);
+        assert_eq!(bavaria.map(|t| t.gross), Ok(eur(5_349)));
+
+        let california =
+            tax(&table(), &address("US", Some("CA")), &lines, shipping).expect("taxed");
+        assert_eq!(
+            california.rate,
+            AppliedRate {
+                country: Some(country("US")),
+                region: Some(RegionCode::parse("CA").expect("region")),
+                rate_bp: 725,
+                shipping_rate_bp: 0,
+                prices_include_tax: false,
+            }
+        );
+        assert_eq!(
+            california.lines,
+            vec![line(3_600, 261, 3_861), line(1_250, 91, 1_341)]
+        );
+        assert_eq!(california.shipping, line(499, 0, 499));
+        assert_eq!(
+            (california.net, california.tax, california.gross),
+            (eur(5_349), eur(352), eur(5_701))
+        );
+
+        assert_eq!(
+            tax(&table(), &address("US", Some("NY")), &lines, shipping),
+            Err(TaxError::NoRate)
+        );
+    }
+
+    #[test]
+    fn rounding_is_half_up_per_line() {
+        let five = TaxTable::flat(500).expect("valid");
+        let anywhere = address("FR", None);
+        // 5 % of 0.10, 0.30 and 0.50 is 0.5, 1.5 and 2.5 cents: half up gives 1, 2 and 3
+        // (half even would give 0, 2 and 2).
+        let taxed = tax(&five, &anywhere, &[eur(10), eur(30), eur(50)], eur(0)).expect("taxed");
+        let taxes: Vec<i64> = taxed.lines.iter().map(|l| l.tax.amount_minor).collect();
+        assert_eq!(taxes, vec![1, 2, 3]);
+        // Per line: three lines of 0.10 are taxed 1 cent each, 3 in all, where one rounding of
+        // the 0.30 total would give 2.
+        let per_line = tax(&five, &anywhere, &[eur(10); 3], eur(0)).expect("taxed");
+        assert_eq!(per_line.tax, eur(3));
+    }
+
+    #[test]
+    fn the_demo_table_is_todays_single_rate_on_subtotal_plus_shipping() {
+        let demo = TaxTable::demo();
+        assert_eq!(Ok(demo.clone()), TaxTable::flat(DEMO_TAX_RATE_BP));
+        // Today (`agora_order::totals`): (subtotal + shipping) × rate, rounded half up once.
+        let today = |subtotal: i64, shipping: i64| ((subtotal + shipping) * 1_900 + 5_000) / 10_000;
+        for (price, shipping) in [(1_999, 499), (2_500, 0), (12_345, 499), (1, 1)] {
+            let taxed =
+                tax(&demo, &address("NL", None), &[eur(price)], eur(shipping)).expect("taxed");
+            // One line plus shipping: two roundings instead of one, at most one cent apart.
+            assert!((taxed.tax.amount_minor - today(price, shipping)).abs() <= 1);
+            assert_eq!(
+                taxed.gross.amount_minor,
+                price + shipping + taxed.tax.amount_minor
+            );
+            assert_eq!(taxed.rate.rate_bp, 1_900);
+            assert_eq!(taxed.rate.country, None);
+        }
+        // The everyday case agrees exactly: 19.99 + 4.99 → 4.75 today, 3.80 + 0.95 here.
+        let taxed = tax(&demo, &address("NL", None), &[eur(1_999)], eur(499)).expect("taxed");
+        assert_eq!(taxed.tax, eur(today(1_999, 499)));
+    }
+
+    #[test]
+    fn a_priced_cart_is_taxed_on_what_the_shopper_pays() {
+        use crate::{price, CustomerFacts, PricingInput};
+        let cart = price(&PricingInput {
+            currency: Currency::EUR,
+            lines: vec![crate::CartLine {
+                sku: agora_kernel::Sku::parse("TEE").expect("sku"),
+                product_id: crate::ProductId::from_uuid(uuid::Uuid::from_u128(1)),
+                categories: vec![],
+                quantity: 2,
+                unit_price: eur(2_000),
+            }],
+            customer: CustomerFacts::default(),
+            shipping: eur(499),
+            now: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            automatic: vec![],
+            code: None,
+        })
+        .expect("priced");
+        let taxed = tax_cart(&TaxTable::demo(), &address("DE", None), &cart).expect("taxed");
+        // 40.00 × 19 % = 7.60, 4.99 × 19 % = 0.9481 → 0.95.
+        assert_eq!(taxed.tax, eur(855));
+        assert_eq!(taxed.gross, eur(4_000 + 499 + 855));
+    }
+
+    #[test]
+    fn a_table_is_checked_when_built() {
+        let rule = |country: Option<&str>, region: Option<&str>, rate_bp: u32| TaxRule {
+            country: country.map(|c| CountryCode::parse(c).expect("country")),
+            region: region.map(|r| RegionCode::parse(r).expect("region")),
+            rate_bp,
+            prices_include_tax: false,
+            shipping: ShippingTax::SameAsGoods,
+        };
+        assert_eq!(
+            TaxTable::new(vec![rule(Some("DE"), None, 10_001)]),
+            Err(TaxError::InvalidRate)
+        );
+        assert_eq!(
+            TaxTable::new(vec![rule(None, Some("CA"), 100)]),
+            Err(TaxError::InvalidJurisdiction)
+        );
+        assert_eq!(
+            TaxTable::new(vec![
+                rule(Some("DE"), None, 100),
+                rule(Some("DE"), None, 200)
+            ]),
+            Err(TaxError::DuplicateRule)
+        );
+        let mut own_rate = rule(Some("DE"), None, 100);
+        own_rate.shipping = ShippingTax::Rate { rate_bp: 20_000 };
+        assert_eq!(TaxTable::new(vec![own_rate]), Err(TaxError::InvalidRate));
+        // The wire form is checked too.
+        assert!(serde_json::from_value::<TaxTable>(serde_json::json!([
+            {"country": "DE", "rate_bp": 1900, "prices_include_tax": true, "shipping": "same_as_goods"},
+            {"country": "DE", "rate_bp": 700, "prices_include_tax": true, "shipping": "exempt"}
+        ]))
+        .is_err());
+        assert!(CountryCode::parse("DEU").is_err());
+        assert!(RegionCode::parse("ABCD").is_err());
+    }
+
+    #[test]
+    fn amounts_in_two_currencies_or_negative_are_refused() {
+        let demo = TaxTable::demo();
+        let anywhere = address("DE", None);
+        assert_eq!(
+            tax(&demo, &anywhere, &[Money::new(1, Currency::USD)], eur(0)),
+            Err(TaxError::CurrencyMismatch)
+        );
+        assert_eq!(
+            tax(&demo, &anywhere, &[eur(-1)], eur(0)),
+            Err(TaxError::NegativeAmount)
+        );
+    }
+
+    #[test]
+    fn every_tax_code_is_namespaced_and_unique() {
+        let all = [
+            TaxError::NoRate,
+            TaxError::InvalidRate,
+            TaxError::InvalidJurisdiction,
+            TaxError::DuplicateRule,
+            TaxError::CurrencyMismatch,
+            TaxError::NegativeAmount,
+            TaxError::Overflow,
+        ];
+        let codes: std::collections::BTreeSet<_> = all.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), all.len());
+        assert!(codes.iter().all(|c| c.starts_with("tax.")));
+    }
+}
