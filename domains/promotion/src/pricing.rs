@@ -803,6 +803,38 @@ mod tests {
     }
 
     #[test]
+    fn percentages_round_half_up_to_the_minor_unit() {
+        // 50 % of a 0.01 line is half a cent: half up gives the cent. 12.5 % of 0.20 is 2.5
+        // cents: 3.
+        let lines = vec![
+            line("PIN", 4, "misc", 1, 1),
+            line("BADGE", 5, "misc", 1, 20),
+        ];
+        let half = PricingInput {
+            lines: lines.clone(),
+            ..input(
+                vec![offer(
+                    1,
+                    terms(Action::PercentOffItems { percent_bp: 5_000 }),
+                )],
+                None,
+            )
+        };
+        assert_eq!(line_discounts(&priced(&half)), vec![1, 10]);
+        let eighth = PricingInput {
+            lines,
+            ..input(
+                vec![offer(
+                    1,
+                    terms(Action::PercentOffItems { percent_bp: 1_250 }),
+                )],
+                None,
+            )
+        };
+        assert_eq!(line_discounts(&priced(&eighth)), vec![0, 3]);
+    }
+
+    #[test]
     fn a_fixed_amount_off_the_order_is_shared_and_never_exceeds_the_order() {
         // 10.00 shared 40:15:15 is 571.43, 214.29, 214.29: 571 + 214 + 214 = 999, and the
         // last cent goes to the largest remainder (.43).
