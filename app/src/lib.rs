@@ -261,6 +261,7 @@ pub const SERVICES: &[&str] = &[
     "account",
     "session",
     "identity",
+    "promotion",
 ];
 /// The projections `agora project <name>` can run.
 pub const PROJECTIONS: &[&str] = &[
@@ -270,6 +271,7 @@ pub const PROJECTIONS: &[&str] = &[
     "stock",
     "search",
     "orders",
+    "promotions",
 ];
 
 /// The search index: Postgres always, Meilisearch in front of it when configured.
@@ -966,6 +968,30 @@ pub async fn start(
                 )
                 .await?;
             }
+            "promotion" => {
+                let host = AggregateHost::<agora_promotion::Promotion>::start(
+                    ctx.store.clone(),
+                    ctx.host_config.clone(),
+                )
+                .await?;
+                let mut endpoints = agora_promotion::PromotionCommand::NAMES.to_vec();
+                endpoints.push(agora_runtime::GET_ENDPOINT);
+                serve_handler(
+                    &mut tasks,
+                    &ctx,
+                    ServiceSpec {
+                        name: "promotion",
+                        version: "1.0.0",
+                        description: "Promotions and coupon codes; each code redeems one promotion",
+                        endpoints,
+                    },
+                    agora_workflows::PromotionService {
+                        inner: AggregateService { host },
+                        pool: pool.clone(),
+                    },
+                )
+                .await?;
+            }
             "notifier" => {
                 // Not a NATS micro service: a feed consumer, the identity outbox and the
                 // sender loop. Any number of instances share the consumer and the queue.
@@ -1042,6 +1068,14 @@ pub async fn start(
             "orders" => {
                 tasks.spawn(agora_projections::run(
                     Arc::new(agora_projections::orders::Orders),
+                    pool,
+                    js,
+                    cancelled(token),
+                ));
+            }
+            "promotions" => {
+                tasks.spawn(agora_projections::run(
+                    Arc::new(agora_projections::promotions::Promotions),
                     pool,
                     js,
                     cancelled(token),
@@ -1155,6 +1189,9 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<u64> {
         // position and mirror the folded state, so replaying the levels brings them along.
         "stock" => agora_projections::rebuild(&Stock, &pool).await,
         "orders" => agora_projections::rebuild(&agora_projections::orders::Orders, &pool).await,
+        "promotions" => {
+            agora_projections::rebuild(&agora_projections::promotions::Promotions, &pool).await
+        }
         "search" => {
             agora_projections::search::rebuild_search(&search(config, &pool).await?, &pool).await
         }

@@ -82,6 +82,33 @@ impl CancelReason {
 /// Commands on one order (stream id: the order id, a UUID). Every variant name is also the
 /// NATS endpoint name (`agora.order.<name>`); see [`OrderCommand::NAMES`]. Commands that record
 /// a moment carry `now`: `decide` reads no clock.
+/// One promotion applied to an order, as the pricing engine decided it at checkout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderPromotion {
+    /// The promotion's id (its stream id).
+    pub promotion_id: String,
+    pub name: String,
+    /// The code the shopper entered for it; `None` for an automatic promotion.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Taken off the items.
+    pub discount: Money,
+    /// Taken off the shipping fee.
+    pub shipping_discount: Money,
+}
+
+/// What promotions took off an order, frozen when it is placed. The line discounts are in the
+/// order of the order's lines and add up to the promotions' item discounts; what a line cost
+/// the shopper is its total minus its discount, and a refund of it never gives back more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderDiscount {
+    pub line_discounts: Vec<Money>,
+    pub shipping_discount: Money,
+    pub promotions: Vec<OrderPromotion>,
+}
+
 // `Place` dwarfs the other variants, but a command is decoded, decided and dropped, never
 // stored in bulk; boxing its address would only make every constructor noisier.
 #[allow(clippy::large_enum_variant)]
@@ -97,8 +124,12 @@ pub enum OrderCommand {
         email: String,
         /// The shipping charge, decided by the checkout's shipping rule.
         shipping: Money,
-        /// Tax in basis points (2000 = 20 %) of subtotal plus shipping.
+        /// Tax in basis points (2000 = 20 %) of subtotal plus shipping, after discounts.
         tax_rate_bp: u32,
+        /// What promotions took off, as the checkout's pricing engine decided; absent when
+        /// none applied (and in orders placed before promotions existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        discount: Option<OrderDiscount>,
         now: DateTime<Utc>,
     },
     MarkStockReserved {
@@ -183,6 +214,9 @@ pub enum OrderEvent {
         tax_rate_bp: u32,
         tax: Money,
         total: Money,
+        /// Added without a new version: absent in older events, which had no discounts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        discount: Option<OrderDiscount>,
         at: DateTime<Utc>,
     },
     OrderStockReserved {
@@ -338,6 +372,7 @@ mod tests {
                     email: "ada@example.com".into(),
                     shipping: eur(499),
                     tax_rate_bp: 1900,
+                    discount: None,
                     now: now(),
                 },
             ),

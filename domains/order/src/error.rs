@@ -38,6 +38,8 @@ pub enum OrderError {
     InvalidEmail,
     #[error("a tax rate is between 0 and {MAX_TAX_RATE_BP} basis points")]
     InvalidTaxRate,
+    #[error("the discount does not fit the order: one per line, none above its line, within the shipping fee")]
+    InvalidDiscount,
     #[error("a shipment needs a carrier (at most {MAX_CARRIER_CHARS} characters) and a tracking number (at most {MAX_TRACKING_CHARS})")]
     InvalidShipment,
     #[error("the amount does not match the order")]
@@ -73,6 +75,7 @@ impl DomainError for OrderError {
             OrderError::InvalidAddress => "order.invalid_address",
             OrderError::InvalidEmail => "order.invalid_email",
             OrderError::InvalidTaxRate => "order.invalid_tax_rate",
+            OrderError::InvalidDiscount => "order.invalid_discount",
             OrderError::InvalidShipment => "order.invalid_shipment",
             OrderError::InvalidAmount => "order.invalid_amount",
             OrderError::RefundExceedsCaptured => "order.refund_exceeds_captured",
@@ -101,6 +104,7 @@ impl DomainError for OrderError {
             | OrderError::InvalidAddress
             | OrderError::InvalidEmail
             | OrderError::InvalidTaxRate
+            | OrderError::InvalidDiscount
             | OrderError::InvalidShipment
             | OrderError::InvalidAmount
             | OrderError::InvalidNote
@@ -148,6 +152,11 @@ mod tests {
             (
                 OrderError::InvalidTaxRate,
                 "order.invalid_tax_rate",
+                Invalid,
+            ),
+            (
+                OrderError::InvalidDiscount,
+                "order.invalid_discount",
                 Invalid,
             ),
             (

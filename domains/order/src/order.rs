@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Address, CancelReason, OrderCommand, OrderError, OrderEvent, OrderLine, OrderOwner, OrderStatus,
+    Address, CancelReason, OrderCommand, OrderDiscount, OrderError, OrderEvent, OrderLine,
+    OrderOwner, OrderPromotion, OrderStatus,
 };
 
 /// Most lines in one order.
@@ -92,6 +93,87 @@ pub fn totals(
     })
 }
 
+/// The totals of `lines` plus `shipping` at `tax_rate_bp` after `discount`: the subtotal is
+/// before discounts; the tax is `tax_rate_bp` of what the shopper pays for the items and the
+/// shipping (subtotal − item discounts + shipping − shipping discount), rounded half up once as
+/// [`totals`] does; the total is that plus the tax. Checks that the discount fits the order:
+/// one discount per line, none negative or above its line, the shipping discount within the
+/// shipping fee, every amount in the order's currency.
+pub fn totals_discounted(
+    lines: &[OrderLine],
+    shipping: Money,
+    tax_rate_bp: u32,
+    discount: Option<&OrderDiscount>,
+) -> Result<(Totals, Money), OrderError> {
+    let Some(discount) = discount else {
+        return Ok((
+            totals(lines, shipping, tax_rate_bp)?,
+            Money::zero(shipping.currency),
+        ));
+    };
+    if tax_rate_bp > MAX_TAX_RATE_BP {
+        return Err(OrderError::InvalidTaxRate);
+    }
+    let currency = shipping.currency;
+    if discount.line_discounts.len() != lines.len() {
+        return Err(OrderError::InvalidDiscount);
+    }
+    let mut subtotal = Money::zero(currency);
+    let mut off = Money::zero(currency);
+    for (line, line_discount) in lines.iter().zip(&discount.line_discounts) {
+        let line_total = line
+            .unit_price
+            .checked_mul(line.quantity)
+            .map_err(money_error)?;
+        if line_discount.currency != currency
+            || line_discount.amount_minor < 0
+            || line_discount.amount_minor > line_total.amount_minor
+        {
+            return Err(OrderError::InvalidDiscount);
+        }
+        subtotal = subtotal.checked_add(line_total).map_err(money_error)?;
+        off = off.checked_add(*line_discount).map_err(money_error)?;
+    }
+    let shipping_off = discount.shipping_discount;
+    if shipping_off.currency != currency
+        || !(0..=shipping.amount_minor).contains(&shipping_off.amount_minor)
+    {
+        return Err(OrderError::InvalidDiscount);
+    }
+    let promoted = discount.promotions.iter().try_fold(
+        (Money::zero(currency), Money::zero(currency)),
+        |(items, ship), p| -> Result<(Money, Money), OrderError> {
+            Ok((
+                items.checked_add(p.discount).map_err(money_error)?,
+                ship.checked_add(p.shipping_discount).map_err(money_error)?,
+            ))
+        },
+    )?;
+    if promoted != (off, shipping_off) {
+        return Err(OrderError::InvalidDiscount);
+    }
+    let taxable = subtotal.checked_add(shipping).map_err(money_error)?;
+    let taxable = Money::new(
+        taxable.amount_minor - off.amount_minor - shipping_off.amount_minor,
+        currency,
+    );
+    let scaled = i128::from(taxable.amount_minor) * i128::from(tax_rate_bp);
+    let tax =
+        i64::try_from((scaled + 5_000).div_euclid(10_000)).map_err(|_| OrderError::Overflow)?;
+    let tax = Money::new(tax, currency);
+    let total = taxable.checked_add(tax).map_err(money_error)?;
+    Ok((
+        Totals {
+            currency,
+            subtotal,
+            shipping,
+            tax,
+            total,
+        },
+        off,
+    ))
+}
+
 /// One step of an order's history, for people (the back office and the shopper's order page).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -135,6 +217,8 @@ struct Placement {
     email: String,
     tax_rate_bp: u32,
     totals: Totals,
+    #[serde(default)]
+    discount: Option<OrderDiscount>,
     placed_at: DateTime<Utc>,
 }
 
@@ -169,6 +253,8 @@ pub struct OrderLineView {
     pub unit_price: Money,
     pub quantity: i64,
     pub line_total: Money,
+    /// What promotions took off this line; `line_total − discount` is what it cost.
+    pub discount: Money,
 }
 
 /// What the owner and the back office see of an order: never the guest token hash, which is
@@ -187,7 +273,13 @@ pub struct OrderView {
     pub lines: Vec<OrderLineView>,
     pub currency: Currency,
     pub subtotal: Money,
+    /// Taken off the items by promotions.
+    pub discount: Money,
     pub shipping: Money,
+    /// Taken off the shipping fee by promotions.
+    pub shipping_discount: Money,
+    /// The promotions applied, in stacking order.
+    pub promotions: Vec<OrderPromotion>,
     pub tax_rate_bp: u32,
     pub tax: Money,
     pub total: Money,
@@ -437,6 +529,7 @@ impl Order {
             email,
             shipping,
             tax_rate_bp,
+            discount,
             now,
         } = command
         else {
@@ -456,7 +549,8 @@ impl Order {
                 && placed.shipping_address == *shipping_address
                 && placed.email == *email
                 && placed.totals.shipping == *shipping
-                && placed.tax_rate_bp == *tax_rate_bp;
+                && placed.tax_rate_bp == *tax_rate_bp
+                && placed.discount == *discount;
             return if same {
                 Ok(vec![])
             } else {
@@ -475,7 +569,7 @@ impl Order {
         }
         check_email(email)?;
         check_address(shipping_address)?;
-        let totals = totals(lines, *shipping, *tax_rate_bp)?;
+        let (totals, _) = totals_discounted(lines, *shipping, *tax_rate_bp, discount.as_ref())?;
         Ok(vec![OrderEvent::OrderPlaced {
             owner: owner.clone(),
             cart_id: cart_id.clone(),
@@ -488,6 +582,7 @@ impl Order {
             tax_rate_bp: *tax_rate_bp,
             tax: totals.tax,
             total: totals.total,
+            discount: discount.clone(),
             at: *now,
         }])
     }
@@ -723,9 +818,11 @@ impl Decider for Order {
                 tax_rate_bp,
                 tax,
                 total,
+                discount,
                 at,
             } => {
                 self.placement = Some(Placement {
+                    discount: discount.clone(),
                     owner: owner.clone(),
                     cart_id: cart_id.clone(),
                     lines: lines.clone(),
@@ -846,7 +943,13 @@ impl Decider for Order {
             lines: placed
                 .lines
                 .iter()
-                .map(|line| OrderLineView {
+                .enumerate()
+                .map(|(i, line)| OrderLineView {
+                    discount: placed
+                        .discount
+                        .as_ref()
+                        .and_then(|d| d.line_discounts.get(i).copied())
+                        .unwrap_or(Money::zero(line.unit_price.currency)),
                     sku: line.sku.clone(),
                     product_id: line.product_id.clone(),
                     title: line.title.clone(),
@@ -861,7 +964,24 @@ impl Decider for Order {
                 .collect(),
             currency,
             subtotal: placed.totals.subtotal,
+            discount: placed.discount.as_ref().map_or(Money::zero(currency), |d| {
+                d.promotions.iter().fold(Money::zero(currency), |sum, p| {
+                    Money::new(
+                        sum.amount_minor.saturating_add(p.discount.amount_minor),
+                        currency,
+                    )
+                })
+            }),
             shipping: placed.totals.shipping,
+            shipping_discount: placed
+                .discount
+                .as_ref()
+                .map_or(Money::zero(currency), |d| d.shipping_discount),
+            promotions: placed
+                .discount
+                .as_ref()
+                .map(|d| d.promotions.clone())
+                .unwrap_or_default(),
             tax_rate_bp: placed.tax_rate_bp,
             tax: placed.totals.tax,
             total: placed.totals.total,
@@ -906,7 +1026,10 @@ fn empty_view(id: &str, version: u64) -> OrderView {
         lines: vec![],
         currency: none.currency,
         subtotal: none,
+        discount: none,
         shipping: none,
+        shipping_discount: none,
+        promotions: vec![],
         tax_rate_bp: 0,
         tax: none,
         total: none,

@@ -9,11 +9,19 @@ use agora_kernel::{Decider, DomainError, ErrorBody, ErrorKind, Money, Principal,
 use agora_nats::{
     codec, subjects, Bus, CommandEnvelope, CommandReply, Handler, QueryEnvelope, RequestContext,
 };
-use agora_order::{Order, OrderCommand, OrderLine, OrderOwner, OrderView};
-use agora_runtime::AggregateHost;
+use agora_order::{
+    Order, OrderCommand, OrderDiscount, OrderLine, OrderOwner, OrderPromotion, OrderView,
+};
+use agora_promotion::{
+    CartLine, CategoryId, CustomerFacts, EnteredCode, OrderId as PromotionOrderId, PricedCart,
+    PricingInput, ProductId, Promotion, PromotionCode, PromotionCommand, PromotionError,
+    PromotionId,
+};
+use agora_runtime::{AggregateHost, EventStore};
 use bytes::Bytes;
 use chrono::Utc;
 use sqlx::PgPool;
+use std::str::FromStr;
 
 use crate::{fields, step_id, StartCheckout};
 
@@ -51,11 +59,12 @@ fn unavailable_item(sku: &Sku) -> ErrorBody {
 impl CheckoutService {
     /// The catalog's current price and title of every line: the SKU claims map SKUs to their
     /// one owning product, each product's own service answers with its authoritative state.
+    /// Also returns each product's category, which promotions may be about.
     async fn price(
         &self,
         cart: &CartView,
         ctx: &RequestContext,
-    ) -> Result<Vec<OrderLine>, ErrorBody> {
+    ) -> Result<(Vec<OrderLine>, BTreeMap<String, Option<String>>), ErrorBody> {
         let skus: Vec<String> = cart.lines.iter().map(|l| l.sku.to_string()).collect();
         // The SKU's owner is its claim (one product per SKU for life), not whichever product's
         // read-model row happens to list the code.
@@ -94,7 +103,12 @@ impl CheckoutService {
                 }
             }
         }
-        cart.lines
+        let categories = by_sku
+            .values()
+            .map(|(p, _)| (p.id.clone(), p.category_id.clone()))
+            .collect();
+        let lines = cart
+            .lines
             .iter()
             .map(|line| {
                 let (product, i) = by_sku
@@ -114,7 +128,179 @@ impl CheckoutService {
                     quantity: line.quantity,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, ErrorBody>>()?;
+        Ok((lines, categories))
+    }
+
+    /// Prices `lines` with the promotions on offer: the active automatic ones (listed by the
+    /// promotions read model, each then folded from its own stream, so its counters are the
+    /// committed ones) and the promotion of the entered `code` (found in `promotion_codes`).
+    /// The engine is pure; this only gathers its input.
+    async fn promote(
+        &self,
+        lines: &[OrderLine],
+        categories: &BTreeMap<String, Option<String>>,
+        owner: &OrderOwner,
+        code: Option<&str>,
+        shipping: Money,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<PricedCart, ErrorBody> {
+        let store_error = |e: sqlx::Error| ErrorBody::unavailable(format!("promotions: {e}"));
+        let customer = match owner {
+            OrderOwner::Customer { customer_id } => Some(*customer_id),
+            OrderOwner::Guest { .. } => None,
+        };
+        let first_order = match customer {
+            Some(id) => sqlx::query_scalar::<_, bool>(
+                "SELECT NOT EXISTS (SELECT 1 FROM orders WHERE customer_id = $1 AND status <> 'cancelled')",
+            )
+            .bind(id.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?,
+            None => false,
+        };
+        let automatic_ids: Vec<String> = sqlx::query_scalar(
+            "SELECT promotion_id FROM promotions WHERE status = 'active' AND kind = 'automatic' ORDER BY promotion_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let mut automatic = Vec::new();
+        for id in automatic_ids {
+            let Ok(promotion_id) = PromotionId::from_str(&id) else {
+                continue;
+            };
+            if let Ok(offer) = self
+                .promotion(&id)
+                .await?
+                .offer(promotion_id, customer, None)
+            {
+                automatic.push(offer);
+            }
+        }
+        let entered = match code {
+            None => None,
+            Some(raw) => {
+                let Ok(code) = PromotionCode::parse(raw.trim()) else {
+                    return Err(PromotionError::UnknownCode.to_body());
+                };
+                let owner: Option<String> =
+                    sqlx::query_scalar("SELECT promotion_id FROM promotion_codes WHERE code = $1")
+                        .bind(code.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                let offer = match owner.as_deref().map(|id| (id, PromotionId::from_str(id))) {
+                    Some((id, Ok(promotion_id))) => {
+                        self.promotion(id)
+                            .await?
+                            .offer(promotion_id, customer, Some(&code))
+                    }
+                    _ => Err(PromotionError::UnknownCode),
+                };
+                Some(EnteredCode { code, offer })
+            }
+        };
+        let cart_lines = lines
+            .iter()
+            .map(|line| {
+                Ok(CartLine {
+                    sku: line.sku.clone(),
+                    product_id: ProductId::from_str(&line.product_id)
+                        .map_err(|_| unavailable_item(&line.sku))?,
+                    categories: categories
+                        .get(&line.product_id)
+                        .cloned()
+                        .flatten()
+                        .and_then(|c| CategoryId::parse(&c).ok())
+                        .into_iter()
+                        .collect(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price,
+                })
+            })
+            .collect::<Result<Vec<_>, ErrorBody>>()?;
+        agora_promotion::price(&PricingInput {
+            currency: shipping.currency,
+            lines: cart_lines,
+            customer: CustomerFacts {
+                customer,
+                groups: Default::default(),
+                first_order,
+            },
+            shipping,
+            now,
+            automatic,
+            code: entered,
+        })
+        .map_err(|e| e.to_body())
+    }
+
+    /// A promotion as its committed events leave it (not the read model, which may lag).
+    async fn promotion(&self, id: &str) -> Result<Promotion, ErrorBody> {
+        let events = EventStore::new(self.pool.clone())
+            .range(Promotion::TYPE, id, 0, u64::MAX)
+            .await
+            .map_err(|e| ErrorBody::unavailable(format!("load promotion: {e}")))?;
+        Ok(agora_runtime::fold::<Promotion>(&events)?.0)
+    }
+
+    /// Sends `command` to every promotion of `discount` for the checkout `order_id` (step
+    /// `promotion:<command>:<promotion id>`, so a retried checkout redeems once).
+    async fn redeem(
+        &self,
+        order_id: &str,
+        discount: &OrderDiscount,
+        command: impl Fn(&OrderPromotion) -> PromotionCommand,
+        ctx: &RequestContext,
+    ) -> Result<(), ErrorBody> {
+        for promotion in &discount.promotions {
+            let command = command(promotion);
+            let _: CommandReply<serde_json::Value> = self
+                .bus
+                .request(
+                    subjects::endpoint("promotion", command.name()),
+                    &CommandEnvelope {
+                        aggregate_id: promotion.promotion_id.clone(),
+                        command_id: step_id(
+                            order_id,
+                            &format!("promotion:{}:{}", command.name(), promotion.promotion_id),
+                        ),
+                        principal: system(),
+                        command: fields(&command),
+                    },
+                    ctx,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Gives back what [`Self::redeem`] reserved for a checkout that did not start.
+    async fn release(
+        &self,
+        order_id: &str,
+        discount: Option<&OrderDiscount>,
+        ctx: &RequestContext,
+    ) {
+        let (Some(discount), Ok(order)) = (discount, PromotionOrderId::from_str(order_id)) else {
+            return;
+        };
+        let released = self
+            .redeem(
+                order_id,
+                discount,
+                |_| PromotionCommand::Release {
+                    order_id: order,
+                    now: Utc::now(),
+                },
+                ctx,
+            )
+            .await;
+        if let Err(e) = released {
+            tracing::error!(order = order_id, error = %e, "could not release the promotions of a checkout that did not start");
+        }
     }
 
     fn shipping(&self, lines: &[OrderLine]) -> Result<Money, ErrorBody> {
@@ -157,6 +343,7 @@ impl CheckoutService {
             email: plan.email.clone(),
             shipping: plan.shipping,
             tax_rate_bp: plan.tax_rate_bp,
+            discount: plan.discount.clone(),
             now: Utc::now(),
         };
         let reply: CommandReply<OrderView> = bus
@@ -229,9 +416,38 @@ impl CheckoutService {
         if cart.lines.is_empty() {
             return Err(agora_cart::CartError::Empty.to_body());
         }
-        let lines = self.price(&cart, ctx).await?;
+        let (lines, categories) = self.price(&cart, ctx).await?;
         let shipping = self.shipping(&lines)?;
         let now = Utc::now();
+        let priced = self
+            .promote(
+                &lines,
+                &categories,
+                &owner,
+                req.code.as_deref(),
+                shipping,
+                now,
+            )
+            .await?;
+        // A code the shopper entered must apply, or the checkout says why (`promotion.*`).
+        if let Some(rejected) = &priced.code_rejection {
+            return Err(rejected.reason.to_body());
+        }
+        let discount = (!priced.applied.is_empty()).then(|| OrderDiscount {
+            line_discounts: priced.lines.iter().map(|l| l.discount).collect(),
+            shipping_discount: priced.shipping_discount,
+            promotions: priced
+                .applied
+                .iter()
+                .map(|a| OrderPromotion {
+                    promotion_id: a.promotion_id.to_string(),
+                    name: a.name.clone(),
+                    code: a.code.as_ref().map(|c| c.as_str().to_string()),
+                    discount: a.discount,
+                    shipping_discount: a.shipping_discount,
+                })
+                .collect(),
+        });
         // The order this checkout will place must be valid before anything is written: the
         // same pure decision the order service makes.
         let place = OrderCommand::Place {
@@ -242,13 +458,19 @@ impl CheckoutService {
             email: req.email.clone(),
             shipping,
             tax_rate_bp: self.pricing.tax_rate_bp,
+            discount: discount.clone(),
             now,
         };
         Order::default()
             .decide(&order_id, &place, &system())
             .map_err(|e| e.to_body())?;
-        let totals = agora_order::totals(&lines, shipping, self.pricing.tax_rate_bp)
-            .map_err(|e| e.to_body())?;
+        let (totals, _) = agora_order::totals_discounted(
+            &lines,
+            shipping,
+            self.pricing.tax_rate_bp,
+            discount.as_ref(),
+        )
+        .map_err(|e| e.to_body())?;
         let payment_method = req.payment_method.trim().to_string();
         if payment_method.is_empty()
             || payment_method.len() > 128
@@ -271,7 +493,84 @@ impl CheckoutService {
             amount: totals.total,
             payment_method,
             request_hash: req.request_hash.clone(),
+            discount: discount.clone(),
         };
+        // Hold each applied promotion's use and amount for this order before anything else
+        // is locked or recorded, so a promotion used up meanwhile refuses this checkout
+        // (`409 promotion.used_up`, `promotion.budget_exhausted`...) instead of a placed order
+        // carrying a discount nobody holds. The order id makes each reservation idempotent.
+        if let Some(discount) = &discount {
+            let order = PromotionOrderId::from_str(&order_id).map_err(|_| {
+                ErrorBody::new(
+                    ErrorKind::Invalid,
+                    "request.invalid_id",
+                    "malformed order id",
+                )
+            })?;
+            let customer = match &plan.owner {
+                OrderOwner::Customer { customer_id } => Some(*customer_id),
+                OrderOwner::Guest { .. } => None,
+            };
+            let reserved = self
+                .redeem(
+                    &order_id,
+                    discount,
+                    |p| PromotionCommand::Reserve {
+                        order_id: order,
+                        customer,
+                        code: p.code.as_deref().and_then(|c| PromotionCode::parse(c).ok()),
+                        amount: Money::new(
+                            p.discount.amount_minor + p.shipping_discount.amount_minor,
+                            p.discount.currency,
+                        ),
+                        now,
+                    },
+                    ctx,
+                )
+                .await;
+            if let Err(e) = reserved {
+                self.release(&order_id, Some(discount), ctx).await;
+                return Err(e);
+            }
+        }
+        match self
+            .lock_and_start(&order_id, &shopper, &req, &plan, now, ctx)
+            .await
+        {
+            Ok(started) => {
+                metrics::counter!("agora_checkouts_started_total").increment(1);
+                let placed =
+                    Self::place_order(&self.host, &self.bus, &order_id, &plan, ctx).await?;
+                // The runner may have placed the order first; what makes this reply a replay
+                // is whether this request started the checkout.
+                Ok(CommandReply {
+                    duplicate: started.duplicate,
+                    ..placed
+                })
+            }
+            Err(e) => {
+                // Refused before the commit point (another checkout holds the cart...): the
+                // promotions held for this order go back. An unknown outcome (a timeout) may
+                // have started the saga, which then owns them: leave them to it.
+                if !matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal) {
+                    self.release(&order_id, plan.discount.as_ref(), ctx).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Locks the cart and records the saga's start: the commit point.
+    async fn lock_and_start(
+        &self,
+        order_id: &str,
+        shopper: &Principal,
+        req: &StartCheckout,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+        ctx: &RequestContext,
+    ) -> Result<CommandReply<CheckoutView>, ErrorBody> {
+        let order_id = order_id.to_string();
         // Lock the cart on the shopper's authority (the cart service checks ownership), so a
         // second checkout of the same cart is refused instead of becoming a second order.
         let _: CommandReply<CartView> = self
@@ -294,8 +593,7 @@ impl CheckoutService {
         // of its command id: two requests with one key and different bodies race as two
         // different commands, so the stream decides both and the loser meets the winner's plan
         // (`checkout.idempotency_key_reused`) instead of being answered as a retry of it.
-        let started = self
-            .host
+        self.host
             .execute(
                 CommandEnvelope {
                     aggregate_id: order_id.clone(),
@@ -308,15 +606,7 @@ impl CheckoutService {
                 },
                 ctx.clone(),
             )
-            .await?;
-        metrics::counter!("agora_checkouts_started_total").increment(1);
-        let placed = Self::place_order(&self.host, &self.bus, &order_id, &plan, ctx).await?;
-        // The runner may have placed the order first; what makes this reply a replay is
-        // whether this request started the checkout.
-        Ok(CommandReply {
-            duplicate: started.duplicate,
-            ..placed
-        })
+            .await
     }
 
     async fn replay(

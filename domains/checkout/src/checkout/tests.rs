@@ -44,6 +44,7 @@ fn plan(hash: &str) -> CheckoutPlan {
         amount: eur(3499),
         payment_method: "pm_card_visa".into(),
         request_hash: hash.into(),
+        discount: None,
     }
 }
 

@@ -115,6 +115,7 @@ impl Placing {
             email: self.email,
             shipping: self.shipping,
             tax_rate_bp: self.tax_rate_bp,
+            discount: None,
             now: self.now,
         }
     }
@@ -154,6 +155,7 @@ fn placed() -> OrderEvent {
         tax_rate_bp: 2000,
         tax: eur(600),
         total: eur(TOTAL),
+        discount: None,
         at: t(0),
     }
 }
@@ -1282,6 +1284,7 @@ fn the_view_shows_the_order_and_never_the_token_hash() {
             unit_price: eur(1000),
             quantity: 2,
             line_total: eur(2000),
+            discount: eur(0),
         }
     );
     assert_eq!(view.lines[1].line_total, eur(500));
