@@ -247,3 +247,25 @@ pub async fn until_sql(pool: &PgPool, sql: &str, limit: Duration) {
     .await
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
+
+/// The redemptions report once the promotions read model shows `promotion_id` with a
+/// confirmed redemption.
+pub async fn until_csv(app: &TestApp, promotion_id: &str) -> String {
+    eventually(Duration::from_secs(30), || async {
+        let csv = app
+            .http
+            .get(format!("{}/admin/reports/promotions.csv", app.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        csv.lines()
+            .any(|l| l.starts_with(promotion_id) && !l.contains(",0,0,"))
+            .then_some(csv)
+    })
+    .await
+    .expect("the report shows the promotion")
+}
