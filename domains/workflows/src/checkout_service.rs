@@ -15,7 +15,7 @@ use agora_order::{
 use agora_promotion::{
     CartLine, CategoryId, CustomerFacts, EnteredCode, OrderId as PromotionOrderId, PricedCart,
     PricingInput, ProductId, Promotion, PromotionCode, PromotionCommand, PromotionError,
-    PromotionId,
+    PromotionEvent, PromotionId,
 };
 use agora_runtime::{AggregateHost, EventStore};
 use bytes::Bytes;
@@ -136,8 +136,10 @@ impl CheckoutService {
     /// promotions read model, each then folded from its own stream, so its counters are the
     /// committed ones) and the promotion of the entered `code` (found in `promotion_codes`).
     /// The engine is pure; this only gathers its input.
+    #[allow(clippy::too_many_arguments)]
     async fn promote(
         &self,
+        order_id: &str,
         lines: &[OrderLine],
         categories: &BTreeMap<String, Option<String>>,
         owner: &OrderOwner,
@@ -171,10 +173,10 @@ impl CheckoutService {
             let Ok(promotion_id) = PromotionId::from_str(&id) else {
                 continue;
             };
-            if let Ok(offer) = self
-                .promotion(&id)
-                .await?
-                .offer(promotion_id, customer, None)
+            if let Ok(offer) =
+                self.promotion(&id, order_id)
+                    .await?
+                    .offer(promotion_id, customer, None)
             {
                 automatic.push(offer);
             }
@@ -192,11 +194,11 @@ impl CheckoutService {
                         .await
                         .map_err(store_error)?;
                 let offer = match owner.as_deref().map(|id| (id, PromotionId::from_str(id))) {
-                    Some((id, Ok(promotion_id))) => {
-                        self.promotion(id)
-                            .await?
-                            .offer(promotion_id, customer, Some(&code))
-                    }
+                    Some((id, Ok(promotion_id))) => self.promotion(id, order_id).await?.offer(
+                        promotion_id,
+                        customer,
+                        Some(&code),
+                    ),
                     _ => Err(PromotionError::UnknownCode),
                 };
                 Some(EnteredCode { code, offer })
@@ -237,13 +239,28 @@ impl CheckoutService {
         .map_err(|e| e.to_body())
     }
 
-    /// A promotion as its committed events leave it (not the read model, which may lag).
-    async fn promotion(&self, id: &str) -> Result<Promotion, ErrorBody> {
+    /// A promotion as its committed events leave it (not the read model, which may lag), as
+    /// this checkout `order` may use it: a use this very order already holds (a retried
+    /// checkout whose first attempt reserved, then lost its answer) counts as available to
+    /// it, so the retry prices the same and its `Reserve` is the idempotent repeat.
+    async fn promotion(&self, id: &str, order: &str) -> Result<Promotion, ErrorBody> {
         let events = EventStore::new(self.pool.clone())
             .range(Promotion::TYPE, id, 0, u64::MAX)
             .await
             .map_err(|e| ErrorBody::unavailable(format!("load promotion: {e}")))?;
-        Ok(agora_runtime::fold::<Promotion>(&events)?.0)
+        let mut promotion = agora_runtime::fold::<Promotion>(&events)?.0;
+        if let Ok(order_id) = PromotionOrderId::from_str(order) {
+            if let Some(held) = promotion.redemptions.get(&order_id).cloned() {
+                promotion.evolve(&PromotionEvent::RedemptionReleased {
+                    order_id,
+                    customer: held.customer,
+                    code: held.code,
+                    amount: held.amount,
+                    released_at: held.reserved_at,
+                });
+            }
+        }
+        Ok(promotion)
     }
 
     /// Sends `command` to every promotion of `discount` for the checkout `order_id` (step
@@ -421,6 +438,7 @@ impl CheckoutService {
         let now = Utc::now();
         let priced = self
             .promote(
+                &order_id,
                 &lines,
                 &categories,
                 &owner,
