@@ -51,8 +51,8 @@ pub use promotion::{
     RedemptionState, PROMOTION_MANAGERS,
 };
 pub use tax::{
-    tax, tax_cart, AppliedRate, CountryCode, RegionCode, ShippingTax, TaxAddress, TaxError,
-    TaxLine, TaxRule, TaxTable, TaxedOrder, DEMO_TAX_RATE_BP, MAX_TAX_RATE_BP,
+    tax, tax_at, tax_cart, AppliedRate, CountryCode, RegionCode, ShippingTax, TaxAddress, TaxError,
+    TaxLine, TaxRounding, TaxRule, TaxTable, TaxedOrder, DEMO_TAX_RATE_BP, MAX_TAX_RATE_BP,
 };
 pub use terms::{
     Action, Eligibility, ItemFilter, Limits, PromotionTerms, Stacking, Window, DEFAULT_PRIORITY,

@@ -20,6 +20,11 @@
 //!   and it is the rule `agora_order::totals` already uses, so a one-line order gives the
 //!   same tax as today. Half even would remove a bias of at most half a minor unit per line,
 //!   which no authority asks of a shop.
+//! - [`tax_at`] takes the rounding explicitly ([`TaxRounding`]): per line as above, or per
+//!   order, where the taxes at one rate are added up exactly and rounded once (shipping joins
+//!   the goods when taxed at their rate), which is `agora_order::totals`' rule and so the
+//!   default for the flat `AGORA_TAX_RATE_BP` configuration. Per order, each line shows the
+//!   difference of rounded running sums, so lines still add up to the order's tax.
 //! - The result records the rule used ([`AppliedRate`]), so a placed order keeps the rates it
 //!   was taxed at even when the table changes later.
 //!
@@ -224,6 +229,79 @@ impl TaxTable {
     }
 }
 
+impl TaxTable {
+    /// Parses the compact text form that configuration uses (`AGORA_TAX_RULES`): rules
+    /// separated by commas, each `JURISDICTION:RATE_BP[:incl|:excl][:shipping=same|exempt|RATE_BP]`.
+    /// The jurisdiction is a country (`DE`), a region of one (`US-CA`) or `*` (everywhere
+    /// else); prices exclude tax unless `incl` is given; shipping is taxed at the goods' rate
+    /// unless said otherwise. Example: `DE:1900:incl,US-CA:725:excl:shipping=exempt,*:1900`.
+    /// The table is then checked as [`TaxTable::new`] checks it.
+    pub fn parse(text: &str) -> Result<TaxTable, TaxError> {
+        let rules = text
+            .split(',')
+            .map(str::trim)
+            .filter(|rule| !rule.is_empty())
+            .map(parse_rule)
+            .collect::<Result<Vec<_>, _>>()?;
+        if rules.is_empty() {
+            return Err(TaxError::InvalidRuleText);
+        }
+        TaxTable::new(rules)
+    }
+}
+
+fn parse_rate(text: &str) -> Result<u32, TaxError> {
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TaxError::InvalidRuleText);
+    }
+    text.parse::<u32>().map_err(|_| TaxError::InvalidRate)
+}
+
+fn parse_rule(text: &str) -> Result<TaxRule, TaxError> {
+    let mut fields = text.split(':').map(str::trim);
+    let jurisdiction = fields.next().ok_or(TaxError::InvalidRuleText)?;
+    let (country, region) = if jurisdiction == "*" {
+        (None, None)
+    } else {
+        match jurisdiction.split_once('-') {
+            Some((country, region)) => (
+                Some(CountryCode::parse(country)?),
+                Some(RegionCode::parse(region)?),
+            ),
+            None => (Some(CountryCode::parse(jurisdiction)?), None),
+        }
+    };
+    let rate_bp = parse_rate(fields.next().ok_or(TaxError::InvalidRuleText)?)?;
+    let mut prices_include_tax = None;
+    let mut shipping = None;
+    for field in fields {
+        match field.to_ascii_lowercase().as_str() {
+            "incl" if prices_include_tax.is_none() => prices_include_tax = Some(true),
+            "excl" if prices_include_tax.is_none() => prices_include_tax = Some(false),
+            other => match other.strip_prefix("shipping=") {
+                Some(how) if shipping.is_none() => {
+                    shipping = Some(match how {
+                        "same" => ShippingTax::SameAsGoods,
+                        "exempt" => ShippingTax::Exempt,
+                        rate => ShippingTax::Rate {
+                            rate_bp: parse_rate(rate)?,
+                        },
+                    })
+                }
+                _ => return Err(TaxError::InvalidRuleText),
+            },
+        }
+    }
+    Ok(TaxRule {
+        country,
+        region,
+        rate_bp,
+        prices_include_tax: prices_include_tax.unwrap_or(false),
+        shipping: shipping.unwrap_or(ShippingTax::SameAsGoods),
+    })
+}
+
 impl TryFrom<Vec<TaxRule>> for TaxTable {
     type Error = TaxError;
     fn try_from(rules: Vec<TaxRule>) -> Result<Self, Self::Error> {
@@ -285,6 +363,10 @@ pub enum TaxError {
     NegativeAmount,
     #[error("amount overflow")]
     Overflow,
+    #[error("tax rounding is `line` or `order`")]
+    InvalidRounding,
+    #[error("a tax rule is COUNTRY[-REGION]:RATE_BP[:incl|excl][:shipping=same|exempt|RATE_BP], `*` for everywhere")]
+    InvalidRuleText,
 }
 
 impl DomainError for TaxError {
@@ -297,6 +379,8 @@ impl DomainError for TaxError {
             TaxError::CurrencyMismatch => "tax.currency_mismatch",
             TaxError::NegativeAmount => "tax.negative_amount",
             TaxError::Overflow => "tax.overflow",
+            TaxError::InvalidRounding => "tax.invalid_rounding",
+            TaxError::InvalidRuleText => "tax.invalid_rule_text",
         }
     }
 
@@ -345,9 +429,48 @@ fn tax_line(amount: Money, rate_bp: u32, inclusive: bool) -> Result<TaxLine, Tax
     })
 }
 
+/// How an order's tax is rounded to the minor unit (always half up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxRounding {
+    /// Each line (and shipping) is rounded on its own; the order's tax is their sum. An
+    /// invoice line shows a tax that a refund of that line gives back exactly.
+    #[default]
+    PerLine,
+    /// The order's tax is rounded once per rate: the exact taxes of the lines taxed at one
+    /// rate (shipping joins the goods when it is taxed at their rate) are added up and rounded
+    /// once, which is what `agora_order::totals` always did. Each line still shows a tax: the
+    /// rounded running sum up to it minus the one before it, so the lines add up to the
+    /// order's tax and each is within one minor unit of its exact tax.
+    PerOrder,
+}
+
+impl TaxRounding {
+    /// `line` or `order`, as configuration spells it.
+    pub fn parse(s: &str) -> Result<TaxRounding, TaxError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "line" | "per_line" => Ok(TaxRounding::PerLine),
+            "order" | "per_order" => Ok(TaxRounding::PerOrder),
+            _ => Err(TaxError::InvalidRounding),
+        }
+    }
+}
+
+impl From<&TaxRule> for AppliedRate {
+    fn from(rule: &TaxRule) -> AppliedRate {
+        AppliedRate {
+            country: rule.country,
+            region: rule.region.clone(),
+            rate_bp: rule.rate_bp,
+            shipping_rate_bp: rule.shipping_rate_bp(),
+            prices_include_tax: rule.prices_include_tax,
+        }
+    }
+}
+
 /// Taxes an order shipping to `address`: `lines` are what the shopper pays for each line
 /// (after discounts) and `shipping` what they pay for shipping, all in one currency. See the
-/// module documentation for the rules.
+/// module documentation for the rules; this rounds per line.
 pub fn tax(
     table: &TaxTable,
     address: &TaxAddress,
@@ -355,16 +478,49 @@ pub fn tax(
     shipping: Money,
 ) -> Result<TaxedOrder, TaxError> {
     let rule = table.rule_for(address)?;
+    tax_at(&AppliedRate::from(rule), TaxRounding::PerLine, lines, shipping)
+}
+
+/// Taxes an order at a rate already chosen (the one an order recorded when it was placed),
+/// rounded as `rounding` says. [`tax`] is this at the table's rule for the address, per line.
+pub fn tax_at(
+    rate: &AppliedRate,
+    rounding: TaxRounding,
+    lines: &[Money],
+    shipping: Money,
+) -> Result<TaxedOrder, TaxError> {
+    if rate.rate_bp > MAX_TAX_RATE_BP || rate.shipping_rate_bp > MAX_TAX_RATE_BP {
+        return Err(TaxError::InvalidRate);
+    }
     let currency: Currency = shipping.currency;
     if lines.iter().any(|l| l.currency != currency) {
         return Err(TaxError::CurrencyMismatch);
     }
-    let inclusive = rule.prices_include_tax;
-    let lines = lines
-        .iter()
-        .map(|amount| tax_line(*amount, rule.rate_bp, inclusive))
-        .collect::<Result<Vec<_>, _>>()?;
-    let shipping = tax_line(shipping, rule.shipping_rate_bp(), inclusive)?;
+    let inclusive = rate.prices_include_tax;
+    let (lines, shipping) = match rounding {
+        TaxRounding::PerLine => (
+            lines
+                .iter()
+                .map(|amount| tax_line(*amount, rate.rate_bp, inclusive))
+                .collect::<Result<Vec<_>, _>>()?,
+            tax_line(shipping, rate.shipping_rate_bp, inclusive)?,
+        ),
+        TaxRounding::PerOrder => {
+            let mut goods = RunningTax::new(rate.rate_bp, inclusive);
+            let lines = lines
+                .iter()
+                .map(|amount| goods.next(*amount))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Shipping at the goods' rate joins their running sum (one rounding in all, as
+            // `agora_order::totals` does); at its own rate it is a group of its own.
+            let shipping = if rate.shipping_rate_bp == rate.rate_bp {
+                goods.next(shipping)?
+            } else {
+                RunningTax::new(rate.shipping_rate_bp, inclusive).next(shipping)?
+            };
+            (lines, shipping)
+        }
+    };
     let sum = |field: fn(&TaxLine) -> Money| -> Result<Money, TaxError> {
         lines
             .iter()
@@ -375,19 +531,68 @@ pub fn tax(
             .map_err(|_| TaxError::Overflow)
     };
     Ok(TaxedOrder {
-        rate: AppliedRate {
-            country: rule.country,
-            region: rule.region.clone(),
-            rate_bp: rule.rate_bp,
-            shipping_rate_bp: rule.shipping_rate_bp(),
-            prices_include_tax: inclusive,
-        },
+        rate: rate.clone(),
         net: sum(|l| l.net)?,
         tax: sum(|l| l.tax)?,
         gross: sum(|l| l.gross)?,
         lines,
         shipping,
     })
+}
+
+/// Per-order rounding of the amounts taxed at one rate: each amount's tax is the rounded tax
+/// of the running sum so far minus the rounded tax of the sum before it.
+struct RunningTax {
+    rate_bp: u32,
+    inclusive: bool,
+    /// The amounts so far, in minor units (i128: a hundred lines cannot overflow it).
+    sum: i128,
+    /// The rounded tax of `sum`.
+    taxed: i128,
+}
+
+impl RunningTax {
+    fn new(rate_bp: u32, inclusive: bool) -> RunningTax {
+        RunningTax {
+            rate_bp,
+            inclusive,
+            sum: 0,
+            taxed: 0,
+        }
+    }
+
+    fn next(&mut self, amount: Money) -> Result<TaxLine, TaxError> {
+        if amount.amount_minor < 0 {
+            return Err(TaxError::NegativeAmount);
+        }
+        self.sum += i128::from(amount.amount_minor);
+        let value = self.sum * i128::from(self.rate_bp);
+        let full = i128::from(FULL_BP);
+        let taxed = if self.inclusive {
+            div_half_up(value, full + i128::from(self.rate_bp))
+        } else {
+            div_half_up(value, full)
+        };
+        let tax = i64::try_from(taxed - self.taxed).map_err(|_| TaxError::Overflow)?;
+        self.taxed = taxed;
+        let (net, gross) = if self.inclusive {
+            (amount.amount_minor - tax, amount.amount_minor)
+        } else {
+            (
+                amount.amount_minor,
+                amount
+                    .amount_minor
+                    .checked_add(tax)
+                    .ok_or(TaxError::Overflow)?,
+            )
+        };
+        let currency = amount.currency;
+        Ok(TaxLine {
+            net: Money::new(net, currency),
+            tax: Money::new(tax, currency),
+            gross: Money::new(gross, currency),
+        })
+    }
 }
 
 /// Taxes a priced cart: its lines' totals after discounts and its shipping after promotions.
@@ -648,6 +853,85 @@ mod tests {
     }
 
     #[test]
+    fn the_compact_form_parses_into_a_checked_table() {
+        let table = TaxTable::parse("DE:1900:incl, us-ca:725:excl:shipping=exempt ,*:1900")
+            .expect("valid");
+        assert_eq!(
+            table.rules(),
+            &[
+                TaxRule {
+                    country: Some(country("DE")),
+                    region: None,
+                    rate_bp: 1_900,
+                    prices_include_tax: true,
+                    shipping: ShippingTax::SameAsGoods,
+                },
+                TaxRule {
+                    country: Some(country("US")),
+                    region: Some(RegionCode::parse("CA").expect("region")),
+                    rate_bp: 725,
+                    prices_include_tax: false,
+                    shipping: ShippingTax::Exempt,
+                },
+                TaxRule {
+                    country: None,
+                    region: None,
+                    rate_bp: 1_900,
+                    prices_include_tax: false,
+                    shipping: ShippingTax::SameAsGoods,
+                },
+            ]
+        );
+        let own = TaxTable::parse("FR:2000:shipping=550").expect("valid");
+        assert_eq!(own.rules()[0].shipping, ShippingTax::Rate { rate_bp: 550 });
+        for (bad, why) in [
+            ("", TaxError::InvalidRuleText),
+            ("DE", TaxError::InvalidRuleText),
+            ("DE:19%", TaxError::InvalidRuleText),
+            ("DE:-1", TaxError::InvalidRuleText),
+            ("DE:1900:incl:excl", TaxError::InvalidRuleText),
+            ("DE:1900:gross", TaxError::InvalidRuleText),
+            ("DEU:1900", TaxError::InvalidJurisdiction),
+            ("DE:10001", TaxError::InvalidRate),
+            ("DE:1900,DE:700", TaxError::DuplicateRule),
+        ] {
+            assert_eq!(TaxTable::parse(bad), Err(why), "{bad}");
+        }
+    }
+
+    /// Per order, the taxes of the amounts at one rate are rounded once: the flat table gives
+    /// exactly what `agora_order::totals` gives, `(subtotal + shipping) × rate` rounded half
+    /// up once, and each line's tax is the difference of rounded running sums.
+    #[test]
+    fn per_order_rounding_rounds_once_per_rate() {
+        let five = AppliedRate::from(&TaxTable::flat(500).expect("valid").rules()[0]);
+        // Three lines of 0.10 at 5 %: 0.5 cent each, 1.5 cents in all → 2 (per line: 3).
+        let taxed = tax_at(&five, TaxRounding::PerOrder, &[eur(10); 3], eur(0)).expect("taxed");
+        assert_eq!(taxed.tax, eur(2));
+        let taxes: Vec<i64> = taxed.lines.iter().map(|l| l.tax.amount_minor).collect();
+        // Running sums 0.5, 1.0, 1.5 round to 1, 1, 2.
+        assert_eq!(taxes, vec![1, 0, 1]);
+        let demo = AppliedRate::from(&TaxTable::demo().rules()[0]);
+        let today = |subtotal: i64, shipping: i64| ((subtotal + shipping) * 1_900 + 5_000) / 10_000;
+        for (prices, shipping) in [(vec![1_999, 2_599], 499), (vec![1, 1, 1], 1), (vec![333; 7], 0)] {
+            let lines: Vec<Money> = prices.iter().copied().map(eur).collect();
+            let taxed = tax_at(&demo, TaxRounding::PerOrder, &lines, eur(shipping)).expect("taxed");
+            assert_eq!(
+                taxed.tax.amount_minor,
+                today(prices.iter().sum(), shipping)
+            );
+        }
+        // Shipping at its own rate is rounded on its own.
+        let mut split = five.clone();
+        split.shipping_rate_bp = 0;
+        let taxed = tax_at(&split, TaxRounding::PerOrder, &[eur(10)], eur(10)).expect("taxed");
+        assert_eq!((taxed.tax, taxed.shipping.tax), (eur(1), eur(0)));
+        assert_eq!(TaxRounding::parse("order"), Ok(TaxRounding::PerOrder));
+        assert_eq!(TaxRounding::parse("LINE"), Ok(TaxRounding::PerLine));
+        assert_eq!(TaxRounding::parse("half"), Err(TaxError::InvalidRounding));
+    }
+
+    #[test]
     fn every_tax_code_is_namespaced_and_unique() {
         let all = [
             TaxError::NoRate,
@@ -657,6 +941,8 @@ mod tests {
             TaxError::CurrencyMismatch,
             TaxError::NegativeAmount,
             TaxError::Overflow,
+            TaxError::InvalidRounding,
+            TaxError::InvalidRuleText,
         ];
         let codes: std::collections::BTreeSet<_> = all.iter().map(|e| e.code()).collect();
         assert_eq!(codes.len(), all.len());
