@@ -92,9 +92,21 @@ pub struct Config {
     /// Orders whose subtotal reaches this many minor units ship free (0 turns free shipping off).
     #[arg(long, env = "AGORA_FREE_SHIPPING_FROM_MINOR", default_value_t = 10_000)]
     pub free_shipping_from_minor: i64,
-    /// Tax in basis points of subtotal plus shipping (1900 = 19 %).
+    /// Tax in basis points of subtotal plus shipping (1900 = 19 %): the one rate everywhere
+    /// when `AGORA_TAX_RULES` is unset, and the cart page's estimate.
     #[arg(long, env = "AGORA_TAX_RATE_BP", default_value_t = 1900)]
     pub tax_rate_bp: u32,
+    /// Tax rules per country and region, which replace the flat rate at checkout: comma-separated
+    /// `JURISDICTION:RATE_BP[:incl|:excl][:shipping=same|exempt|RATE_BP]`, the jurisdiction a
+    /// country (`DE`), a region of one (`US-CA`) or `*` (everywhere else); for example
+    /// `DE:1900:incl,US-CA:725:excl:shipping=exempt,*:1900`. An address no rule covers cannot
+    /// check out (`tax.no_rate`).
+    #[arg(long, env = "AGORA_TAX_RULES")]
+    pub tax_rules: Option<String>,
+    /// How the checkout rounds tax, half up: `order` (once per rate, as the flat rate always
+    /// did) or `line` (each line and shipping on its own, so each invoice line's tax adds up).
+    #[arg(long, env = "AGORA_TAX_ROUNDING", default_value = "order")]
+    pub tax_rounding: String,
     /// Fault injection for tests: abort the process right after the checkout saga performed this
     /// action and before it recorded the outcome (`reserve_stock`, `authorize`, `capture`...).
     #[arg(long, env = "AGORA_FAULT_CRASH_AFTER", hide = true)]
@@ -761,6 +773,8 @@ pub async fn start(
     roles: &Roles,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<Platform> {
+    // Configuration first: a bad tax rule stops the start before anything connects.
+    let pricing = pricing(config)?;
     let pool = connect_db(config).await?;
     migrate(&pool).await?;
     let shutdown = CancellationToken::new();
@@ -890,7 +904,7 @@ pub async fn start(
                         host: host.clone(),
                         bus: bus.clone(),
                         pool: pool.clone(),
-                        pricing: pricing(config),
+                        pricing: pricing.clone(),
                     },
                 )
                 .await?;
@@ -1134,7 +1148,7 @@ pub async fn start(
             api.clone(),
             agora_web::WebConfig {
                 secure_cookies: config.edge_security.web_secure_cookies,
-                pricing: pricing(config),
+                pricing: pricing.clone(),
             },
         );
         let app = web.merge(api);
@@ -1168,13 +1182,25 @@ pub async fn start(
 }
 
 /// The shop's shipping and tax rules: what the checkout charges and the cart page estimates.
-fn pricing(config: &Config) -> agora_workflows::Pricing {
-    agora_workflows::Pricing {
+/// A tax configuration that does not parse stops the start-up, saying which setting is wrong.
+pub fn pricing(config: &Config) -> anyhow::Result<agora_workflows::Pricing> {
+    use agora_promotion::{TaxRounding, TaxTable};
+    let tax = match config.tax_rules.as_deref() {
+        Some(rules) if !rules.trim().is_empty() => TaxTable::parse(rules)
+            .map_err(|e| anyhow::anyhow!("AGORA_TAX_RULES is invalid ({e}): {rules:?}"))?,
+        _ => TaxTable::flat(config.tax_rate_bp)
+            .map_err(|e| anyhow::anyhow!("AGORA_TAX_RATE_BP is invalid: {e}"))?,
+    };
+    let tax_rounding = TaxRounding::parse(&config.tax_rounding)
+        .map_err(|e| anyhow::anyhow!("AGORA_TAX_ROUNDING is invalid: {e}"))?;
+    Ok(agora_workflows::Pricing {
         shipping_flat_minor: config.shipping_flat_minor,
         free_shipping_from_minor: (config.free_shipping_from_minor > 0)
             .then_some(config.free_shipping_from_minor),
         tax_rate_bp: config.tax_rate_bp,
-    }
+        tax,
+        tax_rounding,
+    })
 }
 
 /// Rebuilds a projection's read model from the event store and swaps it in.

@@ -393,6 +393,7 @@ mod tests {
             subtotal: eur(5000),
             shipping: eur(495),
             tax_rate_bp: 2000,
+            tax_rule: None,
             tax: eur(1099),
             total: eur(6594),
             at: at(when),

@@ -51,6 +51,8 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
         shipping_flat_minor: 499,
         free_shipping_from_minor: 10_000,
         tax_rate_bp: 1900,
+        tax_rules: None,
+        tax_rounding: "order".into(),
         fault_crash_after: None,
         notify: agora::NotifyConfig::default(),
         // Every test app signs and verifies access tokens with this one key.

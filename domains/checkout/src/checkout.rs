@@ -28,6 +28,10 @@ pub struct CheckoutPlan {
     pub email: String,
     pub shipping: Money,
     pub tax_rate_bp: u32,
+    /// The tax rule for the shipping address, which the order records. Absent in checkouts
+    /// started before tax rules: their orders are taxed at `tax_rate_bp`, rounded once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rule: Option<agora_order::OrderTax>,
     /// The order total: what is authorized and captured.
     pub amount: Money,
     /// The provider's payment-method token.

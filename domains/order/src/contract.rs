@@ -109,6 +109,17 @@ pub struct OrderDiscount {
     pub promotions: Vec<OrderPromotion>,
 }
 
+/// The tax rule an order was taxed by, frozen when it is placed, so that a later change of
+/// the shop's tax rules never changes a placed order: the jurisdiction whose rule applied
+/// (no country: the rules' fallback), the goods' and shipping's rates, whether prices
+/// include tax, and how the tax was rounded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderTax {
+    pub rate: agora_promotion::AppliedRate,
+    pub rounding: agora_promotion::TaxRounding,
+}
+
 // `Place` dwarfs the other variants, but a command is decoded, decided and dropped, never
 // stored in bulk; boxing its address would only make every constructor noisier.
 #[allow(clippy::large_enum_variant)]
@@ -124,8 +135,14 @@ pub enum OrderCommand {
         email: String,
         /// The shipping charge, decided by the checkout's shipping rule.
         shipping: Money,
-        /// Tax in basis points (2000 = 20 %) of subtotal plus shipping, after discounts.
+        /// Tax in basis points (2000 = 20 %) of subtotal plus shipping, after discounts; with a
+        /// `tax_rule`, its goods' rate.
         tax_rate_bp: u32,
+        /// The tax rule for the shipping address, as the checkout chose it from the shop's
+        /// rules; absent, the order is taxed at `tax_rate_bp` on everything, rounded once
+        /// (as before tax rules existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tax_rule: Option<OrderTax>,
         /// What promotions took off, as the checkout's pricing engine decided; absent when
         /// none applied (and in orders placed before promotions existed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,6 +229,10 @@ pub enum OrderEvent {
         subtotal: Money,
         shipping: Money,
         tax_rate_bp: u32,
+        /// The tax rule the order was taxed by. Added without a new version: absent in older
+        /// events, taxed at `tax_rate_bp` on subtotal plus shipping and rounded once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tax_rule: Option<OrderTax>,
         tax: Money,
         total: Money,
         /// Added without a new version: absent in older events, which had no discounts.
@@ -372,6 +393,7 @@ mod tests {
                     email: "ada@example.com".into(),
                     shipping: eur(499),
                     tax_rate_bp: 1900,
+                    tax_rule: None,
                     discount: None,
                     now: now(),
                 },

@@ -4,9 +4,11 @@ use agora_kernel::{Currency, CustomerId, Decider, Money, MoneyError, Principal, 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use agora_promotion::TaxError;
+
 use crate::{
     Address, CancelReason, OrderCommand, OrderDiscount, OrderError, OrderEvent, OrderLine,
-    OrderOwner, OrderPromotion, OrderStatus,
+    OrderOwner, OrderPromotion, OrderStatus, OrderTax,
 };
 
 /// Most lines in one order.
@@ -93,12 +95,84 @@ pub fn totals(
     })
 }
 
+/// What the shopper pays for each line and for shipping after `discount`, with the subtotal
+/// (before discounts) and the items' discount. Checks that the discount fits the order: one
+/// discount per line, none negative or above its line, the shipping discount within the
+/// shipping fee, the promotions adding up to it, every amount in the order's currency.
+struct Paid {
+    subtotal: Money,
+    off: Money,
+    lines: Vec<Money>,
+    shipping: Money,
+}
+
+fn paid(
+    lines: &[OrderLine],
+    shipping: Money,
+    discount: Option<&OrderDiscount>,
+) -> Result<Paid, OrderError> {
+    let currency = shipping.currency;
+    if discount.is_some_and(|d| d.line_discounts.len() != lines.len()) {
+        return Err(OrderError::InvalidDiscount);
+    }
+    let mut subtotal = Money::zero(currency);
+    let mut off = Money::zero(currency);
+    let mut paid_lines = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let line_total = line
+            .unit_price
+            .checked_mul(line.quantity)
+            .map_err(money_error)?;
+        if line_total.currency != currency {
+            return Err(OrderError::CurrencyMismatch);
+        }
+        let line_discount = discount.map_or(Money::zero(currency), |d| d.line_discounts[i]);
+        if line_discount.currency != currency
+            || line_discount.amount_minor < 0
+            || line_discount.amount_minor > line_total.amount_minor
+        {
+            return Err(OrderError::InvalidDiscount);
+        }
+        subtotal = subtotal.checked_add(line_total).map_err(money_error)?;
+        off = off.checked_add(line_discount).map_err(money_error)?;
+        paid_lines.push(Money::new(
+            line_total.amount_minor - line_discount.amount_minor,
+            currency,
+        ));
+    }
+    let shipping_off = discount.map_or(Money::zero(currency), |d| d.shipping_discount);
+    if shipping_off.currency != currency
+        || !(0..=shipping.amount_minor).contains(&shipping_off.amount_minor)
+    {
+        return Err(OrderError::InvalidDiscount);
+    }
+    if let Some(discount) = discount {
+        let promoted = discount.promotions.iter().try_fold(
+            (Money::zero(currency), Money::zero(currency)),
+            |(items, ship), p| -> Result<(Money, Money), OrderError> {
+                Ok((
+                    items.checked_add(p.discount).map_err(money_error)?,
+                    ship.checked_add(p.shipping_discount).map_err(money_error)?,
+                ))
+            },
+        )?;
+        if promoted != (off, shipping_off) {
+            return Err(OrderError::InvalidDiscount);
+        }
+    }
+    Ok(Paid {
+        subtotal,
+        off,
+        lines: paid_lines,
+        shipping: Money::new(shipping.amount_minor - shipping_off.amount_minor, currency),
+    })
+}
+
 /// The totals of `lines` plus `shipping` at `tax_rate_bp` after `discount`: the subtotal is
 /// before discounts; the tax is `tax_rate_bp` of what the shopper pays for the items and the
 /// shipping (subtotal − item discounts + shipping − shipping discount), rounded half up once as
-/// [`totals`] does; the total is that plus the tax. Checks that the discount fits the order:
-/// one discount per line, none negative or above its line, the shipping discount within the
-/// shipping fee, every amount in the order's currency.
+/// [`totals`] does; the total is that plus the tax. Checks that the discount fits the order
+/// (see [`order_totals`]).
 pub fn totals_discounted(
     lines: &[OrderLine],
     shipping: Money,
@@ -115,48 +189,12 @@ pub fn totals_discounted(
         return Err(OrderError::InvalidTaxRate);
     }
     let currency = shipping.currency;
-    if discount.line_discounts.len() != lines.len() {
-        return Err(OrderError::InvalidDiscount);
-    }
-    let mut subtotal = Money::zero(currency);
-    let mut off = Money::zero(currency);
-    for (line, line_discount) in lines.iter().zip(&discount.line_discounts) {
-        let line_total = line
-            .unit_price
-            .checked_mul(line.quantity)
-            .map_err(money_error)?;
-        if line_discount.currency != currency
-            || line_discount.amount_minor < 0
-            || line_discount.amount_minor > line_total.amount_minor
-        {
-            return Err(OrderError::InvalidDiscount);
-        }
-        subtotal = subtotal.checked_add(line_total).map_err(money_error)?;
-        off = off.checked_add(*line_discount).map_err(money_error)?;
-    }
-    let shipping_off = discount.shipping_discount;
-    if shipping_off.currency != currency
-        || !(0..=shipping.amount_minor).contains(&shipping_off.amount_minor)
-    {
-        return Err(OrderError::InvalidDiscount);
-    }
-    let promoted = discount.promotions.iter().try_fold(
-        (Money::zero(currency), Money::zero(currency)),
-        |(items, ship), p| -> Result<(Money, Money), OrderError> {
-            Ok((
-                items.checked_add(p.discount).map_err(money_error)?,
-                ship.checked_add(p.shipping_discount).map_err(money_error)?,
-            ))
-        },
-    )?;
-    if promoted != (off, shipping_off) {
-        return Err(OrderError::InvalidDiscount);
-    }
-    let taxable = subtotal.checked_add(shipping).map_err(money_error)?;
-    let taxable = Money::new(
-        taxable.amount_minor - off.amount_minor - shipping_off.amount_minor,
-        currency,
-    );
+    let paid = paid(lines, shipping, Some(discount))?;
+    let taxable = paid
+        .lines
+        .iter()
+        .try_fold(paid.shipping, |sum, line| sum.checked_add(*line))
+        .map_err(money_error)?;
     let scaled = i128::from(taxable.amount_minor) * i128::from(tax_rate_bp);
     let tax =
         i64::try_from((scaled + 5_000).div_euclid(10_000)).map_err(|_| OrderError::Overflow)?;
@@ -165,12 +203,45 @@ pub fn totals_discounted(
     Ok((
         Totals {
             currency,
-            subtotal,
+            subtotal: paid.subtotal,
             shipping,
             tax,
             total,
         },
-        off,
+        paid.off,
+    ))
+}
+
+/// The totals of an order taxed by the rule it recorded (`tax`: its rate, whether prices
+/// include tax, how shipping is taxed, the rounding), after `discount`. Tax is computed on
+/// what the shopper pays for each line and for shipping (`agora_promotion::tax_at`). Prices
+/// without tax: the total is what they pay plus the tax. Prices with tax: the tax is inside
+/// them and the total is what they pay. Returns the totals and the items' discount; checks
+/// that the discount fits the order: one discount per line, none negative or above its line,
+/// the shipping discount within the shipping fee, every amount in the order's currency.
+pub fn order_totals(
+    lines: &[OrderLine],
+    shipping: Money,
+    tax: &OrderTax,
+    discount: Option<&OrderDiscount>,
+) -> Result<(Totals, Money), OrderError> {
+    let paid = paid(lines, shipping, discount)?;
+    let taxed = agora_promotion::tax_at(&tax.rate, tax.rounding, &paid.lines, paid.shipping)
+        .map_err(|e| match e {
+            TaxError::InvalidRate => OrderError::InvalidTaxRate,
+            TaxError::CurrencyMismatch => OrderError::CurrencyMismatch,
+            TaxError::NegativeAmount => OrderError::InvalidDiscount,
+            _ => OrderError::Overflow,
+        })?;
+    Ok((
+        Totals {
+            currency: shipping.currency,
+            subtotal: paid.subtotal,
+            shipping,
+            tax: taxed.tax,
+            total: taxed.gross,
+        },
+        paid.off,
     ))
 }
 
@@ -216,6 +287,10 @@ struct Placement {
     shipping_address: Address,
     email: String,
     tax_rate_bp: u32,
+    /// The tax rule the order was taxed by; absent in orders placed before tax rules, which
+    /// were taxed at `tax_rate_bp` on subtotal plus shipping, rounded once.
+    #[serde(default)]
+    tax_rule: Option<OrderTax>,
     totals: Totals,
     #[serde(default)]
     discount: Option<OrderDiscount>,
@@ -281,6 +356,10 @@ pub struct OrderView {
     /// The promotions applied, in stacking order.
     pub promotions: Vec<OrderPromotion>,
     pub tax_rate_bp: u32,
+    /// The tax rule the order was taxed by (jurisdiction, rates, whether prices include tax,
+    /// rounding), frozen when it was placed; absent in orders placed before tax rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rule: Option<OrderTax>,
     pub tax: Money,
     pub total: Money,
     pub captured: Money,
@@ -529,6 +608,7 @@ impl Order {
             email,
             shipping,
             tax_rate_bp,
+            tax_rule,
             discount,
             now,
         } = command
@@ -550,6 +630,7 @@ impl Order {
                 && placed.email == *email
                 && placed.totals.shipping == *shipping
                 && placed.tax_rate_bp == *tax_rate_bp
+                && placed.tax_rule == *tax_rule
                 && placed.discount == *discount;
             return if same {
                 Ok(vec![])
@@ -569,7 +650,17 @@ impl Order {
         }
         check_email(email)?;
         check_address(shipping_address)?;
-        let (totals, _) = totals_discounted(lines, *shipping, *tax_rate_bp, discount.as_ref())?;
+        // `tax_rate_bp` stays the goods' rate for readers of older views; the rule decides.
+        if tax_rule
+            .as_ref()
+            .is_some_and(|rule| rule.rate.rate_bp != *tax_rate_bp)
+        {
+            return Err(OrderError::InvalidTaxRate);
+        }
+        let (totals, _) = match tax_rule {
+            Some(rule) => order_totals(lines, *shipping, rule, discount.as_ref())?,
+            None => totals_discounted(lines, *shipping, *tax_rate_bp, discount.as_ref())?,
+        };
         Ok(vec![OrderEvent::OrderPlaced {
             owner: owner.clone(),
             cart_id: cart_id.clone(),
@@ -580,6 +671,7 @@ impl Order {
             subtotal: totals.subtotal,
             shipping: totals.shipping,
             tax_rate_bp: *tax_rate_bp,
+            tax_rule: tax_rule.clone(),
             tax: totals.tax,
             total: totals.total,
             discount: discount.clone(),
@@ -816,6 +908,7 @@ impl Decider for Order {
                 subtotal,
                 shipping,
                 tax_rate_bp,
+                tax_rule,
                 tax,
                 total,
                 discount,
@@ -823,6 +916,7 @@ impl Decider for Order {
             } => {
                 self.placement = Some(Placement {
                     discount: discount.clone(),
+                    tax_rule: tax_rule.clone(),
                     owner: owner.clone(),
                     cart_id: cart_id.clone(),
                     lines: lines.clone(),
@@ -983,6 +1077,7 @@ impl Decider for Order {
                 .map(|d| d.promotions.clone())
                 .unwrap_or_default(),
             tax_rate_bp: placed.tax_rate_bp,
+            tax_rule: placed.tax_rule.clone(),
             tax: placed.totals.tax,
             total: placed.totals.total,
             captured: Money::new(self.captured, currency),
@@ -1031,6 +1126,7 @@ fn empty_view(id: &str, version: u64) -> OrderView {
         shipping_discount: none,
         promotions: vec![],
         tax_rate_bp: 0,
+        tax_rule: None,
         tax: none,
         total: none,
         captured: none,

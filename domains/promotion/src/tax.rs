@@ -478,7 +478,12 @@ pub fn tax(
     shipping: Money,
 ) -> Result<TaxedOrder, TaxError> {
     let rule = table.rule_for(address)?;
-    tax_at(&AppliedRate::from(rule), TaxRounding::PerLine, lines, shipping)
+    tax_at(
+        &AppliedRate::from(rule),
+        TaxRounding::PerLine,
+        lines,
+        shipping,
+    )
 }
 
 /// Taxes an order at a rate already chosen (the one an order recorded when it was placed),
@@ -854,8 +859,8 @@ mod tests {
 
     #[test]
     fn the_compact_form_parses_into_a_checked_table() {
-        let table = TaxTable::parse("DE:1900:incl, us-ca:725:excl:shipping=exempt ,*:1900")
-            .expect("valid");
+        let table =
+            TaxTable::parse("DE:1900:incl, us-ca:725:excl:shipping=exempt ,*:1900").expect("valid");
         assert_eq!(
             table.rules(),
             &[
@@ -913,13 +918,14 @@ mod tests {
         assert_eq!(taxes, vec![1, 0, 1]);
         let demo = AppliedRate::from(&TaxTable::demo().rules()[0]);
         let today = |subtotal: i64, shipping: i64| ((subtotal + shipping) * 1_900 + 5_000) / 10_000;
-        for (prices, shipping) in [(vec![1_999, 2_599], 499), (vec![1, 1, 1], 1), (vec![333; 7], 0)] {
+        for (prices, shipping) in [
+            (vec![1_999, 2_599], 499),
+            (vec![1, 1, 1], 1),
+            (vec![333; 7], 0),
+        ] {
             let lines: Vec<Money> = prices.iter().copied().map(eur).collect();
             let taxed = tax_at(&demo, TaxRounding::PerOrder, &lines, eur(shipping)).expect("taxed");
-            assert_eq!(
-                taxed.tax.amount_minor,
-                today(prices.iter().sum(), shipping)
-            );
+            assert_eq!(taxed.tax.amount_minor, today(prices.iter().sum(), shipping));
         }
         // Shipping at its own rate is rounded on its own.
         let mut split = five.clone();

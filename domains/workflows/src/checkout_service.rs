@@ -10,12 +10,14 @@ use agora_nats::{
     codec, subjects, Bus, CommandEnvelope, CommandReply, Handler, QueryEnvelope, RequestContext,
 };
 use agora_order::{
-    Order, OrderCommand, OrderDiscount, OrderLine, OrderOwner, OrderPromotion, OrderView,
+    Address, Order, OrderCommand, OrderDiscount, OrderLine, OrderOwner, OrderPromotion, OrderTax,
+    OrderView,
 };
 use agora_promotion::{
-    CartLine, CategoryId, CustomerFacts, EnteredCode, OrderId as PromotionOrderId, PricedCart,
-    PricingInput, ProductId, Promotion, PromotionCode, PromotionCommand, PromotionError,
-    PromotionEvent, PromotionId,
+    AppliedRate, CartLine, CategoryId, CountryCode, CustomerFacts, EnteredCode,
+    OrderId as PromotionOrderId, PricedCart, PricingInput, ProductId, Promotion, PromotionCode,
+    PromotionCommand, PromotionError, PromotionEvent, PromotionId, RegionCode, TaxAddress,
+    TaxRounding, TaxTable,
 };
 use agora_runtime::{AggregateHost, EventStore};
 use bytes::Bytes;
@@ -32,8 +34,41 @@ pub struct Pricing {
     pub shipping_flat_minor: i64,
     /// Orders whose subtotal reaches this ship free.
     pub free_shipping_from_minor: Option<i64>,
-    /// Tax in basis points of subtotal plus shipping (1900 = 19 %).
+    /// The flat rate (`AGORA_TAX_RATE_BP`, 1900 = 19 %): the cart page's estimate before an
+    /// address is known, and the whole of `tax` when no rules are configured.
     pub tax_rate_bp: u32,
+    /// The tax rules per country and region that the checkout taxes by the shipping address.
+    pub tax: TaxTable,
+    /// How the checkout rounds the tax: per order (the flat rate's rule since the start) or
+    /// per line.
+    pub tax_rounding: TaxRounding,
+}
+
+impl Pricing {
+    /// The rule that taxes an order shipping to `address`: its country and region's, else its
+    /// country's, else the fallback; `tax.no_rate` (400) when the shop has none for it. The
+    /// region is the address's `region` as an ISO 3166-2 subdivision (`CA` or `US-CA`); a
+    /// region in another form (`California`) is no region as far as tax goes.
+    pub fn tax_rule(&self, address: &Address) -> Result<OrderTax, ErrorBody> {
+        let country = CountryCode::parse(&address.country)
+            .map_err(|_| agora_order::OrderError::InvalidAddress.to_body())?;
+        let region = address.region.as_deref().and_then(|region| {
+            let region = region.trim();
+            let own = region
+                .split_once('-')
+                .filter(|(c, _)| c.eq_ignore_ascii_case(country.as_str()))
+                .map_or(region, |(_, r)| r);
+            RegionCode::parse(own).ok()
+        });
+        let rule = self
+            .tax
+            .rule_for(&TaxAddress { country, region })
+            .map_err(|e| e.to_body())?;
+        Ok(OrderTax {
+            rate: AppliedRate::from(rule),
+            rounding: self.tax_rounding,
+        })
+    }
 }
 
 /// Serves `agora.checkout.start` and `agora.checkout.get`.
@@ -360,6 +395,7 @@ impl CheckoutService {
             email: plan.email.clone(),
             shipping: plan.shipping,
             tax_rate_bp: plan.tax_rate_bp,
+            tax_rule: plan.tax_rule.clone(),
             discount: plan.discount.clone(),
             now: Utc::now(),
         };
@@ -466,6 +502,9 @@ impl CheckoutService {
                 })
                 .collect(),
         });
+        // Taxed by the shop's rule for the shipping address, recorded with the order so that a
+        // later change of the rules never changes it.
+        let tax_rule = self.pricing.tax_rule(&req.shipping_address)?;
         // The order this checkout will place must be valid before anything is written: the
         // same pure decision the order service makes.
         let place = OrderCommand::Place {
@@ -475,20 +514,16 @@ impl CheckoutService {
             shipping_address: req.shipping_address.clone(),
             email: req.email.clone(),
             shipping,
-            tax_rate_bp: self.pricing.tax_rate_bp,
+            tax_rate_bp: tax_rule.rate.rate_bp,
+            tax_rule: Some(tax_rule.clone()),
             discount: discount.clone(),
             now,
         };
         Order::default()
             .decide(&order_id, &place, &system())
             .map_err(|e| e.to_body())?;
-        let (totals, _) = agora_order::totals_discounted(
-            &lines,
-            shipping,
-            self.pricing.tax_rate_bp,
-            discount.as_ref(),
-        )
-        .map_err(|e| e.to_body())?;
+        let (totals, _) = agora_order::order_totals(&lines, shipping, &tax_rule, discount.as_ref())
+            .map_err(|e| e.to_body())?;
         let payment_method = req.payment_method.trim().to_string();
         if payment_method.is_empty()
             || payment_method.len() > 128
@@ -507,7 +542,8 @@ impl CheckoutService {
             shipping_address: req.shipping_address.clone(),
             email: req.email.clone(),
             shipping,
-            tax_rate_bp: self.pricing.tax_rate_bp,
+            tax_rate_bp: tax_rule.rate.rate_bp,
+            tax_rule: Some(tax_rule),
             amount: totals.total,
             payment_method,
             request_hash: req.request_hash.clone(),

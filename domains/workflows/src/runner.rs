@@ -289,6 +289,7 @@ impl Runner {
                     email: plan.email.clone(),
                     shipping: plan.shipping,
                     tax_rate_bp: plan.tax_rate_bp,
+                    tax_rule: plan.tax_rule.clone(),
                     discount: plan.discount.clone(),
                     now,
                 };

@@ -102,6 +102,7 @@ struct Placing {
     email: String,
     shipping: Money,
     tax_rate_bp: u32,
+    tax_rule: Option<OrderTax>,
     now: DateTime<Utc>,
 }
 
@@ -115,6 +116,7 @@ impl Placing {
             email: self.email,
             shipping: self.shipping,
             tax_rate_bp: self.tax_rate_bp,
+            tax_rule: self.tax_rule,
             discount: None,
             now: self.now,
         }
@@ -133,6 +135,7 @@ fn placing() -> Placing {
         email: "ada@example.com".into(),
         shipping: eur(499),
         tax_rate_bp: 2000,
+        tax_rule: None,
         now: t(0),
     }
 }
@@ -153,6 +156,7 @@ fn placed() -> OrderEvent {
         subtotal: eur(2500),
         shipping: eur(499),
         tax_rate_bp: 2000,
+        tax_rule: None,
         tax: eur(600),
         total: eur(TOTAL),
         discount: None,
@@ -1500,4 +1504,100 @@ async fn the_cqrs_es_aggregate_delegates_to_decide() {
         })
         .await
         .then_expect_error(OrderError::NotPaid);
+}
+
+/// Germany's rule: 19 %, prices include VAT, shipping taxed like the goods, rounded per line.
+fn german_vat() -> OrderTax {
+    OrderTax {
+        rate: agora_promotion::AppliedRate {
+            country: Some(agora_promotion::CountryCode::parse("DE").expect("country")),
+            region: None,
+            rate_bp: 1900,
+            shipping_rate_bp: 1900,
+            prices_include_tax: true,
+        },
+        rounding: agora_promotion::TaxRounding::PerLine,
+    }
+}
+
+/// `placing()` taxed by `german_vat()`: the prices include the tax, so the shopper pays
+/// 25.00 + 4.99 = 29.99, of which the tax is, per line, 20.00 × 19/119 = 3.193… → 3.19,
+/// 5.00 × 19/119 = 0.798… → 0.80, 4.99 × 19/119 = 0.796… → 0.80: 4.79 in all.
+#[test]
+fn an_order_taxed_by_a_rule_with_prices_including_tax_records_the_rule() {
+    let mut p = placing();
+    p.tax_rate_bp = 1900;
+    p.tax_rule = Some(german_vat());
+    let mut expected = placed();
+    if let OrderEvent::OrderPlaced {
+        tax_rate_bp,
+        tax_rule,
+        tax,
+        total,
+        ..
+    } = &mut expected
+    {
+        *tax_rate_bp = 1900;
+        *tax_rule = Some(german_vat());
+        *tax = eur(479);
+        *total = eur(2999);
+    }
+    check(
+        vec![],
+        system(),
+        p.clone().command(),
+        Ok(vec![expected.clone()]),
+    );
+    // The view shows the rule the order was taxed by, whatever the shop's rules become.
+    let view = state(&[expected.clone()]).view(ID, 1);
+    assert_eq!(view.tax_rule, Some(german_vat()));
+    assert_eq!((view.tax, view.total), (eur(479), eur(2999)));
+    // A retry with the same rule records nothing; with another it is another order.
+    check(
+        vec![expected.clone()],
+        system(),
+        p.clone().command(),
+        Ok(vec![]),
+    );
+    let mut other = p.clone();
+    other.tax_rule = Some(OrderTax {
+        rounding: agora_promotion::TaxRounding::PerOrder,
+        ..german_vat()
+    });
+    check(
+        vec![expected],
+        system(),
+        other.command(),
+        Err(OrderError::AlreadyExists),
+    );
+    // The goods' rate in `tax_rate_bp` must be the rule's.
+    let mut mismatched = p;
+    mismatched.tax_rate_bp = 2000;
+    check(
+        vec![],
+        system(),
+        mismatched.command(),
+        Err(OrderError::InvalidTaxRate),
+    );
+}
+
+/// A flat rule rounded per order gives exactly what an order without a rule gives.
+#[test]
+fn a_flat_rule_rounded_per_order_matches_the_single_rate() {
+    let flat = OrderTax {
+        rate: agora_promotion::AppliedRate {
+            country: None,
+            region: None,
+            rate_bp: 2000,
+            shipping_rate_bp: 2000,
+            prices_include_tax: false,
+        },
+        rounding: agora_promotion::TaxRounding::PerOrder,
+    };
+    let lines = [line("A", 3, 333), line("B", 1, 1)];
+    for shipping in [0, 1, 499] {
+        let (with_rule, _) = order_totals(&lines, eur(shipping), &flat, None).expect("totals");
+        let without = totals(&lines, eur(shipping), 2000).expect("totals");
+        assert_eq!(with_rule, without);
+    }
 }
