@@ -46,7 +46,7 @@ pub struct Pricing {
 
 impl Pricing {
     /// The rule that taxes an order shipping to `address`: its country and region's, else its
-    /// country's, else the fallback; `tax.no_rate` (400) when the shop has none for it. The
+    /// country's, else the fallback; `tax.no_rate` (422) when the shop has none for it. The
     /// region is the address's `region` as an ISO 3166-2 subdivision (`CA` or `US-CA`); a
     /// region in another form (`California`) is no region as far as tax goes.
     pub fn tax_rule(&self, address: &Address) -> Result<OrderTax, ErrorBody> {
