@@ -577,6 +577,7 @@ mod tests {
             refund_id: "r-1".into(),
             amount: eur(1000),
             total_refunded: eur(1000),
+            line: None,
             at: at("2025-03-10T12:00:00Z"),
         });
         let all = stream("o-1", &events);
@@ -592,6 +593,7 @@ mod tests {
             refund_id: "r-2".into(),
             amount: eur(5594),
             total_refunded: eur(6594),
+            line: None,
             at: at("2025-03-10T13:00:00Z"),
         });
         let all = stream("o-1", &events);
@@ -625,6 +627,7 @@ mod tests {
             refund_id: "r-1".into(),
             amount: eur(6594),
             total_refunded: eur(6594),
+            line: None,
             at: at("2025-03-02T10:05:00Z"),
         });
         apply(&pool, &stream("o-1", &events)).await;

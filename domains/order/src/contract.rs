@@ -109,6 +109,14 @@ pub struct OrderDiscount {
     pub promotions: Vec<OrderPromotion>,
 }
 
+/// Units of one line of an order that a refund gives back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    pub sku: Sku,
+    pub quantity: i64,
+}
+
 /// The tax rule an order was taxed by, frozen when it is placed, so that a later change of
 /// the shop's tax rules never changes a placed order: the jurisdiction whose rule applied
 /// (no country: the rules' fallback), the goods' and shipping's rates, whether prices
@@ -181,6 +189,11 @@ pub enum OrderCommand {
     RecordRefund {
         refund_id: String,
         amount: Money,
+        /// The units the refund gives back, when it refunds part of one line: it may then give
+        /// back at most what the shopper paid for those units (after the line's discount, with
+        /// its tax). Absent: an amount against the order as a whole.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<RefundLine>,
         now: DateTime<Utc>,
     },
 }
@@ -273,6 +286,10 @@ pub enum OrderEvent {
         refund_id: String,
         amount: Money,
         total_refunded: Money,
+        /// The units given back. Added without a new version: absent in older events and in
+        /// refunds of an amount.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<RefundLine>,
         at: DateTime<Utc>,
     },
 }
@@ -448,6 +465,7 @@ mod tests {
                 OrderCommand::RecordRefund {
                     refund_id: "re_1".into(),
                     amount: eur(100),
+                    line: None,
                     now: now(),
                 },
             ),

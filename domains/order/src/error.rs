@@ -46,6 +46,12 @@ pub enum OrderError {
     InvalidAmount,
     #[error("refunds cannot exceed the amount captured")]
     RefundExceedsCaptured,
+    #[error("a refund of a line gives back at most what was paid for its units")]
+    RefundExceedsLine,
+    #[error(
+        "a line refund names a SKU of the order and at least one of its units not refunded yet"
+    )]
+    InvalidRefundLine,
     #[error("a note is at most {MAX_NOTE_CHARS} characters")]
     InvalidNote,
     #[error("the amounts are too large")]
@@ -79,6 +85,8 @@ impl DomainError for OrderError {
             OrderError::InvalidShipment => "order.invalid_shipment",
             OrderError::InvalidAmount => "order.invalid_amount",
             OrderError::RefundExceedsCaptured => "order.refund_exceeds_captured",
+            OrderError::RefundExceedsLine => "order.refund_exceeds_line",
+            OrderError::InvalidRefundLine => "order.invalid_refund_line",
             OrderError::InvalidNote => "order.invalid_note",
             OrderError::Overflow => "order.overflow",
             OrderError::InvalidLine => "order.invalid_line",
@@ -94,7 +102,8 @@ impl DomainError for OrderError {
             OrderError::AlreadyExists
             | OrderError::InvalidTransition
             | OrderError::NotPaid
-            | OrderError::RefundExceedsCaptured => ErrorKind::Conflict,
+            | OrderError::RefundExceedsCaptured
+            | OrderError::RefundExceedsLine => ErrorKind::Conflict,
             OrderError::Empty
             | OrderError::TooManyLines
             | OrderError::DuplicateSku
@@ -111,7 +120,8 @@ impl DomainError for OrderError {
             | OrderError::Overflow
             | OrderError::InvalidLine
             | OrderError::InvalidCartId
-            | OrderError::InvalidRefundId => ErrorKind::Invalid,
+            | OrderError::InvalidRefundId
+            | OrderError::InvalidRefundLine => ErrorKind::Invalid,
         }
     }
 }
@@ -177,6 +187,16 @@ mod tests {
             (
                 OrderError::InvalidRefundId,
                 "order.invalid_refund_id",
+                Invalid,
+            ),
+            (
+                OrderError::RefundExceedsLine,
+                "order.refund_exceeds_line",
+                Conflict,
+            ),
+            (
+                OrderError::InvalidRefundLine,
+                "order.invalid_refund_line",
                 Invalid,
             ),
         ];

@@ -18,6 +18,9 @@
 //! - retries are harmless: replaying a command whose effect is already recorded (same place,
 //!   an earlier step, the same shipment, a known refund id) records nothing;
 //! - nothing ships before the whole total was captured; `0 <= refunded <= captured <= total`;
+//! - a refund of units of one line ([`RefundLine`]) gives back at most what the shopper paid for
+//!   them: the line after its discount, with its tax as the order was taxed, shared over its
+//!   units (`agora_promotion::prorate`); each unit is refunded once;
 //! - the view never contains the guest token hash.
 
 mod contract;

@@ -1,4 +1,4 @@
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use agora_kernel::{Currency, CustomerId, Decider, Money, MoneyError, Principal, Sku};
 use chrono::{DateTime, Utc};
@@ -8,7 +8,7 @@ use agora_promotion::TaxError;
 
 use crate::{
     Address, CancelReason, OrderCommand, OrderDiscount, OrderError, OrderEvent, OrderLine,
-    OrderOwner, OrderPromotion, OrderStatus, OrderTax,
+    OrderOwner, OrderPromotion, OrderStatus, OrderTax, RefundLine,
 };
 
 /// Most lines in one order.
@@ -313,6 +313,10 @@ pub struct Order {
     refunded: i64,
     /// Every refund recorded, so that a retried `RecordRefund` records nothing.
     refund_ids: BTreeSet<String>,
+    /// Units of each line given back by line refunds, so that the units of a line are
+    /// refunded once and each refund of them gives back at most their share of what was paid.
+    #[serde(default)]
+    refunded_units: BTreeMap<Sku, i64>,
     shipment: Option<Shipment>,
     cancellation: Option<Cancellation>,
     updated_at: Option<DateTime<Utc>>,
@@ -789,11 +793,50 @@ impl Order {
         }
     }
 
+    /// What the shopper paid for `quantity` units of the line of `sku` after the units of it
+    /// already refunded: the line's total after its discount, with its tax when prices exclude
+    /// tax, taxed as the order was (its recorded rule, or the single rate rounded per order),
+    /// shared out over its units as `agora_promotion::prorate` does, so that refunding every
+    /// unit one by one gives back exactly what the line cost.
+    fn line_refundable(&self, line: &RefundLine) -> Result<Money, OrderError> {
+        let placed = self.placement.as_ref().ok_or(OrderError::NotFound)?;
+        let index = placed
+            .lines
+            .iter()
+            .position(|l| l.sku == line.sku)
+            .ok_or(OrderError::InvalidRefundLine)?;
+        let paid = paid(
+            &placed.lines,
+            placed.totals.shipping,
+            placed.discount.as_ref(),
+        )?;
+        let rule = placed.tax_rule.clone().unwrap_or(OrderTax {
+            rate: agora_promotion::AppliedRate {
+                country: None,
+                region: None,
+                rate_bp: placed.tax_rate_bp,
+                shipping_rate_bp: placed.tax_rate_bp,
+                prices_include_tax: false,
+            },
+            rounding: agora_promotion::TaxRounding::PerOrder,
+        });
+        let taxed = agora_promotion::tax_at(&rule.rate, rule.rounding, &paid.lines, paid.shipping)
+            .map_err(|_| OrderError::Overflow)?;
+        let gross = taxed.lines.get(index).ok_or(OrderError::Overflow)?.gross;
+        let already = self.refunded_units.get(&line.sku).copied().unwrap_or(0);
+        agora_promotion::prorate(gross, placed.lines[index].quantity, already, line.quantity)
+            .map_err(|e| match e {
+                agora_promotion::PricingError::InvalidQuantity => OrderError::InvalidRefundLine,
+                _ => OrderError::Overflow,
+            })
+    }
+
     fn record_refund(
         &self,
         currency: Currency,
         refund_id: &str,
         amount: &Money,
+        line: Option<&RefundLine>,
         now: DateTime<Utc>,
     ) -> Result<Vec<OrderEvent>, OrderError> {
         if !present(refund_id, MAX_ID_CHARS) {
@@ -808,6 +851,11 @@ impl Order {
         if amount.currency != currency || amount.amount_minor < 1 {
             return Err(OrderError::InvalidAmount);
         }
+        if let Some(line) = line {
+            if amount.amount_minor > self.line_refundable(line)?.amount_minor {
+                return Err(OrderError::RefundExceedsLine);
+            }
+        }
         let total_refunded = self
             .refunded
             .checked_add(amount.amount_minor)
@@ -817,6 +865,7 @@ impl Order {
             refund_id: refund_id.to_string(),
             amount: *amount,
             total_refunded: Money::new(total_refunded, currency),
+            line: line.cloned(),
             at: now,
         }])
     }
@@ -891,8 +940,15 @@ impl Decider for Order {
             OrderCommand::RecordRefund {
                 refund_id,
                 amount,
+                line,
                 now,
-            } => self.record_refund(placed.totals.currency, refund_id, amount, *now),
+            } => self.record_refund(
+                placed.totals.currency,
+                refund_id,
+                amount,
+                line.as_ref(),
+                *now,
+            ),
         }
     }
 
@@ -995,9 +1051,13 @@ impl Decider for Order {
                 refund_id,
                 amount,
                 total_refunded,
+                line,
                 at,
             } => {
                 self.refunded = total_refunded.amount_minor;
+                if let Some(line) = line {
+                    *self.refunded_units.entry(line.sku.clone()).or_insert(0) += line.quantity;
+                }
                 self.refund_ids.insert(refund_id.clone());
                 // A cancelled order stays cancelled: the refund settles it, it does not
                 // change why it ended.

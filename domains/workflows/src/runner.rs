@@ -804,6 +804,7 @@ impl Runner {
                                 &fields(&OrderCommand::RecordRefund {
                                     refund_id,
                                     amount,
+                                    line: None,
                                     now: Utc::now(),
                                 }),
                             )

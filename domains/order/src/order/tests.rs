@@ -199,6 +199,7 @@ fn refund(refund_id: &str, amount: Money) -> OrderCommand {
     OrderCommand::RecordRefund {
         refund_id: refund_id.into(),
         amount,
+        line: None,
         now: t(80),
     }
 }
@@ -208,6 +209,7 @@ fn refunded(refund_id: &str, amount: i64, total_refunded: i64) -> OrderEvent {
         refund_id: refund_id.into(),
         amount: eur(amount),
         total_refunded: eur(total_refunded),
+        line: None,
         at: t(80),
     }
 }
@@ -1600,4 +1602,180 @@ fn a_flat_rule_rounded_per_order_matches_the_single_rate() {
         let without = totals(&lines, eur(shipping), 2000).expect("totals");
         assert_eq!(with_rule, without);
     }
+}
+
+/// `placing()` with 25 % off the two units of A (5.00 off its 20.00) and paid in full.
+///
+/// What the shopper paid: A 15.00, B 5.00, shipping 4.99: 24.99; tax 20 % once, 4.998 →
+/// 5.00; total 29.99. Line A's share of the tax (the running sums of the per-order rounding):
+/// 15.00 × 20 % = 3.00, so A cost 18.00 with its tax, 9.00 a unit, where its price with tax
+/// would be 12.00 a unit.
+fn paid_with_a_discount() -> Vec<OrderEvent> {
+    let mut command = placing().command();
+    if let OrderCommand::Place { discount, .. } = &mut command {
+        *discount = Some(OrderDiscount {
+            line_discounts: vec![eur(500), eur(0)],
+            shipping_discount: eur(0),
+            promotions: vec![OrderPromotion {
+                promotion_id: "promo-1".into(),
+                name: "25 % off A".into(),
+                code: None,
+                discount: eur(500),
+                shipping_discount: eur(0),
+            }],
+        });
+    }
+    let placed = Order::default()
+        .decide(ID, &command, &system())
+        .expect("places");
+    let OrderEvent::OrderPlaced { tax, total, .. } = &placed[0] else {
+        panic!("placed");
+    };
+    assert_eq!((*tax, *total), (eur(500), eur(2999)));
+    let mut events = placed;
+    events.extend([
+        OrderEvent::OrderStockReserved { at: t(10) },
+        OrderEvent::OrderPaymentAuthorized { at: t(20) },
+        OrderEvent::OrderConfirmed { at: t(30) },
+        OrderEvent::OrderPaymentCaptured {
+            amount: eur(2999),
+            at: t(40),
+        },
+    ]);
+    events
+}
+
+fn refund_line(refund_id: &str, amount: i64, code: &str, quantity: i64) -> OrderCommand {
+    OrderCommand::RecordRefund {
+        refund_id: refund_id.into(),
+        amount: eur(amount),
+        line: Some(RefundLine {
+            sku: sku(code),
+            quantity,
+        }),
+        now: t(80),
+    }
+}
+
+fn line_refunded(
+    refund_id: &str,
+    amount: i64,
+    total: i64,
+    code: &str,
+    quantity: i64,
+) -> OrderEvent {
+    OrderEvent::OrderRefunded {
+        refund_id: refund_id.into(),
+        amount: eur(amount),
+        total_refunded: eur(total),
+        line: Some(RefundLine {
+            sku: sku(code),
+            quantity,
+        }),
+        at: t(80),
+    }
+}
+
+#[test]
+fn a_refund_of_a_discounted_line_gives_back_at_most_what_was_paid_for_it() {
+    // One unit of A cost 9.00 with its tax: 9.01 is refused, as is its undiscounted 12.00.
+    for amount in [901, 1200] {
+        check(
+            paid_with_a_discount(),
+            system(),
+            refund_line("r1", amount, "A", 1),
+            Err(OrderError::RefundExceedsLine),
+        );
+    }
+    check(
+        paid_with_a_discount(),
+        system(),
+        refund_line("r1", 900, "A", 1),
+        Ok(vec![line_refunded("r1", 900, 900, "A", 1)]),
+    );
+    // Less than the share is fine (a goodwill partial refund).
+    check(
+        paid_with_a_discount(),
+        system(),
+        refund_line("r1", 100, "A", 1),
+        Ok(vec![line_refunded("r1", 100, 100, "A", 1)]),
+    );
+    // The units of a line are refunded once: after one unit, one is left, worth 9.00.
+    let mut given = paid_with_a_discount();
+    given.push(line_refunded("r1", 900, 900, "A", 1));
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 900, "A", 2),
+        Err(OrderError::InvalidRefundLine),
+    );
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 901, "A", 1),
+        Err(OrderError::RefundExceedsLine),
+    );
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 900, "A", 1),
+        Ok(vec![line_refunded("r2", 900, 1800, "A", 1)]),
+    );
+    // The undiscounted line B: 5.00 plus its 1.00 of tax.
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 601, "B", 1),
+        Err(OrderError::RefundExceedsLine),
+    );
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 600, "B", 1),
+        Ok(vec![line_refunded("r2", 600, 1500, "B", 1)]),
+    );
+    // A SKU the order does not hold, or no unit at all, is no line refund.
+    for (code, quantity) in [("C", 1), ("A", 0)] {
+        check(
+            given.clone(),
+            system(),
+            refund_line("r2", 1, code, quantity),
+            Err(OrderError::InvalidRefundLine),
+        );
+    }
+    // A retried refund records nothing, whatever it says.
+    check(given, system(), refund_line("r1", 900, "A", 1), Ok(vec![]));
+}
+
+/// Prices with tax included: a unit refunds its share of the discounted price, tax inside.
+#[test]
+fn a_line_refund_of_an_order_taxed_with_prices_including_tax_is_within_the_price_paid() {
+    let mut p = placing();
+    p.tax_rate_bp = 1900;
+    p.tax_rule = Some(german_vat());
+    let mut given = Order::default()
+        .decide(ID, &p.command(), &system())
+        .expect("places");
+    given.extend([
+        OrderEvent::OrderStockReserved { at: t(10) },
+        OrderEvent::OrderPaymentAuthorized { at: t(20) },
+        OrderEvent::OrderConfirmed { at: t(30) },
+        OrderEvent::OrderPaymentCaptured {
+            amount: eur(2999),
+            at: t(40),
+        },
+    ]);
+    // A: 2 × 10.00, tax included: 10.00 a unit, not a cent more.
+    check(
+        given.clone(),
+        system(),
+        refund_line("r1", 1001, "A", 1),
+        Err(OrderError::RefundExceedsLine),
+    );
+    check(
+        given,
+        system(),
+        refund_line("r1", 1000, "A", 1),
+        Ok(vec![line_refunded("r1", 1000, 1000, "A", 1)]),
+    );
 }
