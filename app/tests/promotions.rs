@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use agora::Roles;
 use agora_testkit::eventually;
-use common::{shop, spawn_app, system_get, TestApp, ADMIN};
+use common::{shop, spawn_app, TestApp, ADMIN};
 use serde_json::{json, Value};
 
 /// Shoppers racing for a code of 100 uses (each with a cart of their own).

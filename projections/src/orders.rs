@@ -396,6 +396,7 @@ mod tests {
             tax_rule: None,
             tax: eur(1099),
             total: eur(6594),
+            discount: None,
             at: at(when),
         }
     }
