@@ -3,10 +3,11 @@
 
 use agora_kernel::{Currency, CustomerId, Decider, Money, Principal, Sku};
 use agora_promotion::{
-    allocate, price, prorate, refundable, tax, Action, CartLine, CategoryId, CodeSpec, CountryCode,
-    CustomerFacts, Eligibility, EnteredCode, ItemFilter, Limits, Offer, OrderId, PricingInput,
-    ProductId, Promotion, PromotionCode, PromotionCommand, PromotionId, PromotionStatus,
-    PromotionTerms, ShippingTax, Stacking, TaxAddress, TaxRule, TaxTable, Window, MAX_TAX_RATE_BP,
+    allocate, price, prorate, refundable, tax, tax_at, Action, AppliedRate, CartLine, CategoryId,
+    CodeSpec, CountryCode, CustomerFacts, Eligibility, EnteredCode, ItemFilter, Limits, Offer,
+    OrderId, PricingInput, ProductId, Promotion, PromotionCode, PromotionCommand, PromotionId,
+    PromotionStatus, PromotionTerms, ShippingTax, Stacking, TaxAddress, TaxRounding, TaxRule,
+    TaxTable, Window, MAX_TAX_RATE_BP,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
@@ -240,6 +241,35 @@ proptest! {
         for line in &cart.lines {
             let all = refundable(line, 0, line.quantity).expect("refundable");
             prop_assert_eq!(all, line.total);
+        }
+    }
+
+    /// Per order, one rate everywhere without tax in prices is exactly the single rounding of
+    /// `(lines + shipping) × rate` that orders always had, and the lines' taxes add up to it,
+    /// each within one minor unit of its exact tax.
+    #[test]
+    fn per_order_rounding_is_the_single_rounding(
+        amounts in proptest::collection::vec(0i64..1_000_000, 0..8),
+        shipping in 0i64..5_000,
+        rate_bp in 0u32..=MAX_TAX_RATE_BP,
+    ) {
+        let rate = AppliedRate {
+            country: None,
+            region: None,
+            rate_bp,
+            shipping_rate_bp: rate_bp,
+            prices_include_tax: false,
+        };
+        let lines: Vec<Money> = amounts.iter().copied().map(eur).collect();
+        let taxed = tax_at(&rate, TaxRounding::PerOrder, &lines, eur(shipping)).expect("taxed");
+        let taxable = i128::from(amounts.iter().sum::<i64>() + shipping);
+        let once = (taxable * i128::from(rate_bp) * 2 + 10_000) / 20_000;
+        prop_assert_eq!(i128::from(taxed.tax.amount_minor), once);
+        let lines_tax: i64 = taxed.lines.iter().chain([&taxed.shipping]).map(|l| l.tax.amount_minor).sum();
+        prop_assert_eq!(lines_tax, taxed.tax.amount_minor);
+        for (l, amount) in taxed.lines.iter().zip(&amounts) {
+            let exact = i128::from(*amount) * i128::from(rate_bp);
+            prop_assert!((i128::from(l.tax.amount_minor) * 10_000 - exact).abs() <= 10_000);
         }
     }
 
