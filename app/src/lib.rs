@@ -92,9 +92,21 @@ pub struct Config {
     /// Orders whose subtotal reaches this many minor units ship free (0 turns free shipping off).
     #[arg(long, env = "AGORA_FREE_SHIPPING_FROM_MINOR", default_value_t = 10_000)]
     pub free_shipping_from_minor: i64,
-    /// Tax in basis points of subtotal plus shipping (1900 = 19 %).
+    /// Tax in basis points of subtotal plus shipping (1900 = 19 %): the one rate everywhere
+    /// when `AGORA_TAX_RULES` is unset, and the cart page's estimate.
     #[arg(long, env = "AGORA_TAX_RATE_BP", default_value_t = 1900)]
     pub tax_rate_bp: u32,
+    /// Tax rules per country and region, which replace the flat rate at checkout: comma-separated
+    /// `JURISDICTION:RATE_BP[:incl|:excl][:shipping=same|exempt|RATE_BP]`, the jurisdiction a
+    /// country (`DE`), a region of one (`US-CA`) or `*` (everywhere else); for example
+    /// `DE:1900:incl,US-CA:725:excl:shipping=exempt,*:1900`. An address no rule covers cannot
+    /// check out (`tax.no_rate`).
+    #[arg(long, env = "AGORA_TAX_RULES")]
+    pub tax_rules: Option<String>,
+    /// How the checkout rounds tax, half up: `order` (once per rate, as the flat rate always
+    /// did) or `line` (each line and shipping on its own, so each invoice line's tax adds up).
+    #[arg(long, env = "AGORA_TAX_ROUNDING", default_value = "order")]
+    pub tax_rounding: String,
     /// Fault injection for tests: abort the process right after the checkout saga performed this
     /// action and before it recorded the outcome (`reserve_stock`, `authorize`, `capture`...).
     #[arg(long, env = "AGORA_FAULT_CRASH_AFTER", hide = true)]
@@ -261,6 +273,7 @@ pub const SERVICES: &[&str] = &[
     "account",
     "session",
     "identity",
+    "promotion",
 ];
 /// The projections `agora project <name>` can run.
 pub const PROJECTIONS: &[&str] = &[
@@ -270,6 +283,7 @@ pub const PROJECTIONS: &[&str] = &[
     "stock",
     "search",
     "orders",
+    "promotions",
 ];
 
 /// The search index: Postgres always, Meilisearch in front of it when configured.
@@ -759,6 +773,8 @@ pub async fn start(
     roles: &Roles,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> anyhow::Result<Platform> {
+    // Configuration first: a bad tax rule stops the start before anything connects.
+    let pricing = pricing(config)?;
     let pool = connect_db(config).await?;
     migrate(&pool).await?;
     let shutdown = CancellationToken::new();
@@ -888,7 +904,7 @@ pub async fn start(
                         host: host.clone(),
                         bus: bus.clone(),
                         pool: pool.clone(),
-                        pricing: pricing(config),
+                        pricing: pricing.clone(),
                     },
                 )
                 .await?;
@@ -963,6 +979,30 @@ pub async fn start(
                         Arc::new(password_hasher(config)?),
                         identity_settings(config)?,
                     ),
+                )
+                .await?;
+            }
+            "promotion" => {
+                let host = AggregateHost::<agora_promotion::Promotion>::start(
+                    ctx.store.clone(),
+                    ctx.host_config.clone(),
+                )
+                .await?;
+                let mut endpoints = agora_promotion::PromotionCommand::NAMES.to_vec();
+                endpoints.push(agora_runtime::GET_ENDPOINT);
+                serve_handler(
+                    &mut tasks,
+                    &ctx,
+                    ServiceSpec {
+                        name: "promotion",
+                        version: "1.0.0",
+                        description: "Promotions and coupon codes; each code redeems one promotion",
+                        endpoints,
+                    },
+                    agora_workflows::PromotionService {
+                        inner: AggregateService { host },
+                        pool: pool.clone(),
+                    },
                 )
                 .await?;
             }
@@ -1047,6 +1087,14 @@ pub async fn start(
                     cancelled(token),
                 ));
             }
+            "promotions" => {
+                tasks.spawn(agora_projections::run(
+                    Arc::new(agora_projections::promotions::Promotions),
+                    pool,
+                    js,
+                    cancelled(token),
+                ));
+            }
             "stock" => {
                 tasks.spawn(agora_projections::run(
                     Arc::new(Stock),
@@ -1100,7 +1148,7 @@ pub async fn start(
             api.clone(),
             agora_web::WebConfig {
                 secure_cookies: config.edge_security.web_secure_cookies,
-                pricing: pricing(config),
+                pricing: pricing.clone(),
             },
         );
         let app = web.merge(api);
@@ -1134,13 +1182,25 @@ pub async fn start(
 }
 
 /// The shop's shipping and tax rules: what the checkout charges and the cart page estimates.
-fn pricing(config: &Config) -> agora_workflows::Pricing {
-    agora_workflows::Pricing {
+/// A tax configuration that does not parse stops the start-up, saying which setting is wrong.
+pub fn pricing(config: &Config) -> anyhow::Result<agora_workflows::Pricing> {
+    use agora_promotion::{TaxRounding, TaxTable};
+    let tax = match config.tax_rules.as_deref() {
+        Some(rules) if !rules.trim().is_empty() => TaxTable::parse(rules)
+            .map_err(|e| anyhow::anyhow!("AGORA_TAX_RULES is invalid ({e}): {rules:?}"))?,
+        _ => TaxTable::flat(config.tax_rate_bp)
+            .map_err(|e| anyhow::anyhow!("AGORA_TAX_RATE_BP is invalid: {e}"))?,
+    };
+    let tax_rounding = TaxRounding::parse(&config.tax_rounding)
+        .map_err(|e| anyhow::anyhow!("AGORA_TAX_ROUNDING is invalid: {e}"))?;
+    Ok(agora_workflows::Pricing {
         shipping_flat_minor: config.shipping_flat_minor,
         free_shipping_from_minor: (config.free_shipping_from_minor > 0)
             .then_some(config.free_shipping_from_minor),
         tax_rate_bp: config.tax_rate_bp,
-    }
+        tax,
+        tax_rounding,
+    })
 }
 
 /// Rebuilds a projection's read model from the event store and swaps it in.
@@ -1155,6 +1215,9 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<u64> {
         // position and mirror the folded state, so replaying the levels brings them along.
         "stock" => agora_projections::rebuild(&Stock, &pool).await,
         "orders" => agora_projections::rebuild(&agora_projections::orders::Orders, &pool).await,
+        "promotions" => {
+            agora_projections::rebuild(&agora_projections::promotions::Promotions, &pool).await
+        }
         "search" => {
             agora_projections::search::rebuild_search(&search(config, &pool).await?, &pool).await
         }

@@ -177,6 +177,26 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
     .await;
     assert_eq!(status, 200);
 
+    // A promotion with a code, created by an admin: nobody checks out with its code, so it
+    // changes no order here.
+    let terms = |name: &str| {
+        json!({"name": name, "currency": "EUR",
+               "action": {"amount_off_order": {"amount": {"amount_minor": 100, "currency": "EUR"}}}})
+    };
+    let (status, body) = call(
+        &app,
+        As::Bearer(&cast.admin),
+        Method::POST,
+        "/admin/promotions",
+        Some(json!({"terms": terms("Access 1"), "codes": {"code": {"code": "ACCESS1"}}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let promotion = serde_json::from_str::<Value>(&body).expect("json")["promotion_id"]
+        .as_str()
+        .expect("promotion id")
+        .to_string();
+
     // Columns: admin, staff, auditor, vendor A (owns the product), vendor B, the owner (Ada),
     // another customer (Eve). Every row also answers 401 to a caller without credentials.
     let rows: Vec<(Method, String, Option<Value>, [Gets; 7])> = vec![
@@ -265,6 +285,51 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             format!("/store/orders/{order}/cancel"),
             None,
             [I, I, D, H, H, I, H],
+        ),
+        // Promotions: sales staff run them; auditors read them and the report; vendors and
+        // shoppers have no back office for them.
+        (
+            Method::GET,
+            "/admin/promotions".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            format!("/admin/promotions/{promotion}"),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            "/admin/reports/promotions.csv".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        // (Each create has its own key and the same code: the second is a 409, still let in.)
+        (
+            Method::POST,
+            "/admin/promotions".into(),
+            Some(json!({"terms": terms("Access 2"), "codes": {"code": {"code": "ACCESS2"}}})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/promotions/{promotion}/activate"),
+            None,
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/promotions/{promotion}/pause"),
+            None,
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/promotions/{promotion}/end"),
+            None,
+            [I, I, D, D, D, D, D],
         ),
         // Catalog: staff run it; a vendor runs its own products and cannot tell another's
         // from a missing one; auditors read.

@@ -18,6 +18,7 @@ fn table(projection: &str) -> (&'static str, &'static str) {
         "stock" => ("stock_levels", "sku"),
         "search" => ("search_products", "id"),
         "orders" => ("orders", "order_id"),
+        "promotions" => ("promotions", "promotion_id"),
         other => panic!("a projection this test does not know: {other} (add its table here)"),
     }
 }

@@ -82,6 +82,13 @@ pub struct CheckoutBody {
         max_length = 128
     )]
     pub payment_method: String,
+    /// A promotion code (3–40 characters). It must apply to the cart, or the checkout is
+    /// refused with the reason (`409`/`422 promotion.*`: `promotion.unknown_code`,
+    /// `promotion.used_up`, `promotion.minimum_not_reached`...). Automatic promotions apply
+    /// without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "SUMMER10", min_length = 3, max_length = 40)]
+    pub code: Option<String>,
 }
 
 /// The order created by a checkout (the order view; see `GET /store/orders/{id}`).
@@ -167,6 +174,7 @@ pub async fn checkout(
         },
         payment_method: body.payment_method,
         request_hash,
+        code: body.code,
     };
     let envelope = CommandEnvelope {
         aggregate_id: order_id.clone(),

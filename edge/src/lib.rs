@@ -30,6 +30,7 @@ mod oidc;
 mod openapi;
 mod orders;
 mod params;
+mod promotions;
 mod search;
 mod security;
 mod service;
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::router())
         .merge(inventory::router())
         .merge(orders::router())
+        .merge(promotions::router())
         .merge(checkout::router())
         .merge(accounts::router())
         .merge(limited)

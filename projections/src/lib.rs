@@ -21,6 +21,7 @@ pub mod carts;
 pub mod categories;
 pub mod orders;
 pub mod products;
+pub mod promotions;
 mod runtime;
 pub mod search;
 mod state;

@@ -393,8 +393,10 @@ mod tests {
             subtotal: eur(5000),
             shipping: eur(495),
             tax_rate_bp: 2000,
+            tax_rule: None,
             tax: eur(1099),
             total: eur(6594),
+            discount: None,
             at: at(when),
         }
     }
@@ -576,6 +578,7 @@ mod tests {
             refund_id: "r-1".into(),
             amount: eur(1000),
             total_refunded: eur(1000),
+            line: None,
             at: at("2025-03-10T12:00:00Z"),
         });
         let all = stream("o-1", &events);
@@ -591,6 +594,7 @@ mod tests {
             refund_id: "r-2".into(),
             amount: eur(5594),
             total_refunded: eur(6594),
+            line: None,
             at: at("2025-03-10T13:00:00Z"),
         });
         let all = stream("o-1", &events);
@@ -624,6 +628,7 @@ mod tests {
             refund_id: "r-1".into(),
             amount: eur(6594),
             total_refunded: eur(6594),
+            line: None,
             at: at("2025-03-02T10:05:00Z"),
         });
         apply(&pool, &stream("o-1", &events)).await;

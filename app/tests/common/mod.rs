@@ -51,6 +51,8 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
         shipping_flat_minor: 499,
         free_shipping_from_minor: 10_000,
         tax_rate_bp: 1900,
+        tax_rules: None,
+        tax_rounding: "order".into(),
         fault_crash_after: None,
         notify: agora::NotifyConfig::default(),
         // Every test app signs and verifies access tokens with this one key.
@@ -246,4 +248,26 @@ pub async fn until_sql(pool: &PgPool, sql: &str, limit: Duration) {
     })
     .await
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The redemptions report once the promotions read model shows `promotion_id` with a
+/// confirmed redemption.
+pub async fn until_csv(app: &TestApp, promotion_id: &str) -> String {
+    eventually(Duration::from_secs(30), || async {
+        let csv = app
+            .http
+            .get(format!("{}/admin/reports/promotions.csv", app.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        csv.lines()
+            .any(|l| l.starts_with(promotion_id) && !l.contains(",0,0,"))
+            .then_some(csv)
+    })
+    .await
+    .expect("the report shows the promotion")
 }

@@ -28,12 +28,21 @@ pub struct CheckoutPlan {
     pub email: String,
     pub shipping: Money,
     pub tax_rate_bp: u32,
+    /// The tax rule for the shipping address, which the order records. Absent in checkouts
+    /// started before tax rules: their orders are taxed at `tax_rate_bp`, rounded once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rule: Option<agora_order::OrderTax>,
     /// The order total: what is authorized and captured.
     pub amount: Money,
     /// The provider's payment-method token.
     pub payment_method: String,
     /// SHA-256 of the shopper's request, to tell a retry from a reuse of the same key.
     pub request_hash: String,
+    /// What promotions took off the order. Each promotion in it holds a use reserved for
+    /// this order (the order id) from the start: the saga confirms them after the capture and
+    /// releases them when it compensates or reverts. Absent when none applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount: Option<agora_order::OrderDiscount>,
 }
 
 /// What a runner observed when it performed an action.

@@ -82,6 +82,52 @@ impl CancelReason {
 /// Commands on one order (stream id: the order id, a UUID). Every variant name is also the
 /// NATS endpoint name (`agora.order.<name>`); see [`OrderCommand::NAMES`]. Commands that record
 /// a moment carry `now`: `decide` reads no clock.
+/// One promotion applied to an order, as the pricing engine decided it at checkout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderPromotion {
+    /// The promotion's id (its stream id).
+    pub promotion_id: String,
+    pub name: String,
+    /// The code the shopper entered for it; `None` for an automatic promotion.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Taken off the items.
+    pub discount: Money,
+    /// Taken off the shipping fee.
+    pub shipping_discount: Money,
+}
+
+/// What promotions took off an order, frozen when it is placed. The line discounts are in the
+/// order of the order's lines and add up to the promotions' item discounts; what a line cost
+/// the shopper is its total minus its discount, and a refund of it never gives back more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderDiscount {
+    pub line_discounts: Vec<Money>,
+    pub shipping_discount: Money,
+    pub promotions: Vec<OrderPromotion>,
+}
+
+/// Units of one line of an order that a refund gives back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLine {
+    pub sku: Sku,
+    pub quantity: i64,
+}
+
+/// The tax rule an order was taxed by, frozen when it is placed, so that a later change of
+/// the shop's tax rules never changes a placed order: the jurisdiction whose rule applied
+/// (no country: the rules' fallback), the goods' and shipping's rates, whether prices
+/// include tax, and how the tax was rounded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderTax {
+    pub rate: agora_promotion::AppliedRate,
+    pub rounding: agora_promotion::TaxRounding,
+}
+
 // `Place` dwarfs the other variants, but a command is decoded, decided and dropped, never
 // stored in bulk; boxing its address would only make every constructor noisier.
 #[allow(clippy::large_enum_variant)]
@@ -97,8 +143,18 @@ pub enum OrderCommand {
         email: String,
         /// The shipping charge, decided by the checkout's shipping rule.
         shipping: Money,
-        /// Tax in basis points (2000 = 20 %) of subtotal plus shipping.
+        /// Tax in basis points (2000 = 20 %) of subtotal plus shipping, after discounts; with a
+        /// `tax_rule`, its goods' rate.
         tax_rate_bp: u32,
+        /// The tax rule for the shipping address, as the checkout chose it from the shop's
+        /// rules; absent, the order is taxed at `tax_rate_bp` on everything, rounded once
+        /// (as before tax rules existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tax_rule: Option<OrderTax>,
+        /// What promotions took off, as the checkout's pricing engine decided; absent when
+        /// none applied (and in orders placed before promotions existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        discount: Option<OrderDiscount>,
         now: DateTime<Utc>,
     },
     MarkStockReserved {
@@ -133,6 +189,11 @@ pub enum OrderCommand {
     RecordRefund {
         refund_id: String,
         amount: Money,
+        /// The units the refund gives back, when it refunds part of one line: it may then give
+        /// back at most what the shopper paid for those units (after the line's discount, with
+        /// its tax). Absent: an amount against the order as a whole.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<RefundLine>,
         now: DateTime<Utc>,
     },
 }
@@ -181,8 +242,15 @@ pub enum OrderEvent {
         subtotal: Money,
         shipping: Money,
         tax_rate_bp: u32,
+        /// The tax rule the order was taxed by. Added without a new version: absent in older
+        /// events, taxed at `tax_rate_bp` on subtotal plus shipping and rounded once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tax_rule: Option<OrderTax>,
         tax: Money,
         total: Money,
+        /// Added without a new version: absent in older events, which had no discounts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        discount: Option<OrderDiscount>,
         at: DateTime<Utc>,
     },
     OrderStockReserved {
@@ -218,6 +286,10 @@ pub enum OrderEvent {
         refund_id: String,
         amount: Money,
         total_refunded: Money,
+        /// The units given back. Added without a new version: absent in older events and in
+        /// refunds of an amount.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<RefundLine>,
         at: DateTime<Utc>,
     },
 }
@@ -338,6 +410,8 @@ mod tests {
                     email: "ada@example.com".into(),
                     shipping: eur(499),
                     tax_rate_bp: 1900,
+                    tax_rule: None,
+                    discount: None,
                     now: now(),
                 },
             ),
@@ -391,6 +465,7 @@ mod tests {
                 OrderCommand::RecordRefund {
                     refund_id: "re_1".into(),
                     amount: eur(100),
+                    line: None,
                     now: now(),
                 },
             ),

@@ -38,12 +38,20 @@ pub enum OrderError {
     InvalidEmail,
     #[error("a tax rate is between 0 and {MAX_TAX_RATE_BP} basis points")]
     InvalidTaxRate,
+    #[error("the discount does not fit the order: one per line, none above its line, within the shipping fee")]
+    InvalidDiscount,
     #[error("a shipment needs a carrier (at most {MAX_CARRIER_CHARS} characters) and a tracking number (at most {MAX_TRACKING_CHARS})")]
     InvalidShipment,
     #[error("the amount does not match the order")]
     InvalidAmount,
     #[error("refunds cannot exceed the amount captured")]
     RefundExceedsCaptured,
+    #[error("a refund of a line gives back at most what was paid for its units")]
+    RefundExceedsLine,
+    #[error(
+        "a line refund names a SKU of the order and at least one of its units not refunded yet"
+    )]
+    InvalidRefundLine,
     #[error("a note is at most {MAX_NOTE_CHARS} characters")]
     InvalidNote,
     #[error("the amounts are too large")]
@@ -73,9 +81,12 @@ impl DomainError for OrderError {
             OrderError::InvalidAddress => "order.invalid_address",
             OrderError::InvalidEmail => "order.invalid_email",
             OrderError::InvalidTaxRate => "order.invalid_tax_rate",
+            OrderError::InvalidDiscount => "order.invalid_discount",
             OrderError::InvalidShipment => "order.invalid_shipment",
             OrderError::InvalidAmount => "order.invalid_amount",
             OrderError::RefundExceedsCaptured => "order.refund_exceeds_captured",
+            OrderError::RefundExceedsLine => "order.refund_exceeds_line",
+            OrderError::InvalidRefundLine => "order.invalid_refund_line",
             OrderError::InvalidNote => "order.invalid_note",
             OrderError::Overflow => "order.overflow",
             OrderError::InvalidLine => "order.invalid_line",
@@ -91,7 +102,8 @@ impl DomainError for OrderError {
             OrderError::AlreadyExists
             | OrderError::InvalidTransition
             | OrderError::NotPaid
-            | OrderError::RefundExceedsCaptured => ErrorKind::Conflict,
+            | OrderError::RefundExceedsCaptured
+            | OrderError::RefundExceedsLine => ErrorKind::Conflict,
             OrderError::Empty
             | OrderError::TooManyLines
             | OrderError::DuplicateSku
@@ -101,13 +113,15 @@ impl DomainError for OrderError {
             | OrderError::InvalidAddress
             | OrderError::InvalidEmail
             | OrderError::InvalidTaxRate
+            | OrderError::InvalidDiscount
             | OrderError::InvalidShipment
             | OrderError::InvalidAmount
             | OrderError::InvalidNote
             | OrderError::Overflow
             | OrderError::InvalidLine
             | OrderError::InvalidCartId
-            | OrderError::InvalidRefundId => ErrorKind::Invalid,
+            | OrderError::InvalidRefundId
+            | OrderError::InvalidRefundLine => ErrorKind::Invalid,
         }
     }
 }
@@ -151,6 +165,11 @@ mod tests {
                 Invalid,
             ),
             (
+                OrderError::InvalidDiscount,
+                "order.invalid_discount",
+                Invalid,
+            ),
+            (
                 OrderError::InvalidShipment,
                 "order.invalid_shipment",
                 Invalid,
@@ -168,6 +187,16 @@ mod tests {
             (
                 OrderError::InvalidRefundId,
                 "order.invalid_refund_id",
+                Invalid,
+            ),
+            (
+                OrderError::RefundExceedsLine,
+                "order.refund_exceeds_line",
+                Conflict,
+            ),
+            (
+                OrderError::InvalidRefundLine,
+                "order.invalid_refund_line",
                 Invalid,
             ),
         ];

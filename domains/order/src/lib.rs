@@ -9,13 +9,18 @@
 //! Invariants (enforced by [`Order::decide`]):
 //! - an order has `1..=MAX_LINES` lines with distinct SKUs, quantities in `1..=MAX_QUANTITY`,
 //!   positive unit prices, and every amount in one currency; its totals are computed here,
-//!   never taken from the caller: `tax` is rounded half up from `subtotal + shipping`;
+//!   never taken from the caller: `tax` follows the recorded tax rule ([`OrderTax`]: rate,
+//!   prices with or without tax, rounding half up per line or per order), or, without one,
+//!   is rounded half up once from `subtotal + shipping`;
 //! - only the platform (or an admin) places orders and records payment steps; the back office
 //!   ships and cancels; the owner may only read and cancel at their own request; auditors only
 //!   read; to anyone else an order does not exist (`order.not_found`, never `forbidden`);
 //! - retries are harmless: replaying a command whose effect is already recorded (same place,
 //!   an earlier step, the same shipment, a known refund id) records nothing;
 //! - nothing ships before the whole total was captured; `0 <= refunded <= captured <= total`;
+//! - a refund of units of one line ([`RefundLine`]) gives back at most what the shopper paid for
+//!   them: the line after its discount, with its tax as the order was taxed, shared over its
+//!   units (`agora_promotion::prorate`); each unit is refunded once;
 //! - the view never contains the guest token hash.
 
 mod contract;
@@ -25,10 +30,11 @@ mod order;
 pub use contract::*;
 pub use error::OrderError;
 pub use order::{
-    totals, Cancellation, CqrsEnvelope, Order, OrderLineView, OrderView, Shipment, TimelineEntry,
-    Totals, MAX_ADDRESS_FIELD_CHARS, MAX_CARRIER_CHARS, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_LINES,
-    MAX_NOTE_CHARS, MAX_PHONE_CHARS, MAX_QUANTITY, MAX_SHIPPING, MAX_TAX_RATE_BP, MAX_TITLE_CHARS,
-    MAX_TRACKING_CHARS, MAX_UNIT_PRICE, MIN_EMAIL_CHARS,
+    order_totals, totals, totals_discounted, Cancellation, CqrsEnvelope, Order, OrderLineView,
+    OrderView, Shipment, TimelineEntry, Totals, MAX_ADDRESS_FIELD_CHARS, MAX_CARRIER_CHARS,
+    MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_LINES, MAX_NOTE_CHARS, MAX_PHONE_CHARS, MAX_QUANTITY,
+    MAX_SHIPPING, MAX_TAX_RATE_BP, MAX_TITLE_CHARS, MAX_TRACKING_CHARS, MAX_UNIT_PRICE,
+    MIN_EMAIL_CHARS,
 };
 
 #[cfg(test)]
@@ -39,6 +45,7 @@ mod tests {
     fn the_crate_depends_on_no_io_crate() {
         let allowed = [
             "agora-kernel",
+            "agora-promotion",
             "serde",
             "serde_json",
             "thiserror",

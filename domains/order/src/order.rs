@@ -1,11 +1,14 @@
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use agora_kernel::{Currency, CustomerId, Decider, Money, MoneyError, Principal, Sku};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use agora_promotion::TaxError;
+
 use crate::{
-    Address, CancelReason, OrderCommand, OrderError, OrderEvent, OrderLine, OrderOwner, OrderStatus,
+    Address, CancelReason, OrderCommand, OrderDiscount, OrderError, OrderEvent, OrderLine,
+    OrderOwner, OrderPromotion, OrderStatus, OrderTax, RefundLine,
 };
 
 /// Most lines in one order.
@@ -92,6 +95,156 @@ pub fn totals(
     })
 }
 
+/// What the shopper pays for each line and for shipping after `discount`, with the subtotal
+/// (before discounts) and the items' discount. Checks that the discount fits the order: one
+/// discount per line, none negative or above its line, the shipping discount within the
+/// shipping fee, the promotions adding up to it, every amount in the order's currency.
+struct Paid {
+    subtotal: Money,
+    off: Money,
+    lines: Vec<Money>,
+    shipping: Money,
+}
+
+fn paid(
+    lines: &[OrderLine],
+    shipping: Money,
+    discount: Option<&OrderDiscount>,
+) -> Result<Paid, OrderError> {
+    let currency = shipping.currency;
+    if discount.is_some_and(|d| d.line_discounts.len() != lines.len()) {
+        return Err(OrderError::InvalidDiscount);
+    }
+    let mut subtotal = Money::zero(currency);
+    let mut off = Money::zero(currency);
+    let mut paid_lines = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let line_total = line
+            .unit_price
+            .checked_mul(line.quantity)
+            .map_err(money_error)?;
+        if line_total.currency != currency {
+            return Err(OrderError::CurrencyMismatch);
+        }
+        let line_discount = discount.map_or(Money::zero(currency), |d| d.line_discounts[i]);
+        if line_discount.currency != currency
+            || line_discount.amount_minor < 0
+            || line_discount.amount_minor > line_total.amount_minor
+        {
+            return Err(OrderError::InvalidDiscount);
+        }
+        subtotal = subtotal.checked_add(line_total).map_err(money_error)?;
+        off = off.checked_add(line_discount).map_err(money_error)?;
+        paid_lines.push(Money::new(
+            line_total.amount_minor - line_discount.amount_minor,
+            currency,
+        ));
+    }
+    let shipping_off = discount.map_or(Money::zero(currency), |d| d.shipping_discount);
+    if shipping_off.currency != currency
+        || !(0..=shipping.amount_minor).contains(&shipping_off.amount_minor)
+    {
+        return Err(OrderError::InvalidDiscount);
+    }
+    if let Some(discount) = discount {
+        let promoted = discount.promotions.iter().try_fold(
+            (Money::zero(currency), Money::zero(currency)),
+            |(items, ship), p| -> Result<(Money, Money), OrderError> {
+                Ok((
+                    items.checked_add(p.discount).map_err(money_error)?,
+                    ship.checked_add(p.shipping_discount).map_err(money_error)?,
+                ))
+            },
+        )?;
+        if promoted != (off, shipping_off) {
+            return Err(OrderError::InvalidDiscount);
+        }
+    }
+    Ok(Paid {
+        subtotal,
+        off,
+        lines: paid_lines,
+        shipping: Money::new(shipping.amount_minor - shipping_off.amount_minor, currency),
+    })
+}
+
+/// The totals of `lines` plus `shipping` at `tax_rate_bp` after `discount`: the subtotal is
+/// before discounts; the tax is `tax_rate_bp` of what the shopper pays for the items and the
+/// shipping (subtotal − item discounts + shipping − shipping discount), rounded half up once as
+/// [`totals`] does; the total is that plus the tax. Checks that the discount fits the order
+/// (see [`order_totals`]).
+pub fn totals_discounted(
+    lines: &[OrderLine],
+    shipping: Money,
+    tax_rate_bp: u32,
+    discount: Option<&OrderDiscount>,
+) -> Result<(Totals, Money), OrderError> {
+    let Some(discount) = discount else {
+        return Ok((
+            totals(lines, shipping, tax_rate_bp)?,
+            Money::zero(shipping.currency),
+        ));
+    };
+    if tax_rate_bp > MAX_TAX_RATE_BP {
+        return Err(OrderError::InvalidTaxRate);
+    }
+    let currency = shipping.currency;
+    let paid = paid(lines, shipping, Some(discount))?;
+    let taxable = paid
+        .lines
+        .iter()
+        .try_fold(paid.shipping, |sum, line| sum.checked_add(*line))
+        .map_err(money_error)?;
+    let scaled = i128::from(taxable.amount_minor) * i128::from(tax_rate_bp);
+    let tax =
+        i64::try_from((scaled + 5_000).div_euclid(10_000)).map_err(|_| OrderError::Overflow)?;
+    let tax = Money::new(tax, currency);
+    let total = taxable.checked_add(tax).map_err(money_error)?;
+    Ok((
+        Totals {
+            currency,
+            subtotal: paid.subtotal,
+            shipping,
+            tax,
+            total,
+        },
+        paid.off,
+    ))
+}
+
+/// The totals of an order taxed by the rule it recorded (`tax`: its rate, whether prices
+/// include tax, how shipping is taxed, the rounding), after `discount`. Tax is computed on
+/// what the shopper pays for each line and for shipping (`agora_promotion::tax_at`). Prices
+/// without tax: the total is what they pay plus the tax. Prices with tax: the tax is inside
+/// them and the total is what they pay. Returns the totals and the items' discount; checks
+/// that the discount fits the order: one discount per line, none negative or above its line,
+/// the shipping discount within the shipping fee, every amount in the order's currency.
+pub fn order_totals(
+    lines: &[OrderLine],
+    shipping: Money,
+    tax: &OrderTax,
+    discount: Option<&OrderDiscount>,
+) -> Result<(Totals, Money), OrderError> {
+    let paid = paid(lines, shipping, discount)?;
+    let taxed = agora_promotion::tax_at(&tax.rate, tax.rounding, &paid.lines, paid.shipping)
+        .map_err(|e| match e {
+            TaxError::InvalidRate => OrderError::InvalidTaxRate,
+            TaxError::CurrencyMismatch => OrderError::CurrencyMismatch,
+            TaxError::NegativeAmount => OrderError::InvalidDiscount,
+            _ => OrderError::Overflow,
+        })?;
+    Ok((
+        Totals {
+            currency: shipping.currency,
+            subtotal: paid.subtotal,
+            shipping,
+            tax: taxed.tax,
+            total: taxed.gross,
+        },
+        paid.off,
+    ))
+}
+
 /// One step of an order's history, for people (the back office and the shopper's order page).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -134,7 +287,13 @@ struct Placement {
     shipping_address: Address,
     email: String,
     tax_rate_bp: u32,
+    /// The tax rule the order was taxed by; absent in orders placed before tax rules, which
+    /// were taxed at `tax_rate_bp` on subtotal plus shipping, rounded once.
+    #[serde(default)]
+    tax_rule: Option<OrderTax>,
     totals: Totals,
+    #[serde(default)]
+    discount: Option<OrderDiscount>,
     placed_at: DateTime<Utc>,
 }
 
@@ -154,6 +313,10 @@ pub struct Order {
     refunded: i64,
     /// Every refund recorded, so that a retried `RecordRefund` records nothing.
     refund_ids: BTreeSet<String>,
+    /// Units of each line given back by line refunds, so that the units of a line are
+    /// refunded once and each refund of them gives back at most their share of what was paid.
+    #[serde(default)]
+    refunded_units: BTreeMap<Sku, i64>,
     shipment: Option<Shipment>,
     cancellation: Option<Cancellation>,
     updated_at: Option<DateTime<Utc>>,
@@ -169,6 +332,8 @@ pub struct OrderLineView {
     pub unit_price: Money,
     pub quantity: i64,
     pub line_total: Money,
+    /// What promotions took off this line; `line_total − discount` is what it cost.
+    pub discount: Money,
 }
 
 /// What the owner and the back office see of an order: never the guest token hash, which is
@@ -187,8 +352,18 @@ pub struct OrderView {
     pub lines: Vec<OrderLineView>,
     pub currency: Currency,
     pub subtotal: Money,
+    /// Taken off the items by promotions.
+    pub discount: Money,
     pub shipping: Money,
+    /// Taken off the shipping fee by promotions.
+    pub shipping_discount: Money,
+    /// The promotions applied, in stacking order.
+    pub promotions: Vec<OrderPromotion>,
     pub tax_rate_bp: u32,
+    /// The tax rule the order was taxed by (jurisdiction, rates, whether prices include tax,
+    /// rounding), frozen when it was placed; absent in orders placed before tax rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_rule: Option<OrderTax>,
     pub tax: Money,
     pub total: Money,
     pub captured: Money,
@@ -437,6 +612,8 @@ impl Order {
             email,
             shipping,
             tax_rate_bp,
+            tax_rule,
+            discount,
             now,
         } = command
         else {
@@ -456,7 +633,9 @@ impl Order {
                 && placed.shipping_address == *shipping_address
                 && placed.email == *email
                 && placed.totals.shipping == *shipping
-                && placed.tax_rate_bp == *tax_rate_bp;
+                && placed.tax_rate_bp == *tax_rate_bp
+                && placed.tax_rule == *tax_rule
+                && placed.discount == *discount;
             return if same {
                 Ok(vec![])
             } else {
@@ -475,7 +654,17 @@ impl Order {
         }
         check_email(email)?;
         check_address(shipping_address)?;
-        let totals = totals(lines, *shipping, *tax_rate_bp)?;
+        // `tax_rate_bp` stays the goods' rate for readers of older views; the rule decides.
+        if tax_rule
+            .as_ref()
+            .is_some_and(|rule| rule.rate.rate_bp != *tax_rate_bp)
+        {
+            return Err(OrderError::InvalidTaxRate);
+        }
+        let (totals, _) = match tax_rule {
+            Some(rule) => order_totals(lines, *shipping, rule, discount.as_ref())?,
+            None => totals_discounted(lines, *shipping, *tax_rate_bp, discount.as_ref())?,
+        };
         Ok(vec![OrderEvent::OrderPlaced {
             owner: owner.clone(),
             cart_id: cart_id.clone(),
@@ -486,8 +675,10 @@ impl Order {
             subtotal: totals.subtotal,
             shipping: totals.shipping,
             tax_rate_bp: *tax_rate_bp,
+            tax_rule: tax_rule.clone(),
             tax: totals.tax,
             total: totals.total,
+            discount: discount.clone(),
             at: *now,
         }])
     }
@@ -602,11 +793,50 @@ impl Order {
         }
     }
 
+    /// What the shopper paid for `quantity` units of the line of `sku` after the units of it
+    /// already refunded: the line's total after its discount, with its tax when prices exclude
+    /// tax, taxed as the order was (its recorded rule, or the single rate rounded per order),
+    /// shared out over its units as `agora_promotion::prorate` does, so that refunding every
+    /// unit one by one gives back exactly what the line cost.
+    fn line_refundable(&self, line: &RefundLine) -> Result<Money, OrderError> {
+        let placed = self.placement.as_ref().ok_or(OrderError::NotFound)?;
+        let index = placed
+            .lines
+            .iter()
+            .position(|l| l.sku == line.sku)
+            .ok_or(OrderError::InvalidRefundLine)?;
+        let paid = paid(
+            &placed.lines,
+            placed.totals.shipping,
+            placed.discount.as_ref(),
+        )?;
+        let rule = placed.tax_rule.clone().unwrap_or(OrderTax {
+            rate: agora_promotion::AppliedRate {
+                country: None,
+                region: None,
+                rate_bp: placed.tax_rate_bp,
+                shipping_rate_bp: placed.tax_rate_bp,
+                prices_include_tax: false,
+            },
+            rounding: agora_promotion::TaxRounding::PerOrder,
+        });
+        let taxed = agora_promotion::tax_at(&rule.rate, rule.rounding, &paid.lines, paid.shipping)
+            .map_err(|_| OrderError::Overflow)?;
+        let gross = taxed.lines.get(index).ok_or(OrderError::Overflow)?.gross;
+        let already = self.refunded_units.get(&line.sku).copied().unwrap_or(0);
+        agora_promotion::prorate(gross, placed.lines[index].quantity, already, line.quantity)
+            .map_err(|e| match e {
+                agora_promotion::PricingError::InvalidQuantity => OrderError::InvalidRefundLine,
+                _ => OrderError::Overflow,
+            })
+    }
+
     fn record_refund(
         &self,
         currency: Currency,
         refund_id: &str,
         amount: &Money,
+        line: Option<&RefundLine>,
         now: DateTime<Utc>,
     ) -> Result<Vec<OrderEvent>, OrderError> {
         if !present(refund_id, MAX_ID_CHARS) {
@@ -621,6 +851,11 @@ impl Order {
         if amount.currency != currency || amount.amount_minor < 1 {
             return Err(OrderError::InvalidAmount);
         }
+        if let Some(line) = line {
+            if amount.amount_minor > self.line_refundable(line)?.amount_minor {
+                return Err(OrderError::RefundExceedsLine);
+            }
+        }
         let total_refunded = self
             .refunded
             .checked_add(amount.amount_minor)
@@ -630,6 +865,7 @@ impl Order {
             refund_id: refund_id.to_string(),
             amount: *amount,
             total_refunded: Money::new(total_refunded, currency),
+            line: line.cloned(),
             at: now,
         }])
     }
@@ -704,8 +940,15 @@ impl Decider for Order {
             OrderCommand::RecordRefund {
                 refund_id,
                 amount,
+                line,
                 now,
-            } => self.record_refund(placed.totals.currency, refund_id, amount, *now),
+            } => self.record_refund(
+                placed.totals.currency,
+                refund_id,
+                amount,
+                line.as_ref(),
+                *now,
+            ),
         }
     }
 
@@ -721,11 +964,15 @@ impl Decider for Order {
                 subtotal,
                 shipping,
                 tax_rate_bp,
+                tax_rule,
                 tax,
                 total,
+                discount,
                 at,
             } => {
                 self.placement = Some(Placement {
+                    discount: discount.clone(),
+                    tax_rule: tax_rule.clone(),
                     owner: owner.clone(),
                     cart_id: cart_id.clone(),
                     lines: lines.clone(),
@@ -804,9 +1051,13 @@ impl Decider for Order {
                 refund_id,
                 amount,
                 total_refunded,
+                line,
                 at,
             } => {
                 self.refunded = total_refunded.amount_minor;
+                if let Some(line) = line {
+                    *self.refunded_units.entry(line.sku.clone()).or_insert(0) += line.quantity;
+                }
                 self.refund_ids.insert(refund_id.clone());
                 // A cancelled order stays cancelled: the refund settles it, it does not
                 // change why it ended.
@@ -846,7 +1097,13 @@ impl Decider for Order {
             lines: placed
                 .lines
                 .iter()
-                .map(|line| OrderLineView {
+                .enumerate()
+                .map(|(i, line)| OrderLineView {
+                    discount: placed
+                        .discount
+                        .as_ref()
+                        .and_then(|d| d.line_discounts.get(i).copied())
+                        .unwrap_or(Money::zero(line.unit_price.currency)),
                     sku: line.sku.clone(),
                     product_id: line.product_id.clone(),
                     title: line.title.clone(),
@@ -861,8 +1118,26 @@ impl Decider for Order {
                 .collect(),
             currency,
             subtotal: placed.totals.subtotal,
+            discount: placed.discount.as_ref().map_or(Money::zero(currency), |d| {
+                d.promotions.iter().fold(Money::zero(currency), |sum, p| {
+                    Money::new(
+                        sum.amount_minor.saturating_add(p.discount.amount_minor),
+                        currency,
+                    )
+                })
+            }),
             shipping: placed.totals.shipping,
+            shipping_discount: placed
+                .discount
+                .as_ref()
+                .map_or(Money::zero(currency), |d| d.shipping_discount),
+            promotions: placed
+                .discount
+                .as_ref()
+                .map(|d| d.promotions.clone())
+                .unwrap_or_default(),
             tax_rate_bp: placed.tax_rate_bp,
+            tax_rule: placed.tax_rule.clone(),
             tax: placed.totals.tax,
             total: placed.totals.total,
             captured: Money::new(self.captured, currency),
@@ -906,8 +1181,12 @@ fn empty_view(id: &str, version: u64) -> OrderView {
         lines: vec![],
         currency: none.currency,
         subtotal: none,
+        discount: none,
         shipping: none,
+        shipping_discount: none,
+        promotions: vec![],
         tax_rate_bp: 0,
+        tax_rule: None,
         tax: none,
         total: none,
         captured: none,

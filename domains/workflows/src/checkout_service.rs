@@ -9,11 +9,21 @@ use agora_kernel::{Decider, DomainError, ErrorBody, ErrorKind, Money, Principal,
 use agora_nats::{
     codec, subjects, Bus, CommandEnvelope, CommandReply, Handler, QueryEnvelope, RequestContext,
 };
-use agora_order::{Order, OrderCommand, OrderLine, OrderOwner, OrderView};
-use agora_runtime::AggregateHost;
+use agora_order::{
+    Address, Order, OrderCommand, OrderDiscount, OrderLine, OrderOwner, OrderPromotion, OrderTax,
+    OrderView,
+};
+use agora_promotion::{
+    AppliedRate, CartLine, CategoryId, CountryCode, CustomerFacts, EnteredCode,
+    OrderId as PromotionOrderId, PricedCart, PricingInput, ProductId, Promotion, PromotionCode,
+    PromotionCommand, PromotionError, PromotionEvent, PromotionId, RegionCode, TaxAddress,
+    TaxRounding, TaxTable,
+};
+use agora_runtime::{AggregateHost, EventStore};
 use bytes::Bytes;
 use chrono::Utc;
 use sqlx::PgPool;
+use std::str::FromStr;
 
 use crate::{fields, step_id, StartCheckout};
 
@@ -24,8 +34,41 @@ pub struct Pricing {
     pub shipping_flat_minor: i64,
     /// Orders whose subtotal reaches this ship free.
     pub free_shipping_from_minor: Option<i64>,
-    /// Tax in basis points of subtotal plus shipping (1900 = 19 %).
+    /// The flat rate (`AGORA_TAX_RATE_BP`, 1900 = 19 %): the cart page's estimate before an
+    /// address is known, and the whole of `tax` when no rules are configured.
     pub tax_rate_bp: u32,
+    /// The tax rules per country and region that the checkout taxes by the shipping address.
+    pub tax: TaxTable,
+    /// How the checkout rounds the tax: per order (the flat rate's rule since the start) or
+    /// per line.
+    pub tax_rounding: TaxRounding,
+}
+
+impl Pricing {
+    /// The rule that taxes an order shipping to `address`: its country and region's, else its
+    /// country's, else the fallback; `tax.no_rate` (422) when the shop has none for it. The
+    /// region is the address's `region` as an ISO 3166-2 subdivision (`CA` or `US-CA`); a
+    /// region in another form (`California`) is no region as far as tax goes.
+    pub fn tax_rule(&self, address: &Address) -> Result<OrderTax, ErrorBody> {
+        let country = CountryCode::parse(&address.country)
+            .map_err(|_| agora_order::OrderError::InvalidAddress.to_body())?;
+        let region = address.region.as_deref().and_then(|region| {
+            let region = region.trim();
+            let own = region
+                .split_once('-')
+                .filter(|(c, _)| c.eq_ignore_ascii_case(country.as_str()))
+                .map_or(region, |(_, r)| r);
+            RegionCode::parse(own).ok()
+        });
+        let rule = self
+            .tax
+            .rule_for(&TaxAddress { country, region })
+            .map_err(|e| e.to_body())?;
+        Ok(OrderTax {
+            rate: AppliedRate::from(rule),
+            rounding: self.tax_rounding,
+        })
+    }
 }
 
 /// Serves `agora.checkout.start` and `agora.checkout.get`.
@@ -51,11 +94,12 @@ fn unavailable_item(sku: &Sku) -> ErrorBody {
 impl CheckoutService {
     /// The catalog's current price and title of every line: the SKU claims map SKUs to their
     /// one owning product, each product's own service answers with its authoritative state.
+    /// Also returns each product's category, which promotions may be about.
     async fn price(
         &self,
         cart: &CartView,
         ctx: &RequestContext,
-    ) -> Result<Vec<OrderLine>, ErrorBody> {
+    ) -> Result<(Vec<OrderLine>, BTreeMap<String, Option<String>>), ErrorBody> {
         let skus: Vec<String> = cart.lines.iter().map(|l| l.sku.to_string()).collect();
         // The SKU's owner is its claim (one product per SKU for life), not whichever product's
         // read-model row happens to list the code.
@@ -94,7 +138,12 @@ impl CheckoutService {
                 }
             }
         }
-        cart.lines
+        let categories = by_sku
+            .values()
+            .map(|(p, _)| (p.id.clone(), p.category_id.clone()))
+            .collect();
+        let lines = cart
+            .lines
             .iter()
             .map(|line| {
                 let (product, i) = by_sku
@@ -114,7 +163,196 @@ impl CheckoutService {
                     quantity: line.quantity,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, ErrorBody>>()?;
+        Ok((lines, categories))
+    }
+
+    /// Prices `lines` with the promotions on offer: the active automatic ones (listed by the
+    /// promotions read model, each then folded from its own stream, so its counters are the
+    /// committed ones) and the promotion of the entered `code` (found in `promotion_codes`).
+    /// The engine is pure; this only gathers its input.
+    #[allow(clippy::too_many_arguments)]
+    async fn promote(
+        &self,
+        order_id: &str,
+        lines: &[OrderLine],
+        categories: &BTreeMap<String, Option<String>>,
+        owner: &OrderOwner,
+        code: Option<&str>,
+        shipping: Money,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<PricedCart, ErrorBody> {
+        let store_error = |e: sqlx::Error| ErrorBody::unavailable(format!("promotions: {e}"));
+        let customer = match owner {
+            OrderOwner::Customer { customer_id } => Some(*customer_id),
+            OrderOwner::Guest { .. } => None,
+        };
+        let first_order = match customer {
+            Some(id) => sqlx::query_scalar::<_, bool>(
+                "SELECT NOT EXISTS (SELECT 1 FROM orders WHERE customer_id = $1 AND status <> 'cancelled')",
+            )
+            .bind(id.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?,
+            None => false,
+        };
+        let automatic_ids: Vec<String> = sqlx::query_scalar(
+            "SELECT promotion_id FROM promotions WHERE status = 'active' AND kind = 'automatic' ORDER BY promotion_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let mut automatic = Vec::new();
+        for id in automatic_ids {
+            let Ok(promotion_id) = PromotionId::from_str(&id) else {
+                continue;
+            };
+            if let Ok(offer) =
+                self.promotion(&id, order_id)
+                    .await?
+                    .offer(promotion_id, customer, None)
+            {
+                automatic.push(offer);
+            }
+        }
+        let entered = match code {
+            None => None,
+            Some(raw) => {
+                let Ok(code) = PromotionCode::parse(raw.trim()) else {
+                    return Err(PromotionError::UnknownCode.to_body());
+                };
+                let owner: Option<String> =
+                    sqlx::query_scalar("SELECT promotion_id FROM promotion_codes WHERE code = $1")
+                        .bind(code.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                let offer = match owner.as_deref().map(|id| (id, PromotionId::from_str(id))) {
+                    Some((id, Ok(promotion_id))) => self.promotion(id, order_id).await?.offer(
+                        promotion_id,
+                        customer,
+                        Some(&code),
+                    ),
+                    _ => Err(PromotionError::UnknownCode),
+                };
+                Some(EnteredCode { code, offer })
+            }
+        };
+        let cart_lines = lines
+            .iter()
+            .map(|line| {
+                Ok(CartLine {
+                    sku: line.sku.clone(),
+                    product_id: ProductId::from_str(&line.product_id)
+                        .map_err(|_| unavailable_item(&line.sku))?,
+                    categories: categories
+                        .get(&line.product_id)
+                        .cloned()
+                        .flatten()
+                        .and_then(|c| CategoryId::parse(&c).ok())
+                        .into_iter()
+                        .collect(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price,
+                })
+            })
+            .collect::<Result<Vec<_>, ErrorBody>>()?;
+        agora_promotion::price(&PricingInput {
+            currency: shipping.currency,
+            lines: cart_lines,
+            customer: CustomerFacts {
+                customer,
+                groups: Default::default(),
+                first_order,
+            },
+            shipping,
+            now,
+            automatic,
+            code: entered,
+        })
+        .map_err(|e| e.to_body())
+    }
+
+    /// A promotion as its committed events leave it (not the read model, which may lag), as
+    /// this checkout `order` may use it: a use this very order already holds (a retried
+    /// checkout whose first attempt reserved, then lost its answer) counts as available to
+    /// it, so the retry prices the same and its `Reserve` is the idempotent repeat.
+    async fn promotion(&self, id: &str, order: &str) -> Result<Promotion, ErrorBody> {
+        let events = EventStore::new(self.pool.clone())
+            .range(Promotion::TYPE, id, 0, u64::MAX)
+            .await
+            .map_err(|e| ErrorBody::unavailable(format!("load promotion: {e}")))?;
+        let mut promotion = agora_runtime::fold::<Promotion>(&events)?.0;
+        if let Ok(order_id) = PromotionOrderId::from_str(order) {
+            if let Some(held) = promotion.redemptions.get(&order_id).cloned() {
+                promotion.evolve(&PromotionEvent::RedemptionReleased {
+                    order_id,
+                    customer: held.customer,
+                    code: held.code,
+                    amount: held.amount,
+                    released_at: held.reserved_at,
+                });
+            }
+        }
+        Ok(promotion)
+    }
+
+    /// Sends `command` to every promotion of `discount` for the checkout `order_id` (step
+    /// `promotion:<command>:<promotion id>`, so a retried checkout redeems once).
+    async fn redeem(
+        &self,
+        order_id: &str,
+        discount: &OrderDiscount,
+        command: impl Fn(&OrderPromotion) -> PromotionCommand,
+        ctx: &RequestContext,
+    ) -> Result<(), ErrorBody> {
+        for promotion in &discount.promotions {
+            let command = command(promotion);
+            let _: CommandReply<serde_json::Value> = self
+                .bus
+                .request(
+                    subjects::endpoint("promotion", command.name()),
+                    &CommandEnvelope {
+                        aggregate_id: promotion.promotion_id.clone(),
+                        command_id: step_id(
+                            order_id,
+                            &format!("promotion:{}:{}", command.name(), promotion.promotion_id),
+                        ),
+                        principal: system(),
+                        command: fields(&command),
+                    },
+                    ctx,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Gives back what [`Self::redeem`] reserved for a checkout that did not start.
+    async fn release(
+        &self,
+        order_id: &str,
+        discount: Option<&OrderDiscount>,
+        ctx: &RequestContext,
+    ) {
+        let (Some(discount), Ok(order)) = (discount, PromotionOrderId::from_str(order_id)) else {
+            return;
+        };
+        let released = self
+            .redeem(
+                order_id,
+                discount,
+                |_| PromotionCommand::Release {
+                    order_id: order,
+                    now: Utc::now(),
+                },
+                ctx,
+            )
+            .await;
+        if let Err(e) = released {
+            tracing::error!(order = order_id, error = %e, "could not release the promotions of a checkout that did not start");
+        }
     }
 
     fn shipping(&self, lines: &[OrderLine]) -> Result<Money, ErrorBody> {
@@ -157,6 +395,8 @@ impl CheckoutService {
             email: plan.email.clone(),
             shipping: plan.shipping,
             tax_rate_bp: plan.tax_rate_bp,
+            tax_rule: plan.tax_rule.clone(),
+            discount: plan.discount.clone(),
             now: Utc::now(),
         };
         let reply: CommandReply<OrderView> = bus
@@ -229,9 +469,42 @@ impl CheckoutService {
         if cart.lines.is_empty() {
             return Err(agora_cart::CartError::Empty.to_body());
         }
-        let lines = self.price(&cart, ctx).await?;
+        let (lines, categories) = self.price(&cart, ctx).await?;
         let shipping = self.shipping(&lines)?;
         let now = Utc::now();
+        let priced = self
+            .promote(
+                &order_id,
+                &lines,
+                &categories,
+                &owner,
+                req.code.as_deref(),
+                shipping,
+                now,
+            )
+            .await?;
+        // A code the shopper entered must apply, or the checkout says why (`promotion.*`).
+        if let Some(rejected) = &priced.code_rejection {
+            return Err(rejected.reason.to_body());
+        }
+        let discount = (!priced.applied.is_empty()).then(|| OrderDiscount {
+            line_discounts: priced.lines.iter().map(|l| l.discount).collect(),
+            shipping_discount: priced.shipping_discount,
+            promotions: priced
+                .applied
+                .iter()
+                .map(|a| OrderPromotion {
+                    promotion_id: a.promotion_id.to_string(),
+                    name: a.name.clone(),
+                    code: a.code.as_ref().map(|c| c.as_str().to_string()),
+                    discount: a.discount,
+                    shipping_discount: a.shipping_discount,
+                })
+                .collect(),
+        });
+        // Taxed by the shop's rule for the shipping address, recorded with the order so that a
+        // later change of the rules never changes it.
+        let tax_rule = self.pricing.tax_rule(&req.shipping_address)?;
         // The order this checkout will place must be valid before anything is written: the
         // same pure decision the order service makes.
         let place = OrderCommand::Place {
@@ -241,13 +514,15 @@ impl CheckoutService {
             shipping_address: req.shipping_address.clone(),
             email: req.email.clone(),
             shipping,
-            tax_rate_bp: self.pricing.tax_rate_bp,
+            tax_rate_bp: tax_rule.rate.rate_bp,
+            tax_rule: Some(tax_rule.clone()),
+            discount: discount.clone(),
             now,
         };
         Order::default()
             .decide(&order_id, &place, &system())
             .map_err(|e| e.to_body())?;
-        let totals = agora_order::totals(&lines, shipping, self.pricing.tax_rate_bp)
+        let (totals, _) = agora_order::order_totals(&lines, shipping, &tax_rule, discount.as_ref())
             .map_err(|e| e.to_body())?;
         let payment_method = req.payment_method.trim().to_string();
         if payment_method.is_empty()
@@ -267,11 +542,89 @@ impl CheckoutService {
             shipping_address: req.shipping_address.clone(),
             email: req.email.clone(),
             shipping,
-            tax_rate_bp: self.pricing.tax_rate_bp,
+            tax_rate_bp: tax_rule.rate.rate_bp,
+            tax_rule: Some(tax_rule),
             amount: totals.total,
             payment_method,
             request_hash: req.request_hash.clone(),
+            discount: discount.clone(),
         };
+        // Hold each applied promotion's use and amount for this order before anything else
+        // is locked or recorded, so a promotion used up meanwhile refuses this checkout
+        // (`409 promotion.used_up`, `promotion.budget_exhausted`...) instead of a placed order
+        // carrying a discount nobody holds. The order id makes each reservation idempotent.
+        if let Some(discount) = &discount {
+            let order = PromotionOrderId::from_str(&order_id).map_err(|_| {
+                ErrorBody::new(
+                    ErrorKind::Invalid,
+                    "request.invalid_id",
+                    "malformed order id",
+                )
+            })?;
+            let customer = match &plan.owner {
+                OrderOwner::Customer { customer_id } => Some(*customer_id),
+                OrderOwner::Guest { .. } => None,
+            };
+            let reserved = self
+                .redeem(
+                    &order_id,
+                    discount,
+                    |p| PromotionCommand::Reserve {
+                        order_id: order,
+                        customer,
+                        code: p.code.as_deref().and_then(|c| PromotionCode::parse(c).ok()),
+                        amount: Money::new(
+                            p.discount.amount_minor + p.shipping_discount.amount_minor,
+                            p.discount.currency,
+                        ),
+                        now,
+                    },
+                    ctx,
+                )
+                .await;
+            if let Err(e) = reserved {
+                self.release(&order_id, Some(discount), ctx).await;
+                return Err(e);
+            }
+        }
+        match self
+            .lock_and_start(&order_id, &shopper, &req, &plan, now, ctx)
+            .await
+        {
+            Ok(started) => {
+                metrics::counter!("agora_checkouts_started_total").increment(1);
+                let placed =
+                    Self::place_order(&self.host, &self.bus, &order_id, &plan, ctx).await?;
+                // The runner may have placed the order first; what makes this reply a replay
+                // is whether this request started the checkout.
+                Ok(CommandReply {
+                    duplicate: started.duplicate,
+                    ..placed
+                })
+            }
+            Err(e) => {
+                // Refused before the commit point (another checkout holds the cart...): the
+                // promotions held for this order go back. An unknown outcome (a timeout) may
+                // have started the saga, which then owns them: leave them to it.
+                if !matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal) {
+                    self.release(&order_id, plan.discount.as_ref(), ctx).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Locks the cart and records the saga's start: the commit point.
+    async fn lock_and_start(
+        &self,
+        order_id: &str,
+        shopper: &Principal,
+        req: &StartCheckout,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+        ctx: &RequestContext,
+    ) -> Result<CommandReply<CheckoutView>, ErrorBody> {
+        let order_id = order_id.to_string();
         // Lock the cart on the shopper's authority (the cart service checks ownership), so a
         // second checkout of the same cart is refused instead of becoming a second order.
         let _: CommandReply<CartView> = self
@@ -294,8 +647,7 @@ impl CheckoutService {
         // of its command id: two requests with one key and different bodies race as two
         // different commands, so the stream decides both and the loser meets the winner's plan
         // (`checkout.idempotency_key_reused`) instead of being answered as a retry of it.
-        let started = self
-            .host
+        self.host
             .execute(
                 CommandEnvelope {
                     aggregate_id: order_id.clone(),
@@ -308,15 +660,7 @@ impl CheckoutService {
                 },
                 ctx.clone(),
             )
-            .await?;
-        metrics::counter!("agora_checkouts_started_total").increment(1);
-        let placed = Self::place_order(&self.host, &self.bus, &order_id, &plan, ctx).await?;
-        // The runner may have placed the order first; what makes this reply a replay is
-        // whether this request started the checkout.
-        Ok(CommandReply {
-            duplicate: started.duplicate,
-            ..placed
-        })
+            .await
     }
 
     async fn replay(

@@ -18,6 +18,10 @@ pub struct StartCheckout {
     pub payment_method: String,
     /// SHA-256 of the shopper's request body: the same key with another body is refused.
     pub request_hash: String,
+    /// A promotion code the shopper entered; it must apply, or the checkout is refused with
+    /// the reason (`promotion.*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// `agora.payment.authorize`.

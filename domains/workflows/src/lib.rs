@@ -10,6 +10,9 @@
 //! - [`ProductService`] (`agora.product.*`): the product aggregate plus SKU ownership: a SKU
 //!   is claimed in `sku_claims` for one product for life before a command brings it in, so two
 //!   products never carry one SKU (`409 catalog.sku_taken`).
+//! - [`PromotionService`] (`agora.promotion.*`): the promotion aggregate plus code ownership:
+//!   a code is claimed in `promotion_codes` for one promotion for life before `create` runs
+//!   (`409 promotion.code_taken`).
 //! - [`runner`]: drives every checkout saga from the event feed (checkout, payment and order
 //!   events), performing [`agora_checkout::Checkout::next_action`] until the saga waits or ends,
 //!   and a sweep that abandons unpaid checkouts and nudges stalled ones.
@@ -29,6 +32,7 @@ mod identity_contract;
 mod identity_service;
 mod payment_service;
 mod product_service;
+mod promotion_service;
 pub mod runner;
 
 pub use checkout_service::{CheckoutService, Pricing};
@@ -37,6 +41,7 @@ pub use identity_contract::*;
 pub use identity_service::{IdentityService, IdentitySettings};
 pub use payment_service::PaymentService;
 pub use product_service::ProductService;
+pub use promotion_service::PromotionService;
 
 use agora_kernel::CommandId;
 

@@ -12,16 +12,20 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agora_cart::CartCommand;
-use agora_checkout::{Action, Checkout, CheckoutCommand, Outcome, Phase, MAX_REFUND_ATTEMPTS};
+use agora_checkout::{
+    Action, Checkout, CheckoutCommand, CheckoutPlan, Outcome, Phase, MAX_REFUND_ATTEMPTS,
+};
 use agora_inventory::StockCommand;
 use agora_kernel::{CommandId, ErrorBody, ErrorKind, Money, RecordedEvent, Sku};
 use agora_nats::{subjects, Bus, CommandEnvelope, CommandReply, QueryEnvelope, RequestContext};
 use agora_order::{CancelReason, OrderCommand, OrderEvent, OrderStatus, OrderView};
 use agora_payment::{PaymentEvent, PaymentStatus, PaymentView, RefundStatus, RefundView};
+use agora_promotion::PromotionCommand;
 use agora_runtime::{AggregateHost, EventStore};
 use async_nats::jetstream;
 use chrono::Utc;
@@ -145,6 +149,49 @@ impl Runner {
         .await
     }
 
+    /// Confirms or releases (`endpoint`) the use of every promotion the checkout for
+    /// `order_id` reserved when it started; the command id is the step
+    /// `promotion:<endpoint>:<promotion id>`, and the promotion decides each once per order.
+    async fn redemptions(
+        &self,
+        order_id: &str,
+        plan: &CheckoutPlan,
+        endpoint: &str,
+    ) -> Result<(), ErrorBody> {
+        let Some(discount) = &plan.discount else {
+            return Ok(());
+        };
+        let Ok(order) = agora_promotion::OrderId::from_str(order_id) else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        for promotion in &discount.promotions {
+            let command = match endpoint {
+                "confirm" => PromotionCommand::Confirm {
+                    order_id: order,
+                    now,
+                },
+                _ => PromotionCommand::Release {
+                    order_id: order,
+                    now,
+                },
+            };
+            let _: CommandReply<serde_json::Value> = self
+                .send(
+                    "promotion",
+                    command.name(),
+                    &promotion.promotion_id,
+                    step_id(
+                        order_id,
+                        &format!("promotion:{}:{}", command.name(), promotion.promotion_id),
+                    ),
+                    &fields(&command),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn get<V: DeserializeOwned>(&self, service: &str, id: &str) -> Result<V, ErrorBody> {
         self.bus
             .request(
@@ -242,6 +289,8 @@ impl Runner {
                     email: plan.email.clone(),
                     shipping: plan.shipping,
                     tax_rate_bp: plan.tax_rate_bp,
+                    tax_rule: plan.tax_rule.clone(),
+                    discount: plan.discount.clone(),
                     now,
                 };
                 let _: CommandReply<OrderView> = self
@@ -431,6 +480,8 @@ impl Runner {
                     .await
                     .map(Some)
                     .or_else(|e| tolerate(e, &["order.invalid_transition"]).map(|_: ()| None))?;
+                // The order is paid: its promotions' uses are final.
+                self.redemptions(order_id, plan, "confirm").await?;
                 self.close_cart(order_id, &plan.cart_id, true).await?;
                 metrics::counter!("agora_checkouts_total", "outcome" => "completed").increment(1);
                 Ok(Some(Outcome::Finished))
@@ -440,6 +491,8 @@ impl Runner {
                 refund_payment,
                 cancel_order,
             } => {
+                // The order will not be paid: its promotions' uses and budget go back.
+                self.redemptions(order_id, plan, "release").await?;
                 for line in &plan.lines {
                     let release = StockCommand::Release {
                         reservation_id: order_id.to_string(),
@@ -534,6 +587,8 @@ impl Runner {
                 if let Some(code) = self.return_money(order_id, plan).await? {
                     return Ok(Some(Outcome::RefundFailed { code }));
                 }
+                // The order was cancelled and refunded: its promotions' uses go back.
+                self.redemptions(order_id, plan, "release").await?;
                 Ok(Some(Outcome::Reverted))
             }
         }
@@ -749,6 +804,7 @@ impl Runner {
                                 &fields(&OrderCommand::RecordRefund {
                                     refund_id,
                                     amount,
+                                    line: None,
                                     now: Utc::now(),
                                 }),
                             )

@@ -41,9 +41,11 @@ fn plan(hash: &str) -> CheckoutPlan {
         email: "ada@example.com".into(),
         shipping: eur(499),
         tax_rate_bp: 0,
+        tax_rule: None,
         amount: eur(3499),
         payment_method: "pm_card_visa".into(),
         request_hash: hash.into(),
+        discount: None,
     }
 }
 

@@ -102,6 +102,7 @@ struct Placing {
     email: String,
     shipping: Money,
     tax_rate_bp: u32,
+    tax_rule: Option<OrderTax>,
     now: DateTime<Utc>,
 }
 
@@ -115,6 +116,8 @@ impl Placing {
             email: self.email,
             shipping: self.shipping,
             tax_rate_bp: self.tax_rate_bp,
+            tax_rule: self.tax_rule,
+            discount: None,
             now: self.now,
         }
     }
@@ -132,6 +135,7 @@ fn placing() -> Placing {
         email: "ada@example.com".into(),
         shipping: eur(499),
         tax_rate_bp: 2000,
+        tax_rule: None,
         now: t(0),
     }
 }
@@ -152,8 +156,10 @@ fn placed() -> OrderEvent {
         subtotal: eur(2500),
         shipping: eur(499),
         tax_rate_bp: 2000,
+        tax_rule: None,
         tax: eur(600),
         total: eur(TOTAL),
+        discount: None,
         at: t(0),
     }
 }
@@ -193,6 +199,7 @@ fn refund(refund_id: &str, amount: Money) -> OrderCommand {
     OrderCommand::RecordRefund {
         refund_id: refund_id.into(),
         amount,
+        line: None,
         now: t(80),
     }
 }
@@ -202,6 +209,7 @@ fn refunded(refund_id: &str, amount: i64, total_refunded: i64) -> OrderEvent {
         refund_id: refund_id.into(),
         amount: eur(amount),
         total_refunded: eur(total_refunded),
+        line: None,
         at: t(80),
     }
 }
@@ -1282,6 +1290,7 @@ fn the_view_shows_the_order_and_never_the_token_hash() {
             unit_price: eur(1000),
             quantity: 2,
             line_total: eur(2000),
+            discount: eur(0),
         }
     );
     assert_eq!(view.lines[1].line_total, eur(500));
@@ -1497,4 +1506,276 @@ async fn the_cqrs_es_aggregate_delegates_to_decide() {
         })
         .await
         .then_expect_error(OrderError::NotPaid);
+}
+
+/// Germany's rule: 19 %, prices include VAT, shipping taxed like the goods, rounded per line.
+fn german_vat() -> OrderTax {
+    OrderTax {
+        rate: agora_promotion::AppliedRate {
+            country: Some(agora_promotion::CountryCode::parse("DE").expect("country")),
+            region: None,
+            rate_bp: 1900,
+            shipping_rate_bp: 1900,
+            prices_include_tax: true,
+        },
+        rounding: agora_promotion::TaxRounding::PerLine,
+    }
+}
+
+/// `placing()` taxed by `german_vat()`: the prices include the tax, so the shopper pays
+/// 25.00 + 4.99 = 29.99, of which the tax is, per line, 20.00 × 19/119 = 3.193… → 3.19,
+/// 5.00 × 19/119 = 0.798… → 0.80, 4.99 × 19/119 = 0.796… → 0.80: 4.79 in all.
+#[test]
+fn an_order_taxed_by_a_rule_with_prices_including_tax_records_the_rule() {
+    let mut p = placing();
+    p.tax_rate_bp = 1900;
+    p.tax_rule = Some(german_vat());
+    let mut expected = placed();
+    if let OrderEvent::OrderPlaced {
+        tax_rate_bp,
+        tax_rule,
+        tax,
+        total,
+        ..
+    } = &mut expected
+    {
+        *tax_rate_bp = 1900;
+        *tax_rule = Some(german_vat());
+        *tax = eur(479);
+        *total = eur(2999);
+    }
+    check(
+        vec![],
+        system(),
+        p.clone().command(),
+        Ok(vec![expected.clone()]),
+    );
+    // The view shows the rule the order was taxed by, whatever the shop's rules become.
+    let view = state(&[expected.clone()]).view(ID, 1);
+    assert_eq!(view.tax_rule, Some(german_vat()));
+    assert_eq!((view.tax, view.total), (eur(479), eur(2999)));
+    // A retry with the same rule records nothing; with another it is another order.
+    check(
+        vec![expected.clone()],
+        system(),
+        p.clone().command(),
+        Ok(vec![]),
+    );
+    let mut other = p.clone();
+    other.tax_rule = Some(OrderTax {
+        rounding: agora_promotion::TaxRounding::PerOrder,
+        ..german_vat()
+    });
+    check(
+        vec![expected],
+        system(),
+        other.command(),
+        Err(OrderError::AlreadyExists),
+    );
+    // The goods' rate in `tax_rate_bp` must be the rule's.
+    let mut mismatched = p;
+    mismatched.tax_rate_bp = 2000;
+    check(
+        vec![],
+        system(),
+        mismatched.command(),
+        Err(OrderError::InvalidTaxRate),
+    );
+}
+
+/// A flat rule rounded per order gives exactly what an order without a rule gives.
+#[test]
+fn a_flat_rule_rounded_per_order_matches_the_single_rate() {
+    let flat = OrderTax {
+        rate: agora_promotion::AppliedRate {
+            country: None,
+            region: None,
+            rate_bp: 2000,
+            shipping_rate_bp: 2000,
+            prices_include_tax: false,
+        },
+        rounding: agora_promotion::TaxRounding::PerOrder,
+    };
+    let lines = [line("A", 3, 333), line("B", 1, 1)];
+    for shipping in [0, 1, 499] {
+        let (with_rule, _) = order_totals(&lines, eur(shipping), &flat, None).expect("totals");
+        let without = totals(&lines, eur(shipping), 2000).expect("totals");
+        assert_eq!(with_rule, without);
+    }
+}
+
+/// `placing()` with 25 % off the two units of A (5.00 off its 20.00) and paid in full.
+///
+/// What the shopper paid: A 15.00, B 5.00, shipping 4.99: 24.99; tax 20 % once, 4.998 →
+/// 5.00; total 29.99. Line A's share of the tax (the running sums of the per-order rounding):
+/// 15.00 × 20 % = 3.00, so A cost 18.00 with its tax, 9.00 a unit, where its price with tax
+/// would be 12.00 a unit.
+fn paid_with_a_discount() -> Vec<OrderEvent> {
+    let mut command = placing().command();
+    if let OrderCommand::Place { discount, .. } = &mut command {
+        *discount = Some(OrderDiscount {
+            line_discounts: vec![eur(500), eur(0)],
+            shipping_discount: eur(0),
+            promotions: vec![OrderPromotion {
+                promotion_id: "promo-1".into(),
+                name: "25 % off A".into(),
+                code: None,
+                discount: eur(500),
+                shipping_discount: eur(0),
+            }],
+        });
+    }
+    let placed = Order::default()
+        .decide(ID, &command, &system())
+        .expect("places");
+    let OrderEvent::OrderPlaced { tax, total, .. } = &placed[0] else {
+        panic!("placed");
+    };
+    assert_eq!((*tax, *total), (eur(500), eur(2999)));
+    let mut events = placed;
+    events.extend([
+        OrderEvent::OrderStockReserved { at: t(10) },
+        OrderEvent::OrderPaymentAuthorized { at: t(20) },
+        OrderEvent::OrderConfirmed { at: t(30) },
+        OrderEvent::OrderPaymentCaptured {
+            amount: eur(2999),
+            at: t(40),
+        },
+    ]);
+    events
+}
+
+fn refund_line(refund_id: &str, amount: i64, code: &str, quantity: i64) -> OrderCommand {
+    OrderCommand::RecordRefund {
+        refund_id: refund_id.into(),
+        amount: eur(amount),
+        line: Some(RefundLine {
+            sku: sku(code),
+            quantity,
+        }),
+        now: t(80),
+    }
+}
+
+fn line_refunded(
+    refund_id: &str,
+    amount: i64,
+    total: i64,
+    code: &str,
+    quantity: i64,
+) -> OrderEvent {
+    OrderEvent::OrderRefunded {
+        refund_id: refund_id.into(),
+        amount: eur(amount),
+        total_refunded: eur(total),
+        line: Some(RefundLine {
+            sku: sku(code),
+            quantity,
+        }),
+        at: t(80),
+    }
+}
+
+#[test]
+fn a_refund_of_a_discounted_line_gives_back_at_most_what_was_paid_for_it() {
+    // One unit of A cost 9.00 with its tax: 9.01 is refused, as is its undiscounted 12.00.
+    for amount in [901, 1200] {
+        check(
+            paid_with_a_discount(),
+            system(),
+            refund_line("r1", amount, "A", 1),
+            Err(OrderError::RefundExceedsLine),
+        );
+    }
+    check(
+        paid_with_a_discount(),
+        system(),
+        refund_line("r1", 900, "A", 1),
+        Ok(vec![line_refunded("r1", 900, 900, "A", 1)]),
+    );
+    // Less than the share is fine (a goodwill partial refund).
+    check(
+        paid_with_a_discount(),
+        system(),
+        refund_line("r1", 100, "A", 1),
+        Ok(vec![line_refunded("r1", 100, 100, "A", 1)]),
+    );
+    // The units of a line are refunded once: after one unit, one is left, worth 9.00.
+    let mut given = paid_with_a_discount();
+    given.push(line_refunded("r1", 900, 900, "A", 1));
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 900, "A", 2),
+        Err(OrderError::InvalidRefundLine),
+    );
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 901, "A", 1),
+        Err(OrderError::RefundExceedsLine),
+    );
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 900, "A", 1),
+        Ok(vec![line_refunded("r2", 900, 1800, "A", 1)]),
+    );
+    // The undiscounted line B: 5.00 plus its 1.00 of tax.
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 601, "B", 1),
+        Err(OrderError::RefundExceedsLine),
+    );
+    check(
+        given.clone(),
+        system(),
+        refund_line("r2", 600, "B", 1),
+        Ok(vec![line_refunded("r2", 600, 1500, "B", 1)]),
+    );
+    // A SKU the order does not hold, or no unit at all, is no line refund.
+    for (code, quantity) in [("C", 1), ("A", 0)] {
+        check(
+            given.clone(),
+            system(),
+            refund_line("r2", 1, code, quantity),
+            Err(OrderError::InvalidRefundLine),
+        );
+    }
+    // A retried refund records nothing, whatever it says.
+    check(given, system(), refund_line("r1", 900, "A", 1), Ok(vec![]));
+}
+
+/// Prices with tax included: a unit refunds its share of the discounted price, tax inside.
+#[test]
+fn a_line_refund_of_an_order_taxed_with_prices_including_tax_is_within_the_price_paid() {
+    let mut p = placing();
+    p.tax_rate_bp = 1900;
+    p.tax_rule = Some(german_vat());
+    let mut given = Order::default()
+        .decide(ID, &p.command(), &system())
+        .expect("places");
+    given.extend([
+        OrderEvent::OrderStockReserved { at: t(10) },
+        OrderEvent::OrderPaymentAuthorized { at: t(20) },
+        OrderEvent::OrderConfirmed { at: t(30) },
+        OrderEvent::OrderPaymentCaptured {
+            amount: eur(2999),
+            at: t(40),
+        },
+    ]);
+    // A: 2 × 10.00, tax included: 10.00 a unit, not a cent more.
+    check(
+        given.clone(),
+        system(),
+        refund_line("r1", 1001, "A", 1),
+        Err(OrderError::RefundExceedsLine),
+    );
+    check(
+        given,
+        system(),
+        refund_line("r1", 1000, "A", 1),
+        Ok(vec![line_refunded("r1", 1000, 1000, "A", 1)]),
+    );
 }

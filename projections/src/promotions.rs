@@ -1,0 +1,105 @@
+//! The promotions read model: one row per promotion with its status, kind, counters and the
+//! folded aggregate. The back office lists promotions from it, the checkout finds the active
+//! automatic ones in it (and then reads each one's authoritative state from its stream), and
+//! the redemptions report joins it with the orders read model.
+
+use agora_kernel::RecordedEvent;
+use agora_promotion::{Promotion, PromotionKind, PromotionStatus, RedemptionState};
+use sqlx::PgConnection;
+
+use crate::state::{fold_row, row_version};
+use crate::Projection;
+
+pub struct Promotions;
+
+fn status_name(status: PromotionStatus) -> &'static str {
+    match status {
+        PromotionStatus::Draft => "draft",
+        PromotionStatus::Active => "active",
+        PromotionStatus::Paused => "paused",
+        PromotionStatus::Ended => "ended",
+    }
+}
+
+fn kind_name(kind: PromotionKind) -> &'static str {
+    match kind {
+        PromotionKind::Automatic => "automatic",
+        PromotionKind::Code => "code",
+        PromotionKind::UniqueCodes => "unique_codes",
+    }
+}
+
+impl Projection for Promotions {
+    const NAME: &'static str = "promotions";
+    const AGGREGATE_TYPE: &'static str = "promotion";
+    const ID_COLUMN: &'static str = "promotion_id";
+
+    async fn version(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        event: &RecordedEvent,
+    ) -> Result<u64, sqlx::Error> {
+        row_version(conn, table, Self::ID_COLUMN, &event.aggregate_id).await
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        events: &[RecordedEvent],
+    ) -> anyhow::Result<()> {
+        let Some(f) = fold_row::<Promotion>(conn, table, Self::ID_COLUMN, events).await? else {
+            return Ok(());
+        };
+        let promotion = f.state;
+        let (Some(status), Some(kind), Some(terms)) =
+            (promotion.status, promotion.kind, promotion.terms.as_ref())
+        else {
+            // Nothing created yet (cannot happen for a stream that exists).
+            return Ok(());
+        };
+        let code = match kind {
+            PromotionKind::Code => promotion.codes.iter().next().map(|c| c.to_string()),
+            _ => None,
+        };
+        let confirmed: Vec<_> = promotion
+            .redemptions
+            .values()
+            .filter(|r| r.state == RedemptionState::Confirmed)
+            .collect();
+        let confirmed_minor: i64 = confirmed.iter().map(|r| r.amount.amount_minor).sum();
+        sqlx::query(&format!(
+            "INSERT INTO {table} (promotion_id, name, status, kind, currency, code, priority, uses, confirmed_uses,
+               spent_minor, confirmed_minor, total_uses, budget_minor, state, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             ON CONFLICT (promotion_id) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status,
+               kind = EXCLUDED.kind, currency = EXCLUDED.currency, code = EXCLUDED.code,
+               priority = EXCLUDED.priority, uses = EXCLUDED.uses, confirmed_uses = EXCLUDED.confirmed_uses,
+               spent_minor = EXCLUDED.spent_minor, confirmed_minor = EXCLUDED.confirmed_minor,
+               total_uses = EXCLUDED.total_uses, budget_minor = EXCLUDED.budget_minor,
+               state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             WHERE {table}.version < EXCLUDED.version"
+        ))
+        .bind(&events[0].aggregate_id)
+        .bind(&terms.name)
+        .bind(status_name(status))
+        .bind(kind_name(kind))
+        .bind(terms.currency.to_string())
+        .bind(code)
+        .bind(i32::try_from(terms.stacking.priority).unwrap_or(i32::MAX))
+        .bind(i64::try_from(promotion.uses).unwrap_or(i64::MAX))
+        .bind(confirmed.len() as i64)
+        .bind(promotion.spent_minor)
+        .bind(confirmed_minor)
+        .bind(terms.limits.total_uses.map(|u| i64::try_from(u).unwrap_or(i64::MAX)))
+        .bind(terms.limits.budget.map(|b| b.amount_minor))
+        .bind(serde_json::to_value(&promotion)?)
+        .bind(f.version as i64)
+        .bind(f.created_at)
+        .bind(f.updated_at)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
