@@ -36,7 +36,8 @@ async fn rows(pool: &sqlx::PgPool, projection: &str) -> Vec<String> {
 #[tokio::test]
 async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
     let app = spawn_app(Roles::all()).await;
-    // Something in every read model: categories, a product with stock, a cart, an order.
+    // Something in every read model: categories, a product with stock, a cart, a promotion, an
+    // order that redeemed it.
     let r = app
         .http
         .post(format!("{}/admin/categories", app.base))
@@ -48,8 +49,43 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
     assert!(r.status().is_success(), "{}", r.status());
     shop::product(&app.http, &app.base, &[("RB-1", 1200), ("RB-2", 900)], 5).await;
     shop::until_for_sale(&app.pool, &["RB-1", "RB-2"]).await;
+    // An active code promotion, redeemed by the order.
+    let r = app
+        .http
+        .post(format!("{}/admin/promotions", app.base))
+        .bearer_auth(common::ADMIN)
+        .header("Idempotency-Key", "rebuild-promotion")
+        .json(&serde_json::json!({
+            "terms": {"name": "Rebuild", "currency": "EUR",
+                      "action": {"amount_off_order": {"amount": {"amount_minor": 100, "currency": "EUR"}}}},
+            "codes": {"code": {"code": "REBUILD1"}}
+        }))
+        .send()
+        .await
+        .expect("promotion");
+    assert_eq!(r.status(), 201);
+    let promotion: serde_json::Value = r.json().await.expect("json");
+    let r = app
+        .http
+        .post(format!(
+            "{}/admin/promotions/{}/activate",
+            app.base,
+            promotion["promotion_id"].as_str().expect("id")
+        ))
+        .bearer_auth(common::ADMIN)
+        .send()
+        .await
+        .expect("activate");
+    assert_eq!(r.status(), 200);
     let cart = shop::cart(&app.http, &app.base, &[("RB-1", 2)]).await;
-    let order = shop::checkout_ok(&app.http, &app.base, &cart, "rebuild-1", "pm_card_visa").await;
+    let mut body = shop::checkout_body("pm_card_visa");
+    body["code"] = serde_json::json!("REBUILD1");
+    let r = shop::checkout(&app.http, &app.base, &cart, "rebuild-1", &body).await;
+    assert_eq!(r.status(), 201);
+    let order = r.json::<serde_json::Value>().await.expect("json")["order_id"]
+        .as_str()
+        .expect("order id")
+        .to_string();
     let settled = shop::settled(&app.bus().await, &order, Duration::from_secs(30)).await;
     assert_eq!(settled["status"], "confirmed");
     // Every read model caught up with the store.
@@ -68,7 +104,11 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
                AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_type, aggregate_id, max(sequence) s FROM events
                                               WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2) e
                                LEFT JOIN search_sources s USING (aggregate_type, aggregate_id)
-                               WHERE s.version IS DISTINCT FROM e.s)"
+                               WHERE s.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'promotion' GROUP BY 1) e
+                               LEFT JOIN promotions p ON p.promotion_id = e.aggregate_id
+                               WHERE p.version IS DISTINCT FROM e.s)"
         ),
         Duration::from_secs(60),
     )
