@@ -1,6 +1,7 @@
 //! The checkout saga survives the process being killed at every step: each checkout ends
 //! confirmed (or, when its payment is declined, cancelled with compensation), with no double
-//! capture and no reservation left behind.
+//! capture, no reservation left behind, and a promotion code's uses and budget equal to what
+//! the confirmed orders took.
 
 mod common;
 
@@ -11,7 +12,7 @@ use agora_nats::Bus;
 use agora_testkit::{eventually, free_port, TestDb, TestNats};
 use common::shop::{self, cart, checkout, checkout_body, gateway_ops, settled};
 use common::{system_get, ADMIN};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 struct Agora {
     child: Child,
@@ -66,6 +67,48 @@ fn died(agora: &mut Agora, within: Duration) -> bool {
     false
 }
 
+/// What the code takes off each order, in cents.
+const OFF: i64 = 300;
+
+/// An active code promotion (`CRASH3`, €3 off the order, with a budget), as an admin creates it.
+async fn code_promotion(http: &reqwest::Client, base: &str) -> String {
+    let r = http
+        .post(format!("{base}/admin/promotions"))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", "crash-promotion")
+        .json(&json!({
+            "terms": {
+                "name": "Crash three",
+                "currency": "EUR",
+                "action": {"amount_off_order": {"amount": {"amount_minor": OFF, "currency": "EUR"}}},
+                "limits": {"total_uses": 100, "budget": {"amount_minor": 100 * OFF, "currency": "EUR"}}
+            },
+            "codes": {"code": {"code": "CRASH3"}}
+        }))
+        .send()
+        .await
+        .expect("create promotion");
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.expect("json")["promotion_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let r = http
+        .post(format!("{base}/admin/promotions/{id}/activate"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("activate");
+    assert_eq!(r.status(), 200);
+    id
+}
+
+fn with_code(card: &str) -> Value {
+    let mut body = checkout_body(card);
+    body["code"] = json!("CRASH3");
+    body
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
     let nats = TestNats::start().expect("nats");
@@ -86,6 +129,7 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
     ];
     let mut orders = Vec::new();
     let mut last = None;
+    let mut promotion = String::new();
     for (round, (step, card, expected)) in steps.iter().enumerate() {
         drop(last.take());
         let mut agora = spawn_agora(&nats, &db, port, Some(step));
@@ -93,6 +137,7 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
         if round == 0 {
             shop::product(&http, &agora.base, &[("CRASH-1", 2000)], 100).await;
             shop::until_for_sale(&pool, &["CRASH-1"]).await;
+            promotion = code_promotion(&http, &agora.base).await;
         }
         let c = cart(&http, &agora.base, &[("CRASH-1", 2)]).await;
         let key = format!("crash-{round}");
@@ -100,7 +145,7 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
         // with the same key once it is back.
         let _ = tokio::time::timeout(
             Duration::from_secs(10),
-            checkout(&http, &agora.base, &c, &key, &checkout_body(card)),
+            checkout(&http, &agora.base, &c, &key, &with_code(card)),
         )
         .await;
         assert!(
@@ -111,7 +156,7 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
 
         let agora = spawn_agora(&nats, &db, port, None);
         ready(&http, &agora.base).await;
-        let r = checkout(&http, &agora.base, &c, &key, &checkout_body(card)).await;
+        let r = checkout(&http, &agora.base, &c, &key, &with_code(card)).await;
         let status = r.status();
         let body: Value = r.json().await.expect("json");
         assert!(status == 200 || status == 201, "{status}: {body}");
@@ -132,6 +177,10 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
             stock["reserved"], 0,
             "a reservation was stranded after {step}: {stock}"
         );
+        assert_eq!(
+            order["discount"]["amount_minor"], OFF,
+            "the code's discount is on the order after {step}: {order}"
+        );
         orders.push((order_id, *expected));
         last = Some(agora);
     }
@@ -139,6 +188,19 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
     let sold = 2 * orders.iter().filter(|(_, s)| *s == "confirmed").count() as i64;
     let stock = system_get(&bus, "stock", "CRASH-1").await.expect("stock");
     assert_eq!(stock["on_hand"].as_i64(), Some(100 - sold), "{stock}");
+    // The code was used once per confirmed order, no use is left held by a cancelled or
+    // crashed checkout, and the budget spent is exactly those orders' discounts.
+    let confirmed = orders.iter().filter(|(_, s)| *s == "confirmed").count() as i64;
+    let view = system_get(&bus, "promotion", &promotion)
+        .await
+        .expect("promotion");
+    assert_eq!(view["uses"].as_i64(), Some(confirmed), "{view}");
+    assert_eq!(view["open_redemptions"], 0, "{view}");
+    assert_eq!(
+        view["spent"]["amount_minor"].as_i64(),
+        Some(confirmed * OFF),
+        "{view}"
+    );
     drop(last);
     pool.close().await;
 }

@@ -55,6 +55,38 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     .await;
     shop::until_for_sale(&app.pool, &["WEB-TEE-S", "WEB-TEE-M"]).await;
     until_searchable(&app, "organic").await;
+    // A code for €5 off the order, as staff would set it up in the back office's API.
+    let created = app
+        .http
+        .post(format!("{}/admin/promotions", app.base))
+        .bearer_auth(common::ADMIN)
+        .header("Idempotency-Key", "web-promotion")
+        .json(&json!({
+            "terms": {
+                "name": "Five off",
+                "currency": "EUR",
+                "action": {"amount_off_order": {"amount": {"amount_minor": 500, "currency": "EUR"}}},
+                "limits": {"total_uses": 10}
+            },
+            "codes": {"code": {"code": "WEB5"}}
+        }))
+        .send()
+        .await
+        .expect("create a promotion");
+    assert_eq!(created.status(), 201);
+    let promotion: serde_json::Value = created.json().await.expect("json");
+    let activated = app
+        .http
+        .post(format!(
+            "{}/admin/promotions/{}/activate",
+            app.base,
+            promotion["promotion_id"].as_str().expect("id")
+        ))
+        .bearer_auth(common::ADMIN)
+        .send()
+        .await
+        .expect("activate");
+    assert_eq!(activated.status(), 200);
     let Some(b) = browser(&app.base).await else {
         return;
     };
@@ -213,9 +245,28 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
         "the cart is intact"
     );
 
-    // A second shopper pays with the 3-D Secure card and confirms.
+    // A code that does not exist is refused in place, and nothing is ordered.
     b.click("#to-checkout").await;
     fill_address(&b, "grace@example.com").await;
+    b.fill("#code", "NO-SUCH-CODE").await;
+    b.click("#pay").await;
+    b.until("the code is refused", Duration::from_secs(30), async |b| {
+        b.count(".error").await == 1
+    })
+    .await;
+    assert!(
+        b.text(".error").await.contains("code is not valid"),
+        "{}",
+        b.text(".error").await
+    );
+    assert_eq!(b.path().await, "/checkout");
+    b.shot("checkout-code-refused").await;
+
+    // A second shopper pays with the 3-D Secure card and a valid code, and confirms.
+    b.goto("/cart").await;
+    b.click("#to-checkout").await;
+    fill_address(&b, "grace@example.com").await;
+    b.fill("#code", "WEB5").await;
     b.click("input[name=payment_method][value=pm_card_authenticationRequired]")
         .await;
     b.click("#pay").await;
@@ -293,6 +344,14 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
         .await
         .expect("script");
     assert_eq!(marker, json!(43), "the order page updated without a reload");
+    // The code's discount is on the order, named with its code.
+    assert!(
+        b.text(".totals .discount").await.contains("WEB5"),
+        "{}",
+        b.text(".totals").await
+    );
+    assert!(b.text(".totals .discount").await.contains("€5.00"));
+    b.shot("order-discount").await;
     assert_ne!(first_order, second_order);
 
     // A form posted without its CSRF token is refused.

@@ -213,6 +213,48 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     assert_eq!(b.text("#order-status").await, "cancelled");
     b.shot("backoffice-order-cancelled").await;
 
+    // ... create a code promotion, which starts as a draft, and activate it.
+    b.goto("/backoffice/promotions").await;
+    b.fill("#p-name", "Winter ten").await;
+    b.fill("#p-code", "WINTER10").await;
+    b.fill("#p-value", "10.00").await;
+    b.fill("#p-uses", "50").await;
+    b.click("#new-promotion button[type=submit]").await;
+    b.find(".notice").await;
+    b.until(
+        "the promotion is listed as a draft",
+        Duration::from_secs(30),
+        async |b| {
+            b.goto("/backoffice/promotions?status=draft").await;
+            b.text("#promotions").await.contains("WINTER10")
+        },
+    )
+    .await;
+    b.click("#promotions button[aria-label='Activate Winter ten']")
+        .await;
+    b.find(".notice").await;
+    b.until(
+        "the promotion is active",
+        Duration::from_secs(30),
+        async |b| {
+            b.goto("/backoffice/promotions?status=active").await;
+            b.count("#promotions span[data-status=active]").await == 1
+        },
+    )
+    .await;
+    assert!(b.text("#promotions").await.contains("0 / 50"));
+    b.shot("backoffice-promotions").await;
+    b.accessible("backoffice-promotions").await;
+    // A form that does not describe a discount is refused in place.
+    b.fill("#p-name", "Broken").await;
+    b.fill("#p-value", "ten").await;
+    b.click("#new-promotion button[type=submit]").await;
+    assert!(
+        b.text(".error").await.contains("amount like 5.00"),
+        "{}",
+        b.text(".error").await
+    );
+
     // Staff read accounts but grant no role.
     b.goto(&format!("/backoffice/accounts/{}", carol.id)).await;
     b.find("#roles-note").await;

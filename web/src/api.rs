@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Method, Request, StatusCode};
 use axum::Router;
@@ -59,6 +59,18 @@ impl ApiFailure {
             message: message.into(),
         }
     }
+
+    /// The failure an error reply (`{code, message}`) with `status` describes.
+    fn of_reply(status: StatusCode, json: &Value) -> Self {
+        ApiFailure {
+            status,
+            code: json["code"].as_str().unwrap_or("http.error").to_string(),
+            message: json["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| status.to_string()),
+        }
+    }
 }
 
 impl Api {
@@ -75,6 +87,38 @@ impl Api {
         idempotency_key: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Value, ApiFailure> {
+        let (status, bytes) = self.send(method, uri, creds, idempotency_key, body).await?;
+        let json: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if status.is_success() {
+            Ok(json)
+        } else {
+            Err(ApiFailure::of_reply(status, &json))
+        }
+    }
+
+    /// A reply that is not JSON (a CSV report): its bytes, or the API's error.
+    pub async fn get_bytes(&self, uri: &str, creds: &Creds) -> Result<Bytes, ApiFailure> {
+        let (status, bytes) = self.send(Method::GET, uri, creds, None, None).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Err(ApiFailure::of_reply(status, &json))
+    }
+
+    /// Sends one request to the edge in process: the reply's status and body.
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        creds: &Creds,
+        idempotency_key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Bytes), ApiFailure> {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(token) = &creds.bearer {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -113,23 +157,7 @@ impl Api {
             .await
             .map_err(|e| ApiFailure::internal(e.to_string()))?
             .to_bytes();
-        let json: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        if status.is_success() {
-            Ok(json)
-        } else {
-            Err(ApiFailure {
-                status,
-                code: json["code"].as_str().unwrap_or("http.error").to_string(),
-                message: json["message"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| status.to_string()),
-            })
-        }
+        Ok((status, bytes))
     }
 
     pub async fn get<T: DeserializeOwned>(

@@ -6,7 +6,7 @@
 
 use agora_order::OrderView;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
@@ -44,6 +44,15 @@ pub fn router() -> Router<Web> {
             get(categories_page).post(create_category),
         )
         .route("/backoffice/categories/{id}", post(rename_category))
+        .route(
+            "/backoffice/promotions",
+            get(promotions).post(create_promotion),
+        )
+        .route("/backoffice/promotions/report.csv", get(promotions_report))
+        .route(
+            "/backoffice/promotions/{id}/{action}",
+            post(promotion_action),
+        )
         .route("/backoffice/accounts", get(accounts))
         .route("/backoffice/accounts/{id}", get(account))
         .route("/backoffice/accounts/{id}/roles", post(change_role))
@@ -86,6 +95,7 @@ fn nav() -> Markup {
                 li { a href="/backoffice/categories" { "Categories" } }
                 li { a href="/backoffice/inventory" { "Inventory" } }
                 li { a href="/backoffice/orders" { "Orders" } }
+                li { a href="/backoffice/promotions" { "Promotions" } }
                 li { a href="/backoffice/accounts" { "Accounts" } }
                 li { a href="/backoffice/notifications" { "Notifications" } }
                 li { a href="/backoffice/audit" { "Audit" } }
@@ -1792,4 +1802,288 @@ pub async fn change_role(
         )
         .await;
     back(&format!("/backoffice/accounts/{}", enc(&id)), result, &ctx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Promotions
+
+/// `GET /backoffice/promotions`: promotions filtered by status, with their uses and what they
+/// gave, the actions their status allows, and a form for a new code or automatic promotion.
+pub async fn promotions(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let offset = f.offset.unwrap_or(0).max(0);
+    let status = f.status.clone().unwrap_or_default();
+    let (items, total) = list_page(
+        &web,
+        &ctx,
+        "/admin/promotions",
+        25,
+        offset,
+        &[("status", &status)],
+    )
+    .await?;
+    let here = format!(
+        "/backoffice/promotions?{}",
+        serde_urlencoded::to_string([("status", status.clone())]).unwrap_or_default()
+    );
+    Ok(office_page(
+        &ctx,
+        "Promotions",
+        html! {
+            h1 { "Promotions" }
+            (flash(&f))
+            p { a href="/backoffice/promotions/report.csv" download { "Download the redemptions report (CSV)" } }
+            section.panel {
+                h2 { "New promotion" }
+                p.muted { "A new promotion starts as a draft: activate it when it should apply." }
+                form.inline-form #new-promotion method="post" action="/backoffice/promotions" {
+                    (csrf(&ctx))
+                    (key_field())
+                    div { label for="p-name" { "Name" } input #p-name type="text" name="name" required maxlength="100"; }
+                    div {
+                        label for="p-code" { "Code (empty: automatic)" }
+                        input #p-code type="text" name="code" maxlength="40" pattern="[A-Za-z0-9_\\-]{3,40}" autocomplete="off";
+                    }
+                    div {
+                        label for="p-kind" { "Discount" }
+                        select #p-kind name="kind" {
+                            option value="amount_off_order" { "Amount off the order" }
+                            option value="percent_off_order" { "Percent off the order" }
+                            option value="free_shipping" { "Free shipping" }
+                        }
+                    }
+                    div { label for="p-value" { "Amount (€) or percent" } input #p-value type="text" name="value" inputmode="decimal" maxlength="12"; }
+                    div { label for="p-min" { "Minimum subtotal (€, optional)" } input #p-min type="text" name="minimum" inputmode="decimal" maxlength="12"; }
+                    div { label for="p-uses" { "Uses in all (optional)" } input #p-uses type="number" name="total_uses" min="1"; }
+                    div { label for="p-per" { "Uses per customer (optional)" } input #p-per type="number" name="uses_per_customer" min="1"; }
+                    div { label for="p-budget" { "Budget (€, optional)" } input #p-budget type="text" name="budget" inputmode="decimal" maxlength="12"; }
+                    button type="submit" { "Create promotion" }
+                }
+            }
+            h2 { "All promotions" }
+            form.inline-form #promotion-filter method="get" action="/backoffice/promotions" {
+                label for="pstatus" { "Status" }
+                select #pstatus name="status" {
+                    option value="" { "Any" }
+                    @for value in ["draft", "active", "paused", "ended"] {
+                        option value=(value) selected[status == value] { (value) }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            p { (total) @if total == 1 { " promotion" } @else { " promotions" } }
+            @if items.is_empty() { div.empty { p { "No promotions match." } } } @else {
+                div.table-wrap { table.stack #promotions {
+                    thead { tr {
+                        th scope="col" { "Name" } th scope="col" { "Code" } th scope="col" { "Status" }
+                        th.num scope="col" { "Uses" } th.num scope="col" { "Given" } th scope="col" { "Actions" }
+                    } }
+                    tbody { @for p in &items {
+                        @let id = p["promotion_id"].as_str().unwrap_or_default();
+                        @let state = p["status"].as_str().unwrap_or_default();
+                        @let currency = p["currency"].as_str().unwrap_or("EUR");
+                        tr data-promotion=(id) {
+                            td data-label="Name" { (p["name"].as_str().unwrap_or_default()) }
+                            td data-label="Code" { @if let Some(code) = p["code"].as_str() { code { (code) } } @else { (p["kind"].as_str().unwrap_or_default()) } }
+                            td data-label="Status" { span.badge data-status=(state) { (state) } }
+                            td.num data-label="Uses" {
+                                (p["uses"].as_i64().unwrap_or(0))
+                                @if let Some(limit) = p["total_uses"].as_i64() { " / " (limit) }
+                            }
+                            td.num data-label="Given" {
+                                (money(p["spent_minor"].as_i64().unwrap_or(0), currency))
+                                @if let Some(budget) = p["budget_minor"].as_i64() { " / " (money(budget, currency)) }
+                            }
+                            td {
+                                @for (action, label, allowed) in [
+                                    ("activate", "Activate", state == "draft" || state == "paused"),
+                                    ("pause", "Pause", state == "active"),
+                                    ("end", "End", state != "ended"),
+                                ] {
+                                    @if allowed {
+                                        form.inline-form method="post" action=(format!("/backoffice/promotions/{}/{action}", enc(id))) {
+                                            (csrf(&ctx))
+                                            input type="hidden" name="back" value=(here);
+                                            button.secondary type="submit" aria-label=(format!("{label} {}", p["name"].as_str().unwrap_or_default())) { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    } }
+                } }
+            }
+            nav.pager aria-label="Pages" {
+                @if offset > 0 { a href=(format!("{here}&offset={}", (offset - 25).max(0))) { "← Previous" } }
+                @if offset + 25 < total { a href=(format!("{here}&offset={}", offset + 25)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PromotionForm {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    minimum: String,
+    #[serde(default)]
+    total_uses: String,
+    #[serde(default)]
+    uses_per_customer: String,
+    #[serde(default)]
+    budget: String,
+}
+
+/// The terms the promotion form describes, or what is wrong with it (the API checks the rest).
+fn promotion_terms(form: &PromotionForm) -> Result<Value, String> {
+    let euros = |field: &str, text: &str| -> Result<Option<Value>, String> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        crate::store::major_to_minor(text.trim())
+            .map(|minor| Some(json!({"amount_minor": minor, "currency": "EUR"})))
+            .ok_or_else(|| format!("{field} must be an amount like 5.00"))
+    };
+    let count = |field: &str, text: &str| -> Result<Option<u64>, String> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        text.trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| format!("{field} must be a whole number"))
+    };
+    let action = match form.kind.as_str() {
+        "amount_off_order" => {
+            let amount = euros("The amount", &form.value)?.ok_or("Enter the amount off")?;
+            json!({"amount_off_order": {"amount": amount}})
+        }
+        "percent_off_order" => {
+            let percent = crate::store::major_to_minor(form.value.trim())
+                .filter(|bp| (1..=10_000).contains(bp))
+                .ok_or("The percent must be between 0.01 and 100")?;
+            json!({"percent_off_order": {"percent_bp": percent}})
+        }
+        "free_shipping" => json!("free_shipping"),
+        _ => return Err("Choose a kind of discount".into()),
+    };
+    let mut terms = json!({
+        "name": form.name.trim(),
+        "currency": "EUR",
+        "action": action,
+        "limits": {
+            "total_uses": count("Uses in all", &form.total_uses)?,
+            "uses_per_customer": count("Uses per customer", &form.uses_per_customer)?,
+            "budget": euros("The budget", &form.budget)?,
+        },
+    });
+    if let Some(minimum) = euros("The minimum subtotal", &form.minimum)? {
+        terms["eligibility"] = json!({"minimum_subtotal": minimum});
+    }
+    Ok(terms)
+}
+
+/// `POST /backoffice/promotions`: creates a draft promotion, with one code or automatic.
+pub async fn create_promotion(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<PromotionForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let terms = match promotion_terms(&form) {
+        Ok(terms) => terms,
+        Err(message) => {
+            return Redirect::to(&format!("/backoffice/promotions?error={}", enc(&message)))
+                .into_response()
+        }
+    };
+    let codes = if form.code.trim().is_empty() {
+        json!("automatic")
+    } else {
+        json!({"code": {"code": form.code.trim()}})
+    };
+    let result = web
+        .api
+        .post(
+            "/admin/promotions",
+            &ctx.person(),
+            form.key.as_deref(),
+            &json!({"terms": terms, "codes": codes}),
+        )
+        .await;
+    back("/backoffice/promotions", result, &ctx)
+}
+
+/// `POST /backoffice/promotions/{id}/{activate|pause|end}`.
+pub async fn promotion_action(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<BackForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    if !["activate", "pause", "end"].contains(&action.as_str()) {
+        return error_page(
+            &ctx,
+            &ApiFailure {
+                status: StatusCode::NOT_FOUND,
+                code: "route.not_found".into(),
+                message: "no such action".into(),
+            },
+        );
+    }
+    let to = form
+        .back
+        .filter(|b| b.starts_with("/backoffice/"))
+        .unwrap_or_else(|| "/backoffice/promotions".into());
+    act(
+        &web,
+        &ctx,
+        &format!("/admin/promotions/{}/{action}", enc(&id)),
+        &to,
+    )
+    .await
+}
+
+/// `GET /backoffice/promotions/report.csv`: the API's redemptions report, for the signed-in
+/// person (who must be allowed to read it).
+pub async fn promotions_report(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    match web
+        .api
+        .get_bytes("/admin/reports/promotions.csv", &ctx.person())
+        .await
+    {
+        Ok(csv) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"promotions.csv\"",
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Err(e) => error_page(&ctx, &e),
+    }
 }

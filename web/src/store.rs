@@ -1015,6 +1015,9 @@ pub struct CheckoutForm {
     country: String,
     #[serde(default)]
     payment_method: String,
+    /// A promotion code, if the shopper has one.
+    #[serde(default)]
+    code: String,
     /// One per rendering of the form: a resubmitted form places the same order once.
     #[serde(default)]
     key: String,
@@ -1099,6 +1102,12 @@ fn checkout_page(
                             }
                             br;
                         }
+                    }
+                    fieldset {
+                        legend { "Promotion code" }
+                        label for="code" { "Code (optional)" }
+                        input #code type="text" name="code" value=(form.code) autocomplete="off" maxlength="40" aria-describedby="code-help";
+                        p #code-help .muted { "The discount is applied when the order is placed." }
                     }
                     @if let Some(t) = totals { (totals_box(t)) }
                     p { button #pay type="submit" { "Place order and pay" } }
@@ -1371,6 +1380,10 @@ pub async fn checkout(
         },
         "payment_method": form.payment_method,
     });
+    let mut body = body;
+    if !form.code.trim().is_empty() {
+        body["code"] = json!(form.code.trim());
+    }
     let creds = ctx.for_cart();
     let placed = web
         .api
@@ -1511,8 +1524,16 @@ pub async fn order(
                 }
                 div.totals {
                     div { span { "Subtotal" } span { (money(order.subtotal.amount_minor, &c)) } }
+                    @for p in &order.promotions {
+                        @if p.discount.amount_minor > 0 {
+                            div.discount { span { "Discount: " (p.name) @if let Some(code) = &p.code { " (" (code) ")" } } span { "−" (money(p.discount.amount_minor, &c)) } }
+                        }
+                    }
                     div { span { "Shipping" } span { (money(order.shipping.amount_minor, &c)) } }
-                    div { span { "Tax" } span { (money(order.tax.amount_minor, &c)) } }
+                    @if order.shipping_discount.amount_minor > 0 {
+                        div.discount { span { "Shipping discount" } span { "−" (money(order.shipping_discount.amount_minor, &c)) } }
+                    }
+                    div { span { "Tax" @if let Some(t) = &order.tax_rule { " (" (tax_label(t)) ")" } } span { (money(order.tax.amount_minor, &c)) } }
                     div.grand { span { "Total" } span { (money(order.total.amount_minor, &c)) } }
                     @if order.refunded.amount_minor > 0 { div { span { "Refunded" } span { (money(order.refunded.amount_minor, &c)) } } }
                 }
@@ -1529,66 +1550,117 @@ pub async fn order(
     Ok(page(&ctx, "Order", content).into_response())
 }
 
-/// `GET /orders/{id}/events`: server-sent events with the order's status and timeline
-/// whenever its version changes, until it leaves `placed` (or two minutes pass).
+/// How the order's tax was worked out, for its totals: "19 %", "7.25 % included".
+fn tax_label(t: &agora_order::OrderTax) -> String {
+    let bp = t.rate.rate_bp;
+    let rate = format!("{}.{:02}", bp / 100, bp % 100);
+    let rate = rate.trim_end_matches('0').trim_end_matches('.');
+    if t.rate.prices_include_tax {
+        format!("{rate} % included")
+    } else {
+        format!("{rate} %")
+    }
+}
+
+/// What the live order page needs to know of an order now.
+async fn order_update(web: &Web, creds: &Creds, id: &str) -> Option<(u64, bool, Value)> {
+    let order: OrderView = web
+        .api
+        .get(&format!("/store/orders/{}", enc(id)), creds)
+        .await
+        .ok()?;
+    let requires_action = web
+        .api
+        .get::<Value>(&format!("/store/orders/{}/payment", enc(id)), creds)
+        .await
+        .is_ok_and(|p| p["status"] == "requires_action");
+    let (label, tone) = status_label(order.status);
+    let final_ = is_final(&order);
+    let data = json!({
+        "status": status_key(order.status),
+        "status_label": label,
+        "tone": tone,
+        "timeline_html": timeline(&order).into_string(),
+        "requires_action": requires_action,
+        "final": final_,
+    });
+    Some((order.version, requires_action, data))
+}
+
+/// `GET /orders/{id}/events`: server-sent events with the order's status and timeline,
+/// driven by the event feed: every event of the order's streams (order, payment, checkout:
+/// `agora.evt.*.<id>`) wakes the page's stream, which reads the order (as the viewer may) and
+/// sends it when it changed, until it leaves `placed` (or two minutes pass). A slow re-read
+/// every few seconds covers an event published before the subscription began.
 pub async fn order_events(
     State(web): State<Web>,
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<String>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    use futures::StreamExt;
+
+    struct Live {
+        web: Web,
+        creds: Creds,
+        id: String,
+        feed: Option<async_nats::Subscriber>,
+        seen: Option<(u64, bool)>,
+        deadline: tokio::time::Instant,
+        done: bool,
+    }
     let creds = order_creds(&ctx, &id);
-    let stream = futures::stream::unfold(
-        (
-            web,
-            creds,
-            id,
-            None::<u64>,
-            tokio::time::Instant::now(),
-            false,
-        ),
-        |(web, creds, id, seen, started, done)| async move {
-            if done {
-                return None;
+    let feed = if agora_nats::subjects::is_token(&id) {
+        web.state
+            .bus
+            .client()
+            .subscribe(format!("agora.evt.*.{id}"))
+            .await
+            .ok()
+    } else {
+        None
+    };
+    let live = Live {
+        web,
+        creds,
+        id,
+        feed,
+        seen: None,
+        deadline: tokio::time::Instant::now() + Duration::from_secs(120),
+        done: false,
+    };
+    let stream = futures::stream::unfold(live, |mut live| async move {
+        if live.done {
+            return None;
+        }
+        loop {
+            if tokio::time::Instant::now() >= live.deadline {
+                live.done = true;
+                return Some((Ok(Event::default().event("end").data("timeout")), live));
             }
-            loop {
-                if started.elapsed() > Duration::from_secs(120) {
-                    let end = Event::default().event("end").data("timeout");
-                    return Some((Ok(end), (web, creds, id, seen, started, true)));
-                }
-                let order: Result<OrderView, _> = web
-                    .api
-                    .get(&format!("/store/orders/{}", enc(&id)), &creds)
-                    .await;
-                let Ok(order) = order else {
-                    let end = Event::default().event("end").data("unavailable");
-                    return Some((Ok(end), (web, creds, id, seen, started, true)));
-                };
-                if seen != Some(order.version) {
-                    let requires_action = web
-                        .api
-                        .get::<Value>(&format!("/store/orders/{}/payment", enc(&id)), &creds)
-                        .await
-                        .is_ok_and(|p| p["status"] == "requires_action");
-                    let (label, tone) = status_label(order.status);
-                    let final_ = is_final(&order);
-                    let data = json!({
-                        "status": status_key(order.status),
-                        "status_label": label,
-                        "tone": tone,
-                        "timeline_html": timeline(&order).into_string(),
-                        "requires_action": requires_action,
-                        "final": final_,
-                    });
-                    let event = Event::default().event("order").data(data.to_string());
-                    return Some((
-                        Ok(event),
-                        (web, creds, id, Some(order.version), started, final_),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
+            let Some((version, requires_action, data)) =
+                order_update(&live.web, &live.creds, &live.id).await
+            else {
+                live.done = true;
+                return Some((Ok(Event::default().event("end").data("unavailable")), live));
+            };
+            if live.seen != Some((version, requires_action)) {
+                live.seen = Some((version, requires_action));
+                live.done = data["final"] == true;
+                let event = Event::default().event("order").data(data.to_string());
+                return Some((Ok(event), live));
             }
-        },
-    );
+            // Nothing new: wait for the next event of the order's streams (or the slow re-read).
+            let fallback = Duration::from_secs(3);
+            match live.feed.as_mut() {
+                Some(feed) => {
+                    if let Ok(None) = tokio::time::timeout(fallback, feed.next()).await {
+                        live.feed = None;
+                    }
+                }
+                None => tokio::time::sleep(fallback).await,
+            }
+        }
+    });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
