@@ -166,7 +166,8 @@ pub struct SetThreshold {
 pub struct StockFilter {
     /// `true`: only SKUs at or below their threshold; `false`: only SKUs above it.
     pub low_stock: Option<bool>,
-    /// Case-insensitive substring of the SKU, taken literally (up to 200 characters).
+    /// Part of the SKU, case-insensitive: 1 to 64 of the characters a SKU has (letters,
+    /// digits, `_`, `-`); anything else is a `400`.
     pub sku: Option<String>,
     /// Page size, 1–100 (default 50).
     pub limit: Option<i64>,
@@ -438,7 +439,11 @@ pub async fn list_stock(
 ) -> Result<Json<StockPage>, ApiError> {
     auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let (limit, offset) = params::page(filter.limit, filter.offset)?;
-    let pattern = params::search_text(filter.sku.as_deref())?.map(|q| params::contains_pattern(&q));
+    // A part of a SKU is made of a SKU's characters: the SKU rule checks it.
+    let pattern = match filter.sku.as_deref() {
+        Some(part) => Some(params::contains_pattern(params::sku(part)?.as_str())),
+        None => None,
+    };
     let records: Vec<StockLevelRecord> = sqlx::query_as(
         "SELECT sku, on_hand, reserved, available, low_stock_threshold, updated_at,
                 count(*) OVER () AS total
