@@ -107,6 +107,11 @@ pub struct Config {
     /// did) or `line` (each line and shipping on its own, so each invoice line's tax adds up).
     #[arg(long, env = "AGORA_TAX_ROUNDING", default_value = "order")]
     pub tax_rounding: String,
+    /// Seconds a promotion's use may stay held for a checkout that never reached its commit
+    /// point (the process died between the reservation and the saga's start, and the shopper
+    /// never retried) before the promotion service gives it back.
+    #[arg(long, env = "AGORA_PROMOTION_HOLD_SECS", default_value_t = 900)]
+    pub promotion_hold_secs: u64,
     /// Fault injection for tests: abort the process right after the checkout saga performed this
     /// action and before it recorded the outcome (`reserve_stock`, `authorize`, `capture`...).
     #[arg(long, env = "AGORA_FAULT_CRASH_AFTER", hide = true)]
@@ -638,6 +643,85 @@ async fn expire_reservations(
     }
 }
 
+/// Uses of a promotion held (`RedemptionReserved`) longer than `hold` for an order whose
+/// checkout never started (no `checkout` stream: the process died between the reservation and
+/// the saga's commit point and nobody retried), neither confirmed nor released since, read
+/// from the event store.
+const ABANDONED_REDEMPTIONS: &str = "
+SELECT r.aggregate_id, r.payload->'RedemptionReserved'->>'order_id'
+  FROM events r
+ WHERE r.aggregate_type = 'promotion'
+   AND r.event_type = 'RedemptionReserved'
+   AND (r.payload->'RedemptionReserved'->>'reserved_at')::timestamptz < now() - make_interval(secs => $1)
+   AND NOT EXISTS (SELECT 1 FROM events c
+                    WHERE c.aggregate_type = 'checkout'
+                      AND c.aggregate_id = r.payload->'RedemptionReserved'->>'order_id')
+   AND NOT EXISTS (SELECT 1 FROM events l
+                    WHERE l.aggregate_type = 'promotion'
+                      AND l.aggregate_id = r.aggregate_id
+                      AND l.sequence > r.sequence
+                      AND l.event_type IN ('RedemptionConfirmed', 'RedemptionReleased')
+                      AND l.payload->(l.event_type)->>'order_id' = r.payload->'RedemptionReserved'->>'order_id')
+ LIMIT 500";
+
+/// Gives back the uses of promotions held for checkouts that never started (see
+/// [`ABANDONED_REDEMPTIONS`]); each release is the promotion's own idempotent `Release`.
+async fn release_abandoned_redemptions(
+    pool: PgPool,
+    host: AggregateHost<agora_promotion::Promotion>,
+    hold: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    let every = (hold / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(every) => {}
+        }
+        let held: Vec<(String, String)> = match sqlx::query_as(ABANDONED_REDEMPTIONS)
+            .bind(hold.as_secs_f64())
+            .fetch_all(&pool)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "abandoned redemption scan failed");
+                continue;
+            }
+        };
+        for (promotion_id, order_id) in held {
+            let Ok(order) = order_id.parse::<agora_promotion::OrderId>() else {
+                continue;
+            };
+            let envelope = agora_nats::CommandEnvelope {
+                aggregate_id: promotion_id.clone(),
+                command_id: agora_kernel::CommandId::new_random(),
+                principal: agora_kernel::Principal::system("promotion-hold-expiry"),
+                command: agora_promotion::PromotionCommand::Release {
+                    order_id: order,
+                    now: chrono::Utc::now(),
+                },
+            };
+            match host
+                .execute(
+                    envelope,
+                    agora_nats::RequestContext::new(Duration::from_secs(10)),
+                )
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(%promotion_id, %order_id, "released a use held for a checkout that never started");
+                    metrics::counter!("agora_promotion_abandoned_releases_total").increment(1);
+                }
+                Err(e) => {
+                    tracing::warn!(%promotion_id, %order_id, error = %e, "releasing an abandoned use failed")
+                }
+            }
+        }
+    }
+}
+
 /// Which roles one process runs.
 #[derive(Clone, Debug, Default)]
 pub struct Roles {
@@ -905,6 +989,7 @@ pub async fn start(
                         bus: bus.clone(),
                         pool: pool.clone(),
                         pricing: pricing.clone(),
+                        crash_after: config.fault_crash_after.clone(),
                     },
                 )
                 .await?;
@@ -1000,11 +1085,20 @@ pub async fn start(
                         endpoints,
                     },
                     agora_workflows::PromotionService {
-                        inner: AggregateService { host },
+                        inner: AggregateService { host: host.clone() },
                         pool: pool.clone(),
                     },
                 )
                 .await?;
+                let pool = pool.clone();
+                let token = shutdown.clone();
+                let hold = Duration::from_secs(config.promotion_hold_secs);
+                tasks.spawn(async move {
+                    release_abandoned_redemptions(pool, host, hold, async move {
+                        token.cancelled().await
+                    })
+                    .await
+                });
             }
             "notifier" => {
                 // Not a NATS micro service: a feed consumer, the identity outbox and the

@@ -20,7 +20,18 @@ struct Agora {
 }
 
 fn spawn_agora(nats: &TestNats, db: &TestDb, port: u16, crash_after: Option<&str>) -> Agora {
+    spawn_agora_with(nats, db, port, crash_after, &[])
+}
+
+fn spawn_agora_with(
+    nats: &TestNats,
+    db: &TestDb,
+    port: u16,
+    crash_after: Option<&str>,
+    env: &[(&str, &str)],
+) -> Agora {
     let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    command.envs(env.iter().copied());
     command
         .arg("all")
         .env("AGORA_DATABASE_URL", db.url())
@@ -70,8 +81,9 @@ fn died(agora: &mut Agora, within: Duration) -> bool {
 /// What the code takes off each order, in cents.
 const OFF: i64 = 300;
 
-/// An active code promotion (`CRASH3`, €3 off the order, with a budget), as an admin creates it.
-async fn code_promotion(http: &reqwest::Client, base: &str) -> String {
+/// An active code promotion (`CRASH3`, €3 off the order, `uses` uses and a budget for them), as
+/// an admin creates it.
+async fn code_promotion(http: &reqwest::Client, base: &str, uses: i64) -> String {
     let r = http
         .post(format!("{base}/admin/promotions"))
         .bearer_auth(ADMIN)
@@ -81,7 +93,7 @@ async fn code_promotion(http: &reqwest::Client, base: &str) -> String {
                 "name": "Crash three",
                 "currency": "EUR",
                 "action": {"amount_off_order": {"amount": {"amount_minor": OFF, "currency": "EUR"}}},
-                "limits": {"total_uses": 100, "budget": {"amount_minor": 100 * OFF, "currency": "EUR"}}
+                "limits": {"total_uses": uses, "budget": {"amount_minor": uses * OFF, "currency": "EUR"}}
             },
             "codes": {"code": {"code": "CRASH3"}}
         }))
@@ -137,7 +149,7 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
         if round == 0 {
             shop::product(&http, &agora.base, &[("CRASH-1", 2000)], 100).await;
             shop::until_for_sale(&pool, &["CRASH-1"]).await;
-            promotion = code_promotion(&http, &agora.base).await;
+            promotion = code_promotion(&http, &agora.base, 100).await;
         }
         let c = cart(&http, &agora.base, &[("CRASH-1", 2)]).await;
         let key = format!("crash-{round}");
@@ -202,5 +214,87 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
         "{view}"
     );
     drop(last);
+    pool.close().await;
+}
+
+/// A process killed after it held a code's only use for a checkout, before the checkout's
+/// commit point, with a shopper who never retries: once the hold time has passed, the
+/// promotion service gives the use back and the next shopper takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_use_held_by_a_checkout_that_never_started_goes_back_after_the_hold() {
+    let nats = TestNats::start().expect("nats");
+    let db = TestDb::create().await.expect("db");
+    let http = reqwest::Client::new();
+    let port = free_port().expect("port");
+    let bus = Bus::new(async_nats::connect(nats.url()).await.expect("nats client"));
+    let pool = sqlx::PgPool::connect(&db.url()).await.expect("pool");
+    let hold = [("AGORA_PROMOTION_HOLD_SECS", "2")];
+
+    let mut agora = spawn_agora_with(&nats, &db, port, Some("reserve_promotions"), &hold);
+    ready(&http, &agora.base).await;
+    shop::product(&http, &agora.base, &[("HOLD-1", 2000)], 10).await;
+    shop::until_for_sale(&pool, &["HOLD-1"]).await;
+    let promotion = code_promotion(&http, &agora.base, 1).await;
+    let abandoned = cart(&http, &agora.base, &[("HOLD-1", 1)]).await;
+    // The process dies before it answers: the request fails, and the shopper walks away.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        http.post(format!(
+            "{}/store/carts/{}/checkout",
+            agora.base, abandoned.0
+        ))
+        .header("X-Cart-Token", &abandoned.1)
+        .header("Idempotency-Key", "hold-1")
+        .json(&with_code("pm_card_visa"))
+        .send(),
+    )
+    .await;
+    assert!(
+        died(&mut agora, Duration::from_secs(60)),
+        "the fault after reserving the promotion did not fire"
+    );
+    drop(agora);
+
+    let agora = spawn_agora_with(&nats, &db, port, None, &hold);
+    ready(&http, &agora.base).await;
+    // The use was held when the process died...
+    let view = system_get(&bus, "promotion", &promotion)
+        .await
+        .expect("promotion");
+    let released = view["open_redemptions"] == 0;
+    assert!(
+        view["uses"] == 1 || released,
+        "the use was held before the crash: {view}"
+    );
+    // ... and goes back once the hold has passed, with nobody retrying.
+    let view = eventually(Duration::from_secs(60), || async {
+        let view = system_get(&bus, "promotion", &promotion).await.ok()?;
+        (view["uses"] == 0 && view["open_redemptions"] == 0).then_some(view)
+    })
+    .await
+    .expect("the abandoned use went back");
+    assert_eq!(view["spent"]["amount_minor"], 0, "{view}");
+    // The next shopper takes the only use.
+    let next = cart(&http, &agora.base, &[("HOLD-1", 1)]).await;
+    let r = checkout(
+        &http,
+        &agora.base,
+        &next,
+        "hold-2",
+        &with_code("pm_card_visa"),
+    )
+    .await;
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert!(status == 200 || status == 201, "{status}: {body}");
+    let order = settled(
+        &bus,
+        body["order_id"].as_str().expect("order id"),
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    assert_eq!(order["discount"]["amount_minor"], OFF, "{order}");
+    drop(agora);
     pool.close().await;
 }

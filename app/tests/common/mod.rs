@@ -53,6 +53,7 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
         tax_rate_bp: 1900,
         tax_rules: None,
         tax_rounding: "order".into(),
+        promotion_hold_secs: 900,
         fault_crash_after: None,
         notify: agora::NotifyConfig::default(),
         // Every test app signs and verifies access tokens with this one key.

@@ -77,6 +77,9 @@ pub struct CheckoutService {
     pub bus: Bus,
     pub pool: PgPool,
     pub pricing: Pricing,
+    /// Fault injection for tests: `reserve_promotions` aborts the process right after the
+    /// promotions' uses are held, before the checkout's commit point.
+    pub crash_after: Option<String>,
 }
 
 pub(crate) fn system() -> Principal {
@@ -585,6 +588,13 @@ impl CheckoutService {
             if let Err(e) = reserved {
                 self.release(&order_id, Some(discount), ctx).await;
                 return Err(e);
+            }
+            if self.crash_after.as_deref() == Some("reserve_promotions") {
+                tracing::error!(
+                    order = order_id,
+                    "fault injection: aborting after holding promotions, before the commit point"
+                );
+                std::process::abort();
             }
         }
         match self
