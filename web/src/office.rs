@@ -145,6 +145,43 @@ async fn list_page(
     Ok((items, list["total"].as_i64().unwrap_or(0)))
 }
 
+/// A bodiless lifecycle action on one back-office object: `action` (one of `allowed`, else a
+/// 404 page) goes to `POST /admin/<kind>/<id>/<action>`, then back to `back` (a back-office
+/// page) or the object's list.
+async fn lifecycle_action(
+    web: &Web,
+    ctx: &Ctx,
+    kind: &str,
+    id: &str,
+    action: &str,
+    allowed: &[&str],
+    back: Option<String>,
+) -> Response {
+    if let Err(r) = gate(ctx) {
+        return r;
+    }
+    if !allowed.contains(&action) {
+        return error_page(
+            ctx,
+            &ApiFailure {
+                status: StatusCode::NOT_FOUND,
+                code: "route.not_found".into(),
+                message: "no such action".into(),
+            },
+        );
+    }
+    let to = back
+        .filter(|b| b.starts_with("/backoffice/"))
+        .unwrap_or_else(|| format!("/backoffice/{kind}"));
+    act(
+        web,
+        ctx,
+        &format!("/admin/{kind}/{}/{action}", enc(id)),
+        &to,
+    )
+    .await
+}
+
 /// A bodiless back-office action: `POST` to the API route `api` as the signed-in person, then
 /// back to the page `to` with the outcome.
 async fn act(web: &Web, ctx: &Ctx, api: &str, to: &str) -> Response {
@@ -369,28 +406,14 @@ pub async fn product_action(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<BackForm>,
 ) -> Response {
-    if let Err(r) = gate(&ctx) {
-        return r;
-    }
-    if !["publish", "unpublish", "archive"].contains(&action.as_str()) {
-        return error_page(
-            &ctx,
-            &ApiFailure {
-                status: StatusCode::NOT_FOUND,
-                code: "route.not_found".into(),
-                message: "no such action".into(),
-            },
-        );
-    }
-    let to = form
-        .back
-        .filter(|b| b.starts_with("/backoffice/"))
-        .unwrap_or_else(|| "/backoffice/products".into());
-    act(
+    lifecycle_action(
         &web,
         &ctx,
-        &format!("/admin/products/{}/{action}", enc(&id)),
-        &to,
+        "products",
+        &id,
+        &action,
+        &["publish", "unpublish", "archive"],
+        form.back,
     )
     .await
 }
@@ -2036,28 +2059,14 @@ pub async fn promotion_action(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<BackForm>,
 ) -> Response {
-    if let Err(r) = gate(&ctx) {
-        return r;
-    }
-    if !["activate", "pause", "end"].contains(&action.as_str()) {
-        return error_page(
-            &ctx,
-            &ApiFailure {
-                status: StatusCode::NOT_FOUND,
-                code: "route.not_found".into(),
-                message: "no such action".into(),
-            },
-        );
-    }
-    let to = form
-        .back
-        .filter(|b| b.starts_with("/backoffice/"))
-        .unwrap_or_else(|| "/backoffice/promotions".into());
-    act(
+    lifecycle_action(
         &web,
         &ctx,
-        &format!("/admin/promotions/{}/{action}", enc(&id)),
-        &to,
+        "promotions",
+        &id,
+        &action,
+        &["activate", "pause", "end"],
+        form.back,
     )
     .await
 }
