@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use agora_nats::Bus;
 use agora_testkit::{eventually, free_port, TestDb, TestNats};
-use common::shop::{self, cart, checkout, checkout_body, gateway_ops, settled};
+use common::shop::{self, cart, checkout, gateway_ops, settled};
 use common::{system_get, ADMIN};
 use serde_json::{json, Value};
 
@@ -81,44 +81,21 @@ fn died(agora: &mut Agora, within: Duration) -> bool {
 /// What the code takes off each order, in cents.
 const OFF: i64 = 300;
 
-/// An active code promotion (`CRASH3`, €3 off the order, `uses` uses and a budget for them), as
-/// an admin creates it.
+/// An active code promotion (`CRASH3`, €3 off the order, `uses` uses and a budget for them).
 async fn code_promotion(http: &reqwest::Client, base: &str, uses: i64) -> String {
-    let r = http
-        .post(format!("{base}/admin/promotions"))
-        .bearer_auth(ADMIN)
-        .header("Idempotency-Key", "crash-promotion")
-        .json(&json!({
-            "terms": {
-                "name": "Crash three",
-                "currency": "EUR",
-                "action": {"amount_off_order": {"amount": {"amount_minor": OFF, "currency": "EUR"}}},
-                "limits": {"total_uses": uses, "budget": {"amount_minor": uses * OFF, "currency": "EUR"}}
-            },
-            "codes": {"code": {"code": "CRASH3"}}
-        }))
-        .send()
-        .await
-        .expect("create promotion");
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.expect("json")["promotion_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let r = http
-        .post(format!("{base}/admin/promotions/{id}/activate"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("activate");
-    assert_eq!(r.status(), 200);
-    id
+    let budget = json!({"amount_minor": uses * OFF, "currency": "EUR"});
+    shop::code_promotion(
+        http,
+        base,
+        "CRASH3",
+        OFF,
+        json!({"total_uses": uses, "budget": budget}),
+    )
+    .await
 }
 
 fn with_code(card: &str) -> Value {
-    let mut body = checkout_body(card);
-    body["code"] = json!("CRASH3");
-    body
+    shop::checkout_body_with_code(card, "CRASH3")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,43 +20,15 @@ const OFF: i64 = 500;
 /// Creates and activates a promotion whose code `code` takes `OFF` off an order, `uses` times
 /// at most, with a budget of exactly `uses × OFF`.
 async fn code_promotion(app: &TestApp, code: &str, uses: u64) -> String {
-    let r = app
-        .http
-        .post(format!("{}/admin/promotions", app.base))
-        .bearer_auth(ADMIN)
-        .header("Idempotency-Key", format!("create-{code}"))
-        .json(&json!({
-            "terms": {
-                "name": format!("{code} off"),
-                "currency": "EUR",
-                "action": {"amount_off_order": {"amount": {"amount_minor": OFF, "currency": "EUR"}}},
-                "limits": {"total_uses": uses,
-                           "budget": {"amount_minor": OFF * uses as i64, "currency": "EUR"}}
-            },
-            "codes": {"code": {"code": code}}
-        }))
-        .send()
-        .await
-        .expect("create promotion");
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert_eq!(status, 201, "{body}");
-    let id = body["promotion_id"].as_str().expect("id").to_string();
-    let r = app
-        .http
-        .post(format!("{}/admin/promotions/{id}/activate", app.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("activate");
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-    id
-}
-
-fn body_with_code(payment_method: &str, code: &str) -> Value {
-    let mut body = shop::checkout_body(payment_method);
-    body["code"] = json!(code);
-    body
+    let budget = json!({"amount_minor": OFF * uses as i64, "currency": "EUR"});
+    shop::code_promotion(
+        &app.http,
+        &app.base,
+        code,
+        OFF,
+        json!({"total_uses": uses, "budget": budget}),
+    )
+    .await
 }
 
 async fn promotion(app: &TestApp, id: &str) -> Value {
@@ -100,7 +72,7 @@ async fn a_code_with_100_uses_is_redeemed_by_exactly_100_of_300_concurrent_shopp
                     &base,
                     cart,
                     &format!("race-{i}"),
-                    &body_with_code("pm_card_visa", "RACE100"),
+                    &shop::checkout_body_with_code("pm_card_visa", "RACE100"),
                 )
                 .await;
                 let status = r.status().as_u16();
@@ -176,7 +148,7 @@ async fn a_declined_payment_gives_the_use_back_and_a_later_shopper_takes_it() {
         &app.base,
         &first,
         "declined-1",
-        &body_with_code("pm_card_chargeDeclined", "ONLYONCE"),
+        &shop::checkout_body_with_code("pm_card_chargeDeclined", "ONLYONCE"),
     )
     .await;
     assert_eq!(r.status(), 201);
@@ -199,7 +171,7 @@ async fn a_declined_payment_gives_the_use_back_and_a_later_shopper_takes_it() {
         &app.base,
         &waiting,
         "later-1",
-        &body_with_code("pm_card_visa", "ONLYONCE"),
+        &shop::checkout_body_with_code("pm_card_visa", "ONLYONCE"),
     )
     .await;
     let status = r.status();
@@ -232,7 +204,7 @@ async fn a_checkout_retried_three_times_with_one_key_redeems_once() {
             &app.base,
             &cart,
             "same-key",
-            &body_with_code("pm_card_visa", "RETRY5"),
+            &shop::checkout_body_with_code("pm_card_visa", "RETRY5"),
         )
         .await;
         let status = r.status();

@@ -50,36 +50,9 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
     shop::product(&app.http, &app.base, &[("RB-1", 1200), ("RB-2", 900)], 5).await;
     shop::until_for_sale(&app.pool, &["RB-1", "RB-2"]).await;
     // An active code promotion, redeemed by the order.
-    let r = app
-        .http
-        .post(format!("{}/admin/promotions", app.base))
-        .bearer_auth(common::ADMIN)
-        .header("Idempotency-Key", "rebuild-promotion")
-        .json(&serde_json::json!({
-            "terms": {"name": "Rebuild", "currency": "EUR",
-                      "action": {"amount_off_order": {"amount": {"amount_minor": 100, "currency": "EUR"}}}},
-            "codes": {"code": {"code": "REBUILD1"}}
-        }))
-        .send()
-        .await
-        .expect("promotion");
-    assert_eq!(r.status(), 201);
-    let promotion: serde_json::Value = r.json().await.expect("json");
-    let r = app
-        .http
-        .post(format!(
-            "{}/admin/promotions/{}/activate",
-            app.base,
-            promotion["promotion_id"].as_str().expect("id")
-        ))
-        .bearer_auth(common::ADMIN)
-        .send()
-        .await
-        .expect("activate");
-    assert_eq!(r.status(), 200);
+    shop::code_promotion(&app.http, &app.base, "REBUILD1", 100, serde_json::json!({})).await;
     let cart = shop::cart(&app.http, &app.base, &[("RB-1", 2)]).await;
-    let mut body = shop::checkout_body("pm_card_visa");
-    body["code"] = serde_json::json!("REBUILD1");
+    let body = shop::checkout_body_with_code("pm_card_visa", "REBUILD1");
     let r = shop::checkout(&app.http, &app.base, &cart, "rebuild-1", &body).await;
     assert_eq!(r.status(), 201);
     let order = r.json::<serde_json::Value>().await.expect("json")["order_id"]

@@ -56,37 +56,7 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     shop::until_for_sale(&app.pool, &["WEB-TEE-S", "WEB-TEE-M"]).await;
     until_searchable(&app, "organic").await;
     // A code for €5 off the order, as staff would set it up in the back office's API.
-    let created = app
-        .http
-        .post(format!("{}/admin/promotions", app.base))
-        .bearer_auth(common::ADMIN)
-        .header("Idempotency-Key", "web-promotion")
-        .json(&json!({
-            "terms": {
-                "name": "Five off",
-                "currency": "EUR",
-                "action": {"amount_off_order": {"amount": {"amount_minor": 500, "currency": "EUR"}}},
-                "limits": {"total_uses": 10}
-            },
-            "codes": {"code": {"code": "WEB5"}}
-        }))
-        .send()
-        .await
-        .expect("create a promotion");
-    assert_eq!(created.status(), 201);
-    let promotion: serde_json::Value = created.json().await.expect("json");
-    let activated = app
-        .http
-        .post(format!(
-            "{}/admin/promotions/{}/activate",
-            app.base,
-            promotion["promotion_id"].as_str().expect("id")
-        ))
-        .bearer_auth(common::ADMIN)
-        .send()
-        .await
-        .expect("activate");
-    assert_eq!(activated.status(), 200);
+    shop::code_promotion(&app.http, &app.base, "WEB5", 500, json!({"total_uses": 10})).await;
     let Some(b) = browser(&app.base).await else {
         return;
     };

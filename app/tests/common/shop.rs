@@ -182,3 +182,50 @@ pub async fn gateway_ops(pool: &sqlx::PgPool, order_id: &str, operation: &str) -
     // An error is not "no operations": tests assert counts of 0 too.
     .expect("the test provider's ledger")
 }
+
+/// Creates and activates, as an admin, a promotion whose code `code` takes `off` cents off an
+/// order (named "`code` off"), with `limits` (`{"total_uses": .., "budget": ..}`, or `{}`),
+/// and returns its id.
+pub async fn code_promotion(
+    http: &reqwest::Client,
+    base: &str,
+    code: &str,
+    off: i64,
+    limits: Value,
+) -> String {
+    let r = http
+        .post(format!("{base}/admin/promotions"))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", format!("promotion-{code}"))
+        .json(&json!({
+            "terms": {
+                "name": format!("{code} off"),
+                "currency": "EUR",
+                "action": {"amount_off_order": {"amount": {"amount_minor": off, "currency": "EUR"}}},
+                "limits": limits
+            },
+            "codes": {"code": {"code": code}}
+        }))
+        .send()
+        .await
+        .expect("create promotion");
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(status, 201, "{body}");
+    let id = body["promotion_id"].as_str().expect("id").to_string();
+    let r = http
+        .post(format!("{base}/admin/promotions/{id}/activate"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("activate");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    id
+}
+
+/// [`checkout_body`] with a promotion code.
+pub fn checkout_body_with_code(payment_method: &str, code: &str) -> Value {
+    let mut body = checkout_body(payment_method);
+    body["code"] = json!(code);
+    body
+}
