@@ -1,5 +1,5 @@
 -- Notifications: the notifier's own state (not a read model, not events). See
--- domains/notifier/src/lib.rs for the delivery rules.
+-- platform/notifier/src/lib.rs for the delivery rules.
 
 -- One row per message to send. The id is deterministic (UUID v5 of the source event, kind,
 -- channel and recipient; an identity outbox row's own id), so a redelivered or replayed event

@@ -8,16 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora_cart::{Cart, CartCommand};
-use agora_catalog::{Category, CategoryCommand, Product, ProductCommand};
-use agora_inventory::{StockCommand, StockItem};
-use agora_kernel::Decider;
-use agora_nats::{Bus, ServiceSpec};
-use agora_projections::carts::Carts;
-use agora_projections::categories::Categories;
-use agora_projections::products::Products;
-use agora_projections::stock::Stock;
-use agora_runtime::{AggregateHost, AggregateService, EventStore, HostConfig};
+use agora_nats::Bus;
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -25,7 +16,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub mod catalog_seed;
+mod roles;
 pub mod seed;
+
+pub use roles::{rebuild, PROJECTIONS, SERVICES};
 
 /// Configuration shared by every role. Each field is also an environment variable.
 #[derive(Clone, Debug, clap::Args)]
@@ -266,31 +260,6 @@ pub async fn oidc_config(config: &Config) -> anyhow::Result<Option<agora_edge::O
     }))
 }
 
-/// The services `agora service <name>` can run.
-pub const SERVICES: &[&str] = &[
-    "cart",
-    "catalog",
-    "inventory",
-    "order",
-    "payment",
-    "checkout",
-    "notifier",
-    "account",
-    "session",
-    "identity",
-    "promotion",
-];
-/// The projections `agora project <name>` can run.
-pub const PROJECTIONS: &[&str] = &[
-    "carts",
-    "products",
-    "categories",
-    "stock",
-    "search",
-    "orders",
-    "promotions",
-];
-
 /// The search index: Postgres always, Meilisearch in front of it when configured.
 pub async fn search(config: &Config, pool: &PgPool) -> anyhow::Result<agora_search::Search> {
     use agora_search::SearchIndex;
@@ -444,61 +413,6 @@ pub fn notifier_config(config: &Config) -> anyhow::Result<agora_notifier::Notifi
     })
 }
 
-/// Resolves when `token` is cancelled (an owned future, for spawned roles).
-async fn cancelled(token: CancellationToken) {
-    token.cancelled().await
-}
-
-/// What every service of one process shares.
-struct ServiceCtx {
-    client: async_nats::Client,
-    store: EventStore,
-    host_config: HostConfig,
-    shutdown: CancellationToken,
-}
-
-/// Hosts aggregate `A` and serves its commands (plus `get`) as micro service `name`.
-async fn serve<A: Decider + cqrs_es::Aggregate>(
-    tasks: &mut JoinSet<anyhow::Result<()>>,
-    ctx: &ServiceCtx,
-    name: &'static str,
-    description: &'static str,
-    commands: &[&'static str],
-) -> anyhow::Result<AggregateHost<A>> {
-    let host = AggregateHost::<A>::start(ctx.store.clone(), ctx.host_config.clone()).await?;
-    let mut endpoints = commands.to_vec();
-    endpoints.push(agora_runtime::GET_ENDPOINT);
-    let spec = ServiceSpec {
-        name,
-        version: "1.0.0",
-        description,
-        endpoints,
-    };
-    let handler = AggregateService { host: host.clone() };
-    serve_handler(tasks, ctx, spec, handler).await?;
-    Ok(host)
-}
-
-/// Serves a hand-written handler (not a plain aggregate) as a micro service.
-/// Subscribes the service's endpoints (so that once `start` returns, requests find them) and
-/// spawns the loop that serves them until shutdown.
-async fn serve_handler<H: agora_nats::Handler>(
-    tasks: &mut JoinSet<anyhow::Result<()>>,
-    ctx: &ServiceCtx,
-    spec: ServiceSpec,
-    handler: H,
-) -> anyhow::Result<()> {
-    let token = ctx.shutdown.clone();
-    let serving =
-        agora_nats::serve_endpoints(ctx.client.clone(), spec, Arc::new(handler), async move {
-            token.cancelled().await
-        })
-        .await?;
-    tasks.spawn(serving);
-    Ok(())
-}
-
-/// The `iss` of Agora's access tokens.
 pub const JWT_ISSUER: &str = "agora";
 /// The `aud` of Agora's access tokens.
 pub const JWT_AUDIENCE: &str = "agora";
@@ -592,133 +506,6 @@ pub async fn payment_gateway(
             )?))
         }
         other => anyhow::bail!("unknown payment gateway {other:?}; known: test, stripe"),
-    }
-}
-
-/// Every few seconds, returns the stock of reservations past their expiry: finds SKUs with
-/// due reservations in the read model and sends each an `expire_due` command. Every inventory
-/// instance runs it; a repeated `expire_due` finds nothing due and writes nothing.
-async fn expire_reservations(
-    pool: PgPool,
-    host: AggregateHost<StockItem>,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-        let skus: Vec<String> = match sqlx::query_scalar(
-            "SELECT DISTINCT sku FROM stock_reservations WHERE expires_at <= now() LIMIT 1000",
-        )
-        .fetch_all(&pool)
-        .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "expiry scan failed");
-                continue;
-            }
-        };
-        for sku in skus {
-            let envelope = agora_nats::CommandEnvelope {
-                aggregate_id: sku.clone(),
-                command_id: agora_kernel::CommandId::new_random(),
-                principal: agora_kernel::Principal::system("reservation-expiry"),
-                command: StockCommand::ExpireDue {
-                    now: chrono::Utc::now(),
-                },
-            };
-            if let Err(e) = host
-                .execute(
-                    envelope,
-                    agora_nats::RequestContext::new(Duration::from_secs(10)),
-                )
-                .await
-            {
-                tracing::warn!(%sku, error = %e, "expiring reservations failed");
-            }
-        }
-    }
-}
-
-/// Uses of a promotion held (`RedemptionReserved`) longer than `hold` for an order whose
-/// checkout never started (no `checkout` stream: the process died between the reservation and
-/// the saga's commit point and nobody retried), neither confirmed nor released since, read
-/// from the event store.
-const ABANDONED_REDEMPTIONS: &str = "
-SELECT r.aggregate_id, r.payload->'RedemptionReserved'->>'order_id'
-  FROM events r
- WHERE r.aggregate_type = 'promotion'
-   AND r.event_type = 'RedemptionReserved'
-   AND (r.payload->'RedemptionReserved'->>'reserved_at')::timestamptz < now() - make_interval(secs => $1)
-   AND NOT EXISTS (SELECT 1 FROM events c
-                    WHERE c.aggregate_type = 'checkout'
-                      AND c.aggregate_id = r.payload->'RedemptionReserved'->>'order_id')
-   AND NOT EXISTS (SELECT 1 FROM events l
-                    WHERE l.aggregate_type = 'promotion'
-                      AND l.aggregate_id = r.aggregate_id
-                      AND l.sequence > r.sequence
-                      AND l.event_type IN ('RedemptionConfirmed', 'RedemptionReleased')
-                      AND l.payload->(l.event_type)->>'order_id' = r.payload->'RedemptionReserved'->>'order_id')
- LIMIT 500";
-
-/// Gives back the uses of promotions held for checkouts that never started (see
-/// [`ABANDONED_REDEMPTIONS`]); each release is the promotion's own idempotent `Release`.
-async fn release_abandoned_redemptions(
-    pool: PgPool,
-    host: AggregateHost<agora_promotion::Promotion>,
-    hold: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
-    let every = (hold / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            _ = tokio::time::sleep(every) => {}
-        }
-        let held: Vec<(String, String)> = match sqlx::query_as(ABANDONED_REDEMPTIONS)
-            .bind(hold.as_secs_f64())
-            .fetch_all(&pool)
-            .await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "abandoned redemption scan failed");
-                continue;
-            }
-        };
-        for (promotion_id, order_id) in held {
-            let Ok(order) = order_id.parse::<agora_promotion::OrderId>() else {
-                continue;
-            };
-            let envelope = agora_nats::CommandEnvelope {
-                aggregate_id: promotion_id.clone(),
-                command_id: agora_kernel::CommandId::new_random(),
-                principal: agora_kernel::Principal::system("promotion-hold-expiry"),
-                command: agora_promotion::PromotionCommand::Release {
-                    order_id: order,
-                    now: chrono::Utc::now(),
-                },
-            };
-            match host
-                .execute(
-                    envelope,
-                    agora_nats::RequestContext::new(Duration::from_secs(10)),
-                )
-                .await
-            {
-                Ok(_) => {
-                    tracing::info!(%promotion_id, %order_id, "released a use held for a checkout that never started");
-                    metrics::counter!("agora_promotion_abandoned_releases_total").increment(1);
-                }
-                Err(e) => {
-                    tracing::warn!(%promotion_id, %order_id, error = %e, "releasing an abandoned use failed")
-                }
-            }
-        }
     }
 }
 
@@ -865,256 +652,20 @@ pub async fn start(
     let mut tasks = JoinSet::new();
     let mut http_addr = None;
 
-    // One host per aggregate type per process: the identity service shares the account and
-    // session services' hosts when they run here too.
-    let mut account_host: Option<AggregateHost<agora_identity::Account>> = None;
-    let mut session_host: Option<AggregateHost<agora_identity::Session>> = None;
+    let mut starter = roles::Starter {
+        config,
+        pool: &pool,
+        pricing: &pricing,
+        shutdown: &shutdown,
+        tasks: &mut tasks,
+        accounts: None,
+        sessions: None,
+    };
     for service in &roles.services {
-        let client = connect_nats(config, &format!("agora-service-{service}")).await?;
-        let store = EventStore::new(pool.clone());
-        let host_config = HostConfig {
-            idle_after: Duration::from_secs(config.actor_idle_secs),
-            feed_wakeup: Some(client.clone()),
-            ..HostConfig::default()
-        };
-        let ctx = ServiceCtx {
-            client,
-            store,
-            host_config,
-            shutdown: shutdown.clone(),
-        };
-        match service.as_str() {
-            "cart" => {
-                serve::<Cart>(
-                    &mut tasks,
-                    &ctx,
-                    "cart",
-                    "Shopping carts: one actor per live cart",
-                    CartCommand::NAMES,
-                )
-                .await?;
-            }
-            "catalog" => {
-                let host =
-                    AggregateHost::<Product>::start(ctx.store.clone(), ctx.host_config.clone())
-                        .await?;
-                let mut endpoints = ProductCommand::NAMES.to_vec();
-                endpoints.push(agora_runtime::GET_ENDPOINT);
-                serve_handler(
-                    &mut tasks,
-                    &ctx,
-                    ServiceSpec {
-                        name: "product",
-                        version: "1.0.0",
-                        description: "Products and their variants; each SKU owned by one product",
-                        endpoints,
-                    },
-                    agora_workflows::ProductService::new(AggregateService { host }, &pool),
-                )
-                .await?;
-                serve::<Category>(
-                    &mut tasks,
-                    &ctx,
-                    "category",
-                    "The category tree",
-                    CategoryCommand::NAMES,
-                )
-                .await?;
-            }
-            "inventory" => {
-                let host = serve::<StockItem>(
-                    &mut tasks,
-                    &ctx,
-                    "stock",
-                    "Stock per SKU; one actor serializes each SKU",
-                    StockCommand::NAMES,
-                )
-                .await?;
-                let pool = pool.clone();
-                let token = shutdown.clone();
-                tasks.spawn(async move {
-                    expire_reservations(pool, host, async move { token.cancelled().await }).await
-                });
-            }
-            "order" => {
-                serve::<agora_order::Order>(
-                    &mut tasks,
-                    &ctx,
-                    "order",
-                    "Orders: one actor per live order",
-                    agora_order::OrderCommand::NAMES,
-                )
-                .await?;
-            }
-            "payment" => {
-                let gateway = payment_gateway(config, &pool).await?;
-                let host = AggregateHost::<agora_payment::Payment>::start(
-                    ctx.store.clone(),
-                    ctx.host_config.clone(),
-                )
-                .await?;
-                let mut endpoints = agora_workflows::PAYMENT_ENDPOINTS.to_vec();
-                endpoints.push(agora_runtime::GET_ENDPOINT);
-                serve_handler(
-                    &mut tasks,
-                    &ctx,
-                    ServiceSpec {
-                        name: "payment",
-                        version: "1.0.0",
-                        description: "Payments: the payment aggregate and the provider behind it",
-                        endpoints,
-                    },
-                    agora_workflows::PaymentService { host, gateway },
-                )
-                .await?;
-            }
-            "checkout" => {
-                let host = AggregateHost::<agora_checkout::Checkout>::start(
-                    ctx.store.clone(),
-                    ctx.host_config.clone(),
-                )
-                .await?;
-                let bus = Bus::new(ctx.client.clone());
-                serve_handler(
-                    &mut tasks,
-                    &ctx,
-                    ServiceSpec {
-                        name: "checkout",
-                        version: "1.0.0",
-                        description: "Checkout: starts and runs the checkout saga",
-                        endpoints: vec!["start", agora_runtime::GET_ENDPOINT],
-                    },
-                    agora_workflows::CheckoutService {
-                        host: host.clone(),
-                        bus: bus.clone(),
-                        pool: pool.clone(),
-                        pricing: pricing.clone(),
-                        crash_after: config.fault_crash_after.clone(),
-                    },
-                )
-                .await?;
-                let runner = Arc::new(agora_workflows::runner::Runner::new(
-                    host,
-                    bus,
-                    pool.clone(),
-                    config.fault_crash_after.clone(),
-                ));
-                let js = async_nats::jetstream::new(ctx.client.clone());
-                tasks.spawn(agora_workflows::runner::run(
-                    runner.clone(),
-                    js,
-                    cancelled(shutdown.clone()),
-                ));
-                tasks.spawn(agora_workflows::runner::sweep(
-                    runner,
-                    cancelled(shutdown.clone()),
-                ));
-            }
-            "account" => {
-                account_host = Some(
-                    serve::<agora_identity::Account>(
-                        &mut tasks,
-                        &ctx,
-                        "account",
-                        "Accounts: profile, addresses, roles, linked identities",
-                        agora_identity::AccountCommand::NAMES,
-                    )
-                    .await?,
-                );
-            }
-            "session" => {
-                session_host = Some(
-                    serve::<agora_identity::Session>(
-                        &mut tasks,
-                        &ctx,
-                        "session",
-                        "Sessions: refresh-token families",
-                        agora_identity::SessionCommand::NAMES,
-                    )
-                    .await?,
-                );
-            }
-            "identity" => {
-                let accounts = match &account_host {
-                    Some(host) => host.clone(),
-                    None => {
-                        AggregateHost::start(ctx.store.clone(), ctx.host_config.clone()).await?
-                    }
-                };
-                let sessions = match &session_host {
-                    Some(host) => host.clone(),
-                    None => {
-                        AggregateHost::start(ctx.store.clone(), ctx.host_config.clone()).await?
-                    }
-                };
-                serve_handler(
-                    &mut tasks,
-                    &ctx,
-                    ServiceSpec {
-                        name: "identity",
-                        version: "1.0.0",
-                        description: "Sign-up, sign-in, sessions, email verification and passwords",
-                        endpoints: agora_workflows::IDENTITY_ENDPOINTS.to_vec(),
-                    },
-                    agora_workflows::IdentityService::new(
-                        accounts,
-                        sessions,
-                        pool.clone(),
-                        Arc::new(token_keys(config)?),
-                        Arc::new(password_hasher(config)?),
-                        identity_settings(config)?,
-                    ),
-                )
-                .await?;
-            }
-            "promotion" => {
-                let host = AggregateHost::<agora_promotion::Promotion>::start(
-                    ctx.store.clone(),
-                    ctx.host_config.clone(),
-                )
-                .await?;
-                let mut endpoints = agora_promotion::PromotionCommand::NAMES.to_vec();
-                endpoints.push(agora_runtime::GET_ENDPOINT);
-                serve_handler(
-                    &mut tasks,
-                    &ctx,
-                    ServiceSpec {
-                        name: "promotion",
-                        version: "1.0.0",
-                        description: "Promotions and coupon codes; each code redeems one promotion",
-                        endpoints,
-                    },
-                    agora_workflows::PromotionService {
-                        inner: AggregateService { host: host.clone() },
-                        pool: pool.clone(),
-                    },
-                )
-                .await?;
-                let pool = pool.clone();
-                let token = shutdown.clone();
-                let hold = Duration::from_secs(config.promotion_hold_secs);
-                tasks.spawn(async move {
-                    release_abandoned_redemptions(pool, host, hold, async move {
-                        token.cancelled().await
-                    })
-                    .await
-                });
-            }
-            "notifier" => {
-                // Not a NATS micro service: a feed consumer, the identity outbox and the
-                // sender loop. Any number of instances share the consumer and the queue.
-                let notifier = Arc::new(agora_notifier::Notifier::new(
-                    pool.clone(),
-                    notifier_config(config)?,
-                )?);
-                tasks.spawn(agora_notifier::run(
-                    notifier,
-                    ctx.client.clone(),
-                    shutdown.child_token(),
-                ));
-            }
-            other => anyhow::bail!("unknown service {other:?}; known: {SERVICES:?}"),
-        }
+        roles::start_service(service, &mut starter).await?;
+    }
+    for projection in &roles.projections {
+        roles::run_projection(projection, &mut starter).await?;
     }
     if roles.relay {
         // Every process that writes events also stands by as the feed relay; one is active.
@@ -1125,80 +676,6 @@ pub async fn start(
             agora_runtime::feed::run_relay(pool, client, async move { token.cancelled().await })
                 .await
         });
-    }
-    for projection in &roles.projections {
-        let client = connect_nats(config, &format!("agora-projection-{projection}")).await?;
-        let js = async_nats::jetstream::new(client);
-        let token = shutdown.clone();
-        let pool = pool.clone();
-        match projection.as_str() {
-            "carts" => {
-                tasks.spawn(agora_projections::run(
-                    Arc::new(Carts),
-                    pool,
-                    js,
-                    cancelled(token),
-                ));
-            }
-            "products" => {
-                tasks.spawn(agora_projections::run(
-                    Arc::new(Products),
-                    pool,
-                    js,
-                    cancelled(token),
-                ));
-            }
-            "categories" => {
-                tasks.spawn(agora_projections::run(
-                    Arc::new(Categories),
-                    pool,
-                    js,
-                    cancelled(token),
-                ));
-            }
-            "search" => {
-                let index = search(config, &pool).await?;
-                let resync_token = shutdown.clone();
-                tasks.spawn(agora_projections::search::ship_to_meili(
-                    index.clone(),
-                    pool.clone(),
-                    agora_projections::search::Shipping::default(),
-                    cancelled(resync_token),
-                ));
-                let projection = agora_projections::search::SearchProjection { search: index };
-                tasks.spawn(agora_projections::run(
-                    Arc::new(projection),
-                    pool,
-                    js,
-                    cancelled(token),
-                ));
-            }
-            "orders" => {
-                tasks.spawn(agora_projections::run(
-                    Arc::new(agora_projections::orders::Orders),
-                    pool,
-                    js,
-                    cancelled(token),
-                ));
-            }
-            "promotions" => {
-                tasks.spawn(agora_projections::run(
-                    Arc::new(agora_projections::promotions::Promotions),
-                    pool,
-                    js,
-                    cancelled(token),
-                ));
-            }
-            "stock" => {
-                tasks.spawn(agora_projections::run(
-                    Arc::new(Stock),
-                    pool,
-                    js,
-                    cancelled(token),
-                ));
-            }
-            other => anyhow::bail!("unknown projection {other:?}; known: {PROJECTIONS:?}"),
-        }
     }
     if roles.edge {
         let client = connect_nats(config, "agora-edge").await?;
@@ -1295,26 +772,4 @@ pub fn pricing(config: &Config) -> anyhow::Result<agora_workflows::Pricing> {
         tax,
         tax_rounding,
     })
-}
-
-/// Rebuilds a projection's read model from the event store and swaps it in.
-pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<u64> {
-    let pool = connect_db(config).await?;
-    migrate(&pool).await?;
-    match projection {
-        "carts" => agora_projections::rebuild(&Carts, &pool).await,
-        "products" => agora_projections::rebuild(&Products, &pool).await,
-        "categories" => agora_projections::rebuild(&Categories, &pool).await,
-        // The movements ledger and the open reservations beside the levels are keyed by stream
-        // position and mirror the folded state, so replaying the levels brings them along.
-        "stock" => agora_projections::rebuild(&Stock, &pool).await,
-        "orders" => agora_projections::rebuild(&agora_projections::orders::Orders, &pool).await,
-        "promotions" => {
-            agora_projections::rebuild(&agora_projections::promotions::Promotions, &pool).await
-        }
-        "search" => {
-            agora_projections::search::rebuild_search(&search(config, &pool).await?, &pool).await
-        }
-        other => anyhow::bail!("cannot rebuild {other:?}; rebuildable: {PROJECTIONS:?}"),
-    }
 }

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
-use agora_kernel::{CommandId, Principal};
-use agora_nats::{subjects, Bus, CommandEnvelope};
-use serde_json::json;
+use agora_cart::CartCommand;
+use agora_identity::{AccountCommand, Role};
+use agora_kernel::{Command, CommandId, Principal, Sku};
+use agora_nats::{Bus, RequestContext};
+use agora_workflows::IdentityRequest;
 
 /// A guest cart the seed created, so a newcomer can try it with curl.
 pub struct SeededCart {
@@ -30,17 +32,17 @@ pub async fn seed_carts(bus: &Bus, carts: usize, seed: u64) -> anyhow::Result<Ve
             token_sha256: agora_cart::token_sha256(&token),
         };
         let cart_id = uuid::Uuid::new_v4().to_string();
-        send(bus, "create", &cart_id, &principal, json!({})).await?;
+        send(bus, &cart_id, &principal, CartCommand::Create {}).await?;
         let lines = 1 + ((seed as usize + i) % 3);
         for l in 0..lines {
             let sku = DEMO_SKUS[(seed as usize + i * 7 + l * 3) % DEMO_SKUS.len()];
             let quantity = 1 + ((seed as usize + i + l) % 4) as i64;
+            let sku = Sku::parse(sku).map_err(|e| anyhow::anyhow!("demo SKU {sku}: {e}"))?;
             send(
                 bus,
-                "add_item",
                 &cart_id,
                 &principal,
-                json!({"sku": sku, "quantity": quantity}),
+                CartCommand::AddItem { sku, quantity },
             )
             .await?;
         }
@@ -51,24 +53,20 @@ pub async fn seed_carts(bus: &Bus, carts: usize, seed: u64) -> anyhow::Result<Ve
 
 async fn send(
     bus: &Bus,
-    endpoint: &str,
     id: &str,
     principal: &Principal,
-    command: serde_json::Value,
+    command: CartCommand,
 ) -> anyhow::Result<()> {
-    let envelope = CommandEnvelope {
-        aggregate_id: id.to_string(),
-        command_id: CommandId::new_random(),
-        principal: principal.clone(),
-        command,
-    };
-    bus.request_within::<_, serde_json::Value>(
-        subjects::endpoint("cart", endpoint),
-        &envelope,
-        Duration::from_secs(10),
+    let ctx = RequestContext::new(Duration::from_secs(10));
+    bus.send(
+        id,
+        CommandId::new_random(),
+        principal.clone(),
+        &command,
+        &ctx,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("seed {endpoint}: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("seed {}: {e}", command.name()))?;
     Ok(())
 }
 
@@ -93,33 +91,19 @@ fn seed_command_id(name: &str) -> CommandId {
     ))
 }
 
-async fn send_as_system<C: serde::Serialize>(
+async fn send_as_system<C: Command>(
     bus: &Bus,
-    service: &str,
-    endpoint: &str,
     id: &str,
     command_id: CommandId,
     command: &C,
 ) -> anyhow::Result<()> {
-    // The envelope carries the command's fields; the endpoint names the command.
-    let value = serde_json::to_value(command)?;
-    let fields = value
-        .as_object()
-        .and_then(|o| o.values().next().cloned())
-        .unwrap_or(serde_json::Value::Null);
-    let envelope = CommandEnvelope {
-        aggregate_id: id.to_string(),
-        command_id,
-        principal: Principal::system("seed"),
-        command: fields,
-    };
-    bus.request_within::<_, serde_json::Value>(
-        subjects::endpoint(service, endpoint),
-        &envelope,
-        Duration::from_secs(30),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("seed {service}.{endpoint} {id}: {e}"))?;
+    let ctx = RequestContext::new(Duration::from_secs(30));
+    bus.send(id, command_id, Principal::system("seed"), command, &ctx)
+        .await
+        .map_err(|e| {
+            let service = <C::Contract as agora_kernel::Contract>::SERVICE;
+            anyhow::anyhow!("seed {service}.{} {id}: {e}", command.name())
+        })?;
     Ok(())
 }
 
@@ -136,7 +120,7 @@ pub async fn seed_catalog(
     let mut report = CatalogSeeded::default();
     for (id, command) in crate::catalog_seed::categories() {
         let cid = seed_command_id(&format!("seed/category/{id}"));
-        send_as_system(bus, "category", command.name(), &id, cid, &command).await?;
+        send_as_system(bus, &id, cid, &command).await?;
         report.categories += 1;
     }
     progress.set_length(products);
@@ -148,8 +132,6 @@ pub async fn seed_catalog(
                 let key = format!("seed/{seed}/product/{i}");
                 send_as_system(
                     bus,
-                    "product",
-                    "create",
                     &p.id,
                     seed_command_id(&format!("{key}/create")),
                     &p.create,
@@ -159,8 +141,6 @@ pub async fn seed_catalog(
                     let publish = agora_catalog::ProductCommand::Publish {};
                     send_as_system(
                         bus,
-                        "product",
-                        "publish",
                         &p.id,
                         seed_command_id(&format!("{key}/publish")),
                         &publish,
@@ -175,8 +155,7 @@ pub async fn seed_catalog(
                             now: chrono::Utc::now(),
                         };
                         let cid = seed_command_id(&format!("{key}/receive/{sku}"));
-                        send_as_system(bus, "stock", "receive", sku.as_str(), cid, &receive)
-                            .await?;
+                        send_as_system(bus, sku.as_str(), cid, &receive).await?;
                     }
                 }
                 progress.inc(1);
@@ -268,16 +247,14 @@ pub async fn seed_staff(bus: &Bus) -> anyhow::Result<String> {
     };
     let registered = request(
         bus,
-        "identity",
-        "register",
         &uuid::Uuid::new_v4().to_string(),
         &anonymous,
-        serde_json::to_value(agora_workflows::Register {
+        &IdentityRequest::Register(agora_workflows::Register {
             email: DEMO_STAFF_EMAIL.into(),
             password: DEMO_STAFF_PASSWORD.into(),
             display_name: Some("Demo staff".into()),
             phone: None,
-        })?,
+        }),
     )
     .await;
     let id = match registered {
@@ -285,15 +262,13 @@ pub async fn seed_staff(bus: &Bus) -> anyhow::Result<String> {
         // Taken: the account exists from an earlier start; signing in names it.
         Err(refused) => request(
             bus,
-            "identity",
-            "login",
             &uuid::Uuid::new_v4().to_string(),
             &anonymous,
-            serde_json::to_value(agora_workflows::Login {
+            &IdentityRequest::Login(agora_workflows::Login {
                 email: DEMO_STAFF_EMAIL.into(),
                 password: DEMO_STAFF_PASSWORD.into(),
                 user_agent: Some("agora-seed".into()),
-            })?,
+            }),
         )
         .await
         .map_err(|e| anyhow::anyhow!("demo staff: register: {refused}; sign in: {e}"))?
@@ -304,11 +279,9 @@ pub async fn seed_staff(bus: &Bus) -> anyhow::Result<String> {
     .ok_or_else(|| anyhow::anyhow!("the identity service named no account for the demo staff"))?;
     if let Err(e) = request(
         bus,
-        "account",
-        "grant_role",
         &id,
         &Principal::system("seed"),
-        json!({"role": "admin"}),
+        &AccountCommand::GrantRole { role: Role::Admin },
     )
     .await
     {
@@ -319,27 +292,25 @@ pub async fn seed_staff(bus: &Bus) -> anyhow::Result<String> {
 }
 
 /// One command over NATS; the view after it.
-async fn request(
+async fn request<C: Command>(
     bus: &Bus,
-    service: &str,
-    endpoint: &str,
     id: &str,
     principal: &Principal,
-    command: serde_json::Value,
+    command: &C,
 ) -> anyhow::Result<serde_json::Value> {
-    let envelope = CommandEnvelope {
-        aggregate_id: id.to_string(),
-        command_id: CommandId::new_random(),
-        principal: principal.clone(),
-        command,
-    };
+    let ctx = RequestContext::new(Duration::from_secs(30));
     let reply: agora_nats::CommandReply<serde_json::Value> = bus
-        .request_within(
-            subjects::endpoint(service, endpoint),
-            &envelope,
-            Duration::from_secs(30),
+        .call(
+            id,
+            CommandId::new_random(),
+            principal.clone(),
+            command,
+            &ctx,
         )
         .await
-        .map_err(|e| anyhow::anyhow!("{service}.{endpoint}: {}", e.message))?;
+        .map_err(|e| {
+            let service = <C::Contract as agora_kernel::Contract>::SERVICE;
+            anyhow::anyhow!("{service}.{}: {}", command.name(), e.message)
+        })?;
     Ok(reply.view)
 }

@@ -1,6 +1,48 @@
-//! The access matrix of ARCHITECTURE.md ("Who may do what"), walked over HTTP: every role
-//! against every kind of operation on real objects, and the rule that a command id (an
-//! `Idempotency-Key`) is no credential.
+//! Who may do what, walked over HTTP: every role against every kind of operation on real
+//! objects, and the rule that a command id (an `Idempotency-Key`) is no credential.
+//!
+//! Access is decided by the owning aggregate (`decide` and `authorize_read` with the caller's `Principal`); the edge's
+//! role areas (`edge/src/auth.rs`, `Area::roles`) only turn away callers early. This file walks this table over
+//! HTTP. "own" means the object belongs to the caller; "—" means refused: `403` for a known caller outside the
+//! rule, `404` where the object must not even be seen to exist (another shopper's cart or order, another vendor's
+//! draft or SKU). Every route answers `401` without credentials. The platform (`System`: sagas, jobs, webhooks, seed)
+//! may do everything an aggregate allows it.
+//!
+//! | aggregate | operation | guest / customer | vendor | staff | admin | auditor |
+//! |---|---|---|---|---|---|---|
+//! | cart | create | own | — | — | — | — |
+//! | cart | read | own | — (404) | read | read | read |
+//! | cart | add, change, remove, clear, merge, check out | own | — (404) | — (403) | — (403) | — (403) |
+//! | product | read published | yes | yes | yes | yes | yes |
+//! | product | read draft / unpublished | — | own | yes | yes | — |
+//! | product | create, update, variants, prices, publish, unpublish, archive | — | own | yes | yes | — |
+//! | category | create, rename | — | — | yes | yes | — |
+//! | stock | read one SKU, movements | — | own SKUs | yes | yes | yes |
+//! | stock | list, low stock | — | all (scoping: issue 18) | yes | yes | yes |
+//! | stock | receive, adjust, threshold | — | own SKUs | yes | yes | — |
+//! | stock | reserve, release, commit, expire | — | — | — | override | — |
+//! | order | read, payment status | own | — (404) | yes | yes | yes |
+//! | order | cancel | own (customer request) | — (404) | yes | yes | — |
+//! | order | ship, deliver, refund | — | — | yes | yes | — |
+//! | order | place, record payment facts | — | — | — | override | — |
+//! | payment | read (shoppers see their order's payment status through the order's rule) | — | — | yes | yes | yes |
+//! | payment | request a refund | — | — | yes | yes | — |
+//! | payment | start, authorize, capture, void, record provider facts | — | — | — | override | — |
+//! | checkout (saga) | read | — | — | yes | yes | yes |
+//! | checkout (saga) | start (shopper's own cart, through the checkout service), record outcomes | own cart | — | — | — | — |
+//! | promotion | read one, list, redemptions report (`/admin/promotions`, `/admin/reports/promotions.csv`) | — | — | yes | yes | yes |
+//! | promotion | create, activate, pause, end | — | — | yes | yes | — |
+//! | promotion | reserve, confirm, release (the checkout saga) | — | — | — | override | — |
+//! | account | read | own | own | yes | yes | yes |
+//! | account | grant and revoke roles | — | — | — | yes | — |
+//! | session | sign in, refresh, sign out (through the identity service) | own | own | own | own | own |
+//! | carts, orders, reports, notifications | back-office lists | — | — | yes | yes | yes |
+//! | feed | list parked events / replay one | — | — | yes / yes | yes / yes | yes / — |
+//! | event log | `/audit` | — | — | — | yes | yes |
+//!
+//! A vendor's SKUs are those of its products: before a vendor's stock command or read, the edge looks the SKU up in
+//! `sku_claims` (one product per SKU, written before the product's command commits) and asks that product's service
+//! whose it is; the stock stream knows no vendors. "override" is an admin repairing what the platform normally does.
 
 mod common;
 

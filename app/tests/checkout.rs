@@ -22,7 +22,7 @@ async fn shop_with(app: &TestApp, variants: &[(&str, i64)], stock: i64) {
 }
 
 async fn stock(app: &TestApp, sku: &str) -> Value {
-    system_get(&app.bus().await, "stock", sku)
+    system_get::<agora_inventory::StockItem>(&app.bus().await, sku)
         .await
         .expect("stock")
 }
@@ -305,7 +305,9 @@ async fn a_thousand_concurrent_checkouts_for_a_hundred_units_sell_exactly_the_st
             let mut reads = 0u32;
             while !done.load(Ordering::SeqCst) {
                 for sku in skus {
-                    let s = system_get(&bus, "stock", sku).await.expect("stock");
+                    let s = system_get::<agora_inventory::StockItem>(&bus, sku)
+                        .await
+                        .expect("stock");
                     let field =
                         |name: &str| s[name].as_i64().unwrap_or_else(|| panic!("{name}: {s}"));
                     let (available, reserved, on_hand) =
@@ -416,7 +418,9 @@ async fn declined_timed_out_and_authentication_required_payments_end_cleanly() {
         (s["on_hand"].as_i64(), s["reserved"].as_i64()),
         (Some(10), Some(0))
     );
-    let cart_view = system_get(&bus, "cart", &c.0).await.expect("cart");
+    let cart_view = system_get::<agora_cart::Cart>(&bus, &c.0)
+        .await
+        .expect("cart");
     assert_eq!(cart_view["status"], "open");
     // ...so the shopper can try again with another card and a new key.
     let retried = checkout_ok(&app.http, &app.base, &c, "d2", "pm_card_visa").await;
@@ -523,7 +527,7 @@ async fn duplicate_late_out_of_order_and_forged_webhooks_never_double_an_effect(
     )
     .await;
     settled(&bus, &order_id, SETTLE).await;
-    let payment = system_get(&bus, "payment", &order_id)
+    let payment = system_get::<agora_payment::Payment>(&bus, &order_id)
         .await
         .expect("payment");
     let intent = payment["provider_ref"].as_str().expect("ref").to_string();
@@ -601,7 +605,7 @@ async fn duplicate_late_out_of_order_and_forged_webhooks_never_double_an_effect(
         let (body, sig) = signed(&intent_event(id, kind, &intent, &order_id, amount), now);
         assert_eq!(webhook(&app, body, &sig).await.status(), 200);
     }
-    let payment = system_get(&bus, "payment", &order_id)
+    let payment = system_get::<agora_payment::Payment>(&bus, &order_id)
         .await
         .expect("payment");
     assert_eq!(payment["status"], "captured", "{payment}");
@@ -652,7 +656,9 @@ async fn orders_are_shipped_refunded_and_cancelled_with_their_money_and_stock() 
         .expect("cancel");
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let order = agora_testkit::eventually(SETTLE, || async {
-        let o = system_get(&bus, "order", &cancelled).await.ok()?;
+        let o = system_get::<agora_order::Order>(&bus, &cancelled)
+            .await
+            .ok()?;
         (o["refunded"]["amount_minor"] == o["total"]["amount_minor"]).then_some(o)
     })
     .await
@@ -699,7 +705,9 @@ async fn orders_are_shipped_refunded_and_cancelled_with_their_money_and_stock() 
         .await
         .expect("cancel");
     assert_eq!(r.status(), 409);
-    let total = system_get(&bus, "order", &shipped).await.expect("order")["total"]["amount_minor"]
+    let total = system_get::<agora_order::Order>(&bus, &shipped)
+        .await
+        .expect("order")["total"]["amount_minor"]
         .as_i64()
         .expect("total");
     let r = admin("refund".into(), json!({"amount_minor": 1000}), "refund-1")
@@ -716,7 +724,9 @@ async fn orders_are_shipped_refunded_and_cancelled_with_their_money_and_stock() 
         .expect("refund");
     assert_eq!(r.status(), 409);
     let order = agora_testkit::eventually(SETTLE, || async {
-        let o = system_get(&bus, "order", &shipped).await.ok()?;
+        let o = system_get::<agora_order::Order>(&bus, &shipped)
+            .await
+            .ok()?;
         (o["refunded"]["amount_minor"] == 1000).then_some(o)
     })
     .await

@@ -161,7 +161,9 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
             gateway_ops(&pool, &order_id, "authorize").await <= 1,
             "{step}"
         );
-        let stock = system_get(&bus, "stock", "CRASH-1").await.expect("stock");
+        let stock = system_get::<agora_inventory::StockItem>(&bus, "CRASH-1")
+            .await
+            .expect("stock");
         assert_eq!(
             stock["reserved"], 0,
             "a reservation was stranded after {step}: {stock}"
@@ -175,12 +177,14 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
     }
     // Every confirmed order took its two units, and only those.
     let sold = 2 * orders.iter().filter(|(_, s)| *s == "confirmed").count() as i64;
-    let stock = system_get(&bus, "stock", "CRASH-1").await.expect("stock");
+    let stock = system_get::<agora_inventory::StockItem>(&bus, "CRASH-1")
+        .await
+        .expect("stock");
     assert_eq!(stock["on_hand"].as_i64(), Some(100 - sold), "{stock}");
     // The code was used once per confirmed order, no use is left held by a cancelled or
     // crashed checkout, and the budget spent is exactly those orders' discounts.
     let confirmed = orders.iter().filter(|(_, s)| *s == "confirmed").count() as i64;
-    let view = system_get(&bus, "promotion", &promotion)
+    let view = system_get::<agora_promotion::Promotion>(&bus, &promotion)
         .await
         .expect("promotion");
     assert_eq!(view["uses"].as_i64(), Some(confirmed), "{view}");
@@ -235,7 +239,7 @@ async fn a_use_held_by_a_checkout_that_never_started_goes_back_after_the_hold() 
     let agora = spawn_agora_with(&nats, &db, port, None, &hold);
     ready(&http, &agora.base).await;
     // The use was held when the process died...
-    let view = system_get(&bus, "promotion", &promotion)
+    let view = system_get::<agora_promotion::Promotion>(&bus, &promotion)
         .await
         .expect("promotion");
     let released = view["open_redemptions"] == 0;
@@ -245,7 +249,9 @@ async fn a_use_held_by_a_checkout_that_never_started_goes_back_after_the_hold() 
     );
     // ... and goes back once the hold has passed, with nobody retrying.
     let view = eventually(Duration::from_secs(60), || async {
-        let view = system_get(&bus, "promotion", &promotion).await.ok()?;
+        let view = system_get::<agora_promotion::Promotion>(&bus, &promotion)
+            .await
+            .ok()?;
         (view["uses"] == 0 && view["open_redemptions"] == 0).then_some(view)
     })
     .await

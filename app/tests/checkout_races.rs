@@ -19,7 +19,7 @@ async fn shop_with(app: &TestApp, sku: &str, price: i64, stock: i64) {
 }
 
 async fn stock(app: &TestApp, sku: &str) -> Value {
-    system_get(&app.bus().await, "stock", sku)
+    system_get::<agora_inventory::StockItem>(&app.bus().await, sku)
         .await
         .expect("stock")
 }
@@ -41,7 +41,9 @@ async fn cancel(app: &TestApp, order_id: &str, cart_token: &str) {
 async fn phase_in(app: &TestApp, order_id: &str, phases: &[&str]) -> Value {
     let bus = app.bus().await;
     agora_testkit::eventually(SETTLE, || async {
-        let c = system_get(&bus, "checkout", order_id).await.ok()?;
+        let c = system_get::<agora_checkout::Checkout>(&bus, order_id)
+            .await
+            .ok()?;
         phases.contains(&c["phase"].as_str()?).then_some(c)
     })
     .await
@@ -61,7 +63,7 @@ async fn until_provider(app: &TestApp, order_id: &str, operation: &str) {
 /// on the order.
 async fn assert_refunded_in_full(app: &TestApp, order_id: &str) {
     let bus = app.bus().await;
-    let payment = system_get(&bus, "payment", order_id)
+    let payment = system_get::<agora_payment::Payment>(&bus, order_id)
         .await
         .expect("payment");
     let captured = payment["captured"]["amount_minor"]
@@ -73,7 +75,9 @@ async fn assert_refunded_in_full(app: &TestApp, order_id: &str) {
     assert_eq!(gateway_ops(&app.pool, order_id, "refund").await, 1);
     // The order learns the refund from the feed.
     let order = agora_testkit::eventually(SETTLE, || async {
-        let o = system_get(&bus, "order", order_id).await.ok()?;
+        let o = system_get::<agora_order::Order>(&bus, order_id)
+            .await
+            .ok()?;
         (o["refunded"]["amount_minor"] == captured).then_some(o)
     })
     .await
@@ -165,7 +169,9 @@ async fn a_refused_refund_is_tried_again_and_one_refused_every_time_is_left_to_s
     let checkout = phase_in(&app, &never, &["reverted", "refund_failed"]).await;
     assert_eq!(checkout["phase"], "refund_failed", "{checkout}");
     assert_eq!(checkout["refund_failure"], "refund_refused", "{checkout}");
-    let payment = system_get(&bus, "payment", &never).await.expect("payment");
+    let payment = system_get::<agora_payment::Payment>(&bus, &never)
+        .await
+        .expect("payment");
     assert_eq!(payment["refunded"]["amount_minor"], 0, "{payment}");
     let refunds = payment["refunds"].as_array().expect("refunds");
     assert_eq!(
@@ -205,9 +211,14 @@ async fn an_authorized_checkouts_units_outlive_their_first_expiry_and_a_cancel_r
     until_provider(&app, &order_id, "capture").await;
     // The expiry job runs as if the reservation's first life (30 minutes) had passed.
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    system_command(&bus, "stock", "expire_due", "HOLD-1", json!({"now": later}))
-        .await
-        .expect("expire due");
+    system_command::<agora_inventory::StockCommand>(
+        &bus,
+        "expire_due",
+        "HOLD-1",
+        json!({"now": later}),
+    )
+    .await
+    .expect("expire due");
     // Another shopper cannot take the units.
     let second = cart(&app.http, &app.base, &[("HOLD-1", 2)]).await;
     let other = checkout_ok(&app.http, &app.base, &second, "other", "pm_card_visa").await;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use agora::{Config, Roles};
 use agora_kernel::{CommandId, CustomerId, ErrorBody, Principal};
-use agora_nats::{subjects, Bus, CommandEnvelope};
+use agora_nats::Bus;
+use agora_workflows::IdentityRequest;
 use common::{spawn_app_with, system_command, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -55,18 +56,18 @@ impl Identity {
         command_id: CommandId,
         fields: Value,
     ) -> Result<Value, ErrorBody> {
-        let envelope = CommandEnvelope {
-            aggregate_id: aggregate_id.to_string(),
-            command_id,
-            principal,
-            command: fields,
-        };
+        // The request in its JSON wire form, `{"<endpoint>": fields}`; the bus routes it by type.
+        let request: IdentityRequest = serde_json::from_value(json!({ endpoint: fields }))
+            .map_err(|e| {
+                ErrorBody::new(
+                    agora_kernel::ErrorKind::Invalid,
+                    "request.invalid_command",
+                    format!("invalid {endpoint} request: {e}"),
+                )
+            })?;
+        let ctx = agora_nats::RequestContext::new(Duration::from_secs(30));
         self.bus
-            .request_within(
-                subjects::endpoint("identity", endpoint),
-                &envelope,
-                Duration::from_secs(30),
-            )
+            .call(aggregate_id, command_id, principal, &request, &ctx)
             .await
     }
 
@@ -289,9 +290,8 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
     assert_eq!(wrong, malformed);
 
     // A closed account cannot sign in, nor refresh a session it had.
-    system_command(
+    system_command::<agora_identity::AccountCommand>(
         &id.bus,
-        "account",
         "close",
         &account,
         json!({"now": chrono::Utc::now()}),
@@ -561,19 +561,13 @@ async fn the_bootstrap_email_becomes_admin_once_it_is_verified() {
         id: boss.clone(),
         role: "admin".into(),
     };
-    let grant = CommandEnvelope {
-        aggregate_id: clerk.clone(),
-        command_id: CommandId::new_random(),
-        principal: admin,
-        command: json!({"role": "staff"}),
+    let grant = agora_identity::AccountCommand::GrantRole {
+        role: agora_identity::Role::Staff,
     };
+    let ctx = agora_nats::RequestContext::new(Duration::from_secs(30));
     let _: Value = id
         .bus
-        .request_within(
-            subjects::endpoint("account", "grant_role"),
-            &grant,
-            Duration::from_secs(30),
-        )
+        .call(&clerk, CommandId::new_random(), admin, &grant, &ctx)
         .await
         .expect("grant");
     let refreshed = id
@@ -609,7 +603,7 @@ async fn a_provider_sign_in_creates_then_links_by_email_then_finds_by_subject() 
         .await
         .expect("create");
     let new_account = created["account_id"].as_str().expect("id").to_string();
-    let view = common::system_get(&id.bus, "account", &new_account)
+    let view = common::system_get::<agora_identity::Account>(&id.bus, &new_account)
         .await
         .expect("account");
     assert_eq!(view["has_password"], false);

@@ -19,9 +19,8 @@ async fn two_hundred_concurrent_reservations_of_fifty_units_sell_exactly_fifty()
     let app = spawn_app(Roles::all()).await;
     let bus = app.bus().await;
     let now = chrono::Utc::now().to_rfc3339();
-    system_command(
+    system_command::<agora_inventory::StockCommand>(
         &bus,
-        "stock",
         "receive",
         "HOT-1",
         json!({"quantity": 50, "now": now}),
@@ -41,7 +40,9 @@ async fn two_hundred_concurrent_reservations_of_fifty_units_sell_exactly_fifty()
         tokio::spawn(async move {
             let (mut reads, mut projected) = (0u32, false);
             while !done.load(Ordering::SeqCst) {
-                let view = system_get(&bus, "stock", "HOT-1").await.expect("get");
+                let view = system_get::<agora_inventory::StockItem>(&bus, "HOT-1")
+                    .await
+                    .expect("get");
                 let field = |name: &str| {
                     view[name]
                         .as_i64()
@@ -84,7 +85,7 @@ async fn two_hundred_concurrent_reservations_of_fifty_units_sell_exactly_fifty()
                 "order_ref": format!("order-{i}"),
                 "now": chrono::Utc::now().to_rfc3339(),
             });
-            system_command(&bus, "stock", "reserve", "HOT-1", fields).await
+            system_command::<agora_inventory::StockCommand>(&bus, "reserve", "HOT-1", fields).await
         }
     });
     let results = futures::future::join_all(attempts).await;
@@ -97,7 +98,9 @@ async fn two_hundred_concurrent_reservations_of_fifty_units_sell_exactly_fifty()
     for r in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(r.code, "inventory.insufficient_stock", "{r}");
     }
-    let view = system_get(&bus, "stock", "HOT-1").await.expect("get");
+    let view = system_get::<agora_inventory::StockItem>(&bus, "HOT-1")
+        .await
+        .expect("get");
     assert_eq!(
         (view["available"].as_i64(), view["reserved"].as_i64()),
         (Some(0), Some(50))
@@ -130,9 +133,8 @@ async fn expired_reservations_return_their_stock() {
     let app = spawn_app(Roles::all()).await;
     let bus = app.bus().await;
     let now = chrono::Utc::now();
-    system_command(
+    system_command::<agora_inventory::StockCommand>(
         &bus,
-        "stock",
         "receive",
         "EXP-1",
         json!({"quantity": 3, "now": now.to_rfc3339()}),
@@ -141,10 +143,12 @@ async fn expired_reservations_return_their_stock() {
     .expect("receive");
     let expires_at = (now + chrono::Duration::milliseconds(1500)).to_rfc3339();
     let fields = json!({"reservation_id": "r1", "quantity": 3, "expires_at": expires_at, "order_ref": "o1", "now": now.to_rfc3339()});
-    system_command(&bus, "stock", "reserve", "EXP-1", fields)
+    system_command::<agora_inventory::StockCommand>(&bus, "reserve", "EXP-1", fields)
         .await
         .expect("reserve");
-    let view = system_get(&bus, "stock", "EXP-1").await.expect("get");
+    let view = system_get::<agora_inventory::StockItem>(&bus, "EXP-1")
+        .await
+        .expect("get");
     assert_eq!(view["available"], 0);
     // The expiry job finds the due reservation in the read model and expires it; the read
     // model then shows the stock back (the version check rules out reading it before the
@@ -178,36 +182,32 @@ async fn stock_signals_low_out_and_back_in() {
     let app = spawn_app(Roles::all()).await;
     let bus = app.bus().await;
     let now = || chrono::Utc::now().to_rfc3339();
-    system_command(
+    system_command::<agora_inventory::StockCommand>(
         &bus,
-        "stock",
         "receive",
         "SIG-1",
         json!({"quantity": 6, "now": now()}),
     )
     .await
     .expect("receive");
-    system_command(
+    system_command::<agora_inventory::StockCommand>(
         &bus,
-        "stock",
         "adjust",
         "SIG-1",
         json!({"delta": -2, "reason": "damaged", "now": now()}),
     )
     .await
     .expect("adjust");
-    system_command(
+    system_command::<agora_inventory::StockCommand>(
         &bus,
-        "stock",
         "adjust",
         "SIG-1",
         json!({"delta": -4, "reason": "lost", "now": now()}),
     )
     .await
     .expect("adjust");
-    system_command(
+    system_command::<agora_inventory::StockCommand>(
         &bus,
-        "stock",
         "receive",
         "SIG-1",
         json!({"quantity": 1, "now": now()}),
@@ -228,19 +228,22 @@ async fn stock_signals_low_out_and_back_in() {
         );
     }
     // Guests and customers cannot move stock.
-    let envelope = agora_nats::CommandEnvelope {
-        aggregate_id: "SIG-1".to_string(),
-        command_id: agora_kernel::CommandId::new_random(),
-        principal: agora_kernel::Principal::Guest {
-            token_sha256: "00".repeat(32),
-        },
-        command: json!({"quantity": 5, "now": now()}),
+    let guest = agora_kernel::Principal::Guest {
+        token_sha256: "00".repeat(32),
     };
+    let receive = agora_inventory::StockCommand::Receive {
+        quantity: 5,
+        reason: None,
+        now: chrono::Utc::now(),
+    };
+    let ctx = agora_nats::RequestContext::new(Duration::from_secs(10));
     let err = bus
-        .request_within::<_, serde_json::Value>(
-            agora_nats::subjects::endpoint("stock", "receive"),
-            &envelope,
-            Duration::from_secs(10),
+        .call::<_, serde_json::Value>(
+            "SIG-1",
+            agora_kernel::CommandId::new_random(),
+            guest,
+            &receive,
+            &ctx,
         )
         .await
         .expect_err("forbidden");

@@ -25,9 +25,8 @@ async fn a_service_only_process_serves_its_metrics() {
 
     // A command the cart service answers (a cart nobody created: rejected) is counted.
     let bus = agora_nats::Bus::new(async_nats::connect(nats.url()).await.expect("nats"));
-    let rejected = common::system_command(
+    let rejected = common::system_command::<agora_cart::CartCommand>(
         &bus,
-        "cart",
         "clear",
         &uuid::Uuid::new_v4().to_string(),
         json!({}),

@@ -794,7 +794,7 @@ async fn an_opted_in_customer_gets_a_text_through_the_sms_provider() {
     let bus = app.bus().await;
     let order_id = uuid::Uuid::new_v4().to_string();
     let now = chrono::Utc::now();
-    system_command(&bus, "order", "place", &order_id, json!({
+    system_command::<agora_order::OrderCommand>(&bus, "place", &order_id, json!({
         "owner": {"kind": "customer", "customer_id": customer},
         "cart_id": "cart-sms",
         "lines": [{"sku": "SMS-TEE", "product_id": "p-sms", "title": "Tee", "unit_price": {"amount_minor": 1200, "currency": "EUR"}, "quantity": 1}],
@@ -807,7 +807,7 @@ async fn an_opted_in_customer_gets_a_text_through_the_sms_provider() {
     .await
     .expect("place");
     for step in ["mark_stock_reserved", "mark_payment_authorized", "confirm"] {
-        system_command(&bus, "order", step, &order_id, json!({"now": now}))
+        system_command::<agora_order::OrderCommand>(&bus, step, &order_id, json!({"now": now}))
             .await
             .unwrap_or_else(|e| panic!("{step}: {e:?}"));
     }

@@ -154,9 +154,8 @@ async fn a_sku_belongs_to_one_product_so_another_vendor_cannot_reprice_it() {
 
     // A command the product refuses gives back the SKUs it claimed: they stay free.
     let bus = app.bus().await;
-    let refused = system_command(
+    let refused = system_command::<agora_catalog::ProductCommand>(
         &bus,
-        "product",
         "create",
         &uuid::Uuid::new_v4().to_string(),
         json!({"title": "free tee", "vendor_id": "mallory",
@@ -343,7 +342,9 @@ async fn one_checkout_key_with_two_bodies_at_once_places_one_order_for_the_plan_
         .await
         .expect("checkout started");
         let plan = &started["CheckoutStarted"]["plan"];
-        let order = system_get(&bus, "order", &order_id).await.expect("order");
+        let order = system_get::<agora_order::Order>(&bus, &order_id)
+            .await
+            .expect("order");
         assert_eq!(
             order["shipping_address"]["name"], winning_body["shipping_address"]["name"],
             "{order}"
@@ -441,9 +442,8 @@ async fn a_guest_cart_merged_into_a_cart_that_is_checking_out_stays_as_it_was() 
         .expect("add");
     assert_eq!(r.status(), 200);
     let bus = app.bus().await;
-    system_command(
+    system_command::<agora_cart::CartCommand>(
         &bus,
-        "cart",
         "begin_checkout",
         &target,
         json!({"order_id": "order-in-progress", "now": chrono::Utc::now().to_rfc3339()}),
@@ -479,9 +479,8 @@ async fn a_guest_cart_merged_into_a_cart_that_is_checking_out_stays_as_it_was() 
 
     // Once the checkout gives the cart back, the same merge goes through, and a retry of it
     // applies nothing twice.
-    system_command(
+    system_command::<agora_cart::CartCommand>(
         &bus,
-        "cart",
         "abort_checkout",
         &target,
         json!({"order_id": "order-in-progress"}),

@@ -285,9 +285,8 @@ async fn no_customer_reaches_another_customers_objects_or_the_back_office() {
     }
     assert!(checked >= 30, "only {checked} back-office operations");
     // Ada as staff (a new token after the grant) gets in; her old token still says customer.
-    system_command(
+    system_command::<agora_identity::AccountCommand>(
         &bus,
-        "account",
         "grant_role",
         &ada.id,
         json!({"role": "staff"}),

@@ -183,7 +183,9 @@ async fn a_placed_order_keeps_its_tax_after_a_restart_with_other_rules() {
     assert_eq!(totals(&after), (5250, 499, 1092, 6841));
     assert_eq!(after["tax_rule"], before["tax_rule"]);
     let bus = app.bus().await;
-    let from_service = system_get(&bus, "order", &id).await.expect("order");
+    let from_service = system_get::<agora_order::Order>(&bus, &id)
+        .await
+        .expect("order");
     assert_eq!(minor(&from_service["tax"]), 1092);
 
     let cart = shop::cart(&app.http, &app.base, CART).await;

@@ -8,9 +8,10 @@
 //! Bodies reject unknown fields, so a client cannot slip `roles`, `email_verified` or a status
 //! into a profile change; ids (account, address) and times come from the edge, never the client.
 
-use agora_identity::{AccountCommand, AddressId, Role};
+use agora_identity::{Account, AccountCommand, AddressId, Role};
 use agora_kernel::Principal;
 use agora_nats::CommandReply;
+use agora_workflows::IdentityRequest;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -26,11 +27,6 @@ use uuid::Uuid;
 use crate::checkout::AddressBody;
 use crate::error::{ApiErrorBody, Json, Path, Query};
 use crate::{auth, params, service, ApiError, AppState};
-
-/// The NATS service of sign-up, sign-in and sessions.
-pub const IDENTITY_SERVICE: &str = "identity";
-/// The NATS service hosting account aggregates (stream id: the account id).
-pub const ACCOUNT_SERVICE: &str = "account";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -213,25 +209,16 @@ fn anonymous() -> Principal {
     }
 }
 
-/// Sends identity endpoint `endpoint` with `body` and returns the reply's view.
-async fn identity<B: Serialize, V: DeserializeOwned>(
+/// Sends `request` to the identity service and returns the reply's view.
+async fn identity<V: DeserializeOwned>(
     state: &AppState,
     headers: &HeaderMap,
-    endpoint: &str,
     aggregate_id: String,
     principal: Principal,
-    body: B,
+    request: IdentityRequest,
 ) -> Result<V, ApiError> {
-    let reply: CommandReply<V> = service::command(
-        state,
-        headers,
-        IDENTITY_SERVICE,
-        endpoint,
-        aggregate_id,
-        principal,
-        body,
-    )
-    .await?;
+    let reply: CommandReply<V> =
+        service::command(state, headers, aggregate_id, principal, request).await?;
     Ok(reply.view)
 }
 
@@ -243,17 +230,8 @@ async fn account_command(
     principal: Principal,
     command: AccountCommand,
 ) -> Result<serde_json::Value, ApiError> {
-    let fields = service::fields(&command)?;
-    let reply: CommandReply<serde_json::Value> = service::command(
-        state,
-        headers,
-        ACCOUNT_SERVICE,
-        command.name(),
-        id.to_string(),
-        principal,
-        fields,
-    )
-    .await?;
+    let reply: CommandReply<serde_json::Value> =
+        service::command(state, headers, id.to_string(), principal, command).await?;
     Ok(reply.view)
 }
 
@@ -263,7 +241,7 @@ async fn read_account(
     id: Uuid,
     principal: Principal,
 ) -> Result<serde_json::Value, ApiError> {
-    service::get(state, headers, ACCOUNT_SERVICE, id.to_string(), principal).await
+    service::get::<Account, _>(state, headers, id.to_string(), principal).await
 }
 
 /// The `addresses` of an account view.
@@ -324,10 +302,9 @@ pub async fn register(
     let view = identity(
         &state,
         &headers,
-        "register",
         Uuid::new_v4().to_string(),
         anonymous(),
-        request,
+        IdentityRequest::Register(request),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(AccountView(view))))
@@ -350,10 +327,9 @@ pub async fn login(
     let pair = identity(
         &state,
         &headers,
-        "login",
         Uuid::new_v4().to_string(),
         anonymous(),
-        request,
+        IdentityRequest::Login(request),
     )
     .await?;
     Ok(Json(pair))
@@ -375,10 +351,9 @@ pub async fn refresh(
     let pair = identity(
         &state,
         &headers,
-        "refresh",
         Uuid::new_v4().to_string(),
         anonymous(),
-        request,
+        IdentityRequest::Refresh(request),
     )
     .await?;
     Ok(Json(pair))
@@ -400,10 +375,9 @@ pub async fn logout(
     let _: serde_json::Value = identity(
         &state,
         &headers,
-        "logout",
         Uuid::new_v4().to_string(),
         anonymous(),
-        request,
+        IdentityRequest::Logout(request),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -422,10 +396,9 @@ pub async fn verify_email(
     let view = identity(
         &state,
         &headers,
-        "verify_email",
         Uuid::new_v4().to_string(),
         anonymous(),
-        request,
+        IdentityRequest::VerifyEmail(request),
     )
     .await?;
     Ok(Json(AccountView(view)))
@@ -442,21 +415,24 @@ pub async fn request_password_reset(
     Json(body): Json<ResetRequestBody>,
 ) -> Result<StatusCode, ApiError> {
     let request = agora_workflows::RequestPasswordReset { email: body.email };
-    mail_request(&state, &headers, "request_password_reset", request).await
+    mail_request(
+        &state,
+        &headers,
+        IdentityRequest::RequestPasswordReset(request),
+    )
+    .await
 }
 
 /// Asks the identity service to mail a link, as an anonymous visitor; the answer never tells
 /// whether the email has an account.
-async fn mail_request<B: Serialize>(
+async fn mail_request(
     state: &AppState,
     headers: &HeaderMap,
-    endpoint: &str,
-    request: B,
+    request: IdentityRequest,
 ) -> Result<StatusCode, ApiError> {
     let _: serde_json::Value = identity(
         state,
         headers,
-        endpoint,
         Uuid::new_v4().to_string(),
         anonymous(),
         request,
@@ -476,7 +452,12 @@ pub async fn resend_verification(
     Json(body): Json<ResetRequestBody>,
 ) -> Result<StatusCode, ApiError> {
     let request = agora_workflows::ResendVerification { email: body.email };
-    mail_request(&state, &headers, "resend_verification", request).await
+    mail_request(
+        &state,
+        &headers,
+        IdentityRequest::ResendVerification(request),
+    )
+    .await
 }
 
 /// Choose a new password with the token from the reset mail. Every session of the account
@@ -496,10 +477,9 @@ pub async fn reset_password(
     let _: serde_json::Value = identity(
         &state,
         &headers,
-        "reset_password",
         Uuid::new_v4().to_string(),
         anonymous(),
-        request,
+        IdentityRequest::ResetPassword(request),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -527,10 +507,9 @@ pub async fn change_password(
     let _: serde_json::Value = identity(
         &state,
         &headers,
-        "change_password",
         id.to_string(),
         principal,
-        request,
+        IdentityRequest::ChangePassword(request),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,7 +1,7 @@
 //! `/store/carts`: the shopper's cart, served by the cart service over NATS.
 
 use agora_cart::{CartCommand, CartError, CartStatus, CartView};
-use agora_kernel::{CommandId, DomainError, Principal};
+use agora_kernel::{CommandId, DomainError, Principal, Sku};
 use agora_nats::CommandReply;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -104,26 +104,32 @@ pub struct MergeCart {
     pub into_cart_id: Option<String>,
 }
 
-/// The NATS service hosting cart aggregates.
-pub const CART_SERVICE: &str = "cart";
-
 fn cart_id(raw: &str) -> Result<String, ApiError> {
     params::uuid_id(raw, "cart")
 }
 
-/// Sends cart command `endpoint` and returns the cart after it.
-async fn command<C: Serialize>(
+/// Sends a cart command and returns the cart after it.
+async fn command(
     state: &AppState,
     headers: &HeaderMap,
-    endpoint: &str,
     id: String,
     principal: Principal,
-    body: C,
+    command: CartCommand,
 ) -> Result<Cart, ApiError> {
-    let reply =
-        service::command::<C, Cart>(state, headers, CART_SERVICE, endpoint, id, principal, body)
-            .await?;
+    let reply = service::command::<_, Cart>(state, headers, id, principal, command).await?;
     Ok(reply.view)
+}
+
+/// The SKU of a cart line, from the body or the path: a malformed one is a command the cart
+/// cannot take (`422 request.invalid_command`).
+fn line_sku(raw: &str) -> Result<Sku, ApiError> {
+    Sku::parse(raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid_command",
+            format!("invalid sku: {e}"),
+        )
+    })
 }
 
 /// Open a cart: a guest cart (answered with its secret token) or, with a customer's bearer
@@ -159,10 +165,9 @@ pub async fn create_cart(
     let cart = command(
         &state,
         &headers,
-        "create",
         id.clone(),
         principal,
-        serde_json::json!({}),
+        CartCommand::Create {},
     )
     .await?;
     Ok((
@@ -188,7 +193,7 @@ pub async fn get_cart(
     let id = cart_id(&raw)?;
     let principal = auth::shopper(&state, &headers)?;
     Ok(Json(
-        service::get(&state, &headers, CART_SERVICE, id, principal).await?,
+        service::get::<agora_cart::Cart, _>(&state, &headers, id, principal).await?,
     ))
 }
 
@@ -208,7 +213,17 @@ pub async fn add_item(
     let id = cart_id(&raw)?;
     let principal = auth::shopper(&state, &headers)?;
     Ok(Json(
-        command(&state, &headers, "add_item", id, principal, body).await?,
+        command(
+            &state,
+            &headers,
+            id,
+            principal,
+            CartCommand::AddItem {
+                sku: line_sku(&body.sku)?,
+                quantity: body.quantity,
+            },
+        )
+        .await?,
     ))
 }
 
@@ -227,10 +242,11 @@ pub async fn change_quantity(
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
     let principal = auth::shopper(&state, &headers)?;
-    let cmd = serde_json::json!({"sku": sku, "quantity": body.quantity});
-    Ok(Json(
-        command(&state, &headers, "change_quantity", id, principal, cmd).await?,
-    ))
+    let cmd = CartCommand::ChangeQuantity {
+        sku: line_sku(&sku)?,
+        quantity: body.quantity,
+    };
+    Ok(Json(command(&state, &headers, id, principal, cmd).await?))
 }
 
 /// Remove a line.
@@ -247,10 +263,10 @@ pub async fn remove_item(
 ) -> Result<Json<Cart>, ApiError> {
     let id = cart_id(&raw)?;
     let principal = auth::shopper(&state, &headers)?;
-    let cmd = serde_json::json!({ "sku": sku });
-    Ok(Json(
-        command(&state, &headers, "remove_item", id, principal, cmd).await?,
-    ))
+    let cmd = CartCommand::RemoveItem {
+        sku: line_sku(&sku)?,
+    };
+    Ok(Json(command(&state, &headers, id, principal, cmd).await?))
 }
 
 /// Remove every line.
@@ -266,15 +282,7 @@ pub async fn clear_cart(
     let id = cart_id(&raw)?;
     let principal = auth::shopper(&state, &headers)?;
     Ok(Json(
-        command(
-            &state,
-            &headers,
-            "clear",
-            id,
-            principal,
-            serde_json::json!({}),
-        )
-        .await?,
+        command(&state, &headers, id, principal, CartCommand::Clear {}).await?,
     ))
 }
 
@@ -320,12 +328,10 @@ async fn merge_target(
     let _: CommandReply<CartView> = service::command_as(
         state,
         headers,
-        CART_SERVICE,
-        "create",
         id.clone(),
         merge_step(source, &id, "create"),
         customer.clone(),
-        service::fields(&CartCommand::Create {})?,
+        CartCommand::Create {},
     )
     .await?;
     Ok(id)
@@ -373,24 +379,14 @@ pub async fn merge_cart(
     }
     // The target must be the customer's before anything changes: the cart service answers
     // `cart.not_found` for anyone else's.
-    let _: Cart = service::get(
-        &state,
-        &headers,
-        CART_SERVICE,
-        target.clone(),
-        customer.clone(),
-    )
-    .await?;
+    let _: Cart =
+        service::get::<agora_cart::Cart, _>(&state, &headers, target.clone(), customer.clone())
+            .await?;
     // The guest cart's lines, on the guest's authority. Only an open cart is merged, or one
     // already merged into this very target (a retry, which repeats the same commands).
-    let source_view: CartView = service::get(
-        &state,
-        &headers,
-        CART_SERVICE,
-        source.clone(),
-        guest.clone(),
-    )
-    .await?;
+    let source_view: CartView =
+        service::get::<agora_cart::Cart, _>(&state, &headers, source.clone(), guest.clone())
+            .await?;
     match source_view.status {
         CartStatus::Open => {}
         CartStatus::Merged if source_view.merged_into.as_deref() == Some(target.as_str()) => {}
@@ -408,25 +404,21 @@ pub async fn merge_cart(
     let merged: CommandReply<Cart> = service::command_as(
         &state,
         &headers,
-        CART_SERVICE,
-        "absorb_guest_cart",
         target.clone(),
         merge_step(&source, &target, "absorb"),
         customer,
-        service::fields(&absorb)?,
+        absorb,
     )
     .await?;
     let _: CommandReply<CartView> = service::command_as(
         &state,
         &headers,
-        CART_SERVICE,
-        "mark_merged",
         source.clone(),
         merge_step(&source, &target, "mark_merged"),
         guest,
-        service::fields(&CartCommand::MarkMerged {
+        CartCommand::MarkMerged {
             target_cart_id: target.clone(),
-        })?,
+        },
     )
     .await?;
     Ok(Json(merged.view))

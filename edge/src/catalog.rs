@@ -31,11 +31,6 @@ use uuid::Uuid;
 use crate::error::{ApiErrorBody, Json, Path, Query};
 use crate::{auth, params, service, ApiError, AppState};
 
-/// The NATS service hosting product aggregates.
-pub const PRODUCT_SERVICE: &str = "product";
-/// The NATS service hosting category aggregates.
-pub const CATEGORY_SERVICE: &str = "category";
-
 /// Namespace of product ids derived from an `Idempotency-Key` (a fixed, random UUID).
 const PRODUCT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_43a2_9d0e_4b7a_8f55_2e3d_91c4_a7b0);
 
@@ -386,17 +381,7 @@ async fn send_product(
     id: String,
     command: ProductCommand,
 ) -> Result<Product, ApiError> {
-    let fields = service::fields(&command)?;
-    let reply = service::command::<_, ProductView>(
-        state,
-        headers,
-        PRODUCT_SERVICE,
-        command.name(),
-        id,
-        principal,
-        fields,
-    )
-    .await?;
+    let reply = service::command::<_, ProductView>(state, headers, id, principal, command).await?;
     Ok(reply.view.into())
 }
 
@@ -407,17 +392,7 @@ async fn send_category(
     id: String,
     command: CategoryCommand,
 ) -> Result<Category, ApiError> {
-    let fields = service::fields(&command)?;
-    let reply = service::command::<_, CategoryView>(
-        state,
-        headers,
-        CATEGORY_SERVICE,
-        command.name(),
-        id,
-        principal,
-        fields,
-    )
-    .await?;
+    let reply = service::command::<_, CategoryView>(state, headers, id, principal, command).await?;
     Ok(reply.view.into())
 }
 
@@ -551,7 +526,8 @@ pub async fn get_product(
 ) -> Result<Json<Product>, ApiError> {
     let principal = auth::back_office(&state, &headers, auth::Area::Catalog, false)?;
     let id = params::product_id(&raw)?;
-    let view: ProductView = service::get(&state, &headers, PRODUCT_SERVICE, id, principal).await?;
+    let view: ProductView =
+        service::get::<agora_catalog::Product, _>(&state, &headers, id, principal).await?;
     Ok(Json(view.into()))
 }
 

@@ -1,8 +1,11 @@
 //! Checkout and payment routes: `POST /store/carts/{id}/checkout`, the shopper's payment
 //! confirmation, and the payment provider's webhook.
 
+use agora_checkout::{CheckoutRequest, StartCheckout};
 use agora_kernel::{CommandId, Principal};
-use agora_nats::{subjects, CommandEnvelope, CommandReply};
+use agora_nats::CommandReply;
+use agora_order::Order;
+use agora_payment::{Payment, PaymentRequest, ProviderEvent};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -159,7 +162,7 @@ pub async fn checkout(
         ))
     };
     let a = body.shipping_address;
-    let start = agora_workflows::StartCheckout {
+    let start = StartCheckout {
         cart_id,
         email: body.email,
         shipping_address: agora_order::Address {
@@ -176,17 +179,15 @@ pub async fn checkout(
         request_hash,
         code: body.code,
     };
-    let envelope = CommandEnvelope {
-        aggregate_id: order_id.clone(),
+    let reply: CommandReply<serde_json::Value> = service::command_as(
+        &state,
+        &headers,
+        order_id.clone(),
         command_id,
         principal,
-        command: start,
-    };
-    let ctx = auth::context(&state, &headers);
-    let reply: CommandReply<serde_json::Value> = state
-        .bus
-        .request(subjects::endpoint("checkout", "start"), &envelope, &ctx)
-        .await?;
+        CheckoutRequest::Start(start),
+    )
+    .await?;
     let status = reply.view["status"]
         .as_str()
         .unwrap_or("placed")
@@ -238,11 +239,10 @@ pub async fn get_payment(
     // The order service decides whether this shopper owns the order; the payment service
     // serves the platform only.
     let _: serde_json::Value =
-        service::get(&state, &headers, "order", order_id.clone(), principal).await?;
-    let view: serde_json::Value = service::get(
+        service::get::<Order, _>(&state, &headers, order_id.clone(), principal).await?;
+    let view: serde_json::Value = service::get::<Payment, _>(
         &state,
         &headers,
-        "payment",
         order_id,
         Principal::system("edge-payment-status"),
     )
@@ -266,15 +266,13 @@ pub async fn confirm_payment(
     let principal = auth::shopper(&state, &headers)?;
     // The order service decides whether this shopper owns the order.
     let _: serde_json::Value =
-        service::get(&state, &headers, "order", order_id.clone(), principal).await?;
+        service::get::<Order, _>(&state, &headers, order_id.clone(), principal).await?;
     let reply: CommandReply<serde_json::Value> = service::command(
         &state,
         &headers,
-        "payment",
-        "confirm",
         order_id,
         Principal::system("edge-payment-confirmation"),
-        agora_workflows::NoFields {},
+        PaymentRequest::Confirm {},
     )
     .await?;
     Ok(Json(payment_state(&reply.view)))
@@ -318,25 +316,23 @@ pub async fn stripe_webhook(
             serde_json::json!({"received": true, "applied": false}),
         ));
     };
-    let envelope = CommandEnvelope {
-        aggregate_id: order_id,
-        command_id: CommandId::from_uuid(Uuid::new_v5(
-            &Uuid::NAMESPACE_URL,
-            format!("stripe:event:{}", event.id).as_bytes(),
-        )),
-        principal: Principal::system("stripe-webhook"),
-        command: agora_workflows::ProviderEvent {
-            event_id: event.id,
-            provider_ref: event.provider_ref,
-            kind: event.kind,
-        },
-    };
+    let command_id = CommandId::from_uuid(Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("stripe:event:{}", event.id).as_bytes(),
+    ));
+    let command = PaymentRequest::ProviderEvent(ProviderEvent {
+        event_id: event.id,
+        provider_ref: event.provider_ref,
+        kind: event.kind,
+    });
     let ctx = auth::context(&state, &headers);
     let reply: Result<CommandReply<serde_json::Value>, _> = state
         .bus
-        .request(
-            subjects::endpoint("payment", "provider_event"),
-            &envelope,
+        .call(
+            &order_id,
+            command_id,
+            Principal::system("stripe-webhook"),
+            &command,
             &ctx,
         )
         .await;

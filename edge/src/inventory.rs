@@ -18,9 +18,6 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiErrorBody, Json, Path, Query};
 use crate::{auth, params, service, ApiError, AppState};
 
-/// The NATS service hosting stock aggregates (one per SKU).
-pub const STOCK_SERVICE: &str = "stock";
-
 pub fn router() -> Router<AppState> {
     // `low-stock` is also a well-formed SKU; axum prefers the static segment, so the report
     // stays reachable (a router test checks it).
@@ -274,17 +271,9 @@ async fn send(
     let principal = auth::back_office(state, headers, auth::Area::Inventory, true)?;
     let sku = params::sku(raw_sku)?;
     vendor_scope(state, headers, &principal, &sku).await?;
-    let fields = service::fields(&command)?;
-    let reply = service::command::<_, StockView>(
-        state,
-        headers,
-        STOCK_SERVICE,
-        command.name(),
-        sku.to_string(),
-        principal,
-        fields,
-    )
-    .await?;
+    let reply =
+        service::command::<_, StockView>(state, headers, sku.to_string(), principal, command)
+            .await?;
     Ok(Json(reply.view.into()))
 }
 
@@ -316,21 +305,16 @@ async fn vendor_scope(
             .fetch_optional(&state.pool)
             .await?;
     let product = product.ok_or_else(not_found)?;
-    let view: ProductView = service::get(
-        state,
-        headers,
-        crate::catalog::PRODUCT_SERVICE,
-        product,
-        principal.clone(),
-    )
-    .await
-    .map_err(|e| {
-        if e.status == axum::http::StatusCode::NOT_FOUND {
-            not_found()
-        } else {
-            e
-        }
-    })?;
+    let view: ProductView =
+        service::get::<agora_catalog::Product, _>(state, headers, product, principal.clone())
+            .await
+            .map_err(|e| {
+                if e.status == axum::http::StatusCode::NOT_FOUND {
+                    not_found()
+                } else {
+                    e
+                }
+            })?;
     if &view.vendor_id == id {
         Ok(())
     } else {
@@ -416,7 +400,8 @@ pub async fn get_stock(
     let sku = params::sku(&raw)?;
     vendor_scope(&state, &headers, &principal, &sku).await?;
     let view: StockView =
-        service::get(&state, &headers, STOCK_SERVICE, sku.to_string(), principal).await?;
+        service::get::<agora_inventory::StockItem, _>(&state, &headers, sku.to_string(), principal)
+            .await?;
     Ok(Json(view.into()))
 }
 

@@ -30,7 +30,7 @@ use sha2::Sha256;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::accounts::{TokenPair, IDENTITY_SERVICE};
+use crate::accounts::TokenPair;
 use crate::error::{ApiErrorBody, Json, Query};
 use crate::{service, ApiError, AppState};
 
@@ -367,11 +367,9 @@ pub async fn callback(
     let reply: agora_nats::CommandReply<TokenPair> = service::command(
         &state,
         &headers,
-        IDENTITY_SERVICE,
-        "oidc_login",
         Uuid::new_v4().to_string(),
         Principal::system("edge-oidc"),
-        login,
+        agora_workflows::IdentityRequest::OidcLogin(login),
     )
     .await?;
     let clear = set_cookie(config, "", 0)?;

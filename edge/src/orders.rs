@@ -11,6 +11,7 @@
 use agora_kernel::{Currency, Money};
 use agora_nats::CommandReply;
 use agora_order::{CancelReason, OrderCommand, OrderStatus};
+use agora_payment::{PaymentRequest, RefundPayment};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -24,13 +25,6 @@ use uuid::Uuid;
 use crate::error::{ApiErrorBody, Json, Path, Query};
 use crate::{auth, params, service, ApiError, AppState};
 
-/// The NATS service hosting order aggregates (one per order, stream id the order id).
-pub const ORDER_SERVICE: &str = "order";
-/// The NATS service that talks to the payment provider; one payment per order, keyed by the
-/// order id.
-pub const PAYMENT_SERVICE: &str = "payment";
-/// The payment service's endpoint that refunds captured money.
-pub const REFUND_ENDPOINT: &str = "refund";
 /// Widest range of the daily sales report, in days.
 pub const MAX_REPORT_DAYS: i64 = 366;
 
@@ -325,17 +319,7 @@ async fn send(
     principal: agora_kernel::Principal,
     command: OrderCommand,
 ) -> Result<Json<OrderView>, ApiError> {
-    let fields = service::fields(&command)?;
-    let reply = service::command::<_, OrderView>(
-        state,
-        headers,
-        ORDER_SERVICE,
-        command.name(),
-        id,
-        principal,
-        fields,
-    )
-    .await?;
+    let reply = service::command::<_, OrderView>(state, headers, id, principal, command).await?;
     Ok(Json(reply.view))
 }
 
@@ -353,7 +337,7 @@ pub async fn store_order(
     let id = order_id(&raw)?;
     let principal = auth::shopper(&state, &headers)?;
     Ok(Json(
-        service::get(&state, &headers, ORDER_SERVICE, id, principal).await?,
+        service::get::<agora_order::Order, _>(&state, &headers, id, principal).await?,
     ))
 }
 
@@ -397,7 +381,7 @@ pub async fn admin_order(
     let principal = auth::back_office(&state, &headers, auth::Area::Sales, false)?;
     let id = order_id(&raw)?;
     Ok(Json(
-        service::get(&state, &headers, ORDER_SERVICE, id, principal).await?,
+        service::get::<agora_order::Order, _>(&state, &headers, id, principal).await?,
     ))
 }
 
@@ -499,26 +483,13 @@ pub async fn refund(
     // The same id `service::command` sends as the command id.
     let refund_id = service::command_id(&headers, &principal)?.to_string();
     // The order, not the client, says which currency was paid.
-    let order: serde_json::Value = service::get(
-        &state,
-        &headers,
-        ORDER_SERVICE,
-        id.clone(),
-        principal.clone(),
-    )
-    .await?;
+    let order: serde_json::Value =
+        service::get::<agora_order::Order, _>(&state, &headers, id.clone(), principal.clone())
+            .await?;
     let amount = Money::new(body.amount_minor, view_currency(&order)?);
-    let fields = serde_json::json!({ "refund_id": refund_id, "amount": amount });
-    let reply: CommandReply<serde_json::Value> = service::command(
-        &state,
-        &headers,
-        PAYMENT_SERVICE,
-        REFUND_ENDPOINT,
-        id,
-        principal,
-        fields,
-    )
-    .await?;
+    let command = PaymentRequest::Refund(RefundPayment { refund_id, amount });
+    let reply: CommandReply<serde_json::Value> =
+        service::command(&state, &headers, id, principal, command).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RefundAccepted {

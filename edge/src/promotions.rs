@@ -84,17 +84,8 @@ pub async fn create_promotion(
         codes: body.codes,
         now: Utc::now(),
     };
-    let reply: agora_nats::CommandReply<serde_json::Value> = service::command_as(
-        &state,
-        &headers,
-        "promotion",
-        "create",
-        id.clone(),
-        command_id,
-        principal,
-        service::fields(&command)?,
-    )
-    .await?;
+    let reply: agora_nats::CommandReply<serde_json::Value> =
+        service::command_as(&state, &headers, id.clone(), command_id, principal, command).await?;
     let status = if reply.duplicate {
         StatusCode::OK
     } else {
@@ -122,7 +113,8 @@ pub async fn get_promotion(
     let principal = auth::back_office(&state, &headers, auth::Area::Sales, false)?;
     let id = promotion_id(&id)?;
     let view: serde_json::Value =
-        service::get(&state, &headers, "promotion", id.clone(), principal).await?;
+        service::get::<agora_promotion::Promotion, _>(&state, &headers, id.clone(), principal)
+            .await?;
     Ok(Json(PromotionReply {
         promotion_id: id,
         promotion: view,
@@ -158,16 +150,8 @@ pub async fn change_status(
             ))
         }
     };
-    let reply: agora_nats::CommandReply<serde_json::Value> = service::command(
-        &state,
-        &headers,
-        "promotion",
-        command.name(),
-        id.clone(),
-        principal,
-        service::fields(&command)?,
-    )
-    .await?;
+    let reply: agora_nats::CommandReply<serde_json::Value> =
+        service::command(&state, &headers, id.clone(), principal, command).await?;
     Ok(Json(PromotionReply {
         promotion_id: id,
         promotion: reply.view,

@@ -10,12 +10,14 @@
 
 pub mod codec;
 mod context;
+mod contract;
 mod envelope;
 mod request;
 mod service;
 pub mod subjects;
 
 pub use context::{headers, RequestContext};
+pub use contract::{check_id, decode_command, decode_query};
 pub use envelope::{CommandEnvelope, CommandReply, QueryEnvelope};
 pub use request::Bus;
 pub use service::{serve_endpoints, Handler, ServiceSpec};

@@ -1,11 +1,13 @@
 use std::time::Duration;
 
-use agora_kernel::{ErrorBody, ErrorKind};
+use agora_kernel::{Command, CommandId, Contract, ErrorBody, ErrorKind, Principal};
 use async_nats::{Client, Message};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{codec, headers, RequestContext};
+use crate::{
+    codec, headers, subjects, CommandEnvelope, CommandReply, QueryEnvelope, RequestContext,
+};
 
 /// The one way Agora sends a request: typed body in, typed reply or [`ErrorBody`] out.
 ///
@@ -59,6 +61,72 @@ impl Bus {
                 }
             }
         }
+    }
+
+    /// Sends `command` to aggregate `id` of its contract's service on behalf of `principal`,
+    /// and returns the aggregate's view after it. The endpoint is the command's name.
+    pub async fn send<C: Command>(
+        &self,
+        id: &str,
+        command_id: CommandId,
+        principal: Principal,
+        command: &C,
+        ctx: &RequestContext,
+    ) -> Result<CommandReply<<C::Contract as Contract>::View>, ErrorBody> {
+        self.call(id, command_id, principal, command, ctx).await
+    }
+
+    /// Like [`Bus::send`], for a request whose reply is not the contract's view (the identity
+    /// service's token pairs, a view read into a narrower type).
+    pub async fn call<C: Command, R: DeserializeOwned>(
+        &self,
+        id: &str,
+        command_id: CommandId,
+        principal: Principal,
+        command: &C,
+        ctx: &RequestContext,
+    ) -> Result<R, ErrorBody> {
+        let envelope = CommandEnvelope {
+            aggregate_id: id.to_string(),
+            command_id,
+            principal,
+            command,
+        };
+        self.request(
+            subjects::endpoint(<C::Contract as Contract>::SERVICE, command.name()),
+            &envelope,
+            ctx,
+        )
+        .await
+    }
+
+    /// Reads the current view of aggregate `id` of service `K`, as `principal` may see it.
+    pub async fn read<K: Contract>(
+        &self,
+        id: &str,
+        principal: Principal,
+        ctx: &RequestContext,
+    ) -> Result<K::View, ErrorBody> {
+        self.read_as::<K, K::View>(id, principal, ctx).await
+    }
+
+    /// Like [`Bus::read`], into a type of the caller's choosing (a subset of the view).
+    pub async fn read_as<K: Contract, R: DeserializeOwned>(
+        &self,
+        id: &str,
+        principal: Principal,
+        ctx: &RequestContext,
+    ) -> Result<R, ErrorBody> {
+        let query = QueryEnvelope {
+            aggregate_id: id.to_string(),
+            principal,
+        };
+        self.request(
+            subjects::endpoint(K::SERVICE, agora_kernel::GET),
+            &query,
+            ctx,
+        )
+        .await
     }
 
     /// A request with a plain budget, for callers outside any request context.

@@ -53,6 +53,13 @@ pub fn events_of(aggregate_type: &str) -> String {
     format!("agora.evt.{aggregate_type}.>")
 }
 
+/// The feed subjects of every stream with id `aggregate_id`, of any type:
+/// `agora.evt.*.<aggregate_id>` (an order's own stream, its checkout's and its payment's).
+pub fn events_with_id(aggregate_id: &str) -> String {
+    debug_assert!(is_token(aggregate_id));
+    format!("agora.evt.*.{aggregate_id}")
+}
+
 /// Whether `s` can be one subject token in the grammar above.
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()

@@ -1613,7 +1613,7 @@ pub async fn order_events(
         web.state
             .bus
             .client()
-            .subscribe(format!("agora.evt.*.{id}"))
+            .subscribe(agora_nats::subjects::events_with_id(&id))
             .await
             .ok()
     } else {

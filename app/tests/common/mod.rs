@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use agora::{Config, Platform, Roles};
-use agora_kernel::{CommandId, ErrorBody, Principal, RecordedEvent};
-use agora_nats::{subjects, Bus, CommandEnvelope, QueryEnvelope};
+use agora_kernel::{Command, CommandId, Contract, ErrorBody, Principal, RecordedEvent};
+use agora_nats::Bus;
 use agora_testkit::{eventually, TestDb, TestNats};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -197,40 +197,39 @@ impl TestApp {
     }
 }
 
-/// Sends a command as the system principal over NATS and returns the reply or the error.
-pub async fn system_command(
+/// Sends command `C` as the system principal over NATS and returns the reply or the error.
+/// The command is given in its JSON wire form, `name` and `fields` (`{"<name>": fields}`);
+/// the bus routes it by its type. A command that does not decode is refused here as the
+/// service would refuse it (`request.invalid_command`).
+pub async fn system_command<C: Command>(
     bus: &Bus,
-    service: &str,
-    endpoint: &str,
+    name: &str,
     id: &str,
     fields: Value,
 ) -> Result<Value, ErrorBody> {
-    let envelope = CommandEnvelope {
-        aggregate_id: id.to_string(),
-        command_id: CommandId::new_random(),
-        principal: Principal::system("test"),
-        command: fields,
-    };
-    bus.request_within(
-        subjects::endpoint(service, endpoint),
-        &envelope,
-        Duration::from_secs(30),
+    let command: C = serde_json::from_value(serde_json::json!({ name: fields })).map_err(|e| {
+        ErrorBody::new(
+            agora_kernel::ErrorKind::Invalid,
+            "request.invalid_command",
+            format!("invalid {name} command: {e}"),
+        )
+    })?;
+    let ctx = agora_nats::RequestContext::new(Duration::from_secs(30));
+    bus.call(
+        id,
+        CommandId::new_random(),
+        Principal::system("test"),
+        &command,
+        &ctx,
     )
     .await
 }
 
-/// Reads an aggregate's view over NATS as the system principal.
-pub async fn system_get(bus: &Bus, service: &str, id: &str) -> Result<Value, ErrorBody> {
-    let query = QueryEnvelope {
-        aggregate_id: id.to_string(),
-        principal: Principal::system("test"),
-    };
-    bus.request_within(
-        subjects::endpoint(service, "get"),
-        &query,
-        Duration::from_secs(30),
-    )
-    .await
+/// Reads the view of aggregate `id` of service `K` over NATS as the system principal.
+pub async fn system_get<K: Contract>(bus: &Bus, id: &str) -> Result<Value, ErrorBody> {
+    let ctx = agora_nats::RequestContext::new(Duration::from_secs(30));
+    bus.read_as::<K, Value>(id, Principal::system("test"), &ctx)
+        .await
 }
 
 /// Waits until `sql` (one row, one bool column) is true.

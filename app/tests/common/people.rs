@@ -61,9 +61,8 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> Value {
 /// access token).
 pub async fn with_role(app: &TestApp, name: &str, role: &str) -> Person {
     let person = sign_up(app, name).await;
-    system_command(
+    system_command::<agora_identity::AccountCommand>(
         &app.bus().await,
-        "account",
         "grant_role",
         &person.id,
         json!({ "role": role }),

@@ -157,12 +157,14 @@ pub async fn checkout_ok(
 /// Waits until the checkout saga of `order_id` has nothing left to do and returns the order.
 pub async fn settled(bus: &Bus, order_id: &str, within: Duration) -> Value {
     eventually(within, || async {
-        let checkout = system_get(bus, "checkout", order_id).await.ok()?;
+        let checkout = system_get::<agora_checkout::Checkout>(bus, order_id)
+            .await
+            .ok()?;
         let phase = checkout["phase"].as_str()?.to_string();
         if !["completed", "failed", "reverted", "awaiting_payment"].contains(&phase.as_str()) {
             return None;
         }
-        system_get(bus, "order", order_id).await.ok()
+        system_get::<agora_order::Order>(bus, order_id).await.ok()
     })
     .await
     .unwrap_or_else(|_| panic!("checkout {order_id} did not settle"))

@@ -4,7 +4,10 @@ use serde::{Deserialize, Serialize};
 use crate::CartLine;
 
 /// Commands on one cart. The owner is never sent by the client: it is the acting principal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CartCommand {
     /// Opens a cart owned by the acting guest or customer.
@@ -47,20 +50,4 @@ pub enum CartCommand {
     AbortCheckout {
         order_id: String,
     },
-}
-
-impl CartCommand {
-    /// Every command name, which is also its endpoint name (`agora.cart.<name>`).
-    pub const NAMES: &'static [&'static str] = &[
-        "create",
-        "add_item",
-        "change_quantity",
-        "remove_item",
-        "clear",
-        "absorb_guest_cart",
-        "mark_merged",
-        "begin_checkout",
-        "complete_checkout",
-        "abort_checkout",
-    ];
 }

@@ -28,3 +28,67 @@ pub fn token_sha256(token: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(token.as_bytes()))
 }
+
+agora_kernel::contract!(Cart {
+    service: "cart",
+    description: "Shopping carts: one actor per live cart",
+    command: CartCommand,
+    view: CartView,
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_domain_crate_does_no_io() {
+        let allowed = [
+            "agora-kernel",
+            "serde",
+            "strum",
+            "serde_json",
+            "thiserror",
+            "cqrs-es",
+            "uuid",
+            "chrono",
+            "sha2",
+            "hex",
+        ];
+        agora_kernel::assert_only_dependencies(include_str!("../Cargo.toml"), &allowed);
+    }
+
+    #[test]
+    fn command_names_are_their_serde_tags() {
+        let sku = agora_kernel::Sku::parse("TEE-1").expect("sku");
+        agora_kernel::check_names(&[
+            CartCommand::Create {},
+            CartCommand::AddItem {
+                sku: sku.clone(),
+                quantity: 1,
+            },
+            CartCommand::ChangeQuantity {
+                sku: sku.clone(),
+                quantity: 2,
+            },
+            CartCommand::RemoveItem { sku: sku.clone() },
+            CartCommand::Clear {},
+            CartCommand::AbsorbGuestCart {
+                source_cart_id: "c1".into(),
+                lines: vec![CartLine { sku, quantity: 1 }],
+            },
+            CartCommand::MarkMerged {
+                target_cart_id: "c2".into(),
+            },
+            CartCommand::BeginCheckout {
+                order_id: "o1".into(),
+                now: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            },
+            CartCommand::CompleteCheckout {
+                order_id: "o1".into(),
+            },
+            CartCommand::AbortCheckout {
+                order_id: "o1".into(),
+            },
+        ]);
+    }
+}

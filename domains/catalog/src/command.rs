@@ -17,7 +17,10 @@ pub struct VariantInput {
 /// Commands on one product. The product id is the stream id, a UUID chosen by the caller, so a
 /// retried `Create` lands on the same stream. Each variant name is also the NATS endpoint name
 /// (`agora.product.<name>`); see [`ProductCommand::NAMES`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProductCommand {
     /// Creates a draft product. A vendor may only create products for itself.
@@ -72,38 +75,13 @@ pub enum ProductCommand {
     Archive {},
 }
 
-impl ProductCommand {
-    /// Every command name, which is also its endpoint name.
-    pub const NAMES: &'static [&'static str] = &[
-        "create",
-        "update",
-        "add_variant",
-        "change_price",
-        "remove_variant",
-        "publish",
-        "unpublish",
-        "archive",
-    ];
-
-    /// The command's name: its serde tag and its endpoint name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProductCommand::Create { .. } => "create",
-            ProductCommand::Update { .. } => "update",
-            ProductCommand::AddVariant { .. } => "add_variant",
-            ProductCommand::ChangePrice { .. } => "change_price",
-            ProductCommand::RemoveVariant { .. } => "remove_variant",
-            ProductCommand::Publish {} => "publish",
-            ProductCommand::Unpublish {} => "unpublish",
-            ProductCommand::Archive {} => "archive",
-        }
-    }
-}
-
 /// Commands on one category. The category id is the stream id, a slug chosen by the caller
 /// (`mens-shirts`). There is deliberately no command that moves a category: see
 /// [`crate::Category`] for why the parent is fixed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CategoryCommand {
     Create {
@@ -116,21 +94,10 @@ pub enum CategoryCommand {
     },
 }
 
-impl CategoryCommand {
-    /// Every command name, which is also its endpoint name (`agora.category.<name>`).
-    pub const NAMES: &'static [&'static str] = &["create", "rename"];
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            CategoryCommand::Create { .. } => "create",
-            CategoryCommand::Rename { .. } => "rename",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agora_kernel::Command as _;
     use serde_json::json;
 
     fn tag(value: &serde_json::Value) -> String {

@@ -54,6 +54,20 @@ mod double_option {
     }
 }
 
+agora_kernel::contract!(Product {
+    service: "product",
+    description: "Products and their variants; each SKU owned by one product",
+    command: ProductCommand,
+    view: ProductView,
+});
+
+agora_kernel::contract!(Category {
+    service: "category",
+    description: "The category tree",
+    command: CategoryCommand,
+    view: CategoryView,
+});
+
 #[cfg(test)]
 mod tests {
     /// A domain crate does no IO: its dependencies are the kernel, serialization, errors,
@@ -61,6 +75,7 @@ mod tests {
     #[test]
     fn the_crate_depends_on_no_io_crate() {
         let allowed = [
+            "strum",
             "agora-kernel",
             "serde",
             "serde_json",

@@ -117,7 +117,10 @@ impl Outcome {
 }
 
 /// Commands on one checkout (stream id: the order id). Only the platform sends them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CheckoutCommand {
     Start {
@@ -130,10 +133,6 @@ pub enum CheckoutCommand {
     },
     /// The expiry sweep: undo a checkout still waiting for its payment past its deadline.
     Abandon { now: DateTime<Utc> },
-}
-
-impl CheckoutCommand {
-    pub const NAMES: &'static [&'static str] = &["start", "record", "abandon"];
 }
 
 /// Facts about a checkout. A published contract.

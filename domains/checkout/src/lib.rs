@@ -27,5 +27,7 @@
 //! [`MAX_REFUND_ATTEMPTS`] times ends in `refund_failed`, for staff.
 
 mod checkout;
+mod service;
 
 pub use checkout::*;
+pub use service::{CheckoutRequest, StartCheckout};

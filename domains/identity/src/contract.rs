@@ -119,7 +119,10 @@ pub struct Address {
 /// NATS endpoint name; see [`AccountCommand::NAMES`]. Token hashes are the lower-case hex
 /// SHA-256 of tokens the service generated and mailed; `decide` never sees a token or a
 /// password.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AccountCommand {
     /// Opens the account and issues its first email-verification token. Only the platform
@@ -205,47 +208,6 @@ pub enum AccountCommand {
     Close {
         now: DateTime<Utc>,
     },
-}
-
-impl AccountCommand {
-    /// Every command name, which is also its endpoint name.
-    pub const NAMES: &'static [&'static str] = &[
-        "register",
-        "verify_email",
-        "issue_verification",
-        "request_password_reset",
-        "reset_password",
-        "change_password",
-        "update_profile",
-        "add_address",
-        "update_address",
-        "remove_address",
-        "set_default_address",
-        "grant_role",
-        "revoke_role",
-        "link_identity",
-        "close",
-    ];
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            AccountCommand::Register { .. } => "register",
-            AccountCommand::VerifyEmail { .. } => "verify_email",
-            AccountCommand::IssueVerification { .. } => "issue_verification",
-            AccountCommand::RequestPasswordReset { .. } => "request_password_reset",
-            AccountCommand::ResetPassword { .. } => "reset_password",
-            AccountCommand::ChangePassword { .. } => "change_password",
-            AccountCommand::UpdateProfile { .. } => "update_profile",
-            AccountCommand::AddAddress { .. } => "add_address",
-            AccountCommand::UpdateAddress { .. } => "update_address",
-            AccountCommand::RemoveAddress { .. } => "remove_address",
-            AccountCommand::SetDefaultAddress { .. } => "set_default_address",
-            AccountCommand::GrantRole { .. } => "grant_role",
-            AccountCommand::RevokeRole { .. } => "revoke_role",
-            AccountCommand::LinkIdentity { .. } => "link_identity",
-            AccountCommand::Close { .. } => "close",
-        }
-    }
 }
 
 /// How a profile update changed the phone number.
@@ -413,7 +375,10 @@ impl RevokeReason {
 
 /// Commands on one session (stream id: the refresh-token family id, a UUID). Only the platform
 /// sends them; see [`SessionCommand::NAMES`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SessionCommand {
     /// Opens the family with its first refresh token (after a successful sign-in).
@@ -440,19 +405,6 @@ pub enum SessionCommand {
         reason: RevokeReason,
         now: DateTime<Utc>,
     },
-}
-
-impl SessionCommand {
-    /// Every command name, which is also its endpoint name.
-    pub const NAMES: &'static [&'static str] = &["start", "rotate", "revoke"];
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            SessionCommand::Start { .. } => "start",
-            SessionCommand::Rotate { .. } => "rotate",
-            SessionCommand::Revoke { .. } => "revoke",
-        }
-    }
 }
 
 /// Facts about a session. A published contract.

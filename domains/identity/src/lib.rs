@@ -48,6 +48,20 @@ pub use validate::{
     MAX_USER_AGENT_CHARS, MIN_EMAIL_CHARS, TOKEN_SHA256_HEX_CHARS,
 };
 
+agora_kernel::contract!(Account {
+    service: "account",
+    description: "Accounts: profile, addresses, roles, linked identities",
+    command: AccountCommand,
+    view: AccountView,
+});
+
+agora_kernel::contract!(Session {
+    service: "session",
+    description: "Sessions: refresh-token families",
+    command: SessionCommand,
+    view: SessionView,
+});
+
 #[cfg(test)]
 mod tests {
     /// A domain crate does no IO: its dependencies are the kernel, serialization, errors,
@@ -56,6 +70,7 @@ mod tests {
     #[test]
     fn the_crate_depends_on_no_io_crate() {
         let allowed = [
+            "strum",
             "agora-kernel",
             "serde",
             "serde_json",

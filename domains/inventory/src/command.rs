@@ -20,7 +20,10 @@ pub enum AdjustReason {
 /// Commands on the stock of one SKU (the stream id). Every command whose outcome or record
 /// depends on time carries `now`: `decide` never reads a clock. Each variant name is also the
 /// NATS endpoint name (`agora.stock.<name>`); see [`StockCommand::NAMES`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StockCommand {
     /// Goods arrived: on hand grows by `quantity`.
@@ -84,39 +87,10 @@ pub enum StockCommand {
     },
 }
 
-impl StockCommand {
-    /// Every command name, which is also its endpoint name.
-    pub const NAMES: &'static [&'static str] = &[
-        "receive",
-        "adjust",
-        "set_threshold",
-        "reserve",
-        "release",
-        "commit",
-        "expire_due",
-        "return_reservation",
-        "hold",
-    ];
-
-    /// The command's name: its serde tag and its endpoint name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            StockCommand::Receive { .. } => "receive",
-            StockCommand::Adjust { .. } => "adjust",
-            StockCommand::SetThreshold { .. } => "set_threshold",
-            StockCommand::Reserve { .. } => "reserve",
-            StockCommand::Release { .. } => "release",
-            StockCommand::Commit { .. } => "commit",
-            StockCommand::ExpireDue { .. } => "expire_due",
-            StockCommand::ReturnReservation { .. } => "return_reservation",
-            StockCommand::Hold { .. } => "hold",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agora_kernel::Command as _;
     use serde_json::json;
 
     #[test]
@@ -142,6 +116,13 @@ mod tests {
                 order_ref: "o".into(),
                 now,
             },
+            StockCommand::Hold {
+                reservation_id: "r".into(),
+                quantity: 1,
+                expires_at: now,
+                order_ref: "o".into(),
+                now,
+            },
             StockCommand::Release {
                 reservation_id: "r".into(),
             },
@@ -151,13 +132,6 @@ mod tests {
             StockCommand::ExpireDue { now },
             StockCommand::ReturnReservation {
                 reservation_id: "r".into(),
-            },
-            StockCommand::Hold {
-                reservation_id: "r".into(),
-                quantity: 1,
-                expires_at: now,
-                order_ref: "o".into(),
-                now,
             },
         ];
         assert_eq!(all.len(), StockCommand::NAMES.len());

@@ -32,6 +32,13 @@ pub use stock::{
     MAX_RESERVATION_ID_CHARS, MAX_THRESHOLD, REMEMBERED_COMMITS,
 };
 
+agora_kernel::contract!(StockItem {
+    service: "stock",
+    description: "Stock per SKU; one actor serializes each SKU",
+    command: StockCommand,
+    view: StockView,
+});
+
 #[cfg(test)]
 mod tests {
     /// A domain crate does no IO: its dependencies are the kernel, serialization, errors,
@@ -39,6 +46,7 @@ mod tests {
     #[test]
     fn the_crate_depends_on_no_io_crate() {
         let allowed = [
+            "strum",
             "agora-kernel",
             "serde",
             "serde_json",

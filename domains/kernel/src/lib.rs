@@ -4,11 +4,14 @@
 //! - Typed ids ([`typed_id!`]) so a cart id can never be passed where an order id is expected.
 //! - [`ErrorKind`] and [`ErrorBody`]: every domain error has a stable, documented code and a kind
 //!   that the edge maps to an HTTP status.
+//! - [`Contract`] and [`Command`]: what a service answers on the bus, typed; no caller writes an
+//!   endpoint name.
 //! - [`Principal`]: who acted, carried by every command and recorded in every event's metadata.
 //! - [`EventMetadata`] and the hash chain ([`chain_hash`]) that makes each stream tamper-evident.
 //!
 //! Invariant: this crate does no IO and reads no clock; time and ids arrive as values.
 
+mod contract;
 mod decider;
 mod error;
 mod ids;
@@ -19,6 +22,7 @@ mod purity;
 mod recorded;
 mod sku;
 
+pub use contract::{check_names, Command, Contract, GET};
 pub use decider::{CqrsEnvelope, Decider};
 pub use error::{DomainError, ErrorBody, ErrorKind};
 pub use ids::{CommandId, CorrelationId, CustomerId, ParseIdError};

@@ -131,7 +131,10 @@ pub struct OrderTax {
 // `Place` dwarfs the other variants, but a command is decoded, decided and dropped, never
 // stored in bulk; boxing its address would only make every constructor noisier.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum OrderCommand {
     /// Creates the order from a priced cart. Only the platform (the checkout) places orders.
@@ -196,35 +199,6 @@ pub enum OrderCommand {
         line: Option<RefundLine>,
         now: DateTime<Utc>,
     },
-}
-
-impl OrderCommand {
-    /// Every command name, which is also its endpoint name.
-    pub const NAMES: &'static [&'static str] = &[
-        "place",
-        "mark_stock_reserved",
-        "mark_payment_authorized",
-        "confirm",
-        "record_capture",
-        "ship",
-        "mark_delivered",
-        "cancel",
-        "record_refund",
-    ];
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            OrderCommand::Place { .. } => "place",
-            OrderCommand::MarkStockReserved { .. } => "mark_stock_reserved",
-            OrderCommand::MarkPaymentAuthorized { .. } => "mark_payment_authorized",
-            OrderCommand::Confirm { .. } => "confirm",
-            OrderCommand::RecordCapture { .. } => "record_capture",
-            OrderCommand::Ship { .. } => "ship",
-            OrderCommand::MarkDelivered { .. } => "mark_delivered",
-            OrderCommand::Cancel { .. } => "cancel",
-            OrderCommand::RecordRefund { .. } => "record_refund",
-        }
-    }
 }
 
 /// Facts about an order. A published contract.
@@ -350,6 +324,7 @@ impl OrderStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agora_kernel::Command as _;
     use serde_json::json;
 
     const NOW: &str = "2025-06-15T12:00:00Z";

@@ -37,6 +37,13 @@ pub use order::{
     MIN_EMAIL_CHARS,
 };
 
+agora_kernel::contract!(Order {
+    service: "order",
+    description: "Orders: one actor per live order",
+    command: OrderCommand,
+    view: OrderView,
+});
+
 #[cfg(test)]
 mod tests {
     /// A domain crate does no IO: its dependencies are the kernel, serialization, errors,
@@ -44,6 +51,7 @@ mod tests {
     #[test]
     fn the_crate_depends_on_no_io_crate() {
         let allowed = [
+            "strum",
             "agora-kernel",
             "agora-promotion",
             "serde",

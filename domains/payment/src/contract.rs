@@ -70,7 +70,10 @@ impl ProviderEventKind {
 /// reach it: the payment service wraps these with provider calls). Only the platform (the
 /// payment service, as `System`) sends them, except `request_refund`, which back-office staff
 /// with role `admin` or `staff` may send too.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PaymentCommand {
     /// Opens the payment for an order before the provider is asked to authorize it.
@@ -122,34 +125,6 @@ pub enum PaymentCommand {
         kind: ProviderEventKind,
         now: DateTime<Utc>,
     },
-}
-
-impl PaymentCommand {
-    pub const NAMES: &'static [&'static str] = &[
-        "start",
-        "record_authorization",
-        "record_failure",
-        "record_capture",
-        "record_void",
-        "request_refund",
-        "record_refund",
-        "record_refund_failure",
-        "apply_provider_event",
-    ];
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            PaymentCommand::Start { .. } => "start",
-            PaymentCommand::RecordAuthorization { .. } => "record_authorization",
-            PaymentCommand::RecordFailure { .. } => "record_failure",
-            PaymentCommand::RecordCapture { .. } => "record_capture",
-            PaymentCommand::RecordVoid { .. } => "record_void",
-            PaymentCommand::RequestRefund { .. } => "request_refund",
-            PaymentCommand::RecordRefund { .. } => "record_refund",
-            PaymentCommand::RecordRefundFailure { .. } => "record_refund_failure",
-            PaymentCommand::ApplyProviderEvent { .. } => "apply_provider_event",
-        }
-    }
 }
 
 /// Facts about a payment. A published contract.
@@ -319,12 +294,18 @@ mod tests {
     #[test]
     fn command_names_are_their_serde_tags_and_every_command_round_trips() {
         let all = every_command();
-        assert_eq!(all.len(), PaymentCommand::NAMES.len());
-        for (command, name) in all.iter().zip(PaymentCommand::NAMES) {
+        assert_eq!(
+            all.len(),
+            <PaymentCommand as strum::VariantNames>::VARIANTS.len()
+        );
+        for (command, name) in all
+            .iter()
+            .zip(<PaymentCommand as strum::VariantNames>::VARIANTS)
+        {
             let value = serde_json::to_value(command).expect("serializes");
             let object = value.as_object().expect("externally tagged");
             assert_eq!(object.keys().collect::<Vec<_>>(), vec![*name], "{value}");
-            assert_eq!(command.name(), *name);
+            assert_eq!(<&'static str>::from(command), *name);
             let back: PaymentCommand = serde_json::from_value(value).expect("round-trips");
             assert_eq!(back, *command);
         }

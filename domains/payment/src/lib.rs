@@ -24,6 +24,7 @@
 mod contract;
 mod error;
 mod payment;
+mod service;
 
 pub use contract::*;
 pub use error::PaymentError;
@@ -31,6 +32,7 @@ pub use payment::{
     CqrsEnvelope, Payment, PaymentView, Refund, RefundStatus, RefundView, MAX_AMOUNT_MINOR,
     MAX_CODE_CHARS, MAX_PAYMENT_METHOD_CHARS,
 };
+pub use service::{AuthorizePayment, PaymentRequest, ProviderEvent, RefundPayment};
 
 #[cfg(test)]
 mod tests {
@@ -39,6 +41,7 @@ mod tests {
     #[test]
     fn the_crate_depends_on_no_io_crate() {
         let allowed = [
+            "strum",
             "agora-kernel",
             "serde",
             "serde_json",

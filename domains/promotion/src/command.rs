@@ -25,7 +25,10 @@ pub enum CodeSpec {
 /// Commands on one promotion (the stream id is its [`PromotionId`](crate::PromotionId)).
 /// Time always arrives as `now`: `decide` never reads a clock. Each variant name is also the
 /// NATS endpoint name (`agora.promotion.<name>`); see [`PromotionCommand::NAMES`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PromotionCommand {
     /// Creates the promotion as a draft.
@@ -75,25 +78,6 @@ pub enum PromotionCommand {
 }
 
 impl PromotionCommand {
-    /// Every command name, which is also its endpoint name.
-    pub const NAMES: &'static [&'static str] = &[
-        "create", "revise", "activate", "pause", "end", "reserve", "confirm", "release",
-    ];
-
-    /// The command's name: its serde tag and its endpoint name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            PromotionCommand::Create { .. } => "create",
-            PromotionCommand::Revise { .. } => "revise",
-            PromotionCommand::Activate { .. } => "activate",
-            PromotionCommand::Pause { .. } => "pause",
-            PromotionCommand::End { .. } => "end",
-            PromotionCommand::Reserve { .. } => "reserve",
-            PromotionCommand::Confirm { .. } => "confirm",
-            PromotionCommand::Release { .. } => "release",
-        }
-    }
-
     /// Whether the command redeems (the checkout's business) rather than manages.
     pub fn is_redemption(&self) -> bool {
         matches!(

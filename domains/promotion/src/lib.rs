@@ -61,6 +61,13 @@ pub use terms::{
 
 pub use agora_kernel::CqrsEnvelope;
 
+agora_kernel::contract!(Promotion {
+    service: "promotion",
+    description: "Promotions and coupon codes; each code redeems one promotion",
+    command: PromotionCommand,
+    view: PromotionView,
+});
+
 #[cfg(test)]
 mod tests {
     /// A domain crate does no IO: its dependencies are the kernel, serialization, errors,
@@ -68,6 +75,7 @@ mod tests {
     #[test]
     fn the_crate_depends_on_no_io_crate() {
         let allowed = [
+            "strum",
             "agora-kernel",
             "serde",
             "serde_json",

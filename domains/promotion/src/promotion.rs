@@ -594,6 +594,7 @@ agora_kernel::cqrs_aggregate!(Promotion, PromotionEvent);
 mod tests {
     use super::*;
     use crate::{Action, Limits, Window};
+    use agora_kernel::Command as _;
     use agora_kernel::{Currency, DomainError};
     use chrono::TimeDelta;
 

@@ -3,6 +3,7 @@ use crate::{
     MAX_ADDRESS_FIELD_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_PHONE_CHARS, MAX_PROVIDER_CHARS,
     MAX_SUBJECT_CHARS,
 };
+use agora_kernel::Command as _;
 use agora_kernel::DomainError;
 use chrono::TimeDelta;
 

@@ -1,4 +1,5 @@
 use super::*;
+use agora_kernel::Command as _;
 use serde_json::json;
 
 const NOW: &str = "2025-06-15T12:00:00Z";

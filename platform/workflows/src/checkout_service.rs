@@ -2,12 +2,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use agora_cart::Cart;
 use agora_cart::{CartCommand, CartView};
-use agora_catalog::{ProductStatus, ProductView};
-use agora_checkout::{Checkout, CheckoutCommand, CheckoutPlan, CheckoutView, Outcome};
-use agora_kernel::{Decider, DomainError, ErrorBody, ErrorKind, Money, Principal, Sku};
+use agora_catalog::{Product, ProductStatus, ProductView};
+use agora_checkout::{
+    Checkout, CheckoutCommand, CheckoutPlan, CheckoutRequest, CheckoutView, Outcome, StartCheckout,
+};
+use agora_kernel::{
+    Command as _, Decider, DomainError, ErrorBody, ErrorKind, Money, Principal, Sku,
+};
 use agora_nats::{
-    codec, subjects, Bus, CommandEnvelope, CommandReply, Handler, QueryEnvelope, RequestContext,
+    check_id, codec, decode_command, Bus, CommandEnvelope, CommandReply, Handler, RequestContext,
 };
 use agora_order::{
     Address, Order, OrderCommand, OrderDiscount, OrderLine, OrderOwner, OrderPromotion, OrderTax,
@@ -25,7 +30,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 use std::str::FromStr;
 
-use crate::{fields, step_id, StartCheckout};
+use crate::step_id;
 
 /// The shop's shipping and tax rules, from configuration.
 #[derive(Clone, Debug)]
@@ -114,17 +119,9 @@ impl CheckoutService {
                 .map_err(|e| ErrorBody::unavailable(format!("price lookup failed: {e}")))?;
         let owners: BTreeMap<String, String> = rows.into_iter().collect();
         let product_ids: BTreeSet<String> = owners.values().cloned().collect();
-        let lookups = product_ids.iter().map(|id| {
-            let query = QueryEnvelope {
-                aggregate_id: id.clone(),
-                principal: system(),
-            };
-            async move {
-                self.bus
-                    .request::<_, ProductView>(subjects::endpoint("product", "get"), &query, ctx)
-                    .await
-            }
-        });
+        let lookups = product_ids
+            .iter()
+            .map(|id| self.bus.read::<Product>(id, system(), ctx));
         let mut by_sku: BTreeMap<String, (ProductView, usize)> = BTreeMap::new();
         for product in futures::future::join_all(lookups).await {
             let product = match product {
@@ -312,19 +309,13 @@ impl CheckoutService {
     ) -> Result<(), ErrorBody> {
         for promotion in &discount.promotions {
             let command = command(promotion);
-            let _: CommandReply<serde_json::Value> = self
-                .bus
-                .request(
-                    subjects::endpoint("promotion", command.name()),
-                    &CommandEnvelope {
-                        aggregate_id: promotion.promotion_id.clone(),
-                        command_id: step_id(
-                            order_id,
-                            &format!("promotion:{}:{}", command.name(), promotion.promotion_id),
-                        ),
-                        principal: system(),
-                        command: fields(&command),
-                    },
+            let step = format!("promotion:{}:{}", command.name(), promotion.promotion_id);
+            self.bus
+                .send(
+                    &promotion.promotion_id,
+                    step_id(order_id, &step),
+                    system(),
+                    &command,
                     ctx,
                 )
                 .await?;
@@ -402,15 +393,12 @@ impl CheckoutService {
             discount: plan.discount.clone(),
             now: Utc::now(),
         };
-        let reply: CommandReply<OrderView> = bus
-            .request(
-                subjects::endpoint("order", "place"),
-                &CommandEnvelope {
-                    aggregate_id: order_id.to_string(),
-                    command_id: step_id(order_id, "place-order"),
-                    principal: system(),
-                    command: fields(&place),
-                },
+        let reply = bus
+            .send(
+                order_id,
+                step_id(order_id, "place-order"),
+                system(),
+                &place,
                 ctx,
             )
             .await?;
@@ -460,14 +448,7 @@ impl CheckoutService {
         }
         let cart: CartView = self
             .bus
-            .request(
-                subjects::endpoint("cart", "get"),
-                &QueryEnvelope {
-                    aggregate_id: req.cart_id.clone(),
-                    principal: shopper.clone(),
-                },
-                ctx,
-            )
+            .read::<Cart>(&req.cart_id, shopper.clone(), ctx)
             .await?;
         if cart.lines.is_empty() {
             return Err(agora_cart::CartError::Empty.to_body());
@@ -637,18 +618,14 @@ impl CheckoutService {
         let order_id = order_id.to_string();
         // Lock the cart on the shopper's authority (the cart service checks ownership), so a
         // second checkout of the same cart is refused instead of becoming a second order.
-        let _: CommandReply<CartView> = self
-            .bus
-            .request(
-                subjects::endpoint("cart", "begin_checkout"),
-                &CommandEnvelope {
-                    aggregate_id: req.cart_id.clone(),
-                    command_id: step_id(&order_id, "lock-cart"),
-                    principal: shopper.clone(),
-                    command: fields(&CartCommand::BeginCheckout {
-                        order_id: order_id.clone(),
-                        now,
-                    }),
+        self.bus
+            .send(
+                &req.cart_id,
+                step_id(&order_id, "lock-cart"),
+                shopper.clone(),
+                &CartCommand::BeginCheckout {
+                    order_id: order_id.clone(),
+                    now,
                 },
                 ctx,
             )
@@ -685,17 +662,7 @@ impl CheckoutService {
             return Err(agora_checkout::CheckoutError::KeyReused.to_body());
         }
         // The shopper must own the order they replay (the order service checks).
-        let order = self
-            .bus
-            .request::<_, OrderView>(
-                subjects::endpoint("order", "get"),
-                &QueryEnvelope {
-                    aggregate_id: order_id.to_string(),
-                    principal: shopper.clone(),
-                },
-                ctx,
-            )
-            .await;
+        let order = self.bus.read::<Order>(order_id, shopper.clone(), ctx).await;
         match order {
             Ok(view) => Ok(CommandReply {
                 version: view.version,
@@ -733,40 +700,19 @@ impl Handler for CheckoutService {
         ctx: RequestContext,
         payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
-        match endpoint {
-            "get" => {
-                let query: QueryEnvelope = codec::decode(&payload)?;
-                check_id(&query.aggregate_id)?;
-                let view = self
-                    .host
-                    .read(&query.aggregate_id, query.principal, &ctx)
-                    .await?;
-                Ok(codec::encode(&view))
-            }
-            "start" => {
-                let envelope: CommandEnvelope<StartCheckout> = codec::decode(&payload)?;
-                check_id(&envelope.aggregate_id)?;
-                check_id(&envelope.command.cart_id)?;
-                let reply = self.start(envelope, &ctx).await?;
-                Ok(codec::encode(&reply))
-            }
-            other => Err(ErrorBody::new(
-                ErrorKind::NotFound,
-                "request.unknown_endpoint",
-                format!("no endpoint {other}"),
-            )),
+        if endpoint == agora_kernel::GET {
+            return agora_runtime::read(&self.host, &payload, &ctx).await;
         }
-    }
-}
-
-fn check_id(id: &str) -> Result<(), ErrorBody> {
-    if subjects::is_token(id) && id.len() <= 64 {
-        Ok(())
-    } else {
-        Err(ErrorBody::new(
-            ErrorKind::Invalid,
-            "request.invalid_id",
-            "malformed id",
-        ))
+        let envelope = decode_command::<Checkout>(endpoint, &payload)?;
+        let CheckoutRequest::Start(start) = envelope.command;
+        check_id(&start.cart_id)?;
+        let envelope = CommandEnvelope {
+            aggregate_id: envelope.aggregate_id,
+            command_id: envelope.command_id,
+            principal: envelope.principal,
+            command: start,
+        };
+        let reply = self.start(envelope, &ctx).await?;
+        Ok(codec::encode(&reply))
     }
 }

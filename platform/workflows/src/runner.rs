@@ -21,20 +21,24 @@ use agora_checkout::{
     Action, Checkout, CheckoutCommand, CheckoutPlan, Outcome, Phase, MAX_REFUND_ATTEMPTS,
 };
 use agora_inventory::StockCommand;
+use agora_inventory::StockView;
+use agora_kernel::{Command, Contract};
 use agora_kernel::{CommandId, ErrorBody, ErrorKind, Money, RecordedEvent, Sku};
-use agora_nats::{subjects, Bus, CommandEnvelope, CommandReply, QueryEnvelope, RequestContext};
+use agora_nats::{Bus, CommandEnvelope, CommandReply, RequestContext};
+use agora_order::Order;
 use agora_order::{CancelReason, OrderCommand, OrderEvent, OrderStatus, OrderView};
-use agora_payment::{PaymentEvent, PaymentStatus, PaymentView, RefundStatus, RefundView};
+use agora_payment::{
+    AuthorizePayment, Payment, PaymentEvent, PaymentRequest, PaymentStatus, PaymentView,
+    RefundPayment, RefundStatus, RefundView,
+};
 use agora_promotion::PromotionCommand;
 use agora_runtime::{AggregateHost, EventStore};
 use async_nats::jetstream;
 use chrono::Utc;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::checkout_service::system;
-use crate::{fields, step_id, AuthorizePayment, NoFields, RefundPayment};
+use crate::step_id;
 
 /// The durable consumer every runner instance shares.
 pub const CONSUMER: &str = "saga_checkout";
@@ -108,25 +112,14 @@ impl Runner {
         locks.entry(order_id.to_string()).or_default().clone()
     }
 
-    async fn send<C: Serialize, V: DeserializeOwned>(
+    async fn send<C: Command>(
         &self,
-        service: &str,
-        endpoint: &str,
         id: &str,
         command_id: CommandId,
         command: &C,
-    ) -> Result<CommandReply<V>, ErrorBody> {
+    ) -> Result<CommandReply<<C::Contract as Contract>::View>, ErrorBody> {
         self.bus
-            .request(
-                subjects::endpoint(service, endpoint),
-                &CommandEnvelope {
-                    aggregate_id: id.to_string(),
-                    command_id,
-                    principal: system(),
-                    command,
-                },
-                &ctx(),
-            )
+            .send(id, command_id, system(), command, &ctx())
             .await
     }
 
@@ -138,25 +131,23 @@ impl Runner {
         sku: &Sku,
         step: &str,
         command: &StockCommand,
-    ) -> Result<CommandReply<serde_json::Value>, ErrorBody> {
+    ) -> Result<CommandReply<StockView>, ErrorBody> {
         self.send(
-            "stock",
-            command.name(),
             sku.as_str(),
             step_id(order_id, &format!("stock:{step}:{sku}")),
-            &fields(command),
+            command,
         )
         .await
     }
 
-    /// Confirms or releases (`endpoint`) the use of every promotion the checkout for
+    /// Confirms (`confirm`) or releases the use of every promotion the checkout for
     /// `order_id` reserved when it started; the command id is the step
-    /// `promotion:<endpoint>:<promotion id>`, and the promotion decides each once per order.
+    /// `promotion:<command>:<promotion id>`, and the promotion decides each once per order.
     async fn redemptions(
         &self,
         order_id: &str,
         plan: &CheckoutPlan,
-        endpoint: &str,
+        confirm: bool,
     ) -> Result<(), ErrorBody> {
         let Some(discount) = &plan.discount else {
             return Ok(());
@@ -166,43 +157,32 @@ impl Runner {
         };
         let now = Utc::now();
         for promotion in &discount.promotions {
-            let command = match endpoint {
-                "confirm" => PromotionCommand::Confirm {
+            let command = if confirm {
+                PromotionCommand::Confirm {
                     order_id: order,
                     now,
-                },
-                _ => PromotionCommand::Release {
+                }
+            } else {
+                PromotionCommand::Release {
                     order_id: order,
                     now,
-                },
+                }
             };
-            let _: CommandReply<serde_json::Value> = self
-                .send(
-                    "promotion",
-                    command.name(),
-                    &promotion.promotion_id,
-                    step_id(
-                        order_id,
-                        &format!("promotion:{}:{}", command.name(), promotion.promotion_id),
-                    ),
-                    &fields(&command),
-                )
-                .await?;
+            self.send(
+                &promotion.promotion_id,
+                step_id(
+                    order_id,
+                    &format!("promotion:{}:{}", command.name(), promotion.promotion_id),
+                ),
+                &command,
+            )
+            .await?;
         }
         Ok(())
     }
 
-    async fn get<V: DeserializeOwned>(&self, service: &str, id: &str) -> Result<V, ErrorBody> {
-        self.bus
-            .request(
-                subjects::endpoint(service, agora_runtime::GET_ENDPOINT),
-                &QueryEnvelope {
-                    aggregate_id: id.to_string(),
-                    principal: system(),
-                },
-                &ctx(),
-            )
-            .await
+    async fn get<K: Contract>(&self, id: &str) -> Result<K::View, ErrorBody> {
+        self.bus.read::<K>(id, system(), &ctx()).await
     }
 
     /// Records an outcome on the checkout; its command id names the phase and the outcome, so
@@ -294,13 +274,7 @@ impl Runner {
                     now,
                 };
                 let _: CommandReply<OrderView> = self
-                    .send(
-                        "order",
-                        "place",
-                        order_id,
-                        step_id(order_id, "place-order"),
-                        &fields(&place),
-                    )
+                    .send(order_id, step_id(order_id, "place-order"), &place)
                     .await?;
                 Ok(Some(Outcome::OrderPlaced))
             }
@@ -333,12 +307,10 @@ impl Runner {
                     return Ok(Some(Outcome::StockUnavailable { sku }));
                 }
                 match self
-                    .send::<_, OrderView>(
-                        "order",
-                        "mark_stock_reserved",
+                    .send(
                         order_id,
                         step_id(order_id, "order:stock_reserved"),
-                        &fields(&OrderCommand::MarkStockReserved { now }),
+                        &OrderCommand::MarkStockReserved { now },
                     )
                     .await
                 {
@@ -349,14 +321,12 @@ impl Runner {
             Action::Authorize => {
                 let reply: Result<CommandReply<PaymentView>, ErrorBody> = self
                     .send(
-                        "payment",
-                        "authorize",
                         order_id,
                         step_id(order_id, "payment:authorize"),
-                        &AuthorizePayment {
+                        &PaymentRequest::Authorize(AuthorizePayment {
                             amount: plan.amount,
                             payment_method: plan.payment_method.clone(),
-                        },
+                        }),
                     )
                     .await;
                 match reply {
@@ -368,7 +338,7 @@ impl Runner {
                 }
             }
             Action::CheckPayment => {
-                let view: PaymentView = self.get("payment", order_id).await?;
+                let view: PaymentView = self.get::<Payment>(order_id).await?;
                 Ok(payment_outcome(&view).filter(|o| *o != Outcome::PaymentPending))
             }
             Action::ConfirmOrder => {
@@ -396,24 +366,20 @@ impl Runner {
                     }
                 }
                 let marked = self
-                    .send::<_, OrderView>(
-                        "order",
-                        "mark_payment_authorized",
+                    .send(
                         order_id,
                         step_id(order_id, "order:payment_authorized"),
-                        &fields(&OrderCommand::MarkPaymentAuthorized { now }),
+                        &OrderCommand::MarkPaymentAuthorized { now },
                     )
                     .await;
                 if let Err(e) = marked {
                     return self.cancelled_or(order_id, e).await;
                 }
                 match self
-                    .send::<_, OrderView>(
-                        "order",
-                        "confirm",
+                    .send(
                         order_id,
                         step_id(order_id, "order:confirm"),
-                        &fields(&OrderCommand::Confirm { now }),
+                        &OrderCommand::Confirm { now },
                     )
                     .await
                 {
@@ -423,12 +389,10 @@ impl Runner {
             }
             Action::Capture => {
                 match self
-                    .send::<_, PaymentView>(
-                        "payment",
-                        "capture",
+                    .send(
                         order_id,
                         step_id(order_id, "payment:capture"),
-                        &NoFields {},
+                        &PaymentRequest::Capture {},
                     )
                     .await
                 {
@@ -468,20 +432,18 @@ impl Runner {
                 }
                 let _: Option<CommandReply<OrderView>> = self
                     .send(
-                        "order",
-                        "record_capture",
                         order_id,
                         step_id(order_id, "order:record_capture"),
-                        &fields(&OrderCommand::RecordCapture {
+                        &OrderCommand::RecordCapture {
                             amount: plan.amount,
                             now,
-                        }),
+                        },
                     )
                     .await
                     .map(Some)
                     .or_else(|e| tolerate(e, &["order.invalid_transition"]).map(|_: ()| None))?;
                 // The order is paid: its promotions' uses are final.
-                self.redemptions(order_id, plan, "confirm").await?;
+                self.redemptions(order_id, plan, true).await?;
                 self.close_cart(order_id, &plan.cart_id, true).await?;
                 metrics::counter!("agora_checkouts_total", "outcome" => "completed").increment(1);
                 Ok(Some(Outcome::Finished))
@@ -492,7 +454,7 @@ impl Runner {
                 cancel_order,
             } => {
                 // The order will not be paid: its promotions' uses and budget go back.
-                self.redemptions(order_id, plan, "release").await?;
+                self.redemptions(order_id, plan, false).await?;
                 for line in &plan.lines {
                     let release = StockCommand::Release {
                         reservation_id: order_id.to_string(),
@@ -502,11 +464,9 @@ impl Runner {
                 if *void_payment {
                     let voided: Result<CommandReply<PaymentView>, ErrorBody> = self
                         .send(
-                            "payment",
-                            "void",
                             order_id,
                             step_id(order_id, "payment:void"),
-                            &NoFields {},
+                            &PaymentRequest::Void {},
                         )
                         .await;
                     match voided {
@@ -530,13 +490,7 @@ impl Runner {
                         now,
                     };
                     let _: Option<CommandReply<OrderView>> = self
-                        .send(
-                            "order",
-                            "cancel",
-                            order_id,
-                            step_id(order_id, "order:cancel"),
-                            &fields(&cancel),
-                        )
+                        .send(order_id, step_id(order_id, "order:cancel"), &cancel)
                         .await
                         .map(Some)
                         .or_else(|e| {
@@ -588,7 +542,7 @@ impl Runner {
                     return Ok(Some(Outcome::RefundFailed { code }));
                 }
                 // The order was cancelled and refunded: its promotions' uses go back.
-                self.redemptions(order_id, plan, "release").await?;
+                self.redemptions(order_id, plan, false).await?;
                 Ok(Some(Outcome::Reverted))
             }
         }
@@ -611,19 +565,17 @@ impl Runner {
         // the finishing step, left it unrecorded), so the refund's copy onto it is accepted.
         let _: Option<CommandReply<OrderView>> = self
             .send(
-                "order",
-                "record_capture",
                 order_id,
                 step_id(order_id, "order:record_capture"),
-                &fields(&OrderCommand::RecordCapture {
+                &OrderCommand::RecordCapture {
                     amount: plan.amount,
                     now: Utc::now(),
-                }),
+                },
             )
             .await
             .map(Some)
             .or_else(|e| tolerate(e, &["order.invalid_transition"]).map(|_: ()| None))?;
-        let payment: PaymentView = self.get("payment", order_id).await?;
+        let payment: PaymentView = self.get::<Payment>(order_id).await?;
         let captured = payment.captured.amount_minor;
         if captured == 0 || payment.refunded.amount_minor >= captured {
             return Ok(None);
@@ -665,14 +617,12 @@ impl Runner {
         };
         let refunded: Result<CommandReply<PaymentView>, ErrorBody> = self
             .send(
-                "payment",
-                "refund",
                 order_id,
                 step_id(order_id, &format!("payment:refund:{refund_id}")),
-                &RefundPayment {
+                &PaymentRequest::Refund(RefundPayment {
                     refund_id: refund_id.clone(),
                     amount,
-                },
+                }),
             )
             .await;
         match refunded {
@@ -704,9 +654,8 @@ impl Runner {
         cart_id: &str,
         completed: bool,
     ) -> Result<(), ErrorBody> {
-        let (endpoint, command, step) = if completed {
+        let (command, step) = if completed {
             (
-                "complete_checkout",
                 CartCommand::CompleteCheckout {
                     order_id: order_id.to_string(),
                 },
@@ -714,22 +663,13 @@ impl Runner {
             )
         } else {
             (
-                "abort_checkout",
                 CartCommand::AbortCheckout {
                     order_id: order_id.to_string(),
                 },
                 "cart:abort",
             )
         };
-        let result: Result<CommandReply<serde_json::Value>, ErrorBody> = self
-            .send(
-                "cart",
-                endpoint,
-                cart_id,
-                step_id(order_id, step),
-                &fields(&command),
-            )
-            .await;
+        let result = self.send(cart_id, step_id(order_id, step), &command).await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => Err(e),
@@ -750,7 +690,7 @@ impl Runner {
         if error.kind != ErrorKind::Conflict {
             return Err(error);
         }
-        let order: OrderView = self.get("order", order_id).await?;
+        let order: OrderView = self.get::<Order>(order_id).await?;
         match (order.status, &order.cancellation) {
             (OrderStatus::Cancelled, Some(c)) => {
                 Ok(Some(Outcome::OrderCancelled { reason: c.reason }))
@@ -797,16 +737,14 @@ impl Runner {
                     } => {
                         let _: CommandReply<OrderView> = self
                             .send(
-                                "order",
-                                "record_refund",
                                 id,
                                 step_id(id, &format!("order:refund:{refund_id}")),
-                                &fields(&OrderCommand::RecordRefund {
+                                &OrderCommand::RecordRefund {
                                     refund_id,
                                     amount,
                                     line: None,
                                     now: Utc::now(),
-                                }),
+                                },
                             )
                             .await?;
                         Ok(())

@@ -13,9 +13,11 @@
 //! command the product refuses outright gives back the claims this request took.
 
 use agora_catalog::{CatalogError, Product, ProductCommand};
-use agora_kernel::{DomainError, ErrorBody, ErrorKind, Sku};
-use agora_nats::{codec, CommandEnvelope, Handler, RequestContext};
+use agora_kernel::{DomainError, ErrorBody, Sku};
+use agora_nats::{Handler, RequestContext};
 use agora_runtime::AggregateService;
+
+use crate::claims::{refused, Claimed, Claims};
 use bytes::Bytes;
 use sqlx::PgPool;
 
@@ -64,50 +66,14 @@ fn incoming_skus(command: &ProductCommand) -> Vec<Sku> {
     skus
 }
 
+const SKUS: Claims = Claims {
+    table: "sku_claims",
+    key: "sku",
+    owner: "product_id",
+};
+
 fn store_error(e: sqlx::Error) -> ErrorBody {
     ErrorBody::unavailable(format!("sku claims: {e}"))
-}
-
-/// A refusal after which the command certainly wrote nothing (as opposed to a timeout or an
-/// unavailable store, after which it may have).
-fn refused(e: &ErrorBody) -> bool {
-    matches!(
-        e.kind,
-        ErrorKind::Invalid | ErrorKind::Forbidden | ErrorKind::NotFound | ErrorKind::Conflict
-    )
-}
-
-/// Claims `skus` for `product_id` in one transaction: all or none. Returns the SKUs this call
-/// claimed for the first time (not those the product already held).
-async fn claim(pool: &PgPool, product_id: &str, skus: &[String]) -> Result<Vec<String>, ErrorBody> {
-    let mut tx = pool.begin().await.map_err(store_error)?;
-    // A row another transaction is inserting makes this insert wait for it; once it commits,
-    // the next statement sees it as taken.
-    let fresh: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO sku_claims (sku, product_id) SELECT s, $1 FROM unnest($2::text[]) AS s
-         ON CONFLICT (sku) DO NOTHING RETURNING sku",
-    )
-    .bind(product_id)
-    .bind(skus)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(store_error)?;
-    let taken: Vec<String> = sqlx::query_scalar(
-        "SELECT sku FROM sku_claims WHERE sku = ANY($2) AND product_id <> $1 ORDER BY sku",
-    )
-    .bind(product_id)
-    .bind(skus)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(store_error)?;
-    if let Some(sku) = taken.first() {
-        // Dropping the transaction rolls back this request's fresh claims too.
-        let mut e = CatalogError::SkuTaken.to_body();
-        e.message = format!("{sku} belongs to another product");
-        return Err(e);
-    }
-    tx.commit().await.map_err(store_error)?;
-    Ok(fresh)
 }
 
 impl ProductService {
@@ -128,17 +94,17 @@ impl ProductService {
             .execute(&mut *lock)
             .await
             .map_err(store_error)?;
-        let fresh = claim(&self.pool, product_id, skus).await?;
-        let result = self.inner.handle(endpoint, ctx, payload).await;
-        if let Err(e) = &result {
-            if refused(e) && !fresh.is_empty() {
-                sqlx::query("DELETE FROM sku_claims WHERE product_id = $1 AND sku = ANY($2)")
-                    .bind(product_id)
-                    .bind(&fresh)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(store_error)?;
+        let fresh = match SKUS.claim(&self.pool, product_id, skus).await? {
+            Claimed::Fresh(fresh) => fresh,
+            Claimed::Taken(sku) => {
+                let mut e = CatalogError::SkuTaken.to_body();
+                e.message = format!("{sku} belongs to another product");
+                return Err(e);
             }
+        };
+        let result = self.inner.handle(endpoint, ctx, payload).await;
+        if result.as_ref().is_err_and(refused) {
+            SKUS.give_back(&self.pool, product_id, &fresh).await?;
         }
         // Ending the transaction releases the lock; if that fails, dropping it rolls back,
         // which releases the lock as well.
@@ -154,23 +120,15 @@ impl Handler for ProductService {
         ctx: RequestContext,
         payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
-        if !matches!(endpoint, "create" | "add_variant") {
-            return self.inner.handle(endpoint, ctx, payload).await;
-        }
         // Malformed commands claim nothing; the aggregate service gives the precise error.
-        let Ok(raw) = codec::decode::<CommandEnvelope<serde_json::Value>>(&payload) else {
+        let Ok(raw) = agora_nats::decode_command::<Product>(endpoint, &payload) else {
             return self.inner.handle(endpoint, ctx, payload).await;
         };
-        let Ok(command) =
-            serde_json::from_value::<ProductCommand>(serde_json::json!({ endpoint: raw.command }))
-        else {
-            return self.inner.handle(endpoint, ctx, payload).await;
-        };
-        let skus: Vec<String> = incoming_skus(&command)
+        let skus: Vec<String> = incoming_skus(&raw.command)
             .iter()
             .map(|s| s.as_str().to_string())
             .collect();
-        if skus.is_empty() || !agora_nats::subjects::is_token(&raw.aggregate_id) {
+        if skus.is_empty() {
             return self.inner.handle(endpoint, ctx, payload).await;
         }
         self.claim_and_run(&raw.aggregate_id, &skus, endpoint, ctx, payload)

@@ -21,7 +21,7 @@ mod service;
 mod store;
 
 pub use host::{AggregateHost, HostConfig};
-pub use service::{AggregateService, GET_ENDPOINT};
+pub use service::{read, AggregateService};
 pub use store::{fold, row_to_event, AppendError, EventStore};
 
 /// Every migration of the platform, embedded: `agora migrate` and start-up apply them.

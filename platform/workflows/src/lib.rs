@@ -27,7 +27,7 @@
 //! therefore has the effect once.
 
 mod checkout_service;
-mod contract;
+mod claims;
 mod identity_contract;
 mod identity_service;
 mod payment_service;
@@ -36,7 +36,6 @@ mod promotion_service;
 pub mod runner;
 
 pub use checkout_service::{CheckoutService, Pricing};
-pub use contract::*;
 pub use identity_contract::*;
 pub use identity_service::{IdentityService, IdentitySettings};
 pub use payment_service::PaymentService;
@@ -52,17 +51,4 @@ pub fn step_id(order_id: &str, step: &str) -> CommandId {
         &uuid::Uuid::NAMESPACE_URL,
         format!("agora:checkout:{order_id}:{step}").as_bytes(),
     ))
-}
-
-/// The fields of a domain command, which is what travels in a command envelope: a command enum
-/// serializes as `{"<name>": {fields}}` and the endpoint already names it.
-pub fn fields<C: serde::Serialize>(command: &C) -> serde_json::Value {
-    match serde_json::to_value(command) {
-        Ok(serde_json::Value::Object(map)) if map.len() == 1 => map
-            .into_iter()
-            .next()
-            .map(|(_, fields)| fields)
-            .unwrap_or(serde_json::Value::Null),
-        _ => serde_json::Value::Null,
-    }
 }

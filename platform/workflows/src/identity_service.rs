@@ -20,11 +20,10 @@ use agora_identity::{
     RevokeReason, Role, Session, SessionCommand, SessionStatus, SessionView, TokenId,
 };
 use agora_kernel::{CommandId, Decider, DomainError, ErrorBody, ErrorKind, Principal};
-use agora_nats::{codec, subjects, CommandEnvelope, CommandReply, Handler, RequestContext};
+use agora_nats::{codec, decode_command, CommandEnvelope, CommandReply, Handler, RequestContext};
 use agora_runtime::{AggregateHost, EventStore};
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -55,7 +54,7 @@ impl Default for IdentitySettings {
     }
 }
 
-/// Serves `agora.identity.<endpoint>` ([`IDENTITY_ENDPOINTS`]).
+/// Serves `agora.identity.<request>` ([`IdentityRequest`]).
 pub struct IdentityService {
     accounts: AggregateHost<Account>,
     sessions: AggregateHost<Session>,
@@ -98,17 +97,6 @@ fn system() -> Principal {
 
 fn db(e: sqlx::Error) -> ErrorBody {
     ErrorBody::unavailable(format!("identity tables: {e}"))
-}
-
-fn body<T: DeserializeOwned>(endpoint: &str, value: serde_json::Value) -> Result<T, ErrorBody> {
-    // serde's message names the field but never echoes a value, so no password reaches it.
-    serde_json::from_value(value).map_err(|e| {
-        ErrorBody::new(
-            ErrorKind::Invalid,
-            "request.invalid_command",
-            format!("invalid {endpoint} request: {e}"),
-        )
-    })
 }
 
 /// A token that cannot be ours, or names a stream that does not exist, is simply invalid:
@@ -1146,18 +1134,6 @@ impl IdentityService {
     }
 }
 
-fn check_id(id: &str) -> Result<(), ErrorBody> {
-    if subjects::is_token(id) && id.len() <= 64 {
-        Ok(())
-    } else {
-        Err(ErrorBody::new(
-            ErrorKind::Invalid,
-            "request.invalid_id",
-            "malformed id",
-        ))
-    }
-}
-
 impl Handler for IdentityService {
     async fn handle(
         &self,
@@ -1165,41 +1141,33 @@ impl Handler for IdentityService {
         ctx: RequestContext,
         payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
-        let raw: CommandEnvelope<serde_json::Value> = codec::decode(&payload)?;
-        check_id(&raw.aggregate_id)?;
+        let raw = decode_command::<Identity>(endpoint, &payload)?;
         let request = Request {
             aggregate_id: raw.aggregate_id,
             command_id: raw.command_id,
             principal: raw.principal,
         };
-        let fields = raw.command;
-        let ctx = &ctx;
-        // Each endpoint is the method of the same name, taking that endpoint's body.
-        macro_rules! route {
-            ($($name:ident),+ $(,)?) => {
-                match endpoint {
-                    $(stringify!($name) => Ok(codec::encode(
-                        &self.$name(&request, body(endpoint, fields)?, ctx).await?,
-                    )),)+
-                    other => Err(ErrorBody::new(
-                        ErrorKind::NotFound,
-                        "request.unknown_endpoint",
-                        format!("no endpoint {other}"),
-                    )),
-                }
-            };
-        }
-        route!(
-            register,
-            login,
-            refresh,
-            logout,
-            verify_email,
-            request_password_reset,
-            resend_verification,
-            reset_password,
-            change_password,
-            oidc_login,
-        )
+        let (r, ctx) = (&request, &ctx);
+        // Each request is the method of the same name.
+        Ok(match raw.command {
+            IdentityRequest::Register(q) => codec::encode(&self.register(r, q, ctx).await?),
+            IdentityRequest::Login(q) => codec::encode(&self.login(r, q, ctx).await?),
+            IdentityRequest::Refresh(q) => codec::encode(&self.refresh(r, q, ctx).await?),
+            IdentityRequest::Logout(q) => codec::encode(&self.logout(r, q, ctx).await?),
+            IdentityRequest::VerifyEmail(q) => codec::encode(&self.verify_email(r, q, ctx).await?),
+            IdentityRequest::RequestPasswordReset(q) => {
+                codec::encode(&self.request_password_reset(r, q, ctx).await?)
+            }
+            IdentityRequest::ResendVerification(q) => {
+                codec::encode(&self.resend_verification(r, q, ctx).await?)
+            }
+            IdentityRequest::ResetPassword(q) => {
+                codec::encode(&self.reset_password(r, q, ctx).await?)
+            }
+            IdentityRequest::ChangePassword(q) => {
+                codec::encode(&self.change_password(r, q, ctx).await?)
+            }
+            IdentityRequest::OidcLogin(q) => codec::encode(&self.oidc_login(r, q, ctx).await?),
+        })
     }
 }

@@ -5,16 +5,14 @@ use std::time::Duration;
 
 use agora_gateway::{AuthorizeRequest, GatewayError, PaymentGateway};
 use agora_kernel::{CommandId, ErrorBody, ErrorKind, Principal};
-use agora_nats::{
-    codec, subjects, CommandEnvelope, CommandReply, Handler, QueryEnvelope, RequestContext,
+use agora_nats::{codec, decode_command, CommandEnvelope, CommandReply, Handler, RequestContext};
+use agora_payment::{
+    AuthorizationOutcome, AuthorizePayment, Payment, PaymentCommand, PaymentRequest, PaymentStatus,
+    PaymentView, RefundPayment,
 };
-use agora_payment::{AuthorizationOutcome, Payment, PaymentCommand, PaymentStatus, PaymentView};
 use agora_runtime::AggregateHost;
 use bytes::Bytes;
 use chrono::Utc;
-use serde::de::DeserializeOwned;
-
-use crate::{AuthorizePayment, ProviderEvent, RefundPayment};
 
 type Reply = CommandReply<PaymentView>;
 
@@ -50,16 +48,6 @@ fn gateway_error(e: GatewayError) -> ErrorBody {
             format!("the payment provider refused ({code}): {message}"),
         ),
     }
-}
-
-fn body<T: DeserializeOwned>(endpoint: &str, value: serde_json::Value) -> Result<T, ErrorBody> {
-    serde_json::from_value(value).map_err(|e| {
-        ErrorBody::new(
-            ErrorKind::Invalid,
-            "request.invalid_command",
-            format!("invalid {endpoint} request: {e}"),
-        )
-    })
 }
 
 impl PaymentService {
@@ -484,42 +472,19 @@ impl Handler for PaymentService {
         ctx: RequestContext,
         payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
-        if endpoint == agora_runtime::GET_ENDPOINT {
-            let query: QueryEnvelope = codec::decode(&payload)?;
-            check_id(&query.aggregate_id)?;
-            let view = self
-                .host
-                .read(&query.aggregate_id, query.principal, &ctx)
-                .await?;
-            return Ok(codec::encode(&view));
+        if endpoint == agora_kernel::GET {
+            return agora_runtime::read(&self.host, &payload, &ctx).await;
         }
-        let envelope: CommandEnvelope<serde_json::Value> = codec::decode(&payload)?;
-        check_id(&envelope.aggregate_id)?;
+        let envelope = decode_command::<Payment>(endpoint, &payload)?;
         let id = envelope.aggregate_id.as_str();
         let by = &envelope.principal;
-        let reply = match endpoint {
-            "authorize" => {
-                self.authorize(id, by, body(endpoint, envelope.command)?, &ctx)
-                    .await?
-            }
-            "confirm" => {
-                body::<crate::NoFields>(endpoint, envelope.command)?;
-                self.confirm(id, by, &ctx).await?
-            }
-            "capture" => {
-                body::<crate::NoFields>(endpoint, envelope.command)?;
-                self.capture(id, by, &ctx).await?
-            }
-            "void" => {
-                body::<crate::NoFields>(endpoint, envelope.command)?;
-                self.void(id, by, &ctx).await?
-            }
-            "refund" => {
-                self.refund(id, by, body(endpoint, envelope.command)?, &ctx)
-                    .await?
-            }
-            "provider_event" => {
-                let event: ProviderEvent = body(endpoint, envelope.command)?;
+        let reply = match envelope.command {
+            PaymentRequest::Authorize(request) => self.authorize(id, by, request, &ctx).await?,
+            PaymentRequest::Confirm {} => self.confirm(id, by, &ctx).await?,
+            PaymentRequest::Capture {} => self.capture(id, by, &ctx).await?,
+            PaymentRequest::Void {} => self.void(id, by, &ctx).await?,
+            PaymentRequest::Refund(request) => self.refund(id, by, request, &ctx).await?,
+            PaymentRequest::ProviderEvent(event) => {
                 self.exec(
                     id,
                     envelope.command_id,
@@ -534,26 +499,7 @@ impl Handler for PaymentService {
                 )
                 .await?
             }
-            other => {
-                return Err(ErrorBody::new(
-                    ErrorKind::NotFound,
-                    "request.unknown_endpoint",
-                    format!("no endpoint {other}"),
-                ))
-            }
         };
         Ok(codec::encode(&reply))
-    }
-}
-
-fn check_id(id: &str) -> Result<(), ErrorBody> {
-    if subjects::is_token(id) {
-        Ok(())
-    } else {
-        Err(ErrorBody::new(
-            ErrorKind::Invalid,
-            "request.invalid_id",
-            "malformed aggregate id",
-        ))
     }
 }

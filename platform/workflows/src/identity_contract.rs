@@ -11,19 +11,35 @@ use agora_kernel::{CommandId, DomainError, ErrorKind};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The identity service's endpoints.
-pub const IDENTITY_ENDPOINTS: &[&str] = &[
-    "register",
-    "login",
-    "refresh",
-    "logout",
-    "verify_email",
-    "request_password_reset",
-    "resend_verification",
-    "reset_password",
-    "change_password",
-    "oidc_login",
-];
+/// A request to the identity service (`agora.identity.<request>`). Each variant names the
+/// method of [`crate::IdentityService`] that answers it; replies differ per request (below).
+#[derive(Clone, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum IdentityRequest {
+    Register(Register),
+    Login(Login),
+    Refresh(RefreshToken),
+    Logout(RefreshToken),
+    VerifyEmail(VerifyEmail),
+    RequestPasswordReset(RequestPasswordReset),
+    ResendVerification(ResendVerification),
+    ResetPassword(ResetPassword),
+    ChangePassword(ChangePassword),
+    OidcLogin(OidcLogin),
+}
+
+/// The identity service: sign-up, sign-in and credentials over the `account` and `session`
+/// aggregates. It has no view of its own (`get` is the account's and the session's).
+pub struct Identity;
+
+agora_kernel::contract!(Identity {
+    service: "identity",
+    description: "Sign-up, sign-in, sessions, email verification and passwords",
+    readable: false,
+    command: IdentityRequest,
+    view: Ack,
+});
 
 /// `agora.identity.register` → `CommandReply<AccountView>`. The envelope's aggregate id is
 /// ignored: the account id is derived from the command id, so a retry finds the same account.

@@ -1,0 +1,95 @@
+//! The architecture's rules that a compiler does not check, checked over the source tree.
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file of the workspace, outside build output.
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if !matches!(name.as_ref(), "target" | ".git" | "node_modules" | ".agora") {
+                sources(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+/// Only the `agora-nats` crate turns a service and a command name into a subject: everyone
+/// else sends a typed command of a contract (`Bus::send`, `Bus::call`, `Bus::read`), so no
+/// endpoint or command name is written as a string to route a request. The one exception is
+/// the transport benchmark's own echo service, which is not an Agora service.
+#[test]
+fn no_request_is_routed_by_a_hand_written_name() {
+    let root = workspace();
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    assert!(files.len() > 100, "found only {} sources", files.len());
+    let allowed = [
+        root.join("nats/src"),
+        root.join("benches/src/bin/nats_rtt.rs"),
+        root.join("app/tests/architecture.rs"),
+    ];
+    let mut offenders = Vec::new();
+    for file in &files {
+        if allowed.iter().any(|a| file.starts_with(a)) {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("read source");
+        for (n, line) in text.lines().enumerate() {
+            let routed = line.contains("subjects::endpoint(")
+                || line.contains("request_within(")
+                || line.contains("GET_ENDPOINT");
+            if routed {
+                offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
+}
+
+/// The pure domain crates do no IO: none of them depends on a crate of the shell or the edge.
+#[test]
+fn domain_crates_do_not_depend_on_the_shell_or_the_edge() {
+    let root = workspace();
+    let shell = [
+        "agora-runtime",
+        "agora-workflows",
+        "agora-notifier",
+        "agora-gateway",
+        "agora-nats",
+        "agora-edge",
+        "agora-web",
+        "agora-projections",
+        "agora-search",
+    ];
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("domains")).expect("domains/") {
+        let manifest = entry.expect("entry").path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        for crate_name in shell {
+            assert!(
+                !text.contains(&format!("{crate_name}.workspace")),
+                "{} depends on {crate_name}",
+                manifest.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} domain crates");
+}

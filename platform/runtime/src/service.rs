@@ -1,0 +1,43 @@
+use agora_kernel::{Contract, Decider, ErrorBody};
+use agora_nats::{codec, decode_command, decode_query, Handler, RequestContext};
+use bytes::Bytes;
+
+use crate::AggregateHost;
+
+/// Serves an aggregate's contract over NATS: endpoint `agora.<service>.<command>` takes a
+/// [`agora_nats::CommandEnvelope`] carrying that command; `agora.<service>.get` takes a
+/// [`agora_nats::QueryEnvelope`].
+pub struct AggregateService<A: Decider + cqrs_es::Aggregate> {
+    pub host: AggregateHost<A>,
+}
+
+impl<A> Handler for AggregateService<A>
+where
+    A: Decider + cqrs_es::Aggregate + Contract<Command = <A as Decider>::Command>,
+    <A as Decider>::Command: agora_kernel::Command<Contract = A>,
+{
+    async fn handle(
+        &self,
+        endpoint: &'static str,
+        ctx: RequestContext,
+        payload: Bytes,
+    ) -> Result<Bytes, ErrorBody> {
+        if endpoint == agora_kernel::GET {
+            return read(&self.host, &payload, &ctx).await;
+        }
+        let envelope = decode_command::<A>(endpoint, &payload)?;
+        let reply = self.host.execute(envelope, ctx).await?;
+        Ok(codec::encode(&reply))
+    }
+}
+
+/// Answers a read (`get`) of one aggregate from its host: the view the caller may see.
+pub async fn read<A: Decider + cqrs_es::Aggregate>(
+    host: &AggregateHost<A>,
+    payload: &[u8],
+    ctx: &RequestContext,
+) -> Result<Bytes, ErrorBody> {
+    let query = decode_query(payload)?;
+    let view = host.read(&query.aggregate_id, query.principal, ctx).await?;
+    Ok(codec::encode(&view))
+}
