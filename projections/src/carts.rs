@@ -4,7 +4,7 @@ use agora_cart::{Cart, CartOwner};
 use agora_kernel::{Decider, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::state::{fold_row, row_version};
+use crate::state::fold_row;
 
 use crate::Projection;
 
@@ -14,15 +14,6 @@ impl Projection for Carts {
     const NAME: &'static str = "carts";
     const AGGREGATE_TYPE: &'static str = "cart";
     const ID_COLUMN: &'static str = "cart_id";
-
-    async fn version(
-        &self,
-        conn: &mut PgConnection,
-        table: &str,
-        event: &RecordedEvent,
-    ) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "cart_id", &event.aggregate_id).await
-    }
 
     async fn apply(
         &self,

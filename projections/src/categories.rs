@@ -4,7 +4,7 @@ use agora_catalog::Category;
 use agora_kernel::{Decider, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::state::{fold_row, row_version};
+use crate::state::fold_row;
 use crate::Projection;
 
 pub struct Categories;
@@ -13,15 +13,6 @@ impl Projection for Categories {
     const NAME: &'static str = "categories";
     const AGGREGATE_TYPE: &'static str = "category";
     const ID_COLUMN: &'static str = "category_id";
-
-    async fn version(
-        &self,
-        conn: &mut PgConnection,
-        table: &str,
-        event: &RecordedEvent,
-    ) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "category_id", &event.aggregate_id).await
-    }
 
     async fn apply(
         &self,

@@ -17,7 +17,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, Row};
 
 use crate::runtime::companion_table;
-use crate::state::row_version;
 use crate::Projection;
 
 /// The sales report's table, a companion of `orders`.
@@ -30,15 +29,6 @@ impl Projection for Orders {
     const AGGREGATE_TYPE: &'static str = "order";
     const ID_COLUMN: &'static str = "order_id";
     const COMPANION_TABLES: &'static [&'static str] = &[DAILY_SALES];
-
-    async fn version(
-        &self,
-        conn: &mut PgConnection,
-        table: &str,
-        event: &RecordedEvent,
-    ) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "order_id", &event.aggregate_id).await
-    }
 
     async fn apply(
         &self,

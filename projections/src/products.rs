@@ -4,7 +4,7 @@ use agora_catalog::{Product, ProductStatus};
 use agora_kernel::{Decider, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::state::{fold_row, row_version};
+use crate::state::fold_row;
 use crate::Projection;
 
 pub struct Products;
@@ -20,15 +20,6 @@ impl Projection for Products {
     const NAME: &'static str = "products";
     const AGGREGATE_TYPE: &'static str = "product";
     const ID_COLUMN: &'static str = "product_id";
-
-    async fn version(
-        &self,
-        conn: &mut PgConnection,
-        table: &str,
-        event: &RecordedEvent,
-    ) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "product_id", &event.aggregate_id).await
-    }
 
     async fn apply(
         &self,

@@ -7,7 +7,7 @@ use agora_kernel::RecordedEvent;
 use agora_promotion::{Promotion, PromotionKind, PromotionStatus, RedemptionState};
 use sqlx::PgConnection;
 
-use crate::state::{fold_row, row_version};
+use crate::state::fold_row;
 use crate::Projection;
 
 pub struct Promotions;
@@ -33,15 +33,6 @@ impl Projection for Promotions {
     const NAME: &'static str = "promotions";
     const AGGREGATE_TYPE: &'static str = "promotion";
     const ID_COLUMN: &'static str = "promotion_id";
-
-    async fn version(
-        &self,
-        conn: &mut PgConnection,
-        table: &str,
-        event: &RecordedEvent,
-    ) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, Self::ID_COLUMN, &event.aggregate_id).await
-    }
 
     async fn apply(
         &self,

@@ -37,13 +37,16 @@ pub trait Projection: Send + Sync + 'static {
         vec![subjects::events_of(Self::AGGREGATE_TYPE)]
     }
 
-    /// The last sequence applied to `event`'s stream in `table`, locking its row.
+    /// The last sequence applied to `event`'s stream in `table`, locking its row; by default the
+    /// `version` column of the row whose [`Projection::ID_COLUMN`] is the stream id.
     fn version(
         &self,
         conn: &mut PgConnection,
         table: &str,
         event: &RecordedEvent,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send {
+        crate::state::row_version(conn, table, Self::ID_COLUMN, &event.aggregate_id)
+    }
 
     /// Applies consecutive events of one stream, the first right after the row's version.
     fn apply(

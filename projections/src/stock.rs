@@ -4,7 +4,7 @@ use agora_inventory::{StockEvent, StockItem};
 use agora_kernel::{Decider, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::state::{fold_row, row_version};
+use crate::state::fold_row;
 use crate::Projection;
 
 pub struct Stock;
@@ -13,15 +13,6 @@ impl Projection for Stock {
     const NAME: &'static str = "stock_levels";
     const AGGREGATE_TYPE: &'static str = "stock";
     const ID_COLUMN: &'static str = "sku";
-
-    async fn version(
-        &self,
-        conn: &mut PgConnection,
-        table: &str,
-        event: &RecordedEvent,
-    ) -> Result<u64, sqlx::Error> {
-        row_version(conn, table, "sku", &event.aggregate_id).await
-    }
 
     async fn apply(
         &self,

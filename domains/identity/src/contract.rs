@@ -97,23 +97,8 @@ impl FromStr for Role {
     }
 }
 
-/// A postal address, the same shape as an order's shipping address so that checkout can copy
-/// a saved one. `country` is an ISO 3166-1 alpha-2 code (`DE`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Address {
-    pub name: String,
-    pub line1: String,
-    #[serde(default)]
-    pub line2: Option<String>,
-    pub city: String,
-    pub postal_code: String,
-    #[serde(default)]
-    pub region: Option<String>,
-    pub country: String,
-    #[serde(default)]
-    pub phone: Option<String>,
-}
+/// The kernel's postal address (one shape everywhere).
+pub use agora_kernel::Address;
 
 /// Commands on one account (stream id: the account id, a UUID). Every variant name is also the
 /// NATS endpoint name; see [`AccountCommand::NAMES`]. Token hashes are the lower-case hex

@@ -694,6 +694,8 @@ mod tests {
     use super::*;
     use agora_kernel::{CustomerId, DomainError};
     use chrono::TimeDelta;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
 
     const SKU: &str = "TEE-BLACK-M";
 
@@ -1858,42 +1860,22 @@ mod tests {
         );
     }
 
-    /// A linear congruential generator (Knuth's MMIX constants): deterministic pseudo-random
-    /// numbers without a dependency, so every run explores the same sequences.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            self.0 >> 33
-        }
-
-        /// A number in `lo..=hi`.
-        fn between(&mut self, lo: i64, hi: i64) -> i64 {
-            let span = (hi - lo + 1) as u64;
-            lo + (self.next() % span) as i64
-        }
-    }
-
-    fn random_command(rng: &mut Lcg, now: DateTime<Utc>) -> StockCommand {
-        let id = format!("r{}", rng.between(0, 7));
+    fn random_command(rng: &mut StdRng, now: DateTime<Utc>) -> StockCommand {
+        let id = format!("r{}", rng.random_range::<i64, _>(0..=7));
         // Now and then a quantity outside the limits, to exercise refusals too.
-        let quantity = match rng.between(0, 19) {
+        let quantity = match rng.random_range::<i64, _>(0..=19) {
             0 => 0,
             1 => MAX_QUANTITY + 1,
-            _ => rng.between(1, 12),
+            _ => rng.random_range::<i64, _>(1..=12),
         };
-        match rng.between(0, 9) {
+        match rng.random_range::<i64, _>(0..=9) {
             0 | 1 => StockCommand::Receive {
                 quantity,
                 reason: None,
                 now,
             },
             2 => {
-                let delta = rng.between(-12, 12);
+                let delta = rng.random_range::<i64, _>(-12..=12);
                 StockCommand::Adjust {
                     delta,
                     reason: if delta < 0 {
@@ -1906,12 +1888,12 @@ mod tests {
                 }
             }
             3 => StockCommand::SetThreshold {
-                threshold: rng.between(-1, 12),
+                threshold: rng.random_range::<i64, _>(-1..=12),
             },
             4..=6 => StockCommand::Reserve {
                 reservation_id: id,
                 quantity,
-                expires_at: now + TimeDelta::seconds(rng.between(-30, 600)),
+                expires_at: now + TimeDelta::seconds(rng.random_range::<i64, _>(-30..=600)),
                 order_ref: "order".into(),
                 now,
             },
@@ -1944,11 +1926,11 @@ mod tests {
     fn random_command_sequences_keep_stock_non_negative_and_signal_exactly_on_crossings() {
         let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
         for seed in 0..400u64 {
-            let mut rng = Lcg(seed);
+            let mut rng = StdRng::seed_from_u64(seed);
             let mut stock = StockItem::default();
             let mut now = t(0);
             for _ in 0..150 {
-                now += TimeDelta::seconds(rng.between(0, 120));
+                now += TimeDelta::seconds(rng.random_range::<i64, _>(0..=120));
                 let command = random_command(&mut rng, now);
                 let before = stock.clone();
                 let events = match stock.decide(SKU, &command, &system()) {

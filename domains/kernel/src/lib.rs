@@ -11,6 +11,7 @@
 //!
 //! Invariant: this crate does no IO and reads no clock; time and ids arrive as values.
 
+mod address;
 mod contract;
 mod decider;
 mod error;
@@ -22,6 +23,7 @@ mod purity;
 mod recorded;
 mod sku;
 
+pub use address::Address;
 pub use contract::{check_names, Command, Contract, GET};
 pub use decider::{CqrsEnvelope, Decider};
 pub use error::{DomainError, ErrorBody, ErrorKind};

@@ -19,22 +19,8 @@ pub enum OrderOwner {
     },
 }
 
-/// A postal address. `country` is an ISO 3166-1 alpha-2 code (`DE`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Address {
-    pub name: String,
-    pub line1: String,
-    #[serde(default)]
-    pub line2: Option<String>,
-    pub city: String,
-    pub postal_code: String,
-    #[serde(default)]
-    pub region: Option<String>,
-    pub country: String,
-    #[serde(default)]
-    pub phone: Option<String>,
-}
+/// The kernel's postal address (one shape everywhere).
+pub use agora_kernel::Address;
 
 /// One line as frozen at checkout: the price comes from the catalog, never from the client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

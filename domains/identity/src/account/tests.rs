@@ -6,6 +6,8 @@ use crate::{
 use agora_kernel::Command as _;
 use agora_kernel::DomainError;
 use chrono::TimeDelta;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const ID: &str = "3f2b8c1a-0d4e-4f6a-9b7c-1e2d3c4b5a69";
 const OTHER_ID: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
@@ -1690,35 +1692,16 @@ fn every_event_has_its_stable_type_name() {
     }
     assert_eq!(<Account as Decider>::TYPE, "account");
 }
-
-/// A linear congruential generator (Knuth's MMIX constants): deterministic pseudo-random
-/// numbers without a dependency, so every run explores the same sequences.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_address_book_changes_keep_one_default_and_at_most_20_addresses() {
     let mut seen = BTreeSet::new();
     for seed in 0..200u64 {
-        let mut rng = Lcg(seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         let mut account = state(&at_verified());
         for _ in 0..80 {
-            let id = u128::from(rng.below(30));
-            let command = match rng.below(5) {
-                0 | 1 => add(id, "Berlin", rng.below(3) == 0),
+            let id = u128::from(rng.random_range::<u64, _>(0..30));
+            let command = match rng.random_range::<u64, _>(0..5) {
+                0 | 1 => add(id, "Berlin", rng.random_range::<u64, _>(0..3) == 0),
                 2 => AccountCommand::RemoveAddress {
                     address_id: address_id(id),
                 },
@@ -1727,7 +1710,11 @@ fn random_address_book_changes_keep_one_default_and_at_most_20_addresses() {
                 },
                 _ => AccountCommand::UpdateAddress {
                     address_id: address_id(id),
-                    address: address(if rng.below(2) == 0 { "Kiel" } else { "Berlin" }),
+                    address: address(if rng.random_range::<u64, _>(0..2) == 0 {
+                        "Kiel"
+                    } else {
+                        "Berlin"
+                    }),
                 },
             };
             match account.decide(ID, &command, &owner()) {

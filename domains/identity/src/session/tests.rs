@@ -2,6 +2,8 @@ use super::*;
 use crate::MAX_USER_AGENT_CHARS;
 use agora_kernel::DomainError;
 use chrono::TimeDelta;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
 
 /// The family id.
@@ -693,30 +695,11 @@ fn every_event_has_its_stable_type_name() {
     }
     assert_eq!(<Session as Decider>::TYPE, "session");
 }
-
-/// A linear congruential generator (Knuth's MMIX constants): deterministic pseudo-random
-/// numbers without a dependency, so every run explores the same sequences.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_presentations_never_revive_a_family_or_exchange_a_token_twice() {
     let mut seen = BTreeSet::new();
     for seed in 0..300u64 {
-        let mut rng = Lcg(seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         let mut session = state(&[SessionEvent::SessionStarted {
             account_id: account_id(),
             token_id: token_id(0),
@@ -730,15 +713,15 @@ fn random_presentations_never_revive_a_family_or_exchange_a_token_twice() {
         let mut exchanged = BTreeSet::new();
         for step in 1..60i64 {
             let now = t(step * 20);
-            let command = if rng.below(15) == 0 {
+            let command = if rng.random_range::<u64, _>(0..15) == 0 {
                 SessionCommand::Revoke {
                     reason: RevokeReason::Logout,
                     now,
                 }
             } else {
                 // Mostly the newest token, sometimes an older one or garbage.
-                let presented = match rng.below(6) {
-                    0 => nth_hash(rng.below(issued)),
+                let presented = match rng.random_range::<u64, _>(0..6) {
+                    0 => nth_hash(rng.random_range::<u64, _>(0..issued)),
                     1 => hash('z'),
                     _ => nth_hash(issued - 1),
                 };
@@ -746,7 +729,8 @@ fn random_presentations_never_revive_a_family_or_exchange_a_token_twice() {
                     presented_sha256: presented,
                     new_token_id: token_id(u128::from(issued)),
                     new_token_sha256: nth_hash(issued),
-                    new_expires_at: now + TimeDelta::seconds(rng.below(100) as i64 + 1),
+                    new_expires_at: now
+                        + TimeDelta::seconds(rng.random_range::<u64, _>(0..100) as i64 + 1),
                     now,
                 }
             };

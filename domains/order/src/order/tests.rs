@@ -1,6 +1,8 @@
 use super::*;
 use agora_kernel::DomainError;
 use chrono::TimeDelta;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const ID: &str = "7d1c2f9e-5a34-4c1b-8f0e-2b6a9d3c4e51";
 
@@ -1400,49 +1402,30 @@ fn every_event_has_its_stable_type_name() {
     }
     assert_eq!(<Order as Decider>::TYPE, "order");
 }
-
-/// A linear congruential generator (Knuth's MMIX constants): deterministic pseudo-random
-/// numbers without a dependency, so every run explores the same sequences.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_command_sequences_keep_the_money_invariants() {
     let mut seen = BTreeSet::new();
     for seed in 0..300u64 {
-        let mut rng = Lcg(seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         let mut order = state(&at_placed());
         for step in 0..40 {
-            let amount = match rng.below(4) {
+            let amount = match rng.random_range::<u64, _>(0..4) {
                 0 => eur(TOTAL),
-                1 => eur(1 + rng.below(TOTAL as u64) as i64),
-                2 => eur(rng.below(2 * TOTAL as u64) as i64),
+                1 => eur(1 + rng.random_range::<u64, _>(0..TOTAL as u64) as i64),
+                2 => eur(rng.random_range::<u64, _>(0..2 * TOTAL as u64) as i64),
                 _ => usd(TOTAL),
             };
-            let command = match rng.below(10) {
+            let command = match rng.random_range::<u64, _>(0..10) {
                 0 => OrderCommand::MarkStockReserved { now: t(step) },
                 1 => OrderCommand::MarkPaymentAuthorized { now: t(step) },
                 2 => OrderCommand::Confirm { now: t(step) },
                 3 => capture(amount),
-                4 => ship("DHL", &format!("{}", rng.below(2))),
+                4 => ship("DHL", &format!("{}", rng.random_range::<u64, _>(0..2))),
                 5 => OrderCommand::MarkDelivered { now: t(step) },
-                6 if rng.below(4) == 0 => cancel(CancelReason::Staff),
-                _ => refund(&format!("r{}", rng.below(6)), amount),
+                6 if rng.random_range::<u64, _>(0..4) == 0 => cancel(CancelReason::Staff),
+                _ => refund(&format!("r{}", rng.random_range::<u64, _>(0..6)), amount),
             };
-            let by = if rng.below(8) == 0 {
+            let by = if rng.random_range::<u64, _>(0..8) == 0 {
                 staff("staff")
             } else {
                 system()

@@ -1,6 +1,8 @@
 use super::*;
 use agora_kernel::{CustomerId, DomainError};
 use chrono::TimeDelta;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const ID: &str = "order-1";
 /// The amount every test payment is started for.
@@ -1288,30 +1290,14 @@ fn every_interleaving_of_confirmation_webhooks_and_our_capture_captures_exactly_
     }
 }
 
-/// A small deterministic generator, so a failing sequence can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn random_command(rng: &mut Lcg) -> PaymentCommand {
-    let refund_id = format!("r{}", rng.below(4));
-    let amount = eur([1, 999, 2_500, 5_000, AMOUNT][rng.below(5) as usize]);
-    let event_id = format!("evt_{}", rng.below(8));
-    match rng.below(12) {
+fn random_command(rng: &mut StdRng) -> PaymentCommand {
+    let refund_id = format!("r{}", rng.random_range::<u64, _>(0..4));
+    let amount = eur([1, 999, 2_500, 5_000, AMOUNT][rng.random_range::<u64, _>(0..5) as usize]);
+    let event_id = format!("evt_{}", rng.random_range::<u64, _>(0..8));
+    match rng.random_range::<u64, _>(0..12) {
         0 => authorization(
-            [authorized_outcome(), action_outcome(), declined_outcome()][rng.below(3) as usize]
+            [authorized_outcome(), action_outcome(), declined_outcome()]
+                [rng.random_range::<u64, _>(0..3) as usize]
                 .clone(),
         ),
         1 => failure(),
@@ -1322,7 +1308,7 @@ fn random_command(rng: &mut Lcg) -> PaymentCommand {
         7 => refund_failure(&refund_id),
         _ => webhook(
             &event_id,
-            match rng.below(6) {
+            match rng.random_range::<u64, _>(0..6) {
                 0 => ProviderEventKind::Authorized,
                 1 => captured_kind(amount.amount_minor),
                 2 => ProviderEventKind::Failed {
@@ -1346,7 +1332,7 @@ fn random_sequences_never_capture_twice_never_refund_more_than_captured_and_repe
 {
     let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
     for seed in 0..300 {
-        let mut rng = Lcg(seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         let mut payment = state(&[started()]);
         let mut history = vec![started()];
         for _ in 0..40 {
