@@ -93,3 +93,38 @@ fn domain_crates_do_not_depend_on_the_shell_or_the_edge() {
     }
     assert!(checked >= 9, "only {checked} domain crates");
 }
+
+/// The compose file runs every role of the registry: a service or projection added to
+/// `app/src/roles.rs` and forgotten in `compose.yaml` would leave the composed platform without it.
+#[test]
+fn compose_runs_every_service_and_projection_of_the_registry() {
+    let compose =
+        std::fs::read_to_string(workspace().join("compose.yaml")).expect("read compose.yaml");
+    let commands: Vec<Vec<String>> = compose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("command: ["))
+        .map(|l| {
+            l.trim_end_matches(']')
+                .split(',')
+                .map(|w| w.trim().trim_matches('"').to_string())
+                .collect()
+        })
+        .collect();
+    let runs = |role: &str, name: &str| {
+        commands.iter().any(|c| {
+            c.first().map(String::as_str) == Some(role) && c[1..].iter().any(|n| n == name)
+        })
+    };
+    for service in agora::SERVICES {
+        assert!(
+            runs("service", service),
+            "compose.yaml runs no `service {service}`"
+        );
+    }
+    for projection in agora::PROJECTIONS {
+        assert!(
+            runs("project", projection),
+            "compose.yaml runs no `project {projection}`"
+        );
+    }
+}
