@@ -1,10 +1,11 @@
-//! The back-office cart read model: one row per cart with its lines, counts and status.
+//! The back-office cart read model: one row per cart with its lines, counts and status; no copy
+//! of the aggregate (whose guest-token hash stays in the event store).
 
 use agora_cart::{Cart, CartOwner};
 use agora_kernel::{Decider, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::state::fold_row;
+use crate::state::fold_stream;
 
 use crate::Projection;
 
@@ -21,7 +22,7 @@ impl Projection for Carts {
         table: &str,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let Some(f) = fold_row::<Cart>(conn, table, "cart_id", events).await? else {
+        let Some(f) = fold_stream::<Cart>(conn, events).await? else {
             return Ok(());
         };
         let (cart, version, created_at, updated_at) =
@@ -33,11 +34,11 @@ impl Projection for Carts {
             _ => ("guest", None),
         };
         sqlx::query(&format!(
-            "INSERT INTO {table} (cart_id, owner_kind, customer_id, status, line_count, item_count, lines, state, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            "INSERT INTO {table} (cart_id, owner_kind, customer_id, status, line_count, item_count, lines, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (cart_id) DO UPDATE SET owner_kind = EXCLUDED.owner_kind, customer_id = EXCLUDED.customer_id,
                status = EXCLUDED.status, line_count = EXCLUDED.line_count, item_count = EXCLUDED.item_count,
-               lines = EXCLUDED.lines, state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+               lines = EXCLUDED.lines, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
              WHERE {table}.version < EXCLUDED.version"
         ))
         .bind(&first.aggregate_id)
@@ -47,7 +48,6 @@ impl Projection for Carts {
         .bind(view.lines.len() as i32)
         .bind(view.item_count)
         .bind(serde_json::to_value(&view.lines)?)
-        .bind(serde_json::to_value(&cart)?)
         .bind(version as i64)
         .bind(created_at)
         .bind(updated_at)

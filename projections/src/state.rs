@@ -1,4 +1,8 @@
-//! Shared by the read models that keep the folded aggregate beside their columns.
+//! How read models fold their aggregate. A read model of short streams (carts, categories) folds
+//! the stream from the event store on each batch ([`fold_stream`]) and keeps only read-model
+//! columns; one of streams that grow without bound (a hot SKU's stock, a promotion's
+//! redemptions, products) keeps the folded state beside its columns ([`fold_row`]) so that a
+//! batch costs the same however long the stream has grown.
 
 use agora_kernel::{Decider, RecordedEvent};
 use chrono::{DateTime, Utc};
@@ -39,6 +43,46 @@ pub async fn fold_row<A: Decider + serde::de::DeserializeOwned>(
     let mut version = 0;
     let mut updated_at = Utc::now();
     for e in events {
+        let event: A::Event = serde_json::from_value(e.payload.clone())?;
+        state.evolve(&event);
+        version = e.sequence;
+        if let Some(at) = e.recorded_at() {
+            updated_at = at;
+            created_at.get_or_insert(at);
+        }
+    }
+    Ok(Some(Folded {
+        state,
+        version,
+        created_at: created_at.unwrap_or(updated_at),
+        updated_at,
+    }))
+}
+
+/// Folds the stream of `events` (one stream, consecutive) from its first event through the
+/// last of `events`: the earlier events are read from the event store in the projection's own
+/// transaction, so the row needs no copy of the aggregate's state.
+pub async fn fold_stream<A: Decider>(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> anyhow::Result<Option<Folded<A>>> {
+    let Some(first) = events.first() else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+         FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence < $3
+         ORDER BY sequence",
+    )
+    .bind(&first.aggregate_type)
+    .bind(&first.aggregate_id)
+    .bind(first.sequence as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let earlier: Vec<RecordedEvent> = rows.iter().map(agora_runtime::row_to_event).collect();
+    let mut state = A::default();
+    let (mut version, mut created_at, mut updated_at) = (0, None, Utc::now());
+    for e in earlier.iter().chain(events) {
         let event: A::Event = serde_json::from_value(e.payload.clone())?;
         state.evolve(&event);
         version = e.sequence;
