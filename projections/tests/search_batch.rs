@@ -150,8 +150,8 @@ async fn db(feed: &Feed) -> anyhow::Result<Db> {
     agora_runtime::MIGRATOR.run(&pool).await?;
     for (id, parent) in [("home", None), ("kitchen", Some("home"))] {
         sqlx::query(
-            "INSERT INTO categories (category_id, name, parent_id, state, version, created_at, updated_at)
-             VALUES ($1, $1, $2, '{}', 1, now(), now())",
+            "INSERT INTO categories (category_id, name, parent_id, version, created_at, updated_at)
+             VALUES ($1, $1, $2, 1, now(), now())",
         )
         .bind(id)
         .bind(parent)
