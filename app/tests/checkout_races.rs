@@ -211,11 +211,10 @@ async fn an_authorized_checkouts_units_outlive_their_first_expiry_and_a_cancel_r
     until_provider(&app, &order_id, "capture").await;
     // The expiry job runs as if the reservation's first life (30 minutes) had passed.
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    system_command::<agora_inventory::StockCommand>(
+    system_command(
         &bus,
-        "expire_due",
         "HOLD-1",
-        json!({"now": later}),
+        &agora_inventory::StockCommand::ExpireDue { now: later },
     )
     .await
     .expect("expire due");

@@ -290,11 +290,12 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
     assert_eq!(wrong, malformed);
 
     // A closed account cannot sign in, nor refresh a session it had.
-    system_command::<agora_identity::AccountCommand>(
+    system_command(
         &id.bus,
-        "close",
         &account,
-        json!({"now": chrono::Utc::now()}),
+        &agora_identity::AccountCommand::Close {
+            now: chrono::Utc::now(),
+        },
     )
     .await
     .expect("close");

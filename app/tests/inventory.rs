@@ -7,23 +7,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora::Roles;
+use agora_inventory::{AdjustReason, StockCommand};
 use common::{spawn_app, system_command, system_get, until_sql};
-use serde_json::json;
 
-fn in_minutes(m: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::minutes(m)).to_rfc3339()
+fn in_minutes(m: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::minutes(m)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_reservations_of_fifty_units_sell_exactly_fifty() {
     let app = spawn_app(Roles::all()).await;
     let bus = app.bus().await;
-    let now = chrono::Utc::now().to_rfc3339();
-    system_command::<agora_inventory::StockCommand>(
+    let now = chrono::Utc::now();
+    system_command(
         &bus,
-        "receive",
         "HOT-1",
-        json!({"quantity": 50, "now": now}),
+        &StockCommand::Receive {
+            quantity: 50,
+            reason: None,
+            now,
+        },
     )
     .await
     .expect("receive");
@@ -78,14 +81,14 @@ async fn two_hundred_concurrent_reservations_of_fifty_units_sell_exactly_fifty()
     let attempts = (0..200).map(|i| {
         let bus = bus.clone();
         async move {
-            let fields = json!({
-                "reservation_id": format!("order-{i}"),
-                "quantity": 1,
-                "expires_at": in_minutes(15),
-                "order_ref": format!("order-{i}"),
-                "now": chrono::Utc::now().to_rfc3339(),
-            });
-            system_command::<agora_inventory::StockCommand>(&bus, "reserve", "HOT-1", fields).await
+            let reserve = StockCommand::Reserve {
+                reservation_id: format!("order-{i}"),
+                quantity: 1,
+                expires_at: in_minutes(15),
+                order_ref: format!("order-{i}"),
+                now: chrono::Utc::now(),
+            };
+            system_command(&bus, "HOT-1", &reserve).await
         }
     });
     let results = futures::future::join_all(attempts).await;
@@ -133,17 +136,25 @@ async fn expired_reservations_return_their_stock() {
     let app = spawn_app(Roles::all()).await;
     let bus = app.bus().await;
     let now = chrono::Utc::now();
-    system_command::<agora_inventory::StockCommand>(
+    system_command(
         &bus,
-        "receive",
         "EXP-1",
-        json!({"quantity": 3, "now": now.to_rfc3339()}),
+        &StockCommand::Receive {
+            quantity: 3,
+            reason: None,
+            now,
+        },
     )
     .await
     .expect("receive");
-    let expires_at = (now + chrono::Duration::milliseconds(1500)).to_rfc3339();
-    let fields = json!({"reservation_id": "r1", "quantity": 3, "expires_at": expires_at, "order_ref": "o1", "now": now.to_rfc3339()});
-    system_command::<agora_inventory::StockCommand>(&bus, "reserve", "EXP-1", fields)
+    let reserve = StockCommand::Reserve {
+        reservation_id: "r1".into(),
+        quantity: 3,
+        expires_at: now + chrono::Duration::milliseconds(1500),
+        order_ref: "o1".into(),
+        now,
+    };
+    system_command(&bus, "EXP-1", &reserve)
         .await
         .expect("reserve");
     let view = system_get::<agora_inventory::StockItem>(&bus, "EXP-1")
@@ -181,36 +192,50 @@ async fn expired_reservations_return_their_stock() {
 async fn stock_signals_low_out_and_back_in() {
     let app = spawn_app(Roles::all()).await;
     let bus = app.bus().await;
-    let now = || chrono::Utc::now().to_rfc3339();
-    system_command::<agora_inventory::StockCommand>(
+    let now = chrono::Utc::now;
+    system_command(
         &bus,
-        "receive",
         "SIG-1",
-        json!({"quantity": 6, "now": now()}),
+        &StockCommand::Receive {
+            quantity: 6,
+            reason: None,
+            now: now(),
+        },
     )
     .await
     .expect("receive");
-    system_command::<agora_inventory::StockCommand>(
+    system_command(
         &bus,
-        "adjust",
         "SIG-1",
-        json!({"delta": -2, "reason": "damaged", "now": now()}),
+        &StockCommand::Adjust {
+            delta: -2,
+            reason: AdjustReason::Damaged,
+            note: None,
+            now: now(),
+        },
     )
     .await
     .expect("adjust");
-    system_command::<agora_inventory::StockCommand>(
+    system_command(
         &bus,
-        "adjust",
         "SIG-1",
-        json!({"delta": -4, "reason": "lost", "now": now()}),
+        &StockCommand::Adjust {
+            delta: -4,
+            reason: AdjustReason::Lost,
+            note: None,
+            now: now(),
+        },
     )
     .await
     .expect("adjust");
-    system_command::<agora_inventory::StockCommand>(
+    system_command(
         &bus,
-        "receive",
         "SIG-1",
-        json!({"quantity": 1, "now": now()}),
+        &StockCommand::Receive {
+            quantity: 1,
+            reason: None,
+            now: now(),
+        },
     )
     .await
     .expect("receive");

@@ -5,7 +5,6 @@ mod common;
 
 use agora::Roles;
 use agora_testkit::{TestDb, TestNats};
-use serde_json::json;
 
 #[tokio::test]
 async fn a_service_only_process_serves_its_metrics() {
@@ -25,11 +24,10 @@ async fn a_service_only_process_serves_its_metrics() {
 
     // A command the cart service answers (a cart nobody created: rejected) is counted.
     let bus = agora_nats::Bus::new(async_nats::connect(nats.url()).await.expect("nats"));
-    let rejected = common::system_command::<agora_cart::CartCommand>(
+    let rejected = common::system_command(
         &bus,
-        "clear",
         &uuid::Uuid::new_v4().to_string(),
-        json!({}),
+        &agora_cart::CartCommand::Clear {},
     )
     .await;
     assert!(rejected.is_err(), "{rejected:?}");

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use agora::Roles;
 use agora_notifications::render::format_money;
+use agora_order::OrderCommand;
 use agora_testkit::{eventually, free_port};
 use common::shop::{self, cart, checkout_ok, settled};
 use common::{spawn_app_with, system_command, until_sql, TestApp, ADMIN};
@@ -794,22 +795,47 @@ async fn an_opted_in_customer_gets_a_text_through_the_sms_provider() {
     let bus = app.bus().await;
     let order_id = uuid::Uuid::new_v4().to_string();
     let now = chrono::Utc::now();
-    system_command::<agora_order::OrderCommand>(&bus, "place", &order_id, json!({
-        "owner": {"kind": "customer", "customer_id": customer},
-        "cart_id": "cart-sms",
-        "lines": [{"sku": "SMS-TEE", "product_id": "p-sms", "title": "Tee", "unit_price": {"amount_minor": 1200, "currency": "EUR"}, "quantity": 1}],
-        "shipping_address": {"name": "Grace", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"},
-        "email": "grace@example.com",
-        "shipping": {"amount_minor": 0, "currency": "EUR"},
-        "tax_rate_bp": 0,
-        "now": now
-    }))
-    .await
-    .expect("place");
-    for step in ["mark_stock_reserved", "mark_payment_authorized", "confirm"] {
-        system_command::<agora_order::OrderCommand>(&bus, step, &order_id, json!({"now": now}))
+    let eur = |minor| agora_kernel::Money::new(minor, agora_kernel::Currency::EUR);
+    let place = OrderCommand::Place {
+        owner: agora_order::OrderOwner::Customer {
+            customer_id: customer.parse().expect("a customer id"),
+        },
+        cart_id: "cart-sms".into(),
+        lines: vec![agora_order::OrderLine {
+            sku: agora_kernel::Sku::parse("SMS-TEE").expect("sku"),
+            product_id: "p-sms".into(),
+            title: "Tee".into(),
+            unit_price: eur(1200),
+            quantity: 1,
+        }],
+        shipping_address: agora_kernel::Address {
+            name: "Grace".into(),
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            region: None,
+            country: "DE".into(),
+            phone: None,
+        },
+        email: "grace@example.com".into(),
+        shipping: eur(0),
+        tax_rate_bp: 0,
+        tax_rule: None,
+        discount: None,
+        now,
+    };
+    system_command(&bus, &order_id, &place)
+        .await
+        .expect("place");
+    for step in [
+        OrderCommand::MarkStockReserved { now },
+        OrderCommand::MarkPaymentAuthorized { now },
+        OrderCommand::Confirm { now },
+    ] {
+        system_command(&bus, &order_id, &step)
             .await
-            .unwrap_or_else(|e| panic!("{step}: {e:?}"));
+            .unwrap_or_else(|e| panic!("{step:?}: {e:?}"));
     }
 
     let texts = eventually(Duration::from_secs(30), || async {

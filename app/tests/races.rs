@@ -154,15 +154,23 @@ async fn a_sku_belongs_to_one_product_so_another_vendor_cannot_reprice_it() {
 
     // A command the product refuses gives back the SKUs it claimed: they stay free.
     let bus = app.bus().await;
-    let refused = system_command::<agora_catalog::ProductCommand>(
-        &bus,
-        "create",
-        &uuid::Uuid::new_v4().to_string(),
-        json!({"title": "free tee", "vendor_id": "mallory",
-               "variants": [{"sku": "FREE-1", "title": "free", "price": {"amount_minor": 0, "currency": "EUR"}}]}),
-    )
-    .await
-    .expect_err("a zero price is refused");
+    let free = agora_catalog::ProductCommand::Create {
+        title: "free tee".into(),
+        description: String::new(),
+        image_urls: vec![],
+        category_id: None,
+        attributes: Default::default(),
+        vendor_id: "mallory".into(),
+        variants: vec![agora_catalog::VariantInput {
+            sku: agora_kernel::Sku::parse("FREE-1").expect("sku"),
+            title: "free".into(),
+            price: agora_kernel::Money::new(0, agora_kernel::Currency::EUR),
+            attributes: Default::default(),
+        }],
+    };
+    let refused = system_command(&bus, &uuid::Uuid::new_v4().to_string(), &free)
+        .await
+        .expect_err("a zero price is refused");
     assert_eq!(refused.code, "catalog.invalid_price");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sku_claims WHERE sku = 'FREE-1'")
         .fetch_one(&app.pool)
@@ -442,11 +450,13 @@ async fn a_guest_cart_merged_into_a_cart_that_is_checking_out_stays_as_it_was() 
         .expect("add");
     assert_eq!(r.status(), 200);
     let bus = app.bus().await;
-    system_command::<agora_cart::CartCommand>(
+    system_command(
         &bus,
-        "begin_checkout",
         &target,
-        json!({"order_id": "order-in-progress", "now": chrono::Utc::now().to_rfc3339()}),
+        &agora_cart::CartCommand::BeginCheckout {
+            order_id: "order-in-progress".into(),
+            now: chrono::Utc::now(),
+        },
     )
     .await
     .expect("lock");
@@ -479,11 +489,12 @@ async fn a_guest_cart_merged_into_a_cart_that_is_checking_out_stays_as_it_was() 
 
     // Once the checkout gives the cart back, the same merge goes through, and a retry of it
     // applies nothing twice.
-    system_command::<agora_cart::CartCommand>(
+    system_command(
         &bus,
-        "abort_checkout",
         &target,
-        json!({"order_id": "order-in-progress"}),
+        &agora_cart::CartCommand::AbortCheckout {
+            order_id: "order-in-progress".into(),
+        },
     )
     .await
     .expect("unlock");

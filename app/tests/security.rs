@@ -285,11 +285,12 @@ async fn no_customer_reaches_another_customers_objects_or_the_back_office() {
     }
     assert!(checked >= 30, "only {checked} back-office operations");
     // Ada as staff (a new token after the grant) gets in; her old token still says customer.
-    system_command::<agora_identity::AccountCommand>(
+    system_command(
         &bus,
-        "grant_role",
         &ada.id,
-        json!({"role": "staff"}),
+        &agora_identity::AccountCommand::GrantRole {
+            role: agora_identity::Role::Staff,
+        },
     )
     .await
     .expect("grant staff");

@@ -197,29 +197,18 @@ impl TestApp {
     }
 }
 
-/// Sends command `C` as the system principal over NATS and returns the reply or the error.
-/// The command is given in its JSON wire form, `name` and `fields` (`{"<name>": fields}`);
-/// the bus routes it by its type. A command that does not decode is refused here as the
-/// service would refuse it (`request.invalid_command`).
+/// Sends `command` as the system principal over NATS and returns the reply or the error.
 pub async fn system_command<C: Command>(
     bus: &Bus,
-    name: &str,
     id: &str,
-    fields: Value,
+    command: &C,
 ) -> Result<Value, ErrorBody> {
-    let command: C = serde_json::from_value(serde_json::json!({ name: fields })).map_err(|e| {
-        ErrorBody::new(
-            agora_kernel::ErrorKind::Invalid,
-            "request.invalid_command",
-            format!("invalid {name} command: {e}"),
-        )
-    })?;
     let ctx = agora_nats::RequestContext::new(Duration::from_secs(30));
     bus.call(
         id,
         CommandId::new_random(),
         Principal::system("test"),
-        &command,
+        command,
         &ctx,
     )
     .await

@@ -61,11 +61,12 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> Value {
 /// access token).
 pub async fn with_role(app: &TestApp, name: &str, role: &str) -> Person {
     let person = sign_up(app, name).await;
-    system_command::<agora_identity::AccountCommand>(
+    system_command(
         &app.bus().await,
-        "grant_role",
         &person.id,
-        json!({ "role": role }),
+        &agora_identity::AccountCommand::GrantRole {
+            role: role.parse().expect("a role name"),
+        },
     )
     .await
     .expect("grant role");
