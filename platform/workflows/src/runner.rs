@@ -260,292 +260,363 @@ impl Runner {
         let now = Utc::now();
         match action {
             Action::Wait => Ok(None),
-            Action::PlaceOrder => {
-                let place = OrderCommand::Place {
-                    owner: plan.owner.clone(),
-                    cart_id: plan.cart_id.clone(),
-                    lines: plan.lines.clone(),
-                    shipping_address: plan.shipping_address.clone(),
-                    email: plan.email.clone(),
-                    shipping: plan.shipping,
-                    tax_rate_bp: plan.tax_rate_bp,
-                    tax_rule: plan.tax_rule.clone(),
-                    discount: plan.discount.clone(),
-                    now,
-                };
-                let _: CommandReply<OrderView> = self
-                    .send(order_id, step_id(order_id, "place-order"), &place)
-                    .await?;
-                Ok(Some(Outcome::OrderPlaced))
-            }
-            Action::ReserveStock => {
-                let expires_at = state
-                    .reserve_until
-                    .unwrap_or(now + chrono::Duration::minutes(30));
-                let reservations = plan.lines.iter().map(|line| {
-                    let reserve = StockCommand::Reserve {
-                        reservation_id: order_id.to_string(),
-                        quantity: line.quantity,
-                        expires_at,
-                        order_ref: order_id.to_string(),
-                        now,
-                    };
-                    async move {
-                        let result = self.stock(order_id, &line.sku, "reserve", &reserve).await;
-                        (line.sku.clone(), result)
-                    }
-                });
-                let mut short = None;
-                for (sku, result) in futures::future::join_all(reservations).await {
-                    match result {
-                        Ok(_) => {}
-                        Err(e) if e.code == "inventory.insufficient_stock" => short = Some(sku),
-                        Err(e) => return Err(e),
-                    }
-                }
-                if let Some(sku) = short {
-                    return Ok(Some(Outcome::StockUnavailable { sku }));
-                }
-                match self
-                    .send(
-                        order_id,
-                        step_id(order_id, "order:stock_reserved"),
-                        &OrderCommand::MarkStockReserved { now },
-                    )
-                    .await
-                {
-                    Ok(_) => Ok(Some(Outcome::StockReserved)),
-                    Err(e) => self.cancelled_or(order_id, e).await,
-                }
-            }
-            Action::Authorize => {
-                let reply: Result<CommandReply<PaymentView>, ErrorBody> = self
-                    .send(
-                        order_id,
-                        step_id(order_id, "payment:authorize"),
-                        &PaymentRequest::Authorize(AuthorizePayment {
-                            amount: plan.amount,
-                            payment_method: plan.payment_method.clone(),
-                        }),
-                    )
-                    .await;
-                match reply {
-                    Ok(reply) => Ok(payment_outcome(&reply.view)),
-                    Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => {
-                        Err(e)
-                    }
-                    Err(e) => Ok(Some(Outcome::PaymentFailed { code: e.code })),
-                }
-            }
-            Action::CheckPayment => {
-                let view: PaymentView = self.get::<Payment>(order_id).await?;
-                Ok(payment_outcome(&view).filter(|o| *o != Outcome::PaymentPending))
-            }
-            Action::ConfirmOrder => {
-                // From here the money is held: hold the units as long, so the reservations
-                // cannot expire (and be sold to someone else) before the capture commits them.
-                let until = now + chrono::Duration::seconds(agora_checkout::AUTHORIZED_HOLD_SECS);
-                for line in &plan.lines {
-                    let hold = StockCommand::Hold {
-                        reservation_id: order_id.to_string(),
-                        quantity: line.quantity,
-                        expires_at: until,
-                        order_ref: order_id.to_string(),
-                        now,
-                    };
-                    let held = self.stock(order_id, &line.sku, "hold", &hold).await;
-                    match held {
-                        Ok(_) => {}
-                        // The reservation lapsed before the hold and its units are gone.
-                        Err(e) if e.code == "inventory.insufficient_stock" => {
-                            return Ok(Some(Outcome::StockLapsed {
-                                sku: line.sku.clone(),
-                            }))
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                let marked = self
-                    .send(
-                        order_id,
-                        step_id(order_id, "order:payment_authorized"),
-                        &OrderCommand::MarkPaymentAuthorized { now },
-                    )
-                    .await;
-                if let Err(e) = marked {
-                    return self.cancelled_or(order_id, e).await;
-                }
-                match self
-                    .send(
-                        order_id,
-                        step_id(order_id, "order:confirm"),
-                        &OrderCommand::Confirm { now },
-                    )
-                    .await
-                {
-                    Ok(_) => Ok(Some(Outcome::OrderConfirmed)),
-                    Err(e) => self.cancelled_or(order_id, e).await,
-                }
-            }
-            Action::Capture => {
-                match self
-                    .send(
-                        order_id,
-                        step_id(order_id, "payment:capture"),
-                        &PaymentRequest::Capture {},
-                    )
-                    .await
-                {
-                    Ok(reply) if is_captured(reply.view.status) => {
-                        Ok(Some(Outcome::PaymentCaptured))
-                    }
-                    Ok(reply) => Ok(Some(Outcome::CaptureFailed {
-                        code: format!("status_{:?}", reply.view.status).to_lowercase(),
-                    })),
-                    Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => {
-                        Err(e)
-                    }
-                    Err(e) => Ok(Some(Outcome::CaptureFailed { code: e.code })),
-                }
-            }
-            Action::Finish => {
-                for line in &plan.lines {
-                    let commit = StockCommand::Commit {
-                        reservation_id: order_id.to_string(),
-                    };
-                    let result = self.stock(order_id, &line.sku, "commit", &commit).await;
-                    match result {
-                        Ok(_) => {}
-                        Err(e)
-                            if e.kind == ErrorKind::Unavailable
-                                || e.kind == ErrorKind::Internal =>
-                        {
-                            return Err(e)
-                        }
-                        // The reservation is held from the authorization for as long as the
-                        // authorization lives, so this means a cancel returned it meanwhile
-                        // (the revert owns the units now) or staff released it by hand.
-                        Err(e) => {
-                            tracing::error!(order = order_id, sku = %line.sku, error = %e, "could not commit a paid order's reservation")
-                        }
-                    }
-                }
-                let _: Option<CommandReply<OrderView>> = self
-                    .send(
-                        order_id,
-                        step_id(order_id, "order:record_capture"),
-                        &OrderCommand::RecordCapture {
-                            amount: plan.amount,
-                            now,
-                        },
-                    )
-                    .await
-                    .map(Some)
-                    .or_else(|e| tolerate(e, &["order.invalid_transition"]).map(|_: ()| None))?;
-                // The order is paid: its promotions' uses are final.
-                self.redemptions(order_id, plan, true).await?;
-                self.close_cart(order_id, &plan.cart_id, true).await?;
-                metrics::counter!("agora_checkouts_total", "outcome" => "completed").increment(1);
-                Ok(Some(Outcome::Finished))
-            }
+            Action::PlaceOrder => self.place_order(order_id, plan, now).await,
+            Action::ReserveStock => self.reserve_stock(order_id, state, plan, now).await,
+            Action::Authorize => self.authorize(order_id, plan).await,
+            Action::CheckPayment => self.check_payment(order_id).await,
+            Action::ConfirmOrder => self.confirm_order(order_id, plan, now).await,
+            Action::Capture => self.capture(order_id).await,
+            Action::Finish => self.finish(order_id, plan, now).await,
             Action::Compensate {
                 void_payment,
                 refund_payment,
                 cancel_order,
             } => {
-                // The order will not be paid: its promotions' uses and budget go back.
-                self.redemptions(order_id, plan, false).await?;
-                for line in &plan.lines {
-                    let release = StockCommand::Release {
-                        reservation_id: order_id.to_string(),
-                    };
-                    self.stock(order_id, &line.sku, "release", &release).await?;
-                }
-                if *void_payment {
-                    let voided: Result<CommandReply<PaymentView>, ErrorBody> = self
-                        .send(
-                            order_id,
-                            step_id(order_id, "payment:void"),
-                            &PaymentRequest::Void {},
-                        )
-                        .await;
-                    match voided {
-                        Ok(_) => {}
-                        Err(e) if e.code == "payment.not_found" => {}
-                        // The capture won the race with the cancel: the money is refunded
-                        // instead (the saga records it and plans a refund).
-                        Err(e) if e.code == "payment.already_captured" => {
-                            return Ok(Some(Outcome::PaymentCaptured))
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                if let Some(reason) = cancel_order {
-                    let cancel = OrderCommand::Cancel {
-                        reason: *reason,
-                        note: state
-                            .failure
-                            .as_ref()
-                            .map(|f| f.2.chars().take(500).collect()),
-                        now,
-                    };
-                    let _: Option<CommandReply<OrderView>> = self
-                        .send(order_id, step_id(order_id, "order:cancel"), &cancel)
-                        .await
-                        .map(Some)
-                        .or_else(|e| {
-                            tolerate(e, &["order.not_found", "order.invalid_transition"])
-                                .map(|_: ()| None)
-                        })?;
-                }
-                if *refund_payment {
-                    if let Some(code) = self.return_money(order_id, plan).await? {
-                        return Ok(Some(Outcome::RefundFailed { code }));
-                    }
-                }
-                self.close_cart(order_id, &plan.cart_id, false).await?;
-                metrics::counter!("agora_checkouts_total", "outcome" => "compensated").increment(1);
-                Ok(Some(Outcome::Compensated))
+                self.compensate(
+                    order_id,
+                    state,
+                    plan,
+                    now,
+                    void_payment,
+                    refund_payment,
+                    cancel_order,
+                )
+                .await
             }
-            Action::Revert { completed } => {
-                // Exactly what was taken goes back, once: a line still reserved (a cancel
-                // landing in the finishing step) is released, a committed one returned.
-                for line in &plan.lines {
-                    let returned = self
-                        .stock(
-                            order_id,
-                            &line.sku,
-                            "return",
-                            &StockCommand::ReturnReservation {
-                                reservation_id: order_id.to_string(),
-                            },
-                        )
-                        .await;
-                    match returned {
-                        Ok(_) => {}
-                        // Committed so long ago that the stock no longer remembers the sale:
-                        // a finished checkout committed every line, so its units come back.
-                        Err(e) if e.code == "inventory.unknown_reservation" && *completed => {
-                            let receive = StockCommand::Receive {
-                                quantity: line.quantity,
-                                reason: Some(format!("returned: order {order_id} cancelled")),
-                                now,
-                            };
-                            self.stock(order_id, &line.sku, "restock", &receive).await?;
-                        }
-                        // Never taken: nothing to give back.
-                        Err(e) if e.code == "inventory.unknown_reservation" => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                if let Some(code) = self.return_money(order_id, plan).await? {
-                    return Ok(Some(Outcome::RefundFailed { code }));
-                }
-                // The order was cancelled and refunded: its promotions' uses go back.
-                self.redemptions(order_id, plan, false).await?;
-                Ok(Some(Outcome::Reverted))
+            Action::Revert { completed } => self.revert(order_id, plan, now, completed).await,
+        }
+    }
+
+    /// Places the order from the plan (step `place-order`).
+    async fn place_order(
+        &self,
+        order_id: &str,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        let place = OrderCommand::Place {
+            owner: plan.owner.clone(),
+            cart_id: plan.cart_id.clone(),
+            lines: plan.lines.clone(),
+            shipping_address: plan.shipping_address.clone(),
+            email: plan.email.clone(),
+            shipping: plan.shipping,
+            tax_rate_bp: plan.tax_rate_bp,
+            tax_rule: plan.tax_rule.clone(),
+            discount: plan.discount.clone(),
+            now,
+        };
+        let _: CommandReply<OrderView> = self
+            .send(order_id, step_id(order_id, "place-order"), &place)
+            .await?;
+        Ok(Some(Outcome::OrderPlaced))
+    }
+
+    /// Reserves every line's units until the payment deadline; a short SKU fails the checkout.
+    async fn reserve_stock(
+        &self,
+        order_id: &str,
+        state: &Checkout,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        let expires_at = state
+            .reserve_until
+            .unwrap_or(now + chrono::Duration::minutes(30));
+        let reservations = plan.lines.iter().map(|line| {
+            let reserve = StockCommand::Reserve {
+                reservation_id: order_id.to_string(),
+                quantity: line.quantity,
+                expires_at,
+                order_ref: order_id.to_string(),
+                now,
+            };
+            async move {
+                let result = self.stock(order_id, &line.sku, "reserve", &reserve).await;
+                (line.sku.clone(), result)
+            }
+        });
+        let mut short = None;
+        for (sku, result) in futures::future::join_all(reservations).await {
+            match result {
+                Ok(_) => {}
+                Err(e) if e.code == "inventory.insufficient_stock" => short = Some(sku),
+                Err(e) => return Err(e),
             }
         }
+        if let Some(sku) = short {
+            return Ok(Some(Outcome::StockUnavailable { sku }));
+        }
+        match self
+            .send(
+                order_id,
+                step_id(order_id, "order:stock_reserved"),
+                &OrderCommand::MarkStockReserved { now },
+            )
+            .await
+        {
+            Ok(_) => Ok(Some(Outcome::StockReserved)),
+            Err(e) => self.cancelled_or(order_id, e).await,
+        }
+    }
+
+    /// Asks the payment service to hold the amount.
+    async fn authorize(
+        &self,
+        order_id: &str,
+        plan: &CheckoutPlan,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        let reply: Result<CommandReply<PaymentView>, ErrorBody> = self
+            .send(
+                order_id,
+                step_id(order_id, "payment:authorize"),
+                &PaymentRequest::Authorize(AuthorizePayment {
+                    amount: plan.amount,
+                    payment_method: plan.payment_method.clone(),
+                }),
+            )
+            .await;
+        match reply {
+            Ok(reply) => Ok(payment_outcome(&reply.view)),
+            Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => Err(e),
+            Err(e) => Ok(Some(Outcome::PaymentFailed { code: e.code })),
+        }
+    }
+
+    /// Looks at a payment waiting for the shopper's confirmation.
+    async fn check_payment(&self, order_id: &str) -> Result<Option<Outcome>, ErrorBody> {
+        let view: PaymentView = self.get::<Payment>(order_id).await?;
+        Ok(payment_outcome(&view).filter(|o| *o != Outcome::PaymentPending))
+    }
+
+    /// Holds the reserved units as long as the authorization lives, then confirms the order.
+    async fn confirm_order(
+        &self,
+        order_id: &str,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        // From here the money is held: hold the units as long, so the reservations
+        // cannot expire (and be sold to someone else) before the capture commits them.
+        let until = now + chrono::Duration::seconds(agora_checkout::AUTHORIZED_HOLD_SECS);
+        for line in &plan.lines {
+            let hold = StockCommand::Hold {
+                reservation_id: order_id.to_string(),
+                quantity: line.quantity,
+                expires_at: until,
+                order_ref: order_id.to_string(),
+                now,
+            };
+            let held = self.stock(order_id, &line.sku, "hold", &hold).await;
+            match held {
+                Ok(_) => {}
+                // The reservation lapsed before the hold and its units are gone.
+                Err(e) if e.code == "inventory.insufficient_stock" => {
+                    return Ok(Some(Outcome::StockLapsed {
+                        sku: line.sku.clone(),
+                    }))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let marked = self
+            .send(
+                order_id,
+                step_id(order_id, "order:payment_authorized"),
+                &OrderCommand::MarkPaymentAuthorized { now },
+            )
+            .await;
+        if let Err(e) = marked {
+            return self.cancelled_or(order_id, e).await;
+        }
+        match self
+            .send(
+                order_id,
+                step_id(order_id, "order:confirm"),
+                &OrderCommand::Confirm { now },
+            )
+            .await
+        {
+            Ok(_) => Ok(Some(Outcome::OrderConfirmed)),
+            Err(e) => self.cancelled_or(order_id, e).await,
+        }
+    }
+
+    /// Takes the held amount.
+    async fn capture(&self, order_id: &str) -> Result<Option<Outcome>, ErrorBody> {
+        match self
+            .send(
+                order_id,
+                step_id(order_id, "payment:capture"),
+                &PaymentRequest::Capture {},
+            )
+            .await
+        {
+            Ok(reply) if is_captured(reply.view.status) => Ok(Some(Outcome::PaymentCaptured)),
+            Ok(reply) => Ok(Some(Outcome::CaptureFailed {
+                code: format!("status_{:?}", reply.view.status).to_lowercase(),
+            })),
+            Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => Err(e),
+            Err(e) => Ok(Some(Outcome::CaptureFailed { code: e.code })),
+        }
+    }
+
+    /// Commits the reservations, records the capture on the order, confirms the promotions' uses and closes the cart.
+    async fn finish(
+        &self,
+        order_id: &str,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        for line in &plan.lines {
+            let commit = StockCommand::Commit {
+                reservation_id: order_id.to_string(),
+            };
+            let result = self.stock(order_id, &line.sku, "commit", &commit).await;
+            match result {
+                Ok(_) => {}
+                Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => {
+                    return Err(e)
+                }
+                // The reservation is held from the authorization for as long as the
+                // authorization lives, so this means a cancel returned it meanwhile
+                // (the revert owns the units now) or staff released it by hand.
+                Err(e) => {
+                    tracing::error!(order = order_id, sku = %line.sku, error = %e, "could not commit a paid order's reservation")
+                }
+            }
+        }
+        let _: Option<CommandReply<OrderView>> = self
+            .send(
+                order_id,
+                step_id(order_id, "order:record_capture"),
+                &OrderCommand::RecordCapture {
+                    amount: plan.amount,
+                    now,
+                },
+            )
+            .await
+            .map(Some)
+            .or_else(|e| tolerate(e, &["order.invalid_transition"]).map(|_: ()| None))?;
+        // The order is paid: its promotions' uses are final.
+        self.redemptions(order_id, plan, true).await?;
+        self.close_cart(order_id, &plan.cart_id, true).await?;
+        metrics::counter!("agora_checkouts_total", "outcome" => "completed").increment(1);
+        Ok(Some(Outcome::Finished))
+    }
+
+    /// Undoes an unpaid checkout: uses and units go back, the authorization is voided (or a capture
+    /// that raced the cancel refunded), the order cancelled and the cart reopened. The three
+    /// decisions are the action's own fields.
+    #[allow(clippy::too_many_arguments)]
+    async fn compensate(
+        &self,
+        order_id: &str,
+        state: &Checkout,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+        void_payment: &bool,
+        refund_payment: &bool,
+        cancel_order: &Option<CancelReason>,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        // The order will not be paid: its promotions' uses and budget go back.
+        self.redemptions(order_id, plan, false).await?;
+        for line in &plan.lines {
+            let release = StockCommand::Release {
+                reservation_id: order_id.to_string(),
+            };
+            self.stock(order_id, &line.sku, "release", &release).await?;
+        }
+        if *void_payment {
+            let voided: Result<CommandReply<PaymentView>, ErrorBody> = self
+                .send(
+                    order_id,
+                    step_id(order_id, "payment:void"),
+                    &PaymentRequest::Void {},
+                )
+                .await;
+            match voided {
+                Ok(_) => {}
+                Err(e) if e.code == "payment.not_found" => {}
+                // The capture won the race with the cancel: the money is refunded
+                // instead (the saga records it and plans a refund).
+                Err(e) if e.code == "payment.already_captured" => {
+                    return Ok(Some(Outcome::PaymentCaptured))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(reason) = cancel_order {
+            let cancel = OrderCommand::Cancel {
+                reason: *reason,
+                note: state
+                    .failure
+                    .as_ref()
+                    .map(|f| f.2.chars().take(500).collect()),
+                now,
+            };
+            let _: Option<CommandReply<OrderView>> = self
+                .send(order_id, step_id(order_id, "order:cancel"), &cancel)
+                .await
+                .map(Some)
+                .or_else(|e| {
+                    tolerate(e, &["order.not_found", "order.invalid_transition"]).map(|_: ()| None)
+                })?;
+        }
+        if *refund_payment {
+            if let Some(code) = self.return_money(order_id, plan).await? {
+                return Ok(Some(Outcome::RefundFailed { code }));
+            }
+        }
+        self.close_cart(order_id, &plan.cart_id, false).await?;
+        metrics::counter!("agora_checkouts_total", "outcome" => "compensated").increment(1);
+        Ok(Some(Outcome::Compensated))
+    }
+
+    /// Undoes a paid checkout whose order was cancelled: the units go back and the capture is refunded.
+    async fn revert(
+        &self,
+        order_id: &str,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+        completed: &bool,
+    ) -> Result<Option<Outcome>, ErrorBody> {
+        // Exactly what was taken goes back, once: a line still reserved (a cancel
+        // landing in the finishing step) is released, a committed one returned.
+        for line in &plan.lines {
+            let returned = self
+                .stock(
+                    order_id,
+                    &line.sku,
+                    "return",
+                    &StockCommand::ReturnReservation {
+                        reservation_id: order_id.to_string(),
+                    },
+                )
+                .await;
+            match returned {
+                Ok(_) => {}
+                // Committed so long ago that the stock no longer remembers the sale:
+                // a finished checkout committed every line, so its units come back.
+                Err(e) if e.code == "inventory.unknown_reservation" && *completed => {
+                    let receive = StockCommand::Receive {
+                        quantity: line.quantity,
+                        reason: Some(format!("returned: order {order_id} cancelled")),
+                        now,
+                    };
+                    self.stock(order_id, &line.sku, "restock", &receive).await?;
+                }
+                // Never taken: nothing to give back.
+                Err(e) if e.code == "inventory.unknown_reservation" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(code) = self.return_money(order_id, plan).await? {
+            return Ok(Some(Outcome::RefundFailed { code }));
+        }
+        // The order was cancelled and refunded: its promotions' uses go back.
+        self.redemptions(order_id, plan, false).await?;
+        Ok(Some(Outcome::Reverted))
     }
 
     /// Drives the refund of a cancelled order's capture until the provider settles it.
