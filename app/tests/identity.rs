@@ -9,7 +9,10 @@ use std::time::Duration;
 use agora::{Config, Roles};
 use agora_kernel::{CommandId, CustomerId, ErrorBody, Principal};
 use agora_nats::Bus;
-use agora_workflows::IdentityRequest;
+use agora_workflows::{
+    ChangePassword, IdentityRequest, Login, OidcLogin, RefreshToken, Register,
+    RequestPasswordReset, ResendVerification, ResetPassword, VerifyEmail,
+};
 use common::{spawn_app_with, system_command, TestApp};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -50,21 +53,11 @@ fn customer(account: &str) -> Principal {
 impl Identity {
     async fn send(
         &self,
-        endpoint: &str,
         principal: Principal,
         aggregate_id: &str,
         command_id: CommandId,
-        fields: Value,
+        request: IdentityRequest,
     ) -> Result<Value, ErrorBody> {
-        // The request in its JSON wire form, `{"<endpoint>": fields}`; the bus routes it by type.
-        let request: IdentityRequest = serde_json::from_value(json!({ endpoint: fields }))
-            .map_err(|e| {
-                ErrorBody::new(
-                    agora_kernel::ErrorKind::Invalid,
-                    "request.invalid_command",
-                    format!("invalid {endpoint} request: {e}"),
-                )
-            })?;
         let ctx = agora_nats::RequestContext::new(Duration::from_secs(30));
         self.bus
             .call(aggregate_id, command_id, principal, &request, &ctx)
@@ -72,33 +65,32 @@ impl Identity {
     }
 
     /// A visitor's request with a fresh command id.
-    async fn anon(&self, endpoint: &str, fields: Value) -> Result<Value, ErrorBody> {
+    async fn anon(&self, request: IdentityRequest) -> Result<Value, ErrorBody> {
         self.send(
-            endpoint,
             visitor(),
             &Uuid::new_v4().to_string(),
             CommandId::new_random(),
-            fields,
+            request,
         )
         .await
     }
 
     async fn register(&self, email: &str) -> String {
         let reply = self
-            .anon("register", json!({"email": email, "password": PASSWORD}))
+            .anon(register(email, PASSWORD))
             .await
             .expect("register");
         reply["view"]["id"].as_str().expect("id").to_string()
     }
 
     async fn login(&self, email: &str, password: &str) -> Result<Value, ErrorBody> {
-        self.anon("login", json!({"email": email, "password": password}))
+        self.anon(login(email, password))
             .await
             .map(|reply| reply["view"].clone())
     }
 
     async fn refresh(&self, token: &Value) -> Result<Value, ErrorBody> {
-        self.anon("refresh", json!({"refresh_token": token}))
+        self.anon(refresh(token))
             .await
             .map(|reply| reply["view"].clone())
     }
@@ -152,10 +144,14 @@ fn code(result: Result<Value, ErrorBody>) -> String {
 async fn registering_mails_a_link_that_verifies_the_email() {
     let id = identity().await;
     let command_id = CommandId::new_random();
-    let register =
-        json!({"email": " Ada@Example.COM ", "password": PASSWORD, "phone": "+49 30 1234"});
+    let signup = IdentityRequest::Register(Register {
+        email: " Ada@Example.COM ".into(),
+        password: PASSWORD.into(),
+        display_name: None,
+        phone: Some("+49 30 1234".into()),
+    });
     let reply = id
-        .send("register", visitor(), "x", command_id, register.clone())
+        .send(visitor(), "x", command_id, signup.clone())
         .await
         .expect("register");
     let account = reply["view"]["id"].as_str().expect("id").to_string();
@@ -169,7 +165,7 @@ async fn registering_mails_a_link_that_verifies_the_email() {
 
     // A retry of the same command is the same account, and queues no second mail.
     let again = id
-        .send("register", visitor(), "y", command_id, register)
+        .send(visitor(), "y", command_id, signup)
         .await
         .expect("retry");
     assert_eq!(again["view"]["id"], account.as_str());
@@ -192,44 +188,26 @@ async fn registering_mails_a_link_that_verifies_the_email() {
     // A forged token of the same account does not verify.
     let forged = format!("{account}.{}", "A".repeat(43));
     assert_eq!(
-        code(id.anon("verify_email", json!({"token": forged})).await),
+        code(id.anon(verify(&forged)).await),
         "identity.invalid_token"
     );
     assert_eq!(
-        code(id.anon("verify_email", json!({"token": "nonsense"})).await),
+        code(id.anon(verify(&"nonsense")).await),
         "identity.invalid_token"
     );
-    let verified = id
-        .anon("verify_email", json!({"token": token}))
-        .await
-        .expect("verify");
+    let verified = id.anon(verify(&token)).await.expect("verify");
     assert_eq!(verified["view"]["email_verified"], true);
     // Following the link again changes nothing and is no error.
-    let twice = id
-        .anon("verify_email", json!({"token": token}))
-        .await
-        .expect("verify again");
+    let twice = id.anon(verify(&token)).await.expect("verify again");
     assert_eq!(twice["view"]["email_verified"], true);
 
     // The policy and the email format are checked before anything is written.
     assert_eq!(
-        code(
-            id.anon(
-                "register",
-                json!({"email": "bo@example.com", "password": "short"})
-            )
-            .await
-        ),
+        code(id.anon(register("bo@example.com", "short")).await),
         "auth.password_too_short"
     );
     assert_eq!(
-        code(
-            id.anon(
-                "register",
-                json!({"email": "not an email", "password": PASSWORD})
-            )
-            .await
-        ),
+        code(id.anon(register("not an email", PASSWORD)).await),
         "identity.invalid_email"
     );
     let emails: i64 = sqlx::query_scalar("SELECT count(*) FROM identity_emails")
@@ -247,7 +225,7 @@ async fn of_concurrent_registrations_of_one_email_exactly_one_wins() {
         .iter()
         .cycle()
         .take(8)
-        .map(|email| id.anon("register", json!({"email": email, "password": PASSWORD})));
+        .map(|email| id.anon(register(email, PASSWORD)));
     let results = futures::future::join_all(attempts).await;
     let won = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(won, 1, "{results:?}");
@@ -320,9 +298,11 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
     let session = first["session_id"].clone();
 
     let rotate = CommandId::new_random();
-    let refresh = json!({"refresh_token": first["refresh_token"]});
+    let refresh = IdentityRequest::Refresh(RefreshToken {
+        refresh_token: text(&first["refresh_token"]),
+    });
     let second = id
-        .send("refresh", visitor(), "x", rotate, refresh.clone())
+        .send(visitor(), "x", rotate, refresh.clone())
         .await
         .expect("refresh")["view"]
         .clone();
@@ -332,7 +312,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_whole_family() {
     assert_eq!(id.principal_of(&second), customer(&account));
     // The same refresh again (a retry) cannot hand out its token twice, and revokes nothing.
     assert_eq!(
-        code(id.send("refresh", visitor(), "x", rotate, refresh).await),
+        code(id.send(visitor(), "x", rotate, refresh).await),
         "identity.refresh_replayed"
     );
     let third = id.refresh(&second["refresh_token"]).await.expect("refresh");
@@ -370,13 +350,15 @@ async fn logout_ends_the_session_and_can_be_repeated() {
     id.register("ada@example.com").await;
     let pair = id.login("ada@example.com", PASSWORD).await.expect("login");
     let other = id.login("ada@example.com", PASSWORD).await.expect("login");
-    let logout = json!({"refresh_token": pair["refresh_token"]});
-    id.anon("logout", logout.clone()).await.expect("logout");
+    let logout = IdentityRequest::Logout(RefreshToken {
+        refresh_token: text(&pair["refresh_token"]),
+    });
+    id.anon(logout.clone()).await.expect("logout");
     assert_eq!(
         code(id.refresh(&pair["refresh_token"]).await),
         "identity.session_revoked"
     );
-    id.anon("logout", logout).await.expect("logout again");
+    id.anon(logout).await.expect("logout again");
     // Another device's session is untouched.
     id.refresh(&other["refresh_token"])
         .await
@@ -384,7 +366,12 @@ async fn logout_ends_the_session_and_can_be_repeated() {
     // A token of no session ends nothing.
     let stranger = format!("{}.{}", Uuid::new_v4(), "A".repeat(43));
     assert_eq!(
-        code(id.anon("logout", json!({"refresh_token": stranger})).await),
+        code(
+            id.anon(IdentityRequest::Logout(RefreshToken {
+                refresh_token: stranger
+            }))
+            .await
+        ),
         "identity.invalid_token"
     );
     id.app.stop().await;
@@ -399,17 +386,19 @@ async fn a_password_reset_replaces_the_password_and_ends_every_session() {
 
     // The same answer whether or not the email has an account.
     let unknown = id
-        .anon(
-            "request_password_reset",
-            json!({"email": "nobody@example.com"}),
-        )
+        .anon(IdentityRequest::RequestPasswordReset(
+            RequestPasswordReset {
+                email: "nobody@example.com".into(),
+            },
+        ))
         .await
         .expect("unknown");
     let known = id
-        .anon(
-            "request_password_reset",
-            json!({"email": "ADA@example.com"}),
-        )
+        .anon(IdentityRequest::RequestPasswordReset(
+            RequestPasswordReset {
+                email: "ADA@example.com".into(),
+            },
+        ))
         .await
         .expect("known");
     assert_eq!(unknown, known);
@@ -419,18 +408,18 @@ async fn a_password_reset_replaces_the_password_and_ends_every_session() {
 
     assert_eq!(
         code(
-            id.anon(
-                "reset_password",
-                json!({"token": token, "new_password": "short"})
-            )
+            id.anon(IdentityRequest::ResetPassword(ResetPassword {
+                token: token.clone(),
+                new_password: "short".into()
+            }))
             .await
         ),
         "auth.password_too_short"
     );
-    id.anon(
-        "reset_password",
-        json!({"token": token, "new_password": NEW_PASSWORD}),
-    )
+    id.anon(IdentityRequest::ResetPassword(ResetPassword {
+        token: token.clone(),
+        new_password: NEW_PASSWORD.into(),
+    }))
     .await
     .expect("reset");
     for session in [&phone, &laptop] {
@@ -449,10 +438,10 @@ async fn a_password_reset_replaces_the_password_and_ends_every_session() {
     // A reset link works once.
     assert_eq!(
         code(
-            id.anon(
-                "reset_password",
-                json!({"token": token, "new_password": "yet another passphrase"})
-            )
+            id.anon(IdentityRequest::ResetPassword(ResetPassword {
+                token: token.clone(),
+                new_password: "yet another passphrase".into()
+            }))
             .await
         ),
         "identity.invalid_token"
@@ -468,17 +457,16 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     let here = id.login("ada@example.com", PASSWORD).await.expect("login");
     let elsewhere = id.login("ada@example.com", PASSWORD).await.expect("login");
     let change = |current: &str| {
-        json!({
-            "current_password": current,
-            "new_password": NEW_PASSWORD,
-            "keep_session": here["session_id"],
+        IdentityRequest::ChangePassword(ChangePassword {
+            current_password: current.into(),
+            new_password: NEW_PASSWORD.into(),
+            keep_session: Some(text(&here["session_id"]).parse().expect("a session id")),
         })
     };
 
     assert_eq!(
         code(
             id.send(
-                "change_password",
                 customer(&account),
                 &account,
                 CommandId::new_random(),
@@ -493,7 +481,6 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     assert_eq!(
         code(
             id.send(
-                "change_password",
                 customer(&stranger),
                 &account,
                 CommandId::new_random(),
@@ -505,7 +492,6 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     );
     let changed = id
         .send(
-            "change_password",
             customer(&account),
             &account,
             CommandId::new_random(),
@@ -542,9 +528,7 @@ async fn the_bootstrap_email_becomes_admin_once_it_is_verified() {
 
     for account in [&boss, &clerk] {
         let (_, _, token) = id.mail(account, "verify_email").await;
-        id.anon("verify_email", json!({"token": token}))
-            .await
-            .expect("verify");
+        id.anon(verify(&token)).await.expect("verify");
     }
     let pair = id.login("boss@shop.test", PASSWORD).await.expect("login");
     assert_eq!(pair["roles"], json!(["admin", "customer"]));
@@ -582,17 +566,24 @@ async fn the_bootstrap_email_becomes_admin_once_it_is_verified() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_provider_sign_in_creates_then_links_by_email_then_finds_by_subject() {
     let id = identity().await;
-    let oidc = |provider: &str, subject: &str, email: &str, verified: bool| json!({"provider": provider, "subject": subject, "email": email, "email_verified": verified});
+    let oidc = |provider: &str, subject: &str, email: &str, verified: bool| {
+        IdentityRequest::OidcLogin(OidcLogin {
+            provider: provider.into(),
+            subject: subject.into(),
+            email: email.into(),
+            email_verified: verified,
+            user_agent: None,
+        })
+    };
     let edge = || Principal::system("edge");
-    let send = |fields: Value| {
+    let send = |request: IdentityRequest| {
         let id = &id;
         async move {
             id.send(
-                "oidc_login",
                 edge(),
                 &Uuid::new_v4().to_string(),
                 CommandId::new_random(),
-                fields,
+                request,
             )
             .await
             .map(|reply| reply["view"].clone())
@@ -647,7 +638,6 @@ async fn a_provider_sign_in_creates_then_links_by_email_then_finds_by_subject() 
     assert_eq!(
         code(
             id.send(
-                "oidc_login",
                 visitor(),
                 "x",
                 CommandId::new_random(),
@@ -799,17 +789,15 @@ async fn a_new_verification_link_replaces_the_old_one() {
 
     // Unknown emails get the same answer and no mail.
     let unknown = id
-        .anon(
-            "resend_verification",
-            json!({"email": "nobody@example.com"}),
-        )
+        .anon(IdentityRequest::ResendVerification(ResendVerification {
+            email: "nobody@example.com".into(),
+        }))
         .await
         .expect("same answer");
     let resent = id
-        .anon(
-            "resend_verification",
-            json!({"email": "Resend@Example.com"}),
-        )
+        .anon(IdentityRequest::ResendVerification(ResendVerification {
+            email: "Resend@Example.com".into(),
+        }))
         .await
         .expect("resend");
     assert_eq!(unknown, resent);
@@ -821,29 +809,64 @@ async fn a_new_verification_link_replaces_the_old_one() {
 
     // Only the newest link counts.
     assert_eq!(
-        code(id.anon("verify_email", json!({"token": first})).await),
+        code(id.anon(verify(&first)).await),
         "identity.invalid_token"
     );
-    let verified = id
-        .anon("verify_email", json!({"token": second}))
-        .await
-        .expect("verify");
+    let verified = id.anon(verify(&second)).await.expect("verify");
     assert_eq!(verified["view"]["email_verified"], true);
 
     // Verified: asking again mails nothing.
-    id.anon(
-        "resend_verification",
-        json!({"email": "resend@example.com"}),
-    )
+    id.anon(IdentityRequest::ResendVerification(ResendVerification {
+        email: "resend@example.com".into(),
+    }))
     .await
     .expect("same answer");
     assert_eq!(outbox(&id).await, 2);
     assert_eq!(
         code(
-            id.anon("resend_verification", json!({"email": "not an email"}))
-                .await
+            id.anon(IdentityRequest::ResendVerification(ResendVerification {
+                email: "not an email".into()
+            }))
+            .await
         ),
         "identity.invalid_email"
     );
     id.app.stop().await;
+}
+
+/// The identity requests these tests send, built as the edge builds them.
+fn register(email: impl ToString, password: impl ToString) -> IdentityRequest {
+    IdentityRequest::Register(Register {
+        email: email.to_string(),
+        password: password.to_string(),
+        display_name: None,
+        phone: None,
+    })
+}
+
+fn login(email: impl ToString, password: impl ToString) -> IdentityRequest {
+    IdentityRequest::Login(Login {
+        email: email.to_string(),
+        password: password.to_string(),
+        user_agent: None,
+    })
+}
+
+fn refresh(token: &Value) -> IdentityRequest {
+    IdentityRequest::Refresh(RefreshToken {
+        refresh_token: text(token),
+    })
+}
+
+fn verify(token: &impl ToString) -> IdentityRequest {
+    IdentityRequest::VerifyEmail(VerifyEmail {
+        token: token.to_string(),
+    })
+}
+
+/// A JSON string's text (any other value as JSON).
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string)
 }
