@@ -166,9 +166,11 @@ impl SmtpServer {
             .collect()
     }
 
-    /// Waits until at least `n` messages arrived, and returns them all.
+    /// Waits until at least `n` messages arrived, and returns them all. Up to a minute: a feed
+    /// message delivered to a notifier that was killed comes back only after the consumer's
+    /// 30-s `ack_wait`, and a killed notifier may have taken the order's events with it.
     async fn until(&self, n: usize) -> Vec<Mail> {
-        eventually(Duration::from_secs(30), || async {
+        eventually(Duration::from_secs(60), || async {
             let m = self.messages();
             (m.len() >= n).then_some(m)
         })
