@@ -274,8 +274,9 @@ pub async fn redemptions_report(
     let rows: Vec<(String, String, String, String, i64, i64, i64)> = sqlx::query_as(
         "SELECT p.promotion_id, p.name, p.status, p.currency, p.confirmed_uses, p.confirmed_minor,
                 COALESCE((SELECT sum(o.total_minor) FROM orders o
-                          WHERE o.order_id IN (SELECT r.key FROM jsonb_each(p.state -> 'redemptions') r
-                                               WHERE r.value ->> 'state' = 'confirmed')), 0)::bigint
+                          WHERE o.order_id IN (SELECT r.order_id FROM promotion_redemptions r
+                                               WHERE r.promotion_id = p.promotion_id
+                                                 AND r.state = 'confirmed')), 0)::bigint
          FROM promotions p
          ORDER BY p.created_at, p.promotion_id",
     )

@@ -5,7 +5,10 @@ use agora_kernel::{Decider, RecordedEvent};
 use sqlx::PgConnection;
 
 use crate::state::fold_row;
-use crate::Projection;
+use crate::{companion_table, Projection};
+
+/// The folded products, private to this projection.
+const STATES: &str = "product_states";
 
 pub struct Products;
 
@@ -20,6 +23,7 @@ impl Projection for Products {
     const NAME: &'static str = "products";
     const AGGREGATE_TYPE: &'static str = "product";
     const ID_COLUMN: &'static str = "product_id";
+    const COMPANION_TABLES: &'static [&'static str] = &[STATES];
 
     async fn apply(
         &self,
@@ -27,7 +31,8 @@ impl Projection for Products {
         table: &str,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let Some(f) = fold_row::<Product>(conn, table, "product_id", events).await? else {
+        let states = companion_table(Self::NAME, table, STATES);
+        let Some(f) = fold_row::<Product>(conn, &states, Self::ID_COLUMN, events).await? else {
             return Ok(());
         };
         let view = f.state.view(&events[0].aggregate_id, f.version);
@@ -36,13 +41,13 @@ impl Projection for Products {
         let skus: Vec<String> = view.variants.iter().map(|v| v.sku.to_string()).collect();
         sqlx::query(&format!(
             "INSERT INTO {table} (product_id, vendor_id, title, description, status, category_id, image_urls, attributes,
-                variants, skus, price_min, price_max, currency, state, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                variants, skus, price_min, price_max, currency, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (product_id) DO UPDATE SET vendor_id = EXCLUDED.vendor_id, title = EXCLUDED.title,
                 description = EXCLUDED.description, status = EXCLUDED.status, category_id = EXCLUDED.category_id,
                 image_urls = EXCLUDED.image_urls, attributes = EXCLUDED.attributes, variants = EXCLUDED.variants,
                 skus = EXCLUDED.skus, price_min = EXCLUDED.price_min, price_max = EXCLUDED.price_max,
-                currency = EXCLUDED.currency, state = EXCLUDED.state, version = EXCLUDED.version,
+                currency = EXCLUDED.currency, version = EXCLUDED.version,
                 updated_at = EXCLUDED.updated_at
              WHERE {table}.version < EXCLUDED.version"
         ))
@@ -59,7 +64,6 @@ impl Projection for Products {
         .bind(prices.iter().min().copied())
         .bind(prices.iter().max().copied())
         .bind(currency)
-        .bind(serde_json::to_value(&f.state)?)
         .bind(f.version as i64)
         .bind(f.created_at)
         .bind(f.updated_at)

@@ -8,7 +8,12 @@ use agora_promotion::{Promotion, PromotionKind, PromotionStatus, RedemptionState
 use sqlx::PgConnection;
 
 use crate::state::fold_row;
-use crate::Projection;
+use crate::{companion_table, Projection};
+
+/// The folded promotions, private to this projection.
+const STATES: &str = "promotion_states";
+/// One row per confirmed or open redemption: what the redemptions report joins orders on.
+const REDEMPTIONS: &str = "promotion_redemptions";
 
 pub struct Promotions;
 
@@ -33,6 +38,7 @@ impl Projection for Promotions {
     const NAME: &'static str = "promotions";
     const AGGREGATE_TYPE: &'static str = "promotion";
     const ID_COLUMN: &'static str = "promotion_id";
+    const COMPANION_TABLES: &'static [&'static str] = &[STATES, REDEMPTIONS];
 
     async fn apply(
         &self,
@@ -40,7 +46,8 @@ impl Projection for Promotions {
         table: &str,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let Some(f) = fold_row::<Promotion>(conn, table, Self::ID_COLUMN, events).await? else {
+        let states = companion_table(Self::NAME, table, STATES);
+        let Some(f) = fold_row::<Promotion>(conn, &states, Self::ID_COLUMN, events).await? else {
             return Ok(());
         };
         let promotion = f.state;
@@ -62,14 +69,14 @@ impl Projection for Promotions {
         let confirmed_minor: i64 = confirmed.iter().map(|r| r.amount.amount_minor).sum();
         sqlx::query(&format!(
             "INSERT INTO {table} (promotion_id, name, status, kind, currency, code, priority, uses, confirmed_uses,
-               spent_minor, confirmed_minor, total_uses, budget_minor, state, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+               spent_minor, confirmed_minor, total_uses, budget_minor, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (promotion_id) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status,
                kind = EXCLUDED.kind, currency = EXCLUDED.currency, code = EXCLUDED.code,
                priority = EXCLUDED.priority, uses = EXCLUDED.uses, confirmed_uses = EXCLUDED.confirmed_uses,
                spent_minor = EXCLUDED.spent_minor, confirmed_minor = EXCLUDED.confirmed_minor,
                total_uses = EXCLUDED.total_uses, budget_minor = EXCLUDED.budget_minor,
-               state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+               version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
              WHERE {table}.version < EXCLUDED.version"
         ))
         .bind(&events[0].aggregate_id)
@@ -85,11 +92,47 @@ impl Projection for Promotions {
         .bind(confirmed_minor)
         .bind(terms.limits.total_uses.map(|u| i64::try_from(u).unwrap_or(i64::MAX)))
         .bind(terms.limits.budget.map(|b| b.amount_minor))
-        .bind(serde_json::to_value(&promotion)?)
         .bind(f.version as i64)
         .bind(f.created_at)
         .bind(f.updated_at)
-        .execute(conn)
+        .execute(&mut *conn)
+        .await?;
+        // The redemptions as rows: replaced as a whole, like the folded state they come from.
+        let redemptions = companion_table(Self::NAME, table, REDEMPTIONS);
+        sqlx::query(&format!(
+            "DELETE FROM {redemptions} WHERE promotion_id = $1"
+        ))
+        .bind(&events[0].aggregate_id)
+        .execute(&mut *conn)
+        .await?;
+        let (orders, states, amounts): (Vec<String>, Vec<&str>, Vec<i64>) = promotion
+            .redemptions
+            .iter()
+            .map(|(order, r)| {
+                let state = match r.state {
+                    RedemptionState::Confirmed => "confirmed",
+                    _ => "open",
+                };
+                (order.to_string(), state, r.amount.amount_minor)
+            })
+            .fold(
+                (vec![], vec![], vec![]),
+                |(mut o, mut s, mut a), (order, state, amount)| {
+                    o.push(order);
+                    s.push(state);
+                    a.push(amount);
+                    (o, s, a)
+                },
+            );
+        sqlx::query(&format!(
+            "INSERT INTO {redemptions} (promotion_id, order_id, state, amount_minor)
+             SELECT $1, o, s, a FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(o, s, a)"
+        ))
+        .bind(&events[0].aggregate_id)
+        .bind(&orders)
+        .bind(&states)
+        .bind(&amounts)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

@@ -1,8 +1,9 @@
-//! How read models fold their aggregate. A read model of short streams (carts, categories) folds
-//! the stream from the event store on each batch ([`fold_stream`]) and keeps only read-model
-//! columns; one of streams that grow without bound (a hot SKU's stock, a promotion's
-//! redemptions, products) keeps the folded state beside its columns ([`fold_row`]) so that a
-//! batch costs the same however long the stream has grown.
+//! How read models fold their aggregate; read-model rows never hold the aggregate itself. A read
+//! model of short streams (carts, categories) folds the stream from the event store on each
+//! batch ([`fold_stream`]); one of streams that grow without bound (a hot SKU's stock, a
+//! promotion's redemptions, products) keeps the folded state in a private companion table
+//! (`product_states`, `stock_states`, `promotion_states`) through [`fold_row`], so that a batch
+//! costs the same however long the stream has grown.
 
 use agora_kernel::{Decider, RecordedEvent};
 use chrono::{DateTime, Utc};
@@ -16,11 +17,13 @@ pub struct Folded<A> {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Loads the row's state (if any) from `table` and folds `events` (one stream, consecutive)
-/// into it.
-pub async fn fold_row<A: Decider + serde::de::DeserializeOwned>(
+/// Loads the folded aggregate of `events`' stream (if any) from `state_table`, folds `events`
+/// (one stream, consecutive) into it and stores it back. The state table is the projection's
+/// own (a companion of its read model, rebuilt and swapped with it): read-model rows never hold
+/// the aggregate's private shape.
+pub async fn fold_row<A: Decider + serde::Serialize + serde::de::DeserializeOwned>(
     conn: &mut PgConnection,
-    table: &str,
+    state_table: &str,
     id_column: &str,
     events: &[RecordedEvent],
 ) -> anyhow::Result<Option<Folded<A>>> {
@@ -28,7 +31,7 @@ pub async fn fold_row<A: Decider + serde::de::DeserializeOwned>(
         return Ok(None);
     };
     let row = sqlx::query(&format!(
-        "SELECT state, created_at FROM {table} WHERE {id_column} = $1"
+        "SELECT state, created_at FROM {state_table} WHERE {id_column} = $1"
     ))
     .bind(&first.aggregate_id)
     .fetch_optional(&mut *conn)
@@ -51,10 +54,20 @@ pub async fn fold_row<A: Decider + serde::de::DeserializeOwned>(
             created_at.get_or_insert(at);
         }
     }
+    let created_at = created_at.unwrap_or(updated_at);
+    sqlx::query(&format!(
+        "INSERT INTO {state_table} ({id_column}, state, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT ({id_column}) DO UPDATE SET state = EXCLUDED.state"
+    ))
+    .bind(&first.aggregate_id)
+    .bind(serde_json::to_value(&state)?)
+    .bind(created_at)
+    .execute(&mut *conn)
+    .await?;
     Ok(Some(Folded {
         state,
         version,
-        created_at: created_at.unwrap_or(updated_at),
+        created_at,
         updated_at,
     }))
 }

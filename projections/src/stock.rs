@@ -5,7 +5,10 @@ use agora_kernel::{Decider, RecordedEvent};
 use sqlx::PgConnection;
 
 use crate::state::fold_row;
-use crate::Projection;
+use crate::{companion_table, Projection};
+
+/// The folded stock of each SKU, private to this projection.
+const STATES: &str = "stock_states";
 
 pub struct Stock;
 
@@ -13,6 +16,7 @@ impl Projection for Stock {
     const NAME: &'static str = "stock_levels";
     const AGGREGATE_TYPE: &'static str = "stock";
     const ID_COLUMN: &'static str = "sku";
+    const COMPANION_TABLES: &'static [&'static str] = &[STATES];
 
     async fn apply(
         &self,
@@ -20,17 +24,18 @@ impl Projection for Stock {
         table: &str,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let Some(f) = fold_row::<StockItem>(conn, table, "sku", events).await? else {
+        let states = companion_table(Self::NAME, table, STATES);
+        let Some(f) = fold_row::<StockItem>(conn, &states, Self::ID_COLUMN, events).await? else {
             return Ok(());
         };
         let sku = &events[0].aggregate_id;
         let view = f.state.view(sku, f.version);
         sqlx::query(&format!(
-            "INSERT INTO {table} (sku, on_hand, reserved, available, low_stock_threshold, state, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "INSERT INTO {table} (sku, on_hand, reserved, available, low_stock_threshold, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (sku) DO UPDATE SET on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved,
                 available = EXCLUDED.available, low_stock_threshold = EXCLUDED.low_stock_threshold,
-                state = EXCLUDED.state, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+                version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
              WHERE {table}.version < EXCLUDED.version"
         ))
         .bind(sku)
@@ -38,7 +43,6 @@ impl Projection for Stock {
         .bind(view.reserved)
         .bind(view.available)
         .bind(view.low_stock_threshold)
-        .bind(serde_json::to_value(&f.state)?)
         .bind(f.version as i64)
         .bind(f.created_at)
         .bind(f.updated_at)
