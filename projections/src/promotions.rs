@@ -105,25 +105,15 @@ impl Projection for Promotions {
         .bind(&events[0].aggregate_id)
         .execute(&mut *conn)
         .await?;
-        let (orders, states, amounts): (Vec<String>, Vec<&str>, Vec<i64>) = promotion
-            .redemptions
-            .iter()
-            .map(|(order, r)| {
-                let state = match r.state {
-                    RedemptionState::Confirmed => "confirmed",
-                    _ => "open",
-                };
-                (order.to_string(), state, r.amount.amount_minor)
-            })
-            .fold(
-                (vec![], vec![], vec![]),
-                |(mut o, mut s, mut a), (order, state, amount)| {
-                    o.push(order);
-                    s.push(state);
-                    a.push(amount);
-                    (o, s, a)
-                },
-            );
+        let (mut orders, mut states, mut amounts) = (vec![], vec![], vec![]);
+        for (order, r) in &promotion.redemptions {
+            orders.push(order.to_string());
+            states.push(match r.state {
+                RedemptionState::Confirmed => "confirmed",
+                RedemptionState::Reserved => "open",
+            });
+            amounts.push(r.amount.amount_minor);
+        }
         sqlx::query(&format!(
             "INSERT INTO {redemptions} (promotion_id, order_id, state, amount_minor)
              SELECT $1, o, s, a FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(o, s, a)"

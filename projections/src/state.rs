@@ -36,40 +36,24 @@ pub async fn fold_row<A: Decider + serde::Serialize + serde::de::DeserializeOwne
     .bind(&first.aggregate_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let (mut state, mut created_at) = match row {
+    let (state, created_at) = match row {
         Some(row) => (
             serde_json::from_value::<A>(row.get("state"))?,
             Some(row.get::<DateTime<Utc>, _>("created_at")),
         ),
         None => (A::default(), None),
     };
-    let mut version = 0;
-    let mut updated_at = Utc::now();
-    for e in events {
-        let event: A::Event = serde_json::from_value(e.payload.clone())?;
-        state.evolve(&event);
-        version = e.sequence;
-        if let Some(at) = e.recorded_at() {
-            updated_at = at;
-            created_at.get_or_insert(at);
-        }
-    }
-    let created_at = created_at.unwrap_or(updated_at);
+    let folded = fold_onto(state, created_at, events)?;
     sqlx::query(&format!(
         "INSERT INTO {state_table} ({id_column}, state, created_at) VALUES ($1, $2, $3)
          ON CONFLICT ({id_column}) DO UPDATE SET state = EXCLUDED.state"
     ))
     .bind(&first.aggregate_id)
-    .bind(serde_json::to_value(&state)?)
-    .bind(created_at)
+    .bind(serde_json::to_value(&folded.state)?)
+    .bind(folded.created_at)
     .execute(&mut *conn)
     .await?;
-    Ok(Some(Folded {
-        state,
-        version,
-        created_at,
-        updated_at,
-    }))
+    Ok(Some(folded))
 }
 
 /// Folds the stream of `events` (one stream, consecutive) from its first event through the
@@ -93,9 +77,21 @@ pub async fn fold_stream<A: Decider>(
     .fetch_all(&mut *conn)
     .await?;
     let earlier: Vec<RecordedEvent> = rows.iter().map(agora_runtime::row_to_event).collect();
-    let mut state = A::default();
-    let (mut version, mut created_at, mut updated_at) = (0, None, Utc::now());
-    for e in earlier.iter().chain(events) {
+    Ok(Some(fold_onto(
+        A::default(),
+        None,
+        earlier.iter().chain(events),
+    )?))
+}
+
+/// Folds `events` onto `state`, whose stream began at `created_at` (unknown for a new one).
+fn fold_onto<'e, A: Decider>(
+    mut state: A,
+    mut created_at: Option<DateTime<Utc>>,
+    events: impl IntoIterator<Item = &'e RecordedEvent>,
+) -> anyhow::Result<Folded<A>> {
+    let (mut version, mut updated_at) = (0, Utc::now());
+    for e in events {
         let event: A::Event = serde_json::from_value(e.payload.clone())?;
         state.evolve(&event);
         version = e.sequence;
@@ -104,12 +100,12 @@ pub async fn fold_stream<A: Decider>(
             created_at.get_or_insert(at);
         }
     }
-    Ok(Some(Folded {
+    Ok(Folded {
         state,
         version,
         created_at: created_at.unwrap_or(updated_at),
         updated_at,
-    }))
+    })
 }
 
 /// The last applied sequence of one row, locking it for the rest of the transaction.

@@ -1,5 +1,5 @@
 use agora_kernel::{Contract, Decider, ErrorBody};
-use agora_nats::{codec, decode_command, decode_query, Handler, RequestContext};
+use agora_nats::{codec, decode_command, decode_query, CommandEnvelope, Handler, RequestContext};
 use bytes::Bytes;
 
 use crate::AggregateHost;
@@ -26,6 +26,18 @@ where
             return read(&self.host, &payload, &ctx).await;
         }
         let envelope = decode_command::<A>(endpoint, &payload)?;
+        self.execute(envelope, ctx).await
+    }
+}
+
+impl<A: Decider + cqrs_es::Aggregate> AggregateService<A> {
+    /// Runs a command a wrapping handler already decoded (it looked at the command first, to
+    /// claim a SKU or a code), so the payload is decoded once.
+    pub async fn execute(
+        &self,
+        envelope: CommandEnvelope<<A as Decider>::Command>,
+        ctx: RequestContext,
+    ) -> Result<Bytes, ErrorBody> {
         let reply = self.host.execute(envelope, ctx).await?;
         Ok(codec::encode(&reply))
     }

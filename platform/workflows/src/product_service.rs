@@ -14,7 +14,7 @@
 
 use agora_catalog::{CatalogError, Product, ProductCommand};
 use agora_kernel::{DomainError, ErrorBody, Sku};
-use agora_nats::{Handler, RequestContext};
+use agora_nats::{CommandEnvelope, Handler, RequestContext};
 use agora_runtime::AggregateService;
 
 use crate::claims::{refused, Claimed, Claims};
@@ -82,12 +82,12 @@ impl ProductService {
     /// concurrent command on the same product relies on.
     async fn claim_and_run(
         &self,
-        product_id: &str,
+        envelope: CommandEnvelope<ProductCommand>,
         skus: &[String],
-        endpoint: &'static str,
         ctx: RequestContext,
-        payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
+        let product_id = envelope.aggregate_id.clone();
+        let product_id = product_id.as_str();
         let mut lock = self.locks.begin().await.map_err(store_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("agora:sku-claims:{product_id}"))
@@ -102,7 +102,7 @@ impl ProductService {
                 return Err(e);
             }
         };
-        let result = self.inner.handle(endpoint, ctx, payload).await;
+        let result = self.inner.execute(envelope, ctx).await;
         if result.as_ref().is_err_and(refused) {
             SKUS.give_back(&self.pool, product_id, &fresh).await?;
         }
@@ -120,19 +120,19 @@ impl Handler for ProductService {
         ctx: RequestContext,
         payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
-        // Malformed commands claim nothing; the aggregate service gives the precise error.
-        let Ok(raw) = agora_nats::decode_command::<Product>(endpoint, &payload) else {
+        if endpoint == agora_kernel::GET {
             return self.inner.handle(endpoint, ctx, payload).await;
-        };
-        let skus: Vec<String> = incoming_skus(&raw.command)
+        }
+        // A malformed command claims nothing: decoding it is its precise error.
+        let envelope = agora_nats::decode_command::<Product>(endpoint, &payload)?;
+        let skus: Vec<String> = incoming_skus(&envelope.command)
             .iter()
             .map(|s| s.as_str().to_string())
             .collect();
         if skus.is_empty() {
-            return self.inner.handle(endpoint, ctx, payload).await;
+            return self.inner.execute(envelope, ctx).await;
         }
-        self.claim_and_run(&raw.aggregate_id, &skus, endpoint, ctx, payload)
-            .await
+        self.claim_and_run(envelope, &skus, ctx).await
     }
 }
 

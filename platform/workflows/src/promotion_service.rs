@@ -60,18 +60,20 @@ impl Handler for PromotionService {
         ctx: RequestContext,
         payload: Bytes,
     ) -> Result<Bytes, ErrorBody> {
-        // Malformed commands claim nothing; the aggregate service gives the precise error.
-        let Ok(raw) = agora_nats::decode_command::<Promotion>(endpoint, &payload) else {
-            return self.inner.handle(endpoint, ctx, payload).await;
-        };
-        let PromotionCommand::Create { codes, .. } = &raw.command else {
-            return self.inner.handle(endpoint, ctx, payload).await;
-        };
-        let codes = incoming_codes(codes).unwrap_or_default();
-        if codes.is_empty() {
+        if endpoint == agora_kernel::GET {
             return self.inner.handle(endpoint, ctx, payload).await;
         }
-        let fresh = match CODES.claim(&self.pool, &raw.aggregate_id, &codes).await? {
+        // A malformed command claims nothing: decoding it is its precise error.
+        let raw = agora_nats::decode_command::<Promotion>(endpoint, &payload)?;
+        let codes = match &raw.command {
+            PromotionCommand::Create { codes, .. } => incoming_codes(codes).unwrap_or_default(),
+            _ => vec![],
+        };
+        if codes.is_empty() {
+            return self.inner.execute(raw, ctx).await;
+        }
+        let promotion_id = raw.aggregate_id.clone();
+        let fresh = match CODES.claim(&self.pool, &promotion_id, &codes).await? {
             Claimed::Fresh(fresh) => fresh,
             Claimed::Taken(code) => {
                 return Err(ErrorBody::new(
@@ -81,11 +83,9 @@ impl Handler for PromotionService {
                 ))
             }
         };
-        let result = self.inner.handle(endpoint, ctx, payload).await;
+        let result = self.inner.execute(raw, ctx).await;
         if result.as_ref().is_err_and(refused) {
-            CODES
-                .give_back(&self.pool, &raw.aggregate_id, &fresh)
-                .await?;
+            CODES.give_back(&self.pool, &promotion_id, &fresh).await?;
         }
         result
     }
