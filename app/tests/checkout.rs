@@ -754,3 +754,91 @@ async fn orders_are_shipped_refunded_and_cancelled_with_their_money_and_stock() 
     assert_eq!(list["total"], 1, "{list}");
     app.stop().await;
 }
+
+/// Reads `GET /store/orders/{id}/events` until the stream ends; returns its events
+/// (`(event, data)`).
+async fn follow(app: &TestApp, order_id: &str, token: &str) -> (u16, Vec<(String, String)>) {
+    let mut r = app
+        .http
+        .get(format!("{}/store/orders/{order_id}/events", app.base))
+        .header("X-Cart-Token", token)
+        .timeout(Duration::from_secs(150))
+        .send()
+        .await
+        .expect("follow");
+    let status = r.status().as_u16();
+    if status != 200 {
+        return (status, Vec::new());
+    }
+    assert_eq!(
+        r.headers()["content-type"].to_str().ok(),
+        Some("text/event-stream")
+    );
+    let mut text = String::new();
+    while let Some(chunk) = r.chunk().await.expect("chunk") {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let events = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let event = block.lines().find_map(|l| l.strip_prefix("event:"))?;
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            Some((event.trim().to_string(), data))
+        })
+        .collect();
+    (status, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shopper_follows_an_order_until_it_settles_and_a_stranger_cannot() {
+    let app = spawn_app(Roles::all()).await;
+    shop_with(&app, &[("FOL-1", 1200)], 5).await;
+    let c = cart(&app.http, &app.base, &[("FOL-1", 2)]).await;
+    let order_id = checkout_ok(&app.http, &app.base, &c, "follow", "pm_card_visa").await;
+
+    // The stream sends the order at once and on every change, and ends once it settled.
+    let (status, events) = follow(&app, &order_id, &c.1).await;
+    assert_eq!(status, 200);
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|(e, _)| e == "order"), "{events:?}");
+    let updates: Vec<Value> = events
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).expect("json"))
+        .collect();
+    let last = updates.last().expect("an update");
+    assert_eq!(last["final"], true, "{last}");
+    assert_eq!(last["order"]["status"], "confirmed", "{last}");
+    assert_eq!(last["order"]["id"], order_id.as_str());
+    assert!(
+        updates[..updates.len() - 1]
+            .iter()
+            .all(|u| u["final"] == false),
+        "{updates:?}"
+    );
+    let versions: Vec<u64> = updates
+        .iter()
+        .map(|u| u["order"]["version"].as_u64().expect("version"))
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+
+    // A settled order: one final event, then the end of the stream.
+    let (_, again) = follow(&app, &order_id, &c.1).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+
+    // Another shopper's token learns nothing; no token is refused.
+    let other = cart(&app.http, &app.base, &[("FOL-1", 1)]).await;
+    assert_eq!(follow(&app, &order_id, &other.1).await.0, 404);
+    let anonymous = app
+        .http
+        .get(format!("{}/store/orders/{order_id}/events", app.base))
+        .send()
+        .await
+        .expect("follow");
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(follow(&app, "not-an-order", &c.1).await.0, 400);
+    app.stop().await;
+}

@@ -256,30 +256,41 @@ async fn a_cancel_landing_in_the_finishing_step_is_refunded_on_the_order_and_res
     let app = spawn_app(Roles::all()).await;
     shop_with(&app, "FIN-1", 2500, 4).await;
     let c = cart(&app.http, &app.base, &[("FIN-1", 2)]).await;
-    // Lost capture answers keep the saga capturing for a moment, after its stock was held.
+    // Lost capture answers keep the saga capturing for a moment, after its stock was committed.
     let order_id = checkout_ok(&app.http, &app.base, &c, "fin", "pm_card_captureAnswerLost").await;
     until_provider(&app, &order_id, "capture").await;
-    // Stall the finishing step at its stock commit: an uncommitted row at the SKU stream's
-    // next position makes the commit's insert wait on the primary key until it is rolled back.
+    // Stall the finishing step at its last effect, closing the cart: an uncommitted row at the
+    // cart stream's next position makes the close's insert wait on the primary key until it is
+    // rolled back.
     let mut blocker = app.pool.begin().await.expect("begin");
     let next: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(max(sequence), 0) + 1 FROM events WHERE aggregate_type = 'stock' AND aggregate_id = 'FIN-1'",
+        "SELECT COALESCE(max(sequence), 0) + 1 FROM events WHERE aggregate_type = 'cart' AND aggregate_id = $1",
     )
+    .bind(&c.0)
     .fetch_one(&mut *blocker)
     .await
     .expect("next sequence");
     sqlx::query(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-         VALUES ('stock', 'FIN-1', $1, 'TestBlocker', '1', '{}', '{}')",
+         VALUES ('cart', $1, $2, 'TestBlocker', '1', '{}', '{}')",
     )
+    .bind(&c.0)
     .bind(next)
     .execute(&mut *blocker)
     .await
-    .expect("block the stock stream");
-    phase_in(&app, &order_id, &["finishing"]).await;
-    // The shopper cancels while the saga finishes: the order has no capture recorded yet.
+    .expect("block the cart stream");
+    // The finishing step recorded the capture on the order, then stalled.
+    let bus = app.bus().await;
+    agora_testkit::eventually(SETTLE, || async {
+        let order = system_get::<agora_order::Order>(&bus, &order_id)
+            .await
+            .ok()?;
+        (order["captured"]["amount_minor"].as_i64()? > 0).then_some(())
+    })
+    .await
+    .expect("capture recorded on the order");
+    // The shopper cancels while the saga finishes.
     cancel(&app, &order_id, &c.1).await;
-    phase_in(&app, &order_id, &["reverting"]).await;
     blocker.rollback().await.expect("unblock");
 
     let checkout = phase_in(&app, &order_id, &["reverted", "refund_failed"]).await;

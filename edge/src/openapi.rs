@@ -58,6 +58,7 @@ use crate::{ApiError, AppState};
         crate::inventory::adjust,
         crate::inventory::set_threshold,
         crate::orders::store_order,
+        crate::orders::store_order_events,
         crate::orders::store_cancel,
         crate::orders::my_orders,
         crate::orders::list_orders,

@@ -31,6 +31,7 @@ pub const MAX_REPORT_DAYS: i64 = 366;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/store/orders/{id}", get(store_order))
+        .route("/store/orders/{id}/events", get(store_order_events))
         .route("/store/orders/{id}/cancel", post(store_cancel))
         .route("/store/customers/me/orders", get(my_orders))
         .route("/admin/orders", get(list_orders))
@@ -339,6 +340,141 @@ pub async fn store_order(
     Ok(Json(
         service::get::<agora_order::Order, _>(&state, &headers, id, principal).await?,
     ))
+}
+
+/// How long `GET /store/orders/{id}/events` follows an order before it ends the stream.
+const FOLLOW_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+/// How often it reads the order again when no event woke it (one published before it
+/// subscribed, a feed outage).
+const FOLLOW_FALLBACK: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Follow an order through its checkout instead of polling it: server-sent events, one `order`
+/// event (the order as `GET /store/orders/{id}` returns it) at once and another on every
+/// change, woken by the order's own events on the feed. The stream ends after the order leaves
+/// the checkout (confirmed, cancelled or later: that event has `"final": true` beside the
+/// order), or after two minutes with an `end` event.
+#[utoipa::path(get, path = "/store/orders/{id}/events", tag = "order",
+    params(("id" = String, Path, description = "order id (UUID)"),
+           ("X-Cart-Token" = String, Header, description = "the token of the cart the order was checked out from")),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+            description = "`event: order` with `{\"order\": <the order>, \"final\": bool}`; `event: end` when the stream gives up"),
+        (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn store_order_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+
+    let id = order_id(&raw)?;
+    let principal = auth::shopper(&state, &headers)?;
+    // Subscribe before the first read, so an event between the two still wakes the stream.
+    let feed = state
+        .bus
+        .client()
+        .subscribe(agora_nats::subjects::event("order", &id))
+        .await
+        .ok();
+    let read = {
+        let (state, headers, id, principal) = (state.clone(), headers.clone(), id, principal);
+        move || {
+            let (state, headers, id, principal) = (
+                state.clone(),
+                headers.clone(),
+                id.clone(),
+                principal.clone(),
+            );
+            async move {
+                service::get::<agora_order::Order, serde_json::Value>(
+                    &state, &headers, id, principal,
+                )
+                .await
+            }
+        }
+    };
+    // The first read answers errors (401, 404...) as errors, before the stream starts.
+    let first = read().await?;
+    struct Follow<R> {
+        read: R,
+        feed: Option<async_nats::Subscriber>,
+        next: Option<serde_json::Value>,
+        version: Option<u64>,
+        deadline: tokio::time::Instant,
+        done: bool,
+    }
+    let follow = Follow {
+        read,
+        feed,
+        next: Some(first),
+        version: None,
+        deadline: tokio::time::Instant::now() + FOLLOW_FOR,
+        done: false,
+    };
+    let stream = futures::stream::unfold(follow, |mut f| async move {
+        if f.done {
+            return None;
+        }
+        loop {
+            if let Some(order) = f.next.take() {
+                let version = order["version"].as_u64();
+                if version != f.version {
+                    f.version = version;
+                    let in_checkout = [
+                        OrderStatus::New,
+                        OrderStatus::Placed,
+                        OrderStatus::StockReserved,
+                        OrderStatus::PaymentAuthorized,
+                    ]
+                    .map(|s| s.as_str());
+                    let settled = order["status"]
+                        .as_str()
+                        .is_some_and(|s| !in_checkout.contains(&s));
+                    f.done = settled;
+                    let data = serde_json::json!({"order": order, "final": settled});
+                    return Some((
+                        Ok(Event::default().event("order").data(data.to_string())),
+                        f,
+                    ));
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= f.deadline {
+                f.done = true;
+                return Some((Ok(Event::default().event("end").data("timeout")), f));
+            }
+            let wait = FOLLOW_FALLBACK.min(f.deadline - now);
+            match f.feed.as_mut() {
+                Some(feed) => match tokio::time::timeout(wait, feed.next()).await {
+                    Ok(None) => f.feed = None,
+                    Ok(Some(_)) => {
+                        // The events of one commit arrive together: one read for all of them.
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                        while futures::FutureExt::now_or_never(feed.next())
+                            .flatten()
+                            .is_some()
+                        {}
+                    }
+                    Err(_) => {}
+                },
+                None => tokio::time::sleep(wait).await,
+            }
+            match (f.read)().await {
+                Ok(order) => f.next = Some(order),
+                Err(_) => {
+                    f.done = true;
+                    return Some((Ok(Event::default().event("end").data("unavailable")), f));
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// Cancel one's own order before it ships.

@@ -140,15 +140,18 @@ impl Projection for Stock {
             .bind(sku)
             .execute(&mut *conn)
             .await?;
-        for r in &view.reservations {
+        if !view.reservations.is_empty() {
+            // One statement for all of them, however many a best-seller holds.
+            let rs = &view.reservations;
             sqlx::query(
-                "INSERT INTO stock_reservations (sku, reservation_id, quantity, expires_at, order_ref) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO stock_reservations (sku, reservation_id, quantity, expires_at, order_ref)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::timestamptz[], $5::text[])",
             )
             .bind(sku)
-            .bind(&r.id)
-            .bind(r.quantity)
-            .bind(r.expires_at)
-            .bind(&r.order_ref)
+            .bind(rs.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
+            .bind(rs.iter().map(|r| r.quantity).collect::<Vec<_>>())
+            .bind(rs.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+            .bind(rs.iter().map(|r| r.order_ref.clone()).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
         }

@@ -1,7 +1,7 @@
 //! `bench-journey`: simulated shoppers against a running `agora all` (loopback only).
 //!
 //! Each shopper loops over one journey: search → view a product → open a cart and add three
-//! items → check out (with an `Idempotency-Key`) → pay (wait until the order is confirmed or
+//! items → check out (with an `Idempotency-Key`) → pay (follow the order's events until it is confirmed or
 //! cancelled). It reports complete journeys per second, per-step latency percentiles and the
 //! error rate, then checks correctness on the database: oversold units, orders per
 //! idempotency key, captures per order and reservations left behind by settled orders.
@@ -210,24 +210,12 @@ async fn journey(shared: &Shared, stats: &mut Stats, seed: &mut u64, n: u64) -> 
         .to_string();
     stats.orders.push((key, order_id.clone()));
 
+    // Wait for the order to settle the way an app does: following its events
+    // (`GET /store/orders/{id}/events`), not polling it.
     let t = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        let order = send(
-            http.get(format!("{base}/store/orders/{order_id}"))
-                .header("X-Cart-Token", &token),
-        )
+    let status = follow_order(http, base, &order_id, &token)
         .await
         .map_err(|e| format!("pay {e}"))?;
-        let status = order["status"].as_str().unwrap_or_default().to_string();
-        if status == "confirmed" || status == "cancelled" {
-            break status;
-        }
-        if Instant::now() > deadline {
-            return Err(format!("pay stuck_{status}"));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
     stats.record("pay", t, measured);
     if measured {
         stats.journeys += 1;
@@ -465,4 +453,59 @@ async fn main() -> anyhow::Result<()> {
         correctness(url, &total.orders).await?;
     }
     Ok(())
+}
+
+/// Follows an order's server-sent events until one is final; returns the order's status then.
+async fn follow_order(
+    http: &reqwest::Client,
+    base: &str,
+    order_id: &str,
+    token: &str,
+) -> Result<String, String> {
+    let mut response = http
+        .get(format!("{base}/store/orders/{order_id}/events"))
+        .header("X-Cart-Token", token)
+        .timeout(Duration::from_secs(150))
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                "timeout".to_string()
+            } else {
+                e.to_string()
+            }
+        })?;
+    if !response.status().is_success() {
+        return Err(response.status().as_u16().to_string());
+    }
+    let mut buffer = String::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let mut kind = "";
+            let mut data = String::new();
+            for line in event.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            match kind {
+                "order" => {
+                    let update: Value = serde_json::from_str(&data).map_err(|e| e.to_string())?;
+                    if update["final"] == true {
+                        return Ok(update["order"]["status"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string());
+                    }
+                }
+                "end" => return Err(format!("stuck_{data}")),
+                _ => {}
+            }
+        }
+    }
+    Err("stream_closed".into())
 }

@@ -9,10 +9,6 @@ pub const PAYMENT_WINDOW_SECS: i64 = 15 * 60;
 /// that is paid in time always finds its reservations; shorter than forever, so a checkout
 /// whose runner died returns its units on its own.
 pub const RESERVATION_TTL_SECS: i64 = 30 * 60;
-/// How long the stock of an authorized checkout stays held: as long as the provider holds the
-/// money (an authorization lapses after about seven days), so the units cannot expire between
-/// the authorization and the capture, however long the capture is delayed.
-pub const AUTHORIZED_HOLD_SECS: i64 = 7 * 24 * 60 * 60;
 /// Refused refunds of a cancelled order after which the saga stops trying and leaves the
 /// refund to staff (`refund_failed`).
 pub const MAX_REFUND_ATTEMPTS: usize = 3;
@@ -43,6 +39,11 @@ pub struct CheckoutPlan {
     /// releases them when it compensates or reverts. Absent when none applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount: Option<agora_order::OrderDiscount>,
+    /// The saga commits the reservations when it confirms the order (every checkout started
+    /// since it does). A checkout started before, and past its confirmation, commits them when
+    /// it finishes, as it would have then.
+    #[serde(default)]
+    pub commit_on_confirm: bool,
 }
 
 /// What a runner observed when it performed an action.
@@ -129,6 +130,13 @@ pub enum CheckoutCommand {
     },
     Record {
         outcome: Outcome,
+        now: DateTime<Utc>,
+    },
+    /// Outcomes a runner observed one after the other, recorded in one commit: each is decided
+    /// against the state the ones before it left, so the events are those of recording them
+    /// one at a time.
+    RecordSteps {
+        outcomes: Vec<Outcome>,
         now: DateTime<Utc>,
     },
     /// The expiry sweep: undo a checkout still waiting for its payment past its deadline.
@@ -252,13 +260,16 @@ pub enum Action {
     /// Look whether the pending payment was confirmed (after a webhook or the shopper's
     /// client); nothing to do while it is still pending.
     CheckPayment,
-    /// Hold the reservations until [`AUTHORIZED_HOLD_SECS`] after now (re-reserving any that
-    /// lapsed), mark the order's payment authorized, then confirm the order.
+    /// Commit every reservation (from here the units are the order's, however long the capture
+    /// takes; one that lapsed and lost its units fails the checkout), then confirm the order,
+    /// recording its authorization.
     ConfirmOrder,
     Capture,
-    /// Commit the reservations, record the capture on the order, close the cart.
+    /// Record the capture on the order, confirm the promotions' uses, close the cart.
     Finish,
-    /// Undo: release every reservation, void the authorization (when one was asked for),
+    /// Undo: release every reservation or return its committed units (`stock_committed`: the
+    /// failure came after the commit, so a commit too old for the stock to remember is
+    /// returned by receiving its units), void the authorization (when one was asked for),
     /// cancel the order (unless someone already did), refund the capture (when the provider
     /// captured before the failure was noticed), reopen the cart. `Compensated` only once the
     /// money is back.
@@ -266,6 +277,7 @@ pub enum Action {
         void_payment: bool,
         refund_payment: bool,
         cancel_order: Option<CancelReason>,
+        stock_committed: bool,
     },
     /// Refund what was captured (until the provider settles it) and return to stock exactly
     /// what was taken: a reservation still held is released, a committed one is returned.
@@ -320,7 +332,8 @@ pub struct Checkout {
     /// capture): the compensation refunds instead of voiding.
     #[serde(default)]
     pub refund_due: bool,
-    /// The saga recorded `Finished`: every reservation was committed.
+    /// The saga recorded `Finished`: every reservation was committed (since the order was
+    /// confirmed).
     #[serde(default)]
     pub completed: bool,
     /// The provider's last refusal of the refund, once the saga gave up on it.
@@ -368,7 +381,10 @@ impl Checkout {
             Phase::Capturing => Action::Capture,
             Phase::Finishing => Action::Finish,
             Phase::Reverting => Action::Revert {
-                completed: self.completed,
+                // A checkout reverts only once its order was confirmed, and it commits its
+                // reservations when it confirms the order (unless it started before that).
+                completed: self.completed
+                    || self.plan.as_ref().is_some_and(|p| p.commit_on_confirm),
             },
             Phase::Compensating => {
                 let (failed_in, reason) = match &self.failure {
@@ -377,17 +393,15 @@ impl Checkout {
                 };
                 Action::Compensate {
                     // An authorization may exist from the moment one was asked for, even when
-                    // its answer was lost. Money the provider captured is refunded instead.
-                    void_payment: !self.refund_due
-                        && matches!(
-                            failed_in,
-                            Phase::Authorizing
-                                | Phase::AwaitingPayment
-                                | Phase::ConfirmingOrder
-                                | Phase::Capturing
-                        ),
+                    // its answer was lost, and the phase recorded may lag what the runner did
+                    // (it records the happy path's steps together), so any authorization is
+                    // voided: voiding a payment that was never asked for does nothing. Money the
+                    // provider captured is refunded instead.
+                    void_payment: !self.refund_due,
                     refund_payment: self.refund_due,
                     cancel_order: (!self.order_cancelled_externally).then_some(reason),
+                    stock_committed: failed_in == Phase::Capturing
+                        && self.plan.as_ref().is_some_and(|p| p.commit_on_confirm),
                 }
             }
         }
@@ -504,6 +518,18 @@ impl Decider for Checkout {
             },
             _ if self.phase == Phase::New => Err(CheckoutError::NotFound),
             CheckoutCommand::Record { outcome, now } => Ok(self.record(outcome, *now)),
+            CheckoutCommand::RecordSteps { outcomes, now } => {
+                let mut state = self.clone();
+                let mut events = Vec::new();
+                for outcome in outcomes {
+                    let new = state.record(outcome, *now);
+                    for e in &new {
+                        state.evolve(e);
+                    }
+                    events.extend(new);
+                }
+                Ok(events)
+            }
             CheckoutCommand::Abandon { now } => {
                 let waiting = matches!(
                     self.phase,

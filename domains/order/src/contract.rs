@@ -152,6 +152,8 @@ pub enum OrderCommand {
     MarkPaymentAuthorized {
         now: DateTime<Utc>,
     },
+    /// The payment is authorized and the stock committed: the order is confirmed. From
+    /// `stock_reserved` the authorization is recorded with it.
     Confirm {
         now: DateTime<Utc>,
     },

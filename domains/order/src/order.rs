@@ -922,6 +922,12 @@ impl Decider for Order {
                 OrderStatus::PaymentAuthorized,
                 OrderEvent::OrderPaymentAuthorized { at: *now },
             ),
+            // The saga confirms an order once its payment is authorized: from `stock_reserved`
+            // it records the authorization too, in the same decision.
+            OrderCommand::Confirm { now } if self.status == OrderStatus::StockReserved => Ok(vec![
+                OrderEvent::OrderPaymentAuthorized { at: *now },
+                OrderEvent::OrderConfirmed { at: *now },
+            ]),
             OrderCommand::Confirm { now } => self.step(
                 OrderStatus::PaymentAuthorized,
                 OrderStatus::Confirmed,

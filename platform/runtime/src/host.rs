@@ -52,7 +52,13 @@ pub enum Msg<A: Decider> {
     },
     Read {
         principal: Principal,
+        /// Look for events other instances wrote since this actor last did.
+        catch_up: bool,
         reply: RpcReplyPort<Result<A::View, ErrorBody>>,
+    },
+    /// The loaded state and version, if loaded (no IO).
+    Snapshot {
+        reply: RpcReplyPort<Option<(A, u64)>>,
     },
     /// Decide and commit the commands received so far (sent by the actor to itself).
     Flush,
@@ -207,6 +213,47 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
         principal: Principal,
         ctx: &RequestContext,
     ) -> Result<A::View, ErrorBody> {
+        self.read_with(id, principal, ctx, true).await
+    }
+
+    /// Reads the view this instance holds, without looking for events other instances wrote
+    /// since (no query when the aggregate is live). Only for a service that acts on its own
+    /// aggregate next with an idempotent step, where a stale view repeats that step at worst;
+    /// callers that show the view read with [`AggregateHost::read`].
+    pub async fn read_local(
+        &self,
+        id: &str,
+        principal: Principal,
+        ctx: &RequestContext,
+    ) -> Result<A::View, ErrorBody> {
+        self.read_with(id, principal, ctx, false).await
+    }
+
+    /// The state and version a live actor of this instance holds, without any IO: `None`
+    /// when no actor is live or it has not loaded its aggregate. Newer events another instance
+    /// wrote are not in it; a caller that knows a version (an event the feed delivered) checks
+    /// it against the one returned.
+    pub async fn snapshot(&self, id: &str) -> Option<(A, u64)> {
+        let actor = self.inner.actors.lock().ok()?.get(id).cloned()?;
+        match actor
+            .call(
+                |reply| Msg::Snapshot { reply },
+                Some(Duration::from_secs(5)),
+            )
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(snapshot)) => snapshot,
+            _ => None,
+        }
+    }
+
+    async fn read_with(
+        &self,
+        id: &str,
+        principal: Principal,
+        ctx: &RequestContext,
+        catch_up: bool,
+    ) -> Result<A::View, ErrorBody> {
         for _ in 0..3 {
             let actor = self.actor_for(id)?;
             let p = principal.clone();
@@ -214,6 +261,7 @@ impl<A: Decider + cqrs_es::Aggregate> AggregateHost<A> {
                 .call(
                     |reply| Msg::Read {
                         principal: p,
+                        catch_up,
                         reply,
                     },
                     Some(ctx.remaining().max(Duration::from_millis(1))),
@@ -352,12 +400,17 @@ impl<A: Decider> Loaded<A> {
 impl<A: Decider + cqrs_es::Aggregate> Live<A> {
     /// The loaded aggregate brought up to the newest committed event. Another instance may have
     /// written this stream since this actor last did; a read must not answer from stale memory.
-    /// Costs one indexed query when nothing changed.
+    /// Costs one indexed query when nothing changed (none when the aggregate is loaded by it).
     async fn catch_up(&mut self) -> Result<&mut Loaded<A>, ErrorBody> {
         let remembered = self.inner.config.remembered_commands;
         let store = self.inner.store.clone();
         let id = self.id.clone();
+        let fresh = self.loaded.is_none();
         let loaded = self.load().await?;
+        if fresh {
+            // Just read from the store: nothing newer to look for.
+            return Ok(loaded);
+        }
         let newer = store
             .range(<A as Decider>::TYPE, &id, loaded.version, u64::MAX)
             .await
@@ -429,8 +482,23 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
         let id = self.id.clone();
         metrics::histogram!("agora_command_batch_size", "aggregate" => <A as Decider>::TYPE)
             .record(batch.len() as f64);
+        // An aggregate not loaded yet is first assumed new: most first commands create their
+        // aggregate (an order, a payment, a cart), and reading an empty stream costs a query.
+        // The assumption is checked by the append itself, which claims the stream's first
+        // sequences: if the stream has events, it conflicts and the batch is decided again on
+        // the loaded aggregate, command ids included. A batch that does not create (a refusal,
+        // nothing to record, a repeated command id) is decided on the loaded aggregate instead.
+        let mut blind = self.loaded.is_none();
         for attempt in 0..=max_retries {
-            if let Err(e) = self.load().await {
+            if blind {
+                self.loaded = Some(Loaded {
+                    state: A::default(),
+                    version: 0,
+                    head_hash: agora_kernel::GENESIS_HASH.to_string(),
+                    commands: HashMap::new(),
+                    command_order: VecDeque::new(),
+                });
+            } else if let Err(e) = self.load().await {
                 return reply_all(batch, &e);
             }
             // The batch evolves the loaded aggregate itself, taken out of the actor rather than
@@ -488,6 +556,16 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                             view: loaded.state.command_view(&id, version),
                         }));
                     }
+                }
+            }
+            if blind {
+                blind = false;
+                let creates = outcomes.iter().all(|o| matches!(o, Outcome::Done(_)))
+                    && in_batch.len() == batch.len();
+                if !creates {
+                    // Not a creation: nothing was written; decide it on the stored aggregate.
+                    self.loaded = None;
+                    continue;
                 }
             }
             if !recorded.is_empty() {
@@ -686,10 +764,19 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
                 let span = tracing::info_span!("batch", aggregate = <A as Decider>::TYPE, id = %live.id, size = batch.len());
                 live.execute_batch(batch).instrument(span).await;
             }
-            Msg::Read { principal, reply } => {
+            Msg::Read {
+                principal,
+                catch_up,
+                reply,
+            } => {
                 live.last_active = Instant::now();
                 let id = live.id.clone();
-                let result = match live.catch_up().await {
+                let current = if catch_up {
+                    live.catch_up().await
+                } else {
+                    live.load().await
+                };
+                let result = match current {
                     Ok(loaded) => loaded
                         .state
                         .authorize_read(&principal)
@@ -698,6 +785,10 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
+            }
+            Msg::Snapshot { reply } => {
+                let snapshot = live.loaded.as_ref().map(|l| (l.state.clone(), l.version));
+                let _ = reply.send(snapshot);
             }
             Msg::Tick => {
                 if live.last_active.elapsed() >= live.inner.config.idle_after {

@@ -609,3 +609,63 @@ async fn the_platform_is_one_caller_whatever_part_of_it_repeats_a_command() {
         .expect("the saga's repeat is a duplicate");
     assert!(again.duplicate);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_command_is_decided_on_an_empty_aggregate_only_when_the_stream_is_new() {
+    // A fresh actor decides a creating command without reading the stream; the append proves
+    // the stream new. On a stream that has events, the append conflicts and the command is
+    // decided again on the stored aggregate: a repeated command id is recognised, a new one
+    // lands after the stored events, never over them.
+    let (_db, store) = store().await;
+    let first = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    let id = CommandId::new_random();
+    let created = first
+        .execute(envelope("blind", id, CounterCommand::Add(5)), ctx())
+        .await
+        .expect("create");
+    assert_eq!(
+        (created.view, created.version, created.duplicate),
+        (5, 1, false)
+    );
+
+    let fresh = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    let repeated = fresh
+        .execute(envelope("blind", id, CounterCommand::Add(5)), ctx())
+        .await
+        .expect("repeat");
+    assert!(repeated.duplicate);
+    assert_eq!((repeated.view, repeated.version), (5, 1));
+
+    let other = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    let added = other
+        .execute(
+            envelope("blind", CommandId::new_random(), CounterCommand::Add(2)),
+            ctx(),
+        )
+        .await
+        .expect("add");
+    assert_eq!((added.view, added.version, added.duplicate), (7, 2, false));
+    // A refused first command writes nothing and is refused on the stored aggregate.
+    let refused = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host")
+        .execute(
+            envelope("blind", CommandId::new_random(), CounterCommand::Add(-1)),
+            ctx(),
+        )
+        .await;
+    assert_eq!(
+        refused.err().map(|e| e.code),
+        Some("counter.negative".into())
+    );
+
+    let events = store.load::<Counter>("blind").await.expect("load");
+    assert_eq!(events.len(), 2);
+    assert!(agora_kernel::verify_chain(&events).intact);
+}

@@ -6,7 +6,7 @@ use agora_cart::Cart;
 use agora_cart::{CartCommand, CartView};
 use agora_catalog::{Product, ProductStatus, ProductView};
 use agora_checkout::{
-    Checkout, CheckoutCommand, CheckoutPlan, CheckoutRequest, CheckoutView, Outcome, StartCheckout,
+    Checkout, CheckoutCommand, CheckoutPlan, CheckoutRequest, CheckoutView, StartCheckout,
 };
 use agora_kernel::{
     Command as _, Decider, DomainError, ErrorBody, ErrorKind, Money, Principal, Sku,
@@ -372,10 +372,10 @@ impl CheckoutService {
         ))
     }
 
-    /// Places the order of a started checkout (idempotent) and records it on the saga; the
-    /// reply is the order as the shopper sees it.
+    /// Places the order of a started checkout (idempotent); the reply is the order as the
+    /// shopper sees it. The saga's runner places it too (the same command id) and records it
+    /// with the steps after it, in one commit.
     pub(crate) async fn place_order(
-        host: &AggregateHost<Checkout>,
         bus: &Bus,
         order_id: &str,
         plan: &CheckoutPlan,
@@ -393,29 +393,14 @@ impl CheckoutService {
             discount: plan.discount.clone(),
             now: Utc::now(),
         };
-        let reply = bus
-            .send(
-                order_id,
-                step_id(order_id, "place-order"),
-                system(),
-                &place,
-                ctx,
-            )
-            .await?;
-        host.execute(
-            CommandEnvelope {
-                aggregate_id: order_id.to_string(),
-                command_id: step_id(order_id, "record:order_placed"),
-                principal: system(),
-                command: CheckoutCommand::Record {
-                    outcome: Outcome::OrderPlaced,
-                    now: Utc::now(),
-                },
-            },
-            ctx.clone(),
+        bus.send(
+            order_id,
+            step_id(order_id, "place-order"),
+            system(),
+            &place,
+            ctx,
         )
-        .await?;
-        Ok(reply)
+        .await
     }
 
     async fn start(
@@ -532,6 +517,7 @@ impl CheckoutService {
             payment_method,
             request_hash: req.request_hash.clone(),
             discount: discount.clone(),
+            commit_on_confirm: true,
         };
         // Hold each applied promotion's use and amount for this order before anything else
         // is locked or recorded, so a promotion used up meanwhile refuses this checkout
@@ -584,8 +570,7 @@ impl CheckoutService {
         {
             Ok(started) => {
                 metrics::counter!("agora_checkouts_started_total").increment(1);
-                let placed =
-                    Self::place_order(&self.host, &self.bus, &order_id, &plan, ctx).await?;
+                let placed = Self::place_order(&self.bus, &order_id, &plan, ctx).await?;
                 // The runner may have placed the order first; what makes this reply a replay
                 // is whether this request started the checkout.
                 Ok(CommandReply {
@@ -674,8 +659,7 @@ impl CheckoutService {
                 let state = crate::runner::load(self.host_store(), order_id).await?;
                 match state.0.plan() {
                     Some(plan) => {
-                        let reply =
-                            Self::place_order(&self.host, &self.bus, order_id, plan, ctx).await?;
+                        let reply = Self::place_order(&self.bus, order_id, plan, ctx).await?;
                         Ok(CommandReply {
                             duplicate: true,
                             ..reply

@@ -91,7 +91,10 @@ impl PaymentService {
         by: &Principal,
         ctx: &RequestContext,
     ) -> Result<Reply, ErrorBody> {
-        let view = self.host.read(id, by.clone(), ctx).await?;
+        // The payment's own service acting on it next: every step it takes from this view
+        // is idempotent (the provider's keys, the aggregate's rules), so the view this
+        // instance holds will do and costs no query.
+        let view = self.host.read_local(id, by.clone(), ctx).await?;
         Ok(CommandReply {
             version: view.version,
             duplicate: true,
@@ -264,7 +267,13 @@ impl PaymentService {
         by: &Principal,
         ctx: &RequestContext,
     ) -> Result<Reply, ErrorBody> {
-        let mut current = self.current(id, by, ctx).await?;
+        // A void must not act on a stale view (a capture another instance recorded).
+        let view = self.host.read(id, by.clone(), ctx).await?;
+        let mut current = CommandReply {
+            version: view.version,
+            duplicate: true,
+            view,
+        };
         if current.view.status == PaymentStatus::Authorizing {
             // The answer to the authorization was lost: ask again with the same key to learn
             // whether money is held, and record it, before voiding.

@@ -22,7 +22,7 @@ use agora_checkout::{
 };
 use agora_inventory::StockCommand;
 use agora_inventory::StockView;
-use agora_kernel::{Command, Contract};
+use agora_kernel::{Command, Contract, Decider, DomainError};
 use agora_kernel::{CommandId, ErrorBody, ErrorKind, Money, RecordedEvent, Sku};
 use agora_nats::{Bus, CommandEnvelope, CommandReply, RequestContext};
 use agora_order::Order;
@@ -214,24 +214,105 @@ impl Runner {
         Ok(())
     }
 
+    /// Records outcomes observed one after the other in one commit (`RecordSteps`); its
+    /// command id names the phase they started from and the outcomes, so the same
+    /// observations recorded twice are one command. Returns the stream's version after it.
+    async fn record_steps(
+        &self,
+        order_id: &str,
+        from: Phase,
+        outcomes: &[Outcome],
+    ) -> Result<u64, ErrorBody> {
+        let labels: Vec<&str> = outcomes.iter().map(Outcome::label).collect();
+        let command_id = step_id(
+            order_id,
+            &format!("record:{}:{}", from.as_str(), labels.join("+")),
+        );
+        let reply = self
+            .host
+            .execute(
+                CommandEnvelope {
+                    aggregate_id: order_id.to_string(),
+                    command_id,
+                    principal: system(),
+                    command: CheckoutCommand::RecordSteps {
+                        outcomes: outcomes.to_vec(),
+                        now: Utc::now(),
+                    },
+                },
+                ctx(),
+            )
+            .await?;
+        Ok(reply.version)
+    }
+
     /// Performs next actions until the checkout waits or ends; returns its phase.
     pub async fn advance(&self, order_id: &str) -> Result<Phase, ErrorBody> {
+        self.advance_from(order_id, None).await
+    }
+
+    /// Like [`Runner::advance`], starting from the checkout this instance's actor holds when it
+    /// is at least at stream version `seen` (an event the feed delivered: usually the echo of
+    /// this instance's own record), instead of loading the checkout from the store.
+    ///
+    /// The happy path's outcomes are recorded together when the checkout waits or ends (one
+    /// commit instead of one per step). Every action is idempotent, so a crash that loses
+    /// outcomes not yet recorded only repeats their actions, which repeat no effect.
+    /// Compensation and revert steps are recorded one by one, as they happen.
+    async fn advance_from(&self, order_id: &str, seen: Option<u64>) -> Result<Phase, ErrorBody> {
         let lock = self.lock_for(order_id);
         let _guard = lock.lock().await;
+        let live = match seen {
+            Some(seen) => self
+                .host
+                .snapshot(order_id)
+                .await
+                .filter(|(_, v)| *v >= seen),
+            None => None,
+        };
+        let (mut state, mut version) = match live {
+            Some(live) => live,
+            None => load(&self.pool, order_id).await?,
+        };
+        if version == 0 {
+            return Ok(Phase::New);
+        }
+        // Outcomes observed but not recorded yet, the events they make, and the phase before
+        // the first of them.
+        let mut pending: Vec<Outcome> = Vec::new();
+        let mut events_pending = 0u64;
+        let mut from = state.phase;
         for _ in 0..16 {
-            let (state, version) = load(&self.pool, order_id).await?;
-            if version == 0 {
-                return Ok(Phase::New);
-            }
             let action = state.next_action();
             if action == Action::Wait {
-                return Ok(state.phase);
+                break;
+            }
+            let undoing = matches!(action, Action::Compensate { .. } | Action::Revert { .. });
+            if undoing && !pending.is_empty() {
+                match self
+                    .flush(order_id, from, &mut pending, &mut events_pending, version)
+                    .await?
+                {
+                    Some(v) => version = v,
+                    // Someone else wrote the checkout meanwhile: go on from the store.
+                    None => (state, version) = load(&self.pool, order_id).await?,
+                }
+                continue;
             }
             let name = action_name(&action);
-            let outcome = self
-                .perform(order_id, &state, &action)
-                .await
-                .inspect_err(|e| tracing::warn!(order = order_id, action = name, error = %e, "checkout step failed; will retry"))?;
+            let performed = self.perform(order_id, &state, &action).await;
+            let outcome = match performed {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    tracing::warn!(order = order_id, action = name, error = %e, "checkout step failed; will retry");
+                    // What was observed before the failure is kept.
+                    if !pending.is_empty() {
+                        self.flush(order_id, from, &mut pending, &mut events_pending, version)
+                            .await?;
+                    }
+                    return Err(e);
+                }
+            };
             if self.crash_after.as_deref() == Some(name) {
                 tracing::error!(
                     order = order_id,
@@ -240,12 +321,58 @@ impl Runner {
                 );
                 std::process::abort();
             }
-            match outcome {
-                Some(outcome) => self.record(order_id, state.phase, outcome).await?,
-                None => return Ok(state.phase),
+            let Some(outcome) = outcome else { break };
+            if pending.is_empty() {
+                from = state.phase;
+            }
+            let events = state
+                .decide(
+                    order_id,
+                    &CheckoutCommand::Record {
+                        outcome: outcome.clone(),
+                        now: Utc::now(),
+                    },
+                    &system(),
+                )
+                .map_err(|e| e.to_body())?;
+            for e in &events {
+                state.evolve(e);
+            }
+            events_pending += events.len() as u64;
+            pending.push(outcome);
+            if undoing {
+                match self
+                    .flush(order_id, from, &mut pending, &mut events_pending, version)
+                    .await?
+                {
+                    Some(v) => version = v,
+                    None => (state, version) = load(&self.pool, order_id).await?,
+                }
             }
         }
-        Ok(load(&self.pool, order_id).await?.0.phase)
+        if !pending.is_empty() {
+            self.flush(order_id, from, &mut pending, &mut events_pending, version)
+                .await?;
+        }
+        Ok(state.phase)
+    }
+
+    /// Records the pending outcomes, which moved the checkout from `version` to `state` with
+    /// `events` events here. Returns the version after them, or `None` when the stream is not
+    /// where this runner expected it (another instance wrote it meanwhile).
+    async fn flush(
+        &self,
+        order_id: &str,
+        from: Phase,
+        pending: &mut Vec<Outcome>,
+        events: &mut u64,
+        version: u64,
+    ) -> Result<Option<u64>, ErrorBody> {
+        let recorded = self.record_steps(order_id, from, pending).await?;
+        let as_expected = recorded == version + *events;
+        pending.clear();
+        *events = 0;
+        Ok(as_expected.then_some(recorded))
     }
 
     async fn perform(
@@ -260,7 +387,7 @@ impl Runner {
         let now = Utc::now();
         match action {
             Action::Wait => Ok(None),
-            Action::PlaceOrder => self.place_order(order_id, plan, now).await,
+            Action::PlaceOrder => self.place_order(order_id, plan).await,
             Action::ReserveStock => self.reserve_stock(order_id, state, plan, now).await,
             Action::Authorize => self.authorize(order_id, plan).await,
             Action::CheckPayment => self.check_payment(order_id).await,
@@ -271,6 +398,7 @@ impl Runner {
                 void_payment,
                 refund_payment,
                 cancel_order,
+                stock_committed,
             } => {
                 self.compensate(
                     order_id,
@@ -280,6 +408,7 @@ impl Runner {
                     void_payment,
                     refund_payment,
                     cancel_order,
+                    stock_committed,
                 )
                 .await
             }
@@ -292,22 +421,8 @@ impl Runner {
         &self,
         order_id: &str,
         plan: &CheckoutPlan,
-        now: chrono::DateTime<Utc>,
     ) -> Result<Option<Outcome>, ErrorBody> {
-        let place = OrderCommand::Place {
-            owner: plan.owner.clone(),
-            cart_id: plan.cart_id.clone(),
-            lines: plan.lines.clone(),
-            shipping_address: plan.shipping_address.clone(),
-            email: plan.email.clone(),
-            shipping: plan.shipping,
-            tax_rate_bp: plan.tax_rate_bp,
-            tax_rule: plan.tax_rule.clone(),
-            discount: plan.discount.clone(),
-            now,
-        };
-        let _: CommandReply<OrderView> = self
-            .send(order_id, step_id(order_id, "place-order"), &place)
+        crate::checkout_service::CheckoutService::place_order(&self.bus, order_id, plan, &ctx())
             .await?;
         Ok(Some(Outcome::OrderPlaced))
     }
@@ -389,45 +504,17 @@ impl Runner {
         Ok(payment_outcome(&view).filter(|o| *o != Outcome::PaymentPending))
     }
 
-    /// Holds the reserved units as long as the authorization lives, then confirms the order.
+    /// Commits every line's reservation, then confirms the order (recording its
+    /// authorization). From the commit the units are the order's, however long the capture
+    /// takes; a compensation returns them.
     async fn confirm_order(
         &self,
         order_id: &str,
         plan: &CheckoutPlan,
         now: chrono::DateTime<Utc>,
     ) -> Result<Option<Outcome>, ErrorBody> {
-        // From here the money is held: hold the units as long, so the reservations
-        // cannot expire (and be sold to someone else) before the capture commits them.
-        let until = now + chrono::Duration::seconds(agora_checkout::AUTHORIZED_HOLD_SECS);
-        for line in &plan.lines {
-            let hold = StockCommand::Hold {
-                reservation_id: order_id.to_string(),
-                quantity: line.quantity,
-                expires_at: until,
-                order_ref: order_id.to_string(),
-                now,
-            };
-            let held = self.stock(order_id, &line.sku, "hold", &hold).await;
-            match held {
-                Ok(_) => {}
-                // The reservation lapsed before the hold and its units are gone.
-                Err(e) if e.code == "inventory.insufficient_stock" => {
-                    return Ok(Some(Outcome::StockLapsed {
-                        sku: line.sku.clone(),
-                    }))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let marked = self
-            .send(
-                order_id,
-                step_id(order_id, "order:payment_authorized"),
-                &OrderCommand::MarkPaymentAuthorized { now },
-            )
-            .await;
-        if let Err(e) = marked {
-            return self.cancelled_or(order_id, e).await;
+        if let Some(sku) = self.commit_stock(order_id, plan, now).await? {
+            return Ok(Some(Outcome::StockLapsed { sku }));
         }
         match self
             .send(
@@ -440,6 +527,55 @@ impl Runner {
             Ok(_) => Ok(Some(Outcome::OrderConfirmed)),
             Err(e) => self.cancelled_or(order_id, e).await,
         }
+    }
+
+    /// Commits the reservation of every line at once; a reservation that lapsed is reserved
+    /// again first, and the first SKU whose units are gone meanwhile is returned.
+    async fn commit_stock(
+        &self,
+        order_id: &str,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Sku>, ErrorBody> {
+        let commits = plan.lines.iter().map(|line| async move {
+            let commit = StockCommand::Commit {
+                reservation_id: order_id.to_string(),
+            };
+            match self.stock(order_id, &line.sku, "commit", &commit).await {
+                Err(e) if e.code == "inventory.unknown_reservation" => {}
+                other => return (line, other.map(|_| ())),
+            }
+            // The reservation lapsed (the checkout waited longer than its reservations
+            // live): take the units again if they are still there.
+            let reserve = StockCommand::Reserve {
+                reservation_id: order_id.to_string(),
+                quantity: line.quantity,
+                expires_at: now + chrono::Duration::seconds(agora_checkout::RESERVATION_TTL_SECS),
+                order_ref: order_id.to_string(),
+                now,
+            };
+            if let Err(e) = self
+                .stock(order_id, &line.sku, "re-reserve", &reserve)
+                .await
+            {
+                return (line, Err(e));
+            }
+            let result = self
+                .stock(order_id, &line.sku, "commit-lapsed", &commit)
+                .await;
+            (line, result.map(|_| ()))
+        });
+        let mut lapsed = None;
+        for (line, result) in futures::future::join_all(commits).await {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.code == "inventory.insufficient_stock" => {
+                    lapsed.get_or_insert(line.sku.clone());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(lapsed)
     }
 
     /// Takes the held amount.
@@ -461,28 +597,32 @@ impl Runner {
         }
     }
 
-    /// Commits the reservations, records the capture on the order, confirms the promotions' uses and closes the cart.
+    /// Records the capture on the order, confirms the promotions' uses and closes the cart.
     async fn finish(
         &self,
         order_id: &str,
         plan: &CheckoutPlan,
         now: chrono::DateTime<Utc>,
     ) -> Result<Option<Outcome>, ErrorBody> {
-        for line in &plan.lines {
-            let commit = StockCommand::Commit {
-                reservation_id: order_id.to_string(),
-            };
-            let result = self.stock(order_id, &line.sku, "commit", &commit).await;
-            match result {
-                Ok(_) => {}
-                Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => {
-                    return Err(e)
-                }
-                // The reservation is held from the authorization for as long as the
-                // authorization lives, so this means a cancel returned it meanwhile
-                // (the revert owns the units now) or staff released it by hand.
-                Err(e) => {
-                    tracing::error!(order = order_id, sku = %line.sku, error = %e, "could not commit a paid order's reservation")
+        // A checkout started before reservations were committed at the confirmation
+        // commits them now, as it would have then.
+        if !plan.commit_on_confirm {
+            for line in &plan.lines {
+                let commit = StockCommand::Commit {
+                    reservation_id: order_id.to_string(),
+                };
+                let result = self.stock(order_id, &line.sku, "commit", &commit).await;
+                match result {
+                    Ok(_) => {}
+                    Err(e) if e.kind == ErrorKind::Unavailable || e.kind == ErrorKind::Internal => {
+                        return Err(e)
+                    }
+                    // The reservation is held from the authorization for as long as the
+                    // authorization lives, so this means a cancel returned it meanwhile
+                    // (the revert owns the units now) or staff released it by hand.
+                    Err(e) => {
+                        tracing::error!(order = order_id, sku = %line.sku, error = %e, "could not commit a paid order's reservation")
+                    }
                 }
             }
         }
@@ -518,15 +658,12 @@ impl Runner {
         void_payment: &bool,
         refund_payment: &bool,
         cancel_order: &Option<CancelReason>,
+        stock_committed: &bool,
     ) -> Result<Option<Outcome>, ErrorBody> {
         // The order will not be paid: its promotions' uses and budget go back.
         self.redemptions(order_id, plan, false).await?;
-        for line in &plan.lines {
-            let release = StockCommand::Release {
-                reservation_id: order_id.to_string(),
-            };
-            self.stock(order_id, &line.sku, "release", &release).await?;
-        }
+        self.give_back_stock(order_id, plan, now, *stock_committed)
+            .await?;
         if *void_payment {
             let voided: Result<CommandReply<PaymentView>, ErrorBody> = self
                 .send(
@@ -581,36 +718,8 @@ impl Runner {
         now: chrono::DateTime<Utc>,
         completed: &bool,
     ) -> Result<Option<Outcome>, ErrorBody> {
-        // Exactly what was taken goes back, once: a line still reserved (a cancel
-        // landing in the finishing step) is released, a committed one returned.
-        for line in &plan.lines {
-            let returned = self
-                .stock(
-                    order_id,
-                    &line.sku,
-                    "return",
-                    &StockCommand::ReturnReservation {
-                        reservation_id: order_id.to_string(),
-                    },
-                )
-                .await;
-            match returned {
-                Ok(_) => {}
-                // Committed so long ago that the stock no longer remembers the sale:
-                // a finished checkout committed every line, so its units come back.
-                Err(e) if e.code == "inventory.unknown_reservation" && *completed => {
-                    let receive = StockCommand::Receive {
-                        quantity: line.quantity,
-                        reason: Some(format!("returned: order {order_id} cancelled")),
-                        now,
-                    };
-                    self.stock(order_id, &line.sku, "restock", &receive).await?;
-                }
-                // Never taken: nothing to give back.
-                Err(e) if e.code == "inventory.unknown_reservation" => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.give_back_stock(order_id, plan, now, *completed)
+            .await?;
         if let Some(code) = self.return_money(order_id, plan).await? {
             return Ok(Some(Outcome::RefundFailed { code }));
         }
@@ -627,6 +736,45 @@ impl Runner {
     /// A pending refund is asked again with its own id (and so its provider key), which
     /// settles it without refunding twice; a refused one frees its amount, so the next
     /// attempt uses the next id (`order-cancelled`, `order-cancelled-2`...).
+    /// Gives back exactly what the checkout took, once: a line still reserved is released, a
+    /// committed one returned. `committed`: every line was committed, so a commit so old that
+    /// the stock no longer remembers it is returned by receiving its units.
+    async fn give_back_stock(
+        &self,
+        order_id: &str,
+        plan: &CheckoutPlan,
+        now: chrono::DateTime<Utc>,
+        committed: bool,
+    ) -> Result<(), ErrorBody> {
+        for line in &plan.lines {
+            let returned = self
+                .stock(
+                    order_id,
+                    &line.sku,
+                    "return",
+                    &StockCommand::ReturnReservation {
+                        reservation_id: order_id.to_string(),
+                    },
+                )
+                .await;
+            match returned {
+                Ok(_) => {}
+                Err(e) if e.code == "inventory.unknown_reservation" && committed => {
+                    let receive = StockCommand::Receive {
+                        quantity: line.quantity,
+                        reason: Some(format!("returned: order {order_id} cancelled")),
+                        now,
+                    };
+                    self.stock(order_id, &line.sku, "restock", &receive).await?;
+                }
+                // Never taken (or released already): nothing to give back.
+                Err(e) if e.code == "inventory.unknown_reservation" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     async fn return_money(
         &self,
         order_id: &str,
@@ -775,7 +923,7 @@ impl Runner {
         let id = event.aggregate_id.as_str();
         match event.aggregate_type.as_str() {
             "checkout" => {
-                let phase = self.advance(id).await;
+                let phase = self.advance_from(id, Some(event.sequence)).await;
                 if let Err(e) = &phase {
                     if delivered >= MAX_AUTHORIZE_DELIVERIES && e.kind == ErrorKind::Unavailable {
                         let (state, _) = load(&self.pool, id).await?;
@@ -824,7 +972,14 @@ impl Runner {
                     | PaymentEvent::PaymentDeclined { .. }
                     | PaymentEvent::PaymentFailed { .. }
                     | PaymentEvent::PaymentVoided { .. }
-                    | PaymentEvent::PaymentCaptured { .. } => self.advance(id).await.map(|_| ()),
+                    | PaymentEvent::PaymentCaptured { .. } => {
+                        // Usually the answer to this runner's own request, already recorded.
+                        let live = self.host.snapshot(id).await;
+                        if live.is_some_and(|(s, _)| s.phase.is_terminal()) {
+                            return Ok(());
+                        }
+                        self.advance(id).await.map(|_| ())
+                    }
                     _ => Ok(()),
                 }
             }
@@ -838,12 +993,18 @@ impl Runner {
                     // The saga cancelled it itself.
                     return Ok(());
                 }
-                let (state, version) = load(&self.pool, id).await?;
-                if version == 0 {
-                    return Ok(());
+                {
+                    // After any advance of this checkout in this process, which records what it
+                    // did first: the cancel meets the phase the saga really reached.
+                    let lock = self.lock_for(id);
+                    let _guard = lock.lock().await;
+                    let (state, version) = load(&self.pool, id).await?;
+                    if version == 0 {
+                        return Ok(());
+                    }
+                    self.record(id, state.phase, Outcome::OrderCancelled { reason })
+                        .await?;
                 }
-                self.record(id, state.phase, Outcome::OrderCancelled { reason })
-                    .await?;
                 self.advance(id).await.map(|_| ())
             }
             _ => Ok(()),

@@ -46,6 +46,7 @@ fn plan(hash: &str) -> CheckoutPlan {
         payment_method: "pm_card_visa".into(),
         request_hash: hash.into(),
         discount: None,
+        commit_on_confirm: true,
     }
 }
 
@@ -215,7 +216,7 @@ fn stale_and_repeated_outcomes_record_nothing() {
 }
 
 #[test]
-fn missing_stock_fails_the_checkout_and_compensation_releases_without_voiding() {
+fn missing_stock_fails_the_checkout_and_compensation_releases_and_voids_whatever_was_asked() {
     let given = happy_until("order_placed");
     let failed = CheckoutEvent::CheckoutFailed {
         reason: CancelReason::OutOfStock,
@@ -232,12 +233,15 @@ fn missing_stock_fails_the_checkout_and_compensation_releases_without_voiding() 
     );
     let mut failing = given;
     failing.push(failed);
+    // The phase recorded may lag what the runner did, so the compensation voids whatever
+    // authorization exists (nothing, when none was asked for).
     assert_eq!(
         fold(&failing).next_action(),
         Action::Compensate {
-            void_payment: false,
+            void_payment: true,
             refund_payment: false,
             cancel_order: Some(CancelReason::OutOfStock),
+            stock_committed: false,
         }
     );
     check(
@@ -274,6 +278,7 @@ fn a_declined_payment_compensates_with_a_void() {
             void_payment: true,
             refund_payment: false,
             cancel_order: Some(CancelReason::PaymentDeclined),
+            stock_committed: false,
         }
     );
 }
@@ -292,12 +297,14 @@ fn a_failed_capture_compensates_a_confirmed_order() {
             )
             .expect("accepted"),
     );
+    // The stock was committed when the order was confirmed: it is returned.
     assert_eq!(
         fold(&given).next_action(),
         Action::Compensate {
             void_payment: true,
             refund_payment: false,
             cancel_order: Some(CancelReason::PaymentFailed),
+            stock_committed: true,
         }
     );
 }
@@ -342,6 +349,7 @@ fn an_order_cancelled_by_the_shopper_mid_checkout_is_not_cancelled_again() {
             void_payment: true,
             refund_payment: false,
             cancel_order: None,
+            stock_committed: false,
         }
     );
 }
@@ -408,6 +416,7 @@ fn a_cancel_before_the_capture_voids_the_authorization() {
             void_payment: true,
             refund_payment: false,
             cancel_order: None,
+            stock_committed: true,
         }
     );
     // The capture that raced the void lost it: its failure is stale.
@@ -444,6 +453,7 @@ fn a_cancel_after_the_provider_captured_but_before_the_record_refunds_instead_of
             void_payment: false,
             refund_payment: true,
             cancel_order: None,
+            stock_committed: true,
         }
     );
     // Seen twice, it is one observation; compensation still happens once.
@@ -468,8 +478,18 @@ fn a_cancel_during_the_finishing_step_reverts_what_was_taken() {
     );
     let state = fold(&reverting);
     assert_eq!(state.phase, Phase::Reverting);
-    // Not every line may have been committed: the stock tells which ones were.
-    assert_eq!(state.next_action(), Action::Revert { completed: false });
+    // Every line was committed when the order was confirmed.
+    assert_eq!(state.next_action(), Action::Revert { completed: true });
+    // A checkout started before reservations were committed at the confirmation commits
+    // them when it finishes: not every line may have been, the stock tells which ones were.
+    let mut older = reverting.clone();
+    if let CheckoutEvent::CheckoutStarted { plan, .. } = &mut older[0] {
+        plan.commit_on_confirm = false;
+    }
+    assert_eq!(
+        fold(&older).next_action(),
+        Action::Revert { completed: false }
+    );
     check(reverting.clone(), record(Outcome::Finished), Ok(vec![]));
     check(
         reverting,
@@ -507,7 +527,7 @@ fn a_refund_refused_too_often_is_left_to_staff_and_never_reverted() {
 }
 
 #[test]
-fn a_lapsed_reservation_found_sold_when_holding_it_fails_the_checkout_with_a_void() {
+fn a_lapsed_reservation_found_sold_when_committing_it_fails_the_checkout_with_a_void() {
     let given = after(
         happy_until("payment_authorized"),
         record(Outcome::StockLapsed {
@@ -520,13 +540,9 @@ fn a_lapsed_reservation_found_sold_when_holding_it_fails_the_checkout_with_a_voi
             void_payment: true,
             refund_payment: false,
             cancel_order: Some(CancelReason::OutOfStock),
+            stock_committed: false,
         }
     );
-}
-
-#[test]
-fn authorized_stock_is_held_as_long_as_the_authorization() {
-    const { assert!(AUTHORIZED_HOLD_SECS > RESERVATION_TTL_SECS) };
 }
 
 #[test]
@@ -592,4 +608,74 @@ fn the_domain_depends_on_no_io_crate() {
         "chrono",
     ];
     agora_kernel::assert_only_dependencies(include_str!("../../Cargo.toml"), &allowed);
+}
+
+#[test]
+fn steps_recorded_together_are_the_events_of_recording_them_one_at_a_time() {
+    let outcomes = vec![
+        Outcome::OrderPlaced,
+        Outcome::StockReserved,
+        Outcome::PaymentAuthorized,
+        Outcome::OrderConfirmed,
+        Outcome::PaymentCaptured,
+        Outcome::Finished,
+    ];
+    let mut one_by_one = Vec::new();
+    let mut state = fold(&[started()]);
+    for outcome in &outcomes {
+        let events = state
+            .decide(ID, &record(outcome.clone()), &platform())
+            .expect("recorded");
+        for e in &events {
+            state.evolve(e);
+        }
+        one_by_one.extend(events);
+    }
+    assert_eq!(state.phase, Phase::Completed);
+    check(
+        vec![started()],
+        CheckoutCommand::RecordSteps {
+            outcomes,
+            now: now(),
+        },
+        Ok(one_by_one),
+    );
+}
+
+#[test]
+fn steps_recorded_together_after_a_failure_record_the_failure_and_nothing_stale() {
+    // The order was placed, then the card declined: the steps after the decline are stale.
+    check(
+        vec![started()],
+        CheckoutCommand::RecordSteps {
+            outcomes: vec![
+                Outcome::OrderPlaced,
+                Outcome::StockReserved,
+                Outcome::PaymentDeclined {
+                    code: "card_declined".into(),
+                },
+                Outcome::OrderConfirmed,
+            ],
+            now: now(),
+        },
+        Ok(vec![
+            progressed(Outcome::OrderPlaced),
+            progressed(Outcome::StockReserved),
+            CheckoutEvent::CheckoutFailed {
+                reason: CancelReason::PaymentDeclined,
+                detail: "card_declined".into(),
+                order_cancelled: false,
+                at: now(),
+            },
+        ]),
+    );
+    // Recorded again (a retry of the same observation), nothing new.
+    check(
+        happy_until("stock_reserved"),
+        CheckoutCommand::RecordSteps {
+            outcomes: vec![Outcome::OrderPlaced, Outcome::StockReserved],
+            now: now(),
+        },
+        Ok(vec![]),
+    );
 }
