@@ -38,7 +38,7 @@ impl Projection for Orders {
     ) -> anyhow::Result<()> {
         let sales = companion_table(Self::NAME, table, DAILY_SALES);
         for e in events {
-            let event: OrderEvent = serde_json::from_value(e.payload.clone())?;
+            let event: OrderEvent = serde::Deserialize::deserialize(&e.payload)?;
             apply_event(conn, table, &sales, &e.aggregate_id, e.sequence, &event).await?;
         }
         Ok(())

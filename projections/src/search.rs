@@ -218,7 +218,7 @@ fn fold_stream<A: Decider + serde::de::DeserializeOwned>(
     };
     let mut version = stream.stored.as_ref().map_or(0, |s| s.version);
     for e in &stream.events {
-        state.evolve(&serde_json::from_value::<A::Event>(e.payload.clone())?);
+        state.evolve(&<A::Event as serde::Deserialize>::deserialize(&e.payload)?);
         version = e.sequence;
     }
     Ok(Source {
@@ -882,7 +882,7 @@ fn fold_into<A: Decider>(
     if e.sequence > folded.version {
         folded
             .state
-            .evolve(&serde_json::from_value::<A::Event>(e.payload.clone())?);
+            .evolve(&<A::Event as serde::Deserialize>::deserialize(&e.payload)?);
         folded.version = e.sequence;
     }
     Ok(())

@@ -92,7 +92,7 @@ fn fold_onto<'e, A: Decider>(
 ) -> anyhow::Result<Folded<A>> {
     let (mut version, mut updated_at) = (0, Utc::now());
     for e in events {
-        let event: A::Event = serde_json::from_value(e.payload.clone())?;
+        let event: A::Event = serde::Deserialize::deserialize(&e.payload)?;
         state.evolve(&event);
         version = e.sequence;
         if let Some(at) = e.recorded_at() {

@@ -51,7 +51,7 @@ impl Projection for Stock {
         // The ledger and the reservations live beside the levels; a rebuild of the levels table
         // leaves them as they are (they are keyed by stream position and idempotent).
         for e in events {
-            let event: StockEvent = serde_json::from_value(e.payload.clone())?;
+            let event: StockEvent = serde::Deserialize::deserialize(&e.payload)?;
             let (on_hand_delta, reserved_delta, reason, note, reservation) = match &event {
                 StockEvent::StockReceived {
                     quantity, reason, ..

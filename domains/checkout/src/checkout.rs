@@ -159,6 +159,13 @@ pub enum CheckoutEvent {
         outcome: Outcome,
         at: DateTime<Utc>,
     },
+    /// Several steps' outcomes, in order, moved the saga forward: what `CheckoutProgressed`
+    /// would record for each, recorded as one fact (the runner records the happy path's steps
+    /// together).
+    CheckoutAdvanced {
+        outcomes: Vec<Outcome>,
+        at: DateTime<Utc>,
+    },
     /// The saga failed; compensation begins.
     CheckoutFailed {
         reason: CancelReason,
@@ -189,6 +196,7 @@ impl CheckoutEvent {
         match self {
             CheckoutEvent::CheckoutStarted { .. } => "CheckoutStarted",
             CheckoutEvent::CheckoutProgressed { .. } => "CheckoutProgressed",
+            CheckoutEvent::CheckoutAdvanced { .. } => "CheckoutAdvanced",
             CheckoutEvent::CheckoutFailed { .. } => "CheckoutFailed",
             CheckoutEvent::CheckoutCompensated { .. } => "CheckoutCompensated",
             CheckoutEvent::CheckoutCompleted { .. } => "CheckoutCompleted",
@@ -489,6 +497,59 @@ impl Checkout {
     }
 }
 
+impl Checkout {
+    /// One step's outcome moved the saga forward.
+    fn progress(&mut self, outcome: &Outcome, at: DateTime<Utc>) {
+        self.phase = match outcome {
+            Outcome::OrderPlaced => Phase::ReservingStock,
+            Outcome::StockReserved => Phase::Authorizing,
+            Outcome::PaymentPending => Phase::AwaitingPayment,
+            Outcome::PaymentAuthorized => Phase::ConfirmingOrder,
+            Outcome::OrderConfirmed => Phase::Capturing,
+            Outcome::PaymentCaptured if self.phase == Phase::Compensating => {
+                self.refund_due = true;
+                Phase::Compensating
+            }
+            Outcome::PaymentCaptured => Phase::Finishing,
+            Outcome::RefundFailed { code } => {
+                self.refund_failure = Some(code.clone());
+                Phase::RefundFailed
+            }
+            _ => self.phase,
+        };
+        self.updated_at = Some(at);
+    }
+}
+
+/// Coalesces the consecutive `CheckoutProgressed` among `events` into one `CheckoutAdvanced`
+/// (a single one stays as it is).
+fn advanced(events: Vec<CheckoutEvent>, at: DateTime<Utc>) -> Vec<CheckoutEvent> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut run: Vec<Outcome> = Vec::new();
+    let flush = |run: &mut Vec<Outcome>, out: &mut Vec<CheckoutEvent>| match run.len() {
+        0 => {}
+        1 => out.push(CheckoutEvent::CheckoutProgressed {
+            outcome: run.remove(0),
+            at,
+        }),
+        _ => out.push(CheckoutEvent::CheckoutAdvanced {
+            outcomes: std::mem::take(run),
+            at,
+        }),
+    };
+    for event in events {
+        match event {
+            CheckoutEvent::CheckoutProgressed { outcome, .. } => run.push(outcome),
+            other => {
+                flush(&mut run, &mut out);
+                out.push(other);
+            }
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 impl Decider for Checkout {
     const TYPE: &'static str = "checkout";
     type Command = CheckoutCommand;
@@ -528,7 +589,7 @@ impl Decider for Checkout {
                     }
                     events.extend(new);
                 }
-                Ok(events)
+                Ok(advanced(events, *now))
             }
             CheckoutCommand::Abandon { now } => {
                 let waiting = matches!(
@@ -565,25 +626,11 @@ impl Decider for Checkout {
                 self.started_at = Some(*at);
                 self.updated_at = Some(*at);
             }
-            CheckoutEvent::CheckoutProgressed { outcome, at } => {
-                self.phase = match outcome {
-                    Outcome::OrderPlaced => Phase::ReservingStock,
-                    Outcome::StockReserved => Phase::Authorizing,
-                    Outcome::PaymentPending => Phase::AwaitingPayment,
-                    Outcome::PaymentAuthorized => Phase::ConfirmingOrder,
-                    Outcome::OrderConfirmed => Phase::Capturing,
-                    Outcome::PaymentCaptured if self.phase == Phase::Compensating => {
-                        self.refund_due = true;
-                        Phase::Compensating
-                    }
-                    Outcome::PaymentCaptured => Phase::Finishing,
-                    Outcome::RefundFailed { code } => {
-                        self.refund_failure = Some(code.clone());
-                        Phase::RefundFailed
-                    }
-                    _ => self.phase,
-                };
-                self.updated_at = Some(*at);
+            CheckoutEvent::CheckoutProgressed { outcome, at } => self.progress(outcome, *at),
+            CheckoutEvent::CheckoutAdvanced { outcomes, at } => {
+                for outcome in outcomes {
+                    self.progress(outcome, *at);
+                }
             }
             CheckoutEvent::CheckoutFailed {
                 reason,

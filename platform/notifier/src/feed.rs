@@ -37,7 +37,8 @@ impl Notifier {
         let event_at = event.recorded_at();
         match event.aggregate_type.as_str() {
             "order" => {
-                let Ok(order_event) = serde_json::from_value::<OrderEvent>(event.payload.clone())
+                let Ok(order_event) =
+                    <OrderEvent as serde::Deserialize>::deserialize(&event.payload)
                 else {
                     return Ok(0);
                 };
@@ -69,7 +70,8 @@ impl Notifier {
                 Ok(n)
             }
             "stock" => {
-                let Ok(stock_event) = serde_json::from_value::<StockEvent>(event.payload.clone())
+                let Ok(stock_event) =
+                    <StockEvent as serde::Deserialize>::deserialize(&event.payload)
                 else {
                     return Ok(0);
                 };

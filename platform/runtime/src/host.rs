@@ -416,8 +416,8 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             .await
             .map_err(|e| ErrorBody::unavailable(format!("event store: {e}")))?;
         for e in &newer {
-            let event: <A as Decider>::Event =
-                serde_json::from_value(e.payload.clone()).map_err(|err| {
+            let event: <A as Decider>::Event = serde::Deserialize::deserialize(&e.payload)
+                .map_err(|err| {
                     ErrorBody::internal(format!("cannot read {id} #{}: {err}", e.sequence))
                 })?;
             loaded.state.evolve(&event);

@@ -126,7 +126,7 @@ pub fn fold<A: Decider>(events: &[RecordedEvent]) -> Result<(A, u64, String), Er
     let mut version = 0;
     let mut head = agora_kernel::GENESIS_HASH.to_string();
     for e in events {
-        let event: A::Event = serde_json::from_value(e.payload.clone()).map_err(|err| {
+        let event: A::Event = serde::Deserialize::deserialize(&e.payload).map_err(|err| {
             ErrorBody::internal(format!(
                 "cannot read {} {} #{}: {err}",
                 e.aggregate_type, e.aggregate_id, e.sequence

@@ -69,6 +69,51 @@ pub struct Runner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// Outcomes a runner observed but has not recorded yet, on top of the recorded state `base`.
+struct Unrecorded {
+    base: Checkout,
+    outcomes: Vec<Outcome>,
+    /// The events recording them makes.
+    events: u64,
+}
+
+impl Unrecorded {
+    fn on(base: &Checkout) -> Self {
+        Unrecorded {
+            base: base.clone(),
+            outcomes: Vec::new(),
+            events: 0,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.outcomes.is_empty()
+    }
+
+    /// Adds an outcome; returns the checkout as recording every unrecorded outcome will leave
+    /// it (the same pure decision the checkout's actor makes).
+    fn push(&mut self, order_id: &str, outcome: Outcome) -> Result<Checkout, ErrorBody> {
+        self.outcomes.push(outcome);
+        let events = self
+            .base
+            .decide(
+                order_id,
+                &CheckoutCommand::RecordSteps {
+                    outcomes: self.outcomes.clone(),
+                    now: Utc::now(),
+                },
+                &system(),
+            )
+            .map_err(|e| e.to_body())?;
+        let mut state = self.base.clone();
+        for e in &events {
+            state.evolve(e);
+        }
+        self.events = events.len() as u64;
+        Ok(state)
+    }
+}
+
 fn action_name(action: &Action) -> &'static str {
     match action {
         Action::PlaceOrder => "place_order",
@@ -277,25 +322,24 @@ impl Runner {
         if version == 0 {
             return Ok(Phase::New);
         }
-        // Outcomes observed but not recorded yet, the events they make, and the phase before
-        // the first of them.
-        let mut pending: Vec<Outcome> = Vec::new();
-        let mut events_pending = 0u64;
-        let mut from = state.phase;
+        let mut unrecorded = Unrecorded::on(&state);
         for _ in 0..16 {
             let action = state.next_action();
             if action == Action::Wait {
                 break;
             }
             let undoing = matches!(action, Action::Compensate { .. } | Action::Revert { .. });
-            if undoing && !pending.is_empty() {
+            if undoing && !unrecorded.is_empty() {
                 match self
-                    .flush(order_id, from, &mut pending, &mut events_pending, version)
+                    .flush(order_id, &mut unrecorded, &state, version)
                     .await?
                 {
                     Some(v) => version = v,
                     // Someone else wrote the checkout meanwhile: go on from the store.
-                    None => (state, version) = load(&self.pool, order_id).await?,
+                    None => {
+                        (state, version) = load(&self.pool, order_id).await?;
+                        unrecorded = Unrecorded::on(&state);
+                    }
                 }
                 continue;
             }
@@ -306,8 +350,8 @@ impl Runner {
                 Err(e) => {
                     tracing::warn!(order = order_id, action = name, error = %e, "checkout step failed; will retry");
                     // What was observed before the failure is kept.
-                    if !pending.is_empty() {
-                        self.flush(order_id, from, &mut pending, &mut events_pending, version)
+                    if !unrecorded.is_empty() {
+                        self.flush(order_id, &mut unrecorded, &state, version)
                             .await?;
                     }
                     return Err(e);
@@ -322,56 +366,42 @@ impl Runner {
                 std::process::abort();
             }
             let Some(outcome) = outcome else { break };
-            if pending.is_empty() {
-                from = state.phase;
-            }
-            let events = state
-                .decide(
-                    order_id,
-                    &CheckoutCommand::Record {
-                        outcome: outcome.clone(),
-                        now: Utc::now(),
-                    },
-                    &system(),
-                )
-                .map_err(|e| e.to_body())?;
-            for e in &events {
-                state.evolve(e);
-            }
-            events_pending += events.len() as u64;
-            pending.push(outcome);
+            state = unrecorded.push(order_id, outcome)?;
             if undoing {
                 match self
-                    .flush(order_id, from, &mut pending, &mut events_pending, version)
+                    .flush(order_id, &mut unrecorded, &state, version)
                     .await?
                 {
                     Some(v) => version = v,
-                    None => (state, version) = load(&self.pool, order_id).await?,
+                    None => {
+                        (state, version) = load(&self.pool, order_id).await?;
+                        unrecorded = Unrecorded::on(&state);
+                    }
                 }
             }
         }
-        if !pending.is_empty() {
-            self.flush(order_id, from, &mut pending, &mut events_pending, version)
+        if !unrecorded.is_empty() {
+            self.flush(order_id, &mut unrecorded, &state, version)
                 .await?;
         }
         Ok(state.phase)
     }
 
-    /// Records the pending outcomes, which moved the checkout from `version` to `state` with
-    /// `events` events here. Returns the version after them, or `None` when the stream is not
-    /// where this runner expected it (another instance wrote it meanwhile).
+    /// Records the unrecorded outcomes, which lead from stream version `version` to `state`.
+    /// Returns the version after them, or `None` when the stream is not where this runner
+    /// expected it (another instance wrote it meanwhile).
     async fn flush(
         &self,
         order_id: &str,
-        from: Phase,
-        pending: &mut Vec<Outcome>,
-        events: &mut u64,
+        unrecorded: &mut Unrecorded,
+        state: &Checkout,
         version: u64,
     ) -> Result<Option<u64>, ErrorBody> {
-        let recorded = self.record_steps(order_id, from, pending).await?;
-        let as_expected = recorded == version + *events;
-        pending.clear();
-        *events = 0;
+        let recorded = self
+            .record_steps(order_id, unrecorded.base.phase, &unrecorded.outcomes)
+            .await?;
+        let as_expected = recorded == version + unrecorded.events;
+        *unrecorded = Unrecorded::on(state);
         Ok(as_expected.then_some(recorded))
     }
 
@@ -946,7 +976,7 @@ impl Runner {
             }
             "payment" => {
                 let Ok(payment_event) =
-                    serde_json::from_value::<PaymentEvent>(event.payload.clone())
+                    <PaymentEvent as serde::Deserialize>::deserialize(&event.payload)
                 else {
                     return Ok(());
                 };
@@ -985,7 +1015,7 @@ impl Runner {
             }
             "order" => {
                 let Ok(OrderEvent::OrderCancelled { reason, .. }) =
-                    serde_json::from_value::<OrderEvent>(event.payload.clone())
+                    <OrderEvent as serde::Deserialize>::deserialize(&event.payload)
                 else {
                     return Ok(());
                 };

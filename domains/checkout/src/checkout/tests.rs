@@ -611,7 +611,7 @@ fn the_domain_depends_on_no_io_crate() {
 }
 
 #[test]
-fn steps_recorded_together_are_the_events_of_recording_them_one_at_a_time() {
+fn steps_recorded_together_are_one_fact_that_leaves_the_state_of_recording_them_one_at_a_time() {
     let outcomes = vec![
         Outcome::OrderPlaced,
         Outcome::StockReserved,
@@ -620,26 +620,37 @@ fn steps_recorded_together_are_the_events_of_recording_them_one_at_a_time() {
         Outcome::PaymentCaptured,
         Outcome::Finished,
     ];
-    let mut one_by_one = Vec::new();
-    let mut state = fold(&[started()]);
+    let mut one_by_one = fold(&[started()]);
     for outcome in &outcomes {
-        let events = state
+        let events = one_by_one
             .decide(ID, &record(outcome.clone()), &platform())
             .expect("recorded");
         for e in &events {
-            state.evolve(e);
+            one_by_one.evolve(e);
         }
-        one_by_one.extend(events);
     }
-    assert_eq!(state.phase, Phase::Completed);
+    assert_eq!(one_by_one.phase, Phase::Completed);
+    let together = CheckoutCommand::RecordSteps {
+        outcomes: outcomes.clone(),
+        now: now(),
+    };
     check(
         vec![started()],
-        CheckoutCommand::RecordSteps {
-            outcomes,
-            now: now(),
-        },
-        Ok(one_by_one),
+        together.clone(),
+        Ok(vec![
+            CheckoutEvent::CheckoutAdvanced {
+                outcomes: outcomes[..5].to_vec(),
+                at: now(),
+            },
+            CheckoutEvent::CheckoutCompleted { at: now() },
+        ]),
     );
+    let events = fold(&[started()])
+        .decide(ID, &together, &platform())
+        .expect("recorded");
+    let mut given = vec![started()];
+    given.extend(events);
+    assert_eq!(fold(&given), one_by_one);
 }
 
 #[test]
@@ -659,8 +670,10 @@ fn steps_recorded_together_after_a_failure_record_the_failure_and_nothing_stale(
             now: now(),
         },
         Ok(vec![
-            progressed(Outcome::OrderPlaced),
-            progressed(Outcome::StockReserved),
+            CheckoutEvent::CheckoutAdvanced {
+                outcomes: vec![Outcome::OrderPlaced, Outcome::StockReserved],
+                at: now(),
+            },
             CheckoutEvent::CheckoutFailed {
                 reason: CancelReason::PaymentDeclined,
                 detail: "card_declined".into(),
