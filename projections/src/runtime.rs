@@ -48,6 +48,28 @@ pub trait Projection: Send + Sync + 'static {
         crate::state::row_version(conn, table, Self::ID_COLUMN, &event.aggregate_id)
     }
 
+    /// The last sequence applied to each of `ids`' streams (0 for none), locking their rows,
+    /// in one query: by default the `version` column of the rows whose
+    /// [`Projection::ID_COLUMN`] is among `ids`. A projection that overrides
+    /// [`Projection::version`] overrides this too (or [`Projection::apply_batch`]).
+    fn versions(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+        ids: &[&str],
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, u64>, sqlx::Error>> + Send
+    {
+        let id_column = Self::ID_COLUMN;
+        let sql = format!(
+            "SELECT {id_column}, version FROM {table} WHERE {id_column} = ANY($1) ORDER BY {id_column} FOR UPDATE"
+        );
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(&sql).bind(ids).fetch_all(conn).await?;
+            Ok(rows.into_iter().map(|(id, v)| (id, v as u64)).collect())
+        }
+    }
+
     /// Applies consecutive events of one stream, the first right after the row's version.
     fn apply(
         &self,
@@ -74,8 +96,18 @@ pub trait Projection: Send + Sync + 'static {
         Self: Sized,
     {
         async move {
-            for stream in by_stream(events) {
-                apply_stream(self, conn, store, table, &stream).await?;
+            let streams = by_stream(events);
+            let ids: Vec<&str> = streams
+                .iter()
+                .filter_map(|s| s.first().map(|e| e.aggregate_id.as_str()))
+                .collect();
+            let versions = self.versions(conn, table, &ids).await?;
+            for stream in streams {
+                let Some(first) = stream.first() else {
+                    continue;
+                };
+                let version = versions.get(&first.aggregate_id).copied().unwrap_or(0);
+                apply_stream(self, conn, store, version, table, &stream).await?;
             }
             Ok(())
         }
@@ -226,7 +258,7 @@ pub fn consumer_name<P: Projection>() -> String {
 /// Most events projected in one transaction.
 const BATCH: usize = 256;
 /// How long a batch waits for more events after its first.
-const GATHER: Duration = Duration::from_millis(10);
+const GATHER: Duration = Duration::from_millis(25);
 
 /// Applies feed events to `table` in one transaction, filling any gap from the store. Returns,
 /// per event, the error that stopped it. Without `isolate`, the first failure rolls the whole
@@ -295,19 +327,20 @@ fn by_stream(events: &[RecordedEvent]) -> Vec<Vec<&RecordedEvent>> {
     streams
 }
 
-/// Applies the events of one stream (sorted, no repeats) that were not applied yet, in one
-/// [`Projection::apply`]; events missing before or among them are read from the store.
+/// Applies the events of one stream (sorted, no repeats) after `version`, the last one its
+/// row has, in one [`Projection::apply`]; events missing before or among them are read from
+/// the store.
 async fn apply_stream<P: Projection>(
     projection: &P,
     conn: &mut PgConnection,
     store: &EventStore,
+    version: u64,
     table: &str,
     stream: &[&RecordedEvent],
 ) -> anyhow::Result<()> {
-    let (Some(first), Some(last)) = (stream.first(), stream.last()) else {
+    let Some(last) = stream.last() else {
         return Ok(());
     };
-    let version = projection.version(conn, table, first).await?;
     let fresh: Vec<RecordedEvent> = stream
         .iter()
         .filter(|e| e.sequence > version)
@@ -478,4 +511,49 @@ async fn replay_into<P: Projection>(
         start = end;
     }
     Ok(events.len() as u64)
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    fn event(id: &str, sequence: u64) -> RecordedEvent {
+        RecordedEvent {
+            aggregate_type: "cart".into(),
+            aggregate_id: id.into(),
+            sequence,
+            event_type: "E".into(),
+            event_version: "1".into(),
+            payload: serde_json::Value::Null,
+            metadata: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_applied_stream_by_stream_in_order_without_repeats() {
+        // Interleaved streams, one event redelivered, one out of order.
+        let batch = [
+            event("a", 1),
+            event("b", 4),
+            event("a", 3),
+            event("a", 2),
+            event("b", 4),
+            event("b", 5),
+        ];
+        let grouped: Vec<Vec<(String, u64)>> = by_stream(&batch)
+            .into_iter()
+            .map(|s| {
+                s.into_iter()
+                    .map(|e| (e.aggregate_id.clone(), e.sequence))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            grouped,
+            vec![
+                vec![("a".into(), 1), ("a".into(), 2), ("a".into(), 3)],
+                vec![("b".into(), 4), ("b".into(), 5)],
+            ]
+        );
+    }
 }

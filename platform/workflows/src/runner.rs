@@ -656,8 +656,9 @@ impl Runner {
                 }
             }
         }
-        let _: Option<CommandReply<OrderView>> = self
-            .send(
+        // Three independent aggregates: told at once.
+        let record_capture = async {
+            self.send::<OrderCommand>(
                 order_id,
                 step_id(order_id, "order:record_capture"),
                 &OrderCommand::RecordCapture {
@@ -666,11 +667,15 @@ impl Runner {
                 },
             )
             .await
-            .map(Some)
-            .or_else(|e| tolerate(e, &["order.invalid_transition"]).map(|_: ()| None))?;
-        // The order is paid: its promotions' uses are final.
-        self.redemptions(order_id, plan, true).await?;
-        self.close_cart(order_id, &plan.cart_id, true).await?;
+            .map(|_| ())
+            .or_else(|e| tolerate(e, &["order.invalid_transition"]))
+        };
+        tokio::try_join!(
+            record_capture,
+            // The order is paid: its promotions' uses are final.
+            self.redemptions(order_id, plan, true),
+            self.close_cart(order_id, &plan.cart_id, true),
+        )?;
         metrics::counter!("agora_checkouts_total", "outcome" => "completed").increment(1);
         Ok(Some(Outcome::Finished))
     }
