@@ -6,11 +6,13 @@ use agora::{Config, Roles};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of the system allocator: glibc's malloc and free were a quarter of the
+/// jemalloc instead of the system allocator: glibc's malloc and free were a quarter of the
 /// process's CPU under the shopper-journey load (many small, short-lived allocations across
-/// threads: JSON values, messages, futures).
+/// threads: JSON values, messages, futures). `main` turns on its background thread, which
+/// gives freed memory back to the system (after jemalloc's decay, 10 s) even while the process
+/// is idle.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Agora, an event-sourced commerce platform.
 #[derive(Parser)]
@@ -150,6 +152,9 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(&cli.log_format);
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(error = %e, "jemalloc's background thread did not start; freed memory goes back to the system only as the process allocates");
+    }
     let config = cli.config;
     match cli.command {
         Command::Feed { command } => {
