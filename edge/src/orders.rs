@@ -426,16 +426,8 @@ pub async fn store_order_events(
                 let version = order["version"].as_u64();
                 if version != f.version {
                     f.version = version;
-                    let in_checkout = [
-                        OrderStatus::New,
-                        OrderStatus::Placed,
-                        OrderStatus::StockReserved,
-                        OrderStatus::PaymentAuthorized,
-                    ]
-                    .map(|s| s.as_str());
-                    let settled = order["status"]
-                        .as_str()
-                        .is_some_and(|s| !in_checkout.contains(&s));
+                    let settled =
+                        OrderStatus::deserialize(&order["status"]).is_ok_and(|s| !s.in_checkout());
                     f.done = settled;
                     let data = serde_json::json!({"order": order, "final": settled});
                     return Some((

@@ -1470,13 +1470,7 @@ pub fn timeline(order: &OrderView) -> Markup {
 
 /// Whether the order has left checkout (the live timeline stops there).
 fn is_final(order: &OrderView) -> bool {
-    !matches!(
-        order.status,
-        OrderStatus::New
-            | OrderStatus::Placed
-            | OrderStatus::StockReserved
-            | OrderStatus::PaymentAuthorized
-    )
+    !order.status.in_checkout()
 }
 
 /// `GET /orders/{id}`: the order, its totals and a timeline that follows it live.

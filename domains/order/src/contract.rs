@@ -294,6 +294,17 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// The checkout is still deciding the order: it is not confirmed or cancelled yet.
+    pub fn in_checkout(&self) -> bool {
+        matches!(
+            self,
+            OrderStatus::New
+                | OrderStatus::Placed
+                | OrderStatus::StockReserved
+                | OrderStatus::PaymentAuthorized
+        )
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             OrderStatus::New => "new",

@@ -763,14 +763,6 @@ impl Runner {
         Ok(Some(Outcome::Reverted))
     }
 
-    /// Drives the refund of a cancelled order's capture until the provider settles it.
-    /// `Ok(None)`: the money is back (refunded in full). `Ok(Some(code))`: the provider refused
-    /// [`MAX_REFUND_ATTEMPTS`] refunds, so staff must act (alerted here). `Err`: not settled yet
-    /// (a lost answer, a refusal to retry under a new refund id): the caller is retried.
-    ///
-    /// A pending refund is asked again with its own id (and so its provider key), which
-    /// settles it without refunding twice; a refused one frees its amount, so the next
-    /// attempt uses the next id (`order-cancelled`, `order-cancelled-2`...).
     /// Gives back exactly what the checkout took, once: a line still reserved is released, a
     /// committed one returned. `committed`: every line was committed, so a commit so old that
     /// the stock no longer remembers it is returned by receiving its units.
@@ -810,6 +802,14 @@ impl Runner {
         Ok(())
     }
 
+    /// Drives the refund of a cancelled order's capture until the provider settles it.
+    /// `Ok(None)`: the money is back (refunded in full). `Ok(Some(code))`: the provider refused
+    /// [`MAX_REFUND_ATTEMPTS`] refunds, so staff must act (alerted here). `Err`: not settled yet
+    /// (a lost answer, a refusal to retry under a new refund id): the caller is retried.
+    ///
+    /// A pending refund is asked again with its own id (and so its provider key), which
+    /// settles it without refunding twice; a refused one frees its amount, so the next
+    /// attempt uses the next id (`order-cancelled`, `order-cancelled-2`...).
     async fn return_money(
         &self,
         order_id: &str,
