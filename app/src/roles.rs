@@ -144,6 +144,7 @@ async fn checkout(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
         bus: bus.clone(),
         pool: s.pool.clone(),
         pricing: s.pricing.clone(),
+        promotions: agora_workflows::PromotionBook::new(s.pool.clone()),
         crash_after: crash_after.clone(),
     };
     s.serve_handler(ctx, ServiceSpec::of::<agora_checkout::Checkout>(), service)

@@ -250,6 +250,24 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             [I, I, I, H, H, I, H],
         ),
         (
+            Method::GET,
+            format!("/store/carts/{cart}/pricing"),
+            None,
+            [I, I, I, H, H, I, H],
+        ),
+        (
+            Method::PUT,
+            format!("/store/carts/{cart}/code"),
+            Some(json!({"code": "ACCESS1"})),
+            [D, D, D, H, H, I, H],
+        ),
+        (
+            Method::DELETE,
+            format!("/store/carts/{cart}/code"),
+            None,
+            [D, D, D, H, H, I, H],
+        ),
+        (
             Method::POST,
             format!("/store/carts/{cart}/items"),
             Some(item.clone()),

@@ -239,3 +239,197 @@ async fn a_checkout_retried_three_times_with_one_key_redeems_once() {
         "{csv}"
     );
 }
+
+/// Creates and activates, as an admin, a promotion with `terms` and `codes`.
+async fn create_promotion(app: &TestApp, terms: Value, codes: Value) -> String {
+    let r = app
+        .http
+        .post(format!("{}/admin/promotions", app.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"terms": terms, "codes": codes}))
+        .send()
+        .await
+        .expect("create promotion");
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(status, 201, "{body}");
+    let id = body["promotion_id"].as_str().expect("id").to_string();
+    let r = app
+        .http
+        .post(format!("{}/admin/promotions/{id}/activate", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("activate");
+    assert_eq!(r.status(), 200);
+    id
+}
+
+async fn pricing(app: &TestApp, cart: &(String, String), query: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .get(format!(
+            "{}/store/carts/{}/pricing{query}",
+            app.base, cart.0
+        ))
+        .header("X-Cart-Token", &cart.1)
+        .send()
+        .await
+        .expect("pricing");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("json"))
+}
+
+fn minor(v: &Value) -> i64 {
+    v["amount_minor"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("money: {v}"))
+}
+
+#[tokio::test]
+async fn the_cart_shows_what_each_promotion_takes_off_and_why_its_code_does_not_apply() {
+    let app = spawn_app(Roles::all()).await;
+    shop::product(
+        &app.http,
+        &app.base,
+        &[("PRICE-A", 2000), ("PRICE-B", 1000)],
+        20,
+    )
+    .await;
+    shop::until_for_sale(&app.pool, &["PRICE-A", "PRICE-B"]).await;
+    // 10 % off PRICE-A by itself, and €5 off orders of €50 or more with the code BIG5; the
+    // two combine, the automatic one first.
+    create_promotion(
+        &app,
+        json!({"name": "Tees 10 % off", "currency": "EUR",
+               "action": {"percent_off_items": {"percent_bp": 1000}},
+               "applies_to": {"skus": ["PRICE-A"]},
+               "stacking": {"combinable": true, "priority": 10}}),
+        json!("automatic"),
+    )
+    .await;
+    create_promotion(
+        &app,
+        json!({"name": "Big basket", "currency": "EUR",
+               "action": {"amount_off_order": {"amount": {"amount_minor": 500, "currency": "EUR"}}},
+               "eligibility": {"minimum_subtotal": {"amount_minor": 5000, "currency": "EUR"}},
+               "stacking": {"combinable": true, "priority": 20}}),
+        json!({"code": {"code": "BIG5"}}),
+    )
+    .await;
+    let cart = shop::cart(&app.http, &app.base, &[("PRICE-A", 1), ("PRICE-B", 1)]).await;
+
+    // The automatic promotion shows on its line as soon as the read model lists it active.
+    let priced = eventually(Duration::from_secs(30), || async {
+        let (status, body) = pricing(&app, &cart, "").await;
+        (status == 200 && body["promotions"].as_array()?.len() == 1).then_some(body)
+    })
+    .await
+    .expect("the automatic promotion applies");
+    assert_eq!(minor(&priced["subtotal"]), 3000, "{priced}");
+    assert_eq!(minor(&priced["discount"]), 200, "{priced}");
+    assert_eq!(minor(&priced["lines"][0]["discount"]), 200, "{priced}");
+    assert_eq!(minor(&priced["lines"][1]["discount"]), 0, "{priced}");
+    assert_eq!(priced["promotions"][0]["name"], "Tees 10 % off");
+    assert_eq!(priced["tax_estimated"], true);
+    assert!(priced["code"].is_null() && priced["code_rejection"].is_null());
+
+    // The code kept on the cart does not apply yet, and the pricing says why.
+    let r = app
+        .http
+        .put(format!("{}/store/carts/{}/code", app.base, cart.0))
+        .header("X-Cart-Token", &cart.1)
+        .json(&json!({"code": " big5 "}))
+        .send()
+        .await
+        .expect("apply code");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.expect("json")["code"], "BIG5");
+    let (_, priced) = pricing(&app, &cart, "").await;
+    assert_eq!(priced["code"], "BIG5");
+    assert_eq!(
+        priced["code_rejection"]["error"], "promotion.minimum_not_reached",
+        "{priced}"
+    );
+    assert_eq!(minor(&priced["discount"]), 200);
+    // A checkout now is refused with that same reason, and nothing is placed.
+    let r = shop::checkout(
+        &app.http,
+        &app.base,
+        &cart,
+        "too-early",
+        &shop::checkout_body("pm_card_visa"),
+    )
+    .await;
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        body["code"], "promotion.minimum_not_reached",
+        "{status} {body}"
+    );
+
+    // With three more of PRICE-B the basket reaches €50: both apply, the lines' discounts
+    // add up to the order's.
+    let r = app.add(&cart.0, &cart.1, "PRICE-B", 3, None).await;
+    assert_eq!(r.status(), 200);
+    let (_, priced) = pricing(&app, &cart, "?country=GB").await;
+    assert!(priced["code_rejection"].is_null(), "{priced}");
+    assert_eq!(
+        priced["promotions"].as_array().map(Vec::len),
+        Some(2),
+        "{priced}"
+    );
+    assert_eq!(minor(&priced["subtotal"]), 6000);
+    assert_eq!(minor(&priced["discount"]), 700, "{priced}");
+    let lines: i64 = priced["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| minor(&l["discount"]))
+        .sum();
+    assert_eq!(lines, 700);
+    assert_eq!(priced["tax_estimated"], false);
+    // Another code is priced without touching the cart's; a malformed one is just unknown.
+    let (_, other) = pricing(&app, &cart, "?code=NOPE1").await;
+    assert_eq!(
+        other["code_rejection"]["error"], "promotion.unknown_code",
+        "{other}"
+    );
+    let (_, other) = pricing(&app, &cart, "?code=%21%21").await;
+    assert_eq!(
+        other["code_rejection"]["error"], "promotion.unknown_code",
+        "{other}"
+    );
+
+    // Only the cart's owner prices it.
+    let (status, _) = pricing(&app, &(cart.0.clone(), "not-the-token".into()), "").await;
+    assert_eq!(status, 404);
+    let r = app
+        .http
+        .get(format!("{}/store/carts/{}/pricing", app.base, cart.0))
+        .send()
+        .await
+        .expect("pricing");
+    assert_eq!(r.status(), 401);
+    let (status, body) = pricing(&app, &cart, "?country=gb").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("request.invalid_country"))
+    );
+
+    // The checkout redeems the cart's code without it in the body, at the price shown.
+    let order_id = shop::checkout_ok(&app.http, &app.base, &cart, "priced", "pm_card_visa").await;
+    let order = shop::settled(&app.bus().await, &order_id, Duration::from_secs(60)).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    assert_eq!(minor(&order["discount"]), 700, "{order}");
+    assert_eq!(
+        minor(&order["total"]),
+        minor(&priced["total"]),
+        "{order}\n{priced}"
+    );
+
+    // An empty cart has no price.
+    let empty = shop::cart(&app.http, &app.base, &[]).await;
+    let (status, body) = pricing(&app, &empty, "").await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("cart.empty")));
+}

@@ -109,6 +109,13 @@ async fn no_customer_reaches_another_customers_objects_or_the_back_office() {
     // Every object route, as Eve, as a stranger's cart token, and as nobody.
     let objects: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/store/carts/{cart}"), None),
+        (Method::GET, format!("/store/carts/{cart}/pricing"), None),
+        (
+            Method::PUT,
+            format!("/store/carts/{cart}/code"),
+            Some(json!({"code": "SECRET10"})),
+        ),
+        (Method::DELETE, format!("/store/carts/{cart}/code"), None),
         (
             Method::POST,
             format!("/store/carts/{cart}/items"),

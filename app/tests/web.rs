@@ -232,11 +232,51 @@ async fn shoppers_buy_through_the_storefront_and_staff_run_the_shop_from_the_bac
     assert_eq!(b.path().await, "/checkout");
     b.shot("checkout-code-refused").await;
 
-    // A second shopper pays with the 3-D Secure card and a valid code, and confirms.
+    // At the cart, a code that does not exist says why it does not apply; the real one
+    // shows what it takes off, and the checkout form is filled in with it.
     b.goto("/cart").await;
+    b.fill("#cart-code", "NOPE-10").await;
+    b.click("#apply-code").await;
+    b.until(
+        "the cart says why the code does not apply",
+        Duration::from_secs(10),
+        async |b| b.count("#code-status.error").await == 1,
+    )
+    .await;
+    assert!(
+        b.text("#code-status").await.contains("not valid"),
+        "{}",
+        b.text("#code-status").await
+    );
+    b.shot("cart-code-refused").await;
+    b.click("#remove-code").await;
+    b.find("#cart-code").await;
+    b.fill("#cart-code", "web5").await;
+    b.click("#apply-code").await;
+    b.until("the code applies", Duration::from_secs(10), async |b| {
+        b.count(".totals .discount").await == 1
+    })
+    .await;
+    assert!(b.text(".totals .discount").await.contains("€5.00"));
+    assert!(b.text("#code-status").await.contains("WEB5"));
+    assert!(b.text("#cart-savings").await.contains("€5.00"));
+    b.shot("cart-code").await;
+    b.accessible("cart-code").await;
+
+    // A second shopper pays with the 3-D Secure card and a valid code, and confirms.
     b.click("#to-checkout").await;
     fill_address(&b, "grace@example.com").await;
-    b.fill("#code", "WEB5").await;
+    assert_eq!(
+        b.find("#code")
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("WEB5"),
+        "the checkout takes the cart's code"
+    );
+    assert!(b.text(".totals .discount").await.contains("€5.00"));
     b.click("input[name=payment_method][value=pm_card_authenticationRequired]")
         .await;
     b.click("#pay").await;

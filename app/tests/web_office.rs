@@ -15,7 +15,7 @@ use std::time::Duration;
 use agora::Roles;
 use browser::{browser, until_searchable, Browser};
 use common::{people, shop, spawn_app, TestApp};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const NEW_PASSWORD: &str = "a brand new and rather long passphrase";
 
@@ -245,6 +245,68 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     assert!(b.text("#promotions").await.contains("0 / 50"));
     b.shot("backoffice-promotions").await;
     b.accessible("backoffice-promotions").await;
+    // ... a batch of 25 unique codes for buy two, get one free on one SKU, combinable; its page
+    // lists every code, which staff download to hand out.
+    b.fill("#p-name", "Three for two").await;
+    b.find("#p-how option[value=unique]")
+        .await
+        .click()
+        .await
+        .expect("unique");
+    b.fill("#p-prefix", "tft").await;
+    b.fill("#p-count", "25").await;
+    b.find("#p-kind option[value=buy_x_get_y]")
+        .await
+        .click()
+        .await
+        .expect("kind");
+    b.fill("#p-value", "").await;
+    b.fill("#p-buy", "2").await;
+    b.fill("#p-get", "1").await;
+    b.fill("#p-skus", "wof-tee-s").await;
+    b.click("#p-combinable").await;
+    b.fill("#p-priority", "5").await;
+    b.click("#new-promotion button[type=submit]").await;
+    b.find(".notice").await;
+    b.until("the batch is listed", Duration::from_secs(30), async |b| {
+        b.goto("/backoffice/promotions?status=draft").await;
+        b.text("#promotions").await.contains("Three for two")
+    })
+    .await;
+    b.click("#promotions a[href^='/backoffice/promotions/']")
+        .await;
+    b.find("#unique-codes").await;
+    assert_eq!(b.count("#unique-codes tbody tr").await, 25);
+    assert!(b.text("#unique-codes").await.contains("TFT-"));
+    let terms = b.text("#promotion-terms").await;
+    assert!(terms.contains("Buy 2, get 1 at 100.00 % off"), "{terms}");
+    assert!(terms.contains("SKUs WOF-TEE-S"), "{terms}");
+    assert!(terms.contains("Combines, priority 5"), "{terms}");
+    b.shot("backoffice-promotion-codes").await;
+    b.accessible("backoffice-promotion-codes").await;
+    let csv_path = b
+        .find("#codes-csv")
+        .await
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("a link");
+    let csv: String = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(r => r.text()).then(done, e => done(String(e)));",
+            vec![json!(csv_path)],
+        )
+        .await
+        .expect("fetch the CSV")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(csv.lines().count(), 26, "{csv}");
+    assert!(csv.starts_with("code,redeemed_by_order\nTFT-"), "{csv}");
+    b.goto("/backoffice/promotions").await;
+
     // A form that does not describe a discount is refused in place.
     b.fill("#p-name", "Broken").await;
     b.fill("#p-value", "ten").await;

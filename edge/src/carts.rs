@@ -1,8 +1,10 @@
 //! `/store/carts`: the shopper's cart, served by the cart service over NATS.
 
 use agora_cart::{CartCommand, CartError, CartStatus, CartView};
+use agora_checkout::{CheckoutRequest, QuoteCart};
 use agora_kernel::{CommandId, DomainError, Principal, Sku};
 use agora_nats::CommandReply;
+use agora_promotion::{PromotionCode, PromotionError};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
@@ -11,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiErrorBody, Json, Path};
+use crate::error::{ApiErrorBody, Json, Path, Query};
 use crate::{auth, params, service, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -26,6 +28,11 @@ pub fn router() -> Router<AppState> {
             "/store/carts/{cart_id}/items/{sku}",
             patch(change_quantity).delete(remove_item),
         )
+        .route(
+            "/store/carts/{cart_id}/code",
+            axum::routing::put(apply_code).delete(remove_code),
+        )
+        .route("/store/carts/{cart_id}/pricing", get(get_pricing))
         .route("/store/customers/me/cart/merge", post(merge_cart))
 }
 
@@ -80,7 +87,49 @@ pub struct Cart {
     /// The order of the checkout in progress or completed.
     #[serde(default)]
     pub order_id: Option<String>,
+    /// The promotion code kept on the cart; `GET /store/carts/{id}/pricing` says what it
+    /// takes off or why it does not apply, and the checkout redeems it.
+    #[serde(default)]
+    pub code: Option<String>,
 }
+
+/// Body of `PUT /store/carts/{id}/code`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyCode {
+    /// 3–40 of `A-Z a-z 0-9 - _`, case-insensitive (`summer-10` is `SUMMER-10`).
+    #[schema(example = "SUMMER10", pattern = "^\\s*[A-Za-z0-9_-]{3,40}\\s*$")]
+    pub code: String,
+}
+
+/// Query of `GET /store/carts/{id}/pricing`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PricingQuery {
+    /// Price this code instead of the one kept on the cart.
+    pub code: Option<String>,
+    /// The destination's country (ISO 3166-1 alpha-2), which decides the tax rule; without
+    /// it the shop's fallback rule estimates the tax (`tax_estimated: true`).
+    #[param(pattern = "^[A-Z]{2}$")]
+    pub country: Option<String>,
+    /// The destination's region (ISO 3166-2 subdivision, `CA` or `US-CA`), with a country.
+    #[param(max_length = 64)]
+    pub region: Option<String>,
+}
+
+/// A cart priced as its checkout would price it now (prices from the catalog, never the
+/// client): `lines` (`sku`, `product_id`, `title`, `quantity`, `unit_price`, `subtotal`,
+/// `discount`, `total`), `subtotal`, `discount`, `shipping`, `shipping_discount`, `tax`,
+/// `total` (money as `{amount_minor, currency}`), `tax_rule` (the rate used and its
+/// rounding), `tax_estimated`, `promotions` (each applied promotion with its `discount` and
+/// `shipping_discount`), `code` and `code_rejection` (`{error, message}`: the stable
+/// `promotion.*` code a checkout with it would be refused with). Nothing is held: the
+/// checkout checks the promotions again.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct CartPricing(pub serde_json::Value);
 
 /// Reply to `POST /store/carts`. Keep `cart_token`: it is the only proof of ownership of a
 /// guest cart and is never shown again. A signed-in customer's cart has none: their bearer
@@ -286,6 +335,106 @@ pub async fn clear_cart(
     ))
 }
 
+/// Keep a promotion code on the cart (it replaces any other). The cart takes any well-formed
+/// code; its pricing says whether it applies and why not, and the checkout refuses a code that
+/// does not apply with the same reason.
+#[utoipa::path(put, path = "/store/carts/{cart_id}/code", tag = "cart", request_body = ApplyCode,
+    params(("cart_id" = String, Path, description = "cart id (UUID)"), ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
+    responses((status = 200, body = Cart), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody, description = "the cart is closed or being checked out"),
+        (status = 422, body = ApiErrorBody, description = "not a well-formed code (`promotion.unknown_code`)"),
+        (status = 503, body = ApiErrorBody)))]
+pub async fn apply_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Json(body): Json<ApplyCode>,
+) -> Result<Json<Cart>, ApiError> {
+    let id = cart_id(&raw)?;
+    let principal = auth::shopper(&state, &headers)?;
+    let code = PromotionCode::parse(&body.code)
+        .map_err(|_| ApiError::from(PromotionError::UnknownCode.to_body()))?;
+    let cmd = CartCommand::ApplyCode { code };
+    Ok(Json(command(&state, &headers, id, principal, cmd).await?))
+}
+
+/// Take the promotion code off the cart.
+#[utoipa::path(delete, path = "/store/carts/{cart_id}/code", tag = "cart",
+    params(("cart_id" = String, Path, description = "cart id (UUID)"), ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
+    responses((status = 200, body = Cart), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody, description = "the cart is closed or being checked out"), (status = 503, body = ApiErrorBody)))]
+pub async fn remove_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Json<Cart>, ApiError> {
+    let id = cart_id(&raw)?;
+    let principal = auth::shopper(&state, &headers)?;
+    Ok(Json(
+        command(&state, &headers, id, principal, CartCommand::RemoveCode {}).await?,
+    ))
+}
+
+/// What the cart costs now: each line with its discount, the promotions that apply, the code
+/// and why it does not apply, shipping, tax and the total, priced by the checkout service
+/// exactly as a checkout now would be (a checkout may still find a promotion used up
+/// meanwhile). An empty cart has no price (`422 cart.empty`).
+#[utoipa::path(get, path = "/store/carts/{cart_id}/pricing", tag = "cart",
+    params(("cart_id" = String, Path, description = "cart id (UUID)"), PricingQuery,
+           ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
+    responses((status = 200, body = CartPricing), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody, description = "an item is no longer for sale"),
+        (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn get_pricing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Query(query): Query<PricingQuery>,
+) -> Result<Json<CartPricing>, ApiError> {
+    let id = cart_id(&raw)?;
+    let principal = auth::shopper(&state, &headers)?;
+    if let Some(country) = &query.country {
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ApiError::bad_request(
+                "request.invalid_country",
+                "country is an ISO 3166-1 alpha-2 code in upper case, such as DE",
+            ));
+        }
+    }
+    if query.region.as_ref().is_some_and(|r| r.len() > 64)
+        || (query.region.is_some() && query.country.is_none())
+    {
+        return Err(ApiError::bad_request(
+            "request.invalid_region",
+            "region is at most 64 characters, and needs a country",
+        ));
+    }
+    if query.code.as_ref().is_some_and(|c| c.len() > 64) {
+        return Err(ApiError::bad_request(
+            "request.invalid_code",
+            "a promotion code is 3 to 40 characters",
+        ));
+    }
+    let quote = QuoteCart {
+        cart_id: id.clone(),
+        code: query.code,
+        country: query.country,
+        region: query.region,
+    };
+    let ctx = auth::context(&state, &headers);
+    let pricing: CartPricing = state
+        .bus
+        .call(
+            &id,
+            CommandId::new_random(),
+            principal,
+            &CheckoutRequest::Quote(quote),
+            &ctx,
+        )
+        .await?;
+    Ok(Json(pricing))
+}
+
 /// A command id for one step of merging `source` into `target`: a retried merge repeats the
 /// same commands, which the carts then apply once.
 fn merge_step(source: &str, target: &str, step: &str) -> CommandId {
@@ -400,6 +549,7 @@ pub async fn merge_cart(
     let absorb = CartCommand::AbsorbGuestCart {
         source_cart_id: source.clone(),
         lines: source_view.lines,
+        code: source_view.code,
     };
     let merged: CommandReply<Cart> = service::command_as(
         &state,

@@ -67,6 +67,8 @@ pub fn router(state: AppState, edge_router: Router, config: WebConfig) -> Router
         .route("/cart/add", post(store::cart_add))
         .route("/cart/update", post(store::cart_update))
         .route("/cart/remove", post(store::cart_remove))
+        .route("/cart/code", post(store::cart_code))
+        .route("/cart/code/remove", post(store::cart_code_remove))
         .route("/checkout", get(store::checkout_form).post(store::checkout))
         .route("/orders/{id}", get(store::order))
         .route("/orders/{id}/events", get(store::order_events))

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{enc, ApiFailure};
-use crate::layout::{csrf, error_box, error_page, money, page};
+use crate::layout::{csrf, error_box, error_page, money, money_json, page};
 use crate::session::Ctx;
 use crate::store::timeline;
 use crate::Web;
@@ -52,6 +52,11 @@ pub fn router() -> Router<Web> {
         .route(
             "/backoffice/promotions/{id}/{action}",
             post(promotion_action),
+        )
+        .route("/backoffice/promotions/{id}", get(promotion_detail))
+        .route(
+            "/backoffice/promotions/{id}/codes.csv",
+            get(promotion_codes_csv),
         )
         .route("/backoffice/accounts", get(accounts))
         .route("/backoffice/accounts/{id}", get(account))
@@ -1863,27 +1868,71 @@ pub async fn promotions(
             section.panel {
                 h2 { "New promotion" }
                 p.muted { "A new promotion starts as a draft: activate it when it should apply." }
-                form.inline-form #new-promotion method="post" action="/backoffice/promotions" {
+                form #new-promotion method="post" action="/backoffice/promotions" {
                     (csrf(&ctx))
                     (key_field())
-                    div { label for="p-name" { "Name" } input #p-name type="text" name="name" required maxlength="100"; }
-                    div {
-                        label for="p-code" { "Code (empty: automatic)" }
-                        input #p-code type="text" name="code" maxlength="40" pattern="[A-Za-z0-9_\\-]{3,40}" autocomplete="off";
+                    div.inline-form {
+                        div { label for="p-name" { "Name" } input #p-name type="text" name="name" required maxlength="100"; }
+                        div {
+                            label for="p-how" { "How shoppers get it" }
+                            select #p-how name="how" {
+                                option value="code" { "One code shoppers enter" }
+                                option value="automatic" { "Automatic (no code)" }
+                                option value="unique" { "A batch of unique codes (one use each)" }
+                            }
+                        }
+                        div {
+                            label for="p-code" { "Code (one code)" }
+                            input #p-code type="text" name="code" maxlength="40" pattern="[A-Za-z0-9_\\-]{3,40}" autocomplete="off";
+                        }
+                        div {
+                            label for="p-prefix" { "Prefix (unique codes)" }
+                            input #p-prefix type="text" name="prefix" maxlength="20" pattern="[A-Za-z0-9]{1,20}" autocomplete="off";
+                        }
+                        div { label for="p-count" { "How many codes (unique codes)" } input #p-count type="number" name="count" min="1" max="10000"; }
                     }
-                    div {
-                        label for="p-kind" { "Discount" }
-                        select #p-kind name="kind" {
-                            option value="amount_off_order" { "Amount off the order" }
-                            option value="percent_off_order" { "Percent off the order" }
-                            option value="free_shipping" { "Free shipping" }
+                    fieldset {
+                        legend { "Discount" }
+                        div.inline-form {
+                            div {
+                                label for="p-kind" { "Kind" }
+                                select #p-kind name="kind" {
+                                    option value="amount_off_order" { "Amount off the order" }
+                                    option value="percent_off_order" { "Percent off the order" }
+                                    option value="percent_off_items" { "Percent off matching items" }
+                                    option value="amount_off_each_item" { "Amount off each matching item" }
+                                    option value="buy_x_get_y" { "Buy X, get Y (percent off the Y)" }
+                                    option value="free_shipping" { "Free shipping" }
+                                }
+                            }
+                            div { label for="p-value" { "Amount (€) or percent" } input #p-value type="text" name="value" inputmode="decimal" maxlength="12"; }
+                            div { label for="p-buy" { "Buy X (buy X, get Y)" } input #p-buy type="number" name="buy" min="1" max="999"; }
+                            div { label for="p-get" { "Get Y (buy X, get Y)" } input #p-get type="number" name="get" min="1" max="999"; }
                         }
                     }
-                    div { label for="p-value" { "Amount (€) or percent" } input #p-value type="text" name="value" inputmode="decimal" maxlength="12"; }
-                    div { label for="p-min" { "Minimum subtotal (€, optional)" } input #p-min type="text" name="minimum" inputmode="decimal" maxlength="12"; }
-                    div { label for="p-uses" { "Uses in all (optional)" } input #p-uses type="number" name="total_uses" min="1"; }
-                    div { label for="p-per" { "Uses per customer (optional)" } input #p-per type="number" name="uses_per_customer" min="1"; }
-                    div { label for="p-budget" { "Budget (€, optional)" } input #p-budget type="text" name="budget" inputmode="decimal" maxlength="12"; }
+                    fieldset {
+                        legend { "Which items and which shoppers" }
+                        div.inline-form {
+                            div { label for="p-skus" { "SKUs (comma-separated, optional)" } input #p-skus type="text" name="skus" maxlength="2000"; }
+                            div { label for="p-categories" { "Categories (ids, optional)" } input #p-categories type="text" name="categories" maxlength="2000"; }
+                            div { label for="p-products" { "Products (ids, optional)" } input #p-products type="text" name="products" maxlength="4000"; }
+                            div { label for="p-min" { "Minimum subtotal (€, optional)" } input #p-min type="text" name="minimum" inputmode="decimal" maxlength="12"; }
+                            div { label for="p-groups" { "Customer groups (optional)" } input #p-groups type="text" name="groups" maxlength="2000"; }
+                            div { label.inline { input #p-first type="checkbox" name="first_order" value="1"; " First order only" } }
+                        }
+                    }
+                    fieldset {
+                        legend { "Limits, dates and stacking" }
+                        div.inline-form {
+                            div { label for="p-uses" { "Uses in all (optional)" } input #p-uses type="number" name="total_uses" min="1"; }
+                            div { label for="p-per" { "Uses per customer (optional)" } input #p-per type="number" name="uses_per_customer" min="1"; }
+                            div { label for="p-budget" { "Budget (€, optional)" } input #p-budget type="text" name="budget" inputmode="decimal" maxlength="12"; }
+                            div { label for="p-starts" { "Starts (UTC, optional)" } input #p-starts type="datetime-local" name="starts_at"; }
+                            div { label for="p-ends" { "Ends (UTC, optional)" } input #p-ends type="datetime-local" name="ends_at"; }
+                            div { label for="p-priority" { "Priority (lower applies first)" } input #p-priority type="number" name="priority" min="0" max="1000000" placeholder="100"; }
+                            div { label.inline { input #p-combinable type="checkbox" name="combinable" value="1"; " Combines with other promotions" } }
+                        }
+                    }
                     button type="submit" { "Create promotion" }
                 }
             }
@@ -1910,7 +1959,7 @@ pub async fn promotions(
                         @let state = p["status"].as_str().unwrap_or_default();
                         @let currency = p["currency"].as_str().unwrap_or("EUR");
                         tr data-promotion=(id) {
-                            td data-label="Name" { (p["name"].as_str().unwrap_or_default()) }
+                            td data-label="Name" { a href=(format!("/backoffice/promotions/{}", enc(id))) { (p["name"].as_str().unwrap_or_default()) } }
                             td data-label="Code" { @if let Some(code) = p["code"].as_str() { code { (code) } } @else { (p["kind"].as_str().unwrap_or_default()) } }
                             td data-label="Status" { span.badge data-status=(state) { (state) } }
                             td.num data-label="Uses" {
@@ -1968,6 +2017,34 @@ pub struct PromotionForm {
     uses_per_customer: String,
     #[serde(default)]
     budget: String,
+    #[serde(default)]
+    how: String,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    count: String,
+    #[serde(default)]
+    buy: String,
+    #[serde(default)]
+    get: String,
+    #[serde(default)]
+    skus: String,
+    #[serde(default)]
+    categories: String,
+    #[serde(default)]
+    products: String,
+    #[serde(default)]
+    groups: String,
+    #[serde(default)]
+    first_order: Option<String>,
+    #[serde(default)]
+    starts_at: String,
+    #[serde(default)]
+    ends_at: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(default)]
+    combinable: Option<String>,
 }
 
 /// The terms the promotion form describes, or what is wrong with it (the API checks the rest).
@@ -1989,34 +2066,121 @@ fn promotion_terms(form: &PromotionForm) -> Result<Value, String> {
             .map(Some)
             .map_err(|_| format!("{field} must be a whole number"))
     };
+    let percent = |text: &str| {
+        crate::store::major_to_minor(text.trim())
+            .filter(|bp| (1..=10_000).contains(bp))
+            .ok_or("The percent must be between 0.01 and 100")
+    };
     let action = match form.kind.as_str() {
         "amount_off_order" => {
             let amount = euros("The amount", &form.value)?.ok_or("Enter the amount off")?;
             json!({"amount_off_order": {"amount": amount}})
         }
-        "percent_off_order" => {
-            let percent = crate::store::major_to_minor(form.value.trim())
-                .filter(|bp| (1..=10_000).contains(bp))
-                .ok_or("The percent must be between 0.01 and 100")?;
-            json!({"percent_off_order": {"percent_bp": percent}})
+        "amount_off_each_item" => {
+            let amount = euros("The amount", &form.value)?.ok_or("Enter the amount off")?;
+            json!({"amount_off_each_item": {"amount": amount}})
+        }
+        "percent_off_order" => json!({"percent_off_order": {"percent_bp": percent(&form.value)?}}),
+        "percent_off_items" => json!({"percent_off_items": {"percent_bp": percent(&form.value)?}}),
+        "buy_x_get_y" => {
+            let buy = count("Buy X", &form.buy)?.ok_or("Enter how many to buy (X)")?;
+            let get = count("Get Y", &form.get)?.ok_or("Enter how many they get (Y)")?;
+            // The Y are free unless a percent is given.
+            let percent_bp = if form.value.trim().is_empty() {
+                10_000
+            } else {
+                percent(&form.value)?
+            };
+            json!({"buy_x_get_y": {"buy": buy, "get": get, "percent_bp": percent_bp}})
         }
         "free_shipping" => json!("free_shipping"),
         _ => return Err("Choose a kind of discount".into()),
+    };
+    let list = |text: &str| -> Vec<String> {
+        text.split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let when = |field: &str, text: &str| -> Result<Option<String>, String> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
+            .map(|t| Some(t.and_utc().to_rfc3339()))
+            .map_err(|_| format!("{field} must be a date and time"))
     };
     let mut terms = json!({
         "name": form.name.trim(),
         "currency": "EUR",
         "action": action,
+        "applies_to": {
+            "skus": list(&form.skus.to_ascii_uppercase()),
+            "categories": list(&form.categories),
+            "products": list(&form.products),
+        },
+        "eligibility": {
+            "minimum_subtotal": euros("The minimum subtotal", &form.minimum)?,
+            "customer_groups": list(&form.groups),
+            "first_order_only": form.first_order.is_some(),
+        },
+        "window": {
+            "starts_at": when("The start", &form.starts_at)?,
+            "ends_at": when("The end", &form.ends_at)?,
+        },
         "limits": {
             "total_uses": count("Uses in all", &form.total_uses)?,
             "uses_per_customer": count("Uses per customer", &form.uses_per_customer)?,
             "budget": euros("The budget", &form.budget)?,
         },
+        "stacking": {
+            "combinable": form.combinable.is_some(),
+            "priority": count("The priority", &form.priority)?.unwrap_or(100),
+        },
     });
-    if let Some(minimum) = euros("The minimum subtotal", &form.minimum)? {
-        terms["eligibility"] = json!({"minimum_subtotal": minimum});
+    if terms["eligibility"]["minimum_subtotal"].is_null() {
+        terms["eligibility"]
+            .as_object_mut()
+            .map(|e| e.remove("minimum_subtotal"));
     }
     Ok(terms)
+}
+
+/// How shoppers get the promotion the form describes: automatic, one code, or a batch of
+/// unique codes (generated from a seed that the form's key decides, so a resubmitted form
+/// creates the same codes).
+fn promotion_codes(form: &PromotionForm) -> Result<Value, String> {
+    match form.how.as_str() {
+        "automatic" => Ok(json!("automatic")),
+        "unique" => {
+            let prefix = form.prefix.trim().to_ascii_uppercase();
+            if prefix.is_empty() {
+                return Err("Enter a prefix for the unique codes".into());
+            }
+            let count: u32 = form
+                .count
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or("The number of codes must be between 1 and 10000")?;
+            let key = form
+                .key
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            // Within 2^53, so that any JSON reader keeps it exact.
+            let seed = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes())
+                .as_u64_pair()
+                .0
+                >> 11;
+            Ok(json!({"unique_codes": {"prefix": prefix, "count": count, "seed": seed}}))
+        }
+        // One code (the form's default); an empty code was an automatic promotion before the
+        // form asked, and still is.
+        _ if form.code.trim().is_empty() => Ok(json!("automatic")),
+        _ => Ok(json!({"code": {"code": form.code.trim()}})),
+    }
 }
 
 /// `POST /backoffice/promotions`: creates a draft promotion, with one code or automatic.
@@ -2035,10 +2199,12 @@ pub async fn create_promotion(
                 .into_response()
         }
     };
-    let codes = if form.code.trim().is_empty() {
-        json!("automatic")
-    } else {
-        json!({"code": {"code": form.code.trim()}})
+    let codes = match promotion_codes(&form) {
+        Ok(codes) => codes,
+        Err(message) => {
+            return Redirect::to(&format!("/backoffice/promotions?error={}", enc(&message)))
+                .into_response()
+        }
     };
     let result = web
         .api
@@ -2050,6 +2216,165 @@ pub async fn create_promotion(
         )
         .await;
     back("/backoffice/promotions", result, &ctx)
+}
+
+/// Terms of a promotion for people: what it takes off, on what, for whom and when.
+fn describe_terms(t: &Value) -> Markup {
+    let currency = t["currency"].as_str().unwrap_or("EUR");
+    let action = &t["action"];
+    let pct = |bp: &Value| {
+        let bp = bp.as_u64().unwrap_or(0);
+        format!("{}.{:02} %", bp / 100, bp % 100)
+    };
+    let what = if let Some(a) = action.get("amount_off_order") {
+        format!("{} off the order", money_json(&a["amount"]))
+    } else if let Some(a) = action.get("amount_off_each_item") {
+        format!("{} off each matching item", money_json(&a["amount"]))
+    } else if let Some(a) = action.get("percent_off_order") {
+        format!("{} off the order", pct(&a["percent_bp"]))
+    } else if let Some(a) = action.get("percent_off_items") {
+        format!("{} off matching items", pct(&a["percent_bp"]))
+    } else if let Some(a) = action.get("buy_x_get_y") {
+        format!(
+            "Buy {}, get {} at {} off",
+            a["buy"],
+            a["get"],
+            pct(&a["percent_bp"])
+        )
+    } else {
+        "Free shipping".to_string()
+    };
+    let joined = |v: &Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|s| !s.is_empty())
+    };
+    let applies = &t["applies_to"];
+    let items = [
+        joined(&applies["skus"]).map(|s| format!("SKUs {s}")),
+        joined(&applies["categories"]).map(|s| format!("categories {s}")),
+        joined(&applies["products"]).map(|s| format!("products {s}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("; ");
+    html! {
+        dl.facts #promotion-terms {
+            dt { "Discount" } dd { (what) }
+            dt { "Items" } dd { @if items.is_empty() { "Every item" } @else { (items) } }
+            @if let Some(min) = t["eligibility"]["minimum_subtotal"]["amount_minor"].as_i64() {
+                dt { "Minimum subtotal" } dd { (money(min, currency)) }
+            }
+            @if let Some(groups) = joined(&t["eligibility"]["customer_groups"]) {
+                dt { "Customer groups" } dd { (groups) }
+            }
+            @if t["eligibility"]["first_order_only"].as_bool() == Some(true) {
+                dt { "Shoppers" } dd { "First order only" }
+            }
+            dt { "Valid" } dd {
+                (t["window"]["starts_at"].as_str().unwrap_or("now")) " → " (t["window"]["ends_at"].as_str().unwrap_or("no end"))
+            }
+            dt { "Stacking" } dd {
+                @if t["stacking"]["combinable"].as_bool() == Some(true) { "Combines" } @else { "Exclusive" }
+                ", priority " (t["stacking"]["priority"].as_u64().unwrap_or(100))
+            }
+        }
+    }
+}
+
+/// At most this many unique codes are listed on the page; the CSV has them all.
+const CODES_ON_PAGE: usize = 500;
+
+/// `GET /backoffice/promotions/{id}`: one promotion's terms, counters and codes (a batch's
+/// unique codes with the order holding each).
+pub async fn promotion_detail(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let reply = get_json(&web, &ctx, &format!("/admin/promotions/{}", enc(&id))).await?;
+    let p = &reply["promotion"];
+    let name = p["terms"]["name"]
+        .as_str()
+        .unwrap_or("Promotion")
+        .to_string();
+    let currency = p["terms"]["currency"].as_str().unwrap_or("EUR");
+    let codes = p["unique_codes"].as_array().cloned().unwrap_or_default();
+    Ok(office_page(
+        &ctx,
+        &name,
+        html! {
+            p { a href="/backoffice/promotions" { "← Promotions" } }
+            h1 { (name) }
+            (flash(&f))
+            p { span.badge data-status=(p["status"].as_str().unwrap_or_default()) { (p["status"].as_str().unwrap_or_default()) }
+                " · " (p["kind"].as_str().unwrap_or_default())
+                @if let Some(code) = p["code"].as_str() { " · code " code { (code) } } }
+            @if p["terms"].is_object() { (describe_terms(&p["terms"])) }
+            p #promotion-counters { (p["uses"].as_u64().unwrap_or(0)) " uses, "
+                (money(p["spent"]["amount_minor"].as_i64().unwrap_or(0), currency)) " given" }
+            @if !codes.is_empty() {
+                h2 { "Unique codes" }
+                p { (p["codes_redeemed"].as_u64().unwrap_or(0)) " of " (p["codes_total"].as_u64().unwrap_or(0)) " redeemed. "
+                    a #codes-csv href=(format!("/backoffice/promotions/{}/codes.csv", enc(&id))) download { "Download every code (CSV)" } }
+                div.table-wrap { table.stack #unique-codes {
+                    thead { tr { th scope="col" { "Code" } th scope="col" { "Redeemed by order" } } }
+                    tbody { @for c in codes.iter().take(CODES_ON_PAGE) {
+                        tr { td data-label="Code" { code { (c["code"].as_str().unwrap_or_default()) } }
+                             td data-label="Order" { @if let Some(order) = c["redeemed_by"].as_str() {
+                                 a href=(format!("/backoffice/orders/{}", enc(order))) { (order) } } @else { "—" } } }
+                    } }
+                } }
+                @if codes.len() > CODES_ON_PAGE { p.muted { "The first " (CODES_ON_PAGE) " are shown; the CSV has all " (codes.len()) "." } }
+            }
+        },
+    ))
+}
+
+/// `GET /backoffice/promotions/{id}/codes.csv`: a batch's unique codes, to hand out.
+pub async fn promotion_codes_csv(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let reply = match get_json(&web, &ctx, &format!("/admin/promotions/{}", enc(&id))).await {
+        Ok(reply) => reply,
+        Err(r) => return r,
+    };
+    let mut csv = String::from("code,redeemed_by_order\n");
+    for c in reply["promotion"]["unique_codes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        csv.push_str(&format!(
+            "{},{}\n",
+            c["code"].as_str().unwrap_or_default(),
+            c["redeemed_by"].as_str().unwrap_or_default()
+        ));
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"codes.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response()
 }
 
 /// `POST /backoffice/promotions/{id}/{activate|pause|end}`.

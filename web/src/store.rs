@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use agora_kernel::{Currency, Money, Sku};
-use agora_order::{OrderLine, OrderStatus, OrderView};
+use agora_kernel::{Currency, Money};
+use agora_order::{OrderStatus, OrderView};
 use agora_search::SearchResult;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -886,39 +886,160 @@ async fn priced_lines(web: &Web, cart: &Value) -> Vec<PricedLine> {
         .collect()
 }
 
-/// Subtotal, shipping, tax and total of priced lines under the shop's rules.
-fn estimate(web: &Web, lines: &[PricedLine]) -> Option<agora_order::Totals> {
-    let currency = lines.first()?.unit.currency;
-    let order_lines: Vec<OrderLine> = lines
-        .iter()
-        .filter_map(|l| {
-            Some(OrderLine {
-                sku: Sku::parse(&l.sku).ok()?,
-                product_id: l.product_id.clone(),
-                title: l.title.clone(),
-                unit_price: l.unit,
-                quantity: l.quantity,
-            })
-        })
-        .collect();
-    let subtotal: i64 = lines.iter().map(|l| l.unit.amount_minor * l.quantity).sum();
-    let pricing = &web.config.pricing;
-    let free = pricing
-        .free_shipping_from_minor
-        .is_some_and(|from| subtotal >= from);
-    let shipping = Money::new(if free { 0 } else { pricing.shipping_flat_minor }, currency);
-    agora_order::totals(&order_lines, shipping, pricing.tax_rate_bp).ok()
+/// The cart priced by the checkout service (`GET /store/carts/{id}/pricing`): the lines'
+/// discounts, the promotions and the code, shipping, tax and total, as a checkout would price
+/// it. `country` taxes for that destination; without it the shop's fallback rule estimates.
+async fn cart_pricing(
+    web: &Web,
+    ctx: &Ctx,
+    cart: &Value,
+    country: Option<&str>,
+) -> Result<Value, ApiFailure> {
+    let id = cart["id"].as_str().unwrap_or_default();
+    let query = country
+        .filter(|c| c.len() == 2)
+        .map(|c| format!("?country={}", enc(c)))
+        .unwrap_or_default();
+    web.api
+        .get(
+            &format!("/store/carts/{}/pricing{query}", enc(id)),
+            &ctx.for_cart(),
+        )
+        .await
 }
 
-fn totals_box(t: &agora_order::Totals) -> Markup {
-    let c = t.currency.to_string();
+/// The totals of a priced cart, with every promotion that applies named on its own line.
+fn totals_box(p: &Value) -> Markup {
+    let zero = |k: &str| p[k]["amount_minor"].as_i64().unwrap_or(0) == 0;
+    let estimated = p["tax_estimated"].as_bool().unwrap_or(false);
+    let rate = p["tax_rule"]["rate"]["rate_bp"].as_u64().unwrap_or(0);
+    let included = p["tax_rule"]["rate"]["prices_include_tax"]
+        .as_bool()
+        .unwrap_or(false);
+    let shipping_paid = p["shipping"]["amount_minor"].as_i64().unwrap_or(0)
+        - p["shipping_discount"]["amount_minor"].as_i64().unwrap_or(0);
+    let currency = p["currency"].as_str().unwrap_or("EUR");
+    let promotions = p["promotions"].as_array().cloned().unwrap_or_default();
     html! {
         div.totals aria-label="Totals" {
-            div { span { "Subtotal" } span { (money(t.subtotal.amount_minor, &c)) } }
-            div { span { "Shipping" } span { @if t.shipping.amount_minor == 0 { "Free" } @else { (money(t.shipping.amount_minor, &c)) } } }
-            div { span { "Tax" } span { (money(t.tax.amount_minor, &c)) } }
-            div.grand { span { "Total" } span #cart-total { (money(t.total.amount_minor, &c)) } }
+            div { span { "Subtotal" } span #cart-subtotal { (money_json(&p["subtotal"])) } }
+            @for promo in &promotions {
+                @if promo["discount"]["amount_minor"].as_i64().unwrap_or(0) > 0 {
+                    div.discount {
+                        span { (promo["name"].as_str().unwrap_or("Promotion"))
+                            @if let Some(code) = promo["code"].as_str() { " (" (code) ")" } }
+                        span { "−" (money_json(&promo["discount"])) }
+                    }
+                }
+            }
+            div { span { "Shipping" } span #cart-shipping {
+                @if shipping_paid == 0 { "Free" } @else { (money(shipping_paid, currency)) }
+            } }
+            div { span { @if included { "Tax included (" } @else { "Tax (" } (format!("{}.{:02} %", rate / 100, rate % 100)) @if estimated { ", estimated" } ")" }
+                span #cart-tax { (money_json(&p["tax"])) } }
+            div.grand { span { "Total" } span #cart-total { (money_json(&p["total"])) } }
+            @if !zero("discount") || !zero("shipping_discount") {
+                p.muted #cart-savings { "You save "
+                    (money(p["discount"]["amount_minor"].as_i64().unwrap_or(0) + p["shipping_discount"]["amount_minor"].as_i64().unwrap_or(0), currency)) "." }
+            }
         }
+    }
+}
+
+/// The code form of the cart page: the code kept on the cart, what it does or why it does not
+/// apply, and a form to enter or remove one.
+fn code_box(ctx: &Ctx, pricing: Option<&Value>, cart: &Value) -> Markup {
+    let code = cart["code"].as_str();
+    let rejection = pricing.and_then(|p| p["code_rejection"]["message"].as_str());
+    let applied = pricing.and_then(|p| {
+        p["promotions"]
+            .as_array()?
+            .iter()
+            .find(|promo| promo["code"].as_str().is_some() && promo["code"].as_str() == code)
+            .cloned()
+    });
+    html! {
+        section.code-box aria-labelledby="code-title" {
+            h2 #code-title { "Promotion code" }
+            @if let Some(code) = code {
+                @if let Some(promo) = &applied {
+                    p #code-status .notice role="status" { "Code " strong { (code) } " applied: " (promo["name"].as_str().unwrap_or("")) "." }
+                } @else if let Some(why) = rejection {
+                    p #code-status .error role="alert" { "Code " strong { (code) } " does not apply: " (why) }
+                } @else {
+                    p #code-status { "Code " strong { (code) } }
+                }
+                form.inline-form method="post" action="/cart/code/remove" {
+                    (csrf(ctx))
+                    button.link #remove-code type="submit" { "Remove code " (code) }
+                }
+            } @else {
+                form.inline-form #code-form method="post" action="/cart/code" {
+                    (csrf(ctx))
+                    label for="cart-code" { "Code" }
+                    input #cart-code type="text" name="code" autocomplete="off" maxlength="40" required;
+                    button.secondary #apply-code type="submit" { "Apply" }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /cart/code`: keeps a code on the cart.
+pub async fn cart_code(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let Some(cart) = &ctx.cart else {
+        return see_other("/cart");
+    };
+    let result = web
+        .api
+        .call(
+            axum::http::Method::PUT,
+            &format!("/store/carts/{}/code", enc(&cart.id)),
+            &ctx.for_cart(),
+            None,
+            Some(&json!({"code": form.code.trim()})),
+        )
+        .await;
+    match result {
+        Ok(_) => see_other("/cart"),
+        Err(e) if e.status.is_client_error() => {
+            see_other(&format!("/cart?error={}", enc(&e.message)))
+        }
+        Err(e) => error_page(&ctx, &e),
+    }
+}
+
+/// `POST /cart/code/remove`.
+pub async fn cart_code_remove(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> Response {
+    let Some(cart) = &ctx.cart else {
+        return see_other("/cart");
+    };
+    let result = web
+        .api
+        .call(
+            axum::http::Method::DELETE,
+            &format!("/store/carts/{}/code", enc(&cart.id)),
+            &ctx.for_cart(),
+            None,
+            None,
+        )
+        .await;
+    match result {
+        Ok(_) => see_other("/cart"),
+        Err(e) if e.status.is_client_error() => {
+            see_other(&format!("/cart?error={}", enc(&e.message)))
+        }
+        Err(e) => error_page(&ctx, &e),
     }
 }
 
@@ -941,11 +1062,27 @@ pub async fn cart(
         Some(c) => priced_lines(&web, c).await,
         None => Vec::new(),
     };
-    let totals = estimate(&web, &lines);
+    let pricing = match &cart {
+        Some(c) if !lines.is_empty() => Some(cart_pricing(&web, &ctx, c, None).await),
+        _ => None,
+    };
+    let pricing_error = match &pricing {
+        Some(Err(e)) => Some(e.message.clone()),
+        _ => None,
+    };
+    let pricing = pricing.and_then(Result::ok);
+    let line_discount = |sku: &str| -> i64 {
+        pricing
+            .as_ref()
+            .and_then(|p| p["lines"].as_array())
+            .and_then(|ls| ls.iter().find(|l| l["sku"] == sku))
+            .and_then(|l| l["discount"]["amount_minor"].as_i64())
+            .unwrap_or(0)
+    };
     let content = html! {
         h1 { "Your cart" }
         @if params.added.is_some() { div.notice role="status" { "Added to your cart." } }
-        (error_box(params.error.as_deref()))
+        (error_box(params.error.as_deref().or(pricing_error.as_deref())))
         @if lines.is_empty() {
             div.empty { p { "Your cart is empty." } p { a.button href="/search" { "Browse products" } } }
         } @else {
@@ -970,7 +1107,15 @@ pub async fn cart(
                                         button.secondary type="submit" { "Update" }
                                     }
                                 }
-                                td.num { (money(l.unit.amount_minor * l.quantity, &l.unit.currency.to_string())) }
+                                td.num {
+                                    @let off = line_discount(&l.sku);
+                                    @if off > 0 {
+                                        del.muted { (money(l.unit.amount_minor * l.quantity, &l.unit.currency.to_string())) } " "
+                                        span.line-discounted { (money(l.unit.amount_minor * l.quantity - off, &l.unit.currency.to_string())) }
+                                    } @else {
+                                        (money(l.unit.amount_minor * l.quantity, &l.unit.currency.to_string()))
+                                    }
+                                }
                                 td {
                                     form method="post" action="/cart/remove" {
                                         (csrf(&ctx))
@@ -983,7 +1128,8 @@ pub async fn cart(
                     }
                 }
             }
-            @if let Some(t) = &totals { (totals_box(t)) }
+            @if let Some(c) = &cart { (code_box(&ctx, pricing.as_ref(), c)) }
+            @if let Some(p) = &pricing { (totals_box(p)) }
             p style="text-align:right" { a.button #to-checkout href="/checkout" { "Check out" } }
         }
     };
@@ -1041,7 +1187,7 @@ fn checkout_page(
     ctx: &Ctx,
     form: &CheckoutForm,
     error: Option<&str>,
-    totals: Option<&agora_order::Totals>,
+    pricing: Option<&Value>,
 ) -> Response {
     let key = uuid::Uuid::new_v4().to_string();
     let method = if form.payment_method.is_empty() {
@@ -1107,9 +1253,9 @@ fn checkout_page(
                         legend { "Promotion code" }
                         label for="code" { "Code (optional)" }
                         input #code type="text" name="code" value=(form.code) autocomplete="off" maxlength="40" aria-describedby="code-help";
-                        p #code-help .muted { "The discount is applied when the order is placed." }
+                        p #code-help .muted { "The code kept on your cart is filled in; empty the field to check out without it." }
                     }
-                    @if let Some(t) = totals { (totals_box(t)) }
+                    @if let Some(p) = pricing { (totals_box(p)) }
                     p { button #pay type="submit" { "Place order and pay" } }
                 }
             }
@@ -1123,11 +1269,13 @@ pub async fn checkout_form(State(web): State<Web>, Extension(ctx): Extension<Ctx
     let Some(cart) = open_cart(&web, &ctx).await else {
         return Ok(see_other("/cart"));
     };
-    let lines = priced_lines(&web, &cart).await;
-    if lines.is_empty() {
+    if cart["lines"].as_array().is_none_or(|l| l.is_empty()) {
         return Ok(see_other("/cart"));
     }
-    let mut form = CheckoutForm::default();
+    let mut form = CheckoutForm {
+        code: cart["code"].as_str().unwrap_or_default().to_string(),
+        ..CheckoutForm::default()
+    };
     if ctx.signed_in() {
         if let Ok(me) = web
             .api
@@ -1159,12 +1307,13 @@ pub async fn checkout_form(State(web): State<Web>, Extension(ctx): Extension<Ctx
             form.country = field("country");
         }
     }
-    Ok(checkout_page(
-        &ctx,
-        &form,
-        None,
-        estimate(&web, &lines).as_ref(),
-    ))
+    let country = if form.country.is_empty() {
+        "GB"
+    } else {
+        form.country.as_str()
+    };
+    let pricing = cart_pricing(&web, &ctx, &cart, Some(country)).await.ok();
+    Ok(checkout_page(&ctx, &form, None, pricing.as_ref()))
 }
 
 /// Signs in and returns the session cookie and the new session.
@@ -1307,10 +1456,11 @@ pub async fn checkout(
     let Some(cart) = open_cart(&web, &ctx).await else {
         return see_other("/cart");
     };
-    let lines = priced_lines(&web, &cart).await;
-    let totals = estimate(&web, &lines);
+    let pricing = cart_pricing(&web, &ctx, &cart, Some(&form.country))
+        .await
+        .ok();
     let again = |ctx: &Ctx, message: &str, cookies: Vec<HeaderValue>| {
-        let mut response = checkout_page(ctx, &form, Some(message), totals.as_ref());
+        let mut response = checkout_page(ctx, &form, Some(message), pricing.as_ref());
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         for c in cookies {
             response.headers_mut().append(header::SET_COOKIE, c);
@@ -1381,10 +1531,25 @@ pub async fn checkout(
         "payment_method": form.payment_method,
     });
     let mut body = body;
+    let creds = ctx.for_cart();
     if !form.code.trim().is_empty() {
         body["code"] = json!(form.code.trim());
+    } else if cart["code"].is_string() {
+        // The shopper emptied the field: check out without the cart's code.
+        let removed = web
+            .api
+            .call(
+                axum::http::Method::DELETE,
+                &format!("/store/carts/{}/code", enc(&cart_ref.id)),
+                &creds,
+                None,
+                None,
+            )
+            .await;
+        if let Err(e) = removed {
+            return again(&ctx, &e.message, cookies);
+        }
     }
-    let creds = ctx.for_cart();
     let placed = web
         .api
         .post(

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use agora_kernel::{CustomerId, Decider, Principal, Sku};
+use agora_promotion::PromotionCode;
 use serde::{Deserialize, Serialize};
 
 use crate::{CartCommand, CartError, CartEvent};
@@ -56,6 +57,9 @@ pub struct Cart {
     /// The checkout holding (or that last held) the cart, and when it began.
     #[serde(default)]
     pub checkout: Option<(String, chrono::DateTime<chrono::Utc>)>,
+    /// The promotion code the shopper entered, if any.
+    #[serde(default)]
+    pub code: Option<PromotionCode>,
 }
 
 /// What a shopper sees of a cart: no token hash.
@@ -71,6 +75,9 @@ pub struct CartView {
     /// The order of the checkout in progress or completed.
     #[serde(default)]
     pub order_id: Option<String>,
+    /// The promotion code the shopper entered (pricing says whether it applies).
+    #[serde(default)]
+    pub code: Option<PromotionCode>,
 }
 
 /// Back-office roles that may read any cart (the sales area's readers). No staff role may
@@ -277,6 +284,7 @@ impl Decider for Cart {
             CartCommand::AbsorbGuestCart {
                 source_cart_id,
                 lines,
+                code,
             } => {
                 if !matches!(self.owner, Some(CartOwner::Customer { .. })) {
                     return Err(CartError::MergeTargetIsGuest);
@@ -306,8 +314,13 @@ impl Decider for Cart {
                 vec![CartEvent::GuestCartAbsorbed {
                     source_cart_id: source_cart_id.clone(),
                     lines: absorbed,
+                    code: code.clone().filter(|_| self.code.is_none()),
                 }]
             }
+            CartCommand::ApplyCode { code } if self.code.as_ref() == Some(code) => vec![],
+            CartCommand::ApplyCode { code } => vec![CartEvent::CodeApplied { code: code.clone() }],
+            CartCommand::RemoveCode {} if self.code.is_none() => vec![],
+            CartCommand::RemoveCode {} => vec![CartEvent::CodeRemoved {}],
             CartCommand::BeginCheckout { .. }
             | CartCommand::CompleteCheckout { .. }
             | CartCommand::AbortCheckout { .. } => return self.decide_checkout(command, by),
@@ -339,11 +352,16 @@ impl Decider for Cart {
                 self.lines.remove(sku);
             }
             CartEvent::CartCleared {} => self.lines.clear(),
-            CartEvent::GuestCartAbsorbed { lines, .. } => {
+            CartEvent::GuestCartAbsorbed { lines, code, .. } => {
                 for line in lines {
                     *self.lines.entry(line.sku.clone()).or_insert(0) += line.quantity;
                 }
+                if code.is_some() {
+                    self.code = code.clone();
+                }
             }
+            CartEvent::CodeApplied { code } => self.code = Some(code.clone()),
+            CartEvent::CodeRemoved {} => self.code = None,
             CartEvent::CartMerged { target_cart_id } => {
                 self.status = CartStatus::Merged;
                 self.merged_into = Some(target_cart_id.clone());
@@ -389,6 +407,7 @@ impl Decider for Cart {
                 }
                 _ => None,
             },
+            code: self.code.clone(),
         }
     }
 
@@ -726,6 +745,7 @@ mod tests {
                         quantity: 2,
                     },
                 ],
+                code: None,
             },
             Ok(vec![CartEvent::GuestCartAbsorbed {
                 source_cart_id: "g".into(),
@@ -739,6 +759,7 @@ mod tests {
                         quantity: 2,
                     },
                 ],
+                code: None,
             }]),
         );
     }
@@ -751,8 +772,128 @@ mod tests {
             CartCommand::AbsorbGuestCart {
                 source_cart_id: "g".into(),
                 lines: vec![],
+                code: None,
             },
             Err(CartError::MergeTargetIsGuest),
+        );
+    }
+
+    fn code(s: &str) -> PromotionCode {
+        PromotionCode::parse(s).expect("valid code")
+    }
+
+    #[test]
+    fn the_owner_keeps_one_code_on_the_cart_and_can_take_it_off() {
+        check(
+            vec![created()],
+            guest(),
+            CartCommand::ApplyCode {
+                code: code("SUMMER10"),
+            },
+            Ok(vec![CartEvent::CodeApplied {
+                code: code("SUMMER10"),
+            }]),
+        );
+        let with_code = vec![
+            created(),
+            CartEvent::CodeApplied {
+                code: code("SUMMER10"),
+            },
+        ];
+        // The same code again changes nothing; another replaces it.
+        check(
+            with_code.clone(),
+            guest(),
+            CartCommand::ApplyCode {
+                code: code("summer10"),
+            },
+            Ok(vec![]),
+        );
+        check(
+            with_code.clone(),
+            guest(),
+            CartCommand::ApplyCode {
+                code: code("WINTER"),
+            },
+            Ok(vec![CartEvent::CodeApplied {
+                code: code("WINTER"),
+            }]),
+        );
+        check(
+            with_code.clone(),
+            guest(),
+            CartCommand::RemoveCode {},
+            Ok(vec![CartEvent::CodeRemoved {}]),
+        );
+        check(
+            vec![created()],
+            guest(),
+            CartCommand::RemoveCode {},
+            Ok(vec![]),
+        );
+        let mut cart = Cart::default();
+        for e in &with_code {
+            cart.evolve(e);
+        }
+        assert_eq!(cart.view(ID, 2).code, Some(code("SUMMER10")));
+    }
+
+    #[test]
+    fn nobody_but_the_owner_sets_a_code_and_not_during_a_checkout() {
+        let someone = Principal::Guest {
+            token_sha256: token_sha256("another"),
+        };
+        let apply = CartCommand::ApplyCode {
+            code: code("SUMMER10"),
+        };
+        check(
+            vec![created()],
+            someone,
+            apply.clone(),
+            Err(CartError::NotFound),
+        );
+        check(
+            vec![created()],
+            staff("staff"),
+            apply.clone(),
+            Err(CartError::Forbidden),
+        );
+        let mut locked = with_line();
+        locked.push(begun("o1", 0));
+        check(locked, guest(), apply, Err(CartError::CheckoutInProgress));
+    }
+
+    #[test]
+    fn a_guest_carts_code_moves_over_only_to_a_cart_without_one() {
+        let customer_id = CustomerId::new_random();
+        let customer = Principal::Customer { id: customer_id };
+        let created = CartEvent::CartCreated {
+            owner: CartOwner::Customer { customer_id },
+        };
+        let absorb = CartCommand::AbsorbGuestCart {
+            source_cart_id: "g".into(),
+            lines: vec![],
+            code: Some(code("GUEST5")),
+        };
+        check(
+            vec![created.clone()],
+            customer.clone(),
+            absorb.clone(),
+            Ok(vec![CartEvent::GuestCartAbsorbed {
+                source_cart_id: "g".into(),
+                lines: vec![],
+                code: Some(code("GUEST5")),
+            }]),
+        );
+        check(
+            vec![created, CartEvent::CodeApplied { code: code("MINE") }],
+            customer,
+            absorb,
+            Ok(vec![CartEvent::GuestCartAbsorbed {
+                source_cart_id: "g".into(),
+                lines: vec![],
+                code: None,
+            }]),
         );
     }
 

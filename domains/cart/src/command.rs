@@ -1,6 +1,8 @@
 use agora_kernel::Sku;
 use serde::{Deserialize, Serialize};
 
+use agora_promotion::PromotionCode;
+
 use crate::CartLine;
 
 /// Commands on one cart. The owner is never sent by the client: it is the acting principal.
@@ -30,7 +32,16 @@ pub enum CartCommand {
     AbsorbGuestCart {
         source_cart_id: String,
         lines: Vec<CartLine>,
+        /// The guest cart's promotion code: kept when this cart has none.
+        #[serde(default)]
+        code: Option<PromotionCode>,
     },
+    /// Keeps a promotion code on the cart (replacing any other): pricing shows what it takes
+    /// off or why it does not apply, and the checkout redeems it.
+    ApplyCode {
+        code: PromotionCode,
+    },
+    RemoveCode {},
     /// Closes a guest cart whose lines were absorbed by `target_cart_id`.
     MarkMerged {
         target_cart_id: String,

@@ -1,6 +1,8 @@
 use agora_kernel::Sku;
 use serde::{Deserialize, Serialize};
 
+use agora_promotion::PromotionCode;
+
 use crate::{CartLine, CartOwner};
 
 /// Facts about a cart. A published contract: variants and fields are never renamed; a change
@@ -25,7 +27,14 @@ pub enum CartEvent {
     GuestCartAbsorbed {
         source_cart_id: String,
         lines: Vec<CartLine>,
+        /// The guest cart's code, taken over because this cart had none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<PromotionCode>,
     },
+    CodeApplied {
+        code: PromotionCode,
+    },
+    CodeRemoved {},
     CartMerged {
         target_cart_id: String,
     },
@@ -51,6 +60,8 @@ impl CartEvent {
             CartEvent::CartCleared { .. } => "CartCleared",
             CartEvent::GuestCartAbsorbed { .. } => "GuestCartAbsorbed",
             CartEvent::CartMerged { .. } => "CartMerged",
+            CartEvent::CodeApplied { .. } => "CodeApplied",
+            CartEvent::CodeRemoved { .. } => "CodeRemoved",
             CartEvent::CheckoutBegun { .. } => "CheckoutBegun",
             CartEvent::CheckedOut { .. } => "CheckedOut",
             CartEvent::CheckoutAborted { .. } => "CheckoutAborted",

@@ -44,6 +44,7 @@ mod tests {
     fn the_domain_crate_does_no_io() {
         let allowed = [
             "agora-kernel",
+            "agora-promotion",
             "serde",
             "strum",
             "serde_json",
@@ -75,7 +76,12 @@ mod tests {
             CartCommand::AbsorbGuestCart {
                 source_cart_id: "c1".into(),
                 lines: vec![CartLine { sku, quantity: 1 }],
+                code: None,
             },
+            CartCommand::ApplyCode {
+                code: agora_promotion::PromotionCode::parse("SUMMER10").expect("code"),
+            },
+            CartCommand::RemoveCode {},
             CartCommand::MarkMerged {
                 target_cart_id: "c2".into(),
             },

@@ -30,4 +30,6 @@ mod checkout;
 mod service;
 
 pub use checkout::*;
-pub use service::{CheckoutRequest, StartCheckout};
+pub use service::{
+    CartPricing, CheckoutRequest, CodeRejection, PricedCartLine, QuoteCart, StartCheckout,
+};

@@ -2,7 +2,8 @@
 //! saga's own [`crate::CheckoutCommand`]s are recorded by the service and its runner and never
 //! travel on the bus.
 
-use agora_order::Address;
+use agora_kernel::{Currency, Money};
+use agora_order::{Address, OrderPromotion, OrderTax};
 use serde::{Deserialize, Serialize};
 
 use crate::{Checkout, CheckoutView};
@@ -14,6 +15,82 @@ use crate::{Checkout, CheckoutView};
 pub enum CheckoutRequest {
     /// Turns the shopper's cart into an order and starts the saga that pays for it.
     Start(StartCheckout),
+    /// Prices the shopper's cart as a checkout would, without placing anything (reply:
+    /// [`CartPricing`]); the envelope's aggregate id is the cart id.
+    Quote(QuoteCart),
+}
+
+/// `agora.checkout.quote`: what the cart would cost now. Its principal must be allowed to read
+/// the cart (the cart service decides).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteCart {
+    pub cart_id: String,
+    /// A code to price instead of the one kept on the cart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The destination's country (ISO 3166-1 alpha-2) and region, which decide the tax rule;
+    /// without a country the shop's fallback rule gives an estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// A cart priced as its checkout would price it now: catalog prices, the active automatic
+/// promotions and the code, the shop's shipping and tax rules. Nothing is held: a promotion
+/// used up before the checkout refuses it then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartPricing {
+    pub cart_id: String,
+    /// The cart version priced.
+    pub cart_version: u64,
+    pub currency: Currency,
+    pub lines: Vec<PricedCartLine>,
+    /// The lines before discounts.
+    pub subtotal: Money,
+    /// Everything the promotions take off the lines (the sum of the lines' discounts).
+    pub discount: Money,
+    /// The shipping fee before promotions.
+    pub shipping: Money,
+    pub shipping_discount: Money,
+    pub tax: Money,
+    /// What the shopper would pay.
+    pub total: Money,
+    /// The tax rule used and how it rounds.
+    pub tax_rule: OrderTax,
+    /// `true` when no destination was given and the shop's fallback rule was used.
+    pub tax_estimated: bool,
+    /// The promotions that apply, in stacking order.
+    pub promotions: Vec<OrderPromotion>,
+    /// The code priced (the request's, else the cart's).
+    pub code: Option<String>,
+    /// Why that code does not apply; a checkout with it would be refused with this error.
+    pub code_rejection: Option<CodeRejection>,
+}
+
+/// One line of a [`CartPricing`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedCartLine {
+    pub sku: String,
+    pub product_id: String,
+    pub title: String,
+    pub quantity: i64,
+    pub unit_price: Money,
+    /// `unit_price × quantity`.
+    pub subtotal: Money,
+    /// What the promotions take off this line.
+    pub discount: Money,
+    /// `subtotal − discount`, before tax.
+    pub total: Money,
+}
+
+/// Why an entered code does not apply: the stable error code a checkout would answer, and its
+/// message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRejection {
+    pub error: String,
+    pub message: String,
 }
 
 /// `agora.checkout.start`; the envelope's aggregate id is the order id (derived by the edge

@@ -6,10 +6,11 @@ use agora_cart::Cart;
 use agora_cart::{CartCommand, CartView};
 use agora_catalog::{Product, ProductStatus, ProductView};
 use agora_checkout::{
-    Checkout, CheckoutCommand, CheckoutPlan, CheckoutRequest, CheckoutView, StartCheckout,
+    CartPricing, Checkout, CheckoutCommand, CheckoutPlan, CheckoutRequest, CheckoutView,
+    CodeRejection, PricedCartLine, QuoteCart, StartCheckout,
 };
 use agora_kernel::{
-    Command as _, Decider, DomainError, ErrorBody, ErrorKind, Money, Principal, Sku,
+    Command as _, CustomerId, Decider, DomainError, ErrorBody, ErrorKind, Money, Principal, Sku,
 };
 use agora_nats::{
     check_id, codec, decode_command, Bus, CommandEnvelope, CommandReply, Handler, RequestContext,
@@ -20,16 +21,16 @@ use agora_order::{
 };
 use agora_promotion::{
     AppliedRate, CartLine, CategoryId, CountryCode, CustomerFacts, EnteredCode,
-    OrderId as PromotionOrderId, PricedCart, PricingInput, ProductId, Promotion, PromotionCode,
-    PromotionCommand, PromotionError, PromotionEvent, PromotionId, RegionCode, TaxAddress,
-    TaxRounding, TaxTable,
+    OrderId as PromotionOrderId, PricedCart, PricingInput, ProductId, PromotionCode,
+    PromotionCommand, PromotionError, RegionCode, TaxAddress, TaxRounding, TaxTable,
 };
-use agora_runtime::{AggregateHost, EventStore};
+use agora_runtime::AggregateHost;
 use bytes::Bytes;
 use chrono::Utc;
 use sqlx::PgPool;
 use std::str::FromStr;
 
+use crate::promotion_book::PromotionBook;
 use crate::step_id;
 
 /// The shop's shipping and tax rules, from configuration.
@@ -55,9 +56,14 @@ impl Pricing {
     /// region is the address's `region` as an ISO 3166-2 subdivision (`CA` or `US-CA`); a
     /// region in another form (`California`) is no region as far as tax goes.
     pub fn tax_rule(&self, address: &Address) -> Result<OrderTax, ErrorBody> {
-        let country = CountryCode::parse(&address.country)
+        self.tax_rule_for(&address.country, address.region.as_deref())
+    }
+
+    /// [`Self::tax_rule`] for a destination known only by its country and region.
+    pub fn tax_rule_for(&self, country: &str, region: Option<&str>) -> Result<OrderTax, ErrorBody> {
+        let country = CountryCode::parse(country)
             .map_err(|_| agora_order::OrderError::InvalidAddress.to_body())?;
-        let region = address.region.as_deref().and_then(|region| {
+        let region = region.and_then(|region| {
             let region = region.trim();
             let own = region
                 .split_once('-')
@@ -74,6 +80,25 @@ impl Pricing {
             rounding: self.tax_rounding,
         })
     }
+
+    /// The rule that estimates the tax before the destination is known: the shop's fallback
+    /// rule (`*`), else the flat rate on prices without tax.
+    pub fn estimated_tax_rule(&self) -> OrderTax {
+        let rate = match self.tax.rules().iter().find(|r| r.country.is_none()) {
+            Some(rule) => AppliedRate::from(rule),
+            None => AppliedRate {
+                country: None,
+                region: None,
+                rate_bp: self.tax_rate_bp,
+                shipping_rate_bp: self.tax_rate_bp,
+                prices_include_tax: false,
+            },
+        };
+        OrderTax {
+            rate,
+            rounding: self.tax_rounding,
+        }
+    }
 }
 
 /// Serves `agora.checkout.start` and `agora.checkout.get`.
@@ -82,6 +107,8 @@ pub struct CheckoutService {
     pub bus: Bus,
     pub pool: PgPool,
     pub pricing: Pricing,
+    /// The promotions it prices with, folded in memory and caught up on every use.
+    pub promotions: PromotionBook,
     /// Fault injection for tests: `reserve_promotions` aborts the process right after the
     /// promotions' uses are held, before the checkout's commit point.
     pub crash_after: Option<String>,
@@ -167,78 +194,48 @@ impl CheckoutService {
         Ok((lines, categories))
     }
 
-    /// Prices `lines` with the promotions on offer: the active automatic ones (listed by the
-    /// promotions read model, each then folded from its own stream, so its counters are the
-    /// committed ones) and the promotion of the entered `code` (found in `promotion_codes`).
-    /// The engine is pure; this only gathers its input.
+    /// Prices `lines` with the promotions on offer: the active automatic ones and the
+    /// promotion of the entered `code`, each as its committed events leave it (see
+    /// [`PromotionBook`]), as the checkout `order` (if any) may use them. The engine is pure;
+    /// this only gathers its input.
     #[allow(clippy::too_many_arguments)]
     async fn promote(
         &self,
-        order_id: &str,
+        order: Option<&str>,
         lines: &[OrderLine],
         categories: &BTreeMap<String, Option<String>>,
-        owner: &OrderOwner,
-        code: Option<&str>,
+        customer: Option<CustomerId>,
+        code: Option<&PromotionCode>,
         shipping: Money,
         now: chrono::DateTime<Utc>,
     ) -> Result<PricedCart, ErrorBody> {
-        let store_error = |e: sqlx::Error| ErrorBody::unavailable(format!("promotions: {e}"));
-        let customer = match owner {
-            OrderOwner::Customer { customer_id } => Some(*customer_id),
-            OrderOwner::Guest { .. } => None,
-        };
-        let first_order = match customer {
-            Some(id) => sqlx::query_scalar::<_, bool>(
-                "SELECT NOT EXISTS (SELECT 1 FROM orders WHERE customer_id = $1 AND status <> 'cancelled')",
-            )
-            .bind(id.as_uuid())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(store_error)?,
-            None => false,
-        };
-        let automatic_ids: Vec<String> = sqlx::query_scalar(
-            "SELECT promotion_id FROM promotions WHERE status = 'active' AND kind = 'automatic' ORDER BY promotion_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
-        let mut automatic = Vec::new();
-        for id in automatic_ids {
-            let Ok(promotion_id) = PromotionId::from_str(&id) else {
-                continue;
-            };
-            if let Ok(offer) =
-                self.promotion(&id, order_id)
-                    .await?
-                    .offer(promotion_id, customer, None)
-            {
-                automatic.push(offer);
-            }
-        }
-        let entered = match code {
-            None => None,
-            Some(raw) => {
-                let Ok(code) = PromotionCode::parse(raw.trim()) else {
-                    return Err(PromotionError::UnknownCode.to_body());
-                };
-                let owner: Option<String> =
-                    sqlx::query_scalar("SELECT promotion_id FROM promotion_codes WHERE code = $1")
-                        .bind(code.as_str())
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(store_error)?;
-                let offer = match owner.as_deref().map(|id| (id, PromotionId::from_str(id))) {
-                    Some((id, Ok(promotion_id))) => self.promotion(id, order_id).await?.offer(
-                        promotion_id,
-                        customer,
-                        Some(&code),
-                    ),
-                    _ => Err(PromotionError::UnknownCode),
-                };
-                Some(EnteredCode { code, offer })
+        let order = order.and_then(|o| PromotionOrderId::from_str(o).ok());
+        let first_order = async {
+            match customer {
+                Some(id) => sqlx::query_scalar::<_, bool>(
+                    "SELECT NOT EXISTS (SELECT 1 FROM orders WHERE customer_id = $1 AND status <> 'cancelled')",
+                )
+                .bind(id.as_uuid())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| ErrorBody::unavailable(format!("promotions: {e}"))),
+                None => Ok(false),
             }
         };
+        let entered = async {
+            match code {
+                None => Ok(None),
+                Some(code) => Ok::<_, ErrorBody>(Some(EnteredCode {
+                    code: code.clone(),
+                    offer: self.promotions.for_code(code, customer, order).await?,
+                })),
+            }
+        };
+        let (first_order, automatic, entered) = tokio::try_join!(
+            first_order,
+            self.promotions.automatic(customer, order),
+            entered
+        )?;
         let cart_lines = lines
             .iter()
             .map(|line| {
@@ -274,28 +271,23 @@ impl CheckoutService {
         .map_err(|e| e.to_body())
     }
 
-    /// A promotion as its committed events leave it (not the read model, which may lag), as
-    /// this checkout `order` may use it: a use this very order already holds (a retried
-    /// checkout whose first attempt reserved, then lost its answer) counts as available to
-    /// it, so the retry prices the same and its `Reserve` is the idempotent repeat.
-    async fn promotion(&self, id: &str, order: &str) -> Result<Promotion, ErrorBody> {
-        let events = EventStore::new(self.pool.clone())
-            .range(Promotion::TYPE, id, 0, u64::MAX)
-            .await
-            .map_err(|e| ErrorBody::unavailable(format!("load promotion: {e}")))?;
-        let mut promotion = agora_runtime::fold::<Promotion>(&events)?.0;
-        if let Ok(order_id) = PromotionOrderId::from_str(order) {
-            if let Some(held) = promotion.redemptions.get(&order_id).cloned() {
-                promotion.evolve(&PromotionEvent::RedemptionReleased {
-                    order_id,
-                    customer: held.customer,
-                    code: held.code,
-                    amount: held.amount,
-                    released_at: held.reserved_at,
-                });
-            }
-        }
-        Ok(promotion)
+    /// The discount a priced cart records on its order, if any promotion applied.
+    fn order_discount(priced: &PricedCart) -> Option<OrderDiscount> {
+        (!priced.applied.is_empty()).then(|| OrderDiscount {
+            line_discounts: priced.lines.iter().map(|l| l.discount).collect(),
+            shipping_discount: priced.shipping_discount,
+            promotions: priced
+                .applied
+                .iter()
+                .map(|a| OrderPromotion {
+                    promotion_id: a.promotion_id.to_string(),
+                    name: a.name.clone(),
+                    code: a.code.as_ref().map(|c| c.as_str().to_string()),
+                    discount: a.discount,
+                    shipping_discount: a.shipping_discount,
+                })
+                .collect(),
+        })
     }
 
     /// Sends `command` to every promotion of `discount` for the checkout `order_id` (step
@@ -441,13 +433,24 @@ impl CheckoutService {
         let (lines, categories) = self.price(&cart, ctx).await?;
         let shipping = self.shipping(&lines)?;
         let now = Utc::now();
+        // The code of the request, else the one kept on the cart.
+        let code = match req.code.as_deref() {
+            Some(raw) => {
+                Some(PromotionCode::parse(raw).map_err(|_| PromotionError::UnknownCode.to_body())?)
+            }
+            None => cart.code.clone(),
+        };
+        let customer = match &owner {
+            OrderOwner::Customer { customer_id } => Some(*customer_id),
+            OrderOwner::Guest { .. } => None,
+        };
         let priced = self
             .promote(
-                &order_id,
+                Some(&order_id),
                 &lines,
                 &categories,
-                &owner,
-                req.code.as_deref(),
+                customer,
+                code.as_ref(),
                 shipping,
                 now,
             )
@@ -456,21 +459,7 @@ impl CheckoutService {
         if let Some(rejected) = &priced.code_rejection {
             return Err(rejected.reason.to_body());
         }
-        let discount = (!priced.applied.is_empty()).then(|| OrderDiscount {
-            line_discounts: priced.lines.iter().map(|l| l.discount).collect(),
-            shipping_discount: priced.shipping_discount,
-            promotions: priced
-                .applied
-                .iter()
-                .map(|a| OrderPromotion {
-                    promotion_id: a.promotion_id.to_string(),
-                    name: a.name.clone(),
-                    code: a.code.as_ref().map(|c| c.as_str().to_string()),
-                    discount: a.discount,
-                    shipping_discount: a.shipping_discount,
-                })
-                .collect(),
-        });
+        let discount = Self::order_discount(&priced);
         // Taxed by the shop's rule for the shipping address, recorded with the order so that a
         // later change of the rules never changes it.
         let tax_rule = self.pricing.tax_rule(&req.shipping_address)?;
@@ -590,6 +579,98 @@ impl CheckoutService {
         }
     }
 
+    /// Prices the cart as [`Self::start`] would, without holding or recording anything: the
+    /// cart pricing shoppers see before they check out.
+    async fn quote(
+        &self,
+        shopper: &Principal,
+        req: &QuoteCart,
+        ctx: &RequestContext,
+    ) -> Result<CartPricing, ErrorBody> {
+        // Read on the caller's authority: only who may read the cart may price it.
+        let cart: CartView = self
+            .bus
+            .read::<Cart>(&req.cart_id, shopper.clone(), ctx)
+            .await?;
+        if cart.lines.is_empty() {
+            return Err(agora_cart::CartError::Empty.to_body());
+        }
+        let customer = match shopper {
+            Principal::Customer { id } => Some(*id),
+            _ => None,
+        };
+        let tax_rule = match req.country.as_deref() {
+            Some(country) => Some(self.pricing.tax_rule_for(country, req.region.as_deref())?),
+            None => None,
+        };
+        let (lines, categories) = self.price(&cart, ctx).await?;
+        let shipping = self.shipping(&lines)?;
+        // A code that cannot be a code is priced as no code, and said so.
+        let entered = req
+            .code
+            .clone()
+            .or_else(|| cart.code.as_ref().map(|c| c.as_str().to_string()));
+        let code = entered
+            .as_deref()
+            .and_then(|raw| PromotionCode::parse(raw).ok());
+        let priced = self
+            .promote(
+                None,
+                &lines,
+                &categories,
+                customer,
+                code.as_ref(),
+                shipping,
+                Utc::now(),
+            )
+            .await?;
+        let rejection = match (&entered, &code, &priced.code_rejection) {
+            (Some(_), None, _) => Some(PromotionError::UnknownCode.to_body()),
+            (_, _, Some(skipped)) => Some(skipped.reason.to_body()),
+            _ => None,
+        };
+        let discount = Self::order_discount(&priced);
+        let (tax_estimated, tax_rule) = match tax_rule {
+            Some(rule) => (false, rule),
+            None => (true, self.pricing.estimated_tax_rule()),
+        };
+        let (totals, _) = agora_order::order_totals(&lines, shipping, &tax_rule, discount.as_ref())
+            .map_err(|e| e.to_body())?;
+        Ok(CartPricing {
+            cart_id: cart.id,
+            cart_version: cart.version,
+            currency: priced.currency,
+            lines: lines
+                .iter()
+                .zip(&priced.lines)
+                .map(|(line, p)| PricedCartLine {
+                    sku: line.sku.to_string(),
+                    product_id: line.product_id.clone(),
+                    title: line.title.clone(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price,
+                    subtotal: p.subtotal,
+                    discount: p.discount,
+                    total: p.total,
+                })
+                .collect(),
+            subtotal: priced.subtotal,
+            discount: priced.discount,
+            shipping: priced.shipping,
+            shipping_discount: priced.shipping_discount,
+            tax: totals.tax,
+            total: totals.total,
+            tax_rule,
+            tax_estimated,
+            promotions: discount.map(|d| d.promotions).unwrap_or_default(),
+            code: code.map(|c| c.as_str().to_string()).or(entered),
+            code_rejection: rejection.map(|e| CodeRejection {
+                error: e.code,
+                message: e.message,
+            }),
+        })
+    }
+
     /// Locks the cart and records the saga's start: the commit point.
     async fn lock_and_start(
         &self,
@@ -688,7 +769,14 @@ impl Handler for CheckoutService {
             return agora_runtime::read(&self.host, &payload, &ctx).await;
         }
         let envelope = decode_command::<Checkout>(endpoint, &payload)?;
-        let CheckoutRequest::Start(start) = envelope.command;
+        let start = match envelope.command {
+            CheckoutRequest::Start(start) => start,
+            CheckoutRequest::Quote(quote) => {
+                check_id(&quote.cart_id)?;
+                let pricing = self.quote(&envelope.principal, &quote, &ctx).await?;
+                return Ok(codec::encode(&pricing));
+            }
+        };
         check_id(&start.cart_id)?;
         let envelope = CommandEnvelope {
             aggregate_id: envelope.aggregate_id,

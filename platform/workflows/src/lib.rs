@@ -32,6 +32,7 @@ mod identity_contract;
 mod identity_service;
 mod payment_service;
 mod product_service;
+mod promotion_book;
 mod promotion_service;
 pub mod runner;
 
@@ -40,6 +41,7 @@ pub use identity_contract::*;
 pub use identity_service::{IdentityService, IdentitySettings};
 pub use payment_service::PaymentService;
 pub use product_service::ProductService;
+pub use promotion_book::PromotionBook;
 pub use promotion_service::PromotionService;
 
 use agora_kernel::CommandId;
