@@ -433,3 +433,138 @@ async fn the_cart_shows_what_each_promotion_takes_off_and_why_its_code_does_not_
     let (status, body) = pricing(&app, &empty, "").await;
     assert_eq!((status, body["code"].as_str()), (422, Some("cart.empty")));
 }
+
+async fn refund(app: &TestApp, order_id: &str, key: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}/admin/orders/{order_id}/refund", app.base))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("refund");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn a_refund_of_discounted_units_gives_back_what_they_cost_never_more() {
+    let app = spawn_app(Roles::all()).await;
+    shop::product(
+        &app.http,
+        &app.base,
+        &[("LINE-A", 3000), ("LINE-B", 1000)],
+        10,
+    )
+    .await;
+    shop::until_for_sale(&app.pool, &["LINE-A", "LINE-B"]).await;
+    code_promotion(&app, "LINE5", 10).await;
+    let cart = shop::cart(&app.http, &app.base, &[("LINE-A", 3), ("LINE-B", 1)]).await;
+    let r = shop::checkout(
+        &app.http,
+        &app.base,
+        &cart,
+        "line-refund",
+        &shop::checkout_body_with_code("pm_card_visa", "LINE5"),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let order_id = r.json::<Value>().await.expect("json")["order_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let bus = app.bus().await;
+    let order = shop::settled(&bus, &order_id, Duration::from_secs(60)).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    let line = order["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["sku"] == "LINE-A")
+        .expect("line A")
+        .clone();
+    // The €5 off is shared over the lines, so line A cost less than 3 × €30 (plus its tax).
+    assert!(minor(&line["discount"]) > 0, "{line}");
+    let paid = minor(&line["paid"]);
+    let one_unit = (paid + 2) / 3;
+
+    // More than one unit cost is refused before any money moves.
+    let (status, body) = refund(
+        &app,
+        &order_id,
+        "too-much",
+        json!({"line": {"sku": "LINE-A", "quantity": 1}, "amount_minor": one_unit + 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("payment.refund_exceeds_line")),
+        "{body}"
+    );
+    // One unit without an amount gives back exactly its share; then the two others the rest.
+    let (status, body) = refund(
+        &app,
+        &order_id,
+        "one-unit",
+        json!({"line": {"sku": "LINE-A", "quantity": 1}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = refund(
+        &app,
+        &order_id,
+        "two-units",
+        json!({"line": {"sku": "LINE-A", "quantity": 2}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let refunded = eventually(Duration::from_secs(30), || async {
+        let o = common::system_get::<agora_order::Order>(&bus, &order_id)
+            .await
+            .ok()?;
+        (minor(&o["refunded"]) == paid).then_some(o)
+    })
+    .await
+    .expect("the order records both line refunds");
+    let a = refunded["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .find(|l| l["sku"] == "LINE-A")
+        .expect("line A")
+        .clone();
+    assert_eq!(a["refunded_units"], 3, "{a}");
+    assert_eq!(shop::gateway_ops(&app.pool, &order_id, "refund").await, 2);
+    // No unit is left, and a line the order does not have is no line to refund.
+    let (status, body) = refund(
+        &app,
+        &order_id,
+        "fourth",
+        json!({"line": {"sku": "LINE-A", "quantity": 1}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("payment.invalid_refund_line")),
+        "{body}"
+    );
+    let (status, body) = refund(
+        &app,
+        &order_id,
+        "other",
+        json!({"line": {"sku": "NOT-IN-IT", "quantity": 1}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("payment.invalid_refund_line")),
+        "{body}"
+    );
+    let (status, body) = refund(&app, &order_id, "nothing", json!({})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("request.invalid_refund")),
+        "{body}"
+    );
+}

@@ -8,10 +8,11 @@
 //! are stamped with the edge's clock (`now`), never the client's, and a shopper cannot choose
 //! the cancel reason: the route decides it.
 
+use agora_kernel::DomainError as _;
 use agora_kernel::{Currency, Money};
 use agora_nats::CommandReply;
 use agora_order::{CancelReason, OrderCommand, OrderStatus};
-use agora_payment::{PaymentRequest, RefundPayment};
+use agora_payment::{PaymentRequest, PaymentView, RefundPayment};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -90,13 +91,30 @@ pub struct DeliverOrder {}
 #[serde(deny_unknown_fields)]
 pub struct RefundOrder {
     /// Amount to give back, in minor units of the order's currency; at most what was captured
-    /// and not yet refunded (the payment service checks).
+    /// and not yet refunded (the payment service checks). With a `line`, at most what the
+    /// shopper paid for those units, and by default exactly that.
+    #[serde(default)]
     #[schema(example = 1500, minimum = 1)]
-    pub amount_minor: i64,
+    pub amount_minor: Option<i64>,
+    /// Units of one line to give back (a return of goods): the refund is then capped at what
+    /// the shopper paid for them, after the line's discount and with its tax, and the order
+    /// records the units as refunded.
+    #[serde(default)]
+    pub line: Option<RefundLineBody>,
     /// Accepted for the back office's notes; the payment service's `refund` takes no reason
     /// yet, so it is not recorded.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// Units of one order line to refund.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLineBody {
+    #[schema(example = "TSHIRT-RED-M", pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub sku: String,
+    #[schema(example = 1, minimum = 1, maximum = 10000)]
+    pub quantity: i64,
 }
 
 /// Reply to a refund: the payment after the refund was requested. The refund itself completes
@@ -614,8 +632,46 @@ pub async fn refund(
     let order: serde_json::Value =
         service::get::<agora_order::Order, _>(&state, &headers, id.clone(), principal.clone())
             .await?;
-    let amount = Money::new(body.amount_minor, view_currency(&order)?);
-    let command = PaymentRequest::Refund(RefundPayment { refund_id, amount });
+    let currency = view_currency(&order)?;
+    let line = match &body.line {
+        None => None,
+        Some(line) => Some(line_share(&order, line)?),
+    };
+    let amount_minor = match (body.amount_minor, &line) {
+        (Some(amount), _) => amount,
+        (None, None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "request.invalid_refund",
+                "a refund gives an amount_minor, a line, or both",
+            ))
+        }
+        // By default a line refund gives back exactly what its units cost, after the line
+        // refunds already requested (the payment service checks again when it decides).
+        (None, Some(share)) => {
+            let payment: PaymentView = service::get::<agora_payment::Payment, _>(
+                &state,
+                &headers,
+                id.clone(),
+                principal.clone(),
+            )
+            .await?;
+            let given_back = payment
+                .refunds
+                .iter()
+                .filter(|r| r.status != agora_payment::RefundStatus::Failed)
+                .filter_map(|r| r.line.as_ref());
+            agora_payment::line_share(given_back, share)
+                .map_err(|e| ApiError::from(e.to_body()))?
+                .amount_minor
+        }
+    };
+    let amount = Money::new(amount_minor, currency);
+    let command = PaymentRequest::Refund(RefundPayment {
+        refund_id,
+        amount,
+        line,
+    });
     let reply: CommandReply<serde_json::Value> =
         service::command(&state, &headers, id, principal, command).await?;
     Ok((
@@ -626,6 +682,33 @@ pub async fn refund(
             view: reply.view,
         }),
     ))
+}
+
+/// The order's facts about the line a refund names: what the shopper paid for it, over how
+/// many units.
+fn line_share(
+    order: &serde_json::Value,
+    line: &RefundLineBody,
+) -> Result<agora_payment::LineShare, ApiError> {
+    let invalid = || ApiError::from(agora_payment::PaymentError::InvalidRefundLine.to_body());
+    let sku = agora_kernel::Sku::parse(&line.sku).map_err(|_| invalid())?;
+    if !(1..=10_000).contains(&line.quantity) {
+        return Err(invalid());
+    }
+    let found = order["lines"]
+        .as_array()
+        .and_then(|lines| lines.iter().find(|l| l["sku"] == sku.as_str()))
+        .ok_or_else(invalid)?;
+    let line_paid: Money =
+        serde_json::from_value(found["paid"].clone()).map_err(ApiError::internal)?;
+    Ok(agora_payment::LineShare {
+        units: agora_payment::RefundUnits {
+            sku,
+            quantity: line.quantity,
+        },
+        line_paid,
+        line_units: found["quantity"].as_i64().unwrap_or(0),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -616,8 +616,8 @@ pub async fn order(
                 section {
                     h2 { "Lines" }
                     div.table-wrap { table.stack {
-                        thead { tr { th scope="col" { "SKU" } th scope="col" { "Title" } th scope="col" { "Qty" } th.num scope="col" { "Total" } } }
-                        tbody { @for l in &order.lines { tr { td { (l.sku.as_str()) } td { (l.title) } td { (l.quantity) } td.num { (money(l.line_total.amount_minor, &c)) } } } }
+                        thead { tr { th scope="col" { "SKU" } th scope="col" { "Title" } th scope="col" { "Qty" } th.num scope="col" { "Total" } th.num scope="col" { "Paid" } th.num scope="col" { "Refunded units" } } }
+                        tbody { @for l in &order.lines { tr data-sku=(l.sku.as_str()) { td data-label="SKU" { (l.sku.as_str()) } td data-label="Title" { (l.title) } td data-label="Qty" { (l.quantity) } td.num data-label="Total" { (money(l.line_total.amount_minor, &c)) } td.num data-label="Paid" { (money(l.paid.amount_minor, &c)) } td.num.refunded-units data-label="Refunded units" { (l.refunded_units) } } } }
                     } }
                     p { "Total " strong { (money(order.total.amount_minor, &c)) } " · captured " (money(order.captured.amount_minor, &c)) " · refunded " span #refunded { (money(order.refunded.amount_minor, &c)) } }
                     h2 { "Ship" }
@@ -641,7 +641,12 @@ pub async fn order(
                     form.inline-form #refund method="post" action=(format!("{base}/refund")) {
                         (csrf(&ctx))
                         (key_field())
-                        div { label for="amount" { "Amount (" (c) ")" } input #amount type="text" inputmode="decimal" name="amount" required; }
+                        div { label for="refund-line" { "Units of" } select #refund-line name="sku" {
+                            option value="" { "The order as a whole" }
+                            @for l in &order.lines { option value=(l.sku.as_str()) { (l.sku.as_str()) } }
+                        } }
+                        div { label for="refund-quantity" { "Units" } input #refund-quantity type="number" name="quantity" min="1" max="10000"; }
+                        div { label for="amount" { "Amount (" (c) "; empty for a line: what its units cost)" } input #amount type="text" inputmode="decimal" name="amount"; }
                         div { label for="reason" { "Reason" } input #reason type="text" name="reason"; }
                         button type="submit" { "Refund" }
                     }
@@ -702,7 +707,12 @@ pub async fn deliver(
 pub struct RefundForm {
     #[serde(default)]
     key: Option<String>,
+    #[serde(default)]
     amount: String,
+    #[serde(default)]
+    sku: String,
+    #[serde(default)]
+    quantity: String,
     #[serde(default)]
     reason: String,
 }
@@ -717,13 +727,25 @@ pub async fn refund(
         return r;
     }
     let to = format!("/backoffice/orders/{}", enc(&id));
-    let Some(amount_minor) = crate::store::major_to_minor(form.amount.trim()) else {
-        return Redirect::to(&format!(
-            "{to}?error={}",
-            enc("Enter the amount like 12.50")
-        ))
-        .into_response();
+    let fail =
+        |message: &str| Redirect::to(&format!("{to}?error={}", enc(message))).into_response();
+    let amount_minor = match form.amount.trim() {
+        "" => None,
+        text => match crate::store::major_to_minor(text) {
+            Some(minor) => Some(minor),
+            None => return fail("Enter the amount like 12.50"),
+        },
     };
+    let line = match form.sku.trim() {
+        "" => None,
+        sku => match form.quantity.trim().parse::<i64>() {
+            Ok(quantity) => Some(json!({"sku": sku, "quantity": quantity})),
+            Err(_) => return fail("Enter how many units of the line to refund"),
+        },
+    };
+    if amount_minor.is_none() && line.is_none() {
+        return fail("Enter the amount like 12.50, or choose a line and its units");
+    }
     let reason = (!form.reason.trim().is_empty()).then(|| form.reason.trim().to_string());
     let result = web
         .api
@@ -731,7 +753,7 @@ pub async fn refund(
             &format!("/admin/orders/{}/refund", enc(&id)),
             &ctx.person(),
             form.key.as_deref(),
-            &json!({"amount_minor": amount_minor, "reason": reason}),
+            &json!({"amount_minor": amount_minor, "line": line, "reason": reason}),
         )
         .await;
     back(&to, result, &ctx)

@@ -334,6 +334,12 @@ pub struct OrderLineView {
     pub line_total: Money,
     /// What promotions took off this line; `line_total − discount` is what it cost.
     pub discount: Money,
+    /// What the shopper paid for the line: after its discount, with its tax. A refund of its
+    /// units gives back at most their share of it.
+    pub paid: Money,
+    /// Units of the line given back by line refunds.
+    #[serde(default)]
+    pub refunded_units: i64,
 }
 
 /// What the owner and the back office see of an order: never the guest token hash, which is
@@ -805,6 +811,20 @@ impl Order {
             .iter()
             .position(|l| l.sku == line.sku)
             .ok_or(OrderError::InvalidRefundLine)?;
+        let gross = *self.lines_paid()?.get(index).ok_or(OrderError::Overflow)?;
+        let already = self.refunded_units.get(&line.sku).copied().unwrap_or(0);
+        agora_promotion::prorate(gross, placed.lines[index].quantity, already, line.quantity)
+            .map_err(|e| match e {
+                agora_promotion::PricingError::InvalidQuantity => OrderError::InvalidRefundLine,
+                _ => OrderError::Overflow,
+            })
+    }
+
+    /// What the shopper paid for each line: its total after its discount, with its tax when
+    /// prices exclude tax, taxed as the order was (its recorded rule, or the single rate
+    /// rounded per order).
+    fn lines_paid(&self) -> Result<Vec<Money>, OrderError> {
+        let placed = self.placement.as_ref().ok_or(OrderError::NotFound)?;
         let paid = paid(
             &placed.lines,
             placed.totals.shipping,
@@ -822,13 +842,7 @@ impl Order {
         });
         let taxed = agora_promotion::tax_at(&rule.rate, rule.rounding, &paid.lines, paid.shipping)
             .map_err(|_| OrderError::Overflow)?;
-        let gross = taxed.lines.get(index).ok_or(OrderError::Overflow)?.gross;
-        let already = self.refunded_units.get(&line.sku).copied().unwrap_or(0);
-        agora_promotion::prorate(gross, placed.lines[index].quantity, already, line.quantity)
-            .map_err(|e| match e {
-                agora_promotion::PricingError::InvalidQuantity => OrderError::InvalidRefundLine,
-                _ => OrderError::Overflow,
-            })
+        Ok(taxed.lines.iter().map(|l| l.gross).collect())
     }
 
     fn record_refund(
@@ -1087,6 +1101,7 @@ impl Decider for Order {
             return empty_view(id, version);
         };
         let currency = placed.totals.currency;
+        let lines_paid = self.lines_paid().unwrap_or_default();
         let (owner_kind, customer_id) = match &placed.owner {
             OrderOwner::Guest { .. } => ("guest", None),
             OrderOwner::Customer { customer_id } => ("customer", Some(*customer_id)),
@@ -1105,6 +1120,11 @@ impl Decider for Order {
                 .iter()
                 .enumerate()
                 .map(|(i, line)| OrderLineView {
+                    paid: lines_paid
+                        .get(i)
+                        .copied()
+                        .unwrap_or(Money::zero(line.unit_price.currency)),
+                    refunded_units: self.refunded_units.get(&line.sku).copied().unwrap_or(0),
                     discount: placed
                         .discount
                         .as_ref()

@@ -106,6 +106,10 @@ pub enum PaymentCommand {
     RequestRefund {
         refund_id: String,
         amount: Money,
+        /// The units of one order line it gives back: the refund may then be at most their
+        /// share of what the shopper paid for the line.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<LineShare>,
         now: DateTime<Utc>,
     },
     RecordRefund {
@@ -164,12 +168,16 @@ pub enum PaymentEvent {
     RefundRequested {
         refund_id: String,
         amount: Money,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<RefundUnits>,
         at: DateTime<Utc>,
     },
     PaymentRefunded {
         refund_id: String,
         amount: Money,
         total_refunded: Money,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<RefundUnits>,
         at: DateTime<Utc>,
     },
     RefundFailed {
@@ -268,6 +276,7 @@ mod tests {
             PaymentCommand::RequestRefund {
                 refund_id: "r-1".into(),
                 amount: eur(100),
+                line: None,
                 now,
             },
             PaymentCommand::RecordRefund {
@@ -416,4 +425,43 @@ mod tests {
             assert_eq!(back, event);
         }
     }
+}
+
+/// Units of one order line that a refund gives back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundUnits {
+    pub sku: agora_kernel::Sku,
+    pub quantity: i64,
+}
+
+/// A line refund with the order's facts about its line: what the shopper paid for the whole
+/// line (after its discount, with its tax) over how many units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineShare {
+    pub units: RefundUnits,
+    pub line_paid: Money,
+    pub line_units: i64,
+}
+
+/// What `share.units` may give back after the units of that line already refunded (pending or
+/// succeeded): their share of `line_paid` as `agora_promotion::prorate` counts it, so that
+/// refunding every unit in any steps gives back exactly what the line cost, never more.
+pub fn line_share<'a>(
+    refunded: impl IntoIterator<Item = &'a RefundUnits>,
+    share: &LineShare,
+) -> Result<Money, crate::PaymentError> {
+    let already: i64 = refunded
+        .into_iter()
+        .filter(|u| u.sku == share.units.sku)
+        .map(|u| u.quantity)
+        .sum();
+    agora_promotion::prorate(
+        share.line_paid,
+        share.line_units,
+        already,
+        share.units.quantity,
+    )
+    .map_err(|_| crate::PaymentError::InvalidRefundLine)
 }

@@ -29,6 +29,10 @@ pub enum PaymentError {
     NotCaptured,
     #[error("the refund would exceed what was captured and not yet refunded or being refunded")]
     RefundExceedsCaptured,
+    #[error("the refund would exceed what the shopper paid for these units of the line")]
+    RefundExceedsLine,
+    #[error("a line refund names a line of the order and at most its units not yet refunded")]
+    InvalidRefundLine,
     #[error("no such refund")]
     UnknownRefund,
     #[error("a provider code, id or reference is 1 to {MAX_CODE_CHARS} characters without control characters")]
@@ -49,6 +53,8 @@ impl DomainError for PaymentError {
             PaymentError::NotCaptured => "payment.not_captured",
             PaymentError::RefundExceedsCaptured => "payment.refund_exceeds_captured",
             PaymentError::UnknownRefund => "payment.unknown_refund",
+            PaymentError::RefundExceedsLine => "payment.refund_exceeds_line",
+            PaymentError::InvalidRefundLine => "payment.invalid_refund_line",
             PaymentError::InvalidCode => "payment.invalid_code",
         }
     }
@@ -61,8 +67,10 @@ impl DomainError for PaymentError {
             | PaymentError::InvalidTransition
             | PaymentError::AlreadyCaptured
             | PaymentError::NotCaptured
-            | PaymentError::RefundExceedsCaptured => ErrorKind::Conflict,
-            PaymentError::InvalidAmount
+            | PaymentError::RefundExceedsCaptured
+            | PaymentError::RefundExceedsLine => ErrorKind::Conflict,
+            PaymentError::InvalidRefundLine
+            | PaymentError::InvalidAmount
             | PaymentError::InvalidMethod
             | PaymentError::CurrencyMismatch
             | PaymentError::InvalidCode => ErrorKind::Invalid,
@@ -74,7 +82,7 @@ impl DomainError for PaymentError {
 mod tests {
     use super::*;
 
-    const ALL: [PaymentError; 12] = [
+    const ALL: [PaymentError; 14] = [
         PaymentError::NotFound,
         PaymentError::Forbidden,
         PaymentError::Mismatch,
@@ -87,6 +95,8 @@ mod tests {
         PaymentError::RefundExceedsCaptured,
         PaymentError::UnknownRefund,
         PaymentError::InvalidCode,
+        PaymentError::RefundExceedsLine,
+        PaymentError::InvalidRefundLine,
     ];
 
     #[test]
@@ -114,6 +124,8 @@ mod tests {
                 ("payment.refund_exceeds_captured", ErrorKind::Conflict),
                 ("payment.unknown_refund", ErrorKind::NotFound),
                 ("payment.invalid_code", ErrorKind::Invalid),
+                ("payment.refund_exceeds_line", ErrorKind::Conflict),
+                ("payment.invalid_refund_line", ErrorKind::Invalid),
             ]
         );
     }

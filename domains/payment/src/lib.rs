@@ -43,6 +43,7 @@ mod tests {
         let allowed = [
             "strum",
             "agora-kernel",
+            "agora-promotion",
             "serde",
             "serde_json",
             "thiserror",

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AuthorizationOutcome, PaymentCommand, PaymentError, PaymentEvent, PaymentStatus,
-    ProviderEventKind,
+    line_share, AuthorizationOutcome, LineShare, PaymentCommand, PaymentError, PaymentEvent,
+    PaymentStatus, ProviderEventKind, RefundUnits,
 };
 
 /// Largest amount of one payment, in minor units (a hundred million in a two-decimal
@@ -34,6 +34,9 @@ pub enum RefundStatus {
 pub struct Refund {
     pub amount: Money,
     pub status: RefundStatus,
+    /// The order line's units it gives back, for a line refund.
+    #[serde(default)]
+    pub line: Option<RefundUnits>,
 }
 
 /// What `start` fixed for good: a repeated `start` must match it exactly.
@@ -76,6 +79,9 @@ pub struct RefundView {
     pub refund_id: String,
     pub amount: Money,
     pub status: RefundStatus,
+    /// The order line's units it gives back, for a line refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<RefundUnits>,
 }
 
 /// What the payment service and the back office see of a payment.
@@ -303,6 +309,7 @@ impl Payment {
             refund_id: refund_id.to_string(),
             amount,
             total_refunded: Money::new(total, amount.currency),
+            line: self.refunds.get(refund_id).and_then(|r| r.line.clone()),
             at,
         }
     }
@@ -384,6 +391,7 @@ impl Payment {
         &self,
         refund_id: &str,
         amount: Money,
+        line: Option<&LineShare>,
         at: DateTime<Utc>,
     ) -> Result<Vec<PaymentEvent>, PaymentError> {
         // Checked before the status, so a retried request stays a no-op even after it
@@ -407,9 +415,25 @@ impl Payment {
         if amount.amount_minor > refundable {
             return Err(PaymentError::RefundExceedsCaptured);
         }
+        // A line refund gives back at most its units' share of what the line cost; pending
+        // line refunds count, as pending amounts do above.
+        if let Some(share) = line {
+            if share.line_paid.currency != captured.currency {
+                return Err(PaymentError::CurrencyMismatch);
+            }
+            let given_back = self
+                .refunds
+                .values()
+                .filter(|r| r.status != RefundStatus::Failed)
+                .filter_map(|r| r.line.as_ref());
+            if amount.amount_minor > line_share(given_back, share)?.amount_minor {
+                return Err(PaymentError::RefundExceedsLine);
+            }
+        }
         Ok(vec![PaymentEvent::RefundRequested {
             refund_id: refund_id.to_string(),
             amount,
+            line: line.map(|l| l.units.clone()),
             at,
         }])
     }
@@ -564,8 +588,9 @@ impl Decider for Payment {
             PaymentCommand::RequestRefund {
                 refund_id,
                 amount,
+                line,
                 now,
-            } => self.request_refund(refund_id, *amount, *now),
+            } => self.request_refund(refund_id, *amount, line.as_ref(), *now),
             PaymentCommand::RecordRefund { refund_id, now } => self.record_refund(refund_id, *now),
             PaymentCommand::RecordRefundFailure {
                 refund_id,
@@ -654,13 +679,17 @@ impl Decider for Payment {
                 self.status = PaymentStatus::Voided;
             }
             PaymentEvent::RefundRequested {
-                refund_id, amount, ..
+                refund_id,
+                amount,
+                line,
+                ..
             } => {
                 self.refunds.insert(
                     refund_id.clone(),
                     Refund {
                         amount: *amount,
                         status: RefundStatus::Pending,
+                        line: line.clone(),
                     },
                 );
             }
@@ -675,6 +704,7 @@ impl Decider for Payment {
                     .or_insert(Refund {
                         amount: *amount,
                         status: RefundStatus::Pending,
+                        line: None,
                     })
                     .status = RefundStatus::Succeeded;
                 let in_full = self
@@ -746,6 +776,7 @@ impl Decider for Payment {
                     refund_id: refund_id.clone(),
                     amount: r.amount,
                     status: r.status,
+                    line: r.line.clone(),
                 })
                 .collect(),
             provider_events: self.provider_events.len(),

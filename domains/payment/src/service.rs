@@ -42,6 +42,10 @@ pub struct AuthorizePayment {
 pub struct RefundPayment {
     pub refund_id: String,
     pub amount: Money,
+    /// For a refund of units of one order line: the line's facts from the order, which cap
+    /// the amount at what the shopper paid for those units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<crate::LineShare>,
 }
 
 /// `agora.payment.provider_event`: a webhook the edge verified.
@@ -80,6 +84,7 @@ mod tests {
             PaymentRequest::Refund(RefundPayment {
                 refund_id: "r1".into(),
                 amount: eur(100),
+                line: None,
             }),
             PaymentRequest::ProviderEvent(ProviderEvent {
                 event_id: "evt_1".into(),

@@ -407,6 +407,7 @@ impl PaymentService {
                 PaymentCommand::RequestRefund {
                     refund_id: req.refund_id.clone(),
                     amount: req.amount,
+                    line: req.line.clone(),
                     now: Utc::now(),
                 },
                 ctx,

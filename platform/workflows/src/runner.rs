@@ -876,6 +876,7 @@ impl Runner {
                 &PaymentRequest::Refund(RefundPayment {
                     refund_id: refund_id.clone(),
                     amount,
+                    line: None,
                 }),
             )
             .await;
@@ -987,7 +988,10 @@ impl Runner {
                 };
                 match payment_event {
                     PaymentEvent::PaymentRefunded {
-                        refund_id, amount, ..
+                        refund_id,
+                        amount,
+                        line,
+                        ..
                     } => {
                         let _: CommandReply<OrderView> = self
                             .send(
@@ -996,7 +1000,10 @@ impl Runner {
                                 &OrderCommand::RecordRefund {
                                     refund_id,
                                     amount,
-                                    line: None,
+                                    line: line.map(|l| agora_order::RefundLine {
+                                        sku: l.sku,
+                                        quantity: l.quantity,
+                                    }),
                                     now: Utc::now(),
                                 },
                             )

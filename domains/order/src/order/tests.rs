@@ -1305,9 +1305,13 @@ fn the_view_shows_the_order_and_never_the_token_hash() {
             quantity: 2,
             line_total: eur(2000),
             discount: eur(0),
+            // 20 % on top: what a refund of its units can give back at most.
+            paid: eur(2400),
+            refunded_units: 0,
         }
     );
     assert_eq!(view.lines[1].line_total, eur(500));
+    assert_eq!(view.lines[1].paid, eur(600));
     assert_eq!(view.currency, Currency::EUR);
     assert_eq!(
         (view.subtotal, view.shipping, view.tax, view.total),

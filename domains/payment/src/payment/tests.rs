@@ -100,6 +100,7 @@ fn refund_requested(refund_id: &str, amount_minor: i64) -> PaymentEvent {
     PaymentEvent::RefundRequested {
         refund_id: refund_id.into(),
         amount: eur(amount_minor),
+        line: None,
         at: now(),
     }
 }
@@ -109,6 +110,7 @@ fn refunded(refund_id: &str, amount_minor: i64, total_minor: i64) -> PaymentEven
         refund_id: refund_id.into(),
         amount: eur(amount_minor),
         total_refunded: eur(total_minor),
+        line: None,
         at: now(),
     }
 }
@@ -231,6 +233,7 @@ fn request_refund(refund_id: &str, amount: Money) -> PaymentCommand {
     PaymentCommand::RequestRefund {
         refund_id: refund_id.into(),
         amount,
+        line: None,
         now: now(),
     }
 }
@@ -727,6 +730,7 @@ fn a_refund_request_reserves_part_of_the_captured_amount() {
         Some(&Refund {
             amount: eur(2_500),
             status: RefundStatus::Pending,
+            line: None,
         })
     );
 }
@@ -1541,16 +1545,19 @@ fn the_view_sums_refunds_by_status() {
                     refund_id: "r1".into(),
                     amount: eur(1_000),
                     status: RefundStatus::Succeeded,
+                    line: None,
                 },
                 RefundView {
                     refund_id: "r2".into(),
                     amount: eur(2_000),
                     status: RefundStatus::Pending,
+                    line: None,
                 },
                 RefundView {
                     refund_id: "r3".into(),
                     amount: eur(3_000),
                     status: RefundStatus::Failed,
+                    line: None,
                 },
             ],
             provider_events: 1,
@@ -1634,4 +1641,75 @@ async fn the_cqrs_es_aggregate_delegates_to_decide() {
         })
         .await
         .then_expect_error(PaymentError::AlreadyCaptured);
+}
+
+fn line_share(sku: &str, quantity: i64, line_paid_minor: i64, line_units: i64) -> LineShare {
+    LineShare {
+        units: RefundUnits {
+            sku: agora_kernel::Sku::parse(sku).expect("sku"),
+            quantity,
+        },
+        line_paid: eur(line_paid_minor),
+        line_units,
+    }
+}
+
+fn request_line_refund(refund_id: &str, amount_minor: i64, share: LineShare) -> PaymentCommand {
+    PaymentCommand::RequestRefund {
+        refund_id: refund_id.into(),
+        amount: eur(amount_minor),
+        line: Some(share),
+        now: now(),
+    }
+}
+
+#[test]
+fn a_line_refund_gives_back_at_most_what_its_units_cost_and_pending_ones_count() {
+    // A line of 3 units for which the shopper paid €10.00 after its discount: the units'
+    // shares are 3.34, 3.33 and 3.33, so every unit refunded in any steps gives back exactly
+    // the €10.00 paid, never the €12.00 it listed at.
+    let mut payment = Payment::default();
+    for e in captured_payment() {
+        payment.evolve(&e);
+    }
+    let staff = || staff("staff");
+    let too_much = request_line_refund("r1", 335, line_share("TEE-1", 1, 1_000, 3));
+    assert_eq!(
+        payment.decide(ID, &too_much, &staff()),
+        Err(PaymentError::RefundExceedsLine)
+    );
+    let first = request_line_refund("r1", 334, line_share("TEE-1", 1, 1_000, 3));
+    let events = payment.decide(ID, &first, &staff()).expect("first unit");
+    for e in &events {
+        payment.evolve(e);
+    }
+    // The pending first unit counts: two more units are worth 6.66, not 6.67.
+    let two = request_line_refund("r2", 667, line_share("TEE-1", 2, 1_000, 3));
+    assert_eq!(
+        payment.decide(ID, &two, &staff()),
+        Err(PaymentError::RefundExceedsLine)
+    );
+    let two = request_line_refund("r2", 666, line_share("TEE-1", 2, 1_000, 3));
+    let events = payment.decide(ID, &two, &staff()).expect("two more units");
+    assert!(matches!(
+        &events[..],
+        [PaymentEvent::RefundRequested { line: Some(units), .. }] if units.quantity == 2
+    ));
+    for e in &events {
+        payment.evolve(e);
+    }
+    // Every unit is given back: no unit is left to refund.
+    let more = request_line_refund("r3", 1, line_share("TEE-1", 1, 1_000, 3));
+    assert_eq!(
+        payment.decide(ID, &more, &staff()),
+        Err(PaymentError::InvalidRefundLine)
+    );
+    // The provider's answer carries the units on to the order.
+    let done = payment
+        .decide(ID, &record_refund("r2"), &system())
+        .expect("recorded");
+    assert!(matches!(
+        &done[..],
+        [PaymentEvent::PaymentRefunded { line: Some(units), .. }] if units.quantity == 2
+    ));
 }
