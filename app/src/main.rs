@@ -216,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
                 let report =
                     agora::seed::seed_catalog(&bus, seed_products, 42, 32, progress_bar()).await?;
                 let seeded = started.elapsed();
+                agora::seed::seed_promotions(&bus).await?;
                 println!(
                     "Seeded {} categories and {} products ({} SKUs) in {:.1} s.",
                     report.categories,
@@ -243,6 +244,12 @@ async fn main() -> anyhow::Result<()> {
             if let Some(addr) = platform.http_addr {
                 println!("Agora is up: http://{addr}  (OpenAPI: http://{addr}/openapi.json)");
                 println!("Storefront: http://{addr}/   Back office: http://{addr}/backoffice");
+                if seed_products > 0 {
+                    println!(
+                        "Promotion code: {} (10 % off orders from €50)",
+                        agora::seed::DEMO_CODE
+                    );
+                }
             }
             if seed_carts > 0 {
                 let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);

@@ -5,6 +5,7 @@ use std::time::Duration;
 use agora_cart::CartCommand;
 use agora_identity::{AccountCommand, Role};
 use agora_kernel::{Command, CommandId, Principal, Sku};
+use agora_promotion::PromotionCommand;
 use agora_nats::{Bus, RequestContext};
 use agora_workflows::IdentityRequest;
 
@@ -313,4 +314,41 @@ async fn request<C: Command>(
             anyhow::anyhow!("{service}.{}: {}", command.name(), e.message)
         })?;
     Ok(reply.view)
+}
+
+/// The demo's promotion code: 10 % off orders of €50 or more.
+pub const DEMO_CODE: &str = "SUMMER10";
+
+/// Creates and activates the demo's code promotion ([`DEMO_CODE`]) through the promotion
+/// service, as the platform. Safe to run on every start: the same stream and command ids.
+pub async fn seed_promotions(bus: &Bus) -> anyhow::Result<()> {
+    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"agora:demo-promotion:summer10")
+        .to_string();
+    let terms: agora_promotion::PromotionTerms = serde_json::from_value(serde_json::json!({
+        "name": "Summer: 10 % off from €50",
+        "currency": "EUR",
+        "action": {"percent_off_order": {"percent_bp": 1000}},
+        "eligibility": {"minimum_subtotal": {"amount_minor": 5000, "currency": "EUR"}},
+    }))?;
+    let now = chrono::Utc::now();
+    send_as_system(
+        bus,
+        &id,
+        seed_command_id("demo-promotion:summer10:create"),
+        &PromotionCommand::Create {
+            terms,
+            codes: agora_promotion::CodeSpec::Code {
+                code: agora_promotion::PromotionCode::parse(DEMO_CODE)?,
+            },
+            now,
+        },
+    )
+    .await?;
+    send_as_system(
+        bus,
+        &id,
+        seed_command_id("demo-promotion:summer10:activate"),
+        &PromotionCommand::Activate { now },
+    )
+    .await
 }

@@ -305,6 +305,17 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
         .to_string();
     assert_eq!(csv.lines().count(), 26, "{csv}");
     assert!(csv.starts_with("code,redeemed_by_order\nTFT-"), "{csv}");
+    // Staff activate it from its own page.
+    b.click("#promotion-actions button").await;
+    b.find(".notice").await;
+    b.until("the batch is active", Duration::from_secs(30), async |b| {
+        b.count("span.badge[data-status=active]").await == 1
+            || {
+                b.client.refresh().await.expect("reload");
+                false
+            }
+    })
+    .await;
     b.goto("/backoffice/promotions").await;
 
     // A form that does not describe a discount is refused in place.

@@ -2340,6 +2340,22 @@ pub async fn promotion_detail(
             p { span.badge data-status=(p["status"].as_str().unwrap_or_default()) { (p["status"].as_str().unwrap_or_default()) }
                 " · " (p["kind"].as_str().unwrap_or_default())
                 @if let Some(code) = p["code"].as_str() { " · code " code { (code) } } }
+            @let state = p["status"].as_str().unwrap_or_default();
+            div.inline-form #promotion-actions {
+                @for (action, label, allowed) in [
+                    ("activate", "Activate", state == "draft" || state == "paused"),
+                    ("pause", "Pause", state == "active"),
+                    ("end", "End", state != "ended"),
+                ] {
+                    @if allowed {
+                        form.inline-form method="post" action=(format!("/backoffice/promotions/{}/{action}", enc(&id))) {
+                            (csrf(&ctx))
+                            input type="hidden" name="back" value=(format!("/backoffice/promotions/{}", enc(&id)));
+                            button.secondary type="submit" { (label) }
+                        }
+                    }
+                }
+            }
             @if p["terms"].is_object() { (describe_terms(&p["terms"])) }
             p #promotion-counters { (p["uses"].as_u64().unwrap_or(0)) " uses, "
                 (money(p["spent"]["amount_minor"].as_i64().unwrap_or(0), currency)) " given" }

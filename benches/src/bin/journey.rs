@@ -52,6 +52,10 @@ struct Args {
     /// Payment method token for every checkout.
     #[arg(long, default_value = "pm_card_visa")]
     payment_method: String,
+    /// Check out with this promotion code: created before the run (10 % off the order, no
+    /// limits; needs --admin-token) unless it exists already.
+    #[arg(long)]
+    code: Option<String>,
 }
 
 struct Product {
@@ -65,6 +69,7 @@ struct Shared {
     base: String,
     products: Vec<Product>,
     payment_method: String,
+    code: Option<String>,
     measure_from: Instant,
     deadline: Instant,
 }
@@ -175,11 +180,14 @@ async fn journey(shared: &Shared, stats: &mut Stats, seed: &mut u64, n: u64) -> 
     }
 
     let key = format!("journey-{:016x}-{n}", *seed);
-    let body = json!({
+    let mut body = json!({
         "email": "shopper@example.com",
         "shipping_address": {"name": "Bench Shopper", "line1": "1 Load St", "city": "Berlin", "postal_code": "10115", "country": "DE"},
         "payment_method": shared.payment_method,
     });
+    if let Some(code) = &shared.code {
+        body["code"] = json!(code);
+    }
     let t = Instant::now();
     let mut attempt = 0;
     let placed = loop {
@@ -296,6 +304,29 @@ async fn setup(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Produc
                 .with_context(|| format!("restock {sku}"))?;
         }
     }
+    if let (Some(code), Some(token)) = (&args.code, &args.admin_token) {
+        let created = http
+            .post(format!("{}/admin/promotions", args.url))
+            .bearer_auth(token)
+            .header("Idempotency-Key", format!("bench-journey-code-{code}"))
+            .json(&json!({
+                "terms": {"name": format!("Bench {code}"), "currency": "EUR",
+                          "action": {"percent_off_order": {"percent_bp": 1000}}},
+                "codes": {"code": {"code": code}},
+            }))
+            .send()
+            .await?;
+        if created.status().is_success() {
+            let created: Value = created.json().await?;
+            let id = created["promotion_id"].as_str().context("promotion id")?;
+            http.post(format!("{}/admin/promotions/{id}/activate", args.url))
+                .bearer_auth(token)
+                .send()
+                .await?;
+        } else if created.status() != reqwest::StatusCode::CONFLICT {
+            bail!("creating the code promotion: {}", created.text().await?);
+        }
+    }
     Ok(products)
 }
 
@@ -384,6 +415,7 @@ async fn main() -> anyhow::Result<()> {
         base: args.url.clone(),
         products,
         payment_method: args.payment_method.clone(),
+        code: args.code.clone(),
         measure_from: start + Duration::from_secs(args.warmup_secs),
         deadline: start + Duration::from_secs(args.warmup_secs + args.duration_secs),
     });
