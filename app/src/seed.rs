@@ -5,8 +5,8 @@ use std::time::Duration;
 use agora_cart::CartCommand;
 use agora_identity::{AccountCommand, Role};
 use agora_kernel::{Command, CommandId, Principal, Sku};
-use agora_promotion::PromotionCommand;
 use agora_nats::{Bus, RequestContext};
+use agora_promotion::PromotionCommand;
 use agora_workflows::IdentityRequest;
 
 /// A guest cart the seed created, so a newcomer can try it with curl.

@@ -31,7 +31,7 @@
 //! | checkout (saga) | read | — | — | yes | yes | yes |
 //! | checkout (saga) | start (shopper's own cart, through the checkout service), record outcomes | own cart | — | — | — | — |
 //! | promotion | read one, list, redemptions report (`/admin/promotions`, `/admin/reports/promotions.csv`) | — | — | yes | yes | yes |
-//! | promotion | create, activate, pause, end | — | — | yes | yes | — |
+//! | promotion | create, revise a draft, activate, pause, end | — | — | yes | yes | — |
 //! | promotion | reserve, confirm, release (the checkout saga) | — | — | — | override | — |
 //! | account | read | own | own | yes | yes | yes |
 //! | account | grant and revoke roles | — | — | — | yes | — |
@@ -371,6 +371,12 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::POST,
             "/admin/promotions".into(),
             Some(json!({"terms": terms("Access 2"), "codes": {"code": {"code": "ACCESS2"}}})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::PUT,
+            format!("/admin/promotions/{promotion}"),
+            Some(json!({"terms": terms("Access 1 revised")})),
             [I, I, D, D, D, D, D],
         ),
         (

@@ -318,6 +318,27 @@ async fn the_cart_shows_what_each_promotion_takes_off_and_why_its_code_does_not_
     )
     .await;
     let cart = shop::cart(&app.http, &app.base, &[("PRICE-A", 1), ("PRICE-B", 1)]).await;
+    // An active promotion's terms are fixed: no cart is priced by terms changed under it.
+    let active = create_promotion(
+        &app,
+        json!({"name": "Big baskets ship free", "currency": "EUR", "action": "free_shipping",
+               "eligibility": {"minimum_subtotal": {"amount_minor": 99_999_00, "currency": "EUR"}}}),
+        json!("automatic"),
+    )
+    .await;
+    let r = app
+        .http
+        .put(format!("{}/admin/promotions/{active}", app.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"terms": {"name": "Changed", "currency": "EUR", "action": "free_shipping"}}))
+        .send()
+        .await
+        .expect("revise");
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["code"],
+        "promotion.not_editable"
+    );
 
     // The automatic promotion shows on its line as soon as the read model lists it active.
     let priced = eventually(Duration::from_secs(30), || async {

@@ -309,11 +309,10 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     b.click("#promotion-actions button").await;
     b.find(".notice").await;
     b.until("the batch is active", Duration::from_secs(30), async |b| {
-        b.count("span.badge[data-status=active]").await == 1
-            || {
-                b.client.refresh().await.expect("reload");
-                false
-            }
+        b.count("span.badge[data-status=active]").await == 1 || {
+            b.client.refresh().await.expect("reload");
+            false
+        }
     })
     .await;
     b.goto("/backoffice/promotions").await;

@@ -68,6 +68,7 @@ use crate::{ApiError, AppState};
         crate::promotions::create_promotion,
         crate::promotions::list_promotions,
         crate::promotions::get_promotion,
+        crate::promotions::revise_promotion,
         crate::promotions::change_status,
         crate::promotions::redemptions_report,
         crate::orders::admin_order,

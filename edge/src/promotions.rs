@@ -23,7 +23,10 @@ pub fn router() -> Router<AppState> {
             "/admin/promotions",
             post(create_promotion).get(list_promotions),
         )
-        .route("/admin/promotions/{promotion_id}", get(get_promotion))
+        .route(
+            "/admin/promotions/{promotion_id}",
+            get(get_promotion).put(revise_promotion),
+        )
         .route(
             "/admin/promotions/{promotion_id}/{transition}",
             post(change_status),
@@ -118,6 +121,44 @@ pub async fn get_promotion(
     Ok(Json(PromotionReply {
         promotion_id: id,
         promotion: view,
+    }))
+}
+
+/// Body of `PUT /admin/promotions/{id}`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevisePromotion {
+    /// The whole new terms (as in `POST /admin/promotions`).
+    #[schema(value_type = Object)]
+    pub terms: PromotionTerms,
+}
+
+/// Replace the terms of a draft promotion (admin, staff); once activated its terms are fixed
+/// (`409 promotion.not_editable`), so no order is ever priced by terms that changed under it.
+#[utoipa::path(put, path = "/admin/promotions/{promotion_id}", tag = "promotions",
+    params(("promotion_id" = String, Path, description = "promotion id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    request_body = RevisePromotion, security(("bearer" = [])),
+    responses((status = 200, body = PromotionReply), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody),
+              (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn revise_promotion(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<RevisePromotion>,
+) -> Result<Json<PromotionReply>, ApiError> {
+    let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
+    let id = promotion_id(&id)?;
+    let command = PromotionCommand::Revise {
+        terms: body.terms,
+        now: Utc::now(),
+    };
+    let reply: agora_nats::CommandReply<serde_json::Value> =
+        service::command(&state, &headers, id.clone(), principal, command).await?;
+    Ok(Json(PromotionReply {
+        promotion_id: id,
+        promotion: reply.view,
     }))
 }
 

@@ -91,7 +91,11 @@ async fn skus(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<String>
     Ok(skus)
 }
 
-async fn create_promotions(args: &Args, http: &reqwest::Client, skus: &[String]) -> anyhow::Result<()> {
+async fn create_promotions(
+    args: &Args,
+    http: &reqwest::Client,
+    skus: &[String],
+) -> anyhow::Result<()> {
     let Some(token) = &args.admin_token else {
         if args.promotions > 0 {
             bail!("--promotions needs --admin-token");
