@@ -101,6 +101,14 @@ impl Pricing {
     }
 }
 
+/// What [`CheckoutService::offers`] gathers for the pricing engine.
+struct Offers {
+    customer: Option<CustomerId>,
+    first_order: bool,
+    automatic: Vec<agora_promotion::Offer>,
+    entered: Option<EnteredCode>,
+}
+
 /// Serves `agora.checkout.start` and `agora.checkout.get`.
 pub struct CheckoutService {
     pub host: AggregateHost<Checkout>,
@@ -194,21 +202,16 @@ impl CheckoutService {
         Ok((lines, categories))
     }
 
-    /// Prices `lines` with the promotions on offer: the active automatic ones and the
-    /// promotion of the entered `code`, each as its committed events leave it (see
-    /// [`PromotionBook`]), as the checkout `order` (if any) may use them. The engine is pure;
-    /// this only gathers its input.
-    #[allow(clippy::too_many_arguments)]
-    async fn promote(
+    /// The promotions on offer to `customer` (and the checkout `order`, if any): the active
+    /// automatic ones and the promotion of the entered `code`, each as its committed events
+    /// leave it (see [`PromotionBook`]), and whether this is the customer's first order. None
+    /// of it depends on the cart's lines, so it is gathered while the catalog prices them.
+    async fn offers(
         &self,
         order: Option<&str>,
-        lines: &[OrderLine],
-        categories: &BTreeMap<String, Option<String>>,
         customer: Option<CustomerId>,
         code: Option<&PromotionCode>,
-        shipping: Money,
-        now: chrono::DateTime<Utc>,
-    ) -> Result<PricedCart, ErrorBody> {
+    ) -> Result<Offers, ErrorBody> {
         let order = order.and_then(|o| PromotionOrderId::from_str(o).ok());
         let first_order = async {
             match customer {
@@ -236,6 +239,23 @@ impl CheckoutService {
             self.promotions.automatic(customer, order),
             entered
         )?;
+        Ok(Offers {
+            customer,
+            first_order,
+            automatic,
+            entered,
+        })
+    }
+
+    /// Prices `lines` with `offers`: the pure engine, given what the catalog and the
+    /// promotions said.
+    fn promote(
+        lines: &[OrderLine],
+        categories: &BTreeMap<String, Option<String>>,
+        offers: Offers,
+        shipping: Money,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<PricedCart, ErrorBody> {
         let cart_lines = lines
             .iter()
             .map(|line| {
@@ -259,14 +279,14 @@ impl CheckoutService {
             currency: shipping.currency,
             lines: cart_lines,
             customer: CustomerFacts {
-                customer,
+                customer: offers.customer,
                 groups: Default::default(),
-                first_order,
+                first_order: offers.first_order,
             },
             shipping,
             now,
-            automatic,
-            code: entered,
+            automatic: offers.automatic,
+            code: offers.entered,
         })
         .map_err(|e| e.to_body())
     }
@@ -430,9 +450,6 @@ impl CheckoutService {
         if cart.lines.is_empty() {
             return Err(agora_cart::CartError::Empty.to_body());
         }
-        let (lines, categories) = self.price(&cart, ctx).await?;
-        let shipping = self.shipping(&lines)?;
-        let now = Utc::now();
         // The code of the request, else the one kept on the cart.
         let code = match req.code.as_deref() {
             Some(raw) => {
@@ -444,17 +461,13 @@ impl CheckoutService {
             OrderOwner::Customer { customer_id } => Some(*customer_id),
             OrderOwner::Guest { .. } => None,
         };
-        let priced = self
-            .promote(
-                Some(&order_id),
-                &lines,
-                &categories,
-                customer,
-                code.as_ref(),
-                shipping,
-                now,
-            )
-            .await?;
+        let ((lines, categories), offers) = tokio::try_join!(
+            self.price(&cart, ctx),
+            self.offers(Some(&order_id), customer, code.as_ref())
+        )?;
+        let shipping = self.shipping(&lines)?;
+        let now = Utc::now();
+        let priced = Self::promote(&lines, &categories, offers, shipping, now)?;
         // A code the shopper entered must apply, or the checkout says why (`promotion.*`).
         if let Some(rejected) = &priced.code_rejection {
             return Err(rejected.reason.to_body());
@@ -603,8 +616,6 @@ impl CheckoutService {
             Some(country) => Some(self.pricing.tax_rule_for(country, req.region.as_deref())?),
             None => None,
         };
-        let (lines, categories) = self.price(&cart, ctx).await?;
-        let shipping = self.shipping(&lines)?;
         // A code that cannot be a code is priced as no code, and said so.
         let entered = req
             .code
@@ -613,17 +624,12 @@ impl CheckoutService {
         let code = entered
             .as_deref()
             .and_then(|raw| PromotionCode::parse(raw).ok());
-        let priced = self
-            .promote(
-                None,
-                &lines,
-                &categories,
-                customer,
-                code.as_ref(),
-                shipping,
-                Utc::now(),
-            )
-            .await?;
+        let ((lines, categories), offers) = tokio::try_join!(
+            self.price(&cart, ctx),
+            self.offers(None, customer, code.as_ref())
+        )?;
+        let shipping = self.shipping(&lines)?;
+        let priced = Self::promote(&lines, &categories, offers, shipping, Utc::now())?;
         let rejection = match (&entered, &code, &priced.code_rejection) {
             (Some(_), None, _) => Some(PromotionError::UnknownCode.to_body()),
             (_, _, Some(skipped)) => Some(skipped.reason.to_body()),
