@@ -240,29 +240,8 @@ async fn a_checkout_retried_three_times_with_one_key_redeems_once() {
     );
 }
 
-/// Creates and activates, as an admin, a promotion with `terms` and `codes`.
 async fn create_promotion(app: &TestApp, terms: Value, codes: Value) -> String {
-    let r = app
-        .http
-        .post(format!("{}/admin/promotions", app.base))
-        .bearer_auth(ADMIN)
-        .json(&json!({"terms": terms, "codes": codes}))
-        .send()
-        .await
-        .expect("create promotion");
-    let status = r.status();
-    let body: Value = r.json().await.expect("json");
-    assert_eq!(status, 201, "{body}");
-    let id = body["promotion_id"].as_str().expect("id").to_string();
-    let r = app
-        .http
-        .post(format!("{}/admin/promotions/{id}/activate", app.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("activate");
-    assert_eq!(r.status(), 200);
-    id
+    shop::promotion(&app.http, &app.base, terms, codes).await
 }
 
 async fn pricing(app: &TestApp, cart: &(String, String), query: &str) -> (u16, Value) {
@@ -322,7 +301,7 @@ async fn the_cart_shows_what_each_promotion_takes_off_and_why_its_code_does_not_
     let active = create_promotion(
         &app,
         json!({"name": "Big baskets ship free", "currency": "EUR", "action": "free_shipping",
-               "eligibility": {"minimum_subtotal": {"amount_minor": 99_999_00, "currency": "EUR"}}}),
+               "eligibility": {"minimum_subtotal": {"amount_minor": 9_999_900, "currency": "EUR"}}}),
         json!("automatic"),
     )
     .await;
@@ -455,7 +434,9 @@ async fn the_cart_shows_what_each_promotion_takes_off_and_why_its_code_does_not_
     assert_eq!((status, body["code"].as_str()), (422, Some("cart.empty")));
 }
 
-async fn refund(app: &TestApp, order_id: &str, key: &str, body: Value) -> (u16, Value) {
+/// Asks for a refund of `order_id` as an admin and checks the answer: its status, and for a
+/// refusal its stable code.
+async fn refund(app: &TestApp, order_id: &str, key: &str, body: Value, then: (u16, Option<&str>)) {
     let r = app
         .http
         .post(format!("{}/admin/orders/{order_id}/refund", app.base))
@@ -466,7 +447,9 @@ async fn refund(app: &TestApp, order_id: &str, key: &str, body: Value) -> (u16, 
         .await
         .expect("refund");
     let status = r.status().as_u16();
-    (status, r.json().await.expect("json"))
+    let body: Value = r.json().await.expect("json");
+    let code = (status >= 400).then(|| body["code"].as_str().unwrap_or_default());
+    assert_eq!((status, code), then, "{body}");
 }
 
 #[tokio::test]
@@ -509,37 +492,27 @@ async fn a_refund_of_discounted_units_gives_back_what_they_cost_never_more() {
     assert!(minor(&line["discount"]) > 0, "{line}");
     let paid = minor(&line["paid"]);
     let one_unit = (paid + 2) / 3;
-
     // More than one unit cost is refused before any money moves.
-    let (status, body) = refund(
+    let a_unit = |n: i64| json!({"sku": "LINE-A", "quantity": n});
+    refund(
         &app,
         &order_id,
         "too-much",
-        json!({"line": {"sku": "LINE-A", "quantity": 1}, "amount_minor": one_unit + 1}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
+        json!({"line": a_unit(1), "amount_minor": one_unit + 1}),
         (409, Some("payment.refund_exceeds_line")),
-        "{body}"
-    );
+    )
+    .await;
     // One unit without an amount gives back exactly its share; then the two others the rest.
-    let (status, body) = refund(
-        &app,
-        &order_id,
-        "one-unit",
-        json!({"line": {"sku": "LINE-A", "quantity": 1}}),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    let (status, body) = refund(
-        &app,
-        &order_id,
-        "two-units",
-        json!({"line": {"sku": "LINE-A", "quantity": 2}}),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
+    for (key, units) in [("one-unit", 1), ("two-units", 2)] {
+        refund(
+            &app,
+            &order_id,
+            key,
+            json!({"line": a_unit(units)}),
+            (202, None),
+        )
+        .await;
+    }
     let refunded = eventually(Duration::from_secs(30), || async {
         let o = common::system_get::<agora_order::Order>(&bus, &order_id)
             .await
@@ -557,35 +530,19 @@ async fn a_refund_of_discounted_units_gives_back_what_they_cost_never_more() {
         .clone();
     assert_eq!(a["refunded_units"], 3, "{a}");
     assert_eq!(shop::gateway_ops(&app.pool, &order_id, "refund").await, 2);
-    // No unit is left, and a line the order does not have is no line to refund.
-    let (status, body) = refund(
+    // No unit is left, a line the order does not have is no line to refund, and a refund
+    // names an amount or a line.
+    let no_line = (422, Some("payment.invalid_refund_line"));
+    refund(
         &app,
         &order_id,
         "fourth",
-        json!({"line": {"sku": "LINE-A", "quantity": 1}}),
+        json!({"line": a_unit(1)}),
+        no_line,
     )
     .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("payment.invalid_refund_line")),
-        "{body}"
-    );
-    let (status, body) = refund(
-        &app,
-        &order_id,
-        "other",
-        json!({"line": {"sku": "NOT-IN-IT", "quantity": 1}}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("payment.invalid_refund_line")),
-        "{body}"
-    );
-    let (status, body) = refund(&app, &order_id, "nothing", json!({})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("request.invalid_refund")),
-        "{body}"
-    );
+    let other = json!({"line": {"sku": "NOT-IN-IT", "quantity": 1}});
+    refund(&app, &order_id, "other", other, no_line).await;
+    let nothing = (422, Some("request.invalid_refund"));
+    refund(&app, &order_id, "nothing", json!({}), nothing).await;
 }

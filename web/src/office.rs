@@ -2402,12 +2402,17 @@ pub async fn promotion_codes_csv(
             c["redeemed_by"].as_str().unwrap_or_default()
         ));
     }
+    csv_download("codes.csv", csv)
+}
+
+/// A CSV file to save as `name`.
+fn csv_download(name: &str, csv: impl IntoResponse) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                "attachment; filename=\"codes.csv\"",
+                format!("attachment; filename=\"{name}\""),
             ),
         ],
         csv,
@@ -2445,17 +2450,7 @@ pub async fn promotions_report(State(web): State<Web>, Extension(ctx): Extension
         .get_bytes("/admin/reports/promotions.csv", &ctx.person())
         .await
     {
-        Ok(csv) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"promotions.csv\"",
-                ),
-            ],
-            csv,
-        )
-            .into_response(),
+        Ok(csv) => csv_download("promotions.csv", csv),
         Err(e) => error_page(&ctx, &e),
     }
 }

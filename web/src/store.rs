@@ -757,33 +757,29 @@ pub async fn cart_update(
         .and_then(|q| q.trim().parse().ok())
         .unwrap_or(-1);
     let uri = format!("/store/carts/{}/items/{}", enc(&cart.id), enc(&form.sku));
-    let result = if quantity == 0 {
-        web.api
-            .call(
-                axum::http::Method::DELETE,
-                &uri,
-                &ctx.for_cart(),
-                None,
-                None,
-            )
-            .await
+    if quantity == 0 {
+        change_cart(&web, &ctx, axum::http::Method::DELETE, &uri, None).await
     } else {
-        web.api
-            .call(
-                axum::http::Method::PATCH,
-                &uri,
-                &ctx.for_cart(),
-                None,
-                Some(&json!({"quantity": quantity})),
-            )
-            .await
-    };
-    match result {
+        let body = json!({"quantity": quantity});
+        change_cart(&web, &ctx, axum::http::Method::PATCH, &uri, Some(&body)).await
+    }
+}
+
+/// Sends one change of the visitor's cart to the API and goes back to the cart page, with the
+/// API's message when it refused the change.
+async fn change_cart(
+    web: &Web,
+    ctx: &Ctx,
+    method: axum::http::Method,
+    uri: &str,
+    body: Option<&Value>,
+) -> Response {
+    match web.api.call(method, uri, &ctx.for_cart(), None, body).await {
         Ok(_) => see_other("/cart"),
         Err(e) if e.status.is_client_error() => {
             see_other(&format!("/cart?error={}", enc(&e.message)))
         }
-        Err(e) => error_page(&ctx, &e),
+        Err(e) => error_page(ctx, &e),
     }
 }
 
@@ -797,23 +793,7 @@ pub async fn cart_remove(
         return see_other("/cart");
     };
     let uri = format!("/store/carts/{}/items/{}", enc(&cart.id), enc(&form.sku));
-    match web
-        .api
-        .call(
-            axum::http::Method::DELETE,
-            &uri,
-            &ctx.for_cart(),
-            None,
-            None,
-        )
-        .await
-    {
-        Ok(_) => see_other("/cart"),
-        Err(e) if e.status.is_client_error() => {
-            see_other(&format!("/cart?error={}", enc(&e.message)))
-        }
-        Err(e) => error_page(&ctx, &e),
-    }
+    change_cart(&web, &ctx, axum::http::Method::DELETE, &uri, None).await
 }
 
 /// One priced line of a cart.
@@ -1000,23 +980,9 @@ pub async fn cart_code(
     let Some(cart) = &ctx.cart else {
         return see_other("/cart");
     };
-    let result = web
-        .api
-        .call(
-            axum::http::Method::PUT,
-            &format!("/store/carts/{}/code", enc(&cart.id)),
-            &ctx.for_cart(),
-            None,
-            Some(&json!({"code": form.code.trim()})),
-        )
-        .await;
-    match result {
-        Ok(_) => see_other("/cart"),
-        Err(e) if e.status.is_client_error() => {
-            see_other(&format!("/cart?error={}", enc(&e.message)))
-        }
-        Err(e) => error_page(&ctx, &e),
-    }
+    let uri = format!("/store/carts/{}/code", enc(&cart.id));
+    let body = json!({"code": form.code.trim()});
+    change_cart(&web, &ctx, axum::http::Method::PUT, &uri, Some(&body)).await
 }
 
 /// `POST /cart/code/remove`.
@@ -1024,23 +990,8 @@ pub async fn cart_code_remove(State(web): State<Web>, Extension(ctx): Extension<
     let Some(cart) = &ctx.cart else {
         return see_other("/cart");
     };
-    let result = web
-        .api
-        .call(
-            axum::http::Method::DELETE,
-            &format!("/store/carts/{}/code", enc(&cart.id)),
-            &ctx.for_cart(),
-            None,
-            None,
-        )
-        .await;
-    match result {
-        Ok(_) => see_other("/cart"),
-        Err(e) if e.status.is_client_error() => {
-            see_other(&format!("/cart?error={}", enc(&e.message)))
-        }
-        Err(e) => error_page(&ctx, &e),
-    }
+    let uri = format!("/store/carts/{}/code", enc(&cart.id));
+    change_cart(&web, &ctx, axum::http::Method::DELETE, &uri, None).await
 }
 
 #[derive(Debug, Default, Deserialize)]

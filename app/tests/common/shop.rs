@@ -195,19 +195,27 @@ pub async fn code_promotion(
     off: i64,
     limits: Value,
 ) -> String {
+    promotion(
+        http,
+        base,
+        json!({
+            "name": format!("{code} off"),
+            "currency": "EUR",
+            "action": {"amount_off_order": {"amount": {"amount_minor": off, "currency": "EUR"}}},
+            "limits": limits
+        }),
+        json!({"code": {"code": code}}),
+    )
+    .await
+}
+
+/// Creates and activates, as an admin, a promotion with `terms` and `codes` (`"automatic"`,
+/// `{"code": {..}}`...), and returns its id.
+pub async fn promotion(http: &reqwest::Client, base: &str, terms: Value, codes: Value) -> String {
     let r = http
         .post(format!("{base}/admin/promotions"))
         .bearer_auth(ADMIN)
-        .header("Idempotency-Key", format!("promotion-{code}"))
-        .json(&json!({
-            "terms": {
-                "name": format!("{code} off"),
-                "currency": "EUR",
-                "action": {"amount_off_order": {"amount": {"amount_minor": off, "currency": "EUR"}}},
-                "limits": limits
-            },
-            "codes": {"code": {"code": code}}
-        }))
+        .json(&json!({"terms": terms, "codes": codes}))
         .send()
         .await
         .expect("create promotion");
