@@ -34,7 +34,7 @@
 //! | promotion | create, revise a draft, activate, pause, end | — | — | yes | yes | — |
 //! | promotion | reserve, confirm, release (the checkout saga) | — | — | — | override | — |
 //! | account | read | own | own | yes | yes | yes |
-//! | account | grant and revoke roles | — | — | — | yes | — |
+//! | account | grant and revoke roles, set customer groups | — | — | — | yes | — |
 //! | session | sign in, refresh, sign out (through the identity service) | own | own | own | own | own |
 //! | carts, orders, reports, notifications | back-office lists | — | — | yes | yes | yes |
 //! | feed | list parked events / replay one | — | — | yes / yes | yes / yes | yes / — |
@@ -484,6 +484,12 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::POST,
             format!("/admin/accounts/{}/roles/auditor", cast.eve.id),
             None,
+            [I, D, D, D, D, D, D],
+        ),
+        (
+            Method::PUT,
+            format!("/admin/accounts/{}/groups", cast.eve.id),
+            Some(json!({"groups": ["vip"]})),
             [I, D, D, D, D, D, D],
         ),
         (

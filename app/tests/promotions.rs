@@ -546,3 +546,90 @@ async fn a_refund_of_discounted_units_gives_back_what_they_cost_never_more() {
     let nothing = (422, Some("request.invalid_refund"));
     refund(&app, &order_id, "nothing", json!({}), nothing).await;
 }
+
+#[tokio::test]
+async fn a_promotion_for_a_customer_group_applies_once_an_admin_puts_the_customer_in_it() {
+    let app = spawn_app(Roles::all()).await;
+    shop::product(&app.http, &app.base, &[("VIP-TEE", 4000)], 10).await;
+    shop::until_for_sale(&app.pool, &["VIP-TEE"]).await;
+    create_promotion(
+        &app,
+        json!({"name": "VIP 20 % off", "currency": "EUR",
+               "action": {"percent_off_order": {"percent_bp": 2000}},
+               "eligibility": {"customer_groups": ["vip"]}}),
+        json!({"code": {"code": "VIP20"}}),
+    )
+    .await;
+    let ada = common::people::sign_up(&app, "ada").await;
+    let created: Value = app
+        .http
+        .post(format!("{}/store/carts", app.base))
+        .bearer_auth(&ada.access)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("cart")
+        .json()
+        .await
+        .expect("json");
+    let cart = created["cart_id"].as_str().expect("cart id").to_string();
+    let r = app
+        .http
+        .post(format!("{}/store/carts/{cart}/items", app.base))
+        .bearer_auth(&ada.access)
+        .json(&json!({"sku": "VIP-TEE", "quantity": 1}))
+        .send()
+        .await
+        .expect("add");
+    assert_eq!(r.status(), 200);
+    let priced = || async {
+        app.http
+            .get(format!(
+                "{}/store/carts/{cart}/pricing?code=VIP20",
+                app.base
+            ))
+            .bearer_auth(&ada.access)
+            .send()
+            .await
+            .expect("pricing")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    let before = priced().await;
+    assert_eq!(
+        before["code_rejection"]["error"], "promotion.customer_not_eligible",
+        "{before}"
+    );
+    // Staff may not put customers in groups; an admin may, and a malformed group is refused.
+    let groups = |who: &str, body: Value| {
+        let who = who.to_string();
+        let url = format!("{}/admin/accounts/{}/groups", app.base, ada.id);
+        let http = app.http.clone();
+        async move {
+            let r = http
+                .put(url)
+                .bearer_auth(who)
+                .json(&body)
+                .send()
+                .await
+                .expect("groups");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let staff = common::people::with_role(&app, "sam", "staff").await;
+    let (status, _) = groups(&staff.access, json!({"groups": ["vip"]})).await;
+    assert_eq!(status, 403);
+    let (status, body) = groups(ADMIN, json!({"groups": ["V I P"]})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("identity.invalid_group"))
+    );
+    let (status, body) = groups(ADMIN, json!({"groups": ["vip"]})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["groups"], json!(["vip"]));
+    let after = priced().await;
+    assert!(after["code_rejection"].is_null(), "{after}");
+    assert_eq!(minor(&after["discount"]), 800, "{after}");
+}

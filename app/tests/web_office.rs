@@ -352,6 +352,11 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     b.click("#grant button[type=submit]").await;
     b.find(".notice").await;
     assert_eq!(b.count("#roles li[data-role='staff']").await, 1);
+    // ... and puts the customer in the VIP group, which promotions may be for.
+    b.fill("#groups-field", "VIP, wholesale").await;
+    b.click("#set-groups button[type=submit]").await;
+    b.find(".notice").await;
+    assert_eq!(b.text("#groups").await, "vip, wholesale");
     b.shot("backoffice-account").await;
     b.accessible("backoffice-account").await;
     sign_out(&b).await;

@@ -53,6 +53,10 @@ pub fn router() -> Router<AppState> {
             "/admin/accounts/{id}/roles/{role}",
             post(grant_role).delete(revoke_role),
         )
+        .route(
+            "/admin/accounts/{id}/groups",
+            axum::routing::put(set_groups),
+        )
 }
 
 /// The routes a client may hammer to guess passwords or flood mailboxes; the edge puts a
@@ -813,4 +817,37 @@ pub async fn revoke_role(
     Path((raw, role)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     change_role(state, headers, raw, role, false).await
+}
+
+/// Body of `PUT /admin/accounts/{id}/groups`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetGroups {
+    /// Every customer group the account is in from now on (each 1–64 of `a-z 0-9 -`, at most
+    /// 20); `[]` takes it out of all.
+    #[schema(example = json!(["vip"]))]
+    pub groups: std::collections::BTreeSet<String>,
+}
+
+/// Put a customer in exactly these customer groups (admins only); promotions may be for some
+/// groups only, and the cart's pricing and the checkout read them from the account.
+#[utoipa::path(put, path = "/admin/accounts/{id}/groups", tag = "account", request_body = SetGroups,
+    params(("id" = String, Path, description = "account id (UUID)")),
+    security(("bearer" = [])),
+    responses((status = 200, body = AccountView), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
+pub async fn set_groups(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Json(body): Json<SetGroups>,
+) -> Result<Json<AccountView>, ApiError> {
+    let principal = auth::back_office(&state, &headers, auth::Area::Accounts, true)?;
+    let id = account_id(&raw)?;
+    let command = AccountCommand::SetGroups {
+        groups: body.groups,
+    };
+    let view = account_command(&state, &headers, id, principal, command).await?;
+    Ok(Json(AccountView(view)))
 }

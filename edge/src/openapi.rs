@@ -109,6 +109,7 @@ use crate::{ApiError, AppState};
         crate::accounts::admin_account,
         crate::accounts::grant_role,
         crate::accounts::revoke_role,
+        crate::accounts::set_groups,
         crate::oidc::start,
         crate::oidc::callback,
     ),

@@ -61,6 +61,7 @@ pub fn router() -> Router<Web> {
         .route("/backoffice/accounts", get(accounts))
         .route("/backoffice/accounts/{id}", get(account))
         .route("/backoffice/accounts/{id}/roles", post(change_role))
+        .route("/backoffice/accounts/{id}/groups", post(set_groups))
         .route(
             "/backoffice/products/{id}/variants/{sku}/price",
             post(change_price),
@@ -1750,6 +1751,10 @@ pub async fn account(
         .iter()
         .filter_map(|r| r.as_str().map(str::to_string))
         .collect();
+    let groups: Vec<&str> = a["groups"]
+        .as_array()
+        .map(|g| g.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let admin = ctx.session.as_ref().is_some_and(|s| s.role() == "admin");
     let base = format!("/backoffice/accounts/{}", enc(&id));
     let grantable: Vec<&str> = agora_identity::Role::ALL
@@ -1804,8 +1809,53 @@ pub async fn account(
             } @else {
                 p.muted #roles-note { "Only admins grant or revoke roles." }
             }
+            h2 { "Customer groups" }
+            p #groups { @if groups.is_empty() { "In no group." } @else { (groups.join(", ")) } }
+            @if admin {
+                form.inline-form #set-groups method="post" action=(format!("{base}/groups")) {
+                    (csrf(&ctx))
+                    label for="groups-field" { "Groups (comma-separated: promotions may be for some groups only)" }
+                    input #groups-field type="text" name="groups" value=(groups.join(", ")) maxlength="1400";
+                    button type="submit" { "Save groups" }
+                }
+            }
         },
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupsForm {
+    #[serde(default)]
+    groups: String,
+}
+
+/// `POST /backoffice/accounts/{id}/groups`: the API's `PUT /admin/accounts/{id}/groups`.
+pub async fn set_groups(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<GroupsForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let groups: Vec<String> = form
+        .groups
+        .split([',', ' ', '\n'])
+        .map(|g| g.trim().to_ascii_lowercase())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let result = web
+        .api
+        .call(
+            axum::http::Method::PUT,
+            &format!("/admin/accounts/{}/groups", enc(&id)),
+            &ctx.person(),
+            None,
+            Some(&json!({"groups": groups})),
+        )
+        .await;
+    back(&format!("/backoffice/accounts/{}", enc(&id)), result, &ctx)
 }
 
 #[derive(Debug, Deserialize)]

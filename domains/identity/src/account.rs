@@ -4,7 +4,7 @@ use agora_kernel::{Decider, Principal};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{self, constant_time_eq, MAX_ADDRESSES, MAX_LINKED_IDENTITIES};
+use crate::validate::{self, constant_time_eq, MAX_ADDRESSES, MAX_GROUPS, MAX_LINKED_IDENTITIES};
 use crate::{
     AccountCommand, AccountEvent, AccountId, AccountStatus, Address, AddressId, IdentityError,
     PhoneChange, Role,
@@ -73,6 +73,9 @@ pub struct Account {
     phone: Option<String>,
     marketing_opt_in: bool,
     roles: BTreeSet<Role>,
+    /// The customer groups it is in (promotions may be for some groups only).
+    #[serde(default)]
+    groups: BTreeSet<String>,
     /// Oldest first, so that the oldest remaining address can inherit the default.
     addresses: Vec<SavedAddress>,
     default_address: Option<AddressId>,
@@ -109,6 +112,9 @@ pub struct AccountView {
     pub marketing_opt_in: bool,
     /// Sorted by name.
     pub roles: Vec<Role>,
+    /// The customer groups it is in, sorted.
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// Oldest first.
     pub addresses: Vec<AddressView>,
     pub linked_identities: Vec<LinkedIdentity>,
@@ -175,6 +181,7 @@ impl Access {
             | AccountCommand::ResetPassword { .. }
             | AccountCommand::GrantRole { .. }
             | AccountCommand::RevokeRole { .. }
+            | AccountCommand::SetGroups { .. }
             | AccountCommand::LinkIdentity { .. } => self.system || self.admin,
         }
     }
@@ -546,6 +553,23 @@ impl Decider for Account {
                 }
             }
             AccountCommand::RevokeRole { role } => self.revoke_role(*role, access),
+            AccountCommand::SetGroups { groups } => {
+                let well_formed = |g: &String| {
+                    (1..=64).contains(&g.len())
+                        && g.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                };
+                if groups.len() > MAX_GROUPS || !groups.iter().all(well_formed) {
+                    return Err(IdentityError::InvalidGroup);
+                }
+                if *groups == self.groups {
+                    Ok(vec![])
+                } else {
+                    Ok(vec![AccountEvent::GroupsSet {
+                        groups: groups.clone(),
+                    }])
+                }
+            }
             AccountCommand::LinkIdentity {
                 provider,
                 subject,
@@ -665,6 +689,7 @@ impl Decider for Account {
             AccountEvent::RoleRevoked { role } => {
                 self.roles.remove(role);
             }
+            AccountEvent::GroupsSet { groups } => self.groups = groups.clone(),
             AccountEvent::IdentityLinked {
                 provider,
                 subject,
@@ -706,6 +731,7 @@ impl Decider for Account {
             phone: self.phone.clone(),
             marketing_opt_in: self.marketing_opt_in,
             roles: self.roles(),
+            groups: self.groups.iter().cloned().collect(),
             addresses: self
                 .addresses
                 .iter()

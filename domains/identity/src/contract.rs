@@ -180,6 +180,11 @@ pub enum AccountCommand {
     RevokeRole {
         role: Role,
     },
+    /// Puts the customer in exactly these customer groups (`vip`, `wholesale`): promotions
+    /// may be for some groups only.
+    SetGroups {
+        groups: std::collections::BTreeSet<String>,
+    },
     /// Links an OAuth / OpenID Connect identity: `provider` names the provider (`google`,
     /// `github`, or a configured issuer URL), `subject` is its stable user id (`sub`).
     LinkIdentity {
@@ -276,6 +281,9 @@ pub enum AccountEvent {
     RoleRevoked {
         role: Role,
     },
+    GroupsSet {
+        groups: std::collections::BTreeSet<String>,
+    },
     IdentityLinked {
         provider: String,
         subject: String,
@@ -304,6 +312,7 @@ impl AccountEvent {
             AccountEvent::DefaultAddressSet { .. } => "DefaultAddressSet",
             AccountEvent::RoleGranted { .. } => "RoleGranted",
             AccountEvent::RoleRevoked { .. } => "RoleRevoked",
+            AccountEvent::GroupsSet { .. } => "GroupsSet",
             AccountEvent::IdentityLinked { .. } => "IdentityLinked",
             AccountEvent::AccountClosed { .. } => "AccountClosed",
         }

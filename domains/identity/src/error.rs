@@ -1,7 +1,7 @@
 use agora_kernel::{DomainError, ErrorKind};
 
 use crate::validate::{
-    MAX_ADDRESSES, MAX_ADDRESS_FIELD_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_CHARS,
+    MAX_ADDRESSES, MAX_ADDRESS_FIELD_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_CHARS, MAX_GROUPS,
     MAX_LINKED_IDENTITIES, MAX_PHONE_CHARS, MAX_PROVIDER_CHARS, MAX_SUBJECT_CHARS,
     MAX_USER_AGENT_CHARS,
 };
@@ -32,6 +32,8 @@ pub enum IdentityError {
     InvalidPhone,
     #[error("roles are customer, vendor, staff, admin and auditor")]
     InvalidRole,
+    #[error("a customer group is 1 to 64 of a-z 0-9 -, and an account is in at most {MAX_GROUPS} groups")]
+    InvalidGroup,
     #[error("an account has at most {MAX_ADDRESSES} addresses")]
     TooManyAddresses,
     #[error(
@@ -67,6 +69,7 @@ impl DomainError for IdentityError {
             IdentityError::InvalidAddress => "identity.invalid_address",
             IdentityError::InvalidPhone => "identity.invalid_phone",
             IdentityError::InvalidRole => "identity.invalid_role",
+            IdentityError::InvalidGroup => "identity.invalid_group",
             IdentityError::TooManyAddresses => "identity.too_many_addresses",
             IdentityError::InvalidUserAgent => "identity.invalid_user_agent",
             IdentityError::InvalidIdentity => "identity.invalid_identity",
@@ -92,6 +95,7 @@ impl DomainError for IdentityError {
             | IdentityError::InvalidAddress
             | IdentityError::InvalidPhone
             | IdentityError::InvalidRole
+            | IdentityError::InvalidGroup
             | IdentityError::TooManyAddresses
             | IdentityError::InvalidUserAgent
             | IdentityError::InvalidIdentity
@@ -135,6 +139,11 @@ mod tests {
                 Invalid,
             ),
             (IdentityError::InvalidRole, "identity.invalid_role", Invalid),
+            (
+                IdentityError::InvalidGroup,
+                "identity.invalid_group",
+                Invalid,
+            ),
             (
                 IdentityError::TooManyAddresses,
                 "identity.too_many_addresses",

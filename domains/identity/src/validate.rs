@@ -18,6 +18,8 @@ pub const MAX_PHONE_CHARS: usize = 32;
 pub const MAX_ADDRESS_FIELD_CHARS: usize = 200;
 /// Most saved addresses per account.
 pub const MAX_ADDRESSES: usize = 20;
+/// Most customer groups one account is in.
+pub const MAX_GROUPS: usize = 20;
 /// Longest user agent kept with a session.
 pub const MAX_USER_AGENT_CHARS: usize = 256;
 /// Longest provider name or issuer URL of a linked identity.

@@ -20,7 +20,7 @@ use agora_order::{
     OrderView,
 };
 use agora_promotion::{
-    AppliedRate, CartLine, CategoryId, CountryCode, CustomerFacts, EnteredCode,
+    AppliedRate, CartLine, CategoryId, CountryCode, CustomerFacts, CustomerGroup, EnteredCode,
     OrderId as PromotionOrderId, PricedCart, PricingInput, ProductId, PromotionCode,
     PromotionCommand, PromotionError, RegionCode, TaxAddress, TaxRounding, TaxTable,
 };
@@ -104,6 +104,7 @@ impl Pricing {
 /// What [`CheckoutService::offers`] gathers for the pricing engine.
 struct Offers {
     customer: Option<CustomerId>,
+    groups: BTreeSet<CustomerGroup>,
     first_order: bool,
     automatic: Vec<agora_promotion::Offer>,
     entered: Option<EnteredCode>,
@@ -211,6 +212,7 @@ impl CheckoutService {
         order: Option<&str>,
         customer: Option<CustomerId>,
         code: Option<&PromotionCode>,
+        ctx: &RequestContext,
     ) -> Result<Offers, ErrorBody> {
         let order = order.and_then(|o| PromotionOrderId::from_str(o).ok());
         let first_order = async {
@@ -234,13 +236,32 @@ impl CheckoutService {
                 })),
             }
         };
-        let (first_order, automatic, entered) = tokio::try_join!(
+        // The customer groups the account is in (a guest is in none).
+        let groups = async {
+            let Some(id) = customer else {
+                return Ok(BTreeSet::new());
+            };
+            let account: agora_identity::AccountView = self
+                .bus
+                .read::<agora_identity::Account>(&id.to_string(), system(), ctx)
+                .await?;
+            Ok::<_, ErrorBody>(
+                account
+                    .groups
+                    .iter()
+                    .filter_map(|g| CustomerGroup::parse(g).ok())
+                    .collect(),
+            )
+        };
+        let (first_order, automatic, entered, groups) = tokio::try_join!(
             first_order,
             self.promotions.automatic(customer, order),
-            entered
+            entered,
+            groups
         )?;
         Ok(Offers {
             customer,
+            groups,
             first_order,
             automatic,
             entered,
@@ -280,7 +301,7 @@ impl CheckoutService {
             lines: cart_lines,
             customer: CustomerFacts {
                 customer: offers.customer,
-                groups: Default::default(),
+                groups: offers.groups,
                 first_order: offers.first_order,
             },
             shipping,
@@ -463,7 +484,7 @@ impl CheckoutService {
         };
         let ((lines, categories), offers) = tokio::try_join!(
             self.price(&cart, ctx),
-            self.offers(Some(&order_id), customer, code.as_ref())
+            self.offers(Some(&order_id), customer, code.as_ref(), ctx)
         )?;
         let shipping = self.shipping(&lines)?;
         let now = Utc::now();
@@ -626,7 +647,7 @@ impl CheckoutService {
             .and_then(|raw| PromotionCode::parse(raw).ok());
         let ((lines, categories), offers) = tokio::try_join!(
             self.price(&cart, ctx),
-            self.offers(None, customer, code.as_ref())
+            self.offers(None, customer, code.as_ref(), ctx)
         )?;
         let shipping = self.shipping(&lines)?;
         let priced = Self::promote(&lines, &categories, offers, shipping, Utc::now())?;

@@ -271,6 +271,9 @@ fn every_command() -> Vec<AccountCommand> {
         AccountCommand::RevokeRole {
             role: Role::Customer,
         },
+        AccountCommand::SetGroups {
+            groups: groups(&["vip"]),
+        },
         link("google", "1234", false),
         AccountCommand::Close { now: t(20) },
     ]
@@ -1112,6 +1115,64 @@ fn an_address_is_recorded_trimmed_without_blank_optional_fields() {
     );
 }
 
+// Customer groups.
+
+fn groups(names: &[&str]) -> std::collections::BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn admins_put_a_customer_in_groups_and_only_they_do() {
+    let set = AccountCommand::SetGroups {
+        groups: groups(&["vip", "wholesale-2026"]),
+    };
+    check(
+        at_verified(),
+        staff("admin"),
+        set.clone(),
+        Ok(vec![AccountEvent::GroupsSet {
+            groups: groups(&["vip", "wholesale-2026"]),
+        }]),
+    );
+    let mut given = at_verified();
+    given.push(AccountEvent::GroupsSet {
+        groups: groups(&["vip", "wholesale-2026"]),
+    });
+    // The same groups again change nothing; the view lists them.
+    check(given.clone(), system(), set.clone(), Ok(vec![]));
+    assert_eq!(
+        state(&given).view(ID, 9).groups,
+        vec!["vip", "wholesale-2026"]
+    );
+    for by in [owner(), staff("staff"), staff("auditor")] {
+        check(
+            at_verified(),
+            by,
+            set.clone(),
+            Err(IdentityError::Forbidden),
+        );
+    }
+    for bad in [&["VIP"][..], &[""], &["a b"], &["x".repeat(65).as_str()]] {
+        check(
+            at_verified(),
+            system(),
+            AccountCommand::SetGroups {
+                groups: groups(bad),
+            },
+            Err(IdentityError::InvalidGroup),
+        );
+    }
+    let too_many: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
+    check(
+        at_verified(),
+        system(),
+        AccountCommand::SetGroups {
+            groups: too_many.into_iter().collect(),
+        },
+        Err(IdentityError::InvalidGroup),
+    );
+}
+
 // Roles.
 
 #[test]
@@ -1545,6 +1606,7 @@ fn the_view_shows_the_account_and_never_a_token_hash() {
             phone: Some("+49 30 1".into()),
             marketing_opt_in: true,
             roles: vec![Role::Customer, Role::Vendor],
+            groups: vec![],
             addresses: vec![
                 AddressView {
                     id: address_id(1),

@@ -149,6 +149,12 @@ fn account_commands() -> Vec<(serde_json::Value, AccountCommand)> {
             AccountCommand::RevokeRole { role: Role::Admin },
         ),
         (
+            json!({"set_groups": {"groups": ["vip"]}}),
+            AccountCommand::SetGroups {
+                groups: ["vip".to_string()].into_iter().collect(),
+            },
+        ),
+        (
             json!({"link_identity": {
                 "provider": "https://accounts.google.com", "subject": "1234567890",
                 "email_verified": true, "now": NOW
