@@ -305,6 +305,15 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
         .to_string();
     assert_eq!(csv.lines().count(), 26, "{csv}");
     assert!(csv.starts_with("code,redeemed_by_order\nTFT-"), "{csv}");
+    // A draft's terms can still change: the form comes filled in with them.
+    b.click("#edit-terms summary").await;
+    b.fill("#revise-promotion #p-priority", "7").await;
+    b.click("#revise-promotion button[type=submit]").await;
+    b.find(".notice").await;
+    let terms = b.text("#promotion-terms").await;
+    assert!(terms.contains("Combines, priority 7"), "{terms}");
+    assert!(terms.contains("Buy 2, get 1 at 100.00 % off"), "{terms}");
+    assert!(terms.contains("SKUs WOF-TEE-S"), "{terms}");
     // Staff activate it from its own page.
     b.click("#promotion-actions button").await;
     b.find(".notice").await;

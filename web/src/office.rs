@@ -54,6 +54,7 @@ pub fn router() -> Router<Web> {
             post(promotion_action),
         )
         .route("/backoffice/promotions/{id}", get(promotion_detail))
+        .route("/backoffice/promotions/{id}/terms", post(revise_promotion))
         .route(
             "/backoffice/promotions/{id}/codes.csv",
             get(promotion_codes_csv),
@@ -1963,48 +1964,7 @@ pub async fn promotions(
                         }
                         div { label for="p-count" { "How many codes (unique codes)" } input #p-count type="number" name="count" min="1" max="10000"; }
                     }
-                    fieldset {
-                        legend { "Discount" }
-                        div.inline-form {
-                            div {
-                                label for="p-kind" { "Kind" }
-                                select #p-kind name="kind" {
-                                    option value="amount_off_order" { "Amount off the order" }
-                                    option value="percent_off_order" { "Percent off the order" }
-                                    option value="percent_off_items" { "Percent off matching items" }
-                                    option value="amount_off_each_item" { "Amount off each matching item" }
-                                    option value="buy_x_get_y" { "Buy X, get Y (percent off the Y)" }
-                                    option value="free_shipping" { "Free shipping" }
-                                }
-                            }
-                            div { label for="p-value" { "Amount (€) or percent" } input #p-value type="text" name="value" inputmode="decimal" maxlength="12"; }
-                            div { label for="p-buy" { "Buy X (buy X, get Y)" } input #p-buy type="number" name="buy" min="1" max="999"; }
-                            div { label for="p-get" { "Get Y (buy X, get Y)" } input #p-get type="number" name="get" min="1" max="999"; }
-                        }
-                    }
-                    fieldset {
-                        legend { "Which items and which shoppers" }
-                        div.inline-form {
-                            div { label for="p-skus" { "SKUs (comma-separated, optional)" } input #p-skus type="text" name="skus" maxlength="2000"; }
-                            div { label for="p-categories" { "Categories (ids, optional)" } input #p-categories type="text" name="categories" maxlength="2000"; }
-                            div { label for="p-products" { "Products (ids, optional)" } input #p-products type="text" name="products" maxlength="4000"; }
-                            div { label for="p-min" { "Minimum subtotal (€, optional)" } input #p-min type="text" name="minimum" inputmode="decimal" maxlength="12"; }
-                            div { label for="p-groups" { "Customer groups (optional)" } input #p-groups type="text" name="groups" maxlength="2000"; }
-                            div { label.inline { input #p-first type="checkbox" name="first_order" value="1"; " First order only" } }
-                        }
-                    }
-                    fieldset {
-                        legend { "Limits, dates and stacking" }
-                        div.inline-form {
-                            div { label for="p-uses" { "Uses in all (optional)" } input #p-uses type="number" name="total_uses" min="1"; }
-                            div { label for="p-per" { "Uses per customer (optional)" } input #p-per type="number" name="uses_per_customer" min="1"; }
-                            div { label for="p-budget" { "Budget (€, optional)" } input #p-budget type="text" name="budget" inputmode="decimal" maxlength="12"; }
-                            div { label for="p-starts" { "Starts (UTC, optional)" } input #p-starts type="datetime-local" name="starts_at"; }
-                            div { label for="p-ends" { "Ends (UTC, optional)" } input #p-ends type="datetime-local" name="ends_at"; }
-                            div { label for="p-priority" { "Priority (lower applies first)" } input #p-priority type="number" name="priority" min="0" max="1000000" placeholder="100"; }
-                            div { label.inline { input #p-combinable type="checkbox" name="combinable" value="1"; " Combines with other promotions" } }
-                        }
-                    }
+                    (terms_fields(&PromotionForm::default()))
                     button type="submit" { "Create promotion" }
                 }
             }
@@ -2069,7 +2029,7 @@ pub async fn promotions(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct PromotionForm {
     #[serde(default)]
     key: Option<String>,
@@ -2117,6 +2077,169 @@ pub struct PromotionForm {
     priority: String,
     #[serde(default)]
     combinable: Option<String>,
+}
+
+/// The form fields of a promotion's terms (discount; items and shoppers; limits, dates and
+/// stacking), filled in with `v`: the same fields create a promotion and revise a draft.
+fn terms_fields(v: &PromotionForm) -> Markup {
+    let kinds = [
+        ("amount_off_order", "Amount off the order"),
+        ("percent_off_order", "Percent off the order"),
+        ("percent_off_items", "Percent off matching items"),
+        ("amount_off_each_item", "Amount off each matching item"),
+        ("buy_x_get_y", "Buy X, get Y (percent off the Y)"),
+        ("free_shipping", "Free shipping"),
+    ];
+    html! {
+        fieldset {
+            legend { "Discount" }
+            div.inline-form {
+                div {
+                    label for="p-kind" { "Kind" }
+                    select #p-kind name="kind" {
+                        @for (value, label) in kinds { option value=(value) selected[v.kind == value] { (label) } }
+                    }
+                }
+                div { label for="p-value" { "Amount (€) or percent" } input #p-value type="text" name="value" inputmode="decimal" maxlength="12" value=(v.value); }
+                div { label for="p-buy" { "Buy X (buy X, get Y)" } input #p-buy type="number" name="buy" min="1" max="999" value=(v.buy); }
+                div { label for="p-get" { "Get Y (buy X, get Y)" } input #p-get type="number" name="get" min="1" max="999" value=(v.get); }
+            }
+        }
+        fieldset {
+            legend { "Which items and which shoppers" }
+            div.inline-form {
+                div { label for="p-skus" { "SKUs (comma-separated, optional)" } input #p-skus type="text" name="skus" maxlength="2000" value=(v.skus); }
+                div { label for="p-categories" { "Categories (ids, optional)" } input #p-categories type="text" name="categories" maxlength="2000" value=(v.categories); }
+                div { label for="p-products" { "Products (ids, optional)" } input #p-products type="text" name="products" maxlength="4000" value=(v.products); }
+                div { label for="p-min" { "Minimum subtotal (€, optional)" } input #p-min type="text" name="minimum" inputmode="decimal" maxlength="12" value=(v.minimum); }
+                div { label for="p-groups" { "Customer groups (optional)" } input #p-groups type="text" name="groups" maxlength="2000" value=(v.groups); }
+                div { label.inline { input #p-first type="checkbox" name="first_order" value="1" checked[v.first_order.is_some()]; " First order only" } }
+            }
+        }
+        fieldset {
+            legend { "Limits, dates and stacking" }
+            div.inline-form {
+                div { label for="p-uses" { "Uses in all (optional)" } input #p-uses type="number" name="total_uses" min="1" value=(v.total_uses); }
+                div { label for="p-per" { "Uses per customer (optional)" } input #p-per type="number" name="uses_per_customer" min="1" value=(v.uses_per_customer); }
+                div { label for="p-budget" { "Budget (€, optional)" } input #p-budget type="text" name="budget" inputmode="decimal" maxlength="12" value=(v.budget); }
+                div { label for="p-starts" { "Starts (UTC, optional)" } input #p-starts type="datetime-local" name="starts_at" value=(v.starts_at); }
+                div { label for="p-ends" { "Ends (UTC, optional)" } input #p-ends type="datetime-local" name="ends_at" value=(v.ends_at); }
+                div { label for="p-priority" { "Priority (lower applies first)" } input #p-priority type="number" name="priority" min="0" max="1000000" placeholder="100" value=(v.priority); }
+                div { label.inline { input #p-combinable type="checkbox" name="combinable" value="1" checked[v.combinable.is_some()]; " Combines with other promotions" } }
+            }
+        }
+    }
+}
+
+impl PromotionForm {
+    /// The form that describes `t`, a promotion's terms as the API shows them.
+    fn from_terms(t: &Value) -> PromotionForm {
+        let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
+        let number = |v: &Value| v.as_u64().map(|n| n.to_string()).unwrap_or_default();
+        let euros = |v: &Value| {
+            v["amount_minor"]
+                .as_i64()
+                .map(|m| format!("{}.{:02}", m / 100, m % 100))
+                .unwrap_or_default()
+        };
+        let percent = |bp: &Value| {
+            bp.as_u64()
+                .map(|bp| format!("{}.{:02}", bp / 100, bp % 100))
+                .unwrap_or_default()
+        };
+        let joined = |v: &Value| {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        let when = |v: &Value| {
+            v.as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| {
+                    t.with_timezone(&chrono::Utc)
+                        .format("%Y-%m-%dT%H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        let action = &t["action"];
+        let (kind, value, buy, get) = match action {
+            Value::String(s) => (s.clone(), String::new(), String::new(), String::new()),
+            Value::Object(o) => match o.iter().next() {
+                Some((kind, a)) => (
+                    kind.clone(),
+                    if a["amount"].is_object() {
+                        euros(&a["amount"])
+                    } else {
+                        percent(&a["percent_bp"])
+                    },
+                    number(&a["buy"]),
+                    number(&a["get"]),
+                ),
+                None => Default::default(),
+            },
+            _ => Default::default(),
+        };
+        PromotionForm {
+            name: text(&t["name"]),
+            kind,
+            value,
+            buy,
+            get,
+            minimum: euros(&t["eligibility"]["minimum_subtotal"]),
+            total_uses: number(&t["limits"]["total_uses"]),
+            uses_per_customer: number(&t["limits"]["uses_per_customer"]),
+            budget: euros(&t["limits"]["budget"]),
+            skus: joined(&t["applies_to"]["skus"]),
+            categories: joined(&t["applies_to"]["categories"]),
+            products: joined(&t["applies_to"]["products"]),
+            groups: joined(&t["eligibility"]["customer_groups"]),
+            first_order: (t["eligibility"]["first_order_only"].as_bool() == Some(true))
+                .then(|| "1".to_string()),
+            starts_at: when(&t["window"]["starts_at"]),
+            ends_at: when(&t["window"]["ends_at"]),
+            priority: number(&t["stacking"]["priority"]),
+            combinable: (t["stacking"]["combinable"].as_bool() == Some(true))
+                .then(|| "1".to_string()),
+            ..PromotionForm::default()
+        }
+    }
+}
+
+/// `POST /backoffice/promotions/{id}/terms`: revises a draft's terms (the API refuses once it
+/// is active).
+pub async fn revise_promotion(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<PromotionForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let page = format!("/backoffice/promotions/{}", enc(&id));
+    let terms = match promotion_terms(&form) {
+        Ok(terms) => terms,
+        Err(message) => {
+            return Redirect::to(&format!("{page}?error={}", enc(&message))).into_response()
+        }
+    };
+    let result = web
+        .api
+        .call(
+            axum::http::Method::PUT,
+            &format!("/admin/promotions/{}", enc(&id)),
+            &ctx.person(),
+            form.key.as_deref(),
+            Some(&json!({"terms": terms})),
+        )
+        .await;
+    back(&page, result, &ctx)
 }
 
 /// The terms the promotion form describes, or what is wrong with it (the API checks the rest).
@@ -2407,6 +2530,19 @@ pub async fn promotion_detail(
                 }
             }
             @if p["terms"].is_object() { (describe_terms(&p["terms"])) }
+            @if state == "draft" && p["terms"].is_object() {
+                details #edit-terms {
+                    summary { "Edit the terms (drafts only)" }
+                    @let values = PromotionForm::from_terms(&p["terms"]);
+                    form #revise-promotion method="post" action=(format!("/backoffice/promotions/{}/terms", enc(&id))) {
+                        (csrf(&ctx))
+                        (key_field())
+                        div.inline-form { div { label for="p-name" { "Name" } input #p-name type="text" name="name" required maxlength="100" value=(values.name); } }
+                        (terms_fields(&values))
+                        button type="submit" { "Save terms" }
+                    }
+                }
+            }
             p #promotion-counters { (p["uses"].as_u64().unwrap_or(0)) " uses, "
                 (money(p["spent"]["amount_minor"].as_i64().unwrap_or(0), currency)) " given" }
             @if !codes.is_empty() {
