@@ -513,6 +513,10 @@ async fn a_refund_of_discounted_units_gives_back_what_they_cost_never_more() {
         )
         .await;
     }
+    // A retried request (same key, same body) refunds nothing more, whatever was refunded
+    // since its first answer.
+    let again = json!({"line": a_unit(1)});
+    refund(&app, &order_id, "one-unit", again, (202, None)).await;
     let refunded = eventually(Duration::from_secs(30), || async {
         let o = common::system_get::<agora_order::Order>(&bus, &order_id)
             .await

@@ -656,14 +656,21 @@ pub async fn refund(
                 principal.clone(),
             )
             .await?;
-            let given_back = payment
-                .refunds
-                .iter()
-                .filter(|r| r.status != agora_payment::RefundStatus::Failed)
-                .filter_map(|r| r.line.as_ref());
-            agora_payment::line_share(given_back, share)
-                .map_err(|e| ApiError::from(e.to_body()))?
-                .amount_minor
+            // A retry of this very refund asks for what the first request asked for; the
+            // units it gave back are not "already refunded" to it.
+            match payment.refunds.iter().find(|r| r.refund_id == refund_id) {
+                Some(earlier) => earlier.amount.amount_minor,
+                None => {
+                    let given_back = payment
+                        .refunds
+                        .iter()
+                        .filter(|r| r.status != agora_payment::RefundStatus::Failed)
+                        .filter_map(|r| r.line.as_ref());
+                    agora_payment::line_share(given_back, share)
+                        .map_err(|e| ApiError::from(e.to_body()))?
+                        .amount_minor
+                }
+            }
         }
     };
     let amount = Money::new(amount_minor, currency);
