@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use agora_kernel::{CustomerId, Decider, ErrorBody, RecordedEvent};
 use agora_promotion::{
     Offer, OrderId, Promotion, PromotionCode, PromotionError, PromotionEvent, PromotionId,
+    PromotionStatus,
 };
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
@@ -134,10 +135,17 @@ impl PromotionBook {
             }
         }
         self.fold(&events)?;
-        Ok(listed
+        let offers = listed
             .iter()
             .filter_map(|id| self.offer(id, customer, None, order).ok())
-            .collect())
+            .collect();
+        // An ended promotion never applies again: it leaves memory (a code of one that is
+        // used again is folded anew, to say it ended).
+        self.folded
+            .lock()
+            .expect("promotion book poisoned")
+            .retain(|_, (_, p)| p.status != Some(PromotionStatus::Ended));
+        Ok(offers)
     }
 
     /// The offer of the promotion that `code` redeems, for `customer` (and `order`, see
