@@ -249,6 +249,26 @@ fn key_field() -> Markup {
     html! { input type="hidden" name="key" value=(uuid::Uuid::new_v4().to_string()); }
 }
 
+/// Back to the page `to` with `message` shown as the error.
+fn back_with_error(to: &str, message: &str) -> Response {
+    Redirect::to(&format!("{to}?error={}", enc(message))).into_response()
+}
+
+/// The words of a list people type: separated by commas, spaces or lines.
+fn words(text: &str) -> Vec<String> {
+    text.split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Hundredths as people read them: 1250 → `12.50` (minor units of euros, basis points of a
+/// percent).
+fn hundredths(n: i64) -> String {
+    format!("{}.{:02}", n / 100, n % 100)
+}
+
 fn flash(f: &Flash) -> Markup {
     html! {
         @if f.notice.is_some() { div.notice role="status" { "Saved." } }
@@ -729,8 +749,7 @@ pub async fn refund(
         return r;
     }
     let to = format!("/backoffice/orders/{}", enc(&id));
-    let fail =
-        |message: &str| Redirect::to(&format!("{to}?error={}", enc(message))).into_response();
+    let fail = |message: &str| back_with_error(&to, message);
     let amount_minor = match form.amount.trim() {
         "" => None,
         text => match crate::store::major_to_minor(text) {
@@ -1052,9 +1071,7 @@ pub async fn add_variant(
     let to = format!("/backoffice/products/{}", enc(&id));
     let variant = match variant_json(&form) {
         Ok(v) => v,
-        Err(message) => {
-            return Redirect::to(&format!("{to}?error={}", enc(&message))).into_response()
-        }
+        Err(message) => return back_with_error(&to, &message),
     };
     let result = web
         .api
@@ -1362,11 +1379,7 @@ pub async fn adjust(
     }
     let to = format!("/backoffice/inventory/{}", enc(&sku));
     let Ok(delta) = form.delta.trim().parse::<i64>() else {
-        return Redirect::to(&format!(
-            "{to}?error={}",
-            enc("Enter the change as a whole number, like -2 or 5.")
-        ))
-        .into_response();
+        return back_with_error(&to, "Enter the change as a whole number, like -2 or 5.");
     };
     let note = (!form.note.trim().is_empty()).then(|| form.note.trim().to_string());
     let result = web
@@ -1401,11 +1414,7 @@ pub async fn threshold(
     }
     let to = format!("/backoffice/inventory/{}", enc(&sku));
     let Ok(threshold) = form.threshold.trim().parse::<i64>() else {
-        return Redirect::to(&format!(
-            "{to}?error={}",
-            enc("Enter the threshold as a whole number, like 5.")
-        ))
-        .into_response();
+        return back_with_error(&to, "Enter the threshold as a whole number, like 5.");
     };
     let result = web
         .api
@@ -1613,11 +1622,7 @@ pub async fn change_price(
     }
     let to = format!("/backoffice/products/{}", enc(&id));
     let Some(amount) = crate::store::major_to_minor(form.price.trim()) else {
-        return Redirect::to(&format!(
-            "{to}?error={}",
-            enc("Enter the price like 19.99.")
-        ))
-        .into_response();
+        return back_with_error(&to, "Enter the price like 19.99.");
     };
     let result = web
         .api
@@ -1840,12 +1845,7 @@ pub async fn set_groups(
     if let Err(r) = gate(&ctx) {
         return r;
     }
-    let groups: Vec<String> = form
-        .groups
-        .split([',', ' ', '\n'])
-        .map(|g| g.trim().to_ascii_lowercase())
-        .filter(|g| !g.is_empty())
-        .collect();
+    let groups = words(&form.groups.to_ascii_lowercase());
     let result = web
         .api
         .call(
@@ -2139,12 +2139,12 @@ impl PromotionForm {
         let euros = |v: &Value| {
             v["amount_minor"]
                 .as_i64()
-                .map(|m| format!("{}.{:02}", m / 100, m % 100))
+                .map(hundredths)
                 .unwrap_or_default()
         };
         let percent = |bp: &Value| {
             bp.as_u64()
-                .map(|bp| format!("{}.{:02}", bp / 100, bp % 100))
+                .map(|bp| hundredths(bp as i64))
                 .unwrap_or_default()
         };
         let joined = |v: &Value| {
@@ -2225,9 +2225,7 @@ pub async fn revise_promotion(
     let page = format!("/backoffice/promotions/{}", enc(&id));
     let terms = match promotion_terms(&form) {
         Ok(terms) => terms,
-        Err(message) => {
-            return Redirect::to(&format!("{page}?error={}", enc(&message))).into_response()
-        }
+        Err(message) => return back_with_error(&page, &message),
     };
     let result = web
         .api
@@ -2291,13 +2289,6 @@ fn promotion_terms(form: &PromotionForm) -> Result<Value, String> {
         "free_shipping" => json!("free_shipping"),
         _ => return Err("Choose a kind of discount".into()),
     };
-    let list = |text: &str| -> Vec<String> {
-        text.split([',', ' ', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    };
     let when = |field: &str, text: &str| -> Result<Option<String>, String> {
         if text.trim().is_empty() {
             return Ok(None);
@@ -2311,13 +2302,13 @@ fn promotion_terms(form: &PromotionForm) -> Result<Value, String> {
         "currency": "EUR",
         "action": action,
         "applies_to": {
-            "skus": list(&form.skus.to_ascii_uppercase()),
-            "categories": list(&form.categories),
-            "products": list(&form.products),
+            "skus": words(&form.skus.to_ascii_uppercase()),
+            "categories": words(&form.categories),
+            "products": words(&form.products),
         },
         "eligibility": {
             "minimum_subtotal": euros("The minimum subtotal", &form.minimum)?,
-            "customer_groups": list(&form.groups),
+            "customer_groups": words(&form.groups),
             "first_order_only": form.first_order.is_some(),
         },
         "window": {
@@ -2389,17 +2380,11 @@ pub async fn create_promotion(
     }
     let terms = match promotion_terms(&form) {
         Ok(terms) => terms,
-        Err(message) => {
-            return Redirect::to(&format!("/backoffice/promotions?error={}", enc(&message)))
-                .into_response()
-        }
+        Err(message) => return back_with_error("/backoffice/promotions", &message),
     };
     let codes = match promotion_codes(&form) {
         Ok(codes) => codes,
-        Err(message) => {
-            return Redirect::to(&format!("/backoffice/promotions?error={}", enc(&message)))
-                .into_response()
-        }
+        Err(message) => return back_with_error("/backoffice/promotions", &message),
     };
     let result = web
         .api
@@ -2417,10 +2402,7 @@ pub async fn create_promotion(
 fn describe_terms(t: &Value) -> Markup {
     let currency = t["currency"].as_str().unwrap_or("EUR");
     let action = &t["action"];
-    let pct = |bp: &Value| {
-        let bp = bp.as_u64().unwrap_or(0);
-        format!("{}.{:02} %", bp / 100, bp % 100)
-    };
+    let pct = |bp: &Value| format!("{} %", hundredths(bp.as_i64().unwrap_or(0)));
     let what = if let Some(a) = action.get("amount_off_order") {
         format!("{} off the order", money_json(&a["amount"]))
     } else if let Some(a) = action.get("amount_off_each_item") {

@@ -19,7 +19,6 @@ use std::str::FromStr;
 
 /// The promotions seen so far, each with the last sequence folded into it.
 pub struct PromotionBook {
-    pool: PgPool,
     store: agora_runtime::EventStore,
     folded: Mutex<HashMap<String, (u64, Promotion)>>,
 }
@@ -31,8 +30,7 @@ fn store_error(e: sqlx::Error) -> ErrorBody {
 impl PromotionBook {
     pub fn new(pool: PgPool) -> Self {
         PromotionBook {
-            store: agora_runtime::EventStore::new(pool.clone()),
-            pool,
+            store: agora_runtime::EventStore::new(pool),
             folded: Mutex::new(HashMap::new()),
         }
     }
@@ -120,7 +118,7 @@ impl PromotionBook {
         )
         .bind(&ids)
         .bind(&versions)
-        .fetch_all(&self.pool)
+        .fetch_all(self.store.pool())
         .await
         .map_err(store_error)?;
         let mut listed: Vec<String> = Vec::new();
@@ -159,7 +157,7 @@ impl PromotionBook {
         let owner: Option<String> =
             sqlx::query_scalar("SELECT promotion_id FROM promotion_codes WHERE code = $1")
                 .bind(code.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.store.pool())
                 .await
                 .map_err(store_error)?;
         let Some(id) = owner else {
