@@ -12,7 +12,7 @@ use agora_kernel::DomainError as _;
 use agora_kernel::{Currency, Money};
 use agora_nats::CommandReply;
 use agora_order::{CancelReason, OrderCommand, OrderStatus};
-use agora_payment::{PaymentRequest, PaymentView, RefundPayment};
+use agora_payment::{PaymentRequest, RefundPayment};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -637,43 +637,15 @@ pub async fn refund(
         None => None,
         Some(line) => Some(line_share(&order, line)?),
     };
-    let amount_minor = match (body.amount_minor, &line) {
-        (Some(amount), _) => amount,
-        (None, None) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "request.invalid_refund",
-                "a refund gives an amount_minor, a line, or both",
-            ))
-        }
-        // By default a line refund gives back exactly what its units cost, after the line
-        // refunds already requested (the payment service checks again when it decides).
-        (None, Some(share)) => {
-            let payment: PaymentView = service::get::<agora_payment::Payment, _>(
-                &state,
-                &headers,
-                id.clone(),
-                principal.clone(),
-            )
-            .await?;
-            // A retry of this very refund asks for what the first request asked for; the
-            // units it gave back are not "already refunded" to it.
-            match payment.refunds.iter().find(|r| r.refund_id == refund_id) {
-                Some(earlier) => earlier.amount.amount_minor,
-                None => {
-                    let given_back = payment
-                        .refunds
-                        .iter()
-                        .filter(|r| r.status != agora_payment::RefundStatus::Failed)
-                        .filter_map(|r| r.line.as_ref());
-                    agora_payment::line_share(given_back, share)
-                        .map_err(|e| ApiError::from(e.to_body()))?
-                        .amount_minor
-                }
-            }
-        }
-    };
-    let amount = Money::new(amount_minor, currency);
+    if body.amount_minor.is_none() && line.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid_refund",
+            "a refund gives an amount_minor, a line, or both",
+        ));
+    }
+    // Without an amount, the payment refunds exactly what the line's units cost.
+    let amount = body.amount_minor.map(|m| Money::new(m, currency));
     let command = PaymentRequest::Refund(RefundPayment {
         refund_id,
         amount,

@@ -105,7 +105,9 @@ pub enum PaymentCommand {
     /// two concurrent refunds can never together exceed what was captured.
     RequestRefund {
         refund_id: String,
-        amount: Money,
+        /// `None` with a `line`: exactly what those units cost (their share of the line's
+        /// paid amount after the line refunds already requested).
+        amount: Option<Money>,
         /// The units of one order line it gives back: the refund may then be at most their
         /// share of what the shopper paid for the line.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,7 +277,7 @@ mod tests {
             PaymentCommand::RecordVoid { now },
             PaymentCommand::RequestRefund {
                 refund_id: "r-1".into(),
-                amount: eur(100),
+                amount: Some(eur(100)),
                 line: None,
                 now,
             },

@@ -192,7 +192,7 @@ fn validate(command: &PaymentCommand) -> Result<(), PaymentError> {
             refund_id, amount, ..
         } => {
             check_code(refund_id)?;
-            check_amount(amount.amount_minor)
+            amount.map_or(Ok(()), |a| check_amount(a.amount_minor))
         }
         PaymentCommand::RecordRefund { refund_id, .. } => check_code(refund_id),
         PaymentCommand::RecordRefundFailure {
@@ -390,14 +390,17 @@ impl Payment {
     fn request_refund(
         &self,
         refund_id: &str,
-        amount: Money,
+        amount: Option<Money>,
         line: Option<&LineShare>,
         at: DateTime<Utc>,
     ) -> Result<Vec<PaymentEvent>, PaymentError> {
         // Checked before the status, so a retried request stays a no-op even after it
-        // refunded the payment in full.
+        // refunded the payment in full. A retry without an amount asks for what the first
+        // request was given.
         if let Some(known) = self.refunds.get(refund_id) {
-            return if known.amount == amount {
+            let same = amount.is_none_or(|a| a == known.amount)
+                && line.is_none_or(|l| known.line.as_ref() == Some(&l.units));
+            return if same {
                 Ok(vec![])
             } else {
                 Err(PaymentError::Mismatch)
@@ -407,6 +410,31 @@ impl Payment {
             (PaymentStatus::Captured | PaymentStatus::PartiallyRefunded, Some(c)) => c,
             _ => return Err(PaymentError::NotCaptured),
         };
+        // A line refund gives back at most its units' share of what the line cost, and by
+        // default exactly that; pending line refunds count, as pending amounts do below.
+        let share = match line {
+            None => None,
+            Some(share) if share.line_paid.currency != captured.currency => {
+                return Err(PaymentError::CurrencyMismatch)
+            }
+            Some(share) => {
+                let given_back = self
+                    .refunds
+                    .values()
+                    .filter(|r| r.status != RefundStatus::Failed)
+                    .filter_map(|r| r.line.as_ref());
+                Some(line_share(given_back, share)?)
+            }
+        };
+        let amount = match (amount, share) {
+            (Some(amount), Some(share)) if amount.amount_minor > share.amount_minor => {
+                return Err(PaymentError::RefundExceedsLine)
+            }
+            (Some(amount), _) => amount,
+            (None, Some(share)) => share,
+            (None, None) => return Err(PaymentError::InvalidAmount),
+        };
+        check_amount(amount.amount_minor)?;
         if amount.currency != captured.currency {
             return Err(PaymentError::CurrencyMismatch);
         }
@@ -414,21 +442,6 @@ impl Payment {
         let refundable = self.refundable().map_or(0, |r| r.amount_minor);
         if amount.amount_minor > refundable {
             return Err(PaymentError::RefundExceedsCaptured);
-        }
-        // A line refund gives back at most its units' share of what the line cost; pending
-        // line refunds count, as pending amounts do above.
-        if let Some(share) = line {
-            if share.line_paid.currency != captured.currency {
-                return Err(PaymentError::CurrencyMismatch);
-            }
-            let given_back = self
-                .refunds
-                .values()
-                .filter(|r| r.status != RefundStatus::Failed)
-                .filter_map(|r| r.line.as_ref());
-            if amount.amount_minor > line_share(given_back, share)?.amount_minor {
-                return Err(PaymentError::RefundExceedsLine);
-            }
         }
         Ok(vec![PaymentEvent::RefundRequested {
             refund_id: refund_id.to_string(),

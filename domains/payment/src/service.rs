@@ -41,7 +41,9 @@ pub struct AuthorizePayment {
 #[serde(deny_unknown_fields)]
 pub struct RefundPayment {
     pub refund_id: String,
-    pub amount: Money,
+    /// `None` with a `line`: exactly what those units cost.
+    #[serde(default)]
+    pub amount: Option<Money>,
     /// For a refund of units of one order line: the line's facts from the order, which cap
     /// the amount at what the shopper paid for those units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,7 +85,7 @@ mod tests {
             PaymentRequest::Void {},
             PaymentRequest::Refund(RefundPayment {
                 refund_id: "r1".into(),
-                amount: eur(100),
+                amount: Some(eur(100)),
                 line: None,
             }),
             PaymentRequest::ProviderEvent(ProviderEvent {

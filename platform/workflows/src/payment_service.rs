@@ -413,24 +413,26 @@ impl PaymentService {
                 ctx,
             )
             .await?;
+        // The amount the payment decided (a line refund's default is its units' share).
         let pending = requested
             .view
             .refunds
             .iter()
-            .any(|r| r.refund_id == req.refund_id && refund_is_pending(r));
+            .find(|r| r.refund_id == req.refund_id && refund_is_pending(r))
+            .map(|r| r.amount);
         let Some(provider_ref) = requested.view.provider_ref.clone() else {
             return Ok(requested);
         };
-        if !pending {
+        let Some(amount) = pending else {
             return Ok(requested);
-        }
+        };
         let system = Principal::system("payment-service");
         match self
             .gateway
             .refund(
                 &provider_key(id, &format!("refund/{}", req.refund_id)),
                 &provider_ref,
-                req.amount,
+                amount,
                 &req.refund_id,
                 &requested.view.order_id,
             )

@@ -875,7 +875,7 @@ impl Runner {
                 step_id(order_id, &format!("payment:refund:{refund_id}")),
                 &PaymentRequest::Refund(RefundPayment {
                     refund_id: refund_id.clone(),
-                    amount,
+                    amount: Some(amount),
                     line: None,
                 }),
             )

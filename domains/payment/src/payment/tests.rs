@@ -232,7 +232,7 @@ fn void() -> PaymentCommand {
 fn request_refund(refund_id: &str, amount: Money) -> PaymentCommand {
     PaymentCommand::RequestRefund {
         refund_id: refund_id.into(),
-        amount,
+        amount: Some(amount),
         line: None,
         now: now(),
     }
@@ -1657,7 +1657,7 @@ fn line_share(sku: &str, quantity: i64, line_paid_minor: i64, line_units: i64) -
 fn request_line_refund(refund_id: &str, amount_minor: i64, share: LineShare) -> PaymentCommand {
     PaymentCommand::RequestRefund {
         refund_id: refund_id.into(),
-        amount: eur(amount_minor),
+        amount: Some(eur(amount_minor)),
         line: Some(share),
         now: now(),
     }
@@ -1698,6 +1698,29 @@ fn a_line_refund_gives_back_at_most_what_its_units_cost_and_pending_ones_count()
     for e in &events {
         payment.evolve(e);
     }
+    // Without an amount a line refund is exactly its units' share, and its retry (same id,
+    // no amount) is the same request, whatever was refunded since.
+    let by_default = PaymentCommand::RequestRefund {
+        refund_id: "r0".into(),
+        amount: None,
+        line: Some(line_share("TEE-1", 1, 1_000, 3)),
+        now: now(),
+    };
+    let mut fresh = Payment::default();
+    for e in captured_payment() {
+        fresh.evolve(&e);
+    }
+    let events = fresh
+        .decide(ID, &by_default, &staff())
+        .expect("default amount");
+    assert!(matches!(
+        &events[..],
+        [PaymentEvent::RefundRequested { amount, .. }] if amount.amount_minor == 334
+    ));
+    for e in &events {
+        fresh.evolve(e);
+    }
+    assert_eq!(fresh.decide(ID, &by_default, &staff()), Ok(vec![]));
     // Every unit is given back: no unit is left to refund.
     let more = request_line_refund("r3", 1, line_share("TEE-1", 1, 1_000, 3));
     assert_eq!(
