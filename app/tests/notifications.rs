@@ -59,7 +59,14 @@ fn tools_dir() -> PathBuf {
 }
 
 /// Makes sure aiosmtpd is importable from .agora/tools (installs it from PyPI the first time).
+/// The tests of this binary run at once; one of them installs while the others wait, since
+/// concurrent `pip install --target` into one folder trip over each other on a fresh clone.
 fn ensure_aiosmtpd() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(install_aiosmtpd);
+}
+
+fn install_aiosmtpd() {
     let tools = tools_dir();
     let importable = |tools: &PathBuf| {
         Command::new("python3")
