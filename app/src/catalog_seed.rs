@@ -348,6 +348,15 @@ pub fn product(seed: u64, index: u64) -> SeedProduct {
             title: format!("{title} ({size})"),
             price: Money::new(price + 500 * v as i64, Currency::EUR),
             attributes,
+            // Derived from the index, not drawn, so the rest of the catalog stays as it was.
+            shipping: agora_catalog::ShippingDetails {
+                weight_grams: Some(200 + (index as u32 % 37) * 50 + 100 * v as u32),
+                dimensions_mm: Some(agora_catalog::Dimensions {
+                    length: 300,
+                    width: 220,
+                    height: 40 + 10 * v as u32,
+                }),
+            },
         });
         // About one SKU in eight starts out of stock.
         let quantity = if rng.below(8) == 0 {

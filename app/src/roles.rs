@@ -145,6 +145,7 @@ async fn checkout(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
         pool: s.pool.clone(),
         pricing: s.pricing.clone(),
         promotions: agora_workflows::PromotionBook::new(s.pool.clone()),
+        shipping: agora_workflows::ShippingBook::new(s.pool.clone()),
         crash_after: crash_after.clone(),
     };
     s.serve_handler(ctx, ServiceSpec::of::<agora_checkout::Checkout>(), service)
@@ -204,6 +205,11 @@ async fn promotion(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> 
     let pool = s.pool.clone();
     let hold = Duration::from_secs(s.config.promotion_hold_secs);
     s.spawn(|token| release_abandoned_redemptions(pool, host, hold, cancelled(token)));
+    Ok(())
+}
+
+async fn shipping(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
+    s.serve::<agora_shipping::ShippingProfile>(ctx).await?;
     Ok(())
 }
 
@@ -451,6 +457,7 @@ services! {
     "session" => session,
     "identity" => identity,
     "promotion" => promotion,
+    "shipping" => shipping,
 }
 
 projections! {

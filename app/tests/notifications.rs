@@ -832,6 +832,7 @@ async fn an_opted_in_customer_gets_a_text_through_the_sms_provider() {
         tax_rate_bp: 0,
         tax_rule: None,
         discount: None,
+        shipping_option: None,
         now,
     };
     system_command(&bus, &order_id, &place)

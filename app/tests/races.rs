@@ -166,6 +166,7 @@ async fn a_sku_belongs_to_one_product_so_another_vendor_cannot_reprice_it() {
             title: "free".into(),
             price: agora_kernel::Money::new(0, agora_kernel::Currency::EUR),
             attributes: Default::default(),
+            shipping: Default::default(),
         }],
     };
     let refused = system_command(&bus, &uuid::Uuid::new_v4().to_string(), &free)

@@ -116,13 +116,22 @@ pub struct PricingQuery {
     /// The destination's region (ISO 3166-2 subdivision, `CA` or `US-CA`), with a country.
     #[param(max_length = 64)]
     pub region: Option<String>,
+    /// The destination's postcode (with a country), which may narrow the shipping zone.
+    #[param(max_length = 16)]
+    pub postcode: Option<String>,
+    /// The shipping option to price, from `shipping_options` (default: the cheapest).
+    #[param(max_length = 64)]
+    pub shipping_option: Option<String>,
 }
 
 /// A cart priced as its checkout would price it now (prices from the catalog, never the
 /// client): `lines` (`sku`, `product_id`, `title`, `quantity`, `unit_price`, `subtotal`,
 /// `discount`, `total`), `subtotal`, `discount`, `shipping`, `shipping_discount`, `tax`,
-/// `total` (money as `{amount_minor, currency}`), `tax_rule` (the rate used and its
-/// rounding), `tax_estimated`, `promotions` (each applied promotion with its `discount` and
+/// `total` (money as `{amount_minor, currency}`), `shipping_pending` (the shop ships by zone
+/// and no country was given: shipping is priced once it is), `shipping_options` (the options
+/// that ship the cart to the destination, cheapest first: `zone_id`, `option_id`, `name`,
+/// `kind`, `price`, `free`, `min_days`, `max_days`), `shipping_option` (the one priced),
+/// `tax_rule` (the rate used and its rounding), `tax_estimated`, `promotions` (each applied promotion with its `discount` and
 /// `shipping_discount`), `code` and `code_rejection` (`{error, message}`: the stable
 /// `promotion.*` code a checkout with it would be refused with). Nothing is held: the
 /// checkout checks the promotions again.
@@ -415,11 +424,27 @@ pub async fn get_pricing(
             "a promotion code is 3 to 40 characters",
         ));
     }
+    if query.postcode.as_ref().is_some_and(|p| p.len() > 16)
+        || (query.postcode.is_some() && query.country.is_none())
+    {
+        return Err(ApiError::bad_request(
+            "request.invalid_postcode",
+            "postcode is at most 16 characters, and needs a country",
+        ));
+    }
+    if query.shipping_option.as_ref().is_some_and(|o| o.len() > 64) {
+        return Err(ApiError::bad_request(
+            "request.invalid_shipping_option",
+            "a shipping option id is at most 64 characters",
+        ));
+    }
     let quote = QuoteCart {
         cart_id: id.clone(),
         code: query.code,
         country: query.country,
         region: query.region,
+        postcode: query.postcode,
+        shipping_option: query.shipping_option,
     };
     let ctx = auth::context(&state, &headers);
     let pricing: CartPricing = state

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use agora_catalog::{
     is_category_id, CatalogError, CategoryCommand, CategoryView, ProductCommand, ProductVariant,
-    ProductView, VariantInput,
+    ProductView, ShippingDetails, VariantInput,
 };
 use agora_kernel::{Currency, DomainError, Money, Principal, Sku};
 use axum::extract::State;
@@ -45,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/products/{id}/variants/{sku}",
             delete(remove_variant),
+        )
+        .route(
+            "/admin/products/{id}/variants/{sku}/shipping",
+            put(set_variant_shipping),
         )
         .route(
             "/admin/products/{id}/variants/{sku}/price",
@@ -106,6 +110,49 @@ pub struct Variant {
     /// Up to 50 attributes (`size` → `M`).
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// Weight in grams (1 to 1 000 000), for shipping rates by weight; none: weighs nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub weight_grams: Option<u32>,
+    /// Packed size in millimetres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions_mm: Option<Dimensions>,
+}
+
+/// A packed item's size in millimetres, each side 1 to 10 000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dimensions {
+    #[schema(minimum = 1, maximum = 10000)]
+    pub length: u32,
+    #[schema(minimum = 1, maximum = 10000)]
+    pub width: u32,
+    #[schema(minimum = 1, maximum = 10000)]
+    pub height: u32,
+}
+
+/// Body of `PUT /admin/products/{id}/variants/{sku}/shipping`: replaces both values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariantShipping {
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub weight_grams: Option<u32>,
+    #[serde(default)]
+    pub dimensions_mm: Option<Dimensions>,
+}
+
+impl From<VariantShipping> for ShippingDetails {
+    fn from(v: VariantShipping) -> ShippingDetails {
+        ShippingDetails {
+            weight_grams: v.weight_grams,
+            dimensions_mm: v.dimensions_mm.map(|d| agora_catalog::Dimensions {
+                length: d.length,
+                width: d.width,
+                height: d.height,
+            }),
+        }
+    }
 }
 
 impl From<Variant> for VariantInput {
@@ -115,6 +162,11 @@ impl From<Variant> for VariantInput {
             title: v.title,
             price: v.price.into(),
             attributes: v.attributes,
+            shipping: VariantShipping {
+                weight_grams: v.weight_grams,
+                dimensions_mm: v.dimensions_mm,
+            }
+            .into(),
         }
     }
 }
@@ -126,6 +178,12 @@ impl From<ProductVariant> for Variant {
             title: v.title,
             price: v.price.into(),
             attributes: v.attributes,
+            weight_grams: v.shipping.weight_grams,
+            dimensions_mm: v.shipping.dimensions_mm.map(|d| Dimensions {
+                length: d.length,
+                width: d.width,
+                height: d.height,
+            }),
         }
     }
 }
@@ -576,6 +634,33 @@ pub async fn change_price(
     let command = ProductCommand::ChangePrice {
         sku,
         price: body.into(),
+    };
+    Ok(Json(
+        send_product(&state, &headers, principal, id, command).await?,
+    ))
+}
+
+/// Set the weight and packed size of one variant (replacing both), which shipping rates by
+/// weight use.
+#[utoipa::path(put, path = "/admin/products/{id}/variants/{sku}/shipping", tag = "catalog", request_body = VariantShipping,
+    params(("id" = String, Path, description = "product id (UUID)"), ("sku" = String, Path, description = "the variant's SKU"),
+           ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Product), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
+pub async fn set_variant_shipping(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((raw, raw_sku)): Path<(String, String)>,
+    Json(body): Json<VariantShipping>,
+) -> Result<Json<Product>, ApiError> {
+    let principal = auth::back_office(&state, &headers, auth::Area::Catalog, true)?;
+    let id = params::product_id(&raw)?;
+    let sku = params::sku(&raw_sku)?;
+    let command = ProductCommand::SetShipping {
+        sku,
+        shipping: body.into(),
     };
     Ok(Json(
         send_product(&state, &headers, principal, id, command).await?,

@@ -92,6 +92,13 @@ pub struct CheckoutBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "SUMMER10", min_length = 3, max_length = 40)]
     pub code: Option<String>,
+    /// The shipping option (an `option_id` from the cart's `shipping_options` for this
+    /// address); default: the cheapest that ships there. `422 shipping.no_zone` when the shop
+    /// does not ship to the address, `422 shipping.option_unavailable` when the option is not
+    /// offered for it (or the shop has no shipping zones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "standard", min_length = 1, max_length = 64)]
+    pub shipping_option: Option<String>,
 }
 
 /// The order created by a checkout (the order view; see `GET /store/orders/{id}`).
@@ -178,6 +185,7 @@ pub async fn checkout(
         payment_method: body.payment_method,
         request_hash,
         code: body.code,
+        shipping_option: body.shipping_option,
     };
     let reply: CommandReply<serde_json::Value> = service::command_as(
         &state,

@@ -43,6 +43,7 @@ use crate::{ApiError, AppState};
         crate::catalog::list_products,
         crate::catalog::add_variant,
         crate::catalog::change_price,
+        crate::catalog::set_variant_shipping,
         crate::catalog::remove_variant,
         crate::catalog::publish,
         crate::catalog::unpublish,

@@ -387,6 +387,7 @@ mod tests {
             tax: eur(1099),
             total: eur(6594),
             discount: None,
+            shipping_option: None,
             at: at(when),
         }
     }

@@ -78,6 +78,7 @@ fn created(title: &str, category: Option<&str>, skus: &[(&str, i64)]) -> Product
                     currency: Currency::EUR,
                 },
                 attributes: BTreeMap::new(),
+                shipping: Default::default(),
             })
             .collect(),
     }

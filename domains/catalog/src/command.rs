@@ -12,6 +12,37 @@ pub struct VariantInput {
     pub price: Money,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// Weight and size, for shipping rates by weight and for packing.
+    #[serde(default, skip_serializing_if = "ShippingDetails::is_empty")]
+    pub shipping: ShippingDetails,
+}
+
+/// What shipping needs to know of a variant. Absent values are unknown: a variant without a
+/// weight adds nothing to a parcel's weight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingDetails {
+    /// Grams, 1 to 1,000,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_grams: Option<u32>,
+    /// Millimetres, each side 1 to 10,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions_mm: Option<Dimensions>,
+}
+
+impl ShippingDetails {
+    pub fn is_empty(&self) -> bool {
+        self.weight_grams.is_none() && self.dimensions_mm.is_none()
+    }
+}
+
+/// A packed item's size in millimetres.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dimensions {
+    pub length: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Commands on one product. The product id is the stream id, a UUID chosen by the caller, so a
@@ -66,6 +97,11 @@ pub enum ProductCommand {
     },
     RemoveVariant {
         sku: Sku,
+    },
+    /// Sets a variant's weight and size (replacing both).
+    SetShipping {
+        sku: Sku,
+        shipping: ShippingDetails,
     },
     /// Makes the product visible to shoppers; a no-op when it already is.
     Publish {},
@@ -134,13 +170,21 @@ mod tests {
                     title: "t".into(),
                     price,
                     attributes: BTreeMap::new(),
+                    shipping: Default::default(),
                 },
             },
             ProductCommand::ChangePrice {
                 sku: sku.clone(),
                 price,
             },
-            ProductCommand::RemoveVariant { sku },
+            ProductCommand::RemoveVariant { sku: sku.clone() },
+            ProductCommand::SetShipping {
+                sku,
+                shipping: ShippingDetails {
+                    weight_grams: Some(250),
+                    dimensions_mm: None,
+                },
+            },
             ProductCommand::Publish {},
             ProductCommand::Unpublish {},
             ProductCommand::Archive {},

@@ -54,6 +54,8 @@ pub enum CatalogError {
     UnknownVariant,
     #[error("a price is more than 0 and at most {MAX_PRICE_MINOR} minor units")]
     InvalidPrice,
+    #[error("a weight is 1 to 1,000,000 grams and each side 1 to 10,000 millimetres")]
+    InvalidShipping,
     #[error("all variants of a product are priced in the same currency")]
     CurrencyMismatch,
     #[error("a product needs at least one variant to be published")]
@@ -88,6 +90,7 @@ impl DomainError for CatalogError {
             CatalogError::SkuTaken => "catalog.sku_taken",
             CatalogError::UnknownVariant => "catalog.unknown_variant",
             CatalogError::InvalidPrice => "catalog.invalid_price",
+            CatalogError::InvalidShipping => "catalog.invalid_shipping",
             CatalogError::CurrencyMismatch => "catalog.currency_mismatch",
             CatalogError::NoVariants => "catalog.no_variants",
             CatalogError::LastVariant => "catalog.last_variant",
@@ -119,6 +122,7 @@ impl DomainError for CatalogError {
             | CatalogError::DuplicateSku
             | CatalogError::UnknownVariant
             | CatalogError::InvalidPrice
+            | CatalogError::InvalidShipping
             | CatalogError::CurrencyMismatch
             | CatalogError::InvalidName
             | CatalogError::InvalidParent => ErrorKind::Invalid,
@@ -152,6 +156,7 @@ mod tests {
             CatalogError::SkuTaken,
             CatalogError::UnknownVariant,
             CatalogError::InvalidPrice,
+            CatalogError::InvalidShipping,
             CatalogError::CurrencyMismatch,
             CatalogError::NoVariants,
             CatalogError::LastVariant,

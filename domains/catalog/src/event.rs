@@ -45,6 +45,10 @@ pub enum ProductEvent {
         sku: Sku,
         price: Money,
     },
+    VariantShippingSet {
+        sku: Sku,
+        shipping: crate::ShippingDetails,
+    },
     VariantRemoved {
         sku: Sku,
     },
@@ -61,6 +65,7 @@ impl ProductEvent {
             ProductEvent::VariantAdded { .. } => "VariantAdded",
             ProductEvent::PriceChanged { .. } => "PriceChanged",
             ProductEvent::VariantRemoved { .. } => "VariantRemoved",
+            ProductEvent::VariantShippingSet { .. } => "VariantShippingSet",
             ProductEvent::ProductPublished { .. } => "ProductPublished",
             ProductEvent::ProductUnpublished { .. } => "ProductUnpublished",
             ProductEvent::ProductArchived { .. } => "ProductArchived",

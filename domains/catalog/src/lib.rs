@@ -28,7 +28,7 @@ mod product;
 pub use category::{
     is_category_id, Category, CategoryStatus, CategoryView, MAX_CATEGORY_ID_CHARS, MAX_NAME_CHARS,
 };
-pub use command::{CategoryCommand, ProductCommand, VariantInput};
+pub use command::{CategoryCommand, Dimensions, ProductCommand, ShippingDetails, VariantInput};
 pub use error::CatalogError;
 pub use event::{CategoryEvent, ProductEvent};
 pub use product::{

@@ -4,7 +4,7 @@ use agora_kernel::{Currency, Decider, Money, Principal, Sku};
 use serde::{Deserialize, Serialize};
 
 use crate::category::is_category_id;
-use crate::{CatalogError, ProductCommand, ProductEvent, VariantInput};
+use crate::{CatalogError, ProductCommand, ProductEvent, ShippingDetails, VariantInput};
 
 /// Longest product or variant title, in characters, after trimming.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -16,6 +16,10 @@ pub const MAX_IMAGES: usize = 20;
 pub const MAX_IMAGE_URL_CHARS: usize = 2_048;
 /// Most attributes per product, and per variant.
 pub const MAX_ATTRIBUTES: usize = 50;
+/// Heaviest variant, in grams (one tonne).
+pub const MAX_WEIGHT_GRAMS: u32 = 1_000_000;
+/// Longest side of a variant, in millimetres.
+pub const MAX_SIDE_MM: u32 = 10_000;
 /// Longest attribute key, in characters.
 pub const MAX_ATTRIBUTE_KEY_CHARS: usize = 64;
 /// Longest attribute value, in characters.
@@ -48,6 +52,8 @@ pub struct Variant {
     pub title: String,
     pub price: Money,
     pub attributes: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "ShippingDetails::is_empty")]
+    pub shipping: ShippingDetails,
 }
 
 /// One variant with its SKU: the form recorded in events and shown in the view.
@@ -57,6 +63,9 @@ pub struct ProductVariant {
     pub title: String,
     pub price: Money,
     pub attributes: BTreeMap<String, String>,
+    /// Added without a new event version: absent in older events (nothing known).
+    #[serde(default, skip_serializing_if = "ShippingDetails::is_empty")]
+    pub shipping: ShippingDetails,
 }
 
 /// The product's state, folded from its events.
@@ -205,12 +214,31 @@ fn valid_variant(input: &VariantInput) -> Result<ProductVariant, CatalogError> {
     let title = valid_title(&input.title, CatalogError::InvalidVariantTitle)?;
     check_price(input.price)?;
     check_attributes(&input.attributes)?;
+    check_shipping(&input.shipping)?;
     Ok(ProductVariant {
         sku: input.sku.clone(),
         title,
         price: input.price,
         attributes: input.attributes.clone(),
+        shipping: input.shipping,
     })
+}
+
+/// A weight of 1 g to 1 t and sides of 1 mm to 10 m.
+fn check_shipping(shipping: &ShippingDetails) -> Result<(), CatalogError> {
+    let weight_ok = shipping
+        .weight_grams
+        .is_none_or(|w| (1..=MAX_WEIGHT_GRAMS).contains(&w));
+    let size_ok = shipping.dimensions_mm.is_none_or(|d| {
+        [d.length, d.width, d.height]
+            .iter()
+            .all(|side| (1..=MAX_SIDE_MM).contains(side))
+    });
+    if weight_ok && size_ok {
+        Ok(())
+    } else {
+        Err(CatalogError::InvalidShipping)
+    }
 }
 
 /// Whether `id` is a UUID in its canonical form (lower-case, hyphenated), which is also a valid
@@ -360,6 +388,17 @@ impl Product {
             ProductCommand::AddVariant { variant } => self.add_variant(variant),
             ProductCommand::ChangePrice { sku, price } => self.change_price(sku, *price),
             ProductCommand::RemoveVariant { sku } => self.remove_variant(sku),
+            ProductCommand::SetShipping { sku, shipping } => {
+                check_shipping(shipping)?;
+                match self.variants.get(sku) {
+                    None => Err(CatalogError::UnknownVariant),
+                    Some(v) if v.shipping == *shipping => Ok(vec![]),
+                    Some(_) => Ok(vec![ProductEvent::VariantShippingSet {
+                        sku: sku.clone(),
+                        shipping: *shipping,
+                    }]),
+                }
+            }
             ProductCommand::Publish {} => match self.status {
                 ProductStatus::Published => Ok(vec![]),
                 _ if self.variants.is_empty() => Err(CatalogError::NoVariants),
@@ -475,6 +514,7 @@ impl Decider for Product {
                                 title: v.title.clone(),
                                 price: v.price,
                                 attributes: v.attributes.clone(),
+                                shipping: v.shipping,
                             },
                         )
                     })
@@ -510,8 +550,14 @@ impl Decider for Product {
                         title: variant.title.clone(),
                         price: variant.price,
                         attributes: variant.attributes.clone(),
+                        shipping: variant.shipping,
                     },
                 );
+            }
+            ProductEvent::VariantShippingSet { sku, shipping } => {
+                if let Some(variant) = self.variants.get_mut(sku) {
+                    variant.shipping = *shipping;
+                }
             }
             ProductEvent::PriceChanged { sku, price } => {
                 if let Some(variant) = self.variants.get_mut(sku) {
@@ -561,6 +607,7 @@ impl Decider for Product {
                     title: v.title.clone(),
                     price: v.price,
                     attributes: v.attributes.clone(),
+                    shipping: v.shipping,
                 })
                 .collect(),
             status: self.status,
@@ -630,6 +677,7 @@ mod tests {
             title: format!("Variant {s}"),
             price,
             attributes: BTreeMap::new(),
+            shipping: ShippingDetails::default(),
         }
     }
 
@@ -639,6 +687,7 @@ mod tests {
             title: format!("Variant {s}"),
             price,
             attributes: BTreeMap::new(),
+            shipping: ShippingDetails::default(),
         }
     }
 
@@ -723,10 +772,105 @@ mod tests {
                 price: eur(2499),
             },
             ProductCommand::RemoveVariant { sku: sku("TEE-M") },
+            ProductCommand::SetShipping {
+                sku: sku("TEE-M"),
+                shipping: parcel(),
+            },
             ProductCommand::Publish {},
             ProductCommand::Unpublish {},
             ProductCommand::Archive {},
         ]
+    }
+
+    fn parcel() -> ShippingDetails {
+        ShippingDetails {
+            weight_grams: Some(180),
+            dimensions_mm: Some(crate::Dimensions {
+                length: 300,
+                width: 200,
+                height: 20,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_variant_gets_its_weight_and_size_once_and_the_view_shows_them() {
+        check(
+            vec![created()],
+            admin(),
+            ProductCommand::SetShipping {
+                sku: sku("TEE-M"),
+                shipping: parcel(),
+            },
+            Ok(vec![ProductEvent::VariantShippingSet {
+                sku: sku("TEE-M"),
+                shipping: parcel(),
+            }]),
+        );
+        let product = state(&[
+            created(),
+            ProductEvent::VariantShippingSet {
+                sku: sku("TEE-M"),
+                shipping: parcel(),
+            },
+        ]);
+        assert_eq!(product.view("p", 2).variants[0].shipping, parcel());
+        check(
+            vec![
+                created(),
+                ProductEvent::VariantShippingSet {
+                    sku: sku("TEE-M"),
+                    shipping: parcel(),
+                },
+            ],
+            admin(),
+            ProductCommand::SetShipping {
+                sku: sku("TEE-M"),
+                shipping: parcel(),
+            },
+            Ok(vec![]),
+        );
+    }
+
+    #[test]
+    fn a_weight_or_size_out_of_range_or_an_unknown_variant_is_refused() {
+        for shipping in [
+            ShippingDetails {
+                weight_grams: Some(0),
+                dimensions_mm: None,
+            },
+            ShippingDetails {
+                weight_grams: Some(MAX_WEIGHT_GRAMS + 1),
+                dimensions_mm: None,
+            },
+            ShippingDetails {
+                weight_grams: None,
+                dimensions_mm: Some(crate::Dimensions {
+                    length: 10,
+                    width: 0,
+                    height: 10,
+                }),
+            },
+        ] {
+            check(
+                vec![created()],
+                admin(),
+                ProductCommand::SetShipping {
+                    sku: sku("TEE-M"),
+                    shipping,
+                },
+                Err(CatalogError::InvalidShipping),
+            );
+        }
+        check(
+            vec![created()],
+            admin(),
+            ProductCommand::SetShipping {
+                sku: sku("NOPE"),
+                shipping: parcel(),
+            },
+            Err(CatalogError::UnknownVariant),
+        );
     }
 
     #[test]

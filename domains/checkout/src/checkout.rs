@@ -44,6 +44,10 @@ pub struct CheckoutPlan {
     /// it finishes, as it would have then.
     #[serde(default)]
     pub commit_on_confirm: bool,
+    /// The shipping option the shopper chose (its price is `shipping`); absent when the shop
+    /// has no shipping zones and in checkouts started before zones existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_option: Option<agora_order::OrderShippingOption>,
 }
 
 /// What a runner observed when it performed an action.

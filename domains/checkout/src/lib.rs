@@ -31,5 +31,6 @@ mod service;
 
 pub use checkout::*;
 pub use service::{
-    CartPricing, CheckoutRequest, CodeRejection, PricedCartLine, QuoteCart, StartCheckout,
+    CartPricing, CheckoutRequest, CodeRejection, PricedCartLine, QuoteCart, ShippingQuote,
+    StartCheckout,
 };

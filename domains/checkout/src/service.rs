@@ -4,6 +4,7 @@
 
 use agora_kernel::{Currency, Money};
 use agora_order::{Address, OrderPromotion, OrderTax};
+pub use agora_shipping::ShippingQuote;
 use serde::{Deserialize, Serialize};
 
 use crate::{Checkout, CheckoutView};
@@ -37,6 +38,12 @@ pub struct QuoteCart {
     pub country: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The destination's postcode, which may narrow the shipping zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    /// The shipping option to price (default: the cheapest offered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_option: Option<String>,
 }
 
 /// A cart priced as its checkout would price it now: catalog prices, the active automatic
@@ -53,8 +60,16 @@ pub struct CartPricing {
     pub subtotal: Money,
     /// Everything the promotions take off the lines (the sum of the lines' discounts).
     pub discount: Money,
-    /// The shipping fee before promotions.
+    /// The shipping fee before promotions: the chosen option's price, the shop's one rate
+    /// when it has no shipping zones, zero while `shipping_pending`.
     pub shipping: Money,
+    /// The shop ships by zone and no destination was given: shipping is priced at checkout.
+    pub shipping_pending: bool,
+    /// The options that ship this cart to the destination, cheapest first (empty without
+    /// shipping zones or a destination).
+    pub shipping_options: Vec<ShippingQuote>,
+    /// The option priced: the one asked for, else the cheapest.
+    pub shipping_option: Option<ShippingQuote>,
     pub shipping_discount: Money,
     pub tax: Money,
     /// What the shopper would pay.
@@ -111,6 +126,11 @@ pub struct StartCheckout {
     /// the reason (`promotion.*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// The shipping option chosen (an id from the cart's pricing); default: the cheapest that
+    /// ships to the address. Without shipping zones the shop's one rate applies and no option
+    /// may be named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_option: Option<String>,
 }
 
 agora_kernel::contract!(Checkout {

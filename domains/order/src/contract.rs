@@ -95,6 +95,21 @@ pub struct OrderDiscount {
     pub promotions: Vec<OrderPromotion>,
 }
 
+/// The shipping option the shopper chose at checkout, as the shop's settings offered it then
+/// (its price is the order's `shipping`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderShippingOption {
+    pub zone_id: String,
+    pub option_id: String,
+    pub name: String,
+    /// `standard`, `express` or `pickup`.
+    pub kind: String,
+    /// The delivery estimate in days from dispatch.
+    pub min_days: u16,
+    pub max_days: u16,
+}
+
 /// Units of one line of an order that a refund gives back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +159,10 @@ pub enum OrderCommand {
         /// none applied (and in orders placed before promotions existed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         discount: Option<OrderDiscount>,
+        /// The shipping option chosen; absent when the shop has no shipping zones (one
+        /// configured rate) and in orders placed before zones existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shipping_option: Option<OrderShippingOption>,
         now: DateTime<Utc>,
     },
     MarkStockReserved {
@@ -213,6 +232,9 @@ pub enum OrderEvent {
         /// Added without a new version: absent in older events, which had no discounts.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         discount: Option<OrderDiscount>,
+        /// Added without a new version: absent in older events and without shipping zones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shipping_option: Option<OrderShippingOption>,
         at: DateTime<Utc>,
     },
     OrderStockReserved {
@@ -386,6 +408,7 @@ mod tests {
                     tax_rate_bp: 1900,
                     tax_rule: None,
                     discount: None,
+                    shipping_option: None,
                     now: now(),
                 },
             ),

@@ -8,7 +8,7 @@ use agora_promotion::TaxError;
 
 use crate::{
     Address, CancelReason, OrderCommand, OrderDiscount, OrderError, OrderEvent, OrderLine,
-    OrderOwner, OrderPromotion, OrderStatus, OrderTax, RefundLine,
+    OrderOwner, OrderPromotion, OrderShippingOption, OrderStatus, OrderTax, RefundLine,
 };
 
 /// Most lines in one order.
@@ -294,6 +294,8 @@ struct Placement {
     totals: Totals,
     #[serde(default)]
     discount: Option<OrderDiscount>,
+    #[serde(default)]
+    shipping_option: Option<OrderShippingOption>,
     placed_at: DateTime<Utc>,
 }
 
@@ -374,6 +376,9 @@ pub struct OrderView {
     pub total: Money,
     pub captured: Money,
     pub refunded: Money,
+    /// The shipping option chosen at checkout; absent without shipping zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_option: Option<OrderShippingOption>,
     pub shipment: Option<Shipment>,
     pub cancellation: Option<Cancellation>,
     pub placed_at: DateTime<Utc>,
@@ -620,6 +625,7 @@ impl Order {
             tax_rate_bp,
             tax_rule,
             discount,
+            shipping_option,
             now,
         } = command
         else {
@@ -641,7 +647,8 @@ impl Order {
                 && placed.totals.shipping == *shipping
                 && placed.tax_rate_bp == *tax_rate_bp
                 && placed.tax_rule == *tax_rule
-                && placed.discount == *discount;
+                && placed.discount == *discount
+                && placed.shipping_option == *shipping_option;
             return if same {
                 Ok(vec![])
             } else {
@@ -685,6 +692,7 @@ impl Order {
             tax: totals.tax,
             total: totals.total,
             discount: discount.clone(),
+            shipping_option: shipping_option.clone(),
             at: *now,
         }])
     }
@@ -988,10 +996,12 @@ impl Decider for Order {
                 tax,
                 total,
                 discount,
+                shipping_option,
                 at,
             } => {
                 self.placement = Some(Placement {
                     discount: discount.clone(),
+                    shipping_option: shipping_option.clone(),
                     tax_rule: tax_rule.clone(),
                     owner: owner.clone(),
                     cart_id: cart_id.clone(),
@@ -1164,6 +1174,7 @@ impl Decider for Order {
                 .unwrap_or_default(),
             tax_rate_bp: placed.tax_rate_bp,
             tax_rule: placed.tax_rule.clone(),
+            shipping_option: placed.shipping_option.clone(),
             tax: placed.totals.tax,
             total: placed.totals.total,
             captured: Money::new(self.captured, currency),
@@ -1217,6 +1228,7 @@ fn empty_view(id: &str, version: u64) -> OrderView {
         total: none,
         captured: none,
         refunded: none,
+        shipping_option: None,
         shipment: None,
         cancellation: None,
         placed_at: DateTime::<Utc>::UNIX_EPOCH,

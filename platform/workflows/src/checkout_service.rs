@@ -16,8 +16,8 @@ use agora_nats::{
     check_id, codec, decode_command, Bus, CommandEnvelope, CommandReply, Handler, RequestContext,
 };
 use agora_order::{
-    Address, Order, OrderCommand, OrderDiscount, OrderLine, OrderOwner, OrderPromotion, OrderTax,
-    OrderView,
+    Address, Order, OrderCommand, OrderDiscount, OrderLine, OrderOwner, OrderPromotion,
+    OrderShippingOption, OrderTax, OrderView,
 };
 use agora_promotion::{
     AppliedRate, CartLine, CategoryId, CountryCode, CustomerFacts, CustomerGroup, EnteredCode,
@@ -31,7 +31,9 @@ use sqlx::PgPool;
 use std::str::FromStr;
 
 use crate::promotion_book::PromotionBook;
+use crate::shipping_book::ShippingBook;
 use crate::step_id;
+use agora_shipping::{Destination, Parcel, ShippingError, ShippingQuote};
 
 /// The shop's shipping and tax rules, from configuration.
 #[derive(Clone, Debug)]
@@ -101,6 +103,34 @@ impl Pricing {
     }
 }
 
+/// What the catalog says of a cart's lines: their prices and titles, each product's
+/// category, and the parcel's weight (variants without a weight count nothing).
+struct CatalogLines {
+    lines: Vec<OrderLine>,
+    categories: BTreeMap<String, Option<String>>,
+    weight_grams: i64,
+}
+
+/// How a cart ships: see [`CheckoutService::shipping`].
+struct Shipping {
+    fee: Money,
+    option: Option<ShippingQuote>,
+    options: Vec<ShippingQuote>,
+    pending: bool,
+}
+
+/// The order's record of the option chosen.
+fn order_option(quote: &ShippingQuote) -> OrderShippingOption {
+    OrderShippingOption {
+        zone_id: quote.zone_id.clone(),
+        option_id: quote.option_id.clone(),
+        name: quote.name.clone(),
+        kind: quote.kind.as_str().to_string(),
+        min_days: quote.min_days,
+        max_days: quote.max_days,
+    }
+}
+
 /// What [`CheckoutService::offers`] gathers for the pricing engine.
 struct Offers {
     customer: Option<CustomerId>,
@@ -118,6 +148,8 @@ pub struct CheckoutService {
     pub pricing: Pricing,
     /// The promotions it prices with, folded in memory and caught up on every use.
     pub promotions: PromotionBook,
+    /// The shipping zones it quotes with, folded in memory and caught up on every use.
+    pub shipping: ShippingBook,
     /// Fault injection for tests: `reserve_promotions` aborts the process right after the
     /// promotions' uses are held, before the checkout's commit point.
     pub crash_after: Option<String>,
@@ -143,7 +175,7 @@ impl CheckoutService {
         &self,
         cart: &CartView,
         ctx: &RequestContext,
-    ) -> Result<(Vec<OrderLine>, BTreeMap<String, Option<String>>), ErrorBody> {
+    ) -> Result<CatalogLines, ErrorBody> {
         let skus: Vec<String> = cart.lines.iter().map(|l| l.sku.to_string()).collect();
         // The SKU's owner is its claim (one product per SKU for life), not whichever product's
         // read-model row happens to list the code.
@@ -178,6 +210,7 @@ impl CheckoutService {
             .values()
             .map(|(p, _)| (p.id.clone(), p.category_id.clone()))
             .collect();
+        let mut weight_grams: i64 = 0;
         let lines = cart
             .lines
             .iter()
@@ -186,6 +219,8 @@ impl CheckoutService {
                     .get(line.sku.as_str())
                     .ok_or_else(|| unavailable_item(&line.sku))?;
                 let variant = &product.variants[*i];
+                weight_grams += i64::from(variant.shipping.weight_grams.unwrap_or(0))
+                    .saturating_mul(line.quantity);
                 let title = if variant.title.trim().is_empty() {
                     product.title.clone()
                 } else {
@@ -200,7 +235,11 @@ impl CheckoutService {
                 })
             })
             .collect::<Result<Vec<_>, ErrorBody>>()?;
-        Ok((lines, categories))
+        Ok(CatalogLines {
+            lines,
+            categories,
+            weight_grams,
+        })
     }
 
     /// The promotions on offer to `customer` (and the checkout `order`, if any): the active
@@ -382,7 +421,18 @@ impl CheckoutService {
         }
     }
 
-    fn shipping(&self, lines: &[OrderLine]) -> Result<Money, ErrorBody> {
+    /// What shipping costs and how the cart ships: without shipping zones, the shop's one
+    /// configured rate (free from its threshold) and no option may be named; with zones, the
+    /// options of the most specific zone covering `to` (`shipping.no_zone` when none does),
+    /// the named one or else the cheapest (`shipping.option_unavailable` when the named one is
+    /// not offered). With zones but no destination yet (a cart page), shipping is pending.
+    async fn shipping(
+        &self,
+        priced: &CatalogLines,
+        to: Option<&Destination>,
+        option: Option<&str>,
+    ) -> Result<Shipping, ErrorBody> {
+        let lines = &priced.lines;
         let currency = lines
             .first()
             .map(|l| l.unit_price.currency)
@@ -391,18 +441,47 @@ impl CheckoutService {
             .iter()
             .map(|l| l.unit_price.amount_minor as i128 * l.quantity as i128)
             .sum();
-        let free = self
-            .pricing
-            .free_shipping_from_minor
-            .is_some_and(|from| subtotal >= from as i128);
-        Ok(Money::new(
-            if free {
+        let zones = self.shipping.zones().await?;
+        if zones.is_empty() {
+            if option.is_some() {
+                return Err(ShippingError::OptionUnavailable.to_body());
+            }
+            let free = self
+                .pricing
+                .free_shipping_from_minor
+                .is_some_and(|from| subtotal >= from as i128);
+            let fee = if free {
                 0
             } else {
                 self.pricing.shipping_flat_minor
-            },
-            currency,
-        ))
+            };
+            return Ok(Shipping {
+                fee: Money::new(fee, currency),
+                option: None,
+                options: vec![],
+                pending: false,
+            });
+        }
+        let Some(to) = to else {
+            return Ok(Shipping {
+                fee: Money::zero(currency),
+                option: None,
+                options: vec![],
+                pending: true,
+            });
+        };
+        let parcel = Parcel {
+            weight_grams: priced.weight_grams,
+            subtotal: Money::new(subtotal.min(i64::MAX as i128) as i64, currency),
+        };
+        let options = agora_shipping::quote(&zones, to, parcel).map_err(|e| e.to_body())?;
+        let chosen = agora_shipping::choose(&options, option).map_err(|e| e.to_body())?;
+        Ok(Shipping {
+            fee: chosen.price,
+            option: Some(chosen),
+            options,
+            pending: false,
+        })
     }
 
     /// Places the order of a started checkout (idempotent); the reply is the order as the
@@ -424,6 +503,7 @@ impl CheckoutService {
             tax_rate_bp: plan.tax_rate_bp,
             tax_rule: plan.tax_rule.clone(),
             discount: plan.discount.clone(),
+            shipping_option: plan.shipping_option.clone(),
             now: Utc::now(),
         };
         bus.send(
@@ -482,11 +562,25 @@ impl CheckoutService {
             OrderOwner::Customer { customer_id } => Some(*customer_id),
             OrderOwner::Guest { .. } => None,
         };
-        let ((lines, categories), offers) = tokio::try_join!(
+        let (catalog, offers) = tokio::try_join!(
             self.price(&cart, ctx),
             self.offers(Some(&order_id), customer, code.as_ref(), ctx)
         )?;
-        let shipping = self.shipping(&lines)?;
+        let address = &req.shipping_address;
+        let to = Destination::new(
+            &address.country,
+            address.region.as_deref(),
+            Some(&address.postal_code),
+        )
+        .map_err(|_| agora_order::OrderError::InvalidAddress.to_body())?;
+        let shipped = self
+            .shipping(&catalog, Some(&to), req.shipping_option.as_deref())
+            .await?;
+        let shipping = shipped.fee;
+        let shipping_option = shipped.option.as_ref().map(order_option);
+        let CatalogLines {
+            lines, categories, ..
+        } = catalog;
         let now = Utc::now();
         let priced = Self::promote(&lines, &categories, offers, shipping, now)?;
         // A code the shopper entered must apply, or the checkout says why (`promotion.*`).
@@ -509,6 +603,7 @@ impl CheckoutService {
             tax_rate_bp: tax_rule.rate.rate_bp,
             tax_rule: Some(tax_rule.clone()),
             discount: discount.clone(),
+            shipping_option: shipping_option.clone(),
             now,
         };
         Order::default()
@@ -541,6 +636,7 @@ impl CheckoutService {
             request_hash: req.request_hash.clone(),
             discount: discount.clone(),
             commit_on_confirm: true,
+            shipping_option,
         };
         // Hold each applied promotion's use and amount for this order before anything else
         // is locked or recorded, so a promotion used up meanwhile refuses this checkout
@@ -645,11 +741,24 @@ impl CheckoutService {
         let code = entered
             .as_deref()
             .and_then(|raw| PromotionCode::parse(raw).ok());
-        let ((lines, categories), offers) = tokio::try_join!(
+        let (catalog, offers) = tokio::try_join!(
             self.price(&cart, ctx),
             self.offers(None, customer, code.as_ref(), ctx)
         )?;
-        let shipping = self.shipping(&lines)?;
+        let to = match req.country.as_deref() {
+            Some(country) => Some(
+                Destination::new(country, req.region.as_deref(), req.postcode.as_deref())
+                    .map_err(|e| e.to_body())?,
+            ),
+            None => None,
+        };
+        let shipped = self
+            .shipping(&catalog, to.as_ref(), req.shipping_option.as_deref())
+            .await?;
+        let shipping = shipped.fee;
+        let CatalogLines {
+            lines, categories, ..
+        } = catalog;
         let priced = Self::promote(&lines, &categories, offers, shipping, Utc::now())?;
         let rejection = match (&entered, &code, &priced.code_rejection) {
             (Some(_), None, _) => Some(PromotionError::UnknownCode.to_body()),
@@ -684,6 +793,9 @@ impl CheckoutService {
             subtotal: priced.subtotal,
             discount: priced.discount,
             shipping: priced.shipping,
+            shipping_pending: shipped.pending,
+            shipping_options: shipped.options,
+            shipping_option: shipped.option,
             shipping_discount: priced.shipping_discount,
             tax: totals.tax,
             total: totals.total,

@@ -35,6 +35,7 @@ mod product_service;
 mod promotion_book;
 mod promotion_service;
 pub mod runner;
+mod shipping_book;
 
 pub use checkout_service::{CheckoutService, Pricing};
 pub use identity_contract::*;
@@ -43,6 +44,7 @@ pub use payment_service::PaymentService;
 pub use product_service::ProductService;
 pub use promotion_book::PromotionBook;
 pub use promotion_service::PromotionService;
+pub use shipping_book::ShippingBook;
 
 use agora_kernel::CommandId;
 

@@ -148,6 +148,7 @@ mod tests {
             title: sku.into(),
             price: Money::new(100, Currency::EUR),
             attributes: Default::default(),
+            shipping: Default::default(),
         }
     }
 

@@ -47,6 +47,7 @@ fn plan(hash: &str) -> CheckoutPlan {
         request_hash: hash.into(),
         discount: None,
         commit_on_confirm: true,
+        shipping_option: None,
     }
 }
 
@@ -601,6 +602,7 @@ fn the_domain_depends_on_no_io_crate() {
         "strum",
         "agora-kernel",
         "agora-order",
+        "agora-shipping",
         "serde",
         "serde_json",
         "thiserror",

@@ -120,6 +120,7 @@ impl Placing {
             tax_rate_bp: self.tax_rate_bp,
             tax_rule: self.tax_rule,
             discount: None,
+            shipping_option: None,
             now: self.now,
         }
     }
@@ -162,6 +163,7 @@ fn placed() -> OrderEvent {
         tax: eur(600),
         total: eur(TOTAL),
         discount: None,
+        shipping_option: None,
         at: t(0),
     }
 }
