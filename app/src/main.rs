@@ -217,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
                     agora::seed::seed_catalog(&bus, seed_products, 42, 32, progress_bar()).await?;
                 let seeded = started.elapsed();
                 agora::seed::seed_promotions(&bus).await?;
+                agora::seed::seed_shipping(&bus).await?;
                 println!(
                     "Seeded {} categories and {} products ({} SKUs) in {:.1} s.",
                     report.categories,

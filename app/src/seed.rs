@@ -352,3 +352,111 @@ pub async fn seed_promotions(bus: &Bus) -> anyhow::Result<()> {
     )
     .await
 }
+
+/// The demo shop's shipping zones: Germany (standard by weight, free from €50; express), the
+/// rest of the EU, the United Kingdom, the United States, and the rest of the world. Sent as
+/// ordinary commands with fixed ids, so seeding again changes nothing.
+pub async fn seed_shipping(bus: &Bus) -> anyhow::Result<()> {
+    use agora_shipping::ShippingCommand;
+    let eur = |minor: i64| serde_json::json!({"amount_minor": minor, "currency": "EUR"});
+    let zones = [
+        ("de", "Germany", vec!["DE"]),
+        (
+            "eu",
+            "European Union",
+            vec![
+                "AT", "BE", "BG", "CY", "CZ", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
+                "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+            ],
+        ),
+        ("gb", "United Kingdom", vec!["GB"]),
+        ("us", "United States", vec!["US"]),
+        ("world", "Rest of the world", vec!["*"]),
+    ];
+    let options = [
+        (
+            "de",
+            "standard",
+            serde_json::json!({"name": "DHL Parcel", "kind": "standard",
+            "rate": {"type": "weight", "bands": [{"up_to": 1000, "price": eur(490)},
+                {"up_to": 5000, "price": eur(690)}, {"up_to": 31500, "price": eur(990)}]},
+            "free_from": eur(5000), "min_days": 1, "max_days": 3}),
+        ),
+        (
+            "de",
+            "express",
+            serde_json::json!({"name": "DHL Express", "kind": "express",
+            "rate": {"type": "flat", "price": eur(1290)}, "min_days": 1, "max_days": 1}),
+        ),
+        (
+            "de",
+            "packstation",
+            serde_json::json!({"name": "Packstation pickup", "kind": "pickup",
+            "rate": {"type": "flat", "price": eur(390)}, "min_days": 1, "max_days": 3}),
+        ),
+        (
+            "eu",
+            "standard",
+            serde_json::json!({"name": "EU Parcel", "kind": "standard",
+            "rate": {"type": "weight", "bands": [{"up_to": 2000, "price": eur(990)},
+                {"up_to": null, "price": eur(1490)}]},
+            "free_from": eur(10_000), "min_days": 3, "max_days": 6}),
+        ),
+        (
+            "gb",
+            "standard",
+            serde_json::json!({"name": "Royal Mail International", "kind": "standard",
+            "rate": {"type": "flat", "price": eur(1290)}, "min_days": 3, "max_days": 7}),
+        ),
+        (
+            "us",
+            "standard",
+            serde_json::json!({"name": "USPS via DHL", "kind": "standard",
+            "rate": {"type": "subtotal", "bands": [{"up_to": 9999, "price": eur(1990)},
+                {"up_to": null, "price": eur(990)}]},
+            "min_days": 5, "max_days": 10}),
+        ),
+        (
+            "us",
+            "express",
+            serde_json::json!({"name": "DHL Express Worldwide", "kind": "express",
+            "rate": {"type": "flat", "price": eur(3490)}, "min_days": 2, "max_days": 3}),
+        ),
+        (
+            "world",
+            "standard",
+            serde_json::json!({"name": "International Parcel", "kind": "standard",
+            "rate": {"type": "weight", "bands": [{"up_to": 2000, "price": eur(2490)},
+                {"up_to": null, "price": eur(3990)}]},
+            "min_days": 7, "max_days": 14}),
+        ),
+    ];
+    let profile = agora_shipping::DEFAULT_PROFILE;
+    for (id, name, countries) in zones {
+        let command = ShippingCommand::SaveZone {
+            zone_id: id.into(),
+            name: name.into(),
+            areas: countries
+                .iter()
+                .map(|c| agora_shipping::ZoneArea {
+                    country: c.to_string(),
+                    region: None,
+                    postcode_prefix: None,
+                })
+                .collect(),
+        };
+        let command_id = seed_command_id(&format!("demo-shipping:zone:{id}"));
+        send_as_system(bus, profile, command_id, &command).await?;
+    }
+    for (zone, id, option) in options {
+        let mut option = option;
+        option["id"] = serde_json::json!(id);
+        let command = ShippingCommand::SaveOption {
+            zone_id: zone.into(),
+            option: serde_json::from_value(option)?,
+        };
+        let command_id = seed_command_id(&format!("demo-shipping:option:{zone}:{id}"));
+        send_as_system(bus, profile, command_id, &command).await?;
+    }
+    Ok(())
+}

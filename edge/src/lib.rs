@@ -34,6 +34,7 @@ mod promotions;
 mod search;
 mod security;
 mod service;
+mod shipping;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(inventory::router())
         .merge(orders::router())
         .merge(promotions::router())
+        .merge(shipping::router())
         .merge(checkout::router())
         .merge(accounts::router())
         .merge(limited)

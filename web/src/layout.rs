@@ -184,3 +184,12 @@ mod tests {
         assert_eq!(money(999, "CHF"), "9.99 CHF");
     }
 }
+
+/// A delivery estimate as people read it: `1 day`, `2–4 days`.
+pub fn days(min: u64, max: u64) -> String {
+    match (min, max) {
+        (1, 1) => "1 day".into(),
+        (a, b) if a == b => format!("{a} days"),
+        (a, b) => format!("{a}–{b} days"),
+    }
+}

@@ -20,6 +20,8 @@ use crate::session::Ctx;
 use crate::store::timeline;
 use crate::Web;
 
+mod shipping;
+
 pub fn router() -> Router<Web> {
     Router::new()
         .route("/backoffice", get(dashboard))
@@ -79,6 +81,17 @@ pub fn router() -> Router<Web> {
             post(retry_notification),
         )
         .route("/backoffice/audit", get(audit))
+        .route("/backoffice/shipping", get(shipping::settings))
+        .route("/backoffice/shipping/zones", post(shipping::save_zone))
+        .route("/backoffice/shipping/options", post(shipping::save_option))
+        .route(
+            "/backoffice/shipping/zones/{zone}/remove",
+            post(shipping::remove_zone),
+        )
+        .route(
+            "/backoffice/shipping/zones/{zone}/options/{option}/remove",
+            post(shipping::remove_option),
+        )
 }
 
 type Page = Result<Response, Response>;
@@ -103,6 +116,7 @@ fn nav() -> Markup {
                 li { a href="/backoffice/inventory" { "Inventory" } }
                 li { a href="/backoffice/orders" { "Orders" } }
                 li { a href="/backoffice/promotions" { "Promotions" } }
+                li { a href="/backoffice/shipping" { "Shipping" } }
                 li { a href="/backoffice/accounts" { "Accounts" } }
                 li { a href="/backoffice/notifications" { "Notifications" } }
                 li { a href="/backoffice/audit" { "Audit" } }
@@ -633,7 +647,8 @@ pub async fn order(
         html! {
             h1 { "Order " (&order.id[..8.min(order.id.len())]) }
             (flash(&f))
-            p { "Status: " strong #order-status { (status) } " · " (order.email) }
+            p { "Status: " strong #order-status { (status) } " · " (order.email)
+                @if let Some(o) = &order.shipping_option { " · ships by " strong #order-shipping-option { (o.name) }  " (" (o.kind) ", " (crate::layout::days(o.min_days.into(), o.max_days.into())) ", " (money(order.shipping.amount_minor, &c)) ")" } }
             div.two {
                 section {
                     h2 { "Lines" }

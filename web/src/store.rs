@@ -873,19 +873,99 @@ async fn cart_pricing(
     web: &Web,
     ctx: &Ctx,
     cart: &Value,
-    country: Option<&str>,
+    to: Option<Destination<'_>>,
 ) -> Result<Value, ApiFailure> {
     let id = cart["id"].as_str().unwrap_or_default();
-    let query = country
-        .filter(|c| c.len() == 2)
-        .map(|c| format!("?country={}", enc(c)))
-        .unwrap_or_default();
+    let query = match to.filter(|to| to.country.len() == 2) {
+        None => String::new(),
+        Some(to) => {
+            let mut query = format!("?country={}", enc(to.country));
+            for (key, value) in [("postcode", to.postcode), ("shipping_option", to.option)] {
+                if let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) {
+                    query.push_str(&format!("&{key}={}", enc(value)));
+                }
+            }
+            query
+        }
+    };
     web.api
         .get(
             &format!("/store/carts/{}/pricing{query}", enc(id)),
             &ctx.for_cart(),
         )
         .await
+}
+
+/// Where a cart would ship, for its pricing: the country, the postcode and the shipping
+/// option chosen (default: the cheapest).
+#[derive(Clone, Copy)]
+struct Destination<'a> {
+    country: &'a str,
+    postcode: Option<&'a str>,
+    option: Option<&'a str>,
+}
+
+/// The pricing of a checkout form's address, or why the shop cannot ship there (a
+/// `shipping.*` refusal, shown where the delivery options would be).
+async fn checkout_pricing(
+    web: &Web,
+    ctx: &Ctx,
+    cart: &Value,
+    form: &CheckoutForm,
+) -> (Option<Value>, Option<String>) {
+    let to = Destination {
+        country: if form.country.is_empty() {
+            "GB"
+        } else {
+            &form.country
+        },
+        postcode: Some(&form.postal_code),
+        option: Some(&form.shipping_option),
+    };
+    match cart_pricing(web, ctx, cart, Some(to)).await {
+        Ok(p) => (Some(p), None),
+        Err(e) if e.code == "shipping.option_unavailable" => {
+            // The option chosen does not ship to the new address: offer the others.
+            let to = Destination { option: None, ..to };
+            match cart_pricing(web, ctx, cart, Some(to)).await {
+                Ok(p) => (Some(p), None),
+                Err(e) => (None, Some(e.message)),
+            }
+        }
+        Err(e) if e.code.starts_with("shipping.") => (None, Some(e.message)),
+        Err(_) => (None, None),
+    }
+}
+
+/// The delivery choice of the checkout form: the options that ship the cart to the address
+/// entered, with their price and estimate, the one priced checked.
+fn delivery_box(pricing: Option<&Value>, refusal: Option<&str>) -> Markup {
+    let options = pricing
+        .and_then(|p| p["shipping_options"].as_array().cloned())
+        .unwrap_or_default();
+    let chosen = pricing
+        .and_then(|p| p["shipping_option"]["option_id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    html! {
+        @if refusal.is_some() || !options.is_empty() {
+            fieldset #delivery {
+                legend { "Delivery" }
+                @if let Some(refusal) = refusal { p.error #delivery-error role="alert" { (refusal) } }
+                @for o in &options {
+                    @let id = o["option_id"].as_str().unwrap_or_default();
+                    label.inline data-option=(id) {
+                        input type="radio" name="shipping_option" value=(id) checked[id == chosen];
+                        strong { (o["name"].as_str().unwrap_or_default()) }
+                        " · " (crate::layout::days(o["min_days"].as_u64().unwrap_or(0), o["max_days"].as_u64().unwrap_or(0))) " · "
+                        @if o["free"].as_bool().unwrap_or(false) || o["price"]["amount_minor"].as_i64() == Some(0) { "Free" } @else { (money_json(&o["price"])) }
+                    }
+                    br;
+                }
+                button.secondary #update-delivery type="submit" name="update" value="1" formnovalidate { "Update delivery options for this address" }
+            }
+        }
+    }
 }
 
 /// The totals of a priced cart, with every promotion that applies named on its own line.
@@ -913,7 +993,8 @@ fn totals_box(p: &Value) -> Markup {
                 }
             }
             div { span { "Shipping" } span #cart-shipping {
-                @if shipping_paid == 0 { "Free" } @else { (money(shipping_paid, currency)) }
+                @if p["shipping_pending"].as_bool().unwrap_or(false) { "Calculated at checkout" }
+                @else if shipping_paid == 0 { "Free" } @else { (money(shipping_paid, currency)) }
             } }
             div { span { @if included { "Tax included (" } @else { "Tax (" } (format!("{}.{:02} %", rate / 100, rate % 100)) @if estimated { ", estimated" } ")" }
                 span #cart-tax { (money_json(&p["tax"])) } }
@@ -1118,6 +1199,13 @@ pub struct CheckoutForm {
     /// One per rendering of the form: a resubmitted form places the same order once.
     #[serde(default)]
     key: String,
+    /// The delivery option chosen (an option id of the cart's pricing for the address).
+    #[serde(default)]
+    shipping_option: String,
+    /// Set by the button that shows the delivery options for the address entered, instead
+    /// of placing the order.
+    #[serde(default)]
+    update: String,
 }
 
 const CARDS: [(&str, &str); 5] = [
@@ -1139,6 +1227,7 @@ fn checkout_page(
     form: &CheckoutForm,
     error: Option<&str>,
     pricing: Option<&Value>,
+    shipping_refusal: Option<&str>,
 ) -> Response {
     let key = uuid::Uuid::new_v4().to_string();
     let method = if form.payment_method.is_empty() {
@@ -1190,6 +1279,7 @@ fn checkout_page(
                     }
                 }
                 div {
+                    (delivery_box(pricing, shipping_refusal))
                     fieldset {
                         legend { "Payment (test cards)" }
                         @for (value, label) in CARDS {
@@ -1258,13 +1348,14 @@ pub async fn checkout_form(State(web): State<Web>, Extension(ctx): Extension<Ctx
             form.country = field("country");
         }
     }
-    let country = if form.country.is_empty() {
-        "GB"
-    } else {
-        form.country.as_str()
-    };
-    let pricing = cart_pricing(&web, &ctx, &cart, Some(country)).await.ok();
-    Ok(checkout_page(&ctx, &form, None, pricing.as_ref()))
+    let (pricing, refusal) = checkout_pricing(&web, &ctx, &cart, &form).await;
+    Ok(checkout_page(
+        &ctx,
+        &form,
+        None,
+        pricing.as_ref(),
+        refusal.as_deref(),
+    ))
 }
 
 /// Signs in and returns the session cookie and the new session.
@@ -1407,11 +1498,19 @@ pub async fn checkout(
     let Some(cart) = open_cart(&web, &ctx).await else {
         return see_other("/cart");
     };
-    let pricing = cart_pricing(&web, &ctx, &cart, Some(&form.country))
-        .await
-        .ok();
+    let (pricing, refusal) = checkout_pricing(&web, &ctx, &cart, &form).await;
+    if !form.update.is_empty() {
+        // Show the delivery options for the address entered; nothing is placed.
+        return checkout_page(&ctx, &form, None, pricing.as_ref(), refusal.as_deref());
+    }
     let again = |ctx: &Ctx, message: &str, cookies: Vec<HeaderValue>| {
-        let mut response = checkout_page(ctx, &form, Some(message), pricing.as_ref());
+        let mut response = checkout_page(
+            ctx,
+            &form,
+            Some(message),
+            pricing.as_ref(),
+            refusal.as_deref(),
+        );
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         for c in cookies {
             response.headers_mut().append(header::SET_COOKIE, c);
@@ -1482,6 +1581,9 @@ pub async fn checkout(
         "payment_method": form.payment_method,
     });
     let mut body = body;
+    if !form.shipping_option.trim().is_empty() {
+        body["shipping_option"] = json!(form.shipping_option.trim());
+    }
     let creds = ctx.for_cart();
     if !form.code.trim().is_empty() {
         body["code"] = json!(form.code.trim());
@@ -1639,7 +1741,7 @@ pub async fn order(
                             div.discount { span { "Discount: " (p.name) @if let Some(code) = &p.code { " (" (code) ")" } } span { "−" (money(p.discount.amount_minor, &c)) } }
                         }
                     }
-                    div { span { "Shipping" } span { (money(order.shipping.amount_minor, &c)) } }
+                    div { span { "Shipping" @if let Some(o) = &order.shipping_option { span #order-shipping-option { " (" (o.name) ", " (crate::layout::days(o.min_days.into(), o.max_days.into())) ")" } } } span { (money(order.shipping.amount_minor, &c)) } }
                     @if order.shipping_discount.amount_minor > 0 {
                         div.discount { span { "Shipping discount" } span { "−" (money(order.shipping_discount.amount_minor, &c)) } }
                     }

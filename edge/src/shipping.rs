@@ -1,0 +1,219 @@
+//! `/admin/shipping`: the shop's shipping zones and options in the back office, served by the
+//! shipping service over NATS. Shoppers see options through the cart's pricing
+//! (`GET /store/carts/{id}/pricing?country=..`) and choose one at checkout.
+
+use agora_kernel::Money;
+use agora_shipping::{OptionKind, Rate, ShippingCommand, ShippingOption, ShippingProfile};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::put;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiErrorBody, Json, Path};
+use crate::{auth, service, ApiError, AppState};
+
+/// The shop's own profile: one per shop until vendors ship on their own.
+const PROFILE: &str = agora_shipping::DEFAULT_PROFILE;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/shipping", axum::routing::get(get_settings))
+        .route(
+            "/admin/shipping/zones/{zone_id}",
+            put(save_zone).delete(remove_zone),
+        )
+        .route(
+            "/admin/shipping/zones/{zone_id}/options/{option_id}",
+            put(save_option).delete(remove_option),
+        )
+}
+
+/// The shop's shipping settings: `{id, version, zones: [{id, name, areas: [{country,
+/// region?, postcode_prefix?}], options: [{id, name, kind, rate, free_from?, min_days,
+/// max_days}]}]}`, zones in id order.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct ShippingSettings(pub serde_json::Value);
+
+/// One area a zone covers.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AreaBody {
+    /// ISO 3166-1 alpha-2, or `*` for every country (the rest of the world).
+    #[schema(example = "US")]
+    pub country: String,
+    /// An ISO 3166-2 subdivision of the country (`CA` or `US-CA`).
+    #[serde(default)]
+    #[schema(example = "CA")]
+    pub region: Option<String>,
+    /// Postcodes starting with this (letters and digits; spaces ignored).
+    #[serde(default)]
+    #[schema(example = "941")]
+    pub postcode_prefix: Option<String>,
+}
+
+/// Body of `PUT /admin/shipping/zones/{zone_id}`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneBody {
+    #[schema(example = "Germany", min_length = 1, max_length = 100)]
+    pub name: String,
+    /// 1 to 500 areas; an area belongs to one zone (`409 shipping.area_taken`).
+    pub areas: Vec<AreaBody>,
+}
+
+/// Body of `PUT /admin/shipping/zones/{zone_id}/options/{option_id}`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptionBody {
+    #[schema(example = "DHL Parcel", min_length = 1, max_length = 100)]
+    pub name: String,
+    /// `standard`, `express` or `pickup`.
+    #[schema(value_type = String, example = "standard")]
+    pub kind: OptionKind,
+    /// `{"type": "flat", "price": {amount_minor, currency}}`, or `{"type": "weight" | "subtotal",
+    /// "bands": [{"up_to": 1000, "price": ..}, {"up_to": null, "price": ..}]}` (grams, or minor
+    /// units of the subtotal before promotions; bounds increase, only the last may be open).
+    #[schema(value_type = Object)]
+    pub rate: Rate,
+    /// Carts whose subtotal reaches this ship free with this option.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub free_from: Option<Money>,
+    /// Working days from dispatch, earliest and latest (0 to 365).
+    #[schema(example = 2)]
+    pub min_days: u16,
+    #[schema(example = 4)]
+    pub max_days: u16,
+}
+
+async fn send(
+    state: &AppState,
+    headers: &HeaderMap,
+    command: ShippingCommand,
+) -> Result<Json<ShippingSettings>, ApiError> {
+    let principal = auth::back_office(state, headers, auth::Area::Sales, true)?;
+    let reply = service::command::<_, serde_json::Value>(
+        state,
+        headers,
+        PROFILE.to_string(),
+        principal,
+        command,
+    )
+    .await?;
+    Ok(Json(ShippingSettings(reply.view)))
+}
+
+/// The shop's shipping zones and options (admin, staff, auditor).
+#[utoipa::path(get, path = "/admin/shipping", tag = "shipping", security(("bearer" = [])),
+    responses((status = 200, body = ShippingSettings), (status = 401, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<ShippingSettings>, ApiError> {
+    let principal = auth::back_office(&state, &headers, auth::Area::Sales, false)?;
+    let view: serde_json::Value =
+        service::get::<ShippingProfile, _>(&state, &headers, PROFILE.to_string(), principal)
+            .await?;
+    Ok(Json(ShippingSettings(view)))
+}
+
+/// Create a zone or replace its name and areas (admin, staff); its options stay.
+#[utoipa::path(put, path = "/admin/shipping/zones/{zone_id}", tag = "shipping",
+    params(("zone_id" = String, Path, description = "1 to 64 of a-z, 0-9, '-'"),
+           ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
+    request_body = ZoneBody, security(("bearer" = [])),
+    responses((status = 200, body = ShippingSettings), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
+              (status = 503, body = ApiErrorBody)))]
+pub async fn save_zone(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(zone_id): Path<String>,
+    Json(body): Json<ZoneBody>,
+) -> Result<Json<ShippingSettings>, ApiError> {
+    let command = ShippingCommand::SaveZone {
+        zone_id,
+        name: body.name,
+        areas: body
+            .areas
+            .into_iter()
+            .map(|a| agora_shipping::ZoneArea {
+                country: a.country,
+                region: a.region,
+                postcode_prefix: a.postcode_prefix,
+            })
+            .collect(),
+    };
+    send(&state, &headers, command).await
+}
+
+/// Remove a zone with its options (admin, staff); removing it again changes nothing.
+#[utoipa::path(delete, path = "/admin/shipping/zones/{zone_id}", tag = "shipping",
+    params(("zone_id" = String, Path, description = "the zone's id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ShippingSettings), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn remove_zone(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(zone_id): Path<String>,
+) -> Result<Json<ShippingSettings>, ApiError> {
+    send(&state, &headers, ShippingCommand::RemoveZone { zone_id }).await
+}
+
+/// Create or replace an option of a zone (admin, staff).
+#[utoipa::path(put, path = "/admin/shipping/zones/{zone_id}/options/{option_id}", tag = "shipping",
+    params(("zone_id" = String, Path, description = "the zone's id"),
+           ("option_id" = String, Path, description = "1 to 64 of a-z, 0-9, '-'"),
+           ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
+    request_body = OptionBody, security(("bearer" = [])),
+    responses((status = 200, body = ShippingSettings), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
+              (status = 503, body = ApiErrorBody)))]
+pub async fn save_option(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((zone_id, option_id)): Path<(String, String)>,
+    Json(body): Json<OptionBody>,
+) -> Result<Json<ShippingSettings>, ApiError> {
+    let command = ShippingCommand::SaveOption {
+        zone_id,
+        option: ShippingOption {
+            id: option_id,
+            name: body.name,
+            kind: body.kind,
+            rate: body.rate,
+            free_from: body.free_from,
+            min_days: body.min_days,
+            max_days: body.max_days,
+        },
+    };
+    send(&state, &headers, command).await
+}
+
+/// Remove an option of a zone (admin, staff); removing it again changes nothing.
+#[utoipa::path(delete, path = "/admin/shipping/zones/{zone_id}/options/{option_id}", tag = "shipping",
+    params(("zone_id" = String, Path, description = "the zone's id"),
+           ("option_id" = String, Path, description = "the option's id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "retries with the same key apply once")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ShippingSettings), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+              (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn remove_option(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((zone_id, option_id)): Path<(String, String)>,
+) -> Result<Json<ShippingSettings>, ApiError> {
+    send(
+        &state,
+        &headers,
+        ShippingCommand::RemoveOption { zone_id, option_id },
+    )
+    .await
+}

@@ -1,0 +1,386 @@
+//! The back office's shipping settings: zones with the areas they cover, options with their
+//! rates, through the API's `/admin/shipping` routes.
+
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::response::Response;
+use axum::{Extension, Form};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{back, back_with_error, flash, gate, get_json, hundredths, office_page, Flash, Page};
+use crate::api::enc;
+use crate::layout::{csrf, money_json};
+use crate::session::Ctx;
+use crate::Web;
+
+const HERE: &str = "/backoffice/shipping";
+
+/// An area as the settings page writes it: `DE`, `US-CA`, `DE 10`, `*`.
+fn area_label(a: &Value) -> String {
+    let mut label = a["country"].as_str().unwrap_or_default().to_string();
+    if let Some(region) = a["region"].as_str() {
+        label = format!("{label}-{region}");
+    }
+    if let Some(prefix) = a["postcode_prefix"].as_str() {
+        label = format!("{label} {prefix}");
+    }
+    label
+}
+
+/// An area from its written form (see [`area_label`]).
+fn parse_area(text: &str) -> Value {
+    let (place, prefix) = match text.split_once(' ') {
+        Some((place, prefix)) => (place, Some(prefix.trim())),
+        None => (text, None),
+    };
+    let (country, region) = match place.split_once('-') {
+        Some((c, r)) => (c, Some(r)),
+        None => (place, None),
+    };
+    json!({"country": country, "region": region, "postcode_prefix": prefix})
+}
+
+fn rate_text(rate: &Value) -> String {
+    let bands = |unit: &dyn Fn(i64) -> String| {
+        rate["bands"]
+            .as_array()
+            .map(|bands| {
+                bands
+                    .iter()
+                    .map(|b| {
+                        let up_to = b["up_to"]
+                            .as_i64()
+                            .map_or("and more".to_string(), |u| format!("up to {}", unit(u)));
+                        format!("{up_to}: {}", money_json(&b["price"]))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    };
+    match rate["type"].as_str() {
+        Some("flat") => format!("Flat {}", money_json(&rate["price"])),
+        Some("weight") => format!("By weight: {}", bands(&|g| format!("{g} g"))),
+        Some("subtotal") => format!("By subtotal: {}", bands(&|m| hundredths(m))),
+        _ => String::new(),
+    }
+}
+
+/// `GET /backoffice/shipping`: every zone with its areas and options, and the forms that
+/// change them.
+pub async fn settings(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
+    gate(&ctx)?;
+    let settings = get_json(&web, &ctx, "/admin/shipping").await?;
+    let zones = settings["zones"].as_array().cloned().unwrap_or_default();
+    Ok(office_page(
+        &ctx,
+        "Shipping",
+        html! {
+            h1 { "Shipping zones and options" }
+            (flash(&f))
+            p.muted { "A destination ships by the most specific zone that covers it: a postcode prefix before a region, a region before a country, a country before “*” (everywhere else). Without any zone the shop charges its one configured rate." }
+            @if zones.is_empty() { div.empty { p { "No zones yet: every order pays the configured flat rate." } } }
+            @for zone in &zones {
+                @let zone_id = zone["id"].as_str().unwrap_or_default();
+                section.zone data-zone=(zone_id) aria-labelledby=(format!("zone-{zone_id}")) {
+                    h2 id=(format!("zone-{zone_id}")) { (zone["name"].as_str().unwrap_or_default()) " " span.muted { "(" (zone_id) ")" } }
+                    p { "Covers: " span.areas { (zone["areas"].as_array().map(|a| a.iter().map(area_label).collect::<Vec<_>>().join(", ")).unwrap_or_default()) } }
+                    @let options = zone["options"].as_array().cloned().unwrap_or_default();
+                    @if options.is_empty() { p.muted { "No options: carts to this zone cannot check out." } } @else {
+                        div.table-wrap { table.stack {
+                            thead { tr { th scope="col" { "Option" } th scope="col" { "Kind" } th scope="col" { "Rate" } th scope="col" { "Free from" } th scope="col" { "Delivery" } th scope="col" { span.visually-hidden { "Actions" } } } }
+                            tbody { @for o in &options {
+                                @let option_id = o["id"].as_str().unwrap_or_default();
+                                tr data-option=(option_id) {
+                                    td data-label="Option" { (o["name"].as_str().unwrap_or_default()) " " span.muted { "(" (option_id) ")" } }
+                                    td data-label="Kind" { (o["kind"].as_str().unwrap_or_default()) }
+                                    td data-label="Rate" { (rate_text(&o["rate"])) }
+                                    td data-label="Free from" { @if o["free_from"].is_object() { (money_json(&o["free_from"])) } @else { "—" } }
+                                    td data-label="Delivery" { (crate::layout::days(o["min_days"].as_u64().unwrap_or(0), o["max_days"].as_u64().unwrap_or(0))) }
+                                    td data-label="Actions" {
+                                        form.inline-form method="post" action=(format!("{HERE}/zones/{}/options/{}/remove", enc(zone_id), enc(option_id))) {
+                                            (csrf(&ctx))
+                                            button.secondary type="submit" aria-label=(format!("Remove option {option_id}")) { "Remove" }
+                                        }
+                                    }
+                                }
+                            } }
+                        } }
+                    }
+                    form.inline-form method="post" action=(format!("{HERE}/zones/{}/remove", enc(zone_id))) {
+                        (csrf(&ctx))
+                        button.secondary type="submit" aria-label=(format!("Remove zone {zone_id}")) { "Remove zone" }
+                    }
+                }
+            }
+            div.two {
+                (zone_form(&ctx))
+                (option_form(&ctx, &zones))
+            }
+        },
+    ))
+}
+
+fn zone_form(ctx: &Ctx) -> Markup {
+    html! {
+        form #zone-form method="post" action=(format!("{HERE}/zones")) {
+            (csrf(ctx))
+            fieldset {
+                legend { "Add or change a zone" }
+                label for="zone-id" { "Zone id" }
+                input #zone-id type="text" name="zone_id" required pattern="[a-z0-9-]{1,64}" aria-describedby="zone-id-help";
+                p #zone-id-help .muted { "Lower-case letters, digits and “-”; an existing id changes that zone." }
+                label for="zone-name" { "Name" }
+                input #zone-name type="text" name="name" required maxlength="100";
+                label for="zone-areas" { "Areas, one per line" }
+                textarea #zone-areas name="areas" rows="4" required aria-describedby="zone-areas-help" {}
+                p #zone-areas-help .muted { "A country (DE), a region (US-CA), a postcode prefix (DE 10) or * for everywhere else." }
+                button type="submit" { "Save zone" }
+            }
+        }
+    }
+}
+
+fn option_form(ctx: &Ctx, zones: &[Value]) -> Markup {
+    html! {
+        form #option-form method="post" action=(format!("{HERE}/options")) {
+            (csrf(ctx))
+            fieldset {
+                legend { "Add or change an option" }
+                label for="option-zone" { "Zone" }
+                select #option-zone name="zone_id" required {
+                    @for z in zones { option value=(z["id"].as_str().unwrap_or_default()) { (z["name"].as_str().unwrap_or_default()) } }
+                }
+                label for="option-id" { "Option id" }
+                input #option-id type="text" name="option_id" required pattern="[a-z0-9-]{1,64}";
+                label for="option-name" { "Name shoppers see" }
+                input #option-name type="text" name="name" required maxlength="100";
+                label for="option-kind" { "Kind" }
+                select #option-kind name="kind" {
+                    option value="standard" { "Standard" }
+                    option value="express" { "Express" }
+                    option value="pickup" { "Pickup point" }
+                }
+                label for="option-rate" { "Rate" }
+                select #option-rate name="rate" {
+                    option value="flat" { "Flat" }
+                    option value="weight" { "By weight" }
+                    option value="subtotal" { "By subtotal" }
+                }
+                label for="option-price" { "Flat price" }
+                input #option-price type="text" inputmode="decimal" name="price" placeholder="4.90";
+                label for="option-bands" { "Bands, one per line (weight or subtotal rates)" }
+                textarea #option-bands name="bands" rows="3" aria-describedby="option-bands-help" {}
+                p #option-bands-help .muted { "“1000 4.90” charges 4.90 up to 1000 g (or, by subtotal, “49.99 4.90” up to 49.99); “* 9.90” for everything above." }
+                label for="option-free" { "Free from (optional)" }
+                input #option-free type="text" inputmode="decimal" name="free_from" placeholder="50.00";
+                label for="option-min" { "Delivery days, earliest" }
+                input #option-min type="number" name="min_days" min="0" max="365" value="2" required;
+                label for="option-max" { "Delivery days, latest" }
+                input #option-max type="number" name="max_days" min="0" max="365" value="4" required;
+                label for="option-currency" { "Currency" }
+                input #option-currency type="text" name="currency" value="EUR" pattern="[A-Z]{3}" required;
+                button type="submit" { "Save option" }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ZoneForm {
+    #[serde(default)]
+    zone_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    areas: String,
+}
+
+/// `POST /backoffice/shipping/zones`: the API's `PUT /admin/shipping/zones/{id}`.
+pub async fn save_zone(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<ZoneForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let areas: Vec<Value> = form
+        .areas
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(parse_area)
+        .collect();
+    let result = web
+        .api
+        .call(
+            Method::PUT,
+            &format!("/admin/shipping/zones/{}", enc(form.zone_id.trim())),
+            &ctx.person(),
+            None,
+            Some(&json!({"name": form.name, "areas": areas})),
+        )
+        .await;
+    back(HERE, result, &ctx)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OptionForm {
+    #[serde(default)]
+    zone_id: String,
+    #[serde(default)]
+    option_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    rate: String,
+    #[serde(default)]
+    price: String,
+    #[serde(default)]
+    bands: String,
+    #[serde(default)]
+    free_from: String,
+    #[serde(default)]
+    min_days: String,
+    #[serde(default)]
+    max_days: String,
+    #[serde(default)]
+    currency: String,
+}
+
+/// The option's rate from the form, or what to tell staff.
+fn rate_of(form: &OptionForm, currency: &str) -> Result<Value, String> {
+    let money = |text: &str| {
+        crate::store::major_to_minor(text.trim())
+            .map(|minor| json!({"amount_minor": minor, "currency": currency}))
+            .ok_or_else(|| format!("Enter prices like 4.90, not “{}”", text.trim()))
+    };
+    if form.rate == "flat" {
+        return Ok(json!({"type": "flat", "price": money(&form.price)?}));
+    }
+    let by_weight = form.rate == "weight";
+    let bands = form
+        .bands
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (up_to, price) = line.split_once(char::is_whitespace).ok_or_else(|| {
+                format!("A band is a bound and a price, like “1000 4.90”: “{line}”")
+            })?;
+            let up_to = match up_to.trim() {
+                "*" => Value::Null,
+                bound if by_weight => json!(bound
+                    .parse::<i64>()
+                    .map_err(|_| format!("A weight bound is whole grams: “{bound}”"))?),
+                bound => json!(crate::store::major_to_minor(bound)
+                    .ok_or_else(|| format!("A subtotal bound is like 49.99: “{bound}”"))?),
+            };
+            Ok(json!({"up_to": up_to, "price": money(price)?}))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(json!({"type": if by_weight { "weight" } else { "subtotal" }, "bands": bands}))
+}
+
+/// `POST /backoffice/shipping/options`: the API's
+/// `PUT /admin/shipping/zones/{zone}/options/{option}`.
+pub async fn save_option(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Form(form): Form<OptionForm>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let currency = form.currency.trim().to_ascii_uppercase();
+    let rate = match rate_of(&form, &currency) {
+        Ok(rate) => rate,
+        Err(message) => return back_with_error(HERE, &message),
+    };
+    let free_from = match form.free_from.trim() {
+        "" => Value::Null,
+        text => match crate::store::major_to_minor(text) {
+            Some(minor) => json!({"amount_minor": minor, "currency": currency}),
+            None => return back_with_error(HERE, "Enter the free-from amount like 50.00"),
+        },
+    };
+    let (Ok(min_days), Ok(max_days)) = (
+        form.min_days.trim().parse::<u16>(),
+        form.max_days.trim().parse::<u16>(),
+    ) else {
+        return back_with_error(HERE, "Delivery days are whole numbers from 0 to 365");
+    };
+    let result = web
+        .api
+        .call(
+            Method::PUT,
+            &format!(
+                "/admin/shipping/zones/{}/options/{}",
+                enc(form.zone_id.trim()),
+                enc(form.option_id.trim())
+            ),
+            &ctx.person(),
+            None,
+            Some(&json!({"name": form.name, "kind": form.kind, "rate": rate,
+                         "free_from": free_from, "min_days": min_days, "max_days": max_days})),
+        )
+        .await;
+    back(HERE, result, &ctx)
+}
+
+/// `POST /backoffice/shipping/zones/{zone}/remove`.
+pub async fn remove_zone(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(zone): Path<String>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let result = web
+        .api
+        .call(
+            Method::DELETE,
+            &format!("/admin/shipping/zones/{}", enc(&zone)),
+            &ctx.person(),
+            None,
+            None,
+        )
+        .await;
+    back(HERE, result, &ctx)
+}
+
+/// `POST /backoffice/shipping/zones/{zone}/options/{option}/remove`.
+pub async fn remove_option(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path((zone, option)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let result = web
+        .api
+        .call(
+            Method::DELETE,
+            &format!(
+                "/admin/shipping/zones/{}/options/{}",
+                enc(&zone),
+                enc(&option)
+            ),
+            &ctx.person(),
+            None,
+            None,
+        )
+        .await;
+    back(HERE, result, &ctx)
+}
