@@ -171,6 +171,15 @@ pub fn error_box(message: Option<&str>) -> Markup {
     }
 }
 
+/// A delivery estimate as people read it: `1 day`, `2–4 days`.
+pub fn days(min: u64, max: u64) -> String {
+    match (min, max) {
+        (1, 1) => "1 day".into(),
+        (a, b) if a == b => format!("{a} days"),
+        (a, b) => format!("{a}–{b} days"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,14 +191,5 @@ mod tests {
         assert_eq!(money(-300, "GBP"), "-£3.00");
         assert_eq!(money(1200, "JPY"), "1200 JPY");
         assert_eq!(money(999, "CHF"), "9.99 CHF");
-    }
-}
-
-/// A delivery estimate as people read it: `1 day`, `2–4 days`.
-pub fn days(min: u64, max: u64) -> String {
-    match (min, max) {
-        (1, 1) => "1 day".into(),
-        (a, b) if a == b => format!("{a} days"),
-        (a, b) => format!("{a}–{b} days"),
     }
 }

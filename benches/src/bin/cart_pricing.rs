@@ -8,6 +8,13 @@
 //! prices it (`GET /store/carts/{id}/pricing`), in a loop, for `--duration-secs` after a
 //! warm-up; it starts a new cart every `--adds-per-cart` adds. Reported: latency of the add
 //! alone, of the pricing alone, and of the two together, p50/p99/max.
+//!
+//! With `--shipping-zones N` (and `--admin-token`) it first configures N shipping zones of
+//! `--options-per-zone` options each (zone i covers German postcodes starting with the three
+//! digits of i; options rate by weight bands, by subtotal bands or flat), and every pricing
+//! asks for a German destination with a random postcode, so each quote finds the most specific
+//! zone among N and prices its options. Run once with `--shipping-zones 0 --destination` on a
+//! fresh database for the same request without zones.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +45,14 @@ struct Args {
     /// Lines per cart before a client starts a new one.
     #[arg(long, default_value_t = 10)]
     adds_per_cart: usize,
+    /// Shipping zones to configure before the run (0: none).
+    #[arg(long, default_value_t = 0)]
+    shipping_zones: usize,
+    #[arg(long, default_value_t = 5)]
+    options_per_zone: usize,
+    /// Price for a German destination with a random postcode (implied by `--shipping-zones`).
+    #[arg(long)]
+    destination: bool,
 }
 
 struct Plan {
@@ -45,6 +60,7 @@ struct Plan {
     base: String,
     skus: Vec<String>,
     adds_per_cart: usize,
+    destination: bool,
     measure_from: Instant,
     deadline: Instant,
 }
@@ -136,6 +152,54 @@ async fn create_promotions(
     Ok(())
 }
 
+/// Configures `--shipping-zones` zones of `--options-per-zone` options.
+async fn create_shipping(args: &Args, http: &reqwest::Client) -> anyhow::Result<()> {
+    if args.shipping_zones == 0 {
+        return Ok(());
+    }
+    let Some(token) = &args.admin_token else {
+        bail!("--shipping-zones needs --admin-token");
+    };
+    let eur = |minor: i64| json!({"amount_minor": minor, "currency": "EUR"});
+    for z in 0..args.shipping_zones {
+        let r = http
+            .put(format!("{}/admin/shipping/zones/z{z}", args.url))
+            .bearer_auth(token)
+            .json(&json!({"name": format!("Zone {z}"),
+                          "areas": [{"country": "DE", "postcode_prefix": format!("{:03}", z % 1000)}]}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("zone {z}: {}", r.text().await?);
+        }
+        for o in 0..args.options_per_zone {
+            let rate = match o % 3 {
+                0 => json!({"type": "weight", "bands": [{"up_to": 1000, "price": eur(490)},
+                    {"up_to": 5000, "price": eur(690)}, {"up_to": null, "price": eur(990)}]}),
+                1 => json!({"type": "subtotal", "bands": [{"up_to": 4999, "price": eur(590)},
+                    {"up_to": null, "price": eur(0)}]}),
+                _ => json!({"type": "flat", "price": eur(990 + o as i64)}),
+            };
+            let r = http
+                .put(format!(
+                    "{}/admin/shipping/zones/z{z}/options/o{o}",
+                    args.url
+                ))
+                .bearer_auth(token)
+                .json(
+                    &json!({"name": format!("Option {o}"), "kind": "standard", "rate": rate,
+                              "free_from": eur(20_000), "min_days": 1, "max_days": 3}),
+                )
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("option {o} of zone {z}: {}", r.text().await?);
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn client(index: usize, plan: Arc<Plan>) -> anyhow::Result<Stats> {
     let mut stats = Stats::new()?;
     let mut cart: Option<(String, String)> = None;
@@ -172,9 +236,14 @@ async fn client(index: usize, plan: Arc<Plan>) -> anyhow::Result<Stats> {
         let added_at = Instant::now();
         let add_ok = added.status().is_success();
         let _ = added.bytes().await;
+        let query = if plan.destination {
+            format!("?country=DE&postcode={:05}", (next * 7919) % 100_000)
+        } else {
+            String::new()
+        };
         let priced = plan
             .http
-            .get(format!("{}/store/carts/{id}/pricing", plan.base))
+            .get(format!("{}/store/carts/{id}/pricing{query}", plan.base))
             .header("X-Cart-Token", token)
             .send()
             .await?;
@@ -223,6 +292,16 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let skus = skus(&args, &http).await?;
     create_promotions(&args, &http, &skus).await?;
+    let setup = Instant::now();
+    create_shipping(&args, &http).await?;
+    if args.shipping_zones > 0 {
+        println!(
+            "configured {} zones × {} options in {:.1} s",
+            args.shipping_zones,
+            args.options_per_zone,
+            setup.elapsed().as_secs_f64()
+        );
+    }
     if args.promotions > 0 {
         // The read model lists them active within moments.
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -233,6 +312,7 @@ async fn main() -> anyhow::Result<()> {
         base: args.url.clone(),
         skus,
         adds_per_cart: args.adds_per_cart,
+        destination: args.destination || args.shipping_zones > 0,
         measure_from: now + Duration::from_secs(args.warmup_secs),
         deadline: now + Duration::from_secs(args.warmup_secs + args.duration_secs),
     });

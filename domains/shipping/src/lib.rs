@@ -87,7 +87,7 @@ mod tests {
     }
 
     fn eur(minor: i64) -> Money {
-        Money::new(minor, Currency::parse("EUR").unwrap())
+        Money::new(minor, Currency::parse("EUR").expect("valid in the test"))
     }
 
     fn area(spec: &str) -> ZoneArea {
@@ -106,7 +106,7 @@ mod tests {
             postcode_prefix: prefix,
         }
         .normalized()
-        .unwrap()
+        .expect("valid in the test")
     }
 
     fn flat(id: &str, price: i64) -> ShippingOption {
@@ -131,7 +131,7 @@ mod tests {
     }
 
     fn to(country: &str, region: Option<&str>, postcode: Option<&str>) -> Destination {
-        Destination::new(country, region, postcode).unwrap()
+        Destination::new(country, region, postcode).expect("valid in the test")
     }
 
     fn parcel(weight_grams: i64, subtotal: i64) -> Parcel {
@@ -341,14 +341,14 @@ mod tests {
         )];
         let de = || to("DE", None, None);
         check(&zones, de(), parcel(0, 4999), Ok(vec![("standard", 490)]));
-        let quotes = quote(&zones, &de(), parcel(0, 5000)).unwrap();
+        let quotes = quote(&zones, &de(), parcel(0, 5000)).expect("valid in the test");
         assert_eq!(quotes[0].price, eur(0));
         assert!(quotes[0].free);
     }
 
     #[test]
     fn options_come_cheapest_first_and_an_option_in_another_currency_is_not_offered() {
-        let usd = Currency::parse("USD").unwrap();
+        let usd = Currency::parse("USD").expect("valid in the test");
         let zones = vec![zone(
             "de",
             &["DE"],
@@ -387,9 +387,18 @@ mod tests {
             &["DE"],
             vec![flat("standard", 490), flat("express", 990)],
         )];
-        let quotes = quote(&zones, &to("DE", None, None), parcel(0, 1000)).unwrap();
-        assert_eq!(choose(&quotes, None).unwrap().option_id, "standard");
-        assert_eq!(choose(&quotes, Some("express")).unwrap().price, eur(990));
+        let quotes =
+            quote(&zones, &to("DE", None, None), parcel(0, 1000)).expect("valid in the test");
+        assert_eq!(
+            choose(&quotes, None).expect("valid in the test").option_id,
+            "standard"
+        );
+        assert_eq!(
+            choose(&quotes, Some("express"))
+                .expect("valid in the test")
+                .price,
+            eur(990)
+        );
         assert_eq!(
             choose(&quotes, Some("drone")),
             Err(ShippingError::OptionUnavailable)

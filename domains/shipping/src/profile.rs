@@ -284,7 +284,7 @@ mod tests {
     use agora_kernel::{Currency, Money};
 
     fn eur(minor: i64) -> Money {
-        Money::new(minor, Currency::parse("EUR").unwrap())
+        Money::new(minor, Currency::parse("EUR").expect("valid in the test"))
     }
 
     fn staff() -> Principal {
@@ -492,7 +492,7 @@ mod tests {
             up_to,
             price: eur(price),
         };
-        let usd = Money::new(100, Currency::parse("USD").unwrap());
+        let usd = Money::new(100, Currency::parse("USD").expect("valid in the test"));
         for (rate, free_from, days, error) in [
             (
                 Rate::Weight { bands: vec![] },
@@ -622,7 +622,9 @@ mod tests {
     fn only_the_back_office_changes_or_reads_the_settings() {
         for by in [
             Principal::Customer {
-                id: "00000000-0000-0000-0000-000000000001".parse().unwrap(),
+                id: "00000000-0000-0000-0000-000000000001"
+                    .parse()
+                    .expect("valid in the test"),
             },
             Principal::Guest {
                 token_sha256: "ab".repeat(32),
