@@ -28,7 +28,8 @@ async fn add_zone(b: &Browser, id: &str, name: &str, areas: &str) {
     b.fill("#zone-name", name).await;
     b.fill("#zone-areas", areas).await;
     b.click("#zone-form button[type=submit]").await;
-    b.find(".notice").await;
+    // The page after the redirect shows the zone (the old page's notice is no proof of it).
+    b.find(&format!("section.zone[data-zone='{id}']")).await;
 }
 
 struct NewOption<'a> {
@@ -56,7 +57,11 @@ async fn add_option(b: &Browser, o: NewOption<'_>) {
     b.fill("#option-min", o.days.0).await;
     b.fill("#option-max", o.days.1).await;
     b.click("#option-form button[type=submit]").await;
-    b.find(".notice").await;
+    b.find(&format!(
+        "section.zone[data-zone='{}'] tr[data-option='{}']",
+        o.zone, o.id
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,6 +132,7 @@ async fn staff_set_up_shipping_and_a_shopper_chooses_express_for_their_address()
     b.fill("#option-bands", "heavy 4.90").await;
     b.click("#option-form button[type=submit]").await;
     assert!(b.text(".error").await.contains("whole grams"));
+    assert_eq!(b.count(".notice").await, 0, "the page after the refusal");
     assert_eq!(
         b.count("section.zone[data-zone='de'] tr[data-option]")
             .await,
@@ -140,8 +146,11 @@ async fn staff_set_up_shipping_and_a_shopper_chooses_express_for_their_address()
     b.accessible("backoffice-shipping").await;
     b.click("form[action='/backoffice/shipping/zones/fr/remove'] button")
         .await;
+    b.until("France is removed", Duration::from_secs(10), async |b| {
+        b.count("section.zone[data-zone='fr']").await == 0
+    })
+    .await;
     b.find(".notice").await;
-    assert_eq!(b.count("section.zone[data-zone='fr']").await, 0);
     b.click("nav.top form[action='/account/signout'] button")
         .await;
     b.find("a[href='/account/signin']").await;

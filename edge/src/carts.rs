@@ -410,33 +410,44 @@ pub async fn get_pricing(
             ));
         }
     }
-    if query.region.as_ref().is_some_and(|r| r.len() > 64)
-        || (query.region.is_some() && query.country.is_none())
-    {
-        return Err(ApiError::bad_request(
+    // Each parameter's length limit, and whether it only means something with a country.
+    let limits = [
+        (
+            &query.region,
+            64,
+            true,
             "request.invalid_region",
             "region is at most 64 characters, and needs a country",
-        ));
-    }
-    if query.code.as_ref().is_some_and(|c| c.len() > 64) {
-        return Err(ApiError::bad_request(
+        ),
+        (
+            &query.code,
+            64,
+            false,
             "request.invalid_code",
             "a promotion code is 3 to 40 characters",
-        ));
-    }
-    if query.postcode.as_ref().is_some_and(|p| p.len() > 16)
-        || (query.postcode.is_some() && query.country.is_none())
-    {
-        return Err(ApiError::bad_request(
+        ),
+        (
+            &query.postcode,
+            16,
+            true,
             "request.invalid_postcode",
             "postcode is at most 16 characters, and needs a country",
-        ));
-    }
-    if query.shipping_option.as_ref().is_some_and(|o| o.len() > 64) {
-        return Err(ApiError::bad_request(
+        ),
+        (
+            &query.shipping_option,
+            64,
+            false,
             "request.invalid_shipping_option",
             "a shipping option id is at most 64 characters",
-        ));
+        ),
+    ];
+    for (value, max, needs_country, code, message) in limits {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.len() > max || (needs_country && query.country.is_none()))
+        {
+            return Err(ApiError::bad_request(code, message));
+        }
     }
     let quote = QuoteCart {
         cart_id: id.clone(),

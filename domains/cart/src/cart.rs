@@ -90,13 +90,7 @@ impl Cart {
     fn owned_by(&self, by: &Principal) -> bool {
         match (&self.owner, by) {
             (Some(CartOwner::Guest { token_sha256 }), Principal::Guest { token_sha256: t }) => {
-                // Both sides are hex digests of equal length; compare without early exit.
-                token_sha256.len() == t.len()
-                    && token_sha256
-                        .bytes()
-                        .zip(t.bytes())
-                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                        == 0
+                agora_kernel::same_digest(token_sha256, t)
             }
             (Some(CartOwner::Customer { customer_id }), Principal::Customer { id }) => {
                 customer_id == id

@@ -15,9 +15,9 @@ pub const MAX_TITLE_CHARS: usize = 200;
 /// Longest order id.
 pub const MAX_ORDER_ID_CHARS: usize = 64;
 /// Longest address field (name, street lines, city, postal code, region), as for orders.
-pub const MAX_ADDRESS_FIELD_CHARS: usize = 200;
+pub const MAX_ADDRESS_FIELD_CHARS: usize = Address::MAX_FIELD_CHARS;
 /// Longest phone number in an address, as for orders.
-pub const MAX_PHONE_CHARS: usize = 32;
+pub const MAX_PHONE_CHARS: usize = Address::MAX_PHONE_CHARS;
 /// Longest carrier name.
 pub const MAX_CARRIER_CHARS: usize = 64;
 /// Longest tracking number.
@@ -207,23 +207,7 @@ fn check_lines(lines: &[ShipmentLine]) -> Result<(), ShipmentError> {
 
 /// The same rule as an order's shipping address: a label can be printed from it.
 fn check_address(address: &Address) -> Result<(), ShipmentError> {
-    let at_most =
-        |text: &Option<String>, max: usize| text.as_deref().is_none_or(|t| chars(t) <= max);
-    let country = address.country.as_bytes();
-    let ok = [
-        &address.name,
-        &address.line1,
-        &address.city,
-        &address.postal_code,
-    ]
-    .iter()
-    .all(|field| present(field, MAX_ADDRESS_FIELD_CHARS))
-        && at_most(&address.line2, MAX_ADDRESS_FIELD_CHARS)
-        && at_most(&address.region, MAX_ADDRESS_FIELD_CHARS)
-        && at_most(&address.phone, MAX_PHONE_CHARS)
-        && country.len() == 2
-        && country.iter().all(u8::is_ascii_uppercase);
-    if ok {
+    if address.is_shippable() {
         Ok(())
     } else {
         Err(ShipmentError::InvalidAddress)

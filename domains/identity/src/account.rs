@@ -4,11 +4,12 @@ use agora_kernel::{Decider, Principal};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{self, constant_time_eq, MAX_ADDRESSES, MAX_GROUPS, MAX_LINKED_IDENTITIES};
+use crate::validate::{self, MAX_ADDRESSES, MAX_GROUPS, MAX_LINKED_IDENTITIES};
 use crate::{
     AccountCommand, AccountEvent, AccountId, AccountStatus, Address, AddressId, IdentityError,
     PhoneChange, Role,
 };
+use agora_kernel::same_digest;
 
 /// A mailed one-time token (email verification or password reset), kept only as its hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ impl OneTimeToken {
         let Some(token) = token else {
             return Err(IdentityError::InvalidToken);
         };
-        if !constant_time_eq(&token.sha256, presented) || token.used {
+        if !same_digest(&token.sha256, presented) || token.used {
             return Err(IdentityError::InvalidToken);
         }
         if now >= token.expires_at {

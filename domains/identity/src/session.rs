@@ -4,10 +4,11 @@ use agora_kernel::{Decider, Principal};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{self, constant_time_eq};
+use crate::validate;
 use crate::{
     AccountId, IdentityError, RevokeReason, SessionCommand, SessionEvent, SessionStatus, TokenId,
 };
+use agora_kernel::same_digest;
 
 /// How many rotated token hashes a session remembers for reuse detection. A token older than
 /// that is merely unknown (`identity.invalid_token`), which still refuses it.
@@ -141,11 +142,11 @@ impl Session {
     /// which one (if any) matched.
     fn find(&self, presented: &str) -> Match {
         let mut found = match &self.current {
-            Some(current) if constant_time_eq(&current.sha256, presented) => Match::Current,
+            Some(current) if same_digest(&current.sha256, presented) => Match::Current,
             _ => Match::None,
         };
         for old in &self.rotated {
-            if constant_time_eq(&old.sha256, presented) && found == Match::None {
+            if same_digest(&old.sha256, presented) && found == Match::None {
                 found = Match::Rotated(old.id);
             }
         }

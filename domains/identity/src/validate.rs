@@ -167,18 +167,6 @@ pub(crate) fn identity(provider: &str, subject: &str) -> Result<(), IdentityErro
     }
 }
 
-/// Compares two strings in time that depends only on their lengths, not on where they first
-/// differ, so a presented hash cannot be guessed byte by byte. Hash lengths are not secret.
-pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    // Keep the optimiser from turning the fold into an early-exit comparison.
-    std::hint::black_box(diff) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,13 +255,5 @@ mod tests {
         ] {
             assert!(!is_token_sha256(&bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn comparison_needs_equal_length_and_content() {
-        assert!(constant_time_eq("abc", "abc"));
-        assert!(!constant_time_eq("abc", "abd"));
-        assert!(!constant_time_eq("abc", "abcd"));
-        assert!(constant_time_eq("", ""));
     }
 }

@@ -23,14 +23,14 @@ mod purity;
 mod recorded;
 mod sku;
 
-pub use address::Address;
+pub use address::{subdivision, Address};
 pub use contract::{check_names, Command, Contract, GET};
 pub use decider::{CqrsEnvelope, Decider};
 pub use error::{DomainError, ErrorBody, ErrorKind};
 pub use ids::{CommandId, CorrelationId, CustomerId, ParseIdError};
 pub use metadata::{chain_hash, EventMetadata, GENESIS_HASH};
 pub use money::{Currency, Money, MoneyError};
-pub use principal::{Caller, Principal};
+pub use principal::{same_digest, Caller, Principal};
 pub use purity::assert_only_dependencies;
 pub use recorded::{verify_chain, ChainVerdict, RecordedEvent};
 pub use sku::{InvalidSku, Sku};

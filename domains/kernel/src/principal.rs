@@ -95,6 +95,14 @@ impl Caller {
     }
 }
 
+/// Whether two secret digests (a guest token's SHA-256 hex, a stored token hash) are equal, in
+/// time that depends only on their lengths (which are not secret), so a guessed hash cannot be
+/// confirmed byte by byte.
+pub fn same_digest(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +153,18 @@ mod tests {
             .idempotency_scope(),
             Principal::system("x").idempotency_scope()
         );
+    }
+}
+
+#[cfg(test)]
+mod same_digest_tests {
+    use super::same_digest;
+
+    #[test]
+    fn comparison_needs_equal_length_and_content() {
+        assert!(same_digest("abc", "abc"));
+        assert!(!same_digest("abc", "abd"));
+        assert!(!same_digest("abc", "abcd"));
+        assert!(same_digest("", ""));
     }
 }

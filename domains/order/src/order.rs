@@ -26,9 +26,9 @@ pub const MIN_EMAIL_CHARS: usize = 3;
 /// Longest email address (RFC 5321's path limit).
 pub const MAX_EMAIL_CHARS: usize = 254;
 /// Longest address field (name, street lines, city, postal code, region).
-pub const MAX_ADDRESS_FIELD_CHARS: usize = 200;
+pub const MAX_ADDRESS_FIELD_CHARS: usize = Address::MAX_FIELD_CHARS;
 /// Longest phone number.
-pub const MAX_PHONE_CHARS: usize = 32;
+pub const MAX_PHONE_CHARS: usize = Address::MAX_PHONE_CHARS;
 /// Longest line title.
 pub const MAX_TITLE_CHARS: usize = 500;
 /// Longest product id, cart id and refund id.
@@ -419,14 +419,7 @@ fn access(owner: &OrderOwner, by: &Principal) -> Access {
             _ => Access::Stranger,
         },
         (OrderOwner::Guest { token_sha256 }, Principal::Guest { token_sha256: t }) => {
-            // Both sides are hex digests of equal length; compare without early exit.
-            let same = token_sha256.len() == t.len()
-                && token_sha256
-                    .bytes()
-                    .zip(t.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0;
-            if same {
+            if agora_kernel::same_digest(token_sha256, t) {
                 Access::Owner
             } else {
                 Access::Stranger
@@ -517,23 +510,7 @@ fn check_email(email: &str) -> Result<(), OrderError> {
 }
 
 fn check_address(address: &Address) -> Result<(), OrderError> {
-    let at_most =
-        |text: &Option<String>, max: usize| text.as_deref().is_none_or(|t| chars(t) <= max);
-    let country = address.country.as_bytes();
-    let ok = [
-        &address.name,
-        &address.line1,
-        &address.city,
-        &address.postal_code,
-    ]
-    .iter()
-    .all(|field| present(field, MAX_ADDRESS_FIELD_CHARS))
-        && at_most(&address.line2, MAX_ADDRESS_FIELD_CHARS)
-        && at_most(&address.region, MAX_ADDRESS_FIELD_CHARS)
-        && at_most(&address.phone, MAX_PHONE_CHARS)
-        && country.len() == 2
-        && country.iter().all(u8::is_ascii_uppercase);
-    if ok {
+    if address.is_shippable() {
         Ok(())
     } else {
         Err(OrderError::InvalidAddress)

@@ -183,16 +183,6 @@ enum Access {
     Stranger,
 }
 
-/// Both sides are hex digests of equal length; compare without early exit, so that the time
-/// taken tells nothing about how much of a guessed hash was right.
-fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 fn access(owner: &OrderOwner, by: &Principal) -> Access {
     match (owner, by) {
         (_, Principal::System { .. }) => Access::Platform,
@@ -202,7 +192,7 @@ fn access(owner: &OrderOwner, by: &Principal) -> Access {
             _ => Access::Stranger,
         },
         (OrderOwner::Guest { token_sha256 }, Principal::Guest { token_sha256: t })
-            if same_token(token_sha256, t) =>
+            if agora_kernel::same_digest(token_sha256, t) =>
         {
             Access::Owner
         }

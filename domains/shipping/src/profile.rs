@@ -67,8 +67,6 @@ pub enum ShippingEvent {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShippingProfile {
     zones: BTreeMap<String, Zone>,
-    /// Which zone each area belongs to.
-    areas: BTreeMap<ZoneArea, String>,
 }
 
 /// What staff see of a profile: its zones in id order.
@@ -118,13 +116,22 @@ impl ShippingProfile {
         if normalized.windows(2).any(|w| w[0] == w[1]) {
             return Err(ShippingError::AreaCount);
         }
-        for area in &normalized {
-            if let Some(owner) = self.areas.get(area).filter(|z| *z != zone_id) {
-                return Err(ShippingError::AreaTaken {
-                    area: area.label(),
-                    zone: owner.clone(),
-                });
-            }
+        // Areas are stored normalized, so a taken one compares equal.
+        let taken = self
+            .zones
+            .values()
+            .filter(|z| z.id != zone_id)
+            .find_map(|z| {
+                z.areas
+                    .iter()
+                    .find(|a| normalized.contains(a))
+                    .map(|a| (a, z))
+            });
+        if let Some((area, owner)) = taken {
+            return Err(ShippingError::AreaTaken {
+                area: area.label(),
+                zone: owner.id.clone(),
+            });
         }
         let name = name.trim();
         match self.zones.get(zone_id) {
@@ -210,10 +217,6 @@ impl Decider for ShippingProfile {
                 name,
                 areas,
             } => {
-                self.areas.retain(|_, z| z != zone_id);
-                for area in areas {
-                    self.areas.insert(area.clone(), zone_id.clone());
-                }
                 let zone = self.zones.entry(zone_id.clone()).or_insert_with(|| Zone {
                     id: zone_id.clone(),
                     name: String::new(),
@@ -224,7 +227,6 @@ impl Decider for ShippingProfile {
                 zone.areas = areas.clone();
             }
             ShippingEvent::ShippingZoneRemoved { zone_id } => {
-                self.areas.retain(|_, z| z != zone_id);
                 self.zones.remove(zone_id);
             }
             ShippingEvent::ShippingOptionSaved { zone_id, option } => {

@@ -1,7 +1,7 @@
 //! Zones, options and rates, and the pure quote: which options ship a parcel to a destination
 //! and at what price.
 
-use agora_kernel::{Currency, Money};
+use agora_kernel::{subdivision, Currency, Money};
 use serde::{Deserialize, Serialize};
 
 use crate::{ShippingError, MAX_BANDS, MAX_PRICE_MINOR};
@@ -34,7 +34,7 @@ impl ZoneArea {
         let region = match self.region.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(_) if any => return Err(ShippingError::InvalidArea),
-            Some(region) => Some(region_code(&country, region).ok_or(ShippingError::InvalidArea)?),
+            Some(region) => Some(subdivision(&country, region).ok_or(ShippingError::InvalidArea)?),
         };
         let postcode_prefix = match self.postcode_prefix.as_deref() {
             None => None,
@@ -99,19 +99,6 @@ fn is_country(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-/// A region as an ISO 3166-2 subdivision code of `country` (`CA` or `US-CA`), upper case and
-/// without the country; `None` for anything else (`California`).
-fn region_code(country: &str, region: &str) -> Option<String> {
-    let region = region.trim().to_ascii_uppercase();
-    let own = match region.split_once('-') {
-        Some((c, r)) if c == country => r.to_string(),
-        Some(_) => return None,
-        None => region,
-    };
-    (!own.is_empty() && own.len() <= 3 && own.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .then_some(own)
-}
-
 /// A postcode's letters and digits, upper case: `sw1a 1aa` and `SW1A-1AA` are `SW1A1AA`.
 fn postcode(raw: &str) -> String {
     raw.chars()
@@ -140,7 +127,7 @@ impl Destination {
         if !is_country(&country) {
             return Err(ShippingError::InvalidDestination);
         }
-        let region = region.and_then(|r| region_code(&country, r));
+        let region = region.and_then(|r| subdivision(&country, r));
         let postcode = postcode_raw.map(postcode).filter(|p| !p.is_empty());
         Ok(Destination {
             country,
@@ -214,9 +201,15 @@ impl Rate {
         }
     }
 
-    /// The rate's currency (all its prices share it once validated).
-    pub fn currency(&self) -> Currency {
-        self.prices()[0].currency
+    /// The rate's currency (all its prices share it once validated; a banded rate without
+    /// bands is refused, and has none).
+    pub fn currency(&self) -> Option<Currency> {
+        match self {
+            Rate::Flat { price } => Some(price.currency),
+            Rate::Weight { bands } | Rate::Subtotal { bands } => {
+                bands.first().map(|b| b.price.currency)
+            }
+        }
     }
 
     fn check(&self) -> Result<(), ShippingError> {
@@ -236,9 +229,9 @@ impl Rate {
                 }
             }
         }
-        let prices = self.prices();
-        let currency = prices[0].currency;
-        if prices
+        let currency = self.currency().ok_or(ShippingError::InvalidRate)?;
+        if self
+            .prices()
             .iter()
             .any(|p| p.currency != currency || !(0..=MAX_PRICE_MINOR).contains(&p.amount_minor))
         {
@@ -286,7 +279,8 @@ impl ShippingOption {
         }
         self.rate.check()?;
         if self.free_from.is_some_and(|f| {
-            f.currency != self.rate.currency() || !(0..=MAX_PRICE_MINOR).contains(&f.amount_minor)
+            Some(f.currency) != self.rate.currency()
+                || !(0..=MAX_PRICE_MINOR).contains(&f.amount_minor)
         }) {
             return Err(ShippingError::InvalidRate);
         }
@@ -360,7 +354,7 @@ pub fn quote(
     let mut quotes: Vec<ShippingQuote> = zone
         .options
         .iter()
-        .filter(|o| o.rate.currency() == parcel.subtotal.currency)
+        .filter(|o| o.rate.currency() == Some(parcel.subtotal.currency))
         .filter_map(|o| {
             let price = o
                 .rate

@@ -33,7 +33,7 @@ use std::str::FromStr;
 use crate::promotion_book::PromotionBook;
 use crate::shipping_book::ShippingBook;
 use crate::step_id;
-use agora_shipping::{Destination, Parcel, ShippingError, ShippingQuote};
+use agora_shipping::{Destination, Parcel, ShippingError, ShippingQuote, Zone};
 
 /// The shop's shipping and tax rules, from configuration.
 #[derive(Clone, Debug)]
@@ -65,14 +65,9 @@ impl Pricing {
     pub fn tax_rule_for(&self, country: &str, region: Option<&str>) -> Result<OrderTax, ErrorBody> {
         let country = CountryCode::parse(country)
             .map_err(|_| agora_order::OrderError::InvalidAddress.to_body())?;
-        let region = region.and_then(|region| {
-            let region = region.trim();
-            let own = region
-                .split_once('-')
-                .filter(|(c, _)| c.eq_ignore_ascii_case(country.as_str()))
-                .map_or(region, |(_, r)| r);
-            RegionCode::parse(own).ok()
-        });
+        let region = region
+            .and_then(|region| agora_kernel::subdivision(country.as_str(), region))
+            .and_then(|own| RegionCode::parse(&own).ok());
         let rule = self
             .tax
             .rule_for(&TaxAddress { country, region })
@@ -426,8 +421,9 @@ impl CheckoutService {
     /// options of the most specific zone covering `to` (`shipping.no_zone` when none does),
     /// the named one or else the cheapest (`shipping.option_unavailable` when the named one is
     /// not offered). With zones but no destination yet (a cart page), shipping is pending.
-    async fn shipping(
+    fn shipping(
         &self,
+        zones: &[Zone],
         priced: &CatalogLines,
         to: Option<&Destination>,
         option: Option<&str>,
@@ -441,7 +437,6 @@ impl CheckoutService {
             .iter()
             .map(|l| l.unit_price.amount_minor as i128 * l.quantity as i128)
             .sum();
-        let zones = self.shipping.zones().await?;
         if zones.is_empty() {
             if option.is_some() {
                 return Err(ShippingError::OptionUnavailable.to_body());
@@ -474,7 +469,7 @@ impl CheckoutService {
             weight_grams: priced.weight_grams,
             subtotal: Money::new(subtotal.min(i64::MAX as i128) as i64, currency),
         };
-        let options = agora_shipping::quote(&zones, to, parcel).map_err(|e| e.to_body())?;
+        let options = agora_shipping::quote(zones, to, parcel).map_err(|e| e.to_body())?;
         let chosen = agora_shipping::choose(&options, option).map_err(|e| e.to_body())?;
         Ok(Shipping {
             fee: chosen.price,
@@ -562,9 +557,10 @@ impl CheckoutService {
             OrderOwner::Customer { customer_id } => Some(*customer_id),
             OrderOwner::Guest { .. } => None,
         };
-        let (catalog, offers) = tokio::try_join!(
+        let (catalog, offers, zones) = tokio::try_join!(
             self.price(&cart, ctx),
-            self.offers(Some(&order_id), customer, code.as_ref(), ctx)
+            self.offers(Some(&order_id), customer, code.as_ref(), ctx),
+            self.shipping.zones()
         )?;
         let address = &req.shipping_address;
         let to = Destination::new(
@@ -573,9 +569,7 @@ impl CheckoutService {
             Some(&address.postal_code),
         )
         .map_err(|_| agora_order::OrderError::InvalidAddress.to_body())?;
-        let shipped = self
-            .shipping(&catalog, Some(&to), req.shipping_option.as_deref())
-            .await?;
+        let shipped = self.shipping(&zones, &catalog, Some(&to), req.shipping_option.as_deref())?;
         let shipping = shipped.fee;
         let shipping_option = shipped.option.as_ref().map(order_option);
         let CatalogLines {
@@ -741,9 +735,10 @@ impl CheckoutService {
         let code = entered
             .as_deref()
             .and_then(|raw| PromotionCode::parse(raw).ok());
-        let (catalog, offers) = tokio::try_join!(
+        let (catalog, offers, zones) = tokio::try_join!(
             self.price(&cart, ctx),
-            self.offers(None, customer, code.as_ref(), ctx)
+            self.offers(None, customer, code.as_ref(), ctx),
+            self.shipping.zones()
         )?;
         let to = match req.country.as_deref() {
             Some(country) => Some(
@@ -752,9 +747,12 @@ impl CheckoutService {
             ),
             None => None,
         };
-        let shipped = self
-            .shipping(&catalog, to.as_ref(), req.shipping_option.as_deref())
-            .await?;
+        let shipped = self.shipping(
+            &zones,
+            &catalog,
+            to.as_ref(),
+            req.shipping_option.as_deref(),
+        )?;
         let shipping = shipped.fee;
         let CatalogLines {
             lines, categories, ..

@@ -11,25 +11,15 @@ use serde_json::{json, Value};
 
 use super::{back, back_with_error, flash, gate, get_json, hundredths, office_page, Flash, Page};
 use crate::api::enc;
-use crate::layout::{csrf, money_json};
+use crate::layout::{csrf, money};
 use crate::session::Ctx;
 use crate::Web;
+use agora_shipping::{Band, Rate, ShippingProfileView, Zone, ZoneArea};
 
 const HERE: &str = "/backoffice/shipping";
 
-/// An area as the settings page writes it: `DE`, `US-CA`, `DE 10`, `*`.
-fn area_label(a: &Value) -> String {
-    let mut label = a["country"].as_str().unwrap_or_default().to_string();
-    if let Some(region) = a["region"].as_str() {
-        label = format!("{label}-{region}");
-    }
-    if let Some(prefix) = a["postcode_prefix"].as_str() {
-        label = format!("{label} {prefix}");
-    }
-    label
-}
-
-/// An area from its written form (see [`area_label`]).
+/// An area from its written form: `DE`, `US-CA`, `DE 10` (or `DE 10*`, as
+/// [`ZoneArea::label`] shows it), `*`.
 fn parse_area(text: &str) -> Value {
     let (place, prefix) = match text.split_once(' ') {
         Some((place, prefix)) => (place, Some(prefix.trim())),
@@ -42,29 +32,29 @@ fn parse_area(text: &str) -> Value {
     json!({"country": country, "region": region, "postcode_prefix": prefix})
 }
 
-fn rate_text(rate: &Value) -> String {
-    let bands = |unit: &dyn Fn(i64) -> String| {
-        rate["bands"]
-            .as_array()
-            .map(|bands| {
-                bands
-                    .iter()
-                    .map(|b| {
-                        let up_to = b["up_to"]
-                            .as_i64()
-                            .map_or("and more".to_string(), |u| format!("up to {}", unit(u)));
-                        format!("{up_to}: {}", money_json(&b["price"]))
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
+fn rate_text(rate: &Rate) -> String {
+    let bands = |bands: &[Band], unit: &dyn Fn(i64) -> String| {
+        bands
+            .iter()
+            .map(|b| {
+                let up_to = b
+                    .up_to
+                    .map_or("and more".to_string(), |u| format!("up to {}", unit(u)));
+                format!(
+                    "{up_to}: {}",
+                    money(b.price.amount_minor, b.price.currency.as_str())
+                )
             })
-            .unwrap_or_default()
+            .collect::<Vec<_>>()
+            .join("; ")
     };
-    match rate["type"].as_str() {
-        Some("flat") => format!("Flat {}", money_json(&rate["price"])),
-        Some("weight") => format!("By weight: {}", bands(&|g| format!("{g} g"))),
-        Some("subtotal") => format!("By subtotal: {}", bands(&|m| hundredths(m))),
-        _ => String::new(),
+    match rate {
+        Rate::Flat { price } => format!(
+            "Flat {}",
+            money(price.amount_minor, price.currency.as_str())
+        ),
+        Rate::Weight { bands: b } => format!("By weight: {}", bands(b, &|g| format!("{g} g"))),
+        Rate::Subtotal { bands: b } => format!("By subtotal: {}", bands(b, &|m| hundredths(m))),
     }
 }
 
@@ -77,7 +67,9 @@ pub async fn settings(
 ) -> Page {
     gate(&ctx)?;
     let settings = get_json(&web, &ctx, "/admin/shipping").await?;
-    let zones = settings["zones"].as_array().cloned().unwrap_or_default();
+    let zones = serde_json::from_value::<ShippingProfileView>(settings)
+        .map(|view| view.zones)
+        .unwrap_or_default();
     Ok(office_page(
         &ctx,
         "Shipping",
@@ -87,22 +79,22 @@ pub async fn settings(
             p.muted { "A destination ships by the most specific zone that covers it: a postcode prefix before a region, a region before a country, a country before “*” (everywhere else). Without any zone the shop charges its one configured rate." }
             @if zones.is_empty() { div.empty { p { "No zones yet: every order pays the configured flat rate." } } }
             @for zone in &zones {
-                @let zone_id = zone["id"].as_str().unwrap_or_default();
+                @let zone_id = zone.id.as_str();
                 section.zone data-zone=(zone_id) aria-labelledby=(format!("zone-{zone_id}")) {
-                    h2 id=(format!("zone-{zone_id}")) { (zone["name"].as_str().unwrap_or_default()) " " span.muted { "(" (zone_id) ")" } }
-                    p { "Covers: " span.areas { (zone["areas"].as_array().map(|a| a.iter().map(area_label).collect::<Vec<_>>().join(", ")).unwrap_or_default()) } }
-                    @let options = zone["options"].as_array().cloned().unwrap_or_default();
+                    h2 id=(format!("zone-{zone_id}")) { (zone.name) " " span.muted { "(" (zone_id) ")" } }
+                    p { "Covers: " span.areas { (zone.areas.iter().map(ZoneArea::label).collect::<Vec<_>>().join(", ")) } }
+                    @let options = &zone.options;
                     @if options.is_empty() { p.muted { "No options: carts to this zone cannot check out." } } @else {
                         div.table-wrap { table.stack {
                             thead { tr { th scope="col" { "Option" } th scope="col" { "Kind" } th scope="col" { "Rate" } th scope="col" { "Free from" } th scope="col" { "Delivery" } th scope="col" { span.visually-hidden { "Actions" } } } }
-                            tbody { @for o in &options {
-                                @let option_id = o["id"].as_str().unwrap_or_default();
+                            tbody { @for o in options {
+                                @let option_id = o.id.as_str();
                                 tr data-option=(option_id) {
-                                    td data-label="Option" { (o["name"].as_str().unwrap_or_default()) " " span.muted { "(" (option_id) ")" } }
-                                    td data-label="Kind" { (o["kind"].as_str().unwrap_or_default()) }
-                                    td data-label="Rate" { (rate_text(&o["rate"])) }
-                                    td data-label="Free from" { @if o["free_from"].is_object() { (money_json(&o["free_from"])) } @else { "—" } }
-                                    td data-label="Delivery" { (crate::layout::days(o["min_days"].as_u64().unwrap_or(0), o["max_days"].as_u64().unwrap_or(0))) }
+                                    td data-label="Option" { (o.name) " " span.muted { "(" (option_id) ")" } }
+                                    td data-label="Kind" { (o.kind.as_str()) }
+                                    td data-label="Rate" { (rate_text(&o.rate)) }
+                                    td data-label="Free from" { @if let Some(f) = o.free_from { (money(f.amount_minor, f.currency.as_str())) } @else { "—" } }
+                                    td data-label="Delivery" { (crate::layout::days(o.min_days.into(), o.max_days.into())) }
                                     td data-label="Actions" {
                                         form.inline-form method="post" action=(format!("{HERE}/zones/{}/options/{}/remove", enc(zone_id), enc(option_id))) {
                                             (csrf(&ctx))
@@ -147,7 +139,7 @@ fn zone_form(ctx: &Ctx) -> Markup {
     }
 }
 
-fn option_form(ctx: &Ctx, zones: &[Value]) -> Markup {
+fn option_form(ctx: &Ctx, zones: &[Zone]) -> Markup {
     html! {
         form #option-form method="post" action=(format!("{HERE}/options")) {
             (csrf(ctx))
@@ -155,7 +147,7 @@ fn option_form(ctx: &Ctx, zones: &[Value]) -> Markup {
                 legend { "Add or change an option" }
                 label for="option-zone" { "Zone" }
                 select #option-zone name="zone_id" required {
-                    @for z in zones { option value=(z["id"].as_str().unwrap_or_default()) { (z["name"].as_str().unwrap_or_default()) } }
+                    @for z in zones { option value=(z.id) { (z.name) } }
                 }
                 label for="option-id" { "Option id" }
                 input #option-id type="text" name="option_id" required pattern="[a-z0-9-]{1,64}";
