@@ -177,11 +177,28 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.on_fresh(css, "click", async |e| e.click().await).await
+    }
+
+    /// Runs `act` on the element `css` names. A page that is being replaced can swap the
+    /// element between finding it and acting on it (a stale reference): find it again, for up
+    /// to a few seconds, as a person would look again.
+    async fn on_fresh<T>(
+        &self,
+        css: &str,
+        what: &str,
+        act: impl AsyncFn(fantoccini::elements::Element) -> Result<T, fantoccini::error::CmdError>,
+    ) -> T {
+        for _ in 0..40 {
+            match act(self.find(css).await).await {
+                Ok(done) => return done,
+                Err(e) if e.is_stale_element_reference() => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{what} {css}: {e}"),
+            }
+        }
+        panic!("{what} {css}: the element kept going stale")
     }
 
     pub async fn fill(&self, css: &str, text: &str) {
@@ -191,7 +208,8 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("text")
+        self.on_fresh(css, "text of", async |e| e.text().await)
+            .await
     }
 
     pub async fn count(&self, css: &str) -> usize {
