@@ -123,6 +123,21 @@ async fn apply_event(
             refunded_total: Some(total_refunded.amount_minor),
             ..Change::default()
         },
+        // The list shows the status the parcels give the order and the latest parcel sent.
+        OrderEvent::OrderParcelUpdated {
+            order_status,
+            carrier,
+            tracking_number,
+            ..
+        } => Change {
+            status: Some(*order_status),
+            shipment: carrier.as_deref().zip(tracking_number.as_deref()),
+            ..Change::default()
+        },
+        OrderEvent::OrderParcelAllocated { .. }
+        | OrderEvent::OrderParcelReleased { .. }
+        | OrderEvent::OrderReturnOpened { .. }
+        | OrderEvent::OrderReturnReleased { .. } => Change::default(),
     };
     let Some(totals) = advance(conn, table, order_id, sequence, at(event), &change).await? else {
         // Applied before (or a stream that never saw `OrderPlaced`): nothing to count.
@@ -145,7 +160,12 @@ fn at(event: &OrderEvent) -> DateTime<Utc> {
         | OrderEvent::OrderShipped { at, .. }
         | OrderEvent::OrderDelivered { at }
         | OrderEvent::OrderCancelled { at, .. }
-        | OrderEvent::OrderRefunded { at, .. } => *at,
+        | OrderEvent::OrderRefunded { at, .. }
+        | OrderEvent::OrderParcelAllocated { at, .. }
+        | OrderEvent::OrderParcelReleased { at, .. }
+        | OrderEvent::OrderParcelUpdated { at, .. }
+        | OrderEvent::OrderReturnOpened { at, .. }
+        | OrderEvent::OrderReturnReleased { at, .. } => *at,
     }
 }
 

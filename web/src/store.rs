@@ -1664,6 +1664,7 @@ fn status_label(status: OrderStatus) -> (&'static str, &'static str) {
         OrderStatus::StockReserved => ("Reserving payment", "warn"),
         OrderStatus::PaymentAuthorized => ("Payment authorized", "warn"),
         OrderStatus::Confirmed => ("Confirmed", "ok"),
+        OrderStatus::PartiallyShipped => ("Partly shipped", "ok"),
         OrderStatus::Shipped => ("Shipped", "ok"),
         OrderStatus::Delivered => ("Delivered", "ok"),
         OrderStatus::Cancelled => ("Cancelled", "bad"),

@@ -2,7 +2,7 @@
 
 use agora_inventory::StockEvent;
 use agora_kernel::Money;
-use agora_order::{CancelReason, OrderEvent, OrderStatus, OrderView};
+use agora_order::{CancelReason, OrderEvent, OrderStatus, OrderView, ParcelStatus};
 use chrono::{DateTime, Utc};
 
 use crate::Kind;
@@ -23,6 +23,14 @@ pub enum OrderUpdate {
     Refunded {
         amount: Money,
         total_refunded: Money,
+    },
+    /// One parcel moved on; `order_status` is the order's status after it.
+    Parcel {
+        status: ParcelStatus,
+        carrier: Option<String>,
+        tracking_number: Option<String>,
+        tracking_url: Option<String>,
+        order_status: OrderStatus,
     },
 }
 
@@ -64,10 +72,29 @@ pub fn order_update(event: &OrderEvent) -> Option<OrderUpdate> {
             amount: *amount,
             total_refunded: *total_refunded,
         }),
+        // Each change of a parcel's status is one event, so one mail.
+        OrderEvent::OrderParcelUpdated {
+            status,
+            carrier,
+            tracking_number,
+            tracking_url,
+            order_status,
+            ..
+        } => (*status != ParcelStatus::Packing).then(|| OrderUpdate::Parcel {
+            status: *status,
+            carrier: carrier.clone(),
+            tracking_number: tracking_number.clone(),
+            tracking_url: tracking_url.clone(),
+            order_status: *order_status,
+        }),
         OrderEvent::OrderPlaced { .. }
         | OrderEvent::OrderStockReserved { .. }
         | OrderEvent::OrderPaymentAuthorized { .. }
-        | OrderEvent::OrderPaymentCaptured { .. } => None,
+        | OrderEvent::OrderPaymentCaptured { .. }
+        | OrderEvent::OrderParcelAllocated { .. }
+        | OrderEvent::OrderParcelReleased { .. }
+        | OrderEvent::OrderReturnOpened { .. }
+        | OrderEvent::OrderReturnReleased { .. } => None,
     }
 }
 
@@ -183,6 +210,7 @@ impl Content {
                 OrderUpdate::Shipped { .. } => Kind::OrderShipped,
                 OrderUpdate::Delivered => Kind::OrderDelivered,
                 OrderUpdate::Refunded { .. } => Kind::OrderRefunded,
+                OrderUpdate::Parcel { .. } => Kind::ParcelUpdate,
             },
             Content::EmailVerification(_) => Kind::EmailVerification,
             Content::PasswordReset(_) => Kind::PasswordReset,

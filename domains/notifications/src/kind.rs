@@ -13,6 +13,9 @@ pub enum Kind {
     OrderShipped,
     OrderDelivered,
     OrderRefunded,
+    /// One parcel of an order moved on (sent, in transit, out for delivery, delivered, or a
+    /// problem): one mail per change of the parcel's status.
+    ParcelUpdate,
     EmailVerification,
     PasswordReset,
     /// To staff: a SKU fell to its low-stock threshold.
@@ -25,13 +28,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::OrderPlaced,
         Kind::OrderConfirmed,
         Kind::OrderCancelled,
         Kind::OrderShipped,
         Kind::OrderDelivered,
         Kind::OrderRefunded,
+        Kind::ParcelUpdate,
         Kind::EmailVerification,
         Kind::PasswordReset,
         Kind::LowStock,
@@ -47,6 +51,7 @@ impl Kind {
             Kind::OrderShipped => "order_shipped",
             Kind::OrderDelivered => "order_delivered",
             Kind::OrderRefunded => "order_refunded",
+            Kind::ParcelUpdate => "parcel_update",
             Kind::EmailVerification => "email_verification",
             Kind::PasswordReset => "password_reset",
             Kind::LowStock => "low_stock",
@@ -66,7 +71,8 @@ impl Kind {
             | Kind::OrderCancelled
             | Kind::OrderShipped
             | Kind::OrderDelivered
-            | Kind::OrderRefunded => Category::OrderUpdates,
+            | Kind::OrderRefunded
+            | Kind::ParcelUpdate => Category::OrderUpdates,
             // Asked for by whoever typed the address, before any preference applies: like
             // account mail, it is one email and cannot be turned off.
             Kind::EmailVerification | Kind::PasswordReset | Kind::BackInStockConfirmation => {

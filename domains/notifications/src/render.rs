@@ -5,7 +5,7 @@
 //! floating point anywhere. Every text that came from a user or the catalog is HTML-escaped.
 
 use agora_kernel::Money;
-use agora_order::CancelReason;
+use agora_order::{CancelReason, OrderStatus, ParcelStatus};
 
 use crate::content::{AccountLink, Content, OrderNotice, OrderUpdate};
 
@@ -188,6 +188,60 @@ fn order_doc(shop: &Shop, notice: &OrderNotice) -> Doc {
             Some(("View your order".to_string(), order_url)),
             false,
         ),
+        OrderUpdate::Parcel {
+            status,
+            carrier,
+            tracking_number,
+            tracking_url: link,
+            order_status,
+        } => {
+            let carrier = carrier.as_deref().unwrap_or("the carrier");
+            let number_text = tracking_number
+                .as_deref()
+                .map(|n| format!(" Tracking number: {n}."))
+                .unwrap_or_default();
+            let link = link
+                .clone()
+                .or_else(|| {
+                    tracking_number
+                        .as_deref()
+                        .and_then(|n| tracking_url(carrier, n))
+                })
+                .unwrap_or(order_url);
+            let rest = if *order_status == OrderStatus::PartiallyShipped {
+                " The rest of your order follows in another parcel."
+            } else {
+                ""
+            };
+            let (subject, text) = match status {
+                ParcelStatus::Packing | ParcelStatus::Shipped => (
+                    format!("A parcel of your order {number} is on its way"),
+                    format!("A parcel of your order was handed to {carrier}.{number_text}{rest}"),
+                ),
+                ParcelStatus::InTransit => (
+                    format!("Your parcel for order {number} is in transit"),
+                    format!("{carrier} is carrying your parcel.{number_text}"),
+                ),
+                ParcelStatus::OutForDelivery => (
+                    format!("Your parcel for order {number} is out for delivery"),
+                    format!("Your parcel arrives today with {carrier}.{number_text}"),
+                ),
+                ParcelStatus::Delivered => (
+                    format!("Your parcel for order {number} was delivered"),
+                    format!("{carrier} delivered your parcel. We hope you enjoy it.{rest}"),
+                ),
+                ParcelStatus::Exception => (
+                    format!("A problem with your parcel for order {number}"),
+                    format!("{carrier} reported a problem delivering your parcel. Follow the tracking link for what happens next.{number_text}"),
+                ),
+            };
+            (
+                subject,
+                vec![text],
+                Some(("Track your parcel".to_string(), link)),
+                false,
+            )
+        }
         OrderUpdate::Refunded {
             amount,
             total_refunded,

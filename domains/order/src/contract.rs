@@ -118,6 +118,48 @@ pub struct RefundLine {
     pub quantity: i64,
 }
 
+/// Units of one order line that a parcel carries or a return takes back.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineUnits {
+    pub sku: Sku,
+    pub quantity: i64,
+}
+
+/// Where one parcel of an order is, as its shipment last said (the shipment's own stream has
+/// every scan; the order keeps the latest, for the shopper and for the order's status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParcelStatus {
+    /// Its units are set aside and being packed.
+    Packing,
+    /// Handed over to the carrier.
+    Shipped,
+    InTransit,
+    OutForDelivery,
+    Delivered,
+    /// The carrier reported a problem (a failed delivery, a return to sender).
+    Exception,
+}
+
+impl ParcelStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ParcelStatus::Packing => "packing",
+            ParcelStatus::Shipped => "shipped",
+            ParcelStatus::InTransit => "in_transit",
+            ParcelStatus::OutForDelivery => "out_for_delivery",
+            ParcelStatus::Delivered => "delivered",
+            ParcelStatus::Exception => "exception",
+        }
+    }
+
+    /// Whether the parcel has left the warehouse.
+    pub fn dispatched(&self) -> bool {
+        !matches!(self, ParcelStatus::Packing)
+    }
+}
+
 /// The tax rule an order was taxed by, frozen when it is placed, so that a later change of
 /// the shop's tax rules never changes a placed order: the jurisdiction whose rule applied
 /// (no country: the rules' fallback), the goods' and shipping's rates, whether prices
@@ -206,6 +248,45 @@ pub enum OrderCommand {
         line: Option<RefundLine>,
         now: DateTime<Utc>,
     },
+    /// Sets units aside for a parcel (`shipment_id`, the shipment's stream id) before it is
+    /// created, so that no unit is ever packed twice. Repeating it with the same lines records
+    /// nothing.
+    AllocateParcel {
+        shipment_id: String,
+        lines: Vec<LineUnits>,
+        now: DateTime<Utc>,
+    },
+    /// The parcel was cancelled while being packed: its units are free to ship again.
+    ReleaseParcel {
+        shipment_id: String,
+        now: DateTime<Utc>,
+    },
+    /// What the parcel's shipment says now (the fulfilment workflow copies it over). A status
+    /// already recorded, or one behind the parcel's (a late scan), records nothing.
+    UpdateParcel {
+        shipment_id: String,
+        status: ParcelStatus,
+        #[serde(default)]
+        carrier: Option<String>,
+        #[serde(default)]
+        tracking_number: Option<String>,
+        #[serde(default)]
+        tracking_url: Option<String>,
+        now: DateTime<Utc>,
+    },
+    /// Accepts a return of delivered units (`return_id`, the return's stream id) within
+    /// `window_days` of their delivery. Only the platform sends it (the returns workflow).
+    OpenReturn {
+        return_id: String,
+        lines: Vec<LineUnits>,
+        window_days: u32,
+        now: DateTime<Utc>,
+    },
+    /// The return was rejected or withdrawn: its units may be returned again.
+    ReleaseReturn {
+        return_id: String,
+        now: DateTime<Utc>,
+    },
 }
 
 /// Facts about an order. A published contract.
@@ -276,6 +357,39 @@ pub enum OrderEvent {
         line: Option<RefundLine>,
         at: DateTime<Utc>,
     },
+    /// Units were set aside for a parcel.
+    OrderParcelAllocated {
+        shipment_id: String,
+        lines: Vec<LineUnits>,
+        at: DateTime<Utc>,
+    },
+    /// A parcel was cancelled before it left; its units may ship again.
+    OrderParcelReleased {
+        shipment_id: String,
+        at: DateTime<Utc>,
+    },
+    /// A parcel moved on. `order_status` is the order's status after it (`partially_shipped`,
+    /// `shipped`, `delivered`...), so a consumer needs no other event to tell the shopper.
+    OrderParcelUpdated {
+        shipment_id: String,
+        status: ParcelStatus,
+        carrier: Option<String>,
+        tracking_number: Option<String>,
+        tracking_url: Option<String>,
+        order_status: OrderStatus,
+        at: DateTime<Utc>,
+    },
+    /// A return of these units was accepted.
+    OrderReturnOpened {
+        return_id: String,
+        lines: Vec<LineUnits>,
+        at: DateTime<Utc>,
+    },
+    /// A return was rejected or withdrawn.
+    OrderReturnReleased {
+        return_id: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl OrderEvent {
@@ -290,12 +404,19 @@ impl OrderEvent {
             OrderEvent::OrderDelivered { .. } => "OrderDelivered",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",
             OrderEvent::OrderRefunded { .. } => "OrderRefunded",
+            OrderEvent::OrderParcelAllocated { .. } => "OrderParcelAllocated",
+            OrderEvent::OrderParcelReleased { .. } => "OrderParcelReleased",
+            OrderEvent::OrderParcelUpdated { .. } => "OrderParcelUpdated",
+            OrderEvent::OrderReturnOpened { .. } => "OrderReturnOpened",
+            OrderEvent::OrderReturnReleased { .. } => "OrderReturnReleased",
         }
     }
 }
 
 /// Where an order is in its life. `Placed → StockReserved → PaymentAuthorized → Confirmed →
-/// Shipped → Delivered`; `Cancelled` from any state before `Shipped`; `Refunded` once the whole
+/// Shipped → Delivered`, with `PartiallyShipped` between `Confirmed` and `Shipped` while only
+/// some of its parcels left (once parcels are used, the status follows them); `Cancelled` from
+/// any state before `Shipped` (and before any parcel is packed); `Refunded` once the whole
 /// captured amount was refunded (a partial refund keeps the status and grows `refunded`).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -309,6 +430,8 @@ pub enum OrderStatus {
     StockReserved,
     PaymentAuthorized,
     Confirmed,
+    /// Some of its parcels left, not all of its units yet.
+    PartiallyShipped,
     Shipped,
     Delivered,
     Cancelled,
@@ -334,6 +457,7 @@ impl OrderStatus {
             OrderStatus::StockReserved => "stock_reserved",
             OrderStatus::PaymentAuthorized => "payment_authorized",
             OrderStatus::Confirmed => "confirmed",
+            OrderStatus::PartiallyShipped => "partially_shipped",
             OrderStatus::Shipped => "shipped",
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
@@ -466,6 +590,62 @@ mod tests {
                     now: now(),
                 },
             ),
+            (
+                json!({"allocate_parcel": {
+                    "shipment_id": "s1", "lines": [{"sku": "TEE-M", "quantity": 1}], "now": NOW
+                }}),
+                OrderCommand::AllocateParcel {
+                    shipment_id: "s1".into(),
+                    lines: vec![LineUnits {
+                        sku: Sku::parse("TEE-M").expect("valid sku"),
+                        quantity: 1,
+                    }],
+                    now: now(),
+                },
+            ),
+            (
+                json!({"release_parcel": {"shipment_id": "s1", "now": NOW}}),
+                OrderCommand::ReleaseParcel {
+                    shipment_id: "s1".into(),
+                    now: now(),
+                },
+            ),
+            (
+                json!({"update_parcel": {
+                    "shipment_id": "s1", "status": "out_for_delivery", "carrier": "DHL",
+                    "tracking_number": "JD1", "tracking_url": null, "now": NOW
+                }}),
+                OrderCommand::UpdateParcel {
+                    shipment_id: "s1".into(),
+                    status: ParcelStatus::OutForDelivery,
+                    carrier: Some("DHL".into()),
+                    tracking_number: Some("JD1".into()),
+                    tracking_url: None,
+                    now: now(),
+                },
+            ),
+            (
+                json!({"open_return": {
+                    "return_id": "r1", "lines": [{"sku": "TEE-M", "quantity": 1}],
+                    "window_days": 30, "now": NOW
+                }}),
+                OrderCommand::OpenReturn {
+                    return_id: "r1".into(),
+                    lines: vec![LineUnits {
+                        sku: Sku::parse("TEE-M").expect("valid sku"),
+                        quantity: 1,
+                    }],
+                    window_days: 30,
+                    now: now(),
+                },
+            ),
+            (
+                json!({"release_return": {"return_id": "r1", "now": NOW}}),
+                OrderCommand::ReleaseReturn {
+                    return_id: "r1".into(),
+                    now: now(),
+                },
+            ),
         ]
     }
 
@@ -564,6 +744,7 @@ mod tests {
             OrderStatus::StockReserved,
             OrderStatus::PaymentAuthorized,
             OrderStatus::Confirmed,
+            OrderStatus::PartiallyShipped,
             OrderStatus::Shipped,
             OrderStatus::Delivered,
             OrderStatus::Cancelled,

@@ -62,6 +62,20 @@ pub enum OrderError {
     InvalidCartId,
     #[error("a refund id is 1 to {MAX_ID_CHARS} characters")]
     InvalidRefundId,
+    #[error("a parcel or return has a shipment or return id of 1 to {MAX_ID_CHARS} characters and 1 to {MAX_LINES} lines of distinct SKUs, each of 1 to {MAX_QUANTITY} units")]
+    InvalidUnits,
+    #[error("the order has no line of this SKU")]
+    UnknownLine,
+    #[error("the order has no parcel with this shipment id")]
+    UnknownParcel,
+    #[error("more units than the order has left to ship")]
+    ExceedsUnshipped,
+    #[error("these units were not delivered yet")]
+    NotDelivered,
+    #[error("the return window for these units has closed")]
+    ReturnWindowClosed,
+    #[error("more units than were delivered and not yet returned or refunded")]
+    ExceedsReturnable,
 }
 
 impl DomainError for OrderError {
@@ -92,6 +106,13 @@ impl DomainError for OrderError {
             OrderError::InvalidLine => "order.invalid_line",
             OrderError::InvalidCartId => "order.invalid_cart_id",
             OrderError::InvalidRefundId => "order.invalid_refund_id",
+            OrderError::InvalidUnits => "order.invalid_units",
+            OrderError::UnknownLine => "order.unknown_line",
+            OrderError::UnknownParcel => "order.unknown_parcel",
+            OrderError::ExceedsUnshipped => "order.exceeds_unshipped",
+            OrderError::NotDelivered => "order.not_delivered",
+            OrderError::ReturnWindowClosed => "order.return_window_closed",
+            OrderError::ExceedsReturnable => "order.exceeds_returnable",
         }
     }
 
@@ -103,7 +124,11 @@ impl DomainError for OrderError {
             | OrderError::InvalidTransition
             | OrderError::NotPaid
             | OrderError::RefundExceedsCaptured
-            | OrderError::RefundExceedsLine => ErrorKind::Conflict,
+            | OrderError::RefundExceedsLine
+            | OrderError::ExceedsUnshipped
+            | OrderError::NotDelivered
+            | OrderError::ReturnWindowClosed
+            | OrderError::ExceedsReturnable => ErrorKind::Conflict,
             OrderError::Empty
             | OrderError::TooManyLines
             | OrderError::DuplicateSku
@@ -121,7 +146,10 @@ impl DomainError for OrderError {
             | OrderError::InvalidLine
             | OrderError::InvalidCartId
             | OrderError::InvalidRefundId
-            | OrderError::InvalidRefundLine => ErrorKind::Invalid,
+            | OrderError::InvalidRefundLine
+            | OrderError::InvalidUnits
+            | OrderError::UnknownLine
+            | OrderError::UnknownParcel => ErrorKind::Invalid,
         }
     }
 }
@@ -198,6 +226,25 @@ mod tests {
                 OrderError::InvalidRefundLine,
                 "order.invalid_refund_line",
                 Invalid,
+            ),
+            (OrderError::InvalidUnits, "order.invalid_units", Invalid),
+            (OrderError::UnknownLine, "order.unknown_line", Invalid),
+            (OrderError::UnknownParcel, "order.unknown_parcel", Invalid),
+            (
+                OrderError::ExceedsUnshipped,
+                "order.exceeds_unshipped",
+                Conflict,
+            ),
+            (OrderError::NotDelivered, "order.not_delivered", Conflict),
+            (
+                OrderError::ReturnWindowClosed,
+                "order.return_window_closed",
+                Conflict,
+            ),
+            (
+                OrderError::ExceedsReturnable,
+                "order.exceeds_returnable",
+                Conflict,
             ),
         ];
         for (error, code, kind) in &all {

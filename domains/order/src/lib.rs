@@ -31,10 +31,10 @@ pub use contract::*;
 pub use error::OrderError;
 pub use order::{
     order_totals, totals, totals_discounted, Cancellation, CqrsEnvelope, Order, OrderLineView,
-    OrderView, Shipment, TimelineEntry, Totals, MAX_ADDRESS_FIELD_CHARS, MAX_CARRIER_CHARS,
-    MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_LINES, MAX_NOTE_CHARS, MAX_PHONE_CHARS, MAX_QUANTITY,
-    MAX_SHIPPING, MAX_TAX_RATE_BP, MAX_TITLE_CHARS, MAX_TRACKING_CHARS, MAX_UNIT_PRICE,
-    MIN_EMAIL_CHARS,
+    OrderReturn, OrderView, ParcelView, Shipment, TimelineEntry, Totals, MAX_ADDRESS_FIELD_CHARS,
+    MAX_CARRIER_CHARS, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_LINES, MAX_NOTE_CHARS, MAX_PHONE_CHARS,
+    MAX_QUANTITY, MAX_RETURN_WINDOW_DAYS, MAX_SHIPPING, MAX_TAX_RATE_BP, MAX_TITLE_CHARS,
+    MAX_TRACKING_CHARS, MAX_TRACKING_URL_CHARS, MAX_UNIT_PRICE, MIN_EMAIL_CHARS,
 };
 
 agora_kernel::contract!(Order {

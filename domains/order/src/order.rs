@@ -320,6 +320,12 @@ pub struct Order {
     #[serde(default)]
     refunded_units: BTreeMap<Sku, i64>,
     shipment: Option<Shipment>,
+    /// The order's parcels by shipment id (cancelled ones kept, marked released).
+    #[serde(default)]
+    parcels: BTreeMap<String, parcels::Parcel>,
+    /// Returns accepted and not rejected or withdrawn, by return id.
+    #[serde(default)]
+    returns: BTreeMap<String, OrderReturn>,
     cancellation: Option<Cancellation>,
     updated_at: Option<DateTime<Utc>>,
     timeline: Vec<TimelineEntry>,
@@ -342,6 +348,15 @@ pub struct OrderLineView {
     /// Units of the line given back by line refunds.
     #[serde(default)]
     pub refunded_units: i64,
+    /// Units in parcels (packing or sent), sent, delivered, and in accepted returns.
+    #[serde(default)]
+    pub allocated_units: i64,
+    #[serde(default)]
+    pub shipped_units: i64,
+    #[serde(default)]
+    pub delivered_units: i64,
+    #[serde(default)]
+    pub returned_units: i64,
 }
 
 /// What the owner and the back office see of an order: never the guest token hash, which is
@@ -380,6 +395,12 @@ pub struct OrderView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_option: Option<OrderShippingOption>,
     pub shipment: Option<Shipment>,
+    /// The parcels the order leaves in, oldest first (cancelled ones left out).
+    #[serde(default)]
+    pub parcels: Vec<ParcelView>,
+    /// Returns accepted and not rejected or withdrawn.
+    #[serde(default)]
+    pub returns: Vec<OrderReturn>,
     pub cancellation: Option<Cancellation>,
     pub placed_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -441,9 +462,17 @@ fn allowed(access: Access, command: &OrderCommand) -> bool {
         | OrderCommand::Confirm { .. }
         | OrderCommand::RecordCapture { .. }
         | OrderCommand::RecordRefund { .. } => access == Access::Admin,
-        OrderCommand::Ship { .. } | OrderCommand::MarkDelivered { .. } => {
+        OrderCommand::Ship { .. }
+        | OrderCommand::MarkDelivered { .. }
+        | OrderCommand::AllocateParcel { .. }
+        | OrderCommand::ReleaseParcel { .. } => {
             matches!(access, Access::Admin | Access::BackOffice)
         }
+        // Parcels follow their shipments and returns are opened after the order's checks: the
+        // fulfilment and returns workflows send these, never a client.
+        OrderCommand::UpdateParcel { .. }
+        | OrderCommand::OpenReturn { .. }
+        | OrderCommand::ReleaseReturn { .. } => access == Access::Admin,
         OrderCommand::Cancel { reason, .. } => match access {
             Access::Admin | Access::BackOffice => true,
             Access::Owner => *reason == CancelReason::CustomerRequest,
@@ -532,7 +561,7 @@ fn progress(status: OrderStatus) -> Option<u8> {
         OrderStatus::StockReserved => Some(2),
         OrderStatus::PaymentAuthorized => Some(3),
         OrderStatus::Confirmed | OrderStatus::Refunded => Some(4),
-        OrderStatus::Shipped => Some(5),
+        OrderStatus::PartiallyShipped | OrderStatus::Shipped => Some(5),
         OrderStatus::Delivered => Some(6),
         OrderStatus::Cancelled => None,
     }
@@ -723,6 +752,10 @@ impl Order {
         }
         // Stored trimmed, so that a retry differing only in spaces is still the same shipment.
         let (carrier, tracking_number) = (carrier.trim(), tracking_number.trim());
+        // An order that ships in parcels follows them, never a whole-order shipment.
+        if self.has_parcels() {
+            return Err(OrderError::InvalidTransition);
+        }
         if let Some(shipment) = &self.shipment {
             return if shipment.carrier == carrier && shipment.tracking_number == tracking_number {
                 Ok(vec![])
@@ -751,6 +784,9 @@ impl Order {
         {
             return Ok(vec![]);
         }
+        if self.has_parcels() {
+            return Err(OrderError::InvalidTransition);
+        }
         match self.status {
             OrderStatus::Shipped => Ok(vec![OrderEvent::OrderDelivered { at: now }]),
             _ => Err(OrderError::InvalidTransition),
@@ -766,6 +802,10 @@ impl Order {
         if note.is_some_and(|n| chars(n) > MAX_NOTE_CHARS) {
             return Err(OrderError::InvalidNote);
         }
+        if self.status == OrderStatus::Confirmed && self.has_parcels() {
+            // Units are being packed: the parcels are cancelled first.
+            return Err(OrderError::InvalidTransition);
+        }
         match self.status {
             OrderStatus::Placed
             | OrderStatus::StockReserved
@@ -778,6 +818,7 @@ impl Order {
             }]),
             OrderStatus::Cancelled => Ok(vec![]),
             OrderStatus::New
+            | OrderStatus::PartiallyShipped
             | OrderStatus::Shipped
             | OrderStatus::Delivered
             | OrderStatus::Refunded => Err(OrderError::InvalidTransition),
@@ -954,6 +995,36 @@ impl Decider for Order {
                 line.as_ref(),
                 *now,
             ),
+            OrderCommand::AllocateParcel {
+                shipment_id,
+                lines,
+                now,
+            } => self.allocate_parcel(total.amount_minor, shipment_id, lines, *now),
+            OrderCommand::ReleaseParcel { shipment_id, now } => {
+                self.release_parcel(shipment_id, *now)
+            }
+            OrderCommand::UpdateParcel {
+                shipment_id,
+                status,
+                carrier,
+                tracking_number,
+                tracking_url,
+                now,
+            } => self.update_parcel(
+                shipment_id,
+                *status,
+                carrier,
+                tracking_number,
+                tracking_url,
+                *now,
+            ),
+            OrderCommand::OpenReturn {
+                return_id,
+                lines,
+                window_days,
+                now,
+            } => self.open_return(return_id, lines, *window_days, *now),
+            OrderCommand::ReleaseReturn { return_id, now } => self.release_return(return_id, *now),
         }
     }
 
@@ -1073,6 +1144,11 @@ impl Decider for Order {
                 }
                 self.record(*at, "refunded", Some(amount_note(amount)));
             }
+            OrderEvent::OrderParcelAllocated { .. }
+            | OrderEvent::OrderParcelReleased { .. }
+            | OrderEvent::OrderParcelUpdated { .. }
+            | OrderEvent::OrderReturnOpened { .. }
+            | OrderEvent::OrderReturnReleased { .. } => self.evolve_fulfilment(event),
         }
     }
 
@@ -1106,27 +1182,35 @@ impl Decider for Order {
                 .lines
                 .iter()
                 .enumerate()
-                .map(|(i, line)| OrderLineView {
-                    paid: lines_paid
-                        .get(i)
-                        .copied()
-                        .unwrap_or(Money::zero(line.unit_price.currency)),
-                    refunded_units: self.refunded_units.get(&line.sku).copied().unwrap_or(0),
-                    discount: placed
-                        .discount
-                        .as_ref()
-                        .and_then(|d| d.line_discounts.get(i).copied())
-                        .unwrap_or(Money::zero(line.unit_price.currency)),
-                    sku: line.sku.clone(),
-                    product_id: line.product_id.clone(),
-                    title: line.title.clone(),
-                    unit_price: line.unit_price,
-                    quantity: line.quantity,
-                    // Bounded by validation, so saturation never happens.
-                    line_total: Money::new(
-                        line.unit_price.amount_minor.saturating_mul(line.quantity),
-                        line.unit_price.currency,
-                    ),
+                .map(|(i, line)| {
+                    let (allocated_units, shipped_units, delivered_units, returned_units) =
+                        self.unit_counts(&line.sku);
+                    OrderLineView {
+                        allocated_units,
+                        shipped_units,
+                        delivered_units,
+                        returned_units,
+                        paid: lines_paid
+                            .get(i)
+                            .copied()
+                            .unwrap_or(Money::zero(line.unit_price.currency)),
+                        refunded_units: self.refunded_units.get(&line.sku).copied().unwrap_or(0),
+                        discount: placed
+                            .discount
+                            .as_ref()
+                            .and_then(|d| d.line_discounts.get(i).copied())
+                            .unwrap_or(Money::zero(line.unit_price.currency)),
+                        sku: line.sku.clone(),
+                        product_id: line.product_id.clone(),
+                        title: line.title.clone(),
+                        unit_price: line.unit_price,
+                        quantity: line.quantity,
+                        // Bounded by validation, so saturation never happens.
+                        line_total: Money::new(
+                            line.unit_price.amount_minor.saturating_mul(line.quantity),
+                            line.unit_price.currency,
+                        ),
+                    }
                 })
                 .collect(),
             currency,
@@ -1157,6 +1241,8 @@ impl Decider for Order {
             captured: Money::new(self.captured, currency),
             refunded: Money::new(self.refunded, currency),
             shipment: self.shipment.clone(),
+            parcels: self.parcel_views(),
+            returns: self.return_views(),
             cancellation: self.cancellation.clone(),
             placed_at: placed.placed_at,
             updated_at: self.updated_at.unwrap_or(placed.placed_at),
@@ -1207,6 +1293,8 @@ fn empty_view(id: &str, version: u64) -> OrderView {
         refunded: none,
         shipping_option: None,
         shipment: None,
+        parcels: vec![],
+        returns: vec![],
         cancellation: None,
         placed_at: DateTime::<Utc>::UNIX_EPOCH,
         updated_at: DateTime::<Utc>::UNIX_EPOCH,
@@ -1219,6 +1307,10 @@ fn empty_view(id: &str, version: u64) -> OrderView {
 agora_kernel::cqrs_aggregate!(Order, OrderEvent);
 
 pub use agora_kernel::CqrsEnvelope;
+
+mod parcels;
+
+pub use parcels::{OrderReturn, ParcelView, MAX_RETURN_WINDOW_DAYS, MAX_TRACKING_URL_CHARS};
 
 #[cfg(test)]
 mod tests;

@@ -1310,6 +1310,10 @@ fn the_view_shows_the_order_and_never_the_token_hash() {
             // 20 % on top: what a refund of its units can give back at most.
             paid: eur(2400),
             refunded_units: 0,
+            allocated_units: 0,
+            shipped_units: 0,
+            delivered_units: 0,
+            returned_units: 0,
         }
     );
     assert_eq!(view.lines[1].line_total, eur(500));
@@ -1785,3 +1789,5 @@ fn a_line_refund_of_an_order_taxed_with_prices_including_tax_is_within_the_price
         Ok(vec![line_refunded("r1", 1000, 1000, "A", 1)]),
     );
 }
+
+mod parcels;
