@@ -101,6 +101,17 @@ pub struct Config {
     /// did) or `line` (each line and shipping on its own, so each invoice line's tax adds up).
     #[arg(long, env = "AGORA_TAX_ROUNDING", default_value = "order")]
     pub tax_rounding: String,
+    /// Days after delivery within which a shopper may return units.
+    #[arg(long, env = "AGORA_RETURN_WINDOW_DAYS", default_value_t = 30)]
+    pub return_window_days: u32,
+    /// Secret that signs carrier tracking webhooks in Agora's own shape
+    /// (`/hooks/carriers/generic`, header `Agora-Signature`); unset turns the route off.
+    #[arg(long, env = "AGORA_CARRIER_WEBHOOK_SECRET")]
+    pub carrier_webhook_secret: Option<String>,
+    /// EasyPost's webhook secret (`/hooks/carriers/easypost`, header `X-Hmac-Signature`);
+    /// unset turns the route off.
+    #[arg(long, env = "AGORA_EASYPOST_WEBHOOK_SECRET")]
+    pub easypost_webhook_secret: Option<String>,
     /// Seconds a promotion's use may stay held for a checkout that never reached its commit
     /// point (the process died between the reservation and the saga's start, and the shopper
     /// never retried) before the promotion service gives it back.
@@ -708,6 +719,15 @@ pub async fn start(
                     .clone()
                     .filter(|s| !s.is_empty()),
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
+                return_window_days: config.return_window_days,
+                carrier_webhook_secret: config
+                    .carrier_webhook_secret
+                    .clone()
+                    .filter(|s| !s.is_empty()),
+                easypost_webhook_secret: config
+                    .easypost_webhook_secret
+                    .clone()
+                    .filter(|s| !s.is_empty()),
             }),
             metrics: metrics.clone(),
             search: Arc::new(search(config, &pool).await?),

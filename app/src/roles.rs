@@ -213,6 +213,24 @@ async fn shipping(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The shipment and return services, and the runner that keeps orders, shipments and returns
+/// in step and finishes received returns.
+async fn fulfilment(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
+    s.serve::<agora_fulfilment::Shipment>(ctx).await?;
+    s.serve::<agora_returns::Return>(ctx).await?;
+    let runner = Arc::new(agora_workflows::fulfilment::Fulfilment {
+        bus: Bus::new(ctx.client.clone()),
+        pool: s.pool.clone(),
+        return_window_days: s.config.return_window_days,
+        crash_after: s.config.fault_crash_after.clone(),
+    });
+    let js = async_nats::jetstream::new(ctx.client.clone());
+    let sweeper = runner.clone();
+    s.spawn(|token| agora_workflows::fulfilment::run(runner, js, cancelled(token)));
+    s.spawn(|token| agora_workflows::fulfilment::sweep(sweeper, cancelled(token)));
+    Ok(())
+}
+
 /// Not a NATS micro service: a feed consumer, the identity outbox and the sender loop. Any
 /// number of instances share the consumer and the queue.
 async fn notifier(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
@@ -458,6 +476,7 @@ services! {
     "identity" => identity,
     "promotion" => promotion,
     "shipping" => shipping,
+    "fulfilment" => fulfilment,
 }
 
 projections! {
@@ -469,6 +488,8 @@ projections! {
     "stock" => agora_projections::stock::Stock,
     "orders" => agora_projections::orders::Orders,
     "promotions" => agora_projections::promotions::Promotions,
+    "shipments" => agora_projections::fulfilment::Shipments,
+    "returns" => agora_projections::fulfilment::Returns,
     custom {
         "search" => (run_search, rebuild_search),
     }

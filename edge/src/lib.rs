@@ -23,6 +23,7 @@ mod catalog;
 mod checkout;
 mod error;
 mod feed;
+mod fulfilment;
 mod health;
 mod inventory;
 mod notifications;
@@ -74,6 +75,13 @@ pub struct EdgeConfig {
     pub stripe_webhook_secret: Option<String>,
     /// Budget for one request's NATS round trips.
     pub request_timeout: Duration,
+    /// Days after delivery within which a shopper may return units.
+    pub return_window_days: u32,
+    /// Secret of carrier webhooks in Agora's own shape; `None` disables
+    /// `/hooks/carriers/generic`.
+    pub carrier_webhook_secret: Option<String>,
+    /// EasyPost's webhook secret; `None` disables `/hooks/carriers/easypost`.
+    pub easypost_webhook_secret: Option<String>,
 }
 
 /// Shared state of all handlers.
@@ -113,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .merge(orders::router())
         .merge(promotions::router())
         .merge(shipping::router())
+        .merge(fulfilment::router())
         .merge(checkout::router())
         .merge(accounts::router())
         .merge(limited)
@@ -206,6 +215,9 @@ mod tests {
             },
             stripe_webhook_secret: None,
             request_timeout: Duration::from_millis(200),
+            return_window_days: 30,
+            carrier_webhook_secret: None,
+            easypost_webhook_secret: None,
         }
     }
 

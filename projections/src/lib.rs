@@ -18,6 +18,7 @@
 //!   same transactions (`daily_sales` beside `orders`) are rebuilt and swapped with it.
 
 pub mod carts;
+pub mod fulfilment;
 pub mod categories;
 pub mod orders;
 pub mod products;

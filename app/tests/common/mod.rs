@@ -30,6 +30,10 @@ pub struct TestApp {
     pub pool: PgPool,
 }
 
+/// The secrets test apps verify carrier webhooks with.
+pub const CARRIER_SECRET: &str = "carrier-test-secret";
+pub const EASYPOST_SECRET: &str = "easypost-test-secret";
+
 pub fn config(nats: &TestNats, db: &TestDb) -> Config {
     Config {
         database_url: db.url(),
@@ -54,6 +58,9 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
         tax_rules: None,
         tax_rounding: "order".into(),
         promotion_hold_secs: 900,
+        return_window_days: 30,
+        carrier_webhook_secret: Some(CARRIER_SECRET.into()),
+        easypost_webhook_secret: Some(EASYPOST_SECRET.into()),
         fault_crash_after: None,
         notify: agora::NotifyConfig::default(),
         // Every test app signs and verifies access tokens with this one key.

@@ -16,6 +16,9 @@
 //! - [`runner`]: drives every checkout saga from the event feed (checkout, payment and order
 //!   events), performing [`agora_checkout::Checkout::next_action`] until the saga waits or ends,
 //!   and a sweep that abandons unpaid checkouts and nudges stalled ones.
+//! - [`fulfilment`]: keeps orders, shipments and returns in step from the event feed (units
+//!   allocated to parcels, parcels' statuses onto the order, returns opened or released) and
+//!   finishes received returns (stock moved, money refunded), with a sweep for stalled ones.
 //! - [`IdentityService`] (`agora.identity.*`): registration, sign-in, refresh-token rotation,
 //!   email verification, password reset and change, and provider sign-in, over the `account`
 //!   and `session` aggregates, with the email, credential, session and mail-outbox tables.
@@ -28,6 +31,7 @@
 
 mod checkout_service;
 mod claims;
+pub mod fulfilment;
 mod identity_contract;
 mod identity_service;
 mod payment_service;
