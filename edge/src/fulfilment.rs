@@ -129,7 +129,11 @@ pub struct RequestReturn {
 #[serde(deny_unknown_fields)]
 pub struct RejectReturn {
     /// Why, for the shopper.
-    #[schema(example = "the item shows signs of wear", min_length = 1, max_length = 500)]
+    #[schema(
+        example = "the item shows signs of wear",
+        min_length = 1,
+        max_length = 500
+    )]
     pub reason: String,
 }
 
@@ -296,7 +300,11 @@ fn units(lines: &[UnitsBody]) -> Result<Vec<LineUnits>, ApiError> {
 fn status_filter(raw: &Option<String>) -> Result<Option<String>, ApiError> {
     match raw {
         None => Ok(None),
-        Some(s) if !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+        Some(s)
+            if !s.is_empty()
+                && s.len() <= 32
+                && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
             Ok(Some(s.clone()))
         }
         Some(_) => Err(ApiError::bad_request(
@@ -434,7 +442,9 @@ pub async fn create_shipment(
         &state,
         &headers,
         order_id,
-        step(&shipment_id, "order:allocate"),
+        // The edge's own step ids: the runner sends the same commands as the platform, and a
+        // command id is never shared between callers.
+        step(&shipment_id, "edge:allocate"),
         principal.clone(),
         OrderCommand::AllocateParcel {
             shipment_id: shipment_id.clone(),
@@ -448,7 +458,7 @@ pub async fn create_shipment(
         &state,
         &headers,
         shipment_id.clone(),
-        step(&shipment_id, "create"),
+        step(&shipment_id, "edge:create"),
         principal.clone(),
         create,
     )
@@ -758,9 +768,8 @@ pub async fn request_return(
             .find(|o| o.sku == sku)
             .ok_or_else(unknown)?;
         let reason: ReturnReason =
-            serde_json::from_value(serde_json::Value::String(l.reason.clone())).map_err(|_| {
-                ApiError::from(agora_returns::ReturnError::InvalidReason.to_body())
-            })?;
+            serde_json::from_value(serde_json::Value::String(l.reason.clone()))
+                .map_err(|_| ApiError::from(agora_returns::ReturnError::InvalidReason.to_body()))?;
         lines.push(ReturnLine {
             sku,
             title: line.title.clone(),
@@ -995,15 +1004,15 @@ pub async fn receive_return(
         .map(|l| {
             let sku = Sku::parse(&l.sku)
                 .map_err(|_| ApiError::from(agora_returns::ReturnError::UnknownLine.to_body()))?;
-            let disposition: Disposition =
-                serde_json::from_value(serde_json::Value::String(l.disposition.clone())).map_err(
-                    |_| {
-                        invalid(
-                            "return.invalid_disposition",
-                            "a disposition is `restock` or `write_off`",
-                        )
-                    },
-                )?;
+            let disposition: Disposition = serde_json::from_value(serde_json::Value::String(
+                l.disposition.clone(),
+            ))
+            .map_err(|_| {
+                invalid(
+                    "return.invalid_disposition",
+                    "a disposition is `restock` or `write_off`",
+                )
+            })?;
             Ok(ReceivedLine {
                 sku,
                 quantity: l.quantity,

@@ -18,8 +18,8 @@
 //!   same transactions (`daily_sales` beside `orders`) are rebuilt and swapped with it.
 
 pub mod carts;
-pub mod fulfilment;
 pub mod categories;
+pub mod fulfilment;
 pub mod orders;
 pub mod products;
 pub mod promotions;

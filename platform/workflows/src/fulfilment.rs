@@ -83,12 +83,14 @@ fn tolerate<T: Default>(result: Result<T, ErrorBody>, codes: &[&str]) -> Result<
     }
 }
 
-/// A refusal by a domain (as opposed to an outage, which is retried).
+/// A refusal by a domain (as opposed to an outage, which is retried). A command id another
+/// caller used first is no refusal: that caller (the back office's request) did the step.
 fn refused(e: &ErrorBody) -> bool {
-    matches!(
-        e.kind,
-        ErrorKind::Conflict | ErrorKind::Invalid | ErrorKind::NotFound | ErrorKind::Forbidden
-    )
+    e.code != "command.id_reused"
+        && matches!(
+            e.kind,
+            ErrorKind::Conflict | ErrorKind::Invalid | ErrorKind::NotFound | ErrorKind::Forbidden
+        )
 }
 
 fn parcel_status(status: ShipmentStatus) -> Option<ParcelStatus> {
@@ -185,12 +187,16 @@ impl Fulfilment {
                     order_id, lines, ..
                 }) => self.allocate(id, &order_id, &lines).await,
                 Ok(ShipmentEvent::ShipmentHandedOver { .. })
-                | Ok(ShipmentEvent::ShipmentTracked { .. }) => self.follow(id, event.sequence).await,
+                | Ok(ShipmentEvent::ShipmentTracked { .. }) => {
+                    self.follow(id, event.sequence).await
+                }
                 Ok(ShipmentEvent::ShipmentCancelled { .. }) => self.release_parcel(id).await,
                 Err(_) => Ok(()),
             },
             "return" => match serde::Deserialize::deserialize(&event.payload) {
-                Ok(ReturnEvent::ReturnRequested { order_id, lines, .. }) => {
+                Ok(ReturnEvent::ReturnRequested {
+                    order_id, lines, ..
+                }) => {
                     let units: Vec<LineUnits> = lines
                         .iter()
                         .map(|l| LineUnits {
@@ -200,9 +206,8 @@ impl Fulfilment {
                         .collect();
                     self.open_return(id, &order_id, units).await.map(|_| ())
                 }
-                Ok(ReturnEvent::ReturnRejected { .. }) | Ok(ReturnEvent::ReturnCancelled { .. }) => {
-                    self.release_return(id).await
-                }
+                Ok(ReturnEvent::ReturnRejected { .. })
+                | Ok(ReturnEvent::ReturnCancelled { .. }) => self.release_return(id).await,
                 Ok(ReturnEvent::ReturnApproved { .. }) | Ok(ReturnEvent::ReturnClosed { .. }) => {
                     Ok(())
                 }
@@ -250,6 +255,7 @@ impl Fulfilment {
             .await;
         match allocated {
             Ok(_) => Ok(()),
+            Err(e) if e.code == "command.id_reused" => Ok(()),
             Err(e) if refused(&e) => {
                 tracing::warn!(shipment = shipment_id, order = order_id, error = %e,
                     "the order refused a shipment's units; cancelling the shipment");
@@ -722,14 +728,8 @@ mod tests {
     fn refund_ids_name_their_return_and_step() {
         let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
         let sku = Sku::parse("TEE-M").expect("sku");
-        assert_eq!(
-            refund_id(id, Some(&sku), 0),
-            format!("return-{id}-TEE-M")
-        );
-        assert_eq!(
-            refund_id(id, None, 2),
-            format!("return-{id}-shipping-3")
-        );
+        assert_eq!(refund_id(id, Some(&sku), 0), format!("return-{id}-TEE-M"));
+        assert_eq!(refund_id(id, None, 2), format!("return-{id}-shipping-3"));
         assert_eq!(return_of(&refund_id(id, Some(&sku), 1)), Some(id));
         assert_eq!(return_of("order-cancelled"), None);
         assert_eq!(return_of("return-nope-TEE"), None);
