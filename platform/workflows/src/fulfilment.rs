@@ -401,16 +401,14 @@ impl Fulfilment {
         }
         let view = state.view(return_id, 0);
         let order: OrderView = self.get::<Order>(&view.order_id).await?;
-        if view.shipping_refund.is_none() && !view.lines.iter().any(|l| l.refunded.is_some()) {
-            let whole = order.lines.iter().all(|line| {
-                let received: i64 = view
-                    .lines
-                    .iter()
-                    .filter(|l| l.sku == line.sku)
-                    .filter_map(|l| l.received_quantity)
-                    .sum();
-                line.refunded_units + received >= line.quantity
-            });
+        // Every unit of the order is in a return (this one included) or refunded: the
+        // same answer before and after this return's own line refunds, so a crash between a
+        // refund and its record never changes the decision.
+        if view.shipping_refund.is_none() {
+            let whole = order
+                .lines
+                .iter()
+                .all(|line| line.returned_units.max(line.refunded_units) >= line.quantity);
             if state.refunds_shipping(whole) {
                 self.refund_shipping(return_id, &order).await?;
             }
@@ -504,8 +502,14 @@ impl Fulfilment {
         for attempt in 0..MAX_REFUND_ATTEMPTS {
             let id = refund_id(return_id, sku, attempt);
             let payment: PaymentView = self.get::<Payment>(order_id).await?;
-            let known = payment.refunds.iter().any(|r| r.refund_id == id);
-            let payment = if known {
+            // A settled refund is not asked for again; a pending one is (its request may have
+            // stopped before the provider was called: the payment service then calls it, under
+            // the same provider idempotency key).
+            let settled = payment
+                .refunds
+                .iter()
+                .any(|r| r.refund_id == id && r.status != RefundStatus::Pending);
+            let payment = if settled {
                 payment
             } else {
                 let reply: Result<CommandReply<PaymentView>, ErrorBody> = self
