@@ -18,6 +18,7 @@ pub mod api;
 mod image;
 mod layout;
 mod office;
+mod returns;
 pub mod session;
 mod store;
 
@@ -72,6 +73,9 @@ pub fn router(state: AppState, edge_router: Router, config: WebConfig) -> Router
         .route("/checkout", get(store::checkout_form).post(store::checkout))
         .route("/orders/{id}", get(store::order))
         .route("/orders/{id}/events", get(store::order_events))
+        .route("/orders/{id}/returns", post(returns::request))
+        .route("/orders/{id}/returns/{rid}", get(returns::show))
+        .route("/orders/{id}/returns/{rid}/cancel", post(returns::cancel))
         .route(
             "/orders/{id}/authenticate",
             get(store::authenticate_form).post(store::authenticate),

@@ -20,6 +20,7 @@ use crate::session::Ctx;
 use crate::store::timeline;
 use crate::Web;
 
+mod fulfilment;
 mod shipping;
 
 pub fn router() -> Router<Web> {
@@ -81,6 +82,29 @@ pub fn router() -> Router<Web> {
             post(retry_notification),
         )
         .route("/backoffice/audit", get(audit))
+        .route("/backoffice/fulfilment", get(fulfilment::queue))
+        .route("/backoffice/orders/{id}/shipments", post(fulfilment::pack))
+        .route("/backoffice/shipments/{id}", get(fulfilment::shipment))
+        .route("/backoffice/shipments/{id}/slip", get(fulfilment::slip))
+        .route(
+            "/backoffice/shipments/{id}/hand-over",
+            post(fulfilment::hand_over),
+        )
+        .route(
+            "/backoffice/shipments/{id}/cancel",
+            post(fulfilment::cancel_shipment),
+        )
+        .route("/backoffice/returns", get(fulfilment::returns))
+        .route("/backoffice/returns/{id}", get(fulfilment::return_detail))
+        .route(
+            "/backoffice/returns/{id}/approve",
+            post(fulfilment::approve),
+        )
+        .route("/backoffice/returns/{id}/reject", post(fulfilment::reject))
+        .route(
+            "/backoffice/returns/{id}/receive",
+            post(fulfilment::receive),
+        )
         .route("/backoffice/shipping", get(shipping::settings))
         .route("/backoffice/shipping/zones", post(shipping::save_zone))
         .route("/backoffice/shipping/options", post(shipping::save_option))
@@ -116,6 +140,8 @@ fn nav() -> Markup {
                 li { a href="/backoffice/inventory" { "Inventory" } }
                 li { a href="/backoffice/orders" { "Orders" } }
                 li { a href="/backoffice/promotions" { "Promotions" } }
+                li { a href="/backoffice/fulfilment" { "Fulfilment" } }
+                li { a href="/backoffice/returns" { "Returns" } }
                 li { a href="/backoffice/shipping" { "Shipping" } }
                 li { a href="/backoffice/accounts" { "Accounts" } }
                 li { a href="/backoffice/notifications" { "Notifications" } }
@@ -657,7 +683,12 @@ pub async fn order(
                         tbody { @for l in &order.lines { tr data-sku=(l.sku.as_str()) { td data-label="SKU" { (l.sku.as_str()) } td data-label="Title" { (l.title) } td data-label="Qty" { (l.quantity) } td.num data-label="Total" { (money(l.line_total.amount_minor, &c)) } td.num data-label="Paid" { (money(l.paid.amount_minor, &c)) } td.num.refunded-units data-label="Refunded units" { (l.refunded_units) } } } }
                     } }
                     p { "Total " strong { (money(order.total.amount_minor, &c)) } " · captured " (money(order.captured.amount_minor, &c)) " · refunded " span #refunded { (money(order.refunded.amount_minor, &c)) } }
-                    h2 { "Ship" }
+                    (fulfilment::order_parcels(&ctx, &order))
+                    @if !order.returns.is_empty() {
+                        h2 { "Returns" }
+                        ul { @for r in &order.returns { li { a href=(format!("/backoffice/returns/{}", enc(&r.return_id))) { "Return " (&r.return_id[..8.min(r.return_id.len())]) } " · " (r.lines.iter().map(|l| format!("{} × {}", l.quantity, l.sku.as_str())).collect::<Vec<_>>().join(", ")) } } }
+                    }
+                    h2 { "Ship in one go (no parcels)" }
                     form.inline-form #ship method="post" action=(format!("{base}/ship")) {
                         (csrf(&ctx))
                         (key_field())

@@ -1644,7 +1644,7 @@ pub async fn checkout(
 // Orders
 
 /// Credentials that may read `order_id`: the session, or the guest token of its cart.
-fn order_creds(ctx: &Ctx, order_id: &str) -> Creds {
+pub(crate) fn order_creds(ctx: &Ctx, order_id: &str) -> Creds {
     let mut creds = ctx.person();
     if let Some((id, token)) = &ctx.order {
         if id == order_id {
@@ -1697,6 +1697,7 @@ pub async fn order(
     State(web): State<Web>,
     Extension(ctx): Extension<Ctx>,
     Path(id): Path<String>,
+    Query(q): Query<OrderQuery>,
 ) -> Page {
     let creds = order_creds(&ctx, &id);
     let order: OrderView = web
@@ -1752,6 +1753,7 @@ pub async fn order(
                 }
                 h2 { "Shipping to" }
                 p { (order.shipping_address.name) br; (order.shipping_address.line1) br; (order.shipping_address.postal_code) " " (order.shipping_address.city) br; (order.shipping_address.country) }
+                (crate::returns::order_section(&ctx, &order, q.return_error.as_deref()))
             }
             section {
                 h2 { "Timeline" }
@@ -1761,6 +1763,13 @@ pub async fn order(
         }
     };
     Ok(page(&ctx, "Order", content).into_response())
+}
+
+/// The order page's query: what a refused return request said.
+#[derive(Debug, Default, Deserialize)]
+pub struct OrderQuery {
+    #[serde(default)]
+    return_error: Option<String>,
 }
 
 /// How the order's tax was worked out, for its totals: "19 %", "7.25 % included".
