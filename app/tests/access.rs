@@ -39,6 +39,14 @@
 //! | carts, orders, reports, notifications | back-office lists | — | — | yes | yes | yes |
 //! | feed | list parked events / replay one | — | — | yes / yes | yes / yes | yes / — |
 //! | event log | `/audit` | — | — | — | yes | yes |
+//! | shipment | read one, list, the fulfilment queue | — | — | yes | yes | yes |
+//! | shipment | pack (allocates on the order), hand over, cancel | — | — | yes | yes | — |
+//! | shipment | record tracking (the signed carrier webhooks) | — | — | — | override | — |
+//! | return | request (delivered units of their own order) | own | — (404) | — (403) | — (403) | — (403) |
+//! | return | read | own | — (404) | yes | yes | yes |
+//! | return | withdraw | own | — (404) | yes | yes | — |
+//! | return | list, approve, reject, receive | — | — | yes | yes | list, read |
+//! | return | record stock moves and refunds (the fulfilment runner) | — | — | — | — | — |
 //!
 //! A vendor's SKUs are those of its products: before a vendor's stock command or read, the edge looks the SKU up in
 //! `sku_claims` (one product per SKU, written before the product's command commits) and asks that product's service
@@ -237,6 +245,40 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
     let promotion = serde_json::from_str::<Value>(&body).expect("json")["promotion_id"]
         .as_str()
         .expect("promotion id")
+        .to_string();
+
+    // Ada's order, packed, handed over and delivered; she asks to return its unit.
+    let (status, shipment) =
+        common::fulfil::pack(&app.http, &app.base, &order, "access-parcel", &[]).await;
+    assert_eq!(status, 201, "{shipment}");
+    let shipment = shipment["id"].as_str().expect("shipment id").to_string();
+    common::fulfil::hand_over(&app.http, &app.base, &shipment, "DHL", "JD-ACCESS-1").await;
+    let delivered = common::fulfil::scan(
+        "access-delivered",
+        "JD-ACCESS-1",
+        "delivered",
+        &chrono::Utc::now().to_rfc3339(),
+    );
+    let (status, reply) =
+        common::fulfil::hook_until_known(&app.http, &app.base, &delivered, false).await;
+    assert_eq!(status, 200, "{reply}");
+    common::fulfil::order_until(&app.http, &app.base, &order, "delivered", |o| {
+        o["status"] == "delivered"
+    })
+    .await;
+    let return_line = json!({"lines": [{"sku": sku, "quantity": 1, "reason": "size_or_fit"}]});
+    let (status, body) = call(
+        &app,
+        ada,
+        Method::POST,
+        &format!("/store/orders/{order}/returns"),
+        Some(return_line.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let ret = serde_json::from_str::<Value>(&body).expect("json")["id"]
+        .as_str()
+        .expect("return id")
         .to_string();
 
     // Columns: admin, staff, auditor, vendor A (owns the product), vendor B, the owner (Ada),
@@ -466,6 +508,94 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             format!("/admin/inventory/{sku}/threshold"),
             Some(json!({"threshold": 2})),
             [I, I, D, I, H, D, D],
+        ),
+        // Fulfilment: sales staff pack and ship, auditors read; shoppers see parcels through
+        // their order only.
+        (
+            Method::GET,
+            "/admin/fulfilment/queue".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            "/admin/shipments".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            format!("/admin/shipments/{shipment}"),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/orders/{order}/shipments"),
+            Some(json!({})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/shipments/{shipment}/hand-over"),
+            Some(json!({"carrier": "DHL", "tracking_number": "JD-ACCESS-1"})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/shipments/{shipment}/cancel"),
+            Some(json!({})),
+            [I, I, D, D, D, D, D],
+        ),
+        // Returns: the owner asks, reads and withdraws; sales staff decide and receive;
+        // auditors read; to vendors and other shoppers a return does not exist.
+        (
+            Method::POST,
+            format!("/store/orders/{order}/returns"),
+            Some(return_line.clone()),
+            [D, D, D, H, H, I, H],
+        ),
+        (
+            Method::GET,
+            format!("/store/returns/{ret}"),
+            None,
+            [I, I, I, H, H, I, H],
+        ),
+        (
+            Method::GET,
+            "/admin/returns".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            format!("/admin/returns/{ret}"),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/returns/{ret}/approve"),
+            Some(json!({})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/returns/{ret}/receive"),
+            Some(json!({"lines": [{"sku": sku, "quantity": 1, "disposition": "restock"}]})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/returns/{ret}/reject"),
+            Some(json!({"reason": "worn"})),
+            [I, I, D, D, D, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/store/returns/{ret}/cancel"),
+            Some(json!({})),
+            [I, I, D, H, H, I, H],
         ),
         // Accounts: staff and auditors read; only admins grant roles.
         (

@@ -557,7 +557,8 @@ async fn a_returned_line_is_restocked_and_refunded_exactly_its_paid_share_once()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_return_after_the_window_is_refused_and_a_rejected_one_frees_its_units() {
+async fn a_return_after_the_window_is_refused_a_rejected_one_frees_its_units_and_a_whole_faulty_order_gets_its_shipping_back(
+) {
     // A window of no days: delivered units are returnable the day they arrive, and no later.
     let app = spawn_app_with(Roles::all(), |c| c.return_window_days = 0).await;
     let (http, base) = (&app.http, app.base.as_str());
@@ -637,5 +638,59 @@ async fn a_return_after_the_window_is_refused_and_a_rejected_one_frees_its_units
     )
     .await;
     assert_eq!(status, 201, "{second}");
+
+    // The whole order comes back for the shop's fault: its shipping is refunded too, so the
+    // shopper gets back everything they paid.
+    let second_id = second["id"].as_str().expect("id");
+    let (status, reply) = admin_post(
+        http,
+        base,
+        &format!("/admin/returns/{second_id}/approve"),
+        None,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = admin_post(
+        http,
+        base,
+        &format!("/admin/returns/{second_id}/receive"),
+        None,
+        json!({"lines": [{"sku": "CAP-B", "quantity": 1, "disposition": "write_off"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let closed = return_until(
+        http,
+        base,
+        second_id,
+        "closed",
+        Duration::from_secs(30),
+        |r| r["status"] == "closed",
+    )
+    .await;
+    let (_, order) = admin_get(http, base, &format!("/admin/orders/{order_id}")).await;
+    let total = order["total"]["amount_minor"].as_i64().expect("total");
+    let shipping = closed["shipping_refund"]["amount_minor"]
+        .as_i64()
+        .expect("shipping refunded");
+    // €4.99 shipping with 19 % tax on it.
+    assert_eq!(shipping, 594, "{closed}");
+    assert_eq!(
+        closed["refunded_total"]["amount_minor"].as_i64(),
+        Some(total),
+        "{closed}"
+    );
+    let order = order_until(http, base, &order_id, "refunded in full", |o| {
+        o["status"] == "refunded"
+    })
+    .await;
+    assert_eq!(order["refunded"]["amount_minor"].as_i64(), Some(total));
+    // Written off: the unit came back and left the books as damaged, so stock is unchanged.
+    let bus = app.bus().await;
+    let stock = system_get::<agora_inventory::StockItem>(&bus, "CAP-B")
+        .await
+        .expect("stock");
+    assert_eq!(stock["on_hand"].as_i64(), Some(9), "{stock}");
     app.stop().await;
 }

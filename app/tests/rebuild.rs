@@ -19,6 +19,8 @@ fn table(projection: &str) -> (&'static str, &'static str) {
         "search" => ("search_products", "id"),
         "orders" => ("orders", "order_id"),
         "promotions" => ("promotions", "promotion_id"),
+        "shipments" => ("shipments", "shipment_id"),
+        "returns" => ("returns", "return_id"),
         other => panic!("a projection this test does not know: {other} (add its table here)"),
     }
 }
@@ -61,11 +63,25 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
         .to_string();
     let settled = shop::settled(&app.bus().await, &order, Duration::from_secs(30)).await;
     assert_eq!(settled["status"], "confirmed");
+    // A parcel delivered, and a return of one of its units.
+    common::fulfil::ship_and_deliver(&app.http, &app.base, &order, "JD-REBUILD-1").await;
+    let (status, ret) = common::fulfil::request_return(
+        &app.http,
+        &app.base,
+        &order,
+        &cart.1,
+        "rebuild-return",
+        &[("RB-1", 1, "size_or_fit")],
+    )
+    .await;
+    assert_eq!(status, 201, "{ret}");
     // Every read model caught up with the store.
     common::until_sql(
         &app.pool,
         &format!(
-            "SELECT (SELECT count(*) = 1 FROM orders WHERE order_id = '{order}' AND status = 'confirmed')
+            "SELECT (SELECT count(*) = 1 FROM orders WHERE order_id = '{order}' AND status = 'delivered'
+                      AND version = (SELECT max(sequence) FROM events
+                                     WHERE aggregate_type = 'order' AND aggregate_id = '{order}'))
                AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
                                               WHERE aggregate_type = 'stock' GROUP BY 1) e
                                LEFT JOIN stock_levels l ON l.sku = e.aggregate_id
@@ -81,6 +97,14 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
                AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
                                               WHERE aggregate_type = 'promotion' GROUP BY 1) e
                                LEFT JOIN promotions p ON p.promotion_id = e.aggregate_id
+                               WHERE p.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'shipment' GROUP BY 1) e
+                               LEFT JOIN shipments p ON p.shipment_id = e.aggregate_id
+                               WHERE p.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'return' GROUP BY 1) e
+                               LEFT JOIN returns p ON p.return_id = e.aggregate_id
                                WHERE p.version IS DISTINCT FROM e.s)"
         ),
         Duration::from_secs(60),
