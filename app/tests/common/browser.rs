@@ -192,7 +192,12 @@ impl Browser {
         for _ in 0..40 {
             match act(self.find(css).await).await {
                 Ok(done) => return done,
-                Err(e) if e.is_stale_element_reference() => {
+                // Chromium reports a node replaced mid-command either as a stale reference or
+                // as an inspector error about a node that left the document.
+                Err(e)
+                    if e.is_stale_element_reference()
+                        || e.to_string().contains("does not belong to the document") =>
+                {
                     tokio::time::sleep(Duration::from_millis(100)).await
                 }
                 Err(e) => panic!("{what} {css}: {e}"),
