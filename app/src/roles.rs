@@ -231,6 +231,11 @@ async fn fulfilment(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()>
     Ok(())
 }
 
+async fn vendor(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
+    s.serve::<agora_vendor::Vendor>(ctx).await?;
+    Ok(())
+}
+
 /// Not a NATS micro service: a feed consumer, the identity outbox and the sender loop. Any
 /// number of instances share the consumer and the queue.
 async fn notifier(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
@@ -477,6 +482,7 @@ services! {
     "promotion" => promotion,
     "shipping" => shipping,
     "fulfilment" => fulfilment,
+    "vendor" => vendor,
 }
 
 projections! {

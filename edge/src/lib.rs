@@ -36,6 +36,7 @@ mod search;
 mod security;
 mod service;
 mod shipping;
+mod vendors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(promotions::router())
         .merge(shipping::router())
         .merge(fulfilment::router())
+        .merge(vendors::router())
         .merge(checkout::router())
         .merge(accounts::router())
         .merge(limited)

@@ -24,7 +24,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use agora_fulfilment::{Shipment, ShipmentCommand, ShipmentEvent, ShipmentLine, ShipmentStatus};
+use agora_fulfilment::{Shipment, ShipmentCommand, ShipmentEvent, ShipmentLine, TrackingStatus};
 use agora_inventory::{AdjustReason, StockCommand};
 use agora_kernel::{CommandId, Contract, Decider, ErrorBody, ErrorKind, Money, RecordedEvent, Sku};
 use agora_nats::{Bus, CommandReply, RequestContext};
@@ -91,18 +91,6 @@ fn refused(e: &ErrorBody) -> bool {
             e.kind,
             ErrorKind::Conflict | ErrorKind::Invalid | ErrorKind::NotFound | ErrorKind::Forbidden
         )
-}
-
-fn parcel_status(status: ShipmentStatus) -> Option<ParcelStatus> {
-    match status {
-        ShipmentStatus::Packing => Some(ParcelStatus::Packing),
-        ShipmentStatus::Shipped => Some(ParcelStatus::Shipped),
-        ShipmentStatus::InTransit => Some(ParcelStatus::InTransit),
-        ShipmentStatus::OutForDelivery => Some(ParcelStatus::OutForDelivery),
-        ShipmentStatus::Delivered => Some(ParcelStatus::Delivered),
-        ShipmentStatus::Exception => Some(ParcelStatus::Exception),
-        ShipmentStatus::New | ShipmentStatus::Cancelled => None,
-    }
 }
 
 /// What the shopper paid for the order's shipping: the fee after its promotions, with its tax
@@ -187,9 +175,7 @@ impl Fulfilment {
                     order_id, lines, ..
                 }) => self.allocate(id, &order_id, &lines).await,
                 Ok(ShipmentEvent::ShipmentHandedOver { .. })
-                | Ok(ShipmentEvent::ShipmentTracked { .. }) => {
-                    self.follow(id, event.sequence).await
-                }
+                | Ok(ShipmentEvent::ShipmentTracked { .. }) => self.follow(id).await,
                 Ok(ShipmentEvent::ShipmentCancelled { .. }) => self.release_parcel(id).await,
                 Err(_) => Ok(()),
             },
@@ -290,31 +276,76 @@ impl Fulfilment {
         tolerate(created, &["shipment.already_exists"])
     }
 
-    /// Copies the shipment's current state onto its order's parcel. The order ignores a status
-    /// it has passed, so events handled out of order never move a parcel back.
-    async fn follow(&self, shipment_id: &str, sequence: u64) -> Result<(), ErrorBody> {
-        let shipment = self.get::<Shipment>(shipment_id).await?;
-        let Some(status) = parcel_status(shipment.status) else {
-            return Ok(());
-        };
-        let updated = self
-            .send(
-                &shipment.order_id,
-                step(shipment_id, &format!("order:parcel:{sequence}")),
+    /// Walks the shipment's history and copies each change of its status onto the order's
+    /// parcel, in the shipment's order, each under the command id of the event it came from.
+    /// Handlers of one shipment's events may run at once and in any order: each walks the
+    /// same steps in the same order, a step already applied is a duplicate, and the order
+    /// ignores a status its parcel has passed. So every change reaches the order exactly once
+    /// and in order (one event, one mail), whichever event woke the walk.
+    async fn follow(&self, shipment_id: &str) -> Result<(), ErrorBody> {
+        let events = EventStore::new(self.pool.clone())
+            .range("shipment", shipment_id, 0, u64::MAX)
+            .await
+            .map_err(|e| ErrorBody::unavailable(format!("load shipment: {e}")))?;
+        let mut order_id = None;
+        for recorded in &events {
+            let Ok(event) = <ShipmentEvent as serde::Deserialize>::deserialize(&recorded.payload)
+            else {
+                continue;
+            };
+            let update = match event {
+                ShipmentEvent::ShipmentCreated { order_id: o, .. } => {
+                    order_id = Some(o);
+                    continue;
+                }
+                ShipmentEvent::ShipmentHandedOver {
+                    carrier,
+                    tracking_number,
+                    tracking_url,
+                    ..
+                } => (
+                    ParcelStatus::Shipped,
+                    Some(carrier),
+                    Some(tracking_number),
+                    tracking_url,
+                ),
+                // One more scan of the same status adds history, not a change.
+                ShipmentEvent::ShipmentTracked { status, from, .. }
+                    if status.as_str() != from.as_str() =>
+                {
+                    let status = match status {
+                        TrackingStatus::InTransit => ParcelStatus::InTransit,
+                        TrackingStatus::OutForDelivery => ParcelStatus::OutForDelivery,
+                        TrackingStatus::Delivered => ParcelStatus::Delivered,
+                        TrackingStatus::Exception => ParcelStatus::Exception,
+                    };
+                    (status, None, None, None)
+                }
+                ShipmentEvent::ShipmentTracked { .. } | ShipmentEvent::ShipmentCancelled { .. } => {
+                    continue
+                }
+            };
+            let Some(order_id) = order_id.as_deref() else {
+                continue;
+            };
+            let (status, carrier, tracking_number, tracking_url) = update;
+            // A parcel the order does not know yet (`order.unknown_parcel`) fails and is
+            // redelivered: its allocation is on its way.
+            self.send(
+                order_id,
+                step(shipment_id, &format!("order:parcel:{}", recorded.sequence)),
                 &OrderCommand::UpdateParcel {
                     shipment_id: shipment_id.to_string(),
                     status,
-                    carrier: shipment.carrier.clone(),
-                    tracking_number: shipment.tracking_number.clone(),
-                    tracking_url: shipment.tracking_url.clone(),
+                    carrier,
+                    tracking_number,
+                    tracking_url,
                     now: Utc::now(),
                 },
             )
-            .await
-            .map(|_| ());
-        // A parcel the order does not know yet (`order.unknown_parcel`) fails and is
-        // redelivered: its allocation is on its way.
-        updated
+            .await?;
+        }
+        Ok(())
     }
 
     async fn release_parcel(&self, shipment_id: &str) -> Result<(), ErrorBody> {
