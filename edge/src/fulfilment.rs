@@ -731,8 +731,8 @@ pub async fn easypost_webhook(
            ("X-Cart-Token" = Option<String>, Header, description = "a guest's cart token (the cart the order was checked out from)"),
            ("Idempotency-Key" = Option<String>, Header, description = "names the return: retries ask once")),
     responses((status = 201, body = ReturnBody), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
-        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
-        (status = 503, body = ApiErrorBody)))]
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody),
+        (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn request_return(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -823,7 +823,7 @@ pub async fn request_return(
     params(("id" = String, Path, description = "return id (UUID)"),
            ("X-Cart-Token" = Option<String>, Header, description = "a guest's cart token")),
     responses((status = 200, body = ReturnBody), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
-        (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
 pub async fn store_return(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -843,7 +843,8 @@ pub async fn store_return(
     params(("id" = String, Path, description = "return id (UUID)"),
            ("X-Cart-Token" = Option<String>, Header, description = "a guest's cart token")),
     responses((status = 200, body = ReturnBody), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
-        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
 pub async fn store_cancel_return(
     State(state): State<AppState>,
     headers: HeaderMap,

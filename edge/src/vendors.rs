@@ -151,7 +151,8 @@ async fn send(
     params(("Idempotency-Key" = Option<String>, Header, description = "names the vendor: retries apply once")),
     security(("bearer" = [])),
     responses((status = 201, body = VendorBody), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
-        (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+        (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
 pub async fn apply(
     State(state): State<AppState>,
     headers: HeaderMap,
