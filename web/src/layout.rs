@@ -180,6 +180,29 @@ pub fn days(min: u64, max: u64) -> String {
     }
 }
 
+/// The units a per-line form asks for: each `qty:<sku>` field with a positive whole number, in
+/// SKU order (zero and empty fields are lines left out). `Err` when a field is not a whole
+/// number of at least zero.
+pub fn form_quantities(
+    form: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(&str, i64)>, &'static str> {
+    let mut lines = vec![];
+    for (name, value) in form {
+        let Some(sku) = name.strip_prefix("qty:") else {
+            continue;
+        };
+        match value.trim() {
+            "" => {}
+            text => match text.parse::<i64>() {
+                Ok(0) => {}
+                Ok(q) if q > 0 => lines.push((sku, q)),
+                _ => return Err("Quantities are whole numbers"),
+            },
+        }
+    }
+    Ok(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use maud::{html, Markup};
 use serde_json::json;
 
 use crate::api::enc;
-use crate::layout::{csrf, date, error_page, money, page};
+use crate::layout::{csrf, date, error_page, form_quantities, money, page};
 use crate::session::Ctx;
 use crate::store::order_creds;
 use crate::Web;
@@ -119,19 +119,18 @@ pub async fn request(
         .get("note")
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty());
-    let mut lines = vec![];
-    for (name, value) in &form {
-        let Some(sku) = name.strip_prefix("qty:") else {
-            continue;
-        };
-        let quantity: i64 = value.trim().parse().unwrap_or(0);
-        if quantity > 0 {
+    // The quantities come from selects, so a value that is not a number is a tampered form:
+    // it counts as nothing chosen.
+    let lines: Vec<_> = form_quantities(&form)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(sku, quantity)| {
             let reason = form
                 .get(&format!("why:{sku}"))
                 .map_or("other", String::as_str);
-            lines.push(json!({"sku": sku, "quantity": quantity, "reason": reason, "note": note}));
-        }
-    }
+            json!({"sku": sku, "quantity": quantity, "reason": reason, "note": note})
+        })
+        .collect();
     if lines.is_empty() {
         return Redirect::to(&format!(
             "{to}?return_error={}",

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{back, back_with_error, flash, gate, get_json, key_field, office_page, Flash, Page};
 use crate::api::enc;
-use crate::layout::{csrf, date, error_page, money};
+use crate::layout::{csrf, date, error_page, form_quantities, money};
 use crate::session::Ctx;
 use crate::Web;
 use agora_fulfilment::ShipmentView;
@@ -142,17 +142,13 @@ pub async fn pack(
         return r;
     }
     let to = format!("/backoffice/orders/{}", enc(&id));
-    let mut lines = vec![];
-    for (name, value) in &form {
-        let Some(sku) = name.strip_prefix("qty:") else {
-            continue;
-        };
-        match value.trim().parse::<i64>() {
-            Ok(0) => {}
-            Ok(q) if q > 0 => lines.push(json!({"sku": sku, "quantity": q})),
-            _ => return back_with_error(&to, "Quantities are whole numbers"),
-        }
-    }
+    let lines: Vec<_> = match form_quantities(&form) {
+        Ok(lines) => lines
+            .into_iter()
+            .map(|(sku, q)| json!({"sku": sku, "quantity": q}))
+            .collect(),
+        Err(message) => return back_with_error(&to, message),
+    };
     if lines.is_empty() {
         return back_with_error(&to, "Choose at least one unit to pack");
     }
@@ -520,22 +516,18 @@ pub async fn receive(
         return r;
     }
     let to = format!("{RETURNS}/{}", enc(&id));
-    let mut lines = vec![];
-    for (name, value) in &form {
-        let Some(sku) = name.strip_prefix("qty:") else {
-            continue;
-        };
-        match value.trim().parse::<i64>() {
-            Ok(0) => {}
-            Ok(q) if q > 0 => {
+    let lines: Vec<_> = match form_quantities(&form) {
+        Ok(lines) => lines
+            .into_iter()
+            .map(|(sku, q)| {
                 let disposition = form
                     .get(&format!("disp:{sku}"))
                     .map_or("restock", String::as_str);
-                lines.push(json!({"sku": sku, "quantity": q, "disposition": disposition}));
-            }
-            _ => return back_with_error(&to, "Quantities are whole numbers"),
-        }
-    }
+                json!({"sku": sku, "quantity": q, "disposition": disposition})
+            })
+            .collect(),
+        Err(message) => return back_with_error(&to, message),
+    };
     if lines.is_empty() {
         return back_with_error(&to, "Enter the units that arrived");
     }
