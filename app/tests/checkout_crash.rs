@@ -5,78 +5,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agora_nats::Bus;
 use agora_testkit::{eventually, free_port, TestDb, TestNats};
+use common::child::{died, ready, spawn_agora as spawn_child};
 use common::shop::{self, cart, checkout, gateway_ops, settled};
-use common::{system_get, ADMIN};
+use common::system_get;
 use serde_json::{json, Value};
-
-struct Agora {
-    child: Child,
-    base: String,
-}
-
-fn spawn_agora(nats: &TestNats, db: &TestDb, port: u16, crash_after: Option<&str>) -> Agora {
-    spawn_agora_with(nats, db, port, crash_after, &[])
-}
-
-fn spawn_agora_with(
-    nats: &TestNats,
-    db: &TestDb,
-    port: u16,
-    crash_after: Option<&str>,
-    env: &[(&str, &str)],
-) -> Agora {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
-    command.envs(env.iter().copied());
-    command
-        .arg("all")
-        .env("AGORA_DATABASE_URL", db.url())
-        .env("AGORA_NATS_URL", nats.url())
-        .env("AGORA_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("AGORA_ADMIN_TOKEN", ADMIN)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(action) = crash_after {
-        command.env("AGORA_FAULT_CRASH_AFTER", action);
-    }
-    Agora {
-        child: command.spawn().expect("spawn agora"),
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-impl Drop for Agora {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn ready(http: &reqwest::Client, base: &str) {
-    eventually(Duration::from_secs(60), || async {
-        let r = http.get(format!("{base}/readyz")).send().await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await
-    .expect("agora became ready");
-}
-
-/// Waits for the process to die on its own (the injected fault), or fails.
-fn died(agora: &mut Agora, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = agora.child.try_wait() {
-            return !status.success();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
 
 /// What the code takes off each order, in cents.
 const OFF: i64 = 300;
@@ -121,7 +57,7 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
     let mut promotion = String::new();
     for (round, (step, card, expected)) in steps.iter().enumerate() {
         drop(last.take());
-        let mut agora = spawn_agora(&nats, &db, port, Some(step));
+        let mut agora = spawn_child(&nats, &db, port, Some(step), &[]);
         ready(&http, &agora.base).await;
         if round == 0 {
             shop::product(&http, &agora.base, &[("CRASH-1", 2000)], 100).await;
@@ -143,7 +79,7 @@ async fn a_checkout_killed_at_any_step_resumes_and_never_repeats_an_effect() {
         );
         drop(agora);
 
-        let agora = spawn_agora(&nats, &db, port, None);
+        let agora = spawn_child(&nats, &db, port, None, &[]);
         ready(&http, &agora.base).await;
         let r = checkout(&http, &agora.base, &c, &key, &with_code(card)).await;
         let status = r.status();
@@ -211,7 +147,7 @@ async fn a_use_held_by_a_checkout_that_never_started_goes_back_after_the_hold() 
     let pool = sqlx::PgPool::connect(&db.url()).await.expect("pool");
     let hold = [("AGORA_PROMOTION_HOLD_SECS", "2")];
 
-    let mut agora = spawn_agora_with(&nats, &db, port, Some("reserve_promotions"), &hold);
+    let mut agora = spawn_child(&nats, &db, port, Some("reserve_promotions"), &hold);
     ready(&http, &agora.base).await;
     shop::product(&http, &agora.base, &[("HOLD-1", 2000)], 10).await;
     shop::until_for_sale(&pool, &["HOLD-1"]).await;
@@ -236,7 +172,7 @@ async fn a_use_held_by_a_checkout_that_never_started_goes_back_after_the_hold() 
     );
     drop(agora);
 
-    let agora = spawn_agora_with(&nats, &db, port, None, &hold);
+    let agora = spawn_child(&nats, &db, port, None, &hold);
     ready(&http, &agora.base).await;
     // The use was held when the process died...
     let view = system_get::<agora_promotion::Promotion>(&bus, &promotion)

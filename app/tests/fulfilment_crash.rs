@@ -5,68 +5,25 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agora_nats::Bus;
 use agora_testkit::{eventually, free_port, TestDb, TestNats};
+use common::child::{died, ready, Agora};
 use common::fulfil::{admin_post, request_return, return_until, ship_and_deliver};
 use common::shop::{self, gateway_ops, settled};
-use common::{system_get, ADMIN, CARRIER_SECRET};
+use common::{system_get, CARRIER_SECRET};
 use serde_json::{json, Value};
 
-struct Agora {
-    child: Child,
-    base: String,
-}
-
+/// `agora all` with the carrier webhook's secret, and a fault after `crash_after` if given.
 fn spawn_agora(nats: &TestNats, db: &TestDb, port: u16, crash_after: Option<&str>) -> Agora {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
-    command
-        .arg("all")
-        .env("AGORA_DATABASE_URL", db.url())
-        .env("AGORA_NATS_URL", nats.url())
-        .env("AGORA_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("AGORA_ADMIN_TOKEN", ADMIN)
-        .env("AGORA_CARRIER_WEBHOOK_SECRET", CARRIER_SECRET)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(step) = crash_after {
-        command.env("AGORA_FAULT_CRASH_AFTER", step);
-    }
-    Agora {
-        child: command.spawn().expect("spawn agora"),
-        base: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-impl Drop for Agora {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn ready(http: &reqwest::Client, base: &str) {
-    eventually(Duration::from_secs(60), || async {
-        let r = http.get(format!("{base}/readyz")).send().await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await
-    .expect("agora became ready");
-}
-
-/// Waits for the process to die on its own (the injected fault), or fails.
-fn died(agora: &mut Agora, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = agora.child.try_wait() {
-            return !status.success();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    common::child::spawn_agora(
+        nats,
+        db,
+        port,
+        crash_after,
+        &[("AGORA_CARRIER_WEBHOOK_SECRET", CARRIER_SECRET)],
+    )
 }
 
 /// Stock events of `sku` that a return's movement made.

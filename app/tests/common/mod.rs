@@ -15,6 +15,7 @@ pub const ADMIN: &str = "test-admin-token";
 /// The access-token key of every test app (`kid:secret`, a 32-byte secret).
 pub const TEST_JWT_KEYS: &str = "test:agora-test-jwt-secret-0123456789abcdef";
 
+pub mod child;
 pub mod fulfil;
 pub mod people;
 pub mod shop;
