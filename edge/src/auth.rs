@@ -137,7 +137,7 @@ pub fn me(state: &AppState, headers: &HeaderMap) -> Result<(Uuid, Principal), Ap
         .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))?;
     let id = match &principal {
         Principal::Customer { id } => Some(id.as_uuid()),
-        Principal::Staff { id, .. } => Uuid::parse_str(id).ok(),
+        Principal::Staff { id, .. } | Principal::Vendor { id, .. } => Uuid::parse_str(id).ok(),
         Principal::Guest { .. } | Principal::System { .. } => None,
     }
     .ok_or_else(|| ApiError::forbidden("this credential has no account"))?;
@@ -198,6 +198,9 @@ pub fn back_office(
         Principal::Staff { role, .. } if area.roles(write).contains(&role.as_str()) => {
             Ok(principal)
         }
+        // A vendor's user, in the areas vendors work in; the owning services narrow it to
+        // its vendor's share.
+        Principal::Vendor { .. } if area.roles(write).contains(&"vendor") => Ok(principal),
         _ => Err(ApiError::forbidden(
             "this route needs a back-office role the credential does not carry",
         )),

@@ -287,12 +287,9 @@ async fn vendor_scope(
     principal: &Principal,
     sku: &Sku,
 ) -> Result<(), ApiError> {
-    let Principal::Staff { id, role } = principal else {
+    let Principal::Vendor { vendor, .. } = principal else {
         return Ok(());
     };
-    if role != "vendor" {
-        return Ok(());
-    }
     let not_found = || {
         ApiError::not_found(
             "inventory.not_found",
@@ -315,7 +312,7 @@ async fn vendor_scope(
                     e
                 }
             })?;
-    if &view.vendor_id == id {
+    if &view.vendor_id == vendor {
         Ok(())
     } else {
         Err(not_found())

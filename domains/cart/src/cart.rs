@@ -104,6 +104,8 @@ impl Cart {
         match by {
             Principal::System { .. } => true,
             Principal::Staff { role, .. } => BACK_OFFICE_READERS.contains(&role.as_str()),
+            // A cart holds no vendor's data but the shopper's.
+            Principal::Vendor { .. } => false,
             Principal::Guest { .. } | Principal::Customer { .. } => self.owned_by(by),
         }
     }
@@ -237,7 +239,7 @@ impl Decider for Cart {
                 },
                 Principal::Customer { id } => CartOwner::Customer { customer_id: *id },
                 // Back-office and system carts have no shopper to own them.
-                Principal::Staff { .. } | Principal::System { .. } => {
+                Principal::Staff { .. } | Principal::Vendor { .. } | Principal::System { .. } => {
                     return Err(CartError::NotFound)
                 }
             };

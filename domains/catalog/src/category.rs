@@ -55,7 +55,7 @@ fn may_edit(by: &Principal) -> bool {
     match by {
         Principal::System { .. } => true,
         Principal::Staff { role, .. } => role == "admin" || role == "staff",
-        Principal::Guest { .. } | Principal::Customer { .. } => false,
+        Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => false,
     }
 }
 

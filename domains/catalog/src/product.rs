@@ -109,7 +109,7 @@ pub struct ProductView {
 enum Access<'a> {
     /// Admins, staff and the platform itself: everything.
     BackOffice,
-    /// A vendor: only products whose `vendor_id` is this id.
+    /// A vendor's user: only products whose `vendor_id` is its vendor's id.
     Vendor(&'a str),
     /// Shoppers and staff without a catalog role: read published products only.
     Public,
@@ -119,7 +119,7 @@ fn access(by: &Principal) -> Access<'_> {
     match by {
         Principal::System { .. } => Access::BackOffice,
         Principal::Staff { role, .. } if role == "admin" || role == "staff" => Access::BackOffice,
-        Principal::Staff { role, id } if role == "vendor" => Access::Vendor(id),
+        Principal::Vendor { vendor, .. } => Access::Vendor(vendor),
         Principal::Staff { .. } | Principal::Guest { .. } | Principal::Customer { .. } => {
             Access::Public
         }
@@ -632,7 +632,14 @@ mod tests {
 
     const ID: &str = "0b4f8a3e-3c2f-4a57-9d0c-8c5e4d7e0a11";
 
+    /// A back-office principal; `("vendor", v)` is a user of vendor `v`.
     fn staff(role: &str, id: &str) -> Principal {
+        if role == "vendor" {
+            return Principal::Vendor {
+                id: format!("user-of-{id}"),
+                vendor: id.into(),
+            };
+        }
         Principal::Staff {
             id: id.into(),
             role: role.into(),

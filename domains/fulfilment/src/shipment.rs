@@ -166,7 +166,9 @@ fn authorize(command: &ShipmentCommand, by: &Principal) -> Result<(), ShipmentEr
         Principal::System { .. } => Ok(()),
         Principal::Staff { role, .. } if roles.contains(&role.as_str()) => Ok(()),
         Principal::Staff { .. } => Err(ShipmentError::Forbidden),
-        Principal::Guest { .. } | Principal::Customer { .. } => Err(ShipmentError::NotFound),
+        Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => {
+            Err(ShipmentError::NotFound)
+        }
     }
 }
 
@@ -506,7 +508,9 @@ impl Decider for Shipment {
         let allowed = match by {
             Principal::System { .. } => true,
             Principal::Staff { role, .. } => READERS.contains(&role.as_str()),
-            Principal::Guest { .. } | Principal::Customer { .. } => false,
+            Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => {
+                false
+            }
         };
         if allowed && self.status != ShipmentStatus::New {
             Ok(())

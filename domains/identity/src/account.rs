@@ -157,6 +157,11 @@ impl Access {
                 owner: is_self(id),
                 ..Access::default()
             },
+            // A vendor's user is, for its own account, its owner.
+            Principal::Vendor { id, .. } => Access {
+                owner: is_self(id),
+                ..Access::default()
+            },
             Principal::Customer { id } => Access {
                 owner: account_id.is_some_and(|account| account.as_uuid() == id.as_uuid()),
                 ..Access::default()

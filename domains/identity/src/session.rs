@@ -115,7 +115,7 @@ fn may_read(by: &Principal) -> bool {
     match by {
         Principal::System { .. } => true,
         Principal::Staff { role, .. } => matches!(role.as_str(), "admin" | "auditor"),
-        Principal::Customer { .. } | Principal::Guest { .. } => false,
+        Principal::Vendor { .. } | Principal::Customer { .. } | Principal::Guest { .. } => false,
     }
 }
 

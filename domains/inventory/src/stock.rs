@@ -239,6 +239,9 @@ fn authorize(command: &StockCommand, by: &Principal) -> Result<(), InventoryErro
         | StockCommand::SetThreshold { .. } => match by {
             Principal::System { .. } => true,
             Principal::Staff { role, .. } => STOCK_KEEPERS.contains(&role.as_str()),
+            // A vendor's user keeps stock too; which SKUs are its vendor's is checked before
+            // (the stream knows no vendor): see `sku_claims` at the edge.
+            Principal::Vendor { .. } => true,
             Principal::Guest { .. } | Principal::Customer { .. } => false,
         },
         StockCommand::Reserve { .. }
@@ -249,7 +252,9 @@ fn authorize(command: &StockCommand, by: &Principal) -> Result<(), InventoryErro
         | StockCommand::ReturnReservation { .. } => match by {
             Principal::System { .. } => true,
             Principal::Staff { role, .. } => role == "admin",
-            Principal::Guest { .. } | Principal::Customer { .. } => false,
+            Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => {
+                false
+            }
         },
     };
     if allowed {

@@ -38,6 +38,20 @@ pub trait Decider: Default + Clone + Send + Sync + 'static {
         self.view(id, version)
     }
 
+    /// What a read by `by` replies with, once [`Decider::authorize_read`] allowed it; defaults
+    /// to the full view. An aggregate that shows a caller only its share (a marketplace
+    /// vendor sees its own lines of an order) narrows it here, so the narrowing holds for
+    /// every way the view leaves the host.
+    fn view_for(&self, id: &str, version: u64, _by: &Principal) -> Self::View {
+        self.view(id, version)
+    }
+
+    /// What a command's reply to `by` carries; defaults to [`Decider::command_view`]. Narrow it
+    /// as [`Decider::view_for`] does.
+    fn command_view_for(&self, id: &str, version: u64, _by: &Principal) -> Self::View {
+        self.command_view(id, version)
+    }
+
     /// The stable event type name recorded in the store (`ItemAdded`).
     fn event_type(event: &Self::Event) -> &'static str;
 

@@ -12,8 +12,12 @@ pub enum Principal {
     Guest { token_sha256: String },
     /// A signed-in customer.
     Customer { id: CustomerId },
-    /// Back-office staff with a role name (`staff`, `admin`, ...).
+    /// Back-office staff with a role name (`staff`, `admin`, `auditor`).
     Staff { id: String, role: String },
+    /// A user of one marketplace vendor (an account bound to the vendor by the vendor
+    /// workflow): acts in the back office for that vendor only, and every owning aggregate
+    /// shows it only what is the vendor's.
+    Vendor { id: String, vendor: String },
     /// The platform itself (sagas, expiry jobs, seeding).
     System { name: String },
 }
@@ -33,6 +37,9 @@ impl Principal {
             Principal::Staff { id, role } => {
                 serde_json::json!({"kind": "staff", "id": id, "role": role})
             }
+            Principal::Vendor { id, vendor } => {
+                serde_json::json!({"kind": "vendor", "id": id, "vendor": vendor})
+            }
             Principal::System { name } => serde_json::json!({"kind": "system", "id": name}),
         }
     }
@@ -46,7 +53,7 @@ impl Principal {
         match self {
             Principal::Guest { .. } => Caller::Guest,
             Principal::Customer { id } => Caller::Customer(id.to_string()),
-            Principal::Staff { id, .. } => Caller::Staff(id.clone()),
+            Principal::Staff { id, .. } | Principal::Vendor { id, .. } => Caller::Staff(id.clone()),
             Principal::System { .. } => Caller::Platform,
         }
     }
@@ -59,12 +66,25 @@ impl Principal {
             Principal::Guest { token_sha256 } => format!("guest:{token_sha256}"),
             Principal::Customer { id } => format!("customer:{id}"),
             Principal::Staff { id, .. } => format!("staff:{id}"),
+            Principal::Vendor { id, vendor } => format!("vendor:{vendor}:{id}"),
             Principal::System { name } => format!("system:{name}"),
         }
     }
 
+    /// Whether the caller acts in the back office: staff, a vendor's user, or the platform.
     pub fn is_back_office(&self) -> bool {
-        matches!(self, Principal::Staff { .. } | Principal::System { .. })
+        matches!(
+            self,
+            Principal::Staff { .. } | Principal::Vendor { .. } | Principal::System { .. }
+        )
+    }
+
+    /// The vendor this caller acts for, when it is a vendor's user.
+    pub fn vendor(&self) -> Option<&str> {
+        match self {
+            Principal::Vendor { vendor, .. } => Some(vendor),
+            _ => None,
+        }
     }
 }
 
@@ -88,7 +108,8 @@ impl Caller {
         match label.get("kind").and_then(|k| k.as_str()) {
             Some("guest") => Caller::Guest,
             Some("customer") => id().map_or(Caller::Unknown, Caller::Customer),
-            Some("staff") => id().map_or(Caller::Unknown, Caller::Staff),
+            // A vendor's user is recorded with its vendor, and is one caller by its account.
+            Some("staff") | Some("vendor") => id().map_or(Caller::Unknown, Caller::Staff),
             Some("system") => Caller::Platform,
             _ => Caller::Unknown,
         }
@@ -114,11 +135,16 @@ mod tests {
         };
         let staff = Principal::Staff {
             id: "sam".into(),
-            role: "vendor".into(),
+            role: "staff".into(),
+        };
+        let vendor = Principal::Vendor {
+            id: "vic".into(),
+            vendor: "acme".into(),
         };
         for p in [
             customer,
             staff,
+            vendor,
             Principal::system("saga"),
             Principal::Guest {
                 token_sha256: "ab".into(),
@@ -148,10 +174,22 @@ mod tests {
         assert_ne!(
             Principal::Staff {
                 id: "x".into(),
-                role: "vendor".into()
+                role: "staff".into()
             }
             .idempotency_scope(),
             Principal::system("x").idempotency_scope()
+        );
+        assert_ne!(
+            Principal::Vendor {
+                id: "x".into(),
+                vendor: "a".into()
+            }
+            .idempotency_scope(),
+            Principal::Vendor {
+                id: "x".into(),
+                vendor: "b".into()
+            }
+            .idempotency_scope()
         );
     }
 }

@@ -426,7 +426,7 @@ fn is_admin(by: &Principal) -> bool {
     match by {
         Principal::System { .. } => true,
         Principal::Staff { role, .. } => role == "admin",
-        Principal::Guest { .. } | Principal::Customer { .. } => false,
+        Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => false,
     }
 }
 
@@ -449,7 +449,9 @@ fn access(owner: &OrderOwner, by: &Principal) -> Access {
         (OrderOwner::Customer { customer_id }, Principal::Customer { id }) if customer_id == id => {
             Access::Owner
         }
-        (_, Principal::Guest { .. } | Principal::Customer { .. }) => Access::Stranger,
+        (_, Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. }) => {
+            Access::Stranger
+        }
     }
 }
 

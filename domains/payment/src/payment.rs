@@ -151,7 +151,8 @@ fn authorize(command: &PaymentCommand, by: &Principal) -> Result<(), PaymentErro
             role == "admin"
                 || (role == "staff" && matches!(command, PaymentCommand::RequestRefund { .. }))
         }
-        Principal::Guest { .. } | Principal::Customer { .. } => false,
+        // A payment is the shop's: a vendor's user neither reads nor moves it.
+        Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => false,
     };
     if allowed {
         Ok(())

@@ -144,7 +144,8 @@ fn authorize(command: &PromotionCommand, by: &Principal) -> Result<(), Promotion
         Principal::System { .. } => true,
         Principal::Staff { role, .. } if command.is_redemption() => role == "admin",
         Principal::Staff { role, .. } => PROMOTION_MANAGERS.contains(&role.as_str()),
-        Principal::Guest { .. } | Principal::Customer { .. } => false,
+        // The shop runs promotions; a vendor's user manages none.
+        Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => false,
     };
     if allowed {
         Ok(())

@@ -199,7 +199,9 @@ fn access(owner: &OrderOwner, by: &Principal) -> Access {
         (OrderOwner::Customer { customer_id }, Principal::Customer { id }) if customer_id == id => {
             Access::Owner
         }
-        (_, Principal::Guest { .. } | Principal::Customer { .. }) => Access::Stranger,
+        (_, Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. }) => {
+            Access::Stranger
+        }
     }
 }
 

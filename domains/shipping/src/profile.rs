@@ -254,7 +254,7 @@ impl Decider for ShippingProfile {
             {
                 Ok(())
             }
-            Principal::Staff { .. } => Err(ShippingError::Forbidden),
+            Principal::Staff { .. } | Principal::Vendor { .. } => Err(ShippingError::Forbidden),
             Principal::Guest { .. } | Principal::Customer { .. } => Err(ShippingError::NotFound),
         }
     }

@@ -192,7 +192,9 @@ fn access(users: &BTreeMap<CustomerId, VendorRole>, by: &Principal) -> Access {
         },
         // A vendor user acts as back office (`Staff` with the role `vendor`), never as the
         // customer the account also is.
-        Principal::Guest { .. } | Principal::Customer { .. } => Access::Stranger,
+        Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => {
+            Access::Stranger
+        }
     }
 }
 

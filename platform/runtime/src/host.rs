@@ -458,11 +458,15 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
 
     /// The command view as it was right after `version`, for replying to a repeated command
     /// with what the first run replied.
-    async fn command_view_at(&mut self, version: u64) -> Result<A::View, ErrorBody> {
+    async fn command_view_at(
+        &mut self,
+        version: u64,
+        by: &Principal,
+    ) -> Result<A::View, ErrorBody> {
         let id = self.id.clone();
         let loaded = self.load().await?;
         if loaded.version == version {
-            return Ok(loaded.state.command_view(&id, version));
+            return Ok(loaded.state.command_view_for(&id, version, by));
         }
         let events = self.inner.store.load::<A>(&self.id).await?;
         let upto: Vec<RecordedEvent> = events
@@ -470,7 +474,7 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
             .take_while(|e| e.sequence <= version)
             .collect();
         let (state, _, _) = fold::<A>(&upto)?;
-        Ok(state.command_view(&self.id, version))
+        Ok(state.command_view_for(&self.id, version, by))
     }
 
     /// Decides a batch of commands one after the other and commits all their events in one
@@ -553,7 +557,11 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                         outcomes.push(Outcome::Done(CommandReply {
                             version,
                             duplicate: false,
-                            view: loaded.state.command_view(&id, version),
+                            view: loaded.state.command_view_for(
+                                &id,
+                                version,
+                                &p.envelope.principal,
+                            ),
                         }));
                     }
                 }
@@ -613,7 +621,8 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                     Outcome::Done(r) => Ok(r),
                     Outcome::Rejected(e) => Err(e),
                     Outcome::Duplicate(v) => {
-                        self.command_view_at(v).await.map(|view| CommandReply {
+                        let by = &p.envelope.principal;
+                        self.command_view_at(v, by).await.map(|view| CommandReply {
                             version: v,
                             duplicate: true,
                             view,
@@ -780,7 +789,7 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
                     Ok(loaded) => loaded
                         .state
                         .authorize_read(&principal)
-                        .map(|()| loaded.state.view(&id, loaded.version))
+                        .map(|()| loaded.state.view_for(&id, loaded.version, &principal))
                         .map_err(|e| e.to_body()),
                     Err(e) => Err(e),
                 };

@@ -524,7 +524,7 @@ impl CheckoutService {
                 token_sha256: token_sha256.clone(),
             },
             Principal::Customer { id } => OrderOwner::Customer { customer_id: *id },
-            Principal::Staff { .. } | Principal::System { .. } => {
+            Principal::Staff { .. } | Principal::Vendor { .. } | Principal::System { .. } => {
                 return Err(ErrorBody::new(
                     ErrorKind::Forbidden,
                     "checkout.forbidden",

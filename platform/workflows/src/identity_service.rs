@@ -949,7 +949,7 @@ impl IdentityService {
             .map_err(|_| IdentityError::NotFound.to_body())?;
         let is_owner = match &request.principal {
             Principal::Customer { id } => id.as_uuid() == account_id.as_uuid(),
-            Principal::Staff { id, .. } => {
+            Principal::Staff { id, .. } | Principal::Vendor { id, .. } => {
                 Uuid::parse_str(id).is_ok_and(|id| id == account_id.as_uuid())
             }
             Principal::Guest { .. } | Principal::System { .. } => false,
