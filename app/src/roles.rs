@@ -403,6 +403,23 @@ async fn run_search(s: &mut Starter<'_>, js: async_nats::jetstream::Context) -> 
     run_plain(projection, s, js).await
 }
 
+fn vendor_sales(config: &Config) -> agora_projections::vendors::VendorSales {
+    agora_projections::vendors::VendorSales {
+        return_window: chrono::Duration::days(i64::from(config.return_window_days)),
+    }
+}
+
+async fn run_vendor_sales(
+    s: &mut Starter<'_>,
+    js: async_nats::jetstream::Context,
+) -> anyhow::Result<()> {
+    run_plain(vendor_sales(s.config), s, js).await
+}
+
+async fn rebuild_vendor_sales(config: &Config, pool: &PgPool) -> anyhow::Result<u64> {
+    agora_projections::rebuild(&vendor_sales(config), pool).await
+}
+
 async fn rebuild_search(config: &Config, pool: &PgPool) -> anyhow::Result<u64> {
     agora_projections::search::rebuild_search(&crate::search(config, pool).await?, pool).await
 }
@@ -496,7 +513,10 @@ projections! {
     "promotions" => agora_projections::promotions::Promotions,
     "shipments" => agora_projections::fulfilment::Shipments,
     "returns" => agora_projections::fulfilment::Returns,
+    "vendors" => agora_projections::vendors::Vendors,
     custom {
         "search" => (run_search, rebuild_search),
+        // The vendors' ledger: sales, commissions and refunds, pending for the return window.
+        "vendor_sales" => (run_vendor_sales, rebuild_vendor_sales),
     }
 }

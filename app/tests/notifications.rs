@@ -816,6 +816,8 @@ async fn an_opted_in_customer_gets_a_text_through_the_sms_provider() {
             title: "Tee".into(),
             unit_price: eur(1200),
             quantity: 1,
+            vendor_id: None,
+            category_id: None,
         }],
         shipping_address: agora_kernel::Address {
             name: "Grace".into(),

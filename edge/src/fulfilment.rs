@@ -776,6 +776,7 @@ pub async fn request_return(
             quantity: l.quantity,
             reason,
             note: l.note.clone().filter(|n| !n.trim().is_empty()),
+            vendor_id: line.vendor_id.clone(),
         });
     }
     let return_id = new_stream_id(&headers, &principal)?;

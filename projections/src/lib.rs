@@ -27,5 +27,6 @@ mod runtime;
 pub mod search;
 mod state;
 pub mod stock;
+pub mod vendors;
 
 pub use runtime::{companion_table, consumer_name, rebuild, run, Projection};

@@ -383,6 +383,8 @@ mod tests {
             title: format!("Tee {sku}"),
             unit_price: eur(price),
             quantity,
+            vendor_id: None,
+            category_id: None,
         };
         OrderEvent::OrderPlaced {
             owner,

@@ -20,6 +20,7 @@ use agora_inventory::StockItem;
 use agora_kernel::{Decider, RecordedEvent};
 use agora_nats::subjects;
 use agora_search::{ProductDoc, Search, SearchIndex};
+use agora_vendor::{Vendor, VendorStatus};
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgConnection, PgPool};
 
@@ -37,7 +38,11 @@ impl Projection for SearchProjection {
     const ID_COLUMN: &'static str = "aggregate_id";
 
     fn subjects(&self) -> Vec<String> {
-        vec![subjects::events_of("product"), subjects::events_of("stock")]
+        vec![
+            subjects::events_of("product"),
+            subjects::events_of("stock"),
+            subjects::events_of("vendor"),
+        ]
     }
 
     async fn version(
@@ -142,7 +147,44 @@ impl Projection for SearchProjection {
 type Key = (String, String);
 
 fn is_source(aggregate_type: &str) -> bool {
-    matches!(aggregate_type, "product" | "stock")
+    matches!(aggregate_type, "product" | "stock" | "vendor")
+}
+
+/// Whether a marketplace vendor's products are in the storefront's search: only while it is
+/// active (approved and neither suspended nor closed). A product whose vendor has no stream
+/// (the shop's own vendor ids, from before the marketplace) is always listed.
+fn listed(id: &str, vendor: &Vendor) -> bool {
+    Decider::view(vendor, id, 0).status == VendorStatus::Active
+}
+
+/// Whether each of `vendor_ids` is listed ([`listed`]), from the vendors folded in this batch,
+/// else from `search_sources`.
+async fn listing_of(
+    conn: &mut PgConnection,
+    folded: &[(String, Source<Vendor>)],
+    vendor_ids: impl Iterator<Item = String>,
+) -> anyhow::Result<HashMap<String, bool>> {
+    let mut out: HashMap<String, bool> = folded
+        .iter()
+        .map(|(id, v)| (id.clone(), listed(id, &v.state)))
+        .collect();
+    let mut missing: Vec<String> = vendor_ids.filter(|v| !out.contains_key(v)).collect();
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT aggregate_id, state FROM search_sources WHERE aggregate_type = 'vendor' AND aggregate_id = ANY($1)",
+        )
+        .bind(&missing)
+        .fetch_all(conn)
+        .await?;
+        for (id, state) in rows {
+            let vendor: Vendor = serde_json::from_value(state)?;
+            let is_listed = listed(&id, &vendor);
+            out.insert(id, is_listed);
+        }
+    }
+    Ok(out)
 }
 
 /// A stream's row in `search_sources`.
@@ -249,17 +291,19 @@ impl SearchProjection {
         }
         let mut products: Vec<(String, Source<Product>)> = Vec::new();
         let mut stock: HashMap<String, Source<StockItem>> = HashMap::new();
+        let mut vendors: Vec<(String, Source<Vendor>)> = Vec::new();
         let mut moved_skus: Vec<String> = Vec::new();
         for stream in &streams {
             match stream.key.0.as_str() {
                 "product" => products.push((stream.key.1.clone(), fold_stream(stream)?)),
+                "vendor" => vendors.push((stream.key.1.clone(), fold_stream(stream)?)),
                 _ => {
                     moved_skus.push(stream.key.1.clone());
                     stock.insert(stream.key.1.clone(), fold_stream(stream)?);
                 }
             }
         }
-        write_sources(conn, &products, &stock).await?;
+        write_sources(conn, &products, &stock, &vendors).await?;
 
         // Who owns a SKU: a product of this batch claims its SKUs, as one step at a time would.
         let mut owners: HashMap<String, String> = HashMap::new();
@@ -299,6 +343,38 @@ impl SearchProjection {
         // Products whose stock moved but that have no event here: their stored state.
         let direct: std::collections::HashSet<&str> =
             products.iter().map(|(id, _)| id.as_str()).collect();
+        // The products of a vendor that moved (suspended, reactivated, closed...) get their
+        // whole document again: in the index exactly while their vendor is listed.
+        let relisted: Vec<(String, Source<Product>)> = if vendors.is_empty() {
+            vec![]
+        } else {
+            let ids: Vec<&str> = vendors.iter().map(|(id, _)| id.as_str()).collect();
+            let rows: Vec<(String, serde_json::Value, i64, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT aggregate_id, state, version, created_at FROM search_sources
+                 WHERE aggregate_type = 'product' AND state->>'vendor_id' = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, state, version, created_at) in rows {
+                if direct.contains(id.as_str()) {
+                    continue;
+                }
+                let state: Product = serde_json::from_value(state)?;
+                out.push((
+                    id,
+                    Source {
+                        state,
+                        version: version as u64,
+                        created_at,
+                    },
+                ));
+            }
+            out
+        };
+        let whole: Vec<&(String, Source<Product>)> =
+            products.iter().chain(relisted.iter()).collect();
         let mut flagged: Vec<String> = moved_skus
             .iter()
             .filter_map(|sku| owners.get(sku))
@@ -331,7 +407,7 @@ impl SearchProjection {
             .iter()
             .map(|(sku, s)| (sku.clone(), s.state.available() > 0))
             .collect();
-        let wanted: Vec<String> = products
+        let wanted: Vec<String> = whole
             .iter()
             .map(|(_, p)| &p.state)
             .chain(flagged.iter().map(|(_, p)| p))
@@ -356,17 +432,27 @@ impl SearchProjection {
                 .any(|sku| available.get(sku.as_str()).copied().unwrap_or(false))
         };
 
-        // Whole documents of the products with events.
-        let categories: Vec<String> = products
+        // Whole documents of the products with events, and of the moved vendors' products.
+        let listing = listing_of(
+            conn,
+            &vendors,
+            whole.iter().map(|(_, p)| p.state.vendor_id.clone()),
+        )
+        .await?;
+        let is_listed = |p: &Product| {
+            p.status == ProductStatus::Published
+                && listing.get(&p.vendor_id).copied().unwrap_or(true)
+        };
+        let categories: Vec<String> = whole
             .iter()
-            .filter(|(_, p)| p.state.status == ProductStatus::Published)
+            .filter(|(_, p)| is_listed(&p.state))
             .filter_map(|(id, p)| p.state.view(id, 0).category_id)
             .collect();
         let paths = category_paths_of(conn, &categories).await?;
         let mut docs = Vec::new();
         let mut gone = Vec::new();
-        for (id, p) in &products {
-            if p.state.status != ProductStatus::Published {
+        for (id, p) in whole.iter().copied() {
+            if !is_listed(&p.state) {
                 gone.push(id.clone());
                 continue;
             }
@@ -389,7 +475,7 @@ impl SearchProjection {
             .collect();
         let flipped = self.search.pg().set_in_stock_in(conn, &flags).await?;
         if self.search.meili().is_some() {
-            let rows: Vec<(&str, bool)> = products
+            let rows: Vec<(&str, bool)> = whole
                 .iter()
                 .map(|(id, _)| (id.as_str(), true))
                 .chain(flipped.iter().map(|id| (id.as_str(), false)))
@@ -406,8 +492,9 @@ async fn write_sources(
     conn: &mut PgConnection,
     products: &[(String, Source<Product>)],
     stock: &HashMap<String, Source<StockItem>>,
+    vendors: &[(String, Source<Vendor>)],
 ) -> anyhow::Result<()> {
-    let n = products.len() + stock.len();
+    let n = products.len() + stock.len() + vendors.len();
     let (mut types, mut ids, mut states, mut versions, mut created) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -424,6 +511,13 @@ async fn write_sources(
     }
     for (id, s) in stock {
         types.push("stock");
+        ids.push(id.as_str());
+        states.push(serde_json::to_value(&s.state)?);
+        versions.push(s.version as i64);
+        created.push(s.created_at);
+    }
+    for (id, s) in vendors {
+        types.push("vendor");
         ids.push(id.as_str());
         states.push(serde_json::to_value(&s.state)?);
         versions.push(s.version as i64);
@@ -817,6 +911,7 @@ struct Folded<A> {
 struct Truth {
     products: HashMap<String, Folded<Product>>,
     stock: HashMap<String, Folded<StockItem>>,
+    vendors: HashMap<String, Folded<Vendor>>,
 }
 
 impl Truth {
@@ -853,6 +948,12 @@ impl Truth {
         let p = self.products.get(id)?;
         if p.state.status != ProductStatus::Published {
             return None;
+        }
+        let vendor = &p.state.vendor_id;
+        if let Some(v) = self.vendors.get(vendor) {
+            if !listed(vendor, &v.state) {
+                return None;
+            }
         }
         let path = match &p.state.view(id, 0).category_id {
             Some(c) => paths.get(c).cloned().unwrap_or_else(|| vec![c.clone()]),
@@ -923,6 +1024,7 @@ async fn advance_sources(
     truth: &Truth,
     products: &[&String],
     skus: &[&String],
+    vendors: &[&String],
 ) -> anyhow::Result<()> {
     async fn write<A: serde::Serialize>(
         conn: &mut PgConnection,
@@ -965,6 +1067,11 @@ async fn advance_sources(
         .filter_map(|id| truth.stock.get(*id).map(|f| (*id, f)))
         .collect();
     write(conn, "stock", &stock_rows).await?;
+    let vendor_rows: Vec<_> = vendors
+        .iter()
+        .filter_map(|id| truth.vendors.get(*id).map(|f| (*id, f)))
+        .collect();
+    write(conn, "vendor", &vendor_rows).await?;
     let mut owned: Vec<(String, String)> = Vec::new();
     for (id, f) in &product_rows {
         for sku in f.state.variants.keys() {
@@ -1000,6 +1107,7 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     let mut truth = Truth {
         products: Truth::fold_all::<Product>(pool, "product").await?,
         stock: Truth::fold_all::<StockItem>(pool, "stock").await?,
+        vendors: Truth::fold_all::<Vendor>(pool, "vendor").await?,
     };
     let paths = category_paths(pool).await?;
     let mut ids: Vec<&String> = truth.products.keys().collect();
@@ -1022,16 +1130,18 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     // Streams that moved since the fold: events committed by now are all visible.
     let heads: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT aggregate_type, aggregate_id, max(sequence) FROM events
-         WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2",
+         WHERE aggregate_type IN ('product', 'stock', 'vendor') GROUP BY 1, 2",
     )
     .fetch_all(&mut *tx)
     .await?;
     let store = agora_runtime::EventStore::new(pool.clone());
     let mut moved_products = std::collections::BTreeSet::new();
     let mut moved_skus = Vec::new();
+    let mut moved_vendors = std::collections::HashSet::new();
     for (aggregate_type, id, head) in heads {
         let folded = match aggregate_type.as_str() {
             "product" => truth.products.get(&id).map(|f| f.version),
+            "vendor" => truth.vendors.get(&id).map(|f| f.version),
             _ => truth.stock.get(&id).map(|f| f.version),
         }
         .unwrap_or(0);
@@ -1041,13 +1151,24 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
         for e in store.range(&aggregate_type, &id, folded, u64::MAX).await? {
             match aggregate_type.as_str() {
                 "product" => fold_into(&mut truth.products, &e)?,
+                "vendor" => fold_into(&mut truth.vendors, &e)?,
                 _ => fold_into(&mut truth.stock, &e)?,
             }
         }
-        if aggregate_type == "product" {
-            moved_products.insert(id);
-        } else {
-            moved_skus.push(id);
+        match aggregate_type.as_str() {
+            "product" => {
+                moved_products.insert(id);
+            }
+            "vendor" => {
+                moved_vendors.insert(id);
+            }
+            _ => moved_skus.push(id),
+        }
+    }
+    // A vendor that moved moves the listing of all its products.
+    for (id, p) in &truth.products {
+        if moved_vendors.contains(&p.state.vendor_id) {
+            moved_products.insert(id.clone());
         }
     }
     let owners: HashMap<String, String> = truth
@@ -1068,7 +1189,8 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     // Under the lock, so the bulk writes cannot deadlock with the live projection's row locks.
     let products: Vec<&String> = truth.products.keys().collect();
     let skus: Vec<&String> = truth.stock.keys().collect();
-    advance_sources(&mut tx, &truth, &products, &skus).await?;
+    let vendors: Vec<&String> = truth.vendors.keys().collect();
+    advance_sources(&mut tx, &truth, &products, &skus, &vendors).await?;
     let mut docs = Vec::new();
     let mut gone = Vec::new();
     for id in &moved_products {

@@ -43,9 +43,13 @@ impl TrackingStatus {
 #[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ShipmentCommand {
-    /// A parcel of `order_id` is being packed with these lines, for this address.
+    /// A parcel of `order_id` is being packed with these lines, for this address. `vendor_id`
+    /// is the marketplace vendor whose lines the parcel holds (absent: the shop's own lines);
+    /// a vendor's user may only create parcels of its own vendor.
     Create {
         order_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vendor_id: Option<String>,
         lines: Vec<ShipmentLine>,
         address: Address,
         now: DateTime<Utc>,
@@ -110,6 +114,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_create_names_its_vendor_or_leaves_it_out() {
+        let create = |extra: serde_json::Value| {
+            let mut body = json!({
+                "order_id": "o1",
+                "lines": [{"sku": "TEE-1", "title": "Tee", "quantity": 1}],
+                "address": {
+                    "name": "Ada", "line1": "1 Main St", "city": "Berlin",
+                    "postal_code": "10115", "country": "DE"
+                },
+                "now": "2025-01-02T03:04:05Z"
+            });
+            if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+                body.extend(extra.clone());
+            }
+            serde_json::from_value::<ShipmentCommand>(json!({ "create": body }))
+        };
+        let vendor_of = |command: ShipmentCommand| match command {
+            ShipmentCommand::Create { vendor_id, .. } => vendor_id,
+            other => panic!("not a create: {other:?}"),
+        };
+        assert_eq!(vendor_of(create(json!({})).expect("parses")), None);
+        assert_eq!(
+            vendor_of(create(json!({"vendor_id": null})).expect("parses")),
+            None
+        );
+        assert_eq!(
+            vendor_of(create(json!({"vendor_id": "acme"})).expect("parses")),
+            Some("acme".into())
+        );
+        // The shop's own parcel is sent in the shape it had before vendors.
+        let command = create(json!({})).expect("parses");
+        let wire = serde_json::to_value(&command).expect("serializes");
+        assert!(wire["create"].get("vendor_id").is_none(), "{wire}");
     }
 
     #[test]

@@ -3,13 +3,14 @@ use agora_kernel::{DomainError, ErrorKind};
 use crate::shipment::{
     MAX_ADDRESS_FIELD_CHARS, MAX_CARRIER_CHARS, MAX_EVENT_ID_CHARS, MAX_LINES, MAX_ORDER_ID_CHARS,
     MAX_QUANTITY, MAX_TEXT_CHARS, MAX_TITLE_CHARS, MAX_TRACKING_NUMBER_CHARS,
-    MAX_TRACKING_URL_CHARS,
+    MAX_TRACKING_URL_CHARS, MAX_VENDOR_ID_CHARS,
 };
 
 /// Why a shipment command (or read) was refused. Codes are stable API: never rename one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShipmentError {
-    /// Also what a shopper gets for a shipment that exists: shipments are back-office records.
+    /// Also what a shopper gets for a shipment that exists (shipments are back-office records),
+    /// and a vendor's user for a shipment of another vendor or of the shop.
     #[error("no such shipment")]
     NotFound,
     #[error("you may not do this to the shipment")]
@@ -26,6 +27,10 @@ pub enum ShipmentError {
     TrackingStale,
     #[error("an order id is 1 to {MAX_ORDER_ID_CHARS} characters and not only spaces")]
     InvalidOrderId,
+    #[error(
+        "a vendor id is 1 to {MAX_VENDOR_ID_CHARS} characters without spaces or control characters"
+    )]
+    InvalidVendorId,
     #[error("a shipment has at least one line")]
     Empty,
     #[error("a shipment has at most {MAX_LINES} lines")]
@@ -63,6 +68,7 @@ impl DomainError for ShipmentError {
             ShipmentError::TrackingDuplicate => "shipment.tracking_duplicate",
             ShipmentError::TrackingStale => "shipment.tracking_stale",
             ShipmentError::InvalidOrderId => "shipment.invalid_order_id",
+            ShipmentError::InvalidVendorId => "shipment.invalid_vendor_id",
             ShipmentError::Empty => "shipment.empty",
             ShipmentError::TooManyLines => "shipment.too_many_lines",
             ShipmentError::DuplicateSku => "shipment.duplicate_sku",
@@ -88,6 +94,7 @@ impl DomainError for ShipmentError {
             | ShipmentError::TrackingDuplicate
             | ShipmentError::TrackingStale => ErrorKind::Conflict,
             ShipmentError::InvalidOrderId
+            | ShipmentError::InvalidVendorId
             | ShipmentError::Empty
             | ShipmentError::TooManyLines
             | ShipmentError::DuplicateSku
@@ -119,6 +126,7 @@ mod tests {
             ShipmentError::TrackingDuplicate,
             ShipmentError::TrackingStale,
             ShipmentError::InvalidOrderId,
+            ShipmentError::InvalidVendorId,
             ShipmentError::Empty,
             ShipmentError::TooManyLines,
             ShipmentError::DuplicateSku,
@@ -139,5 +147,9 @@ mod tests {
         assert!(all.iter().all(|e| e.kind().http_status() < 500));
         assert_eq!(ShipmentError::TrackingStale.kind(), ErrorKind::Conflict);
         assert_eq!(ShipmentError::InvalidTrackingUrl.kind(), ErrorKind::Invalid);
+        assert_eq!(
+            ShipmentError::InvalidVendorId.code(),
+            "shipment.invalid_vendor_id"
+        );
     }
 }

@@ -8,9 +8,13 @@ use crate::{ShipmentLine, ShipmentStatus, TrackingStatus};
 /// change of shape gets a new event version and an upcaster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShipmentEvent {
-    /// Packing began. `at` is the command's `now`.
+    /// Packing began. `at` is the command's `now`. `vendor_id` is the vendor whose lines the
+    /// parcel holds; absent for the shop's own lines, and in events recorded before vendors
+    /// (which were all the shop's own).
     ShipmentCreated {
         order_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vendor_id: Option<String>,
         lines: Vec<ShipmentLine>,
         address: Address,
         at: DateTime<Utc>,
@@ -60,6 +64,7 @@ mod tests {
         let events = [
             ShipmentEvent::ShipmentCreated {
                 order_id: "o1".into(),
+                vendor_id: Some("acme".into()),
                 lines: vec![ShipmentLine {
                     sku: Sku::parse("TEE-1").expect("sku"),
                     title: "Tee".into(),

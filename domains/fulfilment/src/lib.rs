@@ -11,9 +11,16 @@
 //! EasyPost's) into a [`TrackingUpdate`], whose [`TrackingUpdate::command`] records the scan.
 //! It does no IO either: the edge hands it the header, the raw body, the secrets and the time.
 //!
+//! A marketplace order may hold lines of several vendors, and each vendor packs its own
+//! parcels: a shipment records, once, the `vendor_id` whose lines it holds (absent for the
+//! shop's own lines, and in events recorded before vendors). The edge and the runner fill it
+//! from the order's lines; the aggregate checks who may use it.
+//!
 //! Invariants (enforced by [`Shipment::decide`]):
 //! - a shipment has `1..=MAX_LINES` lines with distinct SKUs, quantities in `1..=MAX_QUANTITY`
-//!   and non-blank titles, an order id and a printable address; it is created once;
+//!   and non-blank titles, an order id and a printable address; it is created once; its
+//!   vendor id, if any, is 1 to `MAX_VENDOR_ID_CHARS` characters without whitespace or
+//!   control characters, and never changes;
 //! - a parcel is handed over once, from `Packing`: repeating the same carrier and tracking
 //!   number records nothing, other values are refused;
 //! - tracking is recorded only once handed over; each carrier event id once
@@ -21,15 +28,24 @@
 //!   latest scan, and nothing after the delivery (`shipment.tracking_stale`), so that
 //!   out-of-order webhooks never move a parcel back; each `ShipmentTracked` names the status it
 //!   came `from`, so a second scan of one status adds history without a change of status;
-//! - the platform, admins and staff pack, hand over and cancel; only the platform (the carrier
-//!   webhook) and admins record tracking; the platform, admins, staff and auditors read; to
-//!   shoppers a shipment does not exist (`shipment.not_found`, never `forbidden`), while
-//!   back-office staff without the role get `shipment.forbidden`.
+//! - the platform, admins and staff pack, hand over and cancel any parcel, whoever's lines it
+//!   holds; only the platform (the carrier webhook) and admins record tracking; the platform,
+//!   admins, staff and auditors read; to shoppers a shipment does not exist
+//!   (`shipment.not_found`, never `forbidden`), while back-office staff without the role get
+//!   `shipment.forbidden`;
+//! - a vendor's user (`Principal::Vendor`) creates a parcel only with its own vendor id
+//!   (anything else, the shop's own included, is `shipment.forbidden` and records nothing),
+//!   and reads, hands over and cancels only parcels of its vendor: any other parcel, the
+//!   shop's own included, is `shipment.not_found` to it, exactly as a missing one, so a vendor
+//!   cannot tell another vendor's parcel from no parcel. It never records tracking
+//!   (`shipment.forbidden` on its own parcels). A create that lands on a taken id is
+//!   `shipment.already_exists` for every creator: the id cannot be used again, and saying so
+//!   tells nothing about the parcel.
 //!
 //! Error codes: `shipment.*` ([`ShipmentError`]): `not_found`, `forbidden`, `already_exists`,
 //! `invalid_transition`, `not_handed_over`, `tracking_duplicate`, `tracking_stale` (conflicts
-//! apart from the first two) and the input errors `invalid_order_id`, `empty`,
-//! `too_many_lines`, `duplicate_sku`, `quantity_out_of_range`, `invalid_title`,
+//! apart from the first two) and the input errors `invalid_order_id`, `invalid_vendor_id`,
+//! `empty`, `too_many_lines`, `duplicate_sku`, `quantity_out_of_range`, `invalid_title`,
 //! `invalid_address`, `invalid_carrier`, `invalid_tracking_number`, `invalid_tracking_url`,
 //! `invalid_event_id`, `invalid_description`, `invalid_location`. `webhook.*`
 //! ([`WebhookError`]): `invalid_signature` (401), `expired` and `malformed`.
@@ -48,7 +64,7 @@ pub use shipment::{
     CqrsEnvelope, Shipment, ShipmentStatus, ShipmentView, TrackingEntry, MAX_ADDRESS_FIELD_CHARS,
     MAX_CARRIER_CHARS, MAX_EVENT_ID_CHARS, MAX_LINES, MAX_ORDER_ID_CHARS, MAX_PHONE_CHARS,
     MAX_QUANTITY, MAX_TEXT_CHARS, MAX_TITLE_CHARS, MAX_TRACKING_NUMBER_CHARS,
-    MAX_TRACKING_URL_CHARS, OPERATORS, READERS, TRACKERS,
+    MAX_TRACKING_URL_CHARS, MAX_VENDOR_ID_CHARS, OPERATORS, READERS, TRACKERS,
 };
 
 agora_kernel::contract!(Shipment {
@@ -89,6 +105,7 @@ mod tests {
         agora_kernel::check_names(&[
             ShipmentCommand::Create {
                 order_id: "o1".into(),
+                vendor_id: Some("acme".into()),
                 lines: vec![ShipmentLine {
                     sku: agora_kernel::Sku::parse("TEE-1").expect("sku"),
                     title: "Tee".into(),

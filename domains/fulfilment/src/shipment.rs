@@ -14,6 +14,8 @@ pub const MAX_QUANTITY: i64 = 10_000;
 pub const MAX_TITLE_CHARS: usize = 200;
 /// Longest order id.
 pub const MAX_ORDER_ID_CHARS: usize = 64;
+/// Longest vendor id (as long as the catalog's).
+pub const MAX_VENDOR_ID_CHARS: usize = 64;
 /// Longest address field (name, street lines, city, postal code, region), as for orders.
 pub const MAX_ADDRESS_FIELD_CHARS: usize = Address::MAX_FIELD_CHARS;
 /// Longest phone number in an address, as for orders.
@@ -98,6 +100,10 @@ pub struct TrackingEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Packing {
     order_id: String,
+    /// Whose lines the parcel holds: a vendor's user sees and handles the parcel only when it
+    /// is its vendor's. `None` for the shop's own lines (and in states stored before vendors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vendor_id: Option<String>,
     lines: Vec<ShipmentLine>,
     address: Address,
     created_at: DateTime<Utc>,
@@ -138,6 +144,9 @@ pub struct ShipmentView {
     pub id: String,
     pub version: u64,
     pub order_id: String,
+    /// The vendor whose lines the parcel holds; absent for the shop's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
     pub status: ShipmentStatus,
     pub lines: Vec<ShipmentLine>,
     pub address: Address,
@@ -152,10 +161,15 @@ pub struct ShipmentView {
     pub history: Vec<TrackingEntry>,
 }
 
-/// Who may send `command`: the warehouse (the platform, admins, staff) packs, hands over and
-/// cancels; tracking comes from the carrier's webhook (the platform) or an admin. Known staff
-/// without the role are told so; to shoppers a shipment does not exist.
-fn authorize(command: &ShipmentCommand, by: &Principal) -> Result<(), ShipmentError> {
+/// Who may send `command` to `shipment`: the warehouse (the platform, admins, staff) packs,
+/// hands over and cancels; tracking comes from the carrier's webhook (the platform) or an
+/// admin. Known staff without the role are told so; to shoppers a shipment does not exist.
+/// Only a vendor's user needs to know whose parcel it is: see [`authorize_vendor`].
+fn authorize(
+    shipment: &Shipment,
+    command: &ShipmentCommand,
+    by: &Principal,
+) -> Result<(), ShipmentError> {
     let roles = match command {
         ShipmentCommand::RecordTracking { .. } => TRACKERS,
         ShipmentCommand::Create { .. }
@@ -166,9 +180,28 @@ fn authorize(command: &ShipmentCommand, by: &Principal) -> Result<(), ShipmentEr
         Principal::System { .. } => Ok(()),
         Principal::Staff { role, .. } if roles.contains(&role.as_str()) => Ok(()),
         Principal::Staff { .. } => Err(ShipmentError::Forbidden),
-        Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => {
-            Err(ShipmentError::NotFound)
-        }
+        Principal::Vendor { vendor, .. } => authorize_vendor(shipment, command, vendor),
+        Principal::Guest { .. } | Principal::Customer { .. } => Err(ShipmentError::NotFound),
+    }
+}
+
+/// A vendor's user packs, hands over and cancels its own vendor's parcels, and no others.
+/// Creating for another vendor (or for the shop) is refused whatever the stream holds, as a
+/// staff member without the role is. Any other command on a parcel that is not its vendor's
+/// is `NotFound`, exactly as for a missing one, so that a vendor cannot tell another vendor's
+/// parcel from no parcel. Tracking stays the carrier webhook's (and an admin's): on its own
+/// parcel a vendor is told it may not.
+fn authorize_vendor(
+    shipment: &Shipment,
+    command: &ShipmentCommand,
+    vendor: &str,
+) -> Result<(), ShipmentError> {
+    match command {
+        ShipmentCommand::Create { vendor_id, .. } if vendor_id.as_deref() == Some(vendor) => Ok(()),
+        ShipmentCommand::Create { .. } => Err(ShipmentError::Forbidden),
+        _ if shipment.vendor_id() != Some(vendor) => Err(ShipmentError::NotFound),
+        ShipmentCommand::HandOver { .. } | ShipmentCommand::Cancel { .. } => Ok(()),
+        ShipmentCommand::RecordTracking { .. } => Err(ShipmentError::Forbidden),
     }
 }
 
@@ -183,6 +216,21 @@ fn present(text: &str, max: usize) -> bool {
 
 fn longer_than(text: Option<&str>, max: usize) -> bool {
     text.is_some_and(|t| chars(t) > max)
+}
+
+/// A vendor id as the vendor workflow issues them (a UUID or a slug). It is compared exactly
+/// with a vendor principal's, so it is kept as given and refused if it could not be one: a
+/// space or a control character would make a parcel that no vendor could ever match.
+fn check_vendor_id(vendor_id: Option<&str>) -> Result<(), ShipmentError> {
+    let ok = vendor_id.is_none_or(|id| {
+        (1..=MAX_VENDOR_ID_CHARS).contains(&chars(id))
+            && !id.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ShipmentError::InvalidVendorId)
+    }
 }
 
 fn check_lines(lines: &[ShipmentLine]) -> Result<(), ShipmentError> {
@@ -268,6 +316,12 @@ impl Shipment {
         self.packing.as_ref().map(|p| p.order_id.as_str())
     }
 
+    /// The vendor whose lines the parcel holds; `None` for the shop's own lines and before it
+    /// was created.
+    pub fn vendor_id(&self) -> Option<&str> {
+        self.packing.as_ref().and_then(|p| p.vendor_id.as_deref())
+    }
+
     /// The carrier's tracking number; `None` before the hand-over.
     pub fn tracking_number(&self) -> Option<&str> {
         self.handover.as_ref().map(|h| h.tracking_number.as_str())
@@ -281,20 +335,25 @@ impl Shipment {
     fn create(
         &self,
         order_id: &str,
+        vendor_id: Option<&str>,
         lines: &[ShipmentLine],
         address: &Address,
         now: DateTime<Utc>,
     ) -> Result<Vec<ShipmentEvent>, ShipmentError> {
+        // Also for a vendor whose create lands on another's parcel: the id is taken whoever
+        // asks, and saying so tells nothing about the parcel.
         if self.status != ShipmentStatus::New {
             return Err(ShipmentError::AlreadyExists);
         }
         if !present(order_id, MAX_ORDER_ID_CHARS) {
             return Err(ShipmentError::InvalidOrderId);
         }
+        check_vendor_id(vendor_id)?;
         check_lines(lines)?;
         check_address(address)?;
         Ok(vec![ShipmentEvent::ShipmentCreated {
             order_id: order_id.to_string(),
+            vendor_id: vendor_id.map(str::to_string),
             lines: lines.to_vec(),
             address: address.clone(),
             at: now,
@@ -407,21 +466,23 @@ impl Decider for Shipment {
     type View = ShipmentView;
 
     /// Who may send the command comes first: the answer is the same whether or not the
-    /// shipment exists, so it reveals nothing.
+    /// shipment exists, so it reveals nothing. (For a vendor's user it depends only on whether
+    /// the parcel is its vendor's; another vendor's parcel answers as a missing one does.)
     fn decide(
         &self,
         _id: &str,
         command: &ShipmentCommand,
         by: &Principal,
     ) -> Result<Vec<ShipmentEvent>, ShipmentError> {
-        authorize(command, by)?;
+        authorize(self, command, by)?;
         match command {
             ShipmentCommand::Create {
                 order_id,
+                vendor_id,
                 lines,
                 address,
                 now,
-            } => self.create(order_id, lines, address, *now),
+            } => self.create(order_id, vendor_id.as_deref(), lines, address, *now),
             _ if self.status == ShipmentStatus::New => Err(ShipmentError::NotFound),
             ShipmentCommand::HandOver {
                 carrier,
@@ -452,6 +513,7 @@ impl Decider for Shipment {
         match event {
             ShipmentEvent::ShipmentCreated {
                 order_id,
+                vendor_id,
                 lines,
                 address,
                 at,
@@ -459,6 +521,7 @@ impl Decider for Shipment {
                 self.status = ShipmentStatus::Packing;
                 self.packing = Some(Packing {
                     order_id: order_id.clone(),
+                    vendor_id: vendor_id.clone(),
                     lines: lines.clone(),
                     address: address.clone(),
                     created_at: *at,
@@ -502,15 +565,15 @@ impl Decider for Shipment {
         }
     }
 
-    /// Shipments are back-office records: the platform and the roles in [`READERS`] read them;
-    /// to anyone else, and for an empty stream, there is no such shipment.
+    /// Shipments are back-office records: the platform and the roles in [`READERS`] read them,
+    /// a vendor's user its own vendor's parcels; to anyone else, and for an empty stream,
+    /// there is no such shipment.
     fn authorize_read(&self, by: &Principal) -> Result<(), ShipmentError> {
         let allowed = match by {
             Principal::System { .. } => true,
             Principal::Staff { role, .. } => READERS.contains(&role.as_str()),
-            Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => {
-                false
-            }
+            Principal::Vendor { vendor, .. } => self.vendor_id() == Some(vendor.as_str()),
+            Principal::Guest { .. } | Principal::Customer { .. } => false,
         };
         if allowed && self.status != ShipmentStatus::New {
             Ok(())
@@ -529,6 +592,7 @@ impl Decider for Shipment {
                 .as_ref()
                 .map(|p| p.order_id.clone())
                 .unwrap_or_default(),
+            vendor_id: self.vendor_id().map(str::to_string),
             status: self.status,
             lines: self
                 .packing

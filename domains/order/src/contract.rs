@@ -31,6 +31,16 @@ pub struct OrderLine {
     pub title: String,
     pub unit_price: Money,
     pub quantity: i64,
+    /// The marketplace vendor who sells the line (the product's `vendor_id`, copied by the
+    /// checkout); `None` for the shop's own goods and in orders placed before vendors existed.
+    /// The lines of one vendor form its sub-order, and that vendor's users see and pack only
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
+    /// The product's category when it was sold (copied by the checkout): what a vendor's
+    /// commission rule for a category applies to, as it was at the sale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_id: Option<String>,
 }
 
 /// Why an order was cancelled.
@@ -418,6 +428,8 @@ impl OrderEvent {
 /// some of its parcels left (once parcels are used, the status follows them); `Cancelled` from
 /// any state before `Shipped` (and before any parcel is packed); `Refunded` once the whole
 /// captured amount was refunded (a partial refund keeps the status and grows `refunded`).
+/// Each sub-order of a marketplace order has a status too, by the same rule over its own
+/// lines (see `SubOrderView::status`).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -516,6 +528,8 @@ mod tests {
                         title: "Tee".into(),
                         unit_price: eur(1000),
                         quantity: 2,
+                        vendor_id: None,
+                        category_id: None,
                     }],
                     shipping_address: Address {
                         name: "Ada".into(),
@@ -686,6 +700,23 @@ mod tests {
             (address.line2, address.region, address.phone),
             (None, None, None)
         );
+    }
+
+    #[test]
+    fn a_line_names_its_vendor_on_the_wire_only_when_it_has_one() {
+        let (mut wire, command) = wire_commands().remove(0);
+        // Without a vendor the key is left out (as in every command written before vendors).
+        assert!(wire["place"]["lines"][0].get("vendor_id").is_none());
+        wire["place"]["lines"][0]["vendor_id"] = json!("acme");
+        let parsed: OrderCommand = serde_json::from_value(wire.clone()).expect("parses");
+        let OrderCommand::Place { lines, .. } = &parsed else {
+            panic!("a place command: {parsed:?}");
+        };
+        assert_eq!(lines[0].vendor_id.as_deref(), Some("acme"));
+        assert_ne!(parsed, command);
+        let mut written = serde_json::to_value(&parsed).expect("serializes");
+        written["place"]["now"] = json!(NOW);
+        assert_eq!(written, wire);
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub enum OrderError {
     Overflow,
     #[error("a line needs a product id of 1 to {MAX_ID_CHARS} characters and a title of 1 to {MAX_TITLE_CHARS}")]
     InvalidLine,
+    #[error("a line's vendor id is 1 to {MAX_ID_CHARS} characters without control characters or surrounding spaces")]
+    InvalidVendor,
     #[error("a cart id is 1 to {MAX_ID_CHARS} characters")]
     InvalidCartId,
     #[error("a refund id is 1 to {MAX_ID_CHARS} characters")]
@@ -104,6 +106,7 @@ impl DomainError for OrderError {
             OrderError::InvalidNote => "order.invalid_note",
             OrderError::Overflow => "order.overflow",
             OrderError::InvalidLine => "order.invalid_line",
+            OrderError::InvalidVendor => "order.invalid_vendor",
             OrderError::InvalidCartId => "order.invalid_cart_id",
             OrderError::InvalidRefundId => "order.invalid_refund_id",
             OrderError::InvalidUnits => "order.invalid_units",
@@ -144,6 +147,7 @@ impl DomainError for OrderError {
             | OrderError::InvalidNote
             | OrderError::Overflow
             | OrderError::InvalidLine
+            | OrderError::InvalidVendor
             | OrderError::InvalidCartId
             | OrderError::InvalidRefundId
             | OrderError::InvalidRefundLine
@@ -211,6 +215,7 @@ mod tests {
             (OrderError::InvalidNote, "order.invalid_note", Invalid),
             (OrderError::Overflow, "order.overflow", Invalid),
             (OrderError::InvalidLine, "order.invalid_line", Invalid),
+            (OrderError::InvalidVendor, "order.invalid_vendor", Invalid),
             (OrderError::InvalidCartId, "order.invalid_cart_id", Invalid),
             (
                 OrderError::InvalidRefundId,

@@ -339,6 +339,12 @@ pub struct OrderLineView {
     pub title: String,
     pub unit_price: Money,
     pub quantity: i64,
+    /// The vendor who sells the line; `None` for the shop's own goods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
+    /// The product's category when it was sold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_id: Option<String>,
     pub line_total: Money,
     /// What promotions took off this line; `line_total − discount` is what it cost.
     pub discount: Money,
@@ -360,7 +366,9 @@ pub struct OrderLineView {
 }
 
 /// What the owner and the back office see of an order: never the guest token hash, which is
-/// a credential.
+/// a credential. A marketplace vendor's user sees a narrowed copy (`Decider::view_for`): its
+/// own lines, its sub-order, its parcels and returns, its share of the money, and of the
+/// shopper only what shipping needs (see the `marketplace` module).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderView {
     pub id: String,
@@ -373,6 +381,10 @@ pub struct OrderView {
     pub email: String,
     pub shipping_address: Address,
     pub lines: Vec<OrderLineView>,
+    /// One sub-order per seller of the lines (each vendor, and the shop for lines without
+    /// one), in order of the sellers' first lines; empty before the order is placed.
+    #[serde(default)]
+    pub sub_orders: Vec<SubOrderView>,
     pub currency: Currency,
     pub subtotal: Money,
     /// Taken off the items by promotions.
@@ -409,7 +421,7 @@ pub struct OrderView {
 
 /// How much of an order a principal may see and touch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Access {
+enum Access<'a> {
     /// The platform and admins: everything.
     Admin,
     /// Staff: reads, shipping and cancelling; not the payment steps, which belong to the saga.
@@ -418,6 +430,9 @@ enum Access {
     Auditor,
     /// The shopper who placed the order: reads, and cancels at their own request.
     Owner,
+    /// A user of this vendor, which sells at least one of the order's lines: reads its share
+    /// of the order (`Order::vendor_view`) and packs its own lines (`Order::vendor_may`).
+    Vendor(&'a str),
     /// Everyone else: the order does not exist for them.
     Stranger,
 }
@@ -430,8 +445,8 @@ fn is_admin(by: &Principal) -> bool {
     }
 }
 
-fn access(owner: &OrderOwner, by: &Principal) -> Access {
-    match (owner, by) {
+fn access<'a>(placed: &Placement, by: &'a Principal) -> Access<'a> {
+    match (&placed.owner, by) {
         (_, Principal::System { .. }) => Access::Admin,
         (_, Principal::Staff { role, .. }) => match role.as_str() {
             "admin" => Access::Admin,
@@ -449,9 +464,19 @@ fn access(owner: &OrderOwner, by: &Principal) -> Access {
         (OrderOwner::Customer { customer_id }, Principal::Customer { id }) if customer_id == id => {
             Access::Owner
         }
-        (_, Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. }) => {
-            Access::Stranger
+        // A vendor none of whose goods are in the order learns nothing of it.
+        (_, Principal::Vendor { vendor, .. }) => {
+            if placed
+                .lines
+                .iter()
+                .any(|l| l.vendor_id.as_deref() == Some(vendor.as_str()))
+            {
+                Access::Vendor(vendor)
+            } else {
+                Access::Stranger
+            }
         }
+        (_, Principal::Guest { .. } | Principal::Customer { .. }) => Access::Stranger,
     }
 }
 
@@ -464,11 +489,15 @@ fn allowed(access: Access, command: &OrderCommand) -> bool {
         | OrderCommand::Confirm { .. }
         | OrderCommand::RecordCapture { .. }
         | OrderCommand::RecordRefund { .. } => access == Access::Admin,
-        OrderCommand::Ship { .. }
-        | OrderCommand::MarkDelivered { .. }
-        | OrderCommand::AllocateParcel { .. }
-        | OrderCommand::ReleaseParcel { .. } => {
+        OrderCommand::Ship { .. } | OrderCommand::MarkDelivered { .. } => {
             matches!(access, Access::Admin | Access::BackOffice)
+        }
+        // A vendor packs too, but only its own lines: `Order::vendor_may` checks which.
+        OrderCommand::AllocateParcel { .. } | OrderCommand::ReleaseParcel { .. } => {
+            matches!(
+                access,
+                Access::Admin | Access::BackOffice | Access::Vendor(_)
+            )
         }
         // Parcels follow their shipments and returns are opened after the order's checks: the
         // fulfilment and returns workflows send these, never a client.
@@ -478,7 +507,7 @@ fn allowed(access: Access, command: &OrderCommand) -> bool {
         OrderCommand::Cancel { reason, .. } => match access {
             Access::Admin | Access::BackOffice => true,
             Access::Owner => *reason == CancelReason::CustomerRequest,
-            Access::Auditor | Access::Stranger => false,
+            Access::Auditor | Access::Vendor(_) | Access::Stranger => false,
         },
     }
 }
@@ -505,7 +534,30 @@ fn check_line(line: &OrderLine, currency: Currency) -> Result<(), OrderError> {
     if !present(&line.product_id, MAX_ID_CHARS) || !present(&line.title, MAX_TITLE_CHARS) {
         return Err(OrderError::InvalidLine);
     }
+    if line
+        .vendor_id
+        .as_deref()
+        .is_some_and(|v| !valid_vendor_id(v))
+    {
+        return Err(OrderError::InvalidVendor);
+    }
+    if line
+        .category_id
+        .as_deref()
+        .is_some_and(|c| !valid_vendor_id(c))
+    {
+        return Err(OrderError::InvalidLine);
+    }
     Ok(())
+}
+
+/// A vendor id as the catalog writes it: non-blank, at most [`MAX_ID_CHARS`], no control
+/// characters, and no surrounding spaces, since a vendor's users are matched to its lines by
+/// exact equality.
+fn valid_vendor_id(vendor_id: &str) -> bool {
+    present(vendor_id, MAX_ID_CHARS)
+        && vendor_id.trim() == vendor_id
+        && !vendor_id.chars().any(char::is_control)
 }
 
 fn check_lines(lines: &[OrderLine], currency: Currency) -> Result<(), OrderError> {
@@ -852,6 +904,14 @@ impl Order {
     /// prices exclude tax, taxed as the order was (its recorded rule, or the single rate
     /// rounded per order).
     fn lines_paid(&self) -> Result<Vec<Money>, OrderError> {
+        Ok(self.lines_taxed()?.iter().map(|l| l.gross).collect())
+    }
+
+    /// Each line's tax as the order was taxed (see [`Order::lines_paid`]): `gross` is what the
+    /// shopper paid for the line and `tax` its share of the order's tax. Rounded per order,
+    /// the lines' taxes are the running sums' roundings, so they add up with shipping's to
+    /// the order's tax.
+    fn lines_taxed(&self) -> Result<Vec<agora_promotion::TaxLine>, OrderError> {
         let placed = self.placement.as_ref().ok_or(OrderError::NotFound)?;
         let paid = paid(
             &placed.lines,
@@ -870,7 +930,7 @@ impl Order {
         });
         let taxed = agora_promotion::tax_at(&rule.rate, rule.rounding, &paid.lines, paid.shipping)
             .map_err(|_| OrderError::Overflow)?;
-        Ok(taxed.lines.iter().map(|l| l.gross).collect())
+        Ok(taxed.lines)
     }
 
     fn record_refund(
@@ -942,13 +1002,16 @@ impl Decider for Order {
         let Some(placed) = &self.placement else {
             return Err(OrderError::NotFound);
         };
-        let access = access(&placed.owner, by);
+        let access = access(placed, by);
         // A stranger learns nothing, not even that the order exists.
         if access == Access::Stranger {
             return Err(OrderError::NotFound);
         }
         if !allowed(access, command) {
             return Err(OrderError::Forbidden);
+        }
+        if let Access::Vendor(vendor) = access {
+            self.vendor_may(vendor, command)?;
         }
         let total = placed.totals.total;
         match command {
@@ -1156,7 +1219,7 @@ impl Decider for Order {
 
     fn authorize_read(&self, by: &Principal) -> Result<(), OrderError> {
         match &self.placement {
-            Some(placed) if access(&placed.owner, by) != Access::Stranger => Ok(()),
+            Some(placed) if access(placed, by) != Access::Stranger => Ok(()),
             _ => Err(OrderError::NotFound),
         }
     }
@@ -1167,6 +1230,43 @@ impl Decider for Order {
         };
         let currency = placed.totals.currency;
         let lines_paid = self.lines_paid().unwrap_or_default();
+        let lines: Vec<OrderLineView> = placed
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let (allocated_units, shipped_units, delivered_units, returned_units) =
+                    self.unit_counts(&line.sku);
+                OrderLineView {
+                    allocated_units,
+                    shipped_units,
+                    delivered_units,
+                    returned_units,
+                    paid: lines_paid
+                        .get(i)
+                        .copied()
+                        .unwrap_or(Money::zero(line.unit_price.currency)),
+                    refunded_units: self.refunded_units.get(&line.sku).copied().unwrap_or(0),
+                    discount: placed
+                        .discount
+                        .as_ref()
+                        .and_then(|d| d.line_discounts.get(i).copied())
+                        .unwrap_or(Money::zero(line.unit_price.currency)),
+                    sku: line.sku.clone(),
+                    product_id: line.product_id.clone(),
+                    title: line.title.clone(),
+                    unit_price: line.unit_price,
+                    quantity: line.quantity,
+                    vendor_id: line.vendor_id.clone(),
+                    category_id: line.category_id.clone(),
+                    // Bounded by validation, so saturation never happens.
+                    line_total: Money::new(
+                        line.unit_price.amount_minor.saturating_mul(line.quantity),
+                        line.unit_price.currency,
+                    ),
+                }
+            })
+            .collect();
         let (owner_kind, customer_id) = match &placed.owner {
             OrderOwner::Guest { .. } => ("guest", None),
             OrderOwner::Customer { customer_id } => ("customer", Some(*customer_id)),
@@ -1180,41 +1280,8 @@ impl Decider for Order {
             cart_id: placed.cart_id.clone(),
             email: placed.email.clone(),
             shipping_address: placed.shipping_address.clone(),
-            lines: placed
-                .lines
-                .iter()
-                .enumerate()
-                .map(|(i, line)| {
-                    let (allocated_units, shipped_units, delivered_units, returned_units) =
-                        self.unit_counts(&line.sku);
-                    OrderLineView {
-                        allocated_units,
-                        shipped_units,
-                        delivered_units,
-                        returned_units,
-                        paid: lines_paid
-                            .get(i)
-                            .copied()
-                            .unwrap_or(Money::zero(line.unit_price.currency)),
-                        refunded_units: self.refunded_units.get(&line.sku).copied().unwrap_or(0),
-                        discount: placed
-                            .discount
-                            .as_ref()
-                            .and_then(|d| d.line_discounts.get(i).copied())
-                            .unwrap_or(Money::zero(line.unit_price.currency)),
-                        sku: line.sku.clone(),
-                        product_id: line.product_id.clone(),
-                        title: line.title.clone(),
-                        unit_price: line.unit_price,
-                        quantity: line.quantity,
-                        // Bounded by validation, so saturation never happens.
-                        line_total: Money::new(
-                            line.unit_price.amount_minor.saturating_mul(line.quantity),
-                            line.unit_price.currency,
-                        ),
-                    }
-                })
-                .collect(),
+            sub_orders: self.sub_order_views(&lines),
+            lines,
             currency,
             subtotal: placed.totals.subtotal,
             discount: placed.discount.as_ref().map_or(Money::zero(currency), |d| {
@@ -1252,6 +1319,24 @@ impl Decider for Order {
         }
     }
 
+    /// A vendor's user sees only its share of the order (`Order::vendor_view`); everyone
+    /// else the full view.
+    fn view_for(&self, id: &str, version: u64, by: &Principal) -> OrderView {
+        match by.vendor() {
+            Some(vendor) => self.vendor_view(id, version, vendor),
+            None => self.view(id, version),
+        }
+    }
+
+    /// A command's reply is narrowed as a read is: a vendor packing its lines gets back only
+    /// its share.
+    fn command_view_for(&self, id: &str, version: u64, by: &Principal) -> OrderView {
+        match by.vendor() {
+            Some(vendor) => self.vendor_view(id, version, vendor),
+            None => self.command_view(id, version),
+        }
+    }
+
     fn event_type(event: &OrderEvent) -> &'static str {
         event.event_type()
     }
@@ -1281,6 +1366,7 @@ fn empty_view(id: &str, version: u64) -> OrderView {
             phone: None,
         },
         lines: vec![],
+        sub_orders: vec![],
         currency: none.currency,
         subtotal: none,
         discount: none,
@@ -1310,8 +1396,10 @@ agora_kernel::cqrs_aggregate!(Order, OrderEvent);
 
 pub use agora_kernel::CqrsEnvelope;
 
+mod marketplace;
 mod parcels;
 
+pub use marketplace::SubOrderView;
 pub use parcels::{OrderReturn, ParcelView, MAX_RETURN_WINDOW_DAYS, MAX_TRACKING_URL_CHARS};
 
 #[cfg(test)]

@@ -52,8 +52,9 @@ impl ReturnReason {
     }
 }
 
-/// Units of one order line the shopper asks to send back. The title is copied from the order
-/// by the returns workflow, so that people read what was bought without a second lookup.
+/// Units of one order line the shopper asks to send back. The title and the vendor are copied
+/// from the order by the returns workflow, so that people read what was bought without a
+/// second lookup, and so that the vendor who sold every line can decide the return.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnLine {
@@ -64,6 +65,11 @@ pub struct ReturnLine {
     /// The shopper's own words about the reason.
     #[serde(default)]
     pub note: Option<String>,
+    /// The marketplace vendor who sold the line, from the order's line (set by the platform,
+    /// never by a shopper); absent for the shop's own lines, and in returns requested before
+    /// vendors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
 }
 
 /// What the warehouse does with received units.
@@ -114,14 +120,15 @@ pub enum ReturnCommand {
         lines: Vec<ReturnLine>,
         now: DateTime<Utc>,
     },
-    /// The back office agrees to take the units back.
+    /// The back office (or the vendor who sold every line) agrees to take the units back.
     Approve { now: DateTime<Utc> },
-    /// The back office refuses the return, saying why (the shopper reads it).
+    /// The back office (or the vendor who sold every line) refuses the return, saying why (the
+    /// shopper reads it).
     Reject { reason: String, now: DateTime<Utc> },
-    /// The shopper (or the back office) withdraws the return before it was decided.
+    /// The shopper (or staff) withdraws the return before it was decided; never a vendor.
     Cancel { now: DateTime<Utc> },
-    /// The warehouse received the parcel: which units arrived and what becomes of them. Lines
-    /// (or units) that did not arrive are not refunded.
+    /// The warehouse (or the vendor who sold every line) received the parcel: which units
+    /// arrived and what becomes of them. Lines (or units) that did not arrive are not refunded.
     Receive {
         lines: Vec<ReceivedLine>,
         now: DateTime<Utc>,
@@ -195,7 +202,7 @@ mod tests {
                     "owner": {"kind": "guest", "token_sha256": "ab"},
                     "lines": [{
                         "sku": "TEE-M", "title": "Tee", "quantity": 2,
-                        "reason": "size_or_fit", "note": "too small"
+                        "reason": "size_or_fit", "note": "too small", "vendor_id": "acme"
                     }],
                     "now": NOW
                 }}),
@@ -210,6 +217,7 @@ mod tests {
                         quantity: 2,
                         reason: ReturnReason::SizeOrFit,
                         note: Some("too small".into()),
+                        vendor_id: Some("acme".into()),
                     }],
                     now: now(),
                 },
@@ -308,6 +316,16 @@ mod tests {
         }))
         .expect("parses");
         assert_eq!(line.note, None);
+        assert_eq!(line.vendor_id, None);
+        // A line of the shop's own is written in the shape it had before vendors.
+        let wire = serde_json::to_value(&line).expect("serializes");
+        assert!(wire.get("vendor_id").is_none(), "{wire}");
+        let line: ReturnLine = serde_json::from_value(json!({
+            "sku": "TEE-M", "title": "Tee", "quantity": 1, "reason": "damaged",
+            "vendor_id": "acme"
+        }))
+        .expect("parses");
+        assert_eq!(line.vendor_id.as_deref(), Some("acme"));
     }
 
     #[test]

@@ -2,13 +2,14 @@ use agora_kernel::{DomainError, ErrorKind};
 
 use crate::rma::{
     MAX_LINES, MAX_NOTE_CHARS, MAX_ORDER_ID_CHARS, MAX_QUANTITY, MAX_REASON_CHARS,
-    MAX_REFUND_ID_CHARS, MAX_TITLE_CHARS,
+    MAX_REFUND_ID_CHARS, MAX_TITLE_CHARS, MAX_VENDOR_ID_CHARS,
 };
 
 /// Why a return command (or read) was refused. Codes are stable API: never rename one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReturnError {
-    /// Also what a stranger gets for a return that exists: existence is never revealed.
+    /// Also what a stranger gets for a return that exists: existence is never revealed. A
+    /// vendor's user is a stranger to every return with a line that is not its vendor's.
     #[error("no such return")]
     NotFound,
     #[error("you may not do this to the return")]
@@ -39,6 +40,10 @@ pub enum ReturnError {
     InvalidTitle,
     #[error("a note is at most {MAX_NOTE_CHARS} characters")]
     NoteTooLong,
+    #[error(
+        "a vendor id is 1 to {MAX_VENDOR_ID_CHARS} characters without spaces or control characters"
+    )]
+    InvalidVendorId,
     #[error("an order id is 1 to {MAX_ORDER_ID_CHARS} characters and not only spaces")]
     InvalidOrderId,
     #[error("a guest owner is the SHA-256 of their token: 64 hexadecimal digits")]
@@ -71,6 +76,7 @@ impl DomainError for ReturnError {
             ReturnError::UnknownLine => "return.unknown_line",
             ReturnError::InvalidTitle => "return.invalid_title",
             ReturnError::NoteTooLong => "return.note_too_long",
+            ReturnError::InvalidVendorId => "return.invalid_vendor_id",
             ReturnError::InvalidOrderId => "return.invalid_order_id",
             ReturnError::InvalidOwner => "return.invalid_owner",
             ReturnError::InvalidReason => "return.invalid_reason",
@@ -97,6 +103,7 @@ impl DomainError for ReturnError {
             | ReturnError::UnknownLine
             | ReturnError::InvalidTitle
             | ReturnError::NoteTooLong
+            | ReturnError::InvalidVendorId
             | ReturnError::InvalidOrderId
             | ReturnError::InvalidOwner
             | ReturnError::InvalidReason
@@ -158,6 +165,11 @@ mod tests {
             (ReturnError::UnknownLine, "return.unknown_line", Invalid),
             (ReturnError::InvalidTitle, "return.invalid_title", Invalid),
             (ReturnError::NoteTooLong, "return.note_too_long", Invalid),
+            (
+                ReturnError::InvalidVendorId,
+                "return.invalid_vendor_id",
+                Invalid,
+            ),
             (
                 ReturnError::InvalidOrderId,
                 "return.invalid_order_id",

@@ -122,6 +122,7 @@ mod tests {
                     quantity: 1,
                     reason: crate::ReturnReason::Damaged,
                     note: None,
+                    vendor_id: Some("acme".into()),
                 }],
                 at,
             },

@@ -24,10 +24,18 @@
 //! consequence, not a command a runner could forget. That is why a shipping refund must come
 //! before the last line step: a closed return refuses it (`return.invalid_transition`).
 //!
+//! Marketplace vendors: each requested line carries the `vendor_id` of the order line it comes
+//! from (absent for the shop's own lines, and in returns requested before vendors), copied by
+//! the returns workflow from the order. A vendor's user handles a return only when it sold
+//! every line of it. A return that spans several vendors (or mixes a vendor's lines with the
+//! shop's) belongs to no single vendor: staff decide and receive it, and no vendor sees it.
+//!
 //! Invariants (enforced by [`Return::decide`]):
 //! - a return has `1..=MAX_LINES` lines with distinct SKUs, quantities in `1..=MAX_QUANTITY`,
-//!   a non-blank title and a bounded note; the owner is the order's (a guest by the SHA-256 of
-//!   their token), set by the platform, never by a client;
+//!   a non-blank title, a bounded note and, if any, a vendor id of 1 to `MAX_VENDOR_ID_CHARS`
+//!   characters without whitespace or control characters; the owner is the order's (a guest
+//!   by the SHA-256 of their token), and the vendors are the order lines', set by the
+//!   platform, never by a client;
 //! - only received units are moved and refunded, at most the requested units of each line,
 //!   each line's stock once and its refund once; every refund is in one currency, each refund
 //!   id is recorded once, and the shipping refund at most once;
@@ -35,8 +43,13 @@
 //!   a stock move or the same refund records nothing;
 //! - only the platform opens returns and records stock moves and refunds; admins and staff
 //!   approve, reject, receive and cancel; the owner may only read and cancel; auditors only
-//!   read; to anyone else (other back-office roles included) a return does not exist
-//!   (`return.not_found`), while a reader outside a command's rule gets `return.forbidden`;
+//!   read; a vendor's user (`Principal::Vendor`) reads, approves, rejects and receives only a
+//!   return whose every line is its vendor's, and may not open or cancel (withdraw) it; to
+//!   anyone else (other back-office roles included, and a vendor's user for a return with
+//!   any line of another vendor or of the shop) a return does not exist
+//!   (`return.not_found`, exactly as a missing one), while a reader outside a command's rule
+//!   gets `return.forbidden` (opening a return is `return.forbidden` to all but the
+//!   platform, whatever the stream holds);
 //! - the view never contains the guest token hash.
 //!
 //! Error codes ([`ReturnError`]): `return.not_found`, `return.forbidden`,
@@ -44,9 +57,9 @@
 //! `return.duplicate_refund_id`, `return.line_not_received` (conflicts); `return.empty`,
 //! `return.too_many_lines`, `return.duplicate_sku`, `return.quantity_out_of_range`,
 //! `return.exceeds_requested`, `return.unknown_line`, `return.invalid_title`,
-//! `return.note_too_long`, `return.invalid_order_id`, `return.invalid_owner`,
-//! `return.invalid_reason`, `return.invalid_refund_id`, `return.invalid_amount`,
-//! `return.currency_mismatch` (invalid input).
+//! `return.note_too_long`, `return.invalid_vendor_id`, `return.invalid_order_id`,
+//! `return.invalid_owner`, `return.invalid_reason`, `return.invalid_refund_id`,
+//! `return.invalid_amount`, `return.currency_mismatch` (invalid input).
 
 mod command;
 mod error;
@@ -59,7 +72,7 @@ pub use event::ReturnEvent;
 pub use rma::{
     CqrsEnvelope, RefundFailure, Return, ReturnLineView, ReturnStatus, ReturnStep, ReturnView,
     MAX_LINES, MAX_NOTE_CHARS, MAX_ORDER_ID_CHARS, MAX_QUANTITY, MAX_REASON_CHARS,
-    MAX_REFUND_ID_CHARS, MAX_TITLE_CHARS,
+    MAX_REFUND_ID_CHARS, MAX_TITLE_CHARS, MAX_VENDOR_ID_CHARS,
 };
 
 agora_kernel::contract!(Return {
@@ -107,6 +120,7 @@ mod tests {
                     quantity: 1,
                     reason: ReturnReason::Damaged,
                     note: None,
+                    vendor_id: Some("acme".into()),
                 }],
                 now,
             },

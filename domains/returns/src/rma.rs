@@ -25,6 +25,8 @@ pub const MAX_ORDER_ID_CHARS: usize = 64;
 pub const MAX_REASON_CHARS: usize = 500;
 /// Longest refund id (the payment provider's, or the payment stream's).
 pub const MAX_REFUND_ID_CHARS: usize = 64;
+/// Longest vendor id of a line (as long as the catalog's).
+pub const MAX_VENDOR_ID_CHARS: usize = 64;
 
 /// Where a return is in its life: `Requested → Approved → Received → Closed`, or it ends
 /// `Rejected` (by the back office) or `Cancelled` (by the shopper or the back office) while
@@ -135,6 +137,9 @@ pub struct ReturnLineView {
     pub quantity: i64,
     pub reason: ReturnReason,
     pub note: Option<String>,
+    /// The vendor who sold the line; absent for the shop's own lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
     /// Units that arrived; absent before receipt and for a line that did not arrive.
     pub received_quantity: Option<i64>,
     pub disposition: Option<Disposition>,
@@ -178,13 +183,27 @@ enum Access {
     Auditor,
     /// The shopper who owns the order: reads, and cancels.
     Owner,
-    /// Everyone else, other back-office roles included (they may not read returns): the
-    /// return does not exist for them.
+    /// A user of the vendor who sold every line of the return: reads, decides and receives
+    /// it, as staff do; it neither opens nor withdraws returns (the shopper's and the
+    /// platform's) nor records the runner's steps.
+    Vendor,
+    /// Everyone else, other back-office roles included (they may not read returns), and a
+    /// vendor's user when any line is not its vendor's: the return does not exist for them.
     Stranger,
 }
 
-fn access(owner: &OrderOwner, by: &Principal) -> Access {
-    match (owner, by) {
+/// Whether every line of the return was sold by `vendor`. A return that spans several vendors
+/// (or holds the shop's own lines) is no single vendor's: staff handle it.
+fn all_lines_of(request: &Request, vendor: &str) -> bool {
+    !request.lines.is_empty()
+        && request
+            .lines
+            .iter()
+            .all(|l| l.vendor_id.as_deref() == Some(vendor))
+}
+
+fn access(request: &Request, by: &Principal) -> Access {
+    match (&request.owner, by) {
         (_, Principal::System { .. }) => Access::Platform,
         (_, Principal::Staff { role, .. }) => match role.as_str() {
             "admin" | "staff" => Access::BackOffice,
@@ -199,6 +218,7 @@ fn access(owner: &OrderOwner, by: &Principal) -> Access {
         (OrderOwner::Customer { customer_id }, Principal::Customer { id }) if customer_id == id => {
             Access::Owner
         }
+        (_, Principal::Vendor { vendor, .. }) if all_lines_of(request, vendor) => Access::Vendor,
         (_, Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. }) => {
             Access::Stranger
         }
@@ -215,7 +235,10 @@ fn allowed(access: Access, command: &ReturnCommand) -> bool {
         | ReturnCommand::RecordRefundFailed { .. } => access == Access::Platform,
         ReturnCommand::Approve { .. }
         | ReturnCommand::Reject { .. }
-        | ReturnCommand::Receive { .. } => matches!(access, Access::Platform | Access::BackOffice),
+        | ReturnCommand::Receive { .. } => matches!(
+            access,
+            Access::Platform | Access::BackOffice | Access::Vendor
+        ),
         ReturnCommand::Cancel { .. } => {
             matches!(
                 access,
@@ -247,6 +270,21 @@ fn check_owner(owner: &OrderOwner) -> Result<(), ReturnError> {
     }
 }
 
+/// A vendor id as the vendor workflow issues them (a UUID or a slug). It is compared exactly
+/// with a vendor principal's, so it is kept as given and refused if it could not be one: a
+/// space or a control character would make a line that no vendor could ever match.
+fn check_vendor_id(vendor_id: Option<&str>) -> Result<(), ReturnError> {
+    let ok = vendor_id.is_none_or(|id| {
+        (1..=MAX_VENDOR_ID_CHARS).contains(&chars(id))
+            && !id.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ReturnError::InvalidVendorId)
+    }
+}
+
 fn check_lines(lines: &[ReturnLine]) -> Result<(), ReturnError> {
     if lines.is_empty() {
         return Err(ReturnError::Empty);
@@ -269,6 +307,7 @@ fn check_lines(lines: &[ReturnLine]) -> Result<(), ReturnError> {
         {
             return Err(ReturnError::NoteTooLong);
         }
+        check_vendor_id(line.vendor_id.as_deref())?;
         if !skus.insert(&line.sku) {
             return Err(ReturnError::DuplicateSku);
         }
@@ -687,7 +726,7 @@ impl Decider for Return {
         let Some(request) = &self.request else {
             return Err(ReturnError::NotFound);
         };
-        let access = access(&request.owner, by);
+        let access = access(request, by);
         // A stranger learns nothing, not even that the return exists.
         if access == Access::Stranger {
             return Err(ReturnError::NotFound);
@@ -806,7 +845,7 @@ impl Decider for Return {
 
     fn authorize_read(&self, by: &Principal) -> Result<(), ReturnError> {
         match &self.request {
-            Some(request) if access(&request.owner, by) != Access::Stranger => Ok(()),
+            Some(request) if access(request, by) != Access::Stranger => Ok(()),
             _ => Err(ReturnError::NotFound),
         }
     }
@@ -839,6 +878,7 @@ impl Decider for Return {
                     quantity: line.quantity,
                     reason: line.reason,
                     note: line.note.clone(),
+                    vendor_id: line.vendor_id.clone(),
                     received_quantity: received.map(|r| r.quantity),
                     disposition: received.map(|r| r.disposition),
                     stock_moved: self.stock_moved.contains(&line.sku),

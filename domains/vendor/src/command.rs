@@ -25,6 +25,19 @@ impl VendorRole {
     }
 }
 
+/// What the payout provider said of a payout the vendor aggregate allowed: the runner that
+/// called the provider records it with [`VendorCommand::RecordPayout`]. On the wire it is
+/// tagged by `status`: `{"status": "paid", "transfer_id": "tr_1"}` or
+/// `{"status": "failed", "reason": "account closed"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PayoutOutcome {
+    /// The provider made the transfer; `transfer_id` is its reference (`tr_1Nv0...`).
+    Paid { transfer_id: String },
+    /// The provider could not pay, and says why: the money is the vendor's again.
+    Failed { reason: String },
+}
+
 /// Commands on one vendor (stream id: the vendor id, a UUID chosen by the caller). Every
 /// variant name is also the NATS endpoint name (`agora.vendor.<name>`); see
 /// `VendorCommand::NAMES` (from `agora_kernel::Command`). Every command carries `now`:
@@ -99,6 +112,33 @@ pub enum VendorCommand {
         effective_from: DateTime<Utc>,
         now: DateTime<Utc>,
     },
+    /// Asks to pay the vendor `amount` (to its payout account as it is now), under the id
+    /// `payout_id` the caller chose (the same id again is a retry). The aggregate serializes
+    /// the vendor's payouts: it allows the payout only if `amount` fits in `earned_available`
+    /// less every payout requested or paid and not failed, so two concurrent requests never
+    /// pay out more than the vendor has. Sent by the payout runner (scheduled), an admin or
+    /// staff, or the vendor's admin user (on demand).
+    RequestPayout {
+        /// `1..=64` visible ASCII characters (`2025-06-15`, `manual/3f2b...`).
+        payout_id: String,
+        /// What to pay: more than zero and at least `minimum`.
+        amount: Money,
+        /// What the caller read from the ledger read model: the vendor's available balance
+        /// over every entry except payouts and failed payouts
+        /// ([`crate::Ledger::earned_available`]).
+        earned_available: Money,
+        /// The smallest payout the marketplace makes (configuration, at least zero).
+        minimum: Money,
+        now: DateTime<Utc>,
+    },
+    /// Records what the payout provider said of the payout `payout_id`: it paid, or it could
+    /// not (then the amount counts as the vendor's again). Only the platform (the payout
+    /// runner) and admins send it.
+    RecordPayout {
+        payout_id: String,
+        outcome: PayoutOutcome,
+        now: DateTime<Utc>,
+    },
 }
 
 impl VendorCommand {
@@ -114,7 +154,9 @@ impl VendorCommand {
             | VendorCommand::UpdateDetails { now, .. }
             | VendorCommand::AddUser { now, .. }
             | VendorCommand::RemoveUser { now, .. }
-            | VendorCommand::SetCommission { now, .. } => *now,
+            | VendorCommand::SetCommission { now, .. }
+            | VendorCommand::RequestPayout { now, .. }
+            | VendorCommand::RecordPayout { now, .. } => *now,
         }
     }
 }
@@ -228,6 +270,50 @@ mod tests {
                     now: now(),
                 },
             ),
+            (
+                json!({"request_payout": {
+                    "payout_id": "2025-06-15",
+                    "amount": {"amount_minor": 8800, "currency": "EUR"},
+                    "earned_available": {"amount_minor": 10000, "currency": "EUR"},
+                    "minimum": {"amount_minor": 1000, "currency": "EUR"},
+                    "now": NOW
+                }}),
+                VendorCommand::RequestPayout {
+                    payout_id: "2025-06-15".into(),
+                    amount: Money::new(8800, Currency::EUR),
+                    earned_available: Money::new(10_000, Currency::EUR),
+                    minimum: Money::new(1000, Currency::EUR),
+                    now: now(),
+                },
+            ),
+            (
+                json!({"record_payout": {
+                    "payout_id": "2025-06-15",
+                    "outcome": {"status": "paid", "transfer_id": "tr_1Nv0"},
+                    "now": NOW
+                }}),
+                VendorCommand::RecordPayout {
+                    payout_id: "2025-06-15".into(),
+                    outcome: PayoutOutcome::Paid {
+                        transfer_id: "tr_1Nv0".into(),
+                    },
+                    now: now(),
+                },
+            ),
+            (
+                json!({"record_payout": {
+                    "payout_id": "2025-06-15",
+                    "outcome": {"status": "failed", "reason": "account closed"},
+                    "now": NOW
+                }}),
+                VendorCommand::RecordPayout {
+                    payout_id: "2025-06-15".into(),
+                    outcome: PayoutOutcome::Failed {
+                        reason: "account closed".into(),
+                    },
+                    now: now(),
+                },
+            ),
         ]
     }
 
@@ -289,6 +375,28 @@ mod tests {
         assert!(serde_json::from_value::<VendorCommand>(rule).is_err());
         // Time is never optional.
         assert!(serde_json::from_value::<VendorCommand>(json!({"approve": {}})).is_err());
+    }
+
+    #[test]
+    fn a_payout_outcome_is_paid_with_a_transfer_or_failed_with_a_reason() {
+        let outcome = |value| serde_json::from_value::<PayoutOutcome>(value);
+        for refused in [
+            json!({"status": "paid"}),
+            json!({"status": "failed"}),
+            json!({"status": "paid", "reason": "x"}),
+            json!({"status": "paid", "transfer_id": "tr_1", "surprise": 1}),
+            json!({"status": "refunded", "transfer_id": "tr_1"}),
+            json!({"paid": {"transfer_id": "tr_1"}}),
+        ] {
+            assert!(outcome(refused.clone()).is_err(), "{refused}");
+        }
+        let paid = PayoutOutcome::Paid {
+            transfer_id: "tr_1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&paid).expect("serializes"),
+            json!({"status": "paid", "transfer_id": "tr_1"})
+        );
     }
 
     #[test]

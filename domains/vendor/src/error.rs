@@ -3,7 +3,8 @@ use agora_kernel::{DomainError, ErrorKind};
 use crate::ledger::MAX_ENTRY_ID_CHARS;
 use crate::vendor::{
     MAX_CATEGORY_CHARS, MAX_EMAIL_CHARS, MAX_LEGAL_NAME_CHARS, MAX_NAME_CHARS,
-    MAX_PAYOUT_ACCOUNT_CHARS, MAX_REASON_CHARS, MAX_RULES, MAX_RULE_ID_CHARS, MAX_USERS,
+    MAX_PAYOUT_ACCOUNT_CHARS, MAX_PAYOUT_ID_CHARS, MAX_REASON_CHARS, MAX_RULES, MAX_RULE_ID_CHARS,
+    MAX_TRANSFER_ID_CHARS, MAX_USERS,
 };
 
 /// Why a vendor command (or read), a commission or a ledger entry was refused. Codes are
@@ -31,6 +32,22 @@ pub enum VendorError {
     RetroactiveRule,
     #[error("this ledger entry id is already recorded, with other content")]
     EntryConflict,
+    /// An outcome recorded for a payout the vendor never allowed: a bug of the caller, or the
+    /// wrong vendor.
+    #[error("no payout of this vendor has this id")]
+    UnknownPayout,
+    #[error("the payout is more than the vendor's balance less its payouts under way or made")]
+    InsufficientBalance,
+    #[error("this payout id is already used with another amount, or already has another outcome")]
+    PayoutConflict,
+    #[error("a suspended vendor is paid out once it is reactivated")]
+    PayoutsFrozen,
+    #[error("a payout is more than zero and at least the minimum payout")]
+    BelowMinimum,
+    #[error("a payout id is 1 to {MAX_PAYOUT_ID_CHARS} visible ASCII characters")]
+    InvalidPayoutId,
+    #[error("a transfer id is 1 to {MAX_TRANSFER_ID_CHARS} visible ASCII characters")]
+    InvalidTransferId,
     #[error("a name is 1 to {MAX_NAME_CHARS} characters and not only spaces")]
     InvalidName,
     #[error("a legal name is 1 to {MAX_LEGAL_NAME_CHARS} characters and not only spaces")]
@@ -75,6 +92,13 @@ impl DomainError for VendorError {
             VendorError::TooManyRules => "vendor.too_many_rules",
             VendorError::RetroactiveRule => "vendor.retroactive_rule",
             VendorError::EntryConflict => "vendor.entry_conflict",
+            VendorError::UnknownPayout => "vendor.unknown_payout",
+            VendorError::InsufficientBalance => "vendor.insufficient_balance",
+            VendorError::PayoutConflict => "vendor.payout_conflict",
+            VendorError::PayoutsFrozen => "vendor.payouts_frozen",
+            VendorError::BelowMinimum => "vendor.below_minimum",
+            VendorError::InvalidPayoutId => "vendor.invalid_payout_id",
+            VendorError::InvalidTransferId => "vendor.invalid_transfer_id",
             VendorError::InvalidName => "vendor.invalid_name",
             VendorError::InvalidLegalName => "vendor.invalid_legal_name",
             VendorError::InvalidEmail => "vendor.invalid_email",
@@ -93,7 +117,7 @@ impl DomainError for VendorError {
 
     fn kind(&self) -> ErrorKind {
         match self {
-            VendorError::NotFound => ErrorKind::NotFound,
+            VendorError::NotFound | VendorError::UnknownPayout => ErrorKind::NotFound,
             VendorError::Forbidden => ErrorKind::Forbidden,
             VendorError::AlreadyExists
             | VendorError::InvalidTransition
@@ -101,8 +125,14 @@ impl DomainError for VendorError {
             | VendorError::TooManyUsers
             | VendorError::RuleExists
             | VendorError::TooManyRules
-            | VendorError::EntryConflict => ErrorKind::Conflict,
-            VendorError::RetroactiveRule
+            | VendorError::EntryConflict
+            | VendorError::InsufficientBalance
+            | VendorError::PayoutConflict
+            | VendorError::PayoutsFrozen => ErrorKind::Conflict,
+            VendorError::BelowMinimum
+            | VendorError::InvalidPayoutId
+            | VendorError::InvalidTransferId
+            | VendorError::RetroactiveRule
             | VendorError::InvalidName
             | VendorError::InvalidLegalName
             | VendorError::InvalidEmail
@@ -195,6 +225,37 @@ mod tests {
             ),
             (VendorError::InvalidEntry, "vendor.invalid_entry", Invalid),
             (VendorError::InvalidAmount, "vendor.invalid_amount", Invalid),
+            (
+                VendorError::UnknownPayout,
+                "vendor.unknown_payout",
+                NotFound,
+            ),
+            (
+                VendorError::InsufficientBalance,
+                "vendor.insufficient_balance",
+                Conflict,
+            ),
+            (
+                VendorError::PayoutConflict,
+                "vendor.payout_conflict",
+                Conflict,
+            ),
+            (
+                VendorError::PayoutsFrozen,
+                "vendor.payouts_frozen",
+                Conflict,
+            ),
+            (VendorError::BelowMinimum, "vendor.below_minimum", Invalid),
+            (
+                VendorError::InvalidPayoutId,
+                "vendor.invalid_payout_id",
+                Invalid,
+            ),
+            (
+                VendorError::InvalidTransferId,
+                "vendor.invalid_transfer_id",
+                Invalid,
+            ),
         ];
         for (error, code, kind) in &all {
             assert_eq!(error.code(), *code);

@@ -12,6 +12,10 @@ pub enum VendorEvent {
     /// The application was filed. The `applicant` is from then on the vendor's first user,
     /// with the role `admin` (no `VendorUserAdded` is recorded for them).
     VendorApplied {
+        /// The vendor's own id (its stream id), so that its state knows which vendor a
+        /// vendor's user must act for. Empty in applications recorded before it was kept.
+        #[serde(default)]
+        vendor_id: String,
         name: String,
         legal_name: String,
         contact_email: String,
@@ -70,6 +74,27 @@ pub enum VendorEvent {
         effective_from: DateTime<Utc>,
         at: DateTime<Utc>,
     },
+    /// A payout was allowed: `amount` counts against the vendor's balance from now on, until
+    /// it fails. `destination` is the payout account the vendor had at `at`; the payout
+    /// runner pays it there under the provider idempotency key `payout_id`.
+    VendorPayoutRequested {
+        payout_id: String,
+        amount: Money,
+        destination: String,
+        at: DateTime<Utc>,
+    },
+    /// The provider made the transfer `transfer_id` for the payout.
+    VendorPayoutPaid {
+        payout_id: String,
+        transfer_id: String,
+        at: DateTime<Utc>,
+    },
+    /// The provider could not make the payout: its amount is the vendor's again.
+    VendorPayoutFailed {
+        payout_id: String,
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl VendorEvent {
@@ -86,6 +111,9 @@ impl VendorEvent {
             VendorEvent::VendorUserRoleChanged { .. } => "VendorUserRoleChanged",
             VendorEvent::VendorUserRemoved { .. } => "VendorUserRemoved",
             VendorEvent::CommissionRuleSet { .. } => "CommissionRuleSet",
+            VendorEvent::VendorPayoutRequested { .. } => "VendorPayoutRequested",
+            VendorEvent::VendorPayoutPaid { .. } => "VendorPayoutPaid",
+            VendorEvent::VendorPayoutFailed { .. } => "VendorPayoutFailed",
         }
     }
 
@@ -102,7 +130,10 @@ impl VendorEvent {
             | VendorEvent::VendorUserAdded { at, .. }
             | VendorEvent::VendorUserRoleChanged { at, .. }
             | VendorEvent::VendorUserRemoved { at, .. }
-            | VendorEvent::CommissionRuleSet { at, .. } => *at,
+            | VendorEvent::CommissionRuleSet { at, .. }
+            | VendorEvent::VendorPayoutRequested { at, .. }
+            | VendorEvent::VendorPayoutPaid { at, .. }
+            | VendorEvent::VendorPayoutFailed { at, .. } => *at,
         }
     }
 }
@@ -120,6 +151,7 @@ mod tests {
             .expect("a valid customer id");
         let events = [
             VendorEvent::VendorApplied {
+                vendor_id: "5d0c9e1b-7a4f-4c2e-8b3d-6f1a2e9c7b40".into(),
                 name: "Acme".into(),
                 legal_name: "Acme GmbH".into(),
                 contact_email: "shop@acme.example".into(),
@@ -165,6 +197,22 @@ mod tests {
                 effective_from: at,
                 at,
             },
+            VendorEvent::VendorPayoutRequested {
+                payout_id: "2025-06-15".into(),
+                amount: Money::new(8800, Currency::EUR),
+                destination: "acct_1".into(),
+                at,
+            },
+            VendorEvent::VendorPayoutPaid {
+                payout_id: "2025-06-15".into(),
+                transfer_id: "tr_1".into(),
+                at,
+            },
+            VendorEvent::VendorPayoutFailed {
+                payout_id: "2025-06-15".into(),
+                reason: "account closed".into(),
+                at,
+            },
         ];
         for event in events {
             let value = serde_json::to_value(&event).expect("serializes");
@@ -173,5 +221,19 @@ mod tests {
             let back: VendorEvent = serde_json::from_value(value).expect("round-trips");
             assert_eq!(back, event);
         }
+    }
+
+    /// Applications stored before the vendor's id was kept read back, with an empty id.
+    #[test]
+    fn an_application_recorded_without_the_vendor_id_still_reads() {
+        let stored = serde_json::json!({"VendorApplied": {
+            "name": "Acme", "legal_name": "Acme GmbH", "contact_email": "shop@acme.example",
+            "country": "DE", "payout_account": "acct_1",
+            "applicant": "3f2b8c1a-0d4e-4f6a-9b7c-1e2d3c4b5a69", "at": "2025-06-15T12:00:00Z"
+        }});
+        let event: VendorEvent = serde_json::from_value(stored).expect("reads");
+        assert!(
+            matches!(event, VendorEvent::VendorApplied { vendor_id, .. } if vendor_id.is_empty())
+        );
     }
 }

@@ -91,6 +91,12 @@ pub struct Balances {
     pub available: Money,
     /// Payouts less failed payouts.
     pub paid_out: Money,
+    /// What the vendor earned that may be paid out, before any payout: `available` over
+    /// every entry but payouts and failed payouts, which is `available + paid_out`. The
+    /// vendor aggregate takes this figure ([`crate::VendorCommand::RequestPayout`]'s
+    /// `earned_available`) and subtracts the payouts it allowed itself, so that a payout
+    /// requested but not yet in the ledger still counts.
+    pub earned_available: Money,
 }
 
 /// The entries of one vendor in one currency, each id once, in the order applied.
@@ -189,7 +195,24 @@ impl Ledger {
             pending: Money::new(pending, self.currency),
             available: Money::new(available, self.currency),
             paid_out: Money::new(paid_out, self.currency),
+            // The sum of the entries that are neither pending nor payouts: bounded by
+            // `gross` like the others.
+            earned_available: Money::new(available + paid_out, self.currency),
         }
+    }
+
+    /// The available balance at `now` over every entry but payouts and failed payouts: what
+    /// the vendor earned and may be paid, before any payout ([`Balances::earned_available`]).
+    /// The caller of [`crate::VendorCommand::RequestPayout`] passes it as `earned_available`.
+    pub fn earned_available(&self, now: DateTime<Utc>) -> Money {
+        let earned = self
+            .entries
+            .iter()
+            .filter(|e| !matches!(e.kind, EntryKind::Payout | EntryKind::PayoutFailed))
+            .filter(|e| !e.is_pending(now))
+            .map(|e| e.amount.amount_minor)
+            .sum();
+        Money::new(earned, self.currency)
     }
 }
 
@@ -223,12 +246,20 @@ mod tests {
         }
     }
 
-    fn balances(pending: i64, available: i64, paid_out: i64) -> Balances {
+    fn balances(pending: i64, available: i64, paid_out: i64, earned_available: i64) -> Balances {
         Balances {
             pending: eur(pending),
             available: eur(available),
             paid_out: eur(paid_out),
+            earned_available: eur(earned_available),
         }
+    }
+
+    /// The balances of `ledger` at `now`, which [`Ledger::earned_available`] agrees with.
+    fn at(ledger: &Ledger, now: DateTime<Utc>) -> Balances {
+        let balances = ledger.balances(now);
+        assert_eq!(ledger.earned_available(now), balances.earned_available);
+        balances
     }
 
     fn ledger(entries: impl IntoIterator<Item = LedgerEntry>) -> Ledger {
@@ -255,8 +286,8 @@ mod tests {
     #[test]
     fn an_empty_ledger_holds_nothing() {
         assert_eq!(
-            Ledger::new(Currency::EUR).balances(day(0)),
-            balances(0, 0, 0)
+            at(&Ledger::new(Currency::EUR), day(0)),
+            balances(0, 0, 0, 0)
         );
     }
 
@@ -266,7 +297,7 @@ mod tests {
         // Inside the return window: both sales less their commission are pending; the
         // refund and the commission given back count at once, so the vendor owes 44.00 for
         // now.
-        assert_eq!(ledger.balances(day(5)), balances(13_200, -4_400, 0));
+        assert_eq!(at(&ledger, day(5)), balances(13_200, -4_400, 0, -4_400));
         let pending: Vec<&str> = ledger
             .pending_entries(day(5))
             .map(|e| e.id.as_str())
@@ -276,21 +307,21 @@ mod tests {
             ["order/1/3", "order/1/4", "order/2/3", "order/2/4"]
         );
         // The first window closes on day 14, the second on day 15.
-        assert_eq!(ledger.balances(day(14)), balances(4_400, 4_400, 0));
-        assert_eq!(ledger.balances(day(20)), balances(0, 8_800, 0));
+        assert_eq!(at(&ledger, day(14)), balances(4_400, 4_400, 0, 4_400));
+        assert_eq!(at(&ledger, day(20)), balances(0, 8_800, 0, 8_800));
         // The payout takes everything available; it fails, and is made again.
         ledger
             .apply(entry("payout/1/1", EntryKind::Payout, -8_800, 21))
             .expect("a payout");
-        assert_eq!(ledger.balances(day(21)), balances(0, 0, 8_800));
+        assert_eq!(at(&ledger, day(21)), balances(0, 0, 8_800, 8_800));
         ledger
             .apply(entry("payout/1/2", EntryKind::PayoutFailed, 8_800, 22))
             .expect("a failed payout");
-        assert_eq!(ledger.balances(day(22)), balances(0, 8_800, 0));
+        assert_eq!(at(&ledger, day(22)), balances(0, 8_800, 0, 8_800));
         ledger
             .apply(entry("payout/2/1", EntryKind::Payout, -8_800, 23))
             .expect("a payout");
-        assert_eq!(ledger.balances(day(23)), balances(0, 0, 8_800));
+        assert_eq!(at(&ledger, day(23)), balances(0, 0, 8_800, 8_800));
         // Every figure traces back to its events.
         let ids: Vec<&str> = ledger.entries().iter().map(|e| e.id.as_str()).collect();
         assert_eq!(
@@ -310,13 +341,43 @@ mod tests {
     }
 
     #[test]
+    fn earned_available_counts_every_entry_out_of_its_window_but_payouts() {
+        let mut ledger = ledger(sales());
+        for extra in [
+            held("order/3/3", EntryKind::Sale, 2_000, 3, 17),
+            held("order/3/4", EntryKind::Commission, -240, 3, 17),
+            entry("order/1/7", EntryKind::Chargeback, -500, 4),
+            entry("fix/1", EntryKind::Adjustment, -100, 4),
+            entry("payout/1/1", EntryKind::Payout, -3_000, 16),
+            entry("payout/1/2", EntryKind::PayoutFailed, 3_000, 17),
+            entry("payout/2/1", EntryKind::Payout, -2_000, 18),
+        ] {
+            ledger.apply(extra).expect("a valid entry");
+        }
+        // Day 16: both first windows are over (8 800), the third sale is still pending; the
+        // chargeback and the adjustment count at once.
+        assert_eq!(ledger.earned_available(day(16)), eur(8_200));
+        // Payouts, failed or not, change the available balance, never what was earned.
+        assert_eq!(at(&ledger, day(16)).available, eur(6_200));
+        assert_eq!(
+            at(&ledger, day(20)),
+            balances(0, 7_960, 2_000, 9_960),
+            "the third window is over too"
+        );
+        assert_eq!(
+            Ledger::new(Currency::USD).earned_available(day(0)),
+            Money::zero(Currency::USD)
+        );
+    }
+
+    #[test]
     fn an_entry_applied_twice_counts_once() {
         let mut ledger = ledger(sales());
-        let before = ledger.balances(day(20));
+        let before = at(&ledger, day(20));
         for entry in sales() {
             assert_eq!(ledger.apply(entry), Ok(false));
         }
-        assert_eq!(ledger.balances(day(20)), before);
+        assert_eq!(at(&ledger, day(20)), before);
         assert_eq!(ledger.entries().len(), sales().len());
     }
 
@@ -336,7 +397,7 @@ mod tests {
             entry("order/1/3", EntryKind::Sale, 1_000, 0),
             entry("order/1/4", EntryKind::Commission, -100, 0),
         ]);
-        assert_eq!(ledger.balances(day(0)), balances(0, 900, 0));
+        assert_eq!(at(&ledger, day(0)), balances(0, 900, 0, 900));
     }
 
     #[test]
@@ -345,8 +406,8 @@ mod tests {
             held("order/1/3", EntryKind::Sale, 1_000, 0, 14),
             entry("order/1/7", EntryKind::Chargeback, -1_000, 3),
         ]);
-        assert_eq!(ledger.balances(day(3)), balances(1_000, -1_000, 0));
-        assert_eq!(ledger.balances(day(14)), balances(0, 0, 0));
+        assert_eq!(at(&ledger, day(3)), balances(1_000, -1_000, 0, -1_000));
+        assert_eq!(at(&ledger, day(14)), balances(0, 0, 0, 0));
     }
 
     #[test]
@@ -431,7 +492,10 @@ mod tests {
             Err(VendorError::InvalidAmount)
         );
         assert_eq!(ledger.apply(entry("c", EntryKind::Refund, -1, 0)), Ok(true));
-        assert_eq!(ledger.balances(day(0)), balances(0, i64::MAX - 2, 0));
+        assert_eq!(
+            at(&ledger, day(0)),
+            balances(0, i64::MAX - 2, 0, i64::MAX - 2)
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
-//! The `Vendor` aggregate: one seller of the marketplace, its users and its commission rules.
+//! The `Vendor` aggregate: one seller of the marketplace, its users, its commission rules and
+//! its payouts.
 
 use std::collections::BTreeMap;
 
-use agora_kernel::{CustomerId, Decider, Money, Principal};
+use agora_kernel::{Currency, CustomerId, Decider, Money, Principal};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::commission::{commission, CommissionRule, FULL_BP};
-use crate::{VendorCommand, VendorError, VendorEvent, VendorRole};
+use crate::{PayoutOutcome, VendorCommand, VendorError, VendorEvent, VendorRole};
 
 /// Longest shop name.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -27,8 +28,13 @@ pub const MAX_CATEGORY_CHARS: usize = 64;
 pub const MAX_USERS: usize = 50;
 /// Most commission rules of one vendor, over its whole life (rules are never removed).
 pub const MAX_RULES: usize = 200;
-/// The back-office role of a vendor's users (`Principal::Staff { role: "vendor", .. }`).
-pub const VENDOR_ROLE: &str = "vendor";
+/// Longest payout id (the caller's, also the provider's idempotency key).
+pub const MAX_PAYOUT_ID_CHARS: usize = 64;
+/// Longest transfer id of the payout provider.
+pub const MAX_TRANSFER_ID_CHARS: usize = 128;
+/// Most payouts [`VendorView::payouts`] shows: the latest ones. The state keeps every payout,
+/// since each one counts against the balance until it fails.
+pub const MAX_VIEW_PAYOUTS: usize = 50;
 
 /// Where a vendor is in its life: `Applied → Active ⇄ Suspended`, or `Applied → Rejected`;
 /// `Applied`, `Active` and `Suspended` may end `Closed`. `Rejected` and `Closed` are final.
@@ -79,6 +85,47 @@ pub struct VendorUser {
     pub role: VendorRole,
 }
 
+/// Where a payout is: `Requested → Paid` or `Requested → Failed`, both final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutStatus {
+    /// Allowed and counted against the balance; the provider has not answered yet.
+    Requested,
+    /// The provider made the transfer.
+    Paid,
+    /// The provider could not pay: the amount no longer counts against the balance.
+    Failed,
+}
+
+impl PayoutStatus {
+    /// The wire name (`requested`), as serde writes it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PayoutStatus::Requested => "requested",
+            PayoutStatus::Paid => "paid",
+            PayoutStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One payout of the vendor, as its events tell it. Also what the state keeps of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutView {
+    /// The caller's payout id.
+    pub id: String,
+    pub amount: Money,
+    /// The payout account it goes to: the vendor's when it was requested.
+    pub destination: String,
+    pub status: PayoutStatus,
+    /// The provider's transfer, once paid.
+    pub transfer_id: Option<String>,
+    /// Why the provider could not pay, once failed.
+    pub reason: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    /// When it was paid or failed.
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
 /// The details a vendor's admin may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Details {
@@ -103,9 +150,16 @@ struct Application {
 /// applied; from the application on, `users` holds `1..=MAX_USERS` accounts, at least one of
 /// them an admin; `rules` holds at most `MAX_RULES` rules with distinct ids, sorted by
 /// `effective_from` and, for equal ones, in the order they were set; their fixed fees are
-/// non-negative and in one currency.
+/// non-negative and in one currency; `payouts` have distinct ids, in the order requested,
+/// all in that currency, and those requested or paid never added up to more than the
+/// `earned_available` of the request that allowed the latest of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vendor {
+    /// The vendor's own id (its stream id), from `VendorApplied`: a vendor's user acts for
+    /// one vendor, and [`Decider::authorize_read`] is not told which stream it reads. Empty
+    /// before the application, and for applications recorded before it was kept.
+    #[serde(default)]
+    id: String,
     status: VendorStatus,
     /// `None` until `VendorApplied`.
     application: Option<Application>,
@@ -121,6 +175,10 @@ pub struct Vendor {
     suspension_reason: Option<String>,
     closing_reason: Option<String>,
     updated_at: Option<DateTime<Utc>>,
+    /// Every payout ever requested, in the order requested: a requested or paid one counts
+    /// against the balance forever, so none is dropped.
+    #[serde(default)]
+    payouts: Vec<PayoutView>,
 }
 
 /// What the vendor's users and the back office see of a vendor.
@@ -144,6 +202,19 @@ pub struct VendorView {
     pub closing_reason: Option<String>,
     pub applied_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The latest [`MAX_VIEW_PAYOUTS`] payouts, newest first.
+    #[serde(default)]
+    pub payouts: Vec<PayoutView>,
+    /// How many payouts were ever requested (`payouts` may show fewer).
+    #[serde(default)]
+    pub payout_count: usize,
+    /// The payouts requested and not yet paid or failed, added up; `None` while the vendor
+    /// has no currency yet (no payout and no fixed commission fee).
+    #[serde(default)]
+    pub payouts_outstanding: Option<Money>,
+    /// The payouts paid, added up; `None` as for `payouts_outstanding`.
+    #[serde(default)]
+    pub paid_out: Option<Money>,
 }
 
 /// What the storefront shows of a vendor: no contact, no payout account, no users.
@@ -176,22 +247,29 @@ enum Access {
     Stranger,
 }
 
-fn access(users: &BTreeMap<CustomerId, VendorRole>, by: &Principal) -> Access {
+/// How far `by` reaches into the vendor `vendor_id` whose users are `users`.
+fn access(users: &BTreeMap<CustomerId, VendorRole>, vendor_id: &str, by: &Principal) -> Access {
     match by {
         Principal::System { .. } => Access::Platform,
-        Principal::Staff { id, role } => match role.as_str() {
+        Principal::Staff { role, .. } => match role.as_str() {
             "admin" => Access::Admin,
             "staff" => Access::Staff,
             "auditor" => Access::Auditor,
-            VENDOR_ROLE => match id.parse::<CustomerId>().ok().and_then(|a| users.get(&a)) {
+            // `vendor` among them: a vendor's user is `Principal::Vendor` now, and a staff
+            // token naming that role says nothing about which vendor it acts for.
+            _ => Access::Stranger,
+        },
+        // A vendor's user acts for the vendor it names only, and only while its account is
+        // one of that vendor's users. An empty `vendor_id` (an application recorded before
+        // ids were kept, read without its stream id) matches nobody: fail closed.
+        Principal::Vendor { id, vendor } if !vendor_id.is_empty() && vendor == vendor_id => {
+            match id.parse::<CustomerId>().ok().and_then(|a| users.get(&a)) {
                 Some(VendorRole::Admin) => Access::VendorAdmin,
                 Some(VendorRole::Member) => Access::VendorMember,
                 None => Access::Stranger,
-            },
-            _ => Access::Stranger,
-        },
-        // A vendor user acts as back office (`Staff` with the role `vendor`), never as the
-        // customer the account also is.
+            }
+        }
+        // A vendor's user never acts as the customer its account also is.
         Principal::Vendor { .. } | Principal::Guest { .. } | Principal::Customer { .. } => {
             Access::Stranger
         }
@@ -212,6 +290,12 @@ fn allowed(access: Access, command: &VendorCommand) -> bool {
         | VendorCommand::UpdateDetails { .. }
         | VendorCommand::AddUser { .. }
         | VendorCommand::RemoveUser { .. } => matches!(access, Platform | Admin | VendorAdmin),
+        // On demand by its admin user, on schedule by the platform, or by the back office.
+        VendorCommand::RequestPayout { .. } => {
+            matches!(access, Platform | Admin | Staff | VendorAdmin)
+        }
+        // What the provider said: the runner that called it, or an admin who checked.
+        VendorCommand::RecordPayout { .. } => matches!(access, Platform | Admin),
     }
 }
 
@@ -335,6 +419,50 @@ impl Vendor {
         self.users.get(account).copied()
     }
 
+    /// The vendor's own id, from its application; empty before it, and for applications
+    /// recorded before the id was kept.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The currency of the vendor's money: its payouts', else its fixed commission fees';
+    /// `None` while it has neither.
+    pub fn currency(&self) -> Option<Currency> {
+        self.payouts
+            .first()
+            .map(|p| p.amount.currency)
+            .or_else(|| self.rules.iter().find_map(|r| r.fixed).map(|f| f.currency))
+    }
+
+    /// Every payout ever requested, in the order requested.
+    pub fn payouts(&self) -> &[PayoutView] {
+        &self.payouts
+    }
+
+    /// The payout with the id `payout_id`, if it was requested.
+    pub fn payout(&self, payout_id: &str) -> Option<&PayoutView> {
+        self.payouts.iter().find(|p| p.id == payout_id)
+    }
+
+    /// The payouts with `status`, added up in minor units. `i128`: the sum of every payout
+    /// ever requested (failed ones too) may leave `i64`.
+    fn payout_total(&self, status: PayoutStatus) -> i128 {
+        self.payouts
+            .iter()
+            .filter(|p| p.status == status)
+            .map(|p| i128::from(p.amount.amount_minor))
+            .sum()
+    }
+
+    /// The payouts with `status`, added up, in the vendor's currency (see
+    /// [`VendorView::payouts_outstanding`]).
+    fn payout_money(&self, status: PayoutStatus) -> Option<Money> {
+        // Never more than `i64::MAX`: requested and paid payouts together never exceed the
+        // `earned_available` (an `i64`) that allowed the latest of them.
+        let total = i64::try_from(self.payout_total(status)).unwrap_or(i64::MAX);
+        self.currency().map(|currency| Money::new(total, currency))
+    }
+
     /// Every commission rule ever set, by `effective_from`, equal ones in the order set: the
     /// order [`crate::commission`] expects.
     pub fn commission_rules(&self) -> &[CommissionRule] {
@@ -381,6 +509,7 @@ impl Vendor {
 
     fn apply(
         &self,
+        id: &str,
         command: &VendorCommand,
         by: &Principal,
     ) -> Result<Vec<VendorEvent>, VendorError> {
@@ -422,6 +551,7 @@ impl Vendor {
             };
         }
         Ok(vec![VendorEvent::VendorApplied {
+            vendor_id: id.to_string(),
             name: name.clone(),
             legal_name: legal_name.clone(),
             contact_email: contact_email.clone(),
@@ -514,8 +644,8 @@ impl Vendor {
             return Err(VendorError::RetroactiveRule);
         }
         if let Some(fee) = rule.fixed {
-            let other = self.rules.iter().filter_map(|r| r.fixed).next();
-            if other.is_some_and(|other| other.currency != fee.currency) {
+            // One currency across the vendor's fees and payouts.
+            if self.currency().is_some_and(|c| c != fee.currency) {
                 return Err(VendorError::CurrencyMismatch);
             }
         }
@@ -531,6 +661,111 @@ impl Vendor {
             at: now,
         }])
     }
+
+    /// Allows a payout if it fits in what the vendor earned less every payout under way or
+    /// made. The one place a vendor's payouts are serialized: one command at a time per
+    /// vendor, so two requests never both take the same money.
+    fn request_payout(
+        &self,
+        payout_id: &str,
+        amount: Money,
+        earned_available: Money,
+        minimum: Money,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<VendorEvent>, VendorError> {
+        if !visible_ascii(payout_id, MAX_PAYOUT_ID_CHARS) {
+            return Err(VendorError::InvalidPayoutId);
+        }
+        if let Some(payout) = self.payout(payout_id) {
+            // The same request again is a retry (whatever became of the payout since, and
+            // whatever the balance now is); another amount under the id is not. A failed
+            // payout is made again under a new id.
+            return if payout.amount == amount {
+                Ok(vec![])
+            } else {
+                Err(VendorError::PayoutConflict)
+            };
+        }
+        let currency = amount.currency;
+        if earned_available.currency != currency
+            || minimum.currency != currency
+            || self.currency().is_some_and(|c| c != currency)
+        {
+            return Err(VendorError::CurrencyMismatch);
+        }
+        if minimum.amount_minor < 0 {
+            return Err(VendorError::InvalidAmount);
+        }
+        if amount.amount_minor <= 0 || amount.amount_minor < minimum.amount_minor {
+            return Err(VendorError::BelowMinimum);
+        }
+        match self.status {
+            // A closed vendor is still paid what it earned: its final payout.
+            VendorStatus::Active | VendorStatus::Closed => {}
+            VendorStatus::Suspended => return Err(VendorError::PayoutsFrozen),
+            VendorStatus::New | VendorStatus::Applied | VendorStatus::Rejected => {
+                return Err(VendorError::InvalidTransition)
+            }
+        }
+        let committed =
+            self.payout_total(PayoutStatus::Requested) + self.payout_total(PayoutStatus::Paid);
+        if i128::from(amount.amount_minor) > i128::from(earned_available.amount_minor) - committed {
+            return Err(VendorError::InsufficientBalance);
+        }
+        Ok(vec![VendorEvent::VendorPayoutRequested {
+            payout_id: payout_id.to_string(),
+            amount,
+            destination: self.details.payout_account.clone(),
+            at: now,
+        }])
+    }
+
+    /// Records the provider's answer for a payout: once, and never a contradicting one.
+    fn record_payout(
+        &self,
+        payout_id: &str,
+        outcome: &PayoutOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<VendorEvent>, VendorError> {
+        if !visible_ascii(payout_id, MAX_PAYOUT_ID_CHARS) {
+            return Err(VendorError::InvalidPayoutId);
+        }
+        match outcome {
+            PayoutOutcome::Paid { transfer_id } => {
+                if !visible_ascii(transfer_id, MAX_TRANSFER_ID_CHARS) {
+                    return Err(VendorError::InvalidTransferId);
+                }
+            }
+            PayoutOutcome::Failed { reason } => check_reason(reason)?,
+        }
+        let payout = self.payout(payout_id).ok_or(VendorError::UnknownPayout)?;
+        // Whatever the vendor's status: the provider's answer is a fact to record.
+        match (payout.status, outcome) {
+            (PayoutStatus::Requested, PayoutOutcome::Paid { transfer_id }) => {
+                Ok(vec![VendorEvent::VendorPayoutPaid {
+                    payout_id: payout_id.to_string(),
+                    transfer_id: transfer_id.clone(),
+                    at: now,
+                }])
+            }
+            (PayoutStatus::Requested, PayoutOutcome::Failed { reason }) => {
+                Ok(vec![VendorEvent::VendorPayoutFailed {
+                    payout_id: payout_id.to_string(),
+                    reason: reason.clone(),
+                    at: now,
+                }])
+            }
+            // The same transfer again is a retry; another transfer would be a second payment.
+            (PayoutStatus::Paid, PayoutOutcome::Paid { transfer_id })
+                if payout.transfer_id.as_ref() == Some(transfer_id) =>
+            {
+                Ok(vec![])
+            }
+            // A failure again is a retry, whatever it says: the first reason stands.
+            (PayoutStatus::Failed, PayoutOutcome::Failed { .. }) => Ok(vec![]),
+            _ => Err(VendorError::PayoutConflict),
+        }
+    }
 }
 
 impl Decider for Vendor {
@@ -542,17 +777,19 @@ impl Decider for Vendor {
 
     fn decide(
         &self,
-        _id: &str,
+        id: &str,
         command: &VendorCommand,
         by: &Principal,
     ) -> Result<Vec<VendorEvent>, VendorError> {
         if let VendorCommand::Apply { .. } = command {
-            return self.apply(command, by);
+            return self.apply(id, command, by);
         }
         if self.application.is_none() {
             return Err(VendorError::NotFound);
         }
-        let access = access(&self.users, by);
+        // The stream id, which a command always has: the recorded one may be missing (see
+        // `Vendor::id`).
+        let access = access(&self.users, id, by);
         // A stranger learns nothing, not even that the vendor exists.
         if access == Access::Stranger {
             return Err(VendorError::NotFound);
@@ -562,7 +799,7 @@ impl Decider for Vendor {
         }
         match command {
             // Handled above; kept total so a new command cannot slip past the checks.
-            VendorCommand::Apply { .. } => self.apply(command, by),
+            VendorCommand::Apply { .. } => self.apply(id, command, by),
             VendorCommand::Approve { now } => match self.status {
                 VendorStatus::Applied => Ok(vec![VendorEvent::VendorApproved { at: *now }]),
                 VendorStatus::Active => Ok(vec![]),
@@ -646,6 +883,18 @@ impl Decider for Vendor {
                 },
                 *now,
             ),
+            VendorCommand::RequestPayout {
+                payout_id,
+                amount,
+                earned_available,
+                minimum,
+                now,
+            } => self.request_payout(payout_id, *amount, *earned_available, *minimum, *now),
+            VendorCommand::RecordPayout {
+                payout_id,
+                outcome,
+                now,
+            } => self.record_payout(payout_id, outcome, *now),
         }
     }
 
@@ -653,6 +902,7 @@ impl Decider for Vendor {
         self.updated_at = Some(event.at());
         match event {
             VendorEvent::VendorApplied {
+                vendor_id,
                 name,
                 legal_name,
                 contact_email,
@@ -661,6 +911,7 @@ impl Decider for Vendor {
                 applicant,
                 at,
             } => {
+                self.id = vendor_id.clone();
                 let details = Details {
                     name: name.clone(),
                     legal_name: legal_name.clone(),
@@ -742,11 +993,48 @@ impl Decider for Vendor {
                     },
                 );
             }
+            VendorEvent::VendorPayoutRequested {
+                payout_id,
+                amount,
+                destination,
+                at,
+            } => self.payouts.push(PayoutView {
+                id: payout_id.clone(),
+                amount: *amount,
+                destination: destination.clone(),
+                status: PayoutStatus::Requested,
+                transfer_id: None,
+                reason: None,
+                requested_at: *at,
+                settled_at: None,
+            }),
+            VendorEvent::VendorPayoutPaid {
+                payout_id,
+                transfer_id,
+                at,
+            } => {
+                if let Some(payout) = self.payouts.iter_mut().find(|p| p.id == *payout_id) {
+                    payout.status = PayoutStatus::Paid;
+                    payout.transfer_id = Some(transfer_id.clone());
+                    payout.settled_at = Some(*at);
+                }
+            }
+            VendorEvent::VendorPayoutFailed {
+                payout_id,
+                reason,
+                at,
+            } => {
+                if let Some(payout) = self.payouts.iter_mut().find(|p| p.id == *payout_id) {
+                    payout.status = PayoutStatus::Failed;
+                    payout.reason = Some(reason.clone());
+                    payout.settled_at = Some(*at);
+                }
+            }
         }
     }
 
     fn authorize_read(&self, by: &Principal) -> Result<(), VendorError> {
-        if self.application.is_some() && access(&self.users, by) != Access::Stranger {
+        if self.application.is_some() && access(&self.users, &self.id, by) != Access::Stranger {
             Ok(())
         } else {
             Err(VendorError::NotFound)
@@ -774,6 +1062,16 @@ impl Decider for Vendor {
             closing_reason: self.closing_reason.clone(),
             applied_at,
             updated_at: self.updated_at.unwrap_or(applied_at),
+            payouts: self
+                .payouts
+                .iter()
+                .rev()
+                .take(MAX_VIEW_PAYOUTS)
+                .cloned()
+                .collect(),
+            payout_count: self.payouts.len(),
+            payouts_outstanding: self.payout_money(PayoutStatus::Requested),
+            paid_out: self.payout_money(PayoutStatus::Paid),
         }
     }
 

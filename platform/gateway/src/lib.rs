@@ -1,4 +1,4 @@
-//! The payment-provider port and its adapters.
+//! The payment-provider ports and their adapters.
 //!
 //! The payment service (agora-workflows) talks to a card processor only through
 //! [`PaymentGateway`]. Two adapters implement it:
@@ -8,8 +8,13 @@
 //!   tables and its own log of the effects it really performed (for tests to count them).
 //! - [`StripeGateway`]: Stripe's PaymentIntents API over HTTPS.
 //!
+//! Marketplace vendors are paid through the second port, [`PayoutGateway`] (module
+//! [`payout`]): one idempotent transfer to the vendor's connected account per payout, with
+//! [`TestPayouts`] (Postgres, like the test gateway) and [`StripeConnectPayouts`] (Stripe
+//! Connect transfers) as adapters. Both ports keep the invariants below.
+//!
 //! [`webhook`] verifies and parses the provider's webhooks into the payment's
-//! [`ProviderEventKind`](agora_payment::ProviderEventKind).
+//! [`ProviderEventKind`].
 //!
 //! This crate does IO (HTTP, Postgres); the payment aggregate itself stays pure.
 //!
@@ -17,10 +22,14 @@
 //! - **Every call carries an idempotency key.** The same key with the same parameters returns
 //!   the first outcome without repeating the effect; the same key with other parameters is
 //!   `Rejected { code: "idempotency_key_reused" }`. Callers derive keys from the payment
-//!   (`<payment id>/capture`), never from the attempt, so a retry can never charge twice.
+//!   (`<payment id>/capture`) or the payout (`<payout id>/transfer`), never from the attempt,
+//!   so a retry can never charge or pay twice.
 //! - **[`GatewayError::Timeout`] means the outcome is unknown**: the provider may have
 //!   performed the operation. The only correct reaction is to retry with the *same* key (or to
 //!   wait for the webhook). [`GatewayError::Unavailable`] means nothing happened.
+//! - The Postgres-backed test providers store a key's row and response in the transaction that
+//!   performs the effect, so a concurrent call with the key waits and replays, and a process
+//!   killed midway leaves neither.
 //! - **No card numbers, ever.** Payment methods are provider tokens (`pm_card_visa`); a raw
 //!   card number is refused before anything is stored or sent.
 //! - Secrets (the Stripe secret key, webhook secrets) never appear in `Debug` output or logs.
@@ -28,10 +37,15 @@
 use agora_kernel::Money;
 pub use agora_payment::{AuthorizationOutcome, ProviderEventKind};
 
+mod idempotency;
+pub mod payout;
 pub mod stripe;
 pub mod test;
 pub mod webhook;
 
+pub use payout::{
+    PayoutGateway, PerformedTransfer, StripeConnectPayouts, TestPayouts, Transfer, TransferRequest,
+};
 pub use stripe::{StripeConfig, StripeGateway};
 pub use test::TestGateway;
 pub use webhook::{

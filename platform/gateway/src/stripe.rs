@@ -59,16 +59,27 @@ impl std::fmt::Debug for StripeConfig {
 }
 
 /// The Stripe adapter. Cheap to clone (reqwest's client is a shared pool).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct StripeGateway {
+    api: StripeApi,
+}
+
+/// What every call to Stripe shares, whichever API it uses (PaymentIntents here, Connect
+/// transfers in [`crate::payout::stripe`]): the client, the credentials, the pinned version and
+/// the mapping of answers to [`GatewayError`].
+#[derive(Clone)]
+pub(crate) struct StripeApi {
+    /// Built once: it holds the connection pool and the timeout of every request.
     client: reqwest::Client,
+    /// Without a trailing slash, so paths can be appended.
     api_base: String,
+    /// Sent as the bearer token; never printed.
     secret_key: String,
 }
 
-impl std::fmt::Debug for StripeGateway {
+impl std::fmt::Debug for StripeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StripeGateway")
+        f.debug_struct("StripeApi")
             .field("api_base", &self.api_base)
             .finish_non_exhaustive()
     }
@@ -113,13 +124,13 @@ struct Refund {
 }
 
 /// A 4xx answer (other than 409 and 429).
-struct Refusal {
+pub(crate) struct Refusal {
     status: StatusCode,
     error: StripeError,
 }
 
 impl Refusal {
-    fn into_rejected(self) -> GatewayError {
+    pub(crate) fn into_rejected(self) -> GatewayError {
         let code = if self.error.kind.as_deref() == Some("idempotency_error") {
             "idempotency_key_reused".to_string()
         } else {
@@ -199,18 +210,27 @@ fn minor_units(money: Money) -> String {
 
 impl StripeGateway {
     pub fn new(config: StripeConfig) -> anyhow::Result<StripeGateway> {
+        Ok(StripeGateway {
+            api: StripeApi::new(config)?,
+        })
+    }
+}
+
+impl StripeApi {
+    pub(crate) fn new(config: StripeConfig) -> anyhow::Result<StripeApi> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("agora-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(StripeGateway {
+        Ok(StripeApi {
             client,
             api_base: config.api_base.trim_end_matches('/').to_string(),
             secret_key: config.secret_key,
         })
     }
 
-    async fn post<T: serde::de::DeserializeOwned>(
+    /// A form-encoded POST carrying our idempotency key as Stripe's `Idempotency-Key`.
+    pub(crate) async fn post<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         idempotency_key: &str,
@@ -306,6 +326,7 @@ impl PaymentGateway for StripeGateway {
             ("metadata[agora_order_id]", req.order_id.clone()),
         ];
         match self
+            .api
             .post::<Intent>("/v1/payment_intents", &req.idempotency_key, &form)
             .await?
         {
@@ -337,6 +358,7 @@ impl PaymentGateway for StripeGateway {
     ) -> Result<AuthorizationOutcome, GatewayError> {
         let id = checked_id(provider_ref)?;
         match self
+            .api
             .get::<Intent>(&format!("/v1/payment_intents/{id}"))
             .await?
         {
@@ -355,14 +377,15 @@ impl PaymentGateway for StripeGateway {
     ) -> Result<(), GatewayError> {
         let id = checked_id(provider_ref)?;
         let form = [("amount_to_capture", minor_units(amount))];
-        self.post::<serde_json::Value>(
-            &format!("/v1/payment_intents/{id}/capture"),
-            idempotency_key,
-            &form,
-        )
-        .await?
-        .map(drop)
-        .map_err(Refusal::into_rejected)
+        self.api
+            .post::<serde_json::Value>(
+                &format!("/v1/payment_intents/{id}/capture"),
+                idempotency_key,
+                &form,
+            )
+            .await?
+            .map(drop)
+            .map_err(Refusal::into_rejected)
     }
 
     #[tracing::instrument(name = "stripe.void", skip_all,
@@ -370,6 +393,7 @@ impl PaymentGateway for StripeGateway {
     async fn void(&self, idempotency_key: &str, provider_ref: &str) -> Result<(), GatewayError> {
         let id = checked_id(provider_ref)?;
         match self
+            .api
             .post::<serde_json::Value>(
                 &format!("/v1/payment_intents/{id}/cancel"),
                 idempotency_key,
@@ -411,6 +435,7 @@ impl PaymentGateway for StripeGateway {
             ("metadata[agora_order_id]", order_id.to_string()),
         ];
         let refund = self
+            .api
             .post::<Refund>("/v1/refunds", idempotency_key, &form)
             .await?
             .map_err(Refusal::into_rejected)?;

@@ -41,9 +41,10 @@
 use agora_kernel::Money;
 use agora_payment::AuthorizationOutcome;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use crate::idempotency::{self, db, positive, Begun, Keys};
 use crate::{looks_like_card_number, AuthorizeRequest, GatewayError, PaymentGateway};
 
 const SCHEMA: &str = r#"
@@ -93,6 +94,8 @@ CREATE TABLE IF NOT EXISTS test_gateway_lost_answers (
 /// Serialises schema creation between processes starting at once (`CREATE TABLE IF NOT
 /// EXISTS` alone races on Postgres' catalog).
 const SCHEMA_LOCK: i64 = 0x7465_7374_6777; // "testgw"
+
+const KEYS: Keys = Keys::new("test_gateway_requests", "test_gateway_lost_answers");
 
 /// Stripe's test mode, played by Postgres. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
@@ -189,6 +192,15 @@ enum Stored {
     Rejected { code: String, message: String },
 }
 
+impl idempotency::Response for Stored {
+    fn key_reused() -> Stored {
+        Stored::rejected(
+            "idempotency_key_reused",
+            "the idempotency key was already used with other parameters",
+        )
+    }
+}
+
 impl Stored {
     fn rejected(code: &str, message: impl Into<String>) -> Stored {
         Stored::Rejected {
@@ -231,13 +243,6 @@ impl Stored {
     }
 }
 
-/// Either the response of an earlier call with the same key, or an open transaction that holds
-/// the key's row and must perform the operation.
-enum Begun {
-    Replay(Stored),
-    Fresh(Transaction<'static, Postgres>),
-}
-
 /// An intent as an operation needs it, read under a row lock.
 struct Intent {
     status: String,
@@ -249,10 +254,6 @@ struct Intent {
     payment_method: String,
 }
 
-fn db(e: sqlx::Error) -> GatewayError {
-    GatewayError::Unavailable(format!("test gateway database: {e}"))
-}
-
 fn unexpected_state(action: &str, status: &str) -> Stored {
     Stored::rejected(
         "payment_intent_unexpected_state",
@@ -260,31 +261,10 @@ fn unexpected_state(action: &str, status: &str) -> Stored {
     )
 }
 
-fn positive(amount: Money) -> Result<(), GatewayError> {
-    if amount.amount_minor <= 0 {
-        return Err(GatewayError::rejected(
-            "amount_too_small",
-            "the amount must be positive",
-        ));
-    }
-    Ok(())
-}
-
 impl TestGateway {
     /// Connects the gateway to `pool`, creating its tables if they are missing.
     pub async fn new(pool: PgPool) -> anyhow::Result<TestGateway> {
-        use anyhow::Context;
-        let mut tx = pool.begin().await.context("begin test gateway schema")?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SCHEMA_LOCK)
-            .execute(&mut *tx)
-            .await
-            .context("lock test gateway schema")?;
-        sqlx::raw_sql(SCHEMA)
-            .execute(&mut *tx)
-            .await
-            .context("create test gateway tables")?;
-        tx.commit().await.context("commit test gateway schema")?;
+        idempotency::create_schema(&pool, SCHEMA_LOCK, SCHEMA, "test gateway").await?;
         Ok(TestGateway { pool })
     }
 
@@ -366,77 +346,7 @@ impl TestGateway {
             (Some(Later::RefundAnswerLost), "refund") => LOST_REFUND_ANSWERS,
             _ => return Ok(false),
         };
-        let lost: i32 = sqlx::query_scalar(
-            "INSERT INTO test_gateway_lost_answers (idempotency_key, lost) VALUES ($1, 1) \
-             ON CONFLICT (idempotency_key) DO UPDATE SET lost = test_gateway_lost_answers.lost + 1 \
-             RETURNING lost",
-        )
-        .bind(key)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(lost <= limit)
-    }
-
-    /// Claims `key` for this call, or returns what an earlier call with it answered. A
-    /// concurrent call with the same key blocks on the insert until the first commits.
-    async fn begin(
-        &self,
-        key: &str,
-        operation: &str,
-        fingerprint: &str,
-    ) -> Result<Begun, GatewayError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        sqlx::query(
-            "INSERT INTO test_gateway_requests (idempotency_key, operation, fingerprint) \
-             VALUES ($1, $2, $3) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(operation)
-        .bind(fingerprint)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let row = sqlx::query(
-            "SELECT fingerprint, response FROM test_gateway_requests \
-             WHERE idempotency_key = $1 FOR UPDATE",
-        )
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        let stored_fingerprint: String = row.try_get("fingerprint").map_err(db)?;
-        if stored_fingerprint != fingerprint {
-            return Ok(Begun::Replay(Stored::rejected(
-                "idempotency_key_reused",
-                "the idempotency key was already used with other parameters",
-            )));
-        }
-        let response: Option<serde_json::Value> = row.try_get("response").map_err(db)?;
-        match response {
-            None => Ok(Begun::Fresh(tx)),
-            Some(json) => serde_json::from_value(json)
-                .map(Begun::Replay)
-                .map_err(|e| GatewayError::Unavailable(format!("stored response: {e}"))),
-        }
-    }
-
-    /// Stores the response with the key and commits the effect with it.
-    async fn finish(
-        mut tx: Transaction<'static, Postgres>,
-        key: &str,
-        response: &Stored,
-    ) -> Result<(), GatewayError> {
-        let json = serde_json::to_value(response)
-            .map_err(|e| GatewayError::Unavailable(format!("encode response: {e}")))?;
-        sqlx::query("UPDATE test_gateway_requests SET response = $2 WHERE idempotency_key = $1")
-            .bind(key)
-            .bind(json)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        // A failed commit may still have committed: that is exactly an unknown outcome.
-        tx.commit().await.map_err(|_| GatewayError::Timeout)
+        KEYS.lose_answer(&self.pool, key, limit).await
     }
 
     async fn lock_intent(
@@ -740,8 +650,8 @@ impl PaymentGateway for TestGateway {
             "authorize|{}|{}|{}|{}",
             req.order_id, req.amount.amount_minor, req.amount.currency, req.payment_method
         );
-        let mut tx = match self
-            .begin(&req.idempotency_key, "authorize", &fingerprint)
+        let mut tx = match KEYS
+            .begin::<Stored>(&self.pool, &req.idempotency_key, "authorize", &fingerprint)
             .await?
         {
             Begun::Replay(stored) => return stored.into_authorization(),
@@ -750,7 +660,7 @@ impl PaymentGateway for TestGateway {
         let stored = Self::perform_authorize(&mut tx, req, card)
             .await
             .map_err(db)?;
-        Self::finish(tx, &req.idempotency_key, &stored).await?;
+        KEYS.finish(tx, &req.idempotency_key, &stored).await?;
         if card == Card::TimeoutAfterCharge {
             // The ambiguous case: the provider authorized, the answer was lost on the way.
             return Err(GatewayError::Timeout);
@@ -818,13 +728,16 @@ impl PaymentGateway for TestGateway {
             "capture|{provider_ref}|{}|{}",
             amount.amount_minor, amount.currency
         );
-        let stored = match self.begin(idempotency_key, "capture", &fingerprint).await? {
+        let stored = match KEYS
+            .begin(&self.pool, idempotency_key, "capture", &fingerprint)
+            .await?
+        {
             Begun::Replay(stored) => stored,
             Begun::Fresh(mut tx) => {
                 let stored = Self::perform_capture(&mut tx, provider_ref, amount)
                     .await
                     .map_err(db)?;
-                Self::finish(tx, idempotency_key, &stored).await?;
+                KEYS.finish(tx, idempotency_key, &stored).await?;
                 stored
             }
         };
@@ -842,14 +755,17 @@ impl PaymentGateway for TestGateway {
         fields(key = %idempotency_key, provider_ref = %provider_ref))]
     async fn void(&self, idempotency_key: &str, provider_ref: &str) -> Result<(), GatewayError> {
         let fingerprint = format!("void|{provider_ref}");
-        let mut tx = match self.begin(idempotency_key, "void", &fingerprint).await? {
+        let mut tx = match KEYS
+            .begin::<Stored>(&self.pool, idempotency_key, "void", &fingerprint)
+            .await?
+        {
             Begun::Replay(stored) => return stored.into_done(),
             Begun::Fresh(tx) => tx,
         };
         let stored = Self::perform_void(&mut tx, provider_ref)
             .await
             .map_err(db)?;
-        Self::finish(tx, idempotency_key, &stored).await?;
+        KEYS.finish(tx, idempotency_key, &stored).await?;
         stored.into_done()
     }
 
@@ -868,13 +784,16 @@ impl PaymentGateway for TestGateway {
             "refund|{provider_ref}|{}|{}|{refund_id}|{order_id}",
             amount.amount_minor, amount.currency
         );
-        let stored = match self.begin(idempotency_key, "refund", &fingerprint).await? {
+        let stored = match KEYS
+            .begin(&self.pool, idempotency_key, "refund", &fingerprint)
+            .await?
+        {
             Begun::Replay(stored) => stored,
             Begun::Fresh(mut tx) => {
                 let stored = Self::perform_refund(&mut tx, provider_ref, amount)
                     .await
                     .map_err(db)?;
-                Self::finish(tx, idempotency_key, &stored).await?;
+                KEYS.finish(tx, idempotency_key, &stored).await?;
                 stored
             }
         };

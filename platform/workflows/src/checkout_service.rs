@@ -227,6 +227,10 @@ impl CheckoutService {
                     title: title.chars().take(500).collect(),
                     unit_price: variant.price,
                     quantity: line.quantity,
+                    // The seller and the category as they are at the sale: the vendor's
+                    // sub-order and the commission rule its line falls under.
+                    vendor_id: Some(product.vendor_id.clone()),
+                    category_id: product.category_id.clone(),
                 })
             })
             .collect::<Result<Vec<_>, ErrorBody>>()?;

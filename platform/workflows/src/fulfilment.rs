@@ -681,6 +681,23 @@ impl Fulfilment {
     }
 }
 
+/// The vendor a parcel of `lines` belongs to: the one vendor selling every one of them, so
+/// that vendor's users see and hand over the parcel; `None` for the shop's own goods and for a
+/// parcel staff packed across vendors.
+pub fn parcel_vendor(order: &OrderView, lines: &[ShipmentLine]) -> Option<String> {
+    let mut vendors = lines.iter().map(|l| {
+        order
+            .lines
+            .iter()
+            .find(|o| o.sku == l.sku)
+            .and_then(|o| o.vendor_id.clone())
+    });
+    let first = vendors.next()??;
+    vendors
+        .all(|v| v.as_deref() == Some(first.as_str()))
+        .then_some(first)
+}
+
 /// The shipment that carries `lines` of `order`: titles and the address from the order.
 pub fn shipment_create(
     order: &OrderView,
@@ -705,6 +722,7 @@ pub fn shipment_create(
         .collect::<Result<Vec<_>, ErrorBody>>()?;
     Ok(ShipmentCommand::Create {
         order_id: order.id.clone(),
+        vendor_id: parcel_vendor(order, &lines),
         lines,
         address: order.shipping_address.clone(),
         now: Utc::now(),

@@ -27,6 +27,8 @@ fn plan(hash: &str) -> CheckoutPlan {
             title: "Tee".into(),
             unit_price: eur(1500),
             quantity: 2,
+            vendor_id: None,
+            category_id: None,
         }],
         shipping_address: Address {
             name: "Ada".into(),

@@ -20,6 +20,14 @@ fn staff(role: &str) -> Principal {
     }
 }
 
+/// A user of vendor `vendor`.
+fn vendor(vendor: &str) -> Principal {
+    Principal::Vendor {
+        id: "vic".into(),
+        vendor: vendor.into(),
+    }
+}
+
 fn shoppers() -> [Principal; 2] {
     [
         Principal::Guest {
@@ -55,14 +63,27 @@ fn address() -> Address {
 fn create_with(lines: Vec<ShipmentLine>) -> ShipmentCommand {
     ShipmentCommand::Create {
         order_id: "order-1".into(),
+        vendor_id: None,
         lines,
         address: address(),
         now: t(0),
     }
 }
 
+/// A parcel of the shop's own lines.
 fn create() -> ShipmentCommand {
     create_with(vec![line("TEE-BLACK-M", 2), line("MUG-1", 1)])
+}
+
+/// The same parcel, of `vendor_id`'s lines.
+fn create_for(vendor_id: Option<&str>) -> ShipmentCommand {
+    ShipmentCommand::Create {
+        order_id: "order-1".into(),
+        vendor_id: vendor_id.map(str::to_string),
+        lines: vec![line("TEE-BLACK-M", 2), line("MUG-1", 1)],
+        address: address(),
+        now: t(0),
+    }
 }
 
 fn hand_over(carrier: &str, tracking_number: &str) -> ShipmentCommand {
@@ -90,8 +111,13 @@ fn cancel() -> ShipmentCommand {
 }
 
 fn created() -> ShipmentEvent {
+    created_for(None)
+}
+
+fn created_for(vendor_id: Option<&str>) -> ShipmentEvent {
     ShipmentEvent::ShipmentCreated {
         order_id: "order-1".into(),
+        vendor_id: vendor_id.map(str::to_string),
         lines: vec![line("TEE-BLACK-M", 2), line("MUG-1", 1)],
         address: address(),
         at: t(0),
@@ -311,6 +337,7 @@ fn an_order_id_is_non_blank_and_at_most_64_characters() {
             system(),
             ShipmentCommand::Create {
                 order_id,
+                vendor_id: None,
                 lines: vec![line("TEE", 1)],
                 address: address(),
                 now: t(0),
@@ -337,6 +364,7 @@ fn an_address_needs_its_fields_and_a_two_letter_country() {
             system(),
             ShipmentCommand::Create {
                 order_id: "order-1".into(),
+                vendor_id: None,
                 lines: vec![line("TEE", 1)],
                 address: bad,
                 now: t(0),
@@ -355,6 +383,303 @@ fn commands_on_a_shipment_that_does_not_exist_are_not_found() {
     ] {
         check(vec![], system(), command, Err(ShipmentError::NotFound));
     }
+}
+
+// Vendors
+
+/// Packing the lines of vendor `acme`.
+fn acme_packing() -> Vec<ShipmentEvent> {
+    vec![created_for(Some("acme"))]
+}
+
+/// `acme`'s parcel, handed to DHL.
+fn acme_shipped() -> Vec<ShipmentEvent> {
+    vec![created_for(Some("acme")), handed_over()]
+}
+
+#[test]
+fn a_vendor_creates_a_parcel_of_its_own_lines() {
+    check(
+        vec![],
+        vendor("acme"),
+        create_for(Some("acme")),
+        Ok(vec![created_for(Some("acme"))]),
+    );
+    let shipment = state(&acme_packing());
+    assert_eq!(shipment.vendor_id(), Some("acme"));
+    assert_eq!(shipment.status(), ShipmentStatus::Packing);
+}
+
+#[test]
+fn a_vendor_may_not_create_a_parcel_of_another_vendor_or_of_the_shop() {
+    for vendor_id in [Some("globex"), None, Some("acme ")] {
+        for given in [vec![], packing(), acme_packing()] {
+            // Refused before anything is looked at: nothing is recorded, and whether the
+            // stream exists is not revealed.
+            check(
+                given,
+                vendor("acme"),
+                create_for(vendor_id),
+                Err(ShipmentError::Forbidden),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_platform_admins_and_staff_create_parcels_of_any_vendor() {
+    for by in [system(), staff("admin"), staff("staff")] {
+        for vendor_id in [Some("acme"), Some("globex"), None] {
+            check(
+                vec![],
+                by.clone(),
+                create_for(vendor_id),
+                Ok(vec![created_for(vendor_id)]),
+            );
+        }
+    }
+    check(
+        vec![],
+        staff("auditor"),
+        create_for(Some("acme")),
+        Err(ShipmentError::Forbidden),
+    );
+}
+
+#[test]
+fn a_vendors_create_on_a_taken_id_is_a_conflict_like_anyone_elses() {
+    for given in [packing(), vec![created_for(Some("globex"))], acme_packing()] {
+        check(
+            given,
+            vendor("acme"),
+            create_for(Some("acme")),
+            Err(ShipmentError::AlreadyExists),
+        );
+    }
+}
+
+#[test]
+fn a_vendor_id_is_1_to_64_characters_without_spaces_or_controls() {
+    let too_long = "v".repeat(MAX_VENDOR_ID_CHARS + 1);
+    for vendor_id in [
+        "",
+        " ",
+        "ac me",
+        " acme",
+        "acme\n",
+        "ac\u{0}me",
+        "ac\u{7f}me",
+        &too_long,
+    ] {
+        check(
+            vec![],
+            system(),
+            create_for(Some(vendor_id)),
+            Err(ShipmentError::InvalidVendorId),
+        );
+    }
+    let longest = "é".repeat(MAX_VENDOR_ID_CHARS);
+    for vendor_id in ["acme", "0b7e6c1e-7d4f-4c38-9a57-3f1f2f8f0c11", &longest] {
+        check(
+            vec![],
+            system(),
+            create_for(Some(vendor_id)),
+            Ok(vec![created_for(Some(vendor_id))]),
+        );
+    }
+}
+
+#[test]
+fn a_vendor_reads_hands_over_and_cancels_its_own_parcels() {
+    assert_eq!(
+        state(&acme_packing()).authorize_read(&vendor("acme")),
+        Ok(())
+    );
+    assert_eq!(
+        state(&acme_shipped()).authorize_read(&vendor("acme")),
+        Ok(())
+    );
+    check(
+        acme_packing(),
+        vendor("acme"),
+        hand_over("DHL", "JD014600003SE"),
+        Ok(vec![handed_over()]),
+    );
+    check(
+        acme_packing(),
+        vendor("acme"),
+        cancel(),
+        Ok(vec![cancelled()]),
+    );
+    // Retries and refusals of state are the same as for the warehouse.
+    check(
+        acme_shipped(),
+        vendor("acme"),
+        hand_over("DHL", "JD014600003SE"),
+        Ok(vec![]),
+    );
+    check(
+        acme_shipped(),
+        vendor("acme"),
+        cancel(),
+        Err(ShipmentError::InvalidTransition),
+    );
+}
+
+#[test]
+fn to_a_vendor_a_parcel_of_another_vendor_or_of_the_shop_does_not_exist() {
+    let others = [
+        vec![created_for(Some("globex"))],
+        vec![created_for(Some("globex")), handed_over()],
+        packing(),
+        shipped(),
+    ];
+    for given in others {
+        for command in [
+            hand_over("DHL", "JD014600003SE"),
+            cancel(),
+            track("evt-1", TrackingStatus::InTransit, 100),
+        ] {
+            check(
+                given.clone(),
+                vendor("acme"),
+                command,
+                Err(ShipmentError::NotFound),
+            );
+        }
+        assert_eq!(
+            state(&given).authorize_read(&vendor("acme")),
+            Err(ShipmentError::NotFound)
+        );
+    }
+    // ... exactly as a parcel that does not exist.
+    for command in [hand_over("DHL", "JD1"), cancel()] {
+        check(
+            vec![],
+            vendor("acme"),
+            command,
+            Err(ShipmentError::NotFound),
+        );
+    }
+    assert_eq!(
+        Shipment::default().authorize_read(&vendor("acme")),
+        Err(ShipmentError::NotFound)
+    );
+}
+
+#[test]
+fn a_vendor_records_no_tracking_even_on_its_own_parcel() {
+    check(
+        acme_shipped(),
+        vendor("acme"),
+        track("evt-1", TrackingStatus::InTransit, 100),
+        Err(ShipmentError::Forbidden),
+    );
+}
+
+#[test]
+fn the_back_office_handles_a_vendors_parcel_as_any_other() {
+    for by in [system(), staff("admin"), staff("staff"), staff("auditor")] {
+        assert_eq!(state(&acme_shipped()).authorize_read(&by), Ok(()), "{by:?}");
+    }
+    for by in [system(), staff("admin"), staff("staff")] {
+        check(
+            acme_packing(),
+            by.clone(),
+            hand_over("DHL", "JD014600003SE"),
+            Ok(vec![handed_over()]),
+        );
+        check(acme_packing(), by, cancel(), Ok(vec![cancelled()]));
+    }
+    check(
+        acme_shipped(),
+        system(),
+        track("evt-1", TrackingStatus::InTransit, 1000),
+        Ok(vec![tracked(
+            "evt-1",
+            TrackingStatus::InTransit,
+            ShipmentStatus::Shipped,
+            1000,
+        )]),
+    );
+    check(
+        acme_packing(),
+        staff("auditor"),
+        cancel(),
+        Err(ShipmentError::Forbidden),
+    );
+    for by in shoppers() {
+        assert_eq!(
+            state(&acme_shipped()).authorize_read(&by),
+            Err(ShipmentError::NotFound)
+        );
+    }
+}
+
+#[test]
+fn the_view_names_the_vendor_of_the_parcel() {
+    assert_eq!(
+        state(&acme_shipped()).view(ID, 2).vendor_id.as_deref(),
+        Some("acme")
+    );
+    let shop = state(&shipped()).view(ID, 2);
+    assert_eq!(shop.vendor_id, None);
+    // Absent rather than null, so the view of the shop's parcel keeps its old shape.
+    let json = serde_json::to_value(&shop).expect("serializes");
+    assert!(json.get("vendor_id").is_none(), "{json}");
+    let json = serde_json::to_value(state(&acme_shipped()).view(ID, 2)).expect("serializes");
+    assert_eq!(json["vendor_id"], "acme");
+}
+
+#[test]
+fn events_recorded_before_vendors_still_read_as_the_shops_parcels() {
+    let stored = serde_json::json!({"ShipmentCreated": {
+        "order_id": "order-1",
+        "lines": [
+            {"sku": "TEE-BLACK-M", "title": "Product TEE-BLACK-M", "quantity": 2},
+            {"sku": "MUG-1", "title": "Product MUG-1", "quantity": 1}
+        ],
+        "address": serde_json::to_value(address()).expect("serializes"),
+        "at": t(0)
+    }});
+    let event: ShipmentEvent = serde_json::from_value(stored.clone()).expect("parses");
+    assert_eq!(event, created());
+    // And the shop's own parcel is still written in that shape, byte for byte.
+    assert_eq!(serde_json::to_value(&event).expect("serializes"), stored);
+    let shipment = state(&[event]);
+    assert_eq!(shipment.vendor_id(), None);
+    assert_eq!(
+        shipment.authorize_read(&vendor("acme")),
+        Err(ShipmentError::NotFound)
+    );
+    // A state stored before vendors reads back too.
+    let mut json = serde_json::to_value(state(&shipped())).expect("serializes");
+    assert!(json["packing"].get("vendor_id").is_none(), "{json}");
+    json["packing"]
+        .as_object_mut()
+        .expect("packing is an object")
+        .remove("vendor_id");
+    assert_eq!(
+        serde_json::from_value::<Shipment>(json).expect("parses"),
+        state(&shipped())
+    );
+}
+
+#[test]
+fn a_vendors_parcel_round_trips_through_json() {
+    for event in acme_shipped() {
+        let json = serde_json::to_value(&event).expect("serializes");
+        assert_eq!(
+            serde_json::from_value::<ShipmentEvent>(json).expect("parses"),
+            event
+        );
+    }
+    let shipment = state(&acme_shipped());
+    let json = serde_json::to_string(&shipment).expect("serializes");
+    assert_eq!(
+        serde_json::from_str::<Shipment>(&json).expect("parses"),
+        shipment
+    );
 }
 
 // HandOver
@@ -868,6 +1193,7 @@ fn the_view_shows_the_lines_the_carrier_and_the_tracking_history() {
             id: ID.into(),
             version: 4,
             order_id: "order-1".into(),
+            vendor_id: None,
             status: ShipmentStatus::Delivered,
             lines: vec![line("TEE-BLACK-M", 2), line("MUG-1", 1)],
             address: address(),
@@ -959,4 +1285,14 @@ async fn the_cqrs_es_aggregate_delegates_to_decide() {
         })
         .await
         .then_expect_error(ShipmentError::NotHandedOver);
+    // A vendor creating for another vendor records nothing.
+    TestFramework::<Shipment>::with(())
+        .given_no_previous_events()
+        .when_async(CqrsEnvelope {
+            id: ID.into(),
+            by: vendor("acme"),
+            command: create_for(Some("globex")),
+        })
+        .await
+        .then_expect_error(ShipmentError::Forbidden);
 }

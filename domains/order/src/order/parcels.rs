@@ -1,6 +1,9 @@
 //! Parcels and returns: which units of the order left in which parcel, where each parcel is,
 //! and which delivered units are being returned. The order owns these counts so that no unit
 //! is packed twice and none is returned twice, whatever the shipments and returns do.
+//! The parcels also give the order its status from `confirmed` on, and each sub-order its
+//! own, by one rule ([`Order::fulfilment_status`]). A parcel may hold the lines of several
+//! sellers when staff pack it; a vendor packs only its own (see the `marketplace` module).
 
 use std::collections::BTreeSet;
 
@@ -10,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::MAX_TRACKING_CHARS;
 use super::{present, Order, MAX_CARRIER_CHARS, MAX_ID_CHARS, MAX_LINES, MAX_QUANTITY};
-use crate::{LineUnits, OrderError, OrderEvent, OrderStatus, ParcelStatus};
+use crate::{LineUnits, OrderError, OrderEvent, OrderLine, OrderStatus, ParcelStatus};
 
 /// The longest tracking link a parcel keeps.
 pub const MAX_TRACKING_URL_CHARS: usize = 500;
@@ -158,10 +161,13 @@ impl Order {
         self.live_parcels().next().is_some()
     }
 
-    /// The status the order's parcels give it, from `Confirmed` on: `Delivered` once every
-    /// unit was delivered, `Shipped` once every unit left, `PartiallyShipped` once some did.
-    /// A status off that path (cancelled, refunded) stays.
-    pub(super) fn parcel_status(&self) -> OrderStatus {
+    /// The status the parcels give `lines`, from `Confirmed` on: `Delivered` once every unit
+    /// of them was delivered, `Shipped` once every unit left, `PartiallyShipped` once some did.
+    /// Before that, or off that path (cancelled, refunded), and for an order shipped the old
+    /// way, it is the order's status. One rule for the whole order (all its lines, which is
+    /// how its status is recorded) and for each sub-order (the lines of one seller: see
+    /// `Order::sub_order_views`).
+    pub(super) fn fulfilment_status(&self, lines: &[OrderLine]) -> OrderStatus {
         if !matches!(
             self.status,
             OrderStatus::Confirmed
@@ -172,12 +178,15 @@ impl Order {
         {
             return self.status;
         }
-        let units: i64 = self.lines().iter().map(|l| l.quantity).sum();
+        let units: i64 = lines.iter().map(|l| l.quantity).sum();
+        // Every parcel line is a line of the order, so for all its lines this counts every
+        // unit in the parcels.
         let count = |which: fn(&Parcel) -> bool| -> i64 {
             self.live_parcels()
                 .filter(|p| which(p))
                 .flat_map(|p| p.lines.iter())
-                .map(|l| l.quantity)
+                .filter(|u| lines.iter().any(|l| l.sku == u.sku))
+                .map(|u| u.quantity)
                 .sum()
         };
         let dispatched = count(|p| p.status.dispatched());
@@ -428,7 +437,7 @@ impl Order {
                         parcel.delivered_at = Some(*at);
                     }
                 }
-                self.status = self.parcel_status();
+                self.status = self.fulfilment_status(self.lines());
                 let note = match (carrier, tracking_number) {
                     (Some(c), Some(t)) => Some(format!("{c} {t}")),
                     _ => None,

@@ -75,6 +75,8 @@ fn line(code: &str, quantity: i64, unit_price: i64) -> OrderLine {
         title: format!("Product {code}"),
         unit_price: eur(unit_price),
         quantity,
+        vendor_id: None,
+        category_id: None,
     }
 }
 
@@ -1305,6 +1307,8 @@ fn the_view_shows_the_order_and_never_the_token_hash() {
             title: "Product A".into(),
             unit_price: eur(1000),
             quantity: 2,
+            vendor_id: None,
+            category_id: None,
             line_total: eur(2000),
             discount: eur(0),
             // 20 % on top: what a refund of its units can give back at most.
@@ -1790,4 +1794,5 @@ fn a_line_refund_of_an_order_taxed_with_prices_including_tax_is_within_the_price
     );
 }
 
+mod marketplace;
 mod parcels;

@@ -59,6 +59,14 @@ fn staff(role: &str) -> Principal {
     }
 }
 
+/// A user of vendor `vendor`.
+fn vendor(vendor: &str) -> Principal {
+    Principal::Vendor {
+        id: "vic".into(),
+        vendor: vendor.into(),
+    }
+}
+
 fn eur(amount_minor: i64) -> Money {
     Money::new(amount_minor, Currency::EUR)
 }
@@ -78,7 +86,14 @@ fn line(code: &str, quantity: i64, reason: ReturnReason) -> ReturnLine {
         quantity,
         reason,
         note: None,
+        vendor_id: None,
     }
+}
+
+/// A line sold by `vendor_id`.
+fn sold_by(vendor_id: &str, mut line: ReturnLine) -> ReturnLine {
+    line.vendor_id = Some(vendor_id.into());
+    line
 }
 
 /// Two units of A arrived damaged; one of B does not fit.
@@ -1249,6 +1264,356 @@ fn the_platform_the_back_office_auditors_and_the_owner_read_a_return() {
     );
 }
 
+// Marketplace vendors.
+
+/// Both lines of `lines()`, sold by `vendor_id`.
+fn lines_of(vendor_id: &str) -> Vec<ReturnLine> {
+    lines().into_iter().map(|l| sold_by(vendor_id, l)).collect()
+}
+
+/// A (guest's) return of lines all sold by `acme`, requested.
+fn acme_requested() -> Vec<ReturnEvent> {
+    vec![requested_with(guest_owner(), lines_of("acme"))]
+}
+
+fn acme_approved() -> Vec<ReturnEvent> {
+    with(
+        acme_requested(),
+        [ReturnEvent::ReturnApproved { at: t(10) }],
+    )
+}
+
+fn acme_received() -> Vec<ReturnEvent> {
+    with(acme_approved(), [received(everything())])
+}
+
+/// A return of A from `acme` and B from `globex`.
+fn mixed_requested() -> Vec<ReturnEvent> {
+    let [a, b] = [
+        line("A", 2, ReturnReason::Damaged),
+        line("B", 1, ReturnReason::SizeOrFit),
+    ];
+    vec![requested_with(
+        guest_owner(),
+        vec![sold_by("acme", a), sold_by("globex", b)],
+    )]
+}
+
+#[test]
+fn a_request_records_the_vendor_of_each_line() {
+    let lines = vec![
+        sold_by("acme", line("A", 2, ReturnReason::Damaged)),
+        line("B", 1, ReturnReason::SizeOrFit),
+    ];
+    check(
+        vec![],
+        system(),
+        request_with(guest_owner(), lines.clone()),
+        Ok(vec![requested_with(guest_owner(), lines.clone())]),
+    );
+    let rma = state(&[requested_with(guest_owner(), lines)]);
+    let vendors: Vec<_> = rma.lines().iter().map(|l| l.vendor_id.as_deref()).collect();
+    assert_eq!(vendors, [Some("acme"), None]);
+}
+
+#[test]
+fn a_lines_vendor_id_is_1_to_64_characters_without_spaces_or_controls() {
+    let too_long = "v".repeat(MAX_VENDOR_ID_CHARS + 1);
+    for vendor_id in ["", " ", "ac me", "acme\t", "ac\u{0}me", &too_long] {
+        let lines = vec![sold_by(vendor_id, line("A", 1, ReturnReason::Damaged))];
+        check(
+            vec![],
+            system(),
+            request_with(guest_owner(), lines),
+            Err(ReturnError::InvalidVendorId),
+        );
+    }
+    let longest = "é".repeat(MAX_VENDOR_ID_CHARS);
+    for vendor_id in ["acme", "0b7f3a52-6c1d-4e8f-9a2b-3c4d5e6f7a81", &longest] {
+        let lines = vec![sold_by(vendor_id, line("A", 1, ReturnReason::Damaged))];
+        check(
+            vec![],
+            system(),
+            request_with(guest_owner(), lines.clone()),
+            Ok(vec![requested_with(guest_owner(), lines)]),
+        );
+    }
+}
+
+#[test]
+fn the_vendor_of_every_line_reads_approves_and_rejects_the_return() {
+    assert_eq!(
+        state(&acme_requested()).authorize_read(&vendor("acme")),
+        Ok(())
+    );
+    check(
+        acme_requested(),
+        vendor("acme"),
+        approve(),
+        Ok(vec![ReturnEvent::ReturnApproved { at: t(10) }]),
+    );
+    check(
+        acme_requested(),
+        vendor("acme"),
+        reject("worn"),
+        Ok(vec![ReturnEvent::ReturnRejected {
+            reason: "worn".into(),
+            at: t(10),
+        }]),
+    );
+    // Retries and refusals of state are the same as for staff.
+    check(acme_approved(), vendor("acme"), approve(), Ok(vec![]));
+    check(
+        acme_approved(),
+        vendor("acme"),
+        reject("worn"),
+        Err(ReturnError::InvalidTransition),
+    );
+}
+
+#[test]
+fn the_vendor_of_every_line_receives_the_return() {
+    check(
+        acme_approved(),
+        vendor("acme"),
+        receive(everything()),
+        Ok(vec![received(everything())]),
+    );
+    check(
+        acme_received(),
+        vendor("acme"),
+        receive(everything()),
+        Ok(vec![]),
+    );
+    check(
+        acme_approved(),
+        vendor("acme"),
+        receive(vec![got("A", 3, Disposition::Restock)]),
+        Err(ReturnError::ExceedsRequested),
+    );
+    assert_eq!(
+        state(&acme_received()).authorize_read(&vendor("acme")),
+        Ok(())
+    );
+}
+
+#[test]
+fn another_vendor_finds_no_return() {
+    for given in [acme_requested(), acme_approved(), acme_received()] {
+        for command in every_later_command() {
+            check(
+                given.clone(),
+                vendor("globex"),
+                command,
+                Err(ReturnError::NotFound),
+            );
+        }
+        assert_eq!(
+            state(&given).authorize_read(&vendor("globex")),
+            Err(ReturnError::NotFound)
+        );
+    }
+}
+
+#[test]
+fn the_shops_own_returns_do_not_exist_for_a_vendor() {
+    for given in [at_requested(), at_received()] {
+        for command in every_later_command() {
+            check(
+                given.clone(),
+                vendor("acme"),
+                command,
+                Err(ReturnError::NotFound),
+            );
+        }
+        assert_eq!(
+            state(&given).authorize_read(&vendor("acme")),
+            Err(ReturnError::NotFound)
+        );
+    }
+    // Nor does a return that was never requested.
+    check(
+        vec![],
+        vendor("acme"),
+        approve(),
+        Err(ReturnError::NotFound),
+    );
+    assert_eq!(
+        Return::default().authorize_read(&vendor("acme")),
+        Err(ReturnError::NotFound)
+    );
+}
+
+#[test]
+fn a_return_spanning_vendors_is_no_vendors_but_staff_handle_it() {
+    let mut acme_and_shop = lines();
+    acme_and_shop[0].vendor_id = Some("acme".into());
+    let acme_and_shop = vec![requested_with(guest_owner(), acme_and_shop)];
+    for given in [mixed_requested(), acme_and_shop] {
+        for by in [vendor("acme"), vendor("globex")] {
+            for command in [approve(), reject("worn"), cancel()] {
+                check(
+                    given.clone(),
+                    by.clone(),
+                    command,
+                    Err(ReturnError::NotFound),
+                );
+            }
+            assert_eq!(
+                state(&given).authorize_read(&by),
+                Err(ReturnError::NotFound)
+            );
+        }
+        for by in [staff("admin"), staff("staff"), staff("auditor"), system()] {
+            assert_eq!(state(&given).authorize_read(&by), Ok(()), "{by:?}");
+        }
+        check(
+            given,
+            staff("staff"),
+            approve(),
+            Ok(vec![ReturnEvent::ReturnApproved { at: t(10) }]),
+        );
+    }
+    let mixed_approved = with(
+        mixed_requested(),
+        [ReturnEvent::ReturnApproved { at: t(10) }],
+    );
+    check(
+        mixed_approved.clone(),
+        vendor("acme"),
+        receive(vec![got("A", 2, Disposition::Restock)]),
+        Err(ReturnError::NotFound),
+    );
+    check(
+        mixed_approved,
+        staff("staff"),
+        receive(everything()),
+        Ok(vec![received(everything())]),
+    );
+}
+
+#[test]
+fn a_vendor_may_not_request_or_withdraw_a_return() {
+    let own = request_with(guest_owner(), lines_of("acme"));
+    check(
+        vec![],
+        vendor("acme"),
+        own.clone(),
+        Err(ReturnError::Forbidden),
+    );
+    check(
+        acme_requested(),
+        vendor("acme"),
+        own,
+        Err(ReturnError::Forbidden),
+    );
+    check(
+        acme_requested(),
+        vendor("acme"),
+        cancel(),
+        Err(ReturnError::Forbidden),
+    );
+    // The shopper still withdraws a vendor's return.
+    check(
+        acme_requested(),
+        guest(),
+        cancel(),
+        Ok(vec![ReturnEvent::ReturnCancelled { at: t(10) }]),
+    );
+}
+
+#[test]
+fn a_vendor_records_none_of_the_runners_steps() {
+    for command in every_later_command().into_iter().filter(is_platform_only) {
+        check(
+            acme_received(),
+            vendor("acme"),
+            command,
+            Err(ReturnError::Forbidden),
+        );
+    }
+}
+
+#[test]
+fn staff_the_platform_and_the_owner_handle_a_vendors_return_as_before() {
+    for by in [staff("admin"), staff("staff"), system()] {
+        check(
+            acme_requested(),
+            by.clone(),
+            approve(),
+            Ok(vec![ReturnEvent::ReturnApproved { at: t(10) }]),
+        );
+        check(
+            acme_approved(),
+            by,
+            receive(everything()),
+            Ok(vec![received(everything())]),
+        );
+    }
+    for by in [staff("auditor"), guest()] {
+        assert_eq!(state(&acme_received()).authorize_read(&by), Ok(()));
+        check(acme_requested(), by, approve(), Err(ReturnError::Forbidden));
+    }
+    check(
+        acme_received(),
+        system(),
+        move_stock("A"),
+        Ok(vec![stock_moved("A", 2, Disposition::Restock)]),
+    );
+    for by in [other_guest(), other_customer(), staff("vendor")] {
+        assert_eq!(
+            state(&acme_received()).authorize_read(&by),
+            Err(ReturnError::NotFound)
+        );
+    }
+}
+
+#[test]
+fn the_view_shows_the_vendor_of_each_line() {
+    let view = state(&mixed_requested()).view(ID, 1);
+    let vendors: Vec<_> = view.lines.iter().map(|l| l.vendor_id.as_deref()).collect();
+    assert_eq!(vendors, [Some("acme"), Some("globex")]);
+    let json = serde_json::to_value(&view).expect("serializes");
+    assert_eq!(json["lines"][1]["vendor_id"], "globex");
+    // The shop's own lines keep the view's old shape.
+    let json = serde_json::to_value(state(&at_requested()).view(ID, 1)).expect("serializes");
+    assert!(json["lines"][0].get("vendor_id").is_none(), "{json}");
+}
+
+#[test]
+fn returns_requested_before_vendors_still_read_as_the_shops() {
+    let stored = serde_json::json!({"ReturnRequested": {
+        "order_id": "order-1",
+        "owner": {"kind": "guest", "token_sha256": token_hash('a')},
+        "lines": [
+            {"sku": "A", "title": "Product A", "quantity": 2, "reason": "damaged", "note": null},
+            {"sku": "B", "title": "Product B", "quantity": 1, "reason": "size_or_fit", "note": null}
+        ],
+        "at": t(0)
+    }});
+    let event: ReturnEvent = serde_json::from_value(stored.clone()).expect("parses");
+    assert_eq!(event, requested());
+    // And the shop's own lines are still written in that shape.
+    assert_eq!(serde_json::to_value(&event).expect("serializes"), stored);
+    let rma = state(&[event]);
+    assert!(rma.lines().iter().all(|l| l.vendor_id.is_none()));
+    assert_eq!(
+        rma.authorize_read(&vendor("acme")),
+        Err(ReturnError::NotFound)
+    );
+    // A vendor's return round-trips, as event and as stored state.
+    for event in acme_received() {
+        let json = serde_json::to_value(&event).expect("serializes");
+        assert_eq!(
+            serde_json::from_value::<ReturnEvent>(json).expect("parses"),
+            event
+        );
+    }
+    let rma = state(&acme_received());
+    let json = serde_json::to_value(&rma).expect("serializes");
+    assert_eq!(serde_json::from_value::<Return>(json).expect("parses"), rma);
+}
+
 // What the runner is told.
 
 #[test]
@@ -1466,6 +1831,7 @@ fn the_view_shows_each_lines_progress_and_the_money_given_back() {
                     quantity: 2,
                     reason: ReturnReason::Damaged,
                     note: None,
+                    vendor_id: None,
                     received_quantity: Some(2),
                     disposition: Some(Disposition::Restock),
                     stock_moved: true,
@@ -1478,6 +1844,7 @@ fn the_view_shows_each_lines_progress_and_the_money_given_back() {
                     quantity: 1,
                     reason: ReturnReason::SizeOrFit,
                     note: None,
+                    vendor_id: None,
                     received_quantity: Some(1),
                     disposition: Some(Disposition::WriteOff),
                     stock_moved: false,

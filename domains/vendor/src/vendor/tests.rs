@@ -39,13 +39,21 @@ fn staff(role: &str) -> Principal {
     }
 }
 
-/// How a vendor's user acts: back office with the role `vendor`, by account id.
+/// How a vendor's user acts: by account id, for this vendor.
 fn user(account: CustomerId) -> Principal {
-    Principal::Staff {
+    user_of(ID, account)
+}
+
+/// A user acting for the vendor `vendor`.
+fn user_of(vendor: &str, account: CustomerId) -> Principal {
+    Principal::Vendor {
         id: account.to_string(),
-        role: VENDOR_ROLE.into(),
+        vendor: vendor.into(),
     }
 }
+
+/// Another vendor's id.
+const OTHER: &str = "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918";
 
 fn customer(account: CustomerId) -> Principal {
     Principal::Customer { id: account }
@@ -102,6 +110,7 @@ fn apply() -> VendorCommand {
 fn applied() -> VendorEvent {
     let d = details();
     VendorEvent::VendorApplied {
+        vendor_id: ID.into(),
         name: d.name,
         legal_name: d.legal_name,
         contact_email: d.contact_email,
@@ -268,6 +277,73 @@ fn base_rule() -> CommissionRule {
     }
 }
 
+/// The moment payouts are requested in these tests, and settled ten seconds later.
+const PAYOUT_AT: i64 = 100;
+/// The marketplace's minimum payout in these tests: 10.00.
+const MINIMUM: i64 = 1_000;
+
+fn request(id: &str, amount: i64, earned_available: i64) -> VendorCommand {
+    VendorCommand::RequestPayout {
+        payout_id: id.into(),
+        amount: eur(amount),
+        earned_available: eur(earned_available),
+        minimum: eur(MINIMUM),
+        now: t(PAYOUT_AT),
+    }
+}
+
+/// A payout to the payout account of the application.
+fn requested(id: &str, amount: i64) -> VendorEvent {
+    VendorEvent::VendorPayoutRequested {
+        payout_id: id.into(),
+        amount: eur(amount),
+        destination: details().payout_account,
+        at: t(PAYOUT_AT),
+    }
+}
+
+fn record(id: &str, outcome: PayoutOutcome) -> VendorCommand {
+    VendorCommand::RecordPayout {
+        payout_id: id.into(),
+        outcome,
+        now: t(PAYOUT_AT + 10),
+    }
+}
+
+fn record_paid(id: &str, transfer_id: &str) -> VendorCommand {
+    record(
+        id,
+        PayoutOutcome::Paid {
+            transfer_id: transfer_id.into(),
+        },
+    )
+}
+
+fn record_failed(id: &str, reason: &str) -> VendorCommand {
+    record(
+        id,
+        PayoutOutcome::Failed {
+            reason: reason.into(),
+        },
+    )
+}
+
+fn paid(id: &str, transfer_id: &str) -> VendorEvent {
+    VendorEvent::VendorPayoutPaid {
+        payout_id: id.into(),
+        transfer_id: transfer_id.into(),
+        at: t(PAYOUT_AT + 10),
+    }
+}
+
+fn failed(id: &str, reason: &str) -> VendorEvent {
+    VendorEvent::VendorPayoutFailed {
+        payout_id: id.into(),
+        reason: reason.into(),
+        at: t(PAYOUT_AT + 10),
+    }
+}
+
 fn at_applied() -> Vec<VendorEvent> {
     vec![applied()]
 }
@@ -335,6 +411,8 @@ fn every_later_command() -> Vec<VendorCommand> {
         add(cat(), VendorRole::Member),
         remove(ben()),
         set(base_rule()),
+        request("2025-06", 5_000, 8_800),
+        record_paid("2025-06", "tr_1"),
     ]
 }
 
@@ -347,6 +425,7 @@ fn is_back_office_only(command: &VendorCommand) -> bool {
             | VendorCommand::Suspend { .. }
             | VendorCommand::Reactivate { .. }
             | VendorCommand::SetCommission { .. }
+            | VendorCommand::RecordPayout { .. }
     )
 }
 
@@ -520,6 +599,7 @@ fn an_application_has_a_name_a_legal_name_an_email_and_a_payout_account() {
         system(),
         apply_with(at_limits, "DE"),
         Ok(vec![VendorEvent::VendorApplied {
+            vendor_id: ID.into(),
             name: d.name,
             legal_name: d.legal_name,
             contact_email: d.contact_email,
@@ -1282,10 +1362,17 @@ fn strangers_learn_nothing_about_a_vendor() {
         customer(ada()),
         customer(cat()),
         guest(),
+        // A user of this vendor acting for another vendor.
+        user_of(OTHER, ada()),
         // A vendor principal whose id is no account.
-        Principal::Staff {
+        Principal::Vendor {
             id: "acme".into(),
-            role: VENDOR_ROLE.into(),
+            vendor: ID.into(),
+        },
+        // The former way vendor users acted: a staff role says nothing of which vendor.
+        Principal::Staff {
+            id: ada().to_string(),
+            role: "vendor".into(),
         },
         // A back-office role that does not deal with vendors.
         staff("support"),
@@ -1373,6 +1460,537 @@ fn the_platform_the_back_office_and_its_own_users_read_a_vendor() {
     );
 }
 
+// Payouts.
+
+#[test]
+fn a_payout_within_the_balance_goes_to_the_current_payout_account() {
+    for by in [system(), staff("admin"), staff("staff"), user(ada())] {
+        check(
+            at_team(),
+            by,
+            request("2025-06", 8_800, 8_800),
+            Ok(vec![requested("2025-06", 8_800)]),
+        );
+    }
+    let moved = with(at_active(), [updated(new_details())]);
+    check(
+        moved,
+        system(),
+        request("2025-06", 5_000, 8_800),
+        Ok(vec![VendorEvent::VendorPayoutRequested {
+            payout_id: "2025-06".into(),
+            amount: eur(5_000),
+            destination: new_details().payout_account,
+            at: t(PAYOUT_AT),
+        }]),
+    );
+}
+
+#[test]
+fn a_payout_above_the_balance_is_refused() {
+    check(
+        at_active(),
+        system(),
+        request("2025-06", 8_801, 8_800),
+        Err(VendorError::InsufficientBalance),
+    );
+    // A vendor that owes money (a refund before the sale was available) is paid nothing.
+    check(
+        at_active(),
+        system(),
+        request("2025-06", MINIMUM, -4_400),
+        Err(VendorError::InsufficientBalance),
+    );
+}
+
+#[test]
+fn of_two_payouts_that_together_exceed_the_balance_the_second_is_refused() {
+    // Two requests read the same balance; the aggregate decides them one after the other.
+    let first = request("a", 5_000, 8_800);
+    let second = request("b", 4_000, 8_800);
+    check(
+        at_active(),
+        user(ada()),
+        first,
+        Ok(vec![requested("a", 5_000)]),
+    );
+    let after_first = with(at_active(), [requested("a", 5_000)]);
+    check(
+        after_first.clone(),
+        system(),
+        second,
+        Err(VendorError::InsufficientBalance),
+    );
+    check(
+        after_first.clone(),
+        system(),
+        request("b", 3_800, 8_800),
+        Ok(vec![requested("b", 3_800)]),
+    );
+    // A paid payout counts as much as one under way.
+    let after_paid = with(after_first, [paid("a", "tr_1")]);
+    check(
+        after_paid,
+        system(),
+        request("b", 3_801, 8_800),
+        Err(VendorError::InsufficientBalance),
+    );
+}
+
+#[test]
+fn a_payout_is_more_than_zero_and_at_least_the_minimum() {
+    for amount in [MINIMUM - 1, 0, -5] {
+        check(
+            at_active(),
+            system(),
+            request("2025-06", amount, 8_800),
+            Err(VendorError::BelowMinimum),
+        );
+    }
+    let no_minimum = VendorCommand::RequestPayout {
+        payout_id: "2025-06".into(),
+        amount: eur(0),
+        earned_available: eur(8_800),
+        minimum: eur(0),
+        now: t(PAYOUT_AT),
+    };
+    check(
+        at_active(),
+        system(),
+        no_minimum,
+        Err(VendorError::BelowMinimum),
+    );
+    let negative_minimum = VendorCommand::RequestPayout {
+        payout_id: "2025-06".into(),
+        amount: eur(5_000),
+        earned_available: eur(8_800),
+        minimum: eur(-1),
+        now: t(PAYOUT_AT),
+    };
+    check(
+        at_active(),
+        system(),
+        negative_minimum,
+        Err(VendorError::InvalidAmount),
+    );
+    check(
+        at_active(),
+        system(),
+        request("2025-06", MINIMUM, MINIMUM),
+        Ok(vec![requested("2025-06", MINIMUM)]),
+    );
+}
+
+#[test]
+fn requesting_a_payout_again_with_the_same_id_and_amount_records_nothing() {
+    let given = with(at_active(), [requested("2025-06", 8_800)]);
+    // Though the payout itself now takes the whole balance.
+    check(
+        given.clone(),
+        system(),
+        request("2025-06", 8_800, 8_800),
+        Ok(vec![]),
+    );
+    // Whatever became of it, and of the vendor, since.
+    for more in [
+        paid("2025-06", "tr_1"),
+        failed("2025-06", "account closed"),
+        suspended("fraud check"),
+    ] {
+        check(
+            with(given.clone(), [more]),
+            system(),
+            request("2025-06", 8_800, 0),
+            Ok(vec![]),
+        );
+    }
+}
+
+#[test]
+fn a_payout_id_with_another_amount_is_a_conflict() {
+    let given = with(at_active(), [requested("2025-06", 5_000)]);
+    check(
+        given.clone(),
+        system(),
+        request("2025-06", 3_000, 8_800),
+        Err(VendorError::PayoutConflict),
+    );
+    let dollars = VendorCommand::RequestPayout {
+        payout_id: "2025-06".into(),
+        amount: usd(5_000),
+        earned_available: usd(8_800),
+        minimum: usd(MINIMUM),
+        now: t(PAYOUT_AT),
+    };
+    check(given, system(), dollars, Err(VendorError::PayoutConflict));
+}
+
+#[test]
+fn a_paid_payout_records_its_transfer() {
+    let given = with(at_active(), [requested("2025-06", 8_800)]);
+    check(
+        given.clone(),
+        system(),
+        record_paid("2025-06", "tr_1"),
+        Ok(vec![paid("2025-06", "tr_1")]),
+    );
+    let vendor = state(&with(given, [paid("2025-06", "tr_1")]));
+    let payout = vendor.payout("2025-06").expect("a payout");
+    assert_eq!(payout.status, PayoutStatus::Paid);
+    assert_eq!(payout.transfer_id.as_deref(), Some("tr_1"));
+    assert_eq!(payout.settled_at, Some(t(PAYOUT_AT + 10)));
+}
+
+#[test]
+fn a_failed_payout_gives_the_money_back() {
+    let given = with(at_active(), [requested("2025-06", 8_800)]);
+    check(
+        given.clone(),
+        system(),
+        request("2025-06-b", 8_800, 8_800),
+        Err(VendorError::InsufficientBalance),
+    );
+    check(
+        given.clone(),
+        staff("admin"),
+        record_failed("2025-06", "account closed"),
+        Ok(vec![failed("2025-06", "account closed")]),
+    );
+    let after_failure = with(given, [failed("2025-06", "account closed")]);
+    // Made again, under a new id.
+    check(
+        after_failure.clone(),
+        system(),
+        request("2025-06-b", 8_800, 8_800),
+        Ok(vec![requested("2025-06-b", 8_800)]),
+    );
+    let vendor = state(&after_failure);
+    let payout = vendor.payout("2025-06").expect("a payout");
+    assert_eq!(payout.status, PayoutStatus::Failed);
+    assert_eq!(payout.reason.as_deref(), Some("account closed"));
+}
+
+#[test]
+fn recording_the_same_outcome_again_records_nothing() {
+    let given = with(at_active(), [requested("2025-06", 8_800)]);
+    let was_paid = with(given.clone(), [paid("2025-06", "tr_1")]);
+    check(
+        was_paid,
+        system(),
+        record_paid("2025-06", "tr_1"),
+        Ok(vec![]),
+    );
+    let has_failed = with(given, [failed("2025-06", "account closed")]);
+    check(
+        has_failed.clone(),
+        system(),
+        record_failed("2025-06", "account closed"),
+        Ok(vec![]),
+    );
+    // The first reason stands.
+    check(
+        has_failed,
+        system(),
+        record_failed("2025-06", "retried: account closed"),
+        Ok(vec![]),
+    );
+}
+
+#[test]
+fn a_payout_never_gets_a_contradicting_outcome() {
+    let given = with(at_active(), [requested("2025-06", 8_800)]);
+    let was_paid = with(given.clone(), [paid("2025-06", "tr_1")]);
+    let has_failed = with(given, [failed("2025-06", "account closed")]);
+    for (given, command) in [
+        (was_paid.clone(), record_failed("2025-06", "account closed")),
+        // A second transfer would pay the vendor twice.
+        (was_paid, record_paid("2025-06", "tr_2")),
+        (has_failed, record_paid("2025-06", "tr_1")),
+    ] {
+        check(given, system(), command, Err(VendorError::PayoutConflict));
+    }
+}
+
+#[test]
+fn an_outcome_for_an_unknown_payout_is_refused() {
+    let given = with(at_active(), [requested("2025-06", 8_800)]);
+    check(
+        given,
+        system(),
+        record_paid("2025-07", "tr_1"),
+        Err(VendorError::UnknownPayout),
+    );
+}
+
+#[test]
+fn only_the_platform_and_admins_record_a_payouts_outcome() {
+    let given = with(at_team(), [requested("2025-06", 8_800)]);
+    for by in [staff("staff"), staff("auditor"), user(ada()), user(ben())] {
+        check(
+            given.clone(),
+            by,
+            record_paid("2025-06", "tr_1"),
+            Err(VendorError::Forbidden),
+        );
+    }
+}
+
+#[test]
+fn a_payouts_outcome_is_recorded_whatever_became_of_the_vendor() {
+    let given = with(at_active(), [requested("2025-06", 8_800)]);
+    for status in [suspended("fraud check"), closed(None)] {
+        check(
+            with(given.clone(), [status]),
+            system(),
+            record_paid("2025-06", "tr_1"),
+            Ok(vec![paid("2025-06", "tr_1")]),
+        );
+    }
+}
+
+#[test]
+fn a_vendors_admin_user_may_request_a_payout_and_a_member_may_not() {
+    check(
+        at_team(),
+        user(ada()),
+        request("2025-06", 8_800, 8_800),
+        Ok(vec![requested("2025-06", 8_800)]),
+    );
+    check(
+        at_team(),
+        user(ben()),
+        request("2025-06", 8_800, 8_800),
+        Err(VendorError::Forbidden),
+    );
+    check(
+        at_team(),
+        staff("auditor"),
+        request("2025-06", 8_800, 8_800),
+        Err(VendorError::Forbidden),
+    );
+}
+
+#[test]
+fn another_vendors_user_finds_no_vendor_to_pay_out() {
+    // Cat is nobody here; Ada is this vendor's admin, but acting for another vendor.
+    for by in [user(cat()), user_of(OTHER, ada()), user_of(OTHER, cat())] {
+        check(
+            at_team(),
+            by.clone(),
+            request("2025-06", 8_800, 8_800),
+            Err(VendorError::NotFound),
+        );
+        check(
+            with(at_team(), [requested("2025-06", 8_800)]),
+            by,
+            record_paid("2025-06", "tr_1"),
+            Err(VendorError::NotFound),
+        );
+    }
+}
+
+#[test]
+fn a_suspended_vendor_is_not_paid_out_until_reactivated() {
+    check(
+        at_suspended(),
+        system(),
+        request("2025-06", 8_800, 8_800),
+        Err(VendorError::PayoutsFrozen),
+    );
+    check(
+        with(at_suspended(), [reactivated()]),
+        system(),
+        request("2025-06", 8_800, 8_800),
+        Ok(vec![requested("2025-06", 8_800)]),
+    );
+}
+
+#[test]
+fn a_closed_vendor_gets_its_final_payout_and_an_applicant_none() {
+    check(
+        at_closed(),
+        user(ada()),
+        request("final", 8_800, 8_800),
+        Ok(vec![requested("final", 8_800)]),
+    );
+    for given in [at_applied(), at_rejected()] {
+        check(
+            given,
+            system(),
+            request("2025-06", 8_800, 8_800),
+            Err(VendorError::InvalidTransition),
+        );
+    }
+}
+
+#[test]
+fn a_payout_is_in_the_vendors_one_currency() {
+    let mixed = |amount: Money, earned: Money, minimum: Money| VendorCommand::RequestPayout {
+        payout_id: "2025-06".into(),
+        amount,
+        earned_available: earned,
+        minimum,
+        now: t(PAYOUT_AT),
+    };
+    for command in [
+        mixed(usd(5_000), eur(8_800), eur(MINIMUM)),
+        mixed(eur(5_000), usd(8_800), eur(MINIMUM)),
+        mixed(eur(5_000), eur(8_800), usd(MINIMUM)),
+    ] {
+        check(
+            at_active(),
+            system(),
+            command,
+            Err(VendorError::CurrencyMismatch),
+        );
+    }
+    let dollars = mixed(usd(5_000), usd(8_800), usd(MINIMUM));
+    // The fees' currency, or the first payout's, is the vendor's.
+    for given in [
+        with(at_active(), [rule_set(base_rule())]),
+        with(at_active(), [requested("2025-05", 1_000)]),
+    ] {
+        check(
+            given,
+            system(),
+            dollars.clone(),
+            Err(VendorError::CurrencyMismatch),
+        );
+    }
+    let dollar_fee = CommissionRule {
+        fixed: Some(usd(30)),
+        ..base_rule()
+    };
+    check(
+        with(at_active(), [requested("2025-05", 1_000)]),
+        staff("staff"),
+        set(dollar_fee),
+        Err(VendorError::CurrencyMismatch),
+    );
+    // A vendor without fees or payouts is paid in the currency it first is.
+    let in_dollars = VendorEvent::VendorPayoutRequested {
+        payout_id: "2025-06".into(),
+        amount: usd(5_000),
+        destination: details().payout_account,
+        at: t(PAYOUT_AT),
+    };
+    check(at_active(), system(), dollars, Ok(vec![in_dollars]));
+}
+
+#[test]
+fn payout_and_transfer_ids_are_bounded_visible_ascii_and_reasons_are_reasons() {
+    let given = with(at_active(), [requested("2025-06", 5_000)]);
+    for id in [
+        String::new(),
+        "2025 06".into(),
+        "zahlung-ü".into(),
+        "p".repeat(MAX_PAYOUT_ID_CHARS + 1),
+    ] {
+        check(
+            at_active(),
+            system(),
+            request(&id, 5_000, 8_800),
+            Err(VendorError::InvalidPayoutId),
+        );
+        check(
+            given.clone(),
+            system(),
+            record_paid(&id, "tr_1"),
+            Err(VendorError::InvalidPayoutId),
+        );
+    }
+    let longest = "~".repeat(MAX_PAYOUT_ID_CHARS);
+    check(
+        at_active(),
+        system(),
+        request(&longest, 5_000, 8_800),
+        Ok(vec![requested(&longest, 5_000)]),
+    );
+    for transfer in [
+        String::new(),
+        "tr 1".into(),
+        "t".repeat(MAX_TRANSFER_ID_CHARS + 1),
+    ] {
+        check(
+            given.clone(),
+            system(),
+            record_paid("2025-06", &transfer),
+            Err(VendorError::InvalidTransferId),
+        );
+    }
+    let longest = "t".repeat(MAX_TRANSFER_ID_CHARS);
+    check(
+        given.clone(),
+        system(),
+        record_paid("2025-06", &longest),
+        Ok(vec![paid("2025-06", &longest)]),
+    );
+    for reason in [String::new(), " ".into(), "x".repeat(MAX_REASON_CHARS + 1)] {
+        check(
+            given.clone(),
+            system(),
+            record_failed("2025-06", &reason),
+            Err(VendorError::InvalidReason),
+        );
+    }
+}
+
+// Vendor principals.
+
+#[test]
+fn the_vendor_knows_its_own_id_from_its_application() {
+    assert_eq!(state(&at_applied()).id(), ID);
+    assert_eq!(Vendor::default().id(), "");
+}
+
+#[test]
+fn a_vendors_user_acts_only_for_the_vendor_it_names() {
+    assert_eq!(state(&at_team()).authorize_read(&user(ben())), Ok(()));
+    assert_eq!(
+        state(&at_team()).authorize_read(&user_of(OTHER, ben())),
+        Err(VendorError::NotFound)
+    );
+    check(
+        at_team(),
+        user_of(OTHER, ada()),
+        close(None),
+        Err(VendorError::NotFound),
+    );
+    check(at_team(), user(ada()), close(None), Ok(vec![closed(None)]));
+}
+
+/// An application recorded before `vendor_id` was: the state does not know its id.
+fn at_legacy_team() -> Vec<VendorEvent> {
+    let mut given = at_team();
+    if let Some(VendorEvent::VendorApplied { vendor_id, .. }) = given.first_mut() {
+        vendor_id.clear();
+    }
+    given
+}
+
+#[test]
+fn a_vendor_applied_before_its_id_was_recorded_is_read_by_no_vendor_principal() {
+    let vendor = state(&at_legacy_team());
+    assert_eq!(vendor.id(), "");
+    for by in [user(ada()), user_of("", ada())] {
+        assert_eq!(vendor.authorize_read(&by), Err(VendorError::NotFound));
+    }
+    assert_eq!(vendor.authorize_read(&system()), Ok(()));
+    // A command is told its stream id, so its users still act for it.
+    check(
+        at_legacy_team(),
+        user(ada()),
+        close(None),
+        Ok(vec![closed(None)]),
+    );
+    check(
+        at_legacy_team(),
+        user_of("", ada()),
+        close(None),
+        Err(VendorError::NotFound),
+    );
+}
+
 // What people see.
 
 #[test]
@@ -1415,6 +2033,11 @@ fn the_view_shows_the_details_users_rules_and_dates() {
             closing_reason: None,
             applied_at: t(0),
             updated_at: t(RULES_SET_AT),
+            payouts: vec![],
+            payout_count: 0,
+            // The fees' currency.
+            payouts_outstanding: Some(eur(0)),
+            paid_out: Some(eur(0)),
         }
     );
 }
@@ -1497,6 +2120,87 @@ fn the_public_view_has_no_contact_payout_account_or_users() {
 }
 
 #[test]
+fn the_view_shows_the_latest_payouts_newest_first_with_their_totals() {
+    let given = with(
+        at_active(),
+        [
+            requested("a", 3_000),
+            requested("b", 2_000),
+            paid("a", "tr_1"),
+            requested("c", 1_500),
+            failed("b", "account closed"),
+        ],
+    );
+    let view = state(&given).view(ID, 7);
+    let ids: Vec<&str> = view.payouts.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["c", "b", "a"]);
+    assert_eq!(view.payout_count, 3);
+    assert_eq!(view.payouts_outstanding, Some(eur(1_500)));
+    assert_eq!(view.paid_out, Some(eur(3_000)));
+    assert_eq!(
+        view.payouts[1],
+        PayoutView {
+            id: "b".into(),
+            amount: eur(2_000),
+            destination: details().payout_account,
+            status: PayoutStatus::Failed,
+            transfer_id: None,
+            reason: Some("account closed".into()),
+            requested_at: t(PAYOUT_AT),
+            settled_at: Some(t(PAYOUT_AT + 10)),
+        }
+    );
+    let json = serde_json::to_value(&view.payouts[2]).expect("serializes");
+    assert_eq!(json["status"], "paid");
+    assert_eq!(json["transfer_id"], "tr_1");
+}
+
+#[test]
+fn the_view_shows_a_bounded_number_of_payouts_and_the_state_keeps_all() {
+    let count = MAX_VIEW_PAYOUTS + 5;
+    let given = with(
+        at_active(),
+        (0..count).map(|n| requested(&format!("p{n}"), 1_000)),
+    );
+    let vendor = state(&given);
+    assert_eq!(vendor.payouts().len(), count);
+    let view = vendor.view(ID, 99);
+    assert_eq!(view.payouts.len(), MAX_VIEW_PAYOUTS);
+    assert_eq!(view.payout_count, count);
+    assert_eq!(view.payouts[0].id, format!("p{}", count - 1));
+    // Every payout still counts.
+    assert_eq!(view.payouts_outstanding, Some(eur(1_000 * count as i64)));
+    check(
+        given,
+        system(),
+        request("one-more", 1_000, 1_000 * count as i64),
+        Err(VendorError::InsufficientBalance),
+    );
+}
+
+#[test]
+fn a_vendor_without_a_currency_has_no_payout_totals() {
+    let view = state(&at_active()).view(ID, 2);
+    assert!(view.payouts.is_empty());
+    assert_eq!(view.payouts_outstanding, None);
+    assert_eq!(view.paid_out, None);
+}
+
+#[test]
+fn payout_statuses_name_themselves_as_serde_does() {
+    for status in [
+        PayoutStatus::Requested,
+        PayoutStatus::Paid,
+        PayoutStatus::Failed,
+    ] {
+        assert_eq!(
+            serde_json::to_value(status).expect("serializes"),
+            serde_json::json!(status.as_str())
+        );
+    }
+}
+
+#[test]
 fn statuses_name_themselves_as_serde_does() {
     for status in [
         VendorStatus::New,
@@ -1520,18 +2224,34 @@ fn a_stored_state_reads_back_the_same() {
         [
             rule_set(base_rule()),
             updated(new_details()),
+            requested("a", 3_000),
+            paid("a", "tr_1"),
             suspended("fraud check"),
         ],
     ));
     let json = serde_json::to_value(&vendor).expect("serializes");
-    let back: Vendor = serde_json::from_value(json).expect("deserializes");
+    let back: Vendor = serde_json::from_value(json.clone()).expect("deserializes");
     assert_eq!(back, vendor);
+    // A state stored before the id and payouts were kept reads back without them.
+    let mut older = json;
+    if let Some(fields) = older.as_object_mut() {
+        fields.remove("id");
+        fields.remove("payouts");
+    }
+    let back: Vendor = serde_json::from_value(older).expect("deserializes");
+    assert_eq!(back.id(), "");
+    assert!(back.payouts().is_empty());
 }
 
 #[test]
 fn the_aggregate_states_its_published_names() {
     assert_eq!(<Vendor as Decider>::TYPE, "vendor");
-    for event in with(at_closed(), [rule_set(base_rule())]) {
+    let payouts = [
+        requested("a", 1_000),
+        paid("a", "tr_1"),
+        failed("b", "account closed"),
+    ];
+    for event in with(with(at_closed(), [rule_set(base_rule())]), payouts) {
         assert_eq!(Vendor::event_type(&event), event.event_type());
         assert_eq!(Vendor::event_version(&event), "1");
     }

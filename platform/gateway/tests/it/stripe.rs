@@ -1,143 +1,19 @@
 //! `StripeGateway` against a local server (port 0) that plays Stripe's API: it records every
 //! request and answers from a script.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agora_gateway::stripe::STRIPE_API_VERSION;
 use agora_gateway::{
     AuthorizationOutcome, AuthorizeRequest, GatewayError, PaymentGateway, StripeConfig,
     StripeGateway,
 };
 use agora_kernel::{Currency, Money};
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::{Form, Json, Router};
+use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-const SECRET: &str = "sk_test_51Hsecretsecret";
-
-/// One request as the fake Stripe saw it.
-#[derive(Clone, Debug)]
-struct Recorded {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    form: Vec<(String, String)>,
-}
-
-impl Recorded {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn field(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// What the fake answers.
-enum Reply {
-    Json(StatusCode, Value),
-    /// Never answers: the client's timeout must fire.
-    Hang,
-}
-
-type Script = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
-
-#[derive(Clone)]
-struct FakeState {
-    script: Script,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-}
-
-/// A fake Stripe on a random port; the server stops when this is dropped.
-struct FakeStripe {
-    base: String,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeStripe {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-impl FakeStripe {
-    async fn start(script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FakeStripe {
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let state = FakeState {
-            script: Arc::new(script),
-            requests: requests.clone(),
-        };
-        let app = Router::new().fallback(handle).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind port 0");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FakeStripe {
-            base,
-            requests,
-            server,
-        }
-    }
-
-    fn gateway(&self) -> StripeGateway {
-        self.gateway_with_timeout(Duration::from_secs(10))
-    }
-
-    fn gateway_with_timeout(&self, timeout: Duration) -> StripeGateway {
-        StripeGateway::new(StripeConfig {
-            secret_key: SECRET.to_string(),
-            api_base: self.base.clone(),
-            timeout,
-        })
-        .expect("client")
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().expect("lock").clone()
-    }
-
-    fn only_request(&self) -> Recorded {
-        let requests = self.requests();
-        assert_eq!(requests.len(), 1, "{requests:#?}");
-        requests.into_iter().next().expect("one request")
-    }
-}
-
-async fn handle(
-    State(state): State<FakeState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
-    let recorded = Recorded {
-        method,
-        path: uri.path().to_string(),
-        headers,
-        form,
-    };
-    let reply = (state.script)(&recorded);
-    state.requests.lock().expect("lock").push(recorded);
-    match reply {
-        Reply::Json(status, body) => (status, Json(body)).into_response(),
-        Reply::Hang => futures::future::pending().await,
-    }
-}
-
-fn ok(body: Value) -> Reply {
-    Reply::Json(StatusCode::OK, body)
-}
+use crate::fake_stripe::{
+    assert_posted, assert_signed, ok, stripe_error, FakeStripe, Reply, SECRET,
+};
 
 fn intent(id: &str, status: &str) -> Value {
     json!({
@@ -153,10 +29,6 @@ fn intent(id: &str, status: &str) -> Value {
     })
 }
 
-fn stripe_error(status: StatusCode, error: Value) -> Reply {
-    Reply::Json(status, json!({ "error": error }))
-}
-
 fn eur(amount_minor: i64) -> Money {
     Money::new(amount_minor, Currency::EUR)
 }
@@ -168,26 +40,6 @@ fn request(payment_method: &str) -> AuthorizeRequest {
         amount: eur(2500),
         payment_method: payment_method.to_string(),
     }
-}
-
-/// The headers every call to Stripe must carry.
-fn assert_signed(r: &Recorded) {
-    assert_eq!(
-        r.header("authorization"),
-        Some(&*format!("Bearer {SECRET}"))
-    );
-    assert_eq!(r.header("stripe-version"), Some(STRIPE_API_VERSION));
-}
-
-fn assert_posted(r: &Recorded, path: &str, key: &str) {
-    assert_eq!(r.method, Method::POST);
-    assert_eq!(r.path, path);
-    assert_signed(r);
-    assert_eq!(r.header("idempotency-key"), Some(key));
-    assert_eq!(
-        r.header("content-type"),
-        Some("application/x-www-form-urlencoded")
-    );
 }
 
 #[tokio::test]

@@ -6,14 +6,14 @@ use crate::{LineUnits, ParcelStatus};
 
 const DAY: i64 = 86_400;
 
-fn units(code: &str, quantity: i64) -> LineUnits {
+pub(super) fn units(code: &str, quantity: i64) -> LineUnits {
     LineUnits {
         sku: sku(code),
         quantity,
     }
 }
 
-fn allocate(shipment_id: &str, lines: Vec<LineUnits>) -> OrderCommand {
+pub(super) fn allocate(shipment_id: &str, lines: Vec<LineUnits>) -> OrderCommand {
     OrderCommand::AllocateParcel {
         shipment_id: shipment_id.into(),
         lines,
@@ -21,7 +21,7 @@ fn allocate(shipment_id: &str, lines: Vec<LineUnits>) -> OrderCommand {
     }
 }
 
-fn allocated(shipment_id: &str, lines: Vec<LineUnits>) -> OrderEvent {
+pub(super) fn allocated(shipment_id: &str, lines: Vec<LineUnits>) -> OrderEvent {
     OrderEvent::OrderParcelAllocated {
         shipment_id: shipment_id.into(),
         lines,
@@ -29,7 +29,7 @@ fn allocated(shipment_id: &str, lines: Vec<LineUnits>) -> OrderEvent {
     }
 }
 
-fn update(shipment_id: &str, status: ParcelStatus, at: i64) -> OrderCommand {
+pub(super) fn update(shipment_id: &str, status: ParcelStatus, at: i64) -> OrderCommand {
     OrderCommand::UpdateParcel {
         shipment_id: shipment_id.into(),
         status,
@@ -41,7 +41,7 @@ fn update(shipment_id: &str, status: ParcelStatus, at: i64) -> OrderCommand {
 }
 
 /// The event `update` records when the order ends up at `order_status`.
-fn updated(
+pub(super) fn updated(
     shipment_id: &str,
     status: ParcelStatus,
     at: i64,
@@ -67,7 +67,7 @@ fn open_return(return_id: &str, lines: Vec<LineUnits>, at: i64) -> OrderCommand 
     }
 }
 
-fn return_opened(return_id: &str, lines: Vec<LineUnits>, at: i64) -> OrderEvent {
+pub(super) fn return_opened(return_id: &str, lines: Vec<LineUnits>, at: i64) -> OrderEvent {
     OrderEvent::OrderReturnOpened {
         return_id: return_id.into(),
         lines,
