@@ -21,6 +21,9 @@ use crate::Projection;
 
 /// The sales report's table, a companion of `orders`.
 pub const DAILY_SALES: &str = "daily_sales";
+/// One row per vendor of each order (its lines' figures, the order's status), a companion of
+/// `orders`: a vendor's back-office list reads only its own rows.
+pub const VENDOR_ORDERS: &str = "vendor_orders";
 
 pub struct Orders;
 
@@ -28,7 +31,7 @@ impl Projection for Orders {
     const NAME: &'static str = "orders";
     const AGGREGATE_TYPE: &'static str = "order";
     const ID_COLUMN: &'static str = "order_id";
-    const COMPANION_TABLES: &'static [&'static str] = &[DAILY_SALES];
+    const COMPANION_TABLES: &'static [&'static str] = &[DAILY_SALES, VENDOR_ORDERS];
 
     async fn apply(
         &self,
@@ -36,13 +39,24 @@ impl Projection for Orders {
         table: &str,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let sales = companion_table(Self::NAME, table, DAILY_SALES);
+        let tables = Tables {
+            orders: table,
+            sales: &companion_table(Self::NAME, table, DAILY_SALES),
+            vendors: &companion_table(Self::NAME, table, VENDOR_ORDERS),
+        };
         for e in events {
             let event: OrderEvent = serde::Deserialize::deserialize(&e.payload)?;
-            apply_event(conn, table, &sales, &e.aggregate_id, e.sequence, &event).await?;
+            apply_event(conn, &tables, &e.aggregate_id, e.sequence, &event).await?;
         }
         Ok(())
     }
+}
+
+/// The live tables (or a rebuild's copies) one event writes.
+struct Tables<'a> {
+    orders: &'a str,
+    sales: &'a str,
+    vendors: &'a str,
 }
 
 /// What one event changes in an order's row besides `version` and `updated_at`.
@@ -71,19 +85,22 @@ struct Totals {
     currency: String,
     total_minor: i64,
     item_count: i64,
+    /// The row's status after the event.
+    status: String,
+    /// Whether any line has a vendor (the order has `vendor_orders` rows).
+    has_vendors: bool,
 }
 
 async fn apply_event(
     conn: &mut PgConnection,
-    table: &str,
-    sales: &str,
+    tables: &Tables<'_>,
     order_id: &str,
     sequence: u64,
     event: &OrderEvent,
 ) -> anyhow::Result<()> {
     let change = match event {
         OrderEvent::OrderPlaced { .. } => {
-            return insert_placed(conn, table, order_id, sequence, event).await;
+            return insert_placed(conn, tables, order_id, sequence, event).await;
         }
         OrderEvent::OrderStockReserved { .. } => Change {
             status: Some(OrderStatus::StockReserved),
@@ -139,12 +156,24 @@ async fn apply_event(
         | OrderEvent::OrderReturnOpened { .. }
         | OrderEvent::OrderReturnReleased { .. } => Change::default(),
     };
-    let Some(totals) = advance(conn, table, order_id, sequence, at(event), &change).await? else {
+    let at = at(event);
+    let Some(totals) = advance(conn, tables.orders, order_id, sequence, at, &change).await? else {
         // Applied before (or a stream that never saw `OrderPlaced`): nothing to count.
         return Ok(());
     };
     if let Some((day, currency, delta)) = sales_delta(event, &totals) {
-        add_sales(conn, sales, day, &currency, &delta).await?;
+        add_sales(conn, tables.sales, day, &currency, &delta).await?;
+    }
+    if change.status.is_some() && totals.has_vendors {
+        sqlx::query(&format!(
+            "UPDATE {} SET status = $2, updated_at = $3 WHERE order_id = $1",
+            tables.vendors
+        ))
+        .bind(order_id)
+        .bind(&totals.status)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -210,7 +239,7 @@ fn sales_delta(event: &OrderEvent, order: &Totals) -> Option<(NaiveDate, String,
 /// applied it already and is left alone.
 async fn insert_placed(
     conn: &mut PgConnection,
-    table: &str,
+    tables: &Tables<'_>,
     order_id: &str,
     sequence: u64,
     event: &OrderEvent,
@@ -240,11 +269,31 @@ async fn insert_placed(
         OrderOwner::Customer { customer_id } => ("customer", Some(customer_id.as_uuid())),
     };
     let item_count: i64 = lines.iter().map(|l| l.quantity).sum();
-    sqlx::query(&format!(
+    // Each vendor's lines, vendors in order of first appearance.
+    let mut vendors: Vec<(&str, i64, i64, i32)> = Vec::new();
+    for line in lines {
+        let Some(v) = line.vendor_id.as_deref() else {
+            continue;
+        };
+        let amount = line.unit_price.amount_minor.saturating_mul(line.quantity);
+        match vendors.iter_mut().find(|(id, ..)| *id == v) {
+            Some((_, subtotal, units, count)) => {
+                *subtotal += amount;
+                *units += line.quantity;
+                *count += 1;
+            }
+            None => vendors.push((v, amount, line.quantity, 1)),
+        }
+    }
+    let vendor_ids: Vec<&str> = vendors.iter().map(|(v, ..)| *v).collect();
+    let table = tables.orders;
+    let inserted = sqlx::query(&format!(
         "INSERT INTO {table} (order_id, owner_kind, customer_id, email, status, currency,
             subtotal_minor, shipping_minor, tax_minor, total_minor, captured_minor, refunded_minor,
-            line_count, item_count, lines, shipping_address, placed_at, updated_at, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $12, $13, $14, $15, $15, $16)
+            line_count, item_count, lines, shipping_address, placed_at, updated_at, version,
+            vendor_ids)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 0, $11, $12, $13, $14, $15, $15, $16,
+            $17)
          ON CONFLICT (order_id) DO NOTHING"
     ))
     .bind(order_id)
@@ -263,7 +312,34 @@ async fn insert_placed(
     .bind(serde_json::to_value(shipping_address)?)
     .bind(at)
     .bind(i64::try_from(sequence)?)
-    .execute(conn)
+    .bind(&vendor_ids)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 || vendors.is_empty() {
+        return Ok(());
+    }
+    let subtotals: Vec<i64> = vendors.iter().map(|v| v.1).collect();
+    let units: Vec<i64> = vendors.iter().map(|v| v.2).collect();
+    let counts: Vec<i32> = vendors.iter().map(|v| v.3).collect();
+    sqlx::query(&format!(
+        "INSERT INTO {} (vendor_id, order_id, status, currency, subtotal_minor, units, line_count,
+            ship_city, ship_country, placed_at, updated_at)
+         SELECT v, $1, $2, $3, s, u, c, $4, $5, $6, $6
+         FROM unnest($7::text[], $8::bigint[], $9::bigint[], $10::int[]) AS x(v, s, u, c)
+         ON CONFLICT (vendor_id, order_id) DO NOTHING",
+        tables.vendors
+    ))
+    .bind(order_id)
+    .bind(OrderStatus::Placed.as_str())
+    .bind(currency.as_str())
+    .bind(&shipping_address.city)
+    .bind(&shipping_address.country)
+    .bind(at)
+    .bind(&vendor_ids)
+    .bind(&subtotals)
+    .bind(&units)
+    .bind(&counts)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -295,7 +371,7 @@ async fn advance(
             updated_at = $3,
             version = $2
          WHERE order_id = $1 AND version < $2
-         RETURNING currency, total_minor, item_count"
+         RETURNING currency, total_minor, item_count, status, cardinality(vendor_ids) > 0 AS has_vendors"
     ))
     .bind(order_id)
     .bind(i64::try_from(sequence)?)
@@ -314,6 +390,8 @@ async fn advance(
         currency: r.get("currency"),
         total_minor: r.get("total_minor"),
         item_count: r.get("item_count"),
+        status: r.get("status"),
+        has_vendors: r.get("has_vendors"),
     }))
 }
 
