@@ -74,3 +74,10 @@ CREATE TABLE IF NOT EXISTS vendor_ledger
     source_sequence bigint      NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vendor_ledger_vendor ON vendor_ledger (vendor_id, at DESC, entry_id);
+
+-- A vendor's parcels and returns (the one vendor whose lines a parcel or return holds; none
+-- for the shop's own and for those spanning vendors, which staff handle).
+ALTER TABLE shipments ADD COLUMN IF NOT EXISTS vendor_id text;
+CREATE INDEX IF NOT EXISTS shipments_vendor ON shipments (vendor_id, created_at DESC, shipment_id);
+ALTER TABLE returns ADD COLUMN IF NOT EXISTS vendor_id text;
+CREATE INDEX IF NOT EXISTS returns_vendor ON returns (vendor_id, created_at DESC, return_id);

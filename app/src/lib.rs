@@ -104,6 +104,17 @@ pub struct Config {
     /// Days after delivery within which a shopper may return units.
     #[arg(long, env = "AGORA_RETURN_WINDOW_DAYS", default_value_t = 30)]
     pub return_window_days: u32,
+    /// The provider vendors are paid through: `test` (built in, kept in Postgres) or `stripe`
+    /// (Stripe Connect transfers, with `AGORA_STRIPE_SECRET_KEY`).
+    #[arg(long, env = "AGORA_PAYOUT_GATEWAY", default_value = "test")]
+    pub payout_gateway: String,
+    /// Scheduled payouts: every this many seconds each active vendor is paid what is
+    /// available; 0 pays only on request (`POST /admin/vendors/{id}/payouts`).
+    #[arg(long, env = "AGORA_PAYOUT_SCHEDULE_SECS", default_value_t = 0)]
+    pub payout_schedule_secs: u64,
+    /// The smallest payout, in minor units of the shop's currency.
+    #[arg(long, env = "AGORA_PAYOUT_MINIMUM_MINOR", default_value_t = 1000)]
+    pub payout_minimum_minor: i64,
     /// Secret that signs carrier tracking webhooks in Agora's own shape
     /// (`/hooks/carriers/generic`, header `Agora-Signature`); unset turns the route off.
     #[arg(long, env = "AGORA_CARRIER_WEBHOOK_SECRET")]
@@ -520,6 +531,33 @@ pub async fn payment_gateway(
     }
 }
 
+/// The payout provider the configuration names.
+pub async fn payout_gateway(
+    config: &Config,
+    pool: &PgPool,
+) -> anyhow::Result<Arc<dyn agora_gateway::PayoutGateway>> {
+    match config.payout_gateway.as_str() {
+        "test" => Ok(Arc::new(
+            agora_gateway::TestPayouts::new(pool.clone()).await?,
+        )),
+        "stripe" => {
+            let secret_key = config
+                .stripe_secret_key
+                .clone()
+                .filter(|s| !s.is_empty())
+                .context("AGORA_PAYOUT_GATEWAY=stripe needs AGORA_STRIPE_SECRET_KEY")?;
+            Ok(Arc::new(agora_gateway::StripeConnectPayouts::new(
+                agora_gateway::StripeConfig {
+                    secret_key,
+                    api_base: config.stripe_api_base.clone(),
+                    timeout: Duration::from_secs(20),
+                },
+            )?))
+        }
+        other => anyhow::bail!("unknown payout gateway {other:?}; known: test, stripe"),
+    }
+}
+
 /// Which roles one process runs.
 #[derive(Clone, Debug, Default)]
 pub struct Roles {
@@ -720,6 +758,7 @@ pub async fn start(
                     .filter(|s| !s.is_empty()),
                 request_timeout: Duration::from_millis(config.request_timeout_ms),
                 return_window_days: config.return_window_days,
+                payout_minimum_minor: config.payout_minimum_minor,
                 carrier_webhook_secret: config
                     .carrier_webhook_secret
                     .clone()

@@ -231,8 +231,23 @@ async fn fulfilment(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()>
     Ok(())
 }
 
+/// The vendor service, and the marketplace runner beside it (vendors' users bound to their
+/// vendor, payouts sent and recorded, scheduled payouts).
 async fn vendor(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
     s.serve::<agora_vendor::Vendor>(ctx).await?;
+    let runner = Arc::new(agora_workflows::marketplace::Marketplace {
+        bus: Bus::new(ctx.client.clone()),
+        pool: s.pool.clone(),
+        payouts: crate::payout_gateway(s.config, s.pool).await?,
+        schedule: (s.config.payout_schedule_secs > 0)
+            .then(|| Duration::from_secs(s.config.payout_schedule_secs)),
+        minimum_minor: s.config.payout_minimum_minor,
+        crash_after: s.config.fault_crash_after.clone(),
+    });
+    let js = async_nats::jetstream::new(ctx.client.clone());
+    let sweeper = runner.clone();
+    s.spawn(|token| agora_workflows::marketplace::run(runner, js, cancelled(token)));
+    s.spawn(|token| agora_workflows::marketplace::sweep(sweeper, cancelled(token)));
     Ok(())
 }
 

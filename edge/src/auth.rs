@@ -159,6 +159,9 @@ pub enum Area {
     Inventory,
     /// Orders, refunds, carts and sales reports.
     Sales,
+    /// One order, its parcels and its returns: staff, and vendors for their own lines (the
+    /// order, shipment and return aggregates narrow a vendor to what is its own).
+    Fulfilment,
     /// Accounts: staff and auditors read them; only admins grant and revoke roles.
     Accounts,
     /// The event log with hash-chain verification.
@@ -174,6 +177,8 @@ impl Area {
             (Area::Catalog | Area::Inventory, false) => &["admin", "staff", "vendor", "auditor"],
             (Area::Catalog | Area::Inventory, true) => &["admin", "staff", "vendor"],
             (Area::Sales, false) => &["admin", "staff", "auditor"],
+            (Area::Fulfilment, false) => &["admin", "staff", "vendor", "auditor"],
+            (Area::Fulfilment, true) => &["admin", "staff", "vendor"],
             (Area::Sales, true) => &["admin", "staff"],
             (Area::Accounts, false) => &["admin", "staff", "auditor"],
             (Area::Accounts, true) => &["admin"],

@@ -335,7 +335,7 @@ async fn shipment_command(
     raw: &str,
     command: ShipmentCommand,
 ) -> Result<Json<ShipmentBody>, ApiError> {
-    let principal = auth::back_office(state, headers, auth::Area::Sales, true)?;
+    let principal = auth::back_office(state, headers, auth::Area::Fulfilment, true)?;
     let id = params::uuid_id(raw, "shipment")?;
     let reply: CommandReply<serde_json::Value> =
         service::command(state, headers, id, principal, command).await?;
@@ -414,7 +414,7 @@ pub async fn create_shipment(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ShipmentBody>), ApiError> {
-    let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Fulfilment, true)?;
     let order_id = params::uuid_id(&raw, "order")?;
     let body: CreateShipment = params::optional_body(&headers, &body)?;
     let order: OrderView =
@@ -484,6 +484,15 @@ pub async fn list_shipments(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ShipmentList>, ApiError> {
     auth::back_office(&state, &headers, auth::Area::Sales, false)?;
+    Ok(Json(shipments_page(&state, &query, None).await?))
+}
+
+/// A page of the `shipments` read model, of one vendor's parcels if `vendor` is given.
+pub(crate) async fn shipments_page(
+    state: &AppState,
+    query: &ListQuery,
+    vendor: Option<&str>,
+) -> Result<ShipmentList, ApiError> {
     let (limit, offset) = params::page(query.limit, query.offset)?;
     let status = status_filter(&query.status)?;
     let order_id = query
@@ -502,22 +511,24 @@ pub async fn list_shipments(
                 created_at, updated_at, count(*) OVER () AS total
          FROM shipments
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR order_id = $2)
+           AND ($5::text IS NULL OR vendor_id = $5)
          ORDER BY created_at DESC, shipment_id LIMIT $3 OFFSET $4",
     )
     .bind(status)
     .bind(order_id)
     .bind(limit)
     .bind(offset)
+    .bind(vendor)
     .fetch_all(&state.pool)
     .await
     .map_err(ApiError::internal)?;
     let total = rows.first().map_or(0, |r| r.total);
-    Ok(Json(ShipmentList {
+    Ok(ShipmentList {
         shipments: rows.into_iter().map(|r| r.summary).collect(),
         total,
         limit,
         offset,
-    }))
+    })
 }
 
 /// One shipment with its tracking history.
@@ -531,7 +542,7 @@ pub async fn admin_shipment(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Json<ShipmentBody>, ApiError> {
-    let principal = auth::back_office(&state, &headers, auth::Area::Sales, false)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Fulfilment, false)?;
     let id = params::uuid_id(&raw, "shipment")?;
     Ok(Json(ShipmentBody(
         service::get::<Shipment, _>(&state, &headers, id, principal).await?,
@@ -875,6 +886,15 @@ pub async fn list_returns(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ReturnList>, ApiError> {
     auth::back_office(&state, &headers, auth::Area::Sales, false)?;
+    Ok(Json(returns_page(&state, &query, None).await?))
+}
+
+/// A page of the `returns` read model, of one vendor's returns if `vendor` is given.
+pub(crate) async fn returns_page(
+    state: &AppState,
+    query: &ListQuery,
+    vendor: Option<&str>,
+) -> Result<ReturnList, ApiError> {
     let (limit, offset) = params::page(query.limit, query.offset)?;
     let status = status_filter(&query.status)?;
     let order_id = query
@@ -893,22 +913,24 @@ pub async fn list_returns(
                 updated_at, count(*) OVER () AS total
          FROM returns
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR order_id = $2)
+           AND ($5::text IS NULL OR vendor_id = $5)
          ORDER BY created_at DESC, return_id LIMIT $3 OFFSET $4",
     )
     .bind(status)
     .bind(order_id)
     .bind(limit)
     .bind(offset)
+    .bind(vendor)
     .fetch_all(&state.pool)
     .await
     .map_err(ApiError::internal)?;
     let total = rows.first().map_or(0, |r| r.total);
-    Ok(Json(ReturnList {
+    Ok(ReturnList {
         returns: rows.into_iter().map(|r| r.summary).collect(),
         total,
         limit,
         offset,
-    }))
+    })
 }
 
 /// One return.
@@ -922,7 +944,7 @@ pub async fn admin_return(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Json<ReturnBody>, ApiError> {
-    let principal = auth::back_office(&state, &headers, auth::Area::Sales, false)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Fulfilment, false)?;
     let id = params::uuid_id(&raw, "return")?;
     Ok(Json(ReturnBody(
         service::get::<Return, _>(&state, &headers, id, principal).await?,
@@ -944,7 +966,7 @@ pub async fn approve_return(
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Result<Json<ReturnBody>, ApiError> {
-    let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Fulfilment, true)?;
     let Empty {} = params::optional_body(&headers, &body)?;
     return_command(
         &state,
@@ -970,7 +992,7 @@ pub async fn reject_return(
     Path(raw): Path<String>,
     Json(body): Json<RejectReturn>,
 ) -> Result<Json<ReturnBody>, ApiError> {
-    let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Fulfilment, true)?;
     return_command(
         &state,
         &headers,
@@ -999,7 +1021,7 @@ pub async fn receive_return(
     Path(raw): Path<String>,
     Json(body): Json<ReceiveReturn>,
 ) -> Result<Json<ReturnBody>, ApiError> {
-    let principal = auth::back_office(&state, &headers, auth::Area::Sales, true)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Fulfilment, true)?;
     let lines = body
         .lines
         .iter()

@@ -419,7 +419,7 @@ pub async fn list_stock(
     headers: HeaderMap,
     Query(filter): Query<StockFilter>,
 ) -> Result<Json<StockPage>, ApiError> {
-    auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let (limit, offset) = params::page(filter.limit, filter.offset)?;
     // A part of a SKU is made of a SKU's characters: the SKU rule checks it.
     let pattern = match filter.sku.as_deref() {
@@ -432,6 +432,8 @@ pub async fn list_stock(
          FROM stock_levels
          WHERE ($1::boolean IS NULL OR (available <= low_stock_threshold) = $1)
            AND ($4::text IS NULL OR sku ILIKE $4 ESCAPE '\\')
+           AND ($5::text IS NULL OR sku IN (SELECT c.sku FROM sku_claims c
+                JOIN products p ON p.product_id = c.product_id WHERE p.vendor_id = $5))
          ORDER BY sku
          LIMIT $2 OFFSET $3",
     )
@@ -439,6 +441,7 @@ pub async fn list_stock(
     .bind(limit)
     .bind(offset)
     .bind(&pattern)
+    .bind(principal.vendor())
     .fetch_all(&state.pool)
     .await?;
     let total = records.first().map(|r| r.total).unwrap_or(0);
@@ -460,8 +463,9 @@ pub async fn movements(
     Path(raw): Path<String>,
     Query(query): Query<MovementQuery>,
 ) -> Result<Json<MovementPage>, ApiError> {
-    auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let sku = params::sku(&raw)?;
+    vendor_scope(&state, &headers, &principal, &sku).await?;
     let (limit, _) = params::page(query.limit, None)?;
     if query.before_sequence.is_some_and(|s| s < 1) {
         return Err(params::invalid_query("before_sequence must be 1 or more"));
@@ -511,7 +515,7 @@ pub async fn low_stock(
     headers: HeaderMap,
     Query(query): Query<LowStockQuery>,
 ) -> Result<Json<LowStockReport>, ApiError> {
-    auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Inventory, false)?;
     let (limit, offset) = params::page(query.limit, query.offset)?;
     // Nothing stops two products from listing one SKU; the report names one, preferring a
     // product still on sale, so each SKU appears once.
@@ -526,11 +530,14 @@ pub async fn low_stock(
              LIMIT 1
          ) p ON true
          WHERE s.available <= s.low_stock_threshold
+           AND ($3::text IS NULL OR s.sku IN (SELECT c.sku FROM sku_claims c
+                JOIN products v ON v.product_id = c.product_id WHERE v.vendor_id = $3))
          ORDER BY s.available, s.sku
          LIMIT $1 OFFSET $2",
     )
     .bind(limit)
     .bind(offset)
+    .bind(principal.vendor())
     .fetch_all(&state.pool)
     .await?;
     let total = records.first().map(|r| r.total).unwrap_or(0);

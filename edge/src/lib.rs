@@ -26,6 +26,7 @@ mod feed;
 mod fulfilment;
 mod health;
 mod inventory;
+mod marketplace;
 mod notifications;
 mod oidc;
 mod openapi;
@@ -78,6 +79,8 @@ pub struct EdgeConfig {
     pub request_timeout: Duration,
     /// Days after delivery within which a shopper may return units.
     pub return_window_days: u32,
+    /// The smallest vendor payout, in minor units.
+    pub payout_minimum_minor: i64,
     /// Secret of carrier webhooks in Agora's own shape; `None` disables
     /// `/hooks/carriers/generic`.
     pub carrier_webhook_secret: Option<String>,
@@ -124,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shipping::router())
         .merge(fulfilment::router())
         .merge(vendors::router())
+        .merge(marketplace::router())
         .merge(checkout::router())
         .merge(accounts::router())
         .merge(limited)
@@ -218,6 +222,7 @@ mod tests {
             stripe_webhook_secret: None,
             request_timeout: Duration::from_millis(200),
             return_window_days: 30,
+            payout_minimum_minor: 1000,
             carrier_webhook_secret: None,
             easypost_webhook_secret: None,
         }
@@ -599,7 +604,14 @@ mod tests {
         let id = uuid::Uuid::new_v4().to_string();
         let customer = format!("Bearer {}", token(&id, &["customer"], 0));
         let auditor = format!("Bearer {}", token(&id, &["auditor"], 0));
-        let vendor = format!("Bearer {}", token(&id, &["vendor"], 0));
+        let vendor = {
+            let keys = test_keys();
+            let claims = keys
+                .new_claims(&id, vec!["vendor".into()], "session", chrono::Utc::now().timestamp())
+                .with_vendor(Some("acme".into()));
+            format!("Bearer {}", keys.issue(&claims))
+        };
+        let unbound_vendor = format!("Bearer {}", token(&id, &["vendor"], 0));
         let staff = format!("Bearer {}", token(&id, &["staff"], 0));
         let account = "/admin/accounts/5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11/roles/admin";
         let deliver = "/admin/orders/5f0c6a0e-8b1d-4c52-9e3a-0b6b8c8f9a11/deliver";
@@ -615,6 +627,8 @@ mod tests {
             (&auditor, "POST", deliver, false),
             (&vendor, "GET", "/admin/products", true),
             (&vendor, "GET", "/admin/orders", false),
+            // A vendor role bound to no vendor is nobody in the back office.
+            (&unbound_vendor, "GET", "/admin/products", false),
             (&staff, "GET", "/admin/orders", true),
             (&staff, "GET", "/audit/streams/cart/x", false),
             (&staff, "POST", account, false),

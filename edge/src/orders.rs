@@ -524,7 +524,7 @@ pub async fn admin_order(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
-    let principal = auth::back_office(&state, &headers, auth::Area::Sales, false)?;
+    let principal = auth::back_office(&state, &headers, auth::Area::Fulfilment, false)?;
     let id = order_id(&raw)?;
     Ok(Json(
         service::get::<agora_order::Order, _>(&state, &headers, id, principal).await?,

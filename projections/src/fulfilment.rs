@@ -39,8 +39,8 @@ impl Projection for Shipments {
         let units: i64 = view.lines.iter().map(|l| l.quantity).sum();
         sqlx::query(&format!(
             "INSERT INTO {table} (shipment_id, order_id, status, carrier, tracking_number, lines,
-               units, country, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               units, country, version, created_at, updated_at, vendor_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (shipment_id) DO UPDATE SET status = EXCLUDED.status,
                carrier = EXCLUDED.carrier, tracking_number = EXCLUDED.tracking_number,
                version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
@@ -57,6 +57,7 @@ impl Projection for Shipments {
         .bind(f.version as i64)
         .bind(f.created_at)
         .bind(f.updated_at)
+        .bind(&view.vendor_id)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -87,8 +88,8 @@ impl Projection for Returns {
         let units: i64 = view.lines.iter().map(|l| l.quantity).sum();
         sqlx::query(&format!(
             "INSERT INTO {table} (return_id, order_id, status, customer_id, units, refunded_minor,
-               currency, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               currency, version, created_at, updated_at, vendor_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (return_id) DO UPDATE SET status = EXCLUDED.status,
                refunded_minor = EXCLUDED.refunded_minor, currency = EXCLUDED.currency,
                version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
@@ -104,8 +105,15 @@ impl Projection for Returns {
         .bind(f.version as i64)
         .bind(f.created_at)
         .bind(f.updated_at)
+        .bind(one_vendor(view.lines.iter().map(|l| l.vendor_id.as_deref())))
         .execute(&mut *conn)
         .await?;
         Ok(())
     }
+}
+
+/// The one vendor all of `vendors` name, if they name one and the same.
+fn one_vendor<'a>(mut vendors: impl Iterator<Item = Option<&'a str>>) -> Option<&'a str> {
+    let first = vendors.next()??;
+    vendors.all(|v| v == Some(first)).then_some(first)
 }

@@ -61,7 +61,8 @@ pub struct LinkedIdentity {
 ///
 /// Invariants (enforced by [`Account::decide`]): `status == New` exactly when nothing was
 /// registered; at most [`MAX_ADDRESSES`] addresses, and exactly one of them is the default
-/// whenever there is any; each token hash is the newest issued of its kind and works once.
+/// whenever there is any; each token hash is the newest issued of its kind and works once;
+/// bound to at most one vendor, and only the platform binds or unbinds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     status: AccountStatus,
@@ -89,6 +90,9 @@ pub struct Account {
     reset: Option<OneTimeToken>,
     created_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
+    /// The marketplace vendor the account is a user of, if any: its access tokens carry it.
+    #[serde(default)]
+    vendor: Option<String>,
 }
 
 /// A saved address as the owner and the back office see it.
@@ -122,6 +126,9 @@ pub struct AccountView {
     pub has_password: bool,
     pub created_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The marketplace vendor the account is a user of (bound by the platform), if any.
+    #[serde(default)]
+    pub vendor: Option<String>,
 }
 
 /// What a principal is to an account. Several can hold at once: an admin's own account.
@@ -129,7 +136,7 @@ pub struct AccountView {
 struct Access {
     /// The platform: everything.
     system: bool,
-    /// An admin: everything but changing someone's password.
+    /// An admin: everything but changing someone's password and binding vendors.
     admin: bool,
     /// Admins, staff and auditors read every account.
     back_office: bool,
@@ -189,6 +196,9 @@ impl Access {
             | AccountCommand::RevokeRole { .. }
             | AccountCommand::SetGroups { .. }
             | AccountCommand::LinkIdentity { .. } => self.system || self.admin,
+            // Made and ended by the vendor workflow as the vendor's users change: an admin
+            // binding accounts by hand would bypass the vendor's own list of users.
+            AccountCommand::BindVendor { .. } | AccountCommand::UnbindVendor { .. } => self.system,
         }
     }
 }
@@ -225,6 +235,11 @@ impl Account {
     /// until it resets or sets one).
     pub fn has_password(&self) -> bool {
         self.password_set
+    }
+
+    /// The marketplace vendor the account is bound to, if any.
+    pub fn vendor(&self) -> Option<&str> {
+        self.vendor.as_deref()
     }
 
     fn address(&self, id: AddressId) -> Option<&SavedAddress> {
@@ -449,6 +464,41 @@ impl Account {
         Ok(vec![AccountEvent::RoleRevoked { role }])
     }
 
+    fn bind_vendor(
+        &self,
+        vendor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AccountEvent>, IdentityError> {
+        validate::vendor_id(vendor)?;
+        match self.vendor.as_deref() {
+            // A retried binding (a redelivered approval or user addition).
+            Some(bound) if bound == vendor => Ok(vec![]),
+            // One vendor per account: the workflow must unbind it from the other first.
+            Some(_) => Err(IdentityError::VendorTaken),
+            None => Ok(vec![AccountEvent::AccountVendorBound {
+                vendor: vendor.to_string(),
+                at: now,
+            }]),
+        }
+    }
+
+    fn unbind_vendor(
+        &self,
+        vendor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AccountEvent>, IdentityError> {
+        validate::vendor_id(vendor)?;
+        // Unbinding a vendor the account is not bound to (any more) is a retry or a late
+        // removal: it must not end a newer binding, and it need not fail.
+        if self.vendor.as_deref() != Some(vendor) {
+            return Ok(vec![]);
+        }
+        Ok(vec![AccountEvent::AccountVendorUnbound {
+            vendor: vendor.to_string(),
+            at: now,
+        }])
+    }
+
     fn link_identity(
         &self,
         provider: &str,
@@ -586,6 +636,8 @@ impl Decider for Account {
                 revoke_sessions: true,
                 at: *now,
             }]),
+            AccountCommand::BindVendor { vendor, now } => self.bind_vendor(vendor, *now),
+            AccountCommand::UnbindVendor { vendor, now } => self.unbind_vendor(vendor, *now),
         }
     }
 
@@ -709,6 +761,12 @@ impl Decider for Account {
                 self.status = AccountStatus::Closed;
                 self.closed_at = Some(*at);
             }
+            AccountEvent::AccountVendorBound { vendor, .. } => self.vendor = Some(vendor.clone()),
+            AccountEvent::AccountVendorUnbound { vendor, .. } => {
+                if self.vendor.as_ref() == Some(vendor) {
+                    self.vendor = None;
+                }
+            }
         }
     }
 
@@ -751,6 +809,7 @@ impl Decider for Account {
             has_password: self.password_set,
             created_at: self.created_at,
             closed_at: self.closed_at,
+            vendor: self.vendor.clone(),
         }
     }
 

@@ -53,7 +53,9 @@ pub enum Role {
     Customer,
     /// Back-office staff: orders, stock, catalog.
     Staff,
-    /// Sells through the platform.
+    /// A marketplace vendor's user. It means something only with a vendor: access tokens
+    /// carry it exactly while the account is bound to one (see
+    /// [`AccountCommand::BindVendor`]), whether or not the account holds the role.
     Vendor,
 }
 
@@ -198,6 +200,23 @@ pub enum AccountCommand {
     Close {
         now: DateTime<Utc>,
     },
+    /// Binds the account to one marketplace vendor (sent by the vendor workflow when the
+    /// vendor is approved or the account is added as its user): its access tokens then carry
+    /// the vendor, and the edge sees a `Principal::Vendor`. Only the platform sends it.
+    /// Binding to the vendor it is bound to records nothing; binding while bound to another
+    /// is `identity.vendor_taken`.
+    BindVendor {
+        /// The vendor's id (its stream id), taken exactly as given.
+        vendor: String,
+        now: DateTime<Utc>,
+    },
+    /// Ends the account's binding to `vendor` (its user was removed, the vendor closed or was
+    /// rejected). Only the platform sends it. Records nothing unless the account is bound to
+    /// exactly this vendor, so a late removal never ends a newer binding.
+    UnbindVendor {
+        vendor: String,
+        now: DateTime<Utc>,
+    },
 }
 
 /// How a profile update changed the phone number.
@@ -294,6 +313,16 @@ pub enum AccountEvent {
         revoke_sessions: bool,
         at: DateTime<Utc>,
     },
+    /// The account became a user of marketplace vendor `vendor` (it was bound to none).
+    AccountVendorBound {
+        vendor: String,
+        at: DateTime<Utc>,
+    },
+    /// The account is no longer bound to `vendor` (the vendor it was bound to).
+    AccountVendorUnbound {
+        vendor: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl AccountEvent {
@@ -315,6 +344,8 @@ impl AccountEvent {
             AccountEvent::GroupsSet { .. } => "GroupsSet",
             AccountEvent::IdentityLinked { .. } => "IdentityLinked",
             AccountEvent::AccountClosed { .. } => "AccountClosed",
+            AccountEvent::AccountVendorBound { .. } => "AccountVendorBound",
+            AccountEvent::AccountVendorUnbound { .. } => "AccountVendorUnbound",
         }
     }
 }

@@ -3,7 +3,7 @@ use agora_kernel::{DomainError, ErrorKind};
 use crate::validate::{
     MAX_ADDRESSES, MAX_ADDRESS_FIELD_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_CHARS, MAX_GROUPS,
     MAX_LINKED_IDENTITIES, MAX_PHONE_CHARS, MAX_PROVIDER_CHARS, MAX_SUBJECT_CHARS,
-    MAX_USER_AGENT_CHARS,
+    MAX_USER_AGENT_CHARS, MAX_VENDOR_ID_CHARS,
 };
 
 /// Why an identity command (or read) was refused. Codes are stable API: never rename one.
@@ -56,6 +56,12 @@ pub enum IdentityError {
     CannotDemoteSelf,
     #[error("the account is closed")]
     Closed,
+    #[error("a vendor id is 1 to {MAX_VENDOR_ID_CHARS} visible ASCII characters")]
+    InvalidVendor,
+    /// The account is bound to another vendor: an account is a user of at most one vendor,
+    /// so it must be unbound from that one first.
+    #[error("the account is bound to another vendor")]
+    VendorTaken,
 }
 
 impl DomainError for IdentityError {
@@ -80,6 +86,8 @@ impl DomainError for IdentityError {
             IdentityError::SessionRevoked => "identity.session_revoked",
             IdentityError::CannotDemoteSelf => "identity.cannot_demote_self",
             IdentityError::Closed => "identity.closed",
+            IdentityError::InvalidVendor => "identity.invalid_vendor",
+            IdentityError::VendorTaken => "identity.vendor_taken",
         }
     }
 
@@ -89,7 +97,8 @@ impl DomainError for IdentityError {
             IdentityError::Forbidden => ErrorKind::Forbidden,
             IdentityError::AlreadyRegistered
             | IdentityError::CannotDemoteSelf
-            | IdentityError::Closed => ErrorKind::Conflict,
+            | IdentityError::Closed
+            | IdentityError::VendorTaken => ErrorKind::Conflict,
             IdentityError::InvalidEmail
             | IdentityError::InvalidName
             | IdentityError::InvalidAddress
@@ -99,7 +108,8 @@ impl DomainError for IdentityError {
             | IdentityError::TooManyAddresses
             | IdentityError::InvalidUserAgent
             | IdentityError::InvalidIdentity
-            | IdentityError::InvalidNewToken => ErrorKind::Invalid,
+            | IdentityError::InvalidNewToken
+            | IdentityError::InvalidVendor => ErrorKind::Invalid,
             IdentityError::InvalidToken
             | IdentityError::TokenExpired
             | IdentityError::SessionRevoked => ErrorKind::Unauthenticated,
@@ -190,6 +200,16 @@ mod tests {
                 Conflict,
             ),
             (IdentityError::Closed, "identity.closed", Conflict),
+            (
+                IdentityError::InvalidVendor,
+                "identity.invalid_vendor",
+                Invalid,
+            ),
+            (
+                IdentityError::VendorTaken,
+                "identity.vendor_taken",
+                Conflict,
+            ),
         ];
         for (error, code, kind) in &all {
             assert_eq!(error.code(), *code);

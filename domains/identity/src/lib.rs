@@ -7,7 +7,9 @@
 //! hashes in commands; passwords and tokens never reach this crate.
 //!
 //! - [`Account`] (stream type `account`, id the account's UUID, which is the
-//!   [`CustomerId`](agora_kernel::CustomerId) of a customer). The service keeps the email
+//!   [`CustomerId`](agora_kernel::CustomerId) of a customer), served as NATS service
+//!   `account` with one endpoint per command (`agora.account.bind_vendor`, ...; see
+//!   [`AccountCommand::NAMES`](agora_kernel::Command::NAMES)). The service keeps the email
 //!   uniqueness table and the credentials table beside it; it stores a new password hash only
 //!   once `PasswordReset` / `PasswordChanged` is committed, and revokes every session on an
 //!   event with `revoke_sessions`.
@@ -18,10 +20,15 @@
 //! Invariants (enforced by the `decide`s):
 //! - existence is never revealed: a principal that may not read an account or session gets
 //!   `identity.not_found` whatever it sends; a closed account exists only for the back office;
-//! - only the platform registers accounts and sends session commands; only admins (and the
-//!   platform) grant or revoke roles, and an admin cannot revoke their own admin role; the
-//!   owner edits their profile and addresses, changes their password and closes the account;
-//!   staff and auditors only read;
+//! - only the platform registers accounts, sends session commands and binds an account to a
+//!   marketplace vendor or unbinds it; only admins (and the platform) grant or revoke roles,
+//!   and an admin cannot revoke their own admin role; the owner edits their profile and
+//!   addresses, changes their password and closes the account; staff and auditors only read;
+//! - an account is bound to at most one vendor (`BindVendor` / `UnbindVendor`, sent by the
+//!   vendor workflow; the identity service puts the vendor and the `vendor` role in access
+//!   tokens exactly while it is bound): binding it to its vendor again or unbinding a vendor
+//!   it is not bound to records nothing, binding it while it is bound to another is
+//!   `identity.vendor_taken` (409), so a late removal never ends a newer binding;
 //! - verification and reset tokens work once, expire, and only the newest of each kind counts;
 //!   a refresh token is exchanged at most once, and presenting an exchanged one revokes its
 //!   whole family, after which no token of it works;
@@ -45,7 +52,8 @@ pub use session::{RotationVerdict, Session, SessionView, MAX_REMEMBERED_TOKENS};
 pub use validate::{
     normalize_email, MAX_ADDRESSES, MAX_ADDRESS_FIELD_CHARS, MAX_DISPLAY_NAME_CHARS,
     MAX_EMAIL_CHARS, MAX_GROUPS, MAX_LINKED_IDENTITIES, MAX_PHONE_CHARS, MAX_PROVIDER_CHARS,
-    MAX_SUBJECT_CHARS, MAX_USER_AGENT_CHARS, MIN_EMAIL_CHARS, TOKEN_SHA256_HEX_CHARS,
+    MAX_SUBJECT_CHARS, MAX_USER_AGENT_CHARS, MAX_VENDOR_ID_CHARS, MIN_EMAIL_CHARS,
+    TOKEN_SHA256_HEX_CHARS,
 };
 
 agora_kernel::contract!(Account {

@@ -30,6 +30,8 @@ pub const MAX_SUBJECT_CHARS: usize = 255;
 pub const MAX_LINKED_IDENTITIES: usize = 10;
 /// Length of a token hash: SHA-256 in lower-case hex.
 pub const TOKEN_SHA256_HEX_CHARS: usize = 64;
+/// Longest vendor id an account is bound to (vendor ids are UUIDs, 36 characters).
+pub const MAX_VENDOR_ID_CHARS: usize = 64;
 
 fn chars(text: &str) -> usize {
     text.chars().count()
@@ -167,6 +169,19 @@ pub(crate) fn identity(provider: &str, subject: &str) -> Result<(), IdentityErro
     }
 }
 
+/// A vendor id, taken exactly as given (it is compared with the vendor's stream id, not
+/// displayed): 1 to [`MAX_VENDOR_ID_CHARS`] visible ASCII characters, so no spaces, control
+/// characters or look-alike Unicode can make two ids of one vendor.
+pub(crate) fn vendor_id(vendor: &str) -> Result<(), IdentityError> {
+    if (1..=MAX_VENDOR_ID_CHARS).contains(&vendor.len())
+        && vendor.bytes().all(|b| b.is_ascii_graphic())
+    {
+        Ok(())
+    } else {
+        Err(IdentityError::InvalidVendor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +255,33 @@ mod tests {
             "12a".into(),
         ] {
             assert_eq!(phone(&bad), Err(IdentityError::InvalidPhone), "{bad}");
+        }
+    }
+
+    #[test]
+    fn vendor_ids_are_1_to_64_visible_ascii_characters() {
+        let longest = "v".repeat(MAX_VENDOR_ID_CHARS);
+        for good in [
+            "0b6f2d4e-1c3a-4b5d-8e7f-9a0b1c2d3e4f",
+            "v",
+            longest.as_str(),
+        ] {
+            assert_eq!(vendor_id(good), Ok(()), "{good}");
+        }
+        for bad in [
+            String::new(),
+            "v".repeat(MAX_VENDOR_ID_CHARS + 1),
+            " acme".into(),
+            "ac me".into(),
+            "acme\n".into(),
+            "acmé".into(),
+            "\u{0}".into(),
+        ] {
+            assert_eq!(
+                vendor_id(&bad),
+                Err(IdentityError::InvalidVendor),
+                "{bad:?}"
+            );
         }
     }
 

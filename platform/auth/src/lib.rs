@@ -4,7 +4,9 @@
 //!
 //! The crate is pure apart from randomness: no network, no clock (every check takes `now` in
 //! Unix seconds), no storage. The accounts domain stores what it returns; the edge calls
-//! [`TokenKeys::verify`] and [`AccessClaims::principal`] on every request.
+//! [`TokenKeys::verify`] and [`AccessClaims::principal`] on every request. Access tokens carry
+//! `sub` (the account), `roles`, an optional `vendor` (the marketplace vendor the account is
+//! bound to), `sid` (the session) and the registered claims.
 //!
 //! # Invariants
 //! - **No plaintext secret is stored or logged.** Passwords are kept only as argon2id PHC
@@ -19,6 +21,11 @@
 //!   `alg: none`, algorithm substitution and `crit` headers are refused before any key is used.
 //! - **Comparisons of secrets are timing-safe**: argon2 compares in constant time, and
 //!   [`constant_time_eq`] serves hashes, `state` and `nonce`.
+//! - **A vendor's user acts for one vendor, named in its token.** The highest back-office role
+//!   decides the principal (admin > staff > auditor > vendor); `vendor` gives
+//!   `Principal::Vendor { id: sub, vendor }` only with the signed `vendor` claim (which the
+//!   identity service sets exactly while the account is bound to that vendor), and without
+//!   it no back-office principal at all (a customer, if the token has that role).
 //! - **Error codes are stable** (`auth.invalid_token`, `auth.token_expired`,
 //!   `auth.password_too_short`, ...) and come with a kernel [`ErrorKind`](agora_kernel::ErrorKind);
 //!   why a token failed ([`InvalidReason`]) is for logs, never for the reply.

@@ -1,5 +1,6 @@
 //! JWT access tokens: HS256 only, keys named by `kid` so they can rotate, claims validated
-//! against an explicit `now`, and the mapping from roles to a kernel [`Principal`].
+//! against an explicit `now`, and the mapping from roles (and, for a vendor's user, the
+//! `vendor` claim) to a kernel [`Principal`].
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -30,6 +31,11 @@ pub struct AccessClaims {
     pub sub: String,
     /// Role names (`customer`, `vendor`, `staff`, `admin`, `auditor`); unknown names are ignored.
     pub roles: Vec<String>,
+    /// The marketplace vendor the account is a user of (its binding, made by the platform).
+    /// The `vendor` role means nothing without it: see [`AccessClaims::principal`]. Absent
+    /// from tokens of accounts bound to no vendor, and from tokens issued before vendors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
     /// Expiry, seconds since the Unix epoch.
     pub exp: i64,
     /// Issue time, seconds since the Unix epoch.
@@ -45,7 +51,7 @@ pub struct AccessClaims {
     pub sid: String,
 }
 
-/// The roles of the platform. Staff-side roles rank admin > staff > auditor > vendor when a
+/// The roles of the platform. Back-office roles rank admin > staff > auditor > vendor when a
 /// token carries several.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
@@ -75,7 +81,8 @@ impl Role {
         }
     }
 
-    /// Whether the role acts in the back office (as [`Principal::Staff`]).
+    /// Whether the role acts in the back office: as [`Principal::Staff`], or for `vendor` as
+    /// [`Principal::Vendor`] when the token names the vendor.
     pub fn is_back_office(self) -> bool {
         !matches!(self, Role::Customer)
     }
@@ -98,9 +105,23 @@ pub fn has_any_role(claims: &AccessClaims, roles: &[&str]) -> bool {
 }
 
 impl AccessClaims {
-    /// The kernel principal these claims stand for: any back-office role gives
-    /// [`Principal::Staff`] with the highest one (admin > staff > auditor > vendor); otherwise
-    /// the `customer` role gives [`Principal::Customer`], whose `sub` must be a UUID.
+    /// These claims acting for `vendor` (or for none): the identity service issues a vendor's
+    /// user's token with it.
+    pub fn with_vendor(self, vendor: Option<String>) -> AccessClaims {
+        AccessClaims { vendor, ..self }
+    }
+
+    /// The `vendor` claim, if it names one (an empty one names none).
+    pub fn vendor(&self) -> Option<&str> {
+        self.vendor.as_deref().filter(|v| !v.is_empty())
+    }
+
+    /// The kernel principal these claims stand for. The highest back-office role (admin >
+    /// staff > auditor > vendor) decides: `admin`, `staff` and `auditor` give
+    /// [`Principal::Staff`] with that role; `vendor` gives [`Principal::Vendor`] for the
+    /// `vendor` claim, and nothing without one (a vendor's user acts for its vendor only, so a
+    /// `vendor` role alone names no one to act for). Otherwise the `customer` role gives
+    /// [`Principal::Customer`], whose `sub` must be a UUID; with neither, [`TokenError::NoRole`].
     pub fn principal(&self) -> Result<Principal, TokenError> {
         let back_office = self
             .roles
@@ -108,11 +129,21 @@ impl AccessClaims {
             .filter_map(|r| Role::parse(r))
             .filter(|r| r.is_back_office())
             .max();
-        if let Some(role) = back_office {
-            return Ok(Principal::Staff {
-                id: self.sub.clone(),
-                role: role.as_str().to_string(),
-            });
+        match (back_office, self.vendor()) {
+            (Some(Role::Vendor), Some(vendor)) => {
+                return Ok(Principal::Vendor {
+                    id: self.sub.clone(),
+                    vendor: vendor.to_string(),
+                });
+            }
+            // A vendor's role without its vendor: a customer at most.
+            (Some(Role::Vendor), None) | (None, _) => {}
+            (Some(role), _) => {
+                return Ok(Principal::Staff {
+                    id: self.sub.clone(),
+                    role: role.as_str().to_string(),
+                });
+            }
         }
         if self.roles.iter().any(|r| r == Role::Customer.as_str()) {
             let id = CustomerId::from_str(&self.sub)
@@ -167,7 +198,8 @@ pub enum TokenError {
     Invalid(InvalidReason),
     #[error("the token has expired")]
     Expired,
-    /// A valid token whose roles give no principal (no customer or back-office role).
+    /// A valid token whose roles give no principal: no customer or back-office role, or a
+    /// `vendor` role without the vendor claim and no customer role.
     #[error("the token carries no usable role")]
     NoRole,
 }
@@ -350,7 +382,8 @@ impl TokenKeys {
     }
 
     /// Claims for a new access token for account `sub` in session `sid`, issued at `now`
-    /// (Unix seconds) and valid for [`ACCESS_TOKEN_TTL_SECS`], with a fresh `jti`.
+    /// (Unix seconds) and valid for [`ACCESS_TOKEN_TTL_SECS`], with a fresh `jti` and no
+    /// vendor (see [`AccessClaims::with_vendor`]).
     pub fn new_claims(
         &self,
         sub: impl Into<String>,
@@ -361,6 +394,7 @@ impl TokenKeys {
         AccessClaims {
             sub: sub.into(),
             roles,
+            vendor: None,
             exp: now + ACCESS_TOKEN_TTL_SECS,
             iat: now,
             nbf: now,
@@ -730,6 +764,106 @@ mod tests {
         assert!(!format!("{key:?}").contains(&hex::encode(&key.secret)));
     }
 
+    const VENDOR: &str = "c4a1e2b3-7d5f-4e6a-9b8c-0d1e2f3a4b5c";
+
+    fn vendor_claims(keys: &TokenKeys, roles: &[&str], vendor: Option<&str>) -> AccessClaims {
+        claims(keys, roles).with_vendor(vendor.map(str::to_string))
+    }
+
+    #[test]
+    fn a_vendor_role_with_its_vendor_is_a_vendor_principal() {
+        let keys = keys();
+        let vendor = Ok(Principal::Vendor {
+            id: CUSTOMER.into(),
+            vendor: VENDOR.into(),
+        });
+        assert_eq!(
+            vendor_claims(&keys, &["vendor"], Some(VENDOR)).principal(),
+            vendor
+        );
+        assert_eq!(
+            vendor_claims(&keys, &["customer", "vendor"], Some(VENDOR)).principal(),
+            vendor
+        );
+    }
+
+    #[test]
+    fn a_higher_back_office_role_wins_over_the_vendor() {
+        let keys = keys();
+        for (roles, role) in [
+            (&["vendor", "auditor"][..], "auditor"),
+            (&["staff", "vendor", "customer"], "staff"),
+            (&["vendor", "admin"], "admin"),
+        ] {
+            assert_eq!(
+                vendor_claims(&keys, roles, Some(VENDOR)).principal(),
+                Ok(Principal::Staff {
+                    id: CUSTOMER.into(),
+                    role: role.into(),
+                }),
+                "{roles:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_vendor_role_without_a_vendor_acts_at_most_as_a_customer() {
+        let keys = keys();
+        for vendor in [None, Some("")] {
+            assert_eq!(
+                vendor_claims(&keys, &["vendor"], vendor).principal(),
+                Err(TokenError::NoRole),
+                "{vendor:?}"
+            );
+            assert_eq!(
+                vendor_claims(&keys, &["vendor", "customer"], vendor).principal(),
+                Ok(Principal::Customer {
+                    id: CUSTOMER.parse().expect("uuid")
+                }),
+                "{vendor:?}"
+            );
+        }
+        assert_eq!(TokenError::NoRole.code(), "auth.no_role");
+        // A vendor claim without the role makes no vendor's user either.
+        assert_eq!(
+            vendor_claims(&keys, &["customer"], Some(VENDOR)).principal(),
+            Ok(Principal::Customer {
+                id: CUSTOMER.parse().expect("uuid")
+            })
+        );
+        assert_eq!(
+            vendor_claims(&keys, &[], Some(VENDOR)).principal(),
+            Err(TokenError::NoRole)
+        );
+    }
+
+    #[test]
+    fn the_vendor_claim_is_signed_and_left_out_when_absent() {
+        let keys = keys();
+        let bound = vendor_claims(&keys, &["vendor"], Some(VENDOR));
+        let token = keys.issue(&bound);
+        assert_eq!(keys.verify(&token, NOW), Ok(bound.clone()));
+        let json = serde_json::to_value(&bound).expect("json");
+        assert_eq!(json["vendor"], VENDOR);
+        // Tokens of unbound accounts (and tokens issued before vendors) have no such claim.
+        let unbound = claims(&keys, &["customer"]);
+        assert_eq!(unbound.vendor, None);
+        let json = serde_json::to_value(&unbound).expect("json");
+        assert!(json.get("vendor").is_none(), "{json}");
+        let token = keys.issue(&unbound);
+        assert_eq!(keys.verify(&token, NOW), Ok(unbound));
+        // Forging the claim into a signed token breaks the signature.
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut forged = json;
+        forged["vendor"] = serde_json::json!(VENDOR);
+        forged["roles"] = serde_json::json!(["vendor"]);
+        let payload = b64(&forged.to_string());
+        assert_eq!(
+            keys.verify(&format!("{}.{payload}.{}", parts[0], parts[2]), NOW),
+            invalid(InvalidReason::Signature)
+        );
+    }
+
     #[test]
     fn role_checks_match_exact_role_names() {
         let keys = keys();
@@ -757,7 +891,6 @@ mod tests {
             }
             other => panic!("{roles:?} gave {other:?}"),
         };
-        assert_eq!(staff(&["vendor"]), "vendor");
         assert_eq!(staff(&["vendor", "auditor"]), "auditor");
         assert_eq!(staff(&["auditor", "staff", "vendor"]), "staff");
         assert_eq!(staff(&["staff", "admin"]), "admin");

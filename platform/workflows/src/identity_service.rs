@@ -8,6 +8,18 @@
 //! Order of writes: a lookup row or credential is written before the event that makes it
 //! reachable (a row without its event is harmless), an outbox row right after the event that
 //! issued its token (a crash in between loses that one mail; asking again sends another).
+//!
+//! Access tokens are built from the account as it is when they are issued (sign-in, and every
+//! refresh): `sub` the account id, `roles` its roles, and for an account bound to a
+//! marketplace vendor the `vendor` claim with the `vendor` role (added if the account lacks
+//! it), so every service sees `Principal::Vendor`. An account bound to no vendor gets neither
+//! (a `vendor` role it holds is left out: it means nothing without a vendor). A binding made
+//! or ended reaches the next token, so within one access-token lifetime.
+//!
+//! The platform-only account commands are not this service's: the `account` service serves
+//! one endpoint per [`AccountCommand`], so the vendor workflow binds and unbinds with
+//! `agora.account.bind_vendor` / `agora.account.unbind_vendor` (a typed `Bus::send` of
+//! `AccountCommand::BindVendor` / `UnbindVendor` as a `Principal::System`).
 
 use std::sync::Arc;
 
@@ -93,6 +105,21 @@ struct Request {
 
 fn system() -> Principal {
     Principal::system("identity")
+}
+
+/// The roles an access token carries: the account's, with `vendor` exactly when the account is
+/// bound to a vendor (binding makes it a vendor's user whatever roles it holds, and the role
+/// means nothing without a vendor). Sorted by name, as the account lists them.
+fn token_roles(roles: &[Role], vendor: Option<&str>) -> Vec<String> {
+    let mut roles: std::collections::BTreeSet<Role> = roles
+        .iter()
+        .copied()
+        .filter(|r| *r != Role::Vendor)
+        .collect();
+    if vendor.is_some() {
+        roles.insert(Role::Vendor);
+    }
+    roles.into_iter().map(|r| r.as_str().to_string()).collect()
 }
 
 fn db(e: sqlx::Error) -> ErrorBody {
@@ -421,17 +448,17 @@ impl IdentityService {
         refresh_token: String,
         now: DateTime<Utc>,
     ) -> TokenPair {
-        let roles: Vec<String> = account
-            .roles
-            .iter()
-            .map(|r| r.as_str().to_string())
-            .collect();
-        let claims = self.keys.new_claims(
-            account_id.to_string(),
-            roles.clone(),
-            session_id.to_string(),
-            now.timestamp(),
-        );
+        let vendor = account.vendor.clone();
+        let roles = token_roles(&account.roles, vendor.as_deref());
+        let claims = self
+            .keys
+            .new_claims(
+                account_id.to_string(),
+                roles.clone(),
+                session_id.to_string(),
+                now.timestamp(),
+            )
+            .with_vendor(vendor);
         TokenPair {
             access_token: self.keys.issue(&claims),
             token_type: "Bearer".into(),
@@ -1169,5 +1196,86 @@ impl Handler for IdentityService {
             }
             IdentityRequest::OidcLogin(q) => codec::encode(&self.oidc_login(r, q, ctx).await?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VENDOR: &str = "c4a1e2b3-7d5f-4e6a-9b8c-0d1e2f3a4b5c";
+
+    #[test]
+    fn a_bound_accounts_token_carries_the_vendor_role() {
+        assert_eq!(
+            token_roles(&[Role::Customer], Some(VENDOR)),
+            ["customer", "vendor"]
+        );
+        assert_eq!(
+            token_roles(&[Role::Customer, Role::Vendor], Some(VENDOR)),
+            ["customer", "vendor"]
+        );
+        assert_eq!(
+            token_roles(&[Role::Admin, Role::Customer], Some(VENDOR)),
+            ["admin", "customer", "vendor"]
+        );
+    }
+
+    #[test]
+    fn an_unbound_accounts_token_drops_the_vendor_role() {
+        assert_eq!(
+            token_roles(&[Role::Customer, Role::Vendor], None),
+            ["customer"]
+        );
+        assert_eq!(token_roles(&[Role::Vendor], None), Vec::<String>::new());
+        assert_eq!(
+            token_roles(&[Role::Auditor, Role::Customer, Role::Staff], None),
+            ["auditor", "customer", "staff"]
+        );
+    }
+
+    #[test]
+    fn issued_claims_make_a_bound_account_a_vendor_principal() {
+        let keys = agora_auth::TokenKeys::new(
+            "https://agora.test",
+            "agora-api",
+            agora_auth::HmacKey::generate("k1").expect("key"),
+            vec![],
+        )
+        .expect("keys");
+        let account = "3f2b8c1a-0d4e-4f6a-9b7c-1e2d3c4b5a69";
+        let issue = |roles: &[Role], vendor: Option<&str>| {
+            let claims = keys
+                .new_claims(
+                    account,
+                    token_roles(roles, vendor),
+                    "session",
+                    1_800_000_000,
+                )
+                .with_vendor(vendor.map(str::to_string));
+            keys.verify(&keys.issue(&claims), 1_800_000_000)
+                .expect("verifies")
+                .principal()
+        };
+        assert_eq!(
+            issue(&[Role::Customer], Some(VENDOR)),
+            Ok(Principal::Vendor {
+                id: account.into(),
+                vendor: VENDOR.into(),
+            })
+        );
+        assert_eq!(
+            issue(&[Role::Customer, Role::Vendor], None),
+            Ok(Principal::Customer {
+                id: account.parse().expect("a uuid"),
+            })
+        );
+        assert_eq!(
+            issue(&[Role::Staff], Some(VENDOR)),
+            Ok(Principal::Staff {
+                id: account.into(),
+                role: "staff".into(),
+            })
+        );
     }
 }

@@ -32,6 +32,7 @@
 mod checkout_service;
 mod claims;
 pub mod fulfilment;
+pub mod marketplace;
 mod identity_contract;
 mod identity_service;
 mod payment_service;

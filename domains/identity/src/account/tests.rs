@@ -11,6 +11,8 @@ use rand::{Rng, SeedableRng};
 
 const ID: &str = "3f2b8c1a-0d4e-4f6a-9b7c-1e2d3c4b5a69";
 const OTHER_ID: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+const VENDOR: &str = "c4a1e2b3-7d5f-4e6a-9b8c-0d1e2f3a4b5c";
+const OTHER_VENDOR: &str = "d5b2f3c4-8e6a-4f7b-8c9d-1e2f3a4b5c6d";
 
 /// A fixed instant plus `seconds`: tests never read the clock either.
 fn t(seconds: i64) -> DateTime<Utc> {
@@ -170,6 +172,42 @@ fn link(provider: &str, subject: &str, email_verified: bool) -> AccountCommand {
     }
 }
 
+fn bind(vendor: &str) -> AccountCommand {
+    AccountCommand::BindVendor {
+        vendor: vendor.into(),
+        now: t(300),
+    }
+}
+
+fn unbind(vendor: &str) -> AccountCommand {
+    AccountCommand::UnbindVendor {
+        vendor: vendor.into(),
+        now: t(400),
+    }
+}
+
+fn bound(vendor: &str) -> AccountEvent {
+    AccountEvent::AccountVendorBound {
+        vendor: vendor.into(),
+        at: t(300),
+    }
+}
+
+fn unbound(vendor: &str) -> AccountEvent {
+    AccountEvent::AccountVendorUnbound {
+        vendor: vendor.into(),
+        at: t(400),
+    }
+}
+
+/// A user of another account, acting for `vendor`.
+fn vendor_user(vendor: &str) -> Principal {
+    Principal::Vendor {
+        id: OTHER_ID.into(),
+        vendor: vendor.into(),
+    }
+}
+
 /// Registered, with a verification token `v` valid until `t(3600)`.
 fn at_registered() -> Vec<AccountEvent> {
     vec![registered(), verification_issued('v', t(3600))]
@@ -276,7 +314,14 @@ fn every_command() -> Vec<AccountCommand> {
         },
         link("google", "1234", false),
         AccountCommand::Close { now: t(20) },
+        bind(VENDOR),
+        unbind(VENDOR),
     ]
+}
+
+/// What only the platform may send (admins neither).
+fn platform_only_commands() -> Vec<&'static str> {
+    vec!["bind_vendor", "unbind_vendor"]
 }
 
 /// What the owner may send (the rest of `every_command()` is the back office's).
@@ -1303,6 +1348,169 @@ fn roles_are_listed_sorted_by_name() {
     assert_eq!(state(&given).view(ID, 7).roles, Role::ALL.to_vec());
 }
 
+// Vendor binding.
+
+#[test]
+fn binding_an_account_to_a_vendor_records_it_and_the_view_shows_it() {
+    check(
+        at_verified(),
+        system(),
+        bind(VENDOR),
+        Ok(vec![bound(VENDOR)]),
+    );
+    let account = after(&at_verified(), system(), bind(VENDOR));
+    assert_eq!(account.vendor(), Some(VENDOR));
+    assert_eq!(account.view(ID, 4).vendor.as_deref(), Some(VENDOR));
+    // Binding grants no role: the identity service puts `vendor` in the token itself.
+    assert_eq!(account.roles(), vec![Role::Customer]);
+    assert_eq!(state(&at_verified()).view(ID, 3).vendor, None);
+}
+
+#[test]
+fn binding_an_account_to_its_vendor_again_records_nothing() {
+    let mut given = at_verified();
+    given.push(bound(VENDOR));
+    check(given, system(), bind(VENDOR), Ok(vec![]));
+}
+
+#[test]
+fn binding_an_account_bound_to_another_vendor_is_refused_and_records_nothing() {
+    let mut given = at_verified();
+    given.push(bound(OTHER_VENDOR));
+    check(
+        given.clone(),
+        system(),
+        bind(VENDOR),
+        Err(IdentityError::VendorTaken),
+    );
+    assert_eq!(IdentityError::VendorTaken.code(), "identity.vendor_taken");
+    assert_eq!(
+        IdentityError::VendorTaken.kind(),
+        agora_kernel::ErrorKind::Conflict
+    );
+    // Once unbound from the other, it may be bound.
+    given.push(unbound(OTHER_VENDOR));
+    check(given, system(), bind(VENDOR), Ok(vec![bound(VENDOR)]));
+}
+
+#[test]
+fn unbinding_its_vendor_records_it_and_the_view_shows_none() {
+    let mut given = at_verified();
+    given.push(bound(VENDOR));
+    check(
+        given.clone(),
+        system(),
+        unbind(VENDOR),
+        Ok(vec![unbound(VENDOR)]),
+    );
+    let account = after(&given, system(), unbind(VENDOR));
+    assert_eq!(account.vendor(), None);
+    assert_eq!(account.view(ID, 5).vendor, None);
+}
+
+#[test]
+fn unbinding_a_vendor_the_account_is_not_bound_to_records_nothing() {
+    // Never bound, and a retried unbinding.
+    check(at_verified(), system(), unbind(VENDOR), Ok(vec![]));
+    let mut given = at_verified();
+    given.push(bound(VENDOR));
+    given.push(unbound(VENDOR));
+    check(given.clone(), system(), unbind(VENDOR), Ok(vec![]));
+    // A late removal from the old vendor leaves the newer binding alone.
+    given.push(bound(OTHER_VENDOR));
+    check(given.clone(), system(), unbind(VENDOR), Ok(vec![]));
+    assert_eq!(state(&given).vendor(), Some(OTHER_VENDOR));
+}
+
+#[test]
+fn only_the_platform_binds_or_unbinds_a_vendor() {
+    let mut given = at_verified();
+    given.push(bound(VENDOR));
+    for command in [bind(VENDOR), bind(OTHER_VENDOR), unbind(VENDOR)] {
+        for by in [
+            owner(),
+            staff("admin"),
+            staff("staff"),
+            staff("auditor"),
+            self_staff("admin"),
+            self_staff("vendor"),
+            Principal::Vendor {
+                id: ID.into(),
+                vendor: VENDOR.into(),
+            },
+        ] {
+            check(
+                given.clone(),
+                by,
+                command.clone(),
+                Err(IdentityError::Forbidden),
+            );
+        }
+        // To anyone else the account does not exist, even to a user of its own vendor.
+        for by in [
+            other_customer(),
+            guest(),
+            staff("vendor"),
+            vendor_user(VENDOR),
+            vendor_user(OTHER_VENDOR),
+        ] {
+            check(
+                given.clone(),
+                by,
+                command.clone(),
+                Err(IdentityError::NotFound),
+            );
+        }
+    }
+    check(vec![], system(), bind(VENDOR), Err(IdentityError::NotFound));
+}
+
+#[test]
+fn a_vendor_id_is_1_to_64_visible_ascii_characters() {
+    let mut given = at_verified();
+    given.push(bound(VENDOR));
+    let too_long = "v".repeat(crate::MAX_VENDOR_ID_CHARS + 1);
+    for bad in ["", " ", "acme corp", "acmé", "acme\n", too_long.as_str()] {
+        for command in [bind(bad), unbind(bad)] {
+            check(
+                given.clone(),
+                system(),
+                command,
+                Err(IdentityError::InvalidVendor),
+            );
+        }
+    }
+    check(
+        at_verified(),
+        system(),
+        bind(&"v".repeat(crate::MAX_VENDOR_ID_CHARS)),
+        Ok(vec![bound(&"v".repeat(crate::MAX_VENDOR_ID_CHARS))]),
+    );
+}
+
+#[test]
+fn a_closed_account_is_neither_bound_nor_unbound() {
+    let mut given = at_closed();
+    given.push(bound(VENDOR));
+    for command in [bind(VENDOR), bind(OTHER_VENDOR), unbind(VENDOR)] {
+        check(given.clone(), system(), command, Err(IdentityError::Closed));
+    }
+}
+
+#[test]
+fn state_and_view_recorded_before_vendors_existed_read_as_unbound() {
+    let account = state(&at_verified());
+    let mut json = serde_json::to_value(&account).expect("serializes");
+    json.as_object_mut().expect("an object").remove("vendor");
+    let back: Account = serde_json::from_value(json).expect("parses");
+    assert_eq!(back.vendor(), None);
+    assert_eq!(back, account);
+    let mut view = serde_json::to_value(account.view(ID, 3)).expect("serializes");
+    view.as_object_mut().expect("an object").remove("vendor");
+    let back: AccountView = serde_json::from_value(view).expect("parses");
+    assert_eq!(back.vendor, None);
+}
+
 // Linked identities.
 
 #[test]
@@ -1461,8 +1669,10 @@ fn a_closed_account_accepts_nothing() {
             command.clone(),
             Err(IdentityError::Closed),
         );
-        // Authorization comes first: an admin never changes a password.
-        let for_admin = if command.name() == "change_password" {
+        // Authorization comes first: an admin never changes a password nor binds a vendor.
+        let for_admin = if command.name() == "change_password"
+            || platform_only_commands().contains(&command.name())
+        {
             IdentityError::Forbidden
         } else {
             IdentityError::Closed
@@ -1538,7 +1748,11 @@ fn staff_and_auditors_only_read() {
 #[test]
 fn the_owner_manages_profile_addresses_password_and_closing_and_nothing_else() {
     let account = state(&at_three_addresses());
-    for by in [owner(), self_staff("vendor")] {
+    let self_vendor = Principal::Vendor {
+        id: ID.into(),
+        vendor: VENDOR.into(),
+    };
+    for by in [owner(), self_staff("vendor"), self_vendor] {
         assert_eq!(account.authorize_read(&by), Ok(()));
         for command in every_command() {
             let result = account.decide(ID, &command, &by);
@@ -1552,7 +1766,7 @@ fn the_owner_manages_profile_addresses_password_and_closing_and_nothing_else() {
 }
 
 #[test]
-fn the_platform_does_everything_and_admins_all_but_changing_a_password() {
+fn the_platform_does_everything_and_admins_all_but_changing_a_password_or_binding_a_vendor() {
     let mut given = at_three_addresses();
     given.push(reset_requested('r', t(1000)));
     let account = state(&given);
@@ -1560,7 +1774,8 @@ fn the_platform_does_everything_and_admins_all_but_changing_a_password() {
         let result = account.decide(ID, &command, &system());
         assert!(result.is_ok(), "{command:?}: {result:?}");
         let result = account.decide(ID, &command, &staff("admin"));
-        if command.name() == "change_password" {
+        if command.name() == "change_password" || platform_only_commands().contains(&command.name())
+        {
             assert_eq!(result, Err(IdentityError::Forbidden));
         } else {
             assert!(result.is_ok(), "{command:?}: {result:?}");
@@ -1592,6 +1807,7 @@ fn the_view_shows_the_account_and_never_a_token_hash() {
         marketing_opt_in: Some(true),
     });
     given.push(AccountEvent::RoleGranted { role: Role::Vendor });
+    given.push(bound(VENDOR));
     let account = state(&given);
     let view = account.view(ID, 11);
     assert_eq!(
@@ -1632,6 +1848,7 @@ fn the_view_shows_the_account_and_never_a_token_hash() {
             has_password: true,
             created_at: Some(t(0)),
             closed_at: None,
+            vendor: Some(VENDOR.into()),
         }
     );
     // A fresh verification token too, which the state holds.
@@ -1673,6 +1890,7 @@ fn an_unregistered_account_has_an_empty_view() {
 fn the_state_round_trips_through_json() {
     let mut given = at_three_addresses();
     given.push(reset_requested('r', t(1000)));
+    given.push(bound(VENDOR));
     let account = state(&given);
     let json = serde_json::to_string(&account).expect("serializes");
     assert_eq!(
@@ -1720,6 +1938,8 @@ fn every_event_has_its_stable_type_name() {
             revoke_sessions: true,
             at: t(5),
         },
+        bound(VENDOR),
+        unbound(VENDOR),
     ];
     let names: Vec<_> = events
         .iter()
@@ -1743,6 +1963,8 @@ fn every_event_has_its_stable_type_name() {
             "RoleRevoked",
             "IdentityLinked",
             "AccountClosed",
+            "AccountVendorBound",
+            "AccountVendorUnbound",
         ]
     );
     // The serde tag is the type name too.

@@ -8,6 +8,7 @@ const ADDRESS_ID: &str = "0b6f2d4e-1c3a-4b5d-8e7f-9a0b1c2d3e4f";
 const ACCOUNT_ID: &str = "3f2b8c1a-0d4e-4f6a-9b7c-1e2d3c4b5a69";
 const TOKEN_ID: &str = "7d1c2f9e-5a34-4c1b-8f0e-2b6a9d3c4e51";
 const NEXT_TOKEN_ID: &str = "8e2d3f0a-6b45-4d2c-9f1e-3c7b0e4d5f62";
+const VENDOR_ID: &str = "c4a1e2b3-7d5f-4e6a-9b8c-0d1e2f3a4b5c";
 
 fn now() -> DateTime<Utc> {
     NOW.parse().expect("a valid instant")
@@ -169,6 +170,20 @@ fn account_commands() -> Vec<(serde_json::Value, AccountCommand)> {
         (
             json!({"close": {"now": NOW}}),
             AccountCommand::Close { now: now() },
+        ),
+        (
+            json!({"bind_vendor": {"vendor": VENDOR_ID, "now": NOW}}),
+            AccountCommand::BindVendor {
+                vendor: VENDOR_ID.into(),
+                now: now(),
+            },
+        ),
+        (
+            json!({"unbind_vendor": {"vendor": VENDOR_ID, "now": NOW}}),
+            AccountCommand::UnbindVendor {
+                vendor: VENDOR_ID.into(),
+                now: now(),
+            },
         ),
     ]
 }
@@ -440,4 +455,30 @@ fn a_profile_update_event_names_only_what_changed() {
             "display_name": "Ada", "phone": {"set": "+49 1"}, "marketing_opt_in": false
         }})
     );
+}
+
+#[test]
+fn vendor_binding_events_have_their_published_shape() {
+    for (event, wire) in [
+        (
+            AccountEvent::AccountVendorBound {
+                vendor: VENDOR_ID.into(),
+                at: now(),
+            },
+            json!({"AccountVendorBound": {"vendor": VENDOR_ID, "at": NOW}}),
+        ),
+        (
+            AccountEvent::AccountVendorUnbound {
+                vendor: VENDOR_ID.into(),
+                at: now(),
+            },
+            json!({"AccountVendorUnbound": {"vendor": VENDOR_ID, "at": NOW}}),
+        ),
+    ] {
+        assert_eq!(serde_json::to_value(&event).expect("serializes"), wire);
+        assert_eq!(
+            serde_json::from_value::<AccountEvent>(wire).expect("parses"),
+            event
+        );
+    }
 }
