@@ -7,7 +7,7 @@ mod common;
 
 use agora::Roles;
 use common::people::{self, call, As};
-use common::{spawn_app, ADMIN};
+use common::spawn_app;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -113,16 +113,9 @@ async fn a_vendor_applies_is_approved_sells_under_its_name_and_is_suspended() {
         json!({"id": id, "name": "Terra", "country": "DE", "active": true})
     );
 
-    // Ada signs in again and holds the vendor role; she reads her vendor and adds Eve.
-    let (status, reply) = call(
-        &app,
-        As::Bearer(ADMIN),
-        Method::POST,
-        &format!("/admin/accounts/{}/roles/vendor", ada.id),
-        None,
-    )
-    .await;
-    assert!(status.is_success(), "{reply}");
+    // The approval binds Ada's account to the vendor; signed in again, her token acts for it.
+    // She reads her vendor and adds Eve.
+    people::bound(&app, &ada.id, &id).await;
     let ada_vendor = people::login(&app, &ada.email, people::PASSWORD).await["access_token"]
         .as_str()
         .expect("access")
@@ -166,7 +159,7 @@ async fn a_vendor_applies_is_approved_sells_under_its_name_and_is_suspended() {
         (409, "vendor.last_admin")
     );
     // Another vendor's user finds nothing; an auditor reads and changes nothing.
-    let bolt = people::with_role(&app, "bolt", "vendor").await;
+    let (bolt, _) = people::vendor_user(&app, "bolt").await;
     let (status, _) = call(
         &app,
         As::Bearer(&bolt.access),

@@ -607,7 +607,12 @@ mod tests {
         let vendor = {
             let keys = test_keys();
             let claims = keys
-                .new_claims(&id, vec!["vendor".into()], "session", chrono::Utc::now().timestamp())
+                .new_claims(
+                    &id,
+                    vec!["vendor".into()],
+                    "session",
+                    chrono::Utc::now().timestamp(),
+                )
                 .with_vendor(Some("acme".into()));
             format!("Bearer {}", keys.issue(&claims))
         };

@@ -45,8 +45,7 @@ async fn the_vendor(
 ) -> Result<(Principal, VendorView), ApiError> {
     let principal = auth::back_office(state, headers, auth::Area::Fulfilment, write)?;
     let id = params::uuid_id(raw, "vendor")?;
-    let view: VendorView =
-        service::get::<Vendor, _>(state, headers, id, principal.clone()).await?;
+    let view: VendorView = service::get::<Vendor, _>(state, headers, id, principal.clone()).await?;
     Ok((principal, view))
 }
 
@@ -211,7 +210,9 @@ pub async fn vendor_shipments(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ShipmentList>, ApiError> {
     let (_, vendor) = the_vendor(&state, &headers, &raw, false).await?;
-    Ok(Json(shipments_page(&state, &query, Some(&vendor.id)).await?))
+    Ok(Json(
+        shipments_page(&state, &query, Some(&vendor.id)).await?,
+    ))
 }
 
 /// The returns of the vendor's lines, newest first (a return spanning vendors is staff's).

@@ -213,8 +213,8 @@ pub async fn stable_too_large(request: Request, next: Next) -> Response {
 }
 
 /// Middleware: the route-family check of `/admin` and `/audit`, before anything reads the
-/// request. Only a valid back-office credential gets through (401 without one, 403 for a
-/// customer); each route then checks the roles of its own area. Running first means a
+/// request. Only a valid back-office credential gets through (staff or a vendor's user; 401
+/// without one, 403 for a customer); each route then checks the roles of its own area. Running first means a
 /// customer learns nothing about a back-office route, not even whether its body would parse.
 pub async fn back_office_gate(
     State(state): State<AppState>,
@@ -227,9 +227,12 @@ pub async fn back_office_gate(
         .any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if gated && request.method() != Method::OPTIONS {
         match auth::bearer(&state, request.headers()) {
-            Ok(Some(agora_kernel::Principal::Staff { .. })) => {}
+            Ok(Some(
+                agora_kernel::Principal::Staff { .. } | agora_kernel::Principal::Vendor { .. },
+            )) => {}
             Ok(Some(_)) => {
-                return ApiError::forbidden("the back office is for staff").into_response()
+                return ApiError::forbidden("the back office is for staff and vendors")
+                    .into_response()
             }
             Ok(None) => {
                 return ApiError::unauthorized("an Authorization: Bearer token is required")

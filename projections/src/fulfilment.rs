@@ -105,7 +105,9 @@ impl Projection for Returns {
         .bind(f.version as i64)
         .bind(f.created_at)
         .bind(f.updated_at)
-        .bind(one_vendor(view.lines.iter().map(|l| l.vendor_id.as_deref())))
+        .bind(one_vendor(
+            view.lines.iter().map(|l| l.vendor_id.as_deref()),
+        ))
         .execute(&mut *conn)
         .await?;
         Ok(())

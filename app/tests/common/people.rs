@@ -138,3 +138,59 @@ pub fn code(body: &str) -> String {
         .and_then(|v| v["code"].as_str().map(str::to_string))
         .unwrap_or_default()
 }
+
+/// A vendor's admin user: an account that applies to sell as `name` (the platform files the
+/// application), is approved by the bootstrap admin, is bound to the vendor by the marketplace
+/// runner and signs in again, so its access token carries the vendor. Returns the person and
+/// the vendor's id.
+pub async fn vendor_user(app: &TestApp, name: &str) -> (Person, String) {
+    let person = sign_up(app, name).await;
+    let (status, reply) = call(
+        app,
+        As::Bearer(&person.access),
+        Method::POST,
+        "/store/vendors",
+        Some(json!({"name": name, "legal_name": format!("{name} Ltd"),
+                    "contact_email": format!("sales@{name}.example"), "country": "DE",
+                    "payout_account": format!("acct_{name}")})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let vendor: Value = serde_json::from_str(&reply).expect("a vendor");
+    let vendor_id = vendor["id"].as_str().expect("vendor id").to_string();
+    let (status, reply) = call(
+        app,
+        As::Bearer(super::ADMIN),
+        Method::POST,
+        &format!("/admin/vendors/{vendor_id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    bound(app, &person.id, &vendor_id).await;
+    let pair = login(app, &person.email, PASSWORD).await;
+    (
+        Person {
+            access: pair["access_token"].as_str().expect("access").into(),
+            refresh: pair["refresh_token"].as_str().expect("refresh").into(),
+            ..person
+        },
+        vendor_id,
+    )
+}
+
+/// Waits until the marketplace runner has bound account `account` to vendor `vendor`.
+pub async fn bound(app: &TestApp, account: &str, vendor: &str) {
+    let bus = app.bus().await;
+    agora_testkit::eventually(std::time::Duration::from_secs(20), || {
+        let bus = bus.clone();
+        async move {
+            let view = super::system_get::<agora_identity::Account>(&bus, account)
+                .await
+                .ok()?;
+            (view["vendor"].as_str() == Some(vendor)).then_some(())
+        }
+    })
+    .await
+    .expect("the account bound to its vendor");
+}

@@ -32,9 +32,9 @@
 mod checkout_service;
 mod claims;
 pub mod fulfilment;
-pub mod marketplace;
 mod identity_contract;
 mod identity_service;
+pub mod marketplace;
 mod payment_service;
 mod product_service;
 mod promotion_book;

@@ -195,11 +195,7 @@ impl Marketplace {
                 reason: format!("{code}: {message}").chars().take(500).collect(),
             },
             // Unknown outcome or nothing happened: the same key again later.
-            Err(e) => {
-                return Err(ErrorBody::unavailable(format!(
-                    "payout {payout_id}: {e}"
-                )))
-            }
+            Err(e) => return Err(ErrorBody::unavailable(format!("payout {payout_id}: {e}"))),
         };
         if self.crash_after.as_deref() == Some("payout_transfer") {
             tracing::error!(

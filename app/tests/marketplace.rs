@@ -1,0 +1,550 @@
+//! The marketplace end to end, over HTTP: two vendors sell in one shop, a shopper buys from
+//! both in one checkout and pays once, each vendor sees and ships only its own lines, the
+//! ledger follows sales, a refund, a change of commission rule and a payout, and a suspended
+//! vendor's products leave the storefront's search until it is reactivated.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use agora::Roles;
+use agora_testkit::eventually;
+use common::people::{self, call, call_with_key, As, Person};
+use common::{shop, spawn_app_with, TestApp, ADMIN};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn body(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn minor(v: &Value) -> i64 {
+    v["amount_minor"].as_i64().unwrap_or(i64::MIN)
+}
+
+/// Creates, publishes and stocks a product of the signed-in vendor.
+async fn vendor_product(
+    app: &TestApp,
+    who: &Person,
+    vendor: &str,
+    sku: &str,
+    price: i64,
+) -> String {
+    let (status, reply) = call(
+        app,
+        As::Bearer(&who.access),
+        Method::POST,
+        "/admin/products",
+        Some(json!({"title": format!("{sku} by {vendor}"), "vendor_id": vendor,
+                    "variants": [{"sku": sku, "title": "One", "price": {"amount_minor": price, "currency": "EUR"}}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let id = body(&reply)["id"].as_str().expect("product id").to_string();
+    for (path, payload) in [
+        (format!("/admin/products/{id}/publish"), None),
+        (
+            format!("/admin/inventory/{sku}/receive"),
+            Some(json!({"quantity": 50})),
+        ),
+    ] {
+        let (status, reply) =
+            call(app, As::Bearer(&who.access), Method::POST, &path, payload).await;
+        assert_eq!(status, 200, "{path}: {reply}");
+    }
+    id
+}
+
+async fn set_rule(app: &TestApp, vendor: &str, rule: Value) {
+    let (status, reply) = call(
+        app,
+        As::Bearer(ADMIN),
+        Method::POST,
+        &format!("/admin/vendors/{vendor}/commission-rules"),
+        Some(rule),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+/// Buys `lines` as a guest and waits until the order is confirmed.
+async fn buy(app: &TestApp, lines: &[(&str, i64)], key: &str) -> Value {
+    let cart = shop::cart(&app.http, &app.base, lines).await;
+    let order_id = shop::checkout_ok(&app.http, &app.base, &cart, key, "pm_card_visa").await;
+    let order = shop::settled(&app.bus().await, &order_id, Duration::from_secs(60)).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    order
+}
+
+/// The vendor ledger's entries of `vendor` as `(kind, sku, amount)`, once `n` are there.
+async fn entries(app: &TestApp, vendor: &str, n: usize) -> Vec<(String, Option<String>, i64)> {
+    let pool = app.pool.clone();
+    let vendor = vendor.to_string();
+    eventually(Duration::from_secs(30), || {
+        let pool = pool.clone();
+        let vendor = vendor.clone();
+        async move {
+            let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+                "SELECT kind, sku, amount_minor FROM vendor_ledger WHERE vendor_id = $1 ORDER BY at, entry_id",
+            )
+            .bind(&vendor)
+            .fetch_all(&pool)
+            .await
+            .ok()?;
+            (rows.len() >= n).then_some(rows)
+        }
+    })
+    .await
+    .expect("ledger entries")
+}
+
+async fn get(app: &TestApp, who: As<'_>, path: &str) -> (u16, Value) {
+    let (status, reply) = call(app, who, Method::GET, path, None).await;
+    (status.as_u16(), body(&reply))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_vendors_sell_in_one_checkout_ship_their_own_lines_and_are_paid_what_the_ledger_says() {
+    // A return window of 0 days: sales are available at once, so a payout can follow them.
+    let app = spawn_app_with(Roles::all(), |c| c.return_window_days = 0).await;
+    let (acme_user, acme) = people::vendor_user(&app, "acme").await;
+    let (bolt_user, bolt) = people::vendor_user(&app, "bolt").await;
+    let shopper = people::sign_up(&app, "carla").await;
+    let now = chrono::Utc::now();
+    // Acme pays 10 %; Bolt 15 % plus 50 cents a line.
+    set_rule(
+        &app,
+        &acme,
+        json!({"rule_id": "acme-10", "percent_bp": 1000,
+        "effective_from": now + chrono::Duration::milliseconds(500)}),
+    )
+    .await;
+    set_rule(
+        &app,
+        &bolt,
+        json!({"rule_id": "bolt-15", "percent_bp": 1500,
+        "fixed": {"amount_minor": 50, "currency": "EUR"},
+        "effective_from": now + chrono::Duration::milliseconds(500)}),
+    )
+    .await;
+    vendor_product(&app, &acme_user, &acme, "ACME-MUG", 2000).await;
+    vendor_product(&app, &bolt_user, &bolt, "BOLT-LAMP", 3000).await;
+    shop::until_for_sale(&app.pool, &["ACME-MUG", "BOLT-LAMP"]).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // One checkout, one payment, two sub-orders.
+    let order = buy(&app, &[("ACME-MUG", 2), ("BOLT-LAMP", 1)], "two-vendors").await;
+    let order_id = order["id"].as_str().expect("order id").to_string();
+    assert_eq!(
+        order["sub_orders"].as_array().map(Vec::len),
+        Some(2),
+        "{order}"
+    );
+    // 7000 + 499 shipping, 19 % tax: 8924, paid once.
+    assert_eq!(minor(&order["total"]), 8924, "{order}");
+    assert_eq!(minor(&order["captured"]), 8924, "{order}");
+    let paid = |sku: &str| {
+        order["lines"]
+            .as_array()
+            .and_then(|ls| ls.iter().find(|l| l["sku"] == sku))
+            .map_or(0, |l| minor(&l["paid"]))
+    };
+    assert_eq!((paid("ACME-MUG"), paid("BOLT-LAMP")), (4760, 3570));
+
+    // Each vendor sees its own lines of the order, without the shopper's email or the payment.
+    let path = format!("/admin/orders/{order_id}");
+    for (who, sku) in [(&acme_user, "ACME-MUG"), (&bolt_user, "BOLT-LAMP")] {
+        let (status, view) = get(&app, As::Bearer(&who.access), &path).await;
+        assert_eq!(status, 200, "{view}");
+        let skus: Vec<&str> = view["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .filter_map(|l| l["sku"].as_str())
+            .collect();
+        assert_eq!(skus, vec![sku], "{view}");
+        assert_eq!(view["email"], "", "{view}");
+        assert_eq!(minor(&view["captured"]), 0, "{view}");
+        assert_eq!(minor(&view["total"]), paid(sku), "{view}");
+        assert_eq!(view["shipping_address"]["city"], "London", "{view}");
+    }
+    // A shopper is no vendor.
+    let (status, _) = get(&app, As::Bearer(&shopper.access), &path).await;
+    assert_eq!(status, 403);
+
+    // Each vendor packs and hands over its own lines; the other's are out of its reach.
+    let (status, reply) = call(
+        &app,
+        As::Bearer(&acme_user.access),
+        Method::POST,
+        &format!("/admin/orders/{order_id}/shipments"),
+        Some(json!({"lines": [{"sku": "BOLT-LAMP", "quantity": 1}]})),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), people::code(&reply).as_str()),
+        (403, "order.forbidden"),
+        "{reply}"
+    );
+    let mut parcels = vec![];
+    for (who, carrier) in [(&acme_user, "DHL"), (&bolt_user, "UPS")] {
+        let (status, reply) = call_with_key(
+            &app,
+            As::Bearer(&who.access),
+            Method::POST,
+            &format!("/admin/orders/{order_id}/shipments"),
+            None,
+            &format!("pack-{carrier}"),
+        )
+        .await;
+        assert_eq!(status, 201, "{reply}");
+        let parcel = body(&reply);
+        assert_eq!(
+            parcel["lines"].as_array().map(Vec::len),
+            Some(1),
+            "{parcel}"
+        );
+        let id = parcel["id"].as_str().expect("shipment id").to_string();
+        let (status, reply) = call(
+            &app,
+            As::Bearer(&who.access),
+            Method::POST,
+            &format!("/admin/shipments/{id}/hand-over"),
+            Some(json!({"carrier": carrier, "tracking_number": format!("{carrier}123456")})),
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+        parcels.push(id);
+    }
+    // Bolt cannot see or touch Acme's parcel, nor Acme Bolt's.
+    for (who, parcel) in [(&bolt_user, &parcels[0]), (&acme_user, &parcels[1])] {
+        let (status, _) = get(
+            &app,
+            As::Bearer(&who.access),
+            &format!("/admin/shipments/{parcel}"),
+        )
+        .await;
+        assert_eq!(status, 404);
+        let (status, _) = call(
+            &app,
+            As::Bearer(&who.access),
+            Method::POST,
+            &format!("/admin/shipments/{parcel}/cancel"),
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+    let shipped = eventually(Duration::from_secs(30), || async {
+        let (_, view) = get(&app, As::Bearer(ADMIN), &path).await;
+        (view["status"] == "shipped").then_some(view)
+    })
+    .await
+    .expect("the order shipped once both vendors handed over");
+    assert!(
+        shipped["sub_orders"]
+            .as_array()
+            .expect("sub-orders")
+            .iter()
+            .all(|s| s["status"] == "shipped"),
+        "{shipped}"
+    );
+
+    // The vendor back office: every route answers the vendor, hides the other vendor's, and
+    // refuses a shopper and an anonymous caller.
+    let routes = |vendor: &str| -> Vec<String> {
+        ["orders", "shipments", "returns", "ledger", "balance"]
+            .iter()
+            .map(|r| format!("/admin/vendors/{vendor}/{r}"))
+            .chain([format!("/admin/vendors/{vendor}")])
+            .collect()
+    };
+    for (who, own, other) in [(&acme_user, &acme, &bolt), (&bolt_user, &bolt, &acme)] {
+        for route in routes(own) {
+            let (status, view) = get(&app, As::Bearer(&who.access), &route).await;
+            assert_eq!(status, 200, "{route}: {view}");
+        }
+        for route in routes(other) {
+            let (status, view) = get(&app, As::Bearer(&who.access), &route).await;
+            assert_eq!(status, 404, "{route}: {view}");
+        }
+        let (status, _) = call(
+            &app,
+            As::Bearer(&who.access),
+            Method::POST,
+            &format!("/admin/vendors/{other}/payouts"),
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+    for route in routes(&acme) {
+        let (status, _) = get(&app, As::Bearer(&shopper.access), &route).await;
+        assert_eq!(status, 403, "{route}");
+        let (status, _) = get(&app, As::Nobody, &route).await;
+        assert_eq!(status, 401, "{route}");
+    }
+    for route in [
+        "/admin/orders",
+        "/admin/vendors",
+        "/admin/shipments",
+        "/admin/returns",
+    ] {
+        let (status, _) = get(&app, As::Bearer(&acme_user.access), route).await;
+        assert_eq!(status, 403, "{route} lists every vendor's");
+    }
+    let (status, list) = get(
+        &app,
+        As::Bearer(&acme_user.access),
+        &format!("/admin/vendors/{acme}/orders"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["orders"][0]["order_id"], order_id.as_str(), "{list}");
+    assert_eq!(list["orders"][0]["subtotal_minor"], 4000, "{list}");
+    let (_, products) = get(&app, As::Bearer(&acme_user.access), "/admin/products").await;
+    assert_eq!(
+        products["total"], 1,
+        "a vendor lists its own products only: {products}"
+    );
+
+    // The ledger after the sale: Acme 4760 sold, 476 commission; Bolt 3570, 536 + 50.
+    let acme_sale = entries(&app, &acme, 2).await;
+    assert_eq!(
+        acme_sale,
+        vec![
+            ("commission".into(), Some("ACME-MUG".into()), -476),
+            ("sale".into(), Some("ACME-MUG".into()), 4760),
+        ]
+    );
+    let bolt_sale = entries(&app, &bolt, 2).await;
+    assert_eq!(
+        bolt_sale,
+        vec![
+            ("commission".into(), Some("BOLT-LAMP".into()), -586),
+            ("sale".into(), Some("BOLT-LAMP".into()), 3570),
+        ]
+    );
+
+    // A refund of one mug: 2380 back to the shopper, half the line's commission back to Acme.
+    let r = app
+        .http
+        .post(format!("{}/admin/orders/{order_id}/refund", app.base))
+        .bearer_auth(ADMIN)
+        .header("Idempotency-Key", "one-mug")
+        .json(&json!({"line": {"sku": "ACME-MUG", "quantity": 1}}))
+        .send()
+        .await
+        .expect("refund");
+    assert_eq!(r.status(), 202);
+    let after_refund = entries(&app, &acme, 4).await;
+    assert!(
+        after_refund.contains(&("refund".into(), Some("ACME-MUG".into()), -2380)),
+        "{after_refund:?}"
+    );
+    assert!(
+        after_refund.contains(&("adjustment".into(), Some("ACME-MUG".into()), 238)),
+        "{after_refund:?}"
+    );
+
+    // Acme's commission rises to 20 % from now on; the first sale keeps its 10 %.
+    set_rule(
+        &app,
+        &acme,
+        json!({"rule_id": "acme-20", "percent_bp": 2000,
+        "effective_from": chrono::Utc::now() + chrono::Duration::milliseconds(300)}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = buy(&app, &[("ACME-MUG", 1)], "acme-again").await;
+    let after_second = entries(&app, &acme, 6).await;
+    assert!(after_second.contains(&("commission".into(), Some("ACME-MUG".into()), -476)));
+    assert_eq!(
+        after_second
+            .iter()
+            .filter(|e| e.0 == "commission")
+            .map(|e| e.2)
+            .collect::<Vec<_>>(),
+        vec![-476, -476],
+        "10 % of 4760 and 20 % of 2380"
+    );
+    // Worked example: 4760 − 476 − 2380 + 238 + 2380 − 476 = 4046.
+    let (_, balance) = get(
+        &app,
+        As::Bearer(&acme_user.access),
+        &format!("/admin/vendors/{acme}/balance"),
+    )
+    .await;
+    assert_eq!(balance["available_minor"], 4046, "{balance}");
+    assert_eq!(balance["pending_minor"], 0, "{balance}");
+
+    // A payout on demand, retried with its key: one payout, one transfer.
+    let payout = |key: &'static str| {
+        let app = &app;
+        let acme = &acme;
+        let token = acme_user.access.clone();
+        async move {
+            call_with_key(
+                app,
+                As::Bearer(&token),
+                Method::POST,
+                &format!("/admin/vendors/{acme}/payouts"),
+                Some(json!({"amount": {"amount_minor": 3000, "currency": "EUR"}})),
+                key,
+            )
+            .await
+        }
+    };
+    let (status, first) = payout("payout-1").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = payout("payout-1").await;
+    assert_eq!(status, 201, "{again}");
+    let payout_id = body(&first)["payouts"][0]["id"]
+        .as_str()
+        .expect("payout id")
+        .to_string();
+    assert_eq!(
+        body(&again)["payouts"][0]["id"].as_str(),
+        Some(payout_id.as_str())
+    );
+    assert_eq!(body(&again)["payouts"].as_array().map(Vec::len), Some(1));
+    // More than is left is refused; the balance does not move.
+    let (status, reply) = payout("payout-2").await;
+    assert_eq!(
+        (status.as_u16(), people::code(&reply).as_str()),
+        (409, "vendor.insufficient_balance"),
+        "{reply}"
+    );
+    let paid_balance = eventually(Duration::from_secs(30), || async {
+        let (_, b) = get(
+            &app,
+            As::Bearer(&acme_user.access),
+            &format!("/admin/vendors/{acme}/balance"),
+        )
+        .await;
+        (b["payouts"][0]["status"] == "paid").then_some(b)
+    })
+    .await
+    .expect("the payout paid");
+    assert_eq!(paid_balance["paid_out_minor"], 3000, "{paid_balance}");
+    assert_eq!(paid_balance["available_minor"], 1046, "{paid_balance}");
+    let transfers = agora_gateway::TestPayouts::new(app.pool.clone())
+        .await
+        .expect("test payouts")
+        .transfers_for(&payout_id)
+        .await
+        .expect("count");
+    assert_eq!(transfers, 1);
+
+    // The ledger equals its rebuild from the event store, and a fold of its entries.
+    let snapshot = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (String, String, String, i64, i64)>(
+            "SELECT entry_id, vendor_id, kind, amount_minor, source_sequence FROM vendor_ledger ORDER BY entry_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("ledger")
+    };
+    let live = snapshot(app.pool.clone()).await;
+    agora::rebuild(&app.config, "vendor_sales")
+        .await
+        .expect("rebuild");
+    assert_eq!(snapshot(app.pool.clone()).await, live);
+    let mut ledger = agora_vendor::Ledger::new(agora_kernel::Currency::parse("EUR").expect("EUR"));
+    let rows: Vec<(String, String, i64, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)> =
+        sqlx::query_as("SELECT entry_id, kind, amount_minor, at, available_at FROM vendor_ledger WHERE vendor_id = $1")
+            .bind(&acme)
+            .fetch_all(&app.pool)
+            .await
+            .expect("rows");
+    for (id, kind, amount, at, available_at) in rows {
+        let kind: agora_vendor::EntryKind = serde_json::from_value(json!(kind)).expect("a kind");
+        ledger
+            .apply(agora_vendor::LedgerEntry {
+                id,
+                kind,
+                amount: agora_kernel::Money::new(
+                    amount,
+                    agora_kernel::Currency::parse("EUR").expect("EUR"),
+                ),
+                at,
+                available_at,
+            })
+            .expect("an entry");
+    }
+    let folded = ledger.balances(chrono::Utc::now());
+    assert_eq!(folded.earned_available.amount_minor, 4046);
+
+    // Money adds up: vendors' net plus the platform's commission plus shipping is what the
+    // shoppers paid less what was refunded.
+    let (vendor_net, commission): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(sum(amount_minor), 0)::bigint,
+                COALESCE(-sum(amount_minor) FILTER (WHERE kind = 'commission' OR kind = 'adjustment'), 0)::bigint
+         FROM vendor_ledger",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("sums");
+    let mut paid_in = 0;
+    let mut shipping = 0;
+    for id in [order_id.as_str(), second["id"].as_str().expect("id")] {
+        let (_, view) = get(&app, As::Bearer(ADMIN), &format!("/admin/orders/{id}")).await;
+        paid_in += minor(&view["captured"]) - minor(&view["refunded"]);
+        let lines: i64 = view["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .map(|l| minor(&l["paid"]))
+            .sum();
+        shipping += minor(&view["total"]) - lines;
+    }
+    assert_eq!(vendor_net + commission + shipping, paid_in);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_suspended_vendors_products_leave_search_and_come_back_on_reactivation() {
+    let app = spawn_app_with(Roles::all(), |_| {}).await;
+    let (user, vendor) = people::vendor_user(&app, "dune").await;
+    vendor_product(&app, &user, &vendor, "DUNE-SAND", 1500).await;
+    shop::until_for_sale(&app.pool, &["DUNE-SAND"]).await;
+    let listed = |app: &TestApp| {
+        let http = app.http.clone();
+        let base = app.base.clone();
+        async move {
+            let r: Value = http
+                .get(format!("{base}/store/search?q=DUNE-SAND"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            Some(r["hits"].as_array().map_or(0, Vec::len))
+        }
+    };
+    eventually(Duration::from_secs(30), || async {
+        (listed(&app).await == Some(1)).then_some(())
+    })
+    .await
+    .expect("listed");
+    for (action, expected) in [("suspend", 0), ("reactivate", 1)] {
+        let payload = (action == "suspend").then(|| json!({"reason": "counterfeit report"}));
+        let started = Instant::now();
+        let (status, reply) = call(
+            &app,
+            As::Bearer(ADMIN),
+            Method::POST,
+            &format!("/admin/vendors/{vendor}/{action}"),
+            payload,
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+        eventually(Duration::from_secs(10), || async {
+            (listed(&app).await == Some(expected)).then_some(())
+        })
+        .await
+        .expect("search follows the vendor");
+        eprintln!("{action}: search followed in {:?}", started.elapsed());
+    }
+}
