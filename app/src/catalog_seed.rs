@@ -266,6 +266,27 @@ const VENDORS: &[&str] = &[
     "fieldcraft",
     "kinetic",
 ];
+/// The brands that sell as marketplace vendors in the demo (the others are the shop's own):
+/// slug, shop name, the demo login of its admin user.
+pub const MARKETPLACE: &[(&str, &str, &str)] = &[
+    ("terra", "Terra Goods", "terra@agora.test"),
+    ("lumen", "Lumen Lighting", "lumen@agora.test"),
+];
+
+/// The vendor id of a brand: a marketplace vendor's stream id (a UUID derived from the slug),
+/// else the slug, which no vendor stream has (the shop's own goods).
+pub fn vendor_id(slug: &str) -> String {
+    if MARKETPLACE.iter().any(|(s, ..)| *s == slug) {
+        uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("agora:demo-vendor:{slug}").as_bytes(),
+        )
+        .to_string()
+    } else {
+        slug.to_string()
+    }
+}
+
 const SIZES: &[&str] = &["S", "M", "L", "XL"];
 const FEATURES: &[&str] = &[
     "built to last for years of daily use",
@@ -380,7 +401,7 @@ pub fn product(seed: u64, index: u64) -> SeedProduct {
             attributes: [("material".to_string(), material.to_string())]
                 .into_iter()
                 .collect(),
-            vendor_id: vendor.to_string(),
+            vendor_id: vendor_id(vendor),
             variants,
         },
         // About one product in twenty stays a draft.

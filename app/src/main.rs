@@ -42,7 +42,8 @@ enum Command {
         /// Seed the demo catalog with this many products after start-up.
         #[arg(long, default_value_t = 0)]
         seed_products: u64,
-        /// Create the demo back-office login (staff@agora.test, an admin) after start-up.
+        /// Create the demo back-office login (staff@agora.test, an admin) and the demo's two
+        /// marketplace vendors with their logins after start-up.
         #[arg(long, default_value_t = false)]
         seed_staff: bool,
     },
@@ -209,6 +210,13 @@ async fn main() -> anyhow::Result<()> {
                     agora::seed::DEMO_STAFF_EMAIL,
                     agora::seed::DEMO_STAFF_PASSWORD
                 );
+                agora::seed::seed_vendors(&bus).await?;
+                for (_, name, email) in agora::catalog_seed::MARKETPLACE {
+                    println!(
+                        "Demo vendor login ({name}): {email} / {}",
+                        agora::seed::DEMO_VENDOR_PASSWORD
+                    );
+                }
             }
             if seed_products > 0 {
                 let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);

@@ -242,7 +242,14 @@ pub const DEMO_STAFF_PASSWORD: &str = "demo-backoffice-2026";
 /// grants it the `admin` role through the account service, as the platform. Safe to run on
 /// every start: an existing account is found by signing in, and granting a role it holds
 /// changes nothing. Returns the account id.
-pub async fn seed_staff(bus: &Bus) -> anyhow::Result<String> {
+/// Registers the account `email` through the identity service, as a sign-up would, or finds
+/// it by signing in when it exists from an earlier start. Returns its id.
+async fn seed_account(
+    bus: &Bus,
+    email: &str,
+    password: &str,
+    name: &str,
+) -> anyhow::Result<String> {
     let anonymous = Principal::Guest {
         token_sha256: agora_cart::token_sha256(&hex_token()),
     };
@@ -251,14 +258,14 @@ pub async fn seed_staff(bus: &Bus) -> anyhow::Result<String> {
         &uuid::Uuid::new_v4().to_string(),
         &anonymous,
         &IdentityRequest::Register(agora_workflows::Register {
-            email: DEMO_STAFF_EMAIL.into(),
-            password: DEMO_STAFF_PASSWORD.into(),
-            display_name: Some("Demo staff".into()),
+            email: email.into(),
+            password: password.into(),
+            display_name: Some(name.into()),
             phone: None,
         }),
     )
     .await;
-    let id = match registered {
+    match registered {
         Ok(view) => view["id"].as_str().map(str::to_string),
         // Taken: the account exists from an earlier start; signing in names it.
         Err(refused) => request(
@@ -266,18 +273,81 @@ pub async fn seed_staff(bus: &Bus) -> anyhow::Result<String> {
             &uuid::Uuid::new_v4().to_string(),
             &anonymous,
             &IdentityRequest::Login(agora_workflows::Login {
-                email: DEMO_STAFF_EMAIL.into(),
-                password: DEMO_STAFF_PASSWORD.into(),
+                email: email.into(),
+                password: password.into(),
                 user_agent: Some("agora-seed".into()),
             }),
         )
         .await
-        .map_err(|e| anyhow::anyhow!("demo staff: register: {refused}; sign in: {e}"))?
-            ["account_id"]
+        .map_err(|e| anyhow::anyhow!("{email}: register: {refused}; sign in: {e}"))?["account_id"]
             .as_str()
             .map(str::to_string),
     }
-    .ok_or_else(|| anyhow::anyhow!("the identity service named no account for the demo staff"))?;
+    .ok_or_else(|| anyhow::anyhow!("the identity service named no account for {email}"))
+}
+
+/// The demo vendors' password (their logins are in `catalog_seed::MARKETPLACE`): a demo
+/// credential, printed on purpose.
+pub const DEMO_VENDOR_PASSWORD: &str = "demo-vendor-2026";
+
+/// Creates the demo's marketplace vendors (`catalog_seed::MARKETPLACE`): each admin user's
+/// account, the vendor's application for it, its approval (the marketplace runner then binds
+/// the account to the vendor) and a 12 % commission rule. Safe to run on every start: the
+/// same stream and command ids, and a rule already set stays as it is.
+pub async fn seed_vendors(bus: &Bus) -> anyhow::Result<()> {
+    let platform = Principal::system("seed");
+    for (slug, name, email) in crate::catalog_seed::MARKETPLACE {
+        let account = seed_account(bus, email, DEMO_VENDOR_PASSWORD, name).await?;
+        let vendor = crate::catalog_seed::vendor_id(slug);
+        let now = chrono::Utc::now();
+        let applicant: agora_kernel::CustomerId = account
+            .parse()
+            .map_err(|_| anyhow::anyhow!("account id {account} is no UUID"))?;
+        let steps = [
+            (
+                "apply",
+                agora_vendor::VendorCommand::Apply {
+                    name: name.to_string(),
+                    legal_name: format!("{name} GmbH"),
+                    contact_email: email.to_string(),
+                    country: "DE".into(),
+                    payout_account: format!("acct_demo_{slug}"),
+                    applicant,
+                    now,
+                },
+            ),
+            ("approve", agora_vendor::VendorCommand::Approve { now }),
+            (
+                "commission",
+                agora_vendor::VendorCommand::SetCommission {
+                    rule_id: "demo-12".into(),
+                    percent_bp: 1200,
+                    fixed: None,
+                    category: None,
+                    effective_from: now + chrono::Duration::seconds(5),
+                    now,
+                },
+            ),
+        ];
+        for (step, command) in steps {
+            let cid = seed_command_id(&format!("seed/vendor/{slug}/{step}"));
+            let ctx = RequestContext::new(Duration::from_secs(30));
+            let sent: Result<agora_nats::CommandReply<serde_json::Value>, _> = bus
+                .call(&vendor, cid, platform.clone(), &command, &ctx)
+                .await;
+            if let Err(e) = sent {
+                // From an earlier start: the rule exists (set with an earlier moment).
+                if e.code != "vendor.rule_exists" {
+                    anyhow::bail!("demo vendor {slug}: {step}: {}", e.message);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn seed_staff(bus: &Bus) -> anyhow::Result<String> {
+    let id = seed_account(bus, DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD, "Demo staff").await?;
     if let Err(e) = request(
         bus,
         &id,

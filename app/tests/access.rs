@@ -349,19 +349,19 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::GET,
             format!("/store/orders/{order}"),
             None,
-            [I, I, I, H, H, I, H],
+            [I, I, I, D, D, I, H],
         ),
         (
             Method::GET,
             format!("/store/orders/{order}/payment"),
             None,
-            [I, I, I, H, H, I, H],
+            [I, I, I, D, D, I, H],
         ),
         (
             Method::GET,
             format!("/admin/orders/{order}"),
             None,
-            [I, I, I, D, D, D, D],
+            [I, I, I, I, H, D, D],
         ),
         (
             Method::GET,
@@ -391,7 +391,7 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::POST,
             format!("/store/orders/{order}/cancel"),
             None,
-            [I, I, D, H, H, I, H],
+            [I, I, D, D, D, I, H],
         ),
         // Promotions: sales staff run them; auditors read them and the report; vendors and
         // shoppers have no back office for them.
@@ -532,25 +532,25 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::GET,
             format!("/admin/shipments/{shipment}"),
             None,
-            [I, I, I, D, D, D, D],
+            [I, I, I, I, H, D, D],
         ),
         (
             Method::POST,
             format!("/admin/orders/{order}/shipments"),
             Some(json!({})),
-            [I, I, D, D, D, D, D],
+            [I, I, D, I, H, D, D],
         ),
         (
             Method::POST,
             format!("/admin/shipments/{shipment}/hand-over"),
             Some(json!({"carrier": "DHL", "tracking_number": "JD-ACCESS-1"})),
-            [I, I, D, D, D, D, D],
+            [I, I, D, I, H, D, D],
         ),
         (
             Method::POST,
             format!("/admin/shipments/{shipment}/cancel"),
             Some(json!({})),
-            [I, I, D, D, D, D, D],
+            [I, I, D, I, H, D, D],
         ),
         // Returns: the owner asks, reads and withdraws; sales staff decide and receive;
         // auditors read; to vendors and other shoppers a return does not exist.
@@ -558,13 +558,13 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::POST,
             format!("/store/orders/{order}/returns"),
             Some(return_line.clone()),
-            [D, D, D, H, H, I, H],
+            [D, D, D, D, D, I, H],
         ),
         (
             Method::GET,
             format!("/store/returns/{ret}"),
             None,
-            [I, I, I, H, H, I, H],
+            [I, I, I, D, D, I, H],
         ),
         (
             Method::GET,
@@ -576,31 +576,31 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::GET,
             format!("/admin/returns/{ret}"),
             None,
-            [I, I, I, D, D, D, D],
+            [I, I, I, I, H, D, D],
         ),
         (
             Method::POST,
             format!("/admin/returns/{ret}/approve"),
             Some(json!({})),
-            [I, I, D, D, D, D, D],
+            [I, I, D, I, H, D, D],
         ),
         (
             Method::POST,
             format!("/admin/returns/{ret}/receive"),
             Some(json!({"lines": [{"sku": sku, "quantity": 1, "disposition": "restock"}]})),
-            [I, I, D, D, D, D, D],
+            [I, I, D, I, H, D, D],
         ),
         (
             Method::POST,
             format!("/admin/returns/{ret}/reject"),
             Some(json!({"reason": "worn"})),
-            [I, I, D, D, D, D, D],
+            [I, I, D, I, H, D, D],
         ),
         (
             Method::POST,
             format!("/store/returns/{ret}/cancel"),
             Some(json!({})),
-            [I, I, D, H, H, I, H],
+            [I, I, D, D, D, I, H],
         ),
         // Accounts: staff and auditors read; only admins grant roles.
         (

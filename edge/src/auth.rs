@@ -117,16 +117,25 @@ fn token_error(e: TokenError) -> ApiError {
 
 /// A shopper on a storefront object route: the guest of `X-Cart-Token` when that header is
 /// sent (it names one cart and its orders), otherwise the signed-in caller of the bearer token
-/// (a customer, or staff, whom the owning services treat as back office). A bearer header that
-/// is present is always verified, even when a cart token is sent too.
+/// (a customer, or staff, whom the owning services treat as back office; a vendor's user is
+/// refused, 403). A bearer header that is present is always verified, even when a cart token
+/// is sent too.
 pub fn shopper(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let signed_in = bearer(state, headers)?;
     if let Some(guest) = cart_token(headers)? {
         return Ok(guest);
     }
-    signed_in.ok_or_else(|| {
-        ApiError::unauthorized("an X-Cart-Token or an Authorization: Bearer token is required")
-    })
+    match signed_in {
+        // A vendor's user reads its share of an order in the back office
+        // (`/admin/orders/{id}`); the storefront's routes are the shopper's.
+        Some(Principal::Vendor { .. }) => Err(ApiError::forbidden(
+            "a vendor's user works in the back office, not on the storefront",
+        )),
+        Some(principal) => Ok(principal),
+        None => Err(ApiError::unauthorized(
+            "an X-Cart-Token or an Authorization: Bearer token is required",
+        )),
+    }
 }
 
 /// The signed-in caller of a `/store/customers/me...` route: their account id and principal.

@@ -22,6 +22,7 @@ use crate::Web;
 
 mod fulfilment;
 mod shipping;
+mod vendors;
 
 pub fn router() -> Router<Web> {
     Router::new()
@@ -105,6 +106,12 @@ pub fn router() -> Router<Web> {
             "/backoffice/returns/{id}/receive",
             post(fulfilment::receive),
         )
+        .route("/backoffice/vendors", get(vendors::list))
+        .route("/backoffice/vendors/{id}", get(vendors::detail))
+        .route("/backoffice/vendors/{id}/orders", get(vendors::orders))
+        .route("/backoffice/vendors/{id}/rules", post(vendors::rule))
+        .route("/backoffice/vendors/{id}/payouts", post(vendors::payout))
+        .route("/backoffice/vendors/{id}/{action}", post(vendors::action))
         .route("/backoffice/shipping", get(shipping::settings))
         .route("/backoffice/shipping/zones", post(shipping::save_zone))
         .route("/backoffice/shipping/options", post(shipping::save_option))
@@ -143,6 +150,7 @@ fn nav() -> Markup {
                 li { a href="/backoffice/fulfilment" { "Fulfilment" } }
                 li { a href="/backoffice/returns" { "Returns" } }
                 li { a href="/backoffice/shipping" { "Shipping" } }
+                li { a href="/backoffice/vendors" { "Vendors" } }
                 li { a href="/backoffice/accounts" { "Accounts" } }
                 li { a href="/backoffice/notifications" { "Notifications" } }
                 li { a href="/backoffice/audit" { "Audit" } }
@@ -152,7 +160,11 @@ fn nav() -> Markup {
 }
 
 fn office_page(ctx: &Ctx, title: &str, content: Markup) -> Response {
-    page(ctx, title, html! { (nav()) (content) }).into_response()
+    let nav = match vendors::vendor_of(ctx) {
+        Some(vendor) => vendors::nav(vendor),
+        None => nav(),
+    };
+    page(ctx, title, html! { (nav) (content) }).into_response()
 }
 
 async fn get_json(web: &Web, ctx: &Ctx, uri: &str) -> Result<Value, Response> {
@@ -319,6 +331,9 @@ fn flash(f: &Flash) -> Markup {
 /// `GET /backoffice`: today's sales, orders by status, low stock.
 pub async fn dashboard(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> Page {
     gate(&ctx)?;
+    if let Some(vendor) = vendors::vendor_of(&ctx) {
+        return vendors::dashboard(&web, &ctx, vendor).await;
+    }
     let today = chrono::Utc::now().date_naive().to_string();
     let orders = get_json(&web, &ctx, "/admin/orders?limit=100").await?;
     let sales = web
@@ -673,7 +688,7 @@ pub async fn order(
         html! {
             h1 { "Order " (&order.id[..8.min(order.id.len())]) }
             (flash(&f))
-            p { "Status: " strong #order-status { (status) } " · " (order.email)
+            p { "Status: " strong #order-status { (status) } @if !order.email.is_empty() { " · " (order.email) }
                 @if let Some(o) = &order.shipping_option { " · ships by " strong #order-shipping-option { (o.name) }  " (" (o.kind) ", " (crate::layout::days(o.min_days.into(), o.max_days.into())) ", " (money(order.shipping.amount_minor, &c)) ")" } }
             div.two {
                 section {
@@ -688,6 +703,7 @@ pub async fn order(
                         h2 { "Returns" }
                         ul { @for r in &order.returns { li { a href=(format!("/backoffice/returns/{}", enc(&r.return_id))) { "Return " (&r.return_id[..8.min(r.return_id.len())]) } " · " (r.lines.iter().map(|l| format!("{} × {}", l.quantity, l.sku.as_str())).collect::<Vec<_>>().join(", ")) } } }
                     }
+                    @if vendors::vendor_of(&ctx).is_none() {
                     h2 { "Ship in one go (no parcels)" }
                     form.inline-form #ship method="post" action=(format!("{base}/ship")) {
                         (csrf(&ctx))
@@ -717,6 +733,7 @@ pub async fn order(
                         div { label for="amount" { "Amount (" (c) "; empty for a line: what its units cost)" } input #amount type="text" inputmode="decimal" name="amount"; }
                         div { label for="reason" { "Reason" } input #reason type="text" name="reason"; }
                         button type="submit" { "Refund" }
+                    }
                     }
                 }
                 section {

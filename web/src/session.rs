@@ -43,13 +43,18 @@ pub struct Session {
 }
 
 impl Session {
+    /// Whether the person works in the back office: staff, or a vendor's user.
     pub fn is_staff(&self) -> bool {
-        matches!(self.principal, Principal::Staff { .. })
+        matches!(
+            self.principal,
+            Principal::Staff { .. } | Principal::Vendor { .. }
+        )
     }
 
     pub fn role(&self) -> &str {
         match &self.principal {
             Principal::Staff { role, .. } => role,
+            Principal::Vendor { .. } => "vendor",
             Principal::Customer { .. } => "customer",
             _ => "",
         }

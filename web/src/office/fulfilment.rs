@@ -23,7 +23,7 @@ use agora_returns::ReturnView;
 
 const RETURNS: &str = "/backoffice/returns";
 
-fn short(id: &str) -> &str {
+pub(super) fn short(id: &str) -> &str {
     &id[..8.min(id.len())]
 }
 
