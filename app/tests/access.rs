@@ -11,18 +11,19 @@
 //! | aggregate | operation | guest / customer | vendor | staff | admin | auditor |
 //! |---|---|---|---|---|---|---|
 //! | cart | create | own | — | — | — | — |
-//! | cart | read | own | — (404) | read | read | read |
-//! | cart | add, change, remove, clear, merge, check out | own | — (404) | — (403) | — (403) | — (403) |
+//! | cart | read | own | — (403: no shopper) | read | read | read |
+//! | cart | add, change, remove, clear, merge, check out | own | — (403) | — (403) | — (403) | — (403) |
 //! | product | read published | yes | yes | yes | yes | yes |
 //! | product | read draft / unpublished | — | own | yes | yes | — |
 //! | product | create, update, variants, prices, publish, unpublish, archive | — | own | yes | yes | — |
 //! | category | create, rename | — | — | yes | yes | — |
 //! | stock | read one SKU, movements | — | own SKUs | yes | yes | yes |
-//! | stock | list, low stock | — | all (scoping: issue 18) | yes | yes | yes |
+//! | stock | list, low stock | — | own SKUs | yes | yes | yes |
 //! | stock | receive, adjust, threshold | — | own SKUs | yes | yes | — |
 //! | stock | reserve, release, commit, expire | — | — | — | override | — |
-//! | order | read, payment status | own | — (404) | yes | yes | yes |
-//! | order | cancel | own (customer request) | — (404) | yes | yes | — |
+//! | order | read (back office: its own lines, no email, no payment; another vendor's order 404) | — | own lines | yes | yes | yes |
+//! | order | read, payment status (storefront) | own | — (403: no shopper) | yes | yes | yes |
+//! | order | cancel | own (customer request) | — (403) | yes | yes | — |
 //! | order | ship, deliver, refund | — | — | yes | yes | — |
 //! | order | place, record payment facts | — | — | — | override | — |
 //! | payment | read (shoppers see their order's payment status through the order's rule) | — | — | yes | yes | yes |
@@ -39,13 +40,19 @@
 //! | carts, orders, reports, notifications | back-office lists | — | — | yes | yes | yes |
 //! | feed | list parked events / replay one | — | — | yes / yes | yes / yes | yes / — |
 //! | event log | `/audit` | — | — | — | yes | yes |
-//! | shipment | read one, list, the fulfilment queue | — | — | yes | yes | yes |
-//! | shipment | pack (allocates on the order), hand over, cancel | — | — | yes | yes | — |
+//! | shipment | read one | — | own (its lines only) | yes | yes | yes |
+//! | shipment | list, the fulfilment queue | — | — (its own: `/admin/vendors/{id}/shipments`) | yes | yes | yes |
+//! | shipment | pack (allocates on the order), hand over, cancel | — | own lines | yes | yes | — |
 //! | shipment | record tracking (the signed carrier webhooks) | — | — | — | override | — |
-//! | return | request (delivered units of their own order) | own | — (404) | — (403) | — (403) | — (403) |
-//! | return | read | own | — (404) | yes | yes | yes |
-//! | return | withdraw | own | — (404) | yes | yes | — |
-//! | return | list, approve, reject, receive | — | — | yes | yes | list, read |
+//! | return | request (delivered units of their own order) | own | — (403) | — (403) | — (403) | — (403) |
+//! | return | read | own | own (every line its own; back office) | yes | yes | yes |
+//! | return | withdraw | own | — (403) | yes | yes | — |
+//! | return | approve, reject, receive | — | own (every line its own) | yes | yes | — |
+//! | return | list | — | — (its own: `/admin/vendors/{id}/returns`) | yes | yes | yes |
+//! | vendor | read; its orders, parcels, returns, ledger, balance (`/admin/vendors/{id}/...`) | — | own (another vendor 404) | yes | yes | yes |
+//! | vendor | details, users, close; pay out on demand | — | own (admin users) | — / yes | yes | — |
+//! | vendor | approve, reject, suspend, reactivate, commission rules; the list of vendors | — | — | yes | yes | — / list |
+//! | vendor | apply (`/store/vendors`) | customer | — | — | — | — |
 //! | return | record stock moves and refunds (the fulfilment runner) | — | — | — | — | — |
 //!
 //! A vendor's SKUs are those of its products: before a vendor's stock command or read, the edge looks the SKU up in
@@ -294,43 +301,43 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::GET,
             format!("/store/carts/{cart}"),
             None,
-            [I, I, I, H, H, I, H],
+            [I, I, I, D, D, I, H],
         ),
         (
             Method::GET,
             format!("/store/carts/{cart}/pricing"),
             None,
-            [I, I, I, H, H, I, H],
+            [I, I, I, D, D, I, H],
         ),
         (
             Method::PUT,
             format!("/store/carts/{cart}/code"),
             Some(json!({"code": "ACCESS1"})),
-            [D, D, D, H, H, I, H],
+            [D, D, D, D, D, I, H],
         ),
         (
             Method::DELETE,
             format!("/store/carts/{cart}/code"),
             None,
-            [D, D, D, H, H, I, H],
+            [D, D, D, D, D, I, H],
         ),
         (
             Method::POST,
             format!("/store/carts/{cart}/items"),
             Some(item.clone()),
-            [D, D, D, H, H, I, H],
+            [D, D, D, D, D, I, H],
         ),
         (
             Method::PATCH,
             format!("/store/carts/{cart}/items/{sku}"),
             Some(json!({"quantity": 2})),
-            [D, D, D, H, H, I, H],
+            [D, D, D, D, D, I, H],
         ),
         (
             Method::DELETE,
             format!("/store/carts/{cart}/items"),
             None,
-            [D, D, D, H, H, I, H],
+            [D, D, D, D, D, I, H],
         ),
         (
             Method::POST,

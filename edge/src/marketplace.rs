@@ -56,7 +56,7 @@ pub struct VendorListQuery {
     /// A status name (`applied`, `active`, `suspended`, `rejected`, `closed` for vendors;
     /// an order status for orders).
     pub status: Option<String>,
-    #[param(minimum = 1, maximum = 200)]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     #[param(minimum = 0)]
     pub offset: Option<i64>,
@@ -235,7 +235,7 @@ pub async fn vendor_returns(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
-    #[param(minimum = 1, maximum = 200)]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     #[param(minimum = 0)]
     pub offset: Option<i64>,

@@ -677,7 +677,12 @@ pub async fn order(
         .await
         .map_err(|e| error_page(&ctx, &e))?;
     let c = order.currency.to_string();
-    let status = serde_json::to_value(order.status)
+    // A vendor's user sees its own sub-order's status (its lines' parcels), staff the order's.
+    let shown = match vendors::vendor_of(&ctx) {
+        Some(_) => order.sub_orders.first().map_or(order.status, |s| s.status),
+        None => order.status,
+    };
+    let status = serde_json::to_value(shown)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
@@ -697,7 +702,12 @@ pub async fn order(
                         thead { tr { th scope="col" { "SKU" } th scope="col" { "Title" } th scope="col" { "Qty" } th.num scope="col" { "Total" } th.num scope="col" { "Paid" } th.num scope="col" { "Refunded units" } } }
                         tbody { @for l in &order.lines { tr data-sku=(l.sku.as_str()) { td data-label="SKU" { (l.sku.as_str()) } td data-label="Title" { (l.title) } td data-label="Qty" { (l.quantity) } td.num data-label="Total" { (money(l.line_total.amount_minor, &c)) } td.num data-label="Paid" { (money(l.paid.amount_minor, &c)) } td.num.refunded-units data-label="Refunded units" { (l.refunded_units) } } } }
                     } }
-                    p { "Total " strong { (money(order.total.amount_minor, &c)) } " · captured " (money(order.captured.amount_minor, &c)) " · refunded " span #refunded { (money(order.refunded.amount_minor, &c)) } }
+                    @if vendors::vendor_of(&ctx).is_some() {
+                        // A vendor sees its own lines' share; the payment is the shop's.
+                        p { "Your lines: " strong { (money(order.total.amount_minor, &c)) } " with tax" }
+                    } @else {
+                        p { "Total " strong { (money(order.total.amount_minor, &c)) } " · captured " (money(order.captured.amount_minor, &c)) " · refunded " span #refunded { (money(order.refunded.amount_minor, &c)) } }
+                    }
                     (fulfilment::order_parcels(&ctx, &order))
                     @if !order.returns.is_empty() {
                         h2 { "Returns" }

@@ -220,8 +220,8 @@ pub async fn list(
         .clone()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase()));
     let uri = match &status {
-        Some(s) => format!("/admin/vendors?limit=200&status={s}"),
-        None => "/admin/vendors?limit=200".to_string(),
+        Some(s) => format!("/admin/vendors?limit=100&status={s}"),
+        None => "/admin/vendors?limit=100".to_string(),
     };
     let list = get_json(&web, &ctx, &uri).await?;
     let vendors = list["vendors"].as_array().cloned().unwrap_or_default();

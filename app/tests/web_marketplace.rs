@@ -1,0 +1,185 @@
+//! The marketplace's back office in a real browser, as people use it: a shopper buys from two
+//! vendors in one order; one vendor signs in, sees its dashboard with the order to ship, opens
+//! the order (its own line only), packs and hands over its parcel, and reads its money page
+//! (balance and ledger); the other vendor's page is out of its reach; staff open the vendors
+//! list, suspend the vendor with a reason and reactivate it. A binary of its own (`cargo test
+//! -p agora --test web_marketplace`).
+//!
+//! Skipped (with a message) when `chromium` or `chromedriver` is not installed; screenshots at
+//! desktop width and at 375 px go to `<target>/web-screenshots/`.
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use std::time::Duration;
+
+use agora::Roles;
+use browser::{browser, Browser};
+use common::people::{self, call, As, Person};
+use common::{shop, spawn_app, TestApp, ADMIN};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn sign_in(b: &Browser, email: &str, password: &str) {
+    b.goto("/account/signin").await;
+    b.fill("#email", email).await;
+    b.fill("#password", password).await;
+    b.click("#signin").await;
+    b.until("signed in", Duration::from_secs(10), async |b| {
+        b.count("nav.top form[action='/account/signout']").await == 1
+    })
+    .await;
+}
+
+async fn sign_out(b: &Browser) {
+    b.click("nav.top form[action='/account/signout'] button")
+        .await;
+    b.find("a[href='/account/signin']").await;
+}
+
+/// A published, stocked product of the signed-in vendor.
+async fn product(app: &TestApp, who: &Person, vendor: &str, sku: &str, title: &str, price: i64) {
+    let (status, reply) = call(
+        app,
+        As::Bearer(&who.access),
+        Method::POST,
+        "/admin/products",
+        Some(json!({"title": title, "vendor_id": vendor,
+                    "variants": [{"sku": sku, "title": "One", "price": {"amount_minor": price, "currency": "EUR"}}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let id = serde_json::from_str::<Value>(&reply).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for (path, body) in [
+        (format!("/admin/products/{id}/publish"), None),
+        (
+            format!("/admin/inventory/{sku}/receive"),
+            Some(json!({"quantity": 20})),
+        ),
+    ] {
+        let (status, reply) = call(app, As::Bearer(&who.access), Method::POST, &path, body).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() {
+    let app = spawn_app(Roles::all()).await;
+    let (acme_user, acme) = people::vendor_user(&app, "acme").await;
+    let (bolt_user, bolt) = people::vendor_user(&app, "bolt").await;
+    let staff = people::with_role(&app, "vera", "staff").await;
+    let (status, reply) = call(
+        &app,
+        As::Bearer(ADMIN),
+        Method::POST,
+        &format!("/admin/vendors/{acme}/commission-rules"),
+        Some(json!({"rule_id": "acme-10", "percent_bp": 1000,
+                    "effective_from": chrono::Utc::now() + chrono::Duration::milliseconds(300)})),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    product(&app, &acme_user, &acme, "WM-MUG", "Stoneware mug", 1800).await;
+    product(&app, &bolt_user, &bolt, "WM-LAMP", "Desk lamp", 4900).await;
+    shop::until_for_sale(&app.pool, &["WM-MUG", "WM-LAMP"]).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let cart = shop::cart(&app.http, &app.base, &[("WM-MUG", 2), ("WM-LAMP", 1)]).await;
+    let order_id = shop::checkout_ok(&app.http, &app.base, &cart, "web-mp", "pm_card_visa").await;
+    common::until_sql(
+        &app.pool,
+        &format!("SELECT count(*) = 2 FROM vendor_orders WHERE order_id = '{order_id}' AND status = 'confirmed'"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let Some(b) = browser(&app.base).await else {
+        return;
+    };
+
+    // Acme's user signs in and lands on its dashboard, with the order to ship.
+    sign_in(&b, &acme_user.email, people::PASSWORD).await;
+    b.goto("/backoffice").await;
+    b.find(&format!(
+        "#to-ship tr[data-order='{order_id}'], table.vendor-orders tr[data-order='{order_id}']"
+    ))
+    .await;
+    assert_eq!(b.text("#to-ship-count").await, "1");
+    assert_eq!(b.text("#vendor-status").await, "active");
+    b.shot("vendor-dashboard").await;
+    b.accessible("vendor-dashboard").await;
+
+    // Its orders page lists the order; the order page shows its own line only, and no refund.
+    b.goto(&format!("/backoffice/vendors/{acme}/orders")).await;
+    b.click(&format!("tr[data-order='{order_id}'] a")).await;
+    b.find("#pack-form").await;
+    assert_eq!(b.count("tr[data-sku]").await, 1);
+    b.find("tr[data-sku='WM-MUG']").await;
+    assert_eq!(b.count("#refund").await, 0);
+    assert!(!b.text("main").await.contains("ada@example.com"));
+    b.shot("vendor-order").await;
+    b.accessible("vendor-order").await;
+    b.click("#pack-form button[type=submit]").await;
+    b.until(
+        "the parcel page opens",
+        Duration::from_secs(10),
+        async |b| b.path().await.starts_with("/backoffice/shipments/"),
+    )
+    .await;
+    b.fill("#carrier", "DHL").await;
+    b.fill("#tracking", "JD0146000099").await;
+    b.click("#hand-over button[type=submit]").await;
+    b.until("handed over", Duration::from_secs(10), async |b| {
+        b.count("#tracking-number").await == 1
+    })
+    .await;
+    assert_eq!(b.text("#shipment-status").await, "shipped");
+
+    // Its money: the sale and the commission, each with its event.
+    b.goto(&format!("/backoffice/vendors/{acme}")).await;
+    b.until(
+        "the ledger shows the sale",
+        Duration::from_secs(30),
+        async |b| {
+            b.goto(&format!("/backoffice/vendors/{acme}")).await;
+            b.count("#ledger tr[data-kind='sale']").await == 1
+        },
+    )
+    .await;
+    assert_eq!(b.count("#ledger tr[data-kind='commission']").await, 1);
+    // 2 × €18.00 with 19 % tax: €42.84 sold, €4.28 commission, €38.56 pending.
+    assert_eq!(b.text("#pending").await, "€38.56");
+    b.shot("vendor-money").await;
+    b.accessible("vendor-money").await;
+    // The other vendor's page does not exist for it.
+    b.goto(&format!("/backoffice/vendors/{bolt}")).await;
+    assert!(
+        b.text("h1").await.to_lowercase().contains("not found"),
+        "{}",
+        b.text("h1").await
+    );
+    sign_out(&b).await;
+
+    // Staff review vendors: suspend Acme with a reason, then reactivate it.
+    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.goto("/backoffice/vendors").await;
+    b.find(&format!("#vendors tr[data-vendor='{acme}']")).await;
+    b.shot("backoffice-vendors").await;
+    b.accessible("backoffice-vendors").await;
+    b.click(&format!("#vendors tr[data-vendor='{acme}'] a"))
+        .await;
+    b.fill("#suspend-reason", "missing paperwork").await;
+    b.click("#suspend").await;
+    b.until("suspended", Duration::from_secs(10), async |b| {
+        b.text("#vendor-status").await == "suspended"
+    })
+    .await;
+    b.shot("backoffice-vendor-suspended").await;
+    b.accessible("backoffice-vendor-suspended").await;
+    b.click("#reactivate").await;
+    b.until("active again", Duration::from_secs(10), async |b| {
+        b.text("#vendor-status").await == "active"
+    })
+    .await;
+}
