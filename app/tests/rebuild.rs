@@ -21,6 +21,9 @@ fn table(projection: &str) -> (&'static str, &'static str) {
         "promotions" => ("promotions", "promotion_id"),
         "shipments" => ("shipments", "shipment_id"),
         "returns" => ("returns", "return_id"),
+        "vendors" => ("vendors", "vendor_id"),
+        // The ledger's entries; `vendor_sales` itself only holds each order's version.
+        "vendor_sales" => ("vendor_ledger", "entry_id"),
         other => panic!("a projection this test does not know: {other} (add its table here)"),
     }
 }
@@ -50,10 +53,44 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
         .expect("category");
     assert!(r.status().is_success(), "{}", r.status());
     shop::product(&app.http, &app.base, &[("RB-1", 1200), ("RB-2", 900)], 5).await;
-    shop::until_for_sale(&app.pool, &["RB-1", "RB-2"]).await;
+    // A marketplace vendor, with a product of its own in the order (the vendors list and the
+    // vendors' ledger).
+    let (seller, vendor) = common::people::vendor_user(&app, "rebuilder").await;
+    let (status, reply) = common::people::call(
+        &app,
+        common::people::As::Bearer(&seller.access),
+        reqwest::Method::POST,
+        "/admin/products",
+        Some(serde_json::json!({"title": "Rebuilt vase", "vendor_id": vendor,
+            "variants": [{"sku": "RB-V", "title": "One", "price": {"amount_minor": 2500, "currency": "EUR"}}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let product = serde_json::from_str::<serde_json::Value>(&reply).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for (path, body) in [
+        (format!("/admin/products/{product}/publish"), None),
+        (
+            "/admin/inventory/RB-V/receive".to_string(),
+            Some(serde_json::json!({"quantity": 3})),
+        ),
+    ] {
+        let (status, reply) = common::people::call(
+            &app,
+            common::people::As::Bearer(&seller.access),
+            reqwest::Method::POST,
+            &path,
+            body,
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    shop::until_for_sale(&app.pool, &["RB-1", "RB-2", "RB-V"]).await;
     // An active code promotion, redeemed by the order.
     shop::code_promotion(&app.http, &app.base, "REBUILD1", 100, serde_json::json!({})).await;
-    let cart = shop::cart(&app.http, &app.base, &[("RB-1", 2)]).await;
+    let cart = shop::cart(&app.http, &app.base, &[("RB-1", 2), ("RB-V", 1)]).await;
     let body = shop::checkout_body_with_code("pm_card_visa", "REBUILD1");
     let r = shop::checkout(&app.http, &app.base, &cart, "rebuild-1", &body).await;
     assert_eq!(r.status(), 201);
@@ -105,7 +142,15 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
                AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
                                               WHERE aggregate_type = 'return' GROUP BY 1) e
                                LEFT JOIN returns p ON p.return_id = e.aggregate_id
-                               WHERE p.version IS DISTINCT FROM e.s)"
+                               WHERE p.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'vendor' GROUP BY 1) e
+                               LEFT JOIN vendors v ON v.vendor_id = e.aggregate_id
+                               WHERE v.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'order' GROUP BY 1) e
+                               LEFT JOIN vendor_sales v ON v.order_id = e.aggregate_id
+                               WHERE v.version IS DISTINCT FROM e.s)"
         ),
         Duration::from_secs(60),
     )
