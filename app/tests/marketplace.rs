@@ -14,6 +14,8 @@ use common::{shop, spawn_app_with, TestApp, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+type At = chrono::DateTime<chrono::Utc>;
+
 fn body(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
@@ -452,7 +454,8 @@ async fn two_vendors_sell_in_one_checkout_ship_their_own_lines_and_are_paid_what
         .expect("rebuild");
     assert_eq!(snapshot(app.pool.clone()).await, live);
     let mut ledger = agora_vendor::Ledger::new(agora_kernel::Currency::parse("EUR").expect("EUR"));
-    let rows: Vec<(String, String, i64, chrono::DateTime<chrono::Utc>, Option<chrono::DateTime<chrono::Utc>>)> =
+    type Row = (String, String, i64, At, Option<At>);
+    let rows: Vec<Row> =
         sqlx::query_as("SELECT entry_id, kind, amount_minor, at, available_at FROM vendor_ledger WHERE vendor_id = $1")
             .bind(&acme)
             .fetch_all(&app.pool)

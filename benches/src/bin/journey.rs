@@ -6,6 +6,11 @@
 //! error rate, then checks correctness on the database: oversold units, orders per
 //! idempotency key, captures per order and reservations left behind by settled orders.
 //!
+//! Marketplace carts: `--vendors ID[,ID]` buys only products of those vendors (listed through
+//! the back office, so it needs `--admin-token`): with one vendor every cart holds one vendor's
+//! lines, with two each cart mixes both (the first item from the first vendor, the others
+//! alternating), so one checkout makes two sub-orders and ledger entries for two vendors.
+//!
 //! Setup: the catalog comes from `agora seed` (or any published products); with
 //! `--admin-token` the benchmark first receives `--restock` units of every SKU it will buy, so
 //! journeys measure checkout rather than running out of stock.
@@ -56,18 +61,26 @@ struct Args {
     /// limits; needs --admin-token) unless it exists already.
     #[arg(long)]
     code: Option<String>,
+    /// Buy only products of these vendors (comma-separated vendor ids; needs --admin-token):
+    /// one vendor, or two mixed in every cart.
+    #[arg(long, value_delimiter = ',')]
+    vendors: Vec<String>,
 }
 
 struct Product {
     id: String,
     word: String,
     skus: Vec<String>,
+    /// Which of `--vendors` sells it (0 without the option).
+    vendor: usize,
 }
 
 struct Shared {
     http: reqwest::Client,
     base: String,
     products: Vec<Product>,
+    /// How many vendors the carts mix (0 or 1: no mixing).
+    vendors: usize,
     payment_method: String,
     code: Option<String>,
     measure_from: Instant,
@@ -161,9 +174,16 @@ async fn journey(shared: &Shared, stats: &mut Stats, seed: &mut u64, n: u64) -> 
         .as_str()
         .ok_or("cart bad_reply")?
         .to_string();
+    // With two vendors, the items alternate between them (the first is the searched one's).
+    let of_vendor = |v: usize, seed: &mut u64| -> &Product {
+        let mine: Vec<&Product> = shared.products.iter().filter(|p| p.vendor == v).collect();
+        mine[pick(seed, mine.len())]
+    };
     for i in 0..3 {
         let p = if i == 0 {
             product
+        } else if shared.vendors > 1 {
+            of_vendor((product.vendor + i) % shared.vendors, seed)
         } else {
             &shared.products[pick(seed, shared.products.len())]
         };
@@ -253,37 +273,72 @@ async fn shopper(index: usize, shared: Arc<Shared>) -> Stats {
 }
 
 async fn setup(args: &Args, http: &reqwest::Client) -> anyhow::Result<Vec<Product>> {
-    let page: Value = http
-        .get(format!("{}/store/products", args.url))
-        .query(&[("limit", args.products.min(100).to_string())])
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let mut pages = Vec::new();
+    if args.vendors.is_empty() {
+        let page: Value = http
+            .get(format!("{}/store/products", args.url))
+            .query(&[("limit", args.products.min(100).to_string())])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        pages.push((0, page));
+    } else {
+        let token = args
+            .admin_token
+            .as_deref()
+            .context("--vendors needs --admin-token")?;
+        let each = (args.products / args.vendors.len()).clamp(1, 100);
+        for (i, vendor) in args.vendors.iter().enumerate() {
+            let page: Value = http
+                .get(format!("{}/admin/products", args.url))
+                .bearer_auth(token)
+                .query(&[
+                    ("status", "published"),
+                    ("vendor_id", vendor.as_str()),
+                    ("limit", &each.to_string()),
+                ])
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            pages.push((i, page));
+        }
+    }
     let mut products = Vec::new();
-    for item in page["items"].as_array().context("no products listed")? {
-        let skus: Vec<String> = item["variants"]
-            .as_array()
-            .map(|v| {
-                v.iter()
-                    .filter_map(|v| v["sku"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let word = item["title"]
-            .as_str()
-            .unwrap_or("shirt")
-            .split_whitespace()
-            .next()
-            .unwrap_or("shirt")
-            .to_string();
-        if !skus.is_empty() {
-            products.push(Product {
-                id: item["id"].as_str().context("id")?.to_string(),
-                word,
-                skus,
-            });
+    for (vendor, page) in &pages {
+        let vendor = *vendor;
+        for item in page["items"].as_array().context("no products listed")? {
+            let skus: Vec<String> = item["variants"]
+                .as_array()
+                .map(|v| {
+                    v.iter()
+                        .filter_map(|v| v["sku"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let word = item["title"]
+                .as_str()
+                .unwrap_or("shirt")
+                .split_whitespace()
+                .next()
+                .unwrap_or("shirt")
+                .to_string();
+            if !skus.is_empty() {
+                products.push(Product {
+                    id: item["id"].as_str().context("id")?.to_string(),
+                    word,
+                    skus,
+                    vendor,
+                });
+            }
+        }
+    }
+    for v in 0..args.vendors.len() {
+        if !products.iter().any(|p| p.vendor == v) {
+            bail!("vendor {} has no published products", args.vendors[v]);
         }
     }
     if products.is_empty() {
@@ -414,6 +469,7 @@ async fn main() -> anyhow::Result<()> {
         http,
         base: args.url.clone(),
         products,
+        vendors: args.vendors.len(),
         payment_method: args.payment_method.clone(),
         code: args.code.clone(),
         measure_from: start + Duration::from_secs(args.warmup_secs),
