@@ -549,5 +549,26 @@ async fn a_suspended_vendors_products_leave_search_and_come_back_on_reactivation
         .await
         .expect("search follows the vendor");
         eprintln!("{action}: search followed in {:?}", started.elapsed());
+        // Off sale while suspended: a cart holding the product cannot check out.
+        let cart = shop::cart(&app.http, &app.base, &[("DUNE-SAND", 1)]).await;
+        let r = shop::checkout(
+            &app.http,
+            &app.base,
+            &cart,
+            &format!("dune-{action}"),
+            &shop::checkout_body("pm_card_visa"),
+        )
+        .await;
+        let status = r.status().as_u16();
+        let reply: Value = r.json().await.unwrap_or(Value::Null);
+        if action == "suspend" {
+            assert_eq!(
+                (status, reply["code"].as_str()),
+                (409, Some("checkout.item_unavailable")),
+                "{reply}"
+            );
+        } else {
+            assert_eq!(status, 201, "{reply}");
+        }
     }
 }

@@ -164,7 +164,8 @@ async fn apply_event(
     if let Some((day, currency, delta)) = sales_delta(event, &totals) {
         add_sales(conn, tables.sales, day, &currency, &delta).await?;
     }
-    if change.status.is_some() && totals.has_vendors {
+    // A status change, or a refund that may have made the order `refunded`.
+    if totals.has_vendors && (change.status.is_some() || change.refunded_total.is_some()) {
         sqlx::query(&format!(
             "UPDATE {} SET status = $2, updated_at = $3 WHERE order_id = $1",
             tables.vendors

@@ -62,10 +62,11 @@ pub const VENDOR_LEDGER: &str = "vendor_ledger";
 /// The vendors' ledger, from the orders' events (`vendor_sales` holds each order's last
 /// applied sequence; the entries are in its companion table `vendor_ledger`):
 ///
-/// - an order confirmed is, for each line of a marketplace vendor (a `vendor_id` with a vendor
-///   stream), a `sale` of what the shopper paid for the line (after discount, with tax) and a
-///   `commission` (negative) by the vendor's rules in force at the confirmation, both pending
-///   until `return_window` after it;
+/// - an order's payment captured is, for each line of a marketplace vendor (a `vendor_id`
+///   with a vendor stream), a `sale` of what the shopper paid for the line (after discount,
+///   with tax) and a `commission` (negative) by the vendor's rules in force at the order's
+///   confirmation, both pending until `return_window` after the capture (an order confirmed
+///   whose capture failed, and was cancelled, never sold anything);
 /// - a refund of a line's units is a `refund` (negative) of the amount, and an `adjustment`
 ///   giving back the units' share of the line's commission;
 /// - a refund that brings the order's refunds up to what was captured (a cancellation after
@@ -104,8 +105,12 @@ impl Projection for VendorSales {
         .bind(last.sequence as i64)
         .execute(&mut *conn)
         .await?;
-        let moves_money =
-            |e: &RecordedEvent| matches!(e.event_type.as_str(), "OrderConfirmed" | "OrderRefunded");
+        let moves_money = |e: &RecordedEvent| {
+            matches!(
+                e.event_type.as_str(),
+                "OrderPaymentCaptured" | "OrderRefunded"
+            )
+        };
         if !events.iter().any(moves_money) {
             return Ok(());
         }
@@ -259,17 +264,20 @@ fn entries_of(
     for (sequence, event) in history {
         let emit = *sequence >= from;
         match event {
-            OrderEvent::OrderConfirmed { at } => {
-                confirmed_at = Some(*at);
-                if !emit {
+            OrderEvent::OrderConfirmed { at } => confirmed_at = Some(*at),
+            OrderEvent::OrderPaymentCaptured { amount, at } => {
+                let first = captured == 0;
+                captured += amount.amount_minor;
+                if !emit || !first {
                     continue;
                 }
+                let sold_at = confirmed_at.unwrap_or(*at);
                 for (line, v, vendor) in &vendor_lines {
                     let sku = line.sku.to_string();
                     let category = line.category_id.as_deref();
-                    let fee = vendor.commission(category, line.paid, *at)?;
+                    let fee = vendor.commission(category, line.paid, sold_at)?;
                     let rule =
-                        agora_vendor::applicable_rule(vendor.commission_rules(), category, *at);
+                        agora_vendor::applicable_rule(vendor.commission_rules(), category, sold_at);
                     let available_at = Some(*at + window);
                     out.push(Entry {
                         id: format!("order/{order}/sale/{sku}"),
@@ -295,7 +303,6 @@ fn entries_of(
                     });
                 }
             }
-            OrderEvent::OrderPaymentCaptured { amount, .. } => captured += amount.amount_minor,
             OrderEvent::OrderRefunded {
                 refund_id,
                 amount,

@@ -550,9 +550,10 @@ impl Decider for Promotion {
         }
     }
 
-    /// Promotions are back-office information; shoppers learn of them through pricing.
+    /// Promotions are the shop's back-office information (a vendor's user has none of it);
+    /// shoppers learn of them through pricing.
     fn authorize_read(&self, by: &Principal) -> Result<(), PromotionError> {
-        if !by.is_back_office() {
+        if !by.is_back_office() || by.vendor().is_some() {
             return Err(PromotionError::Forbidden);
         }
         self.existing().map(|_| ())

@@ -904,6 +904,16 @@ impl Decider for Return {
         }
     }
 
+    /// A vendor's user sees what is its own: its lines, their refunds, the status; not the
+    /// shopper's id, the refunds' ids and failures, nor the shop's shipping refund.
+    fn view_for(&self, id: &str, version: u64, by: &Principal) -> ReturnView {
+        for_caller(self.view(id, version), by)
+    }
+
+    fn command_view_for(&self, id: &str, version: u64, by: &Principal) -> ReturnView {
+        for_caller(self.command_view(id, version), by)
+    }
+
     fn event_type(event: &ReturnEvent) -> &'static str {
         event.event_type()
     }
@@ -917,3 +927,26 @@ pub use agora_kernel::CqrsEnvelope;
 
 #[cfg(test)]
 mod tests;
+
+/// `view` as `by` may see it: whole, or narrowed for a vendor's user (see
+/// [`Decider::view_for`] on [`Return`]).
+fn for_caller(mut view: ReturnView, by: &Principal) -> ReturnView {
+    if by.vendor().is_none() {
+        return view;
+    }
+    view.customer_id = None;
+    view.shipping_refund = None;
+    view.last_refund_failure = None;
+    let mut refunded: Option<Money> = None;
+    for line in &mut view.lines {
+        line.refund_id = None;
+        if let Some(m) = line.refunded {
+            refunded = Some(match refunded {
+                Some(r) => Money::new(r.amount_minor + m.amount_minor, m.currency),
+                None => m,
+            });
+        }
+    }
+    view.refunded_total = refunded;
+    view
+}

@@ -202,7 +202,7 @@ pub struct VendorView {
     pub closing_reason: Option<String>,
     pub applied_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The latest [`MAX_VIEW_PAYOUTS`] payouts, newest first.
+    /// The latest [`MAX_VIEW_PAYOUTS`] payouts, and any older one still requested, newest first.
     #[serde(default)]
     pub payouts: Vec<PayoutView>,
     /// How many payouts were ever requested (`payouts` may show fewer).
@@ -1062,12 +1062,15 @@ impl Decider for Vendor {
             closing_reason: self.closing_reason.clone(),
             applied_at,
             updated_at: self.updated_at.unwrap_or(applied_at),
+            // The newest, and every payout still waiting for the provider however old: the
+            // runner sends what the view lists.
             payouts: self
                 .payouts
                 .iter()
                 .rev()
-                .take(MAX_VIEW_PAYOUTS)
-                .cloned()
+                .enumerate()
+                .filter(|(i, p)| *i < MAX_VIEW_PAYOUTS || p.status == PayoutStatus::Requested)
+                .map(|(_, p)| p.clone())
                 .collect(),
             payout_count: self.payouts.len(),
             payouts_outstanding: self.payout_money(PayoutStatus::Requested),

@@ -201,6 +201,21 @@ impl CheckoutService {
                 }
             }
         }
+        // A suspended or closed marketplace vendor's products are off sale (its open orders go
+        // on): the vendors read model says which of these products' vendors do not sell now.
+        let vendor_ids: BTreeSet<&str> =
+            by_sku.values().map(|(p, _)| p.vendor_id.as_str()).collect();
+        let vendor_ids: Vec<&str> = vendor_ids.into_iter().collect();
+        let off_sale: Vec<String> = sqlx::query_scalar(
+            "SELECT vendor_id FROM vendors WHERE vendor_id = ANY($1) AND status <> 'active'",
+        )
+        .bind(&vendor_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| ErrorBody::unavailable(format!("vendor lookup failed: {e}")))?;
+        if !off_sale.is_empty() {
+            by_sku.retain(|_, (p, _)| !off_sale.contains(&p.vendor_id));
+        }
         let categories = by_sku
             .values()
             .map(|(p, _)| (p.id.clone(), p.category_id.clone()))

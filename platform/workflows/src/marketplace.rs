@@ -69,8 +69,42 @@ pub async fn earned_available(pool: &PgPool, vendor_id: &str) -> Result<Option<M
     }
 }
 
+/// The reason recorded for a payout the provider refused: its code and message as printable
+/// text the vendor aggregate accepts (no control characters, at most 500 characters), the code
+/// alone when the message has nothing printable.
+pub fn failure_reason(code: &str, message: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    let (code, message) = (clean(code), clean(message));
+    let code = if code.is_empty() {
+        "refused".into()
+    } else {
+        code
+    };
+    let reason = if message.is_empty() {
+        code
+    } else {
+        format!("{code}: {message}")
+    };
+    reason.chars().take(500).collect()
+}
+
 fn ctx() -> RequestContext {
     RequestContext::new(Duration::from_secs(30))
+}
+
+/// Whether the vendor's users act for it: while it is active or suspended (a suspended
+/// vendor's open orders go on).
+fn selling(vendor: &VendorView) -> bool {
+    matches!(
+        vendor.status,
+        agora_vendor::VendorStatus::Active | agora_vendor::VendorStatus::Suspended
+    )
 }
 
 /// Runs vendors' users and payouts along.
@@ -99,36 +133,34 @@ impl Marketplace {
             return Ok(());
         };
         match decoded {
+            // Each decides from the vendor as it is now, not from the event: the feed
+            // delivers a vendor's events concurrently and retries late, so an old "user added"
+            // must not bind an account that was removed since, nor an approval a closed
+            // vendor's users.
             VendorEvent::VendorApproved { .. }
             | VendorEvent::VendorReactivated { .. }
-            | VendorEvent::VendorSuspended { .. } => {
+            | VendorEvent::VendorSuspended { .. }
+            | VendorEvent::VendorClosed { .. }
+            | VendorEvent::VendorRejected { .. } => {
                 let vendor = self.vendor(vendor_id).await?;
                 for user in &vendor.users {
-                    self.bind(&scope, vendor_id, &user.account.to_string(), true)
+                    let account = user.account.to_string();
+                    self.bind(&scope, vendor_id, &account, selling(&vendor))
                         .await?;
                 }
                 Ok(())
             }
-            VendorEvent::VendorUserAdded { account, .. } => {
+            VendorEvent::VendorUserAdded { account, .. }
+            | VendorEvent::VendorUserRemoved { account, .. } => {
                 let vendor = self.vendor(vendor_id).await?;
-                let selling = matches!(vendor.status.as_str(), "active" | "suspended");
-                if selling {
-                    self.bind(&scope, vendor_id, &account.to_string(), true)
-                        .await?;
-                }
-                Ok(())
-            }
-            VendorEvent::VendorUserRemoved { account, .. } => {
-                self.bind(&scope, vendor_id, &account.to_string(), false)
-                    .await
-            }
-            VendorEvent::VendorClosed { .. } | VendorEvent::VendorRejected { .. } => {
-                let vendor = self.vendor(vendor_id).await?;
-                for user in &vendor.users {
-                    self.bind(&scope, vendor_id, &user.account.to_string(), false)
-                        .await?;
-                }
-                Ok(())
+                let member = vendor.users.iter().any(|u| u.account == account);
+                self.bind(
+                    &scope,
+                    vendor_id,
+                    &account.to_string(),
+                    member && selling(&vendor),
+                )
+                .await
             }
             VendorEvent::VendorPayoutRequested { payout_id, .. } => {
                 self.pay(vendor_id, &payout_id).await
@@ -192,7 +224,7 @@ impl Marketplace {
                 transfer_id: transfer.id,
             },
             Err(GatewayError::Rejected { code, message }) => PayoutOutcome::Failed {
-                reason: format!("{code}: {message}").chars().take(500).collect(),
+                reason: failure_reason(&code, &message),
             },
             // Unknown outcome or nothing happened: the same key again later.
             Err(e) => return Err(ErrorBody::unavailable(format!("payout {payout_id}: {e}"))),
@@ -342,5 +374,16 @@ mod tests {
         assert_ne!(transfer_key("v1", "p1"), transfer_key("v2", "p1"));
         assert_eq!(step("s", "bind/a"), step("s", "bind/a"));
         assert_ne!(step("s", "bind/a"), step("s", "unbind/a"));
+    }
+
+    #[test]
+    fn a_refusal_is_recorded_as_printable_text() {
+        assert_eq!(
+            failure_reason("account_closed", "The account is closed."),
+            "account_closed: The account is closed."
+        );
+        assert_eq!(failure_reason("x", "a\nb\u{7}"), "x: a b");
+        assert_eq!(failure_reason("", " "), "refused");
+        assert_eq!(failure_reason("c", &"m".repeat(900)).chars().count(), 500);
     }
 }

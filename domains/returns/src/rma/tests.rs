@@ -1959,3 +1959,33 @@ fn the_aggregate_states_its_published_names() {
         assert_eq!(Return::event_version(&event), "1");
     }
 }
+
+#[test]
+fn a_vendor_reads_its_return_without_the_shoppers_id_or_the_shops_shipping_refund() {
+    let given = with(
+        acme_received(),
+        [
+            shipping_refunded("return-r-shipping", eur(594)),
+            refunded("A", "return-r-A", eur(1000)),
+        ],
+    );
+    let mut rma = Return::default();
+    for e in &given {
+        rma.evolve(e);
+    }
+    let whole = rma.view_for("r", 4, &staff("staff"));
+    assert_eq!(whole.shipping_refund, Some(eur(594)));
+    assert_eq!(whole.refunded_total, Some(eur(1594)));
+    let narrowed = rma.view_for("r", 4, &vendor("acme"));
+    assert_eq!(narrowed.customer_id, None);
+    assert_eq!(narrowed.shipping_refund, None);
+    assert_eq!(narrowed.refunded_total, Some(eur(1000)));
+    assert!(narrowed.lines.iter().all(|l| l.refund_id.is_none()));
+    assert_eq!(narrowed.lines, {
+        let mut lines = whole.lines.clone();
+        lines.iter_mut().for_each(|l| l.refund_id = None);
+        lines
+    });
+    // A command's reply to the vendor is narrowed the same way.
+    assert_eq!(rma.command_view_for("r", 4, &vendor("acme")), narrowed);
+}
