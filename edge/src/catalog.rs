@@ -1078,6 +1078,7 @@ pub async fn store_products(
          SELECT {STORE_COLUMNS}, count(*) OVER () AS total
          FROM products p
          WHERE p.status = 'published'
+           AND NOT EXISTS (SELECT 1 FROM vendors v WHERE v.vendor_id = p.vendor_id AND v.status <> 'active')
            AND ($1::text IS NULL OR p.category_id IN (SELECT category_id FROM subtree))
          ORDER BY p.updated_at DESC, p.product_id
          LIMIT $2 OFFSET $3"
@@ -1097,7 +1098,8 @@ pub async fn store_products(
     }))
 }
 
-/// One published product. Drafts and archived products do not exist for shoppers.
+/// One published product. Drafts, archived products and those of a marketplace vendor that is
+/// suspended or closed do not exist for shoppers.
 #[utoipa::path(get, path = "/store/products/{id}", tag = "storefront",
     params(("id" = String, Path, description = "product id (UUID)")),
     responses((status = 200, body = StoreProduct), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
@@ -1107,7 +1109,8 @@ pub async fn store_product(
 ) -> Result<Json<StoreProduct>, ApiError> {
     let id = params::product_id(&raw)?;
     let record: Option<StoreRecord> = sqlx::query_as(&format!(
-        "SELECT {STORE_COLUMNS} FROM products p WHERE p.product_id = $1 AND p.status = 'published'"
+        "SELECT {STORE_COLUMNS} FROM products p WHERE p.product_id = $1 AND p.status = 'published'
+           AND NOT EXISTS (SELECT 1 FROM vendors v WHERE v.vendor_id = p.vendor_id AND v.status <> 'active')"
     ))
     .bind(&id)
     .fetch_optional(&state.pool)
