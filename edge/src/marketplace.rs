@@ -152,10 +152,16 @@ pub struct VendorOrder {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How far a vendor's order list counts its orders.
+const COUNT_BOUND: i64 = 10_000;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VendorOrderList {
     pub orders: Vec<VendorOrder>,
+    /// The orders matching, counted up to 10,000.
     pub total: i64,
+    /// Whether more than `total` match.
+    pub more: bool,
 }
 
 /// The orders holding the vendor's lines, newest first (from the `vendor_orders` read model).
@@ -173,14 +179,20 @@ pub async fn vendor_orders(
     let (limit, offset) = params::page(query.limit, query.offset)?;
     let status = status_name(&query.status)?;
     let (_, vendor) = the_vendor(&state, &headers, &raw, false).await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM vendor_orders WHERE vendor_id = $1 AND ($2::text IS NULL OR status = $2)",
+    // Counted up to a bound: a vendor with many orders pages through them; counting them all
+    // would cost a scan of its whole history on every page.
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM vendor_orders
+             WHERE vendor_id = $1 AND ($2::text IS NULL OR status = $2) LIMIT $3) AS o",
     )
     .bind(&vendor.id)
     .bind(status)
+    .bind(COUNT_BOUND + 1)
     .fetch_one(&state.pool)
     .await
     .map_err(ApiError::internal)?;
+    let total = counted.min(COUNT_BOUND);
+    let more = counted > COUNT_BOUND;
     let orders: Vec<VendorOrder> = sqlx::query_as(
         "SELECT order_id, status, currency, subtotal_minor, units, line_count, ship_city,
                 ship_country, placed_at, updated_at
@@ -194,7 +206,11 @@ pub async fn vendor_orders(
     .fetch_all(&state.pool)
     .await
     .map_err(ApiError::internal)?;
-    Ok(Json(VendorOrderList { orders, total }))
+    Ok(Json(VendorOrderList {
+        orders,
+        total,
+        more,
+    }))
 }
 
 /// The vendor's parcels, newest first.

@@ -61,8 +61,8 @@ async fn main() -> anyhow::Result<()> {
              SELECT $1, 'bench-vo-' || $2 || '-' || i,
                     CASE WHEN i % 10 = 0 THEN 'confirmed' ELSE 'delivered' END, 'EUR',
                     1000 + i % 9000, 1 + i % 3, 1, 'Berlin', 'DE',
-                    now() - make_interval(mins => i), now() - make_interval(mins => i)
-             FROM generate_series(1, $3) AS i
+                    now() - i * interval '1 minute', now() - i * interval '1 minute'
+             FROM generate_series(1, $3::bigint) AS i
              ON CONFLICT DO NOTHING",
         )
         .bind(vendor)

@@ -86,7 +86,7 @@ pub async fn dashboard(web: &Web, ctx: &Ctx, vendor: &str) -> Page {
             p { "Status: " strong #vendor-status { (profile["status"].as_str().unwrap_or_default()) }
                 @if let Some(r) = profile["suspension_reason"].as_str() { " · " (r) } }
             ul.stats {
-                li { "Orders" strong #vendor-orders { (recent["total"].as_i64().unwrap_or(0)) } }
+                li { "Orders" strong #vendor-orders { (recent["total"].as_i64().unwrap_or(0)) @if recent["more"].as_bool() == Some(true) { "+" } } }
                 li { "Sold (latest 100 orders, before tax)" strong { (money(sold, &c)) } }
                 li { a href="#to-ship" { "To ship" } strong #to-ship-count { (to_ship["total"].as_i64().unwrap_or(0) + partly["total"].as_i64().unwrap_or(0)) } }
                 li { a href=(format!("/backoffice/vendors/{v}")) { "Available" } strong #balance-available { (money(minor(&balance["available_minor"]), &c)) } }
@@ -167,7 +167,7 @@ pub async fn orders(
                     li { a href=(format!("{here}?status={s}")) aria-current=[(status.as_deref() == Some(s)).then_some("page")] { (s) } }
                 }
             } }
-            p { (list["total"].as_i64().unwrap_or(0)) " orders hold your lines. Open one to pack your parcel." }
+            p { (list["total"].as_i64().unwrap_or(0)) @if list["more"].as_bool() == Some(true) { "+" } " orders hold your lines. Open one to pack your parcel." }
             (order_table(&rows, "EUR"))
             h2 { "Parcels" }
             @let shipments = parcels["shipments"].as_array().cloned().unwrap_or_default();
