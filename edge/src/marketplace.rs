@@ -153,12 +153,12 @@ pub struct VendorOrder {
 }
 
 /// How far a vendor's order list counts its orders.
-const COUNT_BOUND: i64 = 10_000;
+const COUNT_BOUND: i64 = 1_000;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VendorOrderList {
     pub orders: Vec<VendorOrder>,
-    /// The orders matching, counted up to 10,000.
+    /// The orders matching, counted up to 1,000.
     pub total: i64,
     /// Whether more than `total` match.
     pub more: bool,
