@@ -296,24 +296,6 @@ fn units(lines: &[UnitsBody]) -> Result<Vec<LineUnits>, ApiError> {
         .collect()
 }
 
-/// A status filter: letters and underscores only (anything else matches nothing anyway).
-fn status_filter(raw: &Option<String>) -> Result<Option<String>, ApiError> {
-    match raw {
-        None => Ok(None),
-        Some(s)
-            if !s.is_empty()
-                && s.len() <= 32
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
-        {
-            Ok(Some(s.clone()))
-        }
-        Some(_) => Err(ApiError::bad_request(
-            "request.invalid_query",
-            "status is a status name such as `packing` or `requested`",
-        )),
-    }
-}
-
 fn the_runner(state: &AppState) -> Fulfilment {
     Fulfilment {
         bus: state.bus.clone(),
@@ -494,7 +476,7 @@ pub(crate) async fn shipments_page(
     vendor: Option<&str>,
 ) -> Result<ShipmentList, ApiError> {
     let (limit, offset) = params::page(query.limit, query.offset)?;
-    let status = status_filter(&query.status)?;
+    let status = params::status_name(&query.status)?;
     let order_id = query
         .order_id
         .as_deref()
@@ -896,7 +878,7 @@ pub(crate) async fn returns_page(
     vendor: Option<&str>,
 ) -> Result<ReturnList, ApiError> {
     let (limit, offset) = params::page(query.limit, query.offset)?;
-    let status = status_filter(&query.status)?;
+    let status = params::status_name(&query.status)?;
     let order_id = query
         .order_id
         .as_deref()

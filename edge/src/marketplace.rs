@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiErrorBody, Json, Path};
+use agora_workflows::marketplace::ledger_sums;
+
 use crate::fulfilment::{returns_page, shipments_page, ListQuery, ReturnList, ShipmentList};
 use crate::{auth, params, service, ApiError, AppState};
 
@@ -62,22 +64,6 @@ pub struct VendorListQuery {
     pub offset: Option<i64>,
 }
 
-fn status_name(raw: &Option<String>) -> Result<Option<&str>, ApiError> {
-    match raw.as_deref() {
-        None => Ok(None),
-        Some(s)
-            if !s.is_empty()
-                && s.len() <= 32
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
-        {
-            Ok(Some(s))
-        }
-        Some(_) => Err(params::invalid_query(
-            "status is a status name such as `active` or `confirmed`",
-        )),
-    }
-}
-
 /// One vendor in the back office's list.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
 pub struct VendorSummary {
@@ -110,7 +96,7 @@ pub async fn list_vendors(
 ) -> Result<Json<VendorList>, ApiError> {
     auth::back_office(&state, &headers, auth::Area::Sales, false)?;
     let (limit, offset) = params::page(query.limit, query.offset)?;
-    let status = status_name(&query.status)?;
+    let status = params::status_name(&query.status)?;
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -177,7 +163,7 @@ pub async fn vendor_orders(
     Query(query): Query<VendorListQuery>,
 ) -> Result<Json<VendorOrderList>, ApiError> {
     let (limit, offset) = params::page(query.limit, query.offset)?;
-    let status = status_name(&query.status)?;
+    let status = params::status_name(&query.status)?;
     let (_, vendor) = the_vendor(&state, &headers, &raw, false).await?;
     // Counted up to a bound: a vendor with many orders pages through them; counting them all
     // would cost a scan of its whole history on every page.
@@ -379,21 +365,15 @@ pub struct Balance {
 }
 
 async fn balance_of(state: &AppState, vendor: &VendorView) -> Result<Balance, ApiError> {
-    let row: Option<(String, i64, i64)> = sqlx::query_as(
-        "SELECT currency,
-                COALESCE(sum(amount_minor) FILTER (WHERE available_at > now()), 0)::bigint,
-                COALESCE(sum(amount_minor) FILTER (WHERE available_at IS NULL OR available_at <= now()), 0)::bigint
-         FROM vendor_ledger WHERE vendor_id = $1
-         GROUP BY currency ORDER BY count(*) DESC LIMIT 1",
-    )
-    .bind(&vendor.id)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(ApiError::internal)?;
+    let sums = ledger_sums(&state.pool, &vendor.id).await?;
     let paid_out = vendor.paid_out.map_or(0, |m| m.amount_minor);
     let outstanding = vendor.payouts_outstanding.map_or(0, |m| m.amount_minor);
-    let (currency, pending, earned) = match row {
-        Some(r) => r,
+    let (currency, pending, earned) = match sums {
+        Some(s) => (
+            s.pending.currency.as_str().to_string(),
+            s.pending.amount_minor,
+            s.earned_available.amount_minor,
+        ),
         None => (
             vendor
                 .paid_out

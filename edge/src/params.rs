@@ -71,6 +71,24 @@ pub fn sku(raw: &str) -> Result<Sku, ApiError> {
         .ok_or_else(|| invalid_id("a SKU is 1 to 64 characters of letters, digits, '_' or '-'"))
 }
 
+/// A `status` filter of a list: a status name (`packing`, `requested`, `partially_shipped`),
+/// 1 to 32 of `a-z` and `_`; absent, no filter.
+pub fn status_name(raw: &Option<String>) -> Result<Option<&str>, ApiError> {
+    match raw.as_deref() {
+        None => Ok(None),
+        Some(s)
+            if !s.is_empty()
+                && s.len() <= 32
+                && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            Ok(Some(s))
+        }
+        Some(_) => Err(invalid_query(
+            "status is a status name such as `confirmed` or `requested`",
+        )),
+    }
+}
+
 /// `LIMIT` and `OFFSET` of a page: limit 1–100 (default 50), offset at least 0 (default 0).
 pub fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);

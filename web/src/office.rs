@@ -295,6 +295,15 @@ pub struct Flash {
     before: Option<i64>,
 }
 
+impl Flash {
+    /// The page's status filter, if it names a status (`a-z` and `_`); anything else is none.
+    fn status_name(&self) -> Option<String> {
+        self.status
+            .clone()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    }
+}
+
 /// A fresh idempotency key per rendered form: submitting the same form twice (a double click,
 /// a resend after a timeout) applies once.
 fn key_field() -> Markup {

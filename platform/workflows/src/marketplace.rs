@@ -46,13 +46,23 @@ pub fn transfer_key(vendor_id: &str, payout_id: &str) -> String {
     format!("payout/{vendor_id}/{payout_id}")
 }
 
-/// What the vendor has earned and may be paid now: its ledger's entries that are available
-/// (sales and commissions past their return window, refunds and adjustments at once), in the
-/// ledger's currency; `None` for a vendor without entries.
-pub async fn earned_available(pool: &PgPool, vendor_id: &str) -> Result<Option<Money>, ErrorBody> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT currency, COALESCE(sum(amount_minor), 0)::bigint FROM vendor_ledger
-         WHERE vendor_id = $1 AND (available_at IS NULL OR available_at <= now())
+/// A vendor's ledger summed up, in its currency: what is still pending (sales and their
+/// commission within the return window) and what it has earned and may be paid now (every
+/// other entry: sales past their window, refunds and adjustments at once), before payouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerSums {
+    pub pending: Money,
+    pub earned_available: Money,
+}
+
+/// The sums of vendor `vendor_id`'s ledger; `None` for a vendor without entries. The one
+/// reading of the ledger's balance: the payout schedule and the edge's balance use it.
+pub async fn ledger_sums(pool: &PgPool, vendor_id: &str) -> Result<Option<LedgerSums>, ErrorBody> {
+    let row: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT currency,
+                COALESCE(sum(amount_minor) FILTER (WHERE available_at > now()), 0)::bigint,
+                COALESCE(sum(amount_minor) FILTER (WHERE available_at IS NULL OR available_at <= now()), 0)::bigint
+         FROM vendor_ledger WHERE vendor_id = $1
          GROUP BY currency ORDER BY count(*) DESC LIMIT 1",
     )
     .bind(vendor_id)
@@ -61,10 +71,13 @@ pub async fn earned_available(pool: &PgPool, vendor_id: &str) -> Result<Option<M
     .map_err(|e| ErrorBody::unavailable(format!("vendor ledger: {e}")))?;
     match row {
         None => Ok(None),
-        Some((currency, amount)) => {
+        Some((currency, pending, earned)) => {
             let currency = agora_kernel::Currency::parse(&currency)
                 .map_err(|_| ErrorBody::internal(format!("ledger currency {currency:?}")))?;
-            Ok(Some(Money::new(amount, currency)))
+            Ok(Some(LedgerSums {
+                pending: Money::new(pending, currency),
+                earned_available: Money::new(earned, currency),
+            }))
         }
     }
 }
@@ -274,7 +287,11 @@ impl Marketplace {
                 .await
                 .map_err(|e| ErrorBody::unavailable(format!("vendors: {e}")))?;
         for vendor_id in vendors {
-            let Some(earned) = earned_available(&self.pool, &vendor_id).await? else {
+            let Some(LedgerSums {
+                earned_available: earned,
+                ..
+            }) = ledger_sums(&self.pool, &vendor_id).await?
+            else {
                 continue;
             };
             let view = self.vendor(&vendor_id).await?;

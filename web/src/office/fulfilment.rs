@@ -346,10 +346,7 @@ pub async fn returns(
     Query(f): Query<Flash>,
 ) -> Page {
     gate(&ctx)?;
-    let status = f
-        .status
-        .clone()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase()));
+    let status = f.status_name();
     let uri = match &status {
         Some(s) => format!("/admin/returns?limit=100&status={s}"),
         None => "/admin/returns?limit=100".to_string(),

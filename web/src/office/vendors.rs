@@ -136,10 +136,7 @@ pub async fn orders(
 ) -> Page {
     gate(&ctx)?;
     let v = enc(&id);
-    let status = f
-        .status
-        .clone()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    let status = f.status_name();
     let uri = match &status {
         Some(s) => format!("/admin/vendors/{v}/orders?limit=100&status={s}"),
         None => format!("/admin/vendors/{v}/orders?limit=100"),
@@ -215,10 +212,7 @@ pub async fn list(
     Query(f): Query<Flash>,
 ) -> Page {
     gate(&ctx)?;
-    let status = f
-        .status
-        .clone()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase()));
+    let status = f.status_name();
     let uri = match &status {
         Some(s) => format!("/admin/vendors?limit=100&status={s}"),
         None => "/admin/vendors?limit=100".to_string(),
