@@ -529,6 +529,8 @@ projections! {
     "shipments" => agora_projections::fulfilment::Shipments,
     "returns" => agora_projections::fulfilment::Returns,
     "vendors" => agora_projections::vendors::Vendors,
+    // Payments by the provider's reference (webhooks that name no order), and disputes.
+    "payments" => agora_projections::payments::Payments,
     custom {
         "search" => (run_search, rebuild_search),
         // The vendors' ledger: sales, commissions and refunds, pending for the return window.

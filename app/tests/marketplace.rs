@@ -572,3 +572,248 @@ async fn a_suspended_vendors_products_leave_search_and_come_back_on_reactivation
         }
     }
 }
+
+/// A signed Stripe dispute event about the intent `intent`, as Stripe sends it: the dispute
+/// object names the intent, not our order.
+fn dispute_event(event_id: &str, kind: &str, intent: &str, amount: i64, status: &str) -> String {
+    json!({
+        "id": event_id, "object": "event", "type": kind,
+        "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {"id": format!("dp_{intent}_{amount}"), "object": "dispute",
+            "amount": amount, "currency": "eur", "charge": "ch_1", "payment_intent": intent,
+            "reason": "fraudulent", "status": status, "metadata": {}}}
+    })
+    .to_string()
+}
+
+async fn stripe_webhook(app: &TestApp, body: String) -> (u16, Value) {
+    let signature = agora_gateway::webhook::sign_stripe_payload(
+        body.as_bytes(),
+        shop::WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+    );
+    let r = app
+        .http
+        .post(format!("{}/hooks/payments/stripe", app.base))
+        .header("Stripe-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The provider's reference of the payment of `order_id`, from the payments read model.
+async fn intent_of(app: &TestApp, order_id: &str) -> String {
+    let pool = app.pool.clone();
+    eventually(Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT provider_ref FROM payments WHERE payment_id = $1 AND captured_minor > 0",
+            )
+            .bind(order_id)
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten()
+        }
+    })
+    .await
+    .expect("the payment in the payments read model")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chargeback_is_charged_to_the_vendors_in_proportion_and_a_won_dispute_gives_it_back() {
+    let app = spawn_app_with(Roles::all(), |c| c.return_window_days = 0).await;
+    let (acme_user, acme) = people::vendor_user(&app, "acme").await;
+    let (bolt_user, bolt) = people::vendor_user(&app, "bolt").await;
+    let now = chrono::Utc::now();
+    for (vendor, rule) in [
+        (&acme, json!({"rule_id": "acme-10", "percent_bp": 1000})),
+        (
+            &bolt,
+            json!({"rule_id": "bolt-15", "percent_bp": 1500,
+                   "fixed": {"amount_minor": 50, "currency": "EUR"}}),
+        ),
+    ] {
+        let mut rule = rule;
+        rule["effective_from"] = json!(now + chrono::Duration::milliseconds(500));
+        set_rule(&app, vendor, rule).await;
+    }
+    vendor_product(&app, &acme_user, &acme, "ACME-MUG", 2000).await;
+    vendor_product(&app, &bolt_user, &bolt, "BOLT-LAMP", 3000).await;
+    shop::until_for_sale(&app.pool, &["ACME-MUG", "BOLT-LAMP"]).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // The whole of an order disputed: 4760 of Acme's, 3570 of Bolt's, 594 of shipping.
+    let order = buy(&app, &[("ACME-MUG", 2), ("BOLT-LAMP", 1)], "disputed").await;
+    let order_id = order["id"].as_str().expect("order id").to_string();
+    assert_eq!(minor(&order["captured"]), 8924, "{order}");
+    let intent = intent_of(&app, &order_id).await;
+    let opened = dispute_event(
+        "evt_d1",
+        "charge.dispute.created",
+        &intent,
+        8924,
+        "needs_response",
+    );
+    let (status, reply) = stripe_webhook(&app, opened.clone()).await;
+    assert_eq!((status, &reply["applied"]), (200, &json!(true)), "{reply}");
+    // Stripe redelivers: nothing more happens.
+    let (status, _) = stripe_webhook(&app, opened).await;
+    assert_eq!(status, 200);
+    let acme_rows = entries(&app, &acme, 4).await;
+    assert_eq!(
+        acme_rows
+            .iter()
+            .map(|(kind, _, amount)| (kind.as_str(), *amount))
+            .collect::<Vec<_>>(),
+        vec![
+            ("commission", -476),
+            ("sale", 4760),
+            ("adjustment", 476),
+            ("chargeback", -4760)
+        ]
+    );
+    let bolt_rows = entries(&app, &bolt, 4).await;
+    assert!(
+        bolt_rows.contains(&("chargeback".into(), Some("BOLT-LAMP".into()), -3570))
+            && bolt_rows.contains(&("adjustment".into(), Some("BOLT-LAMP".into()), 586)),
+        "{bolt_rows:?}"
+    );
+    let balance = |vendor: String, token: String| {
+        let app = &app;
+        async move {
+            let (_, b) = get(
+                app,
+                As::Bearer(&token),
+                &format!("/admin/vendors/{vendor}/balance"),
+            )
+            .await;
+            b["available_minor"].as_i64().unwrap_or(i64::MIN)
+        }
+    };
+    assert_eq!(balance(acme.clone(), acme_user.access.clone()).await, 0);
+
+    // The order shows the dispute to staff; no refund may be made while it is open.
+    let path = format!("/admin/orders/{order_id}");
+    let (_, view) = get(&app, As::Bearer(ADMIN), &path).await;
+    assert_eq!(view["disputes"][0]["reason"], "fraudulent", "{view}");
+    assert_eq!(view["disputes"][0]["outcome"], Value::Null, "{view}");
+    assert_eq!(view["status"], "confirmed", "{view}");
+    let (status, reply) = call_with_key(
+        &app,
+        As::Bearer(ADMIN),
+        Method::POST,
+        &format!("{path}/refund"),
+        Some(json!({"amount_minor": 100})),
+        "refund-while-disputed",
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), people::code(&reply).as_str()),
+        (409, "payment.disputed"),
+        "{reply}"
+    );
+    // A vendor sees neither the dispute nor the payment.
+    let (_, vendor_view) = get(&app, As::Bearer(&acme_user.access), &path).await;
+    assert_eq!(vendor_view["disputes"], json!([]), "{vendor_view}");
+
+    // Won: every charge comes back, commission included.
+    let won = dispute_event("evt_d2", "charge.dispute.closed", &intent, 8924, "won");
+    let (status, reply) = stripe_webhook(&app, won).await;
+    assert_eq!((status, &reply["applied"]), (200, &json!(true)), "{reply}");
+    let acme_rows = entries(&app, &acme, 6).await;
+    assert!(
+        acme_rows.contains(&("adjustment".into(), Some("ACME-MUG".into()), 4760))
+            && acme_rows.contains(&("commission".into(), Some("ACME-MUG".into()), -476)),
+        "{acme_rows:?}"
+    );
+    assert_eq!(balance(acme.clone(), acme_user.access.clone()).await, 4284);
+    let (_, view) = get(&app, As::Bearer(ADMIN), &path).await;
+    assert_eq!(view["disputes"][0]["outcome"], "won", "{view}");
+
+    // Part of a second order disputed and lost: each vendor is charged its lines' share of
+    // 1000, rounded down; the rest is the shop's.
+    let second = buy(&app, &[("ACME-MUG", 1), ("BOLT-LAMP", 1)], "disputed-2").await;
+    let second_id = second["id"].as_str().expect("order id").to_string();
+    let captured = minor(&second["captured"]);
+    let intent = intent_of(&app, &second_id).await;
+    for (event_id, kind, status) in [
+        ("evt_d3", "charge.dispute.created", "needs_response"),
+        ("evt_d4", "charge.dispute.closed", "lost"),
+    ] {
+        let (code, reply) =
+            stripe_webhook(&app, dispute_event(event_id, kind, &intent, 1000, status)).await;
+        assert_eq!((code, &reply["applied"]), (200, &json!(true)), "{reply}");
+    }
+    let acme_share = 1000 * 2380 / captured;
+    let bolt_share = 1000 * 3570 / captured;
+    let acme_rows = entries(&app, &acme, 10).await;
+    assert!(
+        acme_rows.contains(&("chargeback".into(), Some("ACME-MUG".into()), -acme_share)),
+        "{acme_rows:?}"
+    );
+    let bolt_rows = entries(&app, &bolt, 10).await;
+    assert!(
+        bolt_rows.contains(&("chargeback".into(), Some("BOLT-LAMP".into()), -bolt_share)),
+        "{bolt_rows:?}"
+    );
+    assert!(acme_share + bolt_share <= 1000);
+    let charged_back = eventually(Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT charged_back_minor FROM payments WHERE payment_id = $1 AND charged_back_minor > 0",
+        )
+        .bind(&second_id)
+        .fetch_optional(&app.pool)
+        .await
+        .ok()
+        .flatten()
+    })
+    .await
+    .expect("the chargeback in the payments read model");
+    assert_eq!(charged_back, 1000);
+    let (_, view) = get(
+        &app,
+        As::Bearer(ADMIN),
+        &format!("/admin/orders/{second_id}"),
+    )
+    .await;
+    let events: Vec<&str> = view["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(
+        events.ends_with(&["dispute_opened", "dispute_lost"]),
+        "{events:?}"
+    );
+
+    // The ledger and the payments equal their rebuilds from the event store.
+    for (projection, query) in [
+        (
+            "vendor_sales",
+            "SELECT entry_id || ':' || amount_minor FROM vendor_ledger ORDER BY entry_id",
+        ),
+        (
+            "payments",
+            "SELECT payment_id || ':' || provider_ref || ':' || charged_back_minor || ':' || open_disputes FROM payments ORDER BY payment_id",
+        ),
+    ] {
+        let rows = |pool: sqlx::PgPool| async move {
+            sqlx::query_scalar::<_, String>(query)
+                .fetch_all(&pool)
+                .await
+                .expect("rows")
+        };
+        let live = rows(app.pool.clone()).await;
+        agora::rebuild(&app.config, projection)
+            .await
+            .expect("rebuild");
+        assert_eq!(rows(app.pool.clone()).await, live, "{projection}");
+    }
+}

@@ -22,6 +22,7 @@ fn table(projection: &str) -> (&'static str, &'static str) {
         "shipments" => ("shipments", "shipment_id"),
         "returns" => ("returns", "return_id"),
         "vendors" => ("vendors", "vendor_id"),
+        "payments" => ("payments", "payment_id"),
         // The ledger's entries; `vendor_sales` itself only holds each order's version.
         "vendor_sales" => ("vendor_ledger", "entry_id"),
         other => panic!("a projection this test does not know: {other} (add its table here)"),

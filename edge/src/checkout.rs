@@ -315,11 +315,28 @@ pub async fn stripe_webhook(
         .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     let event = agora_gateway::webhook::parse_stripe_event(&body)
         .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    let Some(order_id) = event
-        .order_id
-        .clone()
-        .filter(|id| Uuid::parse_str(id).is_ok())
-    else {
+    // An intent and its refunds carry our order id; a dispute names only the intent, which the
+    // payments read model knows (a dispute comes days after the payment was recorded).
+    let order_id = match event.order_id.clone() {
+        Some(id) => Some(id),
+        None => match &event.provider_ref {
+            Some(reference) => sqlx::query_scalar::<_, String>(
+                "SELECT payment_id FROM payments WHERE provider_ref = $1 LIMIT 1",
+            )
+            .bind(reference)
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(|e| {
+                ApiError::unavailable(agora_kernel::ErrorBody::new(
+                    agora_kernel::ErrorKind::Unavailable,
+                    "payments.unavailable",
+                    format!("payments lookup: {e}"),
+                ))
+            })?,
+            None => None,
+        },
+    };
+    let Some(order_id) = order_id.filter(|id| Uuid::parse_str(id).is_ok()) else {
         return Ok(Json(
             serde_json::json!({"received": true, "applied": false}),
         ));

@@ -21,6 +21,7 @@ pub mod carts;
 pub mod categories;
 pub mod fulfilment;
 pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod promotions;
 mod runtime;

@@ -154,7 +154,9 @@ async fn apply_event(
         OrderEvent::OrderParcelAllocated { .. }
         | OrderEvent::OrderParcelReleased { .. }
         | OrderEvent::OrderReturnOpened { .. }
-        | OrderEvent::OrderReturnReleased { .. } => Change::default(),
+        | OrderEvent::OrderReturnReleased { .. }
+        | OrderEvent::OrderDisputeOpened { .. }
+        | OrderEvent::OrderDisputeClosed { .. } => Change::default(),
     };
     let at = at(event);
     let Some(totals) = advance(conn, tables.orders, order_id, sequence, at, &change).await? else {
@@ -195,7 +197,9 @@ fn at(event: &OrderEvent) -> DateTime<Utc> {
         | OrderEvent::OrderParcelReleased { at, .. }
         | OrderEvent::OrderParcelUpdated { at, .. }
         | OrderEvent::OrderReturnOpened { at, .. }
-        | OrderEvent::OrderReturnReleased { at, .. } => *at,
+        | OrderEvent::OrderReturnReleased { at, .. }
+        | OrderEvent::OrderDisputeOpened { at, .. }
+        | OrderEvent::OrderDisputeClosed { at, .. } => *at,
     }
 }
 

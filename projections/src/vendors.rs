@@ -108,7 +108,10 @@ impl Projection for VendorSales {
         let moves_money = |e: &RecordedEvent| {
             matches!(
                 e.event_type.as_str(),
-                "OrderPaymentCaptured" | "OrderRefunded"
+                "OrderPaymentCaptured"
+                    | "OrderRefunded"
+                    | "OrderDisputeOpened"
+                    | "OrderDisputeClosed"
             )
         };
         if !events.iter().any(moves_money) {
@@ -261,6 +264,12 @@ fn entries_of(
     let mut confirmed_at: Option<DateTime<Utc>> = None;
     let mut refunded_units: BTreeMap<String, i64> = BTreeMap::new();
     let mut captured = 0i64;
+    // What refunds and disputes (open or lost) took back of the order, and of each vendor line;
+    // and each dispute's charges per line (SKU, charged, commission back), to undo if it is won.
+    let mut refunded_total = 0i64;
+    let mut disputed_total = 0i64;
+    let mut charged_lines: BTreeMap<String, i64> = BTreeMap::new();
+    let mut dispute_charges: BTreeMap<String, Vec<(String, i64, i64)>> = BTreeMap::new();
     for (sequence, event) in history {
         let emit = *sequence >= from;
         match event {
@@ -310,6 +319,7 @@ fn entries_of(
                 line,
                 at,
             } => {
+                refunded_total = total_refunded.amount_minor;
                 // Which vendor units this refund gives back, and for how much of each line.
                 let mut given: Vec<(&agora_order::OrderLineView, &str, &Vendor, i64, Money)> =
                     Vec::new();
@@ -338,6 +348,7 @@ fn entries_of(
                     let sku = l.sku.to_string();
                     let done = refunded_units.get(&sku).copied().unwrap_or(0);
                     refunded_units.insert(sku.clone(), done + units);
+                    *charged_lines.entry(sku.clone()).or_insert(0) += money.amount_minor;
                     if !emit || units < 1 || done + units > l.quantity {
                         continue;
                     }
@@ -370,8 +381,116 @@ fn entries_of(
                     }
                 }
             }
+            // A dispute takes its amount back from every vendor line in proportion to what
+            // the line still holds (paid, less its refunds and earlier disputes), rounded down;
+            // the rest (shipping, rounding) is the shop's. Each line's commission share comes
+            // back with it. A dispute won undoes exactly that; a lost one stays charged.
+            OrderEvent::OrderDisputeOpened {
+                dispute_id,
+                amount,
+                at,
+                ..
+            } => {
+                let held = captured - refunded_total - disputed_total;
+                disputed_total += amount.amount_minor;
+                let mut charges = Vec::new();
+                for (l, v, vendor) in &vendor_lines {
+                    let sku = l.sku.to_string();
+                    let line_held =
+                        l.paid.amount_minor - charged_lines.get(&sku).copied().unwrap_or(0);
+                    if held <= 0 || line_held <= 0 {
+                        continue;
+                    }
+                    let share = portion(amount.amount_minor, line_held, held).min(line_held);
+                    if share <= 0 {
+                        continue;
+                    }
+                    *charged_lines.entry(sku.clone()).or_insert(0) += share;
+                    let sold_at = confirmed_at.unwrap_or(*at);
+                    let fee = vendor.commission(l.category_id.as_deref(), l.paid, sold_at)?;
+                    let back = portion(fee.amount_minor, share, l.paid.amount_minor);
+                    charges.push((sku.clone(), share, back));
+                    if !emit {
+                        continue;
+                    }
+                    out.push(Entry {
+                        id: format!("order/{order}/chargeback/{dispute_id}/{sku}"),
+                        vendor_id: v.to_string(),
+                        kind: EntryKind::Chargeback,
+                        amount: Money::new(-share, amount.currency),
+                        at: *at,
+                        available_at: None,
+                        sku: Some(sku.clone()),
+                        rule_id: None,
+                        sequence: *sequence,
+                    });
+                    if back > 0 {
+                        out.push(Entry {
+                            id: format!("order/{order}/chargeback-commission/{dispute_id}/{sku}"),
+                            vendor_id: v.to_string(),
+                            kind: EntryKind::Adjustment,
+                            amount: Money::new(back, amount.currency),
+                            at: *at,
+                            available_at: None,
+                            sku: Some(sku),
+                            rule_id: None,
+                            sequence: *sequence,
+                        });
+                    }
+                }
+                dispute_charges.insert(dispute_id.clone(), charges);
+            }
+            OrderEvent::OrderDisputeClosed {
+                dispute_id,
+                outcome: agora_order::DisputeOutcome::Won,
+                amount,
+                at,
+            } => {
+                disputed_total -= amount.amount_minor;
+                for (sku, share, back) in dispute_charges.remove(dispute_id).unwrap_or_default() {
+                    *charged_lines.entry(sku.clone()).or_insert(0) -= share;
+                    let Some((_, v, _)) =
+                        vendor_lines.iter().find(|(l, _, _)| l.sku.as_str() == sku)
+                    else {
+                        continue;
+                    };
+                    if !emit {
+                        continue;
+                    }
+                    out.push(Entry {
+                        id: format!("order/{order}/dispute-won/{dispute_id}/{sku}"),
+                        vendor_id: v.to_string(),
+                        kind: EntryKind::Adjustment,
+                        amount: Money::new(share, amount.currency),
+                        at: *at,
+                        available_at: None,
+                        sku: Some(sku.clone()),
+                        rule_id: None,
+                        sequence: *sequence,
+                    });
+                    if back > 0 {
+                        out.push(Entry {
+                            id: format!("order/{order}/dispute-won-commission/{dispute_id}/{sku}"),
+                            vendor_id: v.to_string(),
+                            kind: EntryKind::Commission,
+                            amount: Money::new(-back, amount.currency),
+                            at: *at,
+                            available_at: None,
+                            sku: Some(sku),
+                            rule_id: None,
+                            sequence: *sequence,
+                        });
+                    }
+                }
+            }
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// `total × part / whole`, rounded down (`whole` > 0, all amounts within `i64`).
+fn portion(total: i64, part: i64, whole: i64) -> i64 {
+    let exact = i128::from(total) * i128::from(part) / i128::from(whole);
+    i64::try_from(exact).unwrap_or(i64::MAX)
 }

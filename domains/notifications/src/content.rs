@@ -94,7 +94,10 @@ pub fn order_update(event: &OrderEvent) -> Option<OrderUpdate> {
         | OrderEvent::OrderParcelAllocated { .. }
         | OrderEvent::OrderParcelReleased { .. }
         | OrderEvent::OrderReturnOpened { .. }
-        | OrderEvent::OrderReturnReleased { .. } => None,
+        | OrderEvent::OrderReturnReleased { .. }
+        // A dispute is between the shopper's bank and the shop: nothing to tell the shopper.
+        | OrderEvent::OrderDisputeOpened { .. }
+        | OrderEvent::OrderDisputeClosed { .. } => None,
     }
 }
 

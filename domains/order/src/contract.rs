@@ -43,6 +43,16 @@ pub struct OrderLine {
     pub category_id: Option<String>,
 }
 
+/// How a dispute of the order's payment (a chargeback) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeOutcome {
+    /// The shop won: the money came back.
+    Won,
+    /// The shopper's bank kept the money.
+    Lost,
+}
+
 /// Why an order was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -258,6 +268,21 @@ pub enum OrderCommand {
         line: Option<RefundLine>,
         now: DateTime<Utc>,
     },
+    /// The shopper's bank disputed the payment: the provider took `amount` back until the
+    /// dispute is decided. Only the platform sends it (from the payment's facts). Recording a
+    /// dispute id again records nothing.
+    RecordDispute {
+        dispute_id: String,
+        amount: Money,
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    /// The dispute was decided; closing a closed one records nothing.
+    CloseDispute {
+        dispute_id: String,
+        outcome: DisputeOutcome,
+        now: DateTime<Utc>,
+    },
     /// Sets units aside for a parcel (`shipment_id`, the shipment's stream id) before it is
     /// created, so that no unit is ever packed twice. Repeating it with the same lines records
     /// nothing.
@@ -367,6 +392,20 @@ pub enum OrderEvent {
         line: Option<RefundLine>,
         at: DateTime<Utc>,
     },
+    /// The payment was disputed: `amount` left the shop until the dispute is decided.
+    OrderDisputeOpened {
+        dispute_id: String,
+        amount: Money,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// The dispute was decided: won, `amount` came back; lost, it is charged back for good.
+    OrderDisputeClosed {
+        dispute_id: String,
+        outcome: DisputeOutcome,
+        amount: Money,
+        at: DateTime<Utc>,
+    },
     /// Units were set aside for a parcel.
     OrderParcelAllocated {
         shipment_id: String,
@@ -414,6 +453,8 @@ impl OrderEvent {
             OrderEvent::OrderDelivered { .. } => "OrderDelivered",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",
             OrderEvent::OrderRefunded { .. } => "OrderRefunded",
+            OrderEvent::OrderDisputeOpened { .. } => "OrderDisputeOpened",
+            OrderEvent::OrderDisputeClosed { .. } => "OrderDisputeClosed",
             OrderEvent::OrderParcelAllocated { .. } => "OrderParcelAllocated",
             OrderEvent::OrderParcelReleased { .. } => "OrderParcelReleased",
             OrderEvent::OrderParcelUpdated { .. } => "OrderParcelUpdated",
@@ -601,6 +642,28 @@ mod tests {
                     refund_id: "re_1".into(),
                     amount: eur(100),
                     line: None,
+                    now: now(),
+                },
+            ),
+            (
+                json!({"record_dispute": {
+                    "dispute_id": "dp_1",
+                    "amount": {"amount_minor": 100, "currency": "EUR"},
+                    "reason": "fraudulent",
+                    "now": NOW
+                }}),
+                OrderCommand::RecordDispute {
+                    dispute_id: "dp_1".into(),
+                    amount: eur(100),
+                    reason: "fraudulent".into(),
+                    now: now(),
+                },
+            ),
+            (
+                json!({"close_dispute": {"dispute_id": "dp_1", "outcome": "lost", "now": NOW}}),
+                OrderCommand::CloseDispute {
+                    dispute_id: "dp_1".into(),
+                    outcome: DisputeOutcome::Lost,
                     now: now(),
                 },
             ),

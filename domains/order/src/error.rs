@@ -64,6 +64,8 @@ pub enum OrderError {
     InvalidCartId,
     #[error("a refund id is 1 to {MAX_ID_CHARS} characters")]
     InvalidRefundId,
+    #[error("a dispute has an id and a reason of 1 to {MAX_ID_CHARS} characters, and only a known dispute is closed")]
+    InvalidDispute,
     #[error("a parcel or return has a shipment or return id of 1 to {MAX_ID_CHARS} characters and 1 to {MAX_LINES} lines of distinct SKUs, each of 1 to {MAX_QUANTITY} units")]
     InvalidUnits,
     #[error("the order has no line of this SKU")]
@@ -109,6 +111,7 @@ impl DomainError for OrderError {
             OrderError::InvalidVendor => "order.invalid_vendor",
             OrderError::InvalidCartId => "order.invalid_cart_id",
             OrderError::InvalidRefundId => "order.invalid_refund_id",
+            OrderError::InvalidDispute => "order.invalid_dispute",
             OrderError::InvalidUnits => "order.invalid_units",
             OrderError::UnknownLine => "order.unknown_line",
             OrderError::UnknownParcel => "order.unknown_parcel",
@@ -150,6 +153,7 @@ impl DomainError for OrderError {
             | OrderError::InvalidVendor
             | OrderError::InvalidCartId
             | OrderError::InvalidRefundId
+            | OrderError::InvalidDispute
             | OrderError::InvalidRefundLine
             | OrderError::InvalidUnits
             | OrderError::UnknownLine
@@ -232,6 +236,7 @@ mod tests {
                 "order.invalid_refund_line",
                 Invalid,
             ),
+            (OrderError::InvalidDispute, "order.invalid_dispute", Invalid),
             (OrderError::InvalidUnits, "order.invalid_units", Invalid),
             (OrderError::UnknownLine, "order.unknown_line", Invalid),
             (OrderError::UnknownParcel, "order.unknown_parcel", Invalid),

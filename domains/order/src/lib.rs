@@ -50,9 +50,9 @@ mod order;
 pub use contract::*;
 pub use error::OrderError;
 pub use order::{
-    order_totals, totals, totals_discounted, Cancellation, CqrsEnvelope, Order, OrderLineView,
-    OrderReturn, OrderView, ParcelView, Shipment, SubOrderView, TimelineEntry, Totals,
-    MAX_ADDRESS_FIELD_CHARS, MAX_CARRIER_CHARS, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_LINES,
+    order_totals, totals, totals_discounted, Cancellation, CqrsEnvelope, Order, OrderDispute,
+    OrderLineView, OrderReturn, OrderView, ParcelView, Shipment, SubOrderView, TimelineEntry,
+    Totals, MAX_ADDRESS_FIELD_CHARS, MAX_CARRIER_CHARS, MAX_EMAIL_CHARS, MAX_ID_CHARS, MAX_LINES,
     MAX_NOTE_CHARS, MAX_PHONE_CHARS, MAX_QUANTITY, MAX_RETURN_WINDOW_DAYS, MAX_SHIPPING,
     MAX_TAX_RATE_BP, MAX_TITLE_CHARS, MAX_TRACKING_CHARS, MAX_TRACKING_URL_CHARS, MAX_UNIT_PRICE,
     MIN_EMAIL_CHARS,

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use agora_promotion::TaxError;
 
 use crate::{
-    Address, CancelReason, OrderCommand, OrderDiscount, OrderError, OrderEvent, OrderLine,
-    OrderOwner, OrderPromotion, OrderShippingOption, OrderStatus, OrderTax, RefundLine,
+    Address, CancelReason, DisputeOutcome, OrderCommand, OrderDiscount, OrderError, OrderEvent,
+    OrderLine, OrderOwner, OrderPromotion, OrderShippingOption, OrderStatus, OrderTax, RefundLine,
 };
 
 /// Most lines in one order.
@@ -329,6 +329,23 @@ pub struct Order {
     cancellation: Option<Cancellation>,
     updated_at: Option<DateTime<Utc>>,
     timeline: Vec<TimelineEntry>,
+    /// Disputes of the payment (chargebacks), by the provider's dispute id.
+    #[serde(default)]
+    disputes: BTreeMap<String, OrderDispute>,
+}
+
+/// One dispute of the order's payment: `status` is `open`, `won` or `lost`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDispute {
+    pub dispute_id: String,
+    pub amount: Money,
+    /// The provider's reason (`fraudulent`, `product_not_received`...).
+    pub reason: String,
+    /// `None` while open.
+    pub outcome: Option<DisputeOutcome>,
+    pub opened_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// One line as a shopper or the back office sees it.
@@ -414,6 +431,9 @@ pub struct OrderView {
     #[serde(default)]
     pub returns: Vec<OrderReturn>,
     pub cancellation: Option<Cancellation>,
+    /// Disputes of the payment (chargebacks), oldest first.
+    #[serde(default)]
+    pub disputes: Vec<OrderDispute>,
     pub placed_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub timeline: Vec<TimelineEntry>,
@@ -488,7 +508,9 @@ fn allowed(access: Access, command: &OrderCommand) -> bool {
         | OrderCommand::MarkPaymentAuthorized { .. }
         | OrderCommand::Confirm { .. }
         | OrderCommand::RecordCapture { .. }
-        | OrderCommand::RecordRefund { .. } => access == Access::Admin,
+        | OrderCommand::RecordRefund { .. }
+        | OrderCommand::RecordDispute { .. }
+        | OrderCommand::CloseDispute { .. } => access == Access::Admin,
         OrderCommand::Ship { .. } | OrderCommand::MarkDelivered { .. } => {
             matches!(access, Access::Admin | Access::BackOffice)
         }
@@ -961,7 +983,7 @@ impl Order {
         let total_refunded = self
             .refunded
             .checked_add(amount.amount_minor)
-            .filter(|t| *t <= self.captured)
+            .filter(|t| t.saturating_add(self.disputed()) <= self.captured)
             .ok_or(OrderError::RefundExceedsCaptured)?;
         Ok(vec![OrderEvent::OrderRefunded {
             refund_id: refund_id.to_string(),
@@ -970,6 +992,65 @@ impl Order {
             line: line.cloned(),
             at: now,
         }])
+    }
+
+    /// What disputes open or lost took back, in minor units.
+    fn disputed(&self) -> i64 {
+        self.disputes
+            .values()
+            .filter(|d| d.outcome != Some(DisputeOutcome::Won))
+            .fold(0i64, |sum, d| sum.saturating_add(d.amount.amount_minor))
+    }
+
+    fn record_dispute(
+        &self,
+        currency: Currency,
+        dispute_id: &str,
+        amount: &Money,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OrderEvent>, OrderError> {
+        if !present(dispute_id, MAX_ID_CHARS) || !present(reason, MAX_ID_CHARS) {
+            return Err(OrderError::InvalidDispute);
+        }
+        if self.captured <= 0 {
+            return Err(OrderError::NotPaid);
+        }
+        if self.disputes.contains_key(dispute_id) {
+            return Ok(vec![]);
+        }
+        if amount.currency != currency || amount.amount_minor < 1 {
+            return Err(OrderError::InvalidAmount);
+        }
+        // The payment admits no more than it still holds; the order keeps the same bound.
+        let held = self.captured - self.refunded - self.disputed();
+        if amount.amount_minor > held {
+            return Err(OrderError::RefundExceedsCaptured);
+        }
+        Ok(vec![OrderEvent::OrderDisputeOpened {
+            dispute_id: dispute_id.to_string(),
+            amount: *amount,
+            reason: reason.to_string(),
+            at: now,
+        }])
+    }
+
+    fn close_dispute(
+        &self,
+        dispute_id: &str,
+        outcome: DisputeOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OrderEvent>, OrderError> {
+        match self.disputes.get(dispute_id) {
+            None => Err(OrderError::InvalidDispute),
+            Some(d) if d.outcome.is_some() => Ok(vec![]),
+            Some(d) => Ok(vec![OrderEvent::OrderDisputeClosed {
+                dispute_id: dispute_id.to_string(),
+                outcome,
+                amount: d.amount,
+                at: now,
+            }]),
+        }
     }
 
     fn record(&mut self, at: DateTime<Utc>, event: &str, note: Option<String>) {
@@ -1048,6 +1129,17 @@ impl Decider for Order {
             OrderCommand::Cancel { reason, note, now } => {
                 self.cancel(*reason, note.as_deref(), *now)
             }
+            OrderCommand::RecordDispute {
+                dispute_id,
+                amount,
+                reason,
+                now,
+            } => self.record_dispute(placed.totals.currency, dispute_id, amount, reason, *now),
+            OrderCommand::CloseDispute {
+                dispute_id,
+                outcome,
+                now,
+            } => self.close_dispute(dispute_id, *outcome, *now),
             OrderCommand::RecordRefund {
                 refund_id,
                 amount,
@@ -1209,6 +1301,45 @@ impl Decider for Order {
                 }
                 self.record(*at, "refunded", Some(amount_note(amount)));
             }
+            OrderEvent::OrderDisputeOpened {
+                dispute_id,
+                amount,
+                reason,
+                at,
+            } => {
+                self.disputes.insert(
+                    dispute_id.clone(),
+                    OrderDispute {
+                        dispute_id: dispute_id.clone(),
+                        amount: *amount,
+                        reason: reason.clone(),
+                        outcome: None,
+                        opened_at: *at,
+                        closed_at: None,
+                    },
+                );
+                self.record(
+                    *at,
+                    "dispute_opened",
+                    Some(format!("{}: {reason}", amount_note(amount))),
+                );
+            }
+            OrderEvent::OrderDisputeClosed {
+                dispute_id,
+                outcome,
+                amount,
+                at,
+            } => {
+                if let Some(d) = self.disputes.get_mut(dispute_id) {
+                    d.outcome = Some(*outcome);
+                    d.closed_at = Some(*at);
+                }
+                let event = match outcome {
+                    DisputeOutcome::Won => "dispute_won",
+                    DisputeOutcome::Lost => "dispute_lost",
+                };
+                self.record(*at, event, Some(amount_note(amount)));
+            }
             OrderEvent::OrderParcelAllocated { .. }
             | OrderEvent::OrderParcelReleased { .. }
             | OrderEvent::OrderParcelUpdated { .. }
@@ -1313,6 +1444,7 @@ impl Decider for Order {
             parcels: self.parcel_views(),
             returns: self.return_views(),
             cancellation: self.cancellation.clone(),
+            disputes: self.disputes.values().cloned().collect(),
             placed_at: placed.placed_at,
             updated_at: self.updated_at.unwrap_or(placed.placed_at),
             timeline: self.timeline.clone(),
@@ -1384,6 +1516,7 @@ fn empty_view(id: &str, version: u64) -> OrderView {
         parcels: vec![],
         returns: vec![],
         cancellation: None,
+        disputes: vec![],
         placed_at: DateTime::<Utc>::UNIX_EPOCH,
         updated_at: DateTime::<Utc>::UNIX_EPOCH,
         timeline: vec![],

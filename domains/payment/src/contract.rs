@@ -48,8 +48,31 @@ pub enum ProviderEventKind {
         refund_id: String,
         amount_minor: i64,
     },
+    /// The shopper's bank disputed the charge (a chargeback): the provider took `amount_minor`
+    /// back until the dispute is decided.
+    DisputeOpened {
+        dispute_id: String,
+        amount_minor: i64,
+        /// The provider's reason (`fraudulent`, `product_not_received`...).
+        reason: String,
+    },
+    /// The dispute was decided: won, the money comes back; lost, it is gone for good.
+    DisputeClosed {
+        dispute_id: String,
+        outcome: DisputeOutcome,
+    },
     /// Any other event type: recorded for the audit trail, no effect.
     Other { provider_type: String },
+}
+
+/// How a dispute ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeOutcome {
+    /// The shop's evidence won: the provider gave the money back.
+    Won,
+    /// The shopper's bank kept the money: a chargeback.
+    Lost,
 }
 
 impl ProviderEventKind {
@@ -60,6 +83,8 @@ impl ProviderEventKind {
             ProviderEventKind::Failed { .. } => "failed",
             ProviderEventKind::Canceled => "canceled",
             ProviderEventKind::Refunded { .. } => "refunded",
+            ProviderEventKind::DisputeOpened { .. } => "dispute_opened",
+            ProviderEventKind::DisputeClosed { .. } => "dispute_closed",
             ProviderEventKind::Other { provider_type } => provider_type,
         }
     }
@@ -193,6 +218,21 @@ pub enum PaymentEvent {
         kind: ProviderEventKind,
         at: DateTime<Utc>,
     },
+    /// The charge is disputed: `amount` left the shop until the dispute is decided, and no
+    /// refund may be made meanwhile.
+    DisputeOpened {
+        dispute_id: String,
+        amount: Money,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// The dispute was decided. Won: `amount` came back. Lost: it is charged back for good.
+    DisputeClosed {
+        dispute_id: String,
+        outcome: DisputeOutcome,
+        amount: Money,
+        at: DateTime<Utc>,
+    },
 }
 
 impl PaymentEvent {
@@ -209,6 +249,8 @@ impl PaymentEvent {
             PaymentEvent::PaymentRefunded { .. } => "PaymentRefunded",
             PaymentEvent::RefundFailed { .. } => "RefundFailed",
             PaymentEvent::ProviderEventReceived { .. } => "ProviderEventReceived",
+            PaymentEvent::DisputeOpened { .. } => "DisputeOpened",
+            PaymentEvent::DisputeClosed { .. } => "DisputeClosed",
         }
     }
 }

@@ -35,6 +35,9 @@ pub enum PaymentError {
     InvalidRefundLine,
     #[error("no such refund")]
     UnknownRefund,
+    /// The charge is disputed: no refund until the dispute is decided.
+    #[error("the payment is disputed: no refund may be made until the dispute is decided")]
+    Disputed,
     #[error("a provider code, id or reference is 1 to {MAX_CODE_CHARS} characters without control characters")]
     InvalidCode,
 }
@@ -56,6 +59,7 @@ impl DomainError for PaymentError {
             PaymentError::RefundExceedsLine => "payment.refund_exceeds_line",
             PaymentError::InvalidRefundLine => "payment.invalid_refund_line",
             PaymentError::InvalidCode => "payment.invalid_code",
+            PaymentError::Disputed => "payment.disputed",
         }
     }
 
@@ -68,7 +72,8 @@ impl DomainError for PaymentError {
             | PaymentError::AlreadyCaptured
             | PaymentError::NotCaptured
             | PaymentError::RefundExceedsCaptured
-            | PaymentError::RefundExceedsLine => ErrorKind::Conflict,
+            | PaymentError::RefundExceedsLine
+            | PaymentError::Disputed => ErrorKind::Conflict,
             PaymentError::InvalidRefundLine
             | PaymentError::InvalidAmount
             | PaymentError::InvalidMethod
@@ -82,7 +87,7 @@ impl DomainError for PaymentError {
 mod tests {
     use super::*;
 
-    const ALL: [PaymentError; 14] = [
+    const ALL: [PaymentError; 15] = [
         PaymentError::NotFound,
         PaymentError::Forbidden,
         PaymentError::Mismatch,
@@ -97,6 +102,7 @@ mod tests {
         PaymentError::InvalidCode,
         PaymentError::RefundExceedsLine,
         PaymentError::InvalidRefundLine,
+        PaymentError::Disputed,
     ];
 
     #[test]
@@ -126,6 +132,7 @@ mod tests {
                 ("payment.invalid_code", ErrorKind::Invalid),
                 ("payment.refund_exceeds_line", ErrorKind::Conflict),
                 ("payment.invalid_refund_line", ErrorKind::Invalid),
+                ("payment.disputed", ErrorKind::Conflict),
             ]
         );
     }

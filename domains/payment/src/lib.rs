@@ -29,8 +29,8 @@ mod service;
 pub use contract::*;
 pub use error::PaymentError;
 pub use payment::{
-    CqrsEnvelope, Payment, PaymentView, Refund, RefundStatus, RefundView, MAX_AMOUNT_MINOR,
-    MAX_CODE_CHARS, MAX_PAYMENT_METHOD_CHARS,
+    CqrsEnvelope, Dispute, DisputeStatus, DisputeView, Payment, PaymentView, Refund, RefundStatus,
+    RefundView, MAX_AMOUNT_MINOR, MAX_CODE_CHARS, MAX_PAYMENT_METHOD_CHARS,
 };
 pub use service::{AuthorizePayment, PaymentRequest, ProviderEvent, RefundPayment};
 

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    line_share, AuthorizationOutcome, LineShare, PaymentCommand, PaymentError, PaymentEvent,
-    PaymentStatus, ProviderEventKind, RefundUnits,
+    line_share, AuthorizationOutcome, DisputeOutcome, LineShare, PaymentCommand, PaymentError,
+    PaymentEvent, PaymentStatus, ProviderEventKind, RefundUnits,
 };
 
 /// Largest amount of one payment, in minor units (a hundred million in a two-decimal
@@ -37,6 +37,33 @@ pub struct Refund {
     /// The order line's units it gives back, for a line refund.
     #[serde(default)]
     pub line: Option<RefundUnits>,
+}
+
+/// Where one dispute (chargeback) is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeStatus {
+    /// The provider took the amount back; the dispute is not decided.
+    Open,
+    Won,
+    Lost,
+}
+
+/// One dispute of the charge, keyed by the provider's dispute id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    pub amount: Money,
+    pub reason: String,
+    pub status: DisputeStatus,
+}
+
+/// One dispute as the back office sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisputeView {
+    pub dispute_id: String,
+    pub amount: Money,
+    pub reason: String,
+    pub status: DisputeStatus,
 }
 
 /// What `start` fixed for good: a repeated `start` must match it exactly.
@@ -71,6 +98,8 @@ pub struct Payment {
     /// Every provider event id ever received: providers redeliver webhooks, sometimes days
     /// later, and a redelivery must never act twice.
     provider_events: BTreeSet<String>,
+    /// Every dispute the provider reported, by its dispute id.
+    disputes: BTreeMap<String, Dispute>,
 }
 
 /// One refund as the back office sees it.
@@ -108,6 +137,10 @@ pub struct PaymentView {
     pub refunds: Vec<RefundView>,
     /// How many distinct provider events were received.
     pub provider_events: usize,
+    /// The sum of disputes lost: money the shopper's bank took back for good.
+    pub charged_back: Money,
+    /// Ordered by dispute id.
+    pub disputes: Vec<DisputeView>,
 }
 
 fn check_amount(amount_minor: i64) -> Result<(), PaymentError> {
@@ -221,6 +254,16 @@ fn validate(command: &PaymentCommand) -> Result<(), PaymentError> {
                     check_code(refund_id)?;
                     check_amount(*amount_minor)
                 }
+                ProviderEventKind::DisputeOpened {
+                    dispute_id,
+                    amount_minor,
+                    reason,
+                } => {
+                    check_code(dispute_id)?;
+                    check_code(reason)?;
+                    check_amount(*amount_minor)
+                }
+                ProviderEventKind::DisputeClosed { dispute_id, .. } => check_code(dispute_id),
                 ProviderEventKind::Other { provider_type } => check_code(provider_type),
             }
         }
@@ -277,15 +320,34 @@ impl Payment {
         self.provider_events.contains(event_id)
     }
 
-    /// What may still be refunded: captured minus succeeded and pending refunds; `None` until
-    /// captured.
+    /// What may still be refunded: captured minus succeeded and pending refunds and the
+    /// disputes open or lost (the bank already took that money back); `None` until captured.
     pub fn refundable(&self) -> Option<Money> {
         self.captured.map(|c| {
             let held = self
                 .refund_total(RefundStatus::Succeeded)
-                .saturating_add(self.refund_total(RefundStatus::Pending));
+                .saturating_add(self.refund_total(RefundStatus::Pending))
+                .saturating_add(self.dispute_total(DisputeStatus::Open))
+                .saturating_add(self.dispute_total(DisputeStatus::Lost));
             Money::new(c.amount_minor.saturating_sub(held), c.currency)
         })
+    }
+
+    pub fn dispute(&self, dispute_id: &str) -> Option<&Dispute> {
+        self.disputes.get(dispute_id)
+    }
+
+    fn dispute_total(&self, status: DisputeStatus) -> i64 {
+        self.disputes
+            .values()
+            .filter(|d| d.status == status)
+            .fold(0i64, |sum, d| sum.saturating_add(d.amount.amount_minor))
+    }
+
+    fn disputed(&self) -> bool {
+        self.disputes
+            .values()
+            .any(|d| d.status == DisputeStatus::Open)
     }
 
     fn refund_total(&self, status: RefundStatus) -> i64 {
@@ -411,6 +473,10 @@ impl Payment {
             (PaymentStatus::Captured | PaymentStatus::PartiallyRefunded, Some(c)) => c,
             _ => return Err(PaymentError::NotCaptured),
         };
+        // The provider refuses to refund a disputed charge: the dispute decides.
+        if self.disputed() {
+            return Err(PaymentError::Disputed);
+        }
         // A line refund gives back at most its units' share of what the line cost, and by
         // default exactly that; pending line refunds count, as pending amounts do below.
         let share = match line {
@@ -520,6 +586,36 @@ impl Payment {
                 .pending_refund(refund_id)
                 .filter(|pending| pending.amount_minor == *amount_minor)
                 .map(|pending| self.refunded(refund_id, pending, at)),
+            // A dispute of captured money, for no more than the shop still holds; anything
+            // else is kept for the audit trail and left to people.
+            ProviderEventKind::DisputeOpened {
+                dispute_id,
+                amount_minor,
+                reason,
+            } => {
+                let held = self.refundable()?.amount_minor;
+                (!self.disputes.contains_key(dispute_id) && *amount_minor <= held).then(|| {
+                    PaymentEvent::DisputeOpened {
+                        dispute_id: dispute_id.clone(),
+                        amount: Money::new(*amount_minor, terms.amount.currency),
+                        reason: reason.clone(),
+                        at,
+                    }
+                })
+            }
+            ProviderEventKind::DisputeClosed {
+                dispute_id,
+                outcome,
+            } => self
+                .disputes
+                .get(dispute_id)
+                .filter(|d| d.status == DisputeStatus::Open)
+                .map(|d| PaymentEvent::DisputeClosed {
+                    dispute_id: dispute_id.clone(),
+                    outcome: *outcome,
+                    amount: d.amount,
+                    at,
+                }),
             ProviderEventKind::Other { .. } => None,
         }
     }
@@ -747,6 +843,33 @@ impl Decider for Payment {
                     self.provider_ref.clone_from(provider_ref);
                 }
             }
+            PaymentEvent::DisputeOpened {
+                dispute_id,
+                amount,
+                reason,
+                ..
+            } => {
+                self.disputes.insert(
+                    dispute_id.clone(),
+                    Dispute {
+                        amount: *amount,
+                        reason: reason.clone(),
+                        status: DisputeStatus::Open,
+                    },
+                );
+            }
+            PaymentEvent::DisputeClosed {
+                dispute_id,
+                outcome,
+                ..
+            } => {
+                if let Some(d) = self.disputes.get_mut(dispute_id) {
+                    d.status = match outcome {
+                        DisputeOutcome::Won => DisputeStatus::Won,
+                        DisputeOutcome::Lost => DisputeStatus::Lost,
+                    };
+                }
+            }
         }
     }
 
@@ -794,6 +917,17 @@ impl Decider for Payment {
                 })
                 .collect(),
             provider_events: self.provider_events.len(),
+            charged_back: Money::new(self.dispute_total(DisputeStatus::Lost), currency),
+            disputes: self
+                .disputes
+                .iter()
+                .map(|(dispute_id, d)| DisputeView {
+                    dispute_id: dispute_id.clone(),
+                    amount: d.amount,
+                    reason: d.reason.clone(),
+                    status: d.status,
+                })
+                .collect(),
         }
     }
 

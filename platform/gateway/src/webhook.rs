@@ -219,6 +219,34 @@ pub fn parse_stripe_event(payload: &[u8]) -> Result<StripeEvent, WebhookError> {
                 }
             }
         }
+        // A dispute withdraws the money when it is created and gives it back if won. An
+        // inquiry (`warning_*`) moves no money and stays a record.
+        "charge.dispute.created" | "charge.dispute.closed"
+            if str_field(object, "status").is_some_and(|s| !s.starts_with("warning_")) =>
+        {
+            let dispute_id = required_str(object, "id", "data.object.id")?;
+            if provider_type == "charge.dispute.created" {
+                ProviderEventKind::DisputeOpened {
+                    dispute_id,
+                    amount_minor: required_i64(object, "amount", "data.object.amount")?,
+                    reason: str_field(object, "reason").unwrap_or("general").to_string(),
+                }
+            } else {
+                match str_field(object, "status") {
+                    Some("won") => ProviderEventKind::DisputeClosed {
+                        dispute_id,
+                        outcome: agora_payment::DisputeOutcome::Won,
+                    },
+                    Some("lost") => ProviderEventKind::DisputeClosed {
+                        dispute_id,
+                        outcome: agora_payment::DisputeOutcome::Lost,
+                    },
+                    _ => ProviderEventKind::Other {
+                        provider_type: provider_type.clone(),
+                    },
+                }
+            }
+        }
         _ => ProviderEventKind::Other {
             provider_type: provider_type.clone(),
         },
@@ -548,6 +576,69 @@ mod tests {
                 e.kind,
                 ProviderEventKind::Other {
                     provider_type: "refund.created".into()
+                }
+            );
+        }
+    }
+
+    /// A Stripe dispute object (API 2024+), about the intent the refund tests use.
+    fn dispute(status: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": "dp_1PQx2mLkdIwHu7ix",
+            "object": "dispute",
+            "amount": 2500,
+            "charge": "ch_3PQx2mLkdIwHu7ix1xyz",
+            "currency": "eur",
+            "metadata": {},
+            "payment_intent": "pi_3PQx2mLkdIwHu7ix1a2b3c4d",
+            "reason": "product_not_received",
+            "status": status
+        })
+    }
+
+    #[test]
+    fn a_dispute_opens_and_closes_won_or_lost() {
+        let e = parse("charge.dispute.created", dispute("needs_response"));
+        assert_eq!(
+            e.kind,
+            ProviderEventKind::DisputeOpened {
+                dispute_id: "dp_1PQx2mLkdIwHu7ix".into(),
+                amount_minor: 2500,
+                reason: "product_not_received".into()
+            }
+        );
+        // A dispute names no order: the intent finds it.
+        assert_eq!(e.order_id, None);
+        assert_eq!(
+            e.provider_ref.as_deref(),
+            Some("pi_3PQx2mLkdIwHu7ix1a2b3c4d")
+        );
+        for (status, outcome) in [
+            ("won", agora_payment::DisputeOutcome::Won),
+            ("lost", agora_payment::DisputeOutcome::Lost),
+        ] {
+            let e = parse("charge.dispute.closed", dispute(status));
+            assert_eq!(
+                e.kind,
+                ProviderEventKind::DisputeClosed {
+                    dispute_id: "dp_1PQx2mLkdIwHu7ix".into(),
+                    outcome
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn an_inquiry_moves_no_money_and_is_only_recorded() {
+        for (kind, status) in [
+            ("charge.dispute.created", "warning_needs_response"),
+            ("charge.dispute.closed", "warning_closed"),
+        ] {
+            let e = parse(kind, dispute(status));
+            assert_eq!(
+                e.kind,
+                ProviderEventKind::Other {
+                    provider_type: kind.into()
                 }
             );
         }

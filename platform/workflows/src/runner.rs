@@ -1010,6 +1010,71 @@ impl Runner {
                             .await?;
                         Ok(())
                     }
+                    // A dispute's facts are the payment's; the order records them for its
+                    // timeline and the vendors' ledger.
+                    PaymentEvent::DisputeOpened {
+                        dispute_id,
+                        amount,
+                        reason,
+                        ..
+                    } => {
+                        let _: CommandReply<OrderView> = self
+                            .send(
+                                id,
+                                step_id(id, &format!("order:dispute:{dispute_id}")),
+                                &OrderCommand::RecordDispute {
+                                    dispute_id,
+                                    amount,
+                                    reason,
+                                    now: Utc::now(),
+                                },
+                            )
+                            .await?;
+                        Ok(())
+                    }
+                    PaymentEvent::DisputeClosed {
+                        dispute_id,
+                        outcome,
+                        ..
+                    } => {
+                        let outcome = match outcome {
+                            agora_payment::DisputeOutcome::Won => agora_order::DisputeOutcome::Won,
+                            agora_payment::DisputeOutcome::Lost => {
+                                agora_order::DisputeOutcome::Lost
+                            }
+                        };
+                        // The opening first (again, as the same step): the feed hands a
+                        // stream's events over concurrently, so it may not be recorded yet.
+                        let payment: PaymentView = self.get::<Payment>(id).await?;
+                        if let Some(d) =
+                            payment.disputes.iter().find(|d| d.dispute_id == dispute_id)
+                        {
+                            let _: CommandReply<OrderView> = self
+                                .send(
+                                    id,
+                                    step_id(id, &format!("order:dispute:{dispute_id}")),
+                                    &OrderCommand::RecordDispute {
+                                        dispute_id: dispute_id.clone(),
+                                        amount: d.amount,
+                                        reason: d.reason.clone(),
+                                        now: Utc::now(),
+                                    },
+                                )
+                                .await?;
+                        }
+                        let _: CommandReply<OrderView> = self
+                            .send(
+                                id,
+                                step_id(id, &format!("order:dispute-closed:{dispute_id}")),
+                                &OrderCommand::CloseDispute {
+                                    dispute_id,
+                                    outcome,
+                                    now: Utc::now(),
+                                },
+                            )
+                            .await?;
+                        Ok(())
+                    }
                     PaymentEvent::PaymentAuthorized { .. }
                     | PaymentEvent::PaymentDeclined { .. }
                     | PaymentEvent::PaymentFailed { .. }

@@ -211,6 +211,7 @@ impl Order {
             parcels,
             returns,
             cancellation,
+            disputes: _,
             placed_at,
             updated_at,
             timeline,
@@ -275,6 +276,8 @@ impl Order {
                 })
                 .collect(),
             cancellation: cancellation.map(|c| Cancellation { note: None, ..c }),
+            // The payment's disputes are the shop's; the vendor's ledger shows its share.
+            disputes: vec![],
             placed_at,
             updated_at,
             timeline: timeline

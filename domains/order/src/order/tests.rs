@@ -1794,5 +1794,170 @@ fn a_line_refund_of_an_order_taxed_with_prices_including_tax_is_within_the_price
     );
 }
 
+// Disputes.
+
+fn record_dispute(dispute_id: &str, amount: i64) -> OrderCommand {
+    OrderCommand::RecordDispute {
+        dispute_id: dispute_id.into(),
+        amount: eur(amount),
+        reason: "fraudulent".into(),
+        now: t(90),
+    }
+}
+
+fn dispute_opened(dispute_id: &str, amount: i64) -> OrderEvent {
+    OrderEvent::OrderDisputeOpened {
+        dispute_id: dispute_id.into(),
+        amount: eur(amount),
+        reason: "fraudulent".into(),
+        at: t(90),
+    }
+}
+
+fn close_dispute(dispute_id: &str, outcome: DisputeOutcome) -> OrderCommand {
+    OrderCommand::CloseDispute {
+        dispute_id: dispute_id.into(),
+        outcome,
+        now: t(95),
+    }
+}
+
+fn dispute_closed(dispute_id: &str, outcome: DisputeOutcome, amount: i64) -> OrderEvent {
+    OrderEvent::OrderDisputeClosed {
+        dispute_id: dispute_id.into(),
+        outcome,
+        amount: eur(amount),
+        at: t(95),
+    }
+}
+
+#[test]
+fn a_dispute_of_a_paid_order_is_recorded_once_and_within_what_the_shop_holds() {
+    check(
+        at_paid(),
+        system(),
+        record_dispute("dp_1", TOTAL),
+        Ok(vec![dispute_opened("dp_1", TOTAL)]),
+    );
+    for given in [at_placed(), at_confirmed()] {
+        check(
+            given,
+            system(),
+            record_dispute("dp_1", 100),
+            Err(OrderError::NotPaid),
+        );
+    }
+    let mut refunded_part = at_paid();
+    refunded_part.push(refunded("r1", 1000, 1000));
+    check(
+        refunded_part.clone(),
+        system(),
+        record_dispute("dp_1", TOTAL - 999),
+        Err(OrderError::RefundExceedsCaptured),
+    );
+    refunded_part.push(dispute_opened("dp_1", TOTAL - 1000));
+    // The same dispute again records nothing; no refund fits beside it.
+    check(
+        refunded_part.clone(),
+        system(),
+        record_dispute("dp_1", TOTAL - 1000),
+        Ok(vec![]),
+    );
+    check(
+        refunded_part,
+        system(),
+        refund("r2", eur(1)),
+        Err(OrderError::RefundExceedsCaptured),
+    );
+    for id in ["", " "] {
+        check(
+            at_paid(),
+            system(),
+            record_dispute(id, 100),
+            Err(OrderError::InvalidDispute),
+        );
+    }
+}
+
+#[test]
+fn only_the_platform_records_disputes() {
+    let mut given = at_paid();
+    given.push(dispute_opened("dp_1", 100));
+    for (by, error) in [
+        (staff("staff"), OrderError::Forbidden),
+        // Roles that do not read orders learn nothing, as strangers do.
+        (staff("support"), OrderError::NotFound),
+        (guest(), OrderError::Forbidden),
+        (other_guest(), OrderError::NotFound),
+    ] {
+        check(
+            given.clone(),
+            by.clone(),
+            record_dispute("dp_2", 100),
+            Err(error.clone()),
+        );
+        check(
+            given.clone(),
+            by,
+            close_dispute("dp_1", DisputeOutcome::Won),
+            Err(error),
+        );
+    }
+}
+
+#[test]
+fn a_dispute_is_closed_once_and_shows_in_the_view_and_the_timeline() {
+    let mut given = at_delivered();
+    given.push(dispute_opened("dp_1", TOTAL));
+    check(
+        given.clone(),
+        system(),
+        close_dispute("dp_9", DisputeOutcome::Lost),
+        Err(OrderError::InvalidDispute),
+    );
+    check(
+        given.clone(),
+        system(),
+        close_dispute("dp_1", DisputeOutcome::Lost),
+        Ok(vec![dispute_closed("dp_1", DisputeOutcome::Lost, TOTAL)]),
+    );
+    given.push(dispute_closed("dp_1", DisputeOutcome::Lost, TOTAL));
+    check(
+        given.clone(),
+        system(),
+        close_dispute("dp_1", DisputeOutcome::Won),
+        Ok(vec![]),
+    );
+    let view = state(&given).view(ID, 9);
+    // The status follows the goods, not the money: it stays delivered.
+    assert_eq!(view.status, OrderStatus::Delivered);
+    assert_eq!(view.disputes.len(), 1);
+    assert_eq!(view.disputes[0].outcome, Some(DisputeOutcome::Lost));
+    let events: Vec<&str> = view.timeline.iter().map(|e| e.event.as_str()).collect();
+    assert!(
+        events.ends_with(&["dispute_opened", "dispute_lost"]),
+        "{events:?}"
+    );
+    assert_eq!(
+        view.timeline.last().and_then(|e| e.note.as_deref()),
+        Some("3599 EUR")
+    );
+}
+
+#[test]
+fn a_won_dispute_gives_the_money_back_to_refund() {
+    let mut given = at_paid();
+    given.extend([
+        dispute_opened("dp_1", TOTAL),
+        dispute_closed("dp_1", DisputeOutcome::Won, TOTAL),
+    ]);
+    check(
+        given,
+        system(),
+        refund("r1", eur(TOTAL)),
+        Ok(vec![refunded("r1", TOTAL, TOTAL)]),
+    );
+}
+
 mod marketplace;
 mod parcels;

@@ -1184,6 +1184,188 @@ fn other_provider_events_are_only_recorded() {
     }
 }
 
+// ---- disputes -----------------------------------------------------------------------------
+
+fn dispute_opened_kind(dispute_id: &str, amount_minor: i64) -> ProviderEventKind {
+    ProviderEventKind::DisputeOpened {
+        dispute_id: dispute_id.into(),
+        amount_minor,
+        reason: "fraudulent".into(),
+    }
+}
+
+fn dispute_closed_kind(dispute_id: &str, outcome: DisputeOutcome) -> ProviderEventKind {
+    ProviderEventKind::DisputeClosed {
+        dispute_id: dispute_id.into(),
+        outcome,
+    }
+}
+
+fn dispute_opened(dispute_id: &str, amount_minor: i64) -> PaymentEvent {
+    PaymentEvent::DisputeOpened {
+        dispute_id: dispute_id.into(),
+        amount: eur(amount_minor),
+        reason: "fraudulent".into(),
+        at: now(),
+    }
+}
+
+fn dispute_closed(dispute_id: &str, outcome: DisputeOutcome, amount_minor: i64) -> PaymentEvent {
+    PaymentEvent::DisputeClosed {
+        dispute_id: dispute_id.into(),
+        outcome,
+        amount: eur(amount_minor),
+        at: now(),
+    }
+}
+
+/// A captured payment of `AMOUNT` with 3,000 refunded and the dispute `dp_1` open for the rest.
+fn disputed_payment() -> Vec<PaymentEvent> {
+    let mut history = captured_payment();
+    history.extend([
+        refund_requested("r1", 3_000),
+        refunded("r1", 3_000, 3_000),
+        received("evt_d1", dispute_opened_kind("dp_1", AMOUNT - 3_000)),
+        dispute_opened("dp_1", AMOUNT - 3_000),
+    ]);
+    history
+}
+
+#[test]
+fn a_dispute_of_captured_money_is_recorded_with_its_amount_and_reason() {
+    let mut history = captured_payment();
+    history.extend([refund_requested("r1", 3_000), refunded("r1", 3_000, 3_000)]);
+    check(
+        history,
+        system(),
+        webhook("evt_d1", dispute_opened_kind("dp_1", AMOUNT - 3_000)),
+        Ok(vec![
+            received("evt_d1", dispute_opened_kind("dp_1", AMOUNT - 3_000)),
+            dispute_opened("dp_1", AMOUNT - 3_000),
+        ]),
+    );
+    let view = state(&disputed_payment()).view(ID, 7);
+    assert_eq!(view.disputes.len(), 1);
+    assert_eq!(view.disputes[0].status, DisputeStatus::Open);
+    assert_eq!(view.disputes[0].reason, "fraudulent");
+    assert_eq!(view.charged_back, eur(0));
+}
+
+#[test]
+fn a_dispute_of_money_not_captured_or_not_held_is_only_recorded() {
+    // Before the capture, for more than the shop holds, and the same dispute again.
+    let mut refunded_history = captured_payment();
+    refunded_history.extend([refund_requested("r1", 3_000), refunded("r1", 3_000, 3_000)]);
+    let cases = [
+        (authorized_payment(), dispute_opened_kind("dp_1", 1_000)),
+        (
+            refunded_history,
+            dispute_opened_kind("dp_1", AMOUNT - 2_999),
+        ),
+        (disputed_payment(), dispute_opened_kind("dp_1", 100)),
+    ];
+    for (history, kind) in cases {
+        check(
+            history,
+            system(),
+            webhook("evt_d2", kind.clone()),
+            Ok(vec![received("evt_d2", kind)]),
+        );
+    }
+}
+
+#[test]
+fn no_refund_is_made_while_a_dispute_is_open() {
+    check(
+        disputed_payment(),
+        staff("admin"),
+        request_refund("r2", eur(100)),
+        Err(PaymentError::Disputed),
+    );
+    // A retried request of a refund made before the dispute stays a no-op.
+    check(
+        disputed_payment(),
+        staff("admin"),
+        request_refund("r1", eur(3_000)),
+        Ok(vec![]),
+    );
+}
+
+#[test]
+fn a_closed_dispute_is_won_or_lost_once() {
+    for outcome in [DisputeOutcome::Won, DisputeOutcome::Lost] {
+        check(
+            disputed_payment(),
+            system(),
+            webhook("evt_d2", dispute_closed_kind("dp_1", outcome)),
+            Ok(vec![
+                received("evt_d2", dispute_closed_kind("dp_1", outcome)),
+                dispute_closed("dp_1", outcome, AMOUNT - 3_000),
+            ]),
+        );
+        let mut history = disputed_payment();
+        history.extend([
+            received("evt_d2", dispute_closed_kind("dp_1", outcome)),
+            dispute_closed("dp_1", outcome, AMOUNT - 3_000),
+        ]);
+        // Closing it again (another event id) or an unknown dispute: only recorded.
+        for kind in [
+            dispute_closed_kind("dp_1", DisputeOutcome::Won),
+            dispute_closed_kind("dp_9", DisputeOutcome::Lost),
+        ] {
+            check(
+                history.clone(),
+                system(),
+                webhook("evt_d3", kind.clone()),
+                Ok(vec![received("evt_d3", kind)]),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_lost_dispute_is_charged_back_and_a_won_one_may_be_refunded_again() {
+    let mut lost = disputed_payment();
+    lost.extend([dispute_closed("dp_1", DisputeOutcome::Lost, AMOUNT - 3_000)]);
+    let payment = state(&lost);
+    assert_eq!(payment.refundable(), Some(eur(0)));
+    let view = payment.view(ID, 8);
+    assert_eq!(view.charged_back, eur(AMOUNT - 3_000));
+    assert_eq!(view.disputes[0].status, DisputeStatus::Lost);
+    check(
+        lost,
+        staff("admin"),
+        request_refund("r2", eur(1)),
+        Err(PaymentError::RefundExceedsCaptured),
+    );
+
+    let mut won = disputed_payment();
+    won.extend([dispute_closed("dp_1", DisputeOutcome::Won, AMOUNT - 3_000)]);
+    assert_eq!(state(&won).refundable(), Some(eur(AMOUNT - 3_000)));
+    assert_eq!(state(&won).view(ID, 8).charged_back, eur(0));
+    check(
+        won,
+        staff("admin"),
+        request_refund("r2", eur(100)),
+        Ok(vec![refund_requested("r2", 100)]),
+    );
+}
+
+#[test]
+fn only_the_platform_records_disputes() {
+    for by in [staff("staff"), staff("support")]
+        .into_iter()
+        .chain(shoppers())
+    {
+        check(
+            captured_payment(),
+            by,
+            webhook("evt_d1", dispute_opened_kind("dp_1", 100)),
+            Err(PaymentError::Forbidden),
+        );
+    }
+}
+
 // ---- races --------------------------------------------------------------------------------
 
 /// The four sources of "this payment is authorized or captured" that race in production.
@@ -1561,6 +1743,8 @@ fn the_view_sums_refunds_by_status() {
                 },
             ],
             provider_events: 1,
+            charged_back: eur(0),
+            disputes: vec![],
         }
     );
     assert_eq!(state(&history).refundable(), Some(eur(AMOUNT - 3_000)));
