@@ -116,7 +116,13 @@ async fn catalog(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
 }
 
 async fn inventory(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
-    let host = s.serve::<StockItem>(ctx).await?;
+    let host = s.host::<StockItem>(ctx).await?;
+    let service = agora_workflows::StockService {
+        inner: AggregateService { host: host.clone() },
+        pool: s.pool.clone(),
+    };
+    s.serve_handler(ctx, ServiceSpec::of::<StockItem>(), service)
+        .await?;
     let pool = s.pool.clone();
     s.spawn(|token| expire_reservations(pool, host, cancelled(token)));
     Ok(())

@@ -817,3 +817,67 @@ async fn a_chargeback_is_charged_to_the_vendors_in_proportion_and_a_won_dispute_
         assert_eq!(rows(app.pool.clone()).await, live, "{projection}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_inventory_service_itself_keeps_a_vendor_to_its_own_skus() {
+    let app = spawn_app_with(Roles::all(), |_| {}).await;
+    let (east_user, east) = people::vendor_user(&app, "east").await;
+    let (west_user, west) = people::vendor_user(&app, "west").await;
+    vendor_product(&app, &east_user, &east, "EAST-1", 1000).await;
+    vendor_product(&app, &west_user, &west, "WEST-1", 1000).await;
+    shop::product(&app.http, &app.base, &[("SHOP-1", 1000)], 5).await;
+    // Straight to the service over NATS, past the edge, as each vendor's user.
+    let bus = app.bus().await;
+    let ctx = agora_nats::RequestContext::new(Duration::from_secs(30));
+    let as_vendor = |vendor: &str| agora_kernel::Principal::Vendor {
+        id: "someone".into(),
+        vendor: vendor.into(),
+    };
+    let receive = agora_inventory::StockCommand::Receive {
+        quantity: 5,
+        reason: None,
+        now: chrono::Utc::now(),
+    };
+    let send = |sku: &'static str, vendor: String| {
+        let (bus, ctx, receive) = (&bus, &ctx, receive.clone());
+        async move {
+            bus.send(
+                sku,
+                agora_kernel::CommandId::new_random(),
+                as_vendor(&vendor),
+                &receive,
+                ctx,
+            )
+            .await
+            .map(|reply| reply.view.on_hand)
+            .map_err(|e| e.code)
+        }
+    };
+    assert_eq!(send("EAST-1", east.clone()).await, Ok(55));
+    // Another vendor's SKU, the shop's own and one no product owns: refused, nothing written.
+    for sku in ["WEST-1", "SHOP-1", "NOBODYS-1"] {
+        assert_eq!(
+            send(sku, east.clone()).await,
+            Err("inventory.forbidden".to_string()),
+            "{sku}"
+        );
+    }
+    let read = |sku: &'static str, vendor: String| {
+        let (bus, ctx) = (&bus, &ctx);
+        async move {
+            bus.read::<agora_inventory::StockItem>(sku, as_vendor(&vendor), ctx)
+                .await
+                .map(|v| v.on_hand)
+                .map_err(|e| e.code)
+        }
+    };
+    assert_eq!(read("WEST-1", west.clone()).await, Ok(50));
+    assert_eq!(
+        read("WEST-1", east.clone()).await,
+        Err("inventory.forbidden".to_string())
+    );
+    let staff_view = common::system_get::<agora_inventory::StockItem>(&bus, "WEST-1")
+        .await
+        .expect("west's stock");
+    assert_eq!(staff_view["on_hand"], 50, "{staff_view}");
+}

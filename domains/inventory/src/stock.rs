@@ -239,8 +239,9 @@ fn authorize(command: &StockCommand, by: &Principal) -> Result<(), InventoryErro
         | StockCommand::SetThreshold { .. } => match by {
             Principal::System { .. } => true,
             Principal::Staff { role, .. } => STOCK_KEEPERS.contains(&role.as_str()),
-            // A vendor's user keeps stock too; which SKUs are its vendor's is checked before
-            // (the stream knows no vendor): see `sku_claims` at the edge.
+            // A vendor's user keeps stock too, of its own SKUs only: the stream knows no vendor,
+            // so the inventory service checks the SKU's product first (`StockService` in
+            // agora-workflows), and the edge before it.
             Principal::Vendor { .. } => true,
             Principal::Guest { .. } | Principal::Customer { .. } => false,
         },

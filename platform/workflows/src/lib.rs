@@ -41,6 +41,7 @@ mod promotion_book;
 mod promotion_service;
 pub mod runner;
 mod shipping_book;
+mod stock_service;
 
 pub use checkout_service::{CheckoutService, Pricing};
 pub use identity_contract::*;
@@ -50,6 +51,7 @@ pub use product_service::ProductService;
 pub use promotion_book::PromotionBook;
 pub use promotion_service::PromotionService;
 pub use shipping_book::ShippingBook;
+pub use stock_service::{sku_vendor, StockService};
 
 use agora_kernel::CommandId;
 
