@@ -510,6 +510,10 @@ async fn a_suspended_vendors_products_leave_search_and_come_back_on_reactivation
     let app = spawn_app_with(Roles::all(), |_| {}).await;
     let (user, vendor) = people::vendor_user(&app, "dune").await;
     vendor_product(&app, &user, &vendor, "DUNE-SAND", 1500).await;
+    // A shop's own product is sold by nobody; a vendor filter takes a UUID.
+    shop::product(&app.http, &app.base, &[("SHOP-SAND", 900)], 5).await;
+    let (status, reply) = get(&app, As::Nobody, "/store/products?vendor_id=dune").await;
+    assert_eq!(status, 400, "{reply}");
     shop::until_for_sale(&app.pool, &["DUNE-SAND"]).await;
     let listed = |app: &TestApp| {
         let http = app.http.clone();
@@ -549,6 +553,34 @@ async fn a_suspended_vendors_products_leave_search_and_come_back_on_reactivation
         .await
         .expect("search follows the vendor");
         eprintln!("{action}: search followed in {:?}", started.elapsed());
+        // Its storefront page and its products go and come back with it.
+        let (status, page) = get(&app, As::Nobody, &format!("/store/vendors/{vendor}")).await;
+        let (_, products) = get(
+            &app,
+            As::Nobody,
+            &format!("/store/products?vendor_id={vendor}"),
+        )
+        .await;
+        if action == "suspend" {
+            assert_eq!(status, 404, "{page}");
+            assert_eq!(products["total"], 0, "{products}");
+        } else {
+            assert_eq!((status, &page["name"]), (200, &json!("dune")), "{page}");
+            assert_eq!(products["total"], 1, "{products}");
+            let item = &products["items"][0];
+            assert_eq!(item["sold_by"]["id"], json!(vendor), "{item}");
+            assert_eq!(item["sold_by"]["name"], "dune", "{item}");
+            let (_, one) = get(
+                &app,
+                As::Nobody,
+                &format!(
+                    "/store/products/{}",
+                    item["id"].as_str().unwrap_or_default()
+                ),
+            )
+            .await;
+            assert_eq!(one["sold_by"]["name"], "dune", "{one}");
+        }
         // Off sale while suspended: a cart holding the product cannot check out.
         let cart = shop::cart(&app.http, &app.base, &[("DUNE-SAND", 1)]).await;
         let r = shop::checkout(

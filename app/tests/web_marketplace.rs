@@ -1,4 +1,5 @@
-//! The marketplace's back office in a real browser, as people use it: a shopper buys from two
+//! The marketplace in a real browser, as people use it: a shopper sees who sells a product
+//! and opens that vendor's storefront page; a shopper buys from two
 //! vendors in one order; one vendor signs in, sees its dashboard with the order to ship, opens
 //! the order (its own line only), packs and hands over its parcel, and reads its money page
 //! (balance and ledger); the other vendor's page is out of its reach; staff open the vendors
@@ -39,7 +40,14 @@ async fn sign_out(b: &Browser) {
 }
 
 /// A published, stocked product of the signed-in vendor.
-async fn product(app: &TestApp, who: &Person, vendor: &str, sku: &str, title: &str, price: i64) {
+async fn product(
+    app: &TestApp,
+    who: &Person,
+    vendor: &str,
+    sku: &str,
+    title: &str,
+    price: i64,
+) -> String {
     let (status, reply) = call(
         app,
         As::Bearer(&who.access),
@@ -64,6 +72,7 @@ async fn product(app: &TestApp, who: &Person, vendor: &str, sku: &str, title: &s
         let (status, reply) = call(app, As::Bearer(&who.access), Method::POST, &path, body).await;
         assert_eq!(status, 200, "{reply}");
     }
+    id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +91,7 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     )
     .await;
     assert_eq!(status, 200, "{reply}");
-    product(&app, &acme_user, &acme, "WM-MUG", "Stoneware mug", 1800).await;
+    let mug = product(&app, &acme_user, &acme, "WM-MUG", "Stoneware mug", 1800).await;
     product(&app, &bolt_user, &bolt, "WM-LAMP", "Desk lamp", 4900).await;
     shop::until_for_sale(&app.pool, &["WM-MUG", "WM-LAMP"]).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -97,6 +106,20 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     let Some(b) = browser(&app.base).await else {
         return;
     };
+
+    // A shopper sees who sells the mug and follows the link to the vendor's page.
+    b.goto(&format!("/products/{mug}")).await;
+    assert_eq!(b.text("p.sold-by a").await, "acme");
+    b.shot("store-product-sold-by").await;
+    b.click("p.sold-by a").await;
+    b.until("the vendor's page", Duration::from_secs(10), async |b| {
+        b.text("h1").await == "acme"
+    })
+    .await;
+    assert_eq!(b.count("ul.grid li.card").await, 1);
+    assert_eq!(b.text("ul.grid li.card h3 a").await, "Stoneware mug");
+    b.shot("store-vendor").await;
+    b.accessible("store-vendor").await;
 
     // Acme's user signs in and lands on its dashboard, with the order to ship.
     sign_in(&b, &acme_user.email, people::PASSWORD).await;

@@ -349,6 +349,8 @@ pub struct ProductPage {
 pub struct StoreFilter {
     /// Products in this category or any category below it.
     pub category_id: Option<String>,
+    /// Products of this marketplace vendor (UUID) only: its storefront page.
+    pub vendor_id: Option<String>,
     /// Page size, 1–100 (default 50).
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -370,6 +372,17 @@ pub struct StoreProduct {
     pub currency: Option<String>,
     /// Whether any of its SKUs has units available.
     pub in_stock: bool,
+    /// The marketplace vendor who sells it; absent for the shop's own goods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sold_by: Option<SoldBy>,
+}
+
+/// A marketplace vendor as a product shows it: "sold by".
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SoldBy {
+    /// Its public page: `GET /store/vendors/{id}`.
+    pub id: String,
+    pub name: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -1021,6 +1034,9 @@ struct StoreRecord {
     price_max: Option<i64>,
     currency: Option<String>,
     in_stock: bool,
+    /// The active marketplace vendor selling it, if any.
+    vendor_id: Option<String>,
+    vendor_name: Option<String>,
 }
 
 impl From<StoreRecord> for StoreProduct {
@@ -1037,14 +1053,24 @@ impl From<StoreRecord> for StoreProduct {
             price_max: r.price_max,
             currency: r.currency,
             in_stock: r.in_stock,
+            sold_by: r
+                .vendor_id
+                .zip(r.vendor_name)
+                .map(|(id, name)| SoldBy { id, name }),
         }
     }
 }
 
-/// The columns shoppers may see; never the vendor, the status or the folded state.
+/// The columns shoppers may see: never the status or the folded state, and of the vendor
+/// only a marketplace vendor's id and name (its public page).
 const STORE_COLUMNS: &str = "p.product_id, p.title, p.description, p.category_id, p.image_urls,
     p.attributes, p.variants, p.price_min, p.price_max, p.currency,
-    EXISTS (SELECT 1 FROM stock_levels s WHERE s.sku = ANY (p.skus) AND s.available > 0) AS in_stock";
+    EXISTS (SELECT 1 FROM stock_levels s WHERE s.sku = ANY (p.skus) AND s.available > 0) AS in_stock,
+    sv.vendor_id, sv.name AS vendor_name";
+
+/// Joins the product's marketplace vendor, if it is one (a product whose vendor is not
+/// active is never shown, so only an active one can be found).
+const STORE_VENDOR_JOIN: &str = "LEFT JOIN vendors sv ON sv.vendor_id = p.vendor_id";
 
 #[derive(Debug, sqlx::FromRow)]
 struct StorePageRecord {
@@ -1061,6 +1087,11 @@ pub async fn store_products(
     Query(filter): Query<StoreFilter>,
 ) -> Result<Json<StorePage>, ApiError> {
     let (limit, offset) = params::page(filter.limit, filter.offset)?;
+    let vendor = filter
+        .vendor_id
+        .as_deref()
+        .map(|v| params::uuid_id(v, "vendor"))
+        .transpose()?;
     if let Some(category) = &filter.category_id {
         if !is_category_id(category) {
             return Err(params::invalid_query(
@@ -1076,16 +1107,18 @@ pub async fn store_products(
              SELECT c.category_id FROM categories c JOIN subtree t ON c.parent_id = t.category_id
          )
          SELECT {STORE_COLUMNS}, count(*) OVER () AS total
-         FROM products p
+         FROM products p {STORE_VENDOR_JOIN}
          WHERE p.status = 'published'
            AND NOT EXISTS (SELECT 1 FROM vendors v WHERE v.vendor_id = p.vendor_id AND v.status <> 'active')
            AND ($1::text IS NULL OR p.category_id IN (SELECT category_id FROM subtree))
+           AND ($4::text IS NULL OR (p.vendor_id = $4 AND sv.status = 'active'))
          ORDER BY p.updated_at DESC, p.product_id
          LIMIT $2 OFFSET $3"
     ))
     .bind(&filter.category_id)
     .bind(limit)
     .bind(offset)
+    .bind(&vendor)
     .fetch_all(&state.pool)
     .await?;
     let total = records.first().map(|r| r.total).unwrap_or(0);
@@ -1109,7 +1142,8 @@ pub async fn store_product(
 ) -> Result<Json<StoreProduct>, ApiError> {
     let id = params::product_id(&raw)?;
     let record: Option<StoreRecord> = sqlx::query_as(&format!(
-        "SELECT {STORE_COLUMNS} FROM products p WHERE p.product_id = $1 AND p.status = 'published'
+        "SELECT {STORE_COLUMNS} FROM products p {STORE_VENDOR_JOIN}
+         WHERE p.product_id = $1 AND p.status = 'published'
            AND NOT EXISTS (SELECT 1 FROM vendors v WHERE v.vendor_id = p.vendor_id AND v.status <> 'active')"
     ))
     .bind(&id)

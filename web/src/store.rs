@@ -63,10 +63,58 @@ async fn category_names(web: &Web, creds: &Creds) -> (Vec<Value>, HashMap<String
     (tree, names)
 }
 
+/// What a product card shows, from a search hit or a storefront product.
+struct Card {
+    id: String,
+    title: String,
+    category_id: Option<String>,
+    price_min: i64,
+    price_max: i64,
+    currency: String,
+    in_stock: bool,
+    rating_tenths: Option<i32>,
+}
+
+impl From<&agora_search::ProductDoc> for Card {
+    fn from(p: &agora_search::ProductDoc) -> Card {
+        Card {
+            id: p.id.clone(),
+            title: p.title.clone(),
+            category_id: p.category_id.clone(),
+            price_min: p.price_min,
+            price_max: p.price_max,
+            currency: p.currency.clone(),
+            in_stock: p.in_stock,
+            rating_tenths: p.rating_tenths,
+        }
+    }
+}
+
+impl Card {
+    /// A product of `GET /store/products` (JSON).
+    fn of_store_product(p: &Value) -> Card {
+        let text = |field: &str| p[field].as_str().unwrap_or_default().to_string();
+        Card {
+            id: text("id"),
+            title: text("title"),
+            category_id: p["category_id"].as_str().map(str::to_string),
+            price_min: p["price_min"].as_i64().unwrap_or(0),
+            price_max: p["price_max"].as_i64().unwrap_or(0),
+            currency: text("currency"),
+            in_stock: p["in_stock"].as_bool().unwrap_or(false),
+            rating_tenths: None,
+        }
+    }
+}
+
 fn product_cards(hits: &[agora_search::ProductDoc]) -> Markup {
+    cards(&hits.iter().map(Card::from).collect::<Vec<_>>())
+}
+
+fn cards(cards: &[Card]) -> Markup {
     html! {
         ul.grid {
-            @for p in hits {
+            @for p in cards {
                 li.card {
                     img src=(product_image(&p.title, p.category_id.as_deref())) alt="" width="400" height="300" loading="lazy";
                     div.body {
@@ -550,6 +598,9 @@ pub async fn product(
             img src=(product_image(&title, p["category_id"].as_str())) alt=(format!("Picture of {title}")) width="400" height="300";
             div {
                 h1 { (title) }
+                @if let (Some(vendor), Some(name)) = (p["sold_by"]["id"].as_str(), p["sold_by"]["name"].as_str()) {
+                    p.sold-by { "Sold by " a href=(format!("/vendors/{}", enc(vendor))) { (name) } }
+                }
                 p { (p["description"].as_str().unwrap_or_default()) }
                 form method="post" action="/cart/add" {
                     (csrf(&ctx))
@@ -596,6 +647,73 @@ pub async fn product(
         }
     };
     Ok(page(&ctx, &title, content).into_response())
+}
+
+/// Products per page of a vendor's storefront page.
+const VENDOR_PAGE_SIZE: u32 = 24;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct VendorPageParams {
+    #[serde(default)]
+    page: Option<String>,
+}
+
+/// `GET /vendors/{id}`: an active marketplace vendor's page, with its products. A vendor that
+/// is not active (or does not exist) is "Not found", as its products are.
+pub async fn vendor(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Query(params): Query<VendorPageParams>,
+) -> Page {
+    let creds = ctx.person();
+    let vendor: Value = web
+        .api
+        .get(&format!("/store/vendors/{}", enc(&id)), &creds)
+        .await
+        .map_err(fail(&ctx))?;
+    let page_number = params
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|p| (1..=10_000).contains(p))
+        .unwrap_or(1);
+    let products: Value = web
+        .api
+        .get(
+            &format!(
+                "/store/products?vendor_id={}&limit={VENDOR_PAGE_SIZE}&offset={}",
+                enc(&id),
+                (page_number - 1) * VENDOR_PAGE_SIZE
+            ),
+            &creds,
+        )
+        .await
+        .map_err(fail(&ctx))?;
+    let name = vendor["name"].as_str().unwrap_or_default().to_string();
+    let total = products["total"].as_i64().unwrap_or(0);
+    let items: Vec<Card> = products["items"]
+        .as_array()
+        .map(|items| items.iter().map(Card::of_store_product).collect())
+        .unwrap_or_default();
+    let pages = (total + i64::from(VENDOR_PAGE_SIZE) - 1) / i64::from(VENDOR_PAGE_SIZE);
+    let link = |n: u32| format!("/vendors/{}?page={n}", enc(&id));
+    let content = html! {
+        h1 { (name) }
+        p.muted {
+            "A seller on Agora, based in " (vendor["country"].as_str().unwrap_or_default()) ". "
+            (total) @if total == 1 { " product" } @else { " products" } "."
+        }
+        @if items.is_empty() { p.empty { "No products for sale right now." } } @else { (cards(&items)) }
+        @if pages > 1 {
+            nav.pager aria-label="Pages" {
+                @if page_number > 1 { a rel="prev" href=(link(page_number - 1)) { "Previous" } " " }
+                span { "Page " (page_number) " of " (pages) }
+                @if i64::from(page_number) < pages { " " a rel="next" href=(link(page_number + 1)) { "Next" } }
+            }
+        }
+    };
+    Ok(page(&ctx, &name, content).into_response())
 }
 
 #[derive(Debug, Deserialize)]
