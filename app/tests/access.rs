@@ -10,9 +10,9 @@
 //!
 //! | aggregate | operation | guest / customer | vendor | staff | admin | auditor |
 //! |---|---|---|---|---|---|---|
-//! | cart | create | own | — | — | — | — |
-//! | cart | read | own | — (403: no shopper) | read | read | read |
-//! | cart | add, change, remove, clear, merge, check out | own | — (403) | — (403) | — (403) | — (403) |
+//! | cart | create | own | own (as the customer of its account) | — | — | — |
+//! | cart | read | own | — (404: shops as a customer of its own account) | read | read | read |
+//! | cart | add, change, remove, clear, merge, check out | own | its own account's (others 404) | — (403) | — (403) | — (403) |
 //! | product | read published | yes | yes | yes | yes | yes |
 //! | product | read draft / unpublished | — | own | yes | yes | — |
 //! | product | create, update, variants, prices, publish, unpublish, archive | — | own | yes | yes | — |
@@ -22,15 +22,15 @@
 //! | stock | receive, adjust, threshold | — | own SKUs | yes | yes | — |
 //! | stock | reserve, release, commit, expire | — | — | — | override | — |
 //! | order | read (back office: its own lines, no email, no payment; another vendor's order 404) | — | own lines | yes | yes | yes |
-//! | order | read, payment status (storefront) | own | — (403: no shopper) | yes | yes | yes |
-//! | order | cancel | own (customer request) | — (403) | yes | yes | — |
+//! | order | read, payment status (storefront) | own | its own account's (others 404) | yes | yes | yes |
+//! | order | cancel | own (customer request) | its own account's (others 404) | yes | yes | — |
 //! | order | ship, deliver, refund | — | — | yes | yes | — |
 //! | order | place, record payment facts | — | — | — | override | — |
 //! | payment | read (shoppers see their order's payment status through the order's rule) | — | — | yes | yes | yes |
 //! | payment | request a refund | — | — | yes | yes | — |
 //! | payment | start, authorize, capture, void, record provider facts | — | — | — | override | — |
 //! | checkout (saga) | read | — | — | yes | yes | yes |
-//! | checkout (saga) | start (shopper's own cart, through the checkout service), record outcomes | own cart | — | — | — | — |
+//! | checkout (saga) | start (shopper's own cart, through the checkout service), record outcomes | own cart | own cart | — | — | — |
 //! | promotion | read one, list, redemptions report (`/admin/promotions`, `/admin/reports/promotions.csv`) | — | — | yes | yes | yes |
 //! | promotion | create, revise a draft, activate, pause, end | — | — | yes | yes | — |
 //! | promotion | reserve, confirm, release (the checkout saga) | — | — | — | override | — |
@@ -301,49 +301,49 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::GET,
             format!("/store/carts/{cart}"),
             None,
-            [I, I, I, D, D, I, H],
+            [I, I, I, H, H, I, H],
         ),
         (
             Method::GET,
             format!("/store/carts/{cart}/pricing"),
             None,
-            [I, I, I, D, D, I, H],
+            [I, I, I, H, H, I, H],
         ),
         (
             Method::PUT,
             format!("/store/carts/{cart}/code"),
             Some(json!({"code": "ACCESS1"})),
-            [D, D, D, D, D, I, H],
+            [D, D, D, H, H, I, H],
         ),
         (
             Method::DELETE,
             format!("/store/carts/{cart}/code"),
             None,
-            [D, D, D, D, D, I, H],
+            [D, D, D, H, H, I, H],
         ),
         (
             Method::POST,
             format!("/store/carts/{cart}/items"),
             Some(item.clone()),
-            [D, D, D, D, D, I, H],
+            [D, D, D, H, H, I, H],
         ),
         (
             Method::PATCH,
             format!("/store/carts/{cart}/items/{sku}"),
             Some(json!({"quantity": 2})),
-            [D, D, D, D, D, I, H],
+            [D, D, D, H, H, I, H],
         ),
         (
             Method::DELETE,
             format!("/store/carts/{cart}/items"),
             None,
-            [D, D, D, D, D, I, H],
+            [D, D, D, H, H, I, H],
         ),
         (
             Method::POST,
             format!("/store/carts/{cart}/checkout"),
             Some(shop::checkout_body("pm_card_visa")),
-            [D, D, D, D, D, S, H],
+            [D, D, D, H, H, S, H],
         ),
         (
             Method::GET,
@@ -356,13 +356,13 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::GET,
             format!("/store/orders/{order}"),
             None,
-            [I, I, I, D, D, I, H],
+            [I, I, I, H, H, I, H],
         ),
         (
             Method::GET,
             format!("/store/orders/{order}/payment"),
             None,
-            [I, I, I, D, D, I, H],
+            [I, I, I, H, H, I, H],
         ),
         (
             Method::GET,
@@ -398,7 +398,7 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::POST,
             format!("/store/orders/{order}/cancel"),
             None,
-            [I, I, D, D, D, I, H],
+            [I, I, D, H, H, I, H],
         ),
         // Promotions: sales staff run them; auditors read them and the report; vendors and
         // shoppers have no back office for them.
@@ -565,13 +565,13 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::POST,
             format!("/store/orders/{order}/returns"),
             Some(return_line.clone()),
-            [D, D, D, D, D, I, H],
+            [D, D, D, H, H, I, H],
         ),
         (
             Method::GET,
             format!("/store/returns/{ret}"),
             None,
-            [I, I, I, D, D, I, H],
+            [I, I, I, H, H, I, H],
         ),
         (
             Method::GET,
@@ -607,7 +607,7 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             Method::POST,
             format!("/store/returns/{ret}/cancel"),
             Some(json!({})),
-            [I, I, D, D, D, I, H],
+            [I, I, D, H, H, I, H],
         ),
         // Accounts: staff and auditors read; only admins grant roles.
         (

@@ -913,3 +913,75 @@ async fn the_inventory_service_itself_keeps_a_vendor_to_its_own_skus() {
         .expect("west's stock");
     assert_eq!(staff_view["on_hand"], 50, "{staff_view}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_vendors_user_shops_as_the_customer_of_its_own_account() {
+    let app = spawn_app_with(Roles::all(), |_| {}).await;
+    let (user, vendor) = people::vendor_user(&app, "fern").await;
+    vendor_product(&app, &user, &vendor, "FERN-POT", 1200).await;
+    shop::product(&app.http, &app.base, &[("SHOP-POT", 800)], 5).await;
+    shop::until_for_sale(&app.pool, &["FERN-POT", "SHOP-POT"]).await;
+    // Its own cart and order, with the same token it runs its back office with.
+    let (status, reply) = call(
+        &app,
+        As::Bearer(&user.access),
+        Method::POST,
+        "/store/carts",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let cart = body(&reply)["cart_id"].as_str().expect("cart").to_string();
+    let (status, reply) = call(
+        &app,
+        As::Bearer(&user.access),
+        Method::POST,
+        &format!("/store/carts/{cart}/items"),
+        Some(json!({"sku": "SHOP-POT", "quantity": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = call(
+        &app,
+        As::Bearer(&user.access),
+        Method::POST,
+        &format!("/store/carts/{cart}/checkout"),
+        Some(shop::checkout_body("pm_card_visa")),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let order = body(&reply)["order_id"]
+        .as_str()
+        .expect("order")
+        .to_string();
+    let settled = shop::settled(&app.bus().await, &order, Duration::from_secs(60)).await;
+    assert_eq!(settled["status"], "confirmed", "{settled}");
+    let (status, mine) = get(
+        &app,
+        As::Bearer(&user.access),
+        &format!("/store/orders/{order}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["owner_kind"], "customer", "{mine}");
+    // Another shopper's order, even one with the vendor's own line, is not its to read here:
+    // its share of that is the back office's.
+    let cart = shop::cart(&app.http, &app.base, &[("FERN-POT", 1)]).await;
+    let theirs = shop::checkout_ok(&app.http, &app.base, &cart, "fern-buyer", "pm_card_visa").await;
+    shop::settled(&app.bus().await, &theirs, Duration::from_secs(60)).await;
+    let (status, _) = get(
+        &app,
+        As::Bearer(&user.access),
+        &format!("/store/orders/{theirs}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, share) = get(
+        &app,
+        As::Bearer(&user.access),
+        &format!("/admin/orders/{theirs}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{share}");
+    assert_eq!(share["email"], "", "{share}");
+}

@@ -117,8 +117,8 @@ fn token_error(e: TokenError) -> ApiError {
 
 /// A shopper on a storefront object route: the guest of `X-Cart-Token` when that header is
 /// sent (it names one cart and its orders), otherwise the signed-in caller of the bearer token
-/// (a customer, or staff, whom the owning services treat as back office; a vendor's user is
-/// refused, 403). A bearer header that is present is always verified, even when a cart token
+/// (a customer, or staff, whom the owning services treat as back office; a vendor's user as
+/// the customer of its own account). A bearer header that is present is always verified, even when a cart token
 /// is sent too.
 pub fn shopper(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let signed_in = bearer(state, headers)?;
@@ -126,15 +126,24 @@ pub fn shopper(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiEr
         return Ok(guest);
     }
     match signed_in {
-        // A vendor's user reads its share of an order in the back office
-        // (`/admin/orders/{id}`); the storefront's routes are the shopper's.
-        Some(Principal::Vendor { .. }) => Err(ApiError::forbidden(
-            "a vendor's user works in the back office, not on the storefront",
-        )),
-        Some(principal) => Ok(principal),
+        Some(principal) => as_shopper(principal),
         None => Err(ApiError::unauthorized(
             "an X-Cart-Token or an Authorization: Bearer token is required",
         )),
+    }
+}
+
+/// The principal a signed-in caller shops as. A vendor's user shops as the customer of its
+/// own account: its own carts and orders, never the vendor's share of others' (that is the
+/// back office's, `/admin/orders/{id}`). Everyone else as themselves.
+pub fn as_shopper(principal: Principal) -> Result<Principal, ApiError> {
+    match principal {
+        Principal::Vendor { id, .. } => Uuid::parse_str(&id)
+            .map(|account| Principal::Customer {
+                id: CustomerId::from_uuid(account),
+            })
+            .map_err(|_| ApiError::forbidden("this credential has no account")),
+        other => Ok(other),
     }
 }
 

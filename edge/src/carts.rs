@@ -203,8 +203,12 @@ pub async fn create_cart(
 ) -> Result<(StatusCode, Json<CreatedCart>), ApiError> {
     // The body is optional; when present it must be the (empty) object.
     let CreateCart {} = params::optional_body(&headers, &body)?;
-    // A signed-in customer's cart is theirs; anyone else gets a guest cart and its token.
-    let (principal, token) = match auth::bearer(&state, &headers)? {
+    // A signed-in customer's cart is theirs (a vendor's user's too, as the customer of its
+    // account); staff get none; anyone else gets a guest cart and its token.
+    let (principal, token) = match auth::bearer(&state, &headers)?
+        .map(auth::as_shopper)
+        .transpose()?
+    {
         Some(customer @ Principal::Customer { .. }) => (customer, None),
         Some(_) => {
             return Err(ApiError::forbidden(
@@ -539,6 +543,7 @@ pub async fn merge_cart(
     Json(body): Json<MergeCart>,
 ) -> Result<Json<Cart>, ApiError> {
     let (customer_id, customer) = auth::me(&state, &headers)?;
+    let customer = auth::as_shopper(customer)?;
     if !matches!(customer, Principal::Customer { .. }) {
         return Err(ApiError::forbidden(
             "only a customer's cart can absorb a guest cart",
