@@ -825,6 +825,34 @@ async fn a_chargeback_is_charged_to_the_vendors_in_proportion_and_a_won_dispute_
         "{events:?}"
     );
 
+    // The vendor's sales report adds up its day: what it sold, charged back and got back.
+    let today = chrono::Utc::now().date_naive();
+    let report_path = format!("/admin/vendors/{acme}/reports/sales?from={today}&to={today}");
+    let (status, report) = get(&app, As::Bearer(&acme_user.access), &report_path).await;
+    assert_eq!(status, 200, "{report}");
+    let day = &report["items"][0];
+    assert_eq!(day["orders"], 2, "{report}");
+    assert_eq!(day["sales_minor"], 4760 + 2380, "{report}");
+    assert_eq!(day["chargebacks_minor"], -(4760 + acme_share), "{report}");
+    let net: i64 = acme_rows.iter().map(|(_, _, amount)| amount).sum();
+    assert_eq!(day["net_minor"], net, "{report}");
+    let (status, _) = get(&app, As::Bearer(&bolt_user.access), &report_path).await;
+    assert_eq!(status, 404);
+    let (status, csv) = call(
+        &app,
+        As::Bearer(ADMIN),
+        Method::GET,
+        &format!("/admin/vendors/{acme}/reports/sales.csv?from={today}&to={today}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        csv.starts_with("day,currency,orders,sales_minor,")
+            && csv.contains(&format!("{today},EUR,2,7140,")),
+        "{csv}"
+    );
+
     // The ledger and the payments equal their rebuilds from the event store.
     for (projection, query) in [
         (

@@ -175,6 +175,13 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     assert_eq!(b.text("#pending").await, "€38.56");
     b.shot("vendor-money").await;
     b.accessible("vendor-money").await;
+    // Its sales by day: the order's day, with the mug's sale and its commission.
+    b.click("nav a[href$='/reports']").await;
+    b.find("#sales-days tbody tr").await;
+    assert_eq!(b.count("#sales-days tbody tr").await, 1);
+    assert_eq!(b.text("#net-total").await, "€38.56");
+    b.shot("vendor-reports").await;
+    b.accessible("vendor-reports").await;
     // The other vendor's page does not exist for it.
     b.goto(&format!("/backoffice/vendors/{bolt}")).await;
     assert!(

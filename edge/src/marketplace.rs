@@ -35,6 +35,11 @@ pub fn router() -> Router<AppState> {
         .route("/admin/vendors/{id}/ledger", get(ledger))
         .route("/admin/vendors/{id}/balance", get(balance))
         .route("/admin/vendors/{id}/payouts", post(request_payout))
+        .route("/admin/vendors/{id}/reports/sales", get(sales_report))
+        .route(
+            "/admin/vendors/{id}/reports/sales.csv",
+            get(sales_report_csv),
+        )
 }
 
 /// The vendor `raw` as the caller may see it: 403 for callers outside the back office, 404
@@ -455,5 +460,137 @@ pub async fn request_payout(
     Ok((
         StatusCode::CREATED,
         Json(balance_of(&state, &reply.view).await?),
+    ))
+}
+
+/// Query of a vendor's sales report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SalesReportQuery {
+    /// First day (UTC), `YYYY-MM-DD`, inclusive.
+    #[param(format = Date)]
+    pub from: String,
+    /// Last day (UTC), `YYYY-MM-DD`, inclusive; not before `from`, at most 366 days in all.
+    #[param(format = Date)]
+    pub to: String,
+}
+
+/// A vendor's money of one UTC day in one currency, from its ledger: what its lines sold and
+/// what was taken off or given back that day, each by kind (signed as in the ledger).
+#[derive(Debug, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct VendorSalesDay {
+    pub day: chrono::NaiveDate,
+    pub currency: String,
+    /// Orders with a sale of the vendor's lines that day.
+    pub orders: i64,
+    pub sales_minor: i64,
+    /// The platform's commission (negative), net of commission re-charged.
+    pub commission_minor: i64,
+    pub refunds_minor: i64,
+    pub chargebacks_minor: i64,
+    /// Commission given back with refunds and chargebacks, disputes won.
+    pub adjustments_minor: i64,
+    /// What the vendor earned that day: every entry but payouts.
+    pub net_minor: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VendorSalesReport {
+    pub vendor_id: String,
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    /// By day, then currency; a day without entries has no row.
+    pub items: Vec<VendorSalesDay>,
+}
+
+async fn sales_days(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: &str,
+    query: &SalesReportQuery,
+) -> Result<VendorSalesReport, ApiError> {
+    let (from, to) = crate::orders::report_range(&query.from, &query.to)?;
+    let (_, vendor) = the_vendor(state, headers, raw, false).await?;
+    let items: Vec<VendorSalesDay> = sqlx::query_as(
+        "SELECT (at AT TIME ZONE 'UTC')::date AS day, currency,
+                count(DISTINCT order_id) FILTER (WHERE kind = 'sale') AS orders,
+                COALESCE(sum(amount_minor) FILTER (WHERE kind = 'sale'), 0)::bigint AS sales_minor,
+                COALESCE(sum(amount_minor) FILTER (WHERE kind = 'commission'), 0)::bigint AS commission_minor,
+                COALESCE(sum(amount_minor) FILTER (WHERE kind = 'refund'), 0)::bigint AS refunds_minor,
+                COALESCE(sum(amount_minor) FILTER (WHERE kind = 'chargeback'), 0)::bigint AS chargebacks_minor,
+                COALESCE(sum(amount_minor) FILTER (WHERE kind = 'adjustment'), 0)::bigint AS adjustments_minor,
+                COALESCE(sum(amount_minor) FILTER (WHERE kind NOT IN ('payout', 'payout_failed')), 0)::bigint AS net_minor
+         FROM vendor_ledger
+         WHERE vendor_id = $1
+           AND at >= ($2::date)::timestamp AT TIME ZONE 'UTC'
+           AND at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'
+         GROUP BY 1, 2
+         ORDER BY 1, 2",
+    )
+    .bind(&vendor.id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(VendorSalesReport {
+        vendor_id: vendor.id,
+        from,
+        to,
+        items,
+    })
+}
+
+/// A vendor's sales by day, from its ledger: for its own users, staff, admins and auditors;
+/// another vendor's users get 404.
+#[utoipa::path(get, path = "/admin/vendors/{id}/reports/sales", tag = "vendor",
+    params(("id" = String, Path, description = "vendor id (UUID)"), SalesReportQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = VendorSalesReport), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn sales_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Query(query): Query<SalesReportQuery>,
+) -> Result<Json<VendorSalesReport>, ApiError> {
+    Ok(Json(sales_days(&state, &headers, &raw, &query).await?))
+}
+
+/// The same report as CSV, for a spreadsheet.
+#[utoipa::path(get, path = "/admin/vendors/{id}/reports/sales.csv", tag = "vendor",
+    params(("id" = String, Path, description = "vendor id (UUID)"), SalesReportQuery),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 503, body = ApiErrorBody)))]
+pub async fn sales_report_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Query(query): Query<SalesReportQuery>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let report = sales_days(&state, &headers, &raw, &query).await?;
+    let mut csv = String::from(
+        "day,currency,orders,sales_minor,commission_minor,refunds_minor,chargebacks_minor,adjustments_minor,net_minor\n",
+    );
+    for d in report.items {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            d.day,
+            crate::promotions::csv_field(&d.currency),
+            d.orders,
+            d.sales_minor,
+            d.commission_minor,
+            d.refunds_minor,
+            d.chargebacks_minor,
+            d.adjustments_minor,
+            d.net_minor
+        ));
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        csv,
     ))
 }

@@ -112,6 +112,8 @@ use crate::{ApiError, AppState};
         crate::marketplace::ledger,
         crate::marketplace::balance,
         crate::marketplace::request_payout,
+        crate::marketplace::sales_report,
+        crate::marketplace::sales_report_csv,
         crate::orders::admin_order,
         crate::orders::ship,
         crate::orders::deliver,

@@ -833,7 +833,7 @@ pub async fn daily_sales(
 }
 
 /// The report's days, both inclusive: `to` not before `from`, at most 366 days in all.
-fn report_range(from: &str, to: &str) -> Result<(NaiveDate, NaiveDate), ApiError> {
+pub(crate) fn report_range(from: &str, to: &str) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let (from, to) = (date("from", from)?, date("to", to)?);
     if to < from {
         return Err(params::invalid_query("to is before from"));

@@ -288,7 +288,7 @@ pub async fn list_promotions(
 
 /// A CSV field, quoted when it must be (RFC 4180), and never read as a formula by a
 /// spreadsheet (a leading `=`, `+`, `-` or `@` gets a `'`).
-fn csv_field(value: &str) -> String {
+pub(crate) fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@']) {
         format!("'{value}")
     } else {

@@ -109,6 +109,11 @@ pub fn router() -> Router<Web> {
         .route("/backoffice/vendors", get(vendors::list))
         .route("/backoffice/vendors/{id}", get(vendors::detail))
         .route("/backoffice/vendors/{id}/orders", get(vendors::orders))
+        .route("/backoffice/vendors/{id}/reports", get(vendors::reports))
+        .route(
+            "/backoffice/vendors/{id}/reports/sales.csv",
+            get(vendors::reports_csv),
+        )
         .route("/backoffice/vendors/{id}/rules", post(vendors::rule))
         .route("/backoffice/vendors/{id}/payouts", post(vendors::payout))
         .route("/backoffice/vendors/{id}/{action}", post(vendors::action))
@@ -2656,7 +2661,7 @@ pub async fn promotion_codes_csv(
 }
 
 /// A CSV file to save as `name`.
-fn csv_download(name: &str, csv: impl IntoResponse) -> Response {
+pub(crate) fn csv_download(name: &str, csv: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

@@ -37,6 +37,7 @@ pub fn nav(vendor: &str) -> Markup {
                 li { a href="/backoffice/inventory" { "Inventory" } }
                 li { a href=(format!("/backoffice/vendors/{v}/orders")) { "Orders" } }
                 li { a href=(format!("/backoffice/vendors/{v}")) { "Money" } }
+                li { a href=(format!("/backoffice/vendors/{v}/reports")) { "Reports" } }
             }
         }
     }
@@ -284,6 +285,7 @@ pub async fn detail(
                 @if let Some(r) = vendor["suspension_reason"].as_str() { " · suspended: " (r) }
                 @if let Some(r) = vendor["rejection_reason"].as_str() { " · rejected: " (r) } }
             @if !staff { p { a href=(format!("{base}/orders")) { "Your orders, parcels and returns" } } }
+            p { a href=(format!("{base}/reports")) { "Sales by day" } }
             @if staff {
                 div.two {
                     section {
@@ -528,4 +530,150 @@ mod tests {
         assert_eq!(minor_units("-3"), None);
         assert_eq!(minor_units("abc"), None);
     }
+}
+
+/// The days of a sales report: `from` and `to` as typed, or the last 30 days.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportRange {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+impl ReportRange {
+    fn days(&self) -> (String, String) {
+        let today = chrono::Utc::now().date_naive();
+        let pick = |v: &Option<String>, default: chrono::NaiveDate| {
+            v.as_deref()
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| default.to_string(), str::to_string)
+        };
+        (
+            pick(&self.from, today - chrono::Duration::days(29)),
+            pick(&self.to, today),
+        )
+    }
+}
+
+async fn sales_report(
+    web: &Web,
+    ctx: &Ctx,
+    id: &str,
+    range: &ReportRange,
+) -> Result<(Value, String, String), Response> {
+    let (from, to) = range.days();
+    let report = get_json(
+        web,
+        ctx,
+        &format!(
+            "/admin/vendors/{}/reports/sales?from={}&to={}",
+            enc(id),
+            enc(&from),
+            enc(&to)
+        ),
+    )
+    .await?;
+    Ok((report, from, to))
+}
+
+/// `GET /backoffice/vendors/{id}/reports`: the vendor's sales by day (its ledger), for its own
+/// users and staff, with a CSV download.
+pub async fn reports(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Query(range): Query<ReportRange>,
+) -> Page {
+    gate(&ctx)?;
+    let vendor = get_json(&web, &ctx, &format!("/admin/vendors/{}", enc(&id))).await?;
+    let (report, from, to) = sales_report(&web, &ctx, &id, &range).await?;
+    let days = report["items"].as_array().cloned().unwrap_or_default();
+    let base = format!("/backoffice/vendors/{}", enc(&id));
+    let total = |field: &str| days.iter().map(|d| minor(&d[field])).sum::<i64>();
+    let currency = days
+        .first()
+        .and_then(|d| d["currency"].as_str())
+        .unwrap_or("EUR")
+        .to_string();
+    let name = vendor["name"].as_str().unwrap_or("Vendor").to_string();
+    Ok(office_page(
+        &ctx,
+        &format!("{name}: sales"),
+        html! {
+            h1 { (name) ": sales by day" }
+            form.inline-form method="get" action=(format!("{base}/reports")) {
+                div { label for="from" { "From" } input #from type="date" name="from" value=(from); }
+                div { label for="to" { "To" } input #to type="date" name="to" value=(to); }
+                button type="submit" { "Show" }
+            }
+            p { a #sales-csv href=(format!("{base}/reports/sales.csv?from={}&to={}", enc(&from), enc(&to))) { "Download CSV" } }
+            @if days.is_empty() { p.empty { "No sales in these days." } } @else {
+                table #sales-days {
+                    thead { tr { th { "Day" } th { "Orders" } th { "Sales" } th { "Commission" } th { "Refunds" } th { "Chargebacks" } th { "Adjustments" } th { "Net" } } }
+                    tbody {
+                        @for d in &days {
+                            @let c = d["currency"].as_str().unwrap_or("EUR");
+                            tr data-day=(d["day"].as_str().unwrap_or_default()) {
+                                td { (d["day"].as_str().unwrap_or_default()) }
+                                td { (minor(&d["orders"])) }
+                                td { (money(minor(&d["sales_minor"]), c)) }
+                                td { (money(minor(&d["commission_minor"]), c)) }
+                                td { (money(minor(&d["refunds_minor"]), c)) }
+                                td { (money(minor(&d["chargebacks_minor"]), c)) }
+                                td { (money(minor(&d["adjustments_minor"]), c)) }
+                                td.net { (money(minor(&d["net_minor"]), c)) }
+                            }
+                        }
+                    }
+                    tfoot { tr {
+                        th { "Total" } td { (total("orders")) }
+                        td { (money(total("sales_minor"), &currency)) }
+                        td { (money(total("commission_minor"), &currency)) }
+                        td { (money(total("refunds_minor"), &currency)) }
+                        td { (money(total("chargebacks_minor"), &currency)) }
+                        td { (money(total("adjustments_minor"), &currency)) }
+                        td #net-total { (money(total("net_minor"), &currency)) }
+                    } }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+/// `GET /backoffice/vendors/{id}/reports/sales.csv`: the same days, to save.
+pub async fn reports_csv(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Query(range): Query<ReportRange>,
+) -> Response {
+    if let Err(r) = gate(&ctx) {
+        return r;
+    }
+    let (report, _, _) = match sales_report(&web, &ctx, &id, &range).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let fields = [
+        "orders",
+        "sales_minor",
+        "commission_minor",
+        "refunds_minor",
+        "chargebacks_minor",
+        "adjustments_minor",
+        "net_minor",
+    ];
+    let mut csv = format!("day,currency,{}\n", fields.join(","));
+    for d in report["items"].as_array().cloned().unwrap_or_default() {
+        csv.push_str(d["day"].as_str().unwrap_or_default());
+        csv.push(',');
+        csv.push_str(d["currency"].as_str().unwrap_or_default());
+        for f in fields {
+            csv.push_str(&format!(",{}", minor(&d[f])));
+        }
+        csv.push('\n');
+    }
+    super::csv_download("sales.csv", csv)
 }
