@@ -239,6 +239,11 @@ async fn fulfilment(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()>
 
 /// The vendor service, and the marketplace runner beside it (vendors' users bound to their
 /// vendor, payouts sent and recorded, scheduled payouts).
+async fn review(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
+    s.serve::<agora_review::Review>(ctx).await?;
+    Ok(())
+}
+
 async fn vendor(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
     s.serve::<agora_vendor::Vendor>(ctx).await?;
     let runner = Arc::new(agora_workflows::marketplace::Marketplace {
@@ -521,6 +526,7 @@ services! {
     "shipping" => shipping,
     "fulfilment" => fulfilment,
     "vendor" => vendor,
+    "review" => review,
 }
 
 projections! {
@@ -537,6 +543,8 @@ projections! {
     "vendors" => agora_projections::vendors::Vendors,
     // Payments by the provider's reference (webhooks that name no order), and disputes.
     "payments" => agora_projections::payments::Payments,
+    // Product reviews: the storefront's approved ones, the moderation queue, each vendor's.
+    "reviews" => agora_projections::reviews::Reviews,
     custom {
         "search" => (run_search, rebuild_search),
         // The vendors' ledger: sales, commissions and refunds, pending for the return window.

@@ -23,6 +23,7 @@ fn table(projection: &str) -> (&'static str, &'static str) {
         "returns" => ("returns", "return_id"),
         "vendors" => ("vendors", "vendor_id"),
         "payments" => ("payments", "payment_id"),
+        "reviews" => ("reviews", "review_id"),
         // The ledger's entries; `vendor_sales` itself only holds each order's version.
         "vendor_sales" => ("vendor_ledger", "entry_id"),
         other => panic!("a projection this test does not know: {other} (add its table here)"),
@@ -101,6 +102,30 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
         .to_string();
     let settled = shop::settled(&app.bus().await, &order, Duration::from_secs(30)).await;
     assert_eq!(settled["status"], "confirmed");
+    // A review of the vendor's vase, approved: the reviews read model and the vase's rating.
+    let reviewer = common::people::sign_up(&app, "reviewer").await;
+    let (status, reply) = common::people::call(
+        &app,
+        common::people::As::Bearer(&reviewer.access),
+        reqwest::Method::POST,
+        &format!("/store/products/{product}/reviews"),
+        Some(serde_json::json!({"rating": 4, "title": "Solid vase", "display_name": "Rev"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let review = serde_json::from_str::<serde_json::Value>(&reply).expect("json")["id"]
+        .as_str()
+        .expect("review id")
+        .to_string();
+    let (status, reply) = common::people::call(
+        &app,
+        common::people::As::Bearer(common::ADMIN),
+        reqwest::Method::POST,
+        &format!("/admin/reviews/{review}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
     // A parcel delivered, and a return of one of its units.
     common::fulfil::ship_and_deliver(&app.http, &app.base, &order, "JD-REBUILD-1").await;
     let (status, ret) = common::fulfil::request_return(
@@ -129,7 +154,7 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
                                LEFT JOIN carts c ON c.cart_id = e.aggregate_id
                                WHERE c.version IS DISTINCT FROM e.s)
                AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_type, aggregate_id, max(sequence) s FROM events
-                                              WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2) e
+                                              WHERE aggregate_type IN ('product', 'stock', 'review') GROUP BY 1, 2) e
                                LEFT JOIN search_sources s USING (aggregate_type, aggregate_id)
                                WHERE s.version IS DISTINCT FROM e.s)
                AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
@@ -144,6 +169,10 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
                                               WHERE aggregate_type = 'return' GROUP BY 1) e
                                LEFT JOIN returns p ON p.return_id = e.aggregate_id
                                WHERE p.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'review' GROUP BY 1) e
+                               LEFT JOIN reviews r ON r.review_id = e.aggregate_id
+                               WHERE r.version IS DISTINCT FROM e.s)
                AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
                                               WHERE aggregate_type = 'vendor' GROUP BY 1) e
                                LEFT JOIN vendors v ON v.vendor_id = e.aggregate_id

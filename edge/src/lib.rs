@@ -33,6 +33,7 @@ mod openapi;
 mod orders;
 mod params;
 mod promotions;
+mod reviews;
 mod search;
 mod security;
 mod service;
@@ -127,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shipping::router())
         .merge(fulfilment::router())
         .merge(vendors::router())
+        .merge(reviews::router())
         .merge(marketplace::router())
         .merge(checkout::router())
         .merge(accounts::router())

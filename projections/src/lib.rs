@@ -24,6 +24,7 @@ pub mod orders;
 pub mod payments;
 pub mod products;
 pub mod promotions;
+pub mod reviews;
 mod runtime;
 pub mod search;
 mod state;

@@ -19,6 +19,7 @@ use agora_catalog::{Product, ProductStatus};
 use agora_inventory::StockItem;
 use agora_kernel::{Decider, RecordedEvent};
 use agora_nats::subjects;
+use agora_review::{Review, ReviewStatus};
 use agora_search::{ProductDoc, Search, SearchIndex};
 use agora_vendor::{Vendor, VendorStatus};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -42,6 +43,7 @@ impl Projection for SearchProjection {
             subjects::events_of("product"),
             subjects::events_of("stock"),
             subjects::events_of("vendor"),
+            subjects::events_of("review"),
         ]
     }
 
@@ -147,7 +149,41 @@ impl Projection for SearchProjection {
 type Key = (String, String);
 
 fn is_source(aggregate_type: &str) -> bool {
-    matches!(aggregate_type, "product" | "stock" | "vendor")
+    matches!(aggregate_type, "product" | "stock" | "vendor" | "review")
+}
+
+/// Each of `products`' average approved rating in tenths of a star (4.5 stars is 45), from
+/// the reviews folded in `search_sources`. Products without an approved review are left out.
+async fn ratings_of(
+    conn: &mut PgConnection,
+    products: &[&str],
+) -> anyhow::Result<HashMap<String, i32>> {
+    if products.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT state->'subject'->>'product_id', round(avg((state->'content'->>'rating')::int) * 10)::int
+         FROM search_sources
+         WHERE aggregate_type = 'review' AND state->>'status' = 'approved'
+           AND state->'subject'->>'product_id' = ANY($1)
+         GROUP BY 1",
+    )
+    .bind(products)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The average of `ratings` (stars) in tenths of a star, rounded half away from zero as
+/// Postgres's `round` does; `None` without any.
+fn rating_tenths(ratings: &[u8]) -> Option<i32> {
+    if ratings.is_empty() {
+        return None;
+    }
+    let sum: i64 = ratings.iter().map(|r| i64::from(*r)).sum();
+    let n = ratings.len() as i64;
+    // round(sum * 10 / n), half up (all positive).
+    i32::try_from((sum * 20 + n) / (2 * n)).ok()
 }
 
 /// Whether a marketplace vendor's products are in the storefront's search: only while it is
@@ -292,18 +328,20 @@ impl SearchProjection {
         let mut products: Vec<(String, Source<Product>)> = Vec::new();
         let mut stock: HashMap<String, Source<StockItem>> = HashMap::new();
         let mut vendors: Vec<(String, Source<Vendor>)> = Vec::new();
+        let mut reviews: Vec<(String, Source<Review>)> = Vec::new();
         let mut moved_skus: Vec<String> = Vec::new();
         for stream in &streams {
             match stream.key.0.as_str() {
                 "product" => products.push((stream.key.1.clone(), fold_stream(stream)?)),
                 "vendor" => vendors.push((stream.key.1.clone(), fold_stream(stream)?)),
+                "review" => reviews.push((stream.key.1.clone(), fold_stream(stream)?)),
                 _ => {
                     moved_skus.push(stream.key.1.clone());
                     stock.insert(stream.key.1.clone(), fold_stream(stream)?);
                 }
             }
         }
-        write_sources(conn, &products, &stock, &vendors).await?;
+        write_sources(conn, &products, &stock, &vendors, &reviews).await?;
 
         // Who owns a SKU: a product of this batch claims its SKUs, as one step at a time would.
         let mut owners: HashMap<String, String> = HashMap::new();
@@ -345,15 +383,22 @@ impl SearchProjection {
             products.iter().map(|(id, _)| id.as_str()).collect();
         // The products of a vendor that moved (suspended, reactivated, closed...) get their
         // whole document again: in the index exactly while their vendor is listed.
-        let relisted: Vec<(String, Source<Product>)> = if vendors.is_empty() {
+        // So do the products whose reviews moved: their rating may have changed.
+        let rated: Vec<&str> = reviews
+            .iter()
+            .filter_map(|(_, r)| r.state.product_id())
+            .collect();
+        let relisted: Vec<(String, Source<Product>)> = if vendors.is_empty() && rated.is_empty() {
             vec![]
         } else {
             let ids: Vec<&str> = vendors.iter().map(|(id, _)| id.as_str()).collect();
             let rows: Vec<(String, serde_json::Value, i64, DateTime<Utc>)> = sqlx::query_as(
                 "SELECT aggregate_id, state, version, created_at FROM search_sources
-                 WHERE aggregate_type = 'product' AND state->>'vendor_id' = ANY($1)",
+                 WHERE aggregate_type = 'product'
+                   AND (state->>'vendor_id' = ANY($1) OR aggregate_id = ANY($2))",
             )
             .bind(&ids)
+            .bind(&rated)
             .fetch_all(&mut *conn)
             .await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -449,6 +494,12 @@ impl SearchProjection {
             .filter_map(|(id, p)| p.state.view(id, 0).category_id)
             .collect();
         let paths = category_paths_of(conn, &categories).await?;
+        let shown: Vec<&str> = whole
+            .iter()
+            .filter(|(_, p)| is_listed(&p.state))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let ratings = ratings_of(conn, &shown).await?;
         let mut docs = Vec::new();
         let mut gone = Vec::new();
         for (id, p) in whole.iter().copied() {
@@ -460,7 +511,14 @@ impl SearchProjection {
                 Some(c) => paths.get(c).cloned().unwrap_or_else(|| vec![c.clone()]),
                 None => vec![],
             };
-            docs.push(doc_of(id, &p.state, in_stock(&p.state), p.created_at, path));
+            docs.push(doc_of(
+                id,
+                &p.state,
+                in_stock(&p.state),
+                p.created_at,
+                path,
+                ratings.get(id).copied(),
+            ));
         }
         if !docs.is_empty() {
             self.search.pg().upsert_in(conn, &docs).await?;
@@ -493,8 +551,9 @@ async fn write_sources(
     products: &[(String, Source<Product>)],
     stock: &HashMap<String, Source<StockItem>>,
     vendors: &[(String, Source<Vendor>)],
+    reviews: &[(String, Source<Review>)],
 ) -> anyhow::Result<()> {
-    let n = products.len() + stock.len() + vendors.len();
+    let n = products.len() + stock.len() + vendors.len() + reviews.len();
     let (mut types, mut ids, mut states, mut versions, mut created) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -518,6 +577,13 @@ async fn write_sources(
     }
     for (id, s) in vendors {
         types.push("vendor");
+        ids.push(id.as_str());
+        states.push(serde_json::to_value(&s.state)?);
+        versions.push(s.version as i64);
+        created.push(s.created_at);
+    }
+    for (id, s) in reviews {
+        types.push("review");
         ids.push(id.as_str());
         states.push(serde_json::to_value(&s.state)?);
         versions.push(s.version as i64);
@@ -871,6 +937,7 @@ fn doc_of(
     in_stock: bool,
     created_at: DateTime<Utc>,
     category_path: Vec<String>,
+    rating_tenths: Option<i32>,
 ) -> ProductDoc {
     let view = product.view(id, 0);
     let prices: Vec<i64> = view.variants.iter().map(|v| v.price.amount_minor).collect();
@@ -888,8 +955,7 @@ fn doc_of(
             .first()
             .map(|v| v.price.currency.to_string())
             .unwrap_or_else(|| "EUR".into()),
-        // Ratings arrive with reviews; until then no product is rated.
-        rating_tenths: None,
+        rating_tenths,
         in_stock,
         skus: view.variants.iter().map(|v| v.sku.to_string()).collect(),
         image_url: view.image_urls.first().cloned(),
@@ -912,6 +978,7 @@ struct Truth {
     products: HashMap<String, Folded<Product>>,
     stock: HashMap<String, Folded<StockItem>>,
     vendors: HashMap<String, Folded<Vendor>>,
+    reviews: HashMap<String, Folded<Review>>,
 }
 
 impl Truth {
@@ -944,7 +1011,12 @@ impl Truth {
         })
     }
 
-    fn doc(&self, id: &str, paths: &HashMap<String, Vec<String>>) -> Option<ProductDoc> {
+    fn doc(
+        &self,
+        id: &str,
+        paths: &HashMap<String, Vec<String>>,
+        ratings: &HashMap<String, Vec<u8>>,
+    ) -> Option<ProductDoc> {
         let p = self.products.get(id)?;
         if p.state.status != ProductStatus::Published {
             return None;
@@ -965,7 +1037,25 @@ impl Truth {
             self.in_stock(&p.state),
             p.created_at,
             path,
+            rating_tenths(ratings.get(id).map_or(&[][..], Vec::as_slice)),
         ))
+    }
+
+    /// The approved ratings of each product, from the folded reviews.
+    fn ratings(&self) -> HashMap<String, Vec<u8>> {
+        let mut out: HashMap<String, Vec<u8>> = HashMap::new();
+        for f in self.reviews.values() {
+            let review = &f.state;
+            if review.status() != ReviewStatus::Approved {
+                continue;
+            }
+            if let Some(product) = review.product_id() {
+                out.entry(product.to_string())
+                    .or_default()
+                    .push(Decider::view(review, "", 0).rating);
+            }
+        }
+        out
     }
 }
 
@@ -1025,6 +1115,7 @@ async fn advance_sources(
     products: &[&String],
     skus: &[&String],
     vendors: &[&String],
+    reviews: &[&String],
 ) -> anyhow::Result<()> {
     async fn write<A: serde::Serialize>(
         conn: &mut PgConnection,
@@ -1072,6 +1163,11 @@ async fn advance_sources(
         .filter_map(|id| truth.vendors.get(*id).map(|f| (*id, f)))
         .collect();
     write(conn, "vendor", &vendor_rows).await?;
+    let review_rows: Vec<_> = reviews
+        .iter()
+        .filter_map(|id| truth.reviews.get(*id).map(|f| (*id, f)))
+        .collect();
+    write(conn, "review", &review_rows).await?;
     let mut owned: Vec<(String, String)> = Vec::new();
     for (id, f) in &product_rows {
         for sku in f.state.variants.keys() {
@@ -1108,8 +1204,10 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
         products: Truth::fold_all::<Product>(pool, "product").await?,
         stock: Truth::fold_all::<StockItem>(pool, "stock").await?,
         vendors: Truth::fold_all::<Vendor>(pool, "vendor").await?,
+        reviews: Truth::fold_all::<Review>(pool, "review").await?,
     };
     let paths = category_paths(pool).await?;
+    let ratings = truth.ratings();
     let mut ids: Vec<&String> = truth.products.keys().collect();
     ids.sort();
     let mut written = 0u64;
@@ -1117,7 +1215,7 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     for chunk in ids.chunks(5_000) {
         let docs: Vec<ProductDoc> = chunk
             .iter()
-            .filter_map(|id| truth.doc(id, &paths))
+            .filter_map(|id| truth.doc(id, &paths, &ratings))
             .collect();
         written += docs.len() as u64;
         search.upsert_into(&target, &docs).await?;
@@ -1130,7 +1228,7 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     // Streams that moved since the fold: events committed by now are all visible.
     let heads: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT aggregate_type, aggregate_id, max(sequence) FROM events
-         WHERE aggregate_type IN ('product', 'stock', 'vendor') GROUP BY 1, 2",
+         WHERE aggregate_type IN ('product', 'stock', 'vendor', 'review') GROUP BY 1, 2",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -1142,6 +1240,7 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
         let folded = match aggregate_type.as_str() {
             "product" => truth.products.get(&id).map(|f| f.version),
             "vendor" => truth.vendors.get(&id).map(|f| f.version),
+            "review" => truth.reviews.get(&id).map(|f| f.version),
             _ => truth.stock.get(&id).map(|f| f.version),
         }
         .unwrap_or(0);
@@ -1152,12 +1251,19 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
             match aggregate_type.as_str() {
                 "product" => fold_into(&mut truth.products, &e)?,
                 "vendor" => fold_into(&mut truth.vendors, &e)?,
+                "review" => fold_into(&mut truth.reviews, &e)?,
                 _ => fold_into(&mut truth.stock, &e)?,
             }
         }
         match aggregate_type.as_str() {
             "product" => {
                 moved_products.insert(id);
+            }
+            // A review that moved moves its product's rating.
+            "review" => {
+                if let Some(product) = truth.reviews.get(&id).and_then(|f| f.state.product_id()) {
+                    moved_products.insert(product.to_string());
+                }
             }
             "vendor" => {
                 moved_vendors.insert(id);
@@ -1190,11 +1296,13 @@ pub async fn rebuild_search(search: &Search, pool: &PgPool) -> anyhow::Result<u6
     let products: Vec<&String> = truth.products.keys().collect();
     let skus: Vec<&String> = truth.stock.keys().collect();
     let vendors: Vec<&String> = truth.vendors.keys().collect();
-    advance_sources(&mut tx, &truth, &products, &skus, &vendors).await?;
+    let reviews: Vec<&String> = truth.reviews.keys().collect();
+    advance_sources(&mut tx, &truth, &products, &skus, &vendors, &reviews).await?;
+    let ratings = truth.ratings();
     let mut docs = Vec::new();
     let mut gone = Vec::new();
     for id in &moved_products {
-        match truth.doc(id, &paths) {
+        match truth.doc(id, &paths, &ratings) {
             Some(doc) => docs.push(doc),
             None => gone.push(id.clone()),
         }
