@@ -121,6 +121,24 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     b.shot("store-vendor").await;
     b.accessible("store-vendor").await;
 
+    // A signed-in shopper reviews the mug; it waits for the shop's check.
+    let carla = people::sign_up(&app, "carla").await;
+    sign_in(&b, &carla.email, people::PASSWORD).await;
+    b.goto(&format!("/products/{mug}")).await;
+    b.fill("#review-title", "Holds a lot of tea").await;
+    b.fill("#review-body", "Heavy, warm glaze.").await;
+    b.fill("#review-name", "Carla").await;
+    b.shot("store-review-form").await;
+    b.click("#review-form button[type=submit]").await;
+    b.until("the review sent", Duration::from_secs(10), async |b| {
+        b.text(".notice")
+            .await
+            .contains("once the shop has checked it")
+    })
+    .await;
+    assert_eq!(b.text("#reviews .empty").await, "No reviews yet.");
+    sign_out(&b).await;
+
     // Acme's user signs in and lands on its dashboard, with the order to ship.
     sign_in(&b, &acme_user.email, people::PASSWORD).await;
     b.goto("/backoffice").await;
@@ -212,4 +230,47 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
         b.text("#vendor-status").await == "active"
     })
     .await;
+
+    // Staff approve the mug's review in the moderation queue.
+    b.goto("/backoffice/reviews").await;
+    b.find("#reviews tr[data-status='pending']").await;
+    b.shot("backoffice-reviews").await;
+    b.accessible("backoffice-reviews").await;
+    b.click("#reviews tr[data-status='pending'] button.approve")
+        .await;
+    b.find(".notice").await;
+    sign_out(&b).await;
+
+    // Acme answers it from its own reviews page.
+    sign_in(&b, &acme_user.email, people::PASSWORD).await;
+    b.goto("/backoffice/reviews?status=approved").await;
+    b.find("#reviews tr[data-status='approved']").await;
+    b.fill(
+        "#reviews tr[data-status='approved'] input[name=text]",
+        "Thank you, Carla!",
+    )
+    .await;
+    b.click("#reviews tr[data-status='approved'] form[action$='/respond'] button")
+        .await;
+    b.find(".notice").await;
+    b.shot("vendor-reviews").await;
+    sign_out(&b).await;
+
+    // Anyone now reads the review, its stars and the seller's answer on the product page.
+    b.goto(&format!("/products/{mug}")).await;
+    b.until("the published review", Duration::from_secs(10), async |b| {
+        b.count("#reviews li.review").await == 1
+    })
+    .await;
+    assert!(b
+        .text("#reviews li.review")
+        .await
+        .contains("Holds a lot of tea"));
+    assert!(b
+        .text("#reviews .response")
+        .await
+        .contains("The seller answers: Thank you, Carla!"));
+    assert!(b.text("p.rating").await.contains("5.0 out of 5"));
+    b.shot("store-product-reviews").await;
+    b.accessible("store-product-reviews").await;
 }

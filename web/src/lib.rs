@@ -63,6 +63,7 @@ pub fn router(state: AppState, edge_router: Router, config: WebConfig) -> Router
         .route("/search", get(store::search))
         .route("/categories/{id}", get(store::category))
         .route("/products/{id}", get(store::product))
+        .route("/products/{id}/reviews", post(store::write_review))
         .route("/vendors/{id}", get(store::vendor))
         .route("/products/{id}/notify", post(store::notify_me))
         .route("/cart", get(store::cart))

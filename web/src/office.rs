@@ -21,6 +21,7 @@ use crate::store::timeline;
 use crate::Web;
 
 mod fulfilment;
+pub(crate) mod reviews;
 mod shipping;
 mod vendors;
 
@@ -106,6 +107,8 @@ pub fn router() -> Router<Web> {
             "/backoffice/returns/{id}/receive",
             post(fulfilment::receive),
         )
+        .route("/backoffice/reviews", get(reviews::list))
+        .route("/backoffice/reviews/{id}/{action}", post(reviews::action))
         .route("/backoffice/vendors", get(vendors::list))
         .route("/backoffice/vendors/{id}", get(vendors::detail))
         .route("/backoffice/vendors/{id}/orders", get(vendors::orders))
@@ -156,6 +159,7 @@ fn nav() -> Markup {
                 li { a href="/backoffice/returns" { "Returns" } }
                 li { a href="/backoffice/shipping" { "Shipping" } }
                 li { a href="/backoffice/vendors" { "Vendors" } }
+                li { a href="/backoffice/reviews" { "Reviews" } }
                 li { a href="/backoffice/accounts" { "Accounts" } }
                 li { a href="/backoffice/notifications" { "Notifications" } }
                 li { a href="/backoffice/audit" { "Audit" } }

@@ -590,6 +590,14 @@ pub async fn product(
     let first_available = skus
         .iter()
         .position(|s| stock.get(s).copied().unwrap_or(0) > 0);
+    let reviews: Value = web
+        .api
+        .get(
+            &format!("/store/products/{}/reviews?limit=10", enc(&id)),
+            &ctx.person(),
+        )
+        .await
+        .map_err(fail(&ctx))?;
     let content = html! {
         (breadcrumbs(&trail, false))
         @if let Some(n) = &params.notice { div.notice role="status" { (n) } }
@@ -630,6 +638,14 @@ pub async fn product(
                         p { span.badge.bad { "Out of stock" } }
                     }
                 }
+                @if let Some(avg) = reviews["average_tenths"].as_i64() {
+                    p.rating { a href="#reviews" {
+                        span.stars aria-hidden="true" { (crate::office::reviews::stars((avg + 5) / 10)) } " "
+                        (format!("{}.{} out of 5", avg / 10, avg % 10)) " · "
+                        @let n = reviews["count"].as_i64().unwrap_or(0);
+                        (n) @if n == 1 { " review" } @else { " reviews" }
+                    } }
+                }
                 @if !out_of_stock.is_empty() {
                     h2 { "Tell me when it is back" }
                     form method="post" action=(format!("/products/{}/notify", enc(&id))) {
@@ -646,7 +662,101 @@ pub async fn product(
             }
         }
     };
+    let content = html! { (content) (reviews_section(&ctx, &id, &reviews)) };
     Ok(page(&ctx, &title, content).into_response())
+}
+
+/// A product's published reviews, and the form to write one (signed-in shoppers).
+fn reviews_section(ctx: &Ctx, product: &str, reviews: &Value) -> Markup {
+    let list = reviews["reviews"].as_array().cloned().unwrap_or_default();
+    let can_write = ctx
+        .session
+        .as_ref()
+        .is_some_and(|s| !matches!(s.principal, agora_kernel::Principal::Staff { .. }));
+    let text = |v: &Value, f: &str| v[f].as_str().unwrap_or_default().to_string();
+    html! {
+        section #reviews aria-labelledby="reviews-title" {
+            h2 #reviews-title { "Reviews" }
+            @if list.is_empty() { p.empty { "No reviews yet." } }
+            ul.reviews {
+                @for r in &list {
+                    li.review {
+                        p { span.stars aria-label=(format!("{} of 5 stars", r["rating"].as_i64().unwrap_or(0))) { (crate::office::reviews::stars(r["rating"].as_i64().unwrap_or(0))) } " " strong { (text(r, "title")) } }
+                        @if !text(r, "body").is_empty() { p { (text(r, "body")) } }
+                        p.muted { (text(r, "author_name"))
+                            @if r["verified_purchase"].as_bool() == Some(true) { " · " span.badge.ok { "Verified purchase" } } }
+                        @if let Some(answer) = r["response"].as_str() {
+                            blockquote.response { p { strong { @if r["response_by"] == "vendor" { "The seller answers: " } @else { "The shop answers: " } } (answer) } }
+                        }
+                    }
+                }
+            }
+            @if can_write {
+                h3 { "Write a review" }
+                form #review-form method="post" action=(format!("/products/{}/reviews", enc(product))) {
+                    (csrf(ctx))
+                    input type="hidden" name="key" value=(uuid::Uuid::new_v4().to_string());
+                    label for="review-rating" { "Rating" }
+                    select #review-rating name="rating" required {
+                        @for n in (1..=5).rev() { option value=(n) { (n) @if n == 1 { " star" } @else { " stars" } } }
+                    }
+                    label for="review-title" { "Title" }
+                    input #review-title type="text" name="title" required maxlength="120";
+                    label for="review-body" { "Your review" }
+                    textarea #review-body name="body" rows="4" maxlength="5000" {}
+                    label for="review-name" { "Shown as" }
+                    input #review-name type="text" name="display_name" required maxlength="80" autocomplete="nickname";
+                    p { button type="submit" { "Send review" } }
+                    p.muted { "Reviews appear once the shop has checked them. Writing again replaces yours." }
+                }
+            } @else {
+                p { a href=(format!("/account/signin?next={}", enc(&format!("/products/{product}#reviews")))) { "Sign in to write a review" } }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReviewForm {
+    rating: u8,
+    title: String,
+    #[serde(default)]
+    body: String,
+    display_name: String,
+    key: String,
+}
+
+/// `POST /products/{id}/reviews`: sends the signed-in shopper's review for moderation.
+pub async fn write_review(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path(id): Path<String>,
+    Form(form): Form<ReviewForm>,
+) -> Response {
+    let back = format!("/products/{}", enc(&id));
+    if ctx.session.is_none() {
+        return see_other(&format!("/account/signin?next={}", enc(&back)));
+    }
+    let result = web
+        .api
+        .post(
+            &format!("/store/products/{}/reviews", enc(&id)),
+            &ctx.person(),
+            Some(&form.key),
+            &json!({"rating": form.rating, "title": form.title.trim(), "body": form.body.trim(),
+                    "display_name": form.display_name.trim()}),
+        )
+        .await;
+    match result {
+        Ok(_) => see_other(&format!(
+            "{back}?notice={}#reviews",
+            enc("Thank you: your review will appear once the shop has checked it.")
+        )),
+        Err(e) if e.status.is_client_error() => {
+            see_other(&format!("{back}?error={}#reviews", enc(&e.message)))
+        }
+        Err(e) => error_page(&ctx, &e),
+    }
 }
 
 /// Products per page of a vendor's storefront page.
