@@ -226,6 +226,8 @@ async fn main() -> anyhow::Result<()> {
                 let seeded = started.elapsed();
                 agora::seed::seed_promotions(&bus).await?;
                 agora::seed::seed_shipping(&bus).await?;
+                let reviews = agora::seed::seed_reviews(&bus, seed_products, 42).await?;
+                println!("Seeded {reviews} approved product reviews.");
                 println!(
                     "Seeded {} categories and {} products ({} SKUs) in {:.1} s.",
                     report.categories,

@@ -530,3 +530,128 @@ pub async fn seed_shipping(bus: &Bus) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Display names of the demo shoppers who review products.
+const REVIEWERS: &[&str] = &[
+    "Ada L.",
+    "Grace H.",
+    "Alan T.",
+    "Katherine J.",
+    "Linus T.",
+    "Barbara L.",
+    "Edsger D.",
+    "Margaret H.",
+    "Dennis R.",
+    "Frances A.",
+    "Ken T.",
+    "Radia P.",
+];
+
+/// What demo reviews say, by rating (1 to 5 stars).
+fn review_words(rating: u8, pick: u64) -> (&'static str, &'static str) {
+    const WORDS: [&[(&str, &str)]; 5] = [
+        &[(
+            "Not as described",
+            "It arrived scratched and smaller than the pictures suggest.",
+        )],
+        &[(
+            "Disappointing",
+            "Does the job, but the finish wore off within weeks.",
+        )],
+        &[(
+            "Fine for the price",
+            "Nothing special, nothing wrong. Delivery was quick.",
+        )],
+        &[
+            ("Very good", "Solid and well made; I would buy it again."),
+            (
+                "Happy with it",
+                "Exactly what I needed, and it looks great at home.",
+            ),
+        ],
+        &[
+            ("Excellent", "Beautiful quality, better than I expected."),
+            (
+                "Love it",
+                "Second one I have bought; gifts for the whole family next.",
+            ),
+            (
+                "Perfect",
+                "Great materials, careful packaging, fast delivery.",
+            ),
+        ],
+    ];
+    let options = WORDS[usize::from(rating.clamp(1, 5) - 1)];
+    options[(pick % options.len() as u64) as usize]
+}
+
+/// Reviews of the demo catalog: every third of the first 300 products gets one to four
+/// approved reviews from demo shoppers (most of them verified purchases), so product pages,
+/// ratings and the rating filter have something to show. Deterministic and idempotent.
+pub async fn seed_reviews(bus: &Bus, products: u64, seed: u64) -> anyhow::Result<u64> {
+    use futures::StreamExt;
+    let marketplace: Vec<String> = crate::catalog_seed::MARKETPLACE
+        .iter()
+        .map(|(slug, ..)| crate::catalog_seed::vendor_id(slug))
+        .collect();
+    let mut jobs = Vec::new();
+    for i in (0..products.min(300)).filter(|i| i % 3 == 0) {
+        let p = crate::catalog_seed::product(seed, i);
+        let agora_catalog::ProductCommand::Create { vendor_id, .. } = &p.create else {
+            continue;
+        };
+        if !p.publish {
+            continue;
+        }
+        let vendor = marketplace.contains(vendor_id).then(|| vendor_id.clone());
+        let mut rng = crate::catalog_seed::Rng::new(seed ^ 0x5245_5649_4557 ^ i);
+        for k in 0..1 + rng.below(4) {
+            let shopper = (i * 7 + k) % 60;
+            let author = agora_kernel::CustomerId::from_uuid(uuid::Uuid::new_v5(
+                &uuid::Uuid::NAMESPACE_OID,
+                format!("agora:demo-shopper:{shopper}").as_bytes(),
+            ));
+            let rating = [5u8, 5, 4, 4, 4, 3, 2, 5, 1, 4][rng.below(10) as usize];
+            let (title, body) = review_words(rating, rng.below(3));
+            let submit = agora_review::ReviewCommand::Submit {
+                product_id: p.id.clone(),
+                vendor_id: vendor.clone(),
+                author: Some(author),
+                author_name: REVIEWERS[(shopper % REVIEWERS.len() as u64) as usize].to_string(),
+                rating,
+                title: title.to_string(),
+                body: body.to_string(),
+                verified_purchase: rng.below(5) != 0,
+                now: chrono::Utc::now(),
+            };
+            jobs.push((
+                agora_edge::review_id(&author, &p.id),
+                format!("seed/{seed}/review/{i}/{k}"),
+                submit,
+            ));
+        }
+    }
+    let results = futures::stream::iter(jobs)
+        .map(|(id, key, submit)| async move {
+            send_as_system(bus, &id, seed_command_id(&format!("{key}/submit")), &submit).await?;
+            let approve = agora_review::ReviewCommand::Approve {
+                now: chrono::Utc::now(),
+            };
+            send_as_system(
+                bus,
+                &id,
+                seed_command_id(&format!("{key}/approve")),
+                &approve,
+            )
+            .await
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let mut seeded = 0;
+    for r in results {
+        r?;
+        seeded += 1;
+    }
+    Ok(seeded)
+}

@@ -395,9 +395,17 @@ async fn a_rebuild_during_heavy_projection_lag_takes_in_stock_from_the_event_sto
     agora::seed::seed_catalog(&bus, 120, 42, 16, indicatif::ProgressBar::hidden())
         .await
         .expect("seed");
+    // The demo's reviews too: a product's rating is the average of its approved reviews.
+    let reviews = agora::seed::seed_reviews(&bus, 120, 42)
+        .await
+        .expect("seed reviews");
+    assert!(reviews > 20, "{reviews} reviews");
     common::until_sql(
         &app.pool,
         "SELECT NOT EXISTS (
+            SELECT 1 FROM (SELECT aggregate_id, max(sequence) AS s FROM events WHERE aggregate_type = 'review' GROUP BY 1) e
+            LEFT JOIN reviews r ON r.review_id = e.aggregate_id WHERE r.version IS DISTINCT FROM e.s)
+         AND NOT EXISTS (
             SELECT 1 FROM (SELECT aggregate_id, max(sequence) AS s FROM events WHERE aggregate_type = 'stock' GROUP BY 1) e
             LEFT JOIN stock_levels l ON l.sku = e.aggregate_id WHERE l.version IS DISTINCT FROM e.s)
          AND NOT EXISTS (
@@ -425,6 +433,28 @@ async fn a_rebuild_during_heavy_projection_lag_takes_in_stock_from_the_event_sto
         (published, want),
         "in_stock equals the stock read model"
     );
+    let ratings = |pool: sqlx::PgPool| async move {
+        let indexed: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT id, rating_tenths FROM search_products WHERE rating_tenths IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("indexed ratings");
+        let reviewed: Vec<(String, i32)> = sqlx::query_as(
+            "SELECT product_id, round(avg(rating) * 10)::int FROM reviews WHERE status = 'approved'
+             GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("reviewed");
+        (indexed, reviewed)
+    };
+    let (indexed, reviewed) = ratings(app.pool.clone()).await;
+    assert!(!reviewed.is_empty());
+    assert_eq!(
+        indexed, reviewed,
+        "ratings are the approved reviews' averages"
+    );
 
     // The projection, starting late, skips what the rebuild applied and keeps it so.
     app.also_start(Roles {
@@ -436,7 +466,7 @@ async fn a_rebuild_during_heavy_projection_lag_takes_in_stock_from_the_event_sto
         &app.pool,
         "SELECT NOT EXISTS (
             SELECT 1 FROM (SELECT aggregate_type, aggregate_id, max(sequence) AS s FROM events
-                           WHERE aggregate_type IN ('product', 'stock') GROUP BY 1, 2) e
+                           WHERE aggregate_type IN ('product', 'stock', 'review') GROUP BY 1, 2) e
             LEFT JOIN search_sources s USING (aggregate_type, aggregate_id)
             WHERE s.version IS DISTINCT FROM e.s)",
         Duration::from_secs(60),
@@ -444,5 +474,7 @@ async fn a_rebuild_during_heavy_projection_lag_takes_in_stock_from_the_event_sto
     .await;
     let flagged = sql_count(&app, "SELECT count(*) FROM search_products WHERE in_stock").await;
     assert_eq!(flagged, sql_count(&app, &expected_in_stock).await);
+    let (indexed, reviewed) = ratings(app.pool.clone()).await;
+    assert_eq!(indexed, reviewed, "and stay so");
     app.stop().await;
 }

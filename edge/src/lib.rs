@@ -54,6 +54,7 @@ pub use error::ApiError;
 pub use health::serve_metrics;
 pub use oidc::{discover as discover_oidc, Discovery as OidcDiscovery, OidcConfig};
 pub use openapi::ApiDoc;
+pub use reviews::review_id;
 pub use security::RateLimitConfig;
 
 /// The largest request body accepted (bytes).

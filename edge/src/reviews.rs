@@ -61,7 +61,7 @@ pub struct WriteReview {
 
 /// The stream of `customer`'s review of `product`: one review per shopper and product, so
 /// writing again edits it.
-fn review_id(customer: &CustomerId, product: &str) -> String {
+pub fn review_id(customer: &CustomerId, product: &str) -> String {
     Uuid::new_v5(
         &Uuid::NAMESPACE_URL,
         format!("agora:review:{product}:{customer}").as_bytes(),
