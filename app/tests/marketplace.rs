@@ -808,6 +808,14 @@ async fn a_chargeback_is_charged_to_the_vendors_in_proportion_and_a_won_dispute_
     .await
     .expect("the chargeback in the payments read model");
     assert_eq!(charged_back, 1000);
+    // Staff read the payment with its dispute; the payment is not a vendor's to read.
+    let payment_path = format!("/admin/orders/{second_id}/payment");
+    let (status, payment) = get(&app, As::Bearer(ADMIN), &payment_path).await;
+    assert_eq!(status, 200, "{payment}");
+    assert_eq!(minor(&payment["charged_back"]), 1000, "{payment}");
+    assert_eq!(payment["disputes"][0]["status"], "lost", "{payment}");
+    let (status, _) = get(&app, As::Bearer(&acme_user.access), &payment_path).await;
+    assert_eq!(status, 403);
     let (_, view) = get(
         &app,
         As::Bearer(ADMIN),

@@ -273,4 +273,58 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     assert!(b.text("p.rating").await.contains("5.0 out of 5"));
     b.shot("store-product-reviews").await;
     b.accessible("store-product-reviews").await;
+
+    // The shopper's bank disputes the order's payment: staff see the dispute on the order.
+    let (_, payment) = call(
+        &app,
+        As::Bearer(ADMIN),
+        Method::GET,
+        &format!("/admin/orders/{order_id}/payment"),
+        None,
+    )
+    .await;
+    let payment: Value = serde_json::from_str(&payment).expect("payment");
+    let event = json!({
+        "id": "evt_web_dispute", "object": "event", "type": "charge.dispute.created",
+        "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {"id": "dp_web_1", "object": "dispute", "amount": 500, "currency": "eur",
+            "payment_intent": payment["provider_ref"], "reason": "product_not_received",
+            "status": "needs_response", "metadata": {}}}
+    })
+    .to_string();
+    let signature = agora_gateway::webhook::sign_stripe_payload(
+        event.as_bytes(),
+        shop::WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+    );
+    let r = app
+        .http
+        .post(format!("{}/hooks/payments/stripe", app.base))
+        .header("Stripe-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(event)
+        .send()
+        .await
+        .expect("webhook");
+    assert_eq!(r.status(), 200);
+    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.goto(&format!("/backoffice/orders/{order_id}")).await;
+    b.until(
+        "the dispute on the order",
+        Duration::from_secs(10),
+        async |b| {
+            if b.count("#disputes tr[data-dispute='dp_web_1']").await == 1 {
+                return true;
+            }
+            b.goto(&format!("/backoffice/orders/{order_id}")).await;
+            false
+        },
+    )
+    .await;
+    assert!(b
+        .text("#disputes tr[data-dispute='dp_web_1']")
+        .await
+        .contains("product_not_received"));
+    b.shot("backoffice-order-dispute").await;
+    b.accessible("backoffice-order-dispute").await;
 }

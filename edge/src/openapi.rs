@@ -127,6 +127,7 @@ use crate::{ApiError, AppState};
         crate::orders::deliver,
         crate::orders::admin_cancel,
         crate::orders::refund,
+        crate::orders::admin_payment,
         crate::orders::daily_sales,
         crate::checkout::checkout,
         crate::checkout::get_payment,

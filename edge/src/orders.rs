@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/orders/{id}/deliver", post(deliver))
         .route("/admin/orders/{id}/cancel", post(admin_cancel))
         .route("/admin/orders/{id}/refund", post(refund))
+        .route("/admin/orders/{id}/payment", get(admin_payment))
         .route("/admin/reports/daily-sales", get(daily_sales))
 }
 
@@ -1291,4 +1292,24 @@ mod tests {
             .expect("the key is documented");
         assert_eq!(key["required"], true);
     }
+}
+
+/// The order's payment as the back office sees it: status, the provider's reference, what was
+/// captured and refunded, each refund, each dispute and what was charged back (staff, admins,
+/// auditors).
+#[utoipa::path(get, path = "/admin/orders/{id}/payment", tag = "order",
+    params(("id" = String, Path, description = "order id (UUID)")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 503, body = ApiErrorBody)))]
+pub async fn admin_payment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let principal = auth::back_office(&state, &headers, auth::Area::Sales, false)?;
+    let id = order_id(&raw)?;
+    Ok(Json(
+        service::get::<agora_payment::Payment, _>(&state, &headers, id, principal).await?,
+    ))
 }

@@ -727,6 +727,24 @@ pub async fn order(
                         p { "Total " strong { (money(order.total.amount_minor, &c)) } " · captured " (money(order.captured.amount_minor, &c)) " · refunded " span #refunded { (money(order.refunded.amount_minor, &c)) } }
                     }
                     (fulfilment::order_parcels(&ctx, &order))
+                    @if !order.disputes.is_empty() {
+                        h2 { "Disputes" }
+                        div.table-wrap { table.stack #disputes {
+                            thead { tr { th scope="col" { "Dispute" } th scope="col" { "Reason" } th.num scope="col" { "Amount" } th scope="col" { "Outcome" } } }
+                            tbody { @for d in &order.disputes {
+                                tr data-dispute=(d.dispute_id) {
+                                    td data-label="Dispute" { (d.dispute_id) }
+                                    td data-label="Reason" { (d.reason) }
+                                    td.num data-label="Amount" { (money(d.amount.amount_minor, &c)) }
+                                    td data-label="Outcome" { @match d.outcome {
+                                        None => { "open: no refund until it is decided" }
+                                        Some(agora_order::DisputeOutcome::Won) => { "won" }
+                                        Some(agora_order::DisputeOutcome::Lost) => { "lost (charged back)" }
+                                    } }
+                                }
+                            } }
+                        } }
+                    }
                     @if !order.returns.is_empty() {
                         h2 { "Returns" }
                         ul { @for r in &order.returns { li { a href=(format!("/backoffice/returns/{}", enc(&r.return_id))) { "Return " (&r.return_id[..8.min(r.return_id.len())]) } " · " (r.lines.iter().map(|l| format!("{} × {}", l.quantity, l.sku.as_str())).collect::<Vec<_>>().join(", ")) } } }
