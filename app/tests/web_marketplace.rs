@@ -253,6 +253,11 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     b.click("#reviews tr[data-status='approved'] form[action$='/respond'] button")
         .await;
     b.find(".notice").await;
+    // The page it lands on already shows the answer.
+    assert!(b
+        .text("#reviews tr[data-status='approved'] .response")
+        .await
+        .contains("Thank you, Carla!"));
     b.shot("vendor-reviews").await;
     sign_out(&b).await;
 

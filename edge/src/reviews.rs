@@ -275,6 +275,8 @@ pub struct ReviewSummary {
     pub response_by: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The review's stream version this row shows (a command's reply says which it made).
+    pub version: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -313,7 +315,7 @@ pub async fn list_reviews(
         "SELECT r.review_id AS id, r.product_id, p.title AS product_title, r.vendor_id,
                 r.author_name, r.rating, r.title, r.body, r.verified_purchase, r.status,
                 r.rejection_reason, r.response, r.response_by, r.submitted_at, r.updated_at,
-                count(*) OVER () AS total
+                r.version, count(*) OVER () AS total
          FROM reviews r LEFT JOIN products p ON p.product_id = r.product_id
          WHERE ($1::text IS NULL OR r.status = $1)
            AND ($2::text IS NULL OR r.product_id = $2)

@@ -35,7 +35,7 @@ fn review_row(ctx: &Ctx, r: &Value, staff: bool) -> Markup {
             td data-label="Product" {
                 a href=(format!("/products/{}", enc(text(r, "product_id")))) { (r["product_title"].as_str().unwrap_or("(product)")) }
             }
-            td data-label="Rating" { span aria-label=(format!("{} of 5 stars", r["rating"].as_i64().unwrap_or(0))) { (stars(r["rating"].as_i64().unwrap_or(0))) } }
+            td data-label="Rating" { span.stars aria-label=(format!("{} of 5 stars", r["rating"].as_i64().unwrap_or(0))) { (stars(r["rating"].as_i64().unwrap_or(0))) } }
             td data-label="Review" {
                 strong { (text(r, "title")) }
                 @if !text(r, "body").is_empty() { p { (text(r, "body")) } }
@@ -144,5 +144,32 @@ pub async fn action(
             &body,
         )
         .await;
+    if let Ok(reply) = &result {
+        until_listed(&web, &ctx, &id, reply).await;
+    }
     back(to, result, &ctx)
+}
+
+/// Waits, up to two seconds, until the review list (a read model, a moment behind) shows the
+/// change a command made, so the page the person lands on shows it too.
+async fn until_listed(web: &Web, ctx: &Ctx, id: &str, reply: &Value) {
+    let Some(version) = reply["version"].as_i64() else {
+        return;
+    };
+    let uri = format!(
+        "/admin/reviews?limit=100&product_id={}",
+        enc(reply["product_id"].as_str().unwrap_or_default())
+    );
+    for _ in 0..20 {
+        if let Ok(list) = web.api.get::<Value>(&uri, &ctx.person()).await {
+            let shown = list["reviews"].as_array().is_some_and(|rows| {
+                rows.iter()
+                    .any(|r| r["id"] == id && r["version"].as_i64() >= Some(version))
+            });
+            if shown {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
