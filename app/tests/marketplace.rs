@@ -619,20 +619,7 @@ fn dispute_event(event_id: &str, kind: &str, intent: &str, amount: i64, status: 
 }
 
 async fn stripe_webhook(app: &TestApp, body: String) -> (u16, Value) {
-    let signature = agora_gateway::webhook::sign_stripe_payload(
-        body.as_bytes(),
-        shop::WEBHOOK_SECRET,
-        chrono::Utc::now().timestamp(),
-    );
-    let r = app
-        .http
-        .post(format!("{}/hooks/payments/stripe", app.base))
-        .header("Stripe-Signature", signature)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("webhook");
+    let r = shop::stripe_webhook(&app.http, &app.base, body).await;
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }

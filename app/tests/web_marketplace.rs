@@ -297,20 +297,7 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
             "status": "needs_response", "metadata": {}}}
     })
     .to_string();
-    let signature = agora_gateway::webhook::sign_stripe_payload(
-        event.as_bytes(),
-        shop::WEBHOOK_SECRET,
-        chrono::Utc::now().timestamp(),
-    );
-    let r = app
-        .http
-        .post(format!("{}/hooks/payments/stripe", app.base))
-        .header("Stripe-Signature", signature)
-        .header("Content-Type", "application/json")
-        .body(event)
-        .send()
-        .await
-        .expect("webhook");
+    let r = shop::stripe_webhook(&app.http, &app.base, event).await;
     assert_eq!(r.status(), 200);
     sign_in(&b, &staff.email, people::PASSWORD).await;
     b.goto(&format!("/backoffice/orders/{order_id}")).await;

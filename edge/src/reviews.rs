@@ -89,9 +89,8 @@ pub async fn write_review(
     Json(body): Json<WriteReview>,
 ) -> Result<(StatusCode, Json<ReviewBody>), ApiError> {
     let product = params::product_id(&raw)?;
-    let principal = auth::bearer(&state, &headers)?
-        .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))
-        .and_then(auth::as_shopper)?;
+    // The storefront's shopper (a vendor's user shops as its account's customer).
+    let principal = auth::shopper(&state, &headers)?;
     let Principal::Customer { id: customer } = principal else {
         return Err(ApiError::forbidden("reviews are written by customers"));
     };
@@ -226,9 +225,8 @@ pub async fn withdraw(
     Path(raw): Path<String>,
 ) -> Result<Json<ReviewBody>, ApiError> {
     let id = params::uuid_id(&raw, "review")?;
-    let principal = auth::bearer(&state, &headers)?
-        .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))
-        .and_then(auth::as_shopper)?;
+    // The storefront's shopper (a vendor's user shops as its account's customer).
+    let principal = auth::shopper(&state, &headers)?;
     let reply = service::command::<_, ReviewView>(
         &state,
         &headers,

@@ -239,3 +239,19 @@ pub fn checkout_body_with_code(payment_method: &str, code: &str) -> Value {
     body["code"] = json!(code);
     body
 }
+
+/// Posts `body` to the Stripe webhook, signed now with the tests' secret, as Stripe would.
+pub async fn stripe_webhook(http: &reqwest::Client, base: &str, body: String) -> reqwest::Response {
+    let signature = agora_gateway::webhook::sign_stripe_payload(
+        body.as_bytes(),
+        WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+    );
+    http.post(format!("{base}/hooks/payments/stripe"))
+        .header("Stripe-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook")
+}
