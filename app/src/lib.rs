@@ -15,6 +15,7 @@ use sqlx::{ConnectOptions, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub mod audit;
 pub mod catalog_seed;
 mod roles;
 pub mod seed;
@@ -123,6 +124,18 @@ pub struct Config {
     /// unset turns the route off.
     #[arg(long, env = "AGORA_EASYPOST_WEBHOOK_SECRET")]
     pub easypost_webhook_secret: Option<String>,
+    /// The auditor's signing key: a file holding an Ed25519 seed (64 hex characters), created
+    /// on first use. It signs checkpoints and exports and never enters the database; keep it
+    /// where the database's administrators cannot write. Unset: no checkpoints are taken.
+    #[arg(long, env = "AGORA_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<std::path::PathBuf>,
+    /// Seconds between signed checkpoints of every stream's head (0: only on demand, with
+    /// `agora audit checkpoint`).
+    #[arg(long, env = "AGORA_AUDIT_CHECKPOINT_SECS", default_value_t = 3600)]
+    pub audit_checkpoint_secs: u64,
+    /// A directory (the auditor's) where each checkpoint is also written as a file.
+    #[arg(long, env = "AGORA_AUDIT_PUBLISH_DIR")]
+    pub audit_publish_dir: Option<std::path::PathBuf>,
     /// Seconds a promotion's use may stay held for a checkout that never reached its commit
     /// point (the process died between the reservation and the saga's start, and the shopper
     /// never retried) before the promotion service gives it back.

@@ -65,6 +65,12 @@ enum Command {
         #[command(subcommand)]
         command: FeedCommand,
     },
+    /// The auditor's proofs: `agora audit checkpoint`, `agora audit verify`,
+    /// `agora audit export --out DIR`.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Create demo data through a running platform.
@@ -92,6 +98,148 @@ enum FeedCommand {
     /// Replay a parked event through its consumer's handler (an instance of that consumer
     /// must be running); on success it is no longer parked.
     Replay { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Sign a checkpoint of every stream's head now (with AGORA_AUDIT_KEY_FILE, created if
+    /// missing), store it and publish it to AGORA_AUDIT_PUBLISH_DIR when set.
+    Checkpoint,
+    /// Re-check every stream's hash chain and compare each with the latest checkpoint; name
+    /// every stream whose history changed. Exits 1 when anything does not check out.
+    Verify {
+        /// The auditor's public key (64 hex characters, or a file holding them); default: the
+        /// one of AGORA_AUDIT_KEY_FILE, else the one the checkpoint names.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a signed, self-verifying export (events.jsonl, manifest.json, manifest.sig) of a
+    /// time range and/or a set of streams; check it with `agora-audit-verify export DIR`.
+    Export {
+        /// A new (or empty) directory to write into.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Events recorded at or after (RFC 3339).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Events recorded before (RFC 3339).
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// A stream as `type/id`; repeat for more. Default: every stream.
+        #[arg(long = "stream")]
+        streams: Vec<String>,
+    },
+}
+
+fn audit_key(config: &agora::Config) -> anyhow::Result<agora_audit::AuditKey> {
+    let path = config
+        .audit_key_file
+        .as_ref()
+        .context("set AGORA_AUDIT_KEY_FILE (or --audit-key-file) to the signing key's file")?;
+    Ok(agora_audit::AuditKey::load_or_create(path)?)
+}
+
+async fn audit(config: &agora::Config, command: AuditCommand) -> anyhow::Result<bool> {
+    let pool = agora::connect_db(config).await?;
+    agora::migrate(&pool).await?;
+    match command {
+        AuditCommand::Checkpoint => {
+            let key = audit_key(config)?;
+            let c = agora::audit::take_checkpoint(&pool, &key, config.audit_publish_dir.as_deref())
+                .await?;
+            println!(
+                "checkpoint {}: {} streams, {} events, Merkle root {}, signed by key {}",
+                c.id,
+                c.checkpoint.streams,
+                c.checkpoint.events,
+                c.checkpoint.merkle_root,
+                c.checkpoint.key_id
+            );
+            if let Some(file) = &c.published_to {
+                println!("published to {file}");
+            }
+            Ok(true)
+        }
+        AuditCommand::Verify { public_key, json } => {
+            let key = match (&public_key, &config.audit_key_file) {
+                (Some(arg), _) => Some(agora_audit::PublicKey::from_arg(arg)?),
+                (None, Some(path)) if path.exists() => {
+                    Some(agora_audit::AuditKey::from_file(path)?.public_key())
+                }
+                _ => None,
+            };
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "verifying {wide_bar} {pos}/{len} events ({per_sec}, eta {eta})",
+            ) {
+                bar.set_style(style);
+            }
+            if json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let report = agora::audit::verify_store(&pool, key.as_ref(), &bar).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(report.clean());
+            }
+            match (report.checkpoint, report.checkpoint_ok) {
+                (Some(id), Some(true)) => {
+                    println!("checkpoint {id}: signature and anchored heads check out")
+                }
+                (Some(id), _) => println!(
+                    "checkpoint {id}: DOES NOT CHECK OUT: {}",
+                    report.checkpoint_problem.as_deref().unwrap_or("unknown")
+                ),
+                (None, _) => println!("no checkpoint yet: only the hash chains are checked"),
+            }
+            for finding in &report.findings {
+                println!("{}", agora::audit::describe(finding));
+            }
+            println!(
+                "{} streams, {} events checked in {:.1} s ({:.0} events/s): {}",
+                report.streams,
+                report.events,
+                report.seconds,
+                report.events as f64 / report.seconds.max(1e-9),
+                if report.clean() {
+                    "clean".to_string()
+                } else {
+                    format!("{} streams changed", report.findings.len())
+                }
+            );
+            Ok(report.clean())
+        }
+        AuditCommand::Export {
+            out,
+            from,
+            to,
+            streams,
+        } => {
+            let key = audit_key(config)?;
+            let streams = streams
+                .iter()
+                .map(|s| {
+                    s.split_once('/')
+                        .map(|(t, i)| (t.to_string(), i.to_string()))
+                        .with_context(|| format!("a stream is type/id, not {s:?}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let selection = agora::audit::ExportSelection { from, to, streams };
+            let manifest = agora::audit::export(&pool, &key, &out, &selection).await?;
+            println!(
+                "exported {} events of {} streams to {}; verify with: agora-audit-verify export {} --public-key {}",
+                manifest.events,
+                manifest.streams.len(),
+                out.display(),
+                out.display(),
+                key.public_key().to_hex()
+            );
+            Ok(true)
+        }
+    }
 }
 
 fn init_tracing(format: &str) {
@@ -189,6 +337,11 @@ async fn main() -> anyhow::Result<()> {
                         .with_context(|| format!("replay parked event {id}"))?;
                     println!("replayed {id}");
                 }
+            }
+        }
+        Command::Audit { command } => {
+            if !audit(&config, command).await? {
+                std::process::exit(1);
             }
         }
         Command::Migrate => {

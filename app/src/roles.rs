@@ -262,6 +262,31 @@ async fn vendor(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Not a NATS micro service: signs a checkpoint of every stream's head on a timer (one process
+/// at a time), when a signing key is configured.
+async fn audit(s: &mut Starter<'_>, _ctx: &ServiceCtx) -> anyhow::Result<()> {
+    let (Some(path), every) = (&s.config.audit_key_file, s.config.audit_checkpoint_secs) else {
+        tracing::info!("no AGORA_AUDIT_KEY_FILE: no audit checkpoints are taken");
+        return Ok(());
+    };
+    if every == 0 {
+        return Ok(());
+    }
+    let key = agora_audit::AuditKey::load_or_create(path)?;
+    let pool = s.pool.clone();
+    let publish = s.config.audit_publish_dir.clone();
+    s.spawn(move |token| {
+        crate::audit::checkpoints(
+            pool,
+            key,
+            Duration::from_secs(every),
+            publish,
+            cancelled(token),
+        )
+    });
+    Ok(())
+}
+
 /// Not a NATS micro service: a feed consumer, the identity outbox and the sender loop. Any
 /// number of instances share the consumer and the queue.
 async fn notifier(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
@@ -527,6 +552,7 @@ services! {
     "fulfilment" => fulfilment,
     "vendor" => vendor,
     "review" => review,
+    "audit" => audit,
 }
 
 projections! {

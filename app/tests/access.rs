@@ -647,6 +647,36 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             None,
             [I, D, I, D, D, D, D],
         ),
+        (
+            Method::GET,
+            format!("/audit/streams/cart/{cart}/state?sequence=1"),
+            None,
+            [I, D, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            format!("/audit/streams/cart/{cart}/diff?from_sequence=0&to_sequence=1"),
+            None,
+            [I, D, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            format!("/audit/events?aggregate_type=cart&aggregate_id={cart}"),
+            None,
+            [I, D, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            "/audit/events/1".into(),
+            None,
+            [I, D, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
+            "/audit/checkpoints".into(),
+            None,
+            [I, D, I, D, D, D, D],
+        ),
     ];
     let mut checked = 0;
     for (method, path, body, expected) in &rows {

@@ -75,7 +75,7 @@ async fn adding_items_records_chained_events_reaches_the_read_model_and_services
     // The audit API shows the same verdict.
     let audit: Value = app
         .http
-        .get(format!("{}/audit/streams/cart/{id}", app.base))
+        .get(format!("{}/audit/streams/cart/{id}?verify=true", app.base))
         .bearer_auth(ADMIN)
         .send()
         .await

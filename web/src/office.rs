@@ -20,6 +20,7 @@ use crate::session::Ctx;
 use crate::store::timeline;
 use crate::Web;
 
+mod audit;
 mod fulfilment;
 pub(crate) mod reviews;
 mod shipping;
@@ -83,7 +84,17 @@ pub fn router() -> Router<Web> {
             "/backoffice/notifications/{id}/retry",
             post(retry_notification),
         )
-        .route("/backoffice/audit", get(audit))
+        .route("/backoffice/audit", get(audit::log))
+        .route(
+            "/backoffice/audit/streams/{aggregate_type}/{aggregate_id}",
+            get(audit::stream),
+        )
+        .route("/backoffice/audit/events/{position}", get(audit::event))
+        .route(
+            "/backoffice/audit/correlations/{id}",
+            get(audit::correlation),
+        )
+        .route("/backoffice/audit/checkpoints", get(audit::checkpoints))
         .route("/backoffice/fulfilment", get(fulfilment::queue))
         .route("/backoffice/orders/{id}/shipments", post(fulfilment::pack))
         .route("/backoffice/shipments/{id}", get(fulfilment::shipment))
@@ -1277,69 +1288,6 @@ pub async fn retry_notification(
         "/backoffice/notifications?status=failed",
     )
     .await
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct AuditQuery {
-    #[serde(default)]
-    aggregate_type: String,
-    #[serde(default)]
-    aggregate_id: String,
-}
-
-/// `GET /backoffice/audit`: one stream's events and its hash-chain verdict.
-pub async fn audit(
-    State(web): State<Web>,
-    Extension(ctx): Extension<Ctx>,
-    Query(q): Query<AuditQuery>,
-) -> Page {
-    gate(&ctx)?;
-    let stream = if q.aggregate_type.is_empty() || q.aggregate_id.is_empty() {
-        None
-    } else {
-        Some(
-            get_json(
-                &web,
-                &ctx,
-                &format!(
-                    "/audit/streams/{}/{}",
-                    enc(&q.aggregate_type),
-                    enc(&q.aggregate_id)
-                ),
-            )
-            .await?,
-        )
-    };
-    Ok(office_page(
-        &ctx,
-        "Audit",
-        html! {
-            h1 { "Audit log" }
-            form.inline-form method="get" action="/backoffice/audit" {
-                div { label for="at" { "Stream type" } input #at type="text" name="aggregate_type" value=(q.aggregate_type) placeholder="order" required; }
-                div { label for="ai" { "Stream id" } input #ai type="text" name="aggregate_id" value=(q.aggregate_id) required; }
-                button type="submit" { "Verify" }
-            }
-            @if let Some(s) = &stream {
-                @let intact = s["verdict"]["intact"].as_bool().unwrap_or(false);
-                p #verdict {
-                    @if intact { span.badge.ok { "Hash chain intact" } } @else { span.badge.bad { "Hash chain broken" } }
-                    " · " (s["verdict"]["events"].as_u64().unwrap_or(0)) " events"
-                    @if let Some(at) = s["verdict"]["broken_at"].as_u64() { " · broken at " (at) }
-                }
-                div.table-wrap { table.stack {
-                    thead { tr { th scope="col" { "#" } th scope="col" { "Event" } th scope="col" { "Version" } } }
-                    tbody { @for e in s["events"].as_array().cloned().unwrap_or_default() {
-                        tr {
-                            td data-label="#" { (e["sequence"].as_u64().unwrap_or(0)) }
-                            td data-label="Event" { (e["event_type"].as_str().unwrap_or_default()) }
-                            td data-label="Version" { (e["event_version"].as_str().unwrap_or_default()) }
-                        }
-                    } }
-                } }
-            }
-        },
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ fn return_of(refund_id: &str) -> Option<&str> {
 }
 
 fn ctx() -> RequestContext {
-    RequestContext::new(Duration::from_secs(15))
+    crate::context(Duration::from_secs(15))
 }
 
 /// Turns the listed refusals (the effect already happened) into success.
@@ -745,7 +745,7 @@ pub async fn run(
     };
     let handle = move |event: RecordedEvent, _delivered: u64| {
         let runner = runner.clone();
-        async move { runner.handle(&event).await }
+        async move { crate::on_behalf_of(&event, runner.handle(&event)).await }
     };
     agora_runtime::feed::consume(&js, subscription, handle, shutdown).await
 }

@@ -53,7 +53,42 @@ pub use promotion_service::PromotionService;
 pub use shipping_book::ShippingBook;
 pub use stock_service::{sku_vendor, StockService};
 
-use agora_kernel::CommandId;
+use std::future::Future;
+use std::time::Duration;
+
+use agora_kernel::{CommandId, CorrelationId, RecordedEvent};
+use agora_nats::RequestContext;
+
+tokio::task_local! {
+    /// The correlation id and the cause of the feed event being handled, if any.
+    static CAUSE: (CorrelationId, String);
+}
+
+/// Runs `work` on behalf of the feed event `event`: every request [`context`] builds inside it
+/// carries the event's correlation id, with the event (`<type>/<id>/<sequence>`) as its cause,
+/// so the events a saga step records trace back to the request that started the saga.
+pub(crate) async fn on_behalf_of<F: Future>(event: &RecordedEvent, work: F) -> F::Output {
+    let correlation = event
+        .metadata
+        .get("correlation_id")
+        .and_then(|c| c.as_str())
+        .and_then(|c| c.parse().ok());
+    match correlation {
+        Some(correlation) => CAUSE.scope((correlation, event.msg_id()), work).await,
+        None => work.await,
+    }
+}
+
+/// A request context with `budget` to finish: inside [`on_behalf_of`] it continues the feed
+/// event's correlation, elsewhere (a sweep, a timer) it starts a new one.
+pub(crate) fn context(budget: Duration) -> RequestContext {
+    let mut ctx = RequestContext::new(budget);
+    let _ = CAUSE.try_with(|(correlation, cause)| {
+        ctx.correlation_id = *correlation;
+        ctx.causation_id = cause.clone();
+    });
+    ctx
+}
 
 /// The command id of step `step` of the process for `order_id`: the same on every retry, in
 /// every process.

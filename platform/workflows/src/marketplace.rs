@@ -108,7 +108,7 @@ pub fn failure_reason(code: &str, message: &str) -> String {
 }
 
 fn ctx() -> RequestContext {
-    RequestContext::new(Duration::from_secs(30))
+    crate::context(Duration::from_secs(30))
 }
 
 /// Whether the vendor's users act for it: while it is active or suspended (a suspended
@@ -342,7 +342,7 @@ pub async fn run(
     };
     let handle = move |event: RecordedEvent, _delivered: u64| {
         let runner = runner.clone();
-        async move { runner.handle(&event).await }
+        async move { crate::on_behalf_of(&event, runner.handle(&event)).await }
     };
     agora_runtime::feed::consume(&js, subscription, handle, shutdown).await
 }

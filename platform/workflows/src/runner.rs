@@ -130,7 +130,7 @@ fn action_name(action: &Action) -> &'static str {
 }
 
 fn ctx() -> RequestContext {
-    RequestContext::new(Duration::from_secs(15))
+    crate::context(Duration::from_secs(15))
 }
 
 impl Runner {
@@ -1182,7 +1182,7 @@ pub async fn run(
     };
     let handle = move |event: RecordedEvent, delivered: u64| {
         let runner = runner.clone();
-        async move { runner.handle(&event, delivered).await }
+        async move { crate::on_behalf_of(&event, runner.handle(&event, delivered)).await }
     };
     agora_runtime::feed::consume(&js, subscription, handle, shutdown).await
 }

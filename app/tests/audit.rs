@@ -1,0 +1,616 @@
+//! The auditor's console against a running platform: a long stream pages in constant memory
+//! and is verified in one streamed pass; an aggregate's state as of a sequence or an instant
+//! is the state it had then; a checkout's correlation id yields exactly what that request
+//! caused; signed checkpoints catch a history rewritten by someone with write access to the
+//! database, even with every hash recomputed; a signed export verifies, and one flipped byte
+//! does not.
+
+mod common;
+
+use std::time::Duration;
+
+use agora::Roles;
+use agora_kernel::{RecordedEvent, GENESIS_HASH};
+use common::{shop, spawn_app, TestApp, ADMIN};
+use serde_json::{json, Value};
+
+async fn get(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("get");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The high-water mark of this process's resident memory, in kB.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Writes a valid hash-chained stream of `n` events straight into the store (the fastest way
+/// to a stream of 100,000 events; the chain is exactly what the actor host would write).
+async fn write_long_stream(app: &TestApp, aggregate_type: &str, aggregate_id: &str, n: u64) {
+    let mut prev = GENESIS_HASH.to_string();
+    let mut sequence = 0;
+    while sequence < n {
+        let mut batch: Vec<RecordedEvent> = Vec::with_capacity(5_000);
+        for _ in 0..5_000.min(n - sequence) {
+            sequence += 1;
+            let mut e = RecordedEvent {
+                aggregate_type: aggregate_type.into(),
+                aggregate_id: aggregate_id.into(),
+                sequence,
+                event_type: "Counted".into(),
+                event_version: "1".into(),
+                payload: json!({"Counted": {"n": sequence, "note": "x".repeat(200)}}),
+                metadata: json!({
+                    "command_id": uuid::Uuid::new_v4(), "correlation_id": uuid::Uuid::new_v4(),
+                    "causation_id": "test", "actor": {"kind": "system", "id": "test"},
+                    "recorded_at": chrono::Utc::now(), "prev_hash": prev, "hash": "",
+                }),
+            };
+            let hash = e.compute_hash(&prev);
+            e.metadata["hash"] = json!(hash);
+            prev = hash;
+            batch.push(e);
+        }
+        let seqs: Vec<i64> = batch.iter().map(|e| e.sequence as i64).collect();
+        let payloads: Vec<String> = batch.iter().map(|e| e.payload.to_string()).collect();
+        let metadata: Vec<String> = batch.iter().map(|e| e.metadata.to_string()).collect();
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT $1, $2, s, 'Counted', '1', p::json, m::json FROM UNNEST($3::bigint[], $4::text[], $5::text[]) AS t(s, p, m)",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(&seqs)
+        .bind(&payloads)
+        .bind(&metadata)
+        .execute(&app.pool)
+        .await
+        .expect("insert");
+    }
+    sqlx::query("DELETE FROM event_outbox WHERE aggregate_type = $1")
+        .bind(aggregate_type)
+        .execute(&app.pool)
+        .await
+        .expect("no feed for the test's own stream type");
+}
+
+#[tokio::test]
+async fn a_stream_of_100000_events_pages_and_verifies_in_constant_memory() {
+    let app = spawn_app(Roles {
+        edge: true,
+        ..Roles::default()
+    })
+    .await;
+    write_long_stream(&app, "counter", "long", 100_000).await;
+
+    // Paged by sequence: 100 pages of 1,000, consecutive, each bounded.
+    let before = peak_rss_kb();
+    let mut after = 0u64;
+    let mut pages = 0;
+    loop {
+        let (status, page) = get(
+            &app,
+            &format!("/audit/streams/counter/long?limit=1000&after={after}"),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let events = page["events"].as_array().expect("events");
+        assert!(events.len() <= 1000);
+        for e in events {
+            after += 1;
+            assert_eq!(e["sequence"].as_u64(), Some(after));
+        }
+        pages += 1;
+        match page["next_after"].as_u64() {
+            Some(next) => assert_eq!(next, after),
+            None => break,
+        }
+    }
+    assert_eq!((after, pages), (100_000, 100));
+
+    // Verified whole, streamed: the chain of 100,000 events checks out.
+    let (status, page) = get(&app, "/audit/streams/counter/long?limit=1&verify=true").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["verdict"]["intact"], true, "{page}");
+    assert_eq!(page["verdict"]["events"], 100_000);
+    assert_eq!(page["head"]["sequence"], 100_000);
+    // The stream's events take some 80 MB as JSON values; paging and verifying them
+    // never held more than a page.
+    let grown_kb = peak_rss_kb().saturating_sub(before);
+    assert!(grown_kb < 40_000, "peak memory grew by {grown_kb} kB");
+
+    // Paged by time: nothing before the first event, everything from it.
+    let (_, first) = get(&app, "/audit/streams/counter/long?limit=1").await;
+    let at = first["events"][0]["metadata"]["recorded_at"]
+        .as_str()
+        .expect("time")
+        .to_string();
+    let (status, page) = get(
+        &app,
+        &format!("/audit/streams/counter/long?limit=5&to={}", urlencode(&at)),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(0));
+    app.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
+async fn the_state_as_of_three_points_is_the_state_the_aggregate_had_then() {
+    let app = spawn_app(Roles::all()).await;
+    let bus = app.bus().await;
+    shop::product(&app.http, &app.base, &[("TT-1", 1500)], 10).await;
+    let mut recorded: Vec<(u64, chrono::DateTime<chrono::Utc>, Value)> = Vec::new();
+    for (i, delta) in [5_i64, -3, 7].iter().enumerate() {
+        for _ in 0..3 {
+            let r = app
+                .http
+                .post(format!("{}/admin/inventory/TT-1/adjust", app.base))
+                .bearer_auth(ADMIN)
+                .json(
+                    &json!({"delta": delta, "reason": "correction", "note": format!("round {i}")}),
+                )
+                .send()
+                .await
+                .expect("adjust");
+            assert!(
+                r.status().is_success(),
+                "{}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+        let view = common::system_get::<agora_inventory::StockItem>(&bus, "TT-1")
+            .await
+            .expect("stock");
+        let version = view["version"].as_u64().expect("version");
+        recorded.push((version, chrono::Utc::now(), view));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (version, at, view) in &recorded {
+        let (status, by_sequence) = get(
+            &app,
+            &format!("/audit/streams/stock/TT-1/state?sequence={version}"),
+        )
+        .await;
+        assert_eq!(status, 200, "{by_sequence}");
+        assert_eq!(&by_sequence["state"], view, "as of #{version}");
+        let (status, by_time) = get(
+            &app,
+            &format!(
+                "/audit/streams/stock/TT-1/state?at={}",
+                urlencode(&at.to_rfc3339())
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{by_time}");
+        assert_eq!(&by_time["state"], view, "as of {at}");
+        assert_eq!(by_time["as_of"]["sequence"].as_u64(), Some(*version));
+    }
+    // The diff between the first and the last point says what moved.
+    let (status, diff) = get(
+        &app,
+        &format!(
+            "/audit/streams/stock/TT-1/diff?from_sequence={}&to_sequence={}",
+            recorded[0].0, recorded[2].0
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{diff}");
+    let patch = diff["patch"].as_array().expect("patch");
+    assert!(
+        patch
+            .iter()
+            .any(|op| op["path"] == "/on_hand" && op["value"] == recorded[2].2["on_hand"]),
+        "{diff}"
+    );
+    // Bad points are 400s; unknown streams 404s.
+    for bad in [
+        "/audit/streams/stock/TT-1/state",
+        "/audit/streams/stock/TT-1/state?sequence=1&at=2026-01-01T00:00:00Z",
+        "/audit/streams/stock/TT-1/state?at=yesterday",
+        "/audit/streams/stock/TT-1/diff?from_sequence=1",
+    ] {
+        assert_eq!(get(&app, bad).await.0, 400, "{bad}");
+    }
+    assert_eq!(
+        get(&app, "/audit/streams/stock/NOPE/state?sequence=1")
+            .await
+            .0,
+        404
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_checkouts_correlation_id_yields_exactly_the_events_it_caused() {
+    let app = spawn_app(Roles::all()).await;
+    let bus = app.bus().await;
+    shop::product(&app.http, &app.base, &[("CC-1", 1200), ("CC-2", 800)], 10).await;
+    shop::until_for_sale(&app.pool, &["CC-1", "CC-2"]).await;
+    let cart = shop::cart(&app.http, &app.base, &[("CC-1", 2), ("CC-2", 1)]).await;
+    // Another shopper checks out at the same time: none of that is in our chain.
+    let other = shop::cart(&app.http, &app.base, &[("CC-1", 1)]).await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let r = app
+        .http
+        .post(format!("{}/store/carts/{}/checkout", app.base, cart.0))
+        .header("X-Cart-Token", &cart.1)
+        .header("Idempotency-Key", "audit-chain")
+        .header("x-request-id", &request_id)
+        .json(&shop::checkout_body("pm_card_visa"))
+        .send()
+        .await
+        .expect("checkout");
+    assert!(r.status().is_success(), "{}", r.status());
+    let order_id = r.json::<Value>().await.expect("json")["order_id"]
+        .as_str()
+        .expect("order")
+        .to_string();
+    let other_order =
+        shop::checkout_ok(&app.http, &app.base, &other, "audit-other", "pm_card_visa").await;
+    let order = shop::settled(&bus, &order_id, Duration::from_secs(30)).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    shop::settled(&bus, &other_order, Duration::from_secs(30)).await;
+
+    let (status, chain) = get(&app, &format!("/audit/correlations/{request_id}")).await;
+    assert_eq!(status, 200, "{chain}");
+    let events = chain["events"].as_array().expect("events");
+    let streams: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["aggregate_type"].as_str().unwrap_or_default(),
+                e["aggregate_id"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    let expected: std::collections::BTreeSet<String> = [
+        format!("cart/{}", cart.0),
+        format!("checkout/{order_id}"),
+        format!("order/{order_id}"),
+        format!("payment/{order_id}"),
+        "stock/CC-1".to_string(),
+        "stock/CC-2".to_string(),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(streams, expected, "{chain}");
+    // Exactly: every event of those streams that carries the request's correlation, no other.
+    let all: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, sequence FROM events
+         WHERE metadata->>'correlation_id' = $1 ORDER BY position",
+    )
+    .bind(&request_id)
+    .fetch_all(&app.pool)
+    .await
+    .expect("events");
+    assert_eq!(all.len(), events.len());
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    for must in [
+        "CheckoutStarted",
+        "OrderPlaced",
+        "OrderConfirmed",
+        "PaymentCaptured",
+    ] {
+        assert!(types.contains(&must), "{must} missing: {types:?}");
+    }
+    // The stock moves of this order only: two reservations, none of the other order's.
+    let stock: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["aggregate_type"] == "stock")
+        .collect();
+    assert!(!stock.is_empty());
+    for e in &stock {
+        let (t, id, seq) = (
+            e["aggregate_type"].as_str().unwrap_or_default(),
+            e["aggregate_id"].as_str().unwrap_or_default(),
+            e["sequence"].as_i64().unwrap_or_default(),
+        );
+        let payload: Value = sqlx::query_scalar(
+            "SELECT payload::jsonb FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(t)
+        .bind(id)
+        .bind(seq)
+        .fetch_one(&app.pool)
+        .await
+        .expect("payload");
+        assert!(payload.to_string().contains(&order_id), "{payload}");
+        assert!(!payload.to_string().contains(&other_order), "{payload}");
+    }
+    // The tree: the request caused the checkout's start; the saga's steps hang under the
+    // checkout events that caused them.
+    assert!(events.iter().any(|e| e["caused_by"].is_i64()), "{chain}");
+    let roots = chain["tree"].as_array().expect("tree");
+    assert!(!roots.is_empty());
+    assert!(roots.len() < events.len());
+    // The search finds the same events by correlation id.
+    let (_, found) = get(
+        &app,
+        &format!("/audit/events?correlation_id={request_id}&limit=1000"),
+    )
+    .await;
+    assert_eq!(found["items"].as_array().map(Vec::len), Some(events.len()));
+    let (_, by_type) = get(&app, "/audit/events?event_type=OrderPlaced&limit=1").await;
+    assert_eq!(by_type["items"][0]["event_type"], "OrderPlaced");
+    let position = by_type["items"][0]["position"].as_i64().expect("position");
+    let (status, one) = get(&app, &format!("/audit/events/{position}")).await;
+    assert_eq!(status, 200);
+    assert!(one["metadata"]["hash"].is_string());
+    assert_eq!(
+        get(
+            &app,
+            &format!("/audit/correlations/{}", uuid::Uuid::new_v4())
+        )
+        .await
+        .0,
+        404
+    );
+    app.stop().await;
+}
+
+/// Rewrites one stream as an attacker with the database's superuser would: with the
+/// immutability trigger bypassed, one event's payload changed and every hash from it on
+/// recomputed, so the chain itself checks out again.
+async fn rewrite_and_rehash(app: &TestApp, aggregate_type: &str, id: &str, at: u64) {
+    let mut events = agora_runtime::EventStore::new(app.pool.clone())
+        .range(aggregate_type, id, 0, u64::MAX)
+        .await
+        .expect("events");
+    let i = (at - 1) as usize;
+    events[i].payload = json!({"ItemAdded": {"sku": "FORGED", "quantity": 99}});
+    let mut prev = if i == 0 {
+        GENESIS_HASH.to_string()
+    } else {
+        events[i - 1]
+            .recorded_hash()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut tx = app.pool.begin().await.expect("tx");
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .expect("bypass triggers");
+    for e in events.iter_mut().skip(i) {
+        e.metadata["prev_hash"] = json!(prev);
+        let hash = e.compute_hash(&prev);
+        e.metadata["hash"] = json!(hash);
+        prev = hash;
+        sqlx::query(
+            "UPDATE events SET payload = $4::json, metadata = $5::json
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(aggregate_type)
+        .bind(id)
+        .bind(e.sequence as i64)
+        .bind(e.payload.to_string())
+        .bind(e.metadata.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("rewrite");
+    }
+    tx.commit().await.expect("commit");
+    assert!(
+        agora_kernel::verify_chain(&events).intact,
+        "the forged chain checks out"
+    );
+}
+
+async fn superuser_sql(app: &TestApp, sql: &str, binds: &[&str]) {
+    let mut tx = app.pool.begin().await.expect("tx");
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .expect("bypass triggers");
+    let mut q = sqlx::query(sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.execute(&mut *tx).await.expect("tamper");
+    tx.commit().await.expect("commit");
+}
+
+fn verify(report: &agora::audit::Verification) -> Vec<String> {
+    report.findings.iter().map(agora::audit::describe).collect()
+}
+
+#[tokio::test]
+async fn checkpoints_name_every_stream_whose_history_changed_since_even_rehashed() {
+    let app = spawn_app(Roles::all()).await;
+    shop::product(&app.http, &app.base, &[("CP-1", 500)], 10).await;
+    let mut carts = Vec::new();
+    for _ in 0..4 {
+        let (id, token) = app.create_cart().await;
+        for _ in 0..3 {
+            assert_eq!(app.add(&id, &token, "CP-1", 1, None).await.status(), 200);
+        }
+        carts.push(id);
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let key = agora_audit::AuditKey::load_or_create(&dir.path().join("audit.key")).expect("key");
+    let public = key.public_key();
+    let publish = dir.path().join("published");
+    let first = agora::audit::take_checkpoint(&app.pool, &key, Some(&publish))
+        .await
+        .expect("checkpoint");
+    assert!(first.checkpoint.streams >= 6, "{first:?}");
+    let file = first.published_to.clone().expect("published");
+    let published = agora_audit::read_checkpoint_file(std::path::Path::new(&file)).expect("file");
+    published
+        .checkpoint
+        .verify_signature(&public)
+        .expect("signed");
+    published
+        .checkpoint
+        .verify_heads(&published.heads)
+        .expect("heads");
+    let bar = indicatif::ProgressBar::hidden();
+
+    // An untouched store is clean.
+    let report = agora::audit::verify_store(&app.pool, Some(&public), &bar)
+        .await
+        .expect("verify");
+    assert!(report.clean(), "{:?}", verify(&report));
+    assert_eq!(report.checkpoint_ok, Some(true));
+
+    // A later checkpoint stores only the heads that moved, and still anchors them all.
+    app.create_cart().await;
+    let second = agora::audit::take_checkpoint(&app.pool, &key, None)
+        .await
+        .expect("second checkpoint");
+    let moved: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_checkpoint_heads WHERE checkpoint_id = $1")
+            .bind(second.id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
+    assert!(
+        moved < second.checkpoint.streams as i64,
+        "{moved} of {}",
+        second.checkpoint.streams
+    );
+
+    // 1. One payload changed and the stream re-hashed: the chain is intact, the checkpoint
+    //    is not fooled.
+    rewrite_and_rehash(&app, "cart", &carts[0], 2).await;
+    // 2. The last event of another stream deleted.
+    superuser_sql(
+        &app,
+        "DELETE FROM events WHERE aggregate_type = 'cart' AND aggregate_id = $1 AND sequence = 4",
+        &[&carts[1]],
+    )
+    .await;
+    // 3. A payload changed without re-hashing.
+    superuser_sql(
+        &app,
+        "UPDATE events SET payload = '{\"ItemAdded\": {\"sku\": \"CP-1\", \"quantity\": 7}}'
+         WHERE aggregate_type = 'cart' AND aggregate_id = $1 AND sequence = 3",
+        &[&carts[2]],
+    )
+    .await;
+    let report = agora::audit::verify_store(&app.pool, Some(&public), &bar)
+        .await
+        .expect("verify");
+    let named: Vec<(String, String)> = report
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.aggregate_id.clone(),
+                serde_json::to_value(&f.problem).expect("json")["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        (carts[0].clone(), "rewritten_since_checkpoint".to_string()),
+        (carts[1].clone(), "truncated_since_checkpoint".to_string()),
+        (carts[2].clone(), "chain_broken".to_string()),
+    ];
+    expected.sort();
+    let mut named_sorted = named.clone();
+    named_sorted.sort();
+    assert_eq!(named_sorted, expected, "{:?}", verify(&report));
+    assert!(!report.clean());
+    // The API's per-stream verdict says the same of the rewritten stream.
+    let (_, page) = get(
+        &app,
+        &format!("/audit/streams/cart/{}?verify=true&limit=1", carts[0]),
+    )
+    .await;
+    assert_eq!(page["verdict"]["intact"], false, "{page}");
+    assert_eq!(
+        page["verdict"]["problem"]["kind"],
+        "rewritten_since_checkpoint"
+    );
+
+    // 4. The attacker also rewrites the anchored head in the checkpoint table: the signature
+    //    over the Merkle root no longer matches the heads.
+    superuser_sql(
+        &app,
+        "UPDATE audit_checkpoint_heads SET hash = 'forged' WHERE aggregate_id = $1",
+        &[&carts[3]],
+    )
+    .await;
+    let report = agora::audit::verify_store(&app.pool, Some(&public), &bar)
+        .await
+        .expect("verify");
+    assert_eq!(report.checkpoint_ok, Some(false), "{report:?}");
+    // A key other than the auditor's does not verify the checkpoint either.
+    let stranger = agora_audit::AuditKey::generate().public_key();
+    assert!(second.checkpoint.verify_signature(&stranger).is_err());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_signed_export_verifies_and_one_flipped_byte_fails_it() {
+    let app = spawn_app(Roles::all()).await;
+    shop::product(&app.http, &app.base, &[("EX-1", 700)], 10).await;
+    let (cart, token) = app.create_cart().await;
+    assert_eq!(app.add(&cart, &token, "EX-1", 2, None).await.status(), 200);
+    let dir = tempfile::tempdir().expect("dir");
+    let key = agora_audit::AuditKey::load_or_create(&dir.path().join("k")).expect("key");
+    let out = dir.path().join("export");
+    let manifest = agora::audit::export(
+        &app.pool,
+        &key,
+        &out,
+        &agora::audit::ExportSelection {
+            from: None,
+            to: None,
+            streams: vec![
+                ("cart".into(), cart.clone()),
+                ("stock".into(), "EX-1".into()),
+            ],
+        },
+    )
+    .await
+    .expect("export");
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE (aggregate_type = 'cart' AND aggregate_id = $1)
+            OR (aggregate_type = 'stock' AND aggregate_id = 'EX-1')",
+    )
+    .bind(&cart)
+    .fetch_one(&app.pool)
+    .await
+    .expect("count");
+    assert!(stored >= 3);
+    assert_eq!(manifest.events, stored as u64);
+    let report = agora_audit::verify_export(&out, &key.public_key()).expect("verifies");
+    assert_eq!(report.events, stored as u64);
+    assert_eq!(report.streams, 2);
+    // Flip one byte of the events.
+    let path = out.join("events.jsonl");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(agora_audit::verify_export(&out, &key.public_key()).is_err());
+    app.stop().await;
+}
