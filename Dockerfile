@@ -18,15 +18,17 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     . scripts/docs-assets.sh && fetch_docs_assets \
     && test -n "${AGORA_SCALAR_JS:-}" \
-    && cargo build --release --locked --bin agora \
-    && cp target/release/agora /usr/local/bin/agora
+    && cargo build --release --locked --bin agora --bin agora-audit-verify \
+    && cp target/release/agora target/release/agora-audit-verify /usr/local/bin/
 
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin agora
-COPY --from=builder /usr/local/bin/agora /usr/local/bin/agora
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin agora \
+    && mkdir -p /var/lib/agora/audit/key /var/lib/agora/audit/checkpoints \
+    && chown -R agora /var/lib/agora
+COPY --from=builder /usr/local/bin/agora /usr/local/bin/agora-audit-verify /usr/local/bin/
 USER agora
 # Inside a container the edge must listen on every interface; logs are JSON lines.
 ENV AGORA_HTTP_ADDR=0.0.0.0:8080 \

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod audit;
 pub mod catalog_seed;
+pub mod reconcile;
 mod roles;
 pub mod seed;
 
@@ -124,6 +125,17 @@ pub struct Config {
     /// unset turns the route off.
     #[arg(long, env = "AGORA_EASYPOST_WEBHOOK_SECRET")]
     pub easypost_webhook_secret: Option<String>,
+    /// The payment provider's fees to check in reconciliation, as `PERCENT%+FIXED` in minor
+    /// units (`2.9%+30`); unset: the test provider's own rule, and no fee check with Stripe.
+    #[arg(long, env = "AGORA_PROVIDER_FEES")]
+    pub provider_fees: Option<String>,
+    /// Seconds between reconciliations of the provider's statement with our payments (86400:
+    /// nightly; 0: only `agora reconcile`).
+    #[arg(long, env = "AGORA_RECONCILE_EVERY_SECS", default_value_t = 86_400)]
+    pub reconcile_every_secs: u64,
+    /// Days of payments each scheduled reconciliation covers.
+    #[arg(long, env = "AGORA_RECONCILE_WINDOW_DAYS", default_value_t = 90)]
+    pub reconcile_window_days: u32,
     /// The auditor's signing key: a file holding an Ed25519 seed (64 hex characters), created
     /// on first use. It signs checkpoints and exports and never enters the database; keep it
     /// where the database's administrators cannot write. Unset: no checkpoints are taken.
@@ -526,21 +538,52 @@ pub async fn payment_gateway(
         "test" => Ok(Arc::new(
             agora_gateway::TestGateway::new(pool.clone()).await?,
         )),
-        "stripe" => {
-            let secret_key = config
-                .stripe_secret_key
-                .clone()
-                .filter(|s| !s.is_empty())
-                .context("AGORA_PAYMENT_GATEWAY=stripe needs AGORA_STRIPE_SECRET_KEY")?;
-            Ok(Arc::new(agora_gateway::StripeGateway::new(
-                agora_gateway::StripeConfig {
-                    secret_key,
-                    api_base: config.stripe_api_base.clone(),
-                    timeout: Duration::from_secs(20),
-                },
-            )?))
-        }
+        "stripe" => Ok(Arc::new(agora_gateway::StripeGateway::new(stripe_config(
+            config,
+        )?)?)),
         other => anyhow::bail!("unknown payment gateway {other:?}; known: test, stripe"),
+    }
+}
+
+fn stripe_config(config: &Config) -> anyhow::Result<agora_gateway::StripeConfig> {
+    let secret_key = config
+        .stripe_secret_key
+        .clone()
+        .filter(|s| !s.is_empty())
+        .context("AGORA_PAYMENT_GATEWAY=stripe needs AGORA_STRIPE_SECRET_KEY")?;
+    Ok(agora_gateway::StripeConfig {
+        secret_key,
+        api_base: config.stripe_api_base.clone(),
+        timeout: Duration::from_secs(20),
+    })
+}
+
+/// The statement of the payment provider the configuration names, for reconciliation.
+pub async fn provider_statement(
+    config: &Config,
+    pool: &PgPool,
+) -> anyhow::Result<Arc<dyn agora_gateway::ProviderStatement>> {
+    match config.payment_gateway.as_str() {
+        "test" => Ok(Arc::new(
+            agora_gateway::TestGateway::new(pool.clone()).await?,
+        )),
+        "stripe" => Ok(Arc::new(agora_gateway::StripeGateway::new(stripe_config(
+            config,
+        )?)?)),
+        other => anyhow::bail!("unknown payment gateway {other:?}; known: test, stripe"),
+    }
+}
+
+/// The fee rule reconciliation checks: `AGORA_PROVIDER_FEES`, else the test provider's own.
+pub fn provider_fees(config: &Config) -> anyhow::Result<Option<agora_gateway::FeeRule>> {
+    match (&config.provider_fees, config.payment_gateway.as_str()) {
+        (Some(rule), _) => {
+            Ok(Some(rule.parse().with_context(|| {
+                format!("AGORA_PROVIDER_FEES {rule:?}")
+            })?))
+        }
+        (None, "test") => Ok(Some(agora_gateway::TestGateway::FEES)),
+        (None, _) => Ok(None),
     }
 }
 

@@ -71,6 +71,13 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Reconcile the payment provider's statement (captures, refunds, fees) with our payments
+    /// now, store the run for the back office and list every mismatch. Exits 1 if any.
+    Reconcile {
+        /// Only payments first recorded from this instant on (RFC 3339); default: all.
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Create demo data through a running platform.
@@ -341,6 +348,43 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Audit { command } => {
             if !audit(&config, command).await? {
+                std::process::exit(1);
+            }
+        }
+        Command::Reconcile { since } => {
+            let pool = agora::connect_db(&config).await?;
+            agora::migrate(&pool).await?;
+            let statement = agora::provider_statement(&config, &pool).await?;
+            let fees = agora::provider_fees(&config)?;
+            let run = agora::reconcile::run(
+                &pool,
+                statement.as_ref(),
+                &config.payment_gateway,
+                fees,
+                since,
+            )
+            .await?;
+            for m in &run.mismatches {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    m.kind,
+                    m.payment_id.as_deref().unwrap_or("-"),
+                    m.provider_ref,
+                    m.detail
+                );
+            }
+            println!(
+                "run {}: {} payments against {} provider records ({}): {} mismatches",
+                run.id,
+                run.payments,
+                run.records,
+                run.fee_rule
+                    .as_deref()
+                    .map(|f| format!("fees checked at {f}"))
+                    .unwrap_or_else(|| "fees not checked".into()),
+                run.mismatches.len()
+            );
+            if !run.mismatches.is_empty() {
                 std::process::exit(1);
             }
         }

@@ -138,7 +138,28 @@ async fn payment(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
     let host = s.host::<agora_payment::Payment>(ctx).await?;
     let service = agora_workflows::PaymentService { host, gateway };
     s.serve_handler(ctx, ServiceSpec::of::<agora_payment::Payment>(), service)
-        .await
+        .await?;
+    // The provider's statement against our payments, nightly (one process at a time).
+    if s.config.reconcile_every_secs > 0 {
+        let statement = crate::provider_statement(s.config, s.pool).await?;
+        let fees = crate::provider_fees(s.config)?;
+        let pool = s.pool.clone();
+        let provider = s.config.payment_gateway.clone();
+        let every = Duration::from_secs(s.config.reconcile_every_secs);
+        let window = chrono::Duration::days(i64::from(s.config.reconcile_window_days));
+        s.spawn(move |token| {
+            crate::reconcile::nightly(
+                pool,
+                statement,
+                provider,
+                fees,
+                every,
+                window,
+                cancelled(token),
+            )
+        });
+    }
+    Ok(())
 }
 
 async fn checkout(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
@@ -571,6 +592,12 @@ projections! {
     "payments" => agora_projections::payments::Payments,
     // Product reviews: the storefront's approved ones, the moderation queue, each vendor's.
     "reviews" => agora_projections::reviews::Reviews,
+    // Analytics of sales by day, product, category and vendor, refunds by reason, customers.
+    "analytics_orders" => agora_projections::analytics::AnalyticsOrders,
+    // Analytics: the funnel's carts created and carts that got a first item, by day.
+    "analytics_carts" => agora_projections::analytics::AnalyticsCarts,
+    // Analytics: the funnel's checkouts started and paid, by day.
+    "analytics_checkouts" => agora_projections::analytics::AnalyticsCheckouts,
     custom {
         "search" => (run_search, rebuild_search),
         // The vendors' ledger: sales, commissions and refunds, pending for the return window.

@@ -673,6 +673,12 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
         ),
         (
             Method::GET,
+            "/admin/reconciliation".into(),
+            None,
+            [I, I, I, D, D, D, D],
+        ),
+        (
+            Method::GET,
             "/audit/checkpoints".into(),
             None,
             [I, D, I, D, D, D, D],

@@ -16,7 +16,8 @@
 
 mod accounts;
 mod admin;
-mod audit;
+mod analytics;
+pub mod audit;
 mod auth;
 mod carts;
 mod catalog;
@@ -33,6 +34,7 @@ mod openapi;
 mod orders;
 mod params;
 mod promotions;
+mod reconciliation;
 mod reviews;
 mod search;
 mod security;
@@ -125,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::router())
         .merge(inventory::router())
         .merge(orders::router())
+        .merge(analytics::router())
         .merge(promotions::router())
         .merge(shipping::router())
         .merge(fulfilment::router())
@@ -140,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(feed::router())
         .merge(audit::router())
+        .merge(reconciliation::router())
         .merge(openapi::router())
         .fallback(|| async { ApiError::not_found("route.not_found", "no such route") })
         .layer(axum::middleware::from_fn_with_state(

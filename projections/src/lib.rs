@@ -16,7 +16,11 @@
 //! - a read model can be rebuilt from the event store into a fresh table and swapped in while
 //!   the live projection keeps running ([`rebuild`]); tables derived from the same events in the
 //!   same transactions (`daily_sales` beside `orders`) are rebuilt and swapped with it.
+//!
+//! [`analytics`] holds the analytics read models (sales by day, product, category and vendor;
+//! the conversion funnel; customers; refunds by reason), one projection per stream type.
 
+pub mod analytics;
 pub mod carts;
 pub mod categories;
 pub mod fulfilment;

@@ -22,6 +22,7 @@ use crate::Web;
 
 mod audit;
 mod fulfilment;
+mod reconciliation;
 pub(crate) mod reviews;
 mod shipping;
 mod vendors;
@@ -95,6 +96,7 @@ pub fn router() -> Router<Web> {
             get(audit::correlation),
         )
         .route("/backoffice/audit/checkpoints", get(audit::checkpoints))
+        .route("/backoffice/reconciliation", get(reconciliation::page))
         .route("/backoffice/fulfilment", get(fulfilment::queue))
         .route("/backoffice/orders/{id}/shipments", post(fulfilment::pack))
         .route("/backoffice/shipments/{id}", get(fulfilment::shipment))
@@ -172,6 +174,7 @@ fn nav() -> Markup {
                 li { a href="/backoffice/vendors" { "Vendors" } }
                 li { a href="/backoffice/reviews" { "Reviews" } }
                 li { a href="/backoffice/accounts" { "Accounts" } }
+                li { a href="/backoffice/reconciliation" { "Reconciliation" } }
                 li { a href="/backoffice/notifications" { "Notifications" } }
                 li { a href="/backoffice/audit" { "Audit" } }
             }

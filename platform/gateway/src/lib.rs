@@ -13,6 +13,13 @@
 //! [`TestPayouts`] (Postgres, like the test gateway) and [`StripeConnectPayouts`] (Stripe
 //! Connect transfers) as adapters. Both ports keep the invariants below.
 //!
+//! Payments are reconciled through the third port, [`ProviderStatement`] (module
+//! [`reconcile`](mod@reconcile)): the provider's record of the captures and refunds it made,
+//! with their fees ([`ProviderRecord`]), read from the test gateway's own log or from Stripe's
+//! balance transactions. The pure [`reconcile()`] matches it against our payments
+//! ([`OurPayment`], built from the payment aggregate or its view) and lists every
+//! [`Mismatch`]; a [`FeeRule`] (`"2.9%+30"`) checks the fees.
+//!
 //! [`webhook`] verifies and parses the provider's webhooks into the payment's
 //! [`ProviderEventKind`].
 //!
@@ -39,12 +46,17 @@ pub use agora_payment::{AuthorizationOutcome, ProviderEventKind};
 
 mod idempotency;
 pub mod payout;
+pub mod reconcile;
 pub mod stripe;
 pub mod test;
 pub mod webhook;
 
 pub use payout::{
     PayoutGateway, PerformedTransfer, StripeConnectPayouts, TestPayouts, Transfer, TransferRequest,
+};
+pub use reconcile::{
+    reconcile, FeeRule, FeeRuleError, Mismatch, MismatchKind, OurPayment, OurRefund,
+    ProviderRecord, ProviderStatement, RecordKind,
 };
 pub use stripe::{StripeConfig, StripeGateway};
 pub use test::TestGateway;

@@ -214,6 +214,10 @@ impl StripeGateway {
             api: StripeApi::new(config)?,
         })
     }
+
+    pub(crate) fn api(&self) -> &StripeApi {
+        &self.api
+    }
 }
 
 impl StripeApi {
@@ -249,6 +253,19 @@ impl StripeApi {
         path: &str,
     ) -> Result<Result<T, Refusal>, GatewayError> {
         let request = self.client.get(format!("{}{path}", self.api_base));
+        self.send(request).await
+    }
+
+    /// A GET with query parameters (a list's filters and cursor).
+    pub(crate) async fn get_with_query<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Result<T, Refusal>, GatewayError> {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.api_base))
+            .query(query);
         self.send(request).await
     }
 

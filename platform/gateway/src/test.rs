@@ -11,7 +11,10 @@
 //!   same transaction, so a concurrent call with the same key waits on it and then replays the
 //!   stored response instead of performing the effect again.
 //! - `test_gateway_operations`: an append-only log of the effects actually performed
-//!   (`authorize`, `capture`, `void`, `refund`), for tests to count.
+//!   (`authorize`, `capture`, `void`, `refund`), for tests to count. It is also the provider's
+//!   statement ([`crate::ProviderStatement`]): each capture with the fee charged for it
+//!   ([`TestGateway::FEES`]), each refund with our refund id (`agora_refund_id`, as Stripe
+//!   keeps it in the refund's metadata) and a fee of zero.
 //! - `test_gateway_lost_answers`: how many answers to a key were lost on purpose
 //!   (`pm_card_refundAnswerLost`), so the loss stops after a few calls whichever process asks.
 //!
@@ -45,7 +48,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::idempotency::{self, db, positive, Begun, Keys};
-use crate::{looks_like_card_number, AuthorizeRequest, GatewayError, PaymentGateway};
+use crate::{looks_like_card_number, AuthorizeRequest, FeeRule, GatewayError, PaymentGateway};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS test_gateway_intents (
@@ -84,6 +87,12 @@ CREATE TABLE IF NOT EXISTS test_gateway_operations (
     at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS test_gateway_operations_intent_id ON test_gateway_operations (intent_id, seq);
+
+-- For the statement (reconciliation). Added by ALTER so that an existing database upgrades;
+-- captures logged before have no fee_minor, and are read with the fee TestGateway::FEES.
+ALTER TABLE test_gateway_operations ADD COLUMN IF NOT EXISTS fee_minor bigint;
+ALTER TABLE test_gateway_operations ADD COLUMN IF NOT EXISTS agora_refund_id text;
+CREATE INDEX IF NOT EXISTS test_gateway_operations_at ON test_gateway_operations (at);
 
 CREATE TABLE IF NOT EXISTS test_gateway_lost_answers (
     idempotency_key text PRIMARY KEY,
@@ -261,11 +270,34 @@ fn unexpected_state(action: &str, status: &str) -> Stored {
     )
 }
 
+/// What the log records of an effect besides its operation and amount.
+#[derive(Clone, Copy, Debug, Default)]
+struct Logged<'a> {
+    /// The provider's refund id, for a refund.
+    reference: Option<&'a str>,
+    /// The fee charged, for a capture or a refund.
+    fee_minor: Option<i64>,
+    /// Our refund id, for a refund.
+    agora_refund_id: Option<&'a str>,
+}
+
 impl TestGateway {
+    /// The fee the test provider charges per capture: 2.9 % of the amount (rounded half away
+    /// from zero) plus 30 minor units of its currency. A refund costs nothing, and the fee of
+    /// a capture is not given back.
+    pub const FEES: FeeRule = FeeRule {
+        percent_bp: 290,
+        fixed: 30,
+    };
+
     /// Connects the gateway to `pool`, creating its tables if they are missing.
     pub async fn new(pool: PgPool) -> anyhow::Result<TestGateway> {
         idempotency::create_schema(&pool, SCHEMA_LOCK, SCHEMA, "test gateway").await?;
         Ok(TestGateway { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// The effects performed on one intent, in order: `(operation, amount_minor)`.
@@ -380,17 +412,20 @@ impl TestGateway {
         operation: &str,
         amount_minor: i64,
         currency: &str,
-        reference: Option<&str>,
+        logged: Logged<'_>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO test_gateway_operations \
-             (intent_id, operation, amount_minor, currency, reference) VALUES ($1, $2, $3, $4, $5)",
+             (intent_id, operation, amount_minor, currency, reference, fee_minor, agora_refund_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(intent_id)
         .bind(operation)
         .bind(amount_minor)
         .bind(currency)
-        .bind(reference)
+        .bind(logged.reference)
+        .bind(logged.fee_minor)
+        .bind(logged.agora_refund_id)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -471,7 +506,7 @@ impl TestGateway {
                 "authorize",
                 req.amount.amount_minor,
                 currency,
-                None,
+                Logged::default(),
             )
             .await?;
         }
@@ -515,7 +550,10 @@ impl TestGateway {
             "capture",
             amount.amount_minor,
             &intent.currency,
-            None,
+            Logged {
+                fee_minor: Some(Self::FEES.expected(amount).amount_minor),
+                ..Logged::default()
+            },
         )
         .await?;
         Ok(Stored::Done)
@@ -537,7 +575,7 @@ impl TestGateway {
                     "void",
                     intent.amount_minor,
                     &intent.currency,
-                    None,
+                    Logged::default(),
                 )
                 .await?;
                 Ok(Stored::Done)
@@ -551,6 +589,7 @@ impl TestGateway {
         conn: &mut PgConnection,
         provider_ref: &str,
         amount: Money,
+        refund_id: &str,
     ) -> Result<Stored, sqlx::Error> {
         let Some(intent) = Self::lock_intent(conn, provider_ref).await? else {
             return Ok(no_such_intent(provider_ref));
@@ -608,7 +647,11 @@ impl TestGateway {
             "refund",
             amount.amount_minor,
             &intent.currency,
-            Some(&refund),
+            Logged {
+                reference: Some(&refund),
+                fee_minor: Some(0),
+                agora_refund_id: Some(refund_id),
+            },
         )
         .await?;
         Ok(Stored::Refund {
@@ -696,7 +739,7 @@ impl PaymentGateway for TestGateway {
                     "authorize",
                     intent.amount_minor,
                     &intent.currency,
-                    None,
+                    Logged::default(),
                 )
                 .await
                 .map_err(db)?;
@@ -790,7 +833,7 @@ impl PaymentGateway for TestGateway {
         {
             Begun::Replay(stored) => stored,
             Begun::Fresh(mut tx) => {
-                let stored = Self::perform_refund(&mut tx, provider_ref, amount)
+                let stored = Self::perform_refund(&mut tx, provider_ref, amount, refund_id)
                     .await
                     .map_err(db)?;
                 KEYS.finish(tx, idempotency_key, &stored).await?;

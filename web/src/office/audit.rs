@@ -52,6 +52,32 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
+/// What a stream's verification found, for a person.
+fn problem(p: &Value) -> String {
+    let n = |f: &str| p[f].as_u64().unwrap_or(0);
+    match text(p, "kind") {
+        "chain_broken" => format!(
+            "The hash chain breaks at event #{}: an event was changed, removed or reordered without its hashes.",
+            n("at")
+        ),
+        "rewritten_since_checkpoint" => format!(
+            "History rewritten since the signed checkpoint: event #{} now hashes to {}, the checkpoint anchored {}.",
+            n("sequence"),
+            text(p, "found"),
+            text(p, "anchored")
+        ),
+        "truncated_since_checkpoint" => format!(
+            "Events deleted since the signed checkpoint: it anchored {} events, {} are left.",
+            n("anchored_sequence"),
+            n("found_sequence")
+        ),
+        "missing_since_checkpoint" => {
+            "The whole stream was deleted since the signed checkpoint.".to_string()
+        }
+        other => other.replace('_', " "),
+    }
+}
+
 fn sub_nav() -> Markup {
     html! {
         p.muted {
@@ -271,7 +297,7 @@ pub async fn stream(
                 }
             }
             @if let Some(p) = v.get("problem").filter(|p| !p.is_null()) {
-                p #problem .error { (text(p, "kind").replace('_', " ")) ": " (pretty(p)) }
+                p #problem .error { (problem(p)) }
             }
             section {
                 h2 { "Time travel" }
@@ -290,7 +316,7 @@ pub async fn stream(
                 }
                 @if let Some(st) = &state {
                     h3 #state-title { "State after event #" (st["as_of"]["sequence"]) " (" (when(&st["as_of"]["recorded_at"])) ")" }
-                    pre #state { (pretty(&st["state"])) }
+                    pre #state tabindex="0" aria-label="The state" { (pretty(&st["state"])) }
                 }
                 @if let Some(d) = &diff {
                     @let ops = d["patch"].as_array().cloned().unwrap_or_default();
@@ -363,7 +389,7 @@ pub async fn event(
             }
             p { a href=(format!("{}?sequence={seq}", stream_href(t, id))) { "The state after this event" } }
             h2 { "Payload" }
-            pre #payload { (pretty(&e["payload"])) }
+            pre #payload tabindex="0" aria-label="The event's payload" { (pretty(&e["payload"])) }
         },
     ))
 }
