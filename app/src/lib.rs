@@ -540,17 +540,19 @@ pub async fn payment_gateway(
         )),
         "stripe" => Ok(Arc::new(agora_gateway::StripeGateway::new(stripe_config(
             config,
+            "AGORA_PAYMENT_GATEWAY",
         )?)?)),
         other => anyhow::bail!("unknown payment gateway {other:?}; known: test, stripe"),
     }
 }
 
-fn stripe_config(config: &Config) -> anyhow::Result<agora_gateway::StripeConfig> {
+/// Stripe's API settings, for the provider `setting` (`AGORA_PAYMENT_GATEWAY`) names.
+fn stripe_config(config: &Config, setting: &str) -> anyhow::Result<agora_gateway::StripeConfig> {
     let secret_key = config
         .stripe_secret_key
         .clone()
         .filter(|s| !s.is_empty())
-        .context("AGORA_PAYMENT_GATEWAY=stripe needs AGORA_STRIPE_SECRET_KEY")?;
+        .with_context(|| format!("{setting}=stripe needs AGORA_STRIPE_SECRET_KEY"))?;
     Ok(agora_gateway::StripeConfig {
         secret_key,
         api_base: config.stripe_api_base.clone(),
@@ -569,6 +571,7 @@ pub async fn provider_statement(
         )),
         "stripe" => Ok(Arc::new(agora_gateway::StripeGateway::new(stripe_config(
             config,
+            "AGORA_PAYMENT_GATEWAY",
         )?)?)),
         other => anyhow::bail!("unknown payment gateway {other:?}; known: test, stripe"),
     }
@@ -596,20 +599,9 @@ pub async fn payout_gateway(
         "test" => Ok(Arc::new(
             agora_gateway::TestPayouts::new(pool.clone()).await?,
         )),
-        "stripe" => {
-            let secret_key = config
-                .stripe_secret_key
-                .clone()
-                .filter(|s| !s.is_empty())
-                .context("AGORA_PAYOUT_GATEWAY=stripe needs AGORA_STRIPE_SECRET_KEY")?;
-            Ok(Arc::new(agora_gateway::StripeConnectPayouts::new(
-                agora_gateway::StripeConfig {
-                    secret_key,
-                    api_base: config.stripe_api_base.clone(),
-                    timeout: Duration::from_secs(20),
-                },
-            )?))
-        }
+        "stripe" => Ok(Arc::new(agora_gateway::StripeConnectPayouts::new(
+            stripe_config(config, "AGORA_PAYOUT_GATEWAY")?,
+        )?)),
         other => anyhow::bail!("unknown payout gateway {other:?}; known: test, stripe"),
     }
 }

@@ -175,3 +175,104 @@ async fn an_auditor_follows_a_checkout_through_the_log_back_in_time_and_to_its_p
 
     let _ = b.client.clone().close().await;
 }
+
+/// Analytics added after the shop has history: the shop runs without the analytics
+/// projections, sells, refunds and leaves a cart; then the projections are filled by replaying
+/// the whole history, and staff read the figures (a chart, the funnel, the best seller, refunds
+/// by reason) and download them as CSV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_added_after_the_data_exists_are_right_from_the_first_day() {
+    let mut roles = Roles::all();
+    roles.projections.retain(|p| !p.starts_with("analytics_"));
+    let app = spawn_app(roles).await;
+    let bus = app.bus().await;
+    let staff = people::with_role(&app, "stan", "staff").await;
+    shop::product(&app.http, &app.base, &[("AN-1", 2000), ("AN-2", 500)], 50).await;
+    shop::until_for_sale(&app.pool, &["AN-1", "AN-2"]).await;
+    let mut orders = Vec::new();
+    for (i, lines) in [vec![("AN-1", 2)], vec![("AN-1", 1), ("AN-2", 1)], vec![("AN-2", 3)]]
+        .iter()
+        .enumerate()
+    {
+        let cart = shop::cart(&app.http, &app.base, lines).await;
+        let order =
+            shop::checkout_ok(&app.http, &app.base, &cart, &format!("an-{i}"), "pm_card_visa").await;
+        assert_eq!(
+            shop::settled(&bus, &order, Duration::from_secs(30)).await["status"],
+            "confirmed"
+        );
+        orders.push(order);
+    }
+    // A cart left with an item, and one left empty: the funnel's first two stages.
+    shop::cart(&app.http, &app.base, &[("AN-1", 1)]).await;
+    app.create_cart().await;
+    let r = app
+        .http
+        .post(format!("{}/admin/orders/{}/refund", app.base, orders[0]))
+        .bearer_auth(common::ADMIN)
+        .header("Idempotency-Key", "an-refund")
+        .json(&serde_json::json!({"amount_minor": 1000}))
+        .send()
+        .await
+        .expect("refund");
+    assert_eq!(r.status(), 202);
+    common::until_sql(
+        &app.pool,
+        &format!("SELECT count(*) = 1 FROM events WHERE aggregate_type = 'order' AND aggregate_id = '{}' AND event_type = 'OrderRefunded'", orders[0]),
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // The new metrics, filled from the history that already exists.
+    for name in ["analytics_orders", "analytics_carts", "analytics_checkouts"] {
+        agora::rebuild(&app.config, name).await.expect("rebuild");
+    }
+    let today = chrono::Utc::now().date_naive();
+    let r = app
+        .http
+        .get(format!(
+            "{}/admin/analytics/sales.csv?from={today}&to={today}&by=product",
+            app.base
+        ))
+        .bearer_auth(common::ADMIN)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(r.status(), 200);
+    let csv = r.text().await.expect("text");
+    assert!(csv.lines().count() >= 3, "{csv}");
+    assert!(csv.contains("AN-1") && csv.contains("AN-2"), "{csv}");
+
+    let Some(b) = browser(&app.base).await else {
+        return;
+    };
+    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.goto("/backoffice/analytics").await;
+    assert_eq!(b.text("h1").await, "Analytics");
+    assert_eq!(b.text("#customers").await, "1");
+    assert!(b.text("#repeat").await.starts_with('1'), "{}", b.text("#repeat").await);
+    assert_eq!(b.text("#f-paid strong").await, "3");
+    assert_eq!(b.text("#f-checkouts strong").await, "3");
+    let carts: i64 = b.text("#f-carts strong").await.parse().expect("carts");
+    assert!(carts >= 5, "{carts}");
+    assert_eq!(b.count("#sales-chart rect").await, 30);
+    assert!(b.text("#top-products").await.contains("AN-1"));
+    assert!(b.text("#refund-reasons").await.contains("unspecified"));
+    b.shot("analytics").await;
+    b.accessible("analytics").await;
+    // The page's CSV link, with the person's session.
+    let session = b.cookie("agora_session").await.expect("session cookie");
+    let r = app
+        .http
+        .get(format!(
+            "{}/backoffice/analytics/refunds.csv?from={today}&to={today}",
+            app.base
+        ))
+        .header("cookie", format!("agora_session={session}"))
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("text").contains("unspecified"));
+    let _ = b.client.clone().close().await;
+}

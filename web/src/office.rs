@@ -20,6 +20,7 @@ use crate::session::Ctx;
 use crate::store::timeline;
 use crate::Web;
 
+mod analytics;
 mod audit;
 mod fulfilment;
 mod reconciliation;
@@ -97,6 +98,8 @@ pub fn router() -> Router<Web> {
         )
         .route("/backoffice/audit/checkpoints", get(audit::checkpoints))
         .route("/backoffice/reconciliation", get(reconciliation::page))
+        .route("/backoffice/analytics", get(analytics::page))
+        .route("/backoffice/analytics/{file}", get(analytics::csv))
         .route("/backoffice/fulfilment", get(fulfilment::queue))
         .route("/backoffice/orders/{id}/shipments", post(fulfilment::pack))
         .route("/backoffice/shipments/{id}", get(fulfilment::shipment))
@@ -174,6 +177,7 @@ fn nav() -> Markup {
                 li { a href="/backoffice/vendors" { "Vendors" } }
                 li { a href="/backoffice/reviews" { "Reviews" } }
                 li { a href="/backoffice/accounts" { "Accounts" } }
+                li { a href="/backoffice/analytics" { "Analytics" } }
                 li { a href="/backoffice/reconciliation" { "Reconciliation" } }
                 li { a href="/backoffice/notifications" { "Notifications" } }
                 li { a href="/backoffice/audit" { "Audit" } }
