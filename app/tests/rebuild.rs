@@ -26,6 +26,10 @@ fn table(projection: &str) -> (&'static str, &'static str) {
         "reviews" => ("reviews", "review_id"),
         // The ledger's entries; `vendor_sales` itself only holds each order's version.
         "vendor_sales" => ("vendor_ledger", "entry_id"),
+        // The sales per product and day: the companion the order events move forward.
+        "analytics_orders" => ("analytics_sales_products", "day, currency, sku"),
+        "analytics_carts" => ("analytics_carts", "cart_id"),
+        "analytics_checkouts" => ("analytics_checkouts", "checkout_id"),
         other => panic!("a projection this test does not know: {other} (add its table here)"),
     }
 }
@@ -180,7 +184,19 @@ async fn every_projection_in_the_registry_rebuilds_to_what_it_had() {
                AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
                                               WHERE aggregate_type = 'order' GROUP BY 1) e
                                LEFT JOIN vendor_sales v ON v.order_id = e.aggregate_id
-                               WHERE v.version IS DISTINCT FROM e.s)"
+                               WHERE v.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'order' GROUP BY 1) e
+                               LEFT JOIN analytics_orders a ON a.order_id = e.aggregate_id
+                               WHERE a.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'cart' GROUP BY 1) e
+                               LEFT JOIN analytics_carts a ON a.cart_id = e.aggregate_id
+                               WHERE a.version IS DISTINCT FROM e.s)
+               AND NOT EXISTS (SELECT 1 FROM (SELECT aggregate_id, max(sequence) s FROM events
+                                              WHERE aggregate_type = 'checkout' GROUP BY 1) e
+                               LEFT JOIN analytics_checkouts a ON a.checkout_id = e.aggregate_id
+                               WHERE a.version IS DISTINCT FROM e.s)"
         ),
         Duration::from_secs(60),
     )
