@@ -190,13 +190,23 @@ async fn analytics_added_after_the_data_exists_are_right_from_the_first_day() {
     shop::product(&app.http, &app.base, &[("AN-1", 2000), ("AN-2", 500)], 50).await;
     shop::until_for_sale(&app.pool, &["AN-1", "AN-2"]).await;
     let mut orders = Vec::new();
-    for (i, lines) in [vec![("AN-1", 2)], vec![("AN-1", 1), ("AN-2", 1)], vec![("AN-2", 3)]]
-        .iter()
-        .enumerate()
+    for (i, lines) in [
+        vec![("AN-1", 2)],
+        vec![("AN-1", 1), ("AN-2", 1)],
+        vec![("AN-2", 3)],
+    ]
+    .iter()
+    .enumerate()
     {
         let cart = shop::cart(&app.http, &app.base, lines).await;
-        let order =
-            shop::checkout_ok(&app.http, &app.base, &cart, &format!("an-{i}"), "pm_card_visa").await;
+        let order = shop::checkout_ok(
+            &app.http,
+            &app.base,
+            &cart,
+            &format!("an-{i}"),
+            "pm_card_visa",
+        )
+        .await;
         assert_eq!(
             shop::settled(&bus, &order, Duration::from_secs(30)).await["status"],
             "confirmed"
@@ -250,7 +260,11 @@ async fn analytics_added_after_the_data_exists_are_right_from_the_first_day() {
     b.goto("/backoffice/analytics").await;
     assert_eq!(b.text("h1").await, "Analytics");
     assert_eq!(b.text("#customers").await, "1");
-    assert!(b.text("#repeat").await.starts_with('1'), "{}", b.text("#repeat").await);
+    assert!(
+        b.text("#repeat").await.starts_with('1'),
+        "{}",
+        b.text("#repeat").await
+    );
     assert_eq!(b.text("#f-paid strong").await, "3");
     assert_eq!(b.text("#f-checkouts strong").await, "3");
     let carts: i64 = b.text("#f-carts strong").await.parse().expect("carts");
