@@ -17,6 +17,20 @@ ensure_browser() {
   fi
 }
 
+# Debian's promtool (package prometheus), which checks deploy/prometheus's alerting rules in
+# app/tests/architecture.rs; without it that check only looks at the metric names.
+ensure_promtool() {
+  if command -v promtool >/dev/null; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing promtool (Debian's prometheus) for the alerting rules' check" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2 \
+      || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2; } \
+      || echo "could not install promtool; the alerting rules' syntax will not be checked" >&2
+  fi
+}
+
 ensure_axe() {
   local dir=".agora/tools/axe"
   local js="$dir/node_modules/axe-core/axe.min.js"

@@ -128,3 +128,40 @@ fn compose_runs_every_service_and_projection_of_the_registry() {
         );
     }
 }
+
+/// The alerting rules are valid Prometheus rules, and every metric they alert on is one the
+/// platform records. Checked with `promtool` when it is installed (Debian's `prometheus`).
+#[test]
+fn the_alerting_rules_are_valid_and_name_real_metrics() {
+    let rules = workspace().join("deploy/prometheus/agora-alerts.yml");
+    let text = std::fs::read_to_string(&rules).expect("read the rules");
+    let mut code = String::new();
+    let mut files = Vec::new();
+    sources(&workspace(), &mut files);
+    for f in files {
+        code.push_str(&std::fs::read_to_string(f).unwrap_or_default());
+    }
+    for metric in text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("agora_"))
+    {
+        assert!(
+            code.contains(&format!("\"{metric}\"")),
+            "the rules alert on {metric}, which no code records"
+        );
+    }
+    match std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&rules)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => eprintln!("promtool is not installed: the rules' syntax is not checked"),
+    }
+}
