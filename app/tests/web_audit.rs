@@ -3,8 +3,8 @@
 //! (a tree across cart, checkout, order, payment and stock), opens the order's stream (its
 //! chain checked against the signed checkpoint), travels back to its first state and compares
 //! two points; sees a stream rewritten behind the platform's back flagged; reads the signed
-//! checkpoints and the payment reconciliation. A binary of its own (`cargo test -p agora
-//! --test web_audit`).
+//! checkpoints and the payment reconciliation, which found the provider's capture 1.00 short.
+//! A binary of its own (`cargo test -p agora --test web_audit`).
 //!
 //! Skipped (with a message) when `chromium` or `chromedriver` is not installed; screenshots at
 //! desktop width and at 375 px go to `<target>/web-screenshots/`.
@@ -48,6 +48,15 @@ async fn an_auditor_follows_a_checkout_through_the_log_back_in_time_and_to_its_p
     agora::audit::take_checkpoint(&app.pool, &key, None)
         .await
         .expect("checkpoint");
+    // The provider's books say it captured 1.00 less than we did.
+    sqlx::query(
+        "UPDATE test_gateway_operations SET amount_minor = amount_minor - 100, fee_minor = NULL
+         WHERE operation = 'capture' AND intent_id = (SELECT id FROM test_gateway_intents WHERE order_id = $1)",
+    )
+    .bind(&order_id)
+    .execute(&app.pool)
+    .await
+    .expect("tamper with the provider's books");
     let statement = agora::provider_statement(&app.config, &app.pool)
         .await
         .expect("statement");
@@ -168,8 +177,10 @@ async fn an_auditor_follows_a_checkout_through_the_log_back_in_time_and_to_its_p
     b.shot("audit-checkpoints").await;
     b.accessible("the checkpoints").await;
     b.goto("/backoffice/reconciliation").await;
-    assert_eq!(b.text("#mismatch-count").await.trim(), "0");
-    assert!(b.text("#run").await.contains("all agree"));
+    assert_eq!(b.text("#mismatch-count").await.trim(), "1");
+    let row = b.text("#mismatches tbody tr").await;
+    assert!(row.contains("capture amount differs"), "{row}");
+    assert!(row.contains(&order_id), "{row}");
     b.shot("reconciliation").await;
     b.accessible("the reconciliation").await;
 
