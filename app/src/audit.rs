@@ -191,36 +191,23 @@ pub async fn checkpoints(
     publish_dir: Option<PathBuf>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            _ = tick.tick() => {}
+    let job_pool = pool.clone();
+    let key = std::sync::Arc::new(key);
+    let job = move || {
+        let (pool, key, publish_dir) = (job_pool.clone(), key.clone(), publish_dir.clone());
+        async move {
+            match take_checkpoint(&pool, &key, publish_dir.as_deref()).await {
+                Ok(c) => tracing::info!(
+                    checkpoint = c.id,
+                    streams = c.checkpoint.streams,
+                    root = %c.checkpoint.merkle_root,
+                    "audit checkpoint signed"
+                ),
+                Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+            }
         }
-        let mut conn = pool.acquire().await?;
-        let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(CHECKPOINT_LOCK)
-            .fetch_one(&mut *conn)
-            .await?;
-        if !won {
-            continue;
-        }
-        match take_checkpoint(&pool, &key, publish_dir.as_deref()).await {
-            Ok(c) => tracing::info!(
-                checkpoint = c.id,
-                streams = c.checkpoint.streams,
-                root = %c.checkpoint.merkle_root,
-                "audit checkpoint signed"
-            ),
-            Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
-        }
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(CHECKPOINT_LOCK)
-            .execute(&mut *conn)
-            .await;
-    }
+    };
+    crate::singleton::every(pool, CHECKPOINT_LOCK, every, true, job, shutdown).await
 }
 
 /// What `agora audit verify` found.

@@ -20,6 +20,7 @@ pub mod catalog_seed;
 pub mod reconcile;
 mod roles;
 pub mod seed;
+mod singleton;
 
 pub use roles::{rebuild, PROJECTIONS, SERVICES};
 

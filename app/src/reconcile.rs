@@ -170,7 +170,7 @@ fn record_metrics(mismatches: &[Mismatch]) {
 }
 
 /// Reconciles every `every` (the last `window` of payments), in one process at a time, until
-/// `shutdown` resolves.
+/// `shutdown` resolves. The first run is one period after start-up.
 pub async fn nightly(
     pool: PgPool,
     statement: Arc<dyn ProviderStatement>,
@@ -180,42 +180,27 @@ pub async fn nightly(
     window: chrono::Duration,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // not at start-up: the first run is one period in
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            _ = tick.tick() => {}
-        }
-        let mut conn = pool.acquire().await?;
-        let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(RECONCILE_LOCK)
-            .fetch_one(&mut *conn)
-            .await?;
-        if !won {
-            continue;
-        }
-        let since = Utc::now() - window;
-        match run(&pool, statement.as_ref(), &provider, fees, Some(since)).await {
-            Ok(r) if r.mismatches.is_empty() => {
-                tracing::info!(
+    let job_pool = pool.clone();
+    let job = move || {
+        let (pool, statement, provider) = (job_pool.clone(), statement.clone(), provider.clone());
+        async move {
+            let since = Utc::now() - window;
+            match run(&pool, statement.as_ref(), &provider, fees, Some(since)).await {
+                Ok(r) if r.mismatches.is_empty() => {
+                    tracing::info!(
+                        run = r.id,
+                        payments = r.payments,
+                        "payments reconciled: no mismatch"
+                    )
+                }
+                Ok(r) => tracing::warn!(
                     run = r.id,
-                    payments = r.payments,
-                    "payments reconciled: no mismatch"
-                )
+                    mismatches = r.mismatches.len(),
+                    "payments reconciled: mismatches found"
+                ),
+                Err(e) => tracing::error!(error = %e, "payment reconciliation failed"),
             }
-            Ok(r) => tracing::warn!(
-                run = r.id,
-                mismatches = r.mismatches.len(),
-                "payments reconciled: mismatches found"
-            ),
-            Err(e) => tracing::error!(error = %e, "payment reconciliation failed"),
         }
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(RECONCILE_LOCK)
-            .execute(&mut *conn)
-            .await;
-    }
+    };
+    crate::singleton::every(pool, RECONCILE_LOCK, every, false, job, shutdown).await
 }

@@ -7,24 +7,14 @@
 
 mod common;
 
+use common::admin_get as get;
+
 use std::time::Duration;
 
 use agora::Roles;
 use agora_kernel::GENESIS_HASH;
 use common::{shop, spawn_app, TestApp, ADMIN};
 use serde_json::{json, Value};
-
-async fn get(app: &TestApp, path: &str) -> (u16, Value) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("get");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
@@ -488,5 +478,41 @@ async fn a_signed_export_verifies_and_one_flipped_byte_fails_it() {
     bytes[i] ^= 0x01;
     std::fs::write(&path, &bytes).expect("write");
     assert!(agora_audit::verify_export(&out, &key.public_key()).is_err());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_timers_sign_checkpoints_and_reconcile_payments_on_their_own() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key_file = dir.path().join("keys").join("audit.key");
+    let publish = dir.path().join("published");
+    let (k, p) = (key_file.clone(), publish.clone());
+    let app = common::spawn_app_with(Roles::all(), move |c| {
+        c.audit_key_file = Some(k);
+        c.audit_checkpoint_secs = 1;
+        c.audit_publish_dir = Some(p);
+        c.reconcile_every_secs = 1;
+    })
+    .await;
+    common::until_sql(
+        &app.pool,
+        "SELECT (SELECT count(*) >= 2 FROM audit_checkpoints) AND (SELECT count(*) >= 1 FROM reconciliation_runs)",
+        Duration::from_secs(20),
+    )
+    .await;
+    // The key was created where configured, outside the database, and signs what is stored.
+    let public = agora_audit::AuditKey::from_file(&key_file)
+        .expect("the key file")
+        .public_key();
+    let latest = agora::audit::latest_checkpoint(&app.pool)
+        .await
+        .expect("read")
+        .expect("a checkpoint");
+    latest
+        .checkpoint
+        .verify_signature(&public)
+        .expect("signed by the configured key");
+    let file = latest.published_to.expect("published");
+    assert!(file.starts_with(&publish.display().to_string()), "{file}");
     app.stop().await;
 }

@@ -4,22 +4,12 @@
 
 mod common;
 
+use common::admin_get as get;
+
 use agora::Roles;
 use agora_kernel::{RecordedEvent, GENESIS_HASH};
-use common::{spawn_app, TestApp, ADMIN};
-use serde_json::{json, Value};
-
-async fn get(app: &TestApp, path: &str) -> (u16, Value) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("get");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use common::{spawn_app, TestApp};
+use serde_json::json;
 
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")

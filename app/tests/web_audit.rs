@@ -16,19 +16,8 @@ mod common;
 use std::time::Duration;
 
 use agora::Roles;
-use browser::{browser, Browser};
+use browser::browser;
 use common::{people, shop, spawn_app};
-
-async fn sign_in(b: &Browser, email: &str, password: &str) {
-    b.goto("/account/signin").await;
-    b.fill("#email", email).await;
-    b.fill("#password", password).await;
-    b.click("#signin").await;
-    b.until("signed in", Duration::from_secs(10), async |b| {
-        b.count("nav.top form[action='/account/signout']").await == 1
-    })
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_follows_a_checkout_through_the_log_back_in_time_and_to_its_proofs() {
@@ -93,7 +82,7 @@ async fn an_auditor_follows_a_checkout_through_the_log_back_in_time_and_to_its_p
     let Some(b) = browser(&app.base).await else {
         return;
     };
-    sign_in(&b, &auditor.email, people::PASSWORD).await;
+    b.sign_in(&auditor.email, people::PASSWORD).await;
 
     // The log, searched by event type.
     b.goto("/backoffice/audit").await;
@@ -267,7 +256,7 @@ async fn analytics_added_after_the_data_exists_are_right_from_the_first_day() {
     let Some(b) = browser(&app.base).await else {
         return;
     };
-    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.sign_in(&staff.email, people::PASSWORD).await;
     b.goto("/backoffice/analytics").await;
     assert_eq!(b.text("h1").await, "Analytics");
     assert_eq!(b.text("#customers").await, "1");

@@ -15,27 +15,10 @@ mod common;
 use std::time::Duration;
 
 use agora::Roles;
-use browser::{browser, Browser};
+use browser::browser;
 use common::fulfil::{generic_hook, scan};
 use common::{people, shop, spawn_app, ADMIN};
 use serde_json::Value;
-
-async fn sign_in(b: &Browser, email: &str, password: &str) {
-    b.goto("/account/signin").await;
-    b.fill("#email", email).await;
-    b.fill("#password", password).await;
-    b.click("#signin").await;
-    b.until("signed in", Duration::from_secs(10), async |b| {
-        b.count("nav.top form[action='/account/signout']").await == 1
-    })
-    .await;
-}
-
-async fn sign_out(b: &Browser) {
-    b.click("nav.top form[action='/account/signout'] button")
-        .await;
-    b.find("a[href='/account/signin']").await;
-}
 
 async fn admin_get(app: &common::TestApp, path: &str) -> Value {
     app.http
@@ -61,7 +44,7 @@ async fn staff_pack_and_ship_a_parcel_and_a_customer_returns_a_mug() {
     };
 
     // The customer buys two mugs.
-    sign_in(&b, &customer.email, people::PASSWORD).await;
+    b.sign_in(&customer.email, people::PASSWORD).await;
     b.goto(&format!("/products/{product}")).await;
     b.click("form[action='/cart/add'] button[type=submit]")
         .await;
@@ -94,10 +77,10 @@ async fn staff_pack_and_ship_a_parcel_and_a_customer_returns_a_mug() {
     let units = admin_get(&app, &format!("/admin/orders/{order_id}")).await["lines"][0]["quantity"]
         .as_i64();
     assert_eq!(units, Some(2));
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // Staff find it in the queue, pack it and hand it over.
-    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.sign_in(&staff.email, people::PASSWORD).await;
     b.goto("/backoffice/fulfilment").await;
     b.find(&format!("#queue tr[data-order='{order_id}']")).await;
     b.shot("backoffice-fulfilment-queue").await;
@@ -134,7 +117,7 @@ async fn staff_pack_and_ship_a_parcel_and_a_customer_returns_a_mug() {
     assert_eq!(b.text("#shipment-status").await, "shipped");
     b.shot("backoffice-parcel").await;
     b.accessible("backoffice-parcel").await;
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // The carrier delivers it.
     let delivered = scan(
@@ -157,7 +140,7 @@ async fn staff_pack_and_ship_a_parcel_and_a_customer_returns_a_mug() {
     .await;
 
     // The customer sees the parcel delivered and returns one mug.
-    sign_in(&b, &customer.email, people::PASSWORD).await;
+    b.sign_in(&customer.email, people::PASSWORD).await;
     b.goto(&format!("/orders/{order_id}")).await;
     b.find("#parcels li[data-status='delivered']").await;
     assert!(b.text("#parcels").await.contains("Track JD014600003"));
@@ -179,10 +162,10 @@ async fn staff_pack_and_ship_a_parcel_and_a_customer_returns_a_mug() {
     let return_id = b.path().await.rsplit('/').next().expect("id").to_string();
     b.shot("return-requested").await;
     b.accessible("return-requested").await;
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // Staff approve and receive it; the refund follows.
-    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.sign_in(&staff.email, people::PASSWORD).await;
     b.goto("/backoffice/returns?status=requested").await;
     b.click(&format!("#returns tr[data-return='{return_id}'] a"))
         .await;
@@ -203,10 +186,10 @@ async fn staff_pack_and_ship_a_parcel_and_a_customer_returns_a_mug() {
     assert!(b.count("#refunded-total").await == 1);
     b.shot("backoffice-return-closed").await;
     b.accessible("backoffice-return-closed").await;
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // The customer sees the refund.
-    sign_in(&b, &customer.email, people::PASSWORD).await;
+    b.sign_in(&customer.email, people::PASSWORD).await;
     b.goto(&format!("/orders/{order_id}/returns/{return_id}"))
         .await;
     assert_eq!(b.text("#return-status").await, "closed");

@@ -16,28 +16,11 @@ mod common;
 use std::time::Duration;
 
 use agora::Roles;
-use browser::{browser, Browser};
+use browser::browser;
 use common::people::{self, call, As, Person};
 use common::{shop, spawn_app, TestApp, ADMIN};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-async fn sign_in(b: &Browser, email: &str, password: &str) {
-    b.goto("/account/signin").await;
-    b.fill("#email", email).await;
-    b.fill("#password", password).await;
-    b.click("#signin").await;
-    b.until("signed in", Duration::from_secs(10), async |b| {
-        b.count("nav.top form[action='/account/signout']").await == 1
-    })
-    .await;
-}
-
-async fn sign_out(b: &Browser) {
-    b.click("nav.top form[action='/account/signout'] button")
-        .await;
-    b.find("a[href='/account/signin']").await;
-}
 
 /// A published, stocked product of the signed-in vendor.
 async fn product(
@@ -123,7 +106,7 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
 
     // A signed-in shopper reviews the mug; it waits for the shop's check.
     let carla = people::sign_up(&app, "carla").await;
-    sign_in(&b, &carla.email, people::PASSWORD).await;
+    b.sign_in(&carla.email, people::PASSWORD).await;
     b.goto(&format!("/products/{mug}")).await;
     b.fill("#review-title", "Holds a lot of tea").await;
     b.fill("#review-body", "Heavy, warm glaze.").await;
@@ -137,10 +120,10 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     })
     .await;
     assert_eq!(b.text("#reviews .empty").await, "No reviews yet.");
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // Acme's user signs in and lands on its dashboard, with the order to ship.
-    sign_in(&b, &acme_user.email, people::PASSWORD).await;
+    b.sign_in(&acme_user.email, people::PASSWORD).await;
     b.goto("/backoffice").await;
     b.find(&format!(
         "#to-ship tr[data-order='{order_id}'], table.vendor-orders tr[data-order='{order_id}']"
@@ -207,10 +190,10 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
         "{}",
         b.text("h1").await
     );
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // Staff review vendors: suspend Acme with a reason, then reactivate it.
-    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.sign_in(&staff.email, people::PASSWORD).await;
     b.goto("/backoffice/vendors").await;
     b.find(&format!("#vendors tr[data-vendor='{acme}']")).await;
     b.shot("backoffice-vendors").await;
@@ -239,10 +222,10 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     b.click("#reviews tr[data-status='pending'] button.approve")
         .await;
     b.find(".notice").await;
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // Acme answers it from its own reviews page.
-    sign_in(&b, &acme_user.email, people::PASSWORD).await;
+    b.sign_in(&acme_user.email, people::PASSWORD).await;
     b.goto("/backoffice/reviews?status=approved").await;
     b.find("#reviews tr[data-status='approved']").await;
     b.fill(
@@ -259,7 +242,7 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
         .await
         .contains("Thank you, Carla!"));
     b.shot("vendor-reviews").await;
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // Anyone now reads the review, its stars and the seller's answer on the product page.
     b.goto(&format!("/products/{mug}")).await;
@@ -299,7 +282,7 @@ async fn a_vendor_ships_its_own_line_and_reads_its_money_and_staff_suspend_it() 
     .to_string();
     let r = shop::stripe_webhook(&app.http, &app.base, event).await;
     assert_eq!(r.status(), 200);
-    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.sign_in(&staff.email, people::PASSWORD).await;
     b.goto(&format!("/backoffice/orders/{order_id}")).await;
     b.until(
         "the dispute on the order",

@@ -13,24 +13,11 @@ mod common;
 use std::time::Duration;
 
 use agora::Roles;
-use browser::{browser, until_searchable, Browser};
+use browser::{browser, until_searchable};
 use common::{people, shop, spawn_app, TestApp};
 use serde_json::{json, Value};
 
 const NEW_PASSWORD: &str = "a brand new and rather long passphrase";
-
-async fn sign_in(b: &Browser, email: &str, password: &str) {
-    b.goto("/account/signin").await;
-    b.fill("#email", email).await;
-    b.fill("#password", password).await;
-    b.click("#signin").await;
-}
-
-async fn sign_out(b: &Browser) {
-    b.click("nav.top form[action='/account/signout'] button")
-        .await;
-    b.find("a[href='/account/signin']").await;
-}
 
 /// Waits until the storefront's search holds `total` products of `category`.
 async fn until_category_holds(app: &TestApp, category: &str, total: u64) {
@@ -83,7 +70,7 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     };
 
     // Staff create a category and rename it.
-    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.submit_sign_in(&staff.email, people::PASSWORD).await;
     b.find(".stats").await;
     b.goto("/backoffice/categories").await;
     b.fill("#cat-name", "Web tees").await;
@@ -340,10 +327,10 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     b.goto(&format!("/backoffice/accounts/{}", carol.id)).await;
     b.find("#roles-note").await;
     assert_eq!(b.count("#grant").await, 0, "no grant form for staff");
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // An admin finds the customer and grants a role; the customer then opens the back office.
-    sign_in(&b, &admin.email, people::PASSWORD).await;
+    b.submit_sign_in(&admin.email, people::PASSWORD).await;
     b.find(".stats").await;
     b.goto("/backoffice/accounts?q=carol").await;
     assert_eq!(b.count("#accounts tr[data-account]").await, 1);
@@ -368,14 +355,14 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     assert_eq!(b.text("#groups").await, "vip, wholesale");
     b.shot("backoffice-account").await;
     b.accessible("backoffice-account").await;
-    sign_out(&b).await;
-    sign_in(&b, &carol.email, people::PASSWORD).await;
+    b.sign_out().await;
+    b.submit_sign_in(&carol.email, people::PASSWORD).await;
     b.find(".stats").await;
     assert_eq!(b.path().await, "/backoffice");
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // A customer edits the profile and the notification preferences.
-    sign_in(&b, &dave.email, people::PASSWORD).await;
+    b.submit_sign_in(&dave.email, people::PASSWORD).await;
     b.find("#account-email").await;
     b.click("a[href='/account/profile']").await;
     b.fill("#display_name", "Dave Doe").await;
@@ -437,17 +424,17 @@ async fn staff_customers_and_shoppers_use_the_new_pages() {
     b.find(".notice").await;
     b.shot("account-password").await;
     b.accessible("account-password").await;
-    sign_out(&b).await;
-    sign_in(&b, &dave.email, people::PASSWORD).await;
+    b.sign_out().await;
+    b.submit_sign_in(&dave.email, people::PASSWORD).await;
     b.find(".error").await;
     assert_eq!(
         b.path().await,
         "/account/signin",
         "the old password is gone"
     );
-    sign_in(&b, &dave.email, NEW_PASSWORD).await;
+    b.submit_sign_in(&dave.email, NEW_PASSWORD).await;
     assert_eq!(b.text("#account-email").await, dave.email);
-    sign_out(&b).await;
+    b.sign_out().await;
 
     // A shopper opens the category from the home page and filters it.
     until_category_holds(&app, "web-tees", 1).await;

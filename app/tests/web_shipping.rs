@@ -16,13 +16,6 @@ use agora::Roles;
 use browser::{browser, Browser};
 use common::{people, shop, spawn_app};
 
-async fn sign_in(b: &Browser, email: &str, password: &str) {
-    b.goto("/account/signin").await;
-    b.fill("#email", email).await;
-    b.fill("#password", password).await;
-    b.click("#signin").await;
-}
-
 async fn add_zone(b: &Browser, id: &str, name: &str, areas: &str) {
     b.fill("#zone-id", id).await;
     b.fill("#zone-name", name).await;
@@ -75,7 +68,7 @@ async fn staff_set_up_shipping_and_a_shopper_chooses_express_for_their_address()
     };
 
     // Staff set up Germany (standard by weight, express) and the United Kingdom.
-    sign_in(&b, &staff.email, people::PASSWORD).await;
+    b.submit_sign_in(&staff.email, people::PASSWORD).await;
     b.find(".stats").await;
     b.goto("/backoffice/shipping").await;
     b.find("#zone-form").await;

@@ -291,6 +291,30 @@ impl Browser {
         );
     }
 
+    /// Fills in and sends the sign-in form (whatever the outcome).
+    pub async fn submit_sign_in(&self, email: &str, password: &str) {
+        self.goto("/account/signin").await;
+        self.fill("#email", email).await;
+        self.fill("#password", password).await;
+        self.click("#signin").await;
+    }
+
+    /// Signs in and waits until the page shows the person signed in.
+    pub async fn sign_in(&self, email: &str, password: &str) {
+        self.submit_sign_in(email, password).await;
+        self.until("signed in", Duration::from_secs(10), async |b| {
+            b.count("nav.top form[action='/account/signout']").await == 1
+        })
+        .await;
+    }
+
+    /// Signs out from the top navigation and waits for the sign-in link.
+    pub async fn sign_out(&self) {
+        self.click("nav.top form[action='/account/signout'] button")
+            .await;
+        self.find("a[href='/account/signin']").await;
+    }
+
     pub async fn cookie(&self, name: &str) -> Option<String> {
         self.client
             .get_named_cookie(name)

@@ -239,6 +239,19 @@ pub async fn system_get<K: Contract>(bus: &Bus, id: &str) -> Result<Value, Error
         .await
 }
 
+/// `GET path` with the admin token: the status and the JSON body (`null` when not JSON).
+pub async fn admin_get(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("get");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Waits until `sql` (one row, one bool column) is true.
 pub async fn until_sql(pool: &PgPool, sql: &str, limit: Duration) {
     eventually(limit, || {
