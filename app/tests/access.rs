@@ -239,6 +239,21 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
     .await;
     assert_eq!(status, 200);
 
+    // Ada reviews vendor A's kettle, which she bought.
+    let (status, body) = call(
+        &app,
+        ada,
+        Method::POST,
+        &format!("/store/products/{product}/reviews"),
+        Some(json!({"rating": 5, "title": "Boils fast", "display_name": "Ada"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let review = serde_json::from_str::<Value>(&body).expect("json")["id"]
+        .as_str()
+        .expect("review id")
+        .to_string();
+
     // A promotion with a code, created by an admin: nobody checks out with its code, so it
     // changes no order here.
     let terms = |name: &str| {
@@ -639,6 +654,32 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             "/admin/notifications".into(),
             None,
             [I, I, I, D, D, D, D],
+        ),
+        // Reviews: staff moderate, auditors read, a vendor reads and answers those of its own
+        // products (approving is not its to do), another vendor does not see them.
+        (
+            Method::GET,
+            "/admin/reviews".into(),
+            None,
+            [I, I, I, I, I, D, D],
+        ),
+        (
+            Method::GET,
+            format!("/admin/reviews/{review}"),
+            None,
+            [I, I, I, I, H, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/reviews/{review}/approve"),
+            None,
+            [I, I, D, D, H, D, D],
+        ),
+        (
+            Method::POST,
+            format!("/admin/reviews/{review}/respond"),
+            Some(json!({"text": "Thank you, Ada!"})),
+            [I, I, D, I, H, D, D],
         ),
         // The event log: admins and auditors.
         (
