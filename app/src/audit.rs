@@ -393,3 +393,34 @@ pub async fn export(
     }
     Ok(writer.finish(key, Utc::now())?)
 }
+
+/// The auditor's key held by this process, for the edge's on-demand checkpoints and exports
+/// (its `Debug` never shows the key).
+#[derive(Debug)]
+pub struct KeySigner {
+    pub pool: PgPool,
+    pub key: AuditKey,
+    pub publish_dir: Option<PathBuf>,
+}
+
+#[async_trait::async_trait]
+impl agora_edge::audit::Signer for KeySigner {
+    async fn checkpoint(&self) -> anyhow::Result<i64> {
+        Ok(
+            take_checkpoint(&self.pool, &self.key, self.publish_dir.as_deref())
+                .await?
+                .id,
+        )
+    }
+
+    async fn export(
+        &self,
+        dir: &Path,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        streams: Vec<(String, String)>,
+    ) -> anyhow::Result<u64> {
+        let selection = ExportSelection { from, to, streams };
+        Ok(export(&self.pool, &self.key, dir, &selection).await?.events)
+    }
+}

@@ -816,6 +816,14 @@ pub async fn start(
                     .easypost_webhook_secret
                     .clone()
                     .filter(|s| !s.is_empty()),
+                audit_signer: match &config.audit_key_file {
+                    Some(path) => Some(Arc::new(audit::KeySigner {
+                        pool: pool.clone(),
+                        key: agora_audit::AuditKey::load_or_create(path)?,
+                        publish_dir: config.audit_publish_dir.clone(),
+                    })),
+                    None => None,
+                },
             }),
             metrics: metrics.clone(),
             search: Arc::new(search(config, &pool).await?),

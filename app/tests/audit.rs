@@ -103,6 +103,16 @@ async fn the_state_as_of_three_points_is_the_state_the_aggregate_had_then() {
             .0,
         404
     );
+    // This platform holds no signing key: checkpoints and exports on demand are refused.
+    assert_eq!(get(&app, "/audit/export?streams=stock/TT-1").await.0, 409);
+    let r = app
+        .http
+        .post(format!("{}/audit/checkpoints", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 409);
     app.stop().await;
 }
 
@@ -514,5 +524,52 @@ async fn the_timers_sign_checkpoints_and_reconcile_payments_on_their_own() {
         .expect("signed by the configured key");
     let file = latest.published_to.expect("published");
     assert!(file.starts_with(&publish.display().to_string()), "{file}");
+
+    // On demand, through the edge, which holds the key here: a checkpoint now, and a signed
+    // export of one stream as a tar file that verifies with the public key alone.
+    let r = app
+        .http
+        .post(format!("{}/audit/checkpoints", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    let signed: serde_json::Value = r.json().await.expect("json");
+    assert!(signed["id"].as_i64() > Some(latest.id), "{signed}");
+    let (cart, token) = app.create_cart().await;
+    assert_eq!(
+        app.add(&cart, &token, "NOPE-1", 1, None).await.status(),
+        200
+    );
+    let r = app
+        .http
+        .get(format!("{}/audit/export?streams=cart/{cart}", app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-tar")
+    );
+    let bytes = r.bytes().await.expect("bytes");
+    let out = dir.path().join("download");
+    tar::Archive::new(&bytes[..]).unpack(&out).expect("untar");
+    let report = agora_audit::verify_export(&out.join("export"), &public).expect("verifies");
+    assert_eq!((report.events, report.streams), (2, 1));
+    for bad in ["streams=cart", "streams=a/b/c", "from=later"] {
+        let r = app
+            .http
+            .get(format!("{}/audit/export?{bad}", app.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("export");
+        assert_eq!(r.status(), 400, "{bad}");
+    }
     app.stop().await;
 }

@@ -3,7 +3,8 @@
 //! (a tree across cart, checkout, order, payment and stock), opens the order's stream (its
 //! chain checked against the signed checkpoint), travels back to its first state and compares
 //! two points; sees a stream rewritten behind the platform's back flagged; reads the signed
-//! checkpoints and the payment reconciliation, which found the provider's capture 1.00 short.
+//! checkpoints (signs one more) and the payment reconciliation, which found the provider's
+//! capture 1.00 short; downloads the order's stream as a signed export that verifies.
 //! A binary of its own (`cargo test -p agora --test web_audit`).
 //!
 //! Skipped (with a message) when `chromium` or `chromedriver` is not installed; screenshots at
@@ -21,7 +22,11 @@ use common::{people, shop, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_follows_a_checkout_through_the_log_back_in_time_and_to_its_proofs() {
-    let app = spawn_app(Roles::all()).await;
+    // This platform holds the auditor's key, so the console can sign and export on demand.
+    let keys = tempfile::tempdir().expect("dir");
+    let key_file = keys.path().join("audit.key");
+    let k = key_file.clone();
+    let app = common::spawn_app_with(Roles::all(), move |c| c.audit_key_file = Some(k)).await;
     let bus = app.bus().await;
     let auditor = people::with_role(&app, "aude", "auditor").await;
     shop::product(&app.http, &app.base, &[("WA-1", 1900), ("WA-2", 2400)], 10).await;
@@ -32,8 +37,7 @@ async fn an_auditor_follows_a_checkout_through_the_log_back_in_time_and_to_its_p
     let order = shop::settled(&bus, &order_id, Duration::from_secs(30)).await;
     assert_eq!(order["status"], "confirmed");
     // A checkpoint signed with the auditor's key, and a reconciliation run.
-    let dir = tempfile::tempdir().expect("dir");
-    let key = agora_audit::AuditKey::load_or_create(&dir.path().join("k")).expect("key");
+    let key = agora_audit::AuditKey::load_or_create(&key_file).expect("key");
     agora::audit::take_checkpoint(&app.pool, &key, None)
         .await
         .expect("checkpoint");
@@ -161,8 +165,33 @@ async fn an_auditor_follows_a_checkout_through_the_log_back_in_time_and_to_its_p
     b.shot("audit-tampered").await;
 
     // The signed checkpoints and the reconciliation.
+    // The order's stream, downloaded as a signed export (with the page's session), verifies.
+    let session = b.cookie("agora_session").await.expect("session cookie");
+    let r = app
+        .http
+        .get(format!(
+            "{}/backoffice/audit/streams/order/{order_id}/export.tar",
+            app.base
+        ))
+        .header("cookie", format!("agora_session={session}"))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status(), 200);
+    let out = keys.path().join("download");
+    tar::Archive::new(&r.bytes().await.expect("bytes")[..])
+        .unpack(&out)
+        .expect("untar");
+    agora_audit::verify_export(&out.join("export"), &key.public_key()).expect("verifies");
+
     b.goto("/backoffice/audit/checkpoints").await;
     assert_eq!(b.count("#checkpoints tbody tr").await, 2);
+    b.click("#sign-now button").await;
+    b.until("a third checkpoint", Duration::from_secs(10), async |b| {
+        b.count("#checkpoints tbody tr").await == 3
+    })
+    .await;
+    assert_eq!(b.count(".notice").await, 1);
     b.shot("audit-checkpoints").await;
     b.accessible("the checkpoints").await;
     b.goto("/backoffice/reconciliation").await;

@@ -54,7 +54,36 @@ pub fn router() -> Router<AppState> {
         .route("/audit/events", get(search))
         .route("/audit/events/{position}", get(event))
         .route("/audit/correlations/{correlation_id}", get(chain))
-        .route("/audit/checkpoints", get(checkpoints))
+        .route("/audit/checkpoints", get(checkpoints).post(sign_checkpoint))
+        .route("/audit/export", get(export))
+}
+
+/// What the edge may ask of the auditor's signing key, when its process holds one (the key
+/// file is the process's, never the database's). The platform implements it over the event
+/// store; the edge only asks.
+#[async_trait::async_trait]
+pub trait Signer: Send + Sync + std::fmt::Debug {
+    /// Signs and stores a checkpoint of every stream's head now; its id.
+    async fn checkpoint(&self) -> anyhow::Result<i64>;
+    /// Writes a signed export of the events recorded in `[from, to)` of `streams` (all streams
+    /// when empty) into the new directory `dir`; how many events it holds.
+    async fn export(
+        &self,
+        dir: &std::path::Path,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        streams: Vec<(String, String)>,
+    ) -> anyhow::Result<u64>;
+}
+
+fn signer(state: &AppState) -> Result<std::sync::Arc<dyn Signer>, ApiError> {
+    state.config.audit_signer.clone().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "audit.no_signing_key",
+            "this process holds no audit signing key (AGORA_AUDIT_KEY_FILE): sign with `agora audit checkpoint` or `agora audit export` where the key is",
+        )
+    })
 }
 
 /// The columns every read of the log selects.
@@ -832,6 +861,134 @@ pub async fn checkpoints(
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(CheckpointList { items }))
+}
+
+/// Signs a checkpoint of every stream's head now (also taken hourly by role `audit`).
+#[utoipa::path(post, path = "/audit/checkpoints", tag = "audit",
+    security(("bearer" = [])),
+    responses((status = 201, body = CheckpointRow), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody, description = "audit.no_signing_key: this process holds no signing key")))]
+pub async fn sign_checkpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<(axum::http::StatusCode, Json<CheckpointRow>), ApiError> {
+    auth::back_office(&state, &headers, auth::Area::Audit, true)?;
+    let signer = signer(&state)?;
+    let id = signer.checkpoint().await.map_err(|e| {
+        tracing::error!(error = %e, "audit checkpoint failed");
+        ApiError::from(agora_kernel::ErrorBody::unavailable(
+            "the checkpoint could not be taken",
+        ))
+    })?;
+    let row: CheckpointRow = sqlx::query_as(
+        "SELECT id, created_at, streams, events, merkle_root, key_id, public_key, signature, published_to
+         FROM audit_checkpoints WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(row)))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Events recorded at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Events recorded before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Streams as `type/id`, comma-separated, at most 100; none: every stream.
+    pub streams: Option<String>,
+}
+
+/// Most streams one export names.
+const MAX_EXPORT_STREAMS: usize = 100;
+
+fn export_streams(raw: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(raw) = raw.as_deref().filter(|r| !r.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let streams: Vec<(String, String)> = raw
+        .split(',')
+        .map(|s| match s.split_once('/') {
+            Some((t, i)) if subjects::is_token(t) && subjects::is_token(i) => {
+                Ok((t.to_string(), i.to_string()))
+            }
+            _ => Err(params::invalid_query(
+                "streams are type/id pairs, comma-separated",
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    if streams.len() > MAX_EXPORT_STREAMS {
+        return Err(params::invalid_query(format!(
+            "at most {MAX_EXPORT_STREAMS} streams"
+        )));
+    }
+    Ok(streams)
+}
+
+/// A signed, self-verifying export of a time range and/or a set of streams, as one tar file
+/// (`export/events.jsonl`, `export/manifest.json`, `export/manifest.sig`); check it with
+/// `agora-audit-verify export export --public-key <hex>`.
+#[utoipa::path(get, path = "/audit/export", tag = "audit", params(ExportQuery),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "application/x-tar", description = "the export, as a tar archive"),
+        (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody, description = "audit.no_signing_key: this process holds no signing key")))]
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    auth::back_office(&state, &headers, auth::Area::Audit, false)?;
+    check_range(q.from, q.to)?;
+    let streams = export_streams(&q.streams)?;
+    let signer = signer(&state)?;
+    let failed = |e: anyhow::Error| {
+        tracing::error!(error = %e, "audit export failed");
+        ApiError::from(agora_kernel::ErrorBody::unavailable(
+            "the export could not be written",
+        ))
+    };
+    let work = tempfile::tempdir().map_err(|e| failed(e.into()))?;
+    let dir = work.path().join("export");
+    signer
+        .export(&dir, q.from, q.to, streams)
+        .await
+        .map_err(failed)?;
+    // The archive is written to a file and streamed from it: memory does not grow with the
+    // export. The directory goes when the work is done; the open file stays readable.
+    let archive = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+        let path = work.path().join("export.tar");
+        let mut builder = tar::Builder::new(std::fs::File::create(&path)?);
+        builder.append_dir_all("export", &dir)?;
+        builder.into_inner()?.sync_all()?;
+        let file = std::fs::File::open(&path)?;
+        drop(work);
+        Ok(file)
+    })
+    .await
+    .map_err(|e| failed(e.into()))?
+    .map_err(failed)?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(
+        tokio::fs::File::from_std(archive),
+    ));
+    let name = format!("agora-export-{}.tar", Utc::now().format("%Y%m%dT%H%M%SZ"));
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-tar".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

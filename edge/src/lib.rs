@@ -90,6 +90,9 @@ pub struct EdgeConfig {
     pub carrier_webhook_secret: Option<String>,
     /// EasyPost's webhook secret; `None` disables `/hooks/carriers/easypost`.
     pub easypost_webhook_secret: Option<String>,
+    /// The auditor's signing key, when this process holds it: checkpoints on demand
+    /// (`POST /audit/checkpoints`) and signed exports (`GET /audit/export`); `None`: both 409.
+    pub audit_signer: Option<Arc<dyn audit::Signer>>,
 }
 
 /// Shared state of all handlers.
@@ -232,6 +235,7 @@ mod tests {
             payout_minimum_minor: 1000,
             carrier_webhook_secret: None,
             easypost_webhook_secret: None,
+            audit_signer: None,
         }
     }
 

@@ -147,6 +147,8 @@ use crate::{ApiError, AppState};
         crate::audit::diff,
         crate::audit::chain,
         crate::audit::checkpoints,
+        crate::audit::sign_checkpoint,
+        crate::audit::export,
         crate::reconciliation::latest,
         crate::notifications::notify_me,
         crate::notifications::confirm,

@@ -96,7 +96,14 @@ pub fn router() -> Router<Web> {
             "/backoffice/audit/correlations/{id}",
             get(audit::correlation),
         )
-        .route("/backoffice/audit/checkpoints", get(audit::checkpoints))
+        .route(
+            "/backoffice/audit/checkpoints",
+            get(audit::checkpoints).post(audit::sign_now),
+        )
+        .route(
+            "/backoffice/audit/streams/{aggregate_type}/{aggregate_id}/export.tar",
+            get(audit::export_stream),
+        )
         .route("/backoffice/reconciliation", get(reconciliation::page))
         .route("/backoffice/analytics", get(analytics::page))
         .route("/backoffice/analytics/{file}", get(analytics::csv))

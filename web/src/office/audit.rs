@@ -5,12 +5,13 @@
 //! signed-in person, so only admins and auditors see it.
 
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{gate, get_json, office_page, Page};
+use super::{act, flash, gate, get_json, office_page, Flash, Page};
 use crate::api::enc;
 use crate::session::Ctx;
 use crate::Web;
@@ -299,6 +300,8 @@ pub async fn stream(
             @if let Some(p) = v.get("problem").filter(|p| !p.is_null()) {
                 p #problem .error { (problem(p)) }
             }
+            p { a #export href=(format!("{href}/export.tar")) download { "Download a signed export of this stream" }
+                span.muted { " (check it with " code { "agora-audit-verify export" } ")" } }
             section {
                 h2 { "Time travel" }
                 form.inline-form method="get" action=(href) {
@@ -463,8 +466,56 @@ pub async fn correlation(
     ))
 }
 
+/// `POST /backoffice/audit/checkpoints`: signs a checkpoint now (where this process holds the
+/// key), then back to the list.
+pub async fn sign_now(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> Response {
+    act(
+        &web,
+        &ctx,
+        "/audit/checkpoints",
+        "/backoffice/audit/checkpoints",
+    )
+    .await
+}
+
+/// `GET /backoffice/audit/streams/{type}/{id}/export.tar`: a signed export of the stream.
+pub async fn export_stream(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Path((aggregate_type, aggregate_id)): Path<(String, String)>,
+) -> Page {
+    gate(&ctx)?;
+    let uri = format!(
+        "/audit/export?streams={}",
+        enc(&format!("{aggregate_type}/{aggregate_id}"))
+    );
+    let bytes = web
+        .api
+        .get_bytes(&uri, &ctx.person())
+        .await
+        .map_err(|e| crate::layout::error_page(&ctx, &e))?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-tar".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{aggregate_type}-{aggregate_id}.tar\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
 /// `GET /backoffice/audit/checkpoints`: the signed checkpoints, newest first.
-pub async fn checkpoints(State(web): State<Web>, Extension(ctx): Extension<Ctx>) -> Page {
+pub async fn checkpoints(
+    State(web): State<Web>,
+    Extension(ctx): Extension<Ctx>,
+    Query(f): Query<Flash>,
+) -> Page {
     gate(&ctx)?;
     let list = get_json(&web, &ctx, "/audit/checkpoints").await?;
     let items = list["items"].as_array().cloned().unwrap_or_default();
@@ -474,6 +525,11 @@ pub async fn checkpoints(State(web): State<Web>, Extension(ctx): Extension<Ctx>)
         html! {
             p { a href="/backoffice/audit" { "← Audit log" } }
             h1 { "Signed checkpoints" }
+            (flash(&f))
+            form #sign-now method="post" action="/backoffice/audit/checkpoints" {
+                (crate::layout::csrf(&ctx))
+                button type="submit" { "Sign a checkpoint now" }
+            }
             p.muted { "Each checkpoint signs the Merkle root over every stream's last hash with the auditor's Ed25519 key, which the database does not hold. "
                 code { "agora audit verify" } " names every stream whose history changed since." }
             @if items.is_empty() { p #no-checkpoints { "No checkpoint yet: run " code { "agora audit checkpoint" } "." } } @else {
