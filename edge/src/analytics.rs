@@ -203,13 +203,53 @@ pub struct VendorSales {
 }
 
 /// The rows of a sales report, as `by` asked.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SalesItems {
     Days(Vec<SalesDay>),
     Products(Vec<ProductSales>),
     Categories(Vec<CategorySales>),
     Vendors(Vec<VendorSales>),
+}
+
+/// Documented as one array whose rows are any of the four kinds (`anyOf`): the derived
+/// `oneOf` of four arrays is wrong for an empty report, which every one of them matches.
+impl utoipa::PartialSchema for SalesItems {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
+        use utoipa::openapi::Ref;
+        ArrayBuilder::new()
+            .items(
+                AnyOfBuilder::new()
+                    .item(Ref::from_schema_name("SalesDay"))
+                    .item(Ref::from_schema_name("ProductSales"))
+                    .item(Ref::from_schema_name("CategorySales"))
+                    .item(Ref::from_schema_name("VendorSales")),
+            )
+            .description(Some(
+                "The rows: days (`by=day`), products, categories or vendors, as `by` asked.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SalesItems {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("SalesDay".into(), SalesDay::schema()));
+        schemas.push(("ProductSales".into(), ProductSales::schema()));
+        schemas.push(("CategorySales".into(), CategorySales::schema()));
+        schemas.push(("VendorSales".into(), VendorSales::schema()));
+        <SalesDay as ToSchema>::schemas(schemas);
+        <ProductSales as ToSchema>::schemas(schemas);
+        <CategorySales as ToSchema>::schemas(schemas);
+        <VendorSales as ToSchema>::schemas(schemas);
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
