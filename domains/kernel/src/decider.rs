@@ -28,6 +28,13 @@ pub trait Decider: Default + Clone + Send + Sync + 'static {
     /// Whether a read of this aggregate by `by` is allowed (ownership), and the aggregate exists.
     fn authorize_read(&self, by: &Principal) -> Result<(), Self::Error>;
 
+    /// Whether `by` may read the aggregate `id`; defaults to [`Decider::authorize_read`]. An
+    /// aggregate whose stream id names its owner (a vendor's own shipping rates) decides here.
+    /// The host calls this one.
+    fn authorize_read_of(&self, _id: &str, by: &Principal) -> Result<(), Self::Error> {
+        self.authorize_read(by)
+    }
+
     /// The full view: what a read of the aggregate replies with.
     fn view(&self, id: &str, version: u64) -> Self::View;
 

@@ -130,6 +130,19 @@ pub struct OrderShippingOption {
     pub max_days: u16,
 }
 
+/// The shipping a vendor that ships at its own rates charged for its lines of an order: its
+/// option, chosen at checkout from the vendor's own shipping settings, and what it cost. It is
+/// part of the order's `shipping` and is credited to the vendor, who ships those parcels.
+/// Lines of the shop and of vendors without rates of their own ship at the shop's rates, for
+/// the rest of `shipping`, which the shop keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorShipping {
+    pub vendor_id: String,
+    pub fee: Money,
+    pub option: OrderShippingOption,
+}
+
 /// Units of one line of an order that a refund gives back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,6 +238,11 @@ pub enum OrderCommand {
         /// configured rate) and in orders placed before zones existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shipping_option: Option<OrderShippingOption>,
+        /// The part of `shipping` charged by vendors shipping at their own rates, one per such
+        /// vendor of the lines; `shipping_option` is then the shop's rates' option, for the
+        /// other lines (absent when every line ships at a vendor's rates).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        vendor_shipping: Vec<VendorShipping>,
         now: DateTime<Utc>,
     },
     MarkStockReserved {
@@ -351,6 +369,10 @@ pub enum OrderEvent {
         /// Added without a new version: absent in older events and without shipping zones.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shipping_option: Option<OrderShippingOption>,
+        /// Added without a new version: absent in older events and when no vendor of the
+        /// order ships at its own rates.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        vendor_shipping: Vec<VendorShipping>,
         at: DateTime<Utc>,
     },
     OrderStockReserved {
@@ -588,6 +610,7 @@ mod tests {
                     tax_rule: None,
                     discount: None,
                     shipping_option: None,
+                    vendor_shipping: vec![],
                     now: now(),
                 },
             ),

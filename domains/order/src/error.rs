@@ -30,6 +30,8 @@ pub enum OrderError {
     QuantityOutOfRange,
     #[error("a unit price is between 1 and {MAX_UNIT_PRICE} minor units, shipping between 0 and {MAX_SHIPPING}")]
     InvalidPrice,
+    #[error("a vendor's own shipping names a vendor of the order's lines once, in its currency, within the order's shipping")]
+    InvalidShipping,
     #[error("every amount of an order is in one currency")]
     CurrencyMismatch,
     #[error("an address needs a name, street, city and postal code of at most {MAX_ADDRESS_FIELD_CHARS} characters and a two-letter country code")]
@@ -95,6 +97,7 @@ impl DomainError for OrderError {
             OrderError::DuplicateSku => "order.duplicate_sku",
             OrderError::QuantityOutOfRange => "order.quantity_out_of_range",
             OrderError::InvalidPrice => "order.invalid_price",
+            OrderError::InvalidShipping => "order.invalid_shipping",
             OrderError::CurrencyMismatch => "order.currency_mismatch",
             OrderError::InvalidAddress => "order.invalid_address",
             OrderError::InvalidEmail => "order.invalid_email",
@@ -140,6 +143,7 @@ impl DomainError for OrderError {
             | OrderError::DuplicateSku
             | OrderError::QuantityOutOfRange
             | OrderError::InvalidPrice
+            | OrderError::InvalidShipping
             | OrderError::CurrencyMismatch
             | OrderError::InvalidAddress
             | OrderError::InvalidEmail
@@ -188,6 +192,7 @@ mod tests {
                 Invalid,
             ),
             (OrderError::InvalidPrice, "order.invalid_price", Invalid),
+            (OrderError::InvalidShipping, "order.invalid_shipping", Invalid),
             (
                 OrderError::CurrencyMismatch,
                 "order.currency_mismatch",

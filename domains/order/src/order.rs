@@ -9,6 +9,7 @@ use agora_promotion::TaxError;
 use crate::{
     Address, CancelReason, DisputeOutcome, OrderCommand, OrderDiscount, OrderError, OrderEvent,
     OrderLine, OrderOwner, OrderPromotion, OrderShippingOption, OrderStatus, OrderTax, RefundLine,
+    VendorShipping,
 };
 
 /// Most lines in one order.
@@ -296,6 +297,8 @@ struct Placement {
     discount: Option<OrderDiscount>,
     #[serde(default)]
     shipping_option: Option<OrderShippingOption>,
+    #[serde(default)]
+    vendor_shipping: Vec<VendorShipping>,
     placed_at: DateTime<Utc>,
 }
 
@@ -420,9 +423,14 @@ pub struct OrderView {
     pub total: Money,
     pub captured: Money,
     pub refunded: Money,
-    /// The shipping option chosen at checkout; absent without shipping zones.
+    /// The shipping option chosen at checkout at the shop's rates; absent without shipping
+    /// zones, and when every line ships at a vendor's own rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_option: Option<OrderShippingOption>,
+    /// What vendors shipping at their own rates charged, part of `shipping` (see
+    /// [`VendorShipping`]); empty when every line ships at the shop's rates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vendor_shipping: Vec<VendorShipping>,
     pub shipment: Option<Shipment>,
     /// The parcels the order leaves in, oldest first (cancelled ones left out).
     #[serde(default)]
@@ -614,6 +622,34 @@ fn check_email(email: &str) -> Result<(), OrderError> {
     }
 }
 
+/// Each vendor's own shipping names a vendor that sells a line of the order, once, in the
+/// order's currency, and together they are within the order's shipping charge (the rest is
+/// the shop's rates').
+fn check_vendor_shipping(
+    charges: &[VendorShipping],
+    lines: &[OrderLine],
+    shipping: Money,
+) -> Result<(), OrderError> {
+    let mut seen = BTreeSet::new();
+    let mut sum = 0i64;
+    for charge in charges {
+        let sells = lines
+            .iter()
+            .any(|l| l.vendor_id.as_deref() == Some(charge.vendor_id.as_str()));
+        if !sells || !seen.insert(charge.vendor_id.as_str()) {
+            return Err(OrderError::InvalidShipping);
+        }
+        if charge.fee.currency != shipping.currency || charge.fee.amount_minor < 0 {
+            return Err(OrderError::InvalidShipping);
+        }
+        sum = sum.saturating_add(charge.fee.amount_minor);
+    }
+    if sum > shipping.amount_minor {
+        return Err(OrderError::InvalidShipping);
+    }
+    Ok(())
+}
+
 fn check_address(address: &Address) -> Result<(), OrderError> {
     if address.is_shippable() {
         Ok(())
@@ -708,6 +744,7 @@ impl Order {
             tax_rule,
             discount,
             shipping_option,
+            vendor_shipping,
             now,
         } = command
         else {
@@ -730,7 +767,8 @@ impl Order {
                 && placed.tax_rate_bp == *tax_rate_bp
                 && placed.tax_rule == *tax_rule
                 && placed.discount == *discount
-                && placed.shipping_option == *shipping_option;
+                && placed.shipping_option == *shipping_option
+                && placed.vendor_shipping == *vendor_shipping;
             return if same {
                 Ok(vec![])
             } else {
@@ -749,6 +787,7 @@ impl Order {
         }
         check_email(email)?;
         check_address(shipping_address)?;
+        check_vendor_shipping(vendor_shipping, lines, *shipping)?;
         // `tax_rate_bp` stays the goods' rate for readers of older views; the rule decides.
         if tax_rule
             .as_ref()
@@ -775,6 +814,7 @@ impl Order {
             total: totals.total,
             discount: discount.clone(),
             shipping_option: shipping_option.clone(),
+            vendor_shipping: vendor_shipping.clone(),
             at: *now,
         }])
     }
@@ -1202,11 +1242,13 @@ impl Decider for Order {
                 total,
                 discount,
                 shipping_option,
+                vendor_shipping,
                 at,
             } => {
                 self.placement = Some(Placement {
                     discount: discount.clone(),
                     shipping_option: shipping_option.clone(),
+                    vendor_shipping: vendor_shipping.clone(),
                     tax_rule: tax_rule.clone(),
                     owner: owner.clone(),
                     cart_id: cart_id.clone(),
@@ -1436,6 +1478,7 @@ impl Decider for Order {
             tax_rate_bp: placed.tax_rate_bp,
             tax_rule: placed.tax_rule.clone(),
             shipping_option: placed.shipping_option.clone(),
+            vendor_shipping: placed.vendor_shipping.clone(),
             tax: placed.totals.tax,
             total: placed.totals.total,
             captured: Money::new(self.captured, currency),
@@ -1512,6 +1555,7 @@ fn empty_view(id: &str, version: u64) -> OrderView {
         captured: none,
         refunded: none,
         shipping_option: None,
+        vendor_shipping: vec![],
         shipment: None,
         parcels: vec![],
         returns: vec![],

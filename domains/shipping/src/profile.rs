@@ -77,10 +77,13 @@ pub struct ShippingProfileView {
     pub zones: Vec<Zone>,
 }
 
-fn may_write(by: &Principal) -> Result<(), ShippingError> {
+/// Staff and admins change any profile; a vendor's users change their vendor's own (the
+/// profile whose id is the vendor's), and nothing else.
+fn may_write(id: &str, by: &Principal) -> Result<(), ShippingError> {
     match by {
         Principal::System { .. } => Ok(()),
         Principal::Staff { role, .. } if role == "admin" || role == "staff" => Ok(()),
+        Principal::Vendor { vendor, .. } if vendor == id && id != crate::DEFAULT_PROFILE => Ok(()),
         _ => Err(ShippingError::Forbidden),
     }
 }
@@ -176,11 +179,11 @@ impl Decider for ShippingProfile {
 
     fn decide(
         &self,
-        _id: &str,
+        id: &str,
         command: &ShippingCommand,
         by: &Principal,
     ) -> Result<Vec<ShippingEvent>, ShippingError> {
-        may_write(by)?;
+        may_write(id, by)?;
         match command {
             ShippingCommand::SaveZone {
                 zone_id,
@@ -256,6 +259,16 @@ impl Decider for ShippingProfile {
             }
             Principal::Staff { .. } | Principal::Vendor { .. } => Err(ShippingError::Forbidden),
             Principal::Guest { .. } | Principal::Customer { .. } => Err(ShippingError::NotFound),
+        }
+    }
+
+    /// As [`Decider::authorize_read`], and a vendor's users read their vendor's own profile.
+    fn authorize_read_of(&self, id: &str, by: &Principal) -> Result<(), ShippingError> {
+        match by {
+            Principal::Vendor { vendor, .. } if vendor == id && id != crate::DEFAULT_PROFILE => {
+                Ok(())
+            }
+            _ => self.authorize_read(by),
         }
     }
 
@@ -657,6 +670,37 @@ mod tests {
             }),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_vendor_keeps_its_own_rates_and_no_one_else_s() {
+        let acme = Principal::Vendor {
+            id: "u-1".into(),
+            vendor: "acme".into(),
+        };
+        let mut profile = ShippingProfile::default();
+        let saved = profile
+            .decide("acme", &zone("de", vec![area("DE", None, None)]), &acme)
+            .expect("a vendor writes its own profile");
+        saved.iter().for_each(|e| profile.evolve(e));
+        assert_eq!(profile.zones().len(), 1);
+        assert_eq!(profile.authorize_read_of("acme", &acme), Ok(()));
+        // Another vendor's profile, and the shop's, are not its own.
+        for other in ["bolt", crate::DEFAULT_PROFILE] {
+            assert_eq!(
+                profile.decide(other, &zone("fr", vec![area("FR", None, None)]), &acme),
+                Err(ShippingError::Forbidden)
+            );
+            assert_eq!(
+                profile.authorize_read_of(other, &acme),
+                Err(ShippingError::Forbidden)
+            );
+        }
+        // Staff manage a vendor's rates too.
+        assert!(profile
+            .decide("acme", &zone("fr", vec![area("FR", None, None)]), &staff())
+            .is_ok());
+        assert_eq!(profile.authorize_read_of("acme", &staff()), Ok(()));
     }
 
     #[test]

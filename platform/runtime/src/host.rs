@@ -528,7 +528,7 @@ impl<A: Decider + cqrs_es::Aggregate> Live<A> {
                     outcomes.push(if *first != caller {
                         Outcome::Rejected(command_id_reused())
                     } else {
-                        match loaded.state.authorize_read(&p.envelope.principal) {
+                        match loaded.state.authorize_read_of(&id, &p.envelope.principal) {
                             Ok(()) => Outcome::Duplicate(*v),
                             Err(e) => Outcome::Rejected(e.to_body()),
                         }
@@ -788,7 +788,7 @@ impl<A: Decider + cqrs_es::Aggregate> Actor for AggregateActor<A> {
                 let result = match current {
                     Ok(loaded) => loaded
                         .state
-                        .authorize_read(&principal)
+                        .authorize_read_of(&id, &principal)
                         .map(|()| loaded.state.view_for(&id, loaded.version, &principal))
                         .map_err(|e| e.to_body()),
                     Err(e) => Err(e),

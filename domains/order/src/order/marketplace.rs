@@ -14,7 +14,7 @@ use agora_kernel::{Decider, Money, Sku};
 use serde::{Deserialize, Serialize};
 
 use super::{Cancellation, Order, OrderLineView, OrderView, TimelineEntry};
-use crate::{OrderCommand, OrderError, OrderLine, OrderStatus};
+use crate::{OrderCommand, OrderError, OrderLine, OrderShippingOption, OrderStatus};
 
 /// The part of an order one seller fulfils: the lines of one vendor, or the shop's own lines
 /// (`vendor_id` absent). Sums are over its lines, in the order's currency.
@@ -35,8 +35,15 @@ pub struct SubOrderView {
     /// What promotions took off its lines.
     pub discount: Money,
     /// What the shopper paid for its lines: after discounts, with their tax when prices
-    /// exclude it (the sum of the lines' `paid`). Shipping is the shop's, never in here.
+    /// exclude it (the sum of the lines' `paid`). Shipping is never in here.
     pub paid: Money,
+    /// What its vendor charged for shipping it at the vendor's own rates (credited to the
+    /// vendor); zero when it ships at the shop's rates, whose charge is the order's
+    /// `shipping` less the vendors' own.
+    pub shipping: Money,
+    /// How it ships: its vendor's own option, else the option chosen at the shop's rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_option: Option<OrderShippingOption>,
     /// Units ordered, then units in parcels (packing or sent), sent, delivered, in accepted
     /// returns, and given back by line refunds.
     pub units: i64,
@@ -89,6 +96,9 @@ impl Order {
                 let count = |of: fn(&OrderLineView) -> i64| {
                     views.iter().fold(0i64, |sum, v| sum.saturating_add(of(v)))
                 };
+                let own_shipping = seller.and_then(|v| {
+                    placed.vendor_shipping.iter().find(|s| s.vendor_id == v)
+                });
                 SubOrderView {
                     vendor_id: seller.map(str::to_string),
                     status: self.sub_order_status(&lines),
@@ -96,6 +106,11 @@ impl Order {
                     subtotal: money(|v| v.line_total),
                     discount: money(|v| v.discount),
                     paid: money(|v| v.paid),
+                    shipping: own_shipping.map_or(Money::zero(currency), |s| s.fee),
+                    shipping_option: match own_shipping {
+                        Some(s) => Some(s.option.clone()),
+                        None => placed.shipping_option.clone(),
+                    },
                     units: count(|v| v.quantity),
                     allocated_units: count(|v| v.allocated_units),
                     shipped_units: count(|v| v.shipped_units),
@@ -176,7 +191,9 @@ impl Order {
     /// `subtotal` and `discount` are its sub-order's, `total` what the shopper paid for its
     /// lines, `tax` its lines' share of the order's tax as the order was taxed (per line, or
     /// the running shares of a per-order rounding; inside `total` when prices include tax);
-    /// shipping, captured and refunded are the shop's and show as zero. The timeline and a
+    /// `shipping` and `shipping_option` are its own when it ships at its own rates (and then
+    /// `vendor_shipping` holds its charge only), else zero and the shop's rates' option;
+    /// captured and refunded are the shop's and show as zero. The timeline and a
     /// cancellation keep their entries but lose their free-text notes, which carry the order's
     /// amounts, other parcels' tracking numbers and what the shopper wrote.
     ///
@@ -206,7 +223,8 @@ impl Order {
             total: _,
             captured: _,
             refunded: _,
-            shipping_option,
+            shipping_option: _,
+            vendor_shipping,
             shipment: _,
             parcels,
             returns,
@@ -253,7 +271,7 @@ impl Order {
             currency,
             subtotal: of_sub_order(|s| s.subtotal),
             discount: of_sub_order(|s| s.discount),
-            shipping: zero,
+            shipping: of_sub_order(|s| s.shipping),
             shipping_discount: zero,
             promotions: vec![],
             tax_rate_bp,
@@ -262,7 +280,11 @@ impl Order {
             total: of_sub_order(|s| s.paid),
             captured: zero,
             refunded: zero,
-            shipping_option,
+            shipping_option: sub_order.as_ref().and_then(|s| s.shipping_option.clone()),
+            vendor_shipping: vendor_shipping
+                .into_iter()
+                .filter(|s| s.vendor_id == vendor)
+                .collect(),
             shipment: None,
             parcels: parcels
                 .into_iter()

@@ -107,6 +107,8 @@ struct Placing {
     shipping: Money,
     tax_rate_bp: u32,
     tax_rule: Option<OrderTax>,
+    shipping_option: Option<OrderShippingOption>,
+    vendor_shipping: Vec<VendorShipping>,
     now: DateTime<Utc>,
 }
 
@@ -122,7 +124,8 @@ impl Placing {
             tax_rate_bp: self.tax_rate_bp,
             tax_rule: self.tax_rule,
             discount: None,
-            shipping_option: None,
+            shipping_option: self.shipping_option,
+            vendor_shipping: self.vendor_shipping,
             now: self.now,
         }
     }
@@ -141,6 +144,8 @@ fn placing() -> Placing {
         shipping: eur(499),
         tax_rate_bp: 2000,
         tax_rule: None,
+        shipping_option: None,
+        vendor_shipping: vec![],
         now: t(0),
     }
 }
@@ -166,6 +171,7 @@ fn placed() -> OrderEvent {
         total: eur(TOTAL),
         discount: None,
         shipping_option: None,
+        vendor_shipping: vec![],
         at: t(0),
     }
 }

@@ -237,6 +237,8 @@ fn sub_orders_group_the_lines_by_seller_in_order_of_their_first_line() {
             discount: eur(0),
             // Tax rounded once per order, shared by running sums: A 4.00, C 0.60.
             paid: eur(2760),
+            shipping: eur(0),
+            shipping_option: None,
             units: 3,
             allocated_units: 0,
             shipped_units: 0,
@@ -768,4 +770,130 @@ fn everyone_else_sees_the_whole_order_as_before() {
     // An order without vendors reads exactly as it did.
     let plain = state(&at_shipped());
     assert_eq!(plain.view_for(ID, 6, &guest()), plain.view(ID, 6));
+}
+
+// Shipping at a vendor's own rates.
+
+fn option(id: &str) -> OrderShippingOption {
+    OrderShippingOption {
+        zone_id: "eu".into(),
+        option_id: id.into(),
+        name: id.into(),
+        kind: "standard".into(),
+        min_days: 1,
+        max_days: 3,
+    }
+}
+
+/// The market order where acme ships its lines at its own rates for 2.99 of the 4.99, and
+/// the rest ships at the shop's `standard` for 2.00.
+fn market_own_shipping() -> Placing {
+    Placing {
+        shipping_option: Some(option("standard")),
+        vendor_shipping: vec![VendorShipping {
+            vendor_id: ACME.into(),
+            fee: eur(299),
+            option: option("acme-post"),
+        }],
+        ..market()
+    }
+}
+
+#[test]
+fn a_vendors_own_shipping_is_recorded_and_shown_on_its_sub_order() {
+    let placed = placed_as(market_own_shipping());
+    let OrderEvent::OrderPlaced {
+        shipping,
+        total,
+        ref vendor_shipping,
+        ..
+    } = placed
+    else {
+        panic!("placed: {placed:?}");
+    };
+    // The order's shipping and totals are what they were: the vendor's charge is part of it.
+    assert_eq!((shipping, total), (eur(499), eur(MARKET_TOTAL)));
+    assert_eq!(vendor_shipping.len(), 1);
+    let order = state(&[placed.clone()]);
+    let view = order.view(ID, 1);
+    assert_eq!(view.vendor_shipping, market_own_shipping().vendor_shipping);
+    let [acme, globex, shop] = &view.sub_orders[..] else {
+        panic!("three sellers: {:?}", view.sub_orders);
+    };
+    assert_eq!(
+        (acme.shipping, acme.shipping_option.clone()),
+        (eur(299), Some(option("acme-post")))
+    );
+    // Globex ships at the shop's rates, as the shop's own lines do.
+    for other in [globex, shop] {
+        assert_eq!(
+            (other.shipping, other.shipping_option.clone()),
+            (eur(0), Some(option("standard")))
+        );
+    }
+    // Acme sees its own charge and option; globex sees the shop's option and no charge of
+    // another vendor.
+    let seen = order.view_for(ID, 1, &vendor(ACME));
+    assert_eq!(
+        (seen.shipping, seen.shipping_option, seen.vendor_shipping.len()),
+        (eur(299), Some(option("acme-post")), 1)
+    );
+    let seen = order.view_for(ID, 1, &vendor(GLOBEX));
+    assert_eq!(
+        (seen.shipping, seen.shipping_option, seen.vendor_shipping),
+        (eur(0), Some(option("standard")), vec![])
+    );
+    // A retried placement is the same order; another charge is not.
+    assert_eq!(
+        order.decide(ID, &market_own_shipping().command(), &system()),
+        Ok(vec![])
+    );
+    let mut other = market_own_shipping();
+    other.vendor_shipping[0].fee = eur(300);
+    assert_eq!(
+        order.decide(ID, &other.command(), &system()),
+        Err(OrderError::AlreadyExists)
+    );
+}
+
+#[test]
+fn a_vendors_own_shipping_names_a_seller_of_the_order_once_within_its_shipping() {
+    let charge = |vendor: &str, fee: i64| VendorShipping {
+        vendor_id: vendor.into(),
+        fee: eur(fee),
+        option: option("own"),
+    };
+    for bad in [
+        // Not a seller of the order's lines.
+        vec![charge("initech", 100)],
+        // Twice.
+        vec![charge(ACME, 100), charge(ACME, 100)],
+        // More than the order's shipping.
+        vec![charge(ACME, 300), charge(GLOBEX, 200)],
+        // Negative.
+        vec![charge(ACME, -1)],
+        // Another currency.
+        vec![VendorShipping {
+            fee: Money::new(100, Currency::parse("USD").expect("valid")),
+            ..charge(ACME, 0)
+        }],
+    ] {
+        let placing = Placing {
+            vendor_shipping: bad.clone(),
+            ..market()
+        };
+        assert_eq!(
+            Order::default().decide(ID, &placing.command(), &system()),
+            Err(OrderError::InvalidShipping),
+            "{bad:?}"
+        );
+    }
+    // Both vendors at their own rates, for all of it.
+    let placing = Placing {
+        vendor_shipping: vec![charge(ACME, 300), charge(GLOBEX, 199)],
+        ..market()
+    };
+    assert!(Order::default()
+        .decide(ID, &placing.command(), &system())
+        .is_ok());
 }
