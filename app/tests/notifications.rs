@@ -835,6 +835,7 @@ async fn an_opted_in_customer_gets_a_text_through_the_sms_provider() {
         tax_rule: None,
         discount: None,
         shipping_option: None,
+        vendor_shipping: vec![],
         now,
     };
     system_command(&bus, &order_id, &place)

@@ -1,5 +1,7 @@
 //! `/store/carts`: the shopper's cart, served by the cart service over NATS.
 
+use std::collections::BTreeMap;
+
 use agora_cart::{CartCommand, CartError, CartStatus, CartView};
 use agora_checkout::{CheckoutRequest, QuoteCart};
 use agora_kernel::{CommandId, DomainError, Principal, Sku};
@@ -102,6 +104,22 @@ pub struct ApplyCode {
     pub code: String,
 }
 
+/// `acme:express,bolt:standard` as a map from vendor id to option id.
+fn vendor_options(raw: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut options = BTreeMap::new();
+    for pair in raw.unwrap_or("").split(',').filter(|p| !p.trim().is_empty()) {
+        let Some((vendor, option)) = pair.split_once(':') else {
+            return Err(ApiError::bad_request(
+                "request.invalid_shipping_option",
+                "vendor_shipping_options is vendor_id:option_id pairs separated by commas",
+            ));
+        };
+        options.insert(vendor.trim().to_string(), option.trim().to_string());
+    }
+    crate::checkout::check_vendor_options(&options)?;
+    Ok(options)
+}
+
 /// Query of `GET /store/carts/{id}/pricing`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +140,10 @@ pub struct PricingQuery {
     /// The shipping option to price, from `shipping_options` (default: the cheapest).
     #[param(max_length = 64)]
     pub shipping_option: Option<String>,
+    /// The option to price for each vendor that ships at its own rates (`vendor_shipping`),
+    /// as `vendor_id:option_id` pairs separated by commas (default: each one's cheapest).
+    #[param(max_length = 6500, example = "acme:express")]
+    pub vendor_shipping_options: Option<String>,
 }
 
 /// A cart priced as its checkout would price it now (prices from the catalog, never the
@@ -131,6 +153,9 @@ pub struct PricingQuery {
 /// and no country was given: shipping is priced once it is), `shipping_options` (the options
 /// that ship the cart to the destination, cheapest first: `zone_id`, `option_id`, `name`,
 /// `kind`, `price`, `free`, `min_days`, `max_days`), `shipping_option` (the one priced),
+/// `vendor_shipping` (for each marketplace vendor that ships its lines at its own rates:
+/// `vendor_id`, `skus`, `options`, `option`, `fee`, `pending`; the top-level options are then
+/// the shop's rates' for the other lines, and `shipping` adds them all up),
 /// `tax_rule` (the rate used and its rounding), `tax_estimated`, `promotions` (each applied promotion with its `discount` and
 /// `shipping_discount`), `code` and `code_rejection` (`{error, message}`: the stable
 /// `promotion.*` code a checkout with it would be refused with). Nothing is held: the
@@ -453,6 +478,7 @@ pub async fn get_pricing(
             return Err(ApiError::bad_request(code, message));
         }
     }
+    let vendor_shipping_options = vendor_options(query.vendor_shipping_options.as_deref())?;
     let quote = QuoteCart {
         cart_id: id.clone(),
         code: query.code,
@@ -460,6 +486,7 @@ pub async fn get_pricing(
         region: query.region,
         postcode: query.postcode,
         shipping_option: query.shipping_option,
+        vendor_shipping_options,
     };
     let ctx = auth::context(&state, &headers);
     let pricing: CartPricing = state

@@ -1,6 +1,8 @@
 //! Checkout and payment routes: `POST /store/carts/{id}/checkout`, the shopper's payment
 //! confirmation, and the payment provider's webhook.
 
+use std::collections::BTreeMap;
+
 use agora_checkout::{CheckoutRequest, StartCheckout};
 use agora_kernel::{CommandId, Principal};
 use agora_nats::CommandReply;
@@ -99,6 +101,14 @@ pub struct CheckoutBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "standard", min_length = 1, max_length = 64)]
     pub shipping_option: Option<String>,
+    /// The option for each marketplace vendor that ships its lines at its own rates (the
+    /// cart pricing's `vendor_shipping`), by vendor id; default: its cheapest. `shipping_option`
+    /// is then for the other lines, at the shop's rates. `422 shipping.option_unavailable`
+    /// when a vendor named ships none of the cart's lines at its own rates or does not offer
+    /// the option.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(example = json!({"acme": "express"}))]
+    pub vendor_shipping_options: BTreeMap<String, String>,
 }
 
 /// The order created by a checkout (the order view; see `GET /store/orders/{id}`).
@@ -113,6 +123,21 @@ pub struct CheckoutReply {
 }
 
 const MISSING_KEY: &str = "request.missing_idempotency_key";
+
+/// At most [`MAX_VENDOR_OPTIONS`] vendors, each id and option id 1 to 64 characters.
+pub(crate) fn check_vendor_options(options: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    let fits = |s: &String| (1..=64).contains(&s.len());
+    if options.len() > MAX_VENDOR_OPTIONS || !options.iter().all(|(k, v)| fits(k) && fits(v)) {
+        return Err(ApiError::bad_request(
+            "request.invalid_shipping_option",
+            "vendor_shipping_options names at most 100 vendors, each id and option id 1 to 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Vendors one checkout may name options for: one per line at most.
+const MAX_VENDOR_OPTIONS: usize = 100;
 
 /// The order id of a checkout: the same cart and key always give the same order.
 fn order_id(cart_id: &str, headers: &HeaderMap) -> Result<String, ApiError> {
@@ -158,6 +183,7 @@ pub async fn checkout(
             "payment_method is 1 to 128 visible ASCII characters",
         ));
     }
+    check_vendor_options(&body.vendor_shipping_options)?;
     let principal = auth::shopper(&state, &headers)?;
     let order_id = order_id(&cart_id, &headers)?;
     let command_id = service::command_id(&headers, &principal)?;
@@ -186,6 +212,7 @@ pub async fn checkout(
         request_hash,
         code: body.code,
         shipping_option: body.shipping_option,
+        vendor_shipping_options: body.vendor_shipping_options,
     };
     let reply: CommandReply<serde_json::Value> = service::command_as(
         &state,

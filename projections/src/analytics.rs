@@ -1527,6 +1527,7 @@ mod tests {
             tax_rule: None,
             discount: None,
             shipping_option: None,
+            vendor_shipping: vec![],
             now: at(now),
         }
     }

@@ -493,6 +493,7 @@ mod tests {
             total: eur(6594),
             discount: None,
             shipping_option: None,
+            vendor_shipping: vec![],
             at: at(when),
         }
     }

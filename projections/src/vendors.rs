@@ -71,7 +71,12 @@ pub const VENDOR_LEDGER: &str = "vendor_ledger";
 ///   giving back the units' share of the line's commission;
 /// - a refund that brings the order's refunds up to what was captured (a cancellation after
 ///   payment) refunds, the same way, every vendor unit not refunded yet; other refunds of an
-///   amount (shipping, goodwill) are the shop's and touch no vendor.
+///   amount (shipping, goodwill) are the shop's and touch no vendor;
+/// - a vendor that shipped its lines at its own rates (the order's `vendor_shipping`) gets,
+///   with its sales, a `shipping` entry of what the shopper was charged for them (before
+///   promotions, which are the shop's), pending as a sale is; a refund of the whole order (a
+///   cancellation after payment) takes it back. A return's shipping refund and a dispute's
+///   share of shipping stay the shop's: the vendor did ship the parcels.
 ///
 /// Every entry's id names its order, step and SKU, and it records the event it came from, so
 /// a replay writes the same rows and a figure leads back to its event. Payouts are facts of
@@ -172,6 +177,7 @@ impl Projection for VendorSales {
 pub fn kind_name(kind: EntryKind) -> &'static str {
     match kind {
         EntryKind::Sale => "sale",
+        EntryKind::Shipping => "shipping",
         EntryKind::Commission => "commission",
         EntryKind::Refund => "refund",
         EntryKind::Chargeback => "chargeback",
@@ -260,6 +266,13 @@ fn entries_of(
             Some((l, v, vendor))
         })
         .collect();
+    // The vendors' own shipping charges, of vendors with a stream (as their sales).
+    let vendor_shipping: Vec<&agora_order::VendorShipping> = view
+        .vendor_shipping
+        .iter()
+        .filter(|s| matches!(vendors.get(&s.vendor_id), Some(Some(_))))
+        .collect();
+    let mut shipping_refunded = false;
     let mut out = Vec::new();
     let mut confirmed_at: Option<DateTime<Utc>> = None;
     let mut refunded_units: BTreeMap<String, i64> = BTreeMap::new();
@@ -311,6 +324,19 @@ fn entries_of(
                         sequence: *sequence,
                     });
                 }
+                for charge in &vendor_shipping {
+                    out.push(Entry {
+                        id: format!("order/{order}/shipping/{}", charge.vendor_id),
+                        vendor_id: charge.vendor_id.clone(),
+                        kind: EntryKind::Shipping,
+                        amount: charge.fee,
+                        at: *at,
+                        available_at: Some(*at + window),
+                        sku: None,
+                        rule_id: None,
+                        sequence: *sequence,
+                    });
+                }
             }
             OrderEvent::OrderRefunded {
                 refund_id,
@@ -332,6 +358,28 @@ fn entries_of(
                         }
                     }
                     None if captured > 0 && total_refunded.amount_minor >= captured => {
+                        if emit && !shipping_refunded {
+                            for charge in &vendor_shipping {
+                                out.push(Entry {
+                                    id: format!(
+                                        "order/{order}/refund/{refund_id}/shipping/{}",
+                                        charge.vendor_id
+                                    ),
+                                    vendor_id: charge.vendor_id.clone(),
+                                    kind: EntryKind::Refund,
+                                    amount: Money::new(
+                                        -charge.fee.amount_minor,
+                                        charge.fee.currency,
+                                    ),
+                                    at: *at,
+                                    available_at: None,
+                                    sku: None,
+                                    rule_id: None,
+                                    sequence: *sequence,
+                                });
+                            }
+                        }
+                        shipping_refunded = true;
                         for (l, v, vendor) in &vendor_lines {
                             let done = refunded_units.get(l.sku.as_str()).copied().unwrap_or(0);
                             let left = l.quantity - done;

@@ -130,6 +130,7 @@ fn place(owner: OrderOwner, lines: Vec<OrderLine>, shipping: Money, now: &str) -
         tax_rule: None,
         discount: None,
         shipping_option: None,
+        vendor_shipping: vec![],
         now: at(now),
     }
 }
@@ -377,6 +378,7 @@ fn plan() -> CheckoutPlan {
         discount: None,
         commit_on_confirm: true,
         shipping_option: None,
+        vendor_shipping: vec![],
     }
 }
 

@@ -48,6 +48,9 @@ pub struct CheckoutPlan {
     /// has no shipping zones and in checkouts started before zones existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_option: Option<agora_order::OrderShippingOption>,
+    /// What vendors shipping at their own rates charge, part of `shipping`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vendor_shipping: Vec<agora_order::VendorShipping>,
 }
 
 /// What a runner observed when it performed an action.

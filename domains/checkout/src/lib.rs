@@ -32,5 +32,5 @@ mod service;
 pub use checkout::*;
 pub use service::{
     CartPricing, CheckoutRequest, CodeRejection, PricedCartLine, QuoteCart, ShippingQuote,
-    StartCheckout,
+    StartCheckout, VendorShippingQuote,
 };

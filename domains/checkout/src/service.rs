@@ -2,6 +2,8 @@
 //! saga's own [`crate::CheckoutCommand`]s are recorded by the service and its runner and never
 //! travel on the bus.
 
+use std::collections::BTreeMap;
+
 use agora_kernel::{Currency, Money};
 use agora_order::{Address, OrderPromotion, OrderTax};
 pub use agora_shipping::ShippingQuote;
@@ -44,6 +46,10 @@ pub struct QuoteCart {
     /// The shipping option to price (default: the cheapest offered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_option: Option<String>,
+    /// The option to price for each vendor that ships at its own rates, by vendor id
+    /// (default: its cheapest).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vendor_shipping_options: BTreeMap<String, String>,
 }
 
 /// A cart priced as its checkout would price it now: catalog prices, the active automatic
@@ -60,16 +66,23 @@ pub struct CartPricing {
     pub subtotal: Money,
     /// Everything the promotions take off the lines (the sum of the lines' discounts).
     pub discount: Money,
-    /// The shipping fee before promotions: the chosen option's price, the shop's one rate
-    /// when it has no shipping zones, zero while `shipping_pending`.
+    /// The shipping fee before promotions: the chosen option's price at the shop's rates (the
+    /// shop's one rate when it has no shipping zones) plus each vendor's own in
+    /// `vendor_shipping`; zero for what is still pending.
     pub shipping: Money,
-    /// The shop ships by zone and no destination was given: shipping is priced at checkout.
+    /// Some lines ship by zone and no destination was given: their shipping is priced at
+    /// checkout.
     pub shipping_pending: bool,
-    /// The options that ship this cart to the destination, cheapest first (empty without
-    /// shipping zones or a destination).
+    /// The options at the shop's rates that ship the lines not in `vendor_shipping` to the
+    /// destination, cheapest first (empty without shipping zones or a destination, and when
+    /// every line ships at a vendor's own rates).
     pub shipping_options: Vec<ShippingQuote>,
-    /// The option priced: the one asked for, else the cheapest.
+    /// The option priced at the shop's rates: the one asked for, else the cheapest.
     pub shipping_option: Option<ShippingQuote>,
+    /// The lines of each vendor that ships at its own rates, priced with them (a marketplace
+    /// vendor's own shipping settings), in order of the vendors' first lines.
+    #[serde(default)]
+    pub vendor_shipping: Vec<VendorShippingQuote>,
     pub shipping_discount: Money,
     pub tax: Money,
     /// What the shopper would pay.
@@ -84,6 +97,21 @@ pub struct CartPricing {
     pub code: Option<String>,
     /// Why that code does not apply; a checkout with it would be refused with this error.
     pub code_rejection: Option<CodeRejection>,
+}
+
+/// How one vendor's lines ship at its own rates: the options that ship them to the
+/// destination (cheapest first), the one priced (asked for, else the cheapest) and its price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorShippingQuote {
+    pub vendor_id: String,
+    /// The cart's SKUs this vendor ships.
+    pub skus: Vec<String>,
+    pub options: Vec<ShippingQuote>,
+    pub option: Option<ShippingQuote>,
+    /// The option's price; zero while `pending`.
+    pub fee: Money,
+    /// No destination was given: priced at checkout.
+    pub pending: bool,
 }
 
 /// One line of a [`CartPricing`].
@@ -131,6 +159,11 @@ pub struct StartCheckout {
     /// may be named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_option: Option<String>,
+    /// The option chosen for each vendor that ships at its own rates (its `vendor_shipping`
+    /// in the cart's pricing), by vendor id; default: its cheapest. Naming a vendor that does
+    /// not ship any of the cart's lines at its own rates is `shipping.option_unavailable`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vendor_shipping_options: BTreeMap<String, String>,
 }
 
 agora_kernel::contract!(Checkout {

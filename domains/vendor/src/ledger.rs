@@ -19,6 +19,9 @@ pub const MAX_ENTRY_ID_CHARS: usize = 200;
 pub enum EntryKind {
     /// A sold line: the vendor earns it (positive), once the return window is over.
     Sale,
+    /// What the shopper paid for shipping the vendor's lines at the vendor's own rates
+    /// (positive): the vendor ships them. Held with the sale.
+    Shipping,
     /// What the platform keeps of a sale (negative), held with the sale.
     Commission,
     /// Money given back to a shopper (negative).
@@ -35,11 +38,11 @@ pub enum EntryKind {
 
 impl EntryKind {
     /// Whether an entry of this kind may carry `amount_minor`: sales and failed payouts are
-    /// at least zero, commission, refunds, chargebacks and payouts at most zero, adjustments
+    /// at least zero (and so is shipping), commission, refunds, chargebacks and payouts at most zero, adjustments
     /// either.
     pub fn allows(&self, amount_minor: i64) -> bool {
         match self {
-            EntryKind::Sale | EntryKind::PayoutFailed => amount_minor >= 0,
+            EntryKind::Sale | EntryKind::Shipping | EntryKind::PayoutFailed => amount_minor >= 0,
             EntryKind::Commission
             | EntryKind::Refund
             | EntryKind::Chargeback
@@ -51,7 +54,10 @@ impl EntryKind {
     /// Whether entries of this kind wait for their `available_at` (the end of the return
     /// window); every other kind counts against the available balance at once.
     pub fn is_held(&self) -> bool {
-        matches!(self, EntryKind::Sale | EntryKind::Commission)
+        matches!(
+            self,
+            EntryKind::Sale | EntryKind::Shipping | EntryKind::Commission
+        )
     }
 }
 

@@ -7,7 +7,7 @@ use agora_cart::{CartCommand, CartView};
 use agora_catalog::{Product, ProductStatus, ProductView};
 use agora_checkout::{
     CartPricing, Checkout, CheckoutCommand, CheckoutPlan, CheckoutRequest, CheckoutView,
-    CodeRejection, PricedCartLine, QuoteCart, StartCheckout,
+    CodeRejection, PricedCartLine, QuoteCart, StartCheckout, VendorShippingQuote,
 };
 use agora_kernel::{
     Command as _, CustomerId, Decider, DomainError, ErrorBody, ErrorKind, Money, Principal, Sku,
@@ -17,7 +17,7 @@ use agora_nats::{
 };
 use agora_order::{
     Address, Order, OrderCommand, OrderDiscount, OrderLine, OrderOwner, OrderPromotion,
-    OrderShippingOption, OrderTax, OrderView,
+    OrderShippingOption, OrderTax, OrderView, VendorShipping,
 };
 use agora_promotion::{
     AppliedRate, CartLine, CategoryId, CountryCode, CustomerFacts, CustomerGroup, EnteredCode,
@@ -33,7 +33,8 @@ use std::str::FromStr;
 use crate::promotion_book::PromotionBook;
 use crate::shipping_book::ShippingBook;
 use crate::step_id;
-use agora_shipping::{Destination, Parcel, ShippingError, ShippingQuote, Zone};
+use agora_shipping::{Destination, Parcel, ShippingError, ShippingQuote, Zone, DEFAULT_PROFILE};
+use std::sync::Arc;
 
 /// The shop's shipping and tax rules, from configuration.
 #[derive(Clone, Debug)]
@@ -103,15 +104,50 @@ impl Pricing {
 struct CatalogLines {
     lines: Vec<OrderLine>,
     categories: BTreeMap<String, Option<String>>,
-    weight_grams: i64,
+    /// Each line's weight (unit weight × quantity), in line order.
+    weights: Vec<i64>,
 }
 
-/// How a cart ships: see [`CheckoutService::shipping`].
+/// How a cart ships: see [`CheckoutService::shipping`]. `fee` is the whole charge; `option`,
+/// `options` are the shop's rates' for the lines no vendor ships at its own rates.
 struct Shipping {
     fee: Money,
     option: Option<ShippingQuote>,
     options: Vec<ShippingQuote>,
     pending: bool,
+    vendors: Vec<VendorShippingQuote>,
+}
+
+impl Shipping {
+    /// What the order records of the vendors' own shipping.
+    fn vendor_charges(&self) -> Vec<VendorShipping> {
+        self.vendors
+            .iter()
+            .filter_map(|v| {
+                Some(VendorShipping {
+                    vendor_id: v.vendor_id.clone(),
+                    fee: v.fee,
+                    option: order_option(v.option.as_ref()?),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The shop's profile and those of the vendors whose lines are in `priced`, by profile id.
+type Profiles = BTreeMap<String, Arc<Vec<Zone>>>;
+
+/// The profiles a cart may ship with: the shop's own, and each of its lines' sellers'.
+fn vendors_of(priced: &CatalogLines) -> Vec<&str> {
+    let mut ids: Vec<&str> = vec![DEFAULT_PROFILE];
+    for line in &priced.lines {
+        if let Some(v) = line.vendor_id.as_deref() {
+            if !ids.contains(&v) {
+                ids.push(v);
+            }
+        }
+    }
+    ids
 }
 
 /// The order's record of the option chosen.
@@ -220,7 +256,7 @@ impl CheckoutService {
             .values()
             .map(|(p, _)| (p.id.clone(), p.category_id.clone()))
             .collect();
-        let mut weight_grams: i64 = 0;
+        let mut weights: Vec<i64> = Vec::with_capacity(cart.lines.len());
         let lines = cart
             .lines
             .iter()
@@ -229,8 +265,10 @@ impl CheckoutService {
                     .get(line.sku.as_str())
                     .ok_or_else(|| unavailable_item(&line.sku))?;
                 let variant = &product.variants[*i];
-                weight_grams += i64::from(variant.shipping.weight_grams.unwrap_or(0))
-                    .saturating_mul(line.quantity);
+                weights.push(
+                    i64::from(variant.shipping.weight_grams.unwrap_or(0))
+                        .saturating_mul(line.quantity),
+                );
                 let title = if variant.title.trim().is_empty() {
                     product.title.clone()
                 } else {
@@ -252,7 +290,7 @@ impl CheckoutService {
         Ok(CatalogLines {
             lines,
             categories,
-            weight_grams,
+            weights,
         })
     }
 
@@ -435,27 +473,149 @@ impl CheckoutService {
         }
     }
 
-    /// What shipping costs and how the cart ships: without shipping zones, the shop's one
-    /// configured rate (free from its threshold) and no option may be named; with zones, the
-    /// options of the most specific zone covering `to` (`shipping.no_zone` when none does),
-    /// the named one or else the cheapest (`shipping.option_unavailable` when the named one is
-    /// not offered). With zones but no destination yet (a cart page), shipping is pending.
+    /// The cart priced from the catalog, with the shipping profiles of the shop and of the
+    /// cart's vendors as their committed events leave them.
+    async fn price_and_profiles(
+        &self,
+        cart: &CartView,
+        ctx: &RequestContext,
+    ) -> Result<(CatalogLines, Profiles), ErrorBody> {
+        let catalog = self.price(cart, ctx).await?;
+        let profiles = self.shipping.profiles(&vendors_of(&catalog)).await?;
+        Ok((catalog, profiles))
+    }
+
+    /// What shipping costs and how the cart ships. The lines of a marketplace vendor with
+    /// shipping zones of its own ship at its rates, one charge per such vendor (its option
+    /// from `vendor_options`, else its cheapest; `shipping.no_zone` when it does not ship to
+    /// `to`), which the vendor is credited with. Every other line (the shop's, and those of
+    /// vendors without rates) ships at the shop's rates, as one parcel: see
+    /// [`Self::shop_shipping`]. Naming an option for a vendor that ships none of the lines at
+    /// its own rates is `shipping.option_unavailable`.
     fn shipping(
         &self,
-        zones: &[Zone],
+        profiles: &Profiles,
         priced: &CatalogLines,
         to: Option<&Destination>,
         option: Option<&str>,
+        vendor_options: &BTreeMap<String, String>,
     ) -> Result<Shipping, ErrorBody> {
         let lines = &priced.lines;
         let currency = lines
             .first()
             .map(|l| l.unit_price.currency)
             .ok_or_else(|| ErrorBody::new(ErrorKind::Invalid, "cart.empty", "the cart is empty"))?;
-        let subtotal: i128 = lines
-            .iter()
-            .map(|l| l.unit_price.amount_minor as i128 * l.quantity as i128)
-            .sum();
+        let mut shop: Vec<usize> = vec![];
+        let mut vendors: Vec<(&str, Vec<usize>)> = vec![];
+        for (i, line) in lines.iter().enumerate() {
+            let own_rates = line.vendor_id.as_deref().filter(|v| {
+                *v != DEFAULT_PROFILE && profiles.get(*v).is_some_and(|z| !z.is_empty())
+            });
+            match own_rates {
+                Some(v) => match vendors.iter_mut().find(|(id, _)| *id == v) {
+                    Some((_, of)) => of.push(i),
+                    None => vendors.push((v, vec![i])),
+                },
+                None => shop.push(i),
+            }
+        }
+        if let Some(other) = vendor_options
+            .keys()
+            .find(|k| !vendors.iter().any(|(v, _)| v == k))
+        {
+            let mut body = ShippingError::OptionUnavailable.to_body();
+            body.message = format!("{other} ships none of the cart's lines at its own rates");
+            return Err(body);
+        }
+        let parcel = |of: &[usize]| {
+            let subtotal: i128 = of
+                .iter()
+                .map(|&i| lines[i].unit_price.amount_minor as i128 * lines[i].quantity as i128)
+                .sum();
+            Parcel {
+                weight_grams: of
+                    .iter()
+                    .map(|&i| priced.weights.get(i).copied().unwrap_or(0))
+                    .fold(0i64, i64::saturating_add),
+                subtotal: Money::new(subtotal.min(i64::MAX as i128) as i64, currency),
+            }
+        };
+        let mut shipping = if shop.is_empty() {
+            if option.is_some() {
+                return Err(ShippingError::OptionUnavailable.to_body());
+            }
+            Shipping {
+                fee: Money::zero(currency),
+                option: None,
+                options: vec![],
+                pending: false,
+                vendors: vec![],
+            }
+        } else {
+            let zones = profiles.get(DEFAULT_PROFILE).cloned().unwrap_or_default();
+            self.shop_shipping(&zones, parcel(&shop), to, option)?
+        };
+        for (vendor, of) in vendors {
+            let skus = of.iter().map(|&i| lines[i].sku.to_string()).collect();
+            let quote = match to {
+                None => VendorShippingQuote {
+                    vendor_id: vendor.to_string(),
+                    skus,
+                    options: vec![],
+                    option: None,
+                    fee: Money::zero(currency),
+                    pending: true,
+                },
+                Some(to) => {
+                    let zones = profiles.get(vendor).cloned().unwrap_or_default();
+                    let options = agora_shipping::quote(&zones, to, parcel(&of)).map_err(|e| {
+                        let mut body = e.to_body();
+                        if matches!(e, ShippingError::NoZone(_)) {
+                            body.message =
+                                format!("vendor {vendor} does not ship to {}", to.label());
+                        }
+                        body
+                    })?;
+                    let chosen = vendor_options.get(vendor).map(String::as_str);
+                    let chosen = agora_shipping::choose(&options, chosen).map_err(|e| {
+                        let mut body = e.to_body();
+                        body.message = format!("vendor {vendor} offers no such shipping option");
+                        body
+                    })?;
+                    VendorShippingQuote {
+                        vendor_id: vendor.to_string(),
+                        skus,
+                        fee: chosen.price,
+                        option: Some(chosen),
+                        options,
+                        pending: false,
+                    }
+                }
+            };
+            shipping.fee = Money::new(
+                shipping.fee.amount_minor.saturating_add(quote.fee.amount_minor),
+                currency,
+            );
+            shipping.pending |= quote.pending;
+            shipping.vendors.push(quote);
+        }
+        Ok(shipping)
+    }
+
+    /// What the lines shipping at the shop's rates (`parcel`) cost: without shipping zones, the
+    /// shop's one configured rate (free from its threshold) and no option may be named; with
+    /// zones, the options of the most specific zone covering `to` (`shipping.no_zone` when
+    /// none does), the named one or else the cheapest (`shipping.option_unavailable` when the
+    /// named one is not offered). With zones but no destination yet (a cart page), shipping
+    /// is pending.
+    fn shop_shipping(
+        &self,
+        zones: &[Zone],
+        parcel: Parcel,
+        to: Option<&Destination>,
+        option: Option<&str>,
+    ) -> Result<Shipping, ErrorBody> {
+        let currency = parcel.subtotal.currency;
         if zones.is_empty() {
             if option.is_some() {
                 return Err(ShippingError::OptionUnavailable.to_body());
@@ -463,7 +623,7 @@ impl CheckoutService {
             let free = self
                 .pricing
                 .free_shipping_from_minor
-                .is_some_and(|from| subtotal >= from as i128);
+                .is_some_and(|from| parcel.subtotal.amount_minor >= from);
             let fee = if free {
                 0
             } else {
@@ -474,6 +634,7 @@ impl CheckoutService {
                 option: None,
                 options: vec![],
                 pending: false,
+                vendors: vec![],
             });
         }
         let Some(to) = to else {
@@ -482,11 +643,8 @@ impl CheckoutService {
                 option: None,
                 options: vec![],
                 pending: true,
+                vendors: vec![],
             });
-        };
-        let parcel = Parcel {
-            weight_grams: priced.weight_grams,
-            subtotal: Money::new(subtotal.min(i64::MAX as i128) as i64, currency),
         };
         let options = agora_shipping::quote(zones, to, parcel).map_err(|e| e.to_body())?;
         let chosen = agora_shipping::choose(&options, option).map_err(|e| e.to_body())?;
@@ -495,6 +653,7 @@ impl CheckoutService {
             option: Some(chosen),
             options,
             pending: false,
+            vendors: vec![],
         })
     }
 
@@ -518,6 +677,7 @@ impl CheckoutService {
             tax_rule: plan.tax_rule.clone(),
             discount: plan.discount.clone(),
             shipping_option: plan.shipping_option.clone(),
+            vendor_shipping: plan.vendor_shipping.clone(),
             now: Utc::now(),
         };
         bus.send(
@@ -576,10 +736,9 @@ impl CheckoutService {
             OrderOwner::Customer { customer_id } => Some(*customer_id),
             OrderOwner::Guest { .. } => None,
         };
-        let (catalog, offers, zones) = tokio::try_join!(
-            self.price(&cart, ctx),
+        let ((catalog, profiles), offers) = tokio::try_join!(
+            self.price_and_profiles(&cart, ctx),
             self.offers(Some(&order_id), customer, code.as_ref(), ctx),
-            self.shipping.zones()
         )?;
         let address = &req.shipping_address;
         let to = Destination::new(
@@ -588,9 +747,16 @@ impl CheckoutService {
             Some(&address.postal_code),
         )
         .map_err(|_| agora_order::OrderError::InvalidAddress.to_body())?;
-        let shipped = self.shipping(&zones, &catalog, Some(&to), req.shipping_option.as_deref())?;
+        let shipped = self.shipping(
+            &profiles,
+            &catalog,
+            Some(&to),
+            req.shipping_option.as_deref(),
+            &req.vendor_shipping_options,
+        )?;
         let shipping = shipped.fee;
         let shipping_option = shipped.option.as_ref().map(order_option);
+        let vendor_shipping = shipped.vendor_charges();
         let CatalogLines {
             lines, categories, ..
         } = catalog;
@@ -617,6 +783,7 @@ impl CheckoutService {
             tax_rule: Some(tax_rule.clone()),
             discount: discount.clone(),
             shipping_option: shipping_option.clone(),
+            vendor_shipping: vendor_shipping.clone(),
             now,
         };
         Order::default()
@@ -650,6 +817,7 @@ impl CheckoutService {
             discount: discount.clone(),
             commit_on_confirm: true,
             shipping_option,
+            vendor_shipping,
         };
         // Hold each applied promotion's use and amount for this order before anything else
         // is locked or recorded, so a promotion used up meanwhile refuses this checkout
@@ -754,10 +922,9 @@ impl CheckoutService {
         let code = entered
             .as_deref()
             .and_then(|raw| PromotionCode::parse(raw).ok());
-        let (catalog, offers, zones) = tokio::try_join!(
-            self.price(&cart, ctx),
+        let ((catalog, profiles), offers) = tokio::try_join!(
+            self.price_and_profiles(&cart, ctx),
             self.offers(None, customer, code.as_ref(), ctx),
-            self.shipping.zones()
         )?;
         let to = match req.country.as_deref() {
             Some(country) => Some(
@@ -767,10 +934,11 @@ impl CheckoutService {
             None => None,
         };
         let shipped = self.shipping(
-            &zones,
+            &profiles,
             &catalog,
             to.as_ref(),
             req.shipping_option.as_deref(),
+            &req.vendor_shipping_options,
         )?;
         let shipping = shipped.fee;
         let CatalogLines {
@@ -813,6 +981,7 @@ impl CheckoutService {
             shipping_pending: shipped.pending,
             shipping_options: shipped.options,
             shipping_option: shipped.option,
+            vendor_shipping: shipped.vendors,
             shipping_discount: priced.shipping_discount,
             tax: totals.tax,
             total: totals.total,

@@ -1,14 +1,18 @@
-//! The shop's shipping zones as the checkout quotes with them: the profile folded once per
-//! process and caught up from the event store on every use (one indexed read of the events
-//! after the last one folded, usually none), so a quote is as exact as a fold of the whole
-//! stream and costs the same however often the settings changed.
+//! Shipping settings as the checkout quotes with them: the shop's own profile (`default`) and
+//! the profiles of marketplace vendors that ship at their own rates (stream id: the vendor's
+//! id), each folded once per process and caught up from the event store on every use. One
+//! indexed query reads the events after the last one folded of every profile asked for
+//! (usually none), so a quote is as exact as a fold of the whole streams and costs the same
+//! however often the settings changed.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use agora_kernel::{Decider, ErrorBody};
 use agora_shipping::{ShippingEvent, ShippingProfile, Zone, DEFAULT_PROFILE};
+use sqlx::Row;
 
-/// The profile folded so far, with its last sequence and its zones ready to quote with.
+/// A profile folded so far, with its last sequence and its zones ready to quote with.
 #[derive(Default)]
 struct Folded {
     version: u64,
@@ -17,48 +21,84 @@ struct Folded {
 }
 
 pub struct ShippingBook {
-    store: agora_runtime::EventStore,
-    folded: Mutex<Folded>,
+    pool: sqlx::PgPool,
+    folded: Mutex<HashMap<String, Folded>>,
 }
 
 impl ShippingBook {
     pub fn new(pool: sqlx::PgPool) -> Self {
         ShippingBook {
-            store: agora_runtime::EventStore::new(pool),
-            folded: Mutex::new(Folded::default()),
+            pool,
+            folded: Mutex::new(HashMap::new()),
         }
     }
 
     /// The shop's zones as its committed events leave them (none: the shop charges its one
     /// configured rate).
     pub async fn zones(&self) -> Result<Arc<Vec<Zone>>, ErrorBody> {
-        let after = self.folded.lock().expect("shipping book poisoned").version;
-        let events = self
-            .store
-            .range(ShippingProfile::TYPE, DEFAULT_PROFILE, after, u64::MAX)
-            .await
-            .map_err(|e| ErrorBody::unavailable(format!("shipping settings: {e}")))?;
+        let mut all = self.profiles(&[DEFAULT_PROFILE]).await?;
+        Ok(all.remove(DEFAULT_PROFILE).unwrap_or_default())
+    }
+
+    /// The zones of each profile of `ids` as their committed events leave them, with one
+    /// query; a profile without events has none (a vendor without rates of its own).
+    pub async fn profiles(
+        &self,
+        ids: &[&str],
+    ) -> Result<BTreeMap<String, Arc<Vec<Zone>>>, ErrorBody> {
+        let (names, after): (Vec<String>, Vec<i64>) = {
+            let folded = self.folded.lock().expect("shipping book poisoned");
+            ids.iter()
+                .map(|id| {
+                    let version = folded.get(*id).map_or(0, |f| f.version);
+                    (id.to_string(), version as i64)
+                })
+                .unzip()
+        };
+        let rows = sqlx::query(
+            "SELECT e.aggregate_id, e.sequence, e.payload
+             FROM unnest($2::text[], $3::bigint[]) AS k(id, after)
+             JOIN events e ON e.aggregate_type = $1 AND e.aggregate_id = k.id
+                          AND e.sequence > k.after
+             ORDER BY e.aggregate_id, e.sequence",
+        )
+        .bind(ShippingProfile::TYPE)
+        .bind(&names)
+        .bind(&after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| ErrorBody::unavailable(format!("shipping settings: {e}")))?;
         let mut folded = self.folded.lock().expect("shipping book poisoned");
-        let mut changed = false;
-        for e in &events {
+        let mut changed: Vec<String> = vec![];
+        for row in &rows {
+            let id: String = row.get(0);
+            let sequence = row.get::<i64, _>(1) as u64;
+            let payload: serde_json::Value = row.get(2);
+            let profile = folded.entry(id.clone()).or_default();
             // A concurrent caller may have folded it already.
-            if e.sequence <= folded.version {
+            if sequence <= profile.version {
                 continue;
             }
-            let event: ShippingEvent =
-                serde::Deserialize::deserialize(&e.payload).map_err(|err| {
-                    ErrorBody::internal(format!(
-                        "cannot read shipping settings #{}: {err}",
-                        e.sequence
-                    ))
-                })?;
-            folded.profile.evolve(&event);
-            folded.version = e.sequence;
-            changed = true;
+            let event: ShippingEvent = serde_json::from_value(payload).map_err(|err| {
+                ErrorBody::internal(format!("cannot read shipping settings {id} #{sequence}: {err}"))
+            })?;
+            profile.profile.evolve(&event);
+            profile.version = sequence;
+            if !changed.contains(&id) {
+                changed.push(id);
+            }
         }
-        if changed {
-            folded.zones = Arc::new(folded.profile.zones());
+        for id in changed {
+            if let Some(profile) = folded.get_mut(&id) {
+                profile.zones = Arc::new(profile.profile.zones());
+            }
         }
-        Ok(folded.zones.clone())
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let zones = folded.get(*id).map(|f| f.zones.clone()).unwrap_or_default();
+                (id.to_string(), zones)
+            })
+            .collect())
     }
 }

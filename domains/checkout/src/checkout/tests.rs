@@ -50,6 +50,7 @@ fn plan(hash: &str) -> CheckoutPlan {
         discount: None,
         commit_on_confirm: true,
         shipping_option: None,
+        vendor_shipping: vec![],
     }
 }
 
