@@ -1008,3 +1008,265 @@ async fn a_vendors_user_shops_as_the_customer_of_its_own_account() {
     assert_eq!(status, 200, "{share}");
     assert_eq!(share["email"], "", "{share}");
 }
+
+/// Saves zone `eu` (Great Britain) of the caller's own shipping rates, or of `vendor`'s, with
+/// two flat options.
+async fn own_rates(app: &TestApp, who: As<'_>, query: &str) -> (u16, Value) {
+    let (status, reply) = call(
+        app,
+        who,
+        Method::PUT,
+        &format!("/admin/shipping/zones/eu{query}"),
+        Some(json!({"name": "Great Britain", "areas": [{"country": "GB"}]})),
+    )
+    .await;
+    if status != 200 {
+        return (status.as_u16(), body(&reply));
+    }
+    for (id, price) in [("acme-post", 390), ("acme-express", 990)] {
+        let (status, reply) = call(
+            app,
+            who,
+            Method::PUT,
+            &format!("/admin/shipping/zones/eu/options/{id}{query}"),
+            Some(json!({"name": id, "kind": "standard", "min_days": 1, "max_days": 3,
+                        "rate": {"type": "flat", "price": {"amount_minor": price, "currency": "EUR"}}})),
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    (200, Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_vendor_with_its_own_rates_charges_for_shipping_its_lines_and_is_credited_for_it() {
+    let app = spawn_app_with(Roles::all(), |c| c.return_window_days = 0).await;
+    let (acme_user, acme) = people::vendor_user(&app, "acme").await;
+    let (bolt_user, bolt) = people::vendor_user(&app, "bolt").await;
+    let shopper = people::sign_up(&app, "dora").await;
+    vendor_product(&app, &acme_user, &acme, "ACME-MUG", 2000).await;
+    vendor_product(&app, &bolt_user, &bolt, "BOLT-LAMP", 3000).await;
+    shop::until_for_sale(&app.pool, &["ACME-MUG", "BOLT-LAMP"]).await;
+
+    // Acme's users keep Acme's own rates; nobody else's but staff.
+    assert_eq!(
+        own_rates(&app, As::Bearer(&acme_user.access), "").await.0,
+        200
+    );
+    let (status, reply) = own_rates(
+        &app,
+        As::Bearer(&bolt_user.access),
+        &format!("?vendor={acme}"),
+    )
+    .await;
+    assert_eq!(
+        (status, reply["code"].as_str()),
+        (403, Some("shipping.forbidden")),
+        "{reply}"
+    );
+    let (status, reply) = get(
+        &app,
+        As::Bearer(&bolt_user.access),
+        &format!("/admin/shipping?vendor={acme}"),
+    )
+    .await;
+    assert_eq!(status, 403, "{reply}");
+    let (status, reply) = get(&app, As::Bearer(&bolt_user.access), "/admin/shipping").await;
+    assert_eq!(
+        (status, reply["zones"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{reply}"
+    );
+    let (status, reply) = get(
+        &app,
+        As::Bearer(&shopper.access),
+        &format!("/admin/shipping?vendor={acme}"),
+    )
+    .await;
+    assert_eq!(status, 403, "{reply}");
+    let (status, reply) = get(
+        &app,
+        As::Bearer(ADMIN),
+        &format!("/admin/shipping?vendor={acme}"),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            reply["zones"][0]["options"].as_array().map(Vec::len)
+        ),
+        (200, Some(2)),
+        "{reply}"
+    );
+    let (status, reply) = get(&app, As::Bearer(ADMIN), "/admin/shipping").await;
+    assert_eq!(
+        (status, reply["zones"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "the shop's own: {reply}"
+    );
+    let unknown = uuid::Uuid::new_v4();
+    let (status, _) = get(
+        &app,
+        As::Bearer(ADMIN),
+        &format!("/admin/shipping?vendor={unknown}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // The cart's pricing: Bolt's lamp ships at the shop's one rate (4.99), Acme's mugs at
+    // Acme's, pending until there is a destination, then its cheapest or the one chosen.
+    let cart = shop::cart(&app.http, &app.base, &[("ACME-MUG", 2), ("BOLT-LAMP", 1)]).await;
+    let pricing = |query: String| {
+        let app = &app;
+        let cart = &cart;
+        async move {
+            let r = app
+                .http
+                .get(format!(
+                    "{}/store/carts/{}/pricing{query}",
+                    app.base, cart.0
+                ))
+                .header("X-Cart-Token", &cart.1)
+                .send()
+                .await
+                .expect("pricing");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, priced) = pricing(String::new()).await;
+    assert_eq!(status, 200, "{priced}");
+    assert_eq!(
+        (
+            minor(&priced["shipping"]),
+            &priced["shipping_pending"],
+            &priced["vendor_shipping"][0]["pending"]
+        ),
+        (499, &json!(true), &json!(true)),
+        "{priced}"
+    );
+    assert_eq!(priced["vendor_shipping"][0]["vendor_id"], acme.as_str());
+    assert_eq!(priced["vendor_shipping"][0]["skus"], json!(["ACME-MUG"]));
+    let (_, priced) = pricing("?country=GB".into()).await;
+    assert_eq!(minor(&priced["shipping"]), 499 + 390, "{priced}");
+    assert_eq!(
+        priced["vendor_shipping"][0]["option"]["option_id"],
+        "acme-post"
+    );
+    assert_eq!(
+        priced["vendor_shipping"][0]["options"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let (_, priced) = pricing(format!(
+        "?country=GB&vendor_shipping_options={acme}:acme-express"
+    ))
+    .await;
+    assert_eq!(minor(&priced["shipping"]), 499 + 990, "{priced}");
+    for (query, status, code) in [
+        (
+            format!("?country=GB&vendor_shipping_options={bolt}:acme-post"),
+            422,
+            "shipping.option_unavailable",
+        ),
+        (
+            format!("?country=GB&vendor_shipping_options={acme}:by-pigeon"),
+            422,
+            "shipping.option_unavailable",
+        ),
+        (
+            "?country=GB&vendor_shipping_options=nonsense".to_string(),
+            400,
+            "request.invalid_shipping_option",
+        ),
+        ("?country=US".to_string(), 422, "shipping.no_zone"),
+    ] {
+        let (got, reply) = pricing(query.clone()).await;
+        assert_eq!(
+            (got, reply["code"].as_str()),
+            (status, Some(code)),
+            "{query}: {reply}"
+        );
+    }
+
+    // Checking out with Acme's express: one payment, Acme's charge recorded on the order.
+    let mut checkout = shop::checkout_body("pm_card_visa");
+    checkout["vendor_shipping_options"] = json!({ acme.as_str(): "by-pigeon" });
+    let r = shop::checkout(&app.http, &app.base, &cart, "own-rates-bad", &checkout).await;
+    assert_eq!(r.status(), 422);
+    let refused: Value = r.json().await.expect("json");
+    assert_eq!(refused["code"], "shipping.option_unavailable", "{refused}");
+    checkout["vendor_shipping_options"] = json!({ acme.as_str(): "acme-express" });
+    let r = shop::checkout(&app.http, &app.base, &cart, "own-rates", &checkout).await;
+    assert_eq!(r.status(), 201);
+    let placed: Value = r.json().await.expect("json");
+    let order_id = placed["order_id"].as_str().expect("order id").to_string();
+    let order = shop::settled(&app.bus().await, &order_id, Duration::from_secs(60)).await;
+    assert_eq!(order["status"], "confirmed", "{order}");
+    assert_eq!(minor(&order["shipping"]), 499 + 990, "{order}");
+    assert_eq!(order["vendor_shipping"][0]["vendor_id"], acme.as_str());
+    assert_eq!(minor(&order["vendor_shipping"][0]["fee"]), 990);
+    assert_eq!(
+        order["vendor_shipping"][0]["option"]["option_id"],
+        "acme-express"
+    );
+    // (7000 + 1489) × 1.19, rounded once.
+    assert_eq!(minor(&order["total"]), 10_102, "{order}");
+    assert_eq!(minor(&order["captured"]), 10_102, "{order}");
+
+    // Each vendor sees its own shipping: Acme its charge and option, Bolt none of Acme's.
+    let path = format!("/admin/orders/{order_id}");
+    let (_, seen) = get(&app, As::Bearer(&acme_user.access), &path).await;
+    assert_eq!(
+        (
+            minor(&seen["shipping"]),
+            &seen["shipping_option"]["option_id"],
+            minor(&seen["sub_orders"][0]["shipping"])
+        ),
+        (990, &json!("acme-express"), 990),
+        "{seen}"
+    );
+    let (_, seen) = get(&app, As::Bearer(&bolt_user.access), &path).await;
+    assert_eq!(minor(&seen["shipping"]), 0, "{seen}");
+    assert!(seen.get("vendor_shipping").is_none(), "{seen}");
+    assert!(!seen.to_string().contains("acme-express"), "{seen}");
+
+    // The ledger credits Acme for the shipping it does, and Bolt for none.
+    let acme_rows = entries(&app, &acme, 3).await;
+    assert!(
+        acme_rows.contains(&("shipping".into(), None, 990)),
+        "{acme_rows:?}"
+    );
+    let bolt_rows = entries(&app, &bolt, 2).await;
+    assert!(
+        bolt_rows.iter().all(|(kind, _, _)| kind != "shipping"),
+        "{bolt_rows:?}"
+    );
+    let (_, ledger) = get(
+        &app,
+        As::Bearer(&acme_user.access),
+        &format!("/admin/vendors/{acme}/ledger"),
+    )
+    .await;
+    assert!(ledger.to_string().contains("\"shipping\""), "{ledger}");
+
+    // The shopper cancels before anything ships: the whole order is refunded, Acme's
+    // shipping with it.
+    let r = app
+        .http
+        .post(format!("{}/store/orders/{order_id}/cancel", app.base))
+        .header("X-Cart-Token", &cart.1)
+        .json(&json!({"note": "changed my mind"}))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(r.status(), 200);
+    let acme_rows = entries(&app, &acme, 5).await;
+    assert!(
+        acme_rows.contains(&("refund".into(), None, -990)),
+        "{acme_rows:?}"
+    );
+    let net: i64 = acme_rows.iter().map(|(_, _, amount)| amount).sum();
+    assert_eq!(net, 0, "{acme_rows:?}");
+}

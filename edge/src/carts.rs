@@ -107,7 +107,11 @@ pub struct ApplyCode {
 /// `acme:express,bolt:standard` as a map from vendor id to option id.
 fn vendor_options(raw: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
     let mut options = BTreeMap::new();
-    for pair in raw.unwrap_or("").split(',').filter(|p| !p.trim().is_empty()) {
+    for pair in raw
+        .unwrap_or("")
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+    {
         let Some((vendor, option)) = pair.split_once(':') else {
             return Err(ApiError::bad_request(
                 "request.invalid_shipping_option",

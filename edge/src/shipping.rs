@@ -44,13 +44,13 @@ async fn profile(
         None => None,
     };
     match (principal.vendor(), named) {
-        (Some(own), Some(named)) if named != own => Err(ApiError::from(
-            agora_kernel::ErrorBody::new(
+        (Some(own), Some(named)) if named != own => {
+            Err(ApiError::from(agora_kernel::ErrorBody::new(
                 agora_kernel::ErrorKind::Forbidden,
                 "shipping.forbidden",
                 "a vendor's user keeps its own vendor's shipping settings only",
-            ),
-        )),
+            )))
+        }
         (Some(own), _) => Ok(own.to_string()),
         (None, Some(named)) => {
             // The vendor must exist: the read answers `404 vendor.not_found` otherwise.
@@ -218,7 +218,13 @@ pub async fn remove_zone(
     Path(zone_id): Path<String>,
     Query(query): Query<ProfileQuery>,
 ) -> Result<Json<ShippingSettings>, ApiError> {
-    send(&state, &headers, &query, ShippingCommand::RemoveZone { zone_id }).await
+    send(
+        &state,
+        &headers,
+        &query,
+        ShippingCommand::RemoveZone { zone_id },
+    )
+    .await
 }
 
 /// Create or replace an option of a zone (admin, staff).

@@ -192,7 +192,11 @@ mod tests {
                 Invalid,
             ),
             (OrderError::InvalidPrice, "order.invalid_price", Invalid),
-            (OrderError::InvalidShipping, "order.invalid_shipping", Invalid),
+            (
+                OrderError::InvalidShipping,
+                "order.invalid_shipping",
+                Invalid,
+            ),
             (
                 OrderError::CurrencyMismatch,
                 "order.currency_mismatch",

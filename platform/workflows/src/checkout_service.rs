@@ -593,7 +593,10 @@ impl CheckoutService {
                 }
             };
             shipping.fee = Money::new(
-                shipping.fee.amount_minor.saturating_add(quote.fee.amount_minor),
+                shipping
+                    .fee
+                    .amount_minor
+                    .saturating_add(quote.fee.amount_minor),
                 currency,
             );
             shipping.pending |= quote.pending;

@@ -80,7 +80,9 @@ impl ShippingBook {
                 continue;
             }
             let event: ShippingEvent = serde_json::from_value(payload).map_err(|err| {
-                ErrorBody::internal(format!("cannot read shipping settings {id} #{sequence}: {err}"))
+                ErrorBody::internal(format!(
+                    "cannot read shipping settings {id} #{sequence}: {err}"
+                ))
             })?;
             profile.profile.evolve(&event);
             profile.version = sequence;

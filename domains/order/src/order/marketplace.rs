@@ -96,9 +96,8 @@ impl Order {
                 let count = |of: fn(&OrderLineView) -> i64| {
                     views.iter().fold(0i64, |sum, v| sum.saturating_add(of(v)))
                 };
-                let own_shipping = seller.and_then(|v| {
-                    placed.vendor_shipping.iter().find(|s| s.vendor_id == v)
-                });
+                let own_shipping =
+                    seller.and_then(|v| placed.vendor_shipping.iter().find(|s| s.vendor_id == v));
                 SubOrderView {
                     vendor_id: seller.map(str::to_string),
                     status: self.sub_order_status(&lines),

@@ -835,7 +835,11 @@ fn a_vendors_own_shipping_is_recorded_and_shown_on_its_sub_order() {
     // another vendor.
     let seen = order.view_for(ID, 1, &vendor(ACME));
     assert_eq!(
-        (seen.shipping, seen.shipping_option, seen.vendor_shipping.len()),
+        (
+            seen.shipping,
+            seen.shipping_option,
+            seen.vendor_shipping.len()
+        ),
         (eur(299), Some(option("acme-post")), 1)
     );
     let seen = order.view_for(ID, 1, &vendor(GLOBEX));
