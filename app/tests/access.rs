@@ -53,6 +53,9 @@
 //! | vendor | details, users, close; pay out on demand | — | own (admin users) | — / yes | yes | — |
 //! | vendor | approve, reject, suspend, reactivate, commission rules; the list of vendors | — | — | yes | yes | — / list |
 //! | vendor | apply (`/store/vendors`) | customer | — | — | — | — |
+//! | shipping settings | read the shop's (`/admin/shipping`) | — | — (its own instead) | yes | yes | yes |
+//! | shipping settings | change the shop's | — | — (its own instead) | yes | yes | — |
+//! | shipping settings | read, change a vendor's own rates (`?vendor=`) | — | own (another vendor 403) | yes | yes | read |
 //! | return | record stock moves and refunds (the fulfilment runner) | — | — | — | — | — |
 //!
 //! A vendor's SKUs are those of its products: before a vendor's stock command or read, the edge looks the SKU up in
@@ -680,6 +683,26 @@ async fn every_role_gets_exactly_what_the_access_matrix_says() {
             format!("/admin/reviews/{review}/respond"),
             Some(json!({"text": "Thank you, Ada!"})),
             [I, I, D, I, H, D, D],
+        ),
+        // Shipping settings: the shop's for staff; a vendor's user keeps its own vendor's (the
+        // default for it), and staff reach a vendor's with `?vendor=`.
+        (
+            Method::GET,
+            format!("/admin/shipping?vendor={}", cast.acme),
+            None,
+            [I, I, I, I, D, D, D],
+        ),
+        (
+            Method::PUT,
+            format!("/admin/shipping/zones/gb?vendor={}", cast.acme),
+            Some(json!({"name": "Great Britain", "areas": [{"country": "GB"}]})),
+            [I, I, D, I, D, D, D],
+        ),
+        (
+            Method::PUT,
+            "/admin/shipping/zones/fr".into(),
+            Some(json!({"name": "France", "areas": [{"country": "FR"}]})),
+            [I, I, D, I, I, D, D],
         ),
         // The event log: admins and auditors.
         (
