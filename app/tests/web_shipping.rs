@@ -232,3 +232,122 @@ async fn staff_set_up_shipping_and_a_shopper_chooses_express_for_their_address()
         .contains("DHL Express"));
     b.shot("order-shipping-option").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_keeps_its_own_rates_and_a_shopper_picks_its_express_at_checkout() {
+    let app = spawn_app(Roles::all()).await;
+    let (acme_user, acme) = people::vendor_user(&app, "acme").await;
+    let (status, reply) = people::call(
+        &app,
+        people::As::Bearer(&acme_user.access),
+        reqwest::Method::POST,
+        "/admin/products",
+        Some(serde_json::json!({"title": "Stoneware mug", "vendor_id": acme,
+            "variants": [{"sku": "WSV-MUG", "title": "One", "price": {"amount_minor": 1800, "currency": "EUR"}}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let mug = serde_json::from_str::<serde_json::Value>(&reply).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for (path, body) in [
+        (format!("/admin/products/{mug}/publish"), None),
+        (
+            "/admin/inventory/WSV-MUG/receive".to_string(),
+            Some(serde_json::json!({"quantity": 20})),
+        ),
+    ] {
+        let (status, reply) = people::call(
+            &app,
+            people::As::Bearer(&acme_user.access),
+            reqwest::Method::POST,
+            &path,
+            body,
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let lamp = shop::product(&app.http, &app.base, &[("WSV-LAMP", 4500)], 20).await;
+    shop::until_for_sale(&app.pool, &["WSV-MUG", "WSV-LAMP"]).await;
+    let Some(b) = browser(&app.base).await else {
+        return;
+    };
+
+    // Acme's user sets Acme's own rates for the United Kingdom in its back office.
+    b.sign_in(&acme_user.email, people::PASSWORD).await;
+    b.goto("/backoffice/shipping").await;
+    assert_eq!(b.text("h1").await, "Your shipping rates");
+    assert!(b.text(".empty").await.contains("ship at the shop's rates"));
+    add_zone(&b, "uk", "United Kingdom", "GB").await;
+    for (id, name, price) in [
+        ("acme-post", "Acme Post", "3.90"),
+        ("acme-express", "Acme Express", "9.90"),
+    ] {
+        add_option(
+            &b,
+            NewOption {
+                zone: "uk",
+                id,
+                name,
+                kind: "standard",
+                rate: "flat",
+                price,
+                bands: "",
+                days: ("1", "3"),
+            },
+        )
+        .await;
+    }
+    b.shot("backoffice-vendor-shipping").await;
+    b.accessible("backoffice-vendor-shipping").await;
+    b.sign_out().await;
+
+    // A shopper buys the mug and the shop's lamp: the mug ships at Acme's rates, chosen apart.
+    for product in [&mug, &lamp] {
+        b.goto(&format!("/products/{product}")).await;
+        b.click("form[action='/cart/add'] button[type=submit]")
+            .await;
+        b.find("#cart-lines").await;
+    }
+    b.click("#to-checkout").await;
+    b.find("#delivery").await;
+    assert!(b
+        .text(&format!("#delivery [data-vendor='{acme}']"))
+        .await
+        .contains("Shipped by acme"));
+    assert_eq!(
+        b.count(&format!("#delivery [data-vendor='{acme}'] [data-option]"))
+            .await,
+        2
+    );
+    // The shop's one rate (4.99) and Acme's cheapest.
+    assert!(b.text("#cart-shipping").await.contains("8.89"));
+    b.fill("#email", "ada@example.com").await;
+    b.fill("#name", "Ada Lovelace").await;
+    b.fill("#line1", "12 Analytical Row").await;
+    b.fill("#city", "London").await;
+    b.fill("#postal_code", "N1 9GU").await;
+    b.click(&format!(
+        "#delivery [data-vendor='{acme}'] input[value='acme-express']"
+    ))
+    .await;
+    b.click("#update-delivery").await;
+    b.until(
+        "the total counts Acme's express",
+        Duration::from_secs(10),
+        async |b| b.text("#cart-shipping").await.contains("14.89"),
+    )
+    .await;
+    b.shot("checkout-vendor-delivery").await;
+    b.accessible("checkout-vendor-delivery").await;
+    b.click("input[name=payment_method][value=pm_card_visa]")
+        .await;
+    b.click("#pay").await;
+    b.until("the order page opens", Duration::from_secs(30), async |b| {
+        b.path().await.starts_with("/orders/")
+    })
+    .await;
+    assert!(b.text(".vendor-shipping").await.contains("Acme Express"));
+    b.shot("order-vendor-shipping").await;
+}

@@ -737,7 +737,8 @@ pub async fn order(
             h1 { "Order " (&order.id[..8.min(order.id.len())]) }
             (flash(&f))
             p { "Status: " strong #order-status { (status) } @if !order.email.is_empty() { " · " (order.email) }
-                @if let Some(o) = &order.shipping_option { " · ships by " strong #order-shipping-option { (o.name) }  " (" (o.kind) ", " (crate::layout::days(o.min_days.into(), o.max_days.into())) ", " (money(order.shipping.amount_minor, &c)) ")" } }
+                @if let Some(o) = &order.shipping_option { " · ships by " strong #order-shipping-option { (o.name) }  " (" (o.kind) ", " (crate::layout::days(o.min_days.into(), o.max_days.into())) ", " (money(order.shipping.amount_minor, &c)) ")" }
+                @if vendors::vendor_of(&ctx).is_none() { @for vs in &order.vendor_shipping { " · " span.vendor-shipping data-vendor=(vs.vendor_id) { "a vendor's own: " (vs.option.name) " (" (money(vs.fee.amount_minor, &c)) ")" } } } }
             div.two {
                 section {
                     h2 { "Lines" }

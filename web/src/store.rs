@@ -1,6 +1,6 @@
 //! The storefront pages: browse, search, product, cart, checkout, order, account.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -1113,6 +1113,13 @@ async fn cart_pricing(
                     query.push_str(&format!("&{key}={}", enc(value)));
                 }
             }
+            if let Some(vendors) = to.vendors.filter(|v| !v.is_empty()) {
+                let pairs: Vec<String> = vendors.iter().map(|(v, o)| format!("{v}:{o}")).collect();
+                query.push_str(&format!(
+                    "&vendor_shipping_options={}",
+                    enc(&pairs.join(","))
+                ));
+            }
             query
         }
     };
@@ -1131,6 +1138,8 @@ struct Destination<'a> {
     country: &'a str,
     postcode: Option<&'a str>,
     option: Option<&'a str>,
+    /// The option chosen for each vendor shipping at its own rates.
+    vendors: Option<&'a BTreeMap<String, String>>,
 }
 
 /// The pricing of a checkout form's address, or why the shop cannot ship there (a
@@ -1141,6 +1150,7 @@ async fn checkout_pricing(
     cart: &Value,
     form: &CheckoutForm,
 ) -> (Option<Value>, Option<String>) {
+    let vendor_options = form.vendor_options();
     let to = Destination {
         country: if form.country.is_empty() {
             "GB"
@@ -1149,19 +1159,46 @@ async fn checkout_pricing(
         },
         postcode: Some(&form.postal_code),
         option: Some(&form.shipping_option),
+        vendors: Some(&vendor_options),
     };
-    match cart_pricing(web, ctx, cart, Some(to)).await {
-        Ok(p) => (Some(p), None),
+    let priced = match cart_pricing(web, ctx, cart, Some(to)).await {
+        Ok(p) => Ok(p),
         Err(e) if e.code == "shipping.option_unavailable" => {
-            // The option chosen does not ship to the new address: offer the others.
-            let to = Destination { option: None, ..to };
-            match cart_pricing(web, ctx, cart, Some(to)).await {
-                Ok(p) => (Some(p), None),
-                Err(e) => (None, Some(e.message)),
-            }
+            // An option chosen does not ship to the new address: offer the others.
+            let to = Destination {
+                option: None,
+                vendors: None,
+                ..to
+            };
+            cart_pricing(web, ctx, cart, Some(to)).await
+        }
+        Err(e) => Err(e),
+    };
+    match priced {
+        Ok(mut p) => {
+            name_vendors(web, ctx, &mut p).await;
+            (Some(p), None)
         }
         Err(e) if e.code.starts_with("shipping.") => (None, Some(e.message)),
         Err(_) => (None, None),
+    }
+}
+
+/// Names each vendor of the pricing's `vendor_shipping` (`vendor_name`), as its storefront
+/// page does; a vendor that cannot be read keeps its id.
+async fn name_vendors(web: &Web, ctx: &Ctx, pricing: &mut Value) {
+    let Some(groups) = pricing["vendor_shipping"].as_array_mut() else {
+        return;
+    };
+    for group in groups {
+        let id = group["vendor_id"].as_str().unwrap_or_default().to_string();
+        let name = web
+            .api
+            .get::<Value>(&format!("/store/vendors/{}", enc(&id)), &ctx.person())
+            .await
+            .ok()
+            .and_then(|v| v["name"].as_str().map(str::to_string));
+        group["vendor_name"] = json!(name.unwrap_or(id));
     }
 }
 
@@ -1175,23 +1212,43 @@ fn delivery_box(pricing: Option<&Value>, refusal: Option<&str>) -> Markup {
         .and_then(|p| p["shipping_option"]["option_id"].as_str())
         .unwrap_or_default()
         .to_string();
+    let vendors = pricing
+        .and_then(|p| p["vendor_shipping"].as_array().cloned())
+        .unwrap_or_default();
     html! {
-        @if refusal.is_some() || !options.is_empty() {
+        @if refusal.is_some() || !options.is_empty() || !vendors.is_empty() {
             fieldset #delivery {
                 legend { "Delivery" }
                 @if let Some(refusal) = refusal { p.error #delivery-error role="alert" { (refusal) } }
-                @for o in &options {
-                    @let id = o["option_id"].as_str().unwrap_or_default();
-                    label.inline data-option=(id) {
-                        input type="radio" name="shipping_option" value=(id) checked[id == chosen];
-                        strong { (o["name"].as_str().unwrap_or_default()) }
-                        " · " (crate::layout::days(o["min_days"].as_u64().unwrap_or(0), o["max_days"].as_u64().unwrap_or(0))) " · "
-                        @if o["free"].as_bool().unwrap_or(false) || o["price"]["amount_minor"].as_i64() == Some(0) { "Free" } @else { (money_json(&o["price"])) }
+                @if !vendors.is_empty() && !options.is_empty() { p.muted { "Shipped by the shop" } }
+                (delivery_options("shipping_option", &options, &chosen))
+                @for group in &vendors {
+                    @let vendor = group["vendor_id"].as_str().unwrap_or_default();
+                    div.vendor-delivery data-vendor=(vendor) {
+                        p.muted { "Shipped by " strong { (group["vendor_name"].as_str().unwrap_or(vendor)) } }
+                        @let chosen = group["option"]["option_id"].as_str().unwrap_or_default().to_string();
+                        @let options = group["options"].as_array().cloned().unwrap_or_default();
+                        (delivery_options(&format!("{VENDOR_OPTION_FIELD}{vendor}"), &options, &chosen))
                     }
-                    br;
                 }
                 button.secondary #update-delivery type="submit" name="update" value="1" formnovalidate { "Update delivery options for this address" }
             }
+        }
+    }
+}
+
+/// One radio group of delivery options named `field`, `chosen` checked.
+fn delivery_options(field: &str, options: &[Value], chosen: &str) -> Markup {
+    html! {
+        @for o in options {
+            @let id = o["option_id"].as_str().unwrap_or_default();
+            label.inline data-option=(id) {
+                input type="radio" name=(field) value=(id) checked[id == chosen];
+                strong { (o["name"].as_str().unwrap_or_default()) }
+                " · " (crate::layout::days(o["min_days"].as_u64().unwrap_or(0), o["max_days"].as_u64().unwrap_or(0))) " · "
+                @if o["free"].as_bool().unwrap_or(false) || o["price"]["amount_minor"].as_i64() == Some(0) { "Free" } @else { (money_json(&o["price"])) }
+            }
+            br;
         }
     }
 }
@@ -1434,6 +1491,28 @@ pub struct CheckoutForm {
     /// of placing the order.
     #[serde(default)]
     update: String,
+    /// The other fields: the delivery option chosen for each marketplace vendor that ships
+    /// at its own rates is `ship_vendor_<vendor id>`.
+    #[serde(flatten)]
+    other: BTreeMap<String, String>,
+}
+
+/// The field that carries the delivery option chosen for a vendor's own rates.
+const VENDOR_OPTION_FIELD: &str = "ship_vendor_";
+
+impl CheckoutForm {
+    /// The delivery option chosen for each vendor shipping at its own rates, by vendor id.
+    fn vendor_options(&self) -> BTreeMap<String, String> {
+        self.other
+            .iter()
+            .filter_map(|(k, v)| {
+                let vendor = k.strip_prefix(VENDOR_OPTION_FIELD)?;
+                let option = v.trim();
+                (!vendor.is_empty() && !option.is_empty())
+                    .then(|| (vendor.to_string(), option.to_string()))
+            })
+            .collect()
+    }
 }
 
 const CARDS: [(&str, &str); 5] = [
@@ -1812,6 +1891,10 @@ pub async fn checkout(
     if !form.shipping_option.trim().is_empty() {
         body["shipping_option"] = json!(form.shipping_option.trim());
     }
+    let vendor_options = form.vendor_options();
+    if !vendor_options.is_empty() {
+        body["vendor_shipping_options"] = json!(vendor_options);
+    }
     let creds = ctx.for_cart();
     if !form.code.trim().is_empty() {
         body["code"] = json!(form.code.trim());
@@ -1972,6 +2055,9 @@ pub async fn order(
                         }
                     }
                     div { span { "Shipping" @if let Some(o) = &order.shipping_option { span #order-shipping-option { " (" (o.name) ", " (crate::layout::days(o.min_days.into(), o.max_days.into())) ")" } } } span { (money(order.shipping.amount_minor, &c)) } }
+                    @for vs in &order.vendor_shipping {
+                        div.muted.vendor-shipping data-vendor=(vs.vendor_id) { span { "incl. shipped by its seller: " (vs.option.name) " (" (crate::layout::days(vs.option.min_days.into(), vs.option.max_days.into())) ")" } span { (money(vs.fee.amount_minor, &c)) } }
+                    }
                     @if order.shipping_discount.amount_minor > 0 {
                         div.discount { span { "Shipping discount" } span { "−" (money(order.shipping_discount.amount_minor, &c)) } }
                     }

@@ -66,6 +66,8 @@ pub async fn settings(
     Query(f): Query<Flash>,
 ) -> Page {
     gate(&ctx)?;
+    // A vendor's user gets its own vendor's rates from the same route.
+    let vendor = super::vendors::vendor_of(&ctx).is_some();
     let settings = get_json(&web, &ctx, "/admin/shipping").await?;
     let zones = serde_json::from_value::<ShippingProfileView>(settings)
         .map(|view| view.zones)
@@ -74,10 +76,17 @@ pub async fn settings(
         &ctx,
         "Shipping",
         html! {
-            h1 { "Shipping zones and options" }
-            (flash(&f))
-            p.muted { "A destination ships by the most specific zone that covers it: a postcode prefix before a region, a region before a country, a country before “*” (everywhere else). Without any zone the shop charges its one configured rate." }
-            @if zones.is_empty() { div.empty { p { "No zones yet: every order pays the configured flat rate." } } }
+            @if vendor {
+                h1 { "Your shipping rates" }
+                (flash(&f))
+                p.muted { "With at least one zone, your products ship at your own rates: the shopper pays them for your parcels, chosen at checkout, and your ledger is credited with what they paid. A destination ships by the most specific zone that covers it: a postcode prefix before a region, a region before a country, a country before “*” (everywhere else); carts to a destination none of your zones covers cannot check out." }
+                @if zones.is_empty() { div.empty { p { "No zones yet: your products ship at the shop's rates, and the shop keeps what shoppers pay for shipping." } } }
+            } @else {
+                h1 { "Shipping zones and options" }
+                (flash(&f))
+                p.muted { "A destination ships by the most specific zone that covers it: a postcode prefix before a region, a region before a country, a country before “*” (everywhere else). Without any zone the shop charges its one configured rate. Marketplace vendors may keep rates of their own for their products." }
+                @if zones.is_empty() { div.empty { p { "No zones yet: every order pays the configured flat rate." } } }
+            }
             @for zone in &zones {
                 @let zone_id = zone.id.as_str();
                 section.zone data-zone=(zone_id) aria-labelledby=(format!("zone-{zone_id}")) {

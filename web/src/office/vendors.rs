@@ -38,6 +38,7 @@ pub fn nav(vendor: &str) -> Markup {
                 li { a href=(format!("/backoffice/vendors/{v}/orders")) { "Orders" } }
                 li { a href=(format!("/backoffice/vendors/{v}")) { "Money" } }
                 li { a href=(format!("/backoffice/vendors/{v}/reports")) { "Reports" } }
+                li { a href="/backoffice/shipping" { "Shipping" } }
                 li { a href="/backoffice/reviews" { "Reviews" } }
             }
         }
