@@ -424,8 +424,9 @@ pub async fn seed_promotions(bus: &Bus) -> anyhow::Result<()> {
 }
 
 /// The demo shop's shipping zones: Germany (standard by weight, free from €50; express), the
-/// rest of the EU, the United Kingdom, the United States, and the rest of the world. Sent as
-/// ordinary commands with fixed ids, so seeding again changes nothing.
+/// rest of the EU, the United Kingdom, the United States, and the rest of the world; and the
+/// marketplace vendor Lumen Lighting's own rates. Sent as ordinary commands with fixed ids,
+/// so seeding again changes nothing.
 pub async fn seed_shipping(bus: &Bus) -> anyhow::Result<()> {
     use agora_shipping::ShippingCommand;
     let eur = |minor: i64| serde_json::json!({"amount_minor": minor, "currency": "EUR"});
@@ -527,6 +528,37 @@ pub async fn seed_shipping(bus: &Bus) -> anyhow::Result<()> {
         };
         let command_id = seed_command_id(&format!("demo-shipping:option:{zone}:{id}"));
         send_as_system(bus, profile, command_id, &command).await?;
+    }
+    // Lumen Lighting ships its lamps itself, at its own rates, everywhere; Terra Goods ships
+    // at the shop's.
+    let lumen = crate::catalog_seed::vendor_id("lumen");
+    let own = [
+        ShippingCommand::SaveZone {
+            zone_id: "everywhere".into(),
+            name: "Everywhere".into(),
+            areas: vec![agora_shipping::ZoneArea {
+                country: "*".into(),
+                region: None,
+                postcode_prefix: None,
+            }],
+        },
+        ShippingCommand::SaveOption {
+            zone_id: "everywhere".into(),
+            option: serde_json::from_value(serde_json::json!({"id": "lumen-courier",
+                "name": "Lumen Courier", "kind": "standard",
+                "rate": {"type": "flat", "price": eur(590)}, "free_from": eur(15000),
+                "min_days": 2, "max_days": 5}))?,
+        },
+        ShippingCommand::SaveOption {
+            zone_id: "everywhere".into(),
+            option: serde_json::from_value(serde_json::json!({"id": "lumen-express",
+                "name": "Lumen Express", "kind": "express",
+                "rate": {"type": "flat", "price": eur(1490)}, "min_days": 1, "max_days": 2}))?,
+        },
+    ];
+    for (i, command) in own.iter().enumerate() {
+        let command_id = seed_command_id(&format!("demo-shipping:lumen:{i}"));
+        send_as_system(bus, &lumen, command_id, command).await?;
     }
     Ok(())
 }

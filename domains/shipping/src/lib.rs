@@ -1,7 +1,9 @@
 //! Shipping: where the shop ships, how, and at what price.
 //!
-//! One aggregate, [`ShippingProfile`] (stream type `shipping_profile`, id `default` for the
-//! shop's own settings), holds the zones and their options. A zone covers areas: a country
+//! One aggregate, [`ShippingProfile`] (stream type `shipping_profile`), holds the zones and
+//! their options: id `default` for the shop's own settings, a marketplace vendor's id for the
+//! vendor's own rates (a vendor with zones ships its lines at them, one charge per vendor,
+//! credited to it; the other lines ship at the shop's). A zone covers areas: a country
 //! (`*` for every country), optionally a region of it (ISO 3166-2) and a postcode prefix. An
 //! option (standard, express, pickup) has a [`Rate`]: flat, by weight bands or by subtotal
 //! bands, an optional free-from threshold and a delivery estimate in days.
@@ -15,7 +17,8 @@
 //! Invariants (enforced by [`ShippingProfile::decide`]): areas and options are valid and
 //! stored normalized; an area belongs to one zone; band bounds strictly increase and only the
 //! last band may be open; all prices of an option share one currency; only staff and admins
-//! change the settings, and only the back office reads them (shoppers see quotes).
+//! change the settings, and a vendor's users its own vendor's; only the back office reads
+//! them (shoppers see quotes).
 //!
 //! Error codes: `shipping.forbidden`, `shipping.not_found`, `shipping.invalid_name`,
 //! `shipping.invalid_area`, `shipping.area_count`, `shipping.area_taken`,
