@@ -814,7 +814,7 @@ fn a_vendors_own_shipping_is_recorded_and_shown_on_its_sub_order() {
     // The order's shipping and totals are what they were: the vendor's charge is part of it.
     assert_eq!((shipping, total), (eur(499), eur(MARKET_TOTAL)));
     assert_eq!(vendor_shipping.len(), 1);
-    let order = state(&[placed.clone()]);
+    let order = state(std::slice::from_ref(&placed));
     let view = order.view(ID, 1);
     assert_eq!(view.vendor_shipping, market_own_shipping().vendor_shipping);
     let [acme, globex, shop] = &view.sub_orders[..] else {
