@@ -546,13 +546,18 @@ async fn a_returned_line_is_restocked_and_refunded_exactly_its_paid_share_once()
         (409, Some("order.exceeds_returnable")),
         "{reply}"
     );
-    let (status, list) = admin_get(http, base, "/admin/returns?status=closed").await;
-    assert_eq!(status, 200, "{list}");
-    assert!(list["returns"]
-        .as_array()
-        .expect("returns")
-        .iter()
-        .any(|r| r["return_id"] == return_id.as_str()));
+    // The list is a read model: it shows the closed return once the projection has it.
+    agora_testkit::eventually(Duration::from_secs(10), || async {
+        let (status, list) = admin_get(http, base, "/admin/returns?status=closed").await;
+        assert_eq!(status, 200, "{list}");
+        list["returns"]
+            .as_array()?
+            .iter()
+            .any(|r| r["return_id"] == return_id.as_str())
+            .then_some(())
+    })
+    .await
+    .expect("the closed return is listed");
     app.stop().await;
 }
 

@@ -32,29 +32,16 @@ async fn vendor_product(
     sku: &str,
     price: i64,
 ) -> String {
-    let (status, reply) = call(
+    people::vendor_product(
         app,
-        As::Bearer(&who.access),
-        Method::POST,
-        "/admin/products",
-        Some(json!({"title": format!("{sku} by {vendor}"), "vendor_id": vendor,
-                    "variants": [{"sku": sku, "title": "One", "price": {"amount_minor": price, "currency": "EUR"}}]})),
+        who,
+        vendor,
+        sku,
+        &format!("{sku} by {vendor}"),
+        price,
+        50,
     )
-    .await;
-    assert_eq!(status, 201, "{reply}");
-    let id = body(&reply)["id"].as_str().expect("product id").to_string();
-    for (path, payload) in [
-        (format!("/admin/products/{id}/publish"), None),
-        (
-            format!("/admin/inventory/{sku}/receive"),
-            Some(json!({"quantity": 50})),
-        ),
-    ] {
-        let (status, reply) =
-            call(app, As::Bearer(&who.access), Method::POST, &path, payload).await;
-        assert_eq!(status, 200, "{path}: {reply}");
-    }
-    id
+    .await
 }
 
 async fn set_rule(app: &TestApp, vendor: &str, rule: Value) {
@@ -1117,22 +1104,8 @@ async fn a_vendor_with_its_own_rates_charges_for_shipping_its_lines_and_is_credi
     // Acme's, pending until there is a destination, then its cheapest or the one chosen.
     let cart = shop::cart(&app.http, &app.base, &[("ACME-MUG", 2), ("BOLT-LAMP", 1)]).await;
     let pricing = |query: String| {
-        let app = &app;
-        let cart = &cart;
-        async move {
-            let r = app
-                .http
-                .get(format!(
-                    "{}/store/carts/{}/pricing{query}",
-                    app.base, cart.0
-                ))
-                .header("X-Cart-Token", &cart.1)
-                .send()
-                .await
-                .expect("pricing");
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
+        let (http, base, cart) = (&app.http, &app.base, &cart);
+        async move { shop::pricing(http, base, cart, &query).await }
     };
     let (status, priced) = pricing(String::new()).await;
     assert_eq!(status, 200, "{priced}");

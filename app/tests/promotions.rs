@@ -245,18 +245,7 @@ async fn create_promotion(app: &TestApp, terms: Value, codes: Value) -> String {
 }
 
 async fn pricing(app: &TestApp, cart: &(String, String), query: &str) -> (u16, Value) {
-    let r = app
-        .http
-        .get(format!(
-            "{}/store/carts/{}/pricing{query}",
-            app.base, cart.0
-        ))
-        .header("X-Cart-Token", &cart.1)
-        .send()
-        .await
-        .expect("pricing");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("json"))
+    shop::pricing(&app.http, &app.base, cart, query).await
 }
 
 fn minor(v: &Value) -> i64 {

@@ -31,27 +31,7 @@ async fn post(app: &TestApp, who: As<'_>, path: &str, payload: Option<Value>) ->
 
 /// A published, stocked product of the signed-in vendor; its id.
 async fn vendor_product(app: &TestApp, who: &Person, vendor: &str, sku: &str) -> String {
-    let (status, reply) = post(
-        app,
-        As::Bearer(&who.access),
-        "/admin/products",
-        Some(json!({"title": format!("Chair {sku}"), "vendor_id": vendor,
-                    "variants": [{"sku": sku, "title": "One", "price": {"amount_minor": 9900, "currency": "EUR"}}]})),
-    )
-    .await;
-    assert_eq!(status, 201, "{reply}");
-    let id = reply["id"].as_str().expect("product id").to_string();
-    for (path, payload) in [
-        (format!("/admin/products/{id}/publish"), None),
-        (
-            format!("/admin/inventory/{sku}/receive"),
-            Some(json!({"quantity": 10})),
-        ),
-    ] {
-        let (status, reply) = post(app, As::Bearer(&who.access), &path, payload).await;
-        assert_eq!(status, 200, "{path}: {reply}");
-    }
-    id
+    people::vendor_product(app, who, vendor, sku, &format!("Chair {sku}"), 9900, 10).await
 }
 
 /// The product's public reviews once `count` are approved.

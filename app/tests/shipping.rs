@@ -107,18 +107,7 @@ async fn heavy_product(app: &TestApp, sku: &str, price: i64, grams: u32) {
 }
 
 async fn pricing(app: &TestApp, cart: &(String, String), query: &str) -> (u16, Value) {
-    let r = app
-        .http
-        .get(format!(
-            "{}/store/carts/{}/pricing?{query}",
-            app.base, cart.0
-        ))
-        .header("X-Cart-Token", &cart.1)
-        .send()
-        .await
-        .expect("pricing");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("json"))
+    shop::pricing(&app.http, &app.base, cart, &format!("?{query}")).await
 }
 
 fn options(pricing: &Value) -> Vec<(String, i64)> {

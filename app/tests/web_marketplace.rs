@@ -31,31 +31,7 @@ async fn product(
     title: &str,
     price: i64,
 ) -> String {
-    let (status, reply) = call(
-        app,
-        As::Bearer(&who.access),
-        Method::POST,
-        "/admin/products",
-        Some(json!({"title": title, "vendor_id": vendor,
-                    "variants": [{"sku": sku, "title": "One", "price": {"amount_minor": price, "currency": "EUR"}}]})),
-    )
-    .await;
-    assert_eq!(status, 201, "{reply}");
-    let id = serde_json::from_str::<Value>(&reply).expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    for (path, body) in [
-        (format!("/admin/products/{id}/publish"), None),
-        (
-            format!("/admin/inventory/{sku}/receive"),
-            Some(json!({"quantity": 20})),
-        ),
-    ] {
-        let (status, reply) = call(app, As::Bearer(&who.access), Method::POST, &path, body).await;
-        assert_eq!(status, 200, "{reply}");
-    }
-    id
+    people::vendor_product(app, who, vendor, sku, title, price, 20).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,37 +237,16 @@ async fn staff_set_up_shipping_and_a_shopper_chooses_express_for_their_address()
 async fn a_vendor_keeps_its_own_rates_and_a_shopper_picks_its_express_at_checkout() {
     let app = spawn_app(Roles::all()).await;
     let (acme_user, acme) = people::vendor_user(&app, "acme").await;
-    let (status, reply) = people::call(
+    let mug = people::vendor_product(
         &app,
-        people::As::Bearer(&acme_user.access),
-        reqwest::Method::POST,
-        "/admin/products",
-        Some(serde_json::json!({"title": "Stoneware mug", "vendor_id": acme,
-            "variants": [{"sku": "WSV-MUG", "title": "One", "price": {"amount_minor": 1800, "currency": "EUR"}}]})),
+        &acme_user,
+        &acme,
+        "WSV-MUG",
+        "Stoneware mug",
+        1800,
+        20,
     )
     .await;
-    assert_eq!(status, 201, "{reply}");
-    let mug = serde_json::from_str::<serde_json::Value>(&reply).expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    for (path, body) in [
-        (format!("/admin/products/{mug}/publish"), None),
-        (
-            "/admin/inventory/WSV-MUG/receive".to_string(),
-            Some(serde_json::json!({"quantity": 20})),
-        ),
-    ] {
-        let (status, reply) = people::call(
-            &app,
-            people::As::Bearer(&acme_user.access),
-            reqwest::Method::POST,
-            &path,
-            body,
-        )
-        .await;
-        assert_eq!(status, 200, "{reply}");
-    }
     let lamp = shop::product(&app.http, &app.base, &[("WSV-LAMP", 4500)], 20).await;
     shop::until_for_sale(&app.pool, &["WSV-MUG", "WSV-LAMP"]).await;
     let Some(b) = browser(&app.base).await else {

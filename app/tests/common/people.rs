@@ -194,3 +194,42 @@ pub async fn bound(app: &TestApp, account: &str, vendor: &str) {
     .await
     .expect("the account bound to its vendor");
 }
+
+/// A product of `vendor` created, published and stocked (`stock` units) by its user `who`,
+/// one variant `sku` at `price` minor units of EUR; its id.
+pub async fn vendor_product(
+    app: &TestApp,
+    who: &Person,
+    vendor: &str,
+    sku: &str,
+    title: &str,
+    price: i64,
+    stock: i64,
+) -> String {
+    let (status, reply) = call(
+        app,
+        As::Bearer(&who.access),
+        Method::POST,
+        "/admin/products",
+        Some(json!({"title": title, "vendor_id": vendor,
+                    "variants": [{"sku": sku, "title": "One", "price": {"amount_minor": price, "currency": "EUR"}}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let id = serde_json::from_str::<Value>(&reply).expect("json")["id"]
+        .as_str()
+        .expect("product id")
+        .to_string();
+    for (path, payload) in [
+        (format!("/admin/products/{id}/publish"), None),
+        (
+            format!("/admin/inventory/{sku}/receive"),
+            Some(json!({"quantity": stock})),
+        ),
+    ] {
+        let (status, reply) =
+            call(app, As::Bearer(&who.access), Method::POST, &path, payload).await;
+        assert_eq!(status, 200, "{path}: {reply}");
+    }
+    id
+}

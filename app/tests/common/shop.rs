@@ -255,3 +255,21 @@ pub async fn stripe_webhook(http: &reqwest::Client, base: &str, body: String) ->
         .await
         .expect("webhook")
 }
+
+/// The cart's pricing (`GET /store/carts/{id}/pricing{query}`, `query` with its `?`): the
+/// status and the body.
+pub async fn pricing(
+    http: &reqwest::Client,
+    base: &str,
+    cart: &(String, String),
+    query: &str,
+) -> (u16, Value) {
+    let r = http
+        .get(format!("{base}/store/carts/{}/pricing{query}", cart.0))
+        .header("X-Cart-Token", &cart.1)
+        .send()
+        .await
+        .expect("pricing");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
