@@ -1242,4 +1242,19 @@ async fn a_vendor_with_its_own_rates_charges_for_shipping_its_lines_and_is_credi
     );
     let net: i64 = acme_rows.iter().map(|(_, _, amount)| amount).sum();
     assert_eq!(net, 0, "{acme_rows:?}");
+
+    // A rebuild of the ledger from the event store writes the same entries.
+    let snapshot = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (String, String, String, i64, i64)>(
+            "SELECT entry_id, vendor_id, kind, amount_minor, source_sequence FROM vendor_ledger ORDER BY entry_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("ledger")
+    };
+    let live = snapshot(app.pool.clone()).await;
+    agora::rebuild(&app.config, "vendor_sales")
+        .await
+        .expect("rebuild");
+    assert_eq!(snapshot(app.pool.clone()).await, live);
 }
