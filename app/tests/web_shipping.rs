@@ -237,6 +237,7 @@ async fn staff_set_up_shipping_and_a_shopper_chooses_express_for_their_address()
 async fn a_vendor_keeps_its_own_rates_and_a_shopper_picks_its_express_at_checkout() {
     let app = spawn_app(Roles::all()).await;
     let (acme_user, acme) = people::vendor_user(&app, "acme").await;
+    let staff = people::with_role(&app, "stella", "staff").await;
     let mug = people::vendor_product(
         &app,
         &acme_user,
@@ -282,6 +283,41 @@ async fn a_vendor_keeps_its_own_rates_and_a_shopper_picks_its_express_at_checkou
     b.accessible("backoffice-vendor-shipping").await;
     b.sign_out().await;
 
+    // Staff open Acme's rates from its page in the back office and add a cheaper option.
+    b.sign_in(&staff.email, people::PASSWORD).await;
+    b.goto(&format!("/backoffice/vendors/{acme}")).await;
+    b.click("#vendor-shipping").await;
+    b.until("Acme's rates open", Duration::from_secs(10), async |b| {
+        b.text("h1").await == "Shipping rates of acme"
+    })
+    .await;
+    assert_eq!(
+        b.count("section.zone[data-zone='uk'] tr[data-option]")
+            .await,
+        2
+    );
+    add_option(
+        &b,
+        NewOption {
+            zone: "uk",
+            id: "acme-economy",
+            name: "Acme Economy",
+            kind: "standard",
+            rate: "flat",
+            price: "2.90",
+            bands: "",
+            days: ("3", "6"),
+        },
+    )
+    .await;
+    assert_eq!(b.text("h1").await, "Shipping rates of acme");
+    b.shot("backoffice-staff-vendor-shipping").await;
+    b.accessible("backoffice-staff-vendor-shipping").await;
+    // The shop's own rates are untouched.
+    b.goto("/backoffice/shipping").await;
+    assert_eq!(b.count("section.zone").await, 0);
+    b.sign_out().await;
+
     // A shopper buys the mug and the shop's lamp: the mug ships at Acme's rates, chosen apart.
     for product in [&mug, &lamp] {
         b.goto(&format!("/products/{product}")).await;
@@ -298,10 +334,10 @@ async fn a_vendor_keeps_its_own_rates_and_a_shopper_picks_its_express_at_checkou
     assert_eq!(
         b.count(&format!("#delivery [data-vendor='{acme}'] [data-option]"))
             .await,
-        2
+        3
     );
     // The shop's one rate (4.99) and Acme's cheapest.
-    assert!(b.text("#cart-shipping").await.contains("8.89"));
+    assert!(b.text("#cart-shipping").await.contains("7.89"));
     b.fill("#email", "ada@example.com").await;
     b.fill("#name", "Ada Lovelace").await;
     b.fill("#line1", "12 Analytical Row").await;

@@ -346,7 +346,8 @@ fn key_field() -> Markup {
 
 /// Back to the page `to` with `message` shown as the error.
 fn back_with_error(to: &str, message: &str) -> Response {
-    Redirect::to(&format!("{to}?error={}", enc(message))).into_response()
+    let join = if to.contains('?') { "&" } else { "?" };
+    Redirect::to(&format!("{to}{join}error={}", enc(message))).into_response()
 }
 
 /// The words of a list people type: separated by commas, spaces or lines.

@@ -18,6 +18,35 @@ use agora_shipping::{Band, Rate, ShippingProfileView, Zone, ZoneArea};
 
 const HERE: &str = "/backoffice/shipping";
 
+/// Whose rates a page or form is about: a marketplace vendor's (staff open them from the
+/// vendor's page), else the shop's own. A vendor's user always gets its own vendor's: the API
+/// decides that from its credential and refuses another's.
+#[derive(Debug, Default, Deserialize)]
+pub struct Whose {
+    #[serde(default)]
+    vendor: Option<String>,
+}
+
+impl Whose {
+    fn vendor(&self) -> Option<&str> {
+        self.vendor
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `?vendor=<id>` for the API's routes and this page, or nothing.
+    fn query(&self) -> String {
+        self.vendor()
+            .map_or(String::new(), |v| format!("?vendor={}", enc(v)))
+    }
+
+    /// This page, for these rates.
+    fn here(&self) -> String {
+        format!("{HERE}{}", self.query())
+    }
+}
+
 /// An area from its written form: `DE`, `US-CA`, `DE 10` (or `DE 10*`, as
 /// [`ZoneArea::label`] shows it), `*`.
 fn parse_area(text: &str) -> Value {
@@ -64,11 +93,20 @@ pub async fn settings(
     State(web): State<Web>,
     Extension(ctx): Extension<Ctx>,
     Query(f): Query<Flash>,
+    Query(whose): Query<Whose>,
 ) -> Page {
     gate(&ctx)?;
     // A vendor's user gets its own vendor's rates from the same route.
     let vendor = super::vendors::vendor_of(&ctx).is_some();
-    let settings = get_json(&web, &ctx, "/admin/shipping").await?;
+    let whose = if vendor { Whose::default() } else { whose };
+    let settings = get_json(&web, &ctx, &format!("/admin/shipping{}", whose.query())).await?;
+    // Staff looking at a vendor's rates see whose they are.
+    let vendor_name = match whose.vendor() {
+        Some(v) => get_json(&web, &ctx, &format!("/admin/vendors/{}", enc(v))).await?["name"]
+            .as_str()
+            .map(str::to_string),
+        None => None,
+    };
     let zones = serde_json::from_value::<ShippingProfileView>(settings)
         .map(|view| view.zones)
         .unwrap_or_default();
@@ -81,6 +119,11 @@ pub async fn settings(
                 (flash(&f))
                 p.muted { "With at least one zone, your products ship at your own rates: the shopper pays them for your parcels, chosen at checkout, and your ledger is credited with what they paid. A destination ships by the most specific zone that covers it: a postcode prefix before a region, a region before a country, a country before “*” (everywhere else); carts to a destination none of your zones covers cannot check out." }
                 @if zones.is_empty() { div.empty { p { "No zones yet: your products ship at the shop's rates, and the shop keeps what shoppers pay for shipping." } } }
+            } @else if let Some(name) = &vendor_name {
+                h1 { "Shipping rates of " (name) }
+                (flash(&f))
+                p.muted { "This vendor's own rates: with at least one zone, its products ship at them, and its ledger is credited with what shoppers pay for them. Without any, they ship at the shop's rates. " a href=(HERE) { "The shop's own rates" } }
+                @if zones.is_empty() { div.empty { p { "No zones: its products ship at the shop's rates." } } }
             } @else {
                 h1 { "Shipping zones and options" }
                 (flash(&f))
@@ -105,7 +148,7 @@ pub async fn settings(
                                     td data-label="Free from" { @if let Some(f) = o.free_from { (money(f.amount_minor, f.currency.as_str())) } @else { "—" } }
                                     td data-label="Delivery" { (crate::layout::days(o.min_days.into(), o.max_days.into())) }
                                     td data-label="Actions" {
-                                        form.inline-form method="post" action=(format!("{HERE}/zones/{}/options/{}/remove", enc(zone_id), enc(option_id))) {
+                                        form.inline-form method="post" action=(format!("{HERE}/zones/{}/options/{}/remove{}", enc(zone_id), enc(option_id), whose.query())) {
                                             (csrf(&ctx))
                                             button.secondary type="submit" aria-label=(format!("Remove option {option_id}")) { "Remove" }
                                         }
@@ -114,23 +157,23 @@ pub async fn settings(
                             } }
                         } }
                     }
-                    form.inline-form method="post" action=(format!("{HERE}/zones/{}/remove", enc(zone_id))) {
+                    form.inline-form method="post" action=(format!("{HERE}/zones/{}/remove{}", enc(zone_id), whose.query())) {
                         (csrf(&ctx))
                         button.secondary type="submit" aria-label=(format!("Remove zone {zone_id}")) { "Remove zone" }
                     }
                 }
             }
             div.two {
-                (zone_form(&ctx))
-                (option_form(&ctx, &zones))
+                (zone_form(&ctx, &whose))
+                (option_form(&ctx, &zones, &whose))
             }
         },
     ))
 }
 
-fn zone_form(ctx: &Ctx) -> Markup {
+fn zone_form(ctx: &Ctx, whose: &Whose) -> Markup {
     html! {
-        form #zone-form method="post" action=(format!("{HERE}/zones")) {
+        form #zone-form method="post" action=(format!("{HERE}/zones{}", whose.query())) {
             (csrf(ctx))
             fieldset {
                 legend { "Add or change a zone" }
@@ -148,9 +191,9 @@ fn zone_form(ctx: &Ctx) -> Markup {
     }
 }
 
-fn option_form(ctx: &Ctx, zones: &[Zone]) -> Markup {
+fn option_form(ctx: &Ctx, zones: &[Zone], whose: &Whose) -> Markup {
     html! {
-        form #option-form method="post" action=(format!("{HERE}/options")) {
+        form #option-form method="post" action=(format!("{HERE}/options{}", whose.query())) {
             (csrf(ctx))
             fieldset {
                 legend { "Add or change an option" }
@@ -207,6 +250,7 @@ pub struct ZoneForm {
 pub async fn save_zone(
     State(web): State<Web>,
     Extension(ctx): Extension<Ctx>,
+    Query(whose): Query<Whose>,
     Form(form): Form<ZoneForm>,
 ) -> Response {
     if let Err(r) = gate(&ctx) {
@@ -223,13 +267,17 @@ pub async fn save_zone(
         .api
         .call(
             Method::PUT,
-            &format!("/admin/shipping/zones/{}", enc(form.zone_id.trim())),
+            &format!(
+                "/admin/shipping/zones/{}{}",
+                enc(form.zone_id.trim()),
+                whose.query()
+            ),
             &ctx.person(),
             None,
             Some(&json!({"name": form.name, "areas": areas})),
         )
         .await;
-    back(HERE, result, &ctx)
+    back(&whose.here(), result, &ctx)
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,37 +345,40 @@ fn rate_of(form: &OptionForm, currency: &str) -> Result<Value, String> {
 pub async fn save_option(
     State(web): State<Web>,
     Extension(ctx): Extension<Ctx>,
+    Query(whose): Query<Whose>,
     Form(form): Form<OptionForm>,
 ) -> Response {
     if let Err(r) = gate(&ctx) {
         return r;
     }
+    let here = whose.here();
     let currency = form.currency.trim().to_ascii_uppercase();
     let rate = match rate_of(&form, &currency) {
         Ok(rate) => rate,
-        Err(message) => return back_with_error(HERE, &message),
+        Err(message) => return back_with_error(&here, &message),
     };
     let free_from = match form.free_from.trim() {
         "" => Value::Null,
         text => match crate::store::major_to_minor(text) {
             Some(minor) => json!({"amount_minor": minor, "currency": currency}),
-            None => return back_with_error(HERE, "Enter the free-from amount like 50.00"),
+            None => return back_with_error(&here, "Enter the free-from amount like 50.00"),
         },
     };
     let (Ok(min_days), Ok(max_days)) = (
         form.min_days.trim().parse::<u16>(),
         form.max_days.trim().parse::<u16>(),
     ) else {
-        return back_with_error(HERE, "Delivery days are whole numbers from 0 to 365");
+        return back_with_error(&here, "Delivery days are whole numbers from 0 to 365");
     };
     let result = web
         .api
         .call(
             Method::PUT,
             &format!(
-                "/admin/shipping/zones/{}/options/{}",
+                "/admin/shipping/zones/{}/options/{}{}",
                 enc(form.zone_id.trim()),
-                enc(form.option_id.trim())
+                enc(form.option_id.trim()),
+                whose.query()
             ),
             &ctx.person(),
             None,
@@ -335,7 +386,7 @@ pub async fn save_option(
                          "free_from": free_from, "min_days": min_days, "max_days": max_days})),
         )
         .await;
-    back(HERE, result, &ctx)
+    back(&here, result, &ctx)
 }
 
 /// `POST /backoffice/shipping/zones/{zone}/remove`.
@@ -343,6 +394,7 @@ pub async fn remove_zone(
     State(web): State<Web>,
     Extension(ctx): Extension<Ctx>,
     Path(zone): Path<String>,
+    Query(whose): Query<Whose>,
 ) -> Response {
     if let Err(r) = gate(&ctx) {
         return r;
@@ -351,13 +403,13 @@ pub async fn remove_zone(
         .api
         .call(
             Method::DELETE,
-            &format!("/admin/shipping/zones/{}", enc(&zone)),
+            &format!("/admin/shipping/zones/{}{}", enc(&zone), whose.query()),
             &ctx.person(),
             None,
             None,
         )
         .await;
-    back(HERE, result, &ctx)
+    back(&whose.here(), result, &ctx)
 }
 
 /// `POST /backoffice/shipping/zones/{zone}/options/{option}/remove`.
@@ -365,6 +417,7 @@ pub async fn remove_option(
     State(web): State<Web>,
     Extension(ctx): Extension<Ctx>,
     Path((zone, option)): Path<(String, String)>,
+    Query(whose): Query<Whose>,
 ) -> Response {
     if let Err(r) = gate(&ctx) {
         return r;
@@ -374,14 +427,15 @@ pub async fn remove_option(
         .call(
             Method::DELETE,
             &format!(
-                "/admin/shipping/zones/{}/options/{}",
+                "/admin/shipping/zones/{}/options/{}{}",
                 enc(&zone),
-                enc(&option)
+                enc(&option),
+                whose.query()
             ),
             &ctx.person(),
             None,
             None,
         )
         .await;
-    back(HERE, result, &ctx)
+    back(&whose.here(), result, &ctx)
 }

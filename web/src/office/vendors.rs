@@ -307,6 +307,7 @@ pub async fn detail(
                             form method="post" action=(format!("{base}/reactivate")) { (csrf(&ctx)) button #reactivate type="submit" { "Reactivate" } }
                         }
                         p { a href=(format!("{base}/orders")) { "Its orders, parcels and returns" } }
+                        p { a #vendor-shipping href=(format!("/backoffice/shipping?vendor={v}")) { "Its shipping rates" } }
                     }
                     section {
                         h2 { "Commission rules" }
