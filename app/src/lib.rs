@@ -535,14 +535,31 @@ pub async fn payment_gateway(
     config: &Config,
     pool: &PgPool,
 ) -> anyhow::Result<Arc<dyn agora_gateway::PaymentGateway>> {
+    type Gateway = Arc<dyn agora_gateway::PaymentGateway>;
+    named_provider(
+        config,
+        pool,
+        |g| -> Gateway { Arc::new(g) },
+        |g| -> Gateway { Arc::new(g) },
+    )
+    .await
+}
+
+/// The provider `AGORA_PAYMENT_GATEWAY` names, as what the caller uses of it (`test` or
+/// `wrap_stripe`d).
+async fn named_provider<T: ?Sized>(
+    config: &Config,
+    pool: &PgPool,
+    wrap_test: fn(agora_gateway::TestGateway) -> Arc<T>,
+    wrap_stripe: fn(agora_gateway::StripeGateway) -> Arc<T>,
+) -> anyhow::Result<Arc<T>> {
     match config.payment_gateway.as_str() {
-        "test" => Ok(Arc::new(
+        "test" => Ok(wrap_test(
             agora_gateway::TestGateway::new(pool.clone()).await?,
         )),
-        "stripe" => Ok(Arc::new(agora_gateway::StripeGateway::new(stripe_config(
-            config,
-            "AGORA_PAYMENT_GATEWAY",
-        )?)?)),
+        "stripe" => Ok(wrap_stripe(agora_gateway::StripeGateway::new(
+            stripe_config(config, "AGORA_PAYMENT_GATEWAY")?,
+        )?)),
         other => anyhow::bail!("unknown payment gateway {other:?}; known: test, stripe"),
     }
 }
@@ -566,16 +583,14 @@ pub async fn provider_statement(
     config: &Config,
     pool: &PgPool,
 ) -> anyhow::Result<Arc<dyn agora_gateway::ProviderStatement>> {
-    match config.payment_gateway.as_str() {
-        "test" => Ok(Arc::new(
-            agora_gateway::TestGateway::new(pool.clone()).await?,
-        )),
-        "stripe" => Ok(Arc::new(agora_gateway::StripeGateway::new(stripe_config(
-            config,
-            "AGORA_PAYMENT_GATEWAY",
-        )?)?)),
-        other => anyhow::bail!("unknown payment gateway {other:?}; known: test, stripe"),
-    }
+    type Statement = Arc<dyn agora_gateway::ProviderStatement>;
+    named_provider(
+        config,
+        pool,
+        |g| -> Statement { Arc::new(g) },
+        |g| -> Statement { Arc::new(g) },
+    )
+    .await
 }
 
 /// The fee rule reconciliation checks: `AGORA_PROVIDER_FEES`, else the test provider's own.

@@ -54,6 +54,19 @@ struct Content {
     verified_purchase: bool,
 }
 
+impl Content {
+    /// The content a submission or an edit writes (and its event records).
+    fn of(author_name: &str, rating: u8, title: &str, body: &str, verified_purchase: bool) -> Self {
+        Content {
+            author_name: author_name.to_string(),
+            rating,
+            title: title.to_string(),
+            body: body.to_string(),
+            verified_purchase,
+        }
+    }
+}
+
 /// What the first submission fixed for good.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Subject {
@@ -213,13 +226,7 @@ impl Review {
         if !present(author_name, MAX_NAME_CHARS, false) {
             return Err(ReviewError::InvalidName);
         }
-        let content = Content {
-            author_name: author_name.clone(),
-            rating: *rating,
-            title: title.clone(),
-            body: body.clone(),
-            verified_purchase: *verified_purchase,
-        };
+        let content = Content::of(author_name, *rating, title, body, *verified_purchase);
         if self.subject.is_none() {
             return Ok(vec![ReviewEvent::ReviewSubmitted {
                 product_id: product_id.clone(),
@@ -357,13 +364,13 @@ impl Decider for Review {
                     author: *author,
                     submitted_at: *at,
                 });
-                self.content = Some(Content {
-                    author_name: author_name.clone(),
-                    rating: *rating,
-                    title: title.clone(),
-                    body: body.clone(),
-                    verified_purchase: *verified_purchase,
-                });
+                self.content = Some(Content::of(
+                    author_name,
+                    *rating,
+                    title,
+                    body,
+                    *verified_purchase,
+                ));
                 self.status = ReviewStatus::Pending;
                 self.updated_at = Some(*at);
             }
@@ -375,13 +382,13 @@ impl Decider for Review {
                 verified_purchase,
                 at,
             } => {
-                self.content = Some(Content {
-                    author_name: author_name.clone(),
-                    rating: *rating,
-                    title: title.clone(),
-                    body: body.clone(),
-                    verified_purchase: *verified_purchase,
-                });
+                self.content = Some(Content::of(
+                    author_name,
+                    *rating,
+                    title,
+                    body,
+                    *verified_purchase,
+                ));
                 self.status = ReviewStatus::Pending;
                 self.rejection_reason = None;
                 self.updated_at = Some(*at);
