@@ -946,6 +946,80 @@ async fn add_daily(
 // ---------------------------------------------------------------------------------------------
 // Carts and checkouts: the funnel
 
+/// A funnel row: the first day of each stage one stream reached, kept as one date column per
+/// stage. [`apply_stages`] folds a batch of the stream's events into it.
+trait Stages: Default {
+    type Event: serde::de::DeserializeOwned;
+    /// The row's day columns, in the order of [`Stages::days`].
+    const COLUMNS: &'static [&'static str];
+    fn from_days(days: &[Option<NaiveDate>]) -> Self;
+    fn days(&self) -> Vec<Option<NaiveDate>>;
+    /// Whether `event` may move a stage (the others only advance the row's version).
+    fn moves(event: &Self::Event) -> bool;
+    /// The stages after `event`, recorded on `day`; each stage keeps its first day.
+    fn step(self, day: NaiveDate, event: &Self::Event) -> Self;
+}
+
+/// Folds `events` (one stream's, in order) into its row of `table`, keyed by `id_column`:
+/// the row is locked, events at or below its version are skipped, and it is written only when
+/// the version moves.
+async fn apply_stages<S: Stages>(
+    conn: &mut PgConnection,
+    table: &str,
+    id_column: &str,
+    events: &[RecordedEvent],
+) -> anyhow::Result<()> {
+    let Some(first) = events.first() else {
+        return Ok(());
+    };
+    let columns = S::COLUMNS.join(", ");
+    let row = sqlx::query(&format!(
+        "SELECT version, {columns} FROM {table} WHERE {id_column} = $1 FOR UPDATE"
+    ))
+    .bind(&first.aggregate_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (version, mut stages) = match row {
+        Some(r) => {
+            let days: Vec<Option<NaiveDate>> = S::COLUMNS.iter().map(|c| r.get(*c)).collect();
+            (r.get::<i64, _>("version"), S::from_days(&days))
+        }
+        None => (0, S::default()),
+    };
+    let mut last = version;
+    for e in events.iter().filter(|e| e.sequence as i64 > version) {
+        let event: S::Event = serde::Deserialize::deserialize(&e.payload)?;
+        if S::moves(&event) {
+            stages = stages.step(day_of(e)?, &event);
+        }
+        last = i64::try_from(e.sequence)?;
+    }
+    if last == version {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..S::COLUMNS.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let updates: Vec<String> = S::COLUMNS
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({id_column}, {columns}, version) VALUES ($1, {}, ${})
+         ON CONFLICT ({id_column}) DO UPDATE SET {}, version = EXCLUDED.version
+         WHERE {table}.version < EXCLUDED.version",
+        values.join(", "),
+        S::COLUMNS.len() + 2,
+        updates.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(&first.aggregate_id);
+    for day in stages.days() {
+        query = query.bind(day);
+    }
+    query.bind(last).execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// The days of a cart's funnel stages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CartDays {
@@ -953,8 +1027,21 @@ pub struct CartDays {
     pub first_item: Option<NaiveDate>,
 }
 
-impl CartDays {
-    /// The days after `event`, recorded on `day`; each stage keeps its first day.
+impl Stages for CartDays {
+    type Event = CartEvent;
+    const COLUMNS: &'static [&'static str] = &["created_day", "first_item_day"];
+
+    fn from_days(days: &[Option<NaiveDate>]) -> Self {
+        CartDays {
+            created: days.first().copied().flatten(),
+            first_item: days.get(1).copied().flatten(),
+        }
+    }
+
+    fn days(&self) -> Vec<Option<NaiveDate>> {
+        vec![self.created, self.first_item]
+    }
+
     fn step(mut self, day: NaiveDate, event: &CartEvent) -> Self {
         match event {
             CartEvent::CartCreated { .. } => {
@@ -994,50 +1081,7 @@ impl Projection for AnalyticsCarts {
         table: &str,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let Some(first) = events.first() else {
-            return Ok(());
-        };
-        let row = sqlx::query(&format!(
-            "SELECT version, created_day, first_item_day FROM {table} WHERE cart_id = $1 FOR UPDATE"
-        ))
-        .bind(&first.aggregate_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let (version, mut days) = match row {
-            Some(r) => (
-                r.get::<i64, _>("version"),
-                CartDays {
-                    created: r.get("created_day"),
-                    first_item: r.get("first_item_day"),
-                },
-            ),
-            None => (0, CartDays::default()),
-        };
-        let mut last = version;
-        for e in events.iter().filter(|e| e.sequence as i64 > version) {
-            let event: CartEvent = serde::Deserialize::deserialize(&e.payload)?;
-            if CartDays::moves(&event) {
-                days = days.step(day_of(e)?, &event);
-            }
-            last = i64::try_from(e.sequence)?;
-        }
-        if last == version {
-            return Ok(());
-        }
-        sqlx::query(&format!(
-            "INSERT INTO {table} (cart_id, created_day, first_item_day, version)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (cart_id) DO UPDATE SET created_day = EXCLUDED.created_day,
-                first_item_day = EXCLUDED.first_item_day, version = EXCLUDED.version
-             WHERE {table}.version < EXCLUDED.version"
-        ))
-        .bind(&first.aggregate_id)
-        .bind(days.created)
-        .bind(days.first_item)
-        .bind(last)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        apply_stages::<CartDays>(conn, table, Self::ID_COLUMN, events).await
     }
 }
 
@@ -1049,10 +1093,25 @@ pub struct CheckoutDays {
     pub failed: Option<NaiveDate>,
 }
 
-impl CheckoutDays {
-    /// The days after `event`, recorded on `day`. Paid is the payment captured on the happy
-    /// path (the saga moves on to finishing): a capture recorded after the saga failed is one
-    /// the compensation refunds, and is not a payment.
+impl Stages for CheckoutDays {
+    type Event = CheckoutEvent;
+    const COLUMNS: &'static [&'static str] = &["started_day", "paid_day", "failed_day"];
+
+    fn from_days(days: &[Option<NaiveDate>]) -> Self {
+        CheckoutDays {
+            started: days.first().copied().flatten(),
+            paid: days.get(1).copied().flatten(),
+            failed: days.get(2).copied().flatten(),
+        }
+    }
+
+    fn days(&self) -> Vec<Option<NaiveDate>> {
+        vec![self.started, self.paid, self.failed]
+    }
+
+    /// Paid is the payment captured on the happy path (the saga moves on to finishing): a
+    /// capture recorded after the saga failed is one the compensation refunds, and is not a
+    /// payment.
     fn step(mut self, day: NaiveDate, event: &CheckoutEvent) -> Self {
         let captured = |o: &Outcome| matches!(o, Outcome::PaymentCaptured);
         match event {
@@ -1105,54 +1164,7 @@ impl Projection for AnalyticsCheckouts {
         table: &str,
         events: &[RecordedEvent],
     ) -> anyhow::Result<()> {
-        let Some(first) = events.first() else {
-            return Ok(());
-        };
-        let row = sqlx::query(&format!(
-            "SELECT version, started_day, paid_day, failed_day FROM {table}
-             WHERE checkout_id = $1 FOR UPDATE"
-        ))
-        .bind(&first.aggregate_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let (version, mut days) = match row {
-            Some(r) => (
-                r.get::<i64, _>("version"),
-                CheckoutDays {
-                    started: r.get("started_day"),
-                    paid: r.get("paid_day"),
-                    failed: r.get("failed_day"),
-                },
-            ),
-            None => (0, CheckoutDays::default()),
-        };
-        let mut last = version;
-        for e in events.iter().filter(|e| e.sequence as i64 > version) {
-            let event: CheckoutEvent = serde::Deserialize::deserialize(&e.payload)?;
-            if CheckoutDays::moves(&event) {
-                days = days.step(day_of(e)?, &event);
-            }
-            last = i64::try_from(e.sequence)?;
-        }
-        if last == version {
-            return Ok(());
-        }
-        sqlx::query(&format!(
-            "INSERT INTO {table} (checkout_id, started_day, paid_day, failed_day, version)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (checkout_id) DO UPDATE SET started_day = EXCLUDED.started_day,
-                paid_day = EXCLUDED.paid_day, failed_day = EXCLUDED.failed_day,
-                version = EXCLUDED.version
-             WHERE {table}.version < EXCLUDED.version"
-        ))
-        .bind(&first.aggregate_id)
-        .bind(days.started)
-        .bind(days.paid)
-        .bind(days.failed)
-        .bind(last)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        apply_stages::<CheckoutDays>(conn, table, Self::ID_COLUMN, events).await
     }
 }
 
