@@ -87,6 +87,23 @@ async fn entries(app: &TestApp, vendor: &str, n: usize) -> Vec<(String, Option<S
     .expect("ledger entries")
 }
 
+/// The vendors' ledger equals its rebuild from the event store.
+async fn assert_ledger_rebuilds(app: &TestApp) {
+    let snapshot = |pool: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (String, String, String, i64, i64)>(
+            "SELECT entry_id, vendor_id, kind, amount_minor, source_sequence FROM vendor_ledger ORDER BY entry_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("ledger")
+    };
+    let live = snapshot(app.pool.clone()).await;
+    agora::rebuild(&app.config, "vendor_sales")
+        .await
+        .expect("rebuild");
+    assert_eq!(snapshot(app.pool.clone()).await, live);
+}
+
 async fn get(app: &TestApp, who: As<'_>, path: &str) -> (u16, Value) {
     let (status, reply) = call(app, who, Method::GET, path, None).await;
     (status.as_u16(), body(&reply))
@@ -427,19 +444,7 @@ async fn two_vendors_sell_in_one_checkout_ship_their_own_lines_and_are_paid_what
     assert_eq!(transfers, 1);
 
     // The ledger equals its rebuild from the event store, and a fold of its entries.
-    let snapshot = |pool: sqlx::PgPool| async move {
-        sqlx::query_as::<_, (String, String, String, i64, i64)>(
-            "SELECT entry_id, vendor_id, kind, amount_minor, source_sequence FROM vendor_ledger ORDER BY entry_id",
-        )
-        .fetch_all(&pool)
-        .await
-        .expect("ledger")
-    };
-    let live = snapshot(app.pool.clone()).await;
-    agora::rebuild(&app.config, "vendor_sales")
-        .await
-        .expect("rebuild");
-    assert_eq!(snapshot(app.pool.clone()).await, live);
+    assert_ledger_rebuilds(&app).await;
     let mut ledger = agora_vendor::Ledger::new(agora_kernel::Currency::parse("EUR").expect("EUR"));
     type Row = (String, String, i64, At, Option<At>);
     let rows: Vec<Row> =
@@ -1244,17 +1249,5 @@ async fn a_vendor_with_its_own_rates_charges_for_shipping_its_lines_and_is_credi
     assert_eq!(net, 0, "{acme_rows:?}");
 
     // A rebuild of the ledger from the event store writes the same entries.
-    let snapshot = |pool: sqlx::PgPool| async move {
-        sqlx::query_as::<_, (String, String, String, i64, i64)>(
-            "SELECT entry_id, vendor_id, kind, amount_minor, source_sequence FROM vendor_ledger ORDER BY entry_id",
-        )
-        .fetch_all(&pool)
-        .await
-        .expect("ledger")
-    };
-    let live = snapshot(app.pool.clone()).await;
-    agora::rebuild(&app.config, "vendor_sales")
-        .await
-        .expect("rebuild");
-    assert_eq!(snapshot(app.pool.clone()).await, live);
+    assert_ledger_rebuilds(&app).await;
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use agora_kernel::{Decider, ErrorBody};
-use agora_shipping::{ShippingEvent, ShippingProfile, Zone, DEFAULT_PROFILE};
+use agora_shipping::{ShippingEvent, ShippingProfile, Zone};
 use sqlx::Row;
 
 /// A profile folded so far, with its last sequence and its zones ready to quote with.
@@ -31,13 +31,6 @@ impl ShippingBook {
             pool,
             folded: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The shop's zones as its committed events leave them (none: the shop charges its one
-    /// configured rate).
-    pub async fn zones(&self) -> Result<Arc<Vec<Zone>>, ErrorBody> {
-        let mut all = self.profiles(&[DEFAULT_PROFILE]).await?;
-        Ok(all.remove(DEFAULT_PROFILE).unwrap_or_default())
     }
 
     /// The zones of each profile of `ids` as their committed events leave them, with one
