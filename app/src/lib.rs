@@ -66,6 +66,10 @@ pub struct Config {
     /// Budget in milliseconds for one HTTP request's calls to services.
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
     pub request_timeout_ms: u64,
+    /// Megabytes of public catalog answers (search, products, categories, reviews) the edge
+    /// keeps until a read model they come from changes; 0 turns the cache off.
+    #[arg(long, env = "AGORA_READ_CACHE_MB", default_value_t = 64)]
+    pub read_cache_mb: u64,
     /// Payment provider: `test` (built in, behaves like Stripe's test mode, keeps its state in
     /// Postgres) or `stripe` (needs AGORA_STRIPE_SECRET_KEY).
     #[arg(long, env = "AGORA_PAYMENT_GATEWAY", default_value = "test")]
@@ -796,8 +800,22 @@ pub async fn start(
             .await
             .with_context(|| format!("listen on {}", config.http_addr))?;
         http_addr = Some(listener.local_addr()?);
+        let read_cache = Arc::new(agora_edge::read_cache::ReadCache::new(
+            agora_edge::read_cache::ReadCacheConfig {
+                max_bytes: config.read_cache_mb.saturating_mul(1024 * 1024),
+                ..Default::default()
+            },
+        ));
+        {
+            let (cache, pool, token) = (read_cache.clone(), pool.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                cache
+                    .follow(pool, async move { token.cancelled().await })
+                    .await
+            });
+        }
         let state = agora_edge::AppState {
-            bus: Bus::new(client),
+            bus: Arc::new(Bus::new(client)),
             pool: pool.clone(),
             config: Arc::new(agora_edge::EdgeConfig {
                 admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
@@ -842,6 +860,7 @@ pub async fn start(
             }),
             metrics: metrics.clone(),
             search: Arc::new(search(config, &pool).await?),
+            read_cache,
         };
         // The web pages call the same API router in process, and are served beside it.
         let api = agora_edge::router(state.clone());
@@ -853,7 +872,7 @@ pub async fn start(
                 pricing: pricing.clone(),
             },
         );
-        let app = web.merge(api);
+        let app = agora_edge::timed(web.merge(api));
         let token = shutdown.clone();
         tasks.spawn(async move {
             agora_edge::serve_router(listener, app, async move { token.cancelled().await }).await

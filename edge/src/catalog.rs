@@ -62,6 +62,11 @@ pub fn router() -> Router<AppState> {
             get(list_categories).post(create_category),
         )
         .route("/admin/categories/{id}", patch(rename_category))
+}
+
+/// The storefront's catalog reads: public, answered from read models (the edge caches them).
+pub fn store_router() -> Router<AppState> {
+    Router::new()
         .route("/store/products", get(store_products))
         .route("/store/products/{id}", get(store_product))
         .route("/store/categories", get(store_categories))
@@ -372,6 +377,9 @@ pub struct StoreProduct {
     pub currency: Option<String>,
     /// Whether any of its SKUs has units available.
     pub in_stock: bool,
+    /// The SKUs of its variants that have units available now, in SKU order.
+    #[serde(default)]
+    pub available_skus: Vec<String>,
     /// The marketplace vendor who sells it; absent for the shop's own goods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sold_by: Option<SoldBy>,
@@ -1020,7 +1028,7 @@ pub async fn rename_category(
 // ---------------------------------------------------------------------------------------------
 // Storefront
 
-/// A published product's public columns, plus whether any of its SKUs is available.
+/// A published product's public columns, plus which of its SKUs are available.
 #[derive(Debug, sqlx::FromRow)]
 struct StoreRecord {
     product_id: String,
@@ -1033,7 +1041,7 @@ struct StoreRecord {
     price_min: Option<i64>,
     price_max: Option<i64>,
     currency: Option<String>,
-    in_stock: bool,
+    available_skus: Vec<String>,
     /// The active marketplace vendor selling it, if any.
     vendor_id: Option<String>,
     vendor_name: Option<String>,
@@ -1052,7 +1060,8 @@ impl From<StoreRecord> for StoreProduct {
             price_min: r.price_min,
             price_max: r.price_max,
             currency: r.currency,
-            in_stock: r.in_stock,
+            in_stock: !r.available_skus.is_empty(),
+            available_skus: r.available_skus,
             sold_by: r
                 .vendor_id
                 .zip(r.vendor_name)
@@ -1065,7 +1074,8 @@ impl From<StoreRecord> for StoreProduct {
 /// only a marketplace vendor's id and name (its public page).
 const STORE_COLUMNS: &str = "p.product_id, p.title, p.description, p.category_id, p.image_urls,
     p.attributes, p.variants, p.price_min, p.price_max, p.currency,
-    EXISTS (SELECT 1 FROM stock_levels s WHERE s.sku = ANY (p.skus) AND s.available > 0) AS in_stock,
+    ARRAY(SELECT s.sku FROM stock_levels s WHERE s.sku = ANY (p.skus) AND s.available > 0
+          ORDER BY s.sku) AS available_skus,
     sv.vendor_id, sv.name AS vendor_name";
 
 /// Joins the product's marketplace vendor, if it is one (a product whose vendor is not

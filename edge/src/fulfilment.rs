@@ -17,7 +17,7 @@
 use agora_fulfilment::carrier;
 use agora_fulfilment::{Shipment, ShipmentCommand};
 use agora_kernel::{CommandId, DomainError, Principal, Sku};
-use agora_nats::CommandReply;
+use agora_nats::{Bus, CommandReply};
 use agora_order::{LineUnits, Order, OrderCommand, OrderOwner, OrderView};
 use agora_returns::{
     Disposition, ReceivedLine, Return, ReturnCommand, ReturnLine, ReturnReason, ReturnView,
@@ -298,7 +298,7 @@ fn units(lines: &[UnitsBody]) -> Result<Vec<LineUnits>, ApiError> {
 
 fn the_runner(state: &AppState) -> Fulfilment {
     Fulfilment {
-        bus: state.bus.clone(),
+        bus: Bus::clone(&state.bus),
         pool: state.pool.clone(),
         return_window_days: state.config.return_window_days,
         crash_after: None,

@@ -34,12 +34,14 @@ mod openapi;
 mod orders;
 mod params;
 mod promotions;
+pub mod read_cache;
 mod reconciliation;
 mod reviews;
 mod search;
 mod security;
 mod service;
 mod shipping;
+mod timing;
 mod vendors;
 
 use std::sync::Arc;
@@ -58,6 +60,7 @@ pub use oidc::{discover as discover_oidc, Discovery as OidcDiscovery, OidcConfig
 pub use openapi::ApiDoc;
 pub use reviews::review_id;
 pub use security::RateLimitConfig;
+pub use timing::timed;
 
 /// The largest request body accepted (bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -98,12 +101,16 @@ pub struct EdgeConfig {
 /// Shared state of all handlers.
 #[derive(Clone)]
 pub struct AppState {
-    pub bus: Bus,
+    /// Behind an `Arc`: every handler and middleware clones the state, and a NATS client's
+    /// clone touches a dozen shared counters.
+    pub bus: Arc<Bus>,
     pub pool: PgPool,
     pub config: Arc<EdgeConfig>,
     pub metrics: Option<PrometheusHandle>,
     /// The product search index (Meilisearch with Postgres fallback, or Postgres alone).
     pub search: Arc<agora_search::Search>,
+    /// Answers of the public catalog routes, until a read model they read changes.
+    pub read_cache: Arc<read_cache::ReadCache>,
 }
 
 /// The whole HTTP API.
@@ -123,10 +130,19 @@ pub fn router(state: AppState) -> Router {
     let notify_limited = notifications::limited_router().route_layer(
         axum::middleware::from_fn_with_state(notify_limiter, security::rate_limit),
     );
+    // Public catalog reads: served from the read cache until a read model they read changes.
+    let cached = Router::new()
+        .merge(search::router())
+        .merge(catalog::store_router())
+        .merge(reviews::store_router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.read_cache.clone(),
+            read_cache::cached,
+        ));
     let api = Router::new()
         .merge(health::router())
         .merge(carts::router())
-        .merge(search::router())
+        .merge(cached)
         .merge(catalog::router())
         .merge(inventory::router())
         .merge(orders::router())
@@ -254,11 +270,12 @@ mod tests {
             pool.clone(),
         )));
         router(AppState {
-            bus: Bus::new(client),
+            bus: Arc::new(Bus::new(client)),
             search,
             pool,
             config: Arc::new(test_config()),
             metrics: None,
+            read_cache: Arc::new(read_cache::ReadCache::off()),
         })
     }
 

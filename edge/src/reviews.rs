@@ -25,12 +25,16 @@ use uuid::Uuid;
 use crate::error::{ApiErrorBody, Json, Path};
 use crate::{auth, params, service, ApiError, AppState};
 
+/// A product's reviews (`GET`, public: the edge caches it) and writing one (`POST`).
+pub fn store_router() -> Router<AppState> {
+    Router::new().route(
+        "/store/products/{id}/reviews",
+        get(product_reviews).post(write_review),
+    )
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/store/products/{id}/reviews",
-            get(product_reviews).post(write_review),
-        )
         .route("/store/reviews/{id}/withdraw", post(withdraw))
         .route("/admin/reviews", get(list_reviews))
         .route("/admin/reviews/{id}", get(get_review))

@@ -15,7 +15,9 @@
 //!   the event is applied, so a lost feed message never loses an update;
 //! - a read model can be rebuilt from the event store into a fresh table and swapped in while
 //!   the live projection keeps running ([`rebuild`]); tables derived from the same events in the
-//!   same transactions (`daily_sales` beside `orders`) are rebuilt and swapped with it.
+//!   same transactions (`daily_sales` beside `orders`) are rebuilt and swapped with it;
+//! - every transaction that changes a read model announces its name on the Postgres channel
+//!   [`READ_MODELS_CHANGED`] when it commits (the edge's read cache listens).
 //!
 //! [`analytics`] holds the analytics read models (sales by day, product, category and vendor;
 //! the conversion funnel; customers; refunds by reason), one projection per stream type.
@@ -35,4 +37,6 @@ mod state;
 pub mod stock;
 pub mod vendors;
 
-pub use runtime::{companion_table, consumer_name, rebuild, run, Projection};
+pub use runtime::{
+    companion_table, consumer_name, notify_sql, rebuild, run, Projection, READ_MODELS_CHANGED,
+};

@@ -255,6 +255,19 @@ pub fn consumer_name<P: Projection>() -> String {
     format!("proj_{}", P::NAME)
 }
 
+/// The Postgres channel on which a read model's name is announced when a transaction that
+/// changed it commits (`LISTEN agora_read_models`): caches of read-model queries drop what
+/// they hold when they hear a name they depend on. Postgres delivers the notification after
+/// the commit, so a query started after it sees the change.
+pub const READ_MODELS_CHANGED: &str = "agora_read_models";
+
+/// The statement that announces a change of read model `name` on [`READ_MODELS_CHANGED`]
+/// when the transaction commits. `name` is a projection's constant name, never input.
+pub fn notify_sql(name: &str) -> String {
+    debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    format!("SELECT pg_notify('{READ_MODELS_CHANGED}', '{name}')")
+}
+
 /// Most events projected in one transaction.
 const BATCH: usize = 256;
 /// How long a batch waits for more events after its first.
@@ -274,10 +287,14 @@ async fn project<P: Projection>(
     isolate: bool,
 ) -> anyhow::Result<Vec<Option<anyhow::Error>>> {
     let mut tx = pool.begin().await?;
-    // Read models are rebuildable from the event store: they need not wait for fsync.
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
+    // Read models are rebuildable from the event store: they need not wait for fsync. Whoever
+    // caches reads of this read model hears of the change when the transaction commits (one
+    // round trip for both statements).
+    let begin = format!(
+        "SET LOCAL synchronous_commit = off; {}",
+        notify_sql(P::NAME)
+    );
+    sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(&begin)).await?;
     if !isolate {
         if let Err(e) = projection.apply_batch(&mut tx, store, table, events).await {
             tx.rollback().await?;
@@ -450,6 +467,8 @@ pub async fn rebuild<P: Projection>(projection: &P, pool: &PgPool) -> anyhow::Re
         .execute(&mut *tx)
         .await?;
     replayed += replay_into(projection, &mut tx, &fresh).await?;
+    let notify = notify_sql(P::NAME);
+    sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(&notify)).await?;
     for table in live {
         let old = format!("{table}_old");
         let new = companion_table(P::NAME, &fresh, table);

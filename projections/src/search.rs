@@ -908,6 +908,9 @@ async fn send_round(
     Ok(sent)
 }
 
+/// Announced on [`crate::READ_MODELS_CHANGED`] when Meilisearch has taken outbox rows.
+pub const MEILI_CHANGED: &str = "search_meili";
+
 /// Removes outbox rows whose content Meilisearch took: only those not changed since (`rev`).
 async fn confirmed(pool: &PgPool, rows: &[(String, i64)]) -> anyhow::Result<()> {
     if rows.is_empty() {
@@ -923,6 +926,11 @@ async fn confirmed(pool: &PgPool, rows: &[(String, i64)]) -> anyhow::Result<()> 
     .bind(&revs)
     .fetch_all(pool)
     .await?;
+    if !waited.is_empty() {
+        // Meilisearch now answers with these documents: cached searches are out of date.
+        let notify = crate::notify_sql(MEILI_CHANGED);
+        sqlx::Executor::execute(pool, sqlx::raw_sql(&notify)).await?;
+    }
     for since in waited {
         let lag = (now - since).num_microseconds().unwrap_or(0) as f64 / 1e6;
         metrics::histogram!("agora_search_meili_lag_seconds").record(lag);

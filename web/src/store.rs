@@ -1,6 +1,6 @@
 //! The storefront pages: browse, search, product, cart, checkout, order, account.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -535,19 +535,6 @@ async fn listing(web: &Web, ctx: &Ctx, form: SearchForm) -> Page {
     Ok(page(ctx, &title, content).into_response())
 }
 
-/// Units available per SKU, from the stock read model (what the API's inventory routes read).
-async fn availability(web: &Web, skus: &[String]) -> HashMap<String, i64> {
-    sqlx::query_as::<_, (String, i64)>(
-        "SELECT sku, available FROM stock_levels WHERE sku = ANY($1)",
-    )
-    .bind(skus)
-    .fetch_all(&web.state.pool)
-    .await
-    .unwrap_or_default()
-    .into_iter()
-    .collect()
-}
-
 #[derive(Debug, Default, Deserialize)]
 pub struct ProductParams {
     #[serde(default)]
@@ -581,15 +568,17 @@ pub async fn product(
         .iter()
         .filter_map(|v| v["sku"].as_str().map(str::to_string))
         .collect();
-    let stock = availability(&web, &skus).await;
+    // The SKUs with units available now, as the storefront API tells every shopper.
+    let available: HashSet<&str> = p["available_skus"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     let out_of_stock: Vec<&str> = skus
         .iter()
-        .filter(|s| stock.get(*s).copied().unwrap_or(0) <= 0)
         .map(String::as_str)
+        .filter(|s| !available.contains(s))
         .collect();
-    let first_available = skus
-        .iter()
-        .position(|s| stock.get(s).copied().unwrap_or(0) > 0);
+    let first_available = skus.iter().position(|s| available.contains(s.as_str()));
     let reviews: Value = web
         .api
         .get(
@@ -618,13 +607,13 @@ pub async fn product(
                         ul.variants {
                             @for (i, v) in variants.iter().enumerate() {
                                 @let sku = v["sku"].as_str().unwrap_or_default();
-                                @let available = stock.get(sku).copied().unwrap_or(0);
+                                @let in_stock = available.contains(sku);
                                 li {
                                     label.inline {
-                                        input type="radio" name="sku" value=(sku) checked[first_available == Some(i)] disabled[available <= 0];
+                                        input type="radio" name="sku" value=(sku) checked[first_available == Some(i)] disabled[!in_stock];
                                         (v["title"].as_str().unwrap_or(sku)) " — "
                                         span.price { (money_json(&v["price"])) } " "
-                                        @if available > 0 { span.badge.ok { "In stock" } } @else { span.badge.bad { "Out of stock" } }
+                                        @if in_stock { span.badge.ok { "In stock" } } @else { span.badge.bad { "Out of stock" } }
                                     }
                                 }
                             }
@@ -1374,15 +1363,24 @@ pub async fn cart(
     Extension(ctx): Extension<Ctx>,
     Query(params): Query<CartParams>,
 ) -> Page {
-    let cart = open_cart(&web, &ctx).await;
-    let lines = match &cart {
-        Some(c) => priced_lines(&web, c).await,
-        None => Vec::new(),
+    // The cart and its pricing are asked for at once (the pricing reads the cart itself); the
+    // pricing is dropped when there is no open cart with lines to show.
+    let lines_of = async {
+        let cart = open_cart(&web, &ctx).await;
+        let lines = match &cart {
+            Some(c) => priced_lines(&web, c).await,
+            None => Vec::new(),
+        };
+        (cart, lines)
     };
-    let pricing = match &cart {
-        Some(c) if !lines.is_empty() => Some(cart_pricing(&web, &ctx, c, None).await),
-        _ => None,
+    let pricing_of = async {
+        match &ctx.cart {
+            Some(c) => Some(cart_pricing(&web, &ctx, &json!({"id": c.id}), None).await),
+            None => None,
+        }
     };
+    let ((cart, lines), pricing) = tokio::join!(lines_of, pricing_of);
+    let pricing = pricing.filter(|_| cart.is_some() && !lines.is_empty());
     let pricing_error = match &pricing {
         Some(Err(e)) => Some(e.message.clone()),
         _ => None,

@@ -46,6 +46,7 @@ pub fn config(nats: &TestNats, db: &TestDb) -> Config {
         actor_idle_secs: 60,
         db_pool_size: 16,
         request_timeout_ms: 10_000,
+        read_cache_mb: 64,
         // With MEILI_URL set, the platform searches through Meilisearch (own index per test).
         meili_url: std::env::var("MEILI_URL").ok(),
         meili_key: std::env::var("MEILI_KEY").ok(),

@@ -5,9 +5,13 @@
 //! a product page and its cart page in turn, as fast as the server answers, for
 //! `--duration-secs` after a warm-up. Every client first puts one item in its cart through the
 //! product page's form (CSRF token included), so the cart page prices a real line. It prints
-//! p50/p90/p99/max per page (measured at the client on loopback: an upper bound of the server
-//! time) and the first load of the product page: HTML, CSS, script and picture, in bytes as
-//! sent (the pages are not compressed).
+//! p50/p90/p99/max per page twice: at the client on loopback (which includes waiting for the CPU
+//! the clients share with the server) and the server's own time from each answer's
+//! `Server-Timing: app;dur=` header (router to response head). Product pages cycle over
+//! `--products` products of the catalog and searches over the given terms plus a word of each
+//! of those products' titles. It also prints the read cache's hits and misses over the run
+//! (from `/metrics`) and the first load of the product page: HTML, CSS, script and picture, in
+//! bytes as sent (the pages are not compressed).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -47,6 +51,9 @@ struct Args {
         default_value = "blender,blendr,jacket,lamp,chair,mug"
     )]
     queries: Vec<String>,
+    /// Distinct in-stock products whose pages the clients open (and whose titles they search).
+    #[arg(long, default_value_t = 100)]
+    products: usize,
 }
 
 fn loopback(url: &Url) -> bool {
@@ -66,12 +73,35 @@ fn csrf(html: &str) -> Option<String> {
     Some(html[at..].split('"').next()?.to_string())
 }
 
+/// The server's own time in µs from `Server-Timing: app;dur=<ms>`.
+fn server_us(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let value = headers.get("server-timing")?.to_str().ok()?;
+    let ms: f64 = value
+        .split("dur=")
+        .nth(1)?
+        .split([';', ','])
+        .next()?
+        .parse()
+        .ok()?;
+    Some((ms * 1000.0).round() as u64)
+}
+
 /// GET with the client's cookies; the status, the body and the cookies the reply sets.
 async fn fetch_with(
     client: &reqwest::Client,
     url: &str,
     cookies: &str,
 ) -> anyhow::Result<(u16, Vec<u8>, Vec<String>)> {
+    let (status, body, set, _) = fetch_timed(client, url, cookies).await?;
+    Ok((status, body, set))
+}
+
+/// [`fetch_with`], plus the server's own time when the answer tells it.
+async fn fetch_timed(
+    client: &reqwest::Client,
+    url: &str,
+    cookies: &str,
+) -> anyhow::Result<(u16, Vec<u8>, Vec<String>, Option<u64>)> {
     let mut request = client.get(url);
     if !cookies.is_empty() {
         request = request.header("cookie", cookies);
@@ -79,7 +109,8 @@ async fn fetch_with(
     let r = request.send().await?;
     let status = r.status().as_u16();
     let set = set_cookies(r.headers());
-    Ok((status, r.bytes().await?.to_vec(), set))
+    let server = server_us(r.headers());
+    Ok((status, r.bytes().await?.to_vec(), set, server))
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> anyhow::Result<(u16, Vec<u8>)> {
@@ -101,8 +132,41 @@ struct Client {
     /// The `Cookie` header: this client's CSRF and cart cookies.
     cookies: String,
     base: String,
+    /// The product whose variant is in the cart.
     product: String,
+    /// The products whose pages this client opens, in turn.
+    products: Vec<String>,
     queries: Vec<String>,
+}
+
+/// Per page: what the client waited, and what the server says it took.
+struct Times {
+    client: Vec<Histogram<u64>>,
+    server: Vec<Histogram<u64>>,
+}
+
+impl Times {
+    fn new() -> Self {
+        let hists = || {
+            (0..PAGES.len())
+                .map(|_| Histogram::new_with_max(MAX_TRACKABLE_US, 3).expect("histogram"))
+                .collect()
+        };
+        Times {
+            client: hists(),
+            server: hists(),
+        }
+    }
+
+    fn add(&mut self, other: &Times) -> anyhow::Result<()> {
+        for (t, h) in self.client.iter_mut().zip(&other.client) {
+            t.add(h)?;
+        }
+        for (t, h) in self.server.iter_mut().zip(&other.server) {
+            t.add(h)?;
+        }
+        Ok(())
+    }
 }
 
 impl Client {
@@ -136,39 +200,78 @@ impl Client {
         Ok(())
     }
 
-    async fn run(
-        self,
-        warm_until: Instant,
-        stop_at: Instant,
-    ) -> anyhow::Result<Vec<Histogram<u64>>> {
-        let mut hists: Vec<Histogram<u64>> = (0..PAGES.len())
-            .map(|_| Histogram::new_with_max(MAX_TRACKABLE_US, 3).expect("histogram"))
-            .collect();
+    async fn run(self, warm_until: Instant, stop_at: Instant) -> anyhow::Result<Times> {
+        let mut times = Times::new();
         let mut i = 0usize;
         while Instant::now() < stop_at {
             let which = i % PAGES.len();
+            let round = i / PAGES.len();
             let url = match which {
                 0 => format!("{}/", self.base),
                 1 => format!(
                     "{}/search?q={}",
                     self.base,
-                    self.queries[(i / PAGES.len()) % self.queries.len()]
+                    self.queries[round % self.queries.len()]
                 ),
-                2 => format!("{}/products/{}", self.base, self.product),
+                2 => format!(
+                    "{}/products/{}",
+                    self.base,
+                    self.products[round % self.products.len()]
+                ),
                 _ => format!("{}/cart", self.base),
             };
             let started = Instant::now();
-            let (status, _, _) = fetch_with(&self.http, &url, &self.cookies).await?;
+            let (status, _, _, server) = fetch_timed(&self.http, &url, &self.cookies).await?;
             if status != 200 {
                 bail!("{url}: {status}");
             }
             if started >= warm_until {
                 let us = started.elapsed().as_micros() as u64;
-                hists[which].record(us.clamp(1, MAX_TRACKABLE_US))?;
+                times.client[which].record(us.clamp(1, MAX_TRACKABLE_US))?;
+                let server = server.context("no Server-Timing header")?;
+                times.server[which].record(server.clamp(1, MAX_TRACKABLE_US))?;
             }
             i += 1;
         }
-        Ok(hists)
+        Ok(times)
+    }
+}
+
+/// The read cache's hits and misses so far, from the edge's `/metrics`.
+async fn cache_counts(client: &reqwest::Client, base: &str) -> (f64, f64) {
+    let Ok(r) = client.get(format!("{base}/metrics")).send().await else {
+        return (0.0, 0.0);
+    };
+    let text = r.text().await.unwrap_or_default();
+    let count = |outcome: &str| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("agora_read_cache_requests_total")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (count("hit"), count("miss"))
+}
+
+fn print_table(title: &str, hists: &[Histogram<u64>]) {
+    println!("{title}");
+    println!(
+        "{:<8} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "page", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for (name, h) in PAGES.iter().zip(hists) {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "{:<8} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            name,
+            h.len(),
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            h.max() as f64 / 1000.0
+        );
     }
 }
 
@@ -197,6 +300,34 @@ async fn main() -> anyhow::Result<()> {
         .as_str()
         .context("a product without SKUs")?
         .to_string();
+    // The products whose pages are opened, and a word of each title to search for.
+    let mut products = Vec::new();
+    let mut queries = args.queries.clone();
+    let mut page = 1;
+    while products.len() < args.products.max(1) {
+        let found: Value = probe
+            .get(format!(
+                "{base}/store/search?in_stock=true&sort=newest&per_page=100&page={page}"
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let hits = found["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            break;
+        }
+        for h in hits.iter().take(args.products.max(1) - products.len()) {
+            let (Some(id), Some(title)) = (h["id"].as_str(), h["title"].as_str()) else {
+                continue;
+            };
+            products.push(id.to_string());
+            if let Some(word) = title.split_whitespace().max_by_key(|w| w.len()) {
+                queries.push(word.to_lowercase());
+            }
+        }
+        page += 1;
+    }
 
     // The product page's first load, as a browser makes it.
     let (_, html) = fetch(&probe, &format!("{base}/products/{product}")).await?;
@@ -224,7 +355,8 @@ async fn main() -> anyhow::Result<()> {
             cookies: String::new(),
             base: base.clone(),
             product: product.clone(),
-            queries: args.queries.clone(),
+            products: products.clone(),
+            queries: queries.clone(),
         };
         client.fill_cart(&sku).await?;
         clients.push(client);
@@ -233,35 +365,50 @@ async fn main() -> anyhow::Result<()> {
     let stop_at = warm_until + Duration::from_secs(args.duration_secs);
     let runs: Vec<_> = clients
         .into_iter()
-        .map(|c| tokio::spawn(c.run(warm_until, stop_at)))
+        .enumerate()
+        .map(|(n, mut c)| {
+            // Each client starts at another product and query, as different people would.
+            let (products, queries) = (c.products.len().max(1), c.queries.len().max(1));
+            c.products.rotate_left(n % products);
+            c.queries.rotate_left(n % queries);
+            tokio::spawn(c.run(warm_until, stop_at))
+        })
         .collect();
-    let mut total: Vec<Histogram<u64>> = (0..PAGES.len())
-        .map(|_| Histogram::new_with_max(MAX_TRACKABLE_US, 3).expect("histogram"))
-        .collect();
+    tokio::time::sleep_until(warm_until).await;
+    let (hits_before, misses_before) = cache_counts(&probe, &base).await;
+    let mut total = Times::new();
     for run in runs {
-        for (t, h) in total.iter_mut().zip(run.await??) {
-            t.add(h)?;
-        }
+        total.add(&run.await??)?;
     }
+    let (hits_after, misses_after) = cache_counts(&probe, &base).await;
     println!(
-        "bench-web-pages: {} clients, {} s measured, product {product}",
-        args.concurrency, args.duration_secs
+        "bench-web-pages: {} clients, {} s measured, {} products, {} search terms",
+        args.concurrency,
+        args.duration_secs,
+        products.len(),
+        queries.len()
     );
+    print_table(
+        "at the client (queueing for the shared CPU included):",
+        &total.client,
+    );
+    print_table(
+        "at the server (Server-Timing: router to response head):",
+        &total.server,
+    );
+    let pages: u64 = total.client.iter().map(Histogram::len).sum();
     println!(
-        "{:<8} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "page", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        "pages/s: {:.0}",
+        pages as f64 / args.duration_secs.max(1) as f64
     );
-    for (name, h) in PAGES.iter().zip(&total) {
-        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let (hits, misses) = (hits_after - hits_before, misses_after - misses_before);
+    if hits + misses > 0.0 {
         println!(
-            "{:<8} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
-            name,
-            h.len(),
-            ms(0.5),
-            ms(0.9),
-            ms(0.99),
-            h.max() as f64 / 1000.0
+            "read cache while measuring: {hits:.0} hits, {misses:.0} misses ({:.1} % hits)",
+            100.0 * hits / (hits + misses)
         );
+    } else {
+        println!("read cache while measuring: not used (off, or /metrics not served)");
     }
     println!("product page first load: {weight} bytes (HTML, CSS, script, picture; uncompressed)");
     Ok(())

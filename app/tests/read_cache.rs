@@ -1,0 +1,254 @@
+//! The edge's read cache of public catalog answers: kept until a read model they read changes
+//! (Postgres `NOTIFY` from the projection's commit), never served across a missed change, and
+//! invisible to shoppers except in speed.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora::Roles;
+use agora_edge::read_cache::{cached, ReadCache, ReadCacheConfig};
+use agora_testkit::{eventually, TestDb};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use common::{shop, spawn_app, ADMIN};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+/// A router whose handlers count their calls, behind the cache: `/store/n` answers the count,
+/// `/store/slow` too after 300 ms, `/store/missing` a 404 with the count.
+fn counting(cache: Arc<ReadCache>, calls: Arc<AtomicU64>) -> Router {
+    let (fast, slow, missing) = (calls.clone(), calls.clone(), calls);
+    Router::new()
+        .route(
+            "/store/n",
+            get(move || async move { Json(json!({"n": fast.fetch_add(1, Ordering::SeqCst) + 1})) }),
+        )
+        .route(
+            "/store/slow",
+            get(move || async move {
+                let n = slow.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Json(json!({"n": n}))
+            }),
+        )
+        .route(
+            "/store/missing",
+            get(move || async move {
+                let n = missing.fetch_add(1, Ordering::SeqCst) + 1;
+                (StatusCode::NOT_FOUND, Json(json!({"n": n})))
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(cache, cached))
+}
+
+/// The count an answer carries.
+async fn count(router: &Router, uri: &str) -> u64 {
+    let response = router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+        .await
+        .expect("answer");
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let json: Value = serde_json::from_slice(&bytes).expect("json");
+    json["n"].as_u64().expect("n")
+}
+
+async fn notify(pool: &PgPool, name: &str) {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(agora_projections::READ_MODELS_CHANGED)
+        .bind(name)
+        .execute(pool)
+        .await
+        .expect("notify");
+}
+
+async fn until_live(cache: &ReadCache) {
+    eventually(Duration::from_secs(10), || async {
+        cache.is_live().then_some(())
+    })
+    .await
+    .expect("the cache listens for changes");
+}
+
+#[tokio::test]
+async fn an_answer_is_kept_until_a_read_model_it_reads_changes_and_never_across_a_missed_change() {
+    let db = TestDb::create().await.expect("db");
+    let pool = PgPool::connect(&db.url()).await.expect("pool");
+    let cache = Arc::new(ReadCache::new(ReadCacheConfig {
+        max_bytes: 1 << 20,
+        // Far beyond the test's waits: only a heard change may refresh an answer.
+        ttl: Duration::from_secs(600),
+    }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let follower = tokio::spawn(cache.clone().follow(pool.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let calls = Arc::new(AtomicU64::new(0));
+    let router = counting(cache.clone(), calls.clone());
+    until_live(&cache).await;
+
+    // Given an answer asked for once, the same request is answered without the handler; another
+    // query string is another answer.
+    assert_eq!(count(&router, "/store/n").await, 1);
+    assert_eq!(count(&router, "/store/n").await, 1);
+    assert_eq!(count(&router, "/store/n?page=2").await, 2);
+    // An error is never kept.
+    assert_eq!(count(&router, "/store/missing").await, 3);
+    assert_eq!(count(&router, "/store/missing").await, 4);
+
+    // A read model the routes do not read changes: the answers stay.
+    notify(&pool, "orders").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&router, "/store/n").await, 1);
+
+    // One they read changes: the next request runs the handler again.
+    notify(&pool, "products").await;
+    let fresh = eventually(Duration::from_secs(10), || async {
+        let n = count(&router, "/store/n").await;
+        (n > 4).then_some(n)
+    })
+    .await
+    .expect("a change reaches the answer");
+    assert_eq!(fresh, 5);
+    assert_eq!(count(&router, "/store/n").await, 5, "kept again");
+
+    // A change committed while an answer is being made: that answer is never served again.
+    let slow = {
+        let router = router.clone();
+        tokio::spawn(async move { count(&router, "/store/slow").await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    notify(&pool, "stock_levels").await;
+    let first = slow.await.expect("slow answer");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = count(&router, "/store/slow").await;
+    assert!(
+        second > first,
+        "an answer that straddled a change was served again"
+    );
+
+    // The listening connection dies and a change may go unheard meanwhile: no answer from before
+    // is served after the cache listens again.
+    let before = count(&router, "/store/n").await;
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("terminate the listener");
+    assert_eq!(killed, 1, "one listening connection");
+    notify(&pool, "products").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    until_live(&cache).await;
+    let after = count(&router, "/store/n").await;
+    assert!(
+        after > before,
+        "an answer from before the lost connection was served"
+    );
+    assert_eq!(
+        count(&router, "/store/n").await,
+        after,
+        "kept again once live"
+    );
+
+    let _ = stop.send(());
+    follower.await.expect("join").expect("follow ends cleanly");
+    assert!(calls.load(Ordering::SeqCst) >= 8);
+}
+
+/// The product's storefront answer, once it answers 200.
+async fn store_product(http: &reqwest::Client, base: &str, id: &str) -> Value {
+    let r = http
+        .get(format!("{base}/store/products/{id}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn shoppers_see_a_new_price_and_a_sold_out_variant_through_the_cache() {
+    let app = spawn_app(Roles::all()).await;
+    let (http, base) = (&app.http, app.base.as_str());
+    let id = shop::product(http, base, &[("RC-TEE-S", 1000), ("RC-TEE-M", 1200)], 1).await;
+    shop::until_for_sale(&app.pool, &["RC-TEE-S", "RC-TEE-M"]).await;
+    let both = eventually(Duration::from_secs(30), || async {
+        let p = store_product(http, base, &id).await;
+        (p["available_skus"] == json!(["RC-TEE-M", "RC-TEE-S"])).then_some(p)
+    })
+    .await
+    .expect("both variants available");
+    assert_eq!(both["in_stock"], true);
+    // Asked again: the same answer (kept in the cache).
+    assert_eq!(store_product(http, base, &id).await, both);
+
+    // Staff change a price: the storefront shows it once the catalog's read model has it.
+    let r = http
+        .put(format!(
+            "{base}/admin/products/{id}/variants/RC-TEE-S/price"
+        ))
+        .bearer_auth(ADMIN)
+        .json(&json!({"amount_minor": 1500, "currency": "EUR"}))
+        .send()
+        .await
+        .expect("change price");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    eventually(Duration::from_secs(10), || async {
+        let p = store_product(http, base, &id).await;
+        let price = p["variants"]
+            .as_array()?
+            .iter()
+            .find(|v| v["sku"] == "RC-TEE-S")?["price"]["amount_minor"]
+            .as_i64()?;
+        (price == 1500).then_some(())
+    })
+    .await
+    .expect("the new price is shown");
+
+    // The last M is written off: the product page stops offering it.
+    let r = http
+        .post(format!("{base}/admin/inventory/RC-TEE-M/adjust"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"delta": -1, "reason": "damaged"}))
+        .send()
+        .await
+        .expect("adjust");
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    eventually(Duration::from_secs(10), || async {
+        let p = store_product(http, base, &id).await;
+        (p["available_skus"] == json!(["RC-TEE-S"]) && p["in_stock"] == true).then_some(())
+    })
+    .await
+    .expect("M is sold out on the storefront");
+    let page = http
+        .get(format!("{base}/products/{id}"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains(r#"value="RC-TEE-M" disabled"#),
+        "the sold-out variant cannot be picked"
+    );
+    assert!(page.contains(r#"value="RC-TEE-S" checked"#));
+}
