@@ -15,8 +15,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
-use common::{shop, spawn_app, ADMIN};
+use common::{admin_send, shop, spawn_app};
 use http_body_util::BodyExt;
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tower::ServiceExt;
@@ -197,16 +198,14 @@ async fn shoppers_see_a_new_price_and_a_sold_out_variant_through_the_cache() {
     assert_eq!(store_product(http, base, &id).await, both);
 
     // Staff change a price: the storefront shows it once the catalog's read model has it.
-    let r = http
-        .put(format!(
-            "{base}/admin/products/{id}/variants/RC-TEE-S/price"
-        ))
-        .bearer_auth(ADMIN)
-        .json(&json!({"amount_minor": 1500, "currency": "EUR"}))
-        .send()
-        .await
-        .expect("change price");
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let (status, body) = admin_send(
+        &app,
+        Method::PUT,
+        &format!("/admin/products/{id}/variants/RC-TEE-S/price"),
+        &json!({"amount_minor": 1500, "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     eventually(Duration::from_secs(10), || async {
         let p = store_product(http, base, &id).await;
         let price = p["variants"]
@@ -220,18 +219,14 @@ async fn shoppers_see_a_new_price_and_a_sold_out_variant_through_the_cache() {
     .expect("the new price is shown");
 
     // The last M is written off: the product page stops offering it.
-    let r = http
-        .post(format!("{base}/admin/inventory/RC-TEE-M/adjust"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"delta": -1, "reason": "damaged"}))
-        .send()
-        .await
-        .expect("adjust");
-    assert!(
-        r.status().is_success(),
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
+    let (status, body) = admin_send(
+        &app,
+        Method::POST,
+        "/admin/inventory/RC-TEE-M/adjust",
+        &json!({"delta": -1, "reason": "damaged"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     eventually(Duration::from_secs(10), || async {
         let p = store_product(http, base, &id).await;
         (p["available_skus"] == json!(["RC-TEE-S"]) && p["in_stock"] == true).then_some(())

@@ -253,6 +253,26 @@ pub async fn admin_get(app: &TestApp, path: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `method path` with `body` and the admin token: the status and the JSON body (`null` when
+/// not JSON).
+pub async fn admin_send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let r = app
+        .http
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(ADMIN)
+        .json(body)
+        .send()
+        .await
+        .expect("send");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Waits until `sql` (one row, one bool column) is true.
 pub async fn until_sql(pool: &PgPool, sql: &str, limit: Duration) {
     eventually(limit, || {

@@ -14,12 +14,14 @@
 //! - a command id that produced events is never applied twice: before deciding, the actor
 //!   checks the command ids recorded in the stream's metadata.
 
+mod book;
 pub mod feed;
 mod host;
 pub mod parked;
 mod service;
 mod store;
 
+pub use book::{Folded, StreamBook};
 pub use host::{AggregateHost, HostConfig};
 pub use service::{read, AggregateService};
 pub use store::{fold, row_to_event, AppendError, EventStore};

@@ -669,3 +669,40 @@ async fn a_first_command_is_decided_on_an_empty_aggregate_only_when_the_stream_i
     assert_eq!(events.len(), 2);
     assert!(agora_kernel::verify_chain(&events).intact);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_book_folds_what_any_host_committed_and_catches_up_on_every_use() {
+    let (db, store) = store().await;
+    let a = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("host");
+    for n in 1..=3 {
+        a.execute(
+            envelope("book", CommandId::new_random(), CounterCommand::Add(n)),
+            ctx(),
+        )
+        .await
+        .expect("add");
+    }
+    let pool = sqlx::PgPool::connect(&db.url()).await.expect("pool");
+    let book = agora_runtime::StreamBook::<Counter>::new(pool, 100);
+    let first = book.current(&["book", "empty"]).await.expect("fold");
+    assert_eq!((first["book"].state.total, first["book"].version), (6, 3));
+    assert_eq!(first["empty"].version, 0, "a stream without events");
+
+    // Another host (another process, as it were) commits more: the next use sees it.
+    let b = AggregateHost::<Counter>::start(store.clone(), HostConfig::default())
+        .await
+        .expect("second host");
+    b.execute(
+        envelope("book", CommandId::new_random(), CounterCommand::Add(10)),
+        ctx(),
+    )
+    .await
+    .expect("add on the other host");
+    let again = book.current(&["book"]).await.expect("catch up");
+    assert_eq!((again["book"].state.total, again["book"].version), (16, 4));
+    // Nothing new: the same state, without folding anything twice.
+    let same = book.current(&["book"]).await.expect("again");
+    assert_eq!((same["book"].state.total, same["book"].version), (16, 4));
+}
