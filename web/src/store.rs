@@ -1089,10 +1089,9 @@ async fn priced_lines(web: &Web, cart: &Value) -> Vec<PricedLine> {
 async fn cart_pricing(
     web: &Web,
     ctx: &Ctx,
-    cart: &Value,
+    id: &str,
     to: Option<Destination<'_>>,
 ) -> Result<Value, ApiFailure> {
-    let id = cart["id"].as_str().unwrap_or_default();
     let query = match to.filter(|to| to.country.len() == 2) {
         None => String::new(),
         Some(to) => {
@@ -1150,19 +1149,20 @@ async fn checkout_pricing(
         option: Some(&form.shipping_option),
         vendors: Some(&vendor_options),
     };
-    let priced = match cart_pricing(web, ctx, cart, Some(to)).await {
-        Ok(p) => Ok(p),
-        Err(e) if e.code == "shipping.option_unavailable" => {
-            // An option chosen does not ship to the new address: offer the others.
-            let to = Destination {
-                option: None,
-                vendors: None,
-                ..to
-            };
-            cart_pricing(web, ctx, cart, Some(to)).await
-        }
-        Err(e) => Err(e),
-    };
+    let priced =
+        match cart_pricing(web, ctx, cart["id"].as_str().unwrap_or_default(), Some(to)).await {
+            Ok(p) => Ok(p),
+            Err(e) if e.code == "shipping.option_unavailable" => {
+                // An option chosen does not ship to the new address: offer the others.
+                let to = Destination {
+                    option: None,
+                    vendors: None,
+                    ..to
+                };
+                cart_pricing(web, ctx, cart["id"].as_str().unwrap_or_default(), Some(to)).await
+            }
+            Err(e) => Err(e),
+        };
     match priced {
         Ok(mut p) => {
             name_vendors(web, ctx, &mut p).await;
@@ -1375,7 +1375,7 @@ pub async fn cart(
     };
     let pricing_of = async {
         match &ctx.cart {
-            Some(c) => Some(cart_pricing(&web, &ctx, &json!({"id": c.id}), None).await),
+            Some(c) => Some(cart_pricing(&web, &ctx, &c.id, None).await),
             None => None,
         }
     };
