@@ -162,10 +162,6 @@ async fn payment(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Products the checkout keeps folded in memory (about a kilobyte each); others are folded
-/// again from their streams when asked for.
-const PRODUCTS_FOLDED: u64 = 20_000;
-
 async fn checkout(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
     let host = s.host::<agora_checkout::Checkout>(ctx).await?;
     let bus = Bus::new(ctx.client.clone());
@@ -177,7 +173,6 @@ async fn checkout(s: &mut Starter<'_>, ctx: &ServiceCtx) -> anyhow::Result<()> {
         pricing: s.pricing.clone(),
         promotions: agora_workflows::PromotionBook::new(s.pool.clone()),
         shipping: agora_workflows::ShippingBook::new(s.pool.clone()),
-        products: agora_runtime::StreamBook::new(s.pool.clone(), PRODUCTS_FOLDED),
         crash_after: crash_after.clone(),
     };
     s.serve_handler(ctx, ServiceSpec::of::<agora_checkout::Checkout>(), service)

@@ -24,7 +24,7 @@ use agora_promotion::{
     OrderId as PromotionOrderId, PricedCart, PricingInput, ProductId, PromotionCode,
     PromotionCommand, PromotionError, RegionCode, TaxAddress, TaxRounding, TaxTable,
 };
-use agora_runtime::{AggregateHost, StreamBook};
+use agora_runtime::AggregateHost;
 use bytes::Bytes;
 use chrono::Utc;
 use sqlx::PgPool;
@@ -181,9 +181,6 @@ pub struct CheckoutService {
     pub promotions: PromotionBook,
     /// The shipping zones it quotes with, folded in memory and caught up on every use.
     pub shipping: ShippingBook,
-    /// The products it prices from, folded in memory and caught up on every use (one query
-    /// for all of a cart's products instead of a read from each product's actor).
-    pub products: StreamBook<Product>,
     /// Fault injection for tests: `reserve_promotions` aborts the process right after the
     /// promotions' uses are held, before the checkout's commit point.
     pub crash_after: Option<String>,
@@ -203,9 +200,13 @@ fn unavailable_item(sku: &Sku) -> ErrorBody {
 
 impl CheckoutService {
     /// The catalog's current price and title of every line: the SKU claims map SKUs to their
-    /// one owning product, whose state is folded from every event committed to its stream.
+    /// one owning product, each product's own service answers with its authoritative state.
     /// Also returns each product's category, which promotions may be about.
-    async fn price(&self, cart: &CartView) -> Result<CatalogLines, ErrorBody> {
+    async fn price(
+        &self,
+        cart: &CartView,
+        ctx: &RequestContext,
+    ) -> Result<CatalogLines, ErrorBody> {
         let skus: Vec<String> = cart.lines.iter().map(|l| l.sku.to_string()).collect();
         // The SKU's owner is its claim (one product per SKU for life), not whichever product's
         // read-model row happens to list the code.
@@ -216,15 +217,17 @@ impl CheckoutService {
                 .await
                 .map_err(|e| ErrorBody::unavailable(format!("price lookup failed: {e}")))?;
         let owners: BTreeMap<String, String> = rows.into_iter().collect();
-        let product_ids: BTreeSet<&str> = owners.values().map(String::as_str).collect();
-        let product_ids: Vec<&str> = product_ids.into_iter().collect();
-        let products = self.products.current(&product_ids).await?;
+        let product_ids: BTreeSet<String> = owners.values().cloned().collect();
+        let lookups = product_ids
+            .iter()
+            .map(|id| self.bus.read::<Product>(id, system(), ctx));
         let mut by_sku: BTreeMap<String, (ProductView, usize)> = BTreeMap::new();
-        for (id, folded) in &products {
-            if folded.version == 0 {
-                continue;
-            }
-            let product = folded.state.view(id, folded.version);
+        for product in futures::future::join_all(lookups).await {
+            let product = match product {
+                Ok(p) => p,
+                Err(e) if e.kind == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             if product.status != ProductStatus::Published {
                 continue;
             }
@@ -475,8 +478,9 @@ impl CheckoutService {
     async fn price_and_profiles(
         &self,
         cart: &CartView,
+        ctx: &RequestContext,
     ) -> Result<(CatalogLines, Profiles), ErrorBody> {
-        let catalog = self.price(cart).await?;
+        let catalog = self.price(cart, ctx).await?;
         let profiles = self.shipping.profiles(&vendors_of(&catalog)).await?;
         Ok((catalog, profiles))
     }
@@ -736,7 +740,7 @@ impl CheckoutService {
             OrderOwner::Guest { .. } => None,
         };
         let ((catalog, profiles), offers) = tokio::try_join!(
-            self.price_and_profiles(&cart),
+            self.price_and_profiles(&cart, ctx),
             self.offers(Some(&order_id), customer, code.as_ref(), ctx),
         )?;
         let address = &req.shipping_address;
@@ -922,7 +926,7 @@ impl CheckoutService {
             .as_deref()
             .and_then(|raw| PromotionCode::parse(raw).ok());
         let ((catalog, profiles), offers) = tokio::try_join!(
-            self.price_and_profiles(&cart),
+            self.price_and_profiles(&cart, ctx),
             self.offers(None, customer, code.as_ref(), ctx),
         )?;
         let to = match req.country.as_deref() {
