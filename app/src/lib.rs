@@ -806,12 +806,22 @@ pub async fn start(
                 ..Default::default()
             },
         ));
+        // Cart pricings share the read cache's budget and time-to-live.
+        let pricing_memo = Arc::new(agora_edge::pricing_memo::PricingMemo::new(
+            config.read_cache_mb.saturating_mul(1024 * 1024),
+            agora_edge::read_cache::ReadCacheConfig::default().ttl,
+        ));
         {
-            let (cache, pool, token) = (read_cache.clone(), pool.clone(), shutdown.clone());
+            let followers: Vec<Arc<dyn agora_edge::read_cache::Follower>> =
+                vec![read_cache.clone(), pricing_memo.clone()];
+            let (pool, token) = (pool.clone(), shutdown.clone());
             tasks.spawn(async move {
-                cache
-                    .follow(pool, async move { token.cancelled().await })
-                    .await
+                agora_edge::read_cache::follow(
+                    pool,
+                    async move { token.cancelled().await },
+                    followers,
+                )
+                .await
             });
         }
         let state = agora_edge::AppState {
@@ -861,6 +871,7 @@ pub async fn start(
             metrics: metrics.clone(),
             search: Arc::new(search(config, &pool).await?),
             read_cache,
+            pricing_memo,
         };
         // The web pages call the same API router in process, and are served beside it.
         let api = agora_edge::router(state.clone());

@@ -247,3 +247,144 @@ async fn shoppers_see_a_new_price_and_a_sold_out_variant_through_the_cache() {
     );
     assert!(page.contains(r#"value="RC-TEE-S" checked"#));
 }
+
+/// The metrics this test binary records (one recorder for the process).
+fn recorder() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .expect("a recorder")
+    })
+}
+
+/// Pricings served from the edge's memo so far.
+fn memo_hits() -> u64 {
+    recorder()
+        .render()
+        .lines()
+        .find(|l| l.starts_with("agora_pricing_memo_requests_total{outcome=\"hit\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map_or(0, |n| n as u64)
+}
+
+async fn pricing(app: &common::TestApp, cart: &str, token: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .get(format!("{}/store/carts/{cart}/pricing", app.base))
+        .header("X-Cart-Token", token)
+        .send()
+        .await
+        .expect("pricing");
+    (r.status().as_u16(), r.json().await.expect("json"))
+}
+
+fn subtotal(p: &Value) -> i64 {
+    p["subtotal"]["amount_minor"].as_i64().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn a_cart_is_priced_once_between_changes_and_always_shows_the_shoppers_own() {
+    recorder();
+    let app = spawn_app(Roles::all()).await;
+    let (http, base) = (&app.http, app.base.as_str());
+    let product = shop::product(http, base, &[("PM-MUG-R", 1000), ("PM-MUG-B", 1200)], 50).await;
+    shop::until_for_sale(&app.pool, &["PM-MUG-R", "PM-MUG-B"]).await;
+    let (cart, token) = app.create_cart().await;
+
+    // Every change the shopper makes shows in the very next pricing, kept or not.
+    let mut expected = 0;
+    for round in 1..=6i64 {
+        let sku = if round % 2 == 0 {
+            "PM-MUG-B"
+        } else {
+            "PM-MUG-R"
+        };
+        let r = app.add(&cart, &token, sku, 1, None).await;
+        assert_eq!(r.status(), 200);
+        expected += if sku == "PM-MUG-B" { 1200 } else { 1000 };
+        for _ in 0..2 {
+            let (status, p) = pricing(&app, &cart, &token).await;
+            assert_eq!(status, 200, "{p}");
+            assert_eq!(subtotal(&p), expected, "round {round}: {p}");
+        }
+    }
+    let (_, priced) = pricing(&app, &cart, &token).await;
+    let line = priced["lines"]
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["sku"] == "PM-MUG-B"))
+        .cloned()
+        .expect("a B line");
+    assert_eq!(line["quantity"], 3);
+    assert_eq!(priced["cart_status"], "open");
+    assert!(line["title"]
+        .as_str()
+        .is_some_and(|t| t.starts_with(line["product_title"].as_str().expect("product title"))));
+
+    // Asked again with nothing changed: answered from memory (once the edge hears changes).
+    eventually(Duration::from_secs(10), || async {
+        let before = memo_hits();
+        let (status, again) = pricing(&app, &cart, &token).await;
+        (status == 200 && again == priced && memo_hits() > before).then_some(())
+    })
+    .await
+    .expect("a pricing asked for again is served from the memo");
+
+    // Another shopper (another token) gets nothing of it, kept or not.
+    let (status, body) = pricing(&app, &cart, &"0".repeat(43)).await;
+    assert!(status == 401 || status == 404, "{status}: {body}");
+    assert!(body.get("lines").is_none(), "{body}");
+
+    // A change made elsewhere (another edge process: straight to the cart service) shows once
+    // the carts read model announces the cart.
+    let bus = app.bus().await;
+    let ctx = agora_nats::RequestContext::new(Duration::from_secs(30));
+    let owner = agora_kernel::Principal::Guest {
+        token_sha256: agora_cart::token_sha256(&token),
+    };
+    let changed: Value = bus
+        .call(
+            &cart,
+            agora_kernel::CommandId::new_random(),
+            owner,
+            &agora_cart::CartCommand::RemoveItem {
+                sku: agora_kernel::Sku::parse("PM-MUG-R").expect("sku"),
+            },
+            &ctx,
+        )
+        .await
+        .expect("removed");
+    assert_eq!(
+        changed["view"]["lines"].as_array().map(Vec::len),
+        Some(1),
+        "{changed}"
+    );
+    eventually(Duration::from_secs(10), || async {
+        let (_, p) = pricing(&app, &cart, &token).await;
+        (subtotal(&p) == 3 * 1200).then_some(())
+    })
+    .await
+    .expect("the change made elsewhere shows");
+
+    // Staff change a price: the kept pricing goes with the catalog's change.
+    let (status, body) = admin_send(
+        &app,
+        Method::PUT,
+        &format!("/admin/products/{product}/variants/PM-MUG-B/price"),
+        &json!({"amount_minor": 1500, "currency": "EUR"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(10), || async {
+        let (_, p) = pricing(&app, &cart, &token).await;
+        (subtotal(&p) == 3 * 1500).then_some(())
+    })
+    .await
+    .expect("the new price is priced");
+    // And it stays so.
+    for _ in 0..5 {
+        assert_eq!(subtotal(&pricing(&app, &cart, &token).await.1), 3 * 1500);
+    }
+    app.stop().await;
+}

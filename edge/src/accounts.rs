@@ -848,6 +848,8 @@ pub async fn set_groups(
     let command = AccountCommand::SetGroups {
         groups: body.groups,
     };
-    let view = account_command(&state, &headers, id, principal, command).await?;
-    Ok(Json(AccountView(view)))
+    let view = account_command(&state, &headers, id, principal, command).await;
+    // The customer's pricings may change with their groups (a group's promotion).
+    state.pricing_memo.customers_changed();
+    Ok(Json(AccountView(view?)))
 }

@@ -7,8 +7,10 @@ use agora_checkout::{CheckoutRequest, QuoteCart};
 use agora_kernel::{CommandId, DomainError, Principal, Sku};
 use agora_nats::CommandReply;
 use agora_promotion::{PromotionCode, PromotionError};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiErrorBody, Json, Path, Query};
+use crate::pricing_memo::PricingMemo;
 use crate::{auth, params, service, ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -203,8 +206,10 @@ async fn command(
     principal: Principal,
     command: CartCommand,
 ) -> Result<Cart, ApiError> {
-    let reply = service::command::<_, Cart>(state, headers, id, principal, command).await?;
-    Ok(reply.view)
+    // Whatever the answer (a timeout may still have changed the cart), its kept pricings go.
+    let reply = service::command::<_, Cart>(state, headers, id.clone(), principal, command).await;
+    state.pricing_memo.cart_changed(&id);
+    Ok(reply?.view)
 }
 
 /// The SKU of a cart line, from the body or the path: a malformed one is a command the cart
@@ -431,8 +436,9 @@ pub async fn get_pricing(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw): Path<String>,
+    RawQuery(raw_query): RawQuery,
     Query(query): Query<PricingQuery>,
-) -> Result<Json<CartPricing>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = cart_id(&raw)?;
     let principal = auth::shopper(&state, &headers)?;
     if let Some(country) = &query.country {
@@ -483,6 +489,27 @@ pub async fn get_pricing(
         }
     }
     let vendor_shipping_options = vendor_options(query.vendor_shipping_options.as_deref())?;
+    // A shopper's cart page asked for again: the pricing kept since nothing it was priced
+    // from changed (see `pricing_memo`). Kept only for the shopper who asked, whom the cart
+    // authorized when it was priced.
+    let has_destination = query.country.is_some()
+        || query.shipping_option.is_some()
+        || !vendor_shipping_options.is_empty();
+    let memo = &state.pricing_memo;
+    let memo_key = PricingMemo::key(
+        &principal,
+        raw_query.as_deref().unwrap_or(""),
+        has_destination,
+    );
+    if let Some(key) = &memo_key {
+        if let Some(body) = memo.get(&id, key) {
+            metrics::counter!("agora_pricing_memo_requests_total", "outcome" => "hit").increment(1);
+            return Ok(json_bytes(body));
+        }
+        metrics::counter!("agora_pricing_memo_requests_total", "outcome" => "miss").increment(1);
+    }
+    let stamp = memo.stamp();
+    let customer = matches!(principal, Principal::Customer { .. });
     let quote = QuoteCart {
         cart_id: id.clone(),
         code: query.code,
@@ -493,7 +520,7 @@ pub async fn get_pricing(
         vendor_shipping_options,
     };
     let ctx = auth::context(&state, &headers);
-    let pricing: CartPricing = state
+    let pricing: agora_checkout::CartPricing = state
         .bus
         .call(
             &id,
@@ -503,7 +530,23 @@ pub async fn get_pricing(
             &ctx,
         )
         .await?;
-    Ok(Json(pricing))
+    let body = Bytes::from(serde_json::to_vec(&pricing).map_err(ApiError::internal)?);
+    if let (Some(key), Some(stamp)) = (memo_key, stamp) {
+        memo.put(&id, key, customer, stamp, pricing.valid_until, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+/// A JSON answer from bytes already serialized.
+fn json_bytes(body: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// A command id for one step of merging `source` into `target`: a retried merge repeats the
@@ -623,7 +666,7 @@ pub async fn merge_cart(
         lines: source_view.lines,
         code: source_view.code,
     };
-    let merged: CommandReply<Cart> = service::command_as(
+    let merged: Result<CommandReply<Cart>, ApiError> = service::command_as(
         &state,
         &headers,
         target.clone(),
@@ -631,8 +674,10 @@ pub async fn merge_cart(
         customer,
         absorb,
     )
-    .await?;
-    let _: CommandReply<CartView> = service::command_as(
+    .await;
+    state.pricing_memo.cart_changed(&target);
+    let merged = merged?;
+    let marked: Result<CommandReply<CartView>, ApiError> = service::command_as(
         &state,
         &headers,
         source.clone(),
@@ -642,6 +687,8 @@ pub async fn merge_cart(
             target_cart_id: target.clone(),
         },
     )
-    .await?;
+    .await;
+    state.pricing_memo.cart_changed(&source);
+    marked?;
     Ok(Json(merged.view))
 }

@@ -33,6 +33,7 @@ mod oidc;
 mod openapi;
 mod orders;
 mod params;
+pub mod pricing_memo;
 mod promotions;
 pub mod read_cache;
 mod reconciliation;
@@ -111,6 +112,8 @@ pub struct AppState {
     pub search: Arc<agora_search::Search>,
     /// Answers of the public catalog routes, until a read model they read changes.
     pub read_cache: Arc<read_cache::ReadCache>,
+    /// Cart pricings, until something they were priced from changes.
+    pub pricing_memo: Arc<pricing_memo::PricingMemo>,
 }
 
 /// The whole HTTP API.
@@ -276,6 +279,7 @@ mod tests {
             config: Arc::new(test_config()),
             metrics: None,
             read_cache: Arc::new(read_cache::ReadCache::off()),
+            pricing_memo: Arc::new(pricing_memo::PricingMemo::off()),
         })
     }
 

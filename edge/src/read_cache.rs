@@ -123,65 +123,101 @@ impl ReadCache {
         (entry.generation == self.generation.load(Ordering::SeqCst)).then_some(entry)
     }
 
-    /// Listens for read-model changes on `pool`'s server until `shutdown`, reconnecting with
-    /// backoff. Without it the cache never serves (it is not live).
+    /// Listens for read-model changes on `pool`'s server until `shutdown` (see [`follow`]).
+    /// Without it the cache never serves (it is not live).
     pub async fn follow(
         self: Arc<Self>,
         pool: PgPool,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        if self.entries.is_none() {
-            shutdown.await;
-            return Ok(());
-        }
-        tokio::pin!(shutdown);
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let listening = async {
-                let mut listener = PgListener::connect_with(&pool).await?;
-                listener.listen(READ_MODELS_CHANGED).await?;
-                Ok::<_, sqlx::Error>(listener)
-            };
-            let mut listener = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                l = listening => match l {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "read cache: cannot listen for changes; serving uncached");
-                        tokio::select! {
-                            _ = &mut shutdown => return Ok(()),
-                            _ = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        continue;
-                    }
-                },
-            };
-            // Anything cached before this connection listened may have missed a change.
+        follow(pool, shutdown, vec![self]).await
+    }
+}
+
+impl Follower for ReadCache {
+    fn enabled(&self) -> bool {
+        self.entries.is_some()
+    }
+
+    fn heard(&self, payload: &str) {
+        if SOURCES.contains(&payload) {
             self.invalidate();
-            self.live.store(true, Ordering::SeqCst);
-            backoff = Duration::from_millis(100);
-            loop {
-                let heard = tokio::select! {
-                    _ = &mut shutdown => {
-                        self.live.store(false, Ordering::SeqCst);
-                        return Ok(());
+            metrics::counter!("agora_read_cache_invalidations_total").increment(1);
+        }
+    }
+
+    fn listening(&self, live: bool) {
+        // Whatever was kept before a (re)connection may have missed a change.
+        self.invalidate();
+        self.live.store(live, Ordering::SeqCst);
+    }
+}
+
+/// A cache kept fresh by the names announced on [`READ_MODELS_CHANGED`].
+pub trait Follower: Send + Sync {
+    /// Whether it keeps anything at all (a cache sized 0 needs no listener).
+    fn enabled(&self) -> bool;
+    /// A commit announced `payload`: a read model's name, or `name:id,id,...` (see
+    /// [`agora_projections::notify_streams_sql`]).
+    fn heard(&self, payload: &str);
+    /// The listener is connected (`true`: serve again, after dropping all that was kept) or
+    /// lost (`false`: changes may go unheard, so serve and keep nothing).
+    fn listening(&self, live: bool);
+}
+
+/// Listens for read-model changes on `pool`'s server until `shutdown`, passing each to every
+/// follower, and reconnects with backoff when the connection is lost.
+pub async fn follow(
+    pool: PgPool,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+    followers: Vec<Arc<dyn Follower>>,
+) -> anyhow::Result<()> {
+    let followers: Vec<Arc<dyn Follower>> = followers.into_iter().filter(|f| f.enabled()).collect();
+    if followers.is_empty() {
+        shutdown.await;
+        return Ok(());
+    }
+    let set_live = |live: bool| followers.iter().for_each(|f| f.listening(live));
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(READ_MODELS_CHANGED).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            l = listening => match l {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "read cache: cannot listen for changes; serving uncached");
+                    tokio::select! {
+                        _ = &mut shutdown => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
                     }
-                    n = listener.try_recv() => n,
-                };
-                match heard {
-                    Ok(Some(n)) if SOURCES.contains(&n.payload()) => {
-                        self.invalidate();
-                        metrics::counter!("agora_read_cache_invalidations_total").increment(1);
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => {
-                        // The connection dropped: changes may go unheard until it is back.
-                        self.live.store(false, Ordering::SeqCst);
-                        self.invalidate();
-                        tracing::warn!("read cache: lost the change listener; reconnecting");
-                        break;
-                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            },
+        };
+        set_live(true);
+        backoff = Duration::from_millis(100);
+        loop {
+            let heard = tokio::select! {
+                _ = &mut shutdown => {
+                    set_live(false);
+                    return Ok(());
+                }
+                n = listener.try_recv() => n,
+            };
+            match heard {
+                Ok(Some(n)) => followers.iter().for_each(|f| f.heard(n.payload())),
+                Ok(None) | Err(_) => {
+                    // The connection dropped: changes may go unheard until it is back.
+                    set_live(false);
+                    tracing::warn!("read cache: lost the change listener; reconnecting");
+                    break;
                 }
             }
         }

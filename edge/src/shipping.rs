@@ -150,8 +150,10 @@ async fn send(
     let principal = auth::back_office(state, headers, auth::Area::Fulfilment, true)?;
     let id = profile(state, headers, &principal, query).await?;
     let reply =
-        service::command::<_, serde_json::Value>(state, headers, id, principal, command).await?;
-    Ok(Json(ShippingSettings(reply.view)))
+        service::command::<_, serde_json::Value>(state, headers, id, principal, command).await;
+    // Whether a cart's shipping waits for a destination depends on the zones.
+    state.pricing_memo.forget_all();
+    Ok(Json(ShippingSettings(reply?.view)))
 }
 
 /// Shipping zones and options (admin, staff, auditor): the shop's, or a vendor's with

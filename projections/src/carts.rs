@@ -15,6 +15,8 @@ impl Projection for Carts {
     const NAME: &'static str = "carts";
     const AGGREGATE_TYPE: &'static str = "cart";
     const ID_COLUMN: &'static str = "cart_id";
+    /// The edge keeps each cart's pricing until it hears that cart change.
+    const ANNOUNCES_STREAMS: bool = true;
 
     async fn apply(
         &self,

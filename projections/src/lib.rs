@@ -38,5 +38,6 @@ pub mod stock;
 pub mod vendors;
 
 pub use runtime::{
-    companion_table, consumer_name, notify_sql, rebuild, run, Projection, READ_MODELS_CHANGED,
+    companion_table, consumer_name, notify_sql, notify_streams_sql, rebuild, run, Projection,
+    READ_MODELS_CHANGED,
 };

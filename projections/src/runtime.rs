@@ -26,6 +26,10 @@ pub trait Projection: Send + Sync + 'static {
     const COMPANION_TABLES: &'static [&'static str] = &[];
     /// How an event whose `apply` fails is retried before it is parked.
     const RETRY: Retry = Retry::DEFAULT;
+    /// Whether each commit announces the ids of the streams it changed (`name:id,id,...`)
+    /// instead of the bare name, for caches that keep one entry per stream (the edge's cart
+    /// pricing).
+    const ANNOUNCES_STREAMS: bool = false;
 
     /// Creates an empty table with the live table's shape under `table`.
     fn create_table_sql(table: &str) -> String {
@@ -262,10 +266,49 @@ pub fn consumer_name<P: Projection>() -> String {
 pub const READ_MODELS_CHANGED: &str = "agora_read_models";
 
 /// The statement that announces a change of read model `name` on [`READ_MODELS_CHANGED`]
-/// when the transaction commits. `name` is a projection's constant name, never input.
+/// when the transaction commits. `name` is a projection's constant name (or, from
+/// [`notify_streams_sql`], one followed by checked stream ids), never raw input.
 pub fn notify_sql(name: &str) -> String {
-    debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    debug_assert!(name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-:,".contains(&b)));
     format!("SELECT pg_notify('{READ_MODELS_CHANGED}', '{name}')")
+}
+
+/// The statements that announce, on [`READ_MODELS_CHANGED`], which streams of read model
+/// `name` a transaction changed: `name:id,id,...`, in as many notifications as Postgres's
+/// payload limit needs. Should an id hold anything but letters, digits, `-` and `_`, the bare
+/// name is announced instead, which means every stream.
+pub fn notify_streams_sql<'a>(name: &str, ids: impl IntoIterator<Item = &'a str>) -> String {
+    /// Well below Postgres's 8000-byte payload limit.
+    const MAX_PAYLOAD: usize = 7000;
+    let mut ids: Vec<&str> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let plain = |id: &&str| {
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if ids.is_empty() || !ids.iter().all(plain) {
+        return notify_sql(name);
+    }
+    let mut statements = Vec::new();
+    let mut payload = String::new();
+    for id in ids {
+        if !payload.is_empty() && payload.len() + id.len() + 1 > MAX_PAYLOAD {
+            statements.push(notify_sql(&payload));
+            payload.clear();
+        }
+        payload.push_str(if payload.is_empty() { name } else { "," });
+        if payload == name {
+            payload.push(':');
+        }
+        payload.push_str(id);
+    }
+    statements.push(notify_sql(&payload));
+    statements.join("; ")
 }
 
 /// Most events projected in one transaction.
@@ -290,10 +333,12 @@ async fn project<P: Projection>(
     // Read models are rebuildable from the event store: they need not wait for fsync. Whoever
     // caches reads of this read model hears of the change when the transaction commits (one
     // round trip for both statements).
-    let begin = format!(
-        "SET LOCAL synchronous_commit = off; {}",
+    let notify = if P::ANNOUNCES_STREAMS {
+        notify_streams_sql(P::NAME, events.iter().map(|e| e.aggregate_id.as_str()))
+    } else {
         notify_sql(P::NAME)
-    );
+    };
+    let begin = format!("SET LOCAL synchronous_commit = off; {notify}");
     sqlx::Executor::execute(&mut *tx, sqlx::raw_sql(&begin)).await?;
     if !isolate {
         if let Err(e) = projection.apply_batch(&mut tx, store, table, events).await {
@@ -546,6 +591,38 @@ mod batch_tests {
             payload: serde_json::Value::Null,
             metadata: serde_json::Value::Null,
         }
+    }
+
+    #[test]
+    fn a_commit_announces_the_streams_it_changed_within_the_payload_limit() {
+        assert_eq!(
+            notify_streams_sql("carts", ["b", "a", "b"]),
+            "SELECT pg_notify('agora_read_models', 'carts:a,b')"
+        );
+        // An id that could break out of the literal: every stream, by the bare name.
+        assert_eq!(
+            notify_streams_sql("carts", ["a", "x'); DROP TABLE carts; --"]),
+            notify_sql("carts")
+        );
+        assert_eq!(notify_streams_sql("carts", []), notify_sql("carts"));
+        // 500 UUIDs do not fit one payload: each notification stays under the limit, and
+        // together they name every id once.
+        let ids: Vec<String> = (0..500)
+            .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+            .collect();
+        let sql = notify_streams_sql("carts", ids.iter().map(String::as_str));
+        let payloads: Vec<&str> = sql
+            .split("; ")
+            .map(|s| {
+                s.strip_prefix("SELECT pg_notify('agora_read_models', 'carts:")
+                    .and_then(|s| s.strip_suffix("')"))
+                    .expect(s)
+            })
+            .collect();
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() + "carts:".len() <= 7000));
+        let named: Vec<&str> = payloads.iter().flat_map(|p| p.split(',')).collect();
+        assert_eq!(named, ids.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     #[test]

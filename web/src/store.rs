@@ -1023,6 +1023,37 @@ struct PricedLine {
     quantity: i64,
 }
 
+/// The lines of a cart's pricing (`GET /store/carts/{id}/pricing`), as the cart page shows
+/// them.
+fn lines_of_pricing(pricing: &Value) -> Vec<PricedLine> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    pricing["lines"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|l| PricedLine {
+                    sku: text(&l["sku"]),
+                    product_id: text(&l["product_id"]),
+                    title: match l["product_title"].as_str() {
+                        Some(t) if !t.is_empty() => t.to_string(),
+                        _ => text(&l["title"]),
+                    },
+                    variant: text(&l["variant_title"]),
+                    unit: Money::new(
+                        l["unit_price"]["amount_minor"].as_i64().unwrap_or(0),
+                        l["unit_price"]["currency"]
+                            .as_str()
+                            .and_then(|c| Currency::parse(c).ok())
+                            .unwrap_or(Currency::EUR),
+                    ),
+                    quantity: l["quantity"].as_i64().unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Prices the cart's lines from the `products` read model (the one the checkout prices from).
 async fn priced_lines(web: &Web, cart: &Value) -> Vec<PricedLine> {
     let lines: Vec<(String, i64)> = cart["lines"]
@@ -1283,8 +1314,7 @@ fn totals_box(p: &Value) -> Markup {
 
 /// The code form of the cart page: the code kept on the cart, what it does or why it does not
 /// apply, and a form to enter or remove one.
-fn code_box(ctx: &Ctx, pricing: Option<&Value>, cart: &Value) -> Markup {
-    let code = cart["code"].as_str();
+fn code_box(ctx: &Ctx, pricing: Option<&Value>, code: Option<&str>) -> Markup {
     let rejection = pricing.and_then(|p| p["code_rejection"]["message"].as_str());
     let applied = pricing.and_then(|p| {
         p["promotions"]
@@ -1363,29 +1393,33 @@ pub async fn cart(
     Extension(ctx): Extension<Ctx>,
     Query(params): Query<CartParams>,
 ) -> Page {
-    // The cart and its pricing are asked for at once (the pricing reads the cart itself); the
-    // pricing is dropped when there is no open cart with lines to show.
-    let lines_of = async {
-        let cart = open_cart(&web, &ctx).await;
-        let lines = match &cart {
-            Some(c) => priced_lines(&web, c).await,
-            None => Vec::new(),
-        };
-        (cart, lines)
+    // The pricing carries the cart's lines, their titles, the code and the cart's status, so
+    // it is all the page needs (and the edge keeps it between changes of the cart). A cart
+    // that cannot be priced (an item no longer for sale) is shown from the cart and the
+    // catalog, with the reason.
+    let priced = match &ctx.cart {
+        Some(c) => Some(cart_pricing(&web, &ctx, &c.id, None).await),
+        None => None,
     };
-    let pricing_of = async {
-        match &ctx.cart {
-            Some(c) => Some(cart_pricing(&web, &ctx, &c.id, None).await),
-            None => None,
+    let (lines, code, pricing, pricing_error) = match priced {
+        None => (Vec::new(), None, None, None),
+        Some(Ok(p)) if p["cart_status"] != "open" => (Vec::new(), None, None, None),
+        Some(Ok(p)) => {
+            let lines = lines_of_pricing(&p);
+            let code = p["code"].as_str().map(str::to_string);
+            (lines, code, Some(p), None)
         }
+        Some(Err(e)) if e.code == "cart.empty" => (Vec::new(), None, None, None),
+        Some(Err(e)) => match open_cart(&web, &ctx).await {
+            Some(cart) => {
+                let lines = priced_lines(&web, &cart).await;
+                let code = cart["code"].as_str().map(str::to_string);
+                let error = (!lines.is_empty()).then_some(e.message);
+                (lines, code, None, error)
+            }
+            None => (Vec::new(), None, None, None),
+        },
     };
-    let ((cart, lines), pricing) = tokio::join!(lines_of, pricing_of);
-    let pricing = pricing.filter(|_| cart.is_some() && !lines.is_empty());
-    let pricing_error = match &pricing {
-        Some(Err(e)) => Some(e.message.clone()),
-        _ => None,
-    };
-    let pricing = pricing.and_then(Result::ok);
     let line_discount = |sku: &str| -> i64 {
         pricing
             .as_ref()
@@ -1443,7 +1477,7 @@ pub async fn cart(
                     }
                 }
             }
-            @if let Some(c) = &cart { (code_box(&ctx, pricing.as_ref(), c)) }
+            (code_box(&ctx, pricing.as_ref(), code.as_deref()))
             @if let Some(p) = &pricing { (totals_box(p)) }
             p style="text-align:right" { a.button #to-checkout href="/checkout" { "Check out" } }
         }

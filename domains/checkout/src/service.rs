@@ -60,6 +60,9 @@ pub struct CartPricing {
     pub cart_id: String,
     /// The cart version priced.
     pub cart_version: u64,
+    /// The cart's status at that version: only an `open` cart takes changes and checks out.
+    #[serde(default)]
+    pub cart_status: agora_cart::CartStatus,
     pub currency: Currency,
     pub lines: Vec<PricedCartLine>,
     /// The lines before discounts.
@@ -97,6 +100,10 @@ pub struct CartPricing {
     pub code: Option<String>,
     /// Why that code does not apply; a checkout with it would be refused with this error.
     pub code_rejection: Option<CodeRejection>,
+    /// The next moment a promotion on offer starts or ends, when the same cart could price
+    /// differently although nothing changed; `None` when no promotion has such a moment ahead.
+    #[serde(default)]
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How one vendor's lines ship at its own rates: the options that ship them to the
@@ -119,7 +126,13 @@ pub struct VendorShippingQuote {
 pub struct PricedCartLine {
     pub sku: String,
     pub product_id: String,
+    /// `product_title — variant_title` (the product's title alone for an untitled variant),
+    /// as the order line will read.
     pub title: String,
+    #[serde(default)]
+    pub product_title: String,
+    #[serde(default)]
+    pub variant_title: String,
     pub quantity: i64,
     pub unit_price: Money,
     /// `unit_price × quantity`.

@@ -26,7 +26,7 @@ use agora_promotion::{
 };
 use agora_runtime::AggregateHost;
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::str::FromStr;
 
@@ -106,6 +106,8 @@ struct CatalogLines {
     categories: BTreeMap<String, Option<String>>,
     /// Each line's weight (unit weight × quantity), in line order.
     weights: Vec<i64>,
+    /// Each line's product title and variant title, in line order.
+    titles: Vec<(String, String)>,
 }
 
 /// How a cart ships: see [`CheckoutService::shipping`]. `fee` is the whole charge; `option`,
@@ -169,6 +171,20 @@ struct Offers {
     first_order: bool,
     automatic: Vec<agora_promotion::Offer>,
     entered: Option<EnteredCode>,
+}
+
+impl Offers {
+    /// The first moment after `now` at which one of these promotions starts or ends: until
+    /// then, the same cart prices the same unless something it reads changes.
+    fn next_boundary(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.automatic
+            .iter()
+            .chain(self.entered.iter().filter_map(|e| e.offer.as_ref().ok()))
+            .flat_map(|o| [o.terms.window.starts_at, o.terms.window.ends_at])
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+    }
 }
 
 /// Serves `agora.checkout.start` and `agora.checkout.get`.
@@ -257,6 +273,7 @@ impl CheckoutService {
             .map(|(p, _)| (p.id.clone(), p.category_id.clone()))
             .collect();
         let mut weights: Vec<i64> = Vec::with_capacity(cart.lines.len());
+        let mut titles: Vec<(String, String)> = Vec::with_capacity(cart.lines.len());
         let lines = cart
             .lines
             .iter()
@@ -274,6 +291,7 @@ impl CheckoutService {
                 } else {
                     format!("{} — {}", product.title, variant.title)
                 };
+                titles.push((product.title.clone(), variant.title.clone()));
                 Ok(OrderLine {
                     sku: line.sku.clone(),
                     product_id: product.id.clone(),
@@ -291,6 +309,7 @@ impl CheckoutService {
             lines,
             categories,
             weights,
+            titles,
         })
     }
 
@@ -366,7 +385,7 @@ impl CheckoutService {
         categories: &BTreeMap<String, Option<String>>,
         offers: Offers,
         shipping: Money,
-        now: chrono::DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<PricedCart, ErrorBody> {
         let cart_lines = lines
             .iter()
@@ -945,9 +964,14 @@ impl CheckoutService {
         )?;
         let shipping = shipped.fee;
         let CatalogLines {
-            lines, categories, ..
+            lines,
+            categories,
+            titles,
+            ..
         } = catalog;
-        let priced = Self::promote(&lines, &categories, offers, shipping, Utc::now())?;
+        let now = Utc::now();
+        let valid_until = offers.next_boundary(now);
+        let priced = Self::promote(&lines, &categories, offers, shipping, now)?;
         let rejection = match (&entered, &code, &priced.code_rejection) {
             (Some(_), None, _) => Some(PromotionError::UnknownCode.to_body()),
             (_, _, Some(skipped)) => Some(skipped.reason.to_body()),
@@ -963,20 +987,26 @@ impl CheckoutService {
         Ok(CartPricing {
             cart_id: cart.id,
             cart_version: cart.version,
+            cart_status: cart.status,
             currency: priced.currency,
             lines: lines
                 .iter()
                 .zip(&priced.lines)
-                .map(|(line, p)| PricedCartLine {
-                    sku: line.sku.to_string(),
-                    product_id: line.product_id.clone(),
-                    title: line.title.clone(),
-                    quantity: line.quantity,
-                    unit_price: line.unit_price,
-                    subtotal: p.subtotal,
-                    discount: p.discount,
-                    total: p.total,
-                })
+                .zip(titles)
+                .map(
+                    |((line, p), (product_title, variant_title))| PricedCartLine {
+                        sku: line.sku.to_string(),
+                        product_id: line.product_id.clone(),
+                        title: line.title.clone(),
+                        product_title,
+                        variant_title,
+                        quantity: line.quantity,
+                        unit_price: line.unit_price,
+                        subtotal: p.subtotal,
+                        discount: p.discount,
+                        total: p.total,
+                    },
+                )
                 .collect(),
             subtotal: priced.subtotal,
             discount: priced.discount,
@@ -996,6 +1026,7 @@ impl CheckoutService {
                 error: e.code,
                 message: e.message,
             }),
+            valid_until,
         })
     }
 
@@ -1006,7 +1037,7 @@ impl CheckoutService {
         shopper: &Principal,
         req: &StartCheckout,
         plan: &CheckoutPlan,
-        now: chrono::DateTime<Utc>,
+        now: DateTime<Utc>,
         ctx: &RequestContext,
     ) -> Result<CommandReply<CheckoutView>, ErrorBody> {
         let order_id = order_id.to_string();
