@@ -154,8 +154,9 @@ pub struct PricingQuery {
 }
 
 /// A cart priced as its checkout would price it now (prices from the catalog, never the
-/// client): `lines` (`sku`, `product_id`, `title`, `quantity`, `unit_price`, `subtotal`,
-/// `discount`, `total`), `subtotal`, `discount`, `shipping`, `shipping_discount`, `tax`,
+/// client): `cart_version` and `cart_status` (`open`, `checking_out`...), `lines` (`sku`,
+/// `product_id`, `title`, `product_title`, `variant_title`, `quantity`, `unit_price`,
+/// `subtotal`, `discount`, `total`), `subtotal`, `discount`, `shipping`, `shipping_discount`, `tax`,
 /// `total` (money as `{amount_minor, currency}`), `shipping_pending` (the shop ships by zone
 /// and no country was given: shipping is priced once it is), `shipping_options` (the options
 /// that ship the cart to the destination, cheapest first: `zone_id`, `option_id`, `name`,
@@ -165,8 +166,9 @@ pub struct PricingQuery {
 /// the shop's rates' for the other lines, and `shipping` adds them all up),
 /// `tax_rule` (the rate used and its rounding), `tax_estimated`, `promotions` (each applied promotion with its `discount` and
 /// `shipping_discount`), `code` and `code_rejection` (`{error, message}`: the stable
-/// `promotion.*` code a checkout with it would be refused with). Nothing is held: the
-/// checkout checks the promotions again.
+/// `promotion.*` code a checkout with it would be refused with), `valid_until` (the next
+/// moment a promotion on offer starts or ends, or null). Nothing is held: the checkout checks
+/// the promotions again.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
 #[schema(value_type = Object)]
@@ -425,7 +427,9 @@ pub async fn remove_code(
 /// What the cart costs now: each line with its discount, the promotions that apply, the code
 /// and why it does not apply, shipping, tax and the total, priced by the checkout service
 /// exactly as a checkout now would be (a checkout may still find a promotion used up
-/// meanwhile). An empty cart has no price (`422 cart.empty`).
+/// meanwhile). An empty cart has no price (`422 cart.empty`). Asked again by the same shopper
+/// without a destination, the answer may come from the edge's memory of it, kept until the
+/// cart, the catalog, the vendors or the promotions change or `valid_until` passes.
 #[utoipa::path(get, path = "/store/carts/{cart_id}/pricing", tag = "cart",
     params(("cart_id" = String, Path, description = "cart id (UUID)"), PricingQuery,
            ("X-Cart-Token" = String, Header, description = "the cart's secret token")),
