@@ -461,7 +461,8 @@ async fn main() -> anyhow::Result<()> {
             }
             if seed_carts > 0 {
                 let bus = agora_nats::Bus::new(agora::connect_nats(&config, "agora-seed").await?);
-                let carts = agora::seed::seed_carts(&bus, seed_carts, 42).await?;
+                let catalog = (seed_products > 0).then_some((42, seed_products));
+                let carts = agora::seed::seed_carts(&bus, seed_carts, 42, catalog).await?;
                 if let (Some(c), Some(addr)) = (carts.first(), platform.http_addr) {
                     println!(
                         "Seeded {} demo carts. Try: curl -H 'X-Cart-Token: {}' http://{addr}/store/carts/{}",
@@ -521,7 +522,8 @@ async fn main() -> anyhow::Result<()> {
                     report.categories, report.products, report.skus
                 );
             }
-            let seeded = agora::seed::seed_carts(&bus, carts, seed).await?;
+            let catalog = (products > 0).then_some((seed, products));
+            let seeded = agora::seed::seed_carts(&bus, carts, seed, catalog).await?;
             for c in seeded {
                 println!("{} {}", c.cart_id, c.token);
             }

@@ -24,8 +24,31 @@ const DEMO_SKUS: &[&str] = &[
 ];
 
 /// Creates `carts` demo guest carts with a few items each. Deterministic for a given `seed`:
-/// the same SKUs and quantities (ids and tokens are random, as they must be).
-pub async fn seed_carts(bus: &Bus, carts: usize, seed: u64) -> anyhow::Result<Vec<SeededCart>> {
+/// the same SKUs and quantities (ids and tokens are random, as they must be). With `catalog`
+/// (the seed and size of a catalog made by [`seed_catalog`]), the items are that catalog's
+/// published SKUs with stock, so the carts can be priced and checked out; without it, a few
+/// fixed SKUs.
+pub async fn seed_carts(
+    bus: &Bus,
+    carts: usize,
+    seed: u64,
+    catalog: Option<(u64, u64)>,
+) -> anyhow::Result<Vec<SeededCart>> {
+    let for_sale: Vec<String> = match catalog {
+        Some((catalog_seed, products)) => (0..products.min(200))
+            .map(|i| crate::catalog_seed::product(catalog_seed, i))
+            .filter(|p| p.publish)
+            .flat_map(|p| p.stock)
+            .filter(|(_, quantity)| *quantity >= 10)
+            .map(|(sku, _)| sku.to_string())
+            .collect(),
+        None => Vec::new(),
+    };
+    let skus: Vec<&str> = if for_sale.is_empty() {
+        DEMO_SKUS.to_vec()
+    } else {
+        for_sale.iter().map(String::as_str).collect()
+    };
     let mut out = Vec::with_capacity(carts);
     for i in 0..carts {
         let token = hex_token();
@@ -36,7 +59,7 @@ pub async fn seed_carts(bus: &Bus, carts: usize, seed: u64) -> anyhow::Result<Ve
         send(bus, &cart_id, &principal, CartCommand::Create {}).await?;
         let lines = 1 + ((seed as usize + i) % 3);
         for l in 0..lines {
-            let sku = DEMO_SKUS[(seed as usize + i * 7 + l * 3) % DEMO_SKUS.len()];
+            let sku = skus[(seed as usize + i * 7 + l * 3) % skus.len()];
             let quantity = 1 + ((seed as usize + i + l) % 4) as i64;
             let sku = Sku::parse(sku).map_err(|e| anyhow::anyhow!("demo SKU {sku}: {e}"))?;
             send(

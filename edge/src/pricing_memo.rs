@@ -323,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn a_customers_pricing_is_forgotten_when_orders_change() {
+    fn a_customers_pricing_is_forgotten_when_orders_or_groups_change() {
         let memo = live();
         let key = PricingMemo::key(
             &Principal::Customer {
@@ -333,25 +333,15 @@ mod tests {
             false,
         )
         .expect("kept");
-        memo.put(
-            CART,
-            key.clone(),
-            true,
-            memo.stamp().expect("live"),
-            None,
-            Bytes::from("c"),
-        );
-        assert!(memo.get(CART, &key).is_some());
+        let keep = || {
+            let stamp = memo.stamp().expect("live");
+            memo.put(CART, key.clone(), true, stamp, None, Bytes::from("c"));
+            assert!(memo.get(CART, &key).is_some());
+        };
+        keep();
         memo.heard("orders");
         assert_eq!(memo.get(CART, &key), None);
-        memo.put(
-            CART,
-            key.clone(),
-            true,
-            memo.stamp().expect("live"),
-            None,
-            Bytes::from("c"),
-        );
+        keep();
         memo.customers_changed();
         assert_eq!(memo.get(CART, &key), None);
     }

@@ -54,6 +54,10 @@ struct Args {
     /// Distinct in-stock products whose pages the clients open (and whose titles they search).
     #[arg(long, default_value_t = 100)]
     products: usize,
+    /// Change the cart's quantity (1, 2, 1...) through the cart page's form before every cart
+    /// page, untimed: each timed cart page then shows a cart just changed, priced afresh.
+    #[arg(long)]
+    change_cart: bool,
 }
 
 fn loopback(url: &Url) -> bool {
@@ -137,6 +141,10 @@ struct Client {
     /// The products whose pages this client opens, in turn.
     products: Vec<String>,
     queries: Vec<String>,
+    /// The SKU in the cart and the CSRF token of this client's forms.
+    sku: String,
+    csrf: String,
+    change_cart: bool,
 }
 
 /// Per page: what the client waited, and what the server says it took.
@@ -180,6 +188,8 @@ impl Client {
         .await?;
         let token =
             csrf(&String::from_utf8_lossy(&page)).context("no CSRF token on the product page")?;
+        self.csrf = token.clone();
+        self.sku = sku.to_string();
         let r = self
             .http
             .post(format!("{}/cart/add", self.base))
@@ -197,6 +207,33 @@ impl Client {
         }
         jar.extend(set_cookies(r.headers()));
         self.cookies = jar.join("; ");
+        Ok(())
+    }
+
+    /// Sets the quantity of the cart's line through the cart page's form.
+    async fn change_quantity(&self, quantity: &str) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .post(format!("{}/cart/update", self.base))
+            .header("cookie", &self.cookies)
+            .form(&[
+                ("csrf", self.csrf.as_str()),
+                ("sku", self.sku.as_str()),
+                ("quantity", quantity),
+            ])
+            .send()
+            .await?;
+        if !r.status().is_redirection() {
+            bail!("cart update: {}", r.status());
+        }
+        let back = r
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default();
+        if back.contains("error=") {
+            bail!("cart update refused: {back}");
+        }
         Ok(())
     }
 
@@ -218,7 +255,13 @@ impl Client {
                     self.base,
                     self.products[round % self.products.len()]
                 ),
-                _ => format!("{}/cart", self.base),
+                _ => {
+                    if self.change_cart {
+                        self.change_quantity(if round.is_multiple_of(2) { "2" } else { "1" })
+                            .await?;
+                    }
+                    format!("{}/cart", self.base)
+                }
             };
             let started = Instant::now();
             let (status, _, _, server) = fetch_timed(&self.http, &url, &self.cookies).await?;
@@ -237,18 +280,19 @@ impl Client {
     }
 }
 
-/// The read cache's hits and misses so far, from the edge's `/metrics`.
-async fn cache_counts(client: &reqwest::Client, base: &str) -> (f64, f64) {
+const READ_CACHE: &str = "agora_read_cache_requests_total";
+const MEMO: &str = "agora_pricing_memo_requests_total";
+
+/// The read cache's (`agora_read_cache_requests_total`) or the pricing memo's
+/// (`agora_pricing_memo_requests_total`) hits and misses so far, from the edge's `/metrics`.
+async fn cache_counts(client: &reqwest::Client, base: &str, metric: &str) -> (f64, f64) {
     let Ok(r) = client.get(format!("{base}/metrics")).send().await else {
         return (0.0, 0.0);
     };
     let text = r.text().await.unwrap_or_default();
     let count = |outcome: &str| -> f64 {
         text.lines()
-            .filter(|l| {
-                l.starts_with("agora_read_cache_requests_total")
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
+            .filter(|l| l.starts_with(metric) && l.contains(&format!("outcome=\"{outcome}\"")))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
@@ -357,6 +401,9 @@ async fn main() -> anyhow::Result<()> {
             product: product.clone(),
             products: products.clone(),
             queries: queries.clone(),
+            sku: String::new(),
+            csrf: String::new(),
+            change_cart: args.change_cart,
         };
         client.fill_cart(&sku).await?;
         clients.push(client);
@@ -375,12 +422,14 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     tokio::time::sleep_until(warm_until).await;
-    let (hits_before, misses_before) = cache_counts(&probe, &base).await;
+    let (hits_before, misses_before) = cache_counts(&probe, &base, READ_CACHE).await;
+    let (memo_hits_before, memo_misses_before) = cache_counts(&probe, &base, MEMO).await;
     let mut total = Times::new();
     for run in runs {
         total.add(&run.await??)?;
     }
-    let (hits_after, misses_after) = cache_counts(&probe, &base).await;
+    let (hits_after, misses_after) = cache_counts(&probe, &base, READ_CACHE).await;
+    let (memo_hits_after, memo_misses_after) = cache_counts(&probe, &base, MEMO).await;
     println!(
         "bench-web-pages: {} clients, {} s measured, {} products, {} search terms",
         args.concurrency,
@@ -401,14 +450,26 @@ async fn main() -> anyhow::Result<()> {
         "pages/s: {:.0}",
         pages as f64 / args.duration_secs.max(1) as f64
     );
-    let (hits, misses) = (hits_after - hits_before, misses_after - misses_before);
-    if hits + misses > 0.0 {
-        println!(
-            "read cache while measuring: {hits:.0} hits, {misses:.0} misses ({:.1} % hits)",
-            100.0 * hits / (hits + misses)
-        );
-    } else {
-        println!("read cache while measuring: not used (off, or /metrics not served)");
+    for (what, hits, misses) in [
+        (
+            "read cache",
+            hits_after - hits_before,
+            misses_after - misses_before,
+        ),
+        (
+            "cart pricing memo",
+            memo_hits_after - memo_hits_before,
+            memo_misses_after - memo_misses_before,
+        ),
+    ] {
+        if hits + misses > 0.0 {
+            println!(
+                "{what} while measuring: {hits:.0} hits, {misses:.0} misses ({:.1} % hits)",
+                100.0 * hits / (hits + misses)
+            );
+        } else {
+            println!("{what} while measuring: not used (off, or /metrics not served)");
+        }
     }
     println!("product page first load: {weight} bytes (HTML, CSS, script, picture; uncompressed)");
     Ok(())
