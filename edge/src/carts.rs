@@ -208,10 +208,27 @@ async fn command(
     principal: Principal,
     command: CartCommand,
 ) -> Result<Cart, ApiError> {
-    // Whatever the answer (a timeout may still have changed the cart), its kept pricings go.
-    let reply = service::command::<_, Cart>(state, headers, id.clone(), principal, command).await;
+    let command_id = service::command_id(headers, &principal)?;
+    let reply: CommandReply<Cart> =
+        cart_command(state, headers, id, command_id, principal, command).await?;
+    Ok(reply.view)
+}
+
+/// Sends one command to cart `id`. Whatever the answer (a timeout may still have changed the
+/// cart), the pricings the edge keeps for the cart are forgotten: every cart change made
+/// through the edge goes through here.
+async fn cart_command<V: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    command_id: CommandId,
+    principal: Principal,
+    command: CartCommand,
+) -> Result<CommandReply<V>, ApiError> {
+    let reply =
+        service::command_as(state, headers, id.clone(), command_id, principal, command).await;
     state.pricing_memo.cart_changed(&id);
-    Ok(reply?.view)
+    reply
 }
 
 /// The SKU of a cart line, from the body or the path: a malformed one is a command the cart
@@ -513,7 +530,6 @@ pub async fn get_pricing(
         metrics::counter!("agora_pricing_memo_requests_total", "outcome" => "miss").increment(1);
     }
     let stamp = memo.stamp();
-    let customer = matches!(principal, Principal::Customer { .. });
     let quote = QuoteCart {
         cart_id: id.clone(),
         code: query.code,
@@ -536,7 +552,7 @@ pub async fn get_pricing(
         .await?;
     let body = Bytes::from(serde_json::to_vec(&pricing).map_err(ApiError::internal)?);
     if let (Some(key), Some(stamp)) = (memo_key, stamp) {
-        memo.put(&id, key, customer, stamp, pricing.valid_until, body.clone());
+        memo.put(&id, key, stamp, pricing.valid_until, body.clone());
     }
     Ok(json_bytes(body))
 }
@@ -592,7 +608,7 @@ async fn merge_target(
         format!("agora:cart-merge-target:{customer_id}:{source}").as_bytes(),
     )
     .to_string();
-    let _: CommandReply<CartView> = service::command_as(
+    let _: CommandReply<CartView> = cart_command(
         state,
         headers,
         id.clone(),
@@ -670,7 +686,7 @@ pub async fn merge_cart(
         lines: source_view.lines,
         code: source_view.code,
     };
-    let merged: Result<CommandReply<Cart>, ApiError> = service::command_as(
+    let merged: CommandReply<Cart> = cart_command(
         &state,
         &headers,
         target.clone(),
@@ -678,10 +694,8 @@ pub async fn merge_cart(
         customer,
         absorb,
     )
-    .await;
-    state.pricing_memo.cart_changed(&target);
-    let merged = merged?;
-    let marked: Result<CommandReply<CartView>, ApiError> = service::command_as(
+    .await?;
+    let _: CommandReply<CartView> = cart_command(
         &state,
         &headers,
         source.clone(),
@@ -691,8 +705,6 @@ pub async fn merge_cart(
             target_cart_id: target.clone(),
         },
     )
-    .await;
-    state.pricing_memo.cart_changed(&source);
-    marked?;
+    .await?;
     Ok(Json(merged.view))
 }

@@ -42,6 +42,8 @@ pub const SOURCES: [&str; 4] = ["products", "categories", "vendors", "promotions
 const ORDERS: &str = "orders";
 /// The read model that announces changed carts by id.
 const CARTS: &str = "carts";
+/// The key prefix of a customer's pricings.
+const CUSTOMER: &str = "c:";
 /// Pricings kept per cart at most (one per shopper and query).
 const PER_CART: usize = 8;
 
@@ -55,9 +57,8 @@ pub struct Stamp {
 
 #[derive(Clone)]
 struct Priced {
-    /// Who asked and with which query.
+    /// Who asked and with which query (see [`PricingMemo::key`]).
     key: String,
-    customer: bool,
     stamp: Stamp,
     expires: Instant,
     body: Bytes,
@@ -74,8 +75,6 @@ pub struct PricingMemo {
     /// Moves on at every cart change heard; `changed` holds each changed cart's epoch.
     epoch: AtomicU64,
     changed: moka::sync::Cache<String, u64>,
-    /// The epoch at which every cart changed (a rebuild of the carts read model).
-    all_carts: AtomicU64,
     live: AtomicBool,
     ttl: Duration,
 }
@@ -104,7 +103,6 @@ impl PricingMemo {
                 .max_capacity(1_000_000)
                 .time_to_live(ttl + Duration::from_secs(1))
                 .build(),
-            all_carts: AtomicU64::new(0),
             live: AtomicBool::new(false),
             ttl,
         }
@@ -123,7 +121,7 @@ impl PricingMemo {
         }
         match principal {
             Principal::Guest { token_sha256 } => Some(format!("g:{token_sha256}?{query}")),
-            Principal::Customer { id } => Some(format!("c:{id}?{query}")),
+            Principal::Customer { id } => Some(format!("{CUSTOMER}{id}?{query}")),
             _ => None,
         }
     }
@@ -141,8 +139,8 @@ impl PricingMemo {
     fn current(&self, cart: &str, priced: &Priced) -> bool {
         let stamp = priced.stamp;
         stamp.generation == self.generation.load(Ordering::SeqCst)
-            && (!priced.customer || stamp.customers == self.customers.load(Ordering::SeqCst))
-            && stamp.epoch >= self.all_carts.load(Ordering::SeqCst)
+            && (!priced.key.starts_with(CUSTOMER)
+                || stamp.customers == self.customers.load(Ordering::SeqCst))
             && self.changed.get(cart).is_none_or(|at| at <= stamp.epoch)
             && Instant::now() < priced.expires
     }
@@ -163,7 +161,6 @@ impl PricingMemo {
         &self,
         cart: &str,
         key: String,
-        customer: bool,
         stamp: Stamp,
         valid_until: Option<chrono::DateTime<chrono::Utc>>,
         body: Bytes,
@@ -178,7 +175,6 @@ impl PricingMemo {
         }
         let priced = Priced {
             key,
-            customer,
             stamp,
             expires: Instant::now() + ttl,
             body,
@@ -239,20 +235,15 @@ impl Follower for PricingMemo {
             .and_then(|rest| rest.strip_prefix(':'))
         {
             ids.split(',').for_each(|id| self.cart_changed(id));
-        } else if payload == CARTS {
-            let at = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-            self.all_carts.store(at, Ordering::SeqCst);
+        } else if payload == CARTS || SOURCES.contains(&payload) {
+            // The bare name (a rebuild) means every cart.
             self.forget_all();
         } else if payload == ORDERS {
             self.customers_changed();
-        } else if SOURCES.contains(&payload) {
-            self.forget_all();
         }
     }
 
     fn listening(&self, live: bool) {
-        let at = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        self.all_carts.store(at, Ordering::SeqCst);
         self.forget_all();
         self.live.store(live, Ordering::SeqCst);
     }
@@ -282,7 +273,7 @@ mod tests {
     }
 
     fn keep(memo: &PricingMemo, stamp: Stamp, body: &'static str) {
-        memo.put(CART, guest(), false, stamp, None, Bytes::from(body));
+        memo.put(CART, guest(), stamp, None, Bytes::from(body));
     }
 
     #[test]
@@ -335,7 +326,7 @@ mod tests {
         .expect("kept");
         let keep = || {
             let stamp = memo.stamp().expect("live");
-            memo.put(CART, key.clone(), true, stamp, None, Bytes::from("c"));
+            memo.put(CART, key.clone(), stamp, None, Bytes::from("c"));
             assert!(memo.get(CART, &key).is_some());
         };
         keep();
@@ -377,7 +368,6 @@ mod tests {
         memo.put(
             CART,
             guest(),
-            false,
             memo.stamp().expect("live"),
             Some(soon),
             Bytes::from("v1"),
