@@ -208,13 +208,14 @@ pub struct Searchable {
 }
 
 /// Waits (up to `limit`) until every product and stock event is in the Postgres index and,
-/// with `meilisearch`, until Meilisearch confirmed every write; timed from the call.
+/// with `meilisearch`, until Meilisearch confirmed every write; timed from `since`.
 pub async fn until_searchable(
     pool: &sqlx::PgPool,
     meilisearch: bool,
+    since: std::time::Instant,
     limit: Duration,
 ) -> anyhow::Result<Searchable> {
-    let started = std::time::Instant::now();
+    let started = since;
     let mut postgres = None;
     loop {
         if postgres.is_none() {

@@ -727,6 +727,7 @@ pub async fn ship_to_meili(
         }
     };
     let mut ensured = false;
+    let mut sweeper = agora_runtime::queue::Sweeper::new("search_meili_backlog", BACKLOG_VACUUM_EVERY);
     let mut in_flight: std::collections::VecDeque<InFlight> = Default::default();
     let mut busy: std::collections::HashSet<String> = Default::default();
     loop {
@@ -765,9 +766,10 @@ pub async fn ship_to_meili(
                 Ok(agora_search::TaskState::Pending) => break,
                 Ok(agora_search::TaskState::Succeeded) => {
                     let f = in_flight.pop_front().expect("front exists");
-                    if let Err(e) = confirmed(&pool, &f.rows).await {
+                    match confirmed(&pool, &f.rows).await {
+                        Ok(cleared) => sweeper.deleted(&pool, cleared as u64).await,
                         // The rows stay and are sent again: harmless, writes are idempotent.
-                        tracing::warn!(error = %e, "clearing shipped outbox rows failed");
+                        Err(e) => tracing::warn!(error = %e, "clearing shipped outbox rows failed"),
                     }
                     for (id, _) in &f.rows {
                         busy.remove(id);
@@ -911,10 +913,15 @@ async fn send_round(
 /// Announced on [`crate::READ_MODELS_CHANGED`] when Meilisearch has taken outbox rows.
 pub const MEILI_CHANGED: &str = "search_meili";
 
+/// Outbox rows cleared (or replaced by a newer revision) between two vacuums of the outbox
+/// (see [`agora_runtime::queue`]).
+const BACKLOG_VACUUM_EVERY: u64 = 10_000;
+
 /// Removes outbox rows whose content Meilisearch took: only those not changed since (`rev`).
-async fn confirmed(pool: &PgPool, rows: &[(String, i64)]) -> anyhow::Result<()> {
+/// Returns how many it removed.
+async fn confirmed(pool: &PgPool, rows: &[(String, i64)]) -> anyhow::Result<usize> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let (ids, revs): (Vec<String>, Vec<i64>) = rows.iter().cloned().unzip();
     let now = Utc::now();
@@ -931,11 +938,11 @@ async fn confirmed(pool: &PgPool, rows: &[(String, i64)]) -> anyhow::Result<()> 
         let notify = crate::notify_sql(MEILI_CHANGED);
         sqlx::Executor::execute(pool, sqlx::raw_sql(&notify)).await?;
     }
-    for since in waited {
-        let lag = (now - since).num_microseconds().unwrap_or(0) as f64 / 1e6;
+    for since in &waited {
+        let lag = (now - *since).num_microseconds().unwrap_or(0) as f64 / 1e6;
         metrics::histogram!("agora_search_meili_lag_seconds").record(lag);
     }
-    Ok(())
+    Ok(waited.len())
 }
 
 /// The document of a published product, from what it is made of.

@@ -7,7 +7,6 @@
 //! is recorded after the warm-up; the run stops by itself at warm-up + duration.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -279,11 +278,7 @@ async fn client_loop(index: usize, plan: Arc<Plan>) -> anyhow::Result<Stats> {
 
 /// Refuses anything but loopback unless explicitly allowed.
 fn check_target(url: &Url, allow_non_loopback: bool) -> anyhow::Result<()> {
-    let host = url.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if !loopback && !allow_non_loopback {
+    if !agora_benches::is_loopback(url) && !allow_non_loopback {
         bail!(
             "{url} is not a loopback address; this load generator targets a local `agora all` \
              (pass --allow-non-loopback to override)"

@@ -12,6 +12,7 @@
 //! Everything runs over loopback without TLS.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ use agora_testkit::TestDb;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::Parser;
+use reqwest::Url;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
@@ -73,6 +75,15 @@ struct Args {
     /// Meilisearch API key.
     #[arg(long, env = "MEILI_KEY", hide_env_values = true)]
     meili_key: Option<String>,
+    /// Send the queries through a running edge instead (`GET <url>/store/search`, loopback
+    /// only), against the catalog `agora all --seed-products <products>` seeded (seed 42). Nothing
+    /// is indexed; the edge's own backend answers (Meilisearch when it runs with `MEILI_URL`).
+    #[arg(long)]
+    url: Option<String>,
+    /// With `--url`: send the measured queries this many times in all (the read cache of the
+    /// edge answers repeats; the first pass shows the backend's own latency).
+    #[arg(long, default_value_t = 1)]
+    passes: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -327,8 +338,91 @@ struct Phase {
     elapsed: Duration,
 }
 
+/// What the queries are sent to: an index in this process, or a running edge over HTTP.
+trait Searcher: Clone + Send + Sync + 'static {
+    /// The query's exact total, or why it failed.
+    fn total(&self, query: &SearchQuery) -> impl Future<Output = Result<u64, String>> + Send;
+}
+
+/// A backend in this process, through `SearchIndex::search`.
+#[derive(Clone)]
+struct InProcess<S>(S);
+
+impl<S: SearchIndex + Clone + Send + Sync + 'static> Searcher for InProcess<S> {
+    async fn total(&self, query: &SearchQuery) -> Result<u64, String> {
+        self.0
+            .search(query)
+            .await
+            .map(|r| r.total)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A running edge: `GET /store/search` with the query's parameters.
+#[derive(Clone)]
+struct Edge {
+    client: reqwest::Client,
+    url: Url,
+}
+
+impl Edge {
+    fn params(query: &SearchQuery) -> Vec<(&'static str, String)> {
+        let mut params = Vec::new();
+        if let Some(q) = &query.q {
+            params.push(("q", q.clone()));
+        }
+        if let Some(c) = &query.category {
+            params.push(("category", c.clone()));
+        }
+        if let Some(min) = query.price_min {
+            params.push(("price_min", min.to_string()));
+        }
+        if let Some(max) = query.price_max {
+            params.push(("price_max", max.to_string()));
+        }
+        if let Some(in_stock) = query.in_stock {
+            params.push(("in_stock", in_stock.to_string()));
+        }
+        let sort = match query.sort {
+            Sort::Relevance => None,
+            Sort::PriceAsc => Some("price_asc"),
+            Sort::PriceDesc => Some("price_desc"),
+            Sort::RatingDesc => Some("rating"),
+            Sort::Newest => Some("newest"),
+        };
+        if let Some(sort) = sort {
+            params.push(("sort", sort.to_string()));
+        }
+        params.push(("page", query.page.to_string()));
+        params.push(("per_page", query.per_page.to_string()));
+        params
+    }
+}
+
+impl Searcher for Edge {
+    async fn total(&self, query: &SearchQuery) -> Result<u64, String> {
+        let response = self
+            .client
+            .get(self.url.clone())
+            .query(&Self::params(query))
+            .send()
+            .await
+            .map_err(|e| format!("transport: {e}"))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| format!("body: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("json: {e}"))?;
+        value["total"]
+            .as_u64()
+            .ok_or_else(|| "no total in the answer".to_string())
+    }
+}
+
 /// Sends every query once with `concurrency` tasks and times each.
-async fn run_queries<S: SearchIndex + Clone + 'static>(
+async fn run_queries<S: Searcher>(
     search: &S,
     queries: Arc<Vec<(Kind, SearchQuery)>>,
     concurrency: usize,
@@ -356,16 +450,16 @@ async fn run_queries<S: SearchIndex + Clone + 'static>(
                     break;
                 };
                 let sent = Instant::now();
-                let result = search.search(query).await;
+                let result = search.total(query).await;
                 let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                 match result {
-                    Ok(result) => {
+                    Ok(total) => {
                         ok += 1;
                         all.saturating_record(micros.max(1));
                         if let Some(h) = by_kind.get_mut(kind) {
                             h.saturating_record(micros.max(1));
                         }
-                        if result.total == 0 {
+                        if total == 0 {
                             *empty.entry(*kind).or_default() += 1;
                             let examples = empty_examples.entry(*kind).or_default();
                             if examples.len() < EXAMPLES {
@@ -417,6 +511,162 @@ async fn run_queries<S: SearchIndex + Clone + 'static>(
     Ok(phase)
 }
 
+/// Prints a phase's throughput and latency, overall and per kind, and returns them as JSON.
+fn report(phase: &Phase, queries: usize) -> serde_json::Value {
+    let h = &phase.all;
+    let secs = phase.elapsed.as_secs_f64();
+    let qps = phase.ok as f64 / secs.max(f64::EPSILON);
+    let error_total: u64 = phase.errors.values().sum();
+    println!("  measured:    {queries} queries in {secs:.3} s");
+    println!("  ok:          {}", phase.ok);
+    println!("  errors:      {error_total} {:?}", phase.errors);
+    println!("  throughput:  {qps:.0} queries/s");
+    println!(
+        "  latency:     p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (mean {:.3} ms)",
+        ms(h.value_at_quantile(0.50)),
+        ms(h.value_at_quantile(0.90)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.max()),
+        h.mean() / 1000.0
+    );
+    let mut by_kind = serde_json::Map::new();
+    for (kind, kh) in &phase.by_kind {
+        let empty = phase.empty.get(kind).copied().unwrap_or(0);
+        let examples = phase.empty_examples.get(kind).cloned().unwrap_or_default();
+        println!(
+            "    {:<15} n {:>5}  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  no match {empty}",
+            kind.name(),
+            kh.len(),
+            ms(kh.value_at_quantile(0.50)),
+            ms(kh.value_at_quantile(0.99)),
+            ms(kh.max()),
+        );
+        by_kind.insert(
+            kind.name().into(),
+            json!({
+                "n": kh.len(),
+                "p50_ms": ms(kh.value_at_quantile(0.50)),
+                "p90_ms": ms(kh.value_at_quantile(0.90)),
+                "p99_ms": ms(kh.value_at_quantile(0.99)),
+                "max_ms": ms(kh.max()),
+                "no_match": empty,
+                "no_match_examples": examples,
+            }),
+        );
+        if !examples.is_empty() {
+            println!("      no match e.g.: {}", examples.join("; "));
+        }
+    }
+    json!({
+        "queries": queries,
+        "ok": phase.ok,
+        "errors": error_total,
+        "elapsed_secs": secs,
+        "queries_per_sec": qps,
+        "p50_ms": ms(h.value_at_quantile(0.50)),
+        "p90_ms": ms(h.value_at_quantile(0.90)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "max_ms": ms(h.max()),
+        "mean_ms": h.mean() / 1000.0,
+        "by_kind": by_kind,
+    })
+}
+
+/// The edge's read-cache counters (`hit`, `miss`) from its `/metrics`, when it exports them.
+async fn read_cache_counts(client: &reqwest::Client, base: &Url) -> Option<(u64, u64)> {
+    let text = client
+        .get(base.join("/metrics").ok()?)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let count = |outcome: &str| -> u64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("agora_read_cache_requests_total")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    };
+    Some((count("hit"), count("miss")))
+}
+
+/// `--url`: the query mix through a running edge, `--passes` times.
+async fn run_edge(args: &Args, url: &str) -> anyhow::Result<()> {
+    let base = Url::parse(url).context("--url")?;
+    if !agora_benches::is_loopback(&base) {
+        bail!("{base} is not a loopback address; this load generator targets a local `agora all`");
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let edge = Edge {
+        client: client.clone(),
+        url: base.join("/store/search").context("--url")?,
+    };
+    let all = edge
+        .total(&SearchQuery {
+            per_page: 1,
+            ..SearchQuery::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("the edge's search: {e}"))?;
+    println!(
+        "bench-search: through the edge at {base} ({all} products searchable; the mix is drawn \
+         for {} products, seed {}), concurrency {}",
+        args.products, args.seed, args.concurrency
+    );
+    let measured = Arc::new(queries(args.seed, args.products, args.queries)?);
+    let warmup = Arc::new(queries(
+        args.seed.wrapping_add(1),
+        args.products,
+        args.warmup_queries,
+    )?);
+    let warm = run_queries(&edge, warmup, args.concurrency).await?;
+    println!(
+        "  warm-up:     {} queries ({} ok) in {:.3} s, not measured",
+        args.warmup_queries,
+        warm.ok,
+        warm.elapsed.as_secs_f64()
+    );
+    let mut passes = Vec::new();
+    for pass in 1..=args.passes.max(1) {
+        let before = read_cache_counts(&client, &base).await;
+        let phase = run_queries(&edge, measured.clone(), args.concurrency).await?;
+        let after = read_cache_counts(&client, &base).await;
+        println!("pass {pass}:");
+        let mut result = report(&phase, args.queries);
+        if let (Some((hit0, miss0)), Some((hit1, miss1))) = (before, after) {
+            let (hits, misses) = (hit1.saturating_sub(hit0), miss1.saturating_sub(miss0));
+            println!("  read cache:  {hits} hits, {misses} misses");
+            result["read_cache_hits"] = json!(hits);
+            result["read_cache_misses"] = json!(misses);
+        }
+        if phase.ok == 0 {
+            bail!("no query succeeded");
+        }
+        passes.push(result);
+    }
+    let result = json!({
+        "bench": "search",
+        "backend": "edge",
+        "url": base.as_str(),
+        "searchable": all,
+        "products": args.products,
+        "seed": args.seed,
+        "concurrency": args.concurrency,
+        "warmup_queries": args.warmup_queries,
+        "passes": passes,
+    });
+    println!("RESULT {result}");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
@@ -447,6 +697,9 @@ async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.products == 0 || args.queries == 0 || args.concurrency == 0 {
         bail!("--products, --queries and --concurrency must be at least 1");
+    }
+    if let Some(url) = &args.url {
+        return run_edge(&args, url).await;
     }
 
     let generate_started = Instant::now();
@@ -503,8 +756,8 @@ async fn run() -> anyhow::Result<()> {
                 args.products
             );
         }
-        let warm = run_queries(&meili, warmup, args.concurrency).await?;
-        let phase = run_queries(&meili, measured, args.concurrency).await?;
+        let warm = run_queries(&InProcess(meili.clone()), warmup, args.concurrency).await?;
+        let phase = run_queries(&InProcess(meili.clone()), measured, args.concurrency).await?;
         (ensure_secs, index_secs, 0.0, 0, warm, phase)
     } else {
         let ensure_started = Instant::now();
@@ -537,8 +790,8 @@ async fn run() -> anyhow::Result<()> {
             );
         }
 
-        let warm = run_queries(&search, warmup, args.concurrency).await?;
-        let phase = run_queries(&search, measured, args.concurrency).await?;
+        let warm = run_queries(&InProcess(search.clone()), warmup, args.concurrency).await?;
+        let phase = run_queries(&InProcess(search.clone()), measured, args.concurrency).await?;
         (
             ensure_secs,
             index_secs,
@@ -565,11 +818,6 @@ async fn run() -> anyhow::Result<()> {
     } else {
         drop(db);
     }
-
-    let h = &phase.all;
-    let secs = phase.elapsed.as_secs_f64();
-    let qps = phase.ok as f64 / secs.max(f64::EPSILON);
-    let error_total: u64 = phase.errors.values().sum();
 
     let backend = match args.backend {
         Backend::Postgres => format!("PgSearch on PostgreSQL {server_version} (loopback, no TLS)"),
@@ -602,47 +850,8 @@ async fn run() -> anyhow::Result<()> {
         warm.ok,
         warm.elapsed.as_secs_f64()
     );
-    println!("  measured:    {} queries in {secs:.3} s", args.queries);
-    println!("  ok:          {}", phase.ok);
-    println!("  errors:      {error_total} {:?}", phase.errors);
-    println!("  throughput:  {qps:.0} queries/s");
-    println!(
-        "  latency:     p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (mean {:.3} ms)",
-        ms(h.value_at_quantile(0.50)),
-        ms(h.value_at_quantile(0.90)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.max()),
-        h.mean() / 1000.0
-    );
-    let mut by_kind = serde_json::Map::new();
-    for (kind, kh) in &phase.by_kind {
-        let empty = phase.empty.get(kind).copied().unwrap_or(0);
-        let examples = phase.empty_examples.get(kind).cloned().unwrap_or_default();
-        println!(
-            "    {:<15} n {:>5}  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  no match {empty}",
-            kind.name(),
-            kh.len(),
-            ms(kh.value_at_quantile(0.50)),
-            ms(kh.value_at_quantile(0.99)),
-            ms(kh.max()),
-        );
-        by_kind.insert(
-            kind.name().into(),
-            json!({
-                "n": kh.len(),
-                "p50_ms": ms(kh.value_at_quantile(0.50)),
-                "p90_ms": ms(kh.value_at_quantile(0.90)),
-                "p99_ms": ms(kh.value_at_quantile(0.99)),
-                "max_ms": ms(kh.max()),
-                "no_match": empty,
-                "no_match_examples": examples,
-            }),
-        );
-        if !examples.is_empty() {
-            println!("      no match e.g.: {}", examples.join("; "));
-        }
-    }
-    let result = json!({
+    let measured = report(&phase, args.queries);
+    let mut result = json!({
         "bench": "search",
         "backend": match args.backend { Backend::Postgres => "postgres", Backend::Meilisearch => "meilisearch" },
         "server_version": server_version,
@@ -655,18 +864,10 @@ async fn run() -> anyhow::Result<()> {
         "analyze_secs": analyze_secs,
         "table_bytes": table_bytes,
         "warmup_queries": args.warmup_queries,
-        "queries": args.queries,
-        "ok": phase.ok,
-        "errors": error_total,
-        "elapsed_secs": secs,
-        "queries_per_sec": qps,
-        "p50_ms": ms(h.value_at_quantile(0.50)),
-        "p90_ms": ms(h.value_at_quantile(0.90)),
-        "p99_ms": ms(h.value_at_quantile(0.99)),
-        "max_ms": ms(h.max()),
-        "mean_ms": h.mean() / 1000.0,
-        "by_kind": by_kind,
     });
+    if let (Some(result), serde_json::Value::Object(measured)) = (result.as_object_mut(), measured) {
+        result.extend(measured);
+    }
     println!("RESULT {result}");
 
     if phase.ok == 0 {

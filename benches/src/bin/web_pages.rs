@@ -13,7 +13,6 @@
 //! (from `/metrics`) and the first load of the product page: HTML, CSS, script and picture, in
 //! bytes as sent (the pages are not compressed).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -58,17 +57,6 @@ struct Args {
     /// page, untimed: each timed cart page then shows a cart just changed, priced afresh.
     #[arg(long)]
     change_cart: bool,
-}
-
-fn loopback(url: &Url) -> bool {
-    match url.host_str() {
-        Some("localhost") => true,
-        Some(h) => h
-            .trim_matches(['[', ']'])
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    }
 }
 
 /// The value of `name="csrf" value="..."` in a page.
@@ -323,7 +311,7 @@ fn print_table(title: &str, hists: &[Histogram<u64>]) {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let base = Url::parse(&args.url).context("--url")?;
-    if !loopback(&base) {
+    if !agora_benches::is_loopback(&base) {
         bail!("--url must be a loopback address");
     }
     let base = args.url.trim_end_matches('/').to_string();

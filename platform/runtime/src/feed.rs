@@ -24,6 +24,8 @@ use crate::store::row_to_event;
 /// The advisory-lock key that elects the single active relay.
 const RELAY_LOCK: i64 = 0x4147_4f52_4101; // "AGORA" + 1
 const BATCH: i64 = 512;
+/// Rows published (and deleted) between two vacuums of the outbox (see [`crate::queue`]).
+const OUTBOX_VACUUM_EVERY: u64 = 10_000;
 /// How often the relay looks at the outbox when nobody woke it.
 const POLL: Duration = Duration::from_millis(100);
 /// How often a standby tries to take the relay lock.
@@ -148,6 +150,7 @@ async fn lead(
     wake: &mut async_nats::Subscriber,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> bool {
+    let mut sweeper = crate::queue::Sweeper::new("event_outbox", OUTBOX_VACUUM_EVERY);
     loop {
         match still_leader(lock_conn, session).await {
             Ok(true) => {}
@@ -171,7 +174,11 @@ async fn lead(
                 0
             }
         };
+        sweeper.deleted(pool, published as u64).await;
         if published as i64 == BATCH {
+            // The next round starts at once and answers the wake-ups that came meanwhile: take
+            // them off the subscription, or its buffer fills while the relay is behind.
+            while futures::FutureExt::now_or_never(wake.next()).flatten().is_some() {}
             continue;
         }
         tokio::select! {

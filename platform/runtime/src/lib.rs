@@ -18,6 +18,7 @@ mod book;
 pub mod feed;
 mod host;
 pub mod parked;
+pub mod queue;
 mod service;
 mod store;
 

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 mod error;
 mod fallback;
 mod meili;
+mod meili_http;
 mod pg;
 mod text;
 

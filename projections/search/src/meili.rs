@@ -69,7 +69,7 @@ const PRICE_BUCKET_FACET: &str = "price_bucket";
 #[derive(Clone, Debug)]
 pub struct MeiliSearch {
     /// One Meilisearch server; cheap to clone (the HTTP client is shared).
-    client: Client,
+    client: Client<crate::meili_http::MeiliHttp>,
     /// The live index; a rebuild fills `<uid>_rebuild_<millis>` and swaps it in.
     index_uid: String,
     /// Bound on every single HTTP request: a search that hangs is worse than one that falls
@@ -308,8 +308,8 @@ impl MeiliSearch {
         if !ok {
             return Err(InvalidMeiliConfig::IndexUid);
         }
-        let client =
-            Client::new(url.trim_end_matches('/'), api_key).map_err(InvalidMeiliConfig::Client)?;
+        let http = crate::meili_http::MeiliHttp::new(api_key).map_err(InvalidMeiliConfig::Client)?;
+        let client = Client::new_with_client(url.trim_end_matches('/'), api_key, http);
         Ok(MeiliSearch {
             client,
             index_uid: index_uid.to_string(),
