@@ -1200,7 +1200,13 @@ async fn a_search_is_one_search_request_with_exact_totals_and_price_bucket_facet
     let result = fake_client(&fake)?.search(&query).await?;
 
     assert_eq!(fake.calls(), ["POST /indexes/products/search"]);
-    let page = &fake.requests()[0].body;
+    let request = &fake.requests()[0];
+    assert!(
+        !request.chunked,
+        "the body goes with its length, not streamed in chunks"
+    );
+    assert_eq!(request.authorization.as_deref(), Some("Bearer test-key"));
+    let page = &request.body;
     assert_eq!(page["q"], "kettle");
     assert_eq!(
         (page["page"].clone(), page["hitsPerPage"].clone()),

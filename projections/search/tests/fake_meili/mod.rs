@@ -1,5 +1,5 @@
 //! A scripted stand-in for a Meilisearch server, speaking just enough HTTP/1.1 (keep-alive,
-//! chunked request bodies) for the SDK. It checks our side of the wire: which requests the
+//! chunked or sized request bodies) for our client. It checks our side of the wire: which requests the
 //! backend sends, with which bodies, and how it reads the answers (task outcomes, multi-search
 //! results). It does no searching: the answers are scripted after the Meilisearch v1 API
 //! reference, so it cannot prove that a real server agrees with them.
@@ -17,6 +17,10 @@ pub struct Req {
     /// Path plus query string, e.g. `/indexes/products/documents?primaryKey=id`.
     pub path: String,
     pub body: Value,
+    /// Whether the body came in chunks (no length given).
+    pub chunked: bool,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
 }
 
 /// What the fake answers.
@@ -106,6 +110,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
         let path = parts.next().unwrap_or_default().to_string();
         let mut length = 0;
         let mut chunked = false;
+        let mut authorization = None;
         loop {
             let mut header = String::new();
             read.read_line(&mut header).await?;
@@ -117,6 +122,7 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
             match name.to_ascii_lowercase().as_str() {
                 "content-length" => length = value.trim().parse().unwrap_or(0),
                 "transfer-encoding" => chunked = value.trim().eq_ignore_ascii_case("chunked"),
+                "authorization" => authorization = Some(value.trim().to_string()),
                 _ => {}
             }
         }
@@ -141,6 +147,8 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<(
             method,
             path,
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            chunked,
+            authorization,
         };
         let (status, reply) = answer(&state, req);
         let reply = reply.to_string();
