@@ -727,7 +727,8 @@ pub async fn ship_to_meili(
         }
     };
     let mut ensured = false;
-    let mut sweeper = agora_runtime::queue::Sweeper::new("search_meili_backlog", BACKLOG_VACUUM_EVERY);
+    let mut sweeper =
+        agora_runtime::queue::Sweeper::new("search_meili_backlog", BACKLOG_VACUUM_EVERY);
     let mut in_flight: std::collections::VecDeque<InFlight> = Default::default();
     let mut busy: std::collections::HashSet<String> = Default::default();
     loop {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agora_benches::{ms, quantiles};
 use anyhow::{bail, Context};
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -287,10 +288,6 @@ fn check_target(url: &Url, allow_non_loopback: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ms(micros: u64) -> f64 {
-    micros as f64 / 1000.0
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
@@ -387,14 +384,7 @@ async fn run() -> anyhow::Result<()> {
     println!("  errors:        {error_total} {:?}", total.errors);
     println!("  carts created: {}", total.carts_created);
     println!("  throughput:    {throughput:.1} adds/s");
-    println!(
-        "  latency:       p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (mean {:.3} ms)",
-        ms(p50),
-        ms(p90),
-        ms(p99),
-        ms(max),
-        h.mean() / 1000.0
-    );
+    println!("  latency:       {}", quantiles(h));
     let result = json!({
         "bench": "cart_http",
         "url": base,

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agora_benches::{ms, quantiles};
 use agora_kernel::ErrorBody;
 use agora_nats::{serve_endpoints, subjects, Bus, Handler, RequestContext, ServiceSpec};
 use anyhow::{bail, Context};
@@ -163,10 +164,6 @@ async fn wait_until_ready(
     }
 }
 
-fn ms(micros: u64) -> f64 {
-    micros as f64 / 1000.0
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
@@ -265,14 +262,7 @@ async fn run() -> anyhow::Result<()> {
     println!("  ok:          {}", phase.ok);
     println!("  errors:      {error_total} {:?}", phase.errors);
     println!("  throughput:  {throughput:.0} req/s");
-    println!(
-        "  round trip:  p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (mean {:.3} ms)",
-        ms(p50),
-        ms(p90),
-        ms(p99),
-        ms(max),
-        h.mean() / 1000.0
-    );
+    println!("  round trip:  {}", quantiles(h));
     let result = json!({
         "bench": "nats_rtt",
         "nats_url": args.nats_url,

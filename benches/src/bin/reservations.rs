@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agora_benches::{ms, quantiles};
 use agora_inventory::{StockCommand, StockItem, MAX_QUANTITY};
 use agora_kernel::{CommandId, Principal};
 use agora_nats::{CommandEnvelope, RequestContext};
@@ -59,10 +60,6 @@ struct Args {
 
 fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::<u64>::new_with_bounds(1, MAX_TRACKABLE_US, 3).context("create histogram")
-}
-
-fn ms(micros: u64) -> f64 {
-    micros as f64 / 1000.0
 }
 
 /// CPU seconds (user + system) this process has used so far, from `/proc/self/stat`
@@ -280,14 +277,7 @@ async fn run_mode(args: &Args, max_batch: usize) -> anyhow::Result<Value> {
     println!("  ok:           {}", fired.ok);
     println!("  errors:       {error_total} {:?}", fired.errors);
     println!("  throughput:   {throughput:.0} reservations/s");
-    println!(
-        "  latency:      p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (mean {:.3} ms)",
-        ms(h.value_at_quantile(0.50)),
-        ms(h.value_at_quantile(0.90)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.max()),
-        h.mean() / 1000.0
-    );
+    println!("  latency:      {}", quantiles(h));
     println!(
         "  transactions: {transactions_all} distinct xmin on the SKU's events ({reserve_transactions} holding its {reserved_events} StockReserved events: average batch {average_batch:.1})"
     );

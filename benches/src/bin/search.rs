@@ -18,14 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agora::catalog_seed::{self, Rng};
+use agora_benches::{ms, quantiles};
 use agora_catalog::{CategoryCommand, ProductCommand};
 use agora_search::{MeiliSearch, PgSearch, ProductDoc, SearchIndex, SearchQuery, Sort};
 use agora_testkit::TestDb;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use reqwest::Url;
 use hdrhistogram::Histogram;
+use reqwest::Url;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, PgPool};
@@ -133,10 +134,6 @@ impl Kind {
 
 fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::<u64>::new_with_bounds(1, MAX_TRACKABLE_US, 3).context("create histogram")
-}
-
-fn ms(micros: u64) -> f64 {
-    micros as f64 / 1000.0
 }
 
 /// Leaf category id → root category id, from the generator's category tree.
@@ -304,6 +301,18 @@ fn queries(seed: u64, products: u64, count: usize) -> anyhow::Result<Vec<(Kind, 
         out.push((kind, query));
     }
     Ok(out)
+}
+
+/// The measured queries and the warm-up's (another draw of the same mix).
+type Mix = Arc<Vec<(Kind, SearchQuery)>>;
+fn mixes(args: &Args) -> anyhow::Result<(Mix, Mix)> {
+    let measured = queries(args.seed, args.products, args.queries)?;
+    let warmup = queries(
+        args.seed.wrapping_add(1),
+        args.products,
+        args.warmup_queries,
+    )?;
+    Ok((Arc::new(measured), Arc::new(warmup)))
 }
 
 /// A query in a line, for the report.
@@ -521,14 +530,7 @@ fn report(phase: &Phase, queries: usize) -> serde_json::Value {
     println!("  ok:          {}", phase.ok);
     println!("  errors:      {error_total} {:?}", phase.errors);
     println!("  throughput:  {qps:.0} queries/s");
-    println!(
-        "  latency:     p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (mean {:.3} ms)",
-        ms(h.value_at_quantile(0.50)),
-        ms(h.value_at_quantile(0.90)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.max()),
-        h.mean() / 1000.0
-    );
+    println!("  latency:     {}", quantiles(h));
     let mut by_kind = serde_json::Map::new();
     for (kind, kh) in &phase.by_kind {
         let empty = phase.empty.get(kind).copied().unwrap_or(0);
@@ -621,12 +623,7 @@ async fn run_edge(args: &Args, url: &str) -> anyhow::Result<()> {
          for {} products, seed {}), concurrency {}",
         args.products, args.seed, args.concurrency
     );
-    let measured = Arc::new(queries(args.seed, args.products, args.queries)?);
-    let warmup = Arc::new(queries(
-        args.seed.wrapping_add(1),
-        args.products,
-        args.warmup_queries,
-    )?);
+    let (measured, warmup) = mixes(args)?;
     let warm = run_queries(&edge, warmup, args.concurrency).await?;
     println!(
         "  warm-up:     {} queries ({} ok) in {:.3} s, not measured",
@@ -708,12 +705,7 @@ async fn run() -> anyhow::Result<()> {
         .map(|i| document(args.seed, i, &parents))
         .collect::<anyhow::Result<_>>()?;
     let generate_secs = generate_started.elapsed().as_secs_f64();
-    let measured = Arc::new(queries(args.seed, args.products, args.queries)?);
-    let warmup = Arc::new(queries(
-        args.seed.wrapping_add(1),
-        args.products,
-        args.warmup_queries,
-    )?);
+    let (measured, warmup) = mixes(&args)?;
 
     let db = TestDb::create().await?;
     let pool = connect(&db, u32::try_from(args.concurrency).unwrap_or(u32::MAX)).await?;
@@ -865,7 +857,8 @@ async fn run() -> anyhow::Result<()> {
         "table_bytes": table_bytes,
         "warmup_queries": args.warmup_queries,
     });
-    if let (Some(result), serde_json::Value::Object(measured)) = (result.as_object_mut(), measured) {
+    if let (Some(result), serde_json::Value::Object(measured)) = (result.as_object_mut(), measured)
+    {
         result.extend(measured);
     }
     println!("RESULT {result}");

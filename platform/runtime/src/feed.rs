@@ -178,7 +178,10 @@ async fn lead(
         if published as i64 == BATCH {
             // The next round starts at once and answers the wake-ups that came meanwhile: take
             // them off the subscription, or its buffer fills while the relay is behind.
-            while futures::FutureExt::now_or_never(wake.next()).flatten().is_some() {}
+            while futures::FutureExt::now_or_never(wake.next())
+                .flatten()
+                .is_some()
+            {}
             continue;
         }
         tokio::select! {

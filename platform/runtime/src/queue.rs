@@ -47,7 +47,9 @@ impl Sweeper {
                 metrics::counter!("agora_queue_vacuums_total", "table" => self.table).increment(1);
                 tracing::debug!(table = self.table, elapsed = ?started.elapsed(), "queue vacuumed");
             }
-            Err(e) => tracing::warn!(table = self.table, error = %e, "vacuuming a queue table failed"),
+            Err(e) => {
+                tracing::warn!(table = self.table, error = %e, "vacuuming a queue table failed")
+            }
         }
     }
 }

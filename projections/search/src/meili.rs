@@ -308,7 +308,8 @@ impl MeiliSearch {
         if !ok {
             return Err(InvalidMeiliConfig::IndexUid);
         }
-        let http = crate::meili_http::MeiliHttp::new(api_key).map_err(InvalidMeiliConfig::Client)?;
+        let http =
+            crate::meili_http::MeiliHttp::new(api_key).map_err(InvalidMeiliConfig::Client)?;
         let client = Client::new_with_client(url.trim_end_matches('/'), api_key, http);
         Ok(MeiliSearch {
             client,
