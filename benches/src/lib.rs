@@ -36,6 +36,36 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// A latency histogram in microseconds as report fields: `p50_ms`, `p90_ms`, `p99_ms`,
+/// `max_ms`, `mean_ms`.
+pub fn quantile_fields(h: &Histogram<u64>) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    for (name, q) in [("p50_ms", 0.50), ("p90_ms", 0.90), ("p99_ms", 0.99)] {
+        fields.insert(name.into(), ms(h.value_at_quantile(q)).into());
+    }
+    fields.insert("max_ms".into(), ms(h.max()).into());
+    fields.insert("mean_ms".into(), (h.mean() / 1000.0).into());
+    fields
+}
+
+/// The hits and misses an edge cache has counted so far (`<metric>{outcome="hit"|"miss"}`,
+/// e.g. `agora_read_cache_requests_total`), from `<base>/metrics`; `(0, 0)` when that is not
+/// served.
+pub async fn hits_and_misses(client: &reqwest::Client, base: &str, metric: &str) -> (f64, f64) {
+    let base = base.trim_end_matches('/');
+    let Ok(r) = client.get(format!("{base}/metrics")).send().await else {
+        return (0.0, 0.0);
+    };
+    let text = r.text().await.unwrap_or_default();
+    let count = |outcome: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(metric) && l.contains(&format!("outcome=\"{outcome}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (count("hit"), count("miss"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

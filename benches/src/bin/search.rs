@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agora::catalog_seed::{self, Rng};
-use agora_benches::{ms, quantiles};
+use agora_benches::{hits_and_misses, ms, quantile_fields, quantiles};
 use agora_catalog::{CategoryCommand, ProductCommand};
 use agora_search::{MeiliSearch, PgSearch, ProductDoc, SearchIndex, SearchQuery, Sort};
 use agora_testkit::TestDb;
@@ -543,59 +543,27 @@ fn report(phase: &Phase, queries: usize) -> serde_json::Value {
             ms(kh.value_at_quantile(0.99)),
             ms(kh.max()),
         );
-        by_kind.insert(
-            kind.name().into(),
-            json!({
-                "n": kh.len(),
-                "p50_ms": ms(kh.value_at_quantile(0.50)),
-                "p90_ms": ms(kh.value_at_quantile(0.90)),
-                "p99_ms": ms(kh.value_at_quantile(0.99)),
-                "max_ms": ms(kh.max()),
-                "no_match": empty,
-                "no_match_examples": examples,
-            }),
-        );
+        let mut fields = quantile_fields(kh);
+        fields.insert("n".into(), kh.len().into());
+        fields.insert("no_match".into(), empty.into());
+        fields.insert("no_match_examples".into(), examples.clone().into());
+        by_kind.insert(kind.name().into(), fields.into());
         if !examples.is_empty() {
             println!("      no match e.g.: {}", examples.join("; "));
         }
     }
-    json!({
-        "queries": queries,
-        "ok": phase.ok,
-        "errors": error_total,
-        "elapsed_secs": secs,
-        "queries_per_sec": qps,
-        "p50_ms": ms(h.value_at_quantile(0.50)),
-        "p90_ms": ms(h.value_at_quantile(0.90)),
-        "p99_ms": ms(h.value_at_quantile(0.99)),
-        "max_ms": ms(h.max()),
-        "mean_ms": h.mean() / 1000.0,
-        "by_kind": by_kind,
-    })
+    let mut fields = quantile_fields(h);
+    fields.insert("queries".into(), queries.into());
+    fields.insert("ok".into(), phase.ok.into());
+    fields.insert("errors".into(), error_total.into());
+    fields.insert("elapsed_secs".into(), secs.into());
+    fields.insert("queries_per_sec".into(), qps.into());
+    fields.insert("by_kind".into(), by_kind.into());
+    fields.into()
 }
 
-/// The edge's read-cache counters (`hit`, `miss`) from its `/metrics`, when it exports them.
-async fn read_cache_counts(client: &reqwest::Client, base: &Url) -> Option<(u64, u64)> {
-    let text = client
-        .get(base.join("/metrics").ok()?)
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let count = |outcome: &str| -> u64 {
-        text.lines()
-            .filter(|l| {
-                l.starts_with("agora_read_cache_requests_total")
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .map(|v| v as u64)
-            .sum()
-    };
-    Some((count("hit"), count("miss")))
-}
+/// The edge's read-cache counter.
+const READ_CACHE: &str = "agora_read_cache_requests_total";
 
 /// `--url`: the query mix through a running edge, `--passes` times.
 async fn run_edge(args: &Args, url: &str) -> anyhow::Result<()> {
@@ -633,17 +601,15 @@ async fn run_edge(args: &Args, url: &str) -> anyhow::Result<()> {
     );
     let mut passes = Vec::new();
     for pass in 1..=args.passes.max(1) {
-        let before = read_cache_counts(&client, &base).await;
+        let (hits0, misses0) = hits_and_misses(&client, base.as_str(), READ_CACHE).await;
         let phase = run_queries(&edge, measured.clone(), args.concurrency).await?;
-        let after = read_cache_counts(&client, &base).await;
+        let (hits1, misses1) = hits_and_misses(&client, base.as_str(), READ_CACHE).await;
         println!("pass {pass}:");
         let mut result = report(&phase, args.queries);
-        if let (Some((hit0, miss0)), Some((hit1, miss1))) = (before, after) {
-            let (hits, misses) = (hit1.saturating_sub(hit0), miss1.saturating_sub(miss0));
-            println!("  read cache:  {hits} hits, {misses} misses");
-            result["read_cache_hits"] = json!(hits);
-            result["read_cache_misses"] = json!(misses);
-        }
+        let (hits, misses) = (hits1 - hits0, misses1 - misses0);
+        println!("  read cache:  {hits:.0} hits, {misses:.0} misses");
+        result["read_cache_hits"] = json!(hits);
+        result["read_cache_misses"] = json!(misses);
         if phase.ok == 0 {
             bail!("no query succeeded");
         }

@@ -271,22 +271,6 @@ impl Client {
 const READ_CACHE: &str = "agora_read_cache_requests_total";
 const MEMO: &str = "agora_pricing_memo_requests_total";
 
-/// The read cache's (`agora_read_cache_requests_total`) or the pricing memo's
-/// (`agora_pricing_memo_requests_total`) hits and misses so far, from the edge's `/metrics`.
-async fn cache_counts(client: &reqwest::Client, base: &str, metric: &str) -> (f64, f64) {
-    let Ok(r) = client.get(format!("{base}/metrics")).send().await else {
-        return (0.0, 0.0);
-    };
-    let text = r.text().await.unwrap_or_default();
-    let count = |outcome: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(metric) && l.contains(&format!("outcome=\"{outcome}\"")))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    (count("hit"), count("miss"))
-}
-
 fn print_table(title: &str, hists: &[Histogram<u64>]) {
     println!("{title}");
     println!(
@@ -410,14 +394,18 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     tokio::time::sleep_until(warm_until).await;
-    let (hits_before, misses_before) = cache_counts(&probe, &base, READ_CACHE).await;
-    let (memo_hits_before, memo_misses_before) = cache_counts(&probe, &base, MEMO).await;
+    let (hits_before, misses_before) =
+        agora_benches::hits_and_misses(&probe, &base, READ_CACHE).await;
+    let (memo_hits_before, memo_misses_before) =
+        agora_benches::hits_and_misses(&probe, &base, MEMO).await;
     let mut total = Times::new();
     for run in runs {
         total.add(&run.await??)?;
     }
-    let (hits_after, misses_after) = cache_counts(&probe, &base, READ_CACHE).await;
-    let (memo_hits_after, memo_misses_after) = cache_counts(&probe, &base, MEMO).await;
+    let (hits_after, misses_after) =
+        agora_benches::hits_and_misses(&probe, &base, READ_CACHE).await;
+    let (memo_hits_after, memo_misses_after) =
+        agora_benches::hits_and_misses(&probe, &base, MEMO).await;
     println!(
         "bench-web-pages: {} clients, {} s measured, {} products, {} search terms",
         args.concurrency,
